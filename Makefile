@@ -1,0 +1,25 @@
+# The two front doors of backlogd: `make demo` and `make test`.
+# Everything else is CMake (build/); these targets also install what is missing.
+
+.PHONY: all build test demo clean
+
+all: build
+
+build:
+	@scripts/install-deps.sh
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $$(nproc)
+
+# The whole suite: unit tests with ASan+UBSan, then unit, valgrind and
+# integration tests against a real Kafka broker and Schema Registry that the
+# suite fetches, starts and stops itself.
+test:
+	@scripts/run-tests.sh
+
+# The embedded demo (librdkafka's mock cluster, in-process). The demo command
+# lands with a later change; until then backlogd says so and exits 2.
+demo: build
+	@build/backlogd demo --duration 30
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages backlogd builds and tests with, when missing.
+# Runs apt-get only if something is absent, so a second call costs nothing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  librdkafka-dev libavro-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev
+  kcat valgrind clang libclang-rt-14-dev
+  openjdk-17-jre-headless maven python3 python3-venv
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+# Java and Maven may come from elsewhere than Debian (a JDK in /usr/lib/jvm, a
+# Maven on PATH): accept them when the commands work.
+command -v java >/dev/null 2>&1 && missing=("${missing[@]/openjdk-17-jre-headless}")
+command -v mvn >/dev/null 2>&1 && missing=("${missing[@]/maven}")
+command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null \
+  && missing=("${missing[@]/python3-venv}") && missing=("${missing[@]/python3}")
+read -r -a missing <<<"${missing[*]:-}"
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
