@@ -1,0 +1,87 @@
+/*
+ * config.h: backlogd's configuration, loaded from one JSON file, overridden
+ * by BACKLOGD_... environment variables, validated against one table of keys.
+ *
+ * The struct is public and read-only for everything outside config.c: its
+ * fields are what the table in config.c describes (name, type, default,
+ * bounds, description), and that same table validates, prints `config check`
+ * and generates docs/configuration.md. There is no global instance: each
+ * command loads one and passes it down.
+ */
+#ifndef BL_CONFIG_H
+#define BL_CONFIG_H
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ops/err.h"
+
+typedef struct bl_strlist_s {
+        char **items;
+        size_t count;
+} bl_strlist_t;
+
+typedef struct bl_config_s {
+        char *group_id;
+        char *topics_prefix;
+        int64_t topics_partitions;
+        int64_t topics_replication_factor;
+        int64_t topics_transitions_retention_ms;
+        int64_t topics_dlq_retention_ms;
+        bl_strlist_t domains;
+        int64_t log_level; /* bl_log_level_t */
+        int64_t admin_timeout_ms;
+
+        /* librdkafka properties exactly as given (string values), and where
+         * each came from ("default", "file", "env"). */
+        json_t *kafka;
+        json_t *kafka_sources;
+
+        /* Where each table key's value came from, indexed like the table. */
+        unsigned char *sources;
+} bl_config_t;
+
+/**
+ * Called once for every problem found while loading: @p key is the dotted key
+ * (or the environment variable, or the file) and @p reason says what is wrong.
+ * @p fatal is false for warnings (an unknown BACKLOGD_ variable is ignored).
+ */
+typedef void(bl_config_problem_cb)(const char *key, const char *reason, bool fatal, void *opaque);
+
+/**
+ * Loads defaults, then the JSON file at @p path (NULL: none), then overrides
+ * from @p envp (NULL-terminated "NAME=value" strings; NULL: none).
+ * Every problem is reported to @p problem_cb (may be NULL), not only the first.
+ * Returns the config, or NULL when anything fatal was found.
+ */
+bl_config_t *bl_config_load(const char *path, char *const *envp, bl_config_problem_cb *problem_cb,
+                            void *opaque);
+
+/** The defaults alone. Returns NULL only when out of memory. */
+bl_config_t *bl_config_new_defaults(void);
+
+void bl_config_destroy(bl_config_t *config);
+
+/**
+ * A new librdkafka conf holding every property of the config's kafka object.
+ * The caller owns it (and hands it to rd_kafka_new, which takes it over).
+ * NULL with errstr filled if librdkafka refuses a property.
+ */
+rd_kafka_conf_t *bl_config_kafka_conf_new(const bl_config_t *config, char *errstr, size_t errstr_size);
+
+/** Prints the effective config, secrets masked: a table, or JSON when @p as_json. */
+void bl_config_print(const bl_config_t *config, FILE *out, bool as_json);
+
+/** Writes the configuration reference (Markdown) generated from the key table. */
+void bl_config_write_reference(FILE *out);
+
+/** True when a librdkafka property's value must never be shown (passwords, keys). */
+bool bl_config_kafka_property_is_secret(const char *name);
+
+/** The full name of a topic: the configured prefix followed by @p base_name. */
+char *bl_config_topic_name(const bl_config_t *config, const char *base_name);
+
+#endif
