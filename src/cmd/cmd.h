@@ -1,0 +1,37 @@
+/*
+ * cmd.h: the subcommands of the backlogd binary and what they share.
+ *
+ * Each subcommand is bl_cmd_<name>(argc, argv) with argv[0] its own name.
+ * Exit statuses: 0 success, 1 the work failed (a mismatch, a cluster that
+ * does not answer, a bad config), 2 a usage error found before any Kafka
+ * handle exists.
+ */
+#ifndef BL_CMD_H
+#define BL_CMD_H
+
+#include <stdbool.h>
+
+#include "ops/config.h"
+
+#define BL_EXIT_OK 0
+#define BL_EXIT_FAILURE 1
+#define BL_EXIT_USAGE 2
+
+int bl_cmd_config(int argc, char **argv);
+int bl_cmd_topics(int argc, char **argv);
+
+/**
+ * Loads the config from @p path, else from $BACKLOGD_CONFIG, else the
+ * defaults; the environment overrides. Problems go to stderr, one line each
+ * with the key and the reason. Applies log.level. NULL when fatal problems
+ * were found.
+ */
+bl_config_t *bl_cmd_load_config(const char *path);
+
+/** The config path an invocation means: @p path, else $BACKLOGD_CONFIG, else NULL. */
+const char *bl_cmd_config_path(const char *path);
+
+/** "backlogd <command>: <message>" on stderr; returns BL_EXIT_USAGE. */
+int bl_cmd_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * common.c: what every subcommand does the same way: find and load the
+ * config, print its problems, report usage errors.
+ *
+ * Main thread, before any Kafka handle exists.
+ */
+#include "cmd/cmd.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ops/log.h"
+
+extern char **environ;
+
+static void print_problem(const char *key, const char *reason, bool fatal, void *opaque) {
+        (void)opaque;
+        fprintf(stderr, "backlogd: config %s: %s: %s\n", fatal ? "error" : "warning", key, reason);
+}
+
+const char *bl_cmd_config_path(const char *path) {
+        const char *from_env = getenv("BACKLOGD_CONFIG");
+        if (path)
+                return path;
+        return from_env && *from_env ? from_env : NULL;
+}
+
+bl_config_t *bl_cmd_load_config(const char *path) {
+        bl_config_t *config = bl_config_load(bl_cmd_config_path(path), environ, print_problem, NULL);
+        if (config)
+                bl_log_set_level((bl_log_level_t)config->log_level);
+        return config;
+}
+
+int bl_cmd_usage_error(const char *command, const char *fmt, ...) {
+        va_list ap;
+        fprintf(stderr, "backlogd %s: ", command);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry 'backlogd %s --help'.\n", command);
+        return BL_EXIT_USAGE;
+}

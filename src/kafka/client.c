@@ -1,0 +1,52 @@
+/*
+ * client.c: make librdkafka handles and bridge their logs.
+ *
+ * librdkafka logs from its own threads through log_cb; bl_log writes each
+ * line with one stdio call, so that is safe. Its syslog levels map onto ours
+ * (0-3 error, 4 warn, 5-6 info, 7 debug), under module "rdkafka". error_cb
+ * reports connection trouble as warnings: librdkafka retries by itself, and
+ * the caller's timeout decides when to give up.
+ */
+#include "kafka/client.h"
+
+#include <stdio.h>
+
+#include "ops/log.h"
+
+static void log_bridge(const rd_kafka_t *rk, int level, const char *facility, const char *message) {
+        bl_log_level_t ours = level <= 3 ? BL_LOG_ERROR : level == 4 ? BL_LOG_WARN
+                              : level <= 6 ? BL_LOG_INFO : BL_LOG_DEBUG;
+        bl_log(ours, "rdkafka", "%s: %s: %s", rd_kafka_name(rk), facility, message);
+}
+
+static void error_bridge(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+        (void)opaque;
+        bl_log(rd_kafka_fatal_error(rk, NULL, 0) ? BL_LOG_ERROR : BL_LOG_WARN, "rdkafka", "%s: %s: %s",
+               rd_kafka_name(rk), rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+rd_kafka_t *bl_kafka_new(rd_kafka_type_t type, const bl_config_t *config, const char *const *overrides,
+                         char *errstr, size_t errstr_size) {
+        rd_kafka_conf_t *conf = bl_config_kafka_conf_new(config, errstr, errstr_size);
+        rd_kafka_t *rk;
+        if (!conf)
+                return NULL;
+        for (; overrides && overrides[0]; overrides += 2) {
+                if (rd_kafka_conf_set(conf, overrides[0], overrides[1], errstr, errstr_size) !=
+                    RD_KAFKA_CONF_OK) {
+                        rd_kafka_conf_destroy(conf);
+                        return NULL;
+                }
+        }
+        rd_kafka_conf_set_log_cb(conf, log_bridge);
+        rd_kafka_conf_set_error_cb(conf, error_bridge);
+        rk = rd_kafka_new(type, conf, errstr, errstr_size);
+        if (!rk)
+                rd_kafka_conf_destroy(conf); /* rd_kafka_new takes conf over only on success */
+        return rk;
+}
+
+const char *bl_kafka_bootstrap(const bl_config_t *config) {
+        const char *servers = json_string_value(json_object_get(config->kafka, "bootstrap.servers"));
+        return servers ? servers : "(no bootstrap.servers)";
+}

@@ -1,0 +1,24 @@
+/*
+ * client.h: librdkafka handles made the one way backlogd makes them: from the
+ * config's kafka object, with librdkafka's logs and errors routed into
+ * backlogd's JSON log lines.
+ */
+#ifndef BL_KAFKA_CLIENT_H
+#define BL_KAFKA_CLIENT_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "ops/config.h"
+
+/**
+ * A new handle of @p type with the config's kafka properties, then each
+ * "name", "value" pair of @p overrides (NULL-terminated; may be NULL).
+ * NULL with errstr filled when librdkafka refuses.
+ */
+rd_kafka_t *bl_kafka_new(rd_kafka_type_t type, const bl_config_t *config, const char *const *overrides,
+                         char *errstr, size_t errstr_size);
+
+/** The bootstrap servers the config names, for messages. */
+const char *bl_kafka_bootstrap(const bl_config_t *config);
+
+#endif
