@@ -1,0 +1,103 @@
+"""The command line without a broker: help, usage errors, config check and
+the generated configuration reference."""
+import json
+
+from conftest_common import FIXTURES, SOURCE_DIR, backlogd, backlogd_json, clean_env
+
+# Every subcommand of SPEC §8, as --help must list it.
+SPEC_COMMANDS = ["run", "demo", "produce", "topics create", "contracts check", "inspect",
+                 "audit", "replay", "dlq list|redrive", "policy check|publish", "config check"]
+IMPLEMENTED = {"topics", "config"}
+
+
+def test_help_lists_every_subcommand():
+    result = backlogd("--help")
+    assert result.returncode == 0
+    for command in SPEC_COMMANDS:
+        assert f"  {command}" in result.stdout, command
+
+
+def test_version():
+    result = backlogd("--version")
+    assert result.returncode == 0 and result.stdout.startswith("backlogd ")
+
+
+def test_missing_subcommands_say_so_and_exit_2():
+    for command in {c.split()[0] for c in SPEC_COMMANDS} - IMPLEMENTED:
+        result = backlogd(command, "--help")
+        assert result.returncode == 2, command
+        assert result.stdout == "", command
+        assert f"'{command}' is not in this build yet" in result.stderr
+
+
+def test_usage_errors_exit_2():
+    assert backlogd().returncode == 2
+    assert backlogd("frobnicate").returncode == 2
+    assert backlogd("topics").returncode == 2
+    assert backlogd("topics", "delete").returncode == 2
+    assert backlogd("topics", "create", "--bogus").returncode == 2
+    assert backlogd("topics", "create", "extra").returncode == 2
+    assert backlogd("config").returncode == 2
+    assert backlogd("config", "check", "a.json", "b.json").returncode == 2
+
+
+def test_every_subcommand_help():
+    for command in IMPLEMENTED:
+        result = backlogd(command, "--help")
+        assert result.returncode == 0 and result.stdout.startswith("Usage: backlogd " + command)
+
+
+def test_config_check_example_file():
+    result = backlogd("config", "check", SOURCE_DIR / "config" / "backlogd.json")
+    assert result.returncode == 0, result.stderr
+    assert "topics.partitions" in result.stdout and "(file)" in result.stdout
+
+
+def test_config_check_lists_every_error():
+    result = backlogd("config", "check", FIXTURES / "config" / "many_errors.json")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "config error" in line]
+    assert len(errors) == 4
+    assert any("topics.partitions: -4 is out of range" in line for line in errors)
+    assert any("domainz: unknown key (did you mean domains?)" in line for line in errors)
+    assert result.stdout == ""
+
+
+def test_config_check_json_masks_secrets_and_shows_env():
+    env = clean_env(BACKLOGD_KAFKA_SASL_PASSWORD="s3cr3t-value", BACKLOGD_TOPICS_PARTITIONS="9")
+    result, config = backlogd_json("config", "check", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert config["topics"]["partitions"] == 9
+    assert config["kafka"]["sasl.password"] == "********"
+    assert "s3cr3t-value" not in result.stdout + result.stderr
+    table = backlogd("config", "check", env=env)
+    assert "s3cr3t-value" not in table.stdout and "(env)" in table.stdout
+
+
+def test_config_from_environment_path():
+    env = clean_env(BACKLOGD_CONFIG=FIXTURES / "config" / "out_of_range.json")
+    result = backlogd("config", "check", env=env)
+    assert result.returncode == 1
+    assert "topics.partitions" in result.stderr
+
+
+def test_configuration_reference_is_current():
+    """docs/configuration.md is generated from the key table: regenerate it with
+    `build/backlogd config reference > docs/configuration.md`."""
+    result = backlogd("config", "reference")
+    assert result.returncode == 0
+    assert (SOURCE_DIR / "docs" / "configuration.md").read_text() == result.stdout
+
+
+def test_bad_config_stops_topics_create_before_kafka():
+    result = backlogd("topics", "create", "-c", FIXTURES / "config" / "kafka_reserved.json")
+    assert result.returncode == 1
+    assert "kafka.enable.auto.commit: may not be set" in result.stderr
+
+
+def test_topics_create_unreachable_cluster_fails_in_time():
+    env = clean_env(BACKLOGD_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", BACKLOGD_ADMIN_TIMEOUT_MS="1500",
+                    BACKLOGD_LOG_LEVEL="error")
+    result = backlogd("topics", "create", env=env, timeout=30)
+    assert result.returncode == 1
+    assert "127.0.0.1:1" in result.stderr
