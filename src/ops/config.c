@@ -33,6 +33,10 @@
 #include "ops/config_int.h"
 #include "ops/log.h"
 
+#ifndef BL_SCHEMAS_DIR
+#define BL_SCHEMAS_DIR "/usr/share/backlogd/schemas"
+#endif
+
 #define ENV_PREFIX "BACKLOGD_"
 #define ENV_KAFKA_PREFIX "BACKLOGD_KAFKA_"
 #define SECRET_MASK "********"
@@ -67,6 +71,53 @@ const conf_key_t bl_config_keys[] = {
          "Least severe log line written to stderr."},
         {"admin.timeout_ms", CONF_INT, FIELD(admin_timeout_ms), "30000", 1000, 600000, NULL, NULL, 0,
          "Time limit of each admin request to the cluster (create and describe topics)."},
+
+        {"schemas.dir", CONF_STRING, FIELD(schemas_dir), "\"\"", 0, 4096, NULL, NULL, 0,
+         "Directory of the contracts: ids.json and the .avsc files. Empty: the directory built in "
+         "(the source tree's schemas/ for a developer build, /usr/share/backlogd/schemas in the container)."},
+        {"registry.url", CONF_STRING, FIELD(registry_url), "\"\"", 0, 2048, NULL, NULL, 0,
+         "Base URL of a Confluent-compatible Schema Registry, e.g. http://registry:8081 or "
+         "https://host/apis/ccompat/v7. Empty: the file registry built from schemas.dir."},
+        {"registry.username", CONF_STRING, FIELD(registry_username), "\"\"", 0, 1024, NULL, NULL, 0,
+         "Basic-auth user for the registry (with registry.password)."},
+        {"registry.password", CONF_SECRET, FIELD(registry_password), "\"\"", 0, 1024, NULL, NULL, 0,
+         "Basic-auth password for the registry. Never printed or logged."},
+        {"registry.ca_location", CONF_STRING, FIELD(registry_ca_location), "\"\"", 0, 4096, NULL, NULL, 0,
+         "CA bundle (PEM file) that signs the registry's certificate. Empty: the system's CAs."},
+        {"registry.certificate_location", CONF_STRING, FIELD(registry_certificate_location), "\"\"", 0, 4096, NULL,
+         NULL, 0, "Client certificate (PEM file) for mutual TLS with the registry."},
+        {"registry.key_location", CONF_STRING, FIELD(registry_key_location), "\"\"", 0, 4096, NULL, NULL, 0,
+         "Private key (PEM file) of the client certificate."},
+        {"registry.key_password", CONF_SECRET, FIELD(registry_key_password), "\"\"", 0, 1024, NULL, NULL, 0,
+         "Password of the private key. Never printed or logged."},
+        {"registry.verify_tls", CONF_BOOL, FIELD(registry_verify_tls), "true", 0, 0, NULL, NULL, 0,
+         "Verify the registry's certificate and host name. Turn off only for tests."},
+        {"registry.timeout_ms", CONF_INT, FIELD(registry_timeout_ms), "5000", 100, 120000, NULL, NULL, 0,
+         "Time limit of each registry request, connection included. A request over it is a transient fault: "
+         "the partition waits and retries."},
+
+        {"limits.message_max_bytes", CONF_INT, FIELD(limits_message_max_bytes), "1048576", 64, 104857600, NULL,
+         NULL, 0, "Largest input record value accepted; a larger one goes to the DLQ (contract.violation)."},
+        {"limits.id_max_bytes", CONF_INT, FIELD(limits_id_max_bytes), "200", 8, 4096, NULL, NULL, 0,
+         "Longest event_id, task_id, dispatch_id, task_type, domain, producer and tenant, in bytes."},
+        {"limits.text_max_bytes", CONF_INT, FIELD(limits_text_max_bytes), "4096", 64, 1048576, NULL, NULL, 0,
+         "Longest free text (error code and message), in bytes."},
+        {"limits.depends_on_max", CONF_INT, FIELD(limits_depends_on_max), "32", 0, 10000, NULL, NULL, 0,
+         "Most entries in depends_on."},
+        {"limits.labels_max", CONF_INT, FIELD(limits_labels_max), "32", 0, 10000, NULL, NULL, 0,
+         "Most entries in labels."},
+        {"limits.label_max_bytes", CONF_INT, FIELD(limits_label_max_bytes), "256", 1, 65536, NULL, NULL, 0,
+         "Longest label key or value, in bytes."},
+        {"limits.payload_max_bytes", CONF_INT, FIELD(limits_payload_max_bytes), "262144", 0, 104857600, NULL, NULL,
+         0, "Largest payload, in bytes."},
+
+        {"ingest.retry_backoff_ms", CONF_INT, FIELD(ingest_retry_backoff_ms), "200", 10, 60000, NULL, NULL, 0,
+         "First wait before a partition paused by a transient fault (registry unreachable) is retried; "
+         "doubles up to ingest.retry_backoff_max_ms."},
+        {"ingest.retry_backoff_max_ms", CONF_INT, FIELD(ingest_retry_backoff_max_ms), "30000", 100, 600000, NULL,
+         NULL, 0, "Longest wait between retries of a paused partition."},
+        {"commit.interval_ms", CONF_INT, FIELD(commit_interval_ms), "100", 10, 60000, NULL, NULL, 0,
+         "How long a batch of input gathers before its outputs and input offsets are committed."},
 };
 const size_t bl_config_key_count = sizeof(bl_config_keys) / sizeof(bl_config_keys[0]);
 
@@ -323,6 +374,16 @@ static bool set_enum(bl_config_t *config, loader_t *loader, const conf_key_t *ke
         return true;
 }
 
+static bool set_bool(bl_config_t *config, loader_t *loader, const conf_key_t *key, const json_t *value) {
+        bool *field = (bool *)((char *)config + key->offset);
+        if (!json_is_boolean(value)) {
+                report(loader, key->name, true, "expected true or false, got %s", json_type_name(value));
+                return false;
+        }
+        *field = json_is_true(value);
+        return true;
+}
+
 static bool strlist_item_ok(loader_t *loader, const conf_key_t *key, const json_t *array, size_t index) {
         const json_t *item = json_array_get(array, index);
         char item_name[160];
@@ -385,6 +446,7 @@ static void set_value(bl_config_t *config, loader_t *loader, const conf_key_t *k
         case CONF_INT: ok = set_int(config, loader, key, value); break;
         case CONF_ENUM: ok = set_enum(config, loader, key, value); break;
         case CONF_STRLIST: ok = set_strlist(config, loader, key, value); break;
+        case CONF_BOOL: ok = set_bool(config, loader, key, value); break;
         }
         if (ok)
                 config->sources[key - bl_config_keys] = (unsigned char)source;
@@ -529,6 +591,14 @@ static json_t *env_text_to_json(loader_t *loader, const char *env_name, const co
                         return NULL;
                 }
                 return json_integer(number);
+        }
+        if (key->type == CONF_BOOL) {
+                if (!strcmp(text, "true") || !strcmp(text, "1") || !strcmp(text, "yes"))
+                        return json_true();
+                if (!strcmp(text, "false") || !strcmp(text, "0") || !strcmp(text, "no"))
+                        return json_false();
+                report(loader, env_name, true, "\"%s\" is not true or false (%s)", text, key->name);
+                return NULL;
         }
         if (key->type == CONF_STRLIST) {
                 json_t *array = json_array();
@@ -689,6 +759,10 @@ rd_kafka_conf_t *bl_config_kafka_conf_new(const bl_config_t *config, char *errst
         return conf;
 }
 
+const char *bl_config_schemas_dir(const bl_config_t *config) {
+        return config->schemas_dir && *config->schemas_dir ? config->schemas_dir : BL_SCHEMAS_DIR;
+}
+
 char *bl_config_topic_name(const bl_config_t *config, const char *base_name) {
         size_t size = strlen(config->topics_prefix) + strlen(base_name) + 1;
         char *name = malloc(size);
@@ -706,6 +780,7 @@ static json_t *value_to_json(const bl_config_t *config, const conf_key_t *key) {
         case CONF_STRING: return json_string(*(char *const *)field);
         case CONF_SECRET: return json_string(**(char *const *)field ? SECRET_MASK : "");
         case CONF_INT: return json_integer(*(const int64_t *)field);
+        case CONF_BOOL: return json_boolean(*(const bool *)field);
         case CONF_ENUM: {
                 char name[64];
                 enum_name(key, *(const int64_t *)field, name, sizeof(name));
@@ -796,6 +871,7 @@ static const char *type_name(const conf_key_t *key) {
         case CONF_INT: return "integer";
         case CONF_ENUM: return "string";
         case CONF_STRLIST: return "list of strings";
+        case CONF_BOOL: return "boolean";
         }
         return "?";
 }
@@ -823,6 +899,7 @@ static void describe_bounds(const conf_key_t *key, char *out, size_t out_size) {
                 snprintf(out, out_size, "%lld to %lld entries of 1 to %zu characters", (long long)key->min,
                          (long long)key->max, key->item_max_len);
                 break;
+        case CONF_BOOL: snprintf(out, out_size, "`true` or `false`"); break;
         default: snprintf(out, out_size, "%lld to %lld characters", (long long)key->min, (long long)key->max);
         }
 }

@@ -35,6 +35,29 @@ typedef struct bl_config_s {
         int64_t log_level; /* bl_log_level_t */
         int64_t admin_timeout_ms;
 
+        char *schemas_dir; /* "" means BL_SCHEMAS_DIR: see bl_config_schemas_dir() */
+        char *registry_url;
+        char *registry_username;
+        char *registry_password;
+        char *registry_ca_location;
+        char *registry_certificate_location;
+        char *registry_key_location;
+        char *registry_key_password;
+        bool registry_verify_tls;
+        int64_t registry_timeout_ms;
+
+        int64_t limits_message_max_bytes;
+        int64_t limits_id_max_bytes;
+        int64_t limits_text_max_bytes;
+        int64_t limits_depends_on_max;
+        int64_t limits_labels_max;
+        int64_t limits_label_max_bytes;
+        int64_t limits_payload_max_bytes;
+
+        int64_t ingest_retry_backoff_ms;
+        int64_t ingest_retry_backoff_max_ms;
+        int64_t commit_interval_ms;
+
         /* librdkafka properties exactly as given (string values), and where
          * each came from ("default", "file", "env"). */
         json_t *kafka;
@@ -80,6 +103,9 @@ void bl_config_write_reference(FILE *out);
 
 /** True when a librdkafka property's value must never be shown (passwords, keys). */
 bool bl_config_kafka_property_is_secret(const char *name);
+
+/** The contracts directory: schemas.dir, or the schemas/ this build was made from. */
+const char *bl_config_schemas_dir(const bl_config_t *config);
 
 /** The full name of a topic: the configured prefix followed by @p base_name. */
 char *bl_config_topic_name(const bl_config_t *config, const char *base_name);

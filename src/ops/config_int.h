@@ -13,6 +13,7 @@ typedef enum {
         CONF_INT,     /* 64-bit integer within min..max */
         CONF_ENUM,    /* one of `values` ("a|b|c"), stored as its index */
         CONF_STRLIST, /* array of text; min/max bound the count */
+        CONF_BOOL,    /* true or false */
 } conf_type_t;
 
 typedef enum { SOURCE_DEFAULT = 0, SOURCE_FILE = 1, SOURCE_ENV = 2 } conf_source_t;

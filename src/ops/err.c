@@ -24,6 +24,8 @@ static const struct {
         [-BL_ERR_NOT_FOUND] = {"BL_ERR_NOT_FOUND", "not found"},
         [-BL_ERR_MISMATCH] = {"BL_ERR_MISMATCH", "differs from what is required"},
         [-BL_ERR_UNSUPPORTED] = {"BL_ERR_UNSUPPORTED", "not supported"},
+        [-BL_ERR_UNAVAILABLE] = {"BL_ERR_UNAVAILABLE", "temporarily unavailable"},
+        [-BL_ERR_REFUSED] = {"BL_ERR_REFUSED", "refused by the peer"},
 };
 
 static int err_index(bl_err_t err) {

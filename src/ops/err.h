@@ -23,7 +23,9 @@ typedef enum {
         BL_ERR_NOT_FOUND = -7,   /* a named object does not exist */
         BL_ERR_MISMATCH = -8,    /* an existing object differs from what is required */
         BL_ERR_UNSUPPORTED = -9, /* not available in this build or on this peer */
-        BL_ERR__COUNT = 10       /* number of codes, for tables */
+        BL_ERR_UNAVAILABLE = -10, /* a peer is unreachable, overloaded or slow: transient, retry later */
+        BL_ERR_REFUSED = -11,    /* a peer answered and refused: permanent for this request */
+        BL_ERR__COUNT = 12       /* number of codes, for tables */
 } bl_err_t;
 
 /** Short description of @p err, e.g. "configuration is unusable". */
