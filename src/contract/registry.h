@@ -48,6 +48,15 @@ typedef struct bl_registry_options_s {
 
 /** NULL with errstr filled when the options are unusable (no url, bad scheme). */
 bl_registry_t *bl_registry_new(const bl_registry_options_t *options, char *errstr, size_t errstr_size);
+
+struct bl_config_s;
+
+/**
+ * A client configured by the registry.* keys of @p config, at @p url
+ * (NULL: registry.url). NULL with errstr like bl_registry_new.
+ */
+bl_registry_t *bl_registry_new_from_config(const struct bl_config_s *config, const char *url, char *errstr,
+                                           size_t errstr_size);
 void bl_registry_destroy(bl_registry_t *registry);
 
 /** The schema text of @p id. On BL_OK *schema_json is malloc'd and the caller frees it. */
