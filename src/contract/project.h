@@ -1,0 +1,50 @@
+/*
+ * project.h: read a decoded TaskEvent of any compatible writer schema into
+ * the shape of the newest TaskEvent contract (core/task_event.h), by field
+ * name, with the newest contract's defaults for what the writer lacks.
+ *
+ * This is the Avro specification's schema resolution, done in our code:
+ * avro-c 1.11.1's own resolver cannot add reader fields and can crash
+ * (PITFALLS.md), so records are decoded with their writer schema and
+ * projected here.
+ */
+#ifndef BL_PROJECT_H
+#define BL_PROJECT_H
+
+#include <avro.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "core/reason.h"
+#include "core/task_event.h"
+#include "ops/err.h"
+
+typedef struct bl_projector_s bl_projector_t;
+
+/** Count limits the projection enforces while it copies arrays and maps. */
+typedef struct bl_projection_limits_s {
+        size_t depends_on_max;
+        size_t labels_max;
+} bl_projection_limits_t;
+
+/**
+ * A projector onto @p reader_schema (the newest TaskEvent, as JSON). Fails
+ * with errstr when the reader has a field backlogd does not know, or lacks
+ * one it needs, or a default that does not fit: the contracts and the code
+ * are out of step, which start-up must catch.
+ */
+bl_projector_t *bl_projector_new(const json_t *reader_schema, const bl_projection_limits_t *limits, char *errstr,
+                                 size_t errstr_size);
+void bl_projector_destroy(bl_projector_t *projector);
+
+/**
+ * Fills @p event from @p record (a generic value of the writer schema).
+ * Strings and arrays in @p event point into @p record or into the
+ * projector's scratch memory: valid until the next call. False with
+ * contract.incompatible or contract.violation (too many items, a NUL inside a
+ * string) in @p error.
+ */
+bool bl_projector_apply(bl_projector_t *projector, avro_value_t *record, bl_task_event_t *event,
+                        bl_record_error_t *error);
+
+#endif

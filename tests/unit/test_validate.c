@@ -1,0 +1,213 @@
+/*
+ * test_validate.c: every semantic rule of the TaskEvent contract fails with
+ * contract.violation naming its field, and a good event of each type passes.
+ */
+#include "check.h"
+#include "contract/validate.h"
+
+static const char *const domains[] = {"model_inference", "evaluation"};
+static const bl_contract_rules_t rules = {
+        .id_max_bytes = 16,
+        .text_max_bytes = 32,
+        .depends_on_max = 2,
+        .labels_max = 2,
+        .label_max_bytes = 8,
+        .payload_max_bytes = 4,
+        .domains = domains,
+        .domain_count = 2,
+};
+
+static bl_task_event_t submitted(void) {
+        bl_task_event_t event = {0};
+        event.event_id = "e-1";
+        event.task_id = "t-1";
+        event.event_type = BL_EVENT_SUBMITTED;
+        event.occurred_at_ms = 1000;
+        event.producer = "tests";
+        event.sla_class = "standard";
+        event.task_type = "infer";
+        event.domain = "evaluation";
+        event.has_business_value = event.has_risk = true;
+        event.business_value = 0.5;
+        event.risk = 1.0;
+        return event;
+}
+
+static bl_task_event_t result(bl_event_type_t type) {
+        bl_task_event_t event = {0};
+        event.event_id = "e-2";
+        event.task_id = "t-1";
+        event.event_type = type;
+        event.occurred_at_ms = 2000;
+        event.producer = "worker";
+        event.has_attempt = true;
+        event.attempt = 1;
+        event.dispatch_id = "t-1/1";
+        return event;
+}
+
+/* The event must fail, naming @p field first in the detail. */
+static void expect_violation(const bl_task_event_t *event, const char *field) {
+        bl_record_error_t error;
+        bl_record_error_clear(&error);
+        CHECK(!bl_validate_task_event(event, &rules, &error));
+        CHECK_INT(error.reason, BL_REASON_CONTRACT_VIOLATION);
+        CHECK(!error.transient);
+        CHECK(strncmp(error.detail, field, strlen(field)) == 0);
+        if (strncmp(error.detail, field, strlen(field)))
+                fprintf(stderr, "  detail was: %s (expected %s)\n", error.detail, field);
+}
+
+static void expect_valid(const bl_task_event_t *event) {
+        bl_record_error_t error;
+        bl_record_error_clear(&error);
+        CHECK(bl_validate_task_event(event, &rules, &error));
+        if (error.detail[0])
+                fprintf(stderr, "  unexpected: %s\n", error.detail);
+}
+
+static void test_good_events_pass(void) {
+        bl_task_event_t event = submitted();
+        expect_valid(&event);
+        event = result(BL_EVENT_STARTED);
+        expect_valid(&event);
+        event = result(BL_EVENT_FAILED);
+        event.has_error = true;
+        event.error_code = "OOM";
+        event.error_message = "out of memory";
+        expect_valid(&event);
+        event = submitted();
+        event.event_type = BL_EVENT_CANCELLED;
+        event.domain = NULL;
+        expect_valid(&event);
+}
+
+static void test_ids(void) {
+        bl_task_event_t event = submitted();
+        event.event_id = "";
+        expect_violation(&event, "event_id");
+        event = submitted();
+        event.task_id = NULL;
+        expect_violation(&event, "task_id");
+        event = submitted();
+        event.task_id = "a-very-long-task-id-indeed";
+        expect_violation(&event, "task_id");
+        event = submitted();
+        event.task_id = "t\n1";
+        expect_violation(&event, "task_id");
+        event = submitted();
+        event.producer = "";
+        expect_violation(&event, "producer");
+        event = submitted();
+        event.tenant = "a-tenant-name-far-too-long";
+        expect_violation(&event, "tenant");
+}
+
+static void test_submission_fields(void) {
+        bl_task_event_t event = submitted();
+        event.task_type = NULL;
+        expect_violation(&event, "task_type");
+        event = submitted();
+        event.domain = "training";
+        expect_violation(&event, "domain");
+        event = submitted();
+        event.has_business_value = false;
+        expect_violation(&event, "business_value");
+        event = submitted();
+        event.business_value = 1.5;
+        expect_violation(&event, "business_value");
+        event = submitted();
+        event.risk = -0.1;
+        expect_violation(&event, "risk");
+        event = submitted();
+        event.risk = 0.0 / 0.0;
+        expect_violation(&event, "risk");
+        event = submitted();
+        event.has_max_attempts = true;
+        event.max_attempts = 0;
+        expect_violation(&event, "max_attempts");
+}
+
+static void test_times(void) {
+        bl_task_event_t event = submitted();
+        event.has_deadline = true;
+        event.deadline_ms = event.occurred_at_ms;
+        expect_violation(&event, "deadline");
+        event.deadline_ms = event.occurred_at_ms + 10;
+        event.has_not_before = true;
+        event.not_before_ms = event.deadline_ms;
+        expect_violation(&event, "not_before");
+        event = submitted();
+        event.occurred_at_ms = -1;
+        expect_violation(&event, "occurred_at");
+}
+
+static void test_bounded_sizes(void) {
+        const char *three[] = {"a", "b", "c"}, *self[] = {"t-1"};
+        const char *keys[] = {"k1", "k2", "k3"}, *values[] = {"v", "v", "v"}, *long_value[] = {"0123456789"};
+        bl_task_event_t event = submitted();
+        event.depends_on = three;
+        event.depends_on_count = 3;
+        expect_violation(&event, "depends_on");
+        event = submitted();
+        event.depends_on = self;
+        event.depends_on_count = 1;
+        expect_violation(&event, "depends_on[]");
+        event = submitted();
+        event.label_keys = keys;
+        event.label_values = values;
+        event.label_count = 3;
+        expect_violation(&event, "labels");
+        event.label_count = 1;
+        event.label_values = long_value;
+        expect_violation(&event, "labels{value}");
+        event = submitted();
+        event.has_payload = true;
+        event.payload = "12345";
+        event.payload_size = 5;
+        expect_violation(&event, "payload");
+}
+
+static void test_results(void) {
+        bl_task_event_t event = result(BL_EVENT_COMPLETED);
+        event.has_attempt = false;
+        expect_violation(&event, "attempt");
+        event = result(BL_EVENT_HEARTBEAT);
+        event.attempt = 0;
+        expect_violation(&event, "attempt");
+        event = result(BL_EVENT_STARTED);
+        event.dispatch_id = NULL;
+        expect_violation(&event, "dispatch_id");
+        event = result(BL_EVENT_FAILED);
+        expect_violation(&event, "error");
+        event.has_error = true;
+        event.error_code = "";
+        expect_violation(&event, "error.code");
+        event.error_code = "X";
+        event.error_message = "a message that is longer than thirty-two bytes";
+        expect_violation(&event, "error.message");
+}
+
+static void test_update_checks_what_it_carries(void) {
+        bl_task_event_t event = submitted();
+        event.event_type = BL_EVENT_UPDATED;
+        event.task_type = NULL;
+        event.domain = NULL;
+        event.has_business_value = false;
+        event.has_risk = true;
+        event.risk = 0.3;
+        expect_valid(&event);
+        event.risk = 7;
+        expect_violation(&event, "risk");
+}
+
+int main(void) {
+        RUN(test_good_events_pass);
+        RUN(test_ids);
+        RUN(test_submission_fields);
+        RUN(test_times);
+        RUN(test_bounded_sizes);
+        RUN(test_results);
+        RUN(test_update_checks_what_it_carries);
+        return check_exit_status();
+}
