@@ -23,11 +23,11 @@ typedef struct command_s {
 } command_t;
 
 static const command_t commands[] = {
-        {"run", "run", NULL, "consume, validate, schedule and dispatch tasks (the daemon)"},
+        {"run", "run", bl_cmd_run, "consume, validate, schedule and dispatch tasks (the daemon)"},
         {"demo", "demo", NULL, "the whole pipeline on an embedded Kafka, with a live view"},
-        {"produce", "produce", NULL, "publish TaskEvents read as JSON lines to tasks.events"},
+        {"produce", "produce", bl_cmd_produce, "publish TaskEvents read as JSON lines to tasks.events"},
         {"topics", "topics create", bl_cmd_topics, "create the topics, check the existing ones"},
-        {"contracts", "contracts check", NULL, "prove every contract version backward compatible"},
+        {"contracts", "contracts check", bl_cmd_contracts, "prove every contract version backward compatible"},
         {"inspect", "inspect", NULL, "backlog counts by state and domain, oldest age per state"},
         {"audit", "audit TASK_ID", NULL, "one task's history, each step with its cause"},
         {"replay", "replay", NULL, "rebuild state from backlog.transitions (--verify, --policy)"},

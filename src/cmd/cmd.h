@@ -18,7 +18,10 @@
 #define BL_EXIT_USAGE 2
 
 int bl_cmd_config(int argc, char **argv);
+int bl_cmd_produce(int argc, char **argv);
+int bl_cmd_run(int argc, char **argv);
 int bl_cmd_topics(int argc, char **argv);
+int bl_cmd_contracts(int argc, char **argv);
 
 /**
  * Loads the config from @p path, else from $BACKLOGD_CONFIG, else the

@@ -15,11 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "kafka/admin.h"
 #include "kafka/topics.h"
 #include "ops/log.h"
+
+#define METADATA_ATTEMPTS 50
+#define METADATA_RETRY_MS 100
 
 typedef enum { ACTION_UNCHANGED, ACTION_CREATED, ACTION_FAILED } topic_action_t;
 
@@ -90,6 +94,30 @@ static size_t count_missing(const topics_run_t *run, bool *missing) {
         return count;
 }
 
+/* True when every topic created without an error shows in the metadata. */
+static bool created_topics_visible(const topics_run_t *run, const bool *missing) {
+        for (size_t i = 0; i < run->plan->count; i++)
+                if (missing[i] && !run->create_errors[i] && !run->observed[i].exists)
+                        return false;
+        return true;
+}
+
+/*
+ * Describes the cluster after a create. The broker answers CreateTopics once
+ * the controller has the topics; its own metadata catches up a moment later,
+ * so a topic just created may not show at once: look again a few times.
+ */
+static bl_err_t observe_created(bl_admin_t *admin, topics_run_t *run, const bool *missing, char *errstr,
+                                size_t errstr_size) {
+        for (int attempt = 0; attempt < METADATA_ATTEMPTS; attempt++) {
+                bl_err_t err = observe(admin, run, errstr, errstr_size);
+                if (err || created_topics_visible(run, missing))
+                        return err;
+                usleep(METADATA_RETRY_MS * 1000);
+        }
+        return BL_OK;
+}
+
 /* Creates what is missing, then looks again; the second look decides the outcome. */
 static bl_err_t create_missing(bl_admin_t *admin, topics_run_t *run, const bool *missing, char *errstr,
                                size_t errstr_size) {
@@ -100,7 +128,7 @@ static bl_err_t create_missing(bl_admin_t *admin, topics_run_t *run, const bool 
                 return bl_err_set(errstr, errstr_size, err, "%s", create_errstr);
         if (err)
                 bl_log_warn("topics", "create request: %s", create_errstr);
-        err = observe(admin, run, errstr, errstr_size);
+        err = observe_created(admin, run, missing, errstr, errstr_size);
         if (err)
                 return err;
         for (size_t i = 0; i < run->plan->count; i++) {

@@ -25,25 +25,33 @@ static void error_bridge(rd_kafka_t *rk, int err, const char *reason, void *opaq
                rd_kafka_name(rk), rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-rd_kafka_t *bl_kafka_new(rd_kafka_type_t type, const bl_config_t *config, const char *const *overrides,
-                         char *errstr, size_t errstr_size) {
+rd_kafka_conf_t *bl_kafka_conf_new(const bl_config_t *config, const char *const *overrides, char *errstr,
+                                   size_t errstr_size) {
         rd_kafka_conf_t *conf = bl_config_kafka_conf_new(config, errstr, errstr_size);
-        rd_kafka_t *rk;
         if (!conf)
                 return NULL;
         for (; overrides && overrides[0]; overrides += 2) {
-                if (rd_kafka_conf_set(conf, overrides[0], overrides[1], errstr, errstr_size) !=
-                    RD_KAFKA_CONF_OK) {
+                if (rd_kafka_conf_set(conf, overrides[0], overrides[1], errstr, errstr_size) != RD_KAFKA_CONF_OK) {
                         rd_kafka_conf_destroy(conf);
                         return NULL;
                 }
         }
         rd_kafka_conf_set_log_cb(conf, log_bridge);
         rd_kafka_conf_set_error_cb(conf, error_bridge);
-        rk = rd_kafka_new(type, conf, errstr, errstr_size);
+        return conf;
+}
+
+rd_kafka_t *bl_kafka_new_from_conf(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size) {
+        rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, errstr_size);
         if (!rk)
                 rd_kafka_conf_destroy(conf); /* rd_kafka_new takes conf over only on success */
         return rk;
+}
+
+rd_kafka_t *bl_kafka_new(rd_kafka_type_t type, const bl_config_t *config, const char *const *overrides,
+                         char *errstr, size_t errstr_size) {
+        rd_kafka_conf_t *conf = bl_kafka_conf_new(config, overrides, errstr, errstr_size);
+        return conf ? bl_kafka_new_from_conf(type, conf, errstr, errstr_size) : NULL;
 }
 
 const char *bl_kafka_bootstrap(const bl_config_t *config) {

@@ -11,6 +11,18 @@
 #include "ops/config.h"
 
 /**
+ * A conf with the config's kafka properties, then each "name", "value" pair
+ * of @p overrides (NULL-terminated; may be NULL), and the log and error
+ * bridges. For callers that set callbacks of their own before
+ * bl_kafka_new_from_conf. NULL with errstr when librdkafka refuses a property.
+ */
+rd_kafka_conf_t *bl_kafka_conf_new(const bl_config_t *config, const char *const *overrides, char *errstr,
+                                   size_t errstr_size);
+
+/** rd_kafka_new that always takes @p conf over (destroys it on failure too). */
+rd_kafka_t *bl_kafka_new_from_conf(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
+
+/**
  * A new handle of @p type with the config's kafka properties, then each
  * "name", "value" pair of @p overrides (NULL-terminated; may be NULL).
  * NULL with errstr filled when librdkafka refuses.

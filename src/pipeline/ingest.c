@@ -1,0 +1,83 @@
+/*
+ * ingest.c: the ingest stage of `backlogd run`.
+ *
+ * For each record of tasks.events and tasks.results: the decoder says valid
+ * (hand the event to the sink), transient (retry: nothing is written and the
+ * offset does not move), or permanent (the DLQ gets the original bytes and
+ * the reason). A DLQ write that librdkafka refuses is itself transient: the
+ * record is retried rather than lost. Pipeline thread only.
+ */
+#include "pipeline/ingest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ops/log.h"
+
+struct bl_ingest_s {
+        bl_decoder_t *decoder;
+        bl_dlq_t *dlq;
+        bl_ingest_sink_t sink;
+        bl_ingest_stats_t stats;
+};
+
+bl_ingest_t *bl_ingest_new(bl_decoder_t *decoder, bl_dlq_t *dlq, const bl_ingest_sink_t *sink) {
+        bl_ingest_t *ingest = calloc(1, sizeof(*ingest));
+        if (!ingest)
+                return NULL;
+        ingest->decoder = decoder;
+        ingest->dlq = dlq;
+        ingest->sink = *sink;
+        return ingest;
+}
+
+void bl_ingest_destroy(bl_ingest_t *ingest) {
+        free(ingest);
+}
+
+static bl_ingest_outcome_t retry(bl_ingest_t *ingest, char *why, size_t why_size, const char *detail) {
+        snprintf(why, why_size, "%s", detail);
+        ingest->stats.retries++;
+        return BL_INGEST_RETRY;
+}
+
+static bl_ingest_outcome_t dead_letter(bl_ingest_t *ingest, const rd_kafka_message_t *message,
+                                       const bl_record_error_t *failure, char *why, size_t why_size) {
+        bl_dlq_original_t original;
+        char errstr[256];
+        bl_dlq_original_from_message(message, &original);
+        if (bl_dlq_send(ingest->dlq, &original, "ingest", failure, 1, errstr, sizeof(errstr)) != BL_OK)
+                return retry(ingest, why, why_size, errstr);
+        ingest->stats.dead_lettered++;
+        return BL_INGEST_DEAD_LETTERED;
+}
+
+bl_ingest_outcome_t bl_ingest_record(bl_ingest_t *ingest, const rd_kafka_message_t *message, char *why,
+                                     size_t why_size) {
+        bl_task_event_t event;
+        bl_record_error_t failure;
+        ingest->stats.consumed++;
+        if (!bl_decoder_decode(ingest->decoder, message->key, message->key_len, message->payload, message->len, &event,
+                               &failure)) {
+                ingest->stats.consumed -= failure.transient; /* it will be consumed again */
+                return failure.transient ? retry(ingest, why, why_size, failure.detail)
+                                         : dead_letter(ingest, message, &failure, why, why_size);
+        }
+        bl_dlq_original_t original;
+        bl_dlq_original_from_message(message, &original);
+        bl_input_ref_t source = {original.topic, original.partition, original.offset, original.timestamp_ms,
+                                 original.headers};
+        if (ingest->sink.accept(ingest->sink.opaque, &event, &source) == BL_ERR_UNAVAILABLE) {
+                ingest->stats.consumed--;
+                return retry(ingest, why, why_size, "the next stage cannot take the event now");
+        }
+        ingest->stats.handed_on++;
+        if (bl_log_enabled(BL_LOG_DEBUG))
+                bl_log_debug("ingest", "%s [%d] offset %lld: %s %s handed on", source.topic, (int)source.partition,
+                             (long long)source.offset, bl_event_type_name(event.event_type), event.task_id);
+        return BL_INGEST_HANDED_ON;
+}
+
+const bl_ingest_stats_t *bl_ingest_stats(const bl_ingest_t *ingest) {
+        return &ingest->stats;
+}
