@@ -22,4 +22,4 @@ demo: build
 	@build/backlogd demo --duration 30
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
