@@ -189,7 +189,8 @@ static void describe(const type_t *type, char *out, size_t out_size) {
         }
         if (type->kind == KIND_ARRAY || type->kind == KIND_MAP) {
                 describe(type->items, inner, sizeof(inner));
-                snprintf(out, out_size, "%s of %s", kind_names[type->kind], inner);
+                if (snprintf(out, out_size, "%s of %s", kind_names[type->kind], inner) < 0)
+                        out[0] = '\0'; /* a description too long is cut, never an error */
                 return;
         }
         if (type->kind != KIND_UNION) {

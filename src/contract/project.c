@@ -206,7 +206,7 @@ static bool incompatible(read_ctx_t *ctx, const char *what) {
 /* Resolves a union to its branch; false when the value is null (absent). */
 static bool unwrap(avro_value_t *value) {
         if (avro_value_get_type(value) == AVRO_UNION) {
-                avro_value_t branch;
+                avro_value_t branch = {0};
                 avro_value_get_current_branch(value, &branch);
                 *value = branch;
         }
@@ -227,10 +227,10 @@ static bool keep_copy(bl_projector_t *projector, char *copy) {
 }
 
 static bool read_string(read_ctx_t *ctx, avro_value_t *value, const char **out) {
-        const char *text;
-        size_t size;
+        const char *text = NULL;
+        size_t size = 0;
         if (avro_value_get_type(value) == AVRO_BYTES) { /* bytes -> string promotion */
-                const void *bytes;
+                const void *bytes = NULL;
                 char *copy;
                 avro_value_get_bytes(value, &bytes, &size);
                 if (memchr(bytes, 0, size))
@@ -257,7 +257,7 @@ static bool read_string(read_ctx_t *ctx, avro_value_t *value, const char **out) 
 }
 
 static bool read_long(read_ctx_t *ctx, avro_value_t *value, int64_t *out) {
-        int32_t small;
+        int32_t small = 0;
         switch (avro_value_get_type(value)) {
         case AVRO_INT32: avro_value_get_int(value, &small); *out = small; return true;
         case AVRO_INT64: avro_value_get_long(value, out); return true;
@@ -267,7 +267,7 @@ static bool read_long(read_ctx_t *ctx, avro_value_t *value, int64_t *out) {
 
 static bool read_double(read_ctx_t *ctx, avro_value_t *value, double *out) {
         int64_t whole;
-        float single;
+        float single = 0;
         switch (avro_value_get_type(value)) {
         case AVRO_DOUBLE: avro_value_get_double(value, out); return true;
         case AVRO_FLOAT: avro_value_get_float(value, &single); *out = single; return true;
@@ -280,7 +280,7 @@ static bool read_double(read_ctx_t *ctx, avro_value_t *value, double *out) {
 }
 
 static bool read_event_type(read_ctx_t *ctx, avro_value_t *value, bl_event_type_t *out) {
-        int index, type;
+        int index = 0, type;
         const char *symbol;
         if (avro_value_get_type(value) != AVRO_ENUM)
                 return incompatible(ctx, "expected the EventType enum");
@@ -294,7 +294,7 @@ static bool read_event_type(read_ctx_t *ctx, avro_value_t *value, bl_event_type_
 }
 
 static bool read_depends_on(read_ctx_t *ctx, avro_value_t *value, bl_task_event_t *event) {
-        size_t count;
+        size_t count = 0;
         if (avro_value_get_type(value) != AVRO_ARRAY)
                 return incompatible(ctx, "expected an array");
         avro_value_get_size(value, &count);
@@ -314,7 +314,7 @@ static bool read_depends_on(read_ctx_t *ctx, avro_value_t *value, bl_task_event_
 }
 
 static bool read_labels(read_ctx_t *ctx, avro_value_t *value, bl_task_event_t *event) {
-        size_t count;
+        size_t count = 0;
         if (avro_value_get_type(value) != AVRO_MAP)
                 return incompatible(ctx, "expected a map");
         avro_value_get_size(value, &count);
@@ -336,7 +336,7 @@ static bool read_labels(read_ctx_t *ctx, avro_value_t *value, bl_task_event_t *e
 
 static bool read_error(read_ctx_t *ctx, avro_value_t *value, bl_task_event_t *event) {
         avro_value_t code, message, retryable;
-        int flag;
+        int flag = 0;
         if (avro_value_get_type(value) != AVRO_RECORD || avro_value_get_by_name(value, "code", &code, NULL) ||
             avro_value_get_by_name(value, "message", &message, NULL) ||
             avro_value_get_by_name(value, "retryable", &retryable, NULL) ||
@@ -350,6 +350,23 @@ static bool read_error(read_ctx_t *ctx, avro_value_t *value, bl_task_event_t *ev
                 return false;
         avro_value_get_boolean(&retryable, &flag);
         event->error_retryable = flag != 0;
+        return true;
+}
+
+/* Bytes, or a string read as bytes (string -> bytes promotion): its text without the NUL. */
+static bool read_bytes(read_ctx_t *ctx, avro_value_t *value, bl_task_event_t *event) {
+        const char *text;
+        size_t size;
+        if (avro_value_get_type(value) == AVRO_STRING) {
+                if (avro_value_get_string(value, &text, &size) || !text)
+                        return incompatible(ctx, "unreadable string");
+                event->payload = text;
+                event->payload_size = size > 0 ? size - 1 : 0;
+                return true;
+        }
+        if (avro_value_get_type(value) != AVRO_BYTES ||
+            avro_value_get_bytes(value, &event->payload, &event->payload_size))
+                return incompatible(ctx, "expected bytes");
         return true;
 }
 
@@ -373,11 +390,7 @@ static bool read_bound(read_ctx_t *ctx, const binding_t *b, avro_value_t *value,
         case K_EVENT_TYPE: return read_event_type(ctx, value, (bl_event_type_t *)member);
         case K_DEPENDS_ON: return read_depends_on(ctx, value, event);
         case K_LABELS: return read_labels(ctx, value, event);
-        case K_OPT_BYTES:
-                if (avro_value_get_type(value) != AVRO_BYTES && avro_value_get_type(value) != AVRO_STRING)
-                        return incompatible(ctx, "expected bytes");
-                avro_value_get_bytes(value, (const void **)&event->payload, &event->payload_size);
-                return true;
+        case K_OPT_BYTES: return read_bytes(ctx, value, event);
         case K_OPT_ERROR: return read_error(ctx, value, event);
         }
         return incompatible(ctx, "unsupported field");

@@ -193,8 +193,8 @@ static size_t collect_body(char *data, size_t size, size_t count, void *opaque) 
 
 static struct curl_slist *build_headers(void) {
         static const char *const lines[] = {
-                "Accept: application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json; q=0.9, "
-                "application/json; q=0.5",
+                ("Accept: application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json; q=0.9, "
+                 "application/json; q=0.5"),
                 "Content-Type: application/vnd.schemaregistry.v1+json",
                 "Expect:", /* no 100-continue round trip before large bodies */
         };

@@ -9,7 +9,10 @@
  * their bounds and a task does not depend on itself, max_attempts is 1 to
  * 1000. UPDATED: whatever it carries obeys the same ranges. Results (STARTED,
  * HEARTBEAT, COMPLETED, FAILED): attempt >= 1 and a dispatch_id; FAILED
- * carries an error with a code. Pure, no allocation; any thread.
+ * carries an error with a code. And whatever the type makes of a field, its
+ * size is bounded (SPEC §2, §12): a CANCELLED or a result that carries a
+ * payload, labels or ids gets the same bounds as a SUBMITTED. Pure, no
+ * allocation; any thread.
  */
 #include "contract/validate.h"
 
@@ -112,7 +115,7 @@ static bool check_task_fields(const bl_task_event_t *event, const bl_contract_ru
                 return false;
         if (event->has_max_attempts && (event->max_attempts < 1 || event->max_attempts > MAX_ATTEMPTS_LIMIT))
                 return violation(error, "max_attempts", "must be 1 to 1000");
-        return check_times(event, error) && check_collections(event, rules, error);
+        return check_times(event, error);
 }
 
 static bool check_result_fields(const bl_task_event_t *event, const bl_contract_rules_t *rules,
@@ -132,8 +135,19 @@ static bool check_result_fields(const bl_task_event_t *event, const bl_contract_
         return true;
 }
 
+/* The bounds of every field an event may carry, for every type: the types' own rules only read some. */
+static bool check_sizes(const bl_task_event_t *event, const bl_contract_rules_t *rules, bl_record_error_t *error) {
+        return check_id("task_type", event->task_type, false, rules->id_max_bytes, error) &&
+               check_id("domain", event->domain, false, rules->id_max_bytes, error) &&
+               check_id("dispatch_id", event->dispatch_id, false, rules->id_max_bytes, error) &&
+               check_id("error.code", event->error_code, false, rules->id_max_bytes, error) &&
+               check_text("error.message", event->error_message, false, rules->text_max_bytes, error) &&
+               check_collections(event, rules, error);
+}
+
 bool bl_validate_task_event(const bl_task_event_t *event, const bl_contract_rules_t *rules,
                             bl_record_error_t *error) {
+        bool type_rules_hold;
         if (!check_id("event_id", event->event_id, true, rules->id_max_bytes, error) ||
             !check_id("task_id", event->task_id, true, rules->id_max_bytes, error) ||
             !check_id("producer", event->producer, true, rules->id_max_bytes, error) ||
@@ -143,10 +157,11 @@ bool bl_validate_task_event(const bl_task_event_t *event, const bl_contract_rule
         if (event->occurred_at_ms < 0)
                 return violation(error, "occurred_at", "is before 1970");
         switch (event->event_type) {
-        case BL_EVENT_SUBMITTED: return check_task_fields(event, rules, true, error);
-        case BL_EVENT_UPDATED: return check_task_fields(event, rules, false, error);
+        case BL_EVENT_SUBMITTED: type_rules_hold = check_task_fields(event, rules, true, error); break;
+        case BL_EVENT_UPDATED: type_rules_hold = check_task_fields(event, rules, false, error); break;
         case BL_EVENT_CANCELLED:
-        case BL_EVENT_APPROVED: return true;
-        default: return check_result_fields(event, rules, error);
+        case BL_EVENT_APPROVED: type_rules_hold = true; break;
+        default: type_rules_hold = check_result_fields(event, rules, error); break;
         }
+        return type_rules_hold && check_sizes(event, rules, error);
 }

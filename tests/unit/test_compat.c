@@ -177,8 +177,8 @@ static void test_defaults_must_fit_the_field_type(void) {
                 "{'name':'d','type':{'type':'array','items':'int'},'default':[1,2]}",
                 "{'name':'d','type':{'type':'map','values':'string'},'default':{'k':'v'}}",
                 "{'name':'d','type':['string','null'],'default':'x'}",
-                "{'name':'d','type':{'type':'record','name':'P','fields':[{'name':'x','type':'int'},"
-                "{'name':'y','type':'int','default':0}]},'default':{'x':1}}",
+                ("{'name':'d','type':{'type':'record','name':'P','fields':[{'name':'x','type':'int'},"
+                 "{'name':'y','type':'int','default':0}]},'default':{'x':1}}"),
         };
         static const struct {
                 const char *field;

@@ -145,6 +145,21 @@ static void test_foreign_writer_with_promotions(void) {
         free(value);
 }
 
+/* Regression: a string payload (string -> bytes promotion) arrives as its bytes, not as NULL. */
+static void test_string_payload_is_read_as_bytes(void) {
+        unsigned char *value;
+        size_t size = encode(97, "{\"event_id\": \"e\", \"task_id\": \"t-1\", \"event_type\": \"SUBMITTED\","
+                                 " \"occurred_at\": 5, \"producer\": \"p\", \"task_type\": \"x\","
+                                 " \"domain\": \"evaluation\", \"business_value\": 0.5, \"risk\": 0.5,"
+                                 " \"payload\": \"hello\"}",
+                             &value);
+        bl_task_event_t event;
+        bl_record_error_t error;
+        CHECK(decode(value, size, &event, &error));
+        CHECK(event.has_payload && event.payload && event.payload_size == 5 && !memcmp(event.payload, "hello", 5));
+        free(value);
+}
+
 static void test_wire_format_errors(void) {
         const unsigned char short_value[] = {0, 0, 0};
         const unsigned char wrong_magic[] = {1, 0, 0, 0, 2, 0};
@@ -209,6 +224,22 @@ static void test_oversized_fields(void) {
         free(value);
         unsigned char big[5000] = {0};
         expect_failure(big, sizeof(big), BL_REASON_CONTRACT_VIOLATION, "value: 5000 bytes, the limit is 4096");
+}
+
+/* Regression (found by the fuzzer): an APPROVED may not smuggle a payload over the bound. */
+static void test_approved_payload_is_bounded(void) {
+        char payload[80];
+        memset(payload, 'p', 65);
+        payload[65] = '\0';
+        char json[512];
+        snprintf(json, sizeof(json),
+                 "{\"event_id\": \"e\", \"task_id\": \"t-1\", \"event_type\": \"APPROVED\", \"occurred_at\": 1,"
+                 " \"producer\": \"p\", \"payload\": \"%s\"}",
+                 payload);
+        unsigned char *value;
+        size_t size = encode(2, json, &value);
+        expect_failure(value, size, BL_REASON_CONTRACT_VIOLATION, "payload: 65 bytes, the limit is 64");
+        free(value);
 }
 
 static void test_key_must_be_task_id(void) {
@@ -306,6 +337,7 @@ int main(void) {
         RUN(test_v2_round_trip);
         RUN(test_v1_projects_with_v2_defaults);
         RUN(test_foreign_writer_with_promotions);
+        RUN(test_string_payload_is_read_as_bytes);
         RUN(test_wire_format_errors);
         RUN(test_unknown_schema_id);
         RUN(test_incompatible_writer);
@@ -313,6 +345,7 @@ int main(void) {
         RUN(test_lengths_larger_than_data);
         RUN(test_oversized_fields);
         RUN(test_key_must_be_task_id);
+        RUN(test_approved_payload_is_bounded);
         RUN(test_semantic_rule_after_decode);
         RUN(test_encoder_errors);
         RUN(test_rfc3339);

@@ -188,6 +188,25 @@ static void test_results(void) {
         expect_violation(&event, "error.message");
 }
 
+/* Regression (found by the fuzzer): every type's fields are bounded, not only SUBMITTED's. */
+static void test_every_type_is_bounded(void) {
+        const char *long_value[] = {"0123456789"}, *key[] = {"k"};
+        bl_task_event_t event = submitted();
+        event.event_type = BL_EVENT_CANCELLED;
+        event.has_payload = true;
+        event.payload = "12345";
+        event.payload_size = 5;
+        expect_violation(&event, "payload");
+        event = result(BL_EVENT_COMPLETED);
+        event.label_keys = key;
+        event.label_values = long_value;
+        event.label_count = 1;
+        expect_violation(&event, "labels{value}");
+        event = result(BL_EVENT_STARTED);
+        event.domain = "a-domain-of-17-by";
+        expect_violation(&event, "domain");
+}
+
 static void test_update_checks_what_it_carries(void) {
         bl_task_event_t event = submitted();
         event.event_type = BL_EVENT_UPDATED;
@@ -209,5 +228,6 @@ int main(void) {
         RUN(test_bounded_sizes);
         RUN(test_results);
         RUN(test_update_checks_what_it_carries);
+        RUN(test_every_type_is_bounded);
         return check_exit_status();
 }
