@@ -1,0 +1,931 @@
+/*
+ * backlog.c: the tasks an instance owns and every change made to them.
+ *
+ * Three indexes hold the items: a hash table by task_id (chained, power of
+ * two buckets, grown at load 1), a binary min-heap of the one timer each
+ * item may have (the earliest of its lease, retry, not_before, deadline and
+ * purge times, kept by reschedule() after every change), and one FIFO list
+ * per domain of the READY items, oldest first.
+ *
+ * Every change goes through record_change(): it checks the static table
+ * (core/item.c), bumps the item's seq, stamps state_since, reschedules its
+ * timer, keeps the READY lists right, and hands the transition with the new
+ * snapshot to the sink. Nothing else writes item->state.
+ *
+ * Time is whatever the caller says it is (now_ms): the backlog reads no
+ * clock, so tests and replay drive it deterministically. The retry jitter
+ * comes from a xorshift generator seeded by the options; the chosen retry_at
+ * is part of the snapshot, so history never depends on it being reproduced.
+ * Single-threaded: the pipeline thread, or a test.
+ */
+#include "core/backlog.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct domain_queue_s {
+        char *name;
+        bl_item_t *head, *tail;
+        size_t count;
+} domain_queue_t;
+
+typedef struct bucket_entry_s {
+        bl_item_t *item;
+        struct bucket_entry_s *next;
+} bucket_entry_t;
+
+struct bl_backlog_s {
+        bl_backlog_options_t options;
+        bl_backlog_sink_t sink;
+        bucket_entry_t **buckets;
+        size_t bucket_count; /* a power of two */
+        size_t item_count;
+        bl_item_t **heap;
+        size_t heap_count, heap_capacity;
+        domain_queue_t *domains;
+        size_t domain_count;
+        uint64_t random_state;
+};
+
+/* What caused a change: passed down from the event, notice or timer. */
+typedef struct cause_s {
+        const char *cause;
+        const char *reason;
+        const char *event_id;
+        int64_t occurred_at_ms;
+        const bl_event_origin_t *origin;
+        int64_t now_ms;
+        const char *dispatch_id;
+        const char *policy;
+        bool has_score;
+        double score;
+        bool submission;
+} cause_t;
+
+static void reschedule(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms);
+
+/* ---- the hash index -------------------------------------------------------- */
+
+static uint64_t hash_id(const char *text) {
+        uint64_t hash = 1469598103934665603ULL; /* FNV-1a */
+        for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+                hash = (hash ^ *p) * 1099511628211ULL;
+        return hash;
+}
+
+static bucket_entry_t **bucket_of(const bl_backlog_t *backlog, const char *task_id) {
+        return &backlog->buckets[hash_id(task_id) & (backlog->bucket_count - 1)];
+}
+
+static bl_item_t *index_find(const bl_backlog_t *backlog, const char *task_id) {
+        for (bucket_entry_t *entry = *bucket_of(backlog, task_id); entry; entry = entry->next)
+                if (!strcmp(entry->item->task_id, task_id))
+                        return entry->item;
+        return NULL;
+}
+
+static bool index_grow(bl_backlog_t *backlog) {
+        size_t count = backlog->bucket_count * 2;
+        bucket_entry_t **buckets = calloc(count, sizeof(*buckets));
+        if (!buckets)
+                return false;
+        for (size_t i = 0; i < backlog->bucket_count; i++) {
+                bucket_entry_t *entry = backlog->buckets[i];
+                while (entry) {
+                        bucket_entry_t *next = entry->next;
+                        size_t slot = hash_id(entry->item->task_id) & (count - 1);
+                        entry->next = buckets[slot];
+                        buckets[slot] = entry;
+                        entry = next;
+                }
+        }
+        free(backlog->buckets);
+        backlog->buckets = buckets;
+        backlog->bucket_count = count;
+        return true;
+}
+
+static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
+        bucket_entry_t *entry = malloc(sizeof(*entry));
+        if (!entry)
+                return false;
+        if (backlog->item_count >= backlog->bucket_count)
+                index_grow(backlog); /* a failed grow only costs speed */
+        bucket_entry_t **bucket = bucket_of(backlog, item->task_id);
+        entry->item = item;
+        entry->next = *bucket;
+        *bucket = entry;
+        backlog->item_count++;
+        return true;
+}
+
+static void index_remove(bl_backlog_t *backlog, const bl_item_t *item) {
+        for (bucket_entry_t **link = bucket_of(backlog, item->task_id); *link; link = &(*link)->next) {
+                if ((*link)->item != item)
+                        continue;
+                bucket_entry_t *entry = *link;
+                *link = entry->next;
+                free(entry);
+                backlog->item_count--;
+                return;
+        }
+}
+
+/* ---- the timer heap --------------------------------------------------------- */
+
+static void heap_place(bl_backlog_t *backlog, size_t slot, bl_item_t *item) {
+        backlog->heap[slot] = item;
+        item->timer_slot = slot;
+}
+
+static void heap_up(bl_backlog_t *backlog, size_t slot) {
+        bl_item_t *item = backlog->heap[slot];
+        while (slot > 0) {
+                size_t parent = (slot - 1) / 2;
+                if (backlog->heap[parent]->timer_due_ms <= item->timer_due_ms)
+                        break;
+                heap_place(backlog, slot, backlog->heap[parent]);
+                slot = parent;
+        }
+        heap_place(backlog, slot, item);
+}
+
+static void heap_down(bl_backlog_t *backlog, size_t slot) {
+        bl_item_t *item = backlog->heap[slot];
+        for (;;) {
+                size_t child = slot * 2 + 1;
+                if (child >= backlog->heap_count)
+                        break;
+                if (child + 1 < backlog->heap_count &&
+                    backlog->heap[child + 1]->timer_due_ms < backlog->heap[child]->timer_due_ms)
+                        child++;
+                if (item->timer_due_ms <= backlog->heap[child]->timer_due_ms)
+                        break;
+                heap_place(backlog, slot, backlog->heap[child]);
+                slot = child;
+        }
+        heap_place(backlog, slot, item);
+}
+
+static void heap_remove(bl_backlog_t *backlog, bl_item_t *item) {
+        size_t slot = item->timer_slot;
+        if (slot == SIZE_MAX)
+                return;
+        item->timer_slot = SIZE_MAX;
+        bl_item_t *last = backlog->heap[--backlog->heap_count];
+        if (slot == backlog->heap_count)
+                return;
+        heap_place(backlog, slot, last);
+        heap_up(backlog, slot);
+        heap_down(backlog, last->timer_slot);
+}
+
+static bool heap_insert(bl_backlog_t *backlog, bl_item_t *item) {
+        if (backlog->heap_count == backlog->heap_capacity) {
+                size_t capacity = backlog->heap_capacity ? backlog->heap_capacity * 2 : 64;
+                bl_item_t **heap = realloc(backlog->heap, capacity * sizeof(*heap));
+                if (!heap)
+                        return false;
+                backlog->heap = heap;
+                backlog->heap_capacity = capacity;
+        }
+        heap_place(backlog, backlog->heap_count++, item);
+        heap_up(backlog, item->timer_slot);
+        return true;
+}
+
+/* ---- READY lists per domain -------------------------------------------------- */
+
+static domain_queue_t *domain_queue(bl_backlog_t *backlog, const char *domain) {
+        for (size_t i = 0; i < backlog->domain_count; i++)
+                if (!strcmp(backlog->domains[i].name, domain))
+                        return &backlog->domains[i];
+        domain_queue_t *grown = realloc(backlog->domains, (backlog->domain_count + 1) * sizeof(*grown));
+        if (!grown)
+                return NULL;
+        backlog->domains = grown;
+        domain_queue_t *queue = &backlog->domains[backlog->domain_count];
+        memset(queue, 0, sizeof(*queue));
+        queue->name = strdup(domain);
+        if (!queue->name)
+                return NULL;
+        backlog->domain_count++;
+        return queue;
+}
+
+static bool in_ready_list(const bl_item_t *item, const domain_queue_t *queue) {
+        return item->ready_prev || item->ready_next || queue->head == item;
+}
+
+static void ready_unlink(bl_backlog_t *backlog, bl_item_t *item) {
+        domain_queue_t *queue = item->domain ? domain_queue(backlog, item->domain) : NULL;
+        if (!queue || !in_ready_list(item, queue))
+                return;
+        if (item->ready_prev)
+                item->ready_prev->ready_next = item->ready_next;
+        else
+                queue->head = item->ready_next;
+        if (item->ready_next)
+                item->ready_next->ready_prev = item->ready_prev;
+        else
+                queue->tail = item->ready_prev;
+        item->ready_prev = item->ready_next = NULL;
+        queue->count--;
+}
+
+static void ready_append(bl_backlog_t *backlog, bl_item_t *item) {
+        domain_queue_t *queue = item->domain ? domain_queue(backlog, item->domain) : NULL;
+        if (!queue || in_ready_list(item, queue))
+                return;
+        item->ready_prev = queue->tail;
+        item->ready_next = NULL;
+        if (queue->tail)
+                queue->tail->ready_next = item;
+        else
+                queue->head = item;
+        queue->tail = item;
+        queue->count++;
+}
+
+/* ---- the one change function ------------------------------------------------- */
+
+/*
+ * Moves @p item to @p to (to == from records a note) and tells the sink.
+ * False, with nothing changed, when the table forbids it: a bug in the
+ * caller, which the unit tests hunt for.
+ */
+static bool record_change(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to, bool first, const cause_t *cause) {
+        bl_state_t from = item->state;
+        if (!first && !bl_state_transition_legal(from, to))
+                return false;
+        item->seq++;
+        if (first || from != to) {
+                item->state = to;
+                item->state_since_ms = cause->now_ms;
+        }
+        if (to == BL_STATE_READY && item->ready_since_ms == BL_NO_TIME)
+                item->ready_since_ms = cause->now_ms;
+        if (to != BL_STATE_READY)
+                item->ready_since_ms = BL_NO_TIME;
+        if (bl_state_is_terminal(to) && item->terminal_at_ms == BL_NO_TIME)
+                item->terminal_at_ms = cause->now_ms;
+        if (to == BL_STATE_READY && !item->placeholder)
+                ready_append(backlog, item);
+        else
+                ready_unlink(backlog, item);
+        reschedule(backlog, item, cause->now_ms);
+
+        bl_transition_t transition = {
+                .task_id = item->task_id,
+                .seq = item->seq,
+                .has_from = !first,
+                .from = from,
+                .to = to,
+                .cause = cause->cause,
+                .reason = cause->reason,
+                .event_id = cause->event_id,
+                .attempt = item->attempt,
+                .at_ms = cause->now_ms,
+                .occurred_at_ms = cause->occurred_at_ms,
+                .dispatch_id = cause->dispatch_id,
+                .policy = cause->policy,
+                .has_score = cause->has_score,
+                .score = cause->score,
+                .origin = cause->origin,
+                .submission = cause->submission,
+        };
+        backlog->sink.changed(backlog->sink.opaque, &transition, item);
+        return true;
+}
+
+/* ---- timers -------------------------------------------------------------------- */
+
+static int64_t earliest(int64_t a, int64_t b) {
+        if (a == BL_NO_TIME)
+                return b;
+        if (b == BL_NO_TIME)
+                return a;
+        return a < b ? a : b;
+}
+
+/*
+ * The one time at which @p item needs attention, given its state. A
+ * not_before that has passed no longer wakes a BLOCKED task (something else
+ * holds it); @p now_ms is BL_NO_TIME on restore, when every time counts.
+ */
+static int64_t next_due(const bl_backlog_t *backlog, const bl_item_t *item, int64_t now_ms) {
+        if (bl_state_is_terminal(item->state) || item->placeholder) {
+                int64_t since = item->terminal_at_ms != BL_NO_TIME ? item->terminal_at_ms : item->state_since_ms;
+                return since == BL_NO_TIME ? BL_NO_TIME : since + backlog->options.retention_ms;
+        }
+        switch (item->state) {
+        case BL_STATE_DISPATCHED:
+        case BL_STATE_RUNNING: return item->lease_expires_at_ms;
+        case BL_STATE_RETRY_WAIT: return earliest(item->retry_at_ms, item->deadline_ms);
+        case BL_STATE_BLOCKED:
+                return earliest(now_ms == BL_NO_TIME || item->not_before_ms > now_ms ? item->not_before_ms : BL_NO_TIME,
+                                item->deadline_ms);
+        case BL_STATE_QUEUED:
+        case BL_STATE_READY: return item->deadline_ms;
+        default: return BL_NO_TIME;
+        }
+}
+
+static void reschedule(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
+        int64_t due = next_due(backlog, item, now_ms);
+        if (due == item->timer_due_ms && (due == BL_NO_TIME) == (item->timer_slot == SIZE_MAX))
+                return;
+        heap_remove(backlog, item);
+        item->timer_due_ms = due;
+        if (due != BL_NO_TIME)
+                heap_insert(backlog, item);
+}
+
+static uint64_t next_random(bl_backlog_t *backlog) {
+        uint64_t x = backlog->random_state; /* xorshift64* */
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        backlog->random_state = x;
+        return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Full jitter: uniform in [0, min(cap, base * 2^(attempt - 1))]. */
+static int64_t retry_delay(bl_backlog_t *backlog, int32_t attempt) {
+        int64_t ceiling = backlog->options.retry_base_ms;
+        for (int32_t i = 1; i < attempt && ceiling < backlog->options.retry_cap_ms; i++)
+                ceiling *= 2;
+        if (ceiling > backlog->options.retry_cap_ms)
+                ceiling = backlog->options.retry_cap_ms;
+        return ceiling > 0 ? (int64_t)(next_random(backlog) % (uint64_t)(ceiling + 1)) : 0;
+}
+
+/* ---- helpers on items ------------------------------------------------------------ */
+
+static int32_t max_attempts_of(const bl_backlog_t *backlog, const bl_item_t *item) {
+        return item->max_attempts > 0 ? item->max_attempts : backlog->options.max_attempts;
+}
+
+static void remember_event(bl_backlog_t *backlog, bl_item_t *item, const char *event_id) {
+        if (!event_id || backlog->options.dedup_window == 0)
+                return;
+        if (item->recent_event_ids.count >= backlog->options.dedup_window) {
+                free(item->recent_event_ids.items[0]);
+                memmove(&item->recent_event_ids.items[0], &item->recent_event_ids.items[1],
+                        (item->recent_event_ids.count - 1) * sizeof(char *));
+                item->recent_event_ids.count--;
+        }
+        bl_strvec_push(&item->recent_event_ids, event_id);
+}
+
+static bool replace_text(char **field, const char *value) {
+        char *copy = value ? strdup(value) : NULL;
+        if (value && !copy)
+                return false;
+        free(*field);
+        *field = copy;
+        return true;
+}
+
+static void set_error(bl_item_t *item, const char *code, const char *message, bool retryable) {
+        item->has_last_error = true;
+        replace_text(&item->error_code, code);
+        replace_text(&item->error_message, message ? message : "");
+        item->error_retryable = retryable;
+}
+
+static void notify_dependents(bl_backlog_t *backlog, const bl_item_t *item, int64_t now_ms) {
+        for (size_t i = 0; i < item->dependents.count; i++) {
+                bl_notice_t notice = {true, item->dependents.items[i], item->task_id, item->state, now_ms};
+                backlog->sink.notice(backlog->sink.opaque, &notice);
+        }
+}
+
+/* Enters a terminal state and tells whoever waits for this task. */
+static void finish(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to, const cause_t *cause) {
+        if (record_change(backlog, item, to, false, cause))
+                notify_dependents(backlog, item, cause->now_ms);
+}
+
+/* Whether the task must wait, and for what (NULL: it may be READY). */
+static const char *blocked_by(const bl_item_t *item, int64_t now_ms) {
+        if (item->pending_deps.count > 0)
+                return "dependency";
+        if (item->not_before_ms != BL_NO_TIME && item->not_before_ms > now_ms)
+                return "not_before";
+        if (item->approval_required && !item->approved)
+                return "approval";
+        return NULL;
+}
+
+/* QUEUED, BLOCKED, READY or RETRY_WAIT (due): to READY or BLOCKED as the task's waits say. */
+static void settle(bl_backlog_t *backlog, bl_item_t *item, cause_t cause) {
+        const char *wait = blocked_by(item, cause.now_ms);
+        bl_state_t to = wait ? BL_STATE_BLOCKED : BL_STATE_READY;
+        if (item->placeholder || item->state == to)
+                return;
+        if (!cause.reason)
+                cause.reason = wait;
+        record_change(backlog, item, to, false, &cause);
+}
+
+/* After FAILED: another attempt after a back-off, or DEAD with the submission in the DLQ. */
+static void retry_or_die(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause) {
+        int32_t limit = max_attempts_of(backlog, item);
+        cause_t next = *cause;
+        if (item->error_retryable && item->attempt < limit) {
+                item->retry_at_ms = cause->now_ms + retry_delay(backlog, item->attempt);
+                next.reason = "retry";
+                record_change(backlog, item, BL_STATE_RETRY_WAIT, false, &next);
+                return;
+        }
+        char detail[BL_RECORD_DETAIL_MAX];
+        snprintf(detail, sizeof(detail), "%s after attempt %d of %d: %s: %s",
+                 item->error_retryable ? "retries exhausted" : "not retryable", (int)item->attempt, (int)limit,
+                 item->error_code ? item->error_code : "?", item->error_message ? item->error_message : "");
+        next.reason = item->error_retryable ? "retries_exhausted" : "not_retryable";
+        finish(backlog, item, BL_STATE_DEAD, &next);
+        backlog->sink.dead_letter(backlog->sink.opaque, item, BL_REASON_RETRIES_EXHAUSTED, detail);
+}
+
+static void fail_attempt(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause) {
+        item->lease_expires_at_ms = BL_NO_TIME;
+        if (record_change(backlog, item, BL_STATE_FAILED, false, cause))
+                retry_or_die(backlog, item, cause);
+}
+
+/* ---- events from producers ------------------------------------------------------- */
+
+static bool copy_submission(bl_item_t *item, const bl_task_event_t *event) {
+        bool ok = replace_text(&item->task_type, event->task_type) && replace_text(&item->domain, event->domain) &&
+                  replace_text(&item->tenant, event->tenant) &&
+                  replace_text(&item->sla_class, event->sla_class ? event->sla_class : "standard");
+        item->business_value = event->business_value;
+        item->risk = event->risk;
+        item->submitted_at_ms = event->occurred_at_ms;
+        item->deadline_ms = event->has_deadline ? event->deadline_ms : BL_NO_TIME;
+        item->not_before_ms = event->has_not_before ? event->not_before_ms : BL_NO_TIME;
+        item->data_ready_at_ms = event->has_data_ready_at ? event->data_ready_at_ms : BL_NO_TIME;
+        item->max_attempts = event->has_max_attempts ? event->max_attempts : 0;
+        for (size_t i = 0; ok && i < event->depends_on_count; i++)
+                if (!bl_strvec_contains(&item->depends_on, event->depends_on[i]))
+                        ok = bl_strvec_push(&item->depends_on, event->depends_on[i]) &&
+                             bl_strvec_push(&item->pending_deps, event->depends_on[i]);
+        for (size_t i = 0; ok && i < event->label_count; i++)
+                ok = bl_strvec_push(&item->label_keys, event->label_keys[i]) &&
+                     bl_strvec_push(&item->label_values, event->label_values[i]);
+        if (ok && event->has_payload) {
+                item->payload = malloc(event->payload_size ? event->payload_size : 1);
+                ok = item->payload != NULL;
+                if (ok) {
+                        memcpy(item->payload, event->payload, event->payload_size);
+                        item->payload_size = event->payload_size;
+                        item->has_payload = true;
+                }
+        }
+        return ok;
+}
+
+static bl_apply_result_t submit(bl_backlog_t *backlog, bl_item_t *item, const bl_task_event_t *event,
+                                int32_t partition, const cause_t *cause) {
+        bool placeholder = item != NULL;
+        if (!item && (!(item = bl_item_new(event->task_id, partition)) || !index_add(backlog, item))) {
+                bl_item_destroy(item);
+                return BL_APPLY_ILLEGAL;
+        }
+        item->placeholder = false;
+        if (!copy_submission(item, event))
+                return BL_APPLY_ILLEGAL;
+        if (cause->origin && cause->origin->traceparent)
+                replace_text(&item->traceparent, cause->origin->traceparent);
+        remember_event(backlog, item, event->event_id);
+        cause_t taken = *cause;
+        taken.submission = true;
+        record_change(backlog, item, BL_STATE_QUEUED, !placeholder, &taken);
+        for (size_t i = 0; i < item->depends_on.count; i++) {
+                bl_notice_t notice = {false, item->depends_on.items[i], item->task_id, BL_STATE_QUEUED, cause->now_ms};
+                backlog->sink.notice(backlog->sink.opaque, &notice);
+        }
+        if (item->deadline_ms != BL_NO_TIME && item->deadline_ms <= cause->now_ms)
+                return BL_APPLY_CHANGED; /* too late already: QUEUED until the next advance expires it */
+        settle(backlog, item, *cause);
+        return BL_APPLY_CHANGED;
+}
+
+static void apply_update(bl_backlog_t *backlog, bl_item_t *item, const bl_task_event_t *event, const cause_t *cause) {
+        if (event->has_business_value)
+                item->business_value = event->business_value;
+        if (event->has_risk)
+                item->risk = event->risk;
+        if (event->has_deadline)
+                item->deadline_ms = event->deadline_ms;
+        if (event->has_not_before)
+                item->not_before_ms = event->not_before_ms;
+        if (event->has_data_ready_at)
+                item->data_ready_at_ms = event->data_ready_at_ms;
+        if (event->has_max_attempts)
+                item->max_attempts = event->max_attempts;
+        record_change(backlog, item, item->state, false, cause);
+        /* QUEUED: submitted past its deadline; a deadline moved ahead lets it go on. */
+        bool rescued = item->state == BL_STATE_QUEUED &&
+                       (item->deadline_ms == BL_NO_TIME || item->deadline_ms > cause->now_ms);
+        if (item->state == BL_STATE_READY || item->state == BL_STATE_BLOCKED || rescued)
+                settle(backlog, item, *cause);
+}
+
+static bl_apply_result_t illegal(const bl_task_event_t *event, const bl_item_t *item, char *detail,
+                                 size_t detail_size) {
+        if (item && !item->placeholder)
+                snprintf(detail, detail_size, "%s for task %s in %s", bl_event_type_name(event->event_type),
+                         event->task_id, bl_state_name(item->state));
+        else
+                snprintf(detail, detail_size, "%s for unknown task %s", bl_event_type_name(event->event_type),
+                         event->task_id);
+        return BL_APPLY_ILLEGAL;
+}
+
+static bl_apply_result_t apply_producer_event(bl_backlog_t *backlog, bl_item_t *item, const bl_task_event_t *event,
+                                              int32_t partition, const cause_t *cause, char *detail,
+                                              size_t detail_size) {
+        if (event->event_type == BL_EVENT_SUBMITTED)
+                return !item || item->placeholder ? submit(backlog, item, event, partition, cause)
+                                                  : illegal(event, item, detail, detail_size);
+        if (!item || item->placeholder || bl_state_is_terminal(item->state))
+                return illegal(event, item, detail, detail_size);
+        remember_event(backlog, item, event->event_id);
+        switch (event->event_type) {
+        case BL_EVENT_UPDATED: apply_update(backlog, item, event, cause); break;
+        case BL_EVENT_CANCELLED: finish(backlog, item, BL_STATE_CANCELLED, cause); break;
+        default: /* APPROVED */
+                item->approved = true;
+                record_change(backlog, item, item->state, false, cause);
+                if (item->state == BL_STATE_BLOCKED)
+                        settle(backlog, item, *cause);
+        }
+        return BL_APPLY_CHANGED;
+}
+
+/* ---- results from workers ------------------------------------------------------------ */
+
+static bl_apply_result_t stale(bl_backlog_t *backlog, bl_item_t *item, const bl_task_event_t *event, cause_t cause) {
+        cause.reason = "stale_attempt";
+        remember_event(backlog, item, event->event_id);
+        record_change(backlog, item, item->state, false, &cause);
+        return BL_APPLY_STALE;
+}
+
+static bl_apply_result_t apply_result(bl_backlog_t *backlog, bl_item_t *item, const bl_task_event_t *event,
+                                      const cause_t *cause, char *detail, size_t detail_size) {
+        if (!item || item->placeholder)
+                return illegal(event, item, detail, detail_size);
+        bool current = event->attempt == item->attempt &&
+                       (item->state == BL_STATE_DISPATCHED || item->state == BL_STATE_RUNNING);
+        if (!current)
+                return stale(backlog, item, event, *cause);
+        remember_event(backlog, item, event->event_id);
+        switch (event->event_type) {
+        case BL_EVENT_STARTED:
+        case BL_EVENT_HEARTBEAT:
+                item->lease_expires_at_ms = cause->now_ms + backlog->options.lease_ms;
+                record_change(backlog, item, BL_STATE_RUNNING, false, cause);
+                break;
+        case BL_EVENT_COMPLETED:
+                item->lease_expires_at_ms = BL_NO_TIME;
+                finish(backlog, item, BL_STATE_COMPLETED, cause);
+                break;
+        default: /* FAILED */
+                set_error(item, event->error_code, event->error_message, event->error_retryable);
+                fail_attempt(backlog, item, cause);
+        }
+        return BL_APPLY_CHANGED;
+}
+
+bl_apply_result_t bl_backlog_apply_event(bl_backlog_t *backlog, const bl_task_event_t *event, int32_t partition,
+                                         const bl_event_origin_t *origin, int64_t now_ms, char *detail,
+                                         size_t detail_size) {
+        bl_item_t *item = index_find(backlog, event->task_id);
+        cause_t cause = {.cause = bl_event_type_name(event->event_type),
+                         .event_id = event->event_id,
+                         .occurred_at_ms = event->occurred_at_ms,
+                         .origin = origin,
+                         .now_ms = now_ms};
+        if (item && bl_strvec_contains(&item->recent_event_ids, event->event_id))
+                return BL_APPLY_DUPLICATE;
+        if (bl_event_type_is_result(event->event_type))
+                return apply_result(backlog, item, event, &cause, detail, detail_size);
+        return apply_producer_event(backlog, item, event, partition, &cause, detail, detail_size);
+}
+
+/* ---- dependency notices ----------------------------------------------------------------- */
+
+/* A task waits on @p item: answer at once if it has ended, else remember the dependent. */
+static void register_dependent(bl_backlog_t *backlog, bl_item_t *item, const bl_notice_t *notice, int32_t partition,
+                               int64_t now_ms) {
+        cause_t cause = {.cause = "dependent_registered", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms};
+        bool created = false;
+        if (!item) {
+                if (!(item = bl_item_new(notice->to_task_id, partition)) || !index_add(backlog, item)) {
+                        bl_item_destroy(item);
+                        return;
+                }
+                item->placeholder = created = true;
+                cause.reason = "placeholder";
+        }
+        if (bl_state_is_terminal(item->state) && !item->placeholder) {
+                bl_notice_t answer = {true, notice->from_task_id, item->task_id, item->state, now_ms};
+                backlog->sink.notice(backlog->sink.opaque, &answer);
+                return;
+        }
+        if (!created && bl_strvec_contains(&item->dependents, notice->from_task_id))
+                return;
+        bl_strvec_push(&item->dependents, notice->from_task_id);
+        record_change(backlog, item, created ? BL_STATE_QUEUED : item->state, created, &cause);
+}
+
+/* A dependency of @p item ended: wait on, go READY, or fail. */
+static void dependency_ended(bl_backlog_t *backlog, bl_item_t *item, const bl_notice_t *notice, int64_t now_ms) {
+        cause_t cause = {.cause = "dependency_resolved", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms};
+        char message[BL_RECORD_DETAIL_MAX];
+        if (!item || item->placeholder || bl_state_is_terminal(item->state) ||
+            !bl_strvec_remove(&item->pending_deps, notice->from_task_id))
+                return;
+        if (notice->outcome == BL_STATE_COMPLETED) {
+                record_change(backlog, item, item->state, false, &cause);
+                if (item->state == BL_STATE_BLOCKED || item->state == BL_STATE_QUEUED)
+                        settle(backlog, item, cause);
+                return;
+        }
+        snprintf(message, sizeof(message), "dependency %s ended %s", notice->from_task_id,
+                 bl_state_name(notice->outcome));
+        set_error(item, "dependency_failed", message, false);
+        cause.cause = "dependency_failed";
+        cause.reason = "dependency_failed";
+        /* A pending dependency keeps its dependent BLOCKED, so FAILED is always legal here. */
+        if (!record_change(backlog, item, BL_STATE_FAILED, false, &cause))
+                return;
+        finish(backlog, item, BL_STATE_DEAD, &cause);
+        backlog->sink.dead_letter(backlog->sink.opaque, item, BL_REASON_DEPENDENCY_FAILED, message);
+}
+
+void bl_backlog_apply_notice(bl_backlog_t *backlog, const bl_notice_t *notice, int32_t partition, int64_t now_ms) {
+        bl_item_t *item = index_find(backlog, notice->to_task_id);
+        if (notice->is_outcome)
+                dependency_ended(backlog, item, notice, now_ms);
+        else
+                register_dependent(backlog, item, notice, partition, now_ms);
+}
+
+/* ---- timers firing ----------------------------------------------------------------------- */
+
+static void purge(bl_backlog_t *backlog, bl_item_t *item) {
+        heap_remove(backlog, item);
+        ready_unlink(backlog, item);
+        index_remove(backlog, item);
+        backlog->sink.purged(backlog->sink.opaque, item->task_id, item->partition);
+        bl_item_destroy(item);
+}
+
+static void expire(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
+        cause_t cause = {.cause = "deadline", .reason = "deadline_passed", .occurred_at_ms = BL_NO_TIME,
+                         .now_ms = now_ms};
+        char detail[BL_RECORD_DETAIL_MAX];
+        snprintf(detail, sizeof(detail), "deadline %" PRId64 " passed in %s before dispatch", item->deadline_ms,
+                 bl_state_name(item->state));
+        finish(backlog, item, BL_STATE_EXPIRED, &cause);
+        backlog->sink.dead_letter(backlog->sink.opaque, item, BL_REASON_DEADLINE_EXPIRED, detail);
+}
+
+/* Acts on the due timer of @p item; false when there was nothing to do (a stale timer). */
+static bool fire(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
+        cause_t cause = {.occurred_at_ms = BL_NO_TIME, .now_ms = now_ms};
+        int64_t seq = item->seq;
+        bool expirable = item->state == BL_STATE_QUEUED || item->state == BL_STATE_BLOCKED ||
+                         item->state == BL_STATE_READY || item->state == BL_STATE_RETRY_WAIT;
+        if (bl_state_is_terminal(item->state) || item->placeholder) {
+                purge(backlog, item);
+                return true;
+        } else if (expirable && item->deadline_ms != BL_NO_TIME && item->deadline_ms <= now_ms) {
+                expire(backlog, item, now_ms);
+        } else if ((item->state == BL_STATE_DISPATCHED || item->state == BL_STATE_RUNNING) &&
+                   item->lease_expires_at_ms <= now_ms) {
+                set_error(item, "lease_expired", "no STARTED or HEARTBEAT within the lease", true);
+                cause.cause = "lease_expired";
+                cause.reason = "lease_expired";
+                fail_attempt(backlog, item, &cause);
+        } else if (item->state == BL_STATE_RETRY_WAIT && item->retry_at_ms <= now_ms) {
+                cause.cause = "retry_due";
+                item->retry_at_ms = BL_NO_TIME;
+                settle(backlog, item, cause);
+        } else if (item->state == BL_STATE_BLOCKED) {
+                cause.cause = "not_before";
+                settle(backlog, item, cause);
+                reschedule(backlog, item, now_ms);
+        } else {
+                reschedule(backlog, item, now_ms); /* nothing due after all: a stale timer */
+        }
+        return item->seq != seq;
+}
+
+size_t bl_backlog_advance(bl_backlog_t *backlog, int64_t now_ms) {
+        size_t fired = 0;
+        while (backlog->heap_count > 0 && backlog->heap[0]->timer_due_ms <= now_ms) {
+                bl_item_t *item = backlog->heap[0];
+                int64_t due = item->timer_due_ms;
+                bool moved = fire(backlog, item, now_ms);
+                fired++;
+                /*
+                 * An item whose timer fired but did not move would fire forever: push it past now. One
+                 * that moved may be due again at once (a retry without back-off, no retention): fire again.
+                 */
+                if (!moved && backlog->heap_count > 0 && backlog->heap[0] == item && item->timer_due_ms == due) {
+                        heap_remove(backlog, item);
+                        item->timer_due_ms = BL_NO_TIME;
+                }
+        }
+        return fired;
+}
+
+int64_t bl_backlog_next_due(const bl_backlog_t *backlog) {
+        return backlog->heap_count > 0 ? backlog->heap[0]->timer_due_ms : BL_NO_TIME;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
+        char dispatch_id[512];
+        item->attempt++;
+        snprintf(dispatch_id, sizeof(dispatch_id), "%s/%d", item->task_id, (int)item->attempt);
+        item->lease_expires_at_ms = now_ms + backlog->options.lease_ms;
+        cause_t cause = {.cause = "dispatch", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms,
+                         .dispatch_id = dispatch_id, .policy = "fifo@1", .has_score = true, .score = 0};
+        record_change(backlog, item, BL_STATE_DISPATCHED, false, &cause);
+        bl_dispatch_t dispatch = {item, dispatch_id, 0, NULL, 0, "fifo", "1", now_ms};
+        backlog->sink.dispatched(backlog->sink.opaque, &dispatch);
+}
+
+static size_t dispatch_queue(bl_backlog_t *backlog, domain_queue_t *queue, size_t max, int64_t now_ms) {
+        size_t sent = 0;
+        while (queue->head && sent < max) {
+                bl_item_t *head = queue->head;
+                dispatch_one(backlog, head, now_ms); /* unlinks it from the queue */
+                if (queue->head == head)
+                        break; /* the change was refused: a bug, but never a spin */
+                sent++;
+        }
+        return sent;
+}
+
+size_t bl_backlog_dispatch_fifo(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms) {
+        size_t sent = 0;
+        for (size_t i = 0; i < backlog->domain_count; i++)
+                if (!domain || !strcmp(domain, backlog->domains[i].name))
+                        sent += dispatch_queue(backlog, &backlog->domains[i], max, now_ms);
+        return sent;
+}
+
+/* ---- restore, lookup, life cycle ---------------------------------------------------------- */
+
+static int compare_ready_since(const void *a, const void *b) {
+        const bl_item_t *x = *(bl_item_t *const *)a, *y = *(bl_item_t *const *)b;
+        if (x->ready_since_ms != y->ready_since_ms)
+                return x->ready_since_ms < y->ready_since_ms ? -1 : 1;
+        return strcmp(x->task_id, y->task_id); /* equal times: a stable, repeatable order */
+}
+
+/* Restore appends in whatever order the state topic holds: put each READY list back in FIFO order. */
+static void sort_ready_lists(bl_backlog_t *backlog) {
+        for (size_t d = 0; d < backlog->domain_count; d++) {
+                domain_queue_t *queue = &backlog->domains[d];
+                bl_item_t **items = malloc(queue->count * sizeof(*items) + 1);
+                size_t count = 0;
+                if (!items)
+                        continue;
+                for (bl_item_t *item = queue->head; item; item = item->ready_next)
+                        items[count++] = item;
+                qsort(items, count, sizeof(*items), compare_ready_since);
+                queue->head = queue->tail = NULL;
+                queue->count = 0;
+                for (size_t i = 0; i < count; i++) {
+                        items[i]->ready_prev = items[i]->ready_next = NULL;
+                        ready_append(backlog, items[i]);
+                }
+                free(items);
+        }
+}
+
+void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
+        bl_item_t *existing = index_find(backlog, item->task_id);
+        if (existing) {
+                heap_remove(backlog, existing);
+                ready_unlink(backlog, existing);
+                index_remove(backlog, existing);
+                bl_item_destroy(existing);
+        }
+        item->timer_slot = SIZE_MAX;
+        item->timer_due_ms = BL_NO_TIME;
+        item->ready_prev = item->ready_next = NULL;
+        if (!index_add(backlog, item)) {
+                bl_item_destroy(item);
+                return;
+        }
+        if (item->state == BL_STATE_READY && !item->placeholder)
+                ready_append(backlog, item);
+        reschedule(backlog, item, BL_NO_TIME);
+}
+
+void bl_backlog_restore_finish(bl_backlog_t *backlog) {
+        sort_ready_lists(backlog);
+}
+
+size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
+        size_t dropped = 0;
+        for (size_t b = 0; b < backlog->bucket_count; b++) {
+                bucket_entry_t **link = &backlog->buckets[b];
+                while (*link) {
+                        bl_item_t *item = (*link)->item;
+                        if (item->partition != partition) {
+                                link = &(*link)->next;
+                                continue;
+                        }
+                        bucket_entry_t *entry = *link;
+                        *link = entry->next;
+                        free(entry);
+                        backlog->item_count--;
+                        heap_remove(backlog, item);
+                        ready_unlink(backlog, item);
+                        bl_item_destroy(item);
+                        dropped++;
+                }
+        }
+        return dropped;
+}
+
+size_t bl_backlog_ready_count(const bl_backlog_t *backlog) {
+        size_t ready = 0;
+        for (size_t d = 0; d < backlog->domain_count; d++)
+                ready += backlog->domains[d].count;
+        return ready;
+}
+
+bool bl_backlog_forget(bl_backlog_t *backlog, const char *task_id) {
+        bl_item_t *item = index_find(backlog, task_id);
+        if (!item)
+                return false;
+        heap_remove(backlog, item);
+        ready_unlink(backlog, item);
+        index_remove(backlog, item);
+        bl_item_destroy(item);
+        return true;
+}
+
+const bl_item_t *bl_backlog_find(const bl_backlog_t *backlog, const char *task_id) {
+        return index_find(backlog, task_id);
+}
+
+size_t bl_backlog_size(const bl_backlog_t *backlog) {
+        return backlog->item_count;
+}
+
+void bl_backlog_foreach(const bl_backlog_t *backlog, void (*fn)(const bl_item_t *item, void *opaque), void *opaque) {
+        for (size_t b = 0; b < backlog->bucket_count; b++)
+                for (bucket_entry_t *entry = backlog->buckets[b]; entry; entry = entry->next)
+                        fn(entry->item, opaque);
+}
+
+bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backlog_sink_t *sink) {
+        bl_backlog_t *backlog = calloc(1, sizeof(*backlog));
+        if (!backlog)
+                return NULL;
+        backlog->options = *options;
+        backlog->sink = *sink;
+        backlog->random_state = options->seed ? options->seed : 0x9E3779B97F4A7C15ULL;
+        backlog->bucket_count = 1024;
+        backlog->buckets = calloc(backlog->bucket_count, sizeof(*backlog->buckets));
+        if (!backlog->buckets) {
+                bl_backlog_destroy(backlog);
+                return NULL;
+        }
+        return backlog;
+}
+
+void bl_backlog_destroy(bl_backlog_t *backlog) {
+        if (!backlog)
+                return;
+        for (size_t b = 0; backlog->buckets && b < backlog->bucket_count; b++) {
+                bucket_entry_t *entry = backlog->buckets[b];
+                while (entry) {
+                        bucket_entry_t *next = entry->next;
+                        bl_item_destroy(entry->item);
+                        free(entry);
+                        entry = next;
+                }
+        }
+        for (size_t d = 0; d < backlog->domain_count; d++)
+                free(backlog->domains[d].name);
+        free(backlog->domains);
+        free(backlog->buckets);
+        free(backlog->heap);
+        free(backlog);
+}

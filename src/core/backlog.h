@@ -1,0 +1,175 @@
+/*
+ * backlog.h: every task an instance owns, the state machine of SPEC §3, and
+ * the timers that move tasks without input. Pure C: no Kafka handle. Input
+ * arrives as TaskEvents and dependency notices; what the backlog decides
+ * leaves through a sink of callbacks (transitions with snapshots, dispatch
+ * decisions, notices, dead letters, purges), which the pipeline turns into
+ * records of one transaction and the tests simply record.
+ *
+ *   SUBMITTED -> QUEUED -> READY | BLOCKED (dependency, not_before, approval)
+ *   BLOCKED -> READY                     when the last reason to wait goes
+ *   READY -> DISPATCHED -> RUNNING -> COMPLETED | FAILED
+ *   DISPATCHED | RUNNING -> FAILED       lease expired (no STARTED/HEARTBEAT in time)
+ *   FAILED -> RETRY_WAIT -> READY        back-off with full jitter
+ *   FAILED -> DEAD                       last attempt, or not retryable (DLQ retries.exhausted)
+ *   QUEUED | BLOCKED | READY | RETRY_WAIT -> EXPIRED   deadline passed (DLQ deadline.expired)
+ *   any non-terminal -> CANCELLED
+ *   terminal: COMPLETED, DEAD, CANCELLED, EXPIRED; purged after the retention period
+ */
+#ifndef BL_BACKLOG_H
+#define BL_BACKLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/item.h"
+#include "core/reason.h"
+#include "core/task_event.h"
+
+/** One criterion of a score, for the rationale of a dispatch. */
+typedef struct bl_criterion_s {
+        const char *name;
+        double raw;
+        double normalised;
+        double weight;
+        double contribution;
+} bl_criterion_t;
+
+/** Where an input event came from (for the Transition's source fields). */
+typedef struct bl_event_origin_s {
+        const char *topic;
+        int32_t partition;
+        int64_t offset;
+        const char *traceparent; /* NULL when the record had none */
+} bl_event_origin_t;
+
+/** A state change, as recorded in backlog.transitions. Borrowed for the sink call. */
+typedef struct bl_transition_s {
+        const char *task_id;
+        int64_t seq;
+        bool has_from;
+        bl_state_t from;
+        bl_state_t to;
+        const char *cause;    /* event type, or dispatch, lease_expired, retry_due, deadline, ... */
+        const char *reason;   /* NULL, or why when the cause alone does not say */
+        const char *event_id; /* NULL when no input event caused it */
+        int32_t attempt;
+        int64_t at_ms;
+        int64_t occurred_at_ms;
+        const char *dispatch_id;
+        const char *policy;   /* name@version, for dispatches */
+        bool has_score;
+        double score;
+        const bl_criterion_t *rationale;
+        size_t rationale_count;
+        const bl_event_origin_t *origin; /* NULL when no input event caused it */
+        bool submission;      /* the change that took the task's submission (its payload goes with it) */
+} bl_transition_t;
+
+/** A dispatch decision for dispatch.<domain>. Borrowed for the sink call. */
+typedef struct bl_dispatch_s {
+        const bl_item_t *item;
+        const char *dispatch_id;
+        double score;
+        const bl_criterion_t *rationale;
+        size_t rationale_count;
+        const char *policy_name;
+        const char *policy_version;
+        int64_t decided_at_ms;
+} bl_dispatch_t;
+
+/** A message between the owners of two tasks (backlog.deps, keyed by to_task_id). */
+typedef struct bl_notice_s {
+        bool is_outcome;      /* false: WAITING (from waits on to); true: OUTCOME (to's dependency from ended) */
+        const char *to_task_id;
+        const char *from_task_id;
+        bl_state_t outcome;   /* with is_outcome */
+        int64_t at_ms;
+} bl_notice_t;
+
+/** Where the backlog's decisions go. Every callback must be set; none may fail. */
+typedef struct bl_backlog_sink_s {
+        /* A change of @p item (already applied): append the transition, write the snapshot. */
+        void (*changed)(void *opaque, const bl_transition_t *transition, const bl_item_t *item);
+        void (*dispatched)(void *opaque, const bl_dispatch_t *dispatch);
+        void (*notice)(void *opaque, const bl_notice_t *notice);
+        /* A task given up (retries.exhausted, deadline.expired, dependency_failed): its submission to the DLQ. */
+        void (*dead_letter)(void *opaque, const bl_item_t *item, bl_reason_t reason, const char *detail);
+        /* A terminal task past its retention: tombstone it in backlog.state. */
+        void (*purged)(void *opaque, const char *task_id, int32_t partition);
+        void *opaque;
+} bl_backlog_sink_t;
+
+typedef struct bl_backlog_options_s {
+        int64_t lease_ms;        /* DISPATCHED/RUNNING without STARTED/HEARTBEAT this long: FAILED */
+        int64_t retry_base_ms;   /* back-off before attempt n+1: uniform in [0, min(cap, base * 2^(n-1))] */
+        int64_t retry_cap_ms;
+        int32_t max_attempts;    /* unless the task says otherwise */
+        int64_t retention_ms;    /* terminal tasks stay this long, then are purged */
+        size_t dedup_window;     /* event ids remembered per task */
+        uint64_t seed;           /* for the jitter; fixed in tests */
+} bl_backlog_options_t;
+
+typedef struct bl_backlog_s bl_backlog_t;
+
+/** A backlog writing to @p sink (copied). NULL when out of memory. */
+bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backlog_sink_t *sink);
+void bl_backlog_destroy(bl_backlog_t *backlog);
+
+typedef enum {
+        BL_APPLY_CHANGED = 0, /* the event moved or updated its task */
+        BL_APPLY_DUPLICATE,   /* its event_id was applied to the task already: nothing changed */
+        BL_APPLY_STALE,       /* a result for another attempt: recorded, otherwise ignored */
+        BL_APPLY_ILLEGAL,     /* not allowed in the task's state: the caller dead-letters the record */
+} bl_apply_result_t;
+
+/**
+ * Applies a validated event of partition @p partition at @p now_ms. On
+ * BL_APPLY_ILLEGAL, @p detail says why ("STARTED in QUEUED").
+ */
+bl_apply_result_t bl_backlog_apply_event(bl_backlog_t *backlog, const bl_task_event_t *event, int32_t partition,
+                                         const bl_event_origin_t *origin, int64_t now_ms, char *detail,
+                                         size_t detail_size);
+
+/** Applies a dependency notice that arrived on partition @p partition. */
+void bl_backlog_apply_notice(bl_backlog_t *backlog, const bl_notice_t *notice, int32_t partition, int64_t now_ms);
+
+/** Fires every timer due at @p now_ms (leases, retries, deadlines, not_before, purges); returns how many. */
+size_t bl_backlog_advance(bl_backlog_t *backlog, int64_t now_ms);
+
+/**
+ * Dispatches up to @p max READY tasks of @p domain, or of each domain when
+ * @p domain is NULL, oldest READY first, under policy "fifo". Returns how
+ * many in all.
+ */
+size_t bl_backlog_dispatch_fifo(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms);
+
+/**
+ * Takes over @p item, read back from backlog.state, without emitting
+ * anything: restore. Replaces an item with the same task_id.
+ */
+void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item);
+
+/** After a run of bl_backlog_restore: puts the READY tasks of each domain back in FIFO order. */
+void bl_backlog_restore_finish(bl_backlog_t *backlog);
+
+/** Forgets one item without emitting anything (a tombstone read on restore); false if unknown. */
+bool bl_backlog_forget(bl_backlog_t *backlog, const char *task_id);
+
+/** Forgets every item of @p partition (revoked, or to restore it again). */
+size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition);
+
+/** READY tasks of every domain. */
+size_t bl_backlog_ready_count(const bl_backlog_t *backlog);
+
+const bl_item_t *bl_backlog_find(const bl_backlog_t *backlog, const char *task_id);
+size_t bl_backlog_size(const bl_backlog_t *backlog);
+
+/** Calls @p fn for every item, in no particular order; it must not change the backlog. */
+void bl_backlog_foreach(const bl_backlog_t *backlog, void (*fn)(const bl_item_t *item, void *opaque), void *opaque);
+
+/** The next time a timer is due, or BL_NO_TIME. */
+int64_t bl_backlog_next_due(const bl_backlog_t *backlog);
+
+#endif

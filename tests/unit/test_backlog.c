@@ -1,0 +1,2651 @@
+/*
+ * test_backlog.c: the backlog (core/backlog.c) and its static table of legal
+ * state changes (core/item.c), driven through the public API only.
+ *
+ * A recording sink copies everything the backlog emits (each transition
+ * with a summary of the snapshot that went with it, dispatches, notices,
+ * dead letters, purges) and the clock is a number the tests advance by
+ * hand, so every test is deterministic. Dependency notices are routed back
+ * by the test, which lets one backlog stand in for the owners of both
+ * tasks. The last test throws thousands of random events at the backlog and
+ * checks the invariants of SPEC §3 after every step.
+ *
+ * A few checks read the fields the backlog keeps in bl_item_t to index an
+ * item (ready_prev/ready_next, timer_slot/timer_due_ms): the READY lists and
+ * the timer heap have no other window.
+ */
+#include "check.h"
+#include "core/backlog.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 ((int64_t)1700000000000)
+#define ID_MAX 64
+#define TEXT_MAX 128
+
+/* ---- the recording sink ------------------------------------------------------------------ */
+
+typedef struct rec_change_s {
+        char task_id[ID_MAX];
+        int64_t seq;
+        bool has_from;
+        bl_state_t from, to;
+        char cause[TEXT_MAX];
+        bool has_reason;
+        char reason[TEXT_MAX];
+        char event_id[ID_MAX];
+        char dispatch_id[ID_MAX];
+        int32_t attempt;
+        int64_t at_ms;
+        int64_t origin_offset; /* -1 without an origin */
+        /* the snapshot that went with it */
+        bl_state_t state;
+        int64_t item_seq;
+        int32_t item_attempt;
+        bool placeholder;
+        int64_t deadline_ms, lease_expires_at_ms, retry_at_ms, terminal_at_ms, ready_since_ms, state_since_ms;
+        size_t dependents, pending_deps;
+} rec_change_t;
+
+typedef struct rec_dispatch_s {
+        char task_id[ID_MAX];
+        char dispatch_id[ID_MAX];
+        char domain[ID_MAX];
+        char policy[ID_MAX];
+        int32_t attempt;
+        int64_t decided_at_ms;
+} rec_dispatch_t;
+
+typedef struct rec_notice_s {
+        bool is_outcome;
+        char to[ID_MAX];
+        char from[ID_MAX];
+        bl_state_t outcome;
+} rec_notice_t;
+
+typedef struct rec_dead_s {
+        char task_id[ID_MAX];
+        bl_reason_t reason;
+        char detail[BL_RECORD_DETAIL_MAX];
+        bl_state_t state;
+        int32_t attempt;
+} rec_dead_t;
+
+typedef struct rec_purge_s {
+        char task_id[ID_MAX];
+        int32_t partition;
+} rec_purge_t;
+
+typedef struct recorder_s {
+        rec_change_t *changes;
+        size_t change_count, change_capacity;
+        rec_dispatch_t *dispatches;
+        size_t dispatch_count, dispatch_capacity;
+        rec_notice_t *notices;
+        size_t notice_count, notice_capacity;
+        rec_dead_t *dead;
+        size_t dead_count, dead_capacity;
+        rec_purge_t *purges;
+        size_t purge_count, purge_capacity;
+        size_t notices_routed;
+} recorder_t;
+
+/* Every change from != to that the sink has seen, for the coverage test. */
+static bool reached[BL_STATE__COUNT][BL_STATE__COUNT];
+/* Changes from != to that the table forbids, seen by any sink: must stay 0. */
+static int illegal_emitted;
+
+static void *grow(void *array, size_t count, size_t *capacity, size_t size) {
+        if (count < *capacity)
+                return array;
+        size_t bigger = *capacity ? *capacity * 2 : 16;
+        void *grown = realloc(array, bigger * size);
+        if (!grown) {
+                fprintf(stderr, "out of memory\n");
+                exit(2);
+        }
+        *capacity = bigger;
+        return grown;
+}
+
+/* A new zeroed element at the end of @p array. */
+#define APPEND(array, count, capacity)                                                     \
+        ((array) = grow((array), (count), &(capacity), sizeof(*(array))),                   \
+         memset(&(array)[(count)], 0, sizeof(*(array))), &(array)[(count)++])
+
+static void copy_text(char *to, size_t size, const char *from) {
+        snprintf(to, size, "%s", from ? from : "");
+}
+
+static void on_changed(void *opaque, const bl_transition_t *transition, const bl_item_t *item) {
+        recorder_t *rec = opaque;
+        rec_change_t *change = APPEND(rec->changes, rec->change_count, rec->change_capacity);
+        copy_text(change->task_id, sizeof(change->task_id), transition->task_id);
+        change->seq = transition->seq;
+        change->has_from = transition->has_from;
+        change->from = transition->from;
+        change->to = transition->to;
+        copy_text(change->cause, sizeof(change->cause), transition->cause);
+        change->has_reason = transition->reason != NULL;
+        copy_text(change->reason, sizeof(change->reason), transition->reason);
+        copy_text(change->event_id, sizeof(change->event_id), transition->event_id);
+        copy_text(change->dispatch_id, sizeof(change->dispatch_id), transition->dispatch_id);
+        change->attempt = transition->attempt;
+        change->at_ms = transition->at_ms;
+        change->origin_offset = transition->origin ? transition->origin->offset : -1;
+        change->state = item->state;
+        change->item_seq = item->seq;
+        change->item_attempt = item->attempt;
+        change->placeholder = item->placeholder;
+        change->deadline_ms = item->deadline_ms;
+        change->lease_expires_at_ms = item->lease_expires_at_ms;
+        change->retry_at_ms = item->retry_at_ms;
+        change->terminal_at_ms = item->terminal_at_ms;
+        change->ready_since_ms = item->ready_since_ms;
+        change->state_since_ms = item->state_since_ms;
+        change->dependents = item->dependents.count;
+        change->pending_deps = item->pending_deps.count;
+        if (transition->has_from && transition->from != transition->to) {
+                reached[transition->from][transition->to] = true;
+                if (!bl_state_transition_legal(transition->from, transition->to))
+                        illegal_emitted++;
+        }
+}
+
+static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
+        recorder_t *rec = opaque;
+        rec_dispatch_t *record = APPEND(rec->dispatches, rec->dispatch_count, rec->dispatch_capacity);
+        copy_text(record->task_id, sizeof(record->task_id), dispatch->item->task_id);
+        copy_text(record->dispatch_id, sizeof(record->dispatch_id), dispatch->dispatch_id);
+        copy_text(record->domain, sizeof(record->domain), dispatch->item->domain);
+        copy_text(record->policy, sizeof(record->policy), dispatch->policy_name);
+        record->attempt = dispatch->item->attempt;
+        record->decided_at_ms = dispatch->decided_at_ms;
+}
+
+static void on_notice(void *opaque, const bl_notice_t *notice) {
+        recorder_t *rec = opaque;
+        rec_notice_t *record = APPEND(rec->notices, rec->notice_count, rec->notice_capacity);
+        record->is_outcome = notice->is_outcome;
+        copy_text(record->to, sizeof(record->to), notice->to_task_id);
+        copy_text(record->from, sizeof(record->from), notice->from_task_id);
+        record->outcome = notice->outcome;
+}
+
+static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reason, const char *detail) {
+        recorder_t *rec = opaque;
+        rec_dead_t *record = APPEND(rec->dead, rec->dead_count, rec->dead_capacity);
+        copy_text(record->task_id, sizeof(record->task_id), item->task_id);
+        record->reason = reason;
+        copy_text(record->detail, sizeof(record->detail), detail);
+        record->state = item->state;
+        record->attempt = item->attempt;
+}
+
+static void on_purged(void *opaque, const char *task_id, int32_t partition) {
+        recorder_t *rec = opaque;
+        rec_purge_t *record = APPEND(rec->purges, rec->purge_count, rec->purge_capacity);
+        copy_text(record->task_id, sizeof(record->task_id), task_id);
+        record->partition = partition;
+}
+
+static void recorder_free(recorder_t *rec) {
+        free(rec->changes);
+        free(rec->dispatches);
+        free(rec->notices);
+        free(rec->dead);
+        free(rec->purges);
+        memset(rec, 0, sizeof(*rec));
+}
+
+/* ---- the fixture: a backlog, its recorder, and a clock ---------------------------------- */
+
+typedef struct fixture_s {
+        recorder_t rec;
+        bl_backlog_t *backlog;
+        int64_t now;
+        int32_t partition; /* of the events and notices the helpers apply */
+        unsigned event_serial;
+        char detail[256];
+} fixture_t;
+
+static bl_backlog_options_t default_options(void) {
+        bl_backlog_options_t options = {
+                .lease_ms = 1000,
+                .retry_base_ms = 100,
+                .retry_cap_ms = 1000,
+                .max_attempts = 3,
+                .retention_ms = 60000,
+                .dedup_window = 8,
+                .seed = 42,
+        };
+        return options;
+}
+
+static void fixture_init(fixture_t *fx, const bl_backlog_options_t *options) {
+        bl_backlog_options_t defaults = default_options();
+        memset(fx, 0, sizeof(*fx));
+        bl_backlog_sink_t sink = {on_changed, on_dispatched, on_notice, on_dead_letter, on_purged, &fx->rec};
+        fx->backlog = bl_backlog_new(options ? options : &defaults, &sink);
+        if (!fx->backlog) {
+                fprintf(stderr, "bl_backlog_new failed\n");
+                exit(2);
+        }
+        fx->now = T0;
+}
+
+static void fixture_done(fixture_t *fx) {
+        bl_backlog_destroy(fx->backlog);
+        recorder_free(&fx->rec);
+}
+
+typedef struct mark_s {
+        size_t changes, dispatches, notices, dead, purges;
+} mark_t;
+
+static mark_t mark(const fixture_t *fx) {
+        mark_t m = {fx->rec.change_count, fx->rec.dispatch_count, fx->rec.notice_count, fx->rec.dead_count,
+                    fx->rec.purge_count};
+        return m;
+}
+
+/* How many records of any kind the sink received since @p m. */
+static size_t emitted_since(const fixture_t *fx, mark_t m) {
+        return (fx->rec.change_count - m.changes) + (fx->rec.dispatch_count - m.dispatches) +
+               (fx->rec.notice_count - m.notices) + (fx->rec.dead_count - m.dead) +
+               (fx->rec.purge_count - m.purges);
+}
+
+/* The states @p task_id entered since @p m, space separated; a note (from == to) reads "=STATE". */
+static const char *path_since(const fixture_t *fx, mark_t m, const char *task_id) {
+        static char path[1024];
+        size_t used = 0;
+        path[0] = '\0';
+        for (size_t i = m.changes; i < fx->rec.change_count && used < sizeof(path); i++) {
+                const rec_change_t *change = &fx->rec.changes[i];
+                if (strcmp(change->task_id, task_id))
+                        continue;
+                bool note = change->has_from && change->from == change->to;
+                used += (size_t)snprintf(path + used, sizeof(path) - used, "%s%s%s", used ? " " : "",
+                                         note ? "=" : "", bl_state_name(change->to));
+        }
+        return path;
+}
+
+/* A blank record, and a failed check, in place of one that is missing: tests go on to report the rest. */
+static const void *missing_record(const char *what, const char *task_id) {
+        static union {
+                rec_change_t change;
+                rec_dead_t dead;
+                rec_dispatch_t dispatch;
+                rec_notice_t notice;
+                rec_purge_t purge;
+        } blank;
+        check_count++;
+        check_failures++;
+        fprintf(stderr, "  CHECK failed: no %s for %s\n", what, task_id);
+        memset(&blank, 0, sizeof(blank));
+        return &blank;
+}
+
+static const rec_change_t *last_change(const fixture_t *fx, const char *task_id) {
+        for (size_t i = fx->rec.change_count; i-- > 0;)
+                if (!strcmp(fx->rec.changes[i].task_id, task_id))
+                        return &fx->rec.changes[i];
+        return missing_record("change", task_id);
+}
+
+/* The @p nth (0-based) change of @p task_id since @p m. */
+static const rec_change_t *change_since(const fixture_t *fx, mark_t m, const char *task_id, size_t nth) {
+        for (size_t i = m.changes; i < fx->rec.change_count; i++)
+                if (!strcmp(fx->rec.changes[i].task_id, task_id) && nth-- == 0)
+                        return &fx->rec.changes[i];
+        return missing_record("such change", task_id);
+}
+
+/* The @p index-th dispatch, notice or purge recorded; a blank one, and a failed check, past the end. */
+static const rec_dispatch_t *dispatch_at(const fixture_t *fx, size_t index) {
+        return index < fx->rec.dispatch_count ? &fx->rec.dispatches[index] : missing_record("dispatch", "that index");
+}
+
+static const rec_notice_t *notice_at(const fixture_t *fx, size_t index) {
+        return index < fx->rec.notice_count ? &fx->rec.notices[index] : missing_record("notice", "that index");
+}
+
+static const rec_purge_t *purge_at(const fixture_t *fx, size_t index) {
+        return index < fx->rec.purge_count ? &fx->rec.purges[index] : missing_record("purge", "that index");
+}
+
+static size_t dead_letters_of(const fixture_t *fx, mark_t m, const char *task_id) {
+        size_t count = 0;
+        for (size_t i = m.dead; i < fx->rec.dead_count; i++)
+                count += !strcmp(fx->rec.dead[i].task_id, task_id);
+        return count;
+}
+
+static const rec_dead_t *last_dead_letter(const fixture_t *fx, const char *task_id) {
+        for (size_t i = fx->rec.dead_count; i-- > 0;)
+                if (!strcmp(fx->rec.dead[i].task_id, task_id))
+                        return &fx->rec.dead[i];
+        return missing_record("dead letter", task_id);
+}
+
+static const bl_item_t *find(const fixture_t *fx, const char *task_id) {
+        return bl_backlog_find(fx->backlog, task_id);
+}
+
+/* The item @p task_id, which must exist: a blank stand-in, and a failed check, when it does not. */
+static const bl_item_t *get(const fixture_t *fx, const char *task_id) {
+        static bl_item_t missing;
+        const bl_item_t *item = find(fx, task_id);
+        CHECK(item != NULL);
+        if (item)
+                return item;
+        fprintf(stderr, "  no task %s\n", task_id);
+        memset(&missing, 0, sizeof(missing));
+        return &missing;
+}
+
+static const char *state_of(const fixture_t *fx, const char *task_id) {
+        const bl_item_t *item = find(fx, task_id);
+        return item ? bl_state_name(item->state) : "(absent)";
+}
+
+#define CHECK_STATE(fx, task_id, state) CHECK_STR(state_of((fx), (task_id)), bl_state_name(state))
+
+/* Applies every notice not routed yet, and those that causes, to the same backlog. */
+static size_t route(fixture_t *fx) {
+        size_t routed = 0;
+        while (fx->rec.notices_routed < fx->rec.notice_count) {
+                rec_notice_t copy = fx->rec.notices[fx->rec.notices_routed++];
+                bl_notice_t notice = {copy.is_outcome, copy.to, copy.from, copy.outcome, fx->now};
+                bl_backlog_apply_notice(fx->backlog, &notice, fx->partition, fx->now);
+                routed++;
+        }
+        return routed;
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+static bl_task_event_t submission(const char *task_id, const char *domain) {
+        bl_task_event_t event;
+        memset(&event, 0, sizeof(event));
+        event.task_id = task_id;
+        event.event_type = BL_EVENT_SUBMITTED;
+        event.producer = "tests";
+        event.sla_class = "standard";
+        event.task_type = "infer";
+        event.domain = domain;
+        event.has_business_value = event.has_risk = true;
+        event.business_value = 0.5;
+        event.risk = 0.1;
+        return event;
+}
+
+static bl_task_event_t producer_event(const char *task_id, bl_event_type_t type) {
+        bl_task_event_t event;
+        memset(&event, 0, sizeof(event));
+        event.task_id = task_id;
+        event.event_type = type;
+        event.producer = "tests";
+        return event;
+}
+
+static bl_task_event_t result_event(const char *task_id, bl_event_type_t type, int32_t attempt) {
+        bl_task_event_t event;
+        memset(&event, 0, sizeof(event));
+        event.task_id = task_id;
+        event.event_type = type;
+        event.producer = "worker";
+        event.has_attempt = true;
+        event.attempt = attempt;
+        if (type == BL_EVENT_FAILED) {
+                event.has_error = true;
+                event.error_code = "OOM";
+                event.error_message = "out of memory";
+                event.error_retryable = true;
+        }
+        return event;
+}
+
+/* Applies @p event at the fixture's clock, with a fresh event id unless it has one. */
+static bl_apply_result_t apply_from(fixture_t *fx, bl_task_event_t event, const bl_event_origin_t *origin) {
+        char generated[32];
+        if (!event.event_id) {
+                snprintf(generated, sizeof(generated), "e-%u", ++fx->event_serial);
+                event.event_id = generated;
+        }
+        if (!event.occurred_at_ms)
+                event.occurred_at_ms = fx->now;
+        fx->detail[0] = '\0';
+        return bl_backlog_apply_event(fx->backlog, &event, fx->partition, origin, fx->now, fx->detail,
+                                      sizeof(fx->detail));
+}
+
+static bl_apply_result_t apply(fixture_t *fx, bl_task_event_t event) {
+        return apply_from(fx, event, NULL);
+}
+
+static bl_apply_result_t submit(fixture_t *fx, const char *task_id, const char *domain) {
+        return apply(fx, submission(task_id, domain));
+}
+
+/* Submits @p task_id depending on @p dependency. */
+static bl_apply_result_t submit_after(fixture_t *fx, const char *task_id, const char *domain,
+                                      const char *dependency) {
+        const char *deps[] = {dependency};
+        bl_task_event_t event = submission(task_id, domain);
+        event.depends_on = deps;
+        event.depends_on_count = 1;
+        return apply(fx, event);
+}
+
+static bl_apply_result_t send(fixture_t *fx, const char *task_id, bl_event_type_t type) {
+        return apply(fx, producer_event(task_id, type));
+}
+
+static bl_apply_result_t report(fixture_t *fx, const char *task_id, bl_event_type_t type, int32_t attempt) {
+        return apply(fx, result_event(task_id, type, attempt));
+}
+
+static bl_apply_result_t report_failure(fixture_t *fx, const char *task_id, int32_t attempt, bool retryable) {
+        bl_task_event_t event = result_event(task_id, BL_EVENT_FAILED, attempt);
+        event.error_retryable = retryable;
+        return apply(fx, event);
+}
+
+static size_t advance_to(fixture_t *fx, int64_t at_ms) {
+        fx->now = at_ms;
+        return bl_backlog_advance(fx->backlog, fx->now);
+}
+
+static size_t advance_by(fixture_t *fx, int64_t ms) {
+        return advance_to(fx, fx->now + ms);
+}
+
+static size_t dispatch(fixture_t *fx, const char *domain, size_t max) {
+        return bl_backlog_dispatch_fifo(fx->backlog, domain, max, fx->now);
+}
+
+/* Puts a new task @p task_id (domain: its own id) in @p state; false if it could not. */
+static bool make_in_state(fixture_t *fx, const char *task_id, bl_state_t state) {
+        bl_task_event_t event = submission(task_id, task_id);
+        if (state == BL_STATE_QUEUED) { /* only a task submitted past its deadline stays QUEUED */
+                event.has_deadline = true;
+                event.deadline_ms = fx->now;
+        } else if (state == BL_STATE_BLOCKED) {
+                event.has_not_before = true;
+                event.not_before_ms = fx->now + 10000000;
+        }
+        apply(fx, event);
+        if (state == BL_STATE_DISPATCHED || state == BL_STATE_RUNNING || state == BL_STATE_RETRY_WAIT)
+                dispatch(fx, task_id, 1);
+        if (state == BL_STATE_RUNNING)
+                report(fx, task_id, BL_EVENT_STARTED, 1);
+        if (state == BL_STATE_RETRY_WAIT)
+                report_failure(fx, task_id, 1, true);
+        const bl_item_t *item = find(fx, task_id);
+        return item && item->state == state;
+}
+
+/* ---- 1. the static table ----------------------------------------------------------------- */
+
+/* SPEC §3, written out: expected[from][to]; the diagonal is a note (no change), always allowed. */
+static const unsigned char expected_legal[BL_STATE__COUNT][BL_STATE__COUNT] = {
+        /*                           Q  B  R  D  U  W  C  F  X  N  E */
+        [BL_STATE_QUEUED] = /*    */ {1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1},
+        [BL_STATE_BLOCKED] = /*   */ {0, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1},
+        [BL_STATE_READY] = /*     */ {0, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1},
+        [BL_STATE_DISPATCHED] = /**/ {0, 0, 0, 1, 1, 0, 1, 1, 0, 1, 0},
+        [BL_STATE_RUNNING] = /*   */ {0, 0, 0, 0, 1, 0, 1, 1, 0, 1, 0},
+        [BL_STATE_RETRY_WAIT] = /**/ {0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1},
+        [BL_STATE_COMPLETED] = /* */ {0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0},
+        [BL_STATE_FAILED] = /*    */ {0, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0},
+        [BL_STATE_DEAD] = /*      */ {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0},
+        [BL_STATE_CANCELLED] = /* */ {0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0},
+        [BL_STATE_EXPIRED] = /*   */ {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+};
+
+static void test_table_matches_spec(void) {
+        for (int from = 0; from < BL_STATE__COUNT; from++) {
+                for (int to = 0; to < BL_STATE__COUNT; to++) {
+                        bool legal = bl_state_transition_legal((bl_state_t)from, (bl_state_t)to);
+                        CHECK(legal == (expected_legal[from][to] != 0));
+                        if (legal != (expected_legal[from][to] != 0))
+                                fprintf(stderr, "  %s -> %s: table says %d\n", bl_state_name((bl_state_t)from),
+                                        bl_state_name((bl_state_t)to), legal);
+                }
+                CHECK(!bl_state_transition_legal((bl_state_t)from, BL_STATE__COUNT));
+                CHECK(!bl_state_transition_legal(BL_STATE__COUNT, (bl_state_t)from));
+                CHECK_INT(bl_state_parse(bl_state_name((bl_state_t)from)), from);
+                bool terminal = from == BL_STATE_COMPLETED || from == BL_STATE_DEAD || from == BL_STATE_CANCELLED ||
+                                from == BL_STATE_EXPIRED;
+                CHECK(bl_state_is_terminal((bl_state_t)from) == terminal);
+        }
+        CHECK_INT(bl_state_parse("RUNNABLE"), -1);
+        CHECK_STR(bl_state_name(BL_STATE__COUNT), "UNKNOWN");
+}
+
+/* Every change the table allows happens through the public API, and only those. */
+static void test_every_legal_change_reached(void) {
+        fixture_t fx;
+        memset(reached, 0, sizeof(reached));
+        illegal_emitted = 0;
+        fixture_init(&fx, NULL);
+
+        /* QUEUED -> READY -> DISPATCHED -> RUNNING -> COMPLETED */
+        CHECK(make_in_state(&fx, "life", BL_STATE_RUNNING));
+        report(&fx, "life", BL_EVENT_COMPLETED, 1);
+        /* QUEUED -> BLOCKED -> READY, and DISPATCHED -> COMPLETED */
+        submit_after(&fx, "after", "after", "before");
+        route(&fx);
+        CHECK(make_in_state(&fx, "before", BL_STATE_DISPATCHED));
+        report(&fx, "before", BL_EVENT_COMPLETED, 1);
+        route(&fx);
+        CHECK_STATE(&fx, "after", BL_STATE_READY);
+        /* DISPATCHED -> FAILED -> RETRY_WAIT -> READY */
+        CHECK(make_in_state(&fx, "flaky", BL_STATE_RETRY_WAIT));
+        advance_by(&fx, 1000);
+        CHECK_STATE(&fx, "flaky", BL_STATE_READY);
+        /* RUNNING -> FAILED -> DEAD */
+        CHECK(make_in_state(&fx, "doomed", BL_STATE_RUNNING));
+        report_failure(&fx, "doomed", 1, false);
+        CHECK_STATE(&fx, "doomed", BL_STATE_DEAD);
+        /* -> CANCELLED from QUEUED, BLOCKED, READY, DISPATCHED, RUNNING */
+        const bl_state_t cancellable[] = {BL_STATE_QUEUED, BL_STATE_BLOCKED, BL_STATE_READY, BL_STATE_DISPATCHED,
+                                          BL_STATE_RUNNING};
+        for (size_t i = 0; i < sizeof(cancellable) / sizeof(cancellable[0]); i++) {
+                char task_id[32];
+                snprintf(task_id, sizeof(task_id), "cancel-%s", bl_state_name(cancellable[i]));
+                CHECK(make_in_state(&fx, task_id, cancellable[i]));
+                send(&fx, task_id, BL_EVENT_CANCELLED);
+                CHECK_STATE(&fx, task_id, BL_STATE_CANCELLED);
+        }
+        /* READY -> BLOCKED: an update sets not_before ahead */
+        submit(&fx, "postponed", "postponed");
+        bl_task_event_t update = producer_event("postponed", BL_EVENT_UPDATED);
+        update.has_not_before = true;
+        update.not_before_ms = fx.now + 100000;
+        apply(&fx, update);
+        CHECK_STATE(&fx, "postponed", BL_STATE_BLOCKED);
+        /* -> EXPIRED from QUEUED, BLOCKED, READY */
+        CHECK(make_in_state(&fx, "late-queued", BL_STATE_QUEUED));
+        bl_task_event_t event = submission("late-blocked", "late-blocked");
+        event.has_not_before = event.has_deadline = true;
+        event.not_before_ms = fx.now + 100000;
+        event.deadline_ms = fx.now + 500;
+        apply(&fx, event);
+        event = submission("late-ready", "late-ready");
+        event.has_deadline = true;
+        event.deadline_ms = fx.now + 500;
+        apply(&fx, event);
+        advance_by(&fx, 500);
+        CHECK_STATE(&fx, "late-queued", BL_STATE_EXPIRED);
+        CHECK_STATE(&fx, "late-blocked", BL_STATE_EXPIRED);
+        CHECK_STATE(&fx, "late-ready", BL_STATE_EXPIRED);
+        /* BLOCKED -> FAILED -> DEAD: a dependency is cancelled */
+        submit_after(&fx, "orphan", "orphan", "abandoned");
+        route(&fx);
+        submit(&fx, "abandoned", "abandoned");
+        send(&fx, "abandoned", BL_EVENT_CANCELLED);
+        route(&fx);
+        CHECK_STATE(&fx, "orphan", BL_STATE_DEAD);
+        fixture_done(&fx);
+
+        /* RETRY_WAIT -> CANCELLED | EXPIRED | BLOCKED, with back-off long enough to act in between */
+        bl_backlog_options_t options = default_options();
+        options.retry_base_ms = options.retry_cap_ms = 1000000;
+        fixture_init(&fx, &options);
+        CHECK(make_in_state(&fx, "wait-cancel", BL_STATE_RETRY_WAIT));
+        send(&fx, "wait-cancel", BL_EVENT_CANCELLED);
+        CHECK_STATE(&fx, "wait-cancel", BL_STATE_CANCELLED);
+        event = submission("wait-expire", "wait-expire");
+        event.has_deadline = true;
+        event.deadline_ms = fx.now + 500;
+        apply(&fx, event);
+        dispatch(&fx, "wait-expire", 1);
+        report_failure(&fx, "wait-expire", 1, true);
+        CHECK(get(&fx, "wait-expire")->retry_at_ms > fx.now + 500);
+        advance_by(&fx, 500);
+        CHECK_STATE(&fx, "wait-expire", BL_STATE_EXPIRED);
+        CHECK(make_in_state(&fx, "wait-block", BL_STATE_RETRY_WAIT));
+        int64_t retry_at = get(&fx, "wait-block")->retry_at_ms;
+        CHECK(retry_at > fx.now);
+        update = producer_event("wait-block", BL_EVENT_UPDATED);
+        update.has_not_before = true;
+        update.not_before_ms = retry_at + 1000;
+        apply(&fx, update);
+        CHECK_STATE(&fx, "wait-block", BL_STATE_RETRY_WAIT);
+        advance_to(&fx, retry_at);
+        CHECK_STATE(&fx, "wait-block", BL_STATE_BLOCKED);
+        advance_to(&fx, retry_at + 1000);
+        CHECK_STATE(&fx, "wait-block", BL_STATE_READY);
+        fixture_done(&fx);
+
+        int legal_changes = 0;
+        for (int from = 0; from < BL_STATE__COUNT; from++) {
+                for (int to = 0; to < BL_STATE__COUNT; to++) {
+                        if (from == to || !expected_legal[from][to])
+                                continue;
+                        legal_changes++;
+                        CHECK(reached[from][to]);
+                        if (!reached[from][to])
+                                fprintf(stderr, "  never reached: %s -> %s\n", bl_state_name((bl_state_t)from),
+                                        bl_state_name((bl_state_t)to));
+                }
+        }
+        CHECK_INT(legal_changes, 25);
+        CHECK_INT(illegal_emitted, 0);
+}
+
+/* Events the state of their task does not allow: BL_APPLY_ILLEGAL with a detail, and nothing emitted. */
+static void test_illegal_events_rejected(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        CHECK(make_in_state(&fx, "done", BL_STATE_RUNNING));
+        report(&fx, "done", BL_EVENT_COMPLETED, 1);
+        CHECK(make_in_state(&fx, "dead", BL_STATE_DISPATCHED));
+        report_failure(&fx, "dead", 1, false);
+        CHECK(make_in_state(&fx, "gone", BL_STATE_READY));
+        send(&fx, "gone", BL_EVENT_CANCELLED);
+        CHECK(make_in_state(&fx, "late", BL_STATE_QUEUED));
+        advance_by(&fx, 1);
+        CHECK(make_in_state(&fx, "live", BL_STATE_READY));
+        submit_after(&fx, "waiter", "waiter", "awaited"); /* awaited: a placeholder, not submitted */
+        route(&fx);
+        CHECK(find(&fx, "awaited") && get(&fx, "awaited")->placeholder);
+        CHECK_STATE(&fx, "done", BL_STATE_COMPLETED);
+        CHECK_STATE(&fx, "dead", BL_STATE_DEAD);
+        CHECK_STATE(&fx, "gone", BL_STATE_CANCELLED);
+        CHECK_STATE(&fx, "late", BL_STATE_EXPIRED);
+
+        static const struct {
+                const char *task_id;
+                bl_event_type_t type;
+                const char *detail;
+        } cases[] = {
+                {"ghost", BL_EVENT_STARTED, "STARTED for unknown task ghost"},
+                {"ghost", BL_EVENT_HEARTBEAT, "HEARTBEAT for unknown task ghost"},
+                {"ghost", BL_EVENT_COMPLETED, "COMPLETED for unknown task ghost"},
+                {"ghost", BL_EVENT_FAILED, "FAILED for unknown task ghost"},
+                {"ghost", BL_EVENT_UPDATED, "UPDATED for unknown task ghost"},
+                {"ghost", BL_EVENT_CANCELLED, "CANCELLED for unknown task ghost"},
+                {"ghost", BL_EVENT_APPROVED, "APPROVED for unknown task ghost"},
+                {"awaited", BL_EVENT_STARTED, "STARTED for unknown task awaited"},
+                {"awaited", BL_EVENT_CANCELLED, "CANCELLED for unknown task awaited"},
+                {"awaited", BL_EVENT_UPDATED, "UPDATED for unknown task awaited"},
+                {"live", BL_EVENT_SUBMITTED, "SUBMITTED for task live in READY"},
+                {"done", BL_EVENT_SUBMITTED, "SUBMITTED for task done in COMPLETED"},
+                {"done", BL_EVENT_UPDATED, "UPDATED for task done in COMPLETED"},
+                {"done", BL_EVENT_CANCELLED, "CANCELLED for task done in COMPLETED"},
+                {"done", BL_EVENT_APPROVED, "APPROVED for task done in COMPLETED"},
+                {"dead", BL_EVENT_UPDATED, "UPDATED for task dead in DEAD"},
+                {"dead", BL_EVENT_CANCELLED, "CANCELLED for task dead in DEAD"},
+                {"dead", BL_EVENT_APPROVED, "APPROVED for task dead in DEAD"},
+                {"gone", BL_EVENT_UPDATED, "UPDATED for task gone in CANCELLED"},
+                {"gone", BL_EVENT_CANCELLED, "CANCELLED for task gone in CANCELLED"},
+                {"gone", BL_EVENT_APPROVED, "APPROVED for task gone in CANCELLED"},
+                {"late", BL_EVENT_UPDATED, "UPDATED for task late in EXPIRED"},
+                {"late", BL_EVENT_CANCELLED, "CANCELLED for task late in EXPIRED"},
+                {"late", BL_EVENT_APPROVED, "APPROVED for task late in EXPIRED"},
+        };
+        int64_t seq_before[4];
+        const char *const terminal_ids[] = {"done", "dead", "gone", "late"};
+        for (size_t i = 0; i < 4; i++)
+                seq_before[i] = get(&fx, terminal_ids[i])->seq;
+        mark_t m = mark(&fx);
+        size_t size_before = bl_backlog_size(fx.backlog);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                bl_task_event_t event = cases[i].type == BL_EVENT_SUBMITTED ? submission(cases[i].task_id, "x")
+                                        : bl_event_type_is_result(cases[i].type)
+                                                ? result_event(cases[i].task_id, cases[i].type, 1)
+                                                : producer_event(cases[i].task_id, cases[i].type);
+                CHECK_INT(apply(&fx, event), BL_APPLY_ILLEGAL);
+                CHECK_STR(fx.detail, cases[i].detail);
+        }
+        CHECK_INT(emitted_since(&fx, m), 0);
+        CHECK_INT(bl_backlog_size(fx.backlog), size_before);
+        CHECK(find(&fx, "ghost") == NULL);
+        for (size_t i = 0; i < 4; i++)
+                CHECK_INT(get(&fx, terminal_ids[i])->seq, seq_before[i]);
+        /* An illegal event's id is not remembered: the same id is judged again, not a duplicate. */
+        bl_task_event_t again = producer_event("done", BL_EVENT_CANCELLED);
+        again.event_id = "e-illegal";
+        CHECK_INT(apply(&fx, again), BL_APPLY_ILLEGAL);
+        CHECK_INT(apply(&fx, again), BL_APPLY_ILLEGAL);
+        fixture_done(&fx);
+}
+
+/* ---- 2. the life cycle ------------------------------------------------------------------- */
+
+static void test_lifecycle(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        bl_event_origin_t origin = {"tasks.events", 0, 42, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"};
+        bl_task_event_t event = submission("t", "inference");
+        event.event_id = "submit-1";
+        event.occurred_at_ms = T0 - 50;
+        mark_t m = mark(&fx);
+        CHECK_INT(apply_from(&fx, event, &origin), BL_APPLY_CHANGED);
+        CHECK_STR(path_since(&fx, m, "t"), "QUEUED READY");
+        const rec_change_t *first = change_since(&fx, m, "t", 0), *second = change_since(&fx, m, "t", 1);
+        CHECK(!first->has_from && first->seq == 1 && first->to == BL_STATE_QUEUED);
+        CHECK(second->has_from && second->seq == 2 && second->from == BL_STATE_QUEUED);
+        CHECK_STR(first->cause, "SUBMITTED");
+        CHECK_STR(first->event_id, "submit-1");
+        CHECK_INT(first->origin_offset, 42);
+        CHECK_INT(first->attempt, 0);
+        CHECK_INT(second->state, BL_STATE_READY);
+        CHECK_INT(second->ready_since_ms, T0);
+        const bl_item_t *item = find(&fx, "t");
+        CHECK(item != NULL);
+        if (!item) {
+                fixture_done(&fx);
+                return;
+        }
+        CHECK_INT(item->submitted_at_ms, T0 - 50);
+        CHECK_STR(item->domain, "inference");
+        CHECK_STR(item->traceparent, origin.traceparent);
+        CHECK_INT(fx.rec.notice_count, 0);
+
+        advance_by(&fx, 10);
+        m = mark(&fx);
+        CHECK_INT(dispatch(&fx, "inference", 10), 1);
+        CHECK_STR(path_since(&fx, m, "t"), "DISPATCHED");
+        const rec_change_t *change = last_change(&fx, "t");
+        CHECK_INT(change->seq, 3);
+        CHECK_STR(change->cause, "dispatch");
+        CHECK_STR(change->dispatch_id, "t/1");
+        CHECK_INT(change->attempt, 1);
+        CHECK_INT(change->lease_expires_at_ms, fx.now + 1000);
+        CHECK_INT(change->ready_since_ms, BL_NO_TIME);
+        CHECK_INT(fx.rec.dispatch_count - m.dispatches, 1);
+        CHECK_STR(dispatch_at(&fx, m.dispatches)->task_id, "t");
+        CHECK_STR(dispatch_at(&fx, m.dispatches)->dispatch_id, "t/1");
+        CHECK_STR(dispatch_at(&fx, m.dispatches)->domain, "inference");
+        CHECK_STR(dispatch_at(&fx, m.dispatches)->policy, "fifo");
+        CHECK_INT(dispatch_at(&fx, m.dispatches)->attempt, 1);
+        CHECK_INT(dispatch_at(&fx, m.dispatches)->decided_at_ms, fx.now);
+        CHECK_INT(item->attempt, 1);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), fx.now + 1000);
+        CHECK_INT(dispatch(&fx, "inference", 10), 0); /* nothing READY left */
+
+        advance_by(&fx, 100);
+        CHECK_INT(report(&fx, "t", BL_EVENT_STARTED, 1), BL_APPLY_CHANGED);
+        change = last_change(&fx, "t");
+        CHECK(change->from == BL_STATE_DISPATCHED && change->to == BL_STATE_RUNNING && change->seq == 4);
+        int64_t started_lease = fx.now + 1000;
+        CHECK_INT(item->lease_expires_at_ms, started_lease);
+
+        advance_by(&fx, 500);
+        CHECK_INT(report(&fx, "t", BL_EVENT_HEARTBEAT, 1), BL_APPLY_CHANGED);
+        change = last_change(&fx, "t");
+        CHECK(change->has_from && change->from == BL_STATE_RUNNING && change->to == BL_STATE_RUNNING);
+        CHECK_INT(change->seq, 5);
+        CHECK_STR(change->cause, "HEARTBEAT");
+        CHECK_INT(item->lease_expires_at_ms, fx.now + 1000);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), fx.now + 1000);
+        CHECK_INT(advance_to(&fx, started_lease + 100), 0); /* past the first lease: renewed */
+        CHECK_STATE(&fx, "t", BL_STATE_RUNNING);
+
+        m = mark(&fx);
+        CHECK_INT(report(&fx, "t", BL_EVENT_COMPLETED, 1), BL_APPLY_CHANGED);
+        CHECK_STR(path_since(&fx, m, "t"), "COMPLETED");
+        change = last_change(&fx, "t");
+        CHECK_INT(change->seq, 6);
+        CHECK_INT(change->terminal_at_ms, fx.now);
+        CHECK_INT(item->terminal_at_ms, fx.now);
+        CHECK_INT(item->lease_expires_at_ms, BL_NO_TIME);
+        CHECK_INT(fx.rec.dead_count, 0);
+        CHECK_INT(fx.rec.notice_count, 0);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), fx.now + 60000); /* retention */
+        fixture_done(&fx);
+}
+
+/* ---- 3. retries -------------------------------------------------------------------------- */
+
+static int64_t backoff_ceiling(const bl_backlog_options_t *options, int32_t attempt) {
+        int64_t ceiling = options->retry_base_ms;
+        for (int32_t i = 1; i < attempt && ceiling < options->retry_cap_ms; i++)
+                ceiling *= 2;
+        return ceiling < options->retry_cap_ms ? ceiling : options->retry_cap_ms;
+}
+
+/* Dispatches @p task_id (its domain is its id) and fails each attempt until it is DEAD; the attempts made. */
+static int32_t fail_until_dead(fixture_t *fx, const char *task_id, int32_t limit) {
+        int32_t attempts = 0;
+        while (attempts < limit) {
+                if (dispatch(fx, task_id, 1) != 1)
+                        break;
+                attempts++;
+                report_failure(fx, task_id, attempts, true);
+                const bl_item_t *item = find(fx, task_id);
+                if (!item || item->state != BL_STATE_RETRY_WAIT)
+                        break;
+                advance_to(fx, item->retry_at_ms);
+        }
+        return attempts;
+}
+
+static void test_retry_with_backoff(void) {
+        fixture_t fx;
+        bl_backlog_options_t options = default_options();
+        fixture_init(&fx, &options);
+        submit(&fx, "t", "t");
+        for (int32_t attempt = 1; attempt <= 2; attempt++) {
+                CHECK_INT(dispatch(&fx, "t", 1), 1);
+                CHECK_STR(last_change(&fx, "t")->dispatch_id, attempt == 1 ? "t/1" : "t/2");
+                advance_by(&fx, 30);
+                mark_t m = mark(&fx);
+                CHECK_INT(report_failure(&fx, "t", attempt, true), BL_APPLY_CHANGED);
+                CHECK_STR(path_since(&fx, m, "t"), "FAILED RETRY_WAIT");
+                const rec_change_t *failed = change_since(&fx, m, "t", 0);
+                const rec_change_t *waiting = change_since(&fx, m, "t", 1);
+                CHECK_STR(failed->cause, "FAILED");
+                CHECK_STR(waiting->reason, "retry");
+                CHECK_INT(waiting->attempt, attempt);
+                const bl_item_t *item = get(&fx, "t");
+                CHECK(item->has_last_error && item->error_retryable);
+                CHECK_STR(item->error_code, "OOM");
+                CHECK(item->retry_at_ms >= fx.now);
+                CHECK(item->retry_at_ms <= fx.now + backoff_ceiling(&options, attempt));
+                CHECK_INT(waiting->retry_at_ms, item->retry_at_ms);
+                int64_t retry_at = item->retry_at_ms;
+                CHECK_INT(bl_backlog_next_due(fx.backlog), retry_at);
+                if (retry_at > fx.now) {
+                        CHECK_INT(advance_to(&fx, retry_at - 1), 0);
+                        CHECK_STATE(&fx, "t", BL_STATE_RETRY_WAIT);
+                }
+                m = mark(&fx);
+                CHECK_INT(advance_to(&fx, retry_at), 1);
+                CHECK_STR(path_since(&fx, m, "t"), "READY");
+                CHECK_STR(last_change(&fx, "t")->cause, "retry_due");
+                CHECK_INT(get(&fx, "t")->ready_since_ms, retry_at);
+        }
+        CHECK_INT(fx.rec.dead_count, 0);
+        fixture_done(&fx);
+}
+
+static void test_retries_exhausted(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+
+        /* the backlog's max_attempts (3) */
+        submit(&fx, "t3", "t3");
+        mark_t m = mark(&fx);
+        CHECK_INT(fail_until_dead(&fx, "t3", 10), 3);
+        CHECK_STATE(&fx, "t3", BL_STATE_DEAD);
+        CHECK_INT(get(&fx, "t3")->attempt, 3);
+        CHECK_STR(last_change(&fx, "t3")->reason, "retries_exhausted");
+        CHECK(last_change(&fx, "t3")->from == BL_STATE_FAILED);
+        CHECK_INT(dead_letters_of(&fx, m, "t3"), 1);
+        CHECK_INT(last_dead_letter(&fx, "t3")->reason, BL_REASON_RETRIES_EXHAUSTED);
+        CHECK_CONTAINS(last_dead_letter(&fx, "t3")->detail, "retries exhausted after attempt 3 of 3");
+        CHECK_INT(last_dead_letter(&fx, "t3")->state, BL_STATE_DEAD);
+        CHECK_STR(bl_reason_name(BL_REASON_RETRIES_EXHAUSTED), "retries.exhausted");
+
+        /* the task's own max_attempts, below and above the backlog's */
+        bl_task_event_t event = submission("t1", "t1");
+        event.has_max_attempts = true;
+        event.max_attempts = 1;
+        apply(&fx, event);
+        m = mark(&fx);
+        CHECK_INT(fail_until_dead(&fx, "t1", 10), 1);
+        CHECK_STR(path_since(&fx, m, "t1"), "DISPATCHED FAILED DEAD");
+        CHECK_INT(dead_letters_of(&fx, m, "t1"), 1);
+        CHECK_CONTAINS(last_dead_letter(&fx, "t1")->detail, "after attempt 1 of 1");
+
+        event = submission("t5", "t5");
+        event.has_max_attempts = true;
+        event.max_attempts = 5;
+        apply(&fx, event);
+        m = mark(&fx);
+        CHECK_INT(fail_until_dead(&fx, "t5", 10), 5);
+        CHECK_STATE(&fx, "t5", BL_STATE_DEAD);
+        CHECK_INT(dead_letters_of(&fx, m, "t5"), 1);
+        CHECK_CONTAINS(last_dead_letter(&fx, "t5")->detail, "after attempt 5 of 5");
+
+        /* an UPDATED max_attempts counts from then on */
+        submit(&fx, "tu", "tu");
+        dispatch(&fx, "tu", 1);
+        report_failure(&fx, "tu", 1, true);
+        bl_task_event_t update = producer_event("tu", BL_EVENT_UPDATED);
+        update.has_max_attempts = true;
+        update.max_attempts = 2;
+        apply(&fx, update);
+        advance_to(&fx, get(&fx, "tu")->retry_at_ms);
+        dispatch(&fx, "tu", 1);
+        report_failure(&fx, "tu", 2, true);
+        CHECK_STATE(&fx, "tu", BL_STATE_DEAD);
+
+        /* not retryable: DEAD at once, whatever attempts are left */
+        submit(&fx, "fatal", "fatal");
+        dispatch(&fx, "fatal", 1);
+        m = mark(&fx);
+        CHECK_INT(report_failure(&fx, "fatal", 1, false), BL_APPLY_CHANGED);
+        CHECK_STR(path_since(&fx, m, "fatal"), "FAILED DEAD");
+        CHECK_STR(last_change(&fx, "fatal")->reason, "not_retryable");
+        CHECK_INT(dead_letters_of(&fx, m, "fatal"), 1);
+        CHECK_INT(last_dead_letter(&fx, "fatal")->reason, BL_REASON_RETRIES_EXHAUSTED);
+        CHECK_CONTAINS(last_dead_letter(&fx, "fatal")->detail,
+                       "not retryable after attempt 1 of 3: OOM: out of memory");
+        CHECK(!get(&fx, "fatal")->error_retryable);
+        fixture_done(&fx);
+}
+
+/*
+ * Full jitter with an exponential ceiling: over many seeds, the largest delay
+ * seen before attempt n + 1 grows with n up to the cap and never passes
+ * min(cap, base * 2^(n-1)).
+ */
+static void test_backoff_grows_with_attempts(void) {
+        enum { SEEDS = 200, ATTEMPTS = 7 };
+        int64_t largest[ATTEMPTS + 1] = {0};
+        int64_t first_delays[SEEDS];
+        bool in_bounds = true;
+        bl_backlog_options_t options = default_options();
+        options.max_attempts = ATTEMPTS + 1;
+        for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+                fixture_t fx;
+                options.seed = seed;
+                fixture_init(&fx, &options);
+                submit(&fx, "t", "t");
+                for (int32_t attempt = 1; attempt <= ATTEMPTS; attempt++) {
+                        dispatch(&fx, "t", 1);
+                        report_failure(&fx, "t", attempt, true);
+                        const bl_item_t *item = get(&fx, "t");
+                        int64_t delay = item->retry_at_ms - fx.now;
+                        if (delay < 0 || delay > backoff_ceiling(&options, attempt))
+                                in_bounds = false;
+                        if (delay > largest[attempt])
+                                largest[attempt] = delay;
+                        if (attempt == 1)
+                                first_delays[seed - 1] = delay;
+                        advance_to(&fx, item->retry_at_ms);
+                }
+                CHECK_INT(get(&fx, "t")->attempt, ATTEMPTS);
+                fixture_done(&fx);
+        }
+        CHECK(in_bounds);
+        for (int32_t attempt = 1; attempt <= ATTEMPTS; attempt++) {
+                int64_t ceiling = backoff_ceiling(&options, attempt);
+                CHECK(largest[attempt] <= ceiling);
+                CHECK(largest[attempt] > ceiling * 9 / 10); /* 200 draws: a miss has odds below 1e-9 */
+                if (attempt > 1 && ceiling > backoff_ceiling(&options, attempt - 1))
+                        CHECK(largest[attempt] > largest[attempt - 1]);
+        }
+        CHECK_INT(backoff_ceiling(&options, 5), options.retry_cap_ms);
+        CHECK(largest[ATTEMPTS] <= options.retry_cap_ms);
+        /* the jitter is real: the seeds disagree */
+        int distinct = 0;
+        for (int i = 0; i < SEEDS; i++) {
+                bool seen = false;
+                for (int j = 0; j < i && !seen; j++)
+                        seen = first_delays[j] == first_delays[i];
+                distinct += !seen;
+        }
+        CHECK(distinct > 50);
+}
+
+/* ---- 4. leases --------------------------------------------------------------------------- */
+
+static void test_lease_expiry(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+
+        /* DISPATCHED and never STARTED */
+        submit(&fx, "silent", "silent");
+        dispatch(&fx, "silent", 1);
+        CHECK_INT(advance_by(&fx, 999), 0);
+        CHECK_STATE(&fx, "silent", BL_STATE_DISPATCHED);
+        mark_t m = mark(&fx);
+        CHECK(advance_by(&fx, 1) >= 1);
+        CHECK_CONTAINS(path_since(&fx, m, "silent"), "FAILED RETRY_WAIT");
+        const rec_change_t *failed = change_since(&fx, m, "silent", 0);
+        CHECK_STR(failed->cause, "lease_expired");
+        CHECK_STR(failed->reason, "lease_expired");
+        CHECK_INT(failed->lease_expires_at_ms, BL_NO_TIME);
+        const bl_item_t *item = get(&fx, "silent");
+        CHECK_STR(item->error_code, "lease_expired");
+        CHECK(item->error_retryable);
+        CHECK_INT(item->attempt, 1);
+
+        /* RUNNING and the heartbeats stop */
+        submit(&fx, "quiet", "quiet");
+        dispatch(&fx, "quiet", 1);
+        advance_by(&fx, 200);
+        report(&fx, "quiet", BL_EVENT_STARTED, 1);
+        int64_t lease = get(&fx, "quiet")->lease_expires_at_ms;
+        CHECK_INT(lease, fx.now + 1000);
+        advance_to(&fx, lease - 1);
+        CHECK_STATE(&fx, "quiet", BL_STATE_RUNNING);
+        m = mark(&fx);
+        advance_to(&fx, lease);
+        CHECK_STR(path_since(&fx, m, "quiet"), "FAILED RETRY_WAIT");
+        CHECK_STR(change_since(&fx, m, "quiet", 0)->reason, "lease_expired");
+        CHECK_INT(change_since(&fx, m, "quiet", 0)->from, BL_STATE_RUNNING);
+
+        /* the lost attempt is retried */
+        advance_to(&fx, get(&fx, "quiet")->retry_at_ms);
+        CHECK_INT(dispatch(&fx, "quiet", 1), 1);
+        CHECK_STR(last_change(&fx, "quiet")->dispatch_id, "quiet/2");
+        fixture_done(&fx);
+}
+
+/*
+ * Regression: a timer that fires at exactly its due time and leaves the item
+ * with a new timer due at that same instant (a retry with zero back-off
+ * after a lease expiry) must not be dropped as "stale".
+ */
+static void test_timer_due_again_at_once(void) {
+        fixture_t fx;
+        bl_backlog_options_t options = default_options();
+        options.retry_base_ms = 0; /* no back-off: retry_at = now */
+        fixture_init(&fx, &options);
+        submit(&fx, "t", "t");
+        dispatch(&fx, "t", 1);
+        mark_t m = mark(&fx);
+        advance_to(&fx, get(&fx, "t")->lease_expires_at_ms);
+        advance_by(&fx, 1);
+        CHECK_STR(path_since(&fx, m, "t"), "FAILED RETRY_WAIT READY");
+        CHECK_STATE(&fx, "t", BL_STATE_READY);
+        fixture_done(&fx);
+
+        /* and with no retention: a task that expires exactly at its deadline is still purged */
+        options = default_options();
+        options.retention_ms = 0;
+        fixture_init(&fx, &options);
+        bl_task_event_t event = submission("e", "e");
+        event.has_deadline = true;
+        event.deadline_ms = fx.now + 100;
+        apply(&fx, event);
+        advance_by(&fx, 100);
+        advance_by(&fx, 1);
+        CHECK_INT(fx.rec.purge_count, 1);
+        CHECK(find(&fx, "e") == NULL);
+        fixture_done(&fx);
+}
+
+/* ---- 5. deadlines ------------------------------------------------------------------------- */
+
+static void submit_with_deadline(fixture_t *fx, const char *task_id, int64_t deadline_ms, int64_t not_before_ms,
+                                 const char *dependency) {
+        const char *deps[] = {dependency};
+        bl_task_event_t event = submission(task_id, task_id);
+        event.has_deadline = true;
+        event.deadline_ms = deadline_ms;
+        if (not_before_ms != BL_NO_TIME) {
+                event.has_not_before = true;
+                event.not_before_ms = not_before_ms;
+        }
+        if (dependency) {
+                event.depends_on = deps;
+                event.depends_on_count = 1;
+        }
+        apply(fx, event);
+}
+
+static void expect_expired(fixture_t *fx, mark_t m, const char *task_id, const char *path, const char *in_state) {
+        CHECK_STR(path_since(fx, m, task_id), path);
+        const rec_change_t *change = last_change(fx, task_id);
+        CHECK_STR(change->cause, "deadline");
+        CHECK_STR(change->reason, "deadline_passed");
+        CHECK_INT(dead_letters_of(fx, m, task_id), 1);
+        const rec_dead_t *dead = last_dead_letter(fx, task_id);
+        CHECK_INT(dead->reason, BL_REASON_DEADLINE_EXPIRED);
+        CHECK_CONTAINS(dead->detail, in_state);
+        CHECK_INT(dead->state, BL_STATE_EXPIRED);
+}
+
+static void test_deadlines(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        int64_t deadline = fx.now + 500;
+        submit_with_deadline(&fx, "ready", deadline, BL_NO_TIME, NULL);
+        submit_with_deadline(&fx, "not-yet", deadline, fx.now + 100000, NULL);
+        submit_with_deadline(&fx, "waiting", deadline, BL_NO_TIME, "never");
+        route(&fx);
+        submit_with_deadline(&fx, "dispatched", deadline, BL_NO_TIME, NULL);
+        dispatch(&fx, "dispatched", 1);
+        CHECK_STATE(&fx, "ready", BL_STATE_READY);
+        CHECK_STATE(&fx, "not-yet", BL_STATE_BLOCKED);
+        CHECK_STATE(&fx, "waiting", BL_STATE_BLOCKED);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), deadline);
+        CHECK_INT(advance_to(&fx, deadline - 1), 0);
+        mark_t m = mark(&fx);
+        advance_to(&fx, deadline);
+        expect_expired(&fx, m, "ready", "EXPIRED", "passed in READY");
+        expect_expired(&fx, m, "not-yet", "EXPIRED", "passed in BLOCKED");
+        expect_expired(&fx, m, "waiting", "EXPIRED", "passed in BLOCKED");
+        CHECK_STR(bl_reason_name(BL_REASON_DEADLINE_EXPIRED), "deadline.expired");
+        /* dispatched before its deadline: not expired, it runs to the end */
+        CHECK_STATE(&fx, "dispatched", BL_STATE_DISPATCHED);
+        CHECK_INT(report(&fx, "dispatched", BL_EVENT_STARTED, 1), BL_APPLY_CHANGED);
+        CHECK_INT(report(&fx, "dispatched", BL_EVENT_COMPLETED, 1), BL_APPLY_CHANGED);
+        CHECK_STATE(&fx, "dispatched", BL_STATE_COMPLETED);
+
+        /* dispatched, then lost past its deadline: the retry would come too late, so it expires */
+        submit_with_deadline(&fx, "lost", fx.now + 500, BL_NO_TIME, NULL);
+        dispatch(&fx, "lost", 1);
+        m = mark(&fx);
+        advance_by(&fx, 1000);
+        expect_expired(&fx, m, "lost", "FAILED RETRY_WAIT EXPIRED", "passed in RETRY_WAIT");
+
+        /* submitted when its deadline had passed already: QUEUED, and EXPIRED at the next advance */
+        bl_task_event_t event = submission("stale-on-arrival", "stale-on-arrival");
+        event.occurred_at_ms = fx.now - 5000;
+        event.has_deadline = true;
+        event.deadline_ms = fx.now - 1000;
+        m = mark(&fx);
+        CHECK_INT(apply(&fx, event), BL_APPLY_CHANGED);
+        CHECK_STR(path_since(&fx, m, "stale-on-arrival"), "QUEUED");
+        CHECK_INT(dispatch(&fx, "stale-on-arrival", 1), 0);
+        advance_by(&fx, 0);
+        expect_expired(&fx, m, "stale-on-arrival", "QUEUED EXPIRED", "passed in QUEUED");
+        fixture_done(&fx);
+
+        /* RETRY_WAIT past the deadline */
+        bl_backlog_options_t options = default_options();
+        options.retry_base_ms = options.retry_cap_ms = 1000000;
+        fixture_init(&fx, &options);
+        submit_with_deadline(&fx, "retrying", fx.now + 500, BL_NO_TIME, NULL);
+        dispatch(&fx, "retrying", 1);
+        report_failure(&fx, "retrying", 1, true);
+        CHECK(get(&fx, "retrying")->retry_at_ms > fx.now + 500);
+        m = mark(&fx);
+        advance_by(&fx, 500);
+        expect_expired(&fx, m, "retrying", "EXPIRED", "passed in RETRY_WAIT");
+        fixture_done(&fx);
+}
+
+/*
+ * Regression: a task submitted after its deadline waits QUEUED to expire; an
+ * UPDATED that moves the deadline ahead lets it go on instead of leaving it
+ * QUEUED (never dispatched) until the new deadline expires it.
+ */
+static void test_update_rescues_late_submission(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        bl_task_event_t event = submission("late", "late");
+        event.has_deadline = true;
+        event.deadline_ms = fx.now - 1;
+        apply(&fx, event);
+        CHECK_STATE(&fx, "late", BL_STATE_QUEUED);
+        bl_task_event_t update = producer_event("late", BL_EVENT_UPDATED);
+        update.has_deadline = true;
+        update.deadline_ms = fx.now + 100000;
+        CHECK_INT(apply(&fx, update), BL_APPLY_CHANGED);
+        advance_by(&fx, 10);
+        CHECK_STATE(&fx, "late", BL_STATE_READY);
+        CHECK_INT(dispatch(&fx, "late", 1), 1);
+        fixture_done(&fx);
+}
+
+/* ---- 6. not_before ------------------------------------------------------------------------ */
+
+static void test_not_before(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        bl_task_event_t event = submission("later", "later");
+        event.has_not_before = true;
+        event.not_before_ms = fx.now + 300;
+        mark_t m = mark(&fx);
+        apply(&fx, event);
+        CHECK_STR(path_since(&fx, m, "later"), "QUEUED BLOCKED");
+        CHECK_STR(last_change(&fx, "later")->reason, "not_before");
+        CHECK_INT(bl_backlog_next_due(fx.backlog), fx.now + 300);
+        CHECK_INT(dispatch(&fx, "later", 1), 0);
+        CHECK_INT(advance_by(&fx, 299), 0);
+        CHECK_STATE(&fx, "later", BL_STATE_BLOCKED);
+        CHECK_INT(advance_by(&fx, 1), 1);
+        CHECK_STATE(&fx, "later", BL_STATE_READY);
+        CHECK_STR(last_change(&fx, "later")->cause, "not_before");
+        CHECK_INT(bl_backlog_next_due(fx.backlog), BL_NO_TIME);
+
+        /* a not_before already past on arrival does not hold the task */
+        event = submission("past", "past");
+        event.has_not_before = true;
+        event.not_before_ms = fx.now - 10;
+        m = mark(&fx);
+        apply(&fx, event);
+        CHECK_STR(path_since(&fx, m, "past"), "QUEUED READY");
+        fixture_done(&fx);
+}
+
+static void test_not_before_with_dependency(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        int64_t start = fx.now;
+        /* not_before passes while the dependency is pending: still BLOCKED, and the deadline still fires */
+        submit_with_deadline(&fx, "both", start + 1000, start + 300, "dep");
+        route(&fx);
+        CHECK_STATE(&fx, "both", BL_STATE_BLOCKED);
+        CHECK_STR(last_change(&fx, "both")->reason, "dependency");
+        advance_to(&fx, start + 300);
+        CHECK_STATE(&fx, "both", BL_STATE_BLOCKED);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), start + 1000);
+        mark_t m = mark(&fx);
+        advance_to(&fx, start + 1000);
+        expect_expired(&fx, m, "both", "EXPIRED", "passed in BLOCKED");
+        fixture_done(&fx);
+
+        /* the dependency completes after not_before: READY at once */
+        fixture_init(&fx, NULL);
+        start = fx.now;
+        submit_with_deadline(&fx, "a", start + 100000, start + 300, "b");
+        route(&fx);
+        submit(&fx, "b", "b");
+        advance_to(&fx, start + 500);
+        CHECK_STATE(&fx, "a", BL_STATE_BLOCKED);
+        dispatch(&fx, "b", 1);
+        report(&fx, "b", BL_EVENT_COMPLETED, 1);
+        m = mark(&fx);
+        route(&fx);
+        CHECK_STR(path_since(&fx, m, "a"), "=BLOCKED READY");
+        fixture_done(&fx);
+
+        /* the dependency completes before not_before: BLOCKED until not_before */
+        fixture_init(&fx, NULL);
+        start = fx.now;
+        submit_with_deadline(&fx, "a", start + 100000, start + 300, "b");
+        route(&fx);
+        submit(&fx, "b", "b");
+        dispatch(&fx, "b", 1);
+        report(&fx, "b", BL_EVENT_COMPLETED, 1);
+        route(&fx);
+        CHECK_STATE(&fx, "a", BL_STATE_BLOCKED);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), start + 300);
+        advance_to(&fx, start + 300);
+        CHECK_STATE(&fx, "a", BL_STATE_READY);
+        fixture_done(&fx);
+}
+
+/* ---- 7. duplicates ------------------------------------------------------------------------ */
+
+static void test_duplicates(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        bl_task_event_t event = submission("t", "t");
+        event.event_id = "s-1";
+        CHECK_INT(apply(&fx, event), BL_APPLY_CHANGED);
+        mark_t m = mark(&fx);
+        int64_t seq = get(&fx, "t")->seq;
+        CHECK_INT(apply(&fx, event), BL_APPLY_DUPLICATE);
+        CHECK_INT(emitted_since(&fx, m), 0);
+        CHECK_INT(get(&fx, "t")->seq, seq);
+        dispatch(&fx, "t", 1);
+        m = mark(&fx);
+        bl_task_event_t started = result_event("t", BL_EVENT_STARTED, 1);
+        started.event_id = "r-1";
+        CHECK_INT(apply(&fx, started), BL_APPLY_CHANGED);
+        CHECK_INT(apply(&fx, started), BL_APPLY_DUPLICATE);
+        CHECK_INT(apply(&fx, event), BL_APPLY_DUPLICATE);
+        bl_task_event_t completed = result_event("t", BL_EVENT_COMPLETED, 1);
+        completed.event_id = "r-2";
+        CHECK_INT(apply(&fx, completed), BL_APPLY_CHANGED);
+        CHECK_INT(emitted_since(&fx, m), 2);
+        m = mark(&fx);
+        seq = get(&fx, "t")->seq;
+        CHECK_INT(apply(&fx, completed), BL_APPLY_DUPLICATE); /* terminal: still a duplicate, not stale */
+        CHECK_INT(apply(&fx, started), BL_APPLY_DUPLICATE);
+        CHECK_INT(emitted_since(&fx, m), 0);
+        CHECK_INT(get(&fx, "t")->seq, seq);
+        /* the same event id on another task is another event */
+        bl_task_event_t other = submission("u", "u");
+        other.event_id = "s-1";
+        CHECK_INT(apply(&fx, other), BL_APPLY_CHANGED);
+        fixture_done(&fx);
+}
+
+static void test_dedup_window(void) {
+        fixture_t fx;
+        bl_backlog_options_t options = default_options();
+        options.dedup_window = 3;
+        fixture_init(&fx, &options);
+        bl_task_event_t event = submission("t", "t");
+        event.event_id = "u-0";
+        apply(&fx, event);
+        char ids[5][8];
+        for (int i = 1; i <= 4; i++) {
+                snprintf(ids[i], sizeof(ids[i]), "u-%d", i);
+                bl_task_event_t update = producer_event("t", BL_EVENT_UPDATED);
+                update.event_id = ids[i];
+                CHECK_INT(apply(&fx, update), BL_APPLY_CHANGED);
+        }
+        const bl_item_t *item = get(&fx, "t");
+        CHECK_INT(item->recent_event_ids.count, 3);
+        CHECK_STR(item->recent_event_ids.items[0], "u-2");
+        CHECK_STR(item->recent_event_ids.items[2], "u-4");
+        bl_task_event_t update = producer_event("t", BL_EVENT_UPDATED);
+        update.event_id = "u-2";
+        CHECK_INT(apply(&fx, update), BL_APPLY_DUPLICATE); /* still in the window */
+        update.event_id = "u-1";
+        CHECK_INT(apply(&fx, update), BL_APPLY_CHANGED); /* forgotten: applied again */
+        event.event_id = "u-0";
+        CHECK_INT(apply(&fx, event), BL_APPLY_ILLEGAL); /* forgotten: judged as a new SUBMITTED */
+        CHECK_STR(fx.detail, "SUBMITTED for task t in READY");
+        fixture_done(&fx);
+}
+
+/* ---- 8. stale results --------------------------------------------------------------------- */
+
+static void expect_stale(fixture_t *fx, const char *task_id, bl_event_type_t type, int32_t attempt) {
+        const bl_item_t *item = get(fx, task_id);
+        bl_state_t state = item->state;
+        int32_t current = item->attempt;
+        static unsigned serial;
+        char event_id[32];
+        snprintf(event_id, sizeof(event_id), "stale-%u", ++serial);
+        mark_t m = mark(fx);
+        bl_task_event_t event = result_event(task_id, type, attempt);
+        event.event_id = event_id;
+        CHECK_INT(apply(fx, event), BL_APPLY_STALE);
+        CHECK_INT(emitted_since(fx, m), 1);
+        const rec_change_t *note = last_change(fx, task_id);
+        CHECK(note->has_from && note->from == state && note->to == state);
+        CHECK_STR(note->reason, "stale_attempt");
+        CHECK_STR(note->cause, bl_event_type_name(type));
+        CHECK_STR(note->event_id, event_id);
+        CHECK_INT(item->state, state);
+        CHECK_INT(item->attempt, current);
+        CHECK_INT(apply(fx, event), BL_APPLY_DUPLICATE); /* recorded: its id is remembered */
+}
+
+static void test_stale_results(void) {
+        fixture_t fx;
+        bl_backlog_options_t options = default_options();
+        options.retry_base_ms = options.retry_cap_ms = 1000000;
+        fixture_init(&fx, &options);
+        submit(&fx, "t", "t");
+        dispatch(&fx, "t", 1);
+        report_failure(&fx, "t", 1, true);
+        advance_to(&fx, get(&fx, "t")->retry_at_ms);
+        dispatch(&fx, "t", 1);
+        CHECK_INT(get(&fx, "t")->attempt, 2);
+        expect_stale(&fx, "t", BL_EVENT_COMPLETED, 1);
+        expect_stale(&fx, "t", BL_EVENT_FAILED, 1);
+        expect_stale(&fx, "t", BL_EVENT_STARTED, 3);
+        expect_stale(&fx, "t", BL_EVENT_HEARTBEAT, 0);
+        CHECK_STATE(&fx, "t", BL_STATE_DISPATCHED);
+        int64_t lease = get(&fx, "t")->lease_expires_at_ms;
+        CHECK_INT(bl_backlog_next_due(fx.backlog), lease); /* a stale HEARTBEAT renews nothing */
+        CHECK_INT(report(&fx, "t", BL_EVENT_STARTED, 2), BL_APPLY_CHANGED);
+        CHECK_STATE(&fx, "t", BL_STATE_RUNNING);
+
+        /* a late STARTED after the lease expired */
+        submit(&fx, "slow", "slow");
+        dispatch(&fx, "slow", 1);
+        advance_to(&fx, get(&fx, "slow")->lease_expires_at_ms);
+        CHECK_STATE(&fx, "slow", BL_STATE_RETRY_WAIT);
+        expect_stale(&fx, "slow", BL_EVENT_STARTED, 1);
+        expect_stale(&fx, "slow", BL_EVENT_COMPLETED, 1);
+        CHECK_STATE(&fx, "slow", BL_STATE_RETRY_WAIT);
+
+        /* results for tasks that are not dispatched, or are over */
+        submit(&fx, "idle", "idle");
+        expect_stale(&fx, "idle", BL_EVENT_STARTED, 0);
+        expect_stale(&fx, "idle", BL_EVENT_COMPLETED, 1);
+        submit(&fx, "over", "over");
+        dispatch(&fx, "over", 1);
+        report(&fx, "over", BL_EVENT_COMPLETED, 1);
+        expect_stale(&fx, "over", BL_EVENT_COMPLETED, 1);
+        expect_stale(&fx, "over", BL_EVENT_FAILED, 1);
+        CHECK_STATE(&fx, "over", BL_STATE_COMPLETED);
+        CHECK_INT(fx.rec.dead_count, 0);
+        fixture_done(&fx);
+}
+
+/* ---- 9. dependencies ---------------------------------------------------------------------- */
+
+static void test_dependency_completes(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        submit(&fx, "b", "b");
+        mark_t m = mark(&fx);
+        CHECK_INT(submit_after(&fx, "a", "a", "b"), BL_APPLY_CHANGED);
+        CHECK_STR(path_since(&fx, m, "a"), "QUEUED BLOCKED");
+        CHECK_STR(last_change(&fx, "a")->reason, "dependency");
+        CHECK_INT(fx.rec.notice_count - m.notices, 1);
+        const rec_notice_t *waiting = notice_at(&fx, m.notices);
+        CHECK(!waiting->is_outcome);
+        CHECK_STR(waiting->to, "b");
+        CHECK_STR(waiting->from, "a");
+        const bl_item_t *a = find(&fx, "a");
+        CHECK_INT(a->pending_deps.count, 1);
+        CHECK(bl_strvec_contains(&a->depends_on, "b"));
+
+        m = mark(&fx);
+        CHECK_INT(route(&fx), 1);
+        CHECK_STR(path_since(&fx, m, "b"), "=READY");
+        CHECK_STR(last_change(&fx, "b")->cause, "dependent_registered");
+        CHECK(bl_strvec_contains(&get(&fx, "b")->dependents, "a"));
+        CHECK_INT(fx.rec.notice_count - m.notices, 0);
+        /* a second WAITING (redelivered) registers nothing twice */
+        bl_notice_t again = {false, "b", "a", BL_STATE_QUEUED, fx.now};
+        m = mark(&fx);
+        bl_backlog_apply_notice(fx.backlog, &again, 0, fx.now);
+        CHECK_INT(emitted_since(&fx, m), 0);
+        CHECK_INT(get(&fx, "b")->dependents.count, 1);
+
+        dispatch(&fx, "b", 1);
+        m = mark(&fx);
+        report(&fx, "b", BL_EVENT_COMPLETED, 1);
+        CHECK_INT(fx.rec.notice_count - m.notices, 1);
+        const rec_notice_t *outcome = notice_at(&fx, m.notices);
+        CHECK(outcome->is_outcome);
+        CHECK_STR(outcome->to, "a");
+        CHECK_STR(outcome->from, "b");
+        CHECK_INT(outcome->outcome, BL_STATE_COMPLETED);
+        CHECK_STATE(&fx, "a", BL_STATE_BLOCKED); /* until the notice arrives */
+        route(&fx);
+        CHECK_STR(path_since(&fx, m, "a"), "=BLOCKED READY");
+        CHECK_STR(change_since(&fx, m, "a", 0)->cause, "dependency_resolved");
+        CHECK_INT(a->pending_deps.count, 0);
+        CHECK_INT(a->depends_on.count, 1);
+        /* the same OUTCOME again changes nothing */
+        bl_notice_t done = {true, "a", "b", BL_STATE_COMPLETED, fx.now};
+        m = mark(&fx);
+        bl_backlog_apply_notice(fx.backlog, &done, 0, fx.now);
+        CHECK_INT(emitted_since(&fx, m), 0);
+        fixture_done(&fx);
+}
+
+static void test_dependency_on_unknown_task(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        const char *deps[] = {"b", "c"};
+        bl_task_event_t event = submission("a", "a");
+        event.depends_on = deps;
+        event.depends_on_count = 2;
+        apply(&fx, event);
+        mark_t m = mark(&fx);
+        CHECK_INT(route(&fx), 2);
+        const bl_item_t *b = find(&fx, "b");
+        CHECK(b != NULL);
+        if (!b) {
+                fixture_done(&fx);
+                return;
+        }
+        CHECK(b->placeholder);
+        CHECK(bl_strvec_contains(&b->dependents, "a"));
+        const rec_change_t *created = change_since(&fx, m, "b", 0);
+        CHECK(!created->has_from && created->seq == 1 && created->placeholder);
+        CHECK_STR(created->reason, "placeholder");
+        CHECK_INT(dispatch(&fx, NULL, 100), 0); /* a placeholder is never READY */
+        CHECK_INT(report(&fx, "b", BL_EVENT_STARTED, 1), BL_APPLY_ILLEGAL);
+
+        /* the real SUBMITTED keeps the dependents */
+        m = mark(&fx);
+        CHECK_INT(submit(&fx, "b", "b"), BL_APPLY_CHANGED);
+        b = get(&fx, "b");
+        CHECK(!b->placeholder);
+        CHECK(bl_strvec_contains(&b->dependents, "a"));
+        CHECK_STR(path_since(&fx, m, "b"), "=QUEUED READY");
+        CHECK_INT(change_since(&fx, m, "b", 0)->seq, 2);
+        dispatch(&fx, "b", 1);
+        report(&fx, "b", BL_EVENT_COMPLETED, 1);
+        route(&fx);
+        CHECK_STATE(&fx, "a", BL_STATE_BLOCKED); /* c is still pending */
+        CHECK_INT(get(&fx, "a")->pending_deps.count, 1);
+        submit(&fx, "c", "c");
+        dispatch(&fx, "c", 1);
+        report(&fx, "c", BL_EVENT_COMPLETED, 1);
+        route(&fx);
+        CHECK_STATE(&fx, "a", BL_STATE_READY);
+        fixture_done(&fx);
+}
+
+/* b ends in @p how: a, which waits on it, fails, and so does c, which waits on a. */
+static void check_dependency_failure(bl_state_t how) {
+        fixture_t fx;
+        bl_backlog_options_t options = default_options();
+        options.max_attempts = 1;
+        fixture_init(&fx, &options);
+        bl_task_event_t event = submission("b", "b");
+        if (how == BL_STATE_EXPIRED) {
+                event.has_deadline = true;
+                event.deadline_ms = fx.now + 100;
+                event.has_not_before = true;
+                event.not_before_ms = fx.now + 1000;
+        }
+        apply(&fx, event);
+        submit_after(&fx, "a", "a", "b");
+        submit_after(&fx, "c", "c", "a");
+        route(&fx);
+        CHECK(bl_strvec_contains(&get(&fx, "a")->dependents, "c"));
+        mark_t m = mark(&fx);
+        if (how == BL_STATE_DEAD) {
+                dispatch(&fx, "b", 1);
+                report_failure(&fx, "b", 1, true);
+        } else if (how == BL_STATE_CANCELLED) {
+                send(&fx, "b", BL_EVENT_CANCELLED);
+        } else {
+                advance_by(&fx, 100);
+        }
+        CHECK_STATE(&fx, "b", how);
+        route(&fx);
+        CHECK_STR(path_since(&fx, m, "a"), "FAILED DEAD");
+        CHECK_STR(path_since(&fx, m, "c"), "FAILED DEAD");
+        const rec_change_t *failed = change_since(&fx, m, "a", 0);
+        CHECK_STR(failed->cause, "dependency_failed");
+        CHECK_STR(failed->reason, "dependency_failed");
+        CHECK_INT(dead_letters_of(&fx, m, "a"), 1);
+        CHECK_INT(dead_letters_of(&fx, m, "c"), 1);
+        char detail[64];
+        snprintf(detail, sizeof(detail), "dependency b ended %s", bl_state_name(how));
+        CHECK_INT(last_dead_letter(&fx, "a")->reason, BL_REASON_DEPENDENCY_FAILED);
+        CHECK_STR(last_dead_letter(&fx, "a")->detail, detail);
+        CHECK_STR(last_dead_letter(&fx, "c")->detail, "dependency a ended DEAD");
+        CHECK_STR(get(&fx, "a")->error_code, "dependency_failed");
+        CHECK(!get(&fx, "a")->error_retryable);
+        /* a's dependents were told */
+        bool told = false;
+        for (size_t i = m.notices; i < fx.rec.notice_count; i++)
+                told |= notice_at(&fx, i)->is_outcome && !strcmp(notice_at(&fx, i)->to, "c") &&
+                        !strcmp(notice_at(&fx, i)->from, "a") && notice_at(&fx, i)->outcome == BL_STATE_DEAD;
+        CHECK(told);
+        CHECK_STR(bl_reason_name(BL_REASON_DEPENDENCY_FAILED), "dependency_failed");
+        fixture_done(&fx);
+}
+
+static void test_dependency_fails(void) {
+        check_dependency_failure(BL_STATE_DEAD);
+        check_dependency_failure(BL_STATE_CANCELLED);
+        check_dependency_failure(BL_STATE_EXPIRED);
+}
+
+static void test_dependency_already_over(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        submit(&fx, "b", "b");
+        dispatch(&fx, "b", 1);
+        report(&fx, "b", BL_EVENT_COMPLETED, 1);
+        int64_t b_seq = get(&fx, "b")->seq;
+        submit(&fx, "gone", "gone");
+        send(&fx, "gone", BL_EVENT_CANCELLED);
+
+        submit_after(&fx, "a", "a", "b");
+        mark_t m = mark(&fx);
+        const rec_notice_t *sent = notice_at(&fx, fx.rec.notice_count - 1);
+        CHECK(!sent->is_outcome && !strcmp(sent->to, "b"));
+        bl_notice_t waiting = {false, "b", "a", BL_STATE_QUEUED, fx.now};
+        fx.rec.notices_routed = fx.rec.notice_count;
+        bl_backlog_apply_notice(fx.backlog, &waiting, 0, fx.now);
+        /* answered at once, and b is not touched */
+        CHECK_INT(fx.rec.notice_count - m.notices, 1);
+        CHECK(notice_at(&fx, m.notices)->is_outcome);
+        CHECK_STR(notice_at(&fx, m.notices)->to, "a");
+        CHECK_INT(notice_at(&fx, m.notices)->outcome, BL_STATE_COMPLETED);
+        CHECK_INT(get(&fx, "b")->seq, b_seq);
+        CHECK_INT(get(&fx, "b")->dependents.count, 0);
+        route(&fx);
+        CHECK_STATE(&fx, "a", BL_STATE_READY);
+
+        submit_after(&fx, "orphan", "orphan", "gone");
+        route(&fx);
+        CHECK_STATE(&fx, "orphan", BL_STATE_DEAD);
+        CHECK_INT(last_dead_letter(&fx, "orphan")->reason, BL_REASON_DEPENDENCY_FAILED);
+        fixture_done(&fx);
+}
+
+/*
+ * A task submitted past its deadline (QUEUED until the next advance) whose
+ * dependency has failed: whichever reason wins, it ends terminal with
+ * exactly one dead letter, never stuck.
+ */
+static void test_dependency_fails_for_late_submission(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        submit(&fx, "gone", "gone");
+        send(&fx, "gone", BL_EVENT_CANCELLED);
+        mark_t m = mark(&fx);
+        submit_with_deadline(&fx, "late", fx.now - 1, BL_NO_TIME, "gone");
+        route(&fx);
+        advance_by(&fx, 1);
+        const bl_item_t *item = find(&fx, "late");
+        CHECK(item && bl_state_is_terminal(item->state));
+        CHECK_INT(dead_letters_of(&fx, m, "late"), 1);
+        fixture_done(&fx);
+}
+
+/* ---- 10. cancellation --------------------------------------------------------------------- */
+
+static void test_cancel_from_each_state(void) {
+        const bl_state_t states[] = {BL_STATE_QUEUED,  BL_STATE_BLOCKED, BL_STATE_READY,
+                                     BL_STATE_DISPATCHED, BL_STATE_RUNNING, BL_STATE_RETRY_WAIT};
+        for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+                fixture_t fx;
+                bl_backlog_options_t options = default_options();
+                options.retry_base_ms = options.retry_cap_ms = 1000000;
+                fixture_init(&fx, &options);
+                CHECK(make_in_state(&fx, "t", states[i]));
+                submit_after(&fx, "dependent", "dependent", "t");
+                route(&fx);
+                mark_t m = mark(&fx);
+                CHECK_INT(send(&fx, "t", BL_EVENT_CANCELLED), BL_APPLY_CHANGED);
+                CHECK_STR(path_since(&fx, m, "t"), "CANCELLED");
+                const rec_change_t *change = last_change(&fx, "t");
+                CHECK_INT(change->from, states[i]);
+                CHECK_STR(change->cause, "CANCELLED");
+                CHECK_INT(change->terminal_at_ms, fx.now);
+                CHECK_INT(dead_letters_of(&fx, m, "t"), 0);
+                CHECK_INT(fx.rec.notice_count - m.notices, 1);
+                CHECK(notice_at(&fx, m.notices)->is_outcome);
+                CHECK_STR(notice_at(&fx, m.notices)->to, "dependent");
+                CHECK_INT(notice_at(&fx, m.notices)->outcome, BL_STATE_CANCELLED);
+                route(&fx);
+                CHECK_STATE(&fx, "dependent", BL_STATE_DEAD);
+                CHECK_INT(dispatch(&fx, "t", 10), 0);
+                /* its timers are gone: only retention remains */
+                m = mark(&fx);
+                advance_by(&fx, 59999);
+                CHECK_INT(emitted_since(&fx, m), 0);
+                CHECK_STATE(&fx, "t", BL_STATE_CANCELLED);
+                if (states[i] == BL_STATE_DISPATCHED || states[i] == BL_STATE_RUNNING)
+                        CHECK_INT(report(&fx, "t", BL_EVENT_COMPLETED, 1), BL_APPLY_STALE);
+                CHECK_INT(send(&fx, "t", BL_EVENT_CANCELLED), BL_APPLY_ILLEGAL);
+                fixture_done(&fx);
+        }
+}
+
+/* ---- 11. retention ------------------------------------------------------------------------ */
+
+static void test_retention(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        fx.partition = 7;
+        submit(&fx, "done", "done");
+        dispatch(&fx, "done", 1);
+        report(&fx, "done", BL_EVENT_COMPLETED, 1);
+        int64_t ended = fx.now;
+        submit_with_deadline(&fx, "expired", fx.now + 10, BL_NO_TIME, NULL);
+        advance_by(&fx, 10);
+        CHECK_STATE(&fx, "expired", BL_STATE_EXPIRED);
+        submit(&fx, "live", "live");
+        CHECK_INT(bl_backlog_size(fx.backlog), 3);
+
+        /* a stale result on a terminal task does not extend its stay */
+        advance_to(&fx, ended + 30000);
+        report(&fx, "done", BL_EVENT_COMPLETED, 1);
+        CHECK_INT(advance_to(&fx, ended + 59999), 0);
+        CHECK(find(&fx, "done") != NULL);
+        CHECK_INT(fx.rec.purge_count, 0);
+        advance_to(&fx, ended + 60000);
+        CHECK_INT(fx.rec.purge_count, 1);
+        CHECK_STR(purge_at(&fx, 0)->task_id, "done");
+        CHECK_INT(purge_at(&fx, 0)->partition, 7);
+        CHECK(find(&fx, "done") == NULL);
+        CHECK(find(&fx, "expired") != NULL);
+        advance_to(&fx, ended + 60010);
+        CHECK_INT(fx.rec.purge_count, 2);
+        CHECK(find(&fx, "expired") == NULL);
+        CHECK(find(&fx, "live") != NULL); /* never purged while not terminal */
+        CHECK_INT(bl_backlog_size(fx.backlog), 1);
+        /* once purged, the id is unknown */
+        CHECK_INT(report(&fx, "done", BL_EVENT_STARTED, 1), BL_APPLY_ILLEGAL);
+        CHECK_STR(fx.detail, "STARTED for unknown task done");
+        fixture_done(&fx);
+}
+
+/* ---- 12. restore -------------------------------------------------------------------------- */
+
+static char *dup_text(const char *text) {
+        return text ? strdup(text) : NULL;
+}
+
+static void copy_vec(bl_strvec_t *to, const bl_strvec_t *from) {
+        memset(to, 0, sizeof(*to));
+        for (size_t i = 0; i < from->count; i++)
+                bl_strvec_push(to, from->items[i]);
+}
+
+/* A deep copy of a snapshot, as restore would read it back from backlog.state. */
+static bl_item_t *copy_item(const bl_item_t *from) {
+        bl_item_t *copy = malloc(sizeof(*copy));
+        if (!copy)
+                exit(2);
+        *copy = *from;
+        copy->task_id = dup_text(from->task_id);
+        copy->task_type = dup_text(from->task_type);
+        copy->domain = dup_text(from->domain);
+        copy->tenant = dup_text(from->tenant);
+        copy->sla_class = dup_text(from->sla_class);
+        copy->traceparent = dup_text(from->traceparent);
+        copy->error_code = dup_text(from->error_code);
+        copy->error_message = dup_text(from->error_message);
+        copy->payload = NULL;
+        if (from->has_payload) {
+                copy->payload = malloc(from->payload_size ? from->payload_size : 1);
+                if (!copy->payload)
+                        exit(2);
+                memcpy(copy->payload, from->payload, from->payload_size);
+        }
+        copy_vec(&copy->depends_on, &from->depends_on);
+        copy_vec(&copy->pending_deps, &from->pending_deps);
+        copy_vec(&copy->dependents, &from->dependents);
+        copy_vec(&copy->label_keys, &from->label_keys);
+        copy_vec(&copy->label_values, &from->label_values);
+        copy_vec(&copy->recent_event_ids, &from->recent_event_ids);
+        copy->timer_slot = SIZE_MAX;
+        copy->timer_due_ms = BL_NO_TIME;
+        copy->ready_prev = copy->ready_next = NULL;
+        return copy;
+}
+
+static void test_restore(void) {
+        fixture_t source, fx;
+        fixture_init(&source, NULL);
+        const int64_t start = source.now;
+        submit(&source, "r1", "d");
+        source.now = start + 10;
+        submit(&source, "r2", "d");
+        source.now = start + 20;
+        submit(&source, "r3", "d");
+        source.now = start + 30;
+        submit(&source, "w1", "w");
+        dispatch(&source, "w", 1);
+        bl_task_event_t event = submission("b1", "d");
+        event.has_not_before = true;
+        event.not_before_ms = start + 2000;
+        apply(&source, event);
+        event = submission("b2", "d"); /* its not_before passes before the restore */
+        event.has_not_before = true;
+        event.not_before_ms = start + 35;
+        apply(&source, event);
+        event = submission("pl", "d"); /* a payload and labels survive */
+        const char *keys[] = {"team"}, *values[] = {"vision"};
+        event.label_keys = keys;
+        event.label_values = values;
+        event.label_count = 1;
+        event.has_payload = true;
+        event.payload = "\x01\x02";
+        event.payload_size = 2;
+        event.has_not_before = true;
+        event.not_before_ms = start + 100000;
+        apply(&source, event);
+        source.now = start + 40;
+        submit(&source, "c1", "c");
+        dispatch(&source, "c", 1);
+        report(&source, "c1", BL_EVENT_COMPLETED, 1);
+        const char *const restored_ids[] = {"r3", "c1", "b2", "r1", "pl", "b1", "w1", "r2"};
+        enum { RESTORED = sizeof(restored_ids) / sizeof(restored_ids[0]) };
+        bl_item_t *copies[RESTORED];
+        for (size_t i = 0; i < RESTORED; i++)
+                copies[i] = copy_item(find(&source, restored_ids[i]));
+        fixture_done(&source);
+
+        fixture_init(&fx, NULL);
+        fx.now = start + 15; /* a live READY task of another partition, between r2 and r3 */
+        fx.partition = 1;
+        submit(&fx, "live", "d");
+        /* a hand-built snapshot: DISPATCHED on attempt 2 with a lease */
+        bl_item_t *built = bl_item_new("h1", 3);
+        built->state = BL_STATE_DISPATCHED;
+        built->seq = 9;
+        built->attempt = 2;
+        built->task_type = strdup("infer");
+        built->domain = strdup("h");
+        built->state_since_ms = start;
+        built->lease_expires_at_ms = start + 500;
+        built->submitted_at_ms = start - 1000;
+        fx.now = start + 45;
+        mark_t m = mark(&fx);
+        /* a stale copy first, replaced by the newer one */
+        bl_item_t *older = copy_item(copies[RESTORED - 1]);
+        older->seq = 1;
+        older->state = BL_STATE_QUEUED;
+        bl_backlog_restore(fx.backlog, older);
+        for (size_t i = 0; i < RESTORED; i++)
+                bl_backlog_restore(fx.backlog, copies[i]);
+        bl_backlog_restore(fx.backlog, built);
+        bl_backlog_restore_finish(fx.backlog);
+        CHECK_INT(emitted_since(&fx, m), 0);
+        CHECK_INT(bl_backlog_size(fx.backlog), RESTORED + 2);
+        CHECK_INT(get(&fx, "r2")->seq, 2);
+        CHECK_STATE(&fx, "r2", BL_STATE_READY);
+        const bl_item_t *pl = find(&fx, "pl");
+        CHECK(pl->has_payload && pl->payload_size == 2 && !memcmp(pl->payload, "\x01\x02", 2));
+        CHECK_STR(pl->label_values.items[0], "vision");
+
+        /* the lease of the hand-built item still expires */
+        CHECK_INT(bl_backlog_next_due(fx.backlog), start + 35); /* b2's not_before, past: due at once */
+        advance_by(&fx, 0);
+        CHECK_STATE(&fx, "b2", BL_STATE_READY);
+        m = mark(&fx);
+        advance_to(&fx, start + 500);
+        CHECK_STR(path_since(&fx, m, "h1"), "FAILED RETRY_WAIT");
+        CHECK_INT(change_since(&fx, m, "h1", 0)->seq, 10);
+        CHECK_STR(change_since(&fx, m, "h1", 0)->reason, "lease_expired");
+        /* and so does the copied one */
+        m = mark(&fx);
+        advance_to(&fx, start + 1030);
+        CHECK_STR(path_since(&fx, m, "w1"), "FAILED RETRY_WAIT");
+        /* READY order is ready_since order, the live task merged in */
+        m = mark(&fx);
+        CHECK_INT(dispatch(&fx, "d", 10), 5);
+        const char *const order[] = {"r1", "r2", "live", "r3", "b2"};
+        for (size_t i = 0; i < 5; i++)
+                CHECK_STR(dispatch_at(&fx, m.dispatches + i)->task_id, order[i]);
+        CHECK_STR(dispatch_at(&fx, m.dispatches)->dispatch_id, "r1/1");
+        CHECK_STATE(&fx, "h1", BL_STATE_READY); /* its retry came due meanwhile */
+        CHECK_INT(dispatch(&fx, "h", 1), 1);
+        advance_to(&fx, start + 2000);
+        CHECK_STATE(&fx, "b1", BL_STATE_READY);
+        CHECK_STR(last_change(&fx, "h1")->dispatch_id, "h1/3");
+        /* the restored terminal task keeps its retention */
+        CHECK_STATE(&fx, "c1", BL_STATE_COMPLETED);
+        advance_to(&fx, start + 40 + 60000);
+        CHECK(find(&fx, "c1") == NULL);
+        fixture_done(&fx);
+}
+
+static void test_drop_partition(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        const char *const ids[] = {"p0-a", "p0-b", "p1-ready", "p1-dispatched", "p1-blocked", "p1-done", "p2-a"};
+        const bl_state_t states[] = {BL_STATE_READY, BL_STATE_READY,   BL_STATE_READY, BL_STATE_DISPATCHED,
+                                     BL_STATE_BLOCKED, BL_STATE_RUNNING, BL_STATE_READY};
+        const int32_t partitions[] = {0, 0, 1, 1, 1, 1, 2};
+        enum { TASKS = sizeof(ids) / sizeof(ids[0]) };
+        for (size_t i = 0; i < TASKS; i++) {
+                fx.partition = partitions[i];
+                CHECK(make_in_state(&fx, ids[i], states[i]));
+                fx.now += 1;
+        }
+        report(&fx, "p1-done", BL_EVENT_COMPLETED, 1);
+        bl_item_t *saved[4];
+        for (size_t i = 2; i < 6; i++)
+                saved[i - 2] = copy_item(find(&fx, ids[i]));
+        mark_t m = mark(&fx);
+        CHECK_INT(bl_backlog_drop_partition(fx.backlog, 1), 4);
+        CHECK_INT(bl_backlog_drop_partition(fx.backlog, 1), 0);
+        CHECK_INT(emitted_since(&fx, m), 0);
+        CHECK_INT(bl_backlog_size(fx.backlog), 3);
+        for (size_t i = 0; i < TASKS; i++)
+                CHECK((find(&fx, ids[i]) == NULL) == (partitions[i] == 1));
+        /* nothing of partition 1 is dispatched, fails, expires or is purged any more */
+        m = mark(&fx);
+        CHECK_INT(dispatch(&fx, NULL, 100), 3); /* p0-a, p0-b, p2-a */
+        CHECK_INT(dispatch(&fx, "p1-ready", 100), 0);
+        advance_by(&fx, 1000000);
+        for (size_t i = m.changes; i < fx.rec.change_count; i++)
+                CHECK(strncmp(fx.rec.changes[i].task_id, "p1-", 3) != 0);
+        for (size_t i = 0; i < fx.rec.purge_count; i++)
+                CHECK(strncmp(fx.rec.purges[i].task_id, "p1-", 3) != 0);
+        /* and it can be restored again */
+        for (size_t i = 0; i < 4; i++)
+                bl_backlog_restore(fx.backlog, saved[i]);
+        bl_backlog_restore_finish(fx.backlog);
+        CHECK_INT(bl_backlog_size(fx.backlog), 7);
+        CHECK_STATE(&fx, "p1-dispatched", BL_STATE_DISPATCHED);
+        CHECK_STATE(&fx, "p1-blocked", BL_STATE_BLOCKED);
+        CHECK_STATE(&fx, "p1-done", BL_STATE_COMPLETED);
+        CHECK_INT(dispatch(&fx, "p1-ready", 100), 1);
+        m = mark(&fx);
+        advance_by(&fx, 0);
+        CHECK_CONTAINS(path_since(&fx, m, "p1-dispatched"), "FAILED RETRY_WAIT"); /* its lease ran out meanwhile */
+        CHECK(find(&fx, "p1-done") == NULL);                    /* and so did the retention */
+        fixture_done(&fx);
+}
+
+/* ---- 13. FIFO dispatch -------------------------------------------------------------------- */
+
+static void test_fifo_dispatch(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        const char *const a_ids[] = {"a1", "a2", "a3", "a4"};
+        for (int i = 0; i < 4; i++) {
+                submit(&fx, a_ids[i], "alpha");
+                fx.now += 10;
+                if (i < 2) {
+                        submit(&fx, i == 0 ? "b1" : "b2", "beta");
+                        fx.now += 10;
+                }
+        }
+        mark_t m = mark(&fx);
+        CHECK_INT(dispatch(&fx, "alpha", 2), 2);
+        CHECK_INT(dispatch(&fx, "beta", 1), 1);
+        CHECK_INT(dispatch(&fx, "gamma", 5), 0); /* unknown domain */
+        CHECK_INT(dispatch(&fx, "alpha", 0), 0);
+        CHECK_INT(fx.rec.dispatch_count - m.dispatches, 3);
+        CHECK_STR(dispatch_at(&fx, m.dispatches + 0)->task_id, "a1");
+        CHECK_STR(dispatch_at(&fx, m.dispatches + 1)->task_id, "a2");
+        CHECK_STR(dispatch_at(&fx, m.dispatches + 2)->task_id, "b1");
+        /* a retried task goes to the back: it is READY since its retry */
+        report_failure(&fx, "a1", 1, true);
+        advance_to(&fx, get(&fx, "a1")->retry_at_ms + 1);
+        CHECK_STATE(&fx, "a1", BL_STATE_READY);
+        /* a task postponed and released goes to the back too; an UPDATED that changes nothing keeps its place */
+        bl_task_event_t update = producer_event("a4", BL_EVENT_UPDATED);
+        update.has_not_before = true;
+        update.not_before_ms = fx.now + 50;
+        apply(&fx, update);
+        CHECK_STATE(&fx, "a4", BL_STATE_BLOCKED);
+        update = producer_event("a3", BL_EVENT_UPDATED);
+        update.has_business_value = true;
+        update.business_value = 0.9;
+        apply(&fx, update);
+        advance_by(&fx, 50);
+        CHECK_STATE(&fx, "a4", BL_STATE_READY);
+        m = mark(&fx);
+        CHECK_INT(dispatch(&fx, "alpha", 10), 3);
+        CHECK_STR(dispatch_at(&fx, m.dispatches + 0)->task_id, "a3");
+        CHECK_STR(dispatch_at(&fx, m.dispatches + 1)->task_id, "a1");
+        CHECK_STR(dispatch_at(&fx, m.dispatches + 1)->dispatch_id, "a1/2");
+        CHECK_STR(dispatch_at(&fx, m.dispatches + 2)->task_id, "a4");
+        CHECK_INT(dispatch(&fx, "alpha", 10), 0);
+        /* every domain at once */
+        submit(&fx, "a5", "alpha");
+        CHECK_INT(dispatch(&fx, NULL, 10), 2); /* b2 and a5 */
+        CHECK_STATE(&fx, "b2", BL_STATE_DISPATCHED);
+        CHECK_STATE(&fx, "a5", BL_STATE_DISPATCHED);
+        fixture_done(&fx);
+}
+
+/* Thousands of timers: fired in due order, whatever moved or left the heap meanwhile. */
+static void test_many_timers(void) {
+        enum { TASKS = 3000 };
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        uint64_t random_state = 7;
+        char task_id[32];
+        size_t cancelled = 0;
+        for (int i = 0; i < TASKS; i++) {
+                random_state ^= random_state << 13;
+                random_state ^= random_state >> 7;
+                random_state ^= random_state << 17;
+                snprintf(task_id, sizeof(task_id), "m%d", i);
+                submit_with_deadline(&fx, task_id, fx.now + 1000 + (int64_t)(random_state % 100000), BL_NO_TIME,
+                                     NULL);
+        }
+        for (int i = 0; i < TASKS; i += 5) {
+                snprintf(task_id, sizeof(task_id), "m%d", i);
+                bl_task_event_t update = producer_event(task_id, BL_EVENT_UPDATED);
+                update.has_deadline = true;
+                update.deadline_ms = fx.now + 500 + (i * 37) % 100000;
+                apply(&fx, update);
+        }
+        for (int i = 3; i < TASKS; i += 7, cancelled++) {
+                snprintf(task_id, sizeof(task_id), "m%d", i);
+                send(&fx, task_id, BL_EVENT_CANCELLED);
+        }
+        CHECK_INT(bl_backlog_size(fx.backlog), TASKS);
+        bool all_found = true;
+        for (int i = 0; i < TASKS; i++) {
+                snprintf(task_id, sizeof(task_id), "m%d", i);
+                all_found &= find(&fx, task_id) != NULL;
+        }
+        CHECK(all_found);
+        mark_t m = mark(&fx);
+        advance_by(&fx, 200000);
+        size_t expired = 0;
+        int64_t last_deadline = 0;
+        bool in_order = true;
+        for (size_t i = m.changes; i < fx.rec.change_count; i++) {
+                const rec_change_t *change = &fx.rec.changes[i];
+                if (change->to != BL_STATE_EXPIRED)
+                        continue;
+                expired++;
+                in_order &= change->deadline_ms >= last_deadline;
+                last_deadline = change->deadline_ms;
+        }
+        CHECK_INT(expired, TASKS - cancelled);
+        CHECK(in_order);
+        CHECK_INT(fx.rec.purge_count, cancelled); /* cancelled at the start, past retention now */
+        CHECK_INT(fx.rec.dead_count, TASKS - cancelled);
+        advance_by(&fx, 60000);
+        CHECK_INT(bl_backlog_size(fx.backlog), 0);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), BL_NO_TIME);
+        fixture_done(&fx);
+}
+
+/* ---- 14. randomized sequences ------------------------------------------------------------- */
+
+#define RANDOM_TASKS 50
+#define RANDOM_DOMAINS 3
+#define RANDOM_RING 64
+#define RANDOM_ATTEMPTS 16
+
+typedef struct model_task_s {
+        bool exists;
+        bool placeholder;
+        bl_state_t state;
+        int64_t seq;
+        int32_t attempt;
+        bool completed_ever;
+        bool failed_ever; /* DEAD, CANCELLED or EXPIRED at some point */
+        bool dispatched[RANDOM_ATTEMPTS];
+} model_task_t;
+
+typedef struct past_event_s {
+        char event_id[ID_MAX];
+        int task;
+        bl_event_type_t type;
+        int32_t attempt;
+} past_event_t;
+
+typedef struct random_run_s {
+        fixture_t fx;
+        bl_backlog_options_t options;
+        uint64_t seed, random_state;
+        int step;
+        model_task_t model[RANDOM_TASKS];
+        char ids[RANDOM_TASKS][8];
+        past_event_t past[RANDOM_RING];
+        size_t past_count;
+        unsigned serial;
+} random_run_t;
+
+static const char *const random_domains[RANDOM_DOMAINS] = {"d0", "d1", "d2"};
+static int invariant_messages;
+
+#define INVARIANT(run, cond, ...)                                                                          \
+        do {                                                                                               \
+                check_count++;                                                                             \
+                if (!(cond)) {                                                                             \
+                        check_failures++;                                                                  \
+                        if (invariant_messages++ < 40) {                                                   \
+                                fprintf(stderr, "%s:%d: seed %" PRIu64 " step %d: %s: ", __FILE__, __LINE__, \
+                                        (run)->seed, (run)->step, #cond);                                  \
+                                fprintf(stderr, __VA_ARGS__);                                              \
+                                fputc('\n', stderr);                                                       \
+                        }                                                                                  \
+                }                                                                                          \
+        } while (0)
+
+static uint32_t pick(random_run_t *run, uint32_t bound) {
+        uint64_t x = run->random_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        run->random_state = x;
+        return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32) % bound;
+}
+
+/* Whether @p task is in @p state (DISPATCHED: or RUNNING; BL_STATE__COUNT: any open state; -1: unknown). */
+static bool task_matches(const random_run_t *run, int task, int state) {
+        const bl_item_t *item = bl_backlog_find(run->fx.backlog, run->ids[task]);
+        if (state == -1)
+                return !item || item->placeholder;
+        if (!item || item->placeholder)
+                return false;
+        if (state == BL_STATE__COUNT)
+                return !bl_state_is_terminal(item->state);
+        return item->state == (bl_state_t)state || (state == BL_STATE_DISPATCHED && item->state == BL_STATE_RUNNING);
+}
+
+/* A task, chosen among those in @p state (see task_matches) @p percent of the time, else among all. */
+static int pick_task(random_run_t *run, int state, uint32_t percent) {
+        int candidates[RANDOM_TASKS], count = 0;
+        if (pick(run, 100) < percent)
+                for (int i = 0; i < RANDOM_TASKS; i++)
+                        if (task_matches(run, i, state))
+                                candidates[count++] = i;
+        return count ? candidates[pick(run, (uint32_t)count)] : (int)pick(run, RANDOM_TASKS);
+}
+
+static int task_index(const char *task_id) {
+        return atoi(task_id + 1);
+}
+
+static int32_t partition_of(int task) {
+        return task % 4;
+}
+
+/* Applies @p event of task @p task; an event the backlog rejects or knows emits nothing. */
+static bl_apply_result_t random_apply(random_run_t *run, bl_task_event_t event, int task) {
+        char event_id[ID_MAX];
+        if (!event.event_id) {
+                snprintf(event_id, sizeof(event_id), "x-%u", ++run->serial);
+                event.event_id = event_id;
+        }
+        event.occurred_at_ms = run->fx.now;
+        mark_t m = mark(&run->fx);
+        bl_apply_result_t result = bl_backlog_apply_event(run->fx.backlog, &event, partition_of(task), NULL,
+                                                          run->fx.now, run->fx.detail, sizeof(run->fx.detail));
+        if (result == BL_APPLY_DUPLICATE || result == BL_APPLY_ILLEGAL)
+                INVARIANT(run, emitted_since(&run->fx, m) == 0, "%s emitted %zu records for result %d",
+                          event.task_id, emitted_since(&run->fx, m), (int)result);
+        if (result == BL_APPLY_STALE)
+                INVARIANT(run,
+                          emitted_since(&run->fx, m) == 1 && run->fx.rec.change_count == m.changes + 1 &&
+                                  run->fx.rec.changes[m.changes].from == run->fx.rec.changes[m.changes].to,
+                          "stale %s emitted more than a note", event.task_id);
+        if (result == BL_APPLY_CHANGED || result == BL_APPLY_STALE) {
+                past_event_t *past = &run->past[run->past_count++ % RANDOM_RING];
+                copy_text(past->event_id, sizeof(past->event_id), event.event_id);
+                past->task = task;
+                past->type = event.event_type;
+                past->attempt = event.attempt;
+        }
+        return result;
+}
+
+static void random_submit(random_run_t *run) {
+        int task = pick_task(run, -1, 85);
+        const char *deps[2];
+        size_t dep_count = 0;
+        for (uint32_t n = pick(run, 3); n > 0; n--) {
+                int other = (int)pick(run, RANDOM_TASKS);
+                if (other != task)
+                        deps[dep_count++] = run->ids[other];
+        }
+        bl_task_event_t event = submission(run->ids[task], random_domains[pick(run, RANDOM_DOMAINS)]);
+        event.depends_on = deps;
+        event.depends_on_count = dep_count;
+        if (pick(run, 100) < 40) {
+                event.has_deadline = true;
+                event.deadline_ms = run->fx.now + (int64_t)pick(run, 6300) - 300;
+        }
+        if (pick(run, 100) < 25) {
+                event.has_not_before = true;
+                event.not_before_ms = run->fx.now + (int64_t)pick(run, 2500);
+        }
+        if (pick(run, 100) < 25) {
+                event.has_max_attempts = true;
+                event.max_attempts = 1 + (int32_t)pick(run, 4);
+        }
+        const bl_item_t *item = find(&run->fx, run->ids[task]);
+        bool known = item && !item->placeholder;
+        bl_apply_result_t result = random_apply(run, event, task);
+        INVARIANT(run, result == (known ? BL_APPLY_ILLEGAL : BL_APPLY_CHANGED), "SUBMITTED %s: %d", run->ids[task],
+                  (int)result);
+}
+
+static void random_result(random_run_t *run) {
+        static const bl_event_type_t types[] = {BL_EVENT_STARTED, BL_EVENT_HEARTBEAT, BL_EVENT_COMPLETED,
+                                                BL_EVENT_FAILED};
+        int task = pick_task(run, BL_STATE_DISPATCHED, 75);
+        const bl_item_t *item = find(&run->fx, run->ids[task]);
+        bool known = item && !item->placeholder;
+        bl_state_t state = item ? item->state : BL_STATE_QUEUED;
+        int32_t current = item ? item->attempt : 0;
+        int32_t attempt = item && pick(run, 100) < 70 ? current : (int32_t)pick(run, (uint32_t)current + 2);
+        bl_task_event_t event = result_event(run->ids[task], types[pick(run, 4)], attempt);
+        event.error_retryable = pick(run, 100) < 75;
+        bool live = known && attempt == current && (state == BL_STATE_DISPATCHED || state == BL_STATE_RUNNING);
+        bl_apply_result_t result = random_apply(run, event, task);
+        if (!known) {
+                INVARIANT(run, result == BL_APPLY_ILLEGAL, "result for unknown %s: %d", run->ids[task], (int)result);
+        } else if (!live) {
+                INVARIANT(run, result == BL_APPLY_STALE, "result attempt %d for %s at %d in %s: %d", (int)attempt,
+                          run->ids[task], (int)current, bl_state_name(state), (int)result);
+                item = find(&run->fx, run->ids[task]);
+                INVARIANT(run, item && item->state == state && item->attempt == current,
+                          "stale result moved %s from %s", run->ids[task], bl_state_name(state));
+        } else {
+                INVARIANT(run, result == BL_APPLY_CHANGED, "live result for %s: %d", run->ids[task], (int)result);
+        }
+}
+
+static void random_producer_event(random_run_t *run, bl_event_type_t type) {
+        int task = pick_task(run, BL_STATE__COUNT, 75);
+        const bl_item_t *item = find(&run->fx, run->ids[task]);
+        bool open = item && !item->placeholder && !bl_state_is_terminal(item->state);
+        bl_task_event_t event = producer_event(run->ids[task], type);
+        if (type == BL_EVENT_UPDATED) {
+                if (pick(run, 2)) {
+                        event.has_deadline = true;
+                        event.deadline_ms = run->fx.now + (int64_t)pick(run, 6000) - 300;
+                }
+                if (pick(run, 2)) {
+                        event.has_not_before = true;
+                        event.not_before_ms = run->fx.now + (int64_t)pick(run, 2500);
+                }
+                if (pick(run, 4) == 0) {
+                        event.has_max_attempts = true;
+                        event.max_attempts = 1 + (int32_t)pick(run, 4);
+                }
+        }
+        bl_apply_result_t result = random_apply(run, event, task);
+        INVARIANT(run, result == (open ? BL_APPLY_CHANGED : BL_APPLY_ILLEGAL), "%s for %s: %d",
+                  bl_event_type_name(type), run->ids[task], (int)result);
+        if (type == BL_EVENT_CANCELLED && open)
+                INVARIANT(run, find(&run->fx, run->ids[task]) &&
+                                       find(&run->fx, run->ids[task])->state == BL_STATE_CANCELLED,
+                          "%s not cancelled",
+                          run->ids[task]);
+}
+
+static void random_replay(random_run_t *run) {
+        if (run->past_count == 0)
+                return;
+        size_t available = run->past_count < RANDOM_RING ? run->past_count : RANDOM_RING;
+        past_event_t past = run->past[pick(run, (uint32_t)available)];
+        const char *task_id = run->ids[past.task];
+        bl_task_event_t event = past.type == BL_EVENT_SUBMITTED ? submission(task_id, random_domains[0])
+                                : bl_event_type_is_result(past.type) ? result_event(task_id, past.type, past.attempt)
+                                                                     : producer_event(task_id, past.type);
+        event.event_id = past.event_id;
+        const bl_item_t *item = find(&run->fx, task_id);
+        bool remembered = item && bl_strvec_contains(&item->recent_event_ids, past.event_id);
+        bl_apply_result_t result = random_apply(run, event, past.task);
+        INVARIANT(run, (result == BL_APPLY_DUPLICATE) == remembered, "replay %s on %s: %d, remembered %d",
+                  past.event_id, task_id, (int)result, remembered);
+}
+
+static void random_route(random_run_t *run) {
+        recorder_t *rec = &run->fx.rec;
+        for (uint32_t n = 1 + pick(run, 8); n > 0 && rec->notices_routed < rec->notice_count; n--) {
+                size_t index = rec->notices_routed;
+                if (pick(run, 100) >= 5) /* now and then a notice comes twice */
+                        rec->notices_routed++;
+                rec_notice_t copy = rec->notices[index];
+                int to = task_index(copy.to);
+                const bl_item_t *target = find(&run->fx, copy.to);
+                bool answered = target && !target->placeholder && bl_state_is_terminal(target->state);
+                bl_state_t target_state = target ? target->state : BL_STATE_QUEUED;
+                mark_t m = mark(&run->fx);
+                bl_notice_t notice = {copy.is_outcome, copy.to, copy.from, copy.outcome, run->fx.now};
+                bl_backlog_apply_notice(run->fx.backlog, &notice, partition_of(to), run->fx.now);
+                target = find(&run->fx, copy.to);
+                if (copy.is_outcome) {
+                        bool open = target && !target->placeholder && !bl_state_is_terminal(target->state);
+                        INVARIANT(run, !open || !bl_strvec_contains(&target->pending_deps, copy.from),
+                                  "%s still waits on %s in %s", copy.to, copy.from, bl_state_name(target->state));
+                } else if (answered) {
+                        INVARIANT(run,
+                                  rec->notice_count == m.notices + 1 && rec->notices[m.notices].is_outcome &&
+                                          !strcmp(rec->notices[m.notices].to, copy.from) &&
+                                          rec->notices[m.notices].outcome == target_state,
+                                  "WAITING %s -> %s (%s) not answered", copy.from, copy.to,
+                                  bl_state_name(target_state));
+                } else {
+                        INVARIANT(run, target && bl_strvec_contains(&target->dependents, copy.from),
+                                  "%s not registered with %s", copy.from, copy.to);
+                }
+        }
+}
+
+/* The READY tasks of @p domain in list order, by walking the links; false when the list is broken. */
+static bool ready_list(random_run_t *run, const char *domain, int *tasks, size_t *count) {
+        const bl_item_t *head = NULL;
+        size_t ready = 0, heads = 0;
+        *count = 0;
+        for (int i = 0; i < RANDOM_TASKS; i++) {
+                const bl_item_t *item = find(&run->fx, run->ids[i]);
+                if (!item || item->state != BL_STATE_READY || item->placeholder || strcmp(item->domain, domain))
+                        continue;
+                ready++;
+                if (!item->ready_prev) {
+                        head = item;
+                        heads++;
+                }
+        }
+        if (ready == 0)
+                return true;
+        if (heads != 1)
+                return false;
+        int64_t since = INT64_MIN;
+        for (const bl_item_t *item = head; item; item = item->ready_next) {
+                if (*count >= ready || item->state != BL_STATE_READY || strcmp(item->domain, domain) ||
+                    item->ready_since_ms < since || (item->ready_next && item->ready_next->ready_prev != item))
+                        return false;
+                since = item->ready_since_ms;
+                tasks[(*count)++] = task_index(item->task_id);
+        }
+        return *count == ready;
+}
+
+static void random_dispatch(random_run_t *run) {
+        const char *domain = pick(run, 4) == 0 ? NULL : random_domains[pick(run, RANDOM_DOMAINS)];
+        size_t max = pick(run, 5) == 0 ? SIZE_MAX : pick(run, 4);
+        int lists[RANDOM_DOMAINS][RANDOM_TASKS];
+        size_t lengths[RANDOM_DOMAINS];
+        for (int d = 0; d < RANDOM_DOMAINS; d++)
+                ready_list(run, random_domains[d], lists[d], &lengths[d]);
+        mark_t m = mark(&run->fx);
+        size_t sent = dispatch(&run->fx, domain, max);
+        INVARIANT(run, sent == run->fx.rec.dispatch_count - m.dispatches, "%zu dispatched, %zu records", sent,
+                  run->fx.rec.dispatch_count - m.dispatches);
+        for (int d = 0; d < RANDOM_DOMAINS; d++) {
+                size_t taken = 0;
+                for (size_t i = m.dispatches; i < run->fx.rec.dispatch_count; i++) {
+                        const rec_dispatch_t *record = &run->fx.rec.dispatches[i];
+                        if (strcmp(record->domain, random_domains[d]))
+                                continue;
+                        INVARIANT(run, taken < lengths[d] && lists[d][taken] == task_index(record->task_id),
+                                  "%s dispatched out of FIFO order in %s", record->task_id, random_domains[d]);
+                        taken++;
+                }
+                bool asked = !domain || !strcmp(domain, random_domains[d]);
+                size_t expected = !asked ? 0 : max < lengths[d] ? max : lengths[d];
+                if (domain || !asked)
+                        INVARIANT(run, taken == expected, "%zu of %zu READY dispatched in %s (max %zu)", taken,
+                                  lengths[d], random_domains[d], max);
+                else
+                        INVARIANT(run, taken <= lengths[d], "%zu dispatched in %s", taken, random_domains[d]);
+        }
+}
+
+/* After an advance to now: nothing is overdue. */
+static void check_nothing_overdue(random_run_t *run) {
+        int64_t now = run->fx.now;
+        int64_t retention = run->options.retention_ms;
+        for (int i = 0; i < RANDOM_TASKS; i++) {
+                const bl_item_t *item = find(&run->fx, run->ids[i]);
+                if (!item)
+                        continue;
+                const char *id = item->task_id;
+                if (item->placeholder) {
+                        INVARIANT(run, item->state_since_ms + retention > now, "placeholder %s not purged", id);
+                        continue;
+                }
+                switch (item->state) {
+                case BL_STATE_COMPLETED:
+                case BL_STATE_DEAD:
+                case BL_STATE_CANCELLED:
+                case BL_STATE_EXPIRED:
+                        INVARIANT(run, item->terminal_at_ms + retention > now, "%s not purged", id);
+                        break;
+                case BL_STATE_DISPATCHED:
+                case BL_STATE_RUNNING:
+                        INVARIANT(run, item->lease_expires_at_ms > now, "%s lease overdue in %s", id,
+                                  bl_state_name(item->state));
+                        break;
+                case BL_STATE_RETRY_WAIT:
+                        INVARIANT(run, item->retry_at_ms > now, "%s retry overdue", id);
+                        INVARIANT(run, item->deadline_ms == BL_NO_TIME || item->deadline_ms > now,
+                                  "%s past deadline in RETRY_WAIT", id);
+                        break;
+                case BL_STATE_BLOCKED:
+                        INVARIANT(run, item->deadline_ms == BL_NO_TIME || item->deadline_ms > now,
+                                  "%s past deadline in BLOCKED", id);
+                        INVARIANT(run,
+                                  item->pending_deps.count > 0 || item->not_before_ms > now ||
+                                          (item->approval_required && !item->approved),
+                                  "%s BLOCKED for nothing", id);
+                        break;
+                case BL_STATE_READY:
+                        INVARIANT(run, item->deadline_ms == BL_NO_TIME || item->deadline_ms > now,
+                                  "%s past deadline in READY", id);
+                        break;
+                default:
+                        INVARIANT(run, false, "%s in %s after an advance", id, bl_state_name(item->state));
+                }
+        }
+}
+
+static int64_t earliest_time(int64_t a, int64_t b) {
+        if (a == BL_NO_TIME)
+                return b;
+        if (b == BL_NO_TIME)
+                return a;
+        return a < b ? a : b;
+}
+
+/* The latest time by which @p item needs its timer to fire, or BL_NO_TIME. */
+static int64_t required_due(const random_run_t *run, const bl_item_t *item) {
+        int64_t retention = run->options.retention_ms;
+        if (item->placeholder)
+                return item->state_since_ms + retention;
+        switch (item->state) {
+        case BL_STATE_COMPLETED:
+        case BL_STATE_DEAD:
+        case BL_STATE_CANCELLED:
+        case BL_STATE_EXPIRED: return item->terminal_at_ms + retention;
+        case BL_STATE_DISPATCHED:
+        case BL_STATE_RUNNING: return item->lease_expires_at_ms;
+        case BL_STATE_RETRY_WAIT: return earliest_time(item->retry_at_ms, item->deadline_ms);
+        case BL_STATE_BLOCKED:
+                return earliest_time(item->not_before_ms > run->fx.now ? item->not_before_ms : BL_NO_TIME,
+                                     item->deadline_ms);
+        default: return item->deadline_ms;
+        }
+}
+
+/* Records since @p m against the model, then the backlog against the model. */
+static void check_step(random_run_t *run, mark_t m) {
+        recorder_t *rec = &run->fx.rec;
+        size_t into_dlq = 0;
+        for (size_t i = m.changes; i < rec->change_count; i++) {
+                const rec_change_t *change = &rec->changes[i];
+                model_task_t *task = &run->model[task_index(change->task_id)];
+                const char *id = change->task_id;
+                if (!change->has_from) {
+                        INVARIANT(run, !task->exists, "%s created twice", id);
+                        INVARIANT(run, change->seq == 1, "%s starts at seq %" PRId64, id, change->seq);
+                } else {
+                        INVARIANT(run, task->exists, "%s changed before it exists", id);
+                        INVARIANT(run, change->from == task->state, "%s from %s, but it was %s", id,
+                                  bl_state_name(change->from), bl_state_name(task->state));
+                        INVARIANT(run, change->seq == task->seq + 1, "%s seq %" PRId64 " after %" PRId64, id,
+                                  change->seq, task->seq);
+                        if (change->from != change->to)
+                                INVARIANT(run, bl_state_transition_legal(change->from, change->to), "%s: %s -> %s",
+                                          id, bl_state_name(change->from), bl_state_name(change->to));
+                        if (task->exists && bl_state_is_terminal(task->state))
+                                INVARIANT(run, change->to == task->state, "%s left terminal %s for %s", id,
+                                          bl_state_name(task->state), bl_state_name(change->to));
+                }
+                INVARIANT(run, change->attempt >= task->attempt, "%s attempt %d after %d", id, (int)change->attempt,
+                          (int)task->attempt);
+                INVARIANT(run, change->state == change->to && change->item_seq == change->seq &&
+                                       change->item_attempt == change->attempt,
+                          "%s snapshot disagrees with its transition", id);
+                task->exists = true;
+                task->placeholder = change->placeholder;
+                task->state = change->to;
+                task->seq = change->seq;
+                task->attempt = change->attempt;
+                if (change->to == BL_STATE_COMPLETED)
+                        task->completed_ever = true;
+                if (change->to == BL_STATE_DEAD || change->to == BL_STATE_CANCELLED || change->to == BL_STATE_EXPIRED)
+                        task->failed_ever = true;
+                if (change->has_from && change->from != change->to &&
+                    (change->to == BL_STATE_DEAD || change->to == BL_STATE_EXPIRED))
+                        into_dlq++;
+                if (change->has_from && change->to == BL_STATE_READY &&
+                    (change->from == BL_STATE_BLOCKED || change->from == BL_STATE_QUEUED)) {
+                        const bl_item_t *item = find(&run->fx, id);
+                        for (size_t d = 0; item && d < item->depends_on.count; d++)
+                                INVARIANT(run, run->model[task_index(item->depends_on.items[d])].completed_ever,
+                                          "%s READY before %s completed", id, item->depends_on.items[d]);
+                }
+        }
+        for (size_t i = m.dispatches; i < rec->dispatch_count; i++) {
+                const rec_dispatch_t *record = &rec->dispatches[i];
+                model_task_t *task = &run->model[task_index(record->task_id)];
+                char dispatch_id[ID_MAX + 16];
+                snprintf(dispatch_id, sizeof(dispatch_id), "%s/%d", record->task_id, (int)record->attempt);
+                INVARIANT(run, !strcmp(record->dispatch_id, dispatch_id), "dispatch id %s", record->dispatch_id);
+                INVARIANT(run, record->attempt >= 1 && record->attempt < RANDOM_ATTEMPTS, "attempt %d",
+                          (int)record->attempt);
+                if (record->attempt >= 1 && record->attempt < RANDOM_ATTEMPTS) {
+                        INVARIANT(run, !task->dispatched[record->attempt], "%s dispatched twice",
+                                  record->dispatch_id);
+                        task->dispatched[record->attempt] = true;
+                }
+        }
+        INVARIANT(run, rec->dead_count - m.dead == into_dlq, "%zu dead letters for %zu tasks given up",
+                  rec->dead_count - m.dead, into_dlq);
+        for (size_t i = m.dead; i < rec->dead_count; i++) {
+                const rec_dead_t *dead = &rec->dead[i];
+                if (dead->reason == BL_REASON_DEADLINE_EXPIRED) {
+                        INVARIANT(run, dead->state == BL_STATE_EXPIRED, "%s deadline.expired in %s", dead->task_id,
+                                  bl_state_name(dead->state));
+                } else {
+                        INVARIANT(run,
+                                  dead->state == BL_STATE_DEAD && (dead->reason == BL_REASON_RETRIES_EXHAUSTED ||
+                                                                   dead->reason == BL_REASON_DEPENDENCY_FAILED),
+                                  "%s dead letter %s in %s", dead->task_id, bl_reason_name(dead->reason),
+                                  bl_state_name(dead->state));
+                }
+                if (dead->reason == BL_REASON_DEPENDENCY_FAILED) {
+                        const bl_item_t *item = find(&run->fx, dead->task_id);
+                        bool cause = false;
+                        for (size_t d = 0; item && d < item->depends_on.count; d++)
+                                cause |= run->model[task_index(item->depends_on.items[d])].failed_ever;
+                        INVARIANT(run, !item || cause, "%s dependency_failed with no failed dependency",
+                                  dead->task_id);
+                }
+        }
+        for (size_t i = m.notices; i < rec->notice_count; i++)
+                if (rec->notices[i].is_outcome)
+                        INVARIANT(run, bl_state_is_terminal(rec->notices[i].outcome), "outcome %s",
+                                  bl_state_name(rec->notices[i].outcome));
+        for (size_t i = m.purges; i < rec->purge_count; i++) {
+                int index = task_index(rec->purges[i].task_id);
+                model_task_t *task = &run->model[index];
+                INVARIANT(run, task->exists && (task->placeholder || bl_state_is_terminal(task->state)),
+                          "%s purged in %s", rec->purges[i].task_id, bl_state_name(task->state));
+                INVARIANT(run, rec->purges[i].partition == partition_of(index), "%s purged from partition %d",
+                          rec->purges[i].task_id, (int)rec->purges[i].partition);
+                /* gone for good: a later SUBMITTED of the same id starts a new task */
+                bool completed = task->completed_ever, failed = task->failed_ever;
+                memset(task, 0, sizeof(*task));
+                task->completed_ever = completed;
+                task->failed_ever = failed;
+        }
+
+        /* the backlog against the model */
+        size_t existing = 0;
+        int64_t earliest_timer = BL_NO_TIME;
+        for (int i = 0; i < RANDOM_TASKS; i++) {
+                const bl_item_t *item = find(&run->fx, run->ids[i]);
+                const model_task_t *task = &run->model[i];
+                INVARIANT(run, (item != NULL) == task->exists, "%s: backlog %d, model %d", run->ids[i], item != NULL,
+                          task->exists);
+                if (!item)
+                        continue;
+                existing++;
+                INVARIANT(run,
+                          item->state == task->state && item->seq == task->seq && item->attempt == task->attempt &&
+                                  item->placeholder == task->placeholder,
+                          "%s is %s seq %" PRId64 " attempt %d; last snapshot %s seq %" PRId64 " attempt %d",
+                          run->ids[i], bl_state_name(item->state), item->seq, (int)item->attempt,
+                          bl_state_name(task->state), task->seq, (int)task->attempt);
+                INVARIANT(run, item->partition == partition_of(i), "%s on partition %d", run->ids[i],
+                          (int)item->partition);
+                if (item->state != BL_STATE_READY || item->placeholder)
+                        INVARIANT(run, !item->ready_prev && !item->ready_next, "%s linked in a READY list in %s",
+                                  run->ids[i], bl_state_name(item->state));
+                int64_t required = required_due(run, item);
+                if (required != BL_NO_TIME)
+                        INVARIANT(run,
+                                  item->timer_slot != SIZE_MAX && item->timer_due_ms != BL_NO_TIME &&
+                                          item->timer_due_ms <= required,
+                                  "%s in %s needs a timer by %" PRId64 ", has %" PRId64, run->ids[i],
+                                  bl_state_name(item->state), required, item->timer_due_ms);
+                if (item->timer_slot != SIZE_MAX)
+                        earliest_timer = earliest_time(earliest_timer, item->timer_due_ms);
+        }
+        INVARIANT(run, bl_backlog_size(run->fx.backlog) == existing, "size %zu, %zu found",
+                  bl_backlog_size(run->fx.backlog), existing);
+        INVARIANT(run, bl_backlog_next_due(run->fx.backlog) == earliest_timer,
+                  "next due %" PRId64 ", earliest %" PRId64, bl_backlog_next_due(run->fx.backlog), earliest_timer);
+        for (int d = 0; d < RANDOM_DOMAINS; d++) {
+                int tasks[RANDOM_TASKS];
+                size_t count;
+                INVARIANT(run, ready_list(run, random_domains[d], tasks, &count), "READY list of %s broken",
+                          random_domains[d]);
+        }
+}
+
+static void run_random(uint64_t seed, int steps) {
+        random_run_t *run = calloc(1, sizeof(*run));
+        if (!run)
+                exit(2);
+        run->seed = seed;
+        run->random_state = seed * 0x9E3779B97F4A7C15ULL + 1;
+        run->options = default_options();
+        run->options.seed = seed;
+        run->options.lease_ms = 1000;
+        run->options.retry_base_ms = 50;
+        run->options.retry_cap_ms = 400;
+        run->options.retention_ms = 3000;
+        run->options.dedup_window = 4;
+        switch (seed % 3) {
+        case 1: /* immediate retries, no retention */
+                run->options.retry_base_ms = 0;
+                run->options.retention_ms = 0;
+                break;
+        case 2: /* short leases, a one-event dedup window */
+                run->options.lease_ms = 300;
+                run->options.dedup_window = 1;
+                run->options.retention_ms = 1500;
+                break;
+        default: break;
+        }
+        fixture_init(&run->fx, &run->options);
+        for (int i = 0; i < RANDOM_TASKS; i++)
+                snprintf(run->ids[i], sizeof(run->ids[i]), "r%d", i);
+        for (run->step = 0; run->step < steps; run->step++) {
+                mark_t m = mark(&run->fx);
+                uint32_t action = pick(run, 100);
+                bool advanced = false;
+                if (action < 16) {
+                        random_submit(run);
+                } else if (action < 40) {
+                        random_result(run);
+                } else if (action < 44) {
+                        random_producer_event(run, BL_EVENT_CANCELLED);
+                } else if (action < 50) {
+                        random_producer_event(run, BL_EVENT_UPDATED);
+                } else if (action < 52) {
+                        random_producer_event(run, BL_EVENT_APPROVED);
+                } else if (action < 58) {
+                        random_replay(run);
+                } else if (action < 72) {
+                        random_route(run);
+                } else if (action < 86) {
+                        int64_t due = bl_backlog_next_due(run->fx.backlog);
+                        uint32_t how = pick(run, 10);
+                        int64_t to = how < 3 && due != BL_NO_TIME ? (due > run->fx.now ? due : run->fx.now)
+                                     : how < 8                    ? run->fx.now + (int64_t)pick(run, 600)
+                                                                  : run->fx.now + (int64_t)pick(run, 2500);
+                        advance_to(&run->fx, to);
+                        advanced = true;
+                } else {
+                        random_dispatch(run);
+                }
+                check_step(run, m);
+                if (advanced)
+                        check_nothing_overdue(run);
+        }
+        fixture_done(&run->fx);
+        free(run);
+}
+
+static void test_random_sequences(void) {
+        invariant_messages = 0;
+        illegal_emitted = 0;
+        for (uint64_t seed = 1; seed <= 6; seed++)
+                run_random(seed, 4000);
+        CHECK_INT(illegal_emitted, 0);
+}
+
+int main(void) {
+        RUN(test_table_matches_spec);
+        RUN(test_every_legal_change_reached);
+        RUN(test_illegal_events_rejected);
+        RUN(test_lifecycle);
+        RUN(test_retry_with_backoff);
+        RUN(test_retries_exhausted);
+        RUN(test_backoff_grows_with_attempts);
+        RUN(test_lease_expiry);
+        RUN(test_timer_due_again_at_once);
+        RUN(test_deadlines);
+        RUN(test_update_rescues_late_submission);
+        RUN(test_not_before);
+        RUN(test_not_before_with_dependency);
+        RUN(test_duplicates);
+        RUN(test_dedup_window);
+        RUN(test_stale_results);
+        RUN(test_dependency_completes);
+        RUN(test_dependency_on_unknown_task);
+        RUN(test_dependency_fails);
+        RUN(test_dependency_already_over);
+        RUN(test_dependency_fails_for_late_submission);
+        RUN(test_cancel_from_each_state);
+        RUN(test_retention);
+        RUN(test_restore);
+        RUN(test_drop_partition);
+        RUN(test_fifo_dispatch);
+        RUN(test_many_timers);
+        RUN(test_random_sequences);
+        return check_exit_status();
+}
