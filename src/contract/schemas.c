@@ -187,6 +187,22 @@ bl_schema_t *bl_schemas_newest(bl_schemas_t *schemas, const char *contract) {
         return bl_schemas_version(schemas, contract, 0);
 }
 
+bl_schema_t *bl_schemas_private_copy(bl_schemas_t *schemas, const char *contract, int version) {
+        char errstr[256];
+        const bl_catalog_entry_t *entry = bl_catalog_find(schemas->catalog, contract, version);
+        bl_schema_t *schema = entry ? schema_parse(entry->id, entry->text, errstr, sizeof(errstr)) : NULL;
+        if (schema) {
+                schema->from_catalog = true;
+                schema->contract = entry->contract;
+                schema->version = entry->version;
+        }
+        return schema;
+}
+
+void bl_schema_free(bl_schema_t *schema) {
+        schema_destroy(schema);
+}
+
 bl_err_t bl_schemas_publish(bl_schemas_t *schemas, const bl_schema_t *schema, const char *subject, int32_t *id,
                             char *errstr, size_t errstr_size) {
         const bl_catalog_entry_t *entry;

@@ -59,6 +59,14 @@ bl_schema_t *bl_schemas_newest(bl_schemas_t *schemas, const char *contract);
 bl_schema_t *bl_schemas_version(bl_schemas_t *schemas, const char *contract, int version);
 
 /**
+ * A private copy of catalog schema @p contract @p version (0: newest), with a
+ * value of its own: for encoding while the cache's value of the same schema
+ * may hold a decoded record. The caller frees it with bl_schema_free.
+ */
+bl_schema_t *bl_schemas_private_copy(bl_schemas_t *schemas, const char *contract, int version);
+void bl_schema_free(bl_schema_t *schema);
+
+/**
  * Registers catalog schema @p schema under @p subject when a registry is
  * configured, and returns the id records must carry: the registry's id, or
  * the catalog id without a registry. Registering an existing schema is a

@@ -1,0 +1,187 @@
+/*
+ * records.h: the records backlogd writes and reads back, between the
+ * backlog's structs (core/item.h, core/backlog.h) and Avro in the Confluent
+ * wire format: BacklogItem snapshots (backlog.state), Transitions
+ * (backlog.transitions), DispatchDecisions (dispatch.<domain>) and
+ * DependencyNotices (backlog.deps).
+ *
+ * Encoding fills the schema's reusable generic value field by field and
+ * writes it into a buffer that is reused from record to record. Decoding
+ * takes any writer schema id the cache knows and reads fields by name, so a
+ * newer version with added fields still decodes; a field the writer lacks
+ * takes the contract's default, and a required one it lacks is an error that
+ * names it.
+ *
+ * Mapping between C and the contracts: BL_NO_TIME <-> null for the optional
+ * timestamps; NULL strings <-> null for the optional strings; max_attempts 0
+ * <-> null; has_last_error <-> last_error; states and notice kinds by symbol
+ * name, never by index. A placeholder item has no task_type or domain yet:
+ * NULL is written as "" (the fields are required strings) and "" reads back
+ * as NULL.
+ *
+ * Not thread-safe: the functions here fill or read schemas' reusable values
+ * (bl_records_t its own copies, the others the cache's), so one cache and
+ * one encoder per thread.
+ */
+#ifndef BL_RECORDS_H
+#define BL_RECORDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contract/schemas.h"
+#include "core/backlog.h"
+#include "core/item.h"
+#include "core/reason.h"
+#include "ops/err.h"
+
+/* ---- encoding -------------------------------------------------------------- */
+
+/**
+ * The bytes of the last record encoded into it: header and Avro body. Start
+ * from all zeroes; it grows to the largest record seen and is reused.
+ * bl_records_buffer_free releases it.
+ */
+typedef struct bl_records_buffer_s {
+        unsigned char *bytes;
+        size_t size;     /* of the last record */
+        size_t capacity;
+        avro_writer_t writer; /* over bytes, kept between records */
+} bl_records_buffer_t;
+
+void bl_records_buffer_free(bl_records_buffer_t *buffer);
+
+/**
+ * Encodes @p item as a BacklogItem of @p schema framed with @p schema_id
+ * (the id records carry: the registry's, or the catalog's) into @p out. The
+ * payload is written only with @p with_payload. On failure errstr names
+ * the field: BL_ERR_NOMEM; BL_ERR_MISMATCH when @p schema is another
+ * record, has a field this code does not fill, lacks one it does or has no
+ * symbol for a value (the contract and the code are out of step, or the
+ * state is not a bl_state_t); BL_ERR_INVALID_ARG when the item's label keys
+ * and values differ in number.
+ */
+bl_err_t bl_records_encode_item(bl_schema_t *schema, int32_t schema_id, const bl_item_t *item, bool with_payload,
+                                bl_records_buffer_t *out, char *errstr, size_t errstr_size);
+
+/**
+ * Encodes @p transition with the item after it (@p item_after, NULL for
+ * none; its payload only with @p with_payload), the rationale, the source
+ * of the causing event (null fields when transition->origin is NULL) and
+ * @p instance (the transactional id). Errors as bl_records_encode_item.
+ */
+bl_err_t bl_records_encode_transition(bl_schema_t *schema, int32_t schema_id, const bl_transition_t *transition,
+                                      const bl_item_t *item_after, bool with_payload, const char *instance,
+                                      bl_records_buffer_t *out, char *errstr, size_t errstr_size);
+
+/**
+ * Encodes @p dispatch: task_id, attempt, domain, task_type, tenant,
+ * lease_expires_at, deadline, labels and payload come from dispatch->item.
+ */
+bl_err_t bl_records_encode_dispatch(bl_schema_t *schema, int32_t schema_id, const bl_dispatch_t *dispatch,
+                                    bl_records_buffer_t *out, char *errstr, size_t errstr_size);
+
+/** Encodes @p notice; its outcome is written only for an OUTCOME. */
+bl_err_t bl_records_encode_notice(bl_schema_t *schema, int32_t schema_id, const bl_notice_t *notice,
+                                  bl_records_buffer_t *out, char *errstr, size_t errstr_size);
+
+/** The ids the four record kinds carry. */
+typedef struct bl_records_ids_s {
+        int32_t item;       /* BacklogItem, backlog.state */
+        int32_t transition; /* Transition, backlog.transitions */
+        int32_t dispatch;   /* DispatchDecision, dispatch.<domain> */
+        int32_t notice;     /* DependencyNotice, backlog.deps */
+} bl_records_ids_t;
+
+/**
+ * The encoder the pipeline uses: private copies of the newest catalog
+ * version of each of the four contracts (decoding with the cache never
+ * touches them), the ids their records carry, the instance name, and one
+ * output buffer.
+ */
+typedef struct bl_records_s bl_records_t;
+
+/**
+ * An encoder over @p schemas (borrowed; it must outlive the encoder). @p ids
+ * are the ids to frame with, as bl_schemas_publish returned them; NULL
+ * takes the catalog ids (no registry). @p instance is copied. Encodes one
+ * record of each kind to prove that the contracts and the code agree: NULL
+ * with errstr naming the contract and field otherwise.
+ */
+bl_records_t *bl_records_new(bl_schemas_t *schemas, const bl_records_ids_t *ids, const char *instance, char *errstr,
+                             size_t errstr_size);
+void bl_records_destroy(bl_records_t *records);
+
+/**
+ * Encodes one record. On BL_OK *value and *size are the framed bytes,
+ * owned by @p records and valid until its next call: hand them to the
+ * producer with RD_KAFKA_MSG_F_COPY. Otherwise bl_records_last_error says
+ * why (out of memory, or a struct the contract cannot carry).
+ */
+bl_err_t bl_records_item(bl_records_t *records, const bl_item_t *item, bool with_payload, const void **value,
+                         size_t *size);
+bl_err_t bl_records_transition(bl_records_t *records, const bl_transition_t *transition, const bl_item_t *item_after,
+                               bool with_payload, const void **value, size_t *size);
+bl_err_t bl_records_dispatch(bl_records_t *records, const bl_dispatch_t *dispatch, const void **value, size_t *size);
+bl_err_t bl_records_notice(bl_records_t *records, const bl_notice_t *notice, const void **value, size_t *size);
+
+/** Why the last call on @p records failed; "" after a success. */
+const char *bl_records_last_error(const bl_records_t *records);
+
+/* ---- decoding -------------------------------------------------------------- *
+ *
+ * Every decode takes the whole record value (header and body), looks the
+ * writer schema up by its id, checks that it is the expected record, walks
+ * the bytes with bl_avro_bounds_check before avro-c reads them, and copies
+ * what it needs: nothing returned points into @p value or the schema cache.
+ * NULL with @p error on failure: transient when the registry cannot answer
+ * now (retry later), otherwise permanent with decode.wire_format,
+ * decode.schema_unknown, decode.avro or contract.incompatible and the field
+ * in the detail. A tombstone (NULL value) is the caller's to recognise.
+ */
+
+/** A new item, owned by the caller (bl_item_destroy), in @p partition. */
+bl_item_t *bl_records_decode_item(bl_schemas_t *schemas, const void *value, size_t size, int32_t partition,
+                                  bl_record_error_t *error);
+
+/** A Transition read back, for audit and replay. Owns everything it points to. */
+typedef struct bl_transition_record_s {
+        bl_transition_t transition; /* strings and rationale owned by the record; origin is &origin or NULL */
+        bl_event_origin_t origin;   /* source_topic/partition/offset; partition and offset -1 when null */
+        char *instance;
+        bl_item_t *item;            /* the item after the change, in the partition given; NULL when absent */
+} bl_transition_record_t;
+
+void bl_transition_record_destroy(bl_transition_record_t *record);
+
+bl_transition_record_t *bl_records_decode_transition(bl_schemas_t *schemas, const void *value, size_t size,
+                                                     int32_t partition, bl_record_error_t *error);
+
+/** A DispatchDecision read back, for inspect and tests. Owns everything it points to. */
+typedef struct bl_dispatch_record_s {
+        bl_dispatch_t dispatch; /* strings and rationale owned by the record; dispatch.item is item */
+        bl_item_t *item;        /* partition -1, and only what the decision carries: task_id, attempt, domain,
+                                   task_type, tenant, lease_expires_at, deadline, labels, payload */
+} bl_dispatch_record_t;
+
+void bl_dispatch_record_destroy(bl_dispatch_record_t *record);
+
+bl_dispatch_record_t *bl_records_decode_dispatch(bl_schemas_t *schemas, const void *value, size_t size,
+                                                 bl_record_error_t *error);
+
+/**
+ * A DependencyNotice read back. Its strings are owned copies, not borrowed
+ * from the schema cache: applying a notice can make the backlog encode
+ * another one with the same cached value, which would overwrite them.
+ */
+typedef struct bl_notice_record_s {
+        bl_notice_t notice; /* to_task_id and from_task_id owned by the record */
+} bl_notice_record_t;
+
+void bl_notice_record_destroy(bl_notice_record_t *record);
+
+bl_notice_record_t *bl_records_decode_notice(bl_schemas_t *schemas, const void *value, size_t size,
+                                             bl_record_error_t *error);
+
+#endif

@@ -1,0 +1,870 @@
+/*
+ * test_records.c: backlogd's own records over the real contracts in
+ * schemas/: items, transitions, dispatch decisions and dependency notices
+ * round-trip field by field, fully populated and sparse; older and newer
+ * writer versions decode by field name with defaults; truncated, garbage
+ * and foreign bytes fail cleanly with the field or reason named.
+ *
+ * BACKLOGD_RECORDS_MEASURE=1 also prints encode and decode throughput of a
+ * typical item (not part of the suite: it takes seconds).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "contract/encode.h"
+#include "contract/records.h"
+#include "contract/wire.h"
+
+static bl_catalog_t *catalog;
+static bl_schemas_t *schemas;
+static bl_records_t *records;
+
+static void setup(void) {
+        char errstr[512];
+        catalog = bl_catalog_load(BL_SCHEMAS_DIR, errstr, sizeof(errstr));
+        if (!catalog) {
+                fprintf(stderr, "catalog: %s\n", errstr);
+                exit(1);
+        }
+        schemas = bl_schemas_new(catalog, NULL, errstr, sizeof(errstr));
+        records = schemas ? bl_records_new(schemas, NULL, "backlogd-test-0", errstr, sizeof(errstr)) : NULL;
+        if (!records) {
+                fprintf(stderr, "records: %s\n", errstr);
+                exit(1);
+        }
+}
+
+static void teardown(void) {
+        bl_records_destroy(records);
+        bl_schemas_destroy(schemas);
+        bl_catalog_destroy(catalog);
+}
+
+/* ---- fixtures --------------------------------------------------------------- */
+
+static void push_all(bl_strvec_t *vec, const char *const *texts, size_t count) {
+        for (size_t i = 0; i < count; i++)
+                CHECK(bl_strvec_push(vec, texts[i]));
+}
+
+static void set_payload(bl_item_t *item, size_t size) {
+        unsigned char *payload = malloc(size);
+        for (size_t i = 0; i < size; i++)
+                payload[i] = (unsigned char)(i % 7 == 0 ? 0 : i * 31); /* NUL bytes throughout */
+        free(item->payload);
+        item->payload = payload;
+        item->payload_size = size;
+        item->has_payload = true;
+}
+
+/* An item with every field set, each to a value no other field has. */
+static bl_item_t *full_item(size_t payload_size) {
+        static const char *const depends_on[] = {"t-dep-1", "t-dep-2"};
+        static const char *const dependents[] = {"t-child-1", "t-child-2", "t-child-3"};
+        static const char *const keys[] = {"team", "model"};
+        static const char *const values[] = {"ml-platform", "resnet-50"};
+        static const char *const events[] = {"e-1", "e-2", "e-3"};
+        bl_item_t *item = bl_item_new("t-full", 3);
+        item->state = BL_STATE_RUNNING;
+        item->seq = 42;
+        item->attempt = 2;
+        item->max_attempts = 5;
+        item->task_type = strdup("inference");
+        item->domain = strdup("model_inference");
+        item->tenant = strdup("acme");
+        free(item->sla_class);
+        item->sla_class = strdup("gold");
+        item->business_value = 0.75;
+        item->risk = 0.125;
+        item->submitted_at_ms = 1795900000001;
+        item->deadline_ms = 1795900000002;
+        item->not_before_ms = 1795900000003;
+        item->data_ready_at_ms = 1795900000004;
+        item->state_since_ms = 1795900000005;
+        item->ready_since_ms = 1795900000006;
+        item->lease_expires_at_ms = 1795900000007;
+        item->retry_at_ms = 1795900000008;
+        item->terminal_at_ms = 1795900000009;
+        push_all(&item->depends_on, depends_on, 2);
+        push_all(&item->pending_deps, depends_on + 1, 1);
+        push_all(&item->dependents, dependents, 3);
+        item->approval_required = true;
+        item->approved = true;
+        push_all(&item->label_keys, keys, 2);
+        push_all(&item->label_values, values, 2);
+        set_payload(item, payload_size);
+        item->traceparent = strdup("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        item->has_last_error = true;
+        item->error_code = strdup("OOM");
+        item->error_message = strdup("worker ran out of GPU memory");
+        item->error_retryable = true;
+        push_all(&item->recent_event_ids, events, 3);
+        item->placeholder = false;
+        return item;
+}
+
+/* ---- comparisons -------------------------------------------------------------- */
+
+static void check_optional_str(const char *actual, const char *expected) {
+        if (!expected)
+                CHECK(actual == NULL);
+        else
+                CHECK_STR(actual, expected);
+}
+
+static void check_strvec(const bl_strvec_t *actual, const bl_strvec_t *expected) {
+        CHECK_INT(actual->count, expected->count);
+        for (size_t i = 0; i < actual->count && i < expected->count; i++)
+                CHECK_STR(actual->items[i], expected->items[i]);
+}
+
+/* Labels compare as a set: a map's order is not a contract. */
+static void check_labels(const bl_item_t *actual, const bl_item_t *expected) {
+        CHECK_INT(actual->label_keys.count, expected->label_keys.count);
+        CHECK_INT(actual->label_values.count, actual->label_keys.count);
+        for (size_t i = 0; i < expected->label_keys.count; i++) {
+                bool found = false;
+                for (size_t j = 0; j < actual->label_keys.count && j < actual->label_values.count; j++)
+                        if (!strcmp(actual->label_keys.items[j], expected->label_keys.items[i])) {
+                                CHECK_STR(actual->label_values.items[j], expected->label_values.items[i]);
+                                found = true;
+                        }
+                CHECK(found);
+        }
+}
+
+static void check_payload(const bl_item_t *actual, const bl_item_t *expected, bool with_payload) {
+        CHECK_INT(actual->has_payload, expected->has_payload && with_payload);
+        if (!actual->has_payload || !expected->has_payload)
+                return;
+        CHECK_INT(actual->payload_size, expected->payload_size);
+        CHECK(actual->payload_size == expected->payload_size &&
+              !memcmp(actual->payload, expected->payload, expected->payload_size));
+}
+
+static void check_items_equal(const bl_item_t *actual, const bl_item_t *expected, bool with_payload) {
+        CHECK(actual != NULL);
+        if (!actual)
+                return;
+        CHECK_STR(actual->task_id, expected->task_id);
+        CHECK_INT(actual->partition, expected->partition);
+        CHECK_INT(actual->state, expected->state);
+        CHECK_INT(actual->seq, expected->seq);
+        CHECK_INT(actual->attempt, expected->attempt);
+        CHECK_INT(actual->max_attempts, expected->max_attempts);
+        check_optional_str(actual->task_type, expected->task_type);
+        check_optional_str(actual->domain, expected->domain);
+        check_optional_str(actual->tenant, expected->tenant);
+        CHECK_STR(actual->sla_class, expected->sla_class);
+        CHECK(actual->business_value == expected->business_value);
+        CHECK(actual->risk == expected->risk);
+        CHECK_INT(actual->submitted_at_ms, expected->submitted_at_ms);
+        CHECK_INT(actual->deadline_ms, expected->deadline_ms);
+        CHECK_INT(actual->not_before_ms, expected->not_before_ms);
+        CHECK_INT(actual->data_ready_at_ms, expected->data_ready_at_ms);
+        CHECK_INT(actual->state_since_ms, expected->state_since_ms);
+        CHECK_INT(actual->ready_since_ms, expected->ready_since_ms);
+        CHECK_INT(actual->lease_expires_at_ms, expected->lease_expires_at_ms);
+        CHECK_INT(actual->retry_at_ms, expected->retry_at_ms);
+        CHECK_INT(actual->terminal_at_ms, expected->terminal_at_ms);
+        check_strvec(&actual->depends_on, &expected->depends_on);
+        check_strvec(&actual->pending_deps, &expected->pending_deps);
+        check_strvec(&actual->dependents, &expected->dependents);
+        CHECK_INT(actual->approval_required, expected->approval_required);
+        CHECK_INT(actual->approved, expected->approved);
+        check_labels(actual, expected);
+        check_payload(actual, expected, with_payload);
+        check_optional_str(actual->traceparent, expected->traceparent);
+        CHECK_INT(actual->has_last_error, expected->has_last_error);
+        check_optional_str(actual->error_code, expected->error_code);
+        check_optional_str(actual->error_message, expected->error_message);
+        CHECK_INT(actual->error_retryable, expected->error_retryable);
+        check_strvec(&actual->recent_event_ids, &expected->recent_event_ids);
+        CHECK_INT(actual->placeholder, expected->placeholder);
+}
+
+static void check_header(const void *value, size_t size, int32_t schema_id) {
+        const unsigned char *body;
+        size_t body_size;
+        int32_t id;
+        bl_record_error_t error;
+        CHECK(bl_wire_parse(value, size, &id, &body, &body_size, &error));
+        CHECK_INT(id, schema_id);
+        CHECK(body_size > 0);
+}
+
+/* ---- items -------------------------------------------------------------------- */
+
+static bl_item_t *round_trip_item(const bl_item_t *item, bool with_payload) {
+        const void *value;
+        size_t size;
+        bl_record_error_t error;
+        bl_item_t *decoded;
+        CHECK_INT(bl_records_item(records, item, with_payload, &value, &size), BL_OK);
+        check_header(value, size, 4);
+        decoded = bl_records_decode_item(schemas, value, size, item->partition, &error);
+        if (!decoded)
+                fprintf(stderr, "decode: %s\n", error.detail);
+        return decoded;
+}
+
+static void test_full_item_round_trips(void) {
+        bl_item_t *item = full_item(200);
+        bl_item_t *decoded = round_trip_item(item, true);
+        check_items_equal(decoded, item, true);
+        bl_item_destroy(decoded);
+        decoded = round_trip_item(item, false);
+        check_items_equal(decoded, item, false);
+        bl_item_destroy(decoded);
+        bl_item_destroy(item);
+}
+
+static void test_sparse_item_round_trips(void) {
+        bl_item_t *item = bl_item_new("t-sparse", 0); /* a placeholder: every optional field unset */
+        bl_item_t *decoded;
+        item->placeholder = true;
+        decoded = round_trip_item(item, true);
+        check_items_equal(decoded, item, true);
+        CHECK(decoded && decoded->task_type == NULL && decoded->domain == NULL);
+        CHECK(decoded && decoded->payload == NULL && decoded->tenant == NULL && decoded->deadline_ms == BL_NO_TIME);
+        bl_item_destroy(decoded);
+        bl_item_destroy(item);
+}
+
+static void test_empty_payload_is_present(void) {
+        bl_item_t *item = full_item(0);
+        bl_item_t *decoded = round_trip_item(item, true);
+        CHECK(decoded && decoded->has_payload && decoded->payload_size == 0 && decoded->payload != NULL);
+        bl_item_destroy(decoded);
+        bl_item_destroy(item);
+}
+
+/* A caller's buffer grows past its first size (a 64 KiB payload) and is reused for smaller records. */
+static void test_buffer_grows_and_is_reused(void) {
+        char errstr[256];
+        bl_records_buffer_t buffer = {0};
+        bl_schema_t *schema = bl_schemas_newest(schemas, "backlog_item");
+        bl_item_t *big = full_item(65536), *small = full_item(10), *decoded;
+        bl_record_error_t error;
+        unsigned char *grown;
+        CHECK_INT(bl_records_encode_item(schema, 77, big, true, &buffer, errstr, sizeof(errstr)), BL_OK);
+        CHECK(buffer.size > 65536 && buffer.capacity >= buffer.size);
+        CHECK_INT(buffer.bytes[4], 77);
+        grown = buffer.bytes;
+        CHECK_INT(bl_records_encode_item(schema, 4, big, true, &buffer, errstr, sizeof(errstr)), BL_OK);
+        decoded = bl_records_decode_item(schemas, buffer.bytes, buffer.size, 3, &error);
+        check_items_equal(decoded, big, true);
+        bl_item_destroy(decoded);
+        CHECK_INT(bl_records_encode_item(schema, 4, small, true, &buffer, errstr, sizeof(errstr)), BL_OK);
+        CHECK(buffer.bytes == grown);
+        decoded = bl_records_decode_item(schemas, buffer.bytes, buffer.size, 3, &error);
+        check_items_equal(decoded, small, true);
+        bl_item_destroy(decoded);
+        bl_records_buffer_free(&buffer);
+        bl_item_destroy(big);
+        bl_item_destroy(small);
+}
+
+/* ---- transitions --------------------------------------------------------------- */
+
+static const bl_criterion_t criteria[] = {
+        {"business_value", 0.75, 0.75, 0.5, 0.375},
+        {"urgency", 3600000, 0.25, 0.3, 0.075},
+        {"risk", 0.125, 0.875, 0.2, 0.175},
+};
+
+static bl_transition_record_t *round_trip_transition(const bl_transition_t *t, const bl_item_t *item,
+                                                     bool with_payload) {
+        const void *value;
+        size_t size;
+        bl_record_error_t error;
+        bl_transition_record_t *record;
+        CHECK_INT(bl_records_transition(records, t, item, with_payload, &value, &size), BL_OK);
+        check_header(value, size, 3);
+        record = bl_records_decode_transition(schemas, value, size, 3, &error);
+        if (!record)
+                fprintf(stderr, "decode: %s\n", error.detail);
+        return record;
+}
+
+static void check_criteria(const bl_criterion_t *actual, size_t actual_count, const bl_criterion_t *expected,
+                           size_t expected_count) {
+        CHECK_INT(actual_count, expected_count);
+        for (size_t i = 0; i < actual_count && i < expected_count; i++) {
+                CHECK_STR(actual[i].name, expected[i].name);
+                CHECK(actual[i].raw == expected[i].raw && actual[i].normalised == expected[i].normalised);
+                CHECK(actual[i].weight == expected[i].weight && actual[i].contribution == expected[i].contribution);
+        }
+}
+
+static void test_dispatch_transition_round_trips(void) {
+        bl_item_t *item = full_item(200);
+        bl_event_origin_t origin = {"tasks.events", 7, 123456789012, "00-ignored-01"};
+        bl_transition_t t = {.task_id = "t-full", .seq = 42, .has_from = true, .from = BL_STATE_READY,
+                             .to = BL_STATE_DISPATCHED, .cause = "dispatch", .reason = "scheduled",
+                             .event_id = "e-3", .attempt = 2, .at_ms = 1795900000100,
+                             .occurred_at_ms = 1795900000050, .dispatch_id = "t-full/2",
+                             .policy = "balanced@3", .has_score = true, .score = 0.625, .rationale = criteria,
+                             .rationale_count = 3, .origin = &origin};
+        for (int with_payload = 0; with_payload <= 1; with_payload++) {
+                bl_transition_record_t *record = round_trip_transition(&t, item, with_payload);
+                const bl_transition_t *d;
+                CHECK(record != NULL);
+                if (!record)
+                        continue;
+                d = &record->transition;
+                CHECK_STR(d->task_id, "t-full");
+                CHECK_INT(d->seq, 42);
+                CHECK(d->has_from && d->from == BL_STATE_READY && d->to == BL_STATE_DISPATCHED);
+                CHECK_STR(d->cause, "dispatch");
+                CHECK_STR(d->reason, "scheduled");
+                CHECK_STR(d->event_id, "e-3");
+                CHECK_INT(d->attempt, 2);
+                CHECK_INT(d->at_ms, 1795900000100);
+                CHECK_INT(d->occurred_at_ms, 1795900000050);
+                CHECK_STR(d->dispatch_id, "t-full/2");
+                CHECK_STR(d->policy, "balanced@3");
+                CHECK(d->has_score && d->score == 0.625);
+                check_criteria(d->rationale, d->rationale_count, criteria, 3);
+                CHECK(d->origin == &record->origin);
+                CHECK_STR(record->origin.topic, "tasks.events");
+                CHECK_INT(record->origin.partition, 7);
+                CHECK_INT(record->origin.offset, 123456789012);
+                CHECK(record->origin.traceparent == NULL); /* the Transition has no such field */
+                CHECK_STR(record->instance, "backlogd-test-0");
+                check_items_equal(record->item, item, with_payload);
+                bl_transition_record_destroy(record);
+        }
+        bl_item_destroy(item);
+}
+
+static void test_first_transition_round_trips(void) {
+        bl_transition_t t = {.task_id = "t-1", .seq = 1, .to = BL_STATE_QUEUED, .cause = "SUBMITTED",
+                             .at_ms = 1795900000000, .occurred_at_ms = BL_NO_TIME};
+        bl_transition_record_t *record = round_trip_transition(&t, NULL, true);
+        CHECK(record != NULL);
+        if (!record)
+                return;
+        CHECK(!record->transition.has_from && record->transition.to == BL_STATE_QUEUED);
+        CHECK(record->transition.reason == NULL && record->transition.event_id == NULL);
+        CHECK(record->transition.dispatch_id == NULL && record->transition.policy == NULL);
+        CHECK(!record->transition.has_score && record->transition.rationale_count == 0);
+        CHECK(record->transition.origin == NULL && record->item == NULL);
+        CHECK_INT(record->transition.occurred_at_ms, BL_NO_TIME);
+        bl_transition_record_destroy(record);
+}
+
+/* ---- dispatch decisions and notices ------------------------------------------------ */
+
+static void test_dispatch_decision_round_trips(void) {
+        bl_item_t *item = full_item(200);
+        bl_dispatch_t dispatch = {.item = item, .dispatch_id = "t-full/2", .score = 0.625, .rationale = criteria,
+                                  .rationale_count = 3, .policy_name = "balanced", .policy_version = "3",
+                                  .decided_at_ms = 1795900000100};
+        const void *value;
+        size_t size;
+        bl_record_error_t error;
+        bl_dispatch_record_t *record;
+        CHECK_INT(bl_records_dispatch(records, &dispatch, &value, &size), BL_OK);
+        check_header(value, size, 5);
+        record = bl_records_decode_dispatch(schemas, value, size, &error);
+        CHECK(record != NULL);
+        if (record) {
+                const bl_dispatch_t *d = &record->dispatch;
+                CHECK(d->item == record->item);
+                CHECK_STR(d->item->task_id, "t-full");
+                CHECK_INT(d->item->attempt, 2);
+                CHECK_STR(d->dispatch_id, "t-full/2");
+                CHECK_STR(d->item->domain, "model_inference");
+                CHECK_STR(d->item->task_type, "inference");
+                CHECK_STR(d->item->tenant, "acme");
+                CHECK(d->score == 0.625);
+                check_criteria(d->rationale, d->rationale_count, criteria, 3);
+                CHECK_STR(d->policy_name, "balanced");
+                CHECK_STR(d->policy_version, "3");
+                CHECK_INT(d->decided_at_ms, 1795900000100);
+                CHECK_INT(d->item->lease_expires_at_ms, item->lease_expires_at_ms);
+                CHECK_INT(d->item->deadline_ms, item->deadline_ms);
+                check_labels(d->item, item);
+                check_payload(d->item, item, true);
+        }
+        bl_dispatch_record_destroy(record);
+        bl_item_destroy(item);
+}
+
+static void check_notice_round_trip(const bl_notice_t *notice) {
+        const void *value;
+        size_t size;
+        bl_record_error_t error;
+        bl_notice_record_t *record;
+        CHECK_INT(bl_records_notice(records, notice, &value, &size), BL_OK);
+        check_header(value, size, 6);
+        record = bl_records_decode_notice(schemas, value, size, &error);
+        CHECK(record != NULL);
+        if (!record)
+                return;
+        CHECK_INT(record->notice.is_outcome, notice->is_outcome);
+        CHECK_STR(record->notice.to_task_id, notice->to_task_id);
+        CHECK_STR(record->notice.from_task_id, notice->from_task_id);
+        if (notice->is_outcome)
+                CHECK_INT(record->notice.outcome, notice->outcome);
+        CHECK_INT(record->notice.at_ms, notice->at_ms);
+        bl_notice_record_destroy(record);
+}
+
+static void test_notices_round_trip(void) {
+        bl_notice_t waiting = {.is_outcome = false, .to_task_id = "t-parent", .from_task_id = "t-child",
+                               .at_ms = 1795900000200};
+        bl_notice_t outcome = {.is_outcome = true, .to_task_id = "t-child", .from_task_id = "t-parent",
+                               .outcome = BL_STATE_CANCELLED, .at_ms = 1795900000300};
+        check_notice_round_trip(&waiting);
+        check_notice_round_trip(&outcome);
+}
+
+/* Decoded strings are copies: encoding with the same cached schema afterwards leaves them alone. */
+static void test_decoded_notice_survives_the_next_encode(void) {
+        bl_notice_t first = {.to_task_id = "t-a", .from_task_id = "t-b", .at_ms = 1};
+        bl_notice_t second = {.to_task_id = "t-zzzz", .from_task_id = "t-yyyy", .at_ms = 2};
+        const void *value;
+        size_t size;
+        bl_record_error_t error;
+        bl_notice_record_t *record;
+        CHECK_INT(bl_records_notice(records, &first, &value, &size), BL_OK);
+        record = bl_records_decode_notice(schemas, value, size, &error);
+        CHECK(record != NULL);
+        CHECK_INT(bl_records_notice(records, &second, &value, &size), BL_OK);
+        if (record) {
+                CHECK_STR(record->notice.to_task_id, "t-a");
+                CHECK_STR(record->notice.from_task_id, "t-b");
+        }
+        bl_notice_record_destroy(record);
+}
+
+/* An OUTCOME without its outcome cannot be acted on. */
+static void test_outcome_notice_needs_its_outcome(void) {
+        char errstr[256];
+        bl_schema_t *schema = bl_schemas_newest(schemas, "dependency_notice");
+        json_t *document = json_loads("{\"kind\": \"OUTCOME\", \"to_task_id\": \"a\", \"from_task_id\": \"b\","
+                                      " \"outcome\": null, \"at\": 1}", 0, NULL);
+        unsigned char *value = NULL;
+        size_t size = 0;
+        bl_record_error_t error;
+        CHECK_INT(bl_encode_json(schema, schema->id, document, &value, &size, errstr, sizeof(errstr)), BL_OK);
+        CHECK(bl_records_decode_notice(schemas, value, size, &error) == NULL);
+        CHECK_INT(error.reason, BL_REASON_CONTRACT_INCOMPATIBLE);
+        CHECK_CONTAINS(error.detail, "DependencyNotice.outcome: required for an OUTCOME notice");
+        json_decref(document);
+        free(value);
+}
+
+/* ---- failures ------------------------------------------------------------------------ */
+
+static unsigned char *encoded_full_item(size_t *size) {
+        const void *value;
+        unsigned char *copy;
+        bl_item_t *item = full_item(200);
+        CHECK_INT(bl_records_item(records, item, true, &value, size), BL_OK);
+        copy = malloc(*size);
+        memcpy(copy, value, *size);
+        bl_item_destroy(item);
+        return copy;
+}
+
+static void test_every_truncation_fails_cleanly(void) {
+        size_t size;
+        unsigned char *value = encoded_full_item(&size);
+        size_t failures = 0;
+        for (size_t cut = 0; cut < size; cut++) {
+                bl_record_error_t error;
+                bl_item_t *item = bl_records_decode_item(schemas, value, cut, 0, &error);
+                if (!item && !error.transient && error.detail[0] &&
+                    (error.reason == BL_REASON_DECODE_WIRE_FORMAT || error.reason == BL_REASON_DECODE_AVRO))
+                        failures++;
+                bl_item_destroy(item);
+        }
+        CHECK_INT(failures, size);
+        free(value);
+}
+
+static void test_garbage_fails_cleanly(void) {
+        size_t size, failures = 0, rounds = 2000;
+        unsigned char *value = encoded_full_item(&size);
+        unsigned char *noisy = malloc(size + 1);
+        bl_record_error_t error;
+        bl_item_t *item;
+        srand(7);
+        for (size_t round = 0; round < rounds; round++) { /* random bytes after a valid header */
+                memcpy(noisy, value, BL_WIRE_HEADER_SIZE);
+                for (size_t i = BL_WIRE_HEADER_SIZE; i < size; i++)
+                        noisy[i] = (unsigned char)rand();
+                item = bl_records_decode_item(schemas, noisy, size, 0, &error);
+                failures += item == NULL;
+                CHECK(item != NULL || (!error.transient && error.detail[0]));
+                bl_item_destroy(item);
+        }
+        CHECK(failures > rounds * 9 / 10);
+        memcpy(noisy, value, size); /* one byte too many */
+        noisy[size] = 0;
+        item = bl_records_decode_item(schemas, noisy, size + 1, 0, &error);
+        CHECK(item == NULL && error.reason == BL_REASON_DECODE_AVRO);
+        CHECK_CONTAINS(error.detail, "left over");
+        bl_item_destroy(item);
+        memcpy(noisy, value, size); /* a magic byte that is not 0 */
+        noisy[0] = 1;
+        CHECK(bl_records_decode_item(schemas, noisy, size, 0, &error) == NULL);
+        CHECK_INT(error.reason, BL_REASON_DECODE_WIRE_FORMAT);
+        CHECK(bl_records_decode_item(schemas, NULL, 0, 0, &error) == NULL); /* a tombstone is no item */
+        CHECK_INT(error.reason, BL_REASON_DECODE_WIRE_FORMAT);
+        free(noisy);
+        free(value);
+}
+
+static void test_unknown_schema_id_fails(void) {
+        size_t size;
+        unsigned char *value = encoded_full_item(&size);
+        bl_record_error_t error;
+        bl_wire_write_header(value, 999);
+        CHECK(bl_records_decode_item(schemas, value, size, 0, &error) == NULL);
+        CHECK(!error.transient);
+        CHECK_INT(error.reason, BL_REASON_DECODE_SCHEMA_UNKNOWN);
+        CHECK_INT(error.schema_id, 999);
+        CHECK_CONTAINS(error.detail, "999");
+        free(value);
+}
+
+/* A notice is not an item, and a TaskEvent is not a transition. */
+static void test_another_contract_fails(void) {
+        bl_notice_t notice = {.to_task_id = "t-a", .from_task_id = "t-b", .at_ms = 1};
+        const void *value;
+        size_t size;
+        bl_record_error_t error;
+        CHECK_INT(bl_records_notice(records, &notice, &value, &size), BL_OK);
+        CHECK(bl_records_decode_item(schemas, value, size, 0, &error) == NULL);
+        CHECK_INT(error.reason, BL_REASON_CONTRACT_INCOMPATIBLE);
+        CHECK_CONTAINS(error.detail, "not a BacklogItem");
+        CHECK(bl_records_decode_transition(schemas, value, size, 0, &error) == NULL);
+        CHECK_CONTAINS(error.detail, "not a Transition");
+        CHECK(bl_records_decode_dispatch(schemas, value, size, &error) == NULL);
+        CHECK_CONTAINS(error.detail, "not a DispatchDecision");
+}
+
+/* ---- other writer versions --------------------------------------------------------------- */
+
+/* An older BacklogItem: the required fields, some with narrower types, and a payload that was a string. */
+static const char *const minimal_item_schema =
+        "{\"type\": \"record\", \"name\": \"BacklogItem\", \"namespace\": \"io.backlogd\", \"fields\": ["
+        "{\"name\": \"task_id\", \"type\": \"string\"},"
+        "{\"name\": \"state\", \"type\": {\"type\": \"enum\", \"name\": \"TaskState\", \"symbols\": [\"QUEUED\","
+        " \"BLOCKED\", \"READY\", \"DISPATCHED\", \"RUNNING\", \"RETRY_WAIT\", \"COMPLETED\", \"FAILED\", \"DEAD\","
+        " \"CANCELLED\", \"EXPIRED\"]}},"
+        "{\"name\": \"seq\", \"type\": \"int\"},"
+        "{\"name\": \"attempt\", \"type\": \"int\"},"
+        "{\"name\": \"task_type\", \"type\": \"string\"},"
+        "{\"name\": \"domain\", \"type\": \"string\"},"
+        "{\"name\": \"business_value\", \"type\": \"float\"},"
+        "{\"name\": \"risk\", \"type\": \"int\"},"
+        "{\"name\": \"submitted_at\", \"type\": \"long\"},"
+        "{\"name\": \"state_since\", \"type\": \"long\"},"
+        "{\"name\": \"payload\", \"type\": [\"null\", \"string\"], \"default\": null}]}";
+
+/* A newer one: a field this backlogd does not know, and the symbols in another order. */
+static const char *const future_item_schema =
+        "{\"type\": \"record\", \"name\": \"BacklogItem\", \"namespace\": \"io.backlogd\", \"fields\": ["
+        "{\"name\": \"priority_class\", \"type\": [\"null\", \"string\"], \"default\": null},"
+        "{\"name\": \"task_id\", \"type\": \"string\"},"
+        "{\"name\": \"state\", \"type\": {\"type\": \"enum\", \"name\": \"TaskState\", \"symbols\": [\"EXPIRED\","
+        " \"QUEUED\", \"BLOCKED\", \"READY\", \"DISPATCHED\", \"RUNNING\", \"RETRY_WAIT\", \"COMPLETED\", \"FAILED\","
+        " \"DEAD\", \"CANCELLED\", \"PAUSED\"]}},"
+        "{\"name\": \"seq\", \"type\": \"long\"},"
+        "{\"name\": \"attempt\", \"type\": \"int\"},"
+        "{\"name\": \"task_type\", \"type\": \"string\"},"
+        "{\"name\": \"domain\", \"type\": \"string\"},"
+        "{\"name\": \"business_value\", \"type\": \"double\"},"
+        "{\"name\": \"risk\", \"type\": \"double\"},"
+        "{\"name\": \"submitted_at\", \"type\": \"long\"},"
+        "{\"name\": \"state_since\", \"type\": \"long\"},"
+        "{\"name\": \"labels\", \"type\": {\"type\": \"map\", \"values\": \"string\"}, \"default\": {}}]}";
+
+/* Lacks risk, which has no default. */
+static const char *const broken_item_schema =
+        "{\"type\": \"record\", \"name\": \"BacklogItem\", \"namespace\": \"io.backlogd\", \"fields\": ["
+        "{\"name\": \"task_id\", \"type\": \"string\"},"
+        "{\"name\": \"state\", \"type\": {\"type\": \"enum\", \"name\": \"TaskState\", \"symbols\": [\"QUEUED\"]}},"
+        "{\"name\": \"seq\", \"type\": \"long\"},"
+        "{\"name\": \"attempt\", \"type\": \"int\"},"
+        "{\"name\": \"task_type\", \"type\": \"string\"},"
+        "{\"name\": \"domain\", \"type\": \"string\"},"
+        "{\"name\": \"business_value\", \"type\": \"double\"},"
+        "{\"name\": \"submitted_at\", \"type\": \"long\"},"
+        "{\"name\": \"state_since\", \"type\": \"long\"}]}";
+
+static void write_file(const char *dir, const char *name, const char *text) {
+        char path[1024];
+        FILE *file;
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        file = fopen(path, "w");
+        CHECK(file != NULL);
+        if (file) {
+                fputs(text, file);
+                fclose(file);
+        }
+}
+
+static void remove_file(const char *dir, const char *name) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        unlink(path);
+}
+
+/* The real BacklogItem contract with one more field, as a newer contract version would have it. */
+static char *grown_item_schema(void) {
+        const bl_catalog_entry_t *real = bl_catalog_find(catalog, "backlog_item", 0);
+        json_t *schema = json_deep_copy(real->schema);
+        char *text;
+        json_array_append_new(json_object_get(schema, "fields"),
+                              json_pack("{s:s, s:[s,s], s:n}", "name", "escalation", "type", "null", "string",
+                                        "default"));
+        text = json_dumps(schema, JSON_COMPACT);
+        json_decref(schema);
+        return text;
+}
+
+/* A catalog of foreign BacklogItem versions in a temporary directory. */
+static bl_catalog_t *foreign_catalog(char *dir) {
+        char errstr[512];
+        char *grown = grown_item_schema();
+        bl_catalog_t *foreign;
+        CHECK(mkdtemp(dir) != NULL);
+        write_file(dir, "ids.json",
+                   "{\"schemas\": [{\"id\": 40, \"contract\": \"backlog_item\", \"version\": 1, \"file\": \"v1.avsc\"},"
+                   " {\"id\": 41, \"contract\": \"backlog_item\", \"version\": 2, \"file\": \"v2.avsc\"},"
+                   " {\"id\": 43, \"contract\": \"backlog_item\", \"version\": 3, \"file\": \"v3.avsc\"},"
+                   " {\"id\": 42, \"contract\": \"broken_item\", \"version\": 1, \"file\": \"broken.avsc\"}]}");
+        write_file(dir, "v1.avsc", minimal_item_schema);
+        write_file(dir, "v2.avsc", future_item_schema);
+        write_file(dir, "v3.avsc", grown);
+        write_file(dir, "broken.avsc", broken_item_schema);
+        free(grown);
+        foreign = bl_catalog_load(dir, errstr, sizeof(errstr));
+        if (!foreign)
+                fprintf(stderr, "foreign catalog: %s\n", errstr);
+        return foreign;
+}
+
+static void remove_foreign_catalog(const char *dir) {
+        remove_file(dir, "ids.json");
+        remove_file(dir, "v1.avsc");
+        remove_file(dir, "v2.avsc");
+        remove_file(dir, "v3.avsc");
+        remove_file(dir, "broken.avsc");
+        rmdir(dir);
+}
+
+/* Encodes an item as JSON with schema @p id of @p cache: the required fields, @p state, then @p extra. */
+static size_t encode_json(bl_schemas_t *cache, int32_t id, const char *state, const char *extra,
+                          unsigned char **value) {
+        char errstr[256], json[1024];
+        size_t size = 0;
+        bl_schema_t *schema;
+        json_t *document;
+        snprintf(json, sizeof(json),
+                 "{\"task_id\": \"t-old\", \"state\": \"%s\", \"seq\": 3, \"attempt\": 1, \"task_type\": \"infer\","
+                 " \"domain\": \"evaluation\", \"business_value\": 0.5, \"submitted_at\": 10, \"state_since\": 20%s}",
+                 state, extra);
+        document = json_loads(json, 0, NULL);
+        *value = NULL;
+        CHECK(document != NULL);
+        CHECK(bl_schemas_get(cache, id, &schema, errstr, sizeof(errstr)) == BL_OK);
+        if (bl_encode_json(schema, id, document, value, &size, errstr, sizeof(errstr)) != BL_OK)
+                fprintf(stderr, "encode: %s\n", errstr);
+        json_decref(document);
+        return size;
+}
+
+/* Older: promotions (int -> long, float -> double, int -> double, string -> bytes), and every default. */
+static void check_older_writer(bl_schemas_t *cache) {
+        unsigned char *value;
+        size_t size = encode_json(cache, 40, "READY", ", \"risk\": 1, \"payload\": \"hi\"", &value);
+        bl_record_error_t error;
+        bl_item_t *item = bl_records_decode_item(cache, value, size, 2, &error);
+        CHECK(item != NULL);
+        if (item) {
+                CHECK_STR(item->task_id, "t-old");
+                CHECK_INT(item->partition, 2);
+                CHECK_INT(item->state, BL_STATE_READY);
+                CHECK_INT(item->seq, 3);
+                CHECK(item->business_value == 0.5 && item->risk == 1.0);
+                CHECK_STR(item->sla_class, "standard");
+                CHECK(item->has_payload && item->payload_size == 2 && !memcmp(item->payload, "hi", 2));
+                CHECK(item->tenant == NULL && item->traceparent == NULL && !item->has_last_error);
+                CHECK(item->max_attempts == 0 && item->deadline_ms == BL_NO_TIME && item->terminal_at_ms == BL_NO_TIME);
+                CHECK(item->depends_on.count == 0 && item->label_keys.count == 0 && !item->placeholder);
+        }
+        bl_item_destroy(item);
+        free(value);
+}
+
+/* Newer: an unknown field is skipped, the enum is read by symbol (its indexes moved), a new symbol fails. */
+static void check_newer_writer(bl_schemas_t *cache) {
+        unsigned char *value;
+        size_t size = encode_json(cache, 41, "READY", ", \"priority_class\": \"p1\", \"risk\": 0.25,"
+                                  " \"labels\": {\"a\": \"b\"}", &value);
+        bl_record_error_t error;
+        bl_item_t *item = bl_records_decode_item(cache, value, size, 2, &error);
+        CHECK(item != NULL && item->state == BL_STATE_READY && item->risk == 0.25 && item->label_keys.count == 1);
+        bl_item_destroy(item);
+        free(value);
+        size = encode_json(cache, 41, "PAUSED", ", \"risk\": 0.25", &value);
+        CHECK(bl_records_decode_item(cache, value, size, 2, &error) == NULL);
+        CHECK_INT(error.reason, BL_REASON_CONTRACT_INCOMPATIBLE);
+        CHECK_CONTAINS(error.detail, "BacklogItem.state");
+        free(value);
+}
+
+static void check_required_field_missing(bl_schemas_t *cache) {
+        unsigned char *value;
+        size_t size = encode_json(cache, 42, "QUEUED", "", &value);
+        bl_record_error_t error;
+        CHECK(bl_records_decode_item(cache, value, size, 2, &error) == NULL);
+        CHECK_INT(error.reason, BL_REASON_CONTRACT_INCOMPATIBLE);
+        CHECK_CONTAINS(error.detail, "BacklogItem.risk: required");
+        free(value);
+}
+
+/* Encoding with a contract that differs from the code stops with the field at fault. */
+static void check_encoding_with_other_contracts(bl_schemas_t *cache) {
+        char errstr[256];
+        bl_records_buffer_t buffer = {0};
+        bl_schema_t *future = bl_schemas_version(cache, "backlog_item", 2);
+        bl_schema_t *grown = bl_schemas_version(cache, "backlog_item", 3);
+        bl_item_t *item = full_item(10);
+        CHECK(future != NULL && grown != NULL);
+        if (future && grown) {
+                CHECK_INT(bl_records_encode_item(future, 41, item, true, &buffer, errstr, sizeof(errstr)),
+                          BL_ERR_MISMATCH);
+                CHECK_CONTAINS(errstr, "BacklogItem.max_attempts: not in the schema");
+                CHECK_INT(bl_records_encode_item(grown, 43, item, true, &buffer, errstr, sizeof(errstr)),
+                          BL_ERR_MISMATCH);
+                CHECK_CONTAINS(errstr, "BacklogItem.escalation: in the schema, and this backlogd does not write it");
+        }
+        bl_item_destroy(item);
+        bl_records_buffer_free(&buffer);
+}
+
+static void test_other_writer_versions(void) {
+        char dir[] = "/tmp/test_records.XXXXXX", errstr[256];
+        bl_catalog_t *foreign = foreign_catalog(dir);
+        bl_schemas_t *cache = foreign ? bl_schemas_new(foreign, NULL, errstr, sizeof(errstr)) : NULL;
+        CHECK(cache != NULL);
+        if (cache) {
+                check_older_writer(cache);
+                check_newer_writer(cache);
+                check_required_field_missing(cache);
+                check_encoding_with_other_contracts(cache);
+        }
+        bl_schemas_destroy(cache);
+        bl_catalog_destroy(foreign);
+        remove_foreign_catalog(dir);
+}
+
+/* The code writes every field the contract has, and no other. */
+static void test_encoders_refuse_other_records(void) {
+        char errstr[256];
+        bl_records_buffer_t buffer = {0};
+        bl_notice_t notice = {.to_task_id = "a", .from_task_id = "b"};
+        bl_item_t *item = full_item(1);
+        bl_schema_t *item_schema = bl_schemas_newest(schemas, "backlog_item");
+        CHECK_INT(bl_records_encode_notice(item_schema, 4, &notice, &buffer, errstr, sizeof(errstr)),
+                  BL_ERR_MISMATCH);
+        CHECK_CONTAINS(errstr, "not a DependencyNotice");
+        item->state = BL_STATE__COUNT;
+        CHECK_INT(bl_records_item(records, item, true, &(const void *){NULL}, &(size_t){0}), BL_ERR_MISMATCH);
+        CHECK_CONTAINS(bl_records_last_error(records), "BacklogItem.state");
+        bl_item_destroy(item);
+        bl_records_buffer_free(&buffer);
+}
+
+static void test_transition_schema_parses_with_its_embedded_item(void) {
+        bl_schema_t *transition = bl_schemas_newest(schemas, "transition");
+        avro_schema_t item_union;
+        int index;
+        CHECK(transition != NULL);
+        if (!transition)
+                return;
+        index = avro_schema_record_field_get_index(transition->avro, "item");
+        CHECK(index >= 0);
+        item_union = avro_schema_record_field_get_by_index(transition->avro, index);
+        CHECK(avro_typeof(item_union) == AVRO_UNION);
+        CHECK_STR(avro_schema_name(avro_schema_union_branch(item_union, 1)), "BacklogItem");
+}
+
+/* ---- throughput (on request) --------------------------------------------------------------- */
+
+static double seconds_now(void) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* A typical item: 200-byte payload, two labels, one dependency, a few event ids. */
+static bl_item_t *typical_item(void) {
+        bl_item_t *item = full_item(200);
+        bl_strvec_clear(&item->dependents);
+        bl_strvec_clear(&item->pending_deps);
+        item->has_last_error = false;
+        return item;
+}
+
+static void measure_throughput(void) {
+        const int count = 1000000;
+        bl_item_t *item = typical_item();
+        const void *value;
+        size_t size = 0;
+        unsigned char *copy;
+        bl_record_error_t error;
+        double started = seconds_now(), encode_s, decode_s;
+        for (int i = 0; i < count; i++) {
+                item->seq = i;
+                bl_records_item(records, item, true, &value, &size);
+        }
+        encode_s = seconds_now() - started;
+        copy = malloc(size);
+        memcpy(copy, value, size);
+        started = seconds_now();
+        for (int i = 0; i < count; i++)
+                bl_item_destroy(bl_records_decode_item(schemas, copy, size, 0, &error));
+        decode_s = seconds_now() - started;
+        fprintf(stderr, "typical item (%zu bytes framed): encode %.0f items/s, decode %.0f items/s\n", size,
+                count / encode_s, count / decode_s);
+        free(copy);
+        bl_item_destroy(item);
+}
+
+int main(void) {
+        setup();
+        RUN(test_full_item_round_trips);
+        RUN(test_sparse_item_round_trips);
+        RUN(test_empty_payload_is_present);
+        RUN(test_buffer_grows_and_is_reused);
+        RUN(test_dispatch_transition_round_trips);
+        RUN(test_first_transition_round_trips);
+        RUN(test_dispatch_decision_round_trips);
+        RUN(test_notices_round_trip);
+        RUN(test_decoded_notice_survives_the_next_encode);
+        RUN(test_outcome_notice_needs_its_outcome);
+        RUN(test_every_truncation_fails_cleanly);
+        RUN(test_garbage_fails_cleanly);
+        RUN(test_unknown_schema_id_fails);
+        RUN(test_another_contract_fails);
+        RUN(test_other_writer_versions);
+        RUN(test_encoders_refuse_other_records);
+        RUN(test_transition_schema_parses_with_its_embedded_item);
+        if (getenv("BACKLOGD_RECORDS_MEASURE"))
+                measure_throughput();
+        teardown();
+        return check_exit_status();
+}
