@@ -3,10 +3,7 @@
  *
  * Validates options and config before any Kafka handle exists, installs
  * SIGTERM/SIGINT handlers that only set a flag, and hands over to the
- * pipeline (pipeline/run.c). Until the backlog lands, valid events end at a
- * sink that counts them by type: the ingest stage (decode, validate,
- * dead-letter, commit) runs for real, and the counts in the final log line
- * say what it handed on.
+ * pipeline (pipeline/run.c).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -27,38 +24,18 @@ static void on_signal(int signo) {
 static void usage(FILE *out) {
         fprintf(out, "Usage: backlogd run [-c FILE]\n"
                      "\n"
-                     "Joins the consumer group (group_id) on tasks.events and tasks.results,\n"
-                     "decodes each record with its writer schema, projects it onto the newest\n"
-                     "TaskEvent contract and checks the contract's rules; a record that fails\n"
-                     "goes to backlog.dlq with the reason, a registry that does not answer\n"
-                     "pauses the partition until it does. Offsets are committed once the\n"
-                     "batch's dead letters are acknowledged. Refuses to start when the topics\n"
-                     "are missing or not as 'backlogd topics create' makes them.\n"
+                     "Joins the consumer group (group_id) on tasks.events, tasks.results and\n"
+                     "backlog.deps, restores its partitions from backlog.state, validates each\n"
+                     "event against its contract (failures go to backlog.dlq with the reason),\n"
+                     "moves tasks through the state machine, dispatches READY tasks to\n"
+                     "dispatch.<domain>, and commits each batch's outputs with its input\n"
+                     "offsets in one transaction. Refuses to start when the topics are\n"
+                     "missing or not as 'backlogd topics create' makes them.\n"
                      "SIGTERM or SIGINT: finish the batch, commit, leave the group, exit 0.\n"
                      "\n"
                      "Options:\n"
                      "  -c, --config FILE  configuration file (else $BACKLOGD_CONFIG, else defaults)\n"
                      "  -h, --help         this help\n");
-}
-
-typedef struct event_counts_s {
-        unsigned long long by_type[BL_EVENT__COUNT];
-} event_counts_t;
-
-static bl_err_t count_event(void *opaque, const bl_task_event_t *event, const bl_input_ref_t *source) {
-        event_counts_t *counts = opaque;
-        (void)source;
-        counts->by_type[event->event_type]++;
-        return BL_OK;
-}
-
-static void log_counts(const event_counts_t *counts) {
-        char line[512];
-        size_t used = 0;
-        for (int type = 0; type < BL_EVENT__COUNT && used < sizeof(line); type++)
-                used += (size_t)snprintf(line + used, sizeof(line) - used, "%s%s=%llu", type ? " " : "",
-                                         bl_event_type_name((bl_event_type_t)type), counts->by_type[type]);
-        bl_log_info("run", "valid events by type: %s", line);
 }
 
 static void install_signal_handlers(void) {
@@ -77,8 +54,6 @@ int bl_cmd_run(int argc, char **argv) {
                 {NULL, 0, NULL, 0},
         };
         const char *path = NULL;
-        event_counts_t counts = {{0}};
-        bl_ingest_sink_t sink = {count_event, &counts};
         bl_config_t *config;
         int opt, status;
         optind = 1;
@@ -95,8 +70,7 @@ int bl_cmd_run(int argc, char **argv) {
         if (!config)
                 return BL_EXIT_FAILURE;
         install_signal_handlers();
-        status = bl_pipeline_run(config, &sink, &stop_requested);
-        log_counts(&counts);
+        status = bl_pipeline_run(config, &stop_requested);
         bl_config_destroy(config);
         return status;
 }

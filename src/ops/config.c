@@ -116,6 +116,25 @@ const conf_key_t bl_config_keys[] = {
          "doubles up to ingest.retry_backoff_max_ms."},
         {"ingest.retry_backoff_max_ms", CONF_INT, FIELD(ingest_retry_backoff_max_ms), "30000", 100, 600000, NULL,
          NULL, 0, "Longest wait between retries of a paused partition."},
+        {"instance_id", CONF_STRING, FIELD(instance_id), "\"\"", 0, 200, NULL, group_id_rule, 0,
+         "This instance's stable name; its transactional id is <group_id>-<instance_id>, so a restarted "
+         "instance fences its predecessor at once. Empty: the host name (a pod's name on Kubernetes). Two "
+         "instances must never share one."},
+        {"backlog.lease_ms", CONF_INT, FIELD(backlog_lease_ms), "300000", 1000, 86400000, NULL, NULL, 0,
+         "A DISPATCHED or RUNNING task with no STARTED or HEARTBEAT for this long fails (lease_expired)."},
+        {"backlog.retry_base_ms", CONF_INT, FIELD(backlog_retry_base_ms), "1000", 0, 86400000, NULL, NULL, 0,
+         "Retry back-off before attempt n+1: uniform in [0, min(retry_cap_ms, retry_base_ms * 2^(n-1))]."},
+        {"backlog.retry_cap_ms", CONF_INT, FIELD(backlog_retry_cap_ms), "300000", 0, 86400000, NULL, NULL, 0,
+         "Longest retry back-off."},
+        {"backlog.max_attempts", CONF_INT, FIELD(backlog_max_attempts), "3", 1, 1000, NULL, NULL, 0,
+         "Attempts of a task that does not set max_attempts itself; after the last one it is DEAD."},
+        {"backlog.retention_ms", CONF_INT, FIELD(backlog_retention_ms), "604800000", 0, INT64_MAX, NULL, NULL, 0,
+         "How long a terminal task stays in backlog.state (and inspect) before its tombstone."},
+        {"backlog.dedup_window", CONF_INT, FIELD(backlog_dedup_window), "32", 1, 1024, NULL, NULL, 0,
+         "Event ids remembered per task: a repeated event_id among them changes nothing."},
+        {"transaction.timeout_ms", CONF_INT, FIELD(transaction_timeout_ms), "10000", 1000, 900000, NULL, NULL, 0,
+         "transaction.timeout.ms of the transactional producer: how long an abandoned transaction can hold "
+         "read_committed readers back."},
         {"commit.interval_ms", CONF_INT, FIELD(commit_interval_ms), "100", 10, 60000, NULL, NULL, 0,
          "How long a batch of input gathers before its outputs and input offsets are committed."},
 };

@@ -54,6 +54,15 @@ typedef struct bl_config_s {
         int64_t limits_label_max_bytes;
         int64_t limits_payload_max_bytes;
 
+        char *instance_id; /* "" means the host name */
+        int64_t backlog_lease_ms;
+        int64_t backlog_retry_base_ms;
+        int64_t backlog_retry_cap_ms;
+        int64_t backlog_max_attempts;
+        int64_t backlog_retention_ms;
+        int64_t backlog_dedup_window;
+        int64_t transaction_timeout_ms;
+
         int64_t ingest_retry_backoff_ms;
         int64_t ingest_retry_backoff_max_ms;
         int64_t commit_interval_ms;

@@ -45,8 +45,9 @@ static bl_ingest_outcome_t dead_letter(bl_ingest_t *ingest, const rd_kafka_messa
                                        const bl_record_error_t *failure, char *why, size_t why_size) {
         bl_dlq_original_t original;
         char errstr[256];
+        const char *stage = failure->reason == BL_REASON_TRANSITION_ILLEGAL ? "backlog" : "ingest";
         bl_dlq_original_from_message(message, &original);
-        if (bl_dlq_send(ingest->dlq, &original, "ingest", failure, 1, errstr, sizeof(errstr)) != BL_OK)
+        if (bl_dlq_send(ingest->dlq, &original, stage, failure, 1, errstr, sizeof(errstr)) != BL_OK)
                 return retry(ingest, why, why_size, errstr);
         ingest->stats.dead_lettered++;
         return BL_INGEST_DEAD_LETTERED;
@@ -67,9 +68,14 @@ bl_ingest_outcome_t bl_ingest_record(bl_ingest_t *ingest, const rd_kafka_message
         bl_dlq_original_from_message(message, &original);
         bl_input_ref_t source = {original.topic, original.partition, original.offset, original.timestamp_ms,
                                  original.headers};
-        if (ingest->sink.accept(ingest->sink.opaque, &event, &source) == BL_ERR_UNAVAILABLE) {
+        bl_record_error_clear(&failure);
+        failure.schema_id = -1;
+        switch (ingest->sink.accept(ingest->sink.opaque, &event, &source, &failure)) {
+        case BL_ERR_UNAVAILABLE:
                 ingest->stats.consumed--;
                 return retry(ingest, why, why_size, "the next stage cannot take the event now");
+        case BL_ERR_REFUSED: return dead_letter(ingest, message, &failure, why, why_size);
+        default: break;
         }
         ingest->stats.handed_on++;
         if (bl_log_enabled(BL_LOG_DEBUG))

@@ -25,10 +25,12 @@ typedef struct bl_input_ref_s {
  * The next stage, as ingest sees it: one call per valid event. BL_OK: the
  * stage has taken it (its offset may be committed with the stage's output).
  * BL_ERR_UNAVAILABLE: it cannot now; the partition waits and the event comes
- * again. The event is borrowed for the call.
+ * again. BL_ERR_REFUSED: it never will (an illegal transition): @p refusal
+ * says why, and ingest dead-letters the record. The event is borrowed.
  */
 typedef struct bl_ingest_sink_s {
-        bl_err_t (*accept)(void *opaque, const bl_task_event_t *event, const bl_input_ref_t *source);
+        bl_err_t (*accept)(void *opaque, const bl_task_event_t *event, const bl_input_ref_t *source,
+                           bl_record_error_t *refusal);
         void *opaque;
 } bl_ingest_sink_t;
 

@@ -1,27 +1,28 @@
 /*
- * run.c: the run loop.
+ * run.c: the run loop of `backlogd run`.
  *
- * Start-up refuses to run on topics that SPEC §1 would not accept (missing,
- * not co-partitioned, backlog.state not compacted), loads the contracts,
- * registers backlogd's own output schemas when a registry is configured,
- * and joins the group with the range assignor, read_committed, and manual
- * offsets. Then, one message at a time (batch consume is unsafe with
- * pause/resume in librdkafka 2.0, PITFALLS.md):
+ * Start-up refuses topics that SPEC §1 would not accept, loads the
+ * contracts (registering backlogd's own output schemas when a registry is
+ * configured), opens a transactional producer whose transactional.id is
+ * <group_id>-<instance_id> (a restarted instance fences its predecessor and
+ * aborts what it left open), and joins the group on tasks.events,
+ * tasks.results and backlog.deps with the range assignor, read_committed.
  *
- *   record -> ingest -> handed on | dead-lettered   : the partition's done offset moves
- *                    -> retry (transient)           : pause the partition, seek back to
- *                                                     the record, resume after a back-off
- *                                                     that doubles up to a cap
+ * On assignment, every partition number p assigned is restored from
+ * backlog.state before any input of p is read; /readyz (later) reports
+ * `ready` only then. On revocation the open batch is committed first.
  *
- * Every commit.interval_ms the producer is flushed (the DLQ records of the
- * batch are acknowledged) and only then are the done offsets committed, so no
- * offset passes a record that was neither handed on nor dead-lettered. If a
- * DLQ write failed, the batch is rewound to the committed offsets and done
- * again instead. On revocation the batch is committed before the partitions
- * go; on SIGTERM the loop ends, commits and leaves the group.
+ * The loop, one message at a time (batch consume is unsafe with pause and
+ * resume in librdkafka 2.0, PITFALLS.md):
  *
- * Everything here runs on the one pipeline thread: librdkafka's callbacks
- * (rebalance, delivery reports) are served from the poll calls of this loop.
+ *   record of tasks.events/results -> ingest -> backlog | DLQ | retry later
+ *   record of backlog.deps         -> the backlog's dependency bookkeeping
+ *   every turn                     -> timers due, READY tasks dispatched
+ *   every commit.interval_ms       -> commit the transaction with the offsets
+ *
+ * A transient fault in ingest pauses that partition, seeks it back to the
+ * record and resumes it after a back-off that doubles up to a cap. SIGTERM
+ * ends the loop: the batch is committed, the group left. Pipeline thread.
  */
 #include "pipeline/run.h"
 
@@ -29,69 +30,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "contract/source.h"
 #include "contract/subjects.h"
 #include "kafka/admin.h"
 #include "kafka/client.h"
 #include "kafka/topics.h"
 #include "ops/log.h"
+#include "pipeline/pipeline_int.h"
 
 #define STATS_INTERVAL_MS 10000
-#define FLUSH_TIMEOUT_MS 10000
-#define COMMITTED_TIMEOUT_MS 10000
+#define SEEK_TIMEOUT_MS 10000
+#define CLOSE_TIMEOUT_MS 10000
 
-typedef struct partition_s {
-        char *topic;
-        int32_t partition;
-        int64_t done_offset;      /* one past the last record finished; -1: none yet */
-        int64_t committed_offset; /* the group's committed offset; RD_KAFKA_OFFSET_INVALID if none */
-        bool paused;
-        int64_t retry_at_ms;
-        int64_t backoff_ms;
-} partition_t;
+/* ---- input partitions -------------------------------------------------------- */
 
-typedef struct pipeline_s {
-        const bl_config_t *config;
-        rd_kafka_t *consumer;
-        rd_kafka_t *producer;
-        bl_contract_source_t contracts;
-        bl_decoder_t *decoder;
-        bl_dlq_t *dlq;
-        bl_ingest_t *ingest;
-        partition_t *partitions;
-        size_t partition_count;
-        size_t partition_capacity;
-        uint64_t delivery_failures; /* since the last commit */
-        int64_t last_commit_ms;
-        int64_t last_stats_ms;
-        bool fatal;
-        char instance[256];
-} pipeline_t;
-
-static int64_t now_ms(void) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* ---- partitions --------------------------------------------------------- */
-
-static partition_t *find_partition(pipeline_t *p, const char *topic, int32_t partition) {
+bl_input_partition_t *bl_pipeline_find_partition(bl_pipeline_t *p, const char *topic, int32_t partition) {
         for (size_t i = 0; i < p->partition_count; i++)
                 if (p->partitions[i].partition == partition && !strcmp(p->partitions[i].topic, topic))
                         return &p->partitions[i];
         return NULL;
 }
 
-static partition_t *add_partition(pipeline_t *p, const char *topic, int32_t partition, int64_t committed) {
-        partition_t *entry = find_partition(p, topic, partition);
+static bl_input_partition_t *add_partition(bl_pipeline_t *p, const char *topic, int32_t partition, int64_t committed) {
+        bl_input_partition_t *entry = bl_pipeline_find_partition(p, topic, partition);
         if (!entry) {
                 if (p->partition_count == p->partition_capacity) {
                         size_t capacity = p->partition_capacity ? p->partition_capacity * 2 : 16;
-                        partition_t *grown = realloc(p->partitions, capacity * sizeof(*grown));
+                        bl_input_partition_t *grown = realloc(p->partitions, capacity * sizeof(*grown));
                         if (!grown)
                                 return NULL;
                         p->partitions = grown;
@@ -109,28 +75,23 @@ static partition_t *add_partition(pipeline_t *p, const char *topic, int32_t part
         return entry;
 }
 
-static void remove_partition(pipeline_t *p, const char *topic, int32_t partition) {
-        partition_t *entry = find_partition(p, topic, partition);
+static void remove_partition(bl_pipeline_t *p, const char *topic, int32_t partition) {
+        bl_input_partition_t *entry = bl_pipeline_find_partition(p, topic, partition);
         if (!entry)
                 return;
         free(entry->topic);
         *entry = p->partitions[--p->partition_count];
 }
 
-/* ---- commits ------------------------------------------------------------ */
-
-/* Seeks every partition with uncommitted work back to its committed offset. */
-static void rewind_uncommitted(pipeline_t *p) {
+void bl_pipeline_rewind(bl_pipeline_t *p) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)p->partition_count);
         for (size_t i = 0; i < p->partition_count; i++) {
-                partition_t *entry = &p->partitions[i];
-                if (entry->done_offset < 0)
-                        continue;
+                bl_input_partition_t *entry = &p->partitions[i];
                 rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition)->offset =
                         entry->committed_offset >= 0 ? entry->committed_offset : RD_KAFKA_OFFSET_BEGINNING;
                 entry->done_offset = -1;
         }
-        rd_kafka_error_t *error = list->cnt ? rd_kafka_seek_partitions(p->consumer, list, COMMITTED_TIMEOUT_MS) : NULL;
+        rd_kafka_error_t *error = list->cnt ? rd_kafka_seek_partitions(p->consumer, list, SEEK_TIMEOUT_MS) : NULL;
         if (error) {
                 bl_log_error("run", "rewind failed: %s", rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
@@ -139,59 +100,13 @@ static void rewind_uncommitted(pipeline_t *p) {
         rd_kafka_topic_partition_list_destroy(list);
 }
 
-static rd_kafka_topic_partition_list_t *done_offsets(const pipeline_t *p) {
-        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)p->partition_count);
-        for (size_t i = 0; i < p->partition_count; i++) {
-                const partition_t *entry = &p->partitions[i];
-                if (entry->done_offset >= 0 && entry->done_offset != entry->committed_offset)
-                        rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition)->offset =
-                                entry->done_offset;
-        }
-        return list;
-}
+/* ---- pause and retry ---------------------------------------------------------- */
 
-/*
- * Commits the done offsets once every output of the batch is acknowledged.
- * A flush that times out postpones the commit (the broker may be away: a
- * transient fault); a failed delivery rewinds the batch.
- */
-static void commit_done(pipeline_t *p) {
-        rd_kafka_topic_partition_list_t *list = done_offsets(p);
-        rd_kafka_resp_err_t err;
-        p->last_commit_ms = now_ms();
-        if (list->cnt == 0)
-                goto done;
-        err = rd_kafka_flush(p->producer, FLUSH_TIMEOUT_MS);
-        if (err) {
-                bl_log_warn("run", "outputs not acknowledged yet (%s); commit postponed", rd_kafka_err2str(err));
-                goto done;
-        }
-        if (p->delivery_failures > 0) {
-                bl_log_warn("run", "%" PRIu64 " output records were not delivered; the batch is processed again",
-                            p->delivery_failures);
-                p->delivery_failures = 0;
-                rewind_uncommitted(p);
-                goto done;
-        }
-        err = rd_kafka_commit(p->consumer, list, 0);
-        if (err) {
-                bl_log_warn("run", "offset commit failed (%s); retried with the next batch", rd_kafka_err2str(err));
-                goto done;
-        }
-        for (int i = 0; i < list->cnt; i++)
-                find_partition(p, list->elems[i].topic, list->elems[i].partition)->committed_offset =
-                        list->elems[i].offset;
-done:
-        rd_kafka_topic_partition_list_destroy(list);
-}
-
-/* ---- pause and retry ---------------------------------------------------- */
-
-static void pause_and_rewind(pipeline_t *p, partition_t *entry, int64_t offset, const char *why) {
+static void pause_and_rewind(bl_pipeline_t *p, bl_input_partition_t *entry, int64_t offset, const char *why) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition)->offset = offset;
         rd_kafka_pause_partitions(p->consumer, list);
-        rd_kafka_error_t *error = rd_kafka_seek_partitions(p->consumer, list, COMMITTED_TIMEOUT_MS);
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(p->consumer, list, SEEK_TIMEOUT_MS);
         if (error) {
                 bl_log_error("run", "%s [%d]: cannot seek back to %" PRId64 ": %s", entry->topic,
                              (int)entry->partition, offset, rd_kafka_error_string(error));
@@ -203,15 +118,15 @@ static void pause_and_rewind(pipeline_t *p, partition_t *entry, int64_t offset, 
         if (entry->backoff_ms > p->config->ingest_retry_backoff_max_ms)
                 entry->backoff_ms = p->config->ingest_retry_backoff_max_ms;
         entry->paused = true;
-        entry->retry_at_ms = now_ms() + entry->backoff_ms;
+        entry->retry_at_ms = bl_pipeline_monotonic_ms() + entry->backoff_ms;
         bl_log_warn("run", "%s [%d] paused at offset %" PRId64 ", retry in %" PRId64 " ms: %s", entry->topic,
                     (int)entry->partition, offset, entry->backoff_ms, why);
 }
 
-static void resume_due_partitions(pipeline_t *p) {
-        int64_t now = now_ms();
+static void resume_due_partitions(bl_pipeline_t *p) {
+        int64_t now = bl_pipeline_monotonic_ms();
         for (size_t i = 0; i < p->partition_count; i++) {
-                partition_t *entry = &p->partitions[i];
+                bl_input_partition_t *entry = &p->partitions[i];
                 if (!entry->paused || now < entry->retry_at_ms)
                         continue;
                 rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
@@ -223,19 +138,28 @@ static void resume_due_partitions(pipeline_t *p) {
         }
 }
 
-/* ---- the loop ----------------------------------------------------------- */
+/* ---- the loop ------------------------------------------------------------------- */
 
-static void handle_message(pipeline_t *p, const rd_kafka_message_t *message) {
+static void handle_message(bl_pipeline_t *p, const rd_kafka_message_t *message) {
         char why[BL_RECORD_DETAIL_MAX];
-        partition_t *entry;
+        const char *topic;
+        bl_input_partition_t *entry;
         if (message->err) {
                 if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                         bl_log_warn("run", "consumer: %s", rd_kafka_message_errstr(message));
                 return;
         }
-        entry = find_partition(p, rd_kafka_topic_name(message->rkt), message->partition);
-        if (!entry || entry->paused)
-                return; /* fetched before the pause; the seek brings it back */
+        topic = rd_kafka_topic_name(message->rkt);
+        entry = bl_pipeline_find_partition(p, topic, message->partition);
+        if (!entry || entry->paused || !bl_txn_ensure(p))
+                return; /* fetched before a pause or a rewind; the seek brings it back */
+        if (!strcmp(topic, p->topic_deps)) {
+                if (bl_outputs_apply_notice_record(p, message))
+                        entry->done_offset = message->offset + 1;
+                else
+                        p->transaction_failed = true;
+                return;
+        }
         switch (bl_ingest_record(p->ingest, message, why, sizeof(why))) {
         case BL_INGEST_HANDED_ON:
         case BL_INGEST_DEAD_LETTERED:
@@ -246,11 +170,10 @@ static void handle_message(pipeline_t *p, const rd_kafka_message_t *message) {
         }
 }
 
-static void log_stats(pipeline_t *p, const char *what) {
+static void log_stats(bl_pipeline_t *p, const char *what) {
         const bl_ingest_stats_t *stats = bl_ingest_stats(p->ingest);
-        size_t paused = 0;
         char by_reason[512] = "";
-        size_t used = 0;
+        size_t used = 0, paused = 0;
         for (size_t i = 0; i < p->partition_count; i++)
                 paused += p->partitions[i].paused;
         for (int reason = 1; reason < BL_REASON__COUNT; reason++) {
@@ -261,46 +184,70 @@ static void log_stats(pipeline_t *p, const char *what) {
         }
         bl_log_info("run",
                     "%s: consumed=%" PRIu64 " handed_on=%" PRIu64 " dead_lettered=%" PRIu64 " retries=%" PRIu64
-                    " partitions=%zu paused=%zu%s",
+                    " transitions=%" PRIu64 " dispatched=%" PRIu64 " notices=%" PRIu64 " duplicates=%" PRIu64
+                    " stale=%" PRIu64 " illegal=%" PRIu64 " items=%zu transactions=%" PRIu64 " aborts=%" PRIu64
+                    " restored=%" PRIu64 " partitions=%zu paused=%zu%s",
                     what, stats->consumed, stats->handed_on, stats->dead_lettered, stats->retries,
-                    p->partition_count, paused, by_reason);
-        p->last_stats_ms = now_ms();
+                    p->stats.transitions, p->stats.dispatched, p->stats.notices, p->stats.duplicates,
+                    p->stats.stale_results, p->stats.illegal, bl_backlog_size(p->backlog), p->stats.transactions,
+                    p->stats.aborts, p->stats.restored_items, p->partition_count, paused, by_reason);
+        p->last_stats_ms = bl_pipeline_monotonic_ms();
 }
 
-static void run_loop(pipeline_t *p, volatile sig_atomic_t *stop) {
+/* Timers and dispatch: the work that needs no input. */
+static void advance_backlog(bl_pipeline_t *p) {
+        int64_t now = bl_pipeline_wall_ms();
+        int64_t due = bl_backlog_next_due(p->backlog);
+        if (!p->ready)
+                return;
+        if (due != BL_NO_TIME && due <= now && bl_txn_ensure(p))
+                bl_backlog_advance(p->backlog, now);
+        if (bl_backlog_ready_count(p->backlog) > 0 && bl_txn_ensure(p))
+                bl_backlog_dispatch_fifo(p->backlog, NULL, SIZE_MAX, now);
+}
+
+static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
         while (!*stop && !p->fatal) {
-                rd_kafka_message_t *message = rd_kafka_consumer_poll(p->consumer, 100);
+                rd_kafka_message_t *message = rd_kafka_consumer_poll(p->consumer, 50);
                 if (message) {
                         handle_message(p, message);
                         rd_kafka_message_destroy(message);
                 }
-                rd_kafka_poll(p->producer, 0);
+                advance_backlog(p);
                 resume_due_partitions(p);
-                if (now_ms() - p->last_commit_ms >= p->config->commit_interval_ms)
-                        commit_done(p);
-                if (now_ms() - p->last_stats_ms >= STATS_INTERVAL_MS)
+                if (p->in_transaction &&
+                    bl_pipeline_monotonic_ms() - p->transaction_started_ms >= p->config->commit_interval_ms)
+                        bl_txn_commit(p);
+                if (bl_pipeline_monotonic_ms() - p->last_stats_ms >= STATS_INTERVAL_MS)
                         log_stats(p, "progress");
         }
 }
 
-/* ---- librdkafka callbacks ----------------------------------------------- */
+/* ---- rebalances ------------------------------------------------------------------- */
 
-static void on_assign(pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions) {
+static void on_assign(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions) {
         rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(partitions);
-        if (rd_kafka_committed(rk, committed, COMMITTED_TIMEOUT_MS))
+        if (rd_kafka_committed(rk, committed, SEEK_TIMEOUT_MS))
                 for (int i = 0; i < committed->cnt; i++)
                         committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
         for (int i = 0; i < committed->cnt; i++)
                 add_partition(p, committed->elems[i].topic, committed->elems[i].partition, committed->elems[i].offset);
         rd_kafka_topic_partition_list_destroy(committed);
+        bl_log_info("run", "assigned %d partitions; restoring from %s", partitions->cnt, p->topic_state);
+        if (!bl_restore_assigned(p)) {
+                p->fatal = true;
+                return;
+        }
         rd_kafka_assign(rk, partitions);
-        bl_log_info("run", "assigned %d partitions", partitions->cnt);
 }
 
-static void on_revoke(pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions) {
-        commit_done(p);
-        for (int i = 0; i < partitions->cnt; i++)
+static void on_revoke(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions) {
+        bl_txn_commit(p); /* finish the batch: its offsets are ours only until the partitions go */
+        for (int i = 0; i < partitions->cnt; i++) {
+                bl_backlog_drop_partition(p->backlog, partitions->elems[i].partition);
                 remove_partition(p, partitions->elems[i].topic, partitions->elems[i].partition);
+        }
+        p->ready = p->partition_count > 0 && p->ready;
         rd_kafka_assign(rk, NULL);
         bl_log_info("run", "revoked %d partitions", partitions->cnt);
 }
@@ -313,17 +260,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
                 on_revoke(opaque, rk, partitions);
 }
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque) {
-        pipeline_t *p = opaque;
-        (void)rk;
-        if (!message->err)
-                return;
-        p->delivery_failures++;
-        bl_log_error("run", "delivery to %s failed: %s", rd_kafka_topic_name(message->rkt),
-                     rd_kafka_err2str(message->err));
-}
-
-/* ---- start-up ----------------------------------------------------------- */
+/* ---- start-up ----------------------------------------------------------------------- */
 
 static void report_topic_problem(const bl_topic_spec_t *spec, bl_topic_severity_t severity, const char *what,
                                  void *opaque) {
@@ -357,27 +294,18 @@ static bool verify_topics(const bl_config_t *config) {
 }
 
 typedef struct publish_ctx_s {
-        pipeline_t *p;
+        bl_pipeline_t *p;
         volatile sig_atomic_t *stop;
+        bl_records_ids_t ids;
         bool ok;
 } publish_ctx_t;
 
-/* Registers one output schema, waiting out a registry that does not answer yet. */
-static void publish_subject(const char *contract, const char *subject, bool ours, void *opaque) {
-        publish_ctx_t *ctx = opaque;
-        bl_schema_t *schema = bl_schemas_newest(ctx->p->contracts.schemas, contract);
+/* Registers (or finds) @p schema under @p subject, waiting out a registry that does not answer yet. */
+static bool publish_schema(publish_ctx_t *ctx, bl_schema_t *schema, const char *subject, int32_t *id) {
         int64_t backoff_ms = ctx->p->config->ingest_retry_backoff_ms;
         char errstr[512];
-        int32_t id;
         bl_err_t err;
-        if (!ours || !ctx->ok)
-                return;
-        if (!schema) {
-                bl_log_error("run", "the schemas have no %s contract", contract);
-                ctx->ok = false;
-                return;
-        }
-        while ((err = bl_schemas_publish(ctx->p->contracts.schemas, schema, subject, &id, errstr, sizeof(errstr))) ==
+        while ((err = bl_schemas_publish(ctx->p->contracts.schemas, schema, subject, id, errstr, sizeof(errstr))) ==
                        BL_ERR_UNAVAILABLE &&
                !*ctx->stop) {
                 bl_log_warn("run", "registering %s: %s; retry in %" PRId64 " ms", subject, errstr, backoff_ms);
@@ -386,40 +314,84 @@ static void publish_subject(const char *contract, const char *subject, bool ours
                                      ? ctx->p->config->ingest_retry_backoff_max_ms
                                      : backoff_ms * 2;
         }
-        if (err) {
-                bl_log_error("run", "registering %s v%d under %s: %s", contract, schema->version, subject, errstr);
+        if (err)
+                bl_log_error("run", "registering %s v%d under %s: %s", schema->contract, schema->version, subject,
+                             errstr);
+        else if (ctx->p->contracts.registry)
+                bl_log_info("run", "%s v%d registered under %s as id %d", schema->contract, schema->version, subject,
+                            (int)*id);
+        return err == BL_OK;
+}
+
+static void publish_subject(const char *contract, const char *subject, bool ours, void *opaque) {
+        publish_ctx_t *ctx = opaque;
+        bl_schema_t *schema = bl_schemas_newest(ctx->p->contracts.schemas, contract);
+        int32_t id;
+        if (!ctx->ok || (!ours && strstr(subject, "tasks.results")))
+                return; /* tasks.results is the workers' to register */
+        if (!schema) {
+                bl_log_error("run", "the schemas have no %s contract", contract);
                 ctx->ok = false;
                 return;
         }
-        bl_log_info("run", "%s v%d registered under %s as id %d", contract, schema->version, subject, (int)id);
+        if (!publish_schema(ctx, schema, subject, &id)) {
+                ctx->ok = false;
+                return;
+        }
+        if (!strcmp(contract, "task_event"))
+                ctx->p->task_event_id = id;
+        else if (!strcmp(contract, "transition"))
+                ctx->ids.transition = id;
+        else if (!strcmp(contract, "backlog_item"))
+                ctx->ids.item = id;
+        else if (!strcmp(contract, "dispatch_decision"))
+                ctx->ids.dispatch = id; /* one schema, one id: the same under every domain's subject */
+        else if (!strcmp(contract, "dependency_notice"))
+                ctx->ids.notice = id;
 }
 
-static bool open_contracts(pipeline_t *p, volatile sig_atomic_t *stop) {
+static bool open_contracts(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
         char errstr[512];
+        publish_ctx_t ctx = {p, stop, {0}, true};
         if (!bl_contract_source_open(&p->contracts, p->config, errstr, sizeof(errstr)) ||
             !(p->decoder = bl_decoder_new_from_config(p->contracts.schemas, p->config, errstr, sizeof(errstr)))) {
                 bl_log_error("run", "contracts: %s", errstr);
                 return false;
         }
-        publish_ctx_t ctx = {p, stop, true};
-        if (p->contracts.registry)
-                bl_contract_each_subject(p->config, publish_subject, &ctx);
-        return ctx.ok && !*stop;
+        bl_contract_each_subject(p->config, publish_subject, &ctx);
+        if (!ctx.ok || *stop)
+                return false;
+        p->submission_schema = bl_schemas_private_copy(p->contracts.schemas, "task_event", 0);
+        p->records = bl_records_new(p->contracts.schemas, &ctx.ids, p->instance, errstr, sizeof(errstr));
+        if (!p->records || !p->submission_schema) {
+                bl_log_error("run", "contracts: %s", p->records ? "no task_event contract" : errstr);
+                return false;
+        }
+        return true;
 }
 
-static bool open_producer(pipeline_t *p, char *errstr, size_t errstr_size) {
-        const char *overrides[] = {"client.id", p->instance, "enable.idempotence", "true",
+static bool open_producer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
+        char transactional_id[512], timeout[32];
+        snprintf(transactional_id, sizeof(transactional_id), "%s-%s", p->config->group_id, p->instance);
+        snprintf(timeout, sizeof(timeout), "%lld", (long long)p->config->transaction_timeout_ms);
+        const char *overrides[] = {"client.id", p->instance, "transactional.id", transactional_id,
+                                   "transaction.timeout.ms", timeout, "enable.idempotence", "true",
                                    "partitioner", "murmur2_random", "linger.ms", "5", NULL};
         rd_kafka_conf_t *conf = bl_kafka_conf_new(p->config, overrides, errstr, errstr_size);
-        if (!conf)
+        if (!conf || !(p->producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
                 return false;
-        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-        rd_kafka_conf_set_opaque(conf, p);
-        p->producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
-        return p->producer != NULL;
+        rd_kafka_error_t *error = rd_kafka_init_transactions(p->producer, (int)p->config->admin_timeout_ms);
+        if (error) {
+                bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "init_transactions as %s: %s", transactional_id,
+                           rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                return false;
+        }
+        bl_log_info("run", "transactional producer %s ready", transactional_id);
+        return true;
 }
 
-static bool open_consumer(pipeline_t *p, char *errstr, size_t errstr_size) {
+static bool open_consumer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
         const char *overrides[] = {"client.id", p->instance,
                                    "group.id", p->config->group_id,
                                    "partition.assignment.strategy", "range",
@@ -443,29 +415,54 @@ static bool open_consumer(pipeline_t *p, char *errstr, size_t errstr_size) {
         return true;
 }
 
-static bool subscribe_inputs(pipeline_t *p, char *errstr, size_t errstr_size) {
-        rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
-        char *events = bl_config_topic_name(p->config, "tasks.events");
-        char *results = bl_config_topic_name(p->config, "tasks.results");
-        rd_kafka_topic_partition_list_add(topics, events, RD_KAFKA_PARTITION_UA);
-        rd_kafka_topic_partition_list_add(topics, results, RD_KAFKA_PARTITION_UA);
+static bool subscribe_inputs(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
+        rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(3);
+        rd_kafka_topic_partition_list_add(topics, p->topic_events, RD_KAFKA_PARTITION_UA);
+        rd_kafka_topic_partition_list_add(topics, p->topic_results, RD_KAFKA_PARTITION_UA);
+        rd_kafka_topic_partition_list_add(topics, p->topic_deps, RD_KAFKA_PARTITION_UA);
         rd_kafka_resp_err_t err = rd_kafka_subscribe(p->consumer, topics);
-        if (err)
-                bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "cannot subscribe to %s and %s: %s", events, results,
-                           rd_kafka_err2str(err));
-        else
-                bl_log_info("run", "consuming %s and %s as group %s", events, results, p->config->group_id);
         rd_kafka_topic_partition_list_destroy(topics);
-        free(events);
-        free(results);
-        return err == RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (err) {
+                bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "cannot subscribe: %s", rd_kafka_err2str(err));
+                return false;
+        }
+        bl_log_info("run", "consuming %s, %s and %s as group %s", p->topic_events, p->topic_results, p->topic_deps,
+                    p->config->group_id);
+        return true;
 }
 
-static bool open_clients(pipeline_t *p) {
-        char errstr[512], hostname[128] = "backlogd", processor[512], *dlq_topic;
-        gethostname(hostname, sizeof(hostname) - 1);
-        snprintf(p->instance, sizeof(p->instance), "%s-%d", hostname, (int)getpid());
-        if (!open_producer(p, errstr, sizeof(errstr)) || !open_consumer(p, errstr, sizeof(errstr))) {
+static bool name_topics(bl_pipeline_t *p) {
+        p->topic_events = bl_config_topic_name(p->config, "tasks.events");
+        p->topic_results = bl_config_topic_name(p->config, "tasks.results");
+        p->topic_deps = bl_config_topic_name(p->config, "backlog.deps");
+        p->topic_state = bl_config_topic_name(p->config, "backlog.state");
+        p->topic_transitions = bl_config_topic_name(p->config, "backlog.transitions");
+        return p->topic_events && p->topic_results && p->topic_deps && p->topic_state && p->topic_transitions;
+}
+
+static bool open_backlog(bl_pipeline_t *p) {
+        bl_backlog_options_t options = {
+                .lease_ms = p->config->backlog_lease_ms,
+                .retry_base_ms = p->config->backlog_retry_base_ms,
+                .retry_cap_ms = p->config->backlog_retry_cap_ms,
+                .max_attempts = (int32_t)p->config->backlog_max_attempts,
+                .retention_ms = p->config->backlog_retention_ms,
+                .dedup_window = (size_t)p->config->backlog_dedup_window,
+                .seed = (uint64_t)bl_pipeline_wall_ms() ^ (uint64_t)getpid() << 32,
+        };
+        bl_backlog_sink_t backlog_sink;
+        bl_ingest_sink_t ingest_sink;
+        bl_outputs_backlog_sink(p, &backlog_sink);
+        bl_outputs_ingest_sink(p, &ingest_sink);
+        p->backlog = bl_backlog_new(&options, &backlog_sink);
+        p->ingest = p->backlog ? bl_ingest_new(p->decoder, p->dlq, &ingest_sink) : NULL;
+        return p->ingest != NULL;
+}
+
+static bool open_clients(bl_pipeline_t *p) {
+        char errstr[512], processor[512], *dlq_topic;
+        if (!open_producer(p, errstr, sizeof(errstr)) || !open_consumer(p, errstr, sizeof(errstr)) ||
+            !(p->reader = bl_reader_new(p->config, errstr, sizeof(errstr)))) {
                 bl_log_error("run", "kafka: %s", errstr);
                 return false;
         }
@@ -476,38 +473,63 @@ static bool open_clients(pipeline_t *p) {
         return p->dlq != NULL;
 }
 
-static void pipeline_close(pipeline_t *p) {
+static void name_instance(bl_pipeline_t *p) {
+        char hostname[200] = "backlogd";
+        if (*p->config->instance_id) {
+                snprintf(p->instance, sizeof(p->instance), "%s", p->config->instance_id);
+                return;
+        }
+        gethostname(hostname, sizeof(hostname) - 1);
+        snprintf(p->instance, sizeof(p->instance), "%s", hostname);
+}
+
+static void pipeline_close(bl_pipeline_t *p) {
         if (p->consumer) {
-                rd_kafka_consumer_close(p->consumer); /* leaves the group; revocation commits */
+                rd_kafka_consumer_close(p->consumer); /* revocation commits the open batch */
                 rd_kafka_destroy(p->consumer);
         }
+        if (p->in_transaction) {
+                rd_kafka_error_t *error = rd_kafka_abort_transaction(p->producer, CLOSE_TIMEOUT_MS);
+                if (error)
+                        rd_kafka_error_destroy(error);
+        }
         if (p->producer) {
-                rd_kafka_flush(p->producer, FLUSH_TIMEOUT_MS);
+                rd_kafka_flush(p->producer, CLOSE_TIMEOUT_MS);
                 rd_kafka_destroy(p->producer);
         }
+        bl_reader_destroy(p->reader);
         for (size_t i = 0; i < p->partition_count; i++)
                 free(p->partitions[i].topic);
         free(p->partitions);
         bl_ingest_destroy(p->ingest);
+        bl_backlog_destroy(p->backlog);
         bl_dlq_destroy(p->dlq);
+        bl_records_destroy(p->records);
+        bl_schema_free(p->submission_schema);
         bl_decoder_destroy(p->decoder);
         bl_contract_source_close(&p->contracts);
+        free(p->topic_events);
+        free(p->topic_results);
+        free(p->topic_deps);
+        free(p->topic_state);
+        free(p->topic_transitions);
 }
 
-int bl_pipeline_run(const bl_config_t *config, const bl_ingest_sink_t *sink, volatile sig_atomic_t *stop) {
-        pipeline_t p = {.config = config};
+int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop) {
+        bl_pipeline_t p = {.config = config, .stop = stop};
         char errstr[512];
         int status = 1;
-        if (!verify_topics(config) || !open_contracts(&p, stop) || !open_clients(&p))
+        name_instance(&p);
+        if (!name_topics(&p) || !verify_topics(config) || !open_contracts(&p, stop) || !open_clients(&p) ||
+            !open_backlog(&p))
                 goto done;
-        p.ingest = bl_ingest_new(p.decoder, p.dlq, sink);
-        if (!p.ingest || !subscribe_inputs(&p, errstr, sizeof(errstr))) {
-                bl_log_error("run", "%s", p.ingest ? errstr : "out of memory");
+        if (!subscribe_inputs(&p, errstr, sizeof(errstr))) {
+                bl_log_error("run", "%s", errstr);
                 goto done;
         }
-        p.last_commit_ms = p.last_stats_ms = now_ms();
+        p.last_stats_ms = bl_pipeline_monotonic_ms();
         run_loop(&p, stop);
-        commit_done(&p);
+        bl_txn_commit(&p);
         status = p.fatal ? 1 : 0;
         log_stats(&p, status ? "stopped on a fatal error" : "stopped");
 done:

@@ -1,6 +1,7 @@
 /*
  * run.h: the run loop of `backlogd run`: consume the input topics as one
- * consumer group, push each record through ingest, commit what is done.
+ * consumer group, validate, apply to the backlog, dispatch, and commit each
+ * batch's outputs with its input offsets in one transaction.
  */
 #ifndef BL_RUN_H
 #define BL_RUN_H
@@ -8,15 +9,14 @@
 #include <signal.h>
 
 #include "ops/config.h"
-#include "pipeline/ingest.h"
 
 /**
  * Runs until *stop becomes non-zero (a signal handler sets it), then
  * finishes the batch, commits, leaves the group and returns 0. Returns 1 with
  * the reason logged when start-up fails (topics missing or not as SPEC §1
  * requires, schemas unusable, registry refusing our output schemas) or a
- * fatal Kafka error ends the run. Valid events go to @p sink.
+ * fatal Kafka error (fenced by a newer instance) ends the run.
  */
-int bl_pipeline_run(const bl_config_t *config, const bl_ingest_sink_t *sink, volatile sig_atomic_t *stop);
+int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop);
 
 #endif

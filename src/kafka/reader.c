@@ -1,0 +1,146 @@
+/*
+ * reader.c: scan a topic to its end with a consumer that belongs to no group.
+ *
+ * The consumer is assigned the partitions at their earliest offset and reads
+ * read_committed with partition EOF events on: librdkafka raises EOF when a
+ * read_committed fetch reaches the last stable offset, so "the end" is what
+ * a committed reader can see now, aborted and open transactions excluded.
+ * It never commits and never joins a group, so a scan leaves nothing behind
+ * on the broker. One thread at a time per reader.
+ */
+#include "kafka/reader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kafka/client.h"
+
+struct bl_reader_s {
+        rd_kafka_t *consumer;
+};
+
+bl_reader_t *bl_reader_new(const bl_config_t *config, char *errstr, size_t errstr_size) {
+        char group[128];
+        /* librdkafka 2.0 needs a group.id to assign partitions; this one never joins or commits */
+        snprintf(group, sizeof(group), "backlogd-reader-%d", (int)getpid());
+        const char *overrides[] = {"group.id", group,
+                                   "enable.partition.eof", "true",
+                                   "fetch.wait.max.ms", "10", /* the end shows at once */
+                                   "enable.auto.commit", "false",
+                                   "isolation.level", "read_committed",
+                                   "queued.min.messages", "1000000",
+                                   "queued.max.messages.kbytes", "131072",
+                                   NULL};
+        bl_reader_t *reader = calloc(1, sizeof(*reader));
+        if (!reader) {
+                bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "out of memory");
+                return NULL;
+        }
+        reader->consumer = bl_kafka_new(RD_KAFKA_CONSUMER, config, overrides, errstr, errstr_size);
+        if (!reader->consumer) {
+                free(reader);
+                return NULL;
+        }
+        return reader;
+}
+
+void bl_reader_destroy(bl_reader_t *reader) {
+        if (!reader)
+                return;
+        rd_kafka_destroy(reader->consumer);
+        free(reader);
+}
+
+int32_t bl_reader_partition_count(bl_reader_t *reader, const char *topic, int timeout_ms, char *errstr,
+                                  size_t errstr_size) {
+        rd_kafka_topic_t *handle = rd_kafka_topic_new(reader->consumer, topic, NULL);
+        const struct rd_kafka_metadata *metadata = NULL;
+        int32_t count = -1;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(reader->consumer, 0, handle, &metadata, timeout_ms);
+        if (err)
+                bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "metadata of %s: %s", topic, rd_kafka_err2str(err));
+        else if (metadata->topic_cnt != 1 || metadata->topics[0].err || metadata->topics[0].partition_cnt == 0)
+                bl_err_set(errstr, errstr_size, BL_ERR_NOT_FOUND, "topic %s does not exist", topic);
+        else
+                count = metadata->topics[0].partition_cnt;
+        if (metadata)
+                rd_kafka_metadata_destroy(metadata);
+        rd_kafka_topic_destroy(handle);
+        return count;
+}
+
+int32_t bl_reader_partition_for_key(const char *key, int32_t partition_count) {
+        return rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), partition_count, NULL, NULL);
+}
+
+/* Consumes until every assigned partition reached its end; BL_OK, or a timeout without progress. */
+static bl_err_t consume_to_end(bl_reader_t *reader, const char *topic, int32_t partitions, bl_reader_cb *cb,
+                               void *opaque, int timeout_ms, char *errstr, size_t errstr_size) {
+        int32_t at_end = 0;
+        int idle_ms = 0;
+        while (at_end < partitions) {
+                rd_kafka_message_t *message = rd_kafka_consumer_poll(reader->consumer, 100);
+                if (!message) {
+                        if ((idle_ms += 100) >= timeout_ms)
+                                return bl_err_set(errstr, errstr_size, BL_ERR_TIMEOUT,
+                                                  "reading %s: no progress for %d ms", topic, timeout_ms);
+                        continue;
+                }
+                idle_ms = 0;
+                bool go_on = true;
+                if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        at_end++;
+                else if (message->err)
+                        bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "reading %s: %s", topic,
+                                   rd_kafka_message_errstr(message));
+                else
+                        go_on = cb(message, opaque);
+                rd_kafka_resp_err_t err = message->err;
+                rd_kafka_message_destroy(message);
+                if (err && err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        return BL_ERR_KAFKA;
+                if (!go_on)
+                        return BL_OK;
+        }
+        return BL_OK;
+}
+
+/* Adds partition @p p at its beginning unless it holds nothing; false when it does not exist. */
+static bool add_if_not_empty(bl_reader_t *reader, rd_kafka_topic_partition_list_t *list, const char *topic,
+                             int32_t p, int timeout_ms) {
+        int64_t low, high;
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(reader->consumer, topic, p, &low, &high, timeout_ms);
+        if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                return false;
+        if (err || high > low) /* when in doubt, read it */
+                rd_kafka_topic_partition_list_add(list, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        return true;
+}
+
+bl_err_t bl_reader_scan(bl_reader_t *reader, const char *topic, const int32_t *partitions, size_t count,
+                        bl_reader_cb *cb, void *opaque, int timeout_ms, char *errstr, size_t errstr_size) {
+        int32_t total = bl_reader_partition_count(reader, topic, timeout_ms, errstr, errstr_size);
+        rd_kafka_topic_partition_list_t *list;
+        bl_err_t err = BL_OK;
+        if (total < 0)
+                return strstr(errstr, "does not exist") ? BL_ERR_NOT_FOUND : BL_ERR_KAFKA;
+        list = rd_kafka_topic_partition_list_new(count ? (int)count : total);
+        for (size_t i = 0; i < (count ? count : (size_t)total) && !err; i++) {
+                int32_t p = count ? partitions[i] : (int32_t)i;
+                if (p < 0 || p >= total || !add_if_not_empty(reader, list, topic, p, timeout_ms))
+                        err = bl_err_set(errstr, errstr_size, BL_ERR_NOT_FOUND, "%s has no partition %d", topic, (int)p);
+        }
+        if (!err && list->cnt > 0) {
+                rd_kafka_resp_err_t assign_err = rd_kafka_assign(reader->consumer, list);
+                if (assign_err)
+                        err = bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "assigning %s: %s", topic,
+                                         rd_kafka_err2str(assign_err));
+                else
+                        err = consume_to_end(reader, topic, list->cnt, cb, opaque, timeout_ms, errstr, errstr_size);
+                rd_kafka_assign(reader->consumer, NULL);
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+        return err;
+}

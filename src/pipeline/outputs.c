@@ -1,0 +1,232 @@
+/*
+ * outputs.c: what the backlog decides, as records of the open transaction,
+ * and the glue from ingest to the backlog.
+ *
+ *   changed      -> backlog.transitions (the Transition, with the item after
+ *                   it; the payload only where the submission was taken) and backlog.state (the
+ *                   snapshot), both on the task's own partition
+ *   dispatched   -> dispatch.<domain>, keyed by task_id, with traceparent
+ *   notice       -> backlog.deps, keyed by the task it is addressed to, so it
+ *                   reaches that task's owner whichever instance it is
+ *   dead_letter  -> backlog.dlq: the task's submission as a TaskEvent
+ *                   (SUBMITTED, newest version), through the one DLQ function
+ *   purged       -> a tombstone in backlog.state
+ *
+ * Record buffers belong to bl_records_t and are copied by librdkafka. An
+ * encoding failure is a bug, not a property of the input: it fails the
+ * transaction, which aborts and retries. Pipeline thread.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "contract/encode.h"
+#include "ops/log.h"
+#include "pipeline/pipeline_int.h"
+
+static void encoding_failed(bl_pipeline_t *p, const char *what) {
+        bl_log_error("outputs", "cannot encode %s: %s; the batch will be aborted", what,
+                     bl_records_last_error(p->records));
+        p->transaction_failed = true;
+}
+
+static void on_changed(void *opaque, const bl_transition_t *transition, const bl_item_t *item) {
+        bl_pipeline_t *p = opaque;
+        const void *value;
+        size_t size;
+        if (bl_records_transition(p->records, transition, item, transition->submission, &value, &size)) {
+                encoding_failed(p, "a transition");
+                return;
+        }
+        bl_txn_produce(p, p->topic_transitions, item->partition, item->task_id, value, size, item->traceparent);
+        if (bl_records_item(p->records, item, true, &value, &size)) {
+                encoding_failed(p, "a snapshot");
+                return;
+        }
+        bl_txn_produce(p, p->topic_state, item->partition, item->task_id, value, size, NULL);
+        p->stats.transitions++;
+}
+
+static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
+        bl_pipeline_t *p = opaque;
+        char topic[512];
+        const void *value;
+        size_t size;
+        if (bl_records_dispatch(p->records, dispatch, &value, &size)) {
+                encoding_failed(p, "a dispatch decision");
+                return;
+        }
+        snprintf(topic, sizeof(topic), "%sdispatch.%s", p->config->topics_prefix, dispatch->item->domain);
+        bl_txn_produce(p, topic, RD_KAFKA_PARTITION_UA, dispatch->item->task_id, value, size,
+                       dispatch->item->traceparent);
+        p->stats.dispatched++;
+}
+
+static void on_notice(void *opaque, const bl_notice_t *notice) {
+        bl_pipeline_t *p = opaque;
+        const void *value;
+        size_t size;
+        if (bl_records_notice(p->records, notice, &value, &size)) {
+                encoding_failed(p, "a dependency notice");
+                return;
+        }
+        bl_txn_produce(p, p->topic_deps, RD_KAFKA_PARTITION_UA, notice->to_task_id, value, size, NULL);
+        p->stats.notices++;
+}
+
+/* ---- a given-up task's submission, for the DLQ ------------------------------ */
+
+static json_t *strvec_json(const bl_strvec_t *vec) {
+        json_t *array = json_array();
+        for (size_t i = 0; i < vec->count; i++)
+                json_array_append_new(array, json_string(vec->items[i]));
+        return array;
+}
+
+static void set_time(json_t *event, const char *name, int64_t ms) {
+        if (ms != BL_NO_TIME)
+                json_object_set_new(event, name, json_integer(ms));
+}
+
+static char *base64(const void *data, size_t size) {
+        static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const unsigned char *bytes = data;
+        char *out = malloc((size + 2) / 3 * 4 + 1), *at = out;
+        for (size_t i = 0; out && i < size; i += 3) {
+                unsigned value = (unsigned)bytes[i] << 16 | (i + 1 < size ? (unsigned)bytes[i + 1] << 8 : 0) |
+                                 (i + 2 < size ? bytes[i + 2] : 0);
+                *at++ = alphabet[value >> 18 & 63];
+                *at++ = alphabet[value >> 12 & 63];
+                *at++ = i + 1 < size ? alphabet[value >> 6 & 63] : '=';
+                *at++ = i + 2 < size ? alphabet[value & 63] : '=';
+        }
+        if (out)
+                *at = '\0';
+        return out;
+}
+
+/* The item's submission as a TaskEvent document (the original event_id when it is still remembered). */
+static json_t *submission_json(const bl_item_t *item) {
+        char event_id[512];
+        json_t *labels = json_object();
+        snprintf(event_id, sizeof(event_id), "%s", item->recent_event_ids.count ? item->recent_event_ids.items[0]
+                                                                                 : item->task_id);
+        json_t *event = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:f, s:f, s:o, s:s}", "event_id", event_id,
+                                  "task_id", item->task_id, "event_type", "SUBMITTED", "occurred_at",
+                                  (json_int_t)item->submitted_at_ms, "producer", "backlogd", "task_type",
+                                  item->task_type ? item->task_type : "", "domain", item->domain ? item->domain : "",
+                                  "business_value", item->business_value, "risk", item->risk, "depends_on",
+                                  strvec_json(&item->depends_on), "sla_class", item->sla_class);
+        set_time(event, "deadline", item->deadline_ms);
+        set_time(event, "not_before", item->not_before_ms);
+        set_time(event, "data_ready_at", item->data_ready_at_ms);
+        if (item->max_attempts > 0)
+                json_object_set_new(event, "max_attempts", json_integer(item->max_attempts));
+        if (item->tenant)
+                json_object_set_new(event, "tenant", json_string(item->tenant));
+        for (size_t i = 0; i < item->label_keys.count; i++)
+                json_object_set_new(labels, item->label_keys.items[i], json_string(item->label_values.items[i]));
+        json_object_set_new(event, "labels", labels);
+        if (item->has_payload) {
+                char *encoded = base64(item->payload, item->payload_size);
+                json_object_set_new(event, "payload", json_pack("{s:s}", "base64", encoded ? encoded : ""));
+                free(encoded);
+        }
+        return event;
+}
+
+static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reason, const char *detail) {
+        bl_pipeline_t *p = opaque;
+        char errstr[512];
+        unsigned char *value = NULL;
+        size_t size = 0;
+        json_t *event = submission_json(item);
+        if (bl_encode_json(p->submission_schema, p->task_event_id, event, &value, &size, errstr, sizeof(errstr))) {
+                bl_log_error("outputs", "cannot encode the submission of %s: %s; the batch will be aborted",
+                             item->task_id, errstr);
+                p->transaction_failed = true;
+        } else if (bl_txn_ensure(p)) {
+                bl_record_error_t failure = {false, reason, "", -1};
+                rd_kafka_headers_t *headers = rd_kafka_headers_new(1);
+                if (item->traceparent)
+                        rd_kafka_header_add(headers, "traceparent", -1, item->traceparent, -1);
+                bl_dlq_original_t original = {p->topic_events, item->partition, -1, item->submitted_at_ms,
+                                              item->task_id, strlen(item->task_id), value, size, headers};
+                snprintf(failure.detail, sizeof(failure.detail), "%s", detail);
+                failure.schema_id = p->task_event_id;
+                if (bl_dlq_send(p->dlq, &original, "backlog", &failure, item->attempt, errstr, sizeof(errstr)))
+                        p->transaction_failed = true;
+                rd_kafka_headers_destroy(headers);
+        }
+        free(value);
+        json_decref(event);
+}
+
+static void on_purged(void *opaque, const char *task_id, int32_t partition) {
+        bl_pipeline_t *p = opaque;
+        bl_txn_produce(p, p->topic_state, partition, task_id, NULL, 0, NULL);
+}
+
+void bl_outputs_backlog_sink(bl_pipeline_t *p, bl_backlog_sink_t *sink) {
+        sink->changed = on_changed;
+        sink->dispatched = on_dispatched;
+        sink->notice = on_notice;
+        sink->dead_letter = on_dead_letter;
+        sink->purged = on_purged;
+        sink->opaque = p;
+}
+
+/* ---- ingest -> backlog --------------------------------------------------------- */
+
+static const char *traceparent_of(const rd_kafka_headers_t *headers, char *out, size_t out_size) {
+        const void *value;
+        size_t size;
+        if (!headers || rd_kafka_header_get_last(headers, "traceparent", &value, &size) || !value || size >= out_size)
+                return NULL;
+        memcpy(out, value, size);
+        out[size] = '\0';
+        return out;
+}
+
+static bl_err_t accept_event(void *opaque, const bl_task_event_t *event, const bl_input_ref_t *source,
+                             bl_record_error_t *refusal) {
+        bl_pipeline_t *p = opaque;
+        char traceparent[128], detail[BL_RECORD_DETAIL_MAX];
+        bl_event_origin_t origin = {source->topic, source->partition, source->offset,
+                                    traceparent_of(source->headers, traceparent, sizeof(traceparent))};
+        if (!bl_txn_ensure(p))
+                return BL_ERR_UNAVAILABLE;
+        switch (bl_backlog_apply_event(p->backlog, event, source->partition, &origin, bl_pipeline_wall_ms(), detail,
+                                       sizeof(detail))) {
+        case BL_APPLY_ILLEGAL:
+                p->stats.illegal++;
+                bl_record_error_set(refusal, BL_REASON_TRANSITION_ILLEGAL, "%s", detail);
+                return BL_ERR_REFUSED;
+        case BL_APPLY_DUPLICATE: p->stats.duplicates++; return BL_OK;
+        case BL_APPLY_STALE: p->stats.stale_results++; return BL_OK;
+        default: return BL_OK;
+        }
+}
+
+void bl_outputs_ingest_sink(bl_pipeline_t *p, bl_ingest_sink_t *sink) {
+        sink->accept = accept_event;
+        sink->opaque = p;
+}
+
+bool bl_outputs_apply_notice_record(bl_pipeline_t *p, const rd_kafka_message_t *message) {
+        bl_record_error_t error;
+        bl_notice_record_t *record;
+        if (!bl_txn_ensure(p))
+                return false;
+        record = bl_records_decode_notice(p->contracts.schemas, message->payload, message->len, &error);
+        if (!record) {
+                char errstr[256];
+                bl_dlq_original_t original;
+                bl_dlq_original_from_message(message, &original);
+                return bl_dlq_send(p->dlq, &original, "backlog", &error, 1, errstr, sizeof(errstr)) == BL_OK;
+        }
+        bl_backlog_apply_notice(p->backlog, &record->notice, message->partition, bl_pipeline_wall_ms());
+        bl_notice_record_destroy(record);
+        return true;
+}

@@ -1,0 +1,111 @@
+/*
+ * pipeline_int.h: the state of one `backlogd run`, shared by the files of
+ * src/pipeline/ and nothing else:
+ *
+ *   run.c      start-up, the loop, rebalances, shutdown
+ *   txn.c      the transaction of a batch: open, produce into, commit, abort and recover
+ *   outputs.c  what the backlog and ingest decide, turned into records
+ *   restore.c  partitions read back from backlog.state on assignment
+ *
+ * Everything runs on the one pipeline thread.
+ */
+#ifndef BL_PIPELINE_INT_H
+#define BL_PIPELINE_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "contract/decoder.h"
+#include "contract/records.h"
+#include "contract/source.h"
+#include "core/backlog.h"
+#include "kafka/reader.h"
+#include "ops/config.h"
+#include "pipeline/dlq.h"
+#include "pipeline/ingest.h"
+
+/** One assigned input partition (tasks.events, tasks.results or backlog.deps). */
+typedef struct bl_input_partition_s {
+        char *topic;
+        int32_t partition;
+        int64_t done_offset;      /* one past the last record finished in this batch; -1: none */
+        int64_t committed_offset; /* committed with the last transaction; RD_KAFKA_OFFSET_INVALID: none */
+        bool paused;
+        int64_t retry_at_ms;
+        int64_t backoff_ms;
+} bl_input_partition_t;
+
+typedef struct bl_pipeline_stats_s {
+        uint64_t transactions;
+        uint64_t aborts;
+        uint64_t transitions;
+        uint64_t dispatched;
+        uint64_t notices;
+        uint64_t restored_items;
+        uint64_t duplicates;
+        uint64_t stale_results;
+        uint64_t illegal;
+} bl_pipeline_stats_t;
+
+typedef struct bl_pipeline_s {
+        const bl_config_t *config;
+        volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
+        rd_kafka_t *consumer;
+        rd_kafka_t *producer;
+        bl_reader_t *reader;
+        bl_contract_source_t contracts;
+        bl_decoder_t *decoder;
+        bl_records_t *records;
+        bl_dlq_t *dlq;
+        bl_ingest_t *ingest;
+        bl_backlog_t *backlog;
+
+        char *topic_events, *topic_results, *topic_deps, *topic_state, *topic_transitions;
+        int32_t task_event_id; /* the id of the newest TaskEvent, for dead-lettered submissions */
+        bl_schema_t *submission_schema; /* a private copy of it to encode them with */
+
+        bl_input_partition_t *partitions;
+        size_t partition_count, partition_capacity;
+
+        bool in_transaction;
+        bool transaction_failed;  /* a produce into it failed: it must abort */
+        int64_t transaction_started_ms;
+        int64_t last_stats_ms;
+        bool fatal;
+        bool ready;               /* every assigned partition restored */
+        bl_pipeline_stats_t stats;
+        char instance[256];
+} bl_pipeline_t;
+
+/* time.c-free helpers shared by the files */
+int64_t bl_pipeline_monotonic_ms(void);
+int64_t bl_pipeline_wall_ms(void);
+
+/* txn.c */
+bool bl_txn_ensure(bl_pipeline_t *p);
+void bl_txn_produce(bl_pipeline_t *p, const char *topic, int32_t partition, const char *key, const void *value,
+                    size_t value_size, const char *traceparent);
+/** Commits the open transaction with the done input offsets; on failure aborts and recovers. */
+void bl_txn_commit(bl_pipeline_t *p);
+
+/* outputs.c */
+void bl_outputs_backlog_sink(bl_pipeline_t *p, bl_backlog_sink_t *sink);
+void bl_outputs_ingest_sink(bl_pipeline_t *p, bl_ingest_sink_t *sink);
+/** A record of backlog.deps: decode and apply; false when it had to be dead-lettered and that failed. */
+bool bl_outputs_apply_notice_record(bl_pipeline_t *p, const rd_kafka_message_t *message);
+
+/* restore.c */
+/** Reads the @p count partitions listed of backlog.state into the backlog, replacing what it held of them. */
+bl_err_t bl_restore_partitions(bl_pipeline_t *p, const int32_t *partitions, size_t count, char *errstr,
+                               size_t errstr_size);
+/** Drops and restores every partition now assigned: after an abort, the backlog is back at the last commit. */
+bool bl_restore_assigned(bl_pipeline_t *p);
+
+/* run.c */
+bl_input_partition_t *bl_pipeline_find_partition(bl_pipeline_t *p, const char *topic, int32_t partition);
+/** Seeks every input partition back to its committed offset (after an abort). */
+void bl_pipeline_rewind(bl_pipeline_t *p);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * restore.c: read the partitions an instance is assigned back from
+ * backlog.state before it processes their input (SPEC §3, §6).
+ *
+ * backlog.state is compacted and keyed by task_id, and every snapshot of
+ * partition p of the inputs was written to partition p of it, so restoring
+ * p is reading that one partition to its read_committed end: the latest
+ * snapshot of each task wins, a tombstone removes it. Restore emits nothing:
+ * the backlog takes the items back as they were committed. A snapshot that
+ * cannot be read now (its schema's registry does not answer) makes the whole
+ * restore wait and start again: a partition is never half restored. Time
+ * spent and items read are logged. Pipeline thread.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ops/log.h"
+#include "pipeline/pipeline_int.h"
+
+typedef struct restore_ctx_s {
+        bl_pipeline_t *p;
+        uint64_t items, tombstones, unreadable;
+        bool transient;              /* a snapshot could not be read now: restore again later */
+        char why[BL_RECORD_DETAIL_MAX];
+} restore_ctx_t;
+
+static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
+        restore_ctx_t *ctx = opaque;
+        bl_record_error_t error;
+        char task_id[1024];
+        if (!message->key)
+                return true;
+        if (!message->payload) { /* a tombstone: the task was purged */
+                snprintf(task_id, sizeof(task_id), "%.*s", (int)message->key_len, (const char *)message->key);
+                bl_backlog_forget(ctx->p->backlog, task_id);
+                ctx->tombstones++;
+                return true;
+        }
+        bl_item_t *item = bl_records_decode_item(ctx->p->contracts.schemas, message->payload, message->len,
+                                                 message->partition, &error);
+        if (!item && error.transient) {
+                snprintf(ctx->why, sizeof(ctx->why), "%s", error.detail);
+                ctx->transient = true;
+                return false; /* never skip a snapshot for a passing fault */
+        }
+        if (!item) {
+                ctx->unreadable++;
+                bl_log_error("restore", "%s [%d] offset %" PRId64 ": %s: %s", ctx->p->topic_state,
+                             (int)message->partition, message->offset, bl_reason_name(error.reason), error.detail);
+                return true;
+        }
+        bl_backlog_restore(ctx->p->backlog, item);
+        ctx->items++;
+        return true;
+}
+
+bl_err_t bl_restore_partitions(bl_pipeline_t *p, const int32_t *partitions, size_t count, char *errstr,
+                               size_t errstr_size) {
+        restore_ctx_t ctx = {.p = p};
+        int64_t started = bl_pipeline_monotonic_ms();
+        bl_err_t err;
+        for (size_t i = 0; i < count; i++)
+                bl_backlog_drop_partition(p->backlog, partitions[i]);
+        err = bl_reader_scan(p->reader, p->topic_state, partitions, count, restore_record, &ctx,
+                             (int)p->config->admin_timeout_ms, errstr, errstr_size);
+        if (!err && ctx.transient)
+                err = bl_err_set(errstr, errstr_size, BL_ERR_UNAVAILABLE, "%s", ctx.why);
+        if (err)
+                return err;
+        bl_backlog_restore_finish(p->backlog);
+        p->stats.restored_items += ctx.items;
+        bl_log_info("restore", "%s, %zu partitions: %" PRIu64 " snapshots, %" PRIu64 " tombstones, %" PRIu64
+                               " unreadable in %" PRId64 " ms",
+                    p->topic_state, count, ctx.items, ctx.tombstones, ctx.unreadable,
+                    bl_pipeline_monotonic_ms() - started);
+        return BL_OK;
+}
+
+/* The distinct partition numbers of the inputs now assigned. */
+static size_t assigned_partitions(const bl_pipeline_t *p, int32_t *out, size_t max) {
+        size_t count = 0;
+        for (size_t i = 0; i < p->partition_count; i++) {
+                bool seen = false;
+                for (size_t j = 0; j < count && !seen; j++)
+                        seen = out[j] == p->partitions[i].partition;
+                if (!seen && count < max)
+                        out[count++] = p->partitions[i].partition;
+        }
+        return count;
+}
+
+bool bl_restore_assigned(bl_pipeline_t *p) {
+        int32_t partitions[4096];
+        char errstr[512];
+        int64_t backoff_ms = p->config->ingest_retry_backoff_ms;
+        size_t count = assigned_partitions(p, partitions, sizeof(partitions) / sizeof(partitions[0]));
+        bl_err_t err = BL_OK;
+        p->ready = false;
+        while (count > 0 && (err = bl_restore_partitions(p, partitions, count, errstr, sizeof(errstr))) != BL_OK) {
+                if (err != BL_ERR_UNAVAILABLE && err != BL_ERR_TIMEOUT) {
+                        bl_log_error("restore", "%s", errstr);
+                        return false;
+                }
+                if (*p->stop)
+                        return false;
+                bl_log_warn("restore", "%s; restoring again in %" PRId64 " ms", errstr, backoff_ms);
+                usleep((useconds_t)backoff_ms * 1000);
+                backoff_ms = backoff_ms * 2 > p->config->ingest_retry_backoff_max_ms
+                                     ? p->config->ingest_retry_backoff_max_ms
+                                     : backoff_ms * 2;
+        }
+        p->ready = true;
+        return true;
+}
