@@ -22,6 +22,9 @@ int bl_cmd_produce(int argc, char **argv);
 int bl_cmd_run(int argc, char **argv);
 int bl_cmd_topics(int argc, char **argv);
 int bl_cmd_contracts(int argc, char **argv);
+int bl_cmd_inspect(int argc, char **argv);
+int bl_cmd_audit(int argc, char **argv);
+int bl_cmd_replay(int argc, char **argv);
 
 /**
  * Loads the config from @p path, else from $BACKLOGD_CONFIG, else the

@@ -1,0 +1,57 @@
+"""inspect, audit and replay without a broker: --help, usage errors found
+before any Kafka handle (exit 2), a bad config (exit 1 before Kafka), a
+cluster that does not answer (exit 1 in time, naming it), and `replay`
+without --verify pointing at --policy, which arrives with the policy issue."""
+from conftest_common import FIXTURES, backlogd, clean_env
+
+UNREACHABLE = clean_env(BACKLOGD_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", BACKLOGD_ADMIN_TIMEOUT_MS="1500",
+                        BACKLOGD_LOG_LEVEL="error")
+
+
+def test_help():
+    for command, synopsis in [("inspect", "Usage: backlogd inspect [-c FILE] [--json]"),
+                              ("audit", "Usage: backlogd audit [-c FILE] [--json] TASK_ID"),
+                              ("replay", "Usage: backlogd replay --verify [-c FILE] [--json]")]:
+        result = backlogd(command, "--help")
+        assert result.returncode == 0 and result.stdout.startswith(synopsis), command
+        assert "Exit status" in result.stdout and result.stderr == ""
+
+
+def test_usage_errors_exit_2_without_a_cluster():
+    cases = [("inspect", "extra"), ("inspect", "--bogus"), ("inspect", "-c"),
+             ("audit",), ("audit", ""), ("audit", "t-1", "t-2"), ("audit", "--bogus", "t-1"),
+             ("replay", "--verify", "extra"), ("replay", "--verify", "--bogus"), ("replay", "--json")]
+    for args in cases:
+        result = backlogd(*args, env=UNREACHABLE, timeout=10)
+        assert result.returncode == 2, args
+        assert result.stdout == "", args
+        assert f"Try 'backlogd {args[0]} --help'" in result.stderr, args
+
+
+def test_audit_names_what_is_missing():
+    assert "missing TASK_ID" in backlogd("audit").stderr
+    assert "one TASK_ID at a time" in backlogd("audit", "a", "b").stderr
+
+
+def test_replay_without_verify_points_at_policy():
+    result = backlogd("replay", env=UNREACHABLE, timeout=10)
+    assert result.returncode == 2
+    assert "--verify" in result.stderr and "--policy FILE arrives with the policy issue" in result.stderr
+    policy = backlogd("replay", "--policy", "candidate.json", env=UNREACHABLE, timeout=10)
+    assert policy.returncode == 2
+    assert "--policy is not in this build yet: it arrives with the policy issue" in policy.stderr
+
+
+def test_bad_config_stops_before_kafka():
+    for args in [("inspect",), ("audit", "t-1"), ("replay", "--verify")]:
+        result = backlogd(*args, "-c", FIXTURES / "config" / "kafka_reserved.json", timeout=10)
+        assert result.returncode == 1, args
+        assert "kafka.enable.auto.commit: may not be set" in result.stderr, args
+
+
+def test_unreachable_cluster_fails_in_time():
+    for args in [("inspect", "--json"), ("audit", "t-1"), ("replay", "--verify", "--json")]:
+        result = backlogd(*args, env=UNREACHABLE, timeout=30)
+        assert result.returncode == 1, args
+        assert f"backlogd {args[0]}: " in result.stderr and "127.0.0.1:1" in result.stderr, args
+        assert result.stdout == "", args
