@@ -2,9 +2,11 @@
  * reader.c: scan a topic to its end with a consumer that belongs to no group.
  *
  * The consumer is assigned the partitions at their earliest offset and reads
- * read_committed with partition EOF events on: librdkafka raises EOF when a
- * read_committed fetch reaches the last stable offset, so "the end" is what
- * a committed reader can see now, aborted and open transactions excluded.
+ * read_committed with partition EOF events on. librdkafka raises EOF when a
+ * read_committed fetch reaches the last stable offset; a partition counts as
+ * read only when that EOF has reached its high watermark, so a transaction
+ * still open (or committed an instant ago, its markers not yet written) is
+ * waited for rather than silently left out.
  * It never commits and never joins a group, so a scan leaves nothing behind
  * on the broker. One thread at a time per reader.
  */
@@ -75,36 +77,55 @@ int32_t bl_reader_partition_for_key(const char *key, int32_t partition_count) {
         return rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), partition_count, NULL, NULL);
 }
 
-/* Consumes until every assigned partition reached its end; BL_OK, or a timeout without progress. */
-static bl_err_t consume_to_end(bl_reader_t *reader, const char *topic, int32_t partitions, bl_reader_cb *cb,
+/*
+ * Whether partition @p p is read to its end: the EOF offset has reached the
+ * high watermark. A read_committed EOF short of it means records that are not
+ * decided yet, or decided a moment ago with the markers still on their way
+ * (commit_transaction returns before they land): either way, wait for them.
+ */
+static bool at_high_watermark(bl_reader_t *reader, const char *topic, int32_t p, int64_t eof_offset) {
+        int64_t low, high;
+        if (rd_kafka_query_watermark_offsets(reader->consumer, topic, p, &low, &high, 5000))
+                return false;
+        return eof_offset >= high;
+}
+
+/* Consumes until every assigned partition reached its high watermark; BL_OK, or a timeout without progress. */
+static bl_err_t consume_to_end(bl_reader_t *reader, const rd_kafka_topic_partition_list_t *list, bl_reader_cb *cb,
                                void *opaque, int timeout_ms, char *errstr, size_t errstr_size) {
+        const char *topic = list->elems[0].topic;
+        bool *done = calloc((size_t)list->cnt, sizeof(*done));
         int32_t at_end = 0;
         int idle_ms = 0;
-        while (at_end < partitions) {
+        bl_err_t err = BL_OK;
+        if (!done)
+                return bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "out of memory");
+        while (at_end < list->cnt && !err) {
                 rd_kafka_message_t *message = rd_kafka_consumer_poll(reader->consumer, 100);
                 if (!message) {
                         if ((idle_ms += 100) >= timeout_ms)
-                                return bl_err_set(errstr, errstr_size, BL_ERR_TIMEOUT,
-                                                  "reading %s: no progress for %d ms", topic, timeout_ms);
+                                err = bl_err_set(errstr, errstr_size, BL_ERR_TIMEOUT,
+                                                 "reading %s: no progress for %d ms", topic, timeout_ms);
                         continue;
                 }
                 idle_ms = 0;
-                bool go_on = true;
-                if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                        at_end++;
-                else if (message->err)
-                        bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "reading %s: %s", topic,
-                                   rd_kafka_message_errstr(message));
-                else
-                        go_on = cb(message, opaque);
-                rd_kafka_resp_err_t err = message->err;
+                if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        for (int i = 0; i < list->cnt; i++)
+                                if (list->elems[i].partition == message->partition && !done[i] &&
+                                    at_high_watermark(reader, topic, message->partition, message->offset)) {
+                                        done[i] = true;
+                                        at_end++;
+                                }
+                } else if (message->err) {
+                        err = bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "reading %s: %s", topic,
+                                         rd_kafka_message_errstr(message));
+                } else if (!cb(message, opaque)) {
+                        at_end = list->cnt; /* the caller has seen enough */
+                }
                 rd_kafka_message_destroy(message);
-                if (err && err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                        return BL_ERR_KAFKA;
-                if (!go_on)
-                        return BL_OK;
         }
-        return BL_OK;
+        free(done);
+        return err;
 }
 
 /* Adds partition @p p at its beginning unless it holds nothing; false when it does not exist. */
@@ -138,7 +159,7 @@ bl_err_t bl_reader_scan(bl_reader_t *reader, const char *topic, const int32_t *p
                         err = bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "assigning %s: %s", topic,
                                          rd_kafka_err2str(assign_err));
                 else
-                        err = consume_to_end(reader, topic, list->cnt, cb, opaque, timeout_ms, errstr, errstr_size);
+                        err = consume_to_end(reader, list, cb, opaque, timeout_ms, errstr, errstr_size);
                 rd_kafka_assign(reader->consumer, NULL);
         }
         rd_kafka_topic_partition_list_destroy(list);

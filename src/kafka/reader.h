@@ -27,11 +27,11 @@ typedef bool(bl_reader_cb)(const rd_kafka_message_t *message, void *opaque);
 
 /**
  * Reads @p topic, the @p count partitions listed (count 0: every
- * partition), from the earliest offset to the end that a read_committed
- * reader sees now (the last stable offset), all partitions at once; empty
- * partitions are skipped without a fetch. BL_ERR_NOT_FOUND when the topic or
- * a partition does not exist, BL_ERR_TIMEOUT when the cluster makes no
- * progress for @p timeout_ms.
+ * partition), from the earliest offset to the high watermark as a
+ * read_committed reader (aborted records left out, open transactions waited
+ * for), all partitions at once; empty partitions are skipped without a
+ * fetch. BL_ERR_NOT_FOUND when the topic or a partition does not exist,
+ * BL_ERR_TIMEOUT when there is no progress for @p timeout_ms.
  */
 bl_err_t bl_reader_scan(bl_reader_t *reader, const char *topic, const int32_t *partitions, size_t count,
                         bl_reader_cb *cb, void *opaque, int timeout_ms, char *errstr, size_t errstr_size);

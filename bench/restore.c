@@ -1,0 +1,1094 @@
+/*
+ * bench/restore.c: how fast an instance restores its backlog from
+ * backlog.state on a real broker, in items per second.
+ *
+ * Set-up: a compacted topic <prefix>backlog.state with P partitions, filled
+ * with N BacklogItem snapshots that look like a working backlog (every
+ * state that lasts, labels, dependencies, event ids for de-duplication, a
+ * payload of B bytes), encoded with the pipeline's encoder (bl_records_item,
+ * file registry), keyed by task_id on the partition murmur2 gives the key,
+ * produced in transactions of FILL_TXN_RECORDS as `backlogd run` does. The
+ * runs start once the last commit markers are on every partition, so that
+ * read_committed readers see every record.
+ *
+ * Measured, R runs, each run both ways on the same topic one after the
+ * other, so that the noise of a shared machine hits both alike:
+ *   (a) baseline: a plain consumer with the reader's settings
+ *       (read_committed, queued.min.messages=1000000, ...) reading every
+ *       partition to its end and touching each key and value byte, nothing
+ *       decoded: what the broker and librdkafka cost;
+ *   (b) restore as src/pipeline/restore.c does it: bl_reader_scan over all
+ *       partitions, bl_records_decode_item, bl_backlog_restore into a fresh
+ *       backlog, then bl_backlog_restore_finish.
+ * Printed per run and as the median: items/s of both, the ratio (b)/(a),
+ * the time of restore_finish alone, the memory the restored backlog holds
+ * per item, and the time to drop every partition again (what an abort or a
+ * revocation costs before the re-restore). Memory is the VmRSS growth
+ * across (b) and the main malloc arena's bytes in use (where the backlog is
+ * built; 0 under a sanitizer's allocator), both after malloc_trim so that
+ * the fetch buffers librdkafka freed do not count. Then one JSON line.
+ *
+ * Performance is measured, not asserted: nothing here fails on a slow
+ * figure, only on wrong data (a count that is not N, a record that does not
+ * decode). The topic is deleted at the end unless --keep, also after a
+ * failure or ^C. Main thread only (librdkafka's threads aside).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "contract/records.h"
+#include "contract/source.h"
+#include "core/backlog.h"
+#include "kafka/client.h"
+#include "kafka/reader.h"
+#include "ops/config.h"
+#include "ops/log.h"
+
+#define FILL_TXN_RECORDS 10000 /* records per fill transaction */
+#define TXN_TIMEOUT_MS 60000
+#define PROBE_TIMEOUT_MS 10000
+#define TOPIC_READY_TIMEOUT_MS 30000
+#define SCAN_TIMEOUT_MS 30000
+#define MAX_RUNS 100
+#define BASE_TIME_MS INT64_C(1767225600000) /* 2026-01-01: the snapshots' "now" */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int signo) {
+        (void)signo;
+        interrupted = 1;
+}
+
+/* ---- options ------------------------------------------------------------------ */
+
+typedef struct options_s {
+        const char *bootstrap;
+        size_t items;
+        int32_t partitions;
+        size_t payload_bytes;
+        int runs;
+        bool keep;
+        char topic_prefix[128];
+} options_t;
+
+static void usage(FILE *out) {
+        fprintf(out,
+                "Usage: bench_restore [options]\n"
+                "\n"
+                "Fills <prefix>backlog.state on a Kafka broker with BacklogItem snapshots and\n"
+                "measures how fast they are restored, against a plain consumer reading the same\n"
+                "topic. Start the test broker first: scripts/testenv.sh start kafka\n"
+                "\n"
+                "Options:\n"
+                "      --bootstrap HOST:PORT  broker (default 127.0.0.1:19092)\n"
+                "      --items N              snapshots to write and restore (default 1000000)\n"
+                "      --partitions P         partitions of the topic (default 6)\n"
+                "      --payload-bytes B      payload per item (default 200)\n"
+                "      --runs R               measured runs, baseline and restore each (default 3)\n"
+                "      --keep                 leave the topic on the broker\n"
+                "      --topic-prefix PREFIX  (default bench-<pid>-)\n"
+                "  -h, --help                 this help\n");
+}
+
+/* A whole number in [min, max], or false. */
+static bool parse_count(const char *text, unsigned long long min, unsigned long long max, unsigned long long *out) {
+        char *end;
+        if (!*text || *text == '-')
+                return false;
+        *out = strtoull(text, &end, 10);
+        return *end == '\0' && *out >= min && *out <= max;
+}
+
+static bool topic_chars(const char *text) {
+        for (const char *p = text; *p; p++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+                        return false;
+        return true;
+}
+
+/* 0 when the options are usable, -1 after --help, 2 on a usage error. */
+static int parse_options(int argc, char **argv, options_t *o) {
+        static const struct option longopts[] = {
+                {"bootstrap", required_argument, NULL, 'b'},     {"items", required_argument, NULL, 'n'},
+                {"partitions", required_argument, NULL, 'p'},    {"payload-bytes", required_argument, NULL, 'B'},
+                {"runs", required_argument, NULL, 'r'},          {"keep", no_argument, NULL, 'k'},
+                {"topic-prefix", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+                {NULL, 0, NULL, 0}};
+        unsigned long long number;
+        int c, option_index = 0;
+        o->bootstrap = "127.0.0.1:19092";
+        o->items = 1000000;
+        o->partitions = 6;
+        o->payload_bytes = 200;
+        o->runs = 3;
+        o->keep = false;
+        snprintf(o->topic_prefix, sizeof(o->topic_prefix), "bench-%d-", (int)getpid());
+        while ((c = getopt_long(argc, argv, "h", longopts, &option_index)) != -1) {
+                switch (c) {
+                case 'b':
+                        if (!*optarg)
+                                goto bad;
+                        o->bootstrap = optarg;
+                        break;
+                case 'n':
+                        if (!parse_count(optarg, 1, 100000000, &number))
+                                goto bad;
+                        o->items = (size_t)number;
+                        break;
+                case 'p':
+                        if (!parse_count(optarg, 1, 1000, &number))
+                                goto bad;
+                        o->partitions = (int32_t)number;
+                        break;
+                case 'B':
+                        if (!parse_count(optarg, 0, 1000000, &number))
+                                goto bad;
+                        o->payload_bytes = (size_t)number;
+                        break;
+                case 'r':
+                        if (!parse_count(optarg, 1, MAX_RUNS, &number))
+                                goto bad;
+                        o->runs = (int)number;
+                        break;
+                case 'k': o->keep = true; break;
+                case 't':
+                        if (strlen(optarg) > 100 || !topic_chars(optarg)) {
+                                fprintf(stderr, "bench_restore: --topic-prefix: at most 100 of [a-zA-Z0-9._-]\n");
+                                return 2;
+                        }
+                        snprintf(o->topic_prefix, sizeof(o->topic_prefix), "%s", optarg);
+                        break;
+                case 'h': usage(stdout); return -1;
+                default: fprintf(stderr, "bench_restore: see --help\n"); return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "bench_restore: unexpected argument '%s' (see --help)\n", argv[optind]);
+                return 2;
+        }
+        return 0;
+bad:
+        fprintf(stderr, "bench_restore: bad value '%s' for --%s (see --help)\n", optarg, longopts[option_index].name);
+        return 2;
+}
+
+/* ---- clocks, memory, statistics ---------------------------------------------- */
+
+static double now_s(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Resident set size in bytes (VmRSS), or 0 when /proc cannot say. */
+static size_t rss_bytes(void) {
+        char line[256];
+        size_t kib = 0;
+        FILE *status = fopen("/proc/self/status", "r");
+        if (!status)
+                return 0;
+        while (fgets(line, sizeof(line), status))
+                if (sscanf(line, "VmRSS: %zu kB", &kib) == 1)
+                        break;
+        fclose(status);
+        return kib * 1024;
+}
+
+/* Bytes in use in the main malloc arena: where the main thread, so the backlog, allocates. */
+static size_t heap_in_use(void) {
+        return mallinfo2().uordblks;
+}
+
+static int compare_double(const void *a, const void *b) {
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+static double median(const double *values, int count) {
+        double sorted[MAX_RUNS];
+        memcpy(sorted, values, (size_t)count * sizeof(*sorted));
+        qsort(sorted, (size_t)count, sizeof(*sorted), compare_double);
+        return count % 2 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2;
+}
+
+/* ---- synthetic snapshots --------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t x) {
+        x += 0x9E3779B97F4A7C15ULL;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+        return x ^ (x >> 31);
+}
+
+typedef struct rng_s {
+        uint64_t state;
+} rng_t;
+
+static uint64_t rng_next(rng_t *rng) {
+        return splitmix64(rng->state++);
+}
+
+/* Uniform in [0, bound). */
+static uint64_t rng_below(rng_t *rng, uint64_t bound) {
+        return bound ? rng_next(rng) % bound : 0;
+}
+
+static double rng_unit(rng_t *rng) {
+        return (double)(rng_next(rng) >> 11) / 9007199254740992.0;
+}
+
+static bool rng_chance(rng_t *rng, unsigned per_mille) {
+        return rng_below(rng, 1000) < per_mille;
+}
+
+/* Task ids are unique (splitmix64 is a bijection) and look like hashes, as real ids do. */
+static void task_id_of(uint64_t index, char *out, size_t out_size) {
+        snprintf(out, out_size, "task-%016" PRIx64, splitmix64(index ^ 0x5EED));
+}
+
+static const char *const domains[] = {"data_prep", "inference", "evaluation", "remediation"};
+static const char *const task_types[][3] = {{"feature_build", "dedupe", "tokenize"},
+                                            {"batch_score", "embed", "rerank"},
+                                            {"offline_eval", "drift_check", "bias_audit"},
+                                            {"retrain", "rollback", "label_fix"}};
+static const char *const sla_classes[] = {"standard", "standard", "gold", "bronze"};
+static const char *const teams[] = {"search", "ads", "fraud", "vision", "speech", "ranking"};
+static const char *const models[] = {"resnet-50", "bert-base", "xgb-v7", "llama-8b", "clip-vit", "gbdt-2"};
+static const char *const error_codes[] = {"worker.oom", "worker.timeout", "upstream.5xx"};
+
+/* States with their share in per mille: a backlog in steady state. FAILED is transient, never at rest. */
+static const struct {
+        bl_state_t state;
+        unsigned per_mille;
+} state_mix[] = {
+        {BL_STATE_QUEUED, 30},     {BL_STATE_BLOCKED, 150},  {BL_STATE_READY, 400},
+        {BL_STATE_DISPATCHED, 80}, {BL_STATE_RUNNING, 120},  {BL_STATE_RETRY_WAIT, 50},
+        {BL_STATE_COMPLETED, 120}, {BL_STATE_DEAD, 20},      {BL_STATE_CANCELLED, 20},
+        {BL_STATE_EXPIRED, 10},
+};
+
+static bl_state_t pick_state(rng_t *rng) {
+        uint64_t roll = rng_below(rng, 1000);
+        for (size_t i = 0; i < sizeof(state_mix) / sizeof(state_mix[0]); i++) {
+                if (roll < state_mix[i].per_mille)
+                        return state_mix[i].state;
+                roll -= state_mix[i].per_mille;
+        }
+        return BL_STATE_READY;
+}
+
+static bool push_event_ids(bl_strvec_t *ids, rng_t *rng, size_t count) {
+        char id[64];
+        for (size_t i = 0; i < count; i++) {
+                uint64_t a = rng_next(rng), b = rng_next(rng);
+                snprintf(id, sizeof(id), "%08" PRIx32 "-%04" PRIx32 "-4%03" PRIx32 "-%04" PRIx32 "-%012" PRIx64,
+                         (uint32_t)a, (uint32_t)(a >> 32) & 0xffff, (uint32_t)(a >> 48) & 0xfff,
+                         (uint32_t)b & 0xffff, b >> 16);
+                if (!bl_strvec_push(ids, id))
+                        return false;
+        }
+        return true;
+}
+
+static bool set_text(char **slot, const char *text) {
+        free(*slot);
+        return (*slot = strdup(text)) != NULL;
+}
+
+/* Event ids a task in @p state has applied: its submission, then starts, heartbeats, results. */
+static size_t event_count(bl_state_t state, rng_t *rng) {
+        switch (state) {
+        case BL_STATE_QUEUED:
+        case BL_STATE_BLOCKED:
+        case BL_STATE_READY:
+        case BL_STATE_DISPATCHED: return 1 + rng_below(rng, 2);
+        case BL_STATE_RUNNING: return 2 + rng_below(rng, 11);
+        case BL_STATE_RETRY_WAIT: return 3 + rng_below(rng, 6);
+        default: return 3 + rng_below(rng, 14);
+        }
+}
+
+/* The snapshot of task @p index of @p total: the same for the same index on every run. */
+static bl_item_t *make_item(uint64_t index, uint64_t total, size_t payload_bytes) {
+        rng_t rng = {splitmix64(index * 0x100000001B3ULL + 7)};
+        char task_id[32], text[160];
+        bl_state_t state = pick_state(&rng);
+        size_t domain = (size_t)rng_below(&rng, 4);
+        bool terminal = bl_state_is_terminal(state);
+        bool placeholder = state == BL_STATE_QUEUED && rng_chance(&rng, 150); /* 0.45% of items */
+        bl_item_t *item;
+        bool ok = true;
+
+        task_id_of(index, task_id, sizeof(task_id));
+        if (!(item = bl_item_new(task_id, -1)))
+                return NULL;
+        item->state = state;
+        item->placeholder = placeholder;
+        item->seq = 1 + (int64_t)rng_below(&rng, terminal ? 30 : 8);
+        item->submitted_at_ms = BASE_TIME_MS - (int64_t)rng_below(&rng, 7 * 86400000ULL);
+        item->state_since_ms = item->submitted_at_ms + (int64_t)rng_below(&rng, 3600000);
+        if (placeholder) {
+                item->seq = 1;
+                for (size_t i = 0, n = 1 + (size_t)rng_below(&rng, 3); i < n && ok; i++) {
+                        task_id_of(rng_below(&rng, total), text, sizeof(text));
+                        ok = bl_strvec_push(&item->dependents, text);
+                }
+                if (ok)
+                        return item;
+                bl_item_destroy(item);
+                return NULL;
+        }
+        ok = set_text(&item->domain, domains[domain]) &&
+             set_text(&item->task_type, task_types[domain][rng_below(&rng, 3)]) &&
+             set_text(&item->sla_class, sla_classes[rng_below(&rng, 4)]);
+        if (ok && rng_chance(&rng, 800)) {
+                snprintf(text, sizeof(text), "tenant-%03u", (unsigned)rng_below(&rng, 200));
+                ok = set_text(&item->tenant, text);
+        }
+        item->business_value = rng_unit(&rng);
+        item->risk = rng_unit(&rng);
+        if (rng_chance(&rng, 300))
+                item->max_attempts = 3 + (int32_t)rng_below(&rng, 3);
+        switch (state) {
+        case BL_STATE_QUEUED:
+        case BL_STATE_BLOCKED: item->attempt = 0; break;
+        case BL_STATE_READY: item->attempt = rng_chance(&rng, 100) ? 1 + (int32_t)rng_below(&rng, 2) : 0; break;
+        default: item->attempt = 1 + (int32_t)rng_below(&rng, 3); break;
+        }
+        if (rng_chance(&rng, 600))
+                item->deadline_ms = item->submitted_at_ms + 3600000 + (int64_t)rng_below(&rng, 2 * 86400000ULL);
+        if (rng_chance(&rng, 500))
+                item->data_ready_at_ms = item->submitted_at_ms - (int64_t)rng_below(&rng, 86400000ULL);
+        if (state == BL_STATE_BLOCKED && rng_chance(&rng, 300))
+                item->not_before_ms = BASE_TIME_MS + (int64_t)rng_below(&rng, 86400000ULL);
+        if (state != BL_STATE_QUEUED && state != BL_STATE_BLOCKED)
+                item->ready_since_ms = item->state_since_ms - (int64_t)rng_below(&rng, 600000);
+        if (state == BL_STATE_DISPATCHED || state == BL_STATE_RUNNING)
+                item->lease_expires_at_ms = item->state_since_ms + 300000;
+        if (state == BL_STATE_RETRY_WAIT)
+                item->retry_at_ms = item->state_since_ms + 1000 * (int64_t)(1 + rng_below(&rng, 120));
+        if (terminal)
+                item->terminal_at_ms = item->state_since_ms;
+
+        /* dependencies: most tasks have none, some wait on one to three others */
+        uint64_t roll = rng_below(&rng, 100);
+        size_t deps = roll < 60 ? 0 : roll < 85 ? 1 : 2 + (size_t)rng_below(&rng, 2);
+        for (size_t i = 0; i < deps && ok; i++) {
+                task_id_of(rng_below(&rng, total), text, sizeof(text));
+                ok = bl_strvec_push(&item->depends_on, text) &&
+                     (state != BL_STATE_BLOCKED || bl_strvec_push(&item->pending_deps, text));
+        }
+        if (ok && rng_chance(&rng, 100))
+                for (size_t i = 0, n = 1 + (size_t)rng_below(&rng, 2); i < n && ok; i++) {
+                        task_id_of(rng_below(&rng, total), text, sizeof(text));
+                        ok = bl_strvec_push(&item->dependents, text);
+                }
+        if (rng_chance(&rng, 50)) {
+                item->approval_required = true;
+                item->approved = state != BL_STATE_QUEUED && state != BL_STATE_BLOCKED;
+        }
+
+        /* labels: two to four */
+        size_t labels = 2 + (size_t)rng_below(&rng, 3);
+        const char *label_keys[] = {"team", "model", "env", "priority"};
+        for (size_t i = 0; i < labels && ok; i++) {
+                switch (i) {
+                case 0: snprintf(text, sizeof(text), "%s", teams[rng_below(&rng, 6)]); break;
+                case 1: snprintf(text, sizeof(text), "%s", models[rng_below(&rng, 6)]); break;
+                case 2: snprintf(text, sizeof(text), "%s", rng_chance(&rng, 900) ? "prod" : "staging"); break;
+                default: snprintf(text, sizeof(text), "p%u", (unsigned)rng_below(&rng, 4)); break;
+                }
+                ok = bl_strvec_push(&item->label_keys, label_keys[i]) && bl_strvec_push(&item->label_values, text);
+        }
+
+        /* the payload handed to the worker: opaque bytes */
+        if (ok) {
+                item->has_payload = true;
+                item->payload_size = payload_bytes;
+                ok = (item->payload = malloc(payload_bytes ? payload_bytes : 1)) != NULL;
+                for (size_t i = 0; ok && i < payload_bytes; i += 8) {
+                        uint64_t word = rng_next(&rng);
+                        size_t chunk_bytes = payload_bytes - i < 8 ? payload_bytes - i : 8;
+                        memcpy((unsigned char *)item->payload + i, &word, chunk_bytes);
+                }
+        }
+        if (ok && rng_chance(&rng, 800)) {
+                snprintf(text, sizeof(text), "00-%016" PRIx64 "%016" PRIx64 "-%016" PRIx64 "-01", rng_next(&rng),
+                         rng_next(&rng), rng_next(&rng));
+                ok = set_text(&item->traceparent, text);
+        }
+        if (ok && (state == BL_STATE_RETRY_WAIT || state == BL_STATE_DEAD || item->attempt > 1)) {
+                size_t code = (size_t)rng_below(&rng, 3);
+                item->has_last_error = true;
+                item->error_retryable = state != BL_STATE_DEAD;
+                ok = set_text(&item->error_code, error_codes[code]) &&
+                     set_text(&item->error_message, code == 0   ? "container killed: memory limit 8Gi exceeded"
+                                                    : code == 1 ? "no heartbeat for 300 s"
+                                                                : "model server answered 503 Service Unavailable");
+        }
+        ok = ok && push_event_ids(&item->recent_event_ids, &rng, event_count(state, &rng));
+        if (ok)
+                return item;
+        bl_item_destroy(item);
+        return NULL;
+}
+
+/* ---- Kafka plumbing ---------------------------------------------------------------- */
+
+typedef struct quiet_s {
+        char last_error[512];
+        bool all_brokers_down;
+} quiet_t;
+
+/* For the probe handle: librdkafka's complaints are kept for one clear message instead of logged. */
+static void quiet_log(const rd_kafka_t *rk, int level, const char *facility, const char *message) {
+        (void)rk, (void)level, (void)facility, (void)message;
+}
+
+static void quiet_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+        quiet_t *quiet = opaque;
+        (void)rk;
+        if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+                quiet->all_brokers_down = true;
+        else
+                snprintf(quiet->last_error, sizeof(quiet->last_error), "%s", reason);
+}
+
+/* A handle for admin requests and the reachability probe, which logs nothing itself. */
+static rd_kafka_t *admin_new(const bl_config_t *config, quiet_t *quiet, char *errstr, size_t errstr_size) {
+        rd_kafka_conf_t *conf = bl_kafka_conf_new(config, NULL, errstr, errstr_size);
+        if (!conf)
+                return NULL;
+        rd_kafka_conf_set_log_cb(conf, quiet_log);
+        rd_kafka_conf_set_error_cb(conf, quiet_error);
+        rd_kafka_conf_set_opaque(conf, quiet);
+        return bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+}
+
+/* The broker answers metadata requests; else a clear message, as soon as librdkafka gives up on it. */
+static bool probe_broker(rd_kafka_t *admin, const char *bootstrap, quiet_t *quiet) {
+        double deadline = now_s() + PROBE_TIMEOUT_MS / 1000.0;
+        rd_kafka_resp_err_t err;
+        do {
+                const struct rd_kafka_metadata *metadata = NULL;
+                err = rd_kafka_metadata(admin, 0, NULL, &metadata, 1000);
+                if (metadata)
+                        rd_kafka_metadata_destroy(metadata);
+                rd_kafka_poll(admin, 0); /* serves error_cb */
+        } while (err && !quiet->all_brokers_down && !interrupted && now_s() < deadline);
+        if (!err)
+                return true;
+        fprintf(stderr,
+                "bench_restore: cannot reach a Kafka broker at %s: %s%s%s\n"
+                "bench_restore: start the test broker with scripts/testenv.sh start kafka, or pass --bootstrap\n",
+                bootstrap, rd_kafka_err2str(err), *quiet->last_error ? "; " : "", quiet->last_error);
+        return false;
+}
+
+/* Waits for the admin result event of type @p expected; NULL with errstr. */
+static rd_kafka_event_t *admin_result(rd_kafka_queue_t *queue, rd_kafka_event_type_t expected, char *errstr,
+                                      size_t errstr_size) {
+        rd_kafka_event_t *event = rd_kafka_queue_poll(queue, TOPIC_READY_TIMEOUT_MS + 5000);
+        if (!event) {
+                snprintf(errstr, errstr_size, "no answer from the broker");
+                return NULL;
+        }
+        if (rd_kafka_event_type(event) != expected || rd_kafka_event_error(event)) {
+                snprintf(errstr, errstr_size, "%s",
+                         rd_kafka_event_error(event) ? rd_kafka_event_error_string(event) : "unexpected event");
+                rd_kafka_event_destroy(event);
+                return NULL;
+        }
+        return event;
+}
+
+static bool create_topic(rd_kafka_t *admin, const char *topic, int32_t partitions, char *errstr, size_t errstr_size) {
+        rd_kafka_NewTopic_t *spec = rd_kafka_NewTopic_new(topic, partitions, -1, errstr, errstr_size);
+        rd_kafka_queue_t *queue = rd_kafka_queue_new(admin);
+        rd_kafka_AdminOptions_t *options = rd_kafka_AdminOptions_new(admin, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+        rd_kafka_event_t *event = NULL;
+        bool ok = false;
+        if (spec && rd_kafka_NewTopic_set_config(spec, "cleanup.policy", "compact") == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                rd_kafka_AdminOptions_set_operation_timeout(options, TOPIC_READY_TIMEOUT_MS, NULL, 0);
+                rd_kafka_CreateTopics(admin, &spec, 1, options, queue);
+                event = admin_result(queue, RD_KAFKA_EVENT_CREATETOPICS_RESULT, errstr, errstr_size);
+        }
+        if (event) {
+                size_t count;
+                const rd_kafka_topic_result_t **results =
+                        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
+                rd_kafka_resp_err_t err =
+                        count == 1 ? rd_kafka_topic_result_error(results[0]) : RD_KAFKA_RESP_ERR__FAIL;
+                ok = err == RD_KAFKA_RESP_ERR_NO_ERROR;
+                if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                        snprintf(errstr, errstr_size,
+                                 "topic %s already exists (left by a --keep run?): delete it or pass another "
+                                 "--topic-prefix", topic);
+                else if (!ok)
+                        snprintf(errstr, errstr_size, "creating %s: %s", topic,
+                                 count == 1 && rd_kafka_topic_result_error_string(results[0])
+                                         ? rd_kafka_topic_result_error_string(results[0])
+                                         : rd_kafka_err2str(err));
+                rd_kafka_event_destroy(event);
+        }
+        rd_kafka_AdminOptions_destroy(options);
+        rd_kafka_queue_destroy(queue);
+        if (spec)
+                rd_kafka_NewTopic_destroy(spec);
+        return ok;
+}
+
+/* Metadata shows @p topic with @p partitions partitions, each with a leader. */
+static bool await_topic(rd_kafka_t *admin, const char *topic, int32_t partitions) {
+        double deadline = now_s() + TOPIC_READY_TIMEOUT_MS / 1000.0;
+        rd_kafka_topic_t *handle = rd_kafka_topic_new(admin, topic, NULL);
+        bool ready = false;
+        while (!ready && !interrupted && now_s() < deadline) {
+                const struct rd_kafka_metadata *metadata = NULL;
+                if (!rd_kafka_metadata(admin, 0, handle, &metadata, 5000) && metadata->topic_cnt == 1 &&
+                    !metadata->topics[0].err && metadata->topics[0].partition_cnt == partitions) {
+                        ready = true;
+                        for (int i = 0; i < partitions; i++)
+                                ready = ready && metadata->topics[0].partitions[i].leader >= 0;
+                }
+                if (metadata)
+                        rd_kafka_metadata_destroy(metadata);
+                if (!ready)
+                        usleep(100000);
+        }
+        rd_kafka_topic_destroy(handle);
+        return ready;
+}
+
+static void delete_topic(rd_kafka_t *admin, const char *topic) {
+        char errstr[512];
+        rd_kafka_DeleteTopic_t *spec = rd_kafka_DeleteTopic_new(topic);
+        rd_kafka_queue_t *queue = rd_kafka_queue_new(admin);
+        rd_kafka_event_t *event;
+        rd_kafka_DeleteTopics(admin, &spec, 1, NULL, queue);
+        event = admin_result(queue, RD_KAFKA_EVENT_DELETETOPICS_RESULT, errstr, sizeof(errstr));
+        if (event) {
+                size_t count;
+                const rd_kafka_topic_result_t **results =
+                        rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event), &count);
+                if (count == 1 && rd_kafka_topic_result_error(results[0]))
+                        snprintf(errstr, sizeof(errstr), "%s",
+                                 rd_kafka_err2str(rd_kafka_topic_result_error(results[0])));
+                else
+                        errstr[0] = '\0';
+                rd_kafka_event_destroy(event);
+        }
+        if (*errstr)
+                fprintf(stderr, "bench_restore: could not delete %s: %s\n", topic, errstr);
+        else
+                fprintf(stderr, "bench_restore: deleted %s\n", topic);
+        rd_kafka_DeleteTopic_destroy(spec);
+        rd_kafka_queue_destroy(queue);
+}
+
+/* ---- fill ---------------------------------------------------------------------------- */
+
+typedef struct fill_stats_s {
+        double seconds;
+        size_t value_bytes;
+        size_t transactions;
+        size_t states[BL_STATE__COUNT];
+        int64_t *end_offsets;  /* per partition: records written plus one commit marker per transaction */
+        bool *in_transaction;  /* per partition: written to in the open transaction */
+} fill_stats_t;
+
+static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque) {
+        size_t *failures = opaque;
+        (void)rk;
+        if (message->err && (*failures)++ == 0 && !interrupted) /* an interrupted fill aborts: purged, not failed */
+                fprintf(stderr, "bench_restore: delivery failed: %s\n", rd_kafka_err2str(message->err));
+}
+
+static bool txn_ok(rd_kafka_error_t *error, const char *what, char *errstr, size_t errstr_size) {
+        if (!error)
+                return true;
+        snprintf(errstr, errstr_size, "%s: %s", what, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return false;
+}
+
+/*
+ * Writes the N snapshots as `backlogd run` writes them: encoded by the
+ * pipeline's encoder, copied into the producer, on the murmur2 partition of
+ * the key, FILL_TXN_RECORDS per transaction.
+ */
+static bool fill(const bl_config_t *config, bl_records_t *records, const options_t *o, const char *topic,
+                 fill_stats_t *stats, char *errstr, size_t errstr_size) {
+        char transactional_id[64];
+        size_t failures = 0;
+        snprintf(transactional_id, sizeof(transactional_id), "bench-restore-%d", (int)getpid());
+        const char *overrides[] = {"transactional.id", transactional_id, "enable.idempotence", "true",
+                                   "partitioner", "murmur2_random", "linger.ms", "5", NULL};
+        rd_kafka_conf_t *conf = bl_kafka_conf_new(config, overrides, errstr, errstr_size);
+        rd_kafka_t *producer;
+        bool ok = true, in_transaction = false;
+        double started = now_s();
+        if (!conf)
+                return false;
+        rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
+        rd_kafka_conf_set_opaque(conf, &failures);
+        if (!(producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
+                return false;
+        ok = txn_ok(rd_kafka_init_transactions(producer, TXN_TIMEOUT_MS), "init_transactions", errstr, errstr_size);
+        for (size_t i = 0; ok && i < o->items; i++) {
+                bl_item_t *item = make_item(i, o->items, o->payload_bytes);
+                const void *value;
+                size_t size;
+                rd_kafka_resp_err_t err;
+                if (interrupted) {
+                        snprintf(errstr, errstr_size, "interrupted");
+                        ok = false;
+                        break;
+                }
+                if (!item) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        ok = false;
+                        break;
+                }
+                if (bl_records_item(records, item, true, &value, &size) != BL_OK) {
+                        snprintf(errstr, errstr_size, "encoding %s: %s", item->task_id,
+                                 bl_records_last_error(records));
+                        bl_item_destroy(item);
+                        ok = false;
+                        break;
+                }
+                if (!in_transaction) {
+                        ok = txn_ok(rd_kafka_begin_transaction(producer), "begin_transaction", errstr, errstr_size);
+                        in_transaction = ok;
+                }
+                int32_t partition = bl_reader_partition_for_key(item->task_id, o->partitions);
+                stats->end_offsets[partition]++;
+                stats->in_transaction[partition] = true;
+                while (ok && (err = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic),
+                                                      RD_KAFKA_V_PARTITION(partition),
+                                                      RD_KAFKA_V_KEY(item->task_id, strlen(item->task_id)),
+                                                      RD_KAFKA_V_VALUE((void *)value, size),
+                                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END))) {
+                        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                                snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(err));
+                                ok = false;
+                        } else {
+                                rd_kafka_poll(producer, 10);
+                        }
+                }
+                stats->value_bytes += size;
+                stats->states[item->state]++;
+                bl_item_destroy(item);
+                rd_kafka_poll(producer, 0);
+                if (ok && ((i + 1) % FILL_TXN_RECORDS == 0 || i + 1 == o->items)) {
+                        ok = txn_ok(rd_kafka_commit_transaction(producer, TXN_TIMEOUT_MS), "commit_transaction",
+                                    errstr, errstr_size);
+                        in_transaction = false;
+                        stats->transactions++;
+                        for (int32_t p = 0; p < o->partitions; p++) {
+                                stats->end_offsets[p] += stats->in_transaction[p]; /* the commit marker */
+                                stats->in_transaction[p] = false;
+                        }
+                        if (ok && isatty(STDERR_FILENO))
+                                fprintf(stderr, "\rfill: %zu / %zu", i + 1, o->items);
+                }
+        }
+        if (isatty(STDERR_FILENO))
+                fprintf(stderr, "\n");
+        if (in_transaction)
+                rd_kafka_error_destroy(rd_kafka_abort_transaction(producer, TXN_TIMEOUT_MS));
+        if (ok && failures) {
+                snprintf(errstr, errstr_size, "%zu records were not delivered", failures);
+                ok = false;
+        }
+        stats->seconds = now_s() - started;
+        rd_kafka_destroy(producer);
+        return ok;
+}
+
+/*
+ * Waits until every partition's end offset counts the commit marker of the
+ * last transaction; seconds waited, or < 0 on timeout. commit_transaction
+ * returns before the coordinator has written the markers: until then a
+ * read_committed reader ends a partition at its last stable offset, before
+ * the last transaction's records (seen here as whole partitions missing for
+ * 40 to 60 ms after the commit).
+ */
+static double await_markers(rd_kafka_t *admin, const char *topic, int32_t partitions, const int64_t *end_offsets) {
+        double started = now_s();
+        for (int32_t p = 0; p < partitions && !interrupted; p++) {
+                int64_t low, high = -1;
+                while (!interrupted && (rd_kafka_query_watermark_offsets(admin, topic, p, &low, &high, 5000) ||
+                                        high < end_offsets[p])) {
+                        if (now_s() - started > TOPIC_READY_TIMEOUT_MS / 1000.0)
+                                return -1;
+                        usleep(5000);
+                }
+        }
+        return now_s() - started;
+}
+
+/* ---- (a) baseline: a plain consumer, nothing decoded ------------------------------- */
+
+typedef struct baseline_s {
+        size_t records;
+        uint64_t checksum; /* of every key and value byte: they are read, as decoding would */
+} baseline_t;
+
+static void touch(baseline_t *base, const rd_kafka_message_t *message) {
+        const unsigned char *key = message->key, *value = message->payload;
+        uint64_t sum = 0;
+        for (size_t i = 0; i < message->key_len; i++)
+                sum += key[i];
+        for (size_t i = 0; i < message->len; i++)
+                sum += value[i];
+        base->checksum += sum;
+        base->records++;
+}
+
+/* Reads every partition to its read_committed end with the reader's settings; seconds, or < 0 with errstr. */
+static double run_baseline(const bl_config_t *config, const char *topic, int32_t partitions, baseline_t *base,
+                           char *errstr, size_t errstr_size) {
+        char group[64];
+        snprintf(group, sizeof(group), "bench-restore-baseline-%d", (int)getpid());
+        /* the same properties as src/kafka/reader.c */
+        const char *overrides[] = {"group.id", group,
+                                   "enable.partition.eof", "true",
+                                   "fetch.wait.max.ms", "10",
+                                   "enable.auto.commit", "false",
+                                   "isolation.level", "read_committed",
+                                   "queued.min.messages", "1000000",
+                                   "queued.max.messages.kbytes", "131072",
+                                   NULL};
+        rd_kafka_t *consumer = bl_kafka_new(RD_KAFKA_CONSUMER, config, overrides, errstr, errstr_size);
+        rd_kafka_topic_partition_list_t *list;
+        int32_t at_end = 0;
+        int idle_ms = 0;
+        double started, seconds = -1;
+        if (!consumer)
+                return -1;
+        list = rd_kafka_topic_partition_list_new(partitions);
+        for (int32_t p = 0; p < partitions; p++)
+                rd_kafka_topic_partition_list_add(list, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        memset(base, 0, sizeof(*base));
+        started = now_s();
+        /* As bl_reader_scan starts: metadata of the topic. Without it, a fresh consumer's first
+         * fetch waits half a second for its own metadata refresh. */
+        rd_kafka_topic_t *handle = rd_kafka_topic_new(consumer, topic, NULL);
+        const struct rd_kafka_metadata *metadata = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(consumer, 0, handle, &metadata, SCAN_TIMEOUT_MS);
+        if (metadata)
+                rd_kafka_metadata_destroy(metadata);
+        rd_kafka_topic_destroy(handle);
+        if (err)
+                snprintf(errstr, errstr_size, "metadata of %s: %s", topic, rd_kafka_err2str(err));
+        else if ((err = rd_kafka_assign(consumer, list)))
+                snprintf(errstr, errstr_size, "assigning %s: %s", topic, rd_kafka_err2str(err));
+        while (!err && at_end < partitions && !interrupted) {
+                rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 100);
+                if (!message) {
+                        if ((idle_ms += 100) >= SCAN_TIMEOUT_MS) {
+                                snprintf(errstr, errstr_size, "reading %s: no progress for %d ms", topic,
+                                         SCAN_TIMEOUT_MS);
+                                err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+                        }
+                        continue;
+                }
+                idle_ms = 0;
+                if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        at_end++;
+                } else if (message->err) {
+                        snprintf(errstr, errstr_size, "reading %s: %s", topic, rd_kafka_message_errstr(message));
+                        err = message->err;
+                } else {
+                        touch(base, message);
+                }
+                rd_kafka_message_destroy(message);
+        }
+        if (!err && !interrupted)
+                seconds = now_s() - started;
+        else if (interrupted)
+                snprintf(errstr, errstr_size, "interrupted");
+        rd_kafka_assign(consumer, NULL);
+        rd_kafka_topic_partition_list_destroy(list);
+        rd_kafka_destroy(consumer);
+        return seconds;
+}
+
+/* ---- (b) restore as the pipeline does it ------------------------------------------- */
+
+typedef struct restore_ctx_s {
+        bl_schemas_t *schemas;
+        bl_backlog_t *backlog;
+        size_t items, tombstones, unreadable;
+        char first_error[BL_RECORD_DETAIL_MAX + 64];
+} restore_ctx_t;
+
+/* As restore_record in src/pipeline/restore.c. */
+static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
+        restore_ctx_t *ctx = opaque;
+        bl_record_error_t error;
+        char task_id[1024];
+        if (interrupted)
+                return false;
+        if (!message->key)
+                return true;
+        if (!message->payload) {
+                snprintf(task_id, sizeof(task_id), "%.*s", (int)message->key_len, (const char *)message->key);
+                bl_backlog_forget(ctx->backlog, task_id);
+                ctx->tombstones++;
+                return true;
+        }
+        bl_item_t *item = bl_records_decode_item(ctx->schemas, message->payload, message->len, message->partition,
+                                                 &error);
+        if (!item) {
+                if (ctx->unreadable++ == 0)
+                        snprintf(ctx->first_error, sizeof(ctx->first_error), "[%d] offset %" PRId64 ": %s: %s",
+                                 (int)message->partition, message->offset, bl_reason_name(error.reason),
+                                 error.detail);
+                return true;
+        }
+        bl_backlog_restore(ctx->backlog, item);
+        ctx->items++;
+        return true;
+}
+
+static void sink_changed(void *opaque, const bl_transition_t *transition, const bl_item_t *item) {
+        (void)opaque, (void)transition, (void)item;
+}
+static void sink_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
+        (void)opaque, (void)dispatch;
+}
+static void sink_notice(void *opaque, const bl_notice_t *notice) {
+        (void)opaque, (void)notice;
+}
+static void sink_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reason, const char *detail) {
+        (void)opaque, (void)item, (void)reason, (void)detail;
+}
+static void sink_purged(void *opaque, const char *task_id, int32_t partition) {
+        (void)opaque, (void)task_id, (void)partition;
+}
+
+typedef struct restore_run_s {
+        double seconds;        /* scan, decode, restore and restore_finish */
+        double finish_seconds; /* restore_finish alone */
+        double rss_per_item;
+        double heap_per_item;
+        double drop_seconds;   /* bl_backlog_drop_partition of every partition afterwards */
+} restore_run_t;
+
+static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const char *topic, int32_t partitions,
+                        size_t expected, restore_run_t *run, char *errstr, size_t errstr_size) {
+        bl_backlog_options_t options = {
+                .lease_ms = config->backlog_lease_ms,
+                .retry_base_ms = config->backlog_retry_base_ms,
+                .retry_cap_ms = config->backlog_retry_cap_ms,
+                .max_attempts = (int32_t)config->backlog_max_attempts,
+                .retention_ms = config->backlog_retention_ms,
+                .dedup_window = (size_t)config->backlog_dedup_window,
+                .seed = 1,
+        };
+        bl_backlog_sink_t sink = {sink_changed, sink_dispatched, sink_notice, sink_dead_letter, sink_purged, NULL};
+        restore_ctx_t ctx = {schemas, NULL, 0, 0, 0, ""};
+        bl_reader_t *reader = bl_reader_new(config, errstr, errstr_size);
+        bool ok = false;
+        if (!reader)
+                return false;
+        if (!(ctx.backlog = bl_backlog_new(&options, &sink))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto done;
+        }
+        malloc_trim(0);
+        size_t rss_before = rss_bytes(), heap_before = heap_in_use();
+        double started = now_s();
+        bl_err_t err = bl_reader_scan(reader, topic, NULL, 0, restore_record, &ctx, SCAN_TIMEOUT_MS, errstr,
+                                      errstr_size);
+        double finish_started = now_s();
+        if (err)
+                goto done;
+        bl_backlog_restore_finish(ctx.backlog);
+        run->finish_seconds = now_s() - finish_started;
+        run->seconds = now_s() - started;
+        malloc_trim(0); /* the fetch buffers librdkafka freed are not the backlog's */
+        run->rss_per_item = ((double)rss_bytes() - (double)rss_before) / (double)expected;
+        run->heap_per_item = ((double)heap_in_use() - (double)heap_before) / (double)expected;
+        if (interrupted)
+                snprintf(errstr, errstr_size, "interrupted");
+        else if (ctx.unreadable)
+                snprintf(errstr, errstr_size, "%zu records did not decode; the first: %s", ctx.unreadable,
+                         ctx.first_error);
+        else if (ctx.items != expected || bl_backlog_size(ctx.backlog) != expected)
+                snprintf(errstr, errstr_size, "restored %zu snapshots into %zu items, expected %zu", ctx.items,
+                         bl_backlog_size(ctx.backlog), expected);
+        else
+                ok = true;
+        if (ok) { /* what an abort or a revocation costs before anything is read again */
+                double drop_started = now_s();
+                for (int32_t p = 0; p < partitions; p++)
+                        bl_backlog_drop_partition(ctx.backlog, p);
+                run->drop_seconds = now_s() - drop_started;
+        }
+done:
+        bl_backlog_destroy(ctx.backlog);
+        bl_reader_destroy(reader);
+        return ok;
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static bl_config_t *load_config(const options_t *o) {
+        char bootstrap[512];
+        snprintf(bootstrap, sizeof(bootstrap), "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=%s", o->bootstrap);
+        char *envp[] = {bootstrap, NULL};
+        return bl_config_load(NULL, envp, NULL, NULL);
+}
+
+int main(int argc, char **argv) {
+        options_t o;
+        char errstr[1024] = "", topic[256];
+        quiet_t quiet = {"", false};
+        fill_stats_t filled = {0};
+        double baseline_rate[MAX_RUNS], restore_rate[MAX_RUNS], ratio[MAX_RUNS], finish_ms[MAX_RUNS];
+        double rss_item[MAX_RUNS], heap_item[MAX_RUNS], drop_ms[MAX_RUNS];
+        bl_contract_source_t contracts = {0};
+        bl_records_t *records = NULL;
+        bl_config_t *config = NULL;
+        rd_kafka_t *admin = NULL;
+        bool created = false;
+        int status = 1, parsed = parse_options(argc, argv, &o);
+        if (parsed)
+                return parsed < 0 ? 0 : parsed;
+        snprintf(topic, sizeof(topic), "%sbacklog.state", o.topic_prefix);
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        bl_log_set_level(BL_LOG_WARN);
+
+        if (!(config = load_config(&o))) {
+                fprintf(stderr, "bench_restore: --bootstrap %s: librdkafka refuses it\n", o.bootstrap);
+                return 2;
+        }
+        if (!bl_contract_source_open(&contracts, config, errstr, sizeof(errstr)) ||
+            !(records = bl_records_new(contracts.schemas, NULL, "bench_restore", errstr, sizeof(errstr)))) {
+                fprintf(stderr, "bench_restore: contracts in %s: %s\n", bl_config_schemas_dir(config), errstr);
+                goto done;
+        }
+        if (!(admin = admin_new(config, &quiet, errstr, sizeof(errstr)))) {
+                fprintf(stderr, "bench_restore: %s\n", errstr);
+                goto done;
+        }
+        if (!probe_broker(admin, o.bootstrap, &quiet))
+                goto done;
+        if (!create_topic(admin, topic, o.partitions, errstr, sizeof(errstr))) {
+                fprintf(stderr, "bench_restore: %s\n", errstr);
+                goto done;
+        }
+        created = true;
+        if (!await_topic(admin, topic, o.partitions)) {
+                fprintf(stderr, "bench_restore: %s: no leader for all %d partitions within %d s\n", topic,
+                        (int)o.partitions, TOPIC_READY_TIMEOUT_MS / 1000);
+                goto done;
+        }
+
+        printf("restore bench: %zu items, %d partitions, %zu-byte payload, %d runs; %s on %s\n", o.items,
+               (int)o.partitions, o.payload_bytes, o.runs, topic, o.bootstrap);
+        fflush(stdout);
+        filled.end_offsets = calloc((size_t)o.partitions, sizeof(*filled.end_offsets));
+        filled.in_transaction = calloc((size_t)o.partitions, sizeof(*filled.in_transaction));
+        if (!filled.end_offsets || !filled.in_transaction) {
+                fprintf(stderr, "bench_restore: out of memory\n");
+                goto done;
+        }
+        if (!fill(config, records, &o, topic, &filled, errstr, sizeof(errstr))) {
+                fprintf(stderr, "bench_restore: fill: %s\n", errstr);
+                goto done;
+        }
+        double markers_seconds = await_markers(admin, topic, o.partitions, filled.end_offsets);
+        if (markers_seconds < 0) {
+                fprintf(stderr, "bench_restore: %s: the last transaction's commit markers did not appear within %d s\n",
+                        topic, TOPIC_READY_TIMEOUT_MS / 1000);
+                goto done;
+        }
+        printf("fill: %zu snapshots, %.0f bytes each on average, %zu transactions, %.1f s: %.0f items/s, "
+               "%.1f MB/s; last commit markers seen after %.0f ms more\n",
+               o.items, (double)filled.value_bytes / (double)o.items, filled.transactions, filled.seconds,
+               (double)o.items / filled.seconds, (double)filled.value_bytes / filled.seconds / 1e6,
+               markers_seconds * 1e3);
+        printf("states:");
+        for (int s = 0; s < BL_STATE__COUNT; s++)
+                if (filled.states[s])
+                        printf(" %s %.1f%%", bl_state_name((bl_state_t)s),
+                               100.0 * (double)filled.states[s] / (double)o.items);
+        printf("\n\n%-4s %17s %17s %7s %18s %11s %12s %9s\n", "run", "baseline items/s", "restore items/s", "ratio",
+               "restore_finish ms", "rss B/item", "heap B/item", "drop ms");
+        fflush(stdout);
+
+        for (int r = 0; r < o.runs; r++) {
+                baseline_t base;
+                restore_run_t run = {0};
+                double seconds = run_baseline(config, topic, o.partitions, &base, errstr, sizeof(errstr));
+                if (seconds < 0) {
+                        fprintf(stderr, "bench_restore: baseline: %s\n", errstr);
+                        goto done;
+                }
+                if (base.records != o.items) {
+                        fprintf(stderr, "bench_restore: baseline read %zu records, expected %zu\n", base.records,
+                                o.items);
+                        goto done;
+                }
+                baseline_rate[r] = (double)o.items / seconds;
+                if (!run_restore(config, contracts.schemas, topic, o.partitions, o.items, &run, errstr,
+                                 sizeof(errstr))) {
+                        fprintf(stderr, "bench_restore: restore: %s\n", errstr);
+                        goto done;
+                }
+                restore_rate[r] = (double)o.items / run.seconds;
+                ratio[r] = restore_rate[r] / baseline_rate[r];
+                finish_ms[r] = run.finish_seconds * 1e3;
+                rss_item[r] = run.rss_per_item;
+                heap_item[r] = run.heap_per_item;
+                drop_ms[r] = run.drop_seconds * 1e3;
+                printf("%-4d %17.0f %17.0f %7.3f %18.1f %11.0f %12.0f %9.1f\n", r + 1, baseline_rate[r],
+                       restore_rate[r], ratio[r], finish_ms[r], rss_item[r], heap_item[r], drop_ms[r]);
+                fflush(stdout);
+        }
+        printf("%-4s %17.0f %17.0f %7.3f %18.1f %11.0f %12.0f %9.1f\n", "med", median(baseline_rate, o.runs),
+               median(restore_rate, o.runs), median(ratio, o.runs), median(finish_ms, o.runs),
+               median(rss_item, o.runs), median(heap_item, o.runs), median(drop_ms, o.runs));
+        printf("{\"bench\":\"restore\",\"items\":%zu,\"partitions\":%d,\"payload_bytes\":%zu,\"runs\":%d,"
+               "\"record_bytes_avg\":%.1f,\"fill_items_per_s\":%.0f,\"baseline_items_per_s\":[",
+               o.items, (int)o.partitions, o.payload_bytes, o.runs, (double)filled.value_bytes / (double)o.items,
+               (double)o.items / filled.seconds);
+        for (int r = 0; r < o.runs; r++)
+                printf("%s%.0f", r ? "," : "", baseline_rate[r]);
+        printf("],\"restore_items_per_s\":[");
+        for (int r = 0; r < o.runs; r++)
+                printf("%s%.0f", r ? "," : "", restore_rate[r]);
+        printf("],\"baseline_items_per_s_median\":%.0f,\"restore_items_per_s_median\":%.0f,\"ratio_median\":%.4f,"
+               "\"restore_finish_ms_median\":%.2f,\"rss_bytes_per_item_median\":%.1f,"
+               "\"heap_bytes_per_item_median\":%.1f,\"drop_ms_median\":%.1f}\n",
+               median(baseline_rate, o.runs), median(restore_rate, o.runs), median(ratio, o.runs),
+               median(finish_ms, o.runs), median(rss_item, o.runs), median(heap_item, o.runs),
+               median(drop_ms, o.runs));
+        status = 0;
+done:
+        fflush(stdout);
+        if (created && !o.keep)
+                delete_topic(admin, topic);
+        else if (created)
+                fprintf(stderr, "bench_restore: kept %s\n", topic);
+        if (admin)
+                rd_kafka_destroy(admin);
+        free(filled.end_offsets);
+        free(filled.in_transaction);
+        bl_records_destroy(records);
+        bl_contract_source_close(&contracts);
+        bl_config_destroy(config);
+        return status;
+}
