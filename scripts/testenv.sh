@@ -22,8 +22,8 @@
 # Environment (defaults in brackets):
 #   BACKLOGD_CACHE          [$HOME/.cache/backlogd]  downloaded artifacts
 #   BACKLOGD_TESTENV_DIR    [<repo>/build/testenv]   logs, pid files, KRaft log dir
-#   BACKLOGD_KAFKA_PORT     [19092]                  controller listens on port+1
-#   BACKLOGD_REGISTRY_PORT  [18081]
+#   BACKLOGD_TESTENV_KAFKA_PORT     [19092]                  controller listens on port+1
+#   BACKLOGD_TESTENV_REGISTRY_PORT  [18081]
 #   BACKLOGD_TESTENV_START_TIMEOUT [120] / BACKLOGD_TESTENV_STOP_TIMEOUT [20]  seconds
 set -euo pipefail
 
@@ -44,14 +44,14 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 TESTENV_SRC=$SCRIPT_DIR/testenv
 CACHE=$(realpath -m "${BACKLOGD_CACHE:-${HOME:?HOME is not set}/.cache/backlogd}")
 RUN_DIR=$(realpath -m "${BACKLOGD_TESTENV_DIR:-$REPO_ROOT/build/testenv}")
-KAFKA_PORT=${BACKLOGD_KAFKA_PORT:-19092}
-REGISTRY_PORT=${BACKLOGD_REGISTRY_PORT:-18081}
+KAFKA_PORT=${BACKLOGD_TESTENV_KAFKA_PORT:-19092}
+REGISTRY_PORT=${BACKLOGD_TESTENV_REGISTRY_PORT:-18081}
 START_TIMEOUT=${BACKLOGD_TESTENV_START_TIMEOUT:-120}
 STOP_TIMEOUT=${BACKLOGD_TESTENV_STOP_TIMEOUT:-20}
 
 for port in "$KAFKA_PORT" "$REGISTRY_PORT"; do
   if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65534)); then
-    echo "testenv: error: bad port '$port' in BACKLOGD_KAFKA_PORT / BACKLOGD_REGISTRY_PORT" >&2
+    echo "testenv: error: bad port '$port' in BACKLOGD_TESTENV_KAFKA_PORT / BACKLOGD_TESTENV_REGISTRY_PORT" >&2
     exit 1
   fi
 done
@@ -114,7 +114,7 @@ require_free_port() {
     command -v ss >/dev/null 2>&1 && who=$(ss -Hltnp "sport = :$port" 2>/dev/null | head -n3)
     die "port $port ($what) is already in use${who:+:
 $who}
-(set BACKLOGD_KAFKA_PORT / BACKLOGD_REGISTRY_PORT to use other ports)"
+(set BACKLOGD_TESTENV_KAFKA_PORT / BACKLOGD_TESTENV_REGISTRY_PORT to use other ports)"
   fi
 }
 

@@ -171,6 +171,9 @@ static void path_pop(path_t *path, size_t old_length) {
 
 /* "<path>: <message>" into errstr (just the message while the path is empty); returns err. */
 static bl_err_t fail_at(const path_t *path, char *errstr, size_t errstr_size, bl_err_t err, const char *fmt,
+                        va_list ap) __attribute__((format(printf, 5, 0)));
+
+static bl_err_t fail_at(const path_t *path, char *errstr, size_t errstr_size, bl_err_t err, const char *fmt,
                         va_list ap) {
         char message[REASON_MAX_BYTES];
         vsnprintf(message, sizeof(message), fmt, ap);

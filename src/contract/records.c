@@ -110,7 +110,7 @@ static bool set_string(writer_t *w, const char *name, avro_value_t *value, const
 }
 
 static bool set_symbol(writer_t *w, const char *name, avro_value_t *value, const char *symbol) {
-        int index;
+        int index = 0;
         if (avro_value_get_type(value) != AVRO_ENUM)
                 return put_fail(w, BL_ERR_MISMATCH, name, "not an enum in the schema");
         index = avro_schema_enum_get_by_name(avro_value_get_schema(value), symbol);
@@ -651,7 +651,7 @@ static lookup_t find(reader_t *r, const char *name, need_t need, avro_value_t *v
 
 /* A string without NUL inside, borrowed from the value. */
 static bool as_string(reader_t *r, const char *name, avro_value_t *value, const char **text) {
-        size_t size;
+        size_t size = 0;
         if (avro_value_get_type(value) != AVRO_STRING)
                 return incompatible(r, name, "expected a string");
         avro_value_get_string(value, text, &size); /* size counts the terminating NUL */
@@ -662,7 +662,7 @@ static bool as_string(reader_t *r, const char *name, avro_value_t *value, const 
 
 /* Replaces *slot with an owned copy of the string. */
 static bool as_text(reader_t *r, const char *name, avro_value_t *value, char **slot) {
-        const char *text;
+        const char *text = NULL;
         char *copy;
         if (!as_string(r, name, value, &text))
                 return false;
@@ -674,7 +674,7 @@ static bool as_text(reader_t *r, const char *name, avro_value_t *value, char **s
 }
 
 static bool as_long(reader_t *r, const char *name, avro_value_t *value, int64_t *out) {
-        int32_t small;
+        int32_t small = 0;
         switch (avro_value_get_type(value)) {
         case AVRO_INT32: avro_value_get_int(value, &small); *out = small; return true;
         case AVRO_INT64: avro_value_get_long(value, out); return true;
@@ -690,7 +690,7 @@ static bool as_int(reader_t *r, const char *name, avro_value_t *value, int32_t *
 }
 
 static bool as_double(reader_t *r, const char *name, avro_value_t *value, double *out) {
-        float single;
+        float single = 0;
         int64_t whole;
         switch (avro_value_get_type(value)) {
         case AVRO_DOUBLE: avro_value_get_double(value, out); return true;
@@ -704,7 +704,7 @@ static bool as_double(reader_t *r, const char *name, avro_value_t *value, double
 }
 
 static bool as_bool(reader_t *r, const char *name, avro_value_t *value, bool *out) {
-        int flag;
+        int flag = 0;
         if (avro_value_get_type(value) != AVRO_BOOLEAN)
                 return incompatible(r, name, "expected a boolean");
         avro_value_get_boolean(value, &flag);
@@ -713,7 +713,7 @@ static bool as_bool(reader_t *r, const char *name, avro_value_t *value, bool *ou
 }
 
 static bool as_symbol(reader_t *r, const char *name, avro_value_t *value, const char **symbol) {
-        int index;
+        int index = 0;
         if (avro_value_get_type(value) != AVRO_ENUM)
                 return incompatible(r, name, "expected an enum");
         avro_value_get_enum(value, &index);
@@ -735,8 +735,8 @@ static bool as_state(reader_t *r, const char *name, avro_value_t *value, bl_stat
 /* Copies the payload; a 0-byte payload is still one allocated byte, so that present means non-NULL. */
 static bool as_bytes(reader_t *r, const char *name, avro_value_t *value, void **out, size_t *out_size) {
         const void *bytes;
-        const char *text;
-        size_t size;
+        const char *text = NULL;
+        size_t size = 0;
         void *copy;
         switch (avro_value_get_type(value)) {
         case AVRO_BYTES: avro_value_get_bytes(value, &bytes, &size); break;
@@ -757,13 +757,13 @@ static bool as_bytes(reader_t *r, const char *name, avro_value_t *value, void **
 }
 
 static bool as_strvec(reader_t *r, const char *name, avro_value_t *value, bl_strvec_t *vec) {
-        size_t count;
+        size_t count = 0;
         if (avro_value_get_type(value) != AVRO_ARRAY)
                 return incompatible(r, name, "expected an array");
         avro_value_get_size(value, &count);
         for (size_t i = 0; i < count; i++) {
                 avro_value_t element;
-                const char *text;
+                const char *text = NULL;
                 avro_value_get_by_index(value, i, &element, NULL);
                 if (!unwrap(&element))
                         return incompatible(r, name, "null entry");
@@ -776,7 +776,7 @@ static bool as_strvec(reader_t *r, const char *name, avro_value_t *value, bl_str
 }
 
 static bool as_labels(reader_t *r, const char *name, avro_value_t *value, bl_strvec_t *keys, bl_strvec_t *values) {
-        size_t count;
+        size_t count = 0;
         if (avro_value_get_type(value) != AVRO_MAP)
                 return incompatible(r, name, "expected a map");
         avro_value_get_size(value, &count);
@@ -868,7 +868,7 @@ static lookup_t find_record(reader_t *r, const char *name, need_t need, const ch
 
 static bool read_rationale(reader_t *r, const char *name, const bl_criterion_t **out, size_t *out_count) {
         avro_value_t array;
-        size_t count;
+        size_t count = 0;
         bl_criterion_t *criteria;
         lookup_t found = find(r, name, OPTIONAL, &array, NULL);
         if (found != FOUND)

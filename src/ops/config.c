@@ -132,6 +132,10 @@ const conf_key_t bl_config_keys[] = {
          "How long a terminal task stays in backlog.state (and inspect) before its tombstone."},
         {"backlog.dedup_window", CONF_INT, FIELD(backlog_dedup_window), "32", 1, 1024, NULL, NULL, 0,
          "Event ids remembered per task: a repeated event_id among them changes nothing."},
+        {"backlog.max_ready_items", CONF_INT, FIELD(backlog_max_ready_items), "1000000", 1, 100000000, NULL, NULL,
+         0, "Input backpressure: at this many READY tasks the instance pauses tasks.events (and keeps polling)."},
+        {"backlog.resume_ready_items", CONF_INT, FIELD(backlog_resume_ready_items), "800000", 0, 100000000, NULL,
+         NULL, 0, "The low watermark: below this many READY tasks, tasks.events resumes. Below max_ready_items."},
         {"transaction.timeout_ms", CONF_INT, FIELD(transaction_timeout_ms), "10000", 1000, 900000, NULL, NULL, 0,
          "transaction.timeout.ms of the transactional producer: how long an abandoned transaction can hold "
          "read_committed readers back."},
@@ -736,6 +740,16 @@ static void load_defaults(bl_config_t *config, loader_t *loader) {
         }
 }
 
+/* Rules between keys, checked once every layer has had its say. */
+static void check_relations(const bl_config_t *config, loader_t *loader) {
+        if (config->backlog_resume_ready_items >= config->backlog_max_ready_items)
+                report(loader, "backlog.resume_ready_items", true, "%lld must be below backlog.max_ready_items (%lld)",
+                       (long long)config->backlog_resume_ready_items, (long long)config->backlog_max_ready_items);
+        if (config->backlog_retry_base_ms > config->backlog_retry_cap_ms)
+                report(loader, "backlog.retry_base_ms", true, "%lld is above backlog.retry_cap_ms (%lld)",
+                       (long long)config->backlog_retry_base_ms, (long long)config->backlog_retry_cap_ms);
+}
+
 bl_config_t *bl_config_load(const char *path, char *const *envp, bl_config_problem_cb *problem_cb, void *opaque) {
         loader_t loader = {problem_cb, opaque, 0};
         bl_config_t *config = config_new_empty();
@@ -748,6 +762,7 @@ bl_config_t *bl_config_load(const char *path, char *const *envp, bl_config_probl
         if (path)
                 load_file(config, &loader, scratch, path);
         load_env(config, &loader, scratch, envp);
+        check_relations(config, &loader);
         if (loader.fatal_count > 0)
                 goto fail;
         rd_kafka_conf_destroy(scratch);

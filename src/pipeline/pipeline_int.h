@@ -75,6 +75,7 @@ typedef struct bl_pipeline_s {
         int64_t last_stats_ms;
         bool fatal;
         bool ready;               /* every assigned partition restored */
+        bool input_paused;        /* tasks.events paused: too many READY tasks */
         bl_pipeline_stats_t stats;
         char instance[256];
 } bl_pipeline_t;

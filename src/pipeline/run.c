@@ -129,11 +129,13 @@ static void resume_due_partitions(bl_pipeline_t *p) {
                 bl_input_partition_t *entry = &p->partitions[i];
                 if (!entry->paused || now < entry->retry_at_ms)
                         continue;
+                entry->paused = false;
+                if (p->input_paused && !strcmp(entry->topic, p->topic_events))
+                        continue; /* input backpressure holds it until the backlog drains */
                 rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
                 rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition);
                 rd_kafka_resume_partitions(p->consumer, list);
                 rd_kafka_topic_partition_list_destroy(list);
-                entry->paused = false;
                 bl_log_info("run", "%s [%d] resumed", entry->topic, (int)entry->partition);
         }
 }
@@ -194,6 +196,39 @@ static void log_stats(bl_pipeline_t *p, const char *what) {
         p->last_stats_ms = bl_pipeline_monotonic_ms();
 }
 
+/* Pauses or resumes every assigned tasks.events partition (transient pauses stay as they are). */
+static void set_input_paused(bl_pipeline_t *p, bool paused) {
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)p->partition_count);
+        for (size_t i = 0; i < p->partition_count; i++)
+                if (!strcmp(p->partitions[i].topic, p->topic_events) && !p->partitions[i].paused)
+                        rd_kafka_topic_partition_list_add(list, p->topic_events, p->partitions[i].partition);
+        if (paused)
+                rd_kafka_pause_partitions(p->consumer, list);
+        else
+                rd_kafka_resume_partitions(p->consumer, list);
+        rd_kafka_topic_partition_list_destroy(list);
+        p->input_paused = paused;
+}
+
+/*
+ * Input backpressure (SPEC §5): above backlog.max_ready_items READY tasks the
+ * new submissions wait in Kafka, not in memory; results and dependency
+ * notices keep flowing, since they are what empties the backlog.
+ */
+static void input_backpressure(bl_pipeline_t *p) {
+        size_t ready = bl_backlog_ready_count(p->backlog);
+        if (!p->input_paused && ready >= (size_t)p->config->backlog_max_ready_items) {
+                set_input_paused(p, true);
+                bl_log_warn("run", "input paused: %zu READY tasks, backlog.max_ready_items is %lld; resumes below %lld",
+                            ready, (long long)p->config->backlog_max_ready_items,
+                            (long long)p->config->backlog_resume_ready_items);
+        } else if (p->input_paused && ready < (size_t)p->config->backlog_resume_ready_items) {
+                set_input_paused(p, false);
+                bl_log_info("run", "input resumed: %zu READY tasks, below backlog.resume_ready_items %lld", ready,
+                            (long long)p->config->backlog_resume_ready_items);
+        }
+}
+
 /* Timers and dispatch: the work that needs no input. */
 static void advance_backlog(bl_pipeline_t *p) {
         int64_t now = bl_pipeline_wall_ms();
@@ -214,6 +249,7 @@ static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
                         rd_kafka_message_destroy(message);
                 }
                 advance_backlog(p);
+                input_backpressure(p);
                 resume_due_partitions(p);
                 if (p->in_transaction &&
                     bl_pipeline_monotonic_ms() - p->transaction_started_ms >= p->config->commit_interval_ms)
@@ -239,6 +275,8 @@ static void on_assign(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition
                 return;
         }
         rd_kafka_assign(rk, partitions);
+        if (p->input_paused)
+                set_input_paused(p, true); /* the new assignment starts unpaused */
 }
 
 static void on_revoke(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions) {

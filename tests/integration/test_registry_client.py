@@ -37,7 +37,7 @@ def run_testenv(command):
     url = urllib.parse.urlsplit(REGISTRY)
     if url.hostname not in ("127.0.0.1", "localhost"):
         pytest.fail(f"no registry answers at {REGISTRY}, and testenv.sh only starts one on 127.0.0.1")
-    env = {**os.environ, "BACKLOGD_REGISTRY_PORT": str(url.port or 80)}
+    env = {**os.environ, "BACKLOGD_TESTENV_REGISTRY_PORT": str(url.port or 80)}
     return subprocess.run([TESTENV, command, "registry"], env=env, check=command == "start", timeout=300)
 
 
