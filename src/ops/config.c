@@ -24,6 +24,7 @@
  */
 #include "ops/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -44,6 +45,7 @@
 static const char *topic_chars_rule(const char *value);
 static const char *domain_rule(const char *value);
 static const char *group_id_rule(const char *value);
+static const char *ip_address_rule(const char *value);
 
 #define FIELD(name) offsetof(bl_config_t, name)
 
@@ -141,6 +143,24 @@ const conf_key_t bl_config_keys[] = {
          "read_committed readers back."},
         {"commit.interval_ms", CONF_INT, FIELD(commit_interval_ms), "100", 10, 60000, NULL, NULL, 0,
          "How long a batch of input gathers before its outputs and input offsets are committed."},
+
+        {"http.address", CONF_STRING, FIELD(http_address), "\"0.0.0.0\"", 1, 100, NULL, ip_address_rule, 0,
+         "Address the HTTP endpoint (/metrics, /healthz, /readyz) listens on: a numeric IPv4 or IPv6 address; "
+         "0.0.0.0 is every IPv4 interface, 127.0.0.1 this host only."},
+        {"http.port", CONF_INT, FIELD(http_port), "9464", 0, 65535, NULL, NULL, 0,
+         "TCP port of the HTTP endpoint; 0 turns it off."},
+        {"http.healthz_stale_ms", CONF_INT, FIELD(http_healthz_stale_ms), "30000", 1000, 3600000, NULL, NULL, 0,
+         "/healthz answers 503 when the run loop has not turned for this long (the liveness probe then "
+         "restarts the instance)."},
+
+        {"policy.file", CONF_STRING, FIELD(policy_file), "\"\"", 0, 4096, NULL, NULL, 0,
+         "Scheduling policy file (docs/policy.md), read at start-up and again on SIGHUP. A bad policy stops "
+         "start-up; on SIGHUP it is refused with every problem logged and the running policy stays. Empty: "
+         "the policy comes from backlog.policy (policy.name), else dispatch is FIFO (policy fifo@1)."},
+        {"policy.name", CONF_STRING, FIELD(policy_name), "\"\"", 0, 100, NULL, group_id_rule, 0,
+         "With policy.file empty: the key of the policy to follow in backlog.policy. Its newest record is "
+         "applied whenever its name@version changes; a bad one is refused with every problem logged and the "
+         "running policy stays. Empty: backlog.policy is not read."},
 };
 const size_t bl_config_key_count = sizeof(bl_config_keys) / sizeof(bl_config_keys[0]);
 
@@ -208,6 +228,13 @@ static const char *group_id_rule(const char *value) {
                 if (!isgraph((unsigned char)*p))
                         return "may not hold spaces or control characters";
         return NULL;
+}
+
+static const char *ip_address_rule(const char *value) {
+        unsigned char address[sizeof(struct in6_addr)];
+        if (inet_pton(AF_INET, value, address) == 1 || inet_pton(AF_INET6, value, address) == 1)
+                return NULL;
+        return "must be a numeric IPv4 or IPv6 address, e.g. 0.0.0.0, 127.0.0.1 or ::";
 }
 
 /* ---- the table -------------------------------------------------------- */

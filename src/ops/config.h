@@ -69,6 +69,13 @@ typedef struct bl_config_s {
         int64_t ingest_retry_backoff_max_ms;
         int64_t commit_interval_ms;
 
+        char *http_address;         /* numeric IPv4 or IPv6 address of /metrics, /healthz, /readyz */
+        int64_t http_port;          /* 0: no HTTP server */
+        int64_t http_healthz_stale_ms;
+
+        char *policy_file;          /* "": none (docs/policy.md) */
+        char *policy_name;          /* "": backlog.policy is not followed */
+
         /* librdkafka properties exactly as given (string values), and where
          * each came from ("default", "file", "env"). */
         json_t *kafka;

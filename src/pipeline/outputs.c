@@ -61,6 +61,9 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         bl_txn_produce(p, topic, RD_KAFKA_PARTITION_UA, dispatch->item->task_id, value, size,
                        dispatch->item->traceparent);
         p->stats.dispatched++;
+        char policy[256];
+        snprintf(policy, sizeof(policy), "%s@%s", dispatch->policy_name, dispatch->policy_version);
+        bl_observe_dispatch(p, dispatch->item->domain, policy);
 }
 
 static void on_notice(void *opaque, const bl_notice_t *notice) {

@@ -18,6 +18,10 @@
 #include <stdint.h>
 
 #include "contract/decoder.h"
+#include "core/credit.h"
+#include "kafka/lag.h"
+#include "ops/http.h"
+#include "ops/metrics.h"
 #include "contract/records.h"
 #include "contract/source.h"
 #include "core/backlog.h"
@@ -49,6 +53,25 @@ typedef struct bl_pipeline_stats_s {
         uint64_t illegal;
 } bl_pipeline_stats_t;
 
+#define BL_OBSERVE_DOMAINS 64 /* as many as the domains key allows */
+
+/** The series `run` updates, created once (observe.c). */
+typedef struct bl_observe_s {
+        bl_metrics_t *registry;
+        bl_metrics_backlogd_t metrics;
+        bl_http_t *http; /* NULL when http.port is 0 */
+        bl_metric_series_t *items[BL_STATE__COUNT][BL_OBSERVE_DOMAINS];
+        bl_metric_series_t *oldest[BL_STATE__COUNT];
+        bl_metric_series_t *events[3]; /* tasks.events, tasks.results, backlog.deps */
+        bl_metric_series_t *dlq[BL_REASON__COUNT];
+        bl_metric_series_t *invalid[BL_REASON__COUNT];
+        bl_metric_series_t *lag[BL_OBSERVE_DOMAINS];
+        bl_metric_series_t *throttled[BL_OBSERVE_DOMAINS];
+        bl_metric_series_t *input_paused, *decision_seconds, *commit_seconds, *committed, *aborted;
+        bl_metric_series_t *restore_seconds, *restore_items;
+        int64_t last_gauges_ms;
+} bl_observe_t;
+
 typedef struct bl_pipeline_s {
         const bl_config_t *config;
         volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
@@ -61,6 +84,9 @@ typedef struct bl_pipeline_s {
         bl_dlq_t *dlq;
         bl_ingest_t *ingest;
         bl_backlog_t *backlog;
+        bl_credit_t *credit;      /* own dispatches against the workers' progress */
+        bl_lag_t *lag;            /* NULL while no domain names a worker group */
+        bl_observe_t observe;
 
         char *topic_events, *topic_results, *topic_deps, *topic_state, *topic_transitions;
         int32_t task_event_id; /* the id of the newest TaskEvent, for dead-lettered submissions */
@@ -103,6 +129,15 @@ bl_err_t bl_restore_partitions(bl_pipeline_t *p, const int32_t *partitions, size
                                size_t errstr_size);
 /** Drops and restores every partition now assigned: after an abort, the backlog is back at the last commit. */
 bool bl_restore_assigned(bl_pipeline_t *p);
+
+/* observe.c */
+bool bl_observe_open(bl_pipeline_t *p);
+void bl_observe_close(bl_pipeline_t *p);
+void bl_observe_ready(bl_pipeline_t *p, bool ready, const char *reason);
+void bl_observe_event(bl_pipeline_t *p, const char *topic);
+void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy);
+/** Heartbeat every turn; the summary gauges once a second. */
+void bl_observe_tick(bl_pipeline_t *p);
 
 /* run.c */
 bl_input_partition_t *bl_pipeline_find_partition(bl_pipeline_t *p, const char *topic, int32_t partition);

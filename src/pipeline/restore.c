@@ -52,7 +52,8 @@ static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
                 return true;
         }
         bl_backlog_restore(ctx->p->backlog, item);
-        ctx->items++;
+        if (++ctx->items % 10000 == 0)
+                bl_http_heartbeat(ctx->p->observe.http); /* a long restore is alive, not hung */
         return true;
 }
 
@@ -71,6 +72,8 @@ bl_err_t bl_restore_partitions(bl_pipeline_t *p, const int32_t *partitions, size
                 return err;
         bl_backlog_restore_finish(p->backlog);
         p->stats.restored_items += ctx.items;
+        bl_metric_set(p->observe.restore_seconds, (double)(bl_pipeline_monotonic_ms() - started) / 1000.0);
+        bl_metric_inc(p->observe.restore_items, (double)ctx.items);
         bl_log_info("restore", "%s, %zu partitions: %" PRIu64 " snapshots, %" PRIu64 " tombstones, %" PRIu64
                                " unreadable in %" PRId64 " ms",
                     p->topic_state, count, ctx.items, ctx.tombstones, ctx.unreadable,

@@ -152,6 +152,7 @@ static void handle_message(bl_pipeline_t *p, const rd_kafka_message_t *message) 
                 return;
         }
         topic = rd_kafka_topic_name(message->rkt);
+        bl_observe_event(p, topic);
         entry = bl_pipeline_find_partition(p, topic, message->partition);
         if (!entry || entry->paused || !bl_txn_ensure(p))
                 return; /* fetched before a pause or a rewind; the seek brings it back */
@@ -237,8 +238,13 @@ static void advance_backlog(bl_pipeline_t *p) {
                 return;
         if (due != BL_NO_TIME && due <= now && bl_txn_ensure(p))
                 bl_backlog_advance(p->backlog, now);
-        if (bl_backlog_ready_count(p->backlog) > 0 && bl_txn_ensure(p))
-                bl_backlog_dispatch_fifo(p->backlog, NULL, SIZE_MAX, now);
+        if (bl_backlog_ready_count(p->backlog) > 0 && bl_txn_ensure(p)) {
+                int64_t started = bl_pipeline_monotonic_ms();
+                size_t decisions = bl_backlog_dispatch_fifo(p->backlog, NULL, SIZE_MAX, now);
+                if (decisions > 0)
+                        bl_metric_observe(p->observe.decision_seconds,
+                                          (double)(bl_pipeline_monotonic_ms() - started) / 1000.0 / (double)decisions);
+        }
 }
 
 static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
@@ -250,6 +256,7 @@ static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
                 }
                 advance_backlog(p);
                 input_backpressure(p);
+                bl_observe_tick(p);
                 resume_due_partitions(p);
                 if (p->in_transaction &&
                     bl_pipeline_monotonic_ms() - p->transaction_started_ms >= p->config->commit_interval_ms)
@@ -270,11 +277,13 @@ static void on_assign(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition
                 add_partition(p, committed->elems[i].topic, committed->elems[i].partition, committed->elems[i].offset);
         rd_kafka_topic_partition_list_destroy(committed);
         bl_log_info("run", "assigned %d partitions; restoring from %s", partitions->cnt, p->topic_state);
+        bl_observe_ready(p, false, "restoring the assigned partitions from backlog.state");
         if (!bl_restore_assigned(p)) {
                 p->fatal = true;
                 return;
         }
         rd_kafka_assign(rk, partitions);
+        bl_observe_ready(p, true, NULL);
         if (p->input_paused)
                 set_input_paused(p, true); /* the new assignment starts unpaused */
 }
@@ -493,6 +502,9 @@ static bool open_backlog(bl_pipeline_t *p) {
         bl_outputs_backlog_sink(p, &backlog_sink);
         bl_outputs_ingest_sink(p, &ingest_sink);
         p->backlog = bl_backlog_new(&options, &backlog_sink);
+        p->credit = bl_credit_new();
+        if (!p->credit)
+                return false;
         p->ingest = p->backlog ? bl_ingest_new(p->decoder, p->dlq, &ingest_sink) : NULL;
         return p->ingest != NULL;
 }
@@ -540,7 +552,10 @@ static void pipeline_close(bl_pipeline_t *p) {
                 free(p->partitions[i].topic);
         free(p->partitions);
         bl_ingest_destroy(p->ingest);
+        bl_lag_destroy(p->lag);
+        bl_credit_destroy(p->credit);
         bl_backlog_destroy(p->backlog);
+        bl_observe_close(p);
         bl_dlq_destroy(p->dlq);
         bl_records_destroy(p->records);
         bl_schema_free(p->submission_schema);
@@ -558,15 +573,17 @@ int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop) {
         char errstr[512];
         int status = 1;
         name_instance(&p);
-        if (!name_topics(&p) || !verify_topics(config) || !open_contracts(&p, stop) || !open_clients(&p) ||
-            !open_backlog(&p))
+        if (!name_topics(&p) || !bl_observe_open(&p) || !verify_topics(config) || !open_contracts(&p, stop) ||
+            !open_clients(&p) || !open_backlog(&p))
                 goto done;
+        bl_observe_ready(&p, false, "joining the consumer group");
         if (!subscribe_inputs(&p, errstr, sizeof(errstr))) {
                 bl_log_error("run", "%s", errstr);
                 goto done;
         }
         p.last_stats_ms = bl_pipeline_monotonic_ms();
         run_loop(&p, stop);
+        bl_observe_ready(&p, false, "shutting down");
         bl_txn_commit(&p);
         status = p.fatal ? 1 : 0;
         log_stats(&p, status ? "stopped on a fatal error" : "stopped");

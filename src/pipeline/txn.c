@@ -104,6 +104,8 @@ static void abort_and_recover(bl_pipeline_t *p) {
         rd_kafka_error_t *error = rd_kafka_abort_transaction(p->producer, TXN_TIMEOUT_MS);
         p->in_transaction = false;
         p->stats.aborts++;
+        bl_metric_inc(p->observe.aborted, 1);
+        bl_credit_transaction_aborted(p->credit);
         if (error && check_fatal(p, error, "abort transaction"))
                 return;
         bl_log_warn("txn", "batch aborted: rewinding the input and restoring the backlog from %s",
@@ -148,7 +150,11 @@ void bl_txn_commit(bl_pipeline_t *p) {
                 return;
         }
         offsets = done_offsets(p);
+        int64_t started = bl_pipeline_monotonic_ms();
         if (commit_with_offsets(p, offsets)) {
+                bl_metric_observe(p->observe.commit_seconds, (double)(bl_pipeline_monotonic_ms() - started) / 1000.0);
+                bl_metric_inc(p->observe.committed, 1);
+                bl_credit_transaction_committed(p->credit);
                 p->in_transaction = false;
                 p->stats.transactions++;
                 for (int i = 0; i < offsets->cnt; i++) {

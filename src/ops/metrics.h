@@ -1,0 +1,170 @@
+/*
+ * metrics.h: a small registry of counters, gauges and histograms rendered in
+ * the Prometheus text exposition format, version 0.0.4, and the catalogue of
+ * backlogd's own metrics (SPEC §8).
+ *
+ * A metric (bl_metric_t) has a name, a help line, a type and label names; it
+ * holds one series (bl_metric_series_t) per tuple of label values. Callers
+ * look a series up once and keep the handle: updating through it takes no
+ * lock and allocates nothing, so the pipeline thread pays a few atomic
+ * instructions per update.
+ *
+ *   bl_metric_series_t *dlq = bl_metrics_series(m.dlq_records, "contract.violation");
+ *   ...
+ *   bl_metric_inc(dlq, 1);
+ *
+ * Thread model: any thread may update any series at any time, and any
+ * thread may render while others update (the HTTP thread does). Registering
+ * a metric, creating a series and rendering take the registry's one mutex;
+ * updates never do. A rendering shows each value as some update left it: a
+ * histogram's buckets and _count always agree (the count is the sum of the
+ * buckets read), its _sum may lag or lead them by the observations that race
+ * with the rendering.
+ */
+#ifndef BL_METRICS_H
+#define BL_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ops/err.h"
+
+typedef struct bl_metrics_s bl_metrics_t;
+typedef struct bl_metric_s bl_metric_t;
+typedef struct bl_metric_series_s bl_metric_series_t;
+
+typedef enum {
+        BL_METRIC_COUNTER = 0,   /* only goes up (until the process restarts) */
+        BL_METRIC_GAUGE = 1,     /* goes up and down */
+        BL_METRIC_HISTOGRAM = 2, /* observations counted in fixed buckets, with their sum */
+} bl_metric_type_t;
+
+/** Most series one metric holds; past it bl_metrics_series() returns NULL (and logs once). */
+#define BL_METRICS_SERIES_MAX 10000
+/** Longest label value accepted, in bytes. */
+#define BL_METRICS_LABEL_VALUE_MAX 1024
+/** Most buckets of a histogram, besides the implicit +Inf. */
+#define BL_METRICS_BUCKETS_MAX 64
+
+/** What a metric is. The registry copies every string and the buckets. */
+typedef struct bl_metric_desc_s {
+        const char *name;      /* [a-zA-Z_:][a-zA-Z0-9_:]*, unique in the registry */
+        bl_metric_type_t type;
+        const char *help;      /* one line; a newline or backslash is escaped when rendered */
+        const char *labels;    /* label names, comma-separated ("state,domain"); NULL or "" for none */
+        const double *buckets; /* histograms: upper bounds, finite and strictly increasing; +Inf is implicit */
+        size_t bucket_count;
+} bl_metric_desc_t;
+
+/** An empty registry; NULL only when out of memory. */
+bl_metrics_t *bl_metrics_new(void);
+
+/** Frees the registry, its metrics and their series: every handle into it becomes invalid. NULL: no-op. */
+void bl_metrics_destroy(bl_metrics_t *registry);
+
+/**
+ * Adds a metric. A metric without labels gets its one series at once, so it
+ * renders as 0 before its first update. Returns the metric, owned by the
+ * registry, or NULL with errstr naming the metric and the fault (bad name,
+ * label name or buckets; a name already taken; out of memory).
+ */
+bl_metric_t *bl_metrics_add(bl_metrics_t *registry, const bl_metric_desc_t *desc, char *errstr,
+                            size_t errstr_size);
+
+/**
+ * The series of @p metric for one tuple of label values, created at the first
+ * call and returned again after: call it once and keep the handle. Pass
+ * exactly as many values as the metric has label names, in their order (none
+ * for a metric without labels): bl_metrics_series(m, "READY", "evaluation").
+ * The values are copied. Returns NULL, logged, when the count is wrong, a
+ * value is NULL or longer than BL_METRICS_LABEL_VALUE_MAX, the metric already
+ * holds BL_METRICS_SERIES_MAX series, or memory runs out; the update
+ * functions accept NULL and do nothing, so a metric problem never stops the
+ * pipeline. Takes the registry's mutex: not for the per-record path.
+ */
+#define bl_metrics_series(...) bl_metrics_series_list(__VA_ARGS__, (const char *)NULL)
+
+/** bl_metrics_series() without the macro: the label values, then NULL. */
+bl_metric_series_t *bl_metrics_series_list(bl_metric_t *metric, ...);
+
+/** bl_metrics_series() with the values in an array of @p count. */
+bl_metric_series_t *bl_metrics_series_array(bl_metric_t *metric, const char *const *values, size_t count);
+
+/**
+ * Adds @p n to a counter (n < 0 or NaN is ignored: counters never go down)
+ * or to a gauge (any sign). Ignored for histograms and NULL.
+ */
+void bl_metric_inc(bl_metric_series_t *series, double n);
+
+/**
+ * Sets a gauge to @p v. Also sets a counter, for one that mirrors a count
+ * kept elsewhere (it must never decrease). Ignored for histograms and NULL.
+ */
+void bl_metric_set(bl_metric_series_t *series, double v);
+
+/** Counts @p v into a histogram's bucket and sum. NaN, other types and NULL are ignored. */
+void bl_metric_observe(bl_metric_series_t *series, double v);
+
+/** A counter's or gauge's value; a histogram's number of observations; 0 for NULL. */
+double bl_metric_value(const bl_metric_series_t *series);
+
+/** A histogram's sum of observations; 0 for other types and NULL. */
+double bl_metric_sum(const bl_metric_series_t *series);
+
+/**
+ * The registry in the text exposition format 0.0.4: metrics in the order they
+ * were added, series in the order they were created. Returns a NUL-terminated
+ * string the caller frees, its length in *length (may be NULL), or NULL when
+ * out of memory.
+ */
+char *bl_metrics_render_string(bl_metrics_t *registry, size_t *length);
+
+/** bl_metrics_render_string() written to @p out. BL_ERR_NOMEM or BL_ERR_IO on failure. */
+bl_err_t bl_metrics_render(bl_metrics_t *registry, FILE *out);
+
+/** The text exposition format's Content-Type. */
+#define BL_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* ---- backlogd's catalogue ------------------------------------------------ */
+
+/**
+ * backlogd's metrics (SPEC §8), one pointer each, filled by
+ * bl_metrics_register_backlogd(). The comment gives the type and labels.
+ */
+typedef struct bl_metrics_backlogd_s {
+        bl_metric_t *backlog_items;              /* gauge {state,domain}: tasks held */
+        bl_metric_t *backlog_oldest_age_seconds; /* gauge {state}: age of the oldest task in the state */
+        bl_metric_t *ingest_events;              /* counter {topic}: input records consumed */
+        bl_metric_t *ingest_invalid;             /* counter {reason}: input records refused */
+        bl_metric_t *dispatch_decisions;         /* counter {domain,policy}: decisions produced */
+        bl_metric_t *scheduler_decision_seconds; /* histogram: time to make one dispatch decision */
+        bl_metric_t *backpressure_lag;           /* gauge {domain}: outstanding dispatched records */
+        bl_metric_t *backpressure_throttled;     /* gauge {domain}: 1 while the domain is throttled */
+        bl_metric_t *backpressure_input_paused;  /* gauge: 1 while input is paused (max_ready_items) */
+        bl_metric_t *dlq_records;                /* counter {reason}: records dead-lettered */
+        bl_metric_t *txn_committed;              /* counter: transactions committed */
+        bl_metric_t *txn_aborted;                /* counter: transactions aborted */
+        bl_metric_t *txn_commit_seconds;         /* histogram: time to commit one transaction */
+        bl_metric_t *restore_seconds;            /* gauge: duration of the last restore */
+        bl_metric_t *restore_items;              /* counter: tasks read back from backlog.state */
+} bl_metrics_backlogd_t;
+
+/**
+ * Adds every metric of the catalogue (one table in metrics.c) to @p registry
+ * and fills @p metrics. BL_ERR_INVALID_ARG (a name already taken) or
+ * BL_ERR_NOMEM with errstr filled on failure.
+ */
+bl_err_t bl_metrics_register_backlogd(bl_metrics_t *registry, bl_metrics_backlogd_t *metrics, char *errstr,
+                                      size_t errstr_size);
+
+/** One row of the catalogue: for docs and tests. */
+typedef struct bl_metrics_catalogue_entry_s {
+        bl_metric_desc_t desc;
+        size_t offset; /* of its pointer in bl_metrics_backlogd_t */
+} bl_metrics_catalogue_entry_t;
+
+extern const bl_metrics_catalogue_entry_t bl_metrics_catalogue[];
+extern const size_t bl_metrics_catalogue_count;
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * observe.c: what `backlogd run` shows of itself: the Prometheus series of
+ * SPEC §8 and the /healthz and /readyz answers.
+ *
+ * Series handles are created once, at start-up, for every state, domain,
+ * input topic and DLQ reason, so the hot path only does atomic updates.
+ * Gauges that summarise the backlog (items by state and domain, oldest age
+ * per state) are recomputed by one walk over the items every second, on the
+ * pipeline thread; the HTTP thread only renders. Counters that other modules
+ * already keep (the DLQ's per reason, the ingest stats) are mirrored at the
+ * same tick rather than counted twice.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/log.h"
+#include "pipeline/pipeline_int.h"
+
+#define GAUGE_TICK_MS 1000
+
+static bool is_invalid_reason(bl_reason_t reason) {
+        return reason == BL_REASON_DECODE_WIRE_FORMAT || reason == BL_REASON_DECODE_SCHEMA_UNKNOWN ||
+               reason == BL_REASON_DECODE_AVRO || reason == BL_REASON_CONTRACT_INCOMPATIBLE ||
+               reason == BL_REASON_CONTRACT_VIOLATION || reason == BL_REASON_TRANSITION_ILLEGAL;
+}
+
+static void make_series(bl_pipeline_t *p) {
+        bl_observe_t *o = &p->observe;
+        const bl_metrics_backlogd_t *m = &o->metrics;
+        const bl_strlist_t *domains = &p->config->domains;
+        const char *topics[] = {p->topic_events, p->topic_results, p->topic_deps};
+        for (int s = 0; s < BL_STATE__COUNT; s++) {
+                o->oldest[s] = bl_metrics_series(m->backlog_oldest_age_seconds, bl_state_name((bl_state_t)s));
+                for (size_t d = 0; d < domains->count && d < BL_OBSERVE_DOMAINS; d++)
+                        o->items[s][d] = bl_metrics_series(m->backlog_items, bl_state_name((bl_state_t)s),
+                                                           domains->items[d]);
+        }
+        for (int t = 0; t < 3; t++)
+                o->events[t] = bl_metrics_series(m->ingest_events, topics[t]);
+        for (int r = 1; r < BL_REASON__COUNT; r++) {
+                o->dlq[r] = bl_metrics_series(m->dlq_records, bl_reason_name((bl_reason_t)r));
+                o->invalid[r] = is_invalid_reason((bl_reason_t)r)
+                                        ? bl_metrics_series(m->ingest_invalid, bl_reason_name((bl_reason_t)r))
+                                        : NULL;
+        }
+        for (size_t d = 0; d < domains->count && d < BL_OBSERVE_DOMAINS; d++) {
+                o->lag[d] = bl_metrics_series(m->backpressure_lag, domains->items[d]);
+                o->throttled[d] = bl_metrics_series(m->backpressure_throttled, domains->items[d]);
+        }
+        o->input_paused = bl_metrics_series(m->backpressure_input_paused);
+        o->decision_seconds = bl_metrics_series(m->scheduler_decision_seconds);
+        o->commit_seconds = bl_metrics_series(m->txn_commit_seconds);
+        o->committed = bl_metrics_series(m->txn_committed);
+        o->aborted = bl_metrics_series(m->txn_aborted);
+        o->restore_seconds = bl_metrics_series(m->restore_seconds);
+        o->restore_items = bl_metrics_series(m->restore_items);
+}
+
+bool bl_observe_open(bl_pipeline_t *p) {
+        char errstr[512];
+        bl_http_options_t options;
+        p->observe.registry = bl_metrics_new();
+        if (!p->observe.registry ||
+            bl_metrics_register_backlogd(p->observe.registry, &p->observe.metrics, errstr, sizeof(errstr))) {
+                bl_log_error("observe", "metrics: %s", p->observe.registry ? errstr : "out of memory");
+                return false;
+        }
+        make_series(p);
+        if (!bl_http_options_from_config(p->config, &options))
+                return true; /* http.port 0: no endpoint */
+        p->observe.http = bl_http_start(&options, p->observe.registry, errstr, sizeof(errstr));
+        if (!p->observe.http) {
+                bl_log_error("observe", "http: %s", errstr);
+                return false;
+        }
+        bl_log_info("observe", "serving /metrics, /healthz and /readyz on %s:%d", options.address,
+                    bl_http_port(p->observe.http));
+        return true;
+}
+
+void bl_observe_close(bl_pipeline_t *p) {
+        bl_http_stop(p->observe.http); /* before the registry it renders */
+        bl_metrics_destroy(p->observe.registry);
+        p->observe.http = NULL;
+        p->observe.registry = NULL;
+}
+
+void bl_observe_ready(bl_pipeline_t *p, bool ready, const char *reason) {
+        bl_http_set_ready(p->observe.http, ready, reason);
+}
+
+void bl_observe_event(bl_pipeline_t *p, const char *topic) {
+        const char *topics[] = {p->topic_events, p->topic_results, p->topic_deps};
+        for (int t = 0; t < 3; t++)
+                if (!strcmp(topics[t], topic))
+                        bl_metric_inc(p->observe.events[t], 1);
+}
+
+void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy) {
+        bl_metric_inc(bl_metrics_series(p->observe.metrics.dispatch_decisions, domain, policy), 1);
+}
+
+static int domain_index(const bl_pipeline_t *p, const char *domain) {
+        for (size_t d = 0; domain && d < p->config->domains.count && d < BL_OBSERVE_DOMAINS; d++)
+                if (!strcmp(p->config->domains.items[d], domain))
+                        return (int)d;
+        return -1;
+}
+
+typedef struct census_s {
+        const bl_pipeline_t *p;
+        uint64_t counts[BL_STATE__COUNT][BL_OBSERVE_DOMAINS];
+        int64_t oldest_since[BL_STATE__COUNT];
+} census_t;
+
+static void count_item(const bl_item_t *item, void *opaque) {
+        census_t *census = opaque;
+        int d = domain_index(census->p, item->domain);
+        if (item->placeholder)
+                return;
+        if (d >= 0)
+                census->counts[item->state][d]++;
+        if (item->state_since_ms != BL_NO_TIME &&
+            (census->oldest_since[item->state] == BL_NO_TIME || item->state_since_ms < census->oldest_since[item->state]))
+                census->oldest_since[item->state] = item->state_since_ms;
+}
+
+static void update_gauges(bl_pipeline_t *p) {
+        bl_observe_t *o = &p->observe;
+        census_t census = {.p = p};
+        int64_t now = bl_pipeline_wall_ms();
+        for (int s = 0; s < BL_STATE__COUNT; s++)
+                census.oldest_since[s] = BL_NO_TIME;
+        bl_backlog_foreach(p->backlog, count_item, &census);
+        for (int s = 0; s < BL_STATE__COUNT; s++) {
+                for (size_t d = 0; d < p->config->domains.count && d < BL_OBSERVE_DOMAINS; d++)
+                        bl_metric_set(o->items[s][d], (double)census.counts[s][d]);
+                bl_metric_set(o->oldest[s],
+                              census.oldest_since[s] == BL_NO_TIME ? 0 : (double)(now - census.oldest_since[s]) / 1000.0);
+        }
+        for (int r = 1; r < BL_REASON__COUNT; r++) {
+                double count = (double)bl_dlq_count(p->dlq, (bl_reason_t)r);
+                bl_metric_set(o->dlq[r], count);
+                bl_metric_set(o->invalid[r], count);
+        }
+        for (size_t d = 0; d < p->config->domains.count && d < BL_OBSERVE_DOMAINS; d++) {
+                bl_metric_set(o->lag[d], (double)bl_credit_outstanding(p->credit, p->config->domains.items[d]));
+                bl_metric_set(o->throttled[d], bl_credit_throttled(p->credit, p->config->domains.items[d]) ? 1 : 0);
+        }
+        bl_metric_set(o->input_paused, p->input_paused ? 1 : 0);
+}
+
+void bl_observe_tick(bl_pipeline_t *p) {
+        int64_t now = bl_pipeline_monotonic_ms();
+        bl_http_heartbeat(p->observe.http);
+        if (now - p->observe.last_gauges_ms < GAUGE_TICK_MS)
+                return;
+        p->observe.last_gauges_ms = now;
+        update_gauges(p);
+}
