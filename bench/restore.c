@@ -913,7 +913,7 @@ static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const 
         double finish_started = now_s();
         if (err)
                 goto done;
-        bl_backlog_restore_finish(ctx.backlog);
+        bl_backlog_restore_finish(ctx.backlog, 0);
         run->finish_seconds = now_s() - finish_started;
         run->seconds = now_s() - started;
         malloc_trim(0); /* the fetch buffers librdkafka freed are not the backlog's */

@@ -20,16 +20,12 @@
  */
 #include "core/backlog.h"
 
+#include "core/scheduler.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct domain_queue_s {
-        char *name;
-        bl_item_t *head, *tail;
-        size_t count;
-} domain_queue_t;
 
 typedef struct bucket_entry_s {
         bl_item_t *item;
@@ -44,8 +40,7 @@ struct bl_backlog_s {
         size_t item_count;
         bl_item_t **heap;
         size_t heap_count, heap_capacity;
-        domain_queue_t *domains;
-        size_t domain_count;
+        bl_scheduler_t *scheduler; /* the READY tasks of each domain, best first */
         uint64_t random_state;
 };
 
@@ -61,6 +56,8 @@ typedef struct cause_s {
         const char *policy;
         bool has_score;
         double score;
+        const bl_criterion_t *rationale;
+        size_t rationale_count;
         bool submission;
 } cause_t;
 
@@ -196,57 +193,14 @@ static bool heap_insert(bl_backlog_t *backlog, bl_item_t *item) {
         return true;
 }
 
-/* ---- READY lists per domain -------------------------------------------------- */
+/* ---- READY tasks ------------------------------------------------------------ */
 
-static domain_queue_t *domain_queue(bl_backlog_t *backlog, const char *domain) {
-        for (size_t i = 0; i < backlog->domain_count; i++)
-                if (!strcmp(backlog->domains[i].name, domain))
-                        return &backlog->domains[i];
-        domain_queue_t *grown = realloc(backlog->domains, (backlog->domain_count + 1) * sizeof(*grown));
-        if (!grown)
-                return NULL;
-        backlog->domains = grown;
-        domain_queue_t *queue = &backlog->domains[backlog->domain_count];
-        memset(queue, 0, sizeof(*queue));
-        queue->name = strdup(domain);
-        if (!queue->name)
-                return NULL;
-        backlog->domain_count++;
-        return queue;
-}
-
-static bool in_ready_list(const bl_item_t *item, const domain_queue_t *queue) {
-        return item->ready_prev || item->ready_next || queue->head == item;
-}
-
-static void ready_unlink(bl_backlog_t *backlog, bl_item_t *item) {
-        domain_queue_t *queue = item->domain ? domain_queue(backlog, item->domain) : NULL;
-        if (!queue || !in_ready_list(item, queue))
-                return;
-        if (item->ready_prev)
-                item->ready_prev->ready_next = item->ready_next;
+/* The scheduler holds exactly the READY tasks that are not placeholders. */
+static void ready_update(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
+        if (item->state == BL_STATE_READY && !item->placeholder)
+                bl_scheduler_insert(backlog->scheduler, item, now_ms);
         else
-                queue->head = item->ready_next;
-        if (item->ready_next)
-                item->ready_next->ready_prev = item->ready_prev;
-        else
-                queue->tail = item->ready_prev;
-        item->ready_prev = item->ready_next = NULL;
-        queue->count--;
-}
-
-static void ready_append(bl_backlog_t *backlog, bl_item_t *item) {
-        domain_queue_t *queue = item->domain ? domain_queue(backlog, item->domain) : NULL;
-        if (!queue || in_ready_list(item, queue))
-                return;
-        item->ready_prev = queue->tail;
-        item->ready_next = NULL;
-        if (queue->tail)
-                queue->tail->ready_next = item;
-        else
-                queue->head = item;
-        queue->tail = item;
-        queue->count++;
+                bl_scheduler_remove(backlog->scheduler, item);
 }
 
 /* ---- the one change function ------------------------------------------------- */
@@ -271,10 +225,8 @@ static bool record_change(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to,
                 item->ready_since_ms = BL_NO_TIME;
         if (bl_state_is_terminal(to) && item->terminal_at_ms == BL_NO_TIME)
                 item->terminal_at_ms = cause->now_ms;
-        if (to == BL_STATE_READY && !item->placeholder)
-                ready_append(backlog, item);
-        else
-                ready_unlink(backlog, item);
+        if (from != to || first || to == BL_STATE_READY)
+                ready_update(backlog, item, cause->now_ms); /* a note on a READY task re-scores it */
         reschedule(backlog, item, cause->now_ms);
 
         bl_transition_t transition = {
@@ -293,6 +245,8 @@ static bool record_change(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to,
                 .policy = cause->policy,
                 .has_score = cause->has_score,
                 .score = cause->score,
+                .rationale = cause->rationale,
+                .rationale_count = cause->rationale_count,
                 .origin = cause->origin,
                 .submission = cause->submission,
         };
@@ -352,20 +306,33 @@ static uint64_t next_random(bl_backlog_t *backlog) {
         return x * 0x2545F4914F6CDD1DULL;
 }
 
-/* Full jitter: uniform in [0, min(cap, base * 2^(attempt - 1))]. */
-static int64_t retry_delay(bl_backlog_t *backlog, int32_t attempt) {
-        int64_t ceiling = backlog->options.retry_base_ms;
-        for (int32_t i = 1; i < attempt && ceiling < backlog->options.retry_cap_ms; i++)
+/* Full jitter: uniform in [0, min(cap, base * 2^(attempt - 1))], base and cap as the policy says. */
+static int64_t retry_delay(bl_backlog_t *backlog, const bl_task_settings_t *settings, int32_t attempt) {
+        int64_t ceiling = settings->retry_base_ms;
+        for (int32_t i = 1; i < attempt && ceiling < settings->retry_cap_ms; i++)
                 ceiling *= 2;
-        if (ceiling > backlog->options.retry_cap_ms)
-                ceiling = backlog->options.retry_cap_ms;
+        if (ceiling > settings->retry_cap_ms)
+                ceiling = settings->retry_cap_ms;
         return ceiling > 0 ? (int64_t)(next_random(backlog) % (uint64_t)(ceiling + 1)) : 0;
 }
 
 /* ---- helpers on items ------------------------------------------------------------ */
 
+/* The options' defaults, then whatever the policy says for this task. */
+static bl_task_settings_t settings_of(const bl_backlog_t *backlog, const bl_item_t *item) {
+        bl_task_settings_t settings = {backlog->options.lease_ms, backlog->options.retry_base_ms,
+                                       backlog->options.retry_cap_ms, backlog->options.max_attempts, false};
+        if (backlog->options.settings)
+                backlog->options.settings(backlog->options.policy_opaque, item, &settings);
+        return settings;
+}
+
 static int32_t max_attempts_of(const bl_backlog_t *backlog, const bl_item_t *item) {
-        return item->max_attempts > 0 ? item->max_attempts : backlog->options.max_attempts;
+        return item->max_attempts > 0 ? item->max_attempts : settings_of(backlog, item).max_attempts;
+}
+
+static int64_t lease_of(const bl_backlog_t *backlog, const bl_item_t *item) {
+        return settings_of(backlog, item).lease_ms;
 }
 
 static void remember_event(bl_backlog_t *backlog, bl_item_t *item, const char *event_id) {
@@ -436,7 +403,8 @@ static void retry_or_die(bl_backlog_t *backlog, bl_item_t *item, const cause_t *
         int32_t limit = max_attempts_of(backlog, item);
         cause_t next = *cause;
         if (item->error_retryable && item->attempt < limit) {
-                item->retry_at_ms = cause->now_ms + retry_delay(backlog, item->attempt);
+                bl_task_settings_t settings = settings_of(backlog, item);
+                item->retry_at_ms = cause->now_ms + retry_delay(backlog, &settings, item->attempt);
                 next.reason = "retry";
                 record_change(backlog, item, BL_STATE_RETRY_WAIT, false, &next);
                 return;
@@ -498,6 +466,7 @@ static bl_apply_result_t submit(bl_backlog_t *backlog, bl_item_t *item, const bl
         item->placeholder = false;
         if (!copy_submission(item, event))
                 return BL_APPLY_ILLEGAL;
+        item->approval_required = settings_of(backlog, item).approval_required;
         if (cause->origin && cause->origin->traceparent)
                 replace_text(&item->traceparent, cause->origin->traceparent);
         remember_event(backlog, item, event->event_id);
@@ -588,7 +557,7 @@ static bl_apply_result_t apply_result(bl_backlog_t *backlog, bl_item_t *item, co
         switch (event->event_type) {
         case BL_EVENT_STARTED:
         case BL_EVENT_HEARTBEAT:
-                item->lease_expires_at_ms = cause->now_ms + backlog->options.lease_ms;
+                item->lease_expires_at_ms = cause->now_ms + lease_of(backlog, item);
                 record_change(backlog, item, BL_STATE_RUNNING, false, cause);
                 break;
         case BL_EVENT_COMPLETED:
@@ -681,7 +650,7 @@ void bl_backlog_apply_notice(bl_backlog_t *backlog, const bl_notice_t *notice, i
 
 static void purge(bl_backlog_t *backlog, bl_item_t *item) {
         heap_remove(backlog, item);
-        ready_unlink(backlog, item);
+        bl_scheduler_remove(backlog->scheduler, item);
         index_remove(backlog, item);
         backlog->sink.purged(backlog->sink.opaque, item->task_id, item->partition);
         bl_item_destroy(item);
@@ -755,88 +724,69 @@ int64_t bl_backlog_next_due(const bl_backlog_t *backlog) {
 
 static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
         char dispatch_id[512];
+        bl_criterion_t criteria[BL_BACKLOG_MAX_CRITERIA];
+        bl_decision_t decision = {"fifo", "1", 0, criteria, 0};
+        if (backlog->options.decide)
+                backlog->options.decide(backlog->options.policy_opaque, item, now_ms, &decision);
+        char policy[256];
+        snprintf(policy, sizeof(policy), "%s@%s", decision.policy_name, decision.policy_version);
         item->attempt++;
         snprintf(dispatch_id, sizeof(dispatch_id), "%s/%d", item->task_id, (int)item->attempt);
-        item->lease_expires_at_ms = now_ms + backlog->options.lease_ms;
+        item->lease_expires_at_ms = now_ms + lease_of(backlog, item);
         cause_t cause = {.cause = "dispatch", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms,
-                         .dispatch_id = dispatch_id, .policy = "fifo@1", .has_score = true, .score = 0};
+                         .dispatch_id = dispatch_id, .policy = policy, .has_score = true, .score = decision.score,
+                         .rationale = decision.criteria, .rationale_count = decision.criteria_count};
         record_change(backlog, item, BL_STATE_DISPATCHED, false, &cause);
-        bl_dispatch_t dispatch = {item, dispatch_id, 0, NULL, 0, "fifo", "1", now_ms};
+        bl_dispatch_t dispatch = {item,           dispatch_id,          decision.score,
+                                  decision.criteria, decision.criteria_count, decision.policy_name,
+                                  decision.policy_version, now_ms};
         backlog->sink.dispatched(backlog->sink.opaque, &dispatch);
 }
 
-static size_t dispatch_queue(bl_backlog_t *backlog, domain_queue_t *queue, size_t max, int64_t now_ms) {
+static size_t dispatch_domain(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms) {
         size_t sent = 0;
-        while (queue->head && sent < max) {
-                bl_item_t *head = queue->head;
-                dispatch_one(backlog, head, now_ms); /* unlinks it from the queue */
-                if (queue->head == head)
+        bl_item_t *item;
+        while (sent < max && (item = bl_scheduler_peek(backlog->scheduler, domain, now_ms))) {
+                dispatch_one(backlog, item, now_ms); /* DISPATCHED: out of the scheduler */
+                if (bl_scheduler_contains(backlog->scheduler, item))
                         break; /* the change was refused: a bug, but never a spin */
                 sent++;
         }
         return sent;
 }
 
-size_t bl_backlog_dispatch_fifo(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms) {
+size_t bl_backlog_dispatch(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms) {
         size_t sent = 0;
-        for (size_t i = 0; i < backlog->domain_count; i++)
-                if (!domain || !strcmp(domain, backlog->domains[i].name))
-                        sent += dispatch_queue(backlog, &backlog->domains[i], max, now_ms);
+        if (domain)
+                return dispatch_domain(backlog, domain, max, now_ms);
+        for (size_t i = 0; i < bl_scheduler_domain_count(backlog->scheduler); i++)
+                sent += dispatch_domain(backlog, bl_scheduler_domain_name(backlog->scheduler, i), max, now_ms);
         return sent;
 }
 
 /* ---- restore, lookup, life cycle ---------------------------------------------------------- */
 
-static int compare_ready_since(const void *a, const void *b) {
-        const bl_item_t *x = *(bl_item_t *const *)a, *y = *(bl_item_t *const *)b;
-        if (x->ready_since_ms != y->ready_since_ms)
-                return x->ready_since_ms < y->ready_since_ms ? -1 : 1;
-        return strcmp(x->task_id, y->task_id); /* equal times: a stable, repeatable order */
-}
-
-/* Restore appends in whatever order the state topic holds: put each READY list back in FIFO order. */
-static void sort_ready_lists(bl_backlog_t *backlog) {
-        for (size_t d = 0; d < backlog->domain_count; d++) {
-                domain_queue_t *queue = &backlog->domains[d];
-                bl_item_t **items = malloc(queue->count * sizeof(*items) + 1);
-                size_t count = 0;
-                if (!items)
-                        continue;
-                for (bl_item_t *item = queue->head; item; item = item->ready_next)
-                        items[count++] = item;
-                qsort(items, count, sizeof(*items), compare_ready_since);
-                queue->head = queue->tail = NULL;
-                queue->count = 0;
-                for (size_t i = 0; i < count; i++) {
-                        items[i]->ready_prev = items[i]->ready_next = NULL;
-                        ready_append(backlog, items[i]);
-                }
-                free(items);
-        }
-}
-
 void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
         bl_item_t *existing = index_find(backlog, item->task_id);
         if (existing) {
                 heap_remove(backlog, existing);
-                ready_unlink(backlog, existing);
+                bl_scheduler_remove(backlog->scheduler, existing);
                 index_remove(backlog, existing);
                 bl_item_destroy(existing);
         }
         item->timer_slot = SIZE_MAX;
         item->timer_due_ms = BL_NO_TIME;
-        item->ready_prev = item->ready_next = NULL;
+        item->sched_slot = SIZE_MAX;
         if (!index_add(backlog, item)) {
                 bl_item_destroy(item);
                 return;
         }
-        if (item->state == BL_STATE_READY && !item->placeholder)
-                ready_append(backlog, item);
+        ready_update(backlog, item, item->ready_since_ms != BL_NO_TIME ? item->ready_since_ms : 0);
         reschedule(backlog, item, BL_NO_TIME);
 }
 
-void bl_backlog_restore_finish(bl_backlog_t *backlog) {
-        sort_ready_lists(backlog);
+void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms) {
+        bl_scheduler_rescore(backlog->scheduler, now_ms); /* restored tasks were scored as of no time in particular */
 }
 
 size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
@@ -854,7 +804,7 @@ size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
                         free(entry);
                         backlog->item_count--;
                         heap_remove(backlog, item);
-                        ready_unlink(backlog, item);
+                        bl_scheduler_remove(backlog->scheduler, item);
                         bl_item_destroy(item);
                         dropped++;
                 }
@@ -863,10 +813,15 @@ size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
 }
 
 size_t bl_backlog_ready_count(const bl_backlog_t *backlog) {
-        size_t ready = 0;
-        for (size_t d = 0; d < backlog->domain_count; d++)
-                ready += backlog->domains[d].count;
-        return ready;
+        return bl_scheduler_total(backlog->scheduler);
+}
+
+bool bl_backlog_is_ready_queued(const bl_backlog_t *backlog, const bl_item_t *item) {
+        return bl_scheduler_contains(backlog->scheduler, item);
+}
+
+void bl_backlog_rescore(bl_backlog_t *backlog, int64_t now_ms) {
+        bl_scheduler_rescore(backlog->scheduler, now_ms);
 }
 
 bool bl_backlog_forget(bl_backlog_t *backlog, const char *task_id) {
@@ -874,7 +829,7 @@ bool bl_backlog_forget(bl_backlog_t *backlog, const char *task_id) {
         if (!item)
                 return false;
         heap_remove(backlog, item);
-        ready_unlink(backlog, item);
+        bl_scheduler_remove(backlog->scheduler, item);
         index_remove(backlog, item);
         bl_item_destroy(item);
         return true;
@@ -894,6 +849,14 @@ void bl_backlog_foreach(const bl_backlog_t *backlog, void (*fn)(const bl_item_t 
                         fn(entry->item, opaque);
 }
 
+/* Without a policy every READY task scores the same: the scheduler's tie-break makes it FIFO. */
+static double fifo_score(void *opaque, const bl_item_t *item, int64_t now_ms) {
+        (void)opaque;
+        (void)item;
+        (void)now_ms;
+        return 0;
+}
+
 bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backlog_sink_t *sink) {
         bl_backlog_t *backlog = calloc(1, sizeof(*backlog));
         if (!backlog)
@@ -903,7 +866,11 @@ bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backl
         backlog->random_state = options->seed ? options->seed : 0x9E3779B97F4A7C15ULL;
         backlog->bucket_count = 1024;
         backlog->buckets = calloc(backlog->bucket_count, sizeof(*backlog->buckets));
-        if (!backlog->buckets) {
+        bl_scheduler_options_t scheduler_options = {options->rescore_interval_ms,
+                                                    options->score ? options->score : fifo_score,
+                                                    options->policy_opaque};
+        backlog->scheduler = bl_scheduler_new(&scheduler_options);
+        if (!backlog->buckets || !backlog->scheduler) {
                 bl_backlog_destroy(backlog);
                 return NULL;
         }
@@ -922,9 +889,7 @@ void bl_backlog_destroy(bl_backlog_t *backlog) {
                         entry = next;
                 }
         }
-        for (size_t d = 0; d < backlog->domain_count; d++)
-                free(backlog->domains[d].name);
-        free(backlog->domains);
+        bl_scheduler_destroy(backlog->scheduler);
         free(backlog->buckets);
         free(backlog->heap);
         free(backlog);

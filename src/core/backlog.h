@@ -101,6 +101,26 @@ typedef struct bl_backlog_sink_s {
         void *opaque;
 } bl_backlog_sink_t;
 
+#define BL_BACKLOG_MAX_CRITERIA 8
+
+/** Why a task was chosen: filled by the policy for each dispatch. */
+typedef struct bl_decision_s {
+        const char *policy_name;    /* static or owned by the policy, valid until the next decision */
+        const char *policy_version;
+        double score;
+        bl_criterion_t *criteria;   /* room for BL_BACKLOG_MAX_CRITERIA */
+        size_t criteria_count;
+} bl_decision_t;
+
+/** What the policy says about one task; starts from the options' defaults. */
+typedef struct bl_task_settings_s {
+        int64_t lease_ms;
+        int64_t retry_base_ms;
+        int64_t retry_cap_ms;
+        int32_t max_attempts;       /* unless the task sets its own */
+        bool approval_required;     /* BLOCKED until APPROVED (decided once, at submission) */
+} bl_task_settings_t;
+
 typedef struct bl_backlog_options_s {
         int64_t lease_ms;        /* DISPATCHED/RUNNING without STARTED/HEARTBEAT this long: FAILED */
         int64_t retry_base_ms;   /* back-off before attempt n+1: uniform in [0, min(cap, base * 2^(n-1))] */
@@ -109,6 +129,13 @@ typedef struct bl_backlog_options_s {
         int64_t retention_ms;    /* terminal tasks stay this long, then are purged */
         size_t dedup_window;     /* event ids remembered per task */
         uint64_t seed;           /* for the jitter; fixed in tests */
+
+        /* The policy, all optional: without it READY tasks go FIFO under "fifo@1". */
+        int64_t rescore_interval_ms; /* full re-score of the READY tasks at most this often (aging, urgency) */
+        double (*score)(void *opaque, const bl_item_t *item, int64_t now_ms);
+        void (*decide)(void *opaque, const bl_item_t *item, int64_t now_ms, bl_decision_t *decision);
+        void (*settings)(void *opaque, const bl_item_t *item, bl_task_settings_t *settings);
+        void *policy_opaque;
 } bl_backlog_options_t;
 
 typedef struct bl_backlog_s bl_backlog_t;
@@ -140,10 +167,16 @@ size_t bl_backlog_advance(bl_backlog_t *backlog, int64_t now_ms);
 
 /**
  * Dispatches up to @p max READY tasks of @p domain, or of each domain when
- * @p domain is NULL, oldest READY first, under policy "fifo". Returns how
- * many in all.
+ * @p domain is NULL, best score first (FIFO among equal scores, and
+ * altogether without a policy). Returns how many in all.
  */
-size_t bl_backlog_dispatch_fifo(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms);
+size_t bl_backlog_dispatch(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms);
+
+/** Scores every READY task again (the policy changed, or its inputs did). */
+void bl_backlog_rescore(bl_backlog_t *backlog, int64_t now_ms);
+
+/** Whether @p item is among the READY tasks waiting for dispatch. */
+bool bl_backlog_is_ready_queued(const bl_backlog_t *backlog, const bl_item_t *item);
 
 /**
  * Takes over @p item, read back from backlog.state, without emitting
@@ -151,8 +184,8 @@ size_t bl_backlog_dispatch_fifo(bl_backlog_t *backlog, const char *domain, size_
  */
 void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item);
 
-/** After a run of bl_backlog_restore: puts the READY tasks of each domain back in FIFO order. */
-void bl_backlog_restore_finish(bl_backlog_t *backlog);
+/** After a run of bl_backlog_restore: scores the restored READY tasks as of @p now_ms. */
+void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms);
 
 /** Forgets one item without emitting anything (a tombstone read on restore); false if unknown. */
 bool bl_backlog_forget(bl_backlog_t *backlog, const char *task_id);

@@ -131,6 +131,7 @@ bl_item_t *bl_item_new(const char *task_id, int32_t partition) {
         item->state_since_ms = item->ready_since_ms = item->lease_expires_at_ms = BL_NO_TIME;
         item->retry_at_ms = item->terminal_at_ms = BL_NO_TIME;
         item->timer_slot = SIZE_MAX;
+        item->sched_slot = SIZE_MAX;
         item->timer_due_ms = BL_NO_TIME;
         return item;
 }

@@ -95,8 +95,8 @@ typedef struct bl_item_s {
 
         /* backlog's own */
         size_t timer_slot;   /* position in the timer heap, or SIZE_MAX */
+        size_t sched_slot;   /* position in its domain's scheduler heap (core/scheduler.c), or SIZE_MAX */
         int64_t timer_due_ms;
-        struct bl_item_s *ready_prev, *ready_next; /* FIFO of READY items of its domain */
 } bl_item_t;
 
 /** A new item with @p task_id, no state yet (QUEUED, seq 0), every time unset. NULL when out of memory. */

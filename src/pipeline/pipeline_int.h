@@ -92,6 +92,7 @@ typedef struct bl_pipeline_s {
         int32_t task_event_id; /* the id of the newest TaskEvent, for dead-lettered submissions */
         bl_schema_t *submission_schema; /* a private copy of it to encode them with */
 
+        int32_t total_input_partitions; /* of tasks.events, for this instance's share */
         bl_input_partition_t *partitions;
         size_t partition_count, partition_capacity;
 

@@ -70,7 +70,7 @@ bl_err_t bl_restore_partitions(bl_pipeline_t *p, const int32_t *partitions, size
                 err = bl_err_set(errstr, errstr_size, BL_ERR_UNAVAILABLE, "%s", ctx.why);
         if (err)
                 return err;
-        bl_backlog_restore_finish(p->backlog);
+        bl_backlog_restore_finish(p->backlog, bl_pipeline_wall_ms());
         p->stats.restored_items += ctx.items;
         bl_metric_set(p->observe.restore_seconds, (double)(bl_pipeline_monotonic_ms() - started) / 1000.0);
         bl_metric_inc(p->observe.restore_items, (double)ctx.items);

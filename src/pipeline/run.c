@@ -197,6 +197,14 @@ static void log_stats(bl_pipeline_t *p, const char *what) {
         p->last_stats_ms = bl_pipeline_monotonic_ms();
 }
 
+/* Partitions of tasks.events this instance owns: its share of the work and of max_lag. */
+static size_t owned_input_partitions(const bl_pipeline_t *p) {
+        size_t owned = 0;
+        for (size_t i = 0; i < p->partition_count; i++)
+                owned += !strcmp(p->partitions[i].topic, p->topic_events);
+        return owned;
+}
+
 /* Pauses or resumes every assigned tasks.events partition (transient pauses stay as they are). */
 static void set_input_paused(bl_pipeline_t *p, bool paused) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)p->partition_count);
@@ -230,6 +238,31 @@ static void input_backpressure(bl_pipeline_t *p) {
         }
 }
 
+/*
+ * Dispatch (SPEC §4, §5): each domain gets at most its credit, this
+ * instance's share of max_lag minus its own records the workers have not
+ * passed yet; a throttled domain gets nothing while the others flow.
+ */
+static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
+        double share = p->total_input_partitions > 0
+                               ? (double)owned_input_partitions(p) / (double)p->total_input_partitions
+                               : 1.0;
+        size_t sent = 0;
+        for (size_t d = 0; d < p->config->domains.count; d++) {
+                const char *domain = p->config->domains.items[d];
+                bool changed;
+                size_t credit = bl_credit_available(p->credit, domain, share, &changed);
+                if (changed)
+                        bl_log(bl_credit_throttled(p->credit, domain) ? BL_LOG_WARN : BL_LOG_INFO, "backpressure",
+                               "domain %s %s: %" PRId64 " dispatched records not yet read by its workers", domain,
+                               bl_credit_throttled(p->credit, domain) ? "throttled" : "open again",
+                               bl_credit_outstanding(p->credit, domain));
+                if (credit > 0)
+                        sent += bl_backlog_dispatch(p->backlog, domain, credit, now);
+        }
+        return sent;
+}
+
 /* Timers and dispatch: the work that needs no input. */
 static void advance_backlog(bl_pipeline_t *p) {
         int64_t now = bl_pipeline_wall_ms();
@@ -240,7 +273,7 @@ static void advance_backlog(bl_pipeline_t *p) {
                 bl_backlog_advance(p->backlog, now);
         if (bl_backlog_ready_count(p->backlog) > 0 && bl_txn_ensure(p)) {
                 int64_t started = bl_pipeline_monotonic_ms();
-                size_t decisions = bl_backlog_dispatch_fifo(p->backlog, NULL, SIZE_MAX, now);
+                size_t decisions = dispatch_with_credit(p, now);
                 if (decisions > 0)
                         bl_metric_observe(p->observe.decision_seconds,
                                           (double)(bl_pipeline_monotonic_ms() - started) / 1000.0 / (double)decisions);
@@ -577,6 +610,7 @@ int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop) {
             !open_clients(&p) || !open_backlog(&p))
                 goto done;
         bl_observe_ready(&p, false, "joining the consumer group");
+        p.total_input_partitions = (int32_t)config->topics_partitions;
         if (!subscribe_inputs(&p, errstr, sizeof(errstr))) {
                 bl_log_error("run", "%s", errstr);
                 goto done;

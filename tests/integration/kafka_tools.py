@@ -19,8 +19,11 @@ def unique_prefix(name):
 
 
 def broker_env(prefix, **overrides):
-    """The environment in which backlogd talks to the test broker with this prefix."""
-    return clean_env(BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=BOOTSTRAP, BACKLOGD_TOPICS_PREFIX=prefix, **overrides)
+    """The environment in which backlogd talks to the test broker with this prefix. The HTTP endpoint
+    is off unless a test turns it on: instances running side by side would share its port."""
+    settings = dict(BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=BOOTSTRAP, BACKLOGD_TOPICS_PREFIX=prefix, BACKLOGD_HTTP_PORT=0)
+    settings.update(overrides)
+    return clean_env(**settings)
 
 
 def kafka_tool(tool, *args, check=True):

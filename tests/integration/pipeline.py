@@ -64,7 +64,7 @@ class Backlogd:
             self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=timeout)
         self._reader.join(timeout=5)
-        final = self.messages(r"^stopped")
+        final = self.messages(r"^stopped(:| on a fatal error:)")
         counts = dict((k, int(v)) for k, v in re.findall(r"([\w.]+)=(\d+)", final[-1])) if final else {}
         return code, counts
 

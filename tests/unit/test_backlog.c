@@ -11,7 +11,7 @@
  * checks the invariants of SPEC §3 after every step.
  *
  * A few checks read the fields the backlog keeps in bl_item_t to index an
- * item (ready_prev/ready_next, timer_slot/timer_due_ms): the READY lists and
+ * item (timer_slot/timer_due_ms) and the scheduler's view (bl_backlog_is_ready_queued): the timers and
  * the timer heap have no other window.
  */
 #include "check.h"
@@ -467,7 +467,7 @@ static size_t advance_by(fixture_t *fx, int64_t ms) {
 }
 
 static size_t dispatch(fixture_t *fx, const char *domain, size_t max) {
-        return bl_backlog_dispatch_fifo(fx->backlog, domain, max, fx->now);
+        return bl_backlog_dispatch(fx->backlog, domain, max, fx->now);
 }
 
 /* Puts a new task @p task_id (domain: its own id) in @p state; false if it could not. */
@@ -1731,7 +1731,7 @@ static bl_item_t *copy_item(const bl_item_t *from) {
         copy_vec(&copy->recent_event_ids, &from->recent_event_ids);
         copy->timer_slot = SIZE_MAX;
         copy->timer_due_ms = BL_NO_TIME;
-        copy->ready_prev = copy->ready_next = NULL;
+        copy->sched_slot = SIZE_MAX;
         return copy;
 }
 
@@ -1801,7 +1801,7 @@ static void test_restore(void) {
         for (size_t i = 0; i < RESTORED; i++)
                 bl_backlog_restore(fx.backlog, copies[i]);
         bl_backlog_restore(fx.backlog, built);
-        bl_backlog_restore_finish(fx.backlog);
+        bl_backlog_restore_finish(fx.backlog, fx.now);
         CHECK_INT(emitted_since(&fx, m), 0);
         CHECK_INT(bl_backlog_size(fx.backlog), RESTORED + 2);
         CHECK_INT(get(&fx, "r2")->seq, 2);
@@ -1878,7 +1878,7 @@ static void test_drop_partition(void) {
         /* and it can be restored again */
         for (size_t i = 0; i < 4; i++)
                 bl_backlog_restore(fx.backlog, saved[i]);
-        bl_backlog_restore_finish(fx.backlog);
+        bl_backlog_restore_finish(fx.backlog, fx.now);
         CHECK_INT(bl_backlog_size(fx.backlog), 7);
         CHECK_STATE(&fx, "p1-dispatched", BL_STATE_DISPATCHED);
         CHECK_STATE(&fx, "p1-blocked", BL_STATE_BLOCKED);
@@ -2260,34 +2260,30 @@ static void random_route(random_run_t *run) {
         }
 }
 
-/* The READY tasks of @p domain in list order, by walking the links; false when the list is broken. */
+/* Orders READY tasks as the scheduler must without a policy: READY longest first, then task_id. */
+static const random_run_t *sort_run;
+static int compare_ready(const void *a, const void *b) {
+        const bl_item_t *x = find((fixture_t *)&sort_run->fx, sort_run->ids[*(const int *)a]);
+        const bl_item_t *y = find((fixture_t *)&sort_run->fx, sort_run->ids[*(const int *)b]);
+        if (x->ready_since_ms != y->ready_since_ms)
+                return x->ready_since_ms < y->ready_since_ms ? -1 : 1;
+        return strcmp(x->task_id, y->task_id);
+}
+
+/* The READY tasks of @p domain in the order they must be dispatched; false when the scheduler disagrees. */
 static bool ready_list(random_run_t *run, const char *domain, int *tasks, size_t *count) {
-        const bl_item_t *head = NULL;
-        size_t ready = 0, heads = 0;
         *count = 0;
         for (int i = 0; i < RANDOM_TASKS; i++) {
                 const bl_item_t *item = find(&run->fx, run->ids[i]);
                 if (!item || item->state != BL_STATE_READY || item->placeholder || strcmp(item->domain, domain))
                         continue;
-                ready++;
-                if (!item->ready_prev) {
-                        head = item;
-                        heads++;
-                }
-        }
-        if (ready == 0)
-                return true;
-        if (heads != 1)
-                return false;
-        int64_t since = INT64_MIN;
-        for (const bl_item_t *item = head; item; item = item->ready_next) {
-                if (*count >= ready || item->state != BL_STATE_READY || strcmp(item->domain, domain) ||
-                    item->ready_since_ms < since || (item->ready_next && item->ready_next->ready_prev != item))
+                if (!bl_backlog_is_ready_queued(run->fx.backlog, item))
                         return false;
-                since = item->ready_since_ms;
-                tasks[(*count)++] = task_index(item->task_id);
+                tasks[(*count)++] = i;
         }
-        return *count == ready;
+        sort_run = run;
+        qsort(tasks, *count, sizeof(*tasks), compare_ready);
+        return true;
 }
 
 static void random_dispatch(random_run_t *run) {
@@ -2521,8 +2517,8 @@ static void check_step(random_run_t *run, mark_t m) {
                 INVARIANT(run, item->partition == partition_of(i), "%s on partition %d", run->ids[i],
                           (int)item->partition);
                 if (item->state != BL_STATE_READY || item->placeholder)
-                        INVARIANT(run, !item->ready_prev && !item->ready_next, "%s linked in a READY list in %s",
-                                  run->ids[i], bl_state_name(item->state));
+                        INVARIANT(run, !bl_backlog_is_ready_queued(run->fx.backlog, item),
+                                  "%s waits for dispatch in %s", run->ids[i], bl_state_name(item->state));
                 int64_t required = required_due(run, item);
                 if (required != BL_NO_TIME)
                         INVARIANT(run,
