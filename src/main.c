@@ -31,8 +31,8 @@ static const command_t commands[] = {
         {"inspect", "inspect", bl_cmd_inspect, "backlog counts by state and domain, oldest age per state"},
         {"audit", "audit TASK_ID", bl_cmd_audit, "one task's history, each step with its cause"},
         {"replay", "replay --verify", bl_cmd_replay, "rebuild state from backlog.transitions; compare"},
-        {"dlq", "dlq list|redrive", NULL, "show the dead-letter queue; republish chosen records"},
-        {"policy", "policy check|publish", NULL, "validate a scheduling policy; publish it"},
+        {"dlq", "dlq list|redrive", bl_cmd_dlq, "show the dead-letter queue; republish chosen records"},
+        {"policy", "policy check|publish", bl_cmd_policy, "validate a scheduling policy; publish it"},
         {"config", "config check|reference", bl_cmd_config, "validate a config file; print the reference"},
 };
 

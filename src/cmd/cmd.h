@@ -25,6 +25,8 @@ int bl_cmd_contracts(int argc, char **argv);
 int bl_cmd_inspect(int argc, char **argv);
 int bl_cmd_audit(int argc, char **argv);
 int bl_cmd_replay(int argc, char **argv);
+int bl_cmd_policy(int argc, char **argv);
+int bl_cmd_dlq(int argc, char **argv);
 
 /**
  * Loads the config from @p path, else from $BACKLOGD_CONFIG, else the

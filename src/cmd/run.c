@@ -15,10 +15,13 @@
 #include "pipeline/run.h"
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
 
 static void on_signal(int signo) {
-        (void)signo;
-        stop_requested = 1;
+        if (signo == SIGHUP)
+                reload_requested = 1;
+        else
+                stop_requested = 1;
 }
 
 static void usage(FILE *out) {
@@ -32,6 +35,7 @@ static void usage(FILE *out) {
                      "offsets in one transaction. Refuses to start when the topics are\n"
                      "missing or not as 'backlogd topics create' makes them.\n"
                      "SIGTERM or SIGINT: finish the batch, commit, leave the group, exit 0.\n"
+                     "SIGHUP: read policy.file again (a bad policy is refused, the running one stays).\n"
                      "\n"
                      "Options:\n"
                      "  -c, --config FILE  configuration file (else $BACKLOGD_CONFIG, else defaults)\n"
@@ -45,6 +49,7 @@ static void install_signal_handlers(void) {
         sigemptyset(&action.sa_mask);
         sigaction(SIGTERM, &action, NULL);
         sigaction(SIGINT, &action, NULL);
+        sigaction(SIGHUP, &action, NULL);
 }
 
 int bl_cmd_run(int argc, char **argv) {
@@ -70,7 +75,7 @@ int bl_cmd_run(int argc, char **argv) {
         if (!config)
                 return BL_EXIT_FAILURE;
         install_signal_handlers();
-        status = bl_pipeline_run(config, &stop_requested);
+        status = bl_pipeline_run(config, &stop_requested, &reload_requested);
         bl_config_destroy(config);
         return status;
 }

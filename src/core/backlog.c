@@ -816,6 +816,10 @@ size_t bl_backlog_ready_count(const bl_backlog_t *backlog) {
         return bl_scheduler_total(backlog->scheduler);
 }
 
+size_t bl_backlog_ready_in(const bl_backlog_t *backlog, const char *domain) {
+        return bl_scheduler_count(backlog->scheduler, domain);
+}
+
 bool bl_backlog_is_ready_queued(const bl_backlog_t *backlog, const bl_item_t *item) {
         return bl_scheduler_contains(backlog->scheduler, item);
 }

@@ -196,6 +196,9 @@ size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition);
 /** READY tasks of every domain. */
 size_t bl_backlog_ready_count(const bl_backlog_t *backlog);
 
+/** READY tasks of @p domain. */
+size_t bl_backlog_ready_in(const bl_backlog_t *backlog, const char *domain);
+
 const bl_item_t *bl_backlog_find(const bl_backlog_t *backlog, const char *task_id);
 size_t bl_backlog_size(const bl_backlog_t *backlog);
 

@@ -26,6 +26,7 @@ typedef struct partition_ledger_s {
 typedef struct domain_ledger_s {
         char *name;
         int64_t max_lag, resume_lag;
+        int64_t in_flight; /* sent, no delivery report yet: counted, placed when the report comes */
         bool throttled;
         partition_ledger_t *partitions;
         int32_t partition_count;
@@ -104,8 +105,17 @@ static void compact(partition_ledger_t *ledger) {
         ledger->head = 0;
 }
 
+void bl_credit_sent(bl_credit_t *credit, const char *domain) {
+        domain_ledger_t *ledger = find_domain(credit, domain);
+        if (ledger)
+                ledger->in_flight++;
+}
+
 void bl_credit_record(bl_credit_t *credit, const char *domain, int32_t partition, int64_t offset) {
+        domain_ledger_t *domain_ledger = find_domain(credit, domain);
         partition_ledger_t *ledger = find_partition(credit, domain, partition);
+        if (domain_ledger && domain_ledger->in_flight > 0)
+                domain_ledger->in_flight--;
         if (!ledger)
                 return;
         compact(ledger);
@@ -140,6 +150,8 @@ void bl_credit_transaction_committed(bl_credit_t *credit) {
 
 void bl_credit_transaction_aborted(bl_credit_t *credit) {
         each_partition(credit, drop_open);
+        for (size_t d = 0; d < credit->domain_count; d++)
+                credit->domains[d].in_flight = 0;
 }
 
 void bl_credit_committed(bl_credit_t *credit, const char *domain, int32_t partition, int64_t offset) {
@@ -152,7 +164,7 @@ void bl_credit_committed(bl_credit_t *credit, const char *domain, int32_t partit
 }
 
 static int64_t outstanding_of(const domain_ledger_t *ledger) {
-        int64_t outstanding = 0;
+        int64_t outstanding = ledger->in_flight;
         for (int32_t p = 0; p < ledger->partition_count; p++)
                 outstanding += (int64_t)(ledger->partitions[p].count - ledger->partitions[p].head);
         return outstanding;

@@ -30,7 +30,13 @@ void bl_credit_destroy(bl_credit_t *credit);
 bool bl_credit_set_domain(bl_credit_t *credit, const char *domain, int32_t partition_count, int64_t max_lag,
                           int64_t resume_lag);
 
-/** A dispatch record of ours for @p domain landed at @p partition / @p offset (in the open transaction). */
+/** A dispatch record of ours for @p domain is on its way (its offset not known yet): it counts at once. */
+void bl_credit_sent(bl_credit_t *credit, const char *domain);
+
+/**
+ * A dispatch record of ours for @p domain landed at @p partition / @p offset
+ * (in the open transaction); it stops counting as on its way.
+ */
 void bl_credit_record(bl_credit_t *credit, const char *domain, int32_t partition, int64_t offset);
 
 /** The open transaction committed: its records stay counted until workers pass them. */

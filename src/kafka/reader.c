@@ -21,6 +21,7 @@
 
 struct bl_reader_s {
         rd_kafka_t *consumer;
+        rd_kafka_t *probe; /* read_uncommitted, for the true high watermark (read_committed ones give the LSO) */
 };
 
 bl_reader_t *bl_reader_new(const bl_config_t *config, char *errstr, size_t errstr_size) {
@@ -40,9 +41,12 @@ bl_reader_t *bl_reader_new(const bl_config_t *config, char *errstr, size_t errst
                 bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "out of memory");
                 return NULL;
         }
+        const char *probe_overrides[] = {"group.id", group, "isolation.level", "read_uncommitted", NULL};
         reader->consumer = bl_kafka_new(RD_KAFKA_CONSUMER, config, overrides, errstr, errstr_size);
-        if (!reader->consumer) {
-                free(reader);
+        reader->probe = reader->consumer ? bl_kafka_new(RD_KAFKA_CONSUMER, config, probe_overrides, errstr, errstr_size)
+                                         : NULL;
+        if (!reader->probe) {
+                bl_reader_destroy(reader);
                 return NULL;
         }
         return reader;
@@ -51,7 +55,10 @@ bl_reader_t *bl_reader_new(const bl_config_t *config, char *errstr, size_t errst
 void bl_reader_destroy(bl_reader_t *reader) {
         if (!reader)
                 return;
-        rd_kafka_destroy(reader->consumer);
+        if (reader->probe)
+                rd_kafka_destroy(reader->probe);
+        if (reader->consumer)
+                rd_kafka_destroy(reader->consumer);
         free(reader);
 }
 
@@ -85,7 +92,7 @@ int32_t bl_reader_partition_for_key(const char *key, int32_t partition_count) {
  */
 static bool at_high_watermark(bl_reader_t *reader, const char *topic, int32_t p, int64_t eof_offset) {
         int64_t low, high;
-        if (rd_kafka_query_watermark_offsets(reader->consumer, topic, p, &low, &high, 5000))
+        if (rd_kafka_query_watermark_offsets(reader->probe, topic, p, &low, &high, 5000))
                 return false;
         return eof_offset >= high;
 }
@@ -132,7 +139,7 @@ static bl_err_t consume_to_end(bl_reader_t *reader, const rd_kafka_topic_partiti
 static bool add_if_not_empty(bl_reader_t *reader, rd_kafka_topic_partition_list_t *list, const char *topic,
                              int32_t p, int timeout_ms) {
         int64_t low, high;
-        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(reader->consumer, topic, p, &low, &high, timeout_ms);
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(reader->probe, topic, p, &low, &high, timeout_ms);
         if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
                 return false;
         if (err || high > low) /* when in doubt, read it */

@@ -134,6 +134,9 @@ const conf_key_t bl_config_keys[] = {
          "How long a terminal task stays in backlog.state (and inspect) before its tombstone."},
         {"backlog.dedup_window", CONF_INT, FIELD(backlog_dedup_window), "32", 1, 1024, NULL, NULL, 0,
          "Event ids remembered per task: a repeated event_id among them changes nothing."},
+        {"backlog.rescore_interval_ms", CONF_INT, FIELD(backlog_rescore_interval_ms), "1000", 0, 3600000, NULL, NULL,
+         0, "The READY tasks are scored again at most this often, so that aging, deadline urgency and freshness "
+            "stay current (0: only when a task becomes READY)."},
         {"backlog.max_ready_items", CONF_INT, FIELD(backlog_max_ready_items), "1000000", 1, 100000000, NULL, NULL,
          0, "Input backpressure: at this many READY tasks the instance pauses tasks.events (and keeps polling)."},
         {"backlog.resume_ready_items", CONF_INT, FIELD(backlog_resume_ready_items), "800000", 0, 100000000, NULL,

@@ -61,6 +61,7 @@ typedef struct bl_config_s {
         int64_t backlog_max_attempts;
         int64_t backlog_retention_ms;
         int64_t backlog_dedup_window;
+        int64_t backlog_rescore_interval_ms;
         int64_t backlog_max_ready_items;
         int64_t backlog_resume_ready_items;
         int64_t transaction_timeout_ms;

@@ -39,13 +39,21 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
                 encoding_failed(p, "a transition");
                 return;
         }
-        bl_txn_produce(p, p->topic_transitions, item->partition, item->task_id, value, size, item->traceparent);
+        bl_txn_produce(p, p->topic_transitions, item->partition, item->task_id, value, size, item->traceparent, NULL);
         if (bl_records_item(p->records, item, true, &value, &size)) {
                 encoding_failed(p, "a snapshot");
                 return;
         }
-        bl_txn_produce(p, p->topic_state, item->partition, item->task_id, value, size, NULL);
+        bl_txn_produce(p, p->topic_state, item->partition, item->task_id, value, size, NULL, NULL);
         p->stats.transitions++;
+}
+
+/* The config's own copy of a domain's name: it outlives every delivery report. */
+static const char *dispatch_domain(const bl_pipeline_t *p, const char *domain) {
+        for (size_t d = 0; domain && d < p->config->domains.count; d++)
+                if (!strcmp(p->config->domains.items[d], domain))
+                        return p->config->domains.items[d];
+        return NULL;
 }
 
 static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
@@ -58,8 +66,11 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
                 return;
         }
         snprintf(topic, sizeof(topic), "%sdispatch.%s", p->config->topics_prefix, dispatch->item->domain);
+        const char *domain = dispatch_domain(p, dispatch->item->domain);
         bl_txn_produce(p, topic, RD_KAFKA_PARTITION_UA, dispatch->item->task_id, value, size,
-                       dispatch->item->traceparent);
+                       dispatch->item->traceparent, (void *)domain);
+        if (domain)
+                bl_credit_sent(p->credit, domain);
         p->stats.dispatched++;
         char policy[256];
         snprintf(policy, sizeof(policy), "%s@%s", dispatch->policy_name, dispatch->policy_version);
@@ -74,7 +85,7 @@ static void on_notice(void *opaque, const bl_notice_t *notice) {
                 encoding_failed(p, "a dependency notice");
                 return;
         }
-        bl_txn_produce(p, p->topic_deps, RD_KAFKA_PARTITION_UA, notice->to_task_id, value, size, NULL);
+        bl_txn_produce(p, p->topic_deps, RD_KAFKA_PARTITION_UA, notice->to_task_id, value, size, NULL, NULL);
         p->stats.notices++;
 }
 
@@ -168,7 +179,7 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
 
 static void on_purged(void *opaque, const char *task_id, int32_t partition) {
         bl_pipeline_t *p = opaque;
-        bl_txn_produce(p, p->topic_state, partition, task_id, NULL, 0, NULL);
+        bl_txn_produce(p, p->topic_state, partition, task_id, NULL, 0, NULL, NULL);
 }
 
 void bl_outputs_backlog_sink(bl_pipeline_t *p, bl_backlog_sink_t *sink) {

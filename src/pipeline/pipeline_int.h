@@ -84,6 +84,9 @@ typedef struct bl_pipeline_s {
         bl_dlq_t *dlq;
         bl_ingest_t *ingest;
         bl_backlog_t *backlog;
+        struct bl_policy_s *policy; /* NULL: FIFO (steer.c) */
+        int64_t policy_checked_ms;
+        bool lag_watched[BL_OBSERVE_DOMAINS];
         bl_credit_t *credit;      /* own dispatches against the workers' progress */
         bl_lag_t *lag;            /* NULL while no domain names a worker group */
         bl_observe_t observe;
@@ -113,8 +116,9 @@ int64_t bl_pipeline_wall_ms(void);
 
 /* txn.c */
 bool bl_txn_ensure(bl_pipeline_t *p);
+/** Produces into the open transaction; @p delivery_opaque (a dispatch's domain, or NULL) comes back in the report. */
 void bl_txn_produce(bl_pipeline_t *p, const char *topic, int32_t partition, const char *key, const void *value,
-                    size_t value_size, const char *traceparent);
+                    size_t value_size, const char *traceparent, void *delivery_opaque);
 /** Commits the open transaction with the done input offsets; on failure aborts and recovers. */
 void bl_txn_commit(bl_pipeline_t *p);
 
@@ -130,6 +134,16 @@ bl_err_t bl_restore_partitions(bl_pipeline_t *p, const int32_t *partitions, size
                                size_t errstr_size);
 /** Drops and restores every partition now assigned: after an abort, the backlog is back at the last commit. */
 bool bl_restore_assigned(bl_pipeline_t *p);
+
+/* steer.c */
+void bl_steer_backlog_options(bl_pipeline_t *p, bl_backlog_options_t *options);
+/** Loads the policy (policy.file or backlog.policy) and starts the lag monitor; false: refuse to start. */
+bool bl_steer_open(bl_pipeline_t *p);
+/** SIGHUP reloads, backlog.policy follow-ups, lag polls. */
+void bl_steer_tick(bl_pipeline_t *p, volatile sig_atomic_t *reload);
+void bl_steer_close(bl_pipeline_t *p);
+/** The share of @p round_total dispatches @p domain may take (its quota; all of it without one). */
+size_t bl_steer_quota(const bl_pipeline_t *p, const char *domain, size_t round_total);
 
 /* observe.c */
 bool bl_observe_open(bl_pipeline_t *p);

@@ -247,18 +247,27 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
         double share = p->total_input_partitions > 0
                                ? (double)owned_input_partitions(p) / (double)p->total_input_partitions
                                : 1.0;
-        size_t sent = 0;
-        for (size_t d = 0; d < p->config->domains.count; d++) {
+        size_t want[BL_OBSERVE_DOMAINS] = {0}, round_total = 0, sent = 0;
+        size_t domains = p->config->domains.count < BL_OBSERVE_DOMAINS ? p->config->domains.count : BL_OBSERVE_DOMAINS;
+        for (size_t d = 0; d < domains; d++) {
                 const char *domain = p->config->domains.items[d];
                 bool changed;
                 size_t credit = bl_credit_available(p->credit, domain, share, &changed);
+                size_t ready = bl_backlog_ready_in(p->backlog, domain);
                 if (changed)
                         bl_log(bl_credit_throttled(p->credit, domain) ? BL_LOG_WARN : BL_LOG_INFO, "backpressure",
                                "domain %s %s: %" PRId64 " dispatched records not yet read by its workers", domain,
                                bl_credit_throttled(p->credit, domain) ? "throttled" : "open again",
                                bl_credit_outstanding(p->credit, domain));
-                if (credit > 0)
-                        sent += bl_backlog_dispatch(p->backlog, domain, credit, now);
+                want[d] = ready < credit ? ready : credit;
+                round_total += want[d];
+        }
+        /* Quotas (a guardrail): each domain takes at most its share of this round. */
+        for (size_t d = 0; d < domains; d++) {
+                size_t quota = bl_steer_quota(p, p->config->domains.items[d], round_total);
+                size_t take = want[d] < quota ? want[d] : quota;
+                if (take > 0)
+                        sent += bl_backlog_dispatch(p->backlog, p->config->domains.items[d], take, now);
         }
         return sent;
 }
@@ -280,8 +289,9 @@ static void advance_backlog(bl_pipeline_t *p) {
         }
 }
 
-static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
+static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload) {
         while (!*stop && !p->fatal) {
+                bl_steer_tick(p, reload);
                 rd_kafka_message_t *message = rd_kafka_consumer_poll(p->consumer, 50);
                 if (message) {
                         handle_message(p, message);
@@ -450,6 +460,14 @@ static bool open_contracts(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
         return true;
 }
 
+/* Delivery reports: a dispatch record's offset goes to the credit ledger (its domain rides as the opaque). */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque) {
+        bl_pipeline_t *p = opaque;
+        (void)rk;
+        if (!message->err && message->_private)
+                bl_credit_record(p->credit, message->_private, message->partition, message->offset);
+}
+
 static bool open_producer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
         char transactional_id[512], timeout[32];
         snprintf(transactional_id, sizeof(transactional_id), "%s-%s", p->config->group_id, p->instance);
@@ -458,7 +476,11 @@ static bool open_producer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
                                    "transaction.timeout.ms", timeout, "enable.idempotence", "true",
                                    "partitioner", "murmur2_random", "linger.ms", "5", NULL};
         rd_kafka_conf_t *conf = bl_kafka_conf_new(p->config, overrides, errstr, errstr_size);
-        if (!conf || !(p->producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
+        if (!conf)
+                return false;
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        rd_kafka_conf_set_opaque(conf, p);
+        if (!(p->producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
                 return false;
         rd_kafka_error_t *error = rd_kafka_init_transactions(p->producer, (int)p->config->admin_timeout_ms);
         if (error) {
@@ -532,11 +554,12 @@ static bool open_backlog(bl_pipeline_t *p) {
         };
         bl_backlog_sink_t backlog_sink;
         bl_ingest_sink_t ingest_sink;
+        bl_steer_backlog_options(p, &options);
         bl_outputs_backlog_sink(p, &backlog_sink);
         bl_outputs_ingest_sink(p, &ingest_sink);
         p->backlog = bl_backlog_new(&options, &backlog_sink);
         p->credit = bl_credit_new();
-        if (!p->credit)
+        if (!p->credit || !bl_steer_open(p))
                 return false;
         p->ingest = p->backlog ? bl_ingest_new(p->decoder, p->dlq, &ingest_sink) : NULL;
         return p->ingest != NULL;
@@ -576,6 +599,8 @@ static void pipeline_close(bl_pipeline_t *p) {
                 if (error)
                         rd_kafka_error_destroy(error);
         }
+        bl_lag_destroy(p->lag); /* its queue holds the producer: rd_kafka_destroy would wait for it */
+        p->lag = NULL;
         if (p->producer) {
                 rd_kafka_flush(p->producer, CLOSE_TIMEOUT_MS);
                 rd_kafka_destroy(p->producer);
@@ -585,6 +610,7 @@ static void pipeline_close(bl_pipeline_t *p) {
                 free(p->partitions[i].topic);
         free(p->partitions);
         bl_ingest_destroy(p->ingest);
+        bl_steer_close(p);
         bl_lag_destroy(p->lag);
         bl_credit_destroy(p->credit);
         bl_backlog_destroy(p->backlog);
@@ -601,22 +627,22 @@ static void pipeline_close(bl_pipeline_t *p) {
         free(p->topic_transitions);
 }
 
-int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop) {
+int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload) {
         bl_pipeline_t p = {.config = config, .stop = stop};
         char errstr[512];
         int status = 1;
         name_instance(&p);
+        p.total_input_partitions = (int32_t)config->topics_partitions;
         if (!name_topics(&p) || !bl_observe_open(&p) || !verify_topics(config) || !open_contracts(&p, stop) ||
             !open_clients(&p) || !open_backlog(&p))
                 goto done;
         bl_observe_ready(&p, false, "joining the consumer group");
-        p.total_input_partitions = (int32_t)config->topics_partitions;
         if (!subscribe_inputs(&p, errstr, sizeof(errstr))) {
                 bl_log_error("run", "%s", errstr);
                 goto done;
         }
         p.last_stats_ms = bl_pipeline_monotonic_ms();
-        run_loop(&p, stop);
+        run_loop(&p, stop, reload);
         bl_observe_ready(&p, false, "shutting down");
         bl_txn_commit(&p);
         status = p.fatal ? 1 : 0;

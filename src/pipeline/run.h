@@ -15,8 +15,9 @@
  * finishes the batch, commits, leaves the group and returns 0. Returns 1 with
  * the reason logged when start-up fails (topics missing or not as SPEC §1
  * requires, schemas unusable, registry refusing our output schemas) or a
- * fatal Kafka error (fenced by a newer instance) ends the run.
+ * fatal Kafka error (fenced by a newer instance) ends the run. When *reload
+ * becomes non-zero (SIGHUP) the policy file is read again and the flag reset.
  */
-int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop);
+int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload);
 
 #endif

@@ -67,7 +67,7 @@ bool bl_txn_ensure(bl_pipeline_t *p) {
 }
 
 void bl_txn_produce(bl_pipeline_t *p, const char *topic, int32_t partition, const char *key, const void *value,
-                    size_t value_size, const char *traceparent) {
+                    size_t value_size, const char *traceparent, void *delivery_opaque) {
         rd_kafka_headers_t *headers = NULL;
         rd_kafka_resp_err_t err;
         if (!bl_txn_ensure(p))
@@ -78,7 +78,7 @@ void bl_txn_produce(bl_pipeline_t *p, const char *topic, int32_t partition, cons
         }
         while ((err = rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                                         RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, value_size),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(delivery_opaque),
                                         RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 rd_kafka_poll(p->producer, 50);
         if (err) {

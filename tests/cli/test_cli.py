@@ -7,7 +7,7 @@ from conftest_common import FIXTURES, SOURCE_DIR, backlogd, backlogd_json, clean
 # Every subcommand of SPEC §8, as --help must list it.
 SPEC_COMMANDS = ["run", "demo", "produce", "topics create", "contracts check", "inspect",
                  "audit", "replay", "dlq list|redrive", "policy check|publish", "config check"]
-IMPLEMENTED = {"topics", "config", "run", "produce", "contracts", "inspect", "audit", "replay"}
+IMPLEMENTED = {"topics", "config", "run", "produce", "contracts", "inspect", "audit", "replay", "policy", "dlq"}
 
 
 def test_help_lists_every_subcommand():

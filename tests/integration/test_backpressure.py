@@ -1,0 +1,143 @@
+"""Policy-driven dispatch against the real broker: a domain whose workers stop
+committing is throttled at max_lag while the others keep flowing and opens
+again when its workers catch up; input pauses at max_ready_items and nothing
+is lost; a task past its deadline is escalated to the DLQ."""
+import json
+import time
+
+from confluent_kafka import Consumer
+
+from conftest_common import backlogd
+from kafka_tools import BOOTSTRAP, broker_env, unique_prefix
+from pipeline import Backlogd, consume_all
+from records import decode, read_dispatches, read_state, task_event
+from test_backlog import create_topics, submit, wait_for_state
+
+
+def write_policy(tmp_path, prefix, **eval_settings):
+    policy = {
+        "name": "test", "version": "1",
+        "weights": {"business_value": 1.0, "aging": 2.0},
+        "defaults": {"worker_group": prefix + "{domain}-workers", "max_lag": 1000, "resume_lag": 500},
+        "domains": {"evaluation": dict({"max_lag": 5, "resume_lag": 2}, **eval_settings)},
+    }
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(policy))
+    return path
+
+
+def environment(prefix, policy, **overrides):
+    return broker_env(prefix, BACKLOGD_TOPICS_PARTITIONS=1, BACKLOGD_GROUP_ID=prefix + "group",
+                      BACKLOGD_INSTANCE_ID="bp", BACKLOGD_POLICY_FILE=str(policy), **overrides)
+
+
+class Workers:
+    """A domain's workers: a consumer group that reads its dispatch topic and commits."""
+
+    def __init__(self, prefix, domain):
+        self.consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"{prefix}{domain}-workers",
+                                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                                  "isolation.level": "read_committed"})
+        self.consumer.subscribe([f"{prefix}dispatch.{domain}"])
+
+    def work(self, seconds):
+        """Reads and commits for a while; returns what it read."""
+        read, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            message = self.consumer.poll(0.2)
+            if message is not None and not message.error():
+                read.append(decode(message.value()))
+                self.consumer.commit(message=message, asynchronous=False)
+        return read
+
+    def close(self):
+        self.consumer.close()
+
+
+def count_dispatches(prefix, domain):
+    return len(read_dispatches(prefix, domain, timeout=2))
+
+
+def test_a_lagging_domain_is_throttled_while_others_flow(tmp_path):
+    prefix = unique_prefix("throttle")
+    env = environment(prefix, write_policy(tmp_path, prefix))
+    create_topics(env)
+    run = Backlogd(env)
+    workers = None
+    try:
+        run.wait_for("snapshots")
+        submit(prefix, *[task_event(f"e{i}", domain="evaluation") for i in range(20)],
+               *[task_event(f"m{i}", domain="model_inference") for i in range(20)])
+        run.wait_for("domain evaluation throttled")
+        time.sleep(2)
+        assert count_dispatches(prefix, "model_inference") == 20, "the other domain did not keep flowing"
+        assert count_dispatches(prefix, "evaluation") == 5, "the throttled domain got more than max_lag"
+
+        workers = Workers(prefix, "evaluation")
+        read = workers.work(15)
+        assert len(read) == 20, f"workers got {len(read)} of 20 once they caught up"
+        assert run.messages("domain evaluation open again")
+        decision = read[0]
+        assert decision["policy_name"] == "test" and decision["policy_version"] == "1"
+        assert {c["name"] for c in decision["rationale"]} >= {"business_value", "aging"}
+    finally:
+        if workers:
+            workers.close()
+        code, counts = run.stop()
+    assert code == 0 and counts["dispatched"] == 40
+
+
+def test_input_pauses_at_max_ready_items_and_loses_nothing(tmp_path):
+    prefix = unique_prefix("pause")
+    env = environment(prefix, write_policy(tmp_path, prefix, max_lag=1, resume_lag=0),
+                      BACKLOGD_BACKLOG_MAX_READY_ITEMS=10, BACKLOGD_BACKLOG_RESUME_READY_ITEMS=5)
+    create_topics(env)
+    run = Backlogd(env)
+    workers = None
+    try:
+        run.wait_for("snapshots")
+        submit(prefix, *[task_event(f"p{i}", domain="evaluation") for i in range(40)])
+        run.wait_for("input paused")
+        time.sleep(1)
+        held = read_state(prefix, timeout=3)
+        assert len(held) < 40, "the instance took in everything despite the pause"
+        workers = Workers(prefix, "evaluation")
+        read = workers.work(40)
+        assert sorted(d["task_id"] for d in read) == sorted(f"p{i}" for i in range(40))
+        assert run.messages("input resumed")
+    finally:
+        if workers:
+            workers.close()
+        code, counts = run.stop()
+    assert code == 0 and counts["consumed"] == 40 and counts["dead_lettered"] == 0
+
+
+def test_a_task_past_its_deadline_is_escalated(tmp_path):
+    prefix = unique_prefix("deadline")
+    env = environment(prefix, write_policy(tmp_path, prefix, max_lag=1, resume_lag=0))
+    create_topics(env)
+    run = Backlogd(env)
+    try:
+        run.wait_for("snapshots")
+        soon = int(time.time() * 1000) + 3000
+        # The first takes evaluation's one slot; the second waits READY until its deadline passes.
+        submit(prefix, task_event("first", domain="evaluation"),
+               task_event("late", domain="evaluation", deadline=soon, occurred_at=soon - 60000))
+        wait_for_state(prefix, "late", "EXPIRED", timeout=20)
+    finally:
+        run.stop()
+    letters = consume_all(prefix + "backlog.dlq", expected=1)
+    assert [m.key() for m in letters] == [b"late"]
+    headers = {k: v.decode() for k, v in letters[0].headers()}
+    assert headers["dlq.reason"] == "deadline.expired" and "passed in READY" in headers["dlq.detail"]
+
+
+def test_a_bad_policy_file_stops_start_up(tmp_path):
+    prefix = unique_prefix("badpolicy")
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps({"name": "x", "version": "1", "weights": {"aging": 99}}))
+    env = environment(prefix, path)
+    create_topics(env)
+    result = backlogd("run", env=env, timeout=60)
+    assert result.returncode == 1
+    assert "weights.aging" in result.stderr and "refused" in result.stderr
