@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "ops/log.h"
@@ -16,12 +17,26 @@
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
+static unsigned grace_seconds = 25;
+
+/* The grace period ran out: the shutdown is stuck (a broker that does not answer). */
+static void on_alarm(int signo) {
+        static const char message[] = "{\"level\":\"error\",\"module\":\"run\",\"msg\":\"shutdown.grace_ms "
+                                      "passed before the shutdown finished; exiting\"}\n";
+        (void)signo;
+        if (write(STDERR_FILENO, message, sizeof(message) - 1) < 0)
+                _exit(1);
+        _exit(1);
+}
 
 static void on_signal(int signo) {
-        if (signo == SIGHUP)
+        if (signo == SIGHUP) {
                 reload_requested = 1;
-        else
-                stop_requested = 1;
+                return;
+        }
+        if (!stop_requested)
+                alarm(grace_seconds); /* the first stop signal starts the grace period */
+        stop_requested = 1;
 }
 
 static void usage(FILE *out) {
@@ -50,6 +65,8 @@ static void install_signal_handlers(void) {
         sigaction(SIGTERM, &action, NULL);
         sigaction(SIGINT, &action, NULL);
         sigaction(SIGHUP, &action, NULL);
+        action.sa_handler = on_alarm;
+        sigaction(SIGALRM, &action, NULL);
 }
 
 int bl_cmd_run(int argc, char **argv) {
@@ -74,6 +91,7 @@ int bl_cmd_run(int argc, char **argv) {
         config = bl_cmd_load_config(path);
         if (!config)
                 return BL_EXIT_FAILURE;
+        grace_seconds = (unsigned)((config->shutdown_grace_ms + 999) / 1000);
         install_signal_handlers();
         status = bl_pipeline_run(config, &stop_requested, &reload_requested);
         bl_config_destroy(config);

@@ -65,6 +65,7 @@ typedef struct bl_config_s {
         int64_t backlog_max_ready_items;
         int64_t backlog_resume_ready_items;
         int64_t transaction_timeout_ms;
+        int64_t shutdown_grace_ms;
 
         int64_t ingest_retry_backoff_ms;
         int64_t ingest_retry_backoff_max_ms;
