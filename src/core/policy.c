@@ -39,6 +39,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "core/text.h"
+
 #define NAME_MAX_LEN         100
 #define VERSION_MAX_LEN      64
 #define DESCRIPTION_MAX_LEN  1000
@@ -161,35 +163,13 @@ static const char *json_type_name(const json_t *value) {
         }
 }
 
-static size_t edit_distance(const char *a, const char *b) {
-        size_t la = strlen(a), lb = strlen(b), row[64];
-        if (lb >= COUNT(row))
-                return (size_t)-1;
-        for (size_t j = 0; j <= lb; j++)
-                row[j] = j;
-        for (size_t i = 1; i <= la; i++) {
-                size_t diag = row[0];
-                row[0] = i;
-                for (size_t j = 1; j <= lb; j++) {
-                        size_t up = row[j];
-                        size_t best = diag + (a[i - 1] != b[j - 1]);
-                        if (up + 1 < best)
-                                best = up + 1;
-                        if (row[j - 1] + 1 < best)
-                                best = row[j - 1] + 1;
-                        row[j] = best;
-                        diag = up;
-                }
-        }
-        return row[lb];
-}
 
 /* The closest of @p known to @p name, or NULL if none is within two edits or a prefix of it ("quota"). */
 static const char *closest(const char *name, const char *const *known, size_t known_count) {
         const char *best = NULL;
         size_t best_distance = 3;
         for (size_t i = 0; i < known_count; i++) {
-                size_t d = edit_distance(name, known[i]);
+                size_t d = bl_text_edit_distance(name, known[i]);
                 if (d >= best_distance && strlen(name) >= 4 && !strncmp(known[i], name, strlen(name)))
                         d = best_distance - 1;
                 if (d < best_distance) {

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text.h"
 #include "ops/config_int.h"
 #include "ops/log.h"
 
@@ -260,35 +261,13 @@ static bool is_section(const char *prefix) {
         return false;
 }
 
-static size_t edit_distance(const char *a, const char *b) {
-        size_t la = strlen(a), lb = strlen(b), row[128];
-        if (lb >= sizeof(row) / sizeof(row[0]))
-                return (size_t)-1;
-        for (size_t j = 0; j <= lb; j++)
-                row[j] = j;
-        for (size_t i = 1; i <= la; i++) {
-                size_t diag = row[0];
-                row[0] = i;
-                for (size_t j = 1; j <= lb; j++) {
-                        size_t up = row[j];
-                        size_t best = diag + (a[i - 1] != b[j - 1]);
-                        if (up + 1 < best)
-                                best = up + 1;
-                        if (row[j - 1] + 1 < best)
-                                best = row[j - 1] + 1;
-                        row[j] = best;
-                        diag = up;
-                }
-        }
-        return row[lb];
-}
 
 /* The closest known key to a misspelt one, or NULL if none is close. */
 static const char *suggest_key(const char *name) {
         const char *best = NULL;
         size_t best_distance = 3;
         for (size_t i = 0; i < bl_config_key_count; i++) {
-                size_t d = edit_distance(name, bl_config_keys[i].name);
+                size_t d = bl_text_edit_distance(name, bl_config_keys[i].name);
                 if (d < best_distance) {
                         best_distance = d;
                         best = bl_config_keys[i].name;
