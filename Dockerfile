@@ -1,0 +1,84 @@
+# backlogd container image (SPEC §10): a Debian 12 builder compiles the binary with
+# the -dev packages and installs it with `cmake --install`; the runtime stage is
+# debian:12-slim with only the shared libraries, the binary, the contracts and the
+# example configuration, run as a fixed non-root user.
+#
+#   docker build -t backlogd .
+#   docker run --rm backlogd --help
+#   docker run --rm -e BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=broker:9092 backlogd topics create
+#
+# Configuration: /etc/backlogd/backlogd.json (config/backlogd.json; mount another file
+# over it or override keys with BACKLOGD_<KEY> and BACKLOGD_KAFKA_<PROPERTY>).
+# The contracts are at /usr/share/backlogd/schemas, the built-in schemas.dir.
+# docs/operations.md tells how to run it; tests/cli/test_deploy.py checks this file.
+
+ARG DEBIAN_IMAGE=debian:12
+ARG RUNTIME_IMAGE=debian:12-slim
+
+# ---- builder -------------------------------------------------------------------
+FROM ${DEBIAN_IMAGE} AS builder
+ENV DEBIAN_FRONTEND=noninteractive
+# The versions are Debian 12's (the image pins the release): the same packages that
+# scripts/install-deps.sh installs for a developer build.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      build-essential cmake ninja-build pkg-config \
+      librdkafka-dev libavro-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+# .dockerignore keeps build directories, caches, docs and deploy/ out of the context.
+COPY . .
+# Only the backlogd target is built (the tests and benchmarks are configured, not
+# compiled); the installed binary then checks its own contracts and the example
+# configuration, so a broken image fails here rather than at start-up.
+RUN cmake -S . -B /build -G Ninja \
+      -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_INSTALL_PREFIX=/usr \
+      -DBACKLOGD_SCHEMAS_DIR=/usr/share/backlogd/schemas \
+ && cmake --build /build --target backlogd \
+ && DESTDIR=/staging cmake --install /build --strip \
+ && BACKLOGD_SCHEMAS_DIR=/staging/usr/share/backlogd/schemas /staging/usr/bin/backlogd contracts check \
+ && /staging/usr/bin/backlogd config check config/backlogd.json >/dev/null
+
+# ---- runtime -------------------------------------------------------------------
+FROM ${RUNTIME_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="backlogd" \
+      org.opencontainers.image.description="Kafka stream processor that governs the task backlog of an AI/ML platform"
+
+# The runtime libraries of the -dev packages above, and the CA bundle for TLS to the
+# brokers and the Schema Registry. Nothing else: no shell tools beyond Debian's base.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      librdkafka1 libavro23 libjansson4 libcurl4 libmicrohttpd12 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 backlogd \
+ && useradd --system --uid 10001 --gid backlogd --no-create-home \
+      --home-dir /nonexistent --shell /usr/sbin/nologin backlogd
+
+COPY --from=builder /staging/usr/bin/backlogd /usr/bin/backlogd
+COPY --from=builder /staging/usr/share/backlogd/schemas /usr/share/backlogd/schemas
+COPY config/backlogd.json /etc/backlogd/backlogd.json
+
+# A fixed numeric UID/GID (10001), so that Kubernetes' runAsNonRoot can verify it and
+# deploy/base/deployment.yaml names the same one. backlogd writes nothing to disk (logs
+# go to stderr, state lives in Kafka), so the root filesystem can be read-only.
+USER 10001:10001
+ENV BACKLOGD_CONFIG=/etc/backlogd/backlogd.json
+
+# /metrics, /healthz and /readyz (config keys http.address and http.port).
+EXPOSE 9464
+
+# /healthz answers 200 while the run loop turns (http.healthz_stale_ms). Only bash's
+# /dev/tcp is used: the image has no curl. Meaningful for `run` only; Kubernetes uses
+# its own probes (deploy/base/deployment.yaml) and ignores this.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${BACKLOGD_HTTP_PORT:-9464} && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
+
+# SIGTERM (docker stop, a pod's termination) finishes the batch, commits, leaves the
+# group and exits 0; give it the grace period to do so.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["backlogd"]
+CMD ["run", "-c", "/etc/backlogd/backlogd.json"]
