@@ -16,8 +16,8 @@ build:
 test:
 	@scripts/run-tests.sh
 
-# The embedded demo (librdkafka's mock cluster, in-process). The demo command
-# lands with a later change; until then backlogd says so and exits 2.
+# The embedded demo: the whole pipeline on librdkafka's mock cluster, in-process,
+# with a live view and a summary (docs/cli/demo.md).
 demo: build
 	@build/backlogd demo --duration 30
 

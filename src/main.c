@@ -24,7 +24,7 @@ typedef struct command_s {
 
 static const command_t commands[] = {
         {"run", "run", bl_cmd_run, "consume, validate, schedule and dispatch tasks (the daemon)"},
-        {"demo", "demo", NULL, "the whole pipeline on an embedded Kafka, with a live view"},
+        {"demo", "demo", bl_cmd_demo, "the whole pipeline on an embedded Kafka, with a live view"},
         {"produce", "produce", bl_cmd_produce, "publish TaskEvents read as JSON lines to tasks.events"},
         {"topics", "topics create", bl_cmd_topics, "create the topics, check the existing ones"},
         {"contracts", "contracts check", bl_cmd_contracts, "prove every contract version backward compatible"},

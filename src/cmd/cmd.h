@@ -18,6 +18,7 @@
 #define BL_EXIT_USAGE 2
 
 int bl_cmd_config(int argc, char **argv);
+int bl_cmd_demo(int argc, char **argv);
 int bl_cmd_produce(int argc, char **argv);
 int bl_cmd_run(int argc, char **argv);
 int bl_cmd_topics(int argc, char **argv);

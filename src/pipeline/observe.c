@@ -62,9 +62,11 @@ static void make_series(bl_pipeline_t *p) {
 bool bl_observe_open(bl_pipeline_t *p) {
         char errstr[512];
         bl_http_options_t options;
-        p->observe.registry = bl_metrics_new();
-        if (!p->observe.registry ||
-            bl_metrics_register_backlogd(p->observe.registry, &p->observe.metrics, errstr, sizeof(errstr))) {
+        if (p->options && p->options->registry) { /* the caller's, the catalogue in it (run.h) */
+                p->observe.registry = p->options->registry;
+                p->observe.metrics = *p->options->metrics;
+        } else if (!(p->observe.registry = bl_metrics_new()) ||
+                   bl_metrics_register_backlogd(p->observe.registry, &p->observe.metrics, errstr, sizeof(errstr))) {
                 bl_log_error("observe", "metrics: %s", p->observe.registry ? errstr : "out of memory");
                 return false;
         }
@@ -83,7 +85,8 @@ bool bl_observe_open(bl_pipeline_t *p) {
 
 void bl_observe_close(bl_pipeline_t *p) {
         bl_http_stop(p->observe.http); /* before the registry it renders */
-        bl_metrics_destroy(p->observe.registry);
+        if (!(p->options && p->options->registry))
+                bl_metrics_destroy(p->observe.registry);
         p->observe.http = NULL;
         p->observe.registry = NULL;
 }

@@ -29,6 +29,7 @@
 #include "ops/config.h"
 #include "pipeline/dlq.h"
 #include "pipeline/ingest.h"
+#include "pipeline/run.h"
 
 /** One assigned input partition (tasks.events, tasks.results or backlog.deps). */
 typedef struct bl_input_partition_s {
@@ -74,6 +75,7 @@ typedef struct bl_observe_s {
 
 typedef struct bl_pipeline_s {
         const bl_config_t *config;
+        const bl_pipeline_options_t *options; /* NULL for `backlogd run` (run.h) */
         volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
         rd_kafka_t *consumer;
         rd_kafka_t *producer;

@@ -7,8 +7,10 @@
 #define BL_RUN_H
 
 #include <signal.h>
+#include <stdbool.h>
 
 #include "ops/config.h"
+#include "ops/metrics.h"
 
 /**
  * Runs until *stop becomes non-zero (a signal handler sets it), then
@@ -19,5 +21,28 @@
  * becomes non-zero (SIGHUP) the policy file is read again and the flag reset.
  */
 int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload);
+
+/**
+ * What a caller that embeds the pipeline changes in it: `backlogd demo`,
+ * which runs it on librdkafka's mock cluster (cmd/demo.c). `backlogd run`
+ * passes none. Everything else about the run stays as it is.
+ */
+typedef struct bl_pipeline_options_s {
+        /* Skip the start-up check of the topics against SPEC §1: the mock cluster
+         * has no DescribeConfigs. Only for a cluster whose topics the caller
+         * made itself from the plan (kafka/topics.h); never for a real one. */
+        bool skip_topic_check;
+        /* The registry to fill instead of one of the pipeline's own, with the
+         * catalogue already registered into it and its handles in @c metrics
+         * (bl_metrics_register_backlogd), so that the caller reads the series
+         * while the pipeline runs. Borrowed: it must outlive the run. NULL:
+         * the pipeline makes (and frees) its own. */
+        bl_metrics_t *registry;
+        const bl_metrics_backlogd_t *metrics;
+} bl_pipeline_options_t;
+
+/** bl_pipeline_run() with @p options (NULL: none). */
+int bl_pipeline_run_with(const bl_config_t *config, const bl_pipeline_options_t *options, volatile sig_atomic_t *stop,
+                         volatile sig_atomic_t *reload);
 
 #endif

@@ -7,7 +7,7 @@ from conftest_common import FIXTURES, SOURCE_DIR, backlogd, backlogd_json, clean
 # Every subcommand of SPEC §8, as --help must list it.
 SPEC_COMMANDS = ["run", "demo", "produce", "topics create", "contracts check", "inspect",
                  "audit", "replay", "dlq list|redrive", "policy check|publish", "config check"]
-IMPLEMENTED = {"topics", "config", "run", "produce", "contracts", "inspect", "audit", "replay", "policy", "dlq"}
+IMPLEMENTED = {"topics", "config", "run", "demo", "produce", "contracts", "inspect", "audit", "replay", "policy", "dlq"}
 
 
 def test_help_lists_every_subcommand():
@@ -39,6 +39,9 @@ def test_usage_errors_exit_2():
     assert backlogd("topics", "create", "extra").returncode == 2
     assert backlogd("config").returncode == 2
     assert backlogd("config", "check", "a.json", "b.json").returncode == 2
+    assert backlogd("demo", "--duration", "0").returncode == 2
+    assert backlogd("demo", "--rate", "x").returncode == 2
+    assert backlogd("demo", "extra").returncode == 2
 
 
 def test_every_subcommand_help():
