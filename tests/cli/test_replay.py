@@ -1,7 +1,7 @@
 """inspect, audit and replay without a broker: --help, usage errors found
 before any Kafka handle (exit 2), a bad config (exit 1 before Kafka), a
 cluster that does not answer (exit 1 in time, naming it), and `replay`
-without --verify pointing at --policy, which arrives with the policy issue."""
+without --verify or --policy FILE."""
 from conftest_common import FIXTURES, backlogd, clean_env
 
 UNREACHABLE = clean_env(BACKLOGD_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", BACKLOGD_ADMIN_TIMEOUT_MS="1500",
@@ -33,13 +33,13 @@ def test_audit_names_what_is_missing():
     assert "one TASK_ID at a time" in backlogd("audit", "a", "b").stderr
 
 
-def test_replay_without_verify_points_at_policy():
+def test_replay_needs_verify_or_policy():
     result = backlogd("replay", env=UNREACHABLE, timeout=10)
-    assert result.returncode == 2
-    assert "--verify" in result.stderr and "--policy FILE arrives with the policy issue" in result.stderr
-    policy = backlogd("replay", "--policy", "candidate.json", env=UNREACHABLE, timeout=10)
-    assert policy.returncode == 2
-    assert "--policy is not in this build yet: it arrives with the policy issue" in policy.stderr
+    assert result.returncode == 2 and "--verify" in result.stderr and "--policy FILE" in result.stderr
+    both = backlogd("replay", "--verify", "--policy", "c.json", env=UNREACHABLE, timeout=10)
+    assert both.returncode == 2 and "one at a time" in both.stderr
+    missing = backlogd("replay", "--policy", "no-such.json", env=UNREACHABLE, timeout=10)
+    assert missing.returncode == 1 and "cannot open" in missing.stderr and missing.stdout == ""
 
 
 def test_bad_config_stops_before_kafka():

@@ -1,0 +1,1082 @@
+/*
+ * bench/e2e.c: events per second through the whole pipeline on a real
+ * broker (consume, decode and validate, the state machine, dispatch, the
+ * transactional commit of outputs and input offsets), against a plain
+ * librdkafka consume-transform-produce loop that writes as much.
+ *
+ * Calibration first: a small pass of `backlogd run` over C events, whose
+ * outputs are read back to count the records and bytes it writes per
+ * SUBMITTED event, by topic (backlog.transitions, backlog.state,
+ * dispatch.<domain>). The baseline writes that many records of those sizes.
+ *
+ * Each of R runs uses topics of its own (so that `run` starts with an empty
+ * backlog.state and a fresh group): the topics of SPEC §1 for backlogd under
+ * <prefix>r<k>., and the same set under <prefix>r<k>.base. for the
+ * baseline's outputs. tasks.events is filled with N SUBMITTED events,
+ * encoded as `backlogd produce` encodes them (bl_encode_json, the newest
+ * TaskEvent, keyed by task_id on its murmur2 partition), then:
+ *   (a) baseline: a consumer with run's settings (group, range assignor,
+ *       read_committed, queued.min.messages=1000000, ...) and a
+ *       transactional producer with run's settings; for each event it
+ *       writes the calibrated records (key: the task_id; transitions and
+ *       snapshots on the event's partition, the dispatch on the key's), and
+ *       every commit.interval_ms it sends the consumed offsets with
+ *       send_offsets_to_transaction and commits. Nothing is decoded.
+ *   (b) `backlogd run` in-process: bl_pipeline_run on a thread of its own,
+ *       with the config a deployment would have (no policy: FIFO, no lag
+ *       bound), stopped once the group's committed offsets on tasks.events
+ *       reach the end (watched every WATCH_INTERVAL_US by rd_kafka_committed).
+ * Both are timed from before their first Kafka handle to the commit that
+ * covers the last event, so start-up (init_transactions, the group join,
+ * run's topic check and restore) is in both; the time to the first commit
+ * is printed apart. Afterwards the outputs of both are read back
+ * (read_committed) and must hold exactly the calibrated record counts.
+ *
+ * Printed per run and as the median: events/s of (a) and (b), the ratio
+ * (b)/(a), the same from the first commit on (without the start-up, which
+ * weighs more in the shorter run), the time to the first commit, and the
+ * CPU time per event of the thread that runs each loop (the main thread for
+ * (a), run's thread for (b), over the timed span; librdkafka's threads not
+ * included); then one JSON line. Performance is measured, not asserted:
+ * the bench fails only on wrong data. Topics are deleted at the end unless
+ * --keep, also after a failure or ^C. The main thread drives everything;
+ * `run` has its own thread (librdkafka's aside).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "contract/encode.h"
+#include "contract/source.h"
+#include "kafka/admin.h"
+#include "kafka/client.h"
+#include "kafka/reader.h"
+#include "kafka/topics.h"
+#include "ops/config.h"
+#include "ops/log.h"
+#include "pipeline/run.h"
+
+#define MAX_RUNS              100
+#define CALIBRATION_EVENTS    2000
+#define WATCH_INTERVAL_US     10000
+#define NO_PROGRESS_TIMEOUT_S 60.0
+#define SCAN_TIMEOUT_MS       30000
+#define PROBE_TIMEOUT_MS      10000
+#define COMMITTED_TIMEOUT_MS  5000
+#define TXN_TIMEOUT_MS        60000
+
+/* What backlogd writes per event: records and value bytes, by kind. */
+enum { KIND_TRANSITIONS, KIND_STATE, KIND_DISPATCH, KINDS };
+static const char *const kind_names[KINDS] = {"backlog.transitions", "backlog.state", "dispatch.*"};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int signo) {
+        (void)signo;
+        interrupted = 1;
+}
+
+/* ---- options ------------------------------------------------------------------ */
+
+typedef struct options_s {
+        const char *bootstrap;
+        size_t events;
+        int32_t partitions;
+        size_t payload_bytes;
+        int runs;
+        bool keep;
+        char topic_prefix[128];
+} options_t;
+
+static void usage(FILE *out) {
+        fprintf(out, "Usage: bench_e2e [options]\n"
+                     "\n"
+                     "Fills tasks.events on a Kafka broker with SUBMITTED events and measures how fast\n"
+                     "`backlogd run` takes them through the whole pipeline, against a plain\n"
+                     "transactional consume-and-produce loop that writes as many records and bytes.\n"
+                     "Start the test broker first: scripts/testenv.sh start kafka\n"
+                     "\n"
+                     "Options:\n"
+                     "      --bootstrap HOST:PORT  broker (default 127.0.0.1:19092)\n"
+                     "      --events N             SUBMITTED events per run (default 200000)\n"
+                     "      --partitions P         partitions of every topic (default 6)\n"
+                     "      --payload-bytes B      payload per event (default 200)\n"
+                     "      --runs R               measured runs, baseline and backlogd each (default 3)\n"
+                     "      --keep                 leave the topics on the broker\n"
+                     "      --topic-prefix PREFIX  (default bench-e2e-<pid>-)\n"
+                     "  -h, --help                 this help\n");
+}
+
+static bool parse_count(const char *text, unsigned long long min, unsigned long long max, unsigned long long *out) {
+        char *end;
+        if (!*text || *text == '-')
+                return false;
+        *out = strtoull(text, &end, 10);
+        return *end == '\0' && *out >= min && *out <= max;
+}
+
+static bool topic_chars(const char *text) {
+        for (const char *p = text; *p; p++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+                        return false;
+        return true;
+}
+
+/* 0 when the options are usable, -1 after --help, 2 on a usage error. */
+static int parse_options(int argc, char **argv, options_t *o) {
+        static const struct option longopts[] = {{"bootstrap", required_argument, NULL, 'b'},
+                                                 {"events", required_argument, NULL, 'n'},
+                                                 {"partitions", required_argument, NULL, 'p'},
+                                                 {"payload-bytes", required_argument, NULL, 'B'},
+                                                 {"runs", required_argument, NULL, 'r'},
+                                                 {"keep", no_argument, NULL, 'k'},
+                                                 {"topic-prefix", required_argument, NULL, 't'},
+                                                 {"help", no_argument, NULL, 'h'},
+                                                 {NULL, 0, NULL, 0}};
+        unsigned long long number;
+        int c, option_index = 0;
+        o->bootstrap = "127.0.0.1:19092";
+        o->events = 200000;
+        o->partitions = 6;
+        o->payload_bytes = 200;
+        o->runs = 3;
+        o->keep = false;
+        snprintf(o->topic_prefix, sizeof(o->topic_prefix), "bench-e2e-%d-", (int)getpid());
+        while ((c = getopt_long(argc, argv, "h", longopts, &option_index)) != -1) {
+                switch (c) {
+                case 'b':
+                        if (!*optarg)
+                                goto bad;
+                        o->bootstrap = optarg;
+                        break;
+                case 'n':
+                        if (!parse_count(optarg, 1, 100000000, &number))
+                                goto bad;
+                        o->events = (size_t)number;
+                        break;
+                case 'p':
+                        if (!parse_count(optarg, 1, 1000, &number))
+                                goto bad;
+                        o->partitions = (int32_t)number;
+                        break;
+                case 'B':
+                        if (!parse_count(optarg, 0, 100000, &number))
+                                goto bad;
+                        o->payload_bytes = (size_t)number;
+                        break;
+                case 'r':
+                        if (!parse_count(optarg, 1, MAX_RUNS, &number))
+                                goto bad;
+                        o->runs = (int)number;
+                        break;
+                case 'k': o->keep = true; break;
+                case 't':
+                        if (strlen(optarg) > 80 || !topic_chars(optarg)) {
+                                fprintf(stderr, "bench_e2e: --topic-prefix: at most 80 of [a-zA-Z0-9._-]\n");
+                                return 2;
+                        }
+                        snprintf(o->topic_prefix, sizeof(o->topic_prefix), "%s", optarg);
+                        break;
+                case 'h': usage(stdout); return -1;
+                default: fprintf(stderr, "bench_e2e: see --help\n"); return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "bench_e2e: unexpected argument '%s' (see --help)\n", argv[optind]);
+                return 2;
+        }
+        return 0;
+bad:
+        fprintf(stderr, "bench_e2e: bad value '%s' for --%s (see --help)\n", optarg, longopts[option_index].name);
+        return 2;
+}
+
+/* ---- clocks, statistics, synthetic events ------------------------------------- */
+
+static double now_s(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t wall_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int compare_double(const void *a, const void *b) {
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+static double median(const double *values, int count) {
+        double sorted[MAX_RUNS];
+        memcpy(sorted, values, (size_t)count * sizeof(*sorted));
+        qsort(sorted, (size_t)count, sizeof(*sorted), compare_double);
+        return count % 2 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2;
+}
+
+static uint64_t splitmix64(uint64_t x) {
+        x += 0x9E3779B97F4A7C15ULL;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+        return x ^ (x >> 31);
+}
+
+static const char *const task_types[] = {"feature_build", "batch_score", "offline_eval", "label_fix"};
+static const char *const teams[] = {"search", "ads", "fraud", "vision", "speech", "ranking"};
+static const char *const models[] = {"resnet-50", "bert-base", "xgb-v7", "llama-8b", "clip-vit", "gbdt-2"};
+
+/*
+ * SUBMITTED event @p index as `backlogd produce` would take it: one of the
+ * configured domains, value and risk uniform, a deadline hours ahead on 60 %,
+ * a data time on 70 %, three labels, a payload of @p payload_bytes
+ * printable bytes. No dependencies. A new reference.
+ */
+static json_t *make_event(uint64_t index, const bl_config_t *config, size_t payload_bytes, int64_t now_ms,
+                          char *payload) {
+        uint64_t r = splitmix64(index * 0x100000001B3ULL + 11);
+        char task_id[40], event_id[40];
+        size_t domain = (size_t)(r % config->domains.count);
+        snprintf(task_id, sizeof(task_id), "task-%016" PRIx64, splitmix64(index ^ 0xE2E));
+        snprintf(event_id, sizeof(event_id), "ev-%016" PRIx64 "-%08" PRIx64, splitmix64(index), index);
+        for (size_t i = 0; i < payload_bytes; i++)
+                payload[i] = (char)('a' + (splitmix64(r + i) % 26));
+        payload[payload_bytes] = '\0';
+        json_t *event = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:f, s:f, s:{s:s, s:s, s:s}, s:s}",
+                                  "event_id", event_id, "task_id", task_id, "event_type", "SUBMITTED", "occurred_at",
+                                  (json_int_t)now_ms, "producer", "bench_e2e", "sla_class", "standard", "task_type",
+                                  task_types[domain % 4], "domain", config->domains.items[domain], "business_value",
+                                  (double)(splitmix64(r + 1) >> 11) / 9007199254740992.0, "risk",
+                                  (double)(splitmix64(r + 2) >> 11) / 9007199254740992.0, "labels", "team",
+                                  teams[splitmix64(r + 3) % 6], "model", models[splitmix64(r + 4) % 6], "env", "prod",
+                                  "payload", payload);
+        if (event && splitmix64(r + 5) % 10 < 6)
+                json_object_set_new(
+                        event, "deadline",
+                        json_integer((json_int_t)(now_ms + 3600000 + (int64_t)(splitmix64(r + 6) % (7 * 3600000ULL)))));
+        if (event && splitmix64(r + 7) % 10 < 7)
+                json_object_set_new(event, "data_ready_at",
+                                    json_integer((json_int_t)(now_ms - (int64_t)(splitmix64(r + 8) % 21600000ULL))));
+        return event;
+}
+
+/* ---- configs and topics --------------------------------------------------------- */
+
+static void config_problem(const char *key, const char *reason, bool fatal, void *opaque) {
+        (void)opaque;
+        if (fatal)
+                fprintf(stderr, "bench_e2e: config %s: %s\n", key, reason);
+}
+
+/* The config of a deployment with @p prefix and @p group: defaults, no policy, no HTTP, warnings only. */
+static bl_config_t *config_for(const options_t *o, const char *prefix, const char *group) {
+        char bootstrap[512], topics_prefix[256], partitions[64], group_id[256];
+        snprintf(bootstrap, sizeof(bootstrap), "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=%s", o->bootstrap);
+        snprintf(topics_prefix, sizeof(topics_prefix), "BACKLOGD_TOPICS_PREFIX=%s", prefix);
+        snprintf(partitions, sizeof(partitions), "BACKLOGD_TOPICS_PARTITIONS=%d", (int)o->partitions);
+        snprintf(group_id, sizeof(group_id), "BACKLOGD_GROUP_ID=%s", group);
+        char *envp[] = {bootstrap,
+                        topics_prefix,
+                        partitions,
+                        group_id,
+                        "BACKLOGD_INSTANCE_ID=bench",
+                        "BACKLOGD_HTTP_PORT=0",
+                        "BACKLOGD_LOG_LEVEL=warn",
+                        NULL};
+        return bl_config_load(NULL, envp, config_problem, NULL);
+}
+
+/* One topic set of SPEC §1 under a prefix, and whether it was made. */
+typedef struct topic_set_s {
+        char prefix[200];
+        char group[256];
+        bl_config_t *config;
+        bl_topic_plan_t *plan;
+        bool created;
+} topic_set_t;
+
+static void set_free(topic_set_t *set) {
+        bl_topic_plan_destroy(set->plan);
+        bl_config_destroy(set->config);
+        memset(set, 0, sizeof(*set));
+}
+
+static void create_result(const bl_topic_spec_t *spec, const char *error, void *opaque) {
+        char *first = opaque;
+        if (error && !*first)
+                snprintf(first, 512, "%s: %s", spec->name, error);
+}
+
+static bool set_create(topic_set_t *set, const options_t *o, const char *prefix, char *errstr, size_t errstr_size) {
+        char first[512] = "";
+        bl_admin_t *admin = NULL;
+        bool *create = NULL;
+        snprintf(set->prefix, sizeof(set->prefix), "%s", prefix);
+        snprintf(set->group, sizeof(set->group), "%sgroup", prefix);
+        if (!(set->config = config_for(o, set->prefix, set->group)) || !(set->plan = bl_topic_plan_new(set->config)) ||
+            !(create = malloc(set->plan->count * sizeof(*create)))) {
+                snprintf(errstr, errstr_size, "config or out of memory for %s", prefix);
+                return false;
+        }
+        for (size_t i = 0; i < set->plan->count; i++)
+                create[i] = true;
+        if (!(admin = bl_admin_new(set->config, errstr, errstr_size))) {
+                free(create);
+                return false;
+        }
+        set->created = true; /* whatever the outcome, delete what may exist */
+        bl_err_t err = bl_admin_create_topics(admin, set->plan, create, create_result, first, errstr, errstr_size);
+        if (err && *first)
+                snprintf(errstr, errstr_size, "%s", first);
+        bl_admin_destroy(admin);
+        free(create);
+        return err == BL_OK;
+}
+
+static void set_delete(rd_kafka_t *admin, const topic_set_t *set) {
+        char errstr[512] = "";
+        size_t count = set->plan ? set->plan->count : 0;
+        rd_kafka_DeleteTopic_t **specs;
+        if (!set->created || !count || !(specs = calloc(count, sizeof(*specs))))
+                return;
+        for (size_t i = 0; i < count; i++)
+                specs[i] = rd_kafka_DeleteTopic_new(set->plan->topics[i].name);
+        rd_kafka_queue_t *queue = rd_kafka_queue_new(admin);
+        rd_kafka_DeleteTopics(admin, specs, count, NULL, queue);
+        rd_kafka_event_t *event = rd_kafka_queue_poll(queue, SCAN_TIMEOUT_MS);
+        if (!event)
+                snprintf(errstr, sizeof(errstr), "no answer");
+        else if (rd_kafka_event_error(event))
+                snprintf(errstr, sizeof(errstr), "%s", rd_kafka_event_error_string(event));
+        if (event)
+                rd_kafka_event_destroy(event);
+        rd_kafka_queue_destroy(queue);
+        rd_kafka_DeleteTopic_destroy_array(specs, count);
+        free(specs);
+        if (*errstr)
+                fprintf(stderr, "bench_e2e: deleting the topics %s*: %s\n", set->prefix, errstr);
+}
+
+/* The broker answers metadata requests; else a clear message. */
+static bool probe_broker(rd_kafka_t *admin, const char *bootstrap) {
+        double deadline = now_s() + PROBE_TIMEOUT_MS / 1000.0;
+        rd_kafka_resp_err_t err;
+        do {
+                const struct rd_kafka_metadata *metadata = NULL;
+                err = rd_kafka_metadata(admin, 0, NULL, &metadata, 1000);
+                if (metadata)
+                        rd_kafka_metadata_destroy(metadata);
+        } while (err && !interrupted && now_s() < deadline);
+        if (!err)
+                return true;
+        fprintf(stderr,
+                "bench_e2e: cannot reach a Kafka broker at %s: %s\n"
+                "bench_e2e: start the test broker with scripts/testenv.sh start kafka, or pass --bootstrap\n",
+                bootstrap, rd_kafka_err2str(err));
+        return false;
+}
+
+/* ---- fill ------------------------------------------------------------------------- */
+
+static void fill_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque) {
+        size_t *failures = opaque;
+        (void)rk;
+        if (message->err && (*failures)++ == 0)
+                fprintf(stderr, "bench_e2e: delivery failed: %s\n", rd_kafka_err2str(message->err));
+}
+
+/*
+ * Writes @p count SUBMITTED events to the set's tasks.events as `backlogd
+ * produce` does, then reads back the end offset of each partition into
+ * @p end_offsets. Average value bytes to @p value_bytes.
+ */
+static bool fill(const topic_set_t *set, bl_schemas_t *schemas, const options_t *o, size_t count, int64_t *end_offsets,
+                 double *value_bytes, char *errstr, size_t errstr_size) {
+        const char *overrides[] = {"partitioner", "murmur2_random", "enable.idempotence", "true", "linger.ms", "20",
+                                   NULL};
+        char *topic = bl_config_topic_name(set->config, "tasks.events"), subject[512];
+        char *payload = malloc(o->payload_bytes + 1);
+        bl_schema_t *schema = bl_schemas_version(schemas, "task_event", 0);
+        rd_kafka_conf_t *conf = bl_kafka_conf_new(set->config, overrides, errstr, errstr_size);
+        rd_kafka_t *producer = NULL;
+        size_t failures = 0, bytes = 0;
+        int64_t total = 0;
+        int32_t schema_id;
+        bool ok = false;
+        int64_t now_ms = wall_ms();
+        if (!topic || !payload || !schema || !conf) {
+                if (!*errstr)
+                        snprintf(errstr, errstr_size, "out of memory, or no TaskEvent contract");
+                goto done;
+        }
+        snprintf(subject, sizeof(subject), "%s-value", topic);
+        if (bl_schemas_publish(schemas, schema, subject, &schema_id, errstr, errstr_size))
+                goto done;
+        rd_kafka_conf_set_dr_msg_cb(conf, fill_delivery);
+        rd_kafka_conf_set_opaque(conf, &failures);
+        producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+        conf = NULL;
+        if (!producer)
+                goto done;
+        for (size_t i = 0; i < count && !interrupted; i++) {
+                json_t *event = make_event(i, set->config, o->payload_bytes, now_ms, payload);
+                unsigned char *value = NULL;
+                size_t size;
+                rd_kafka_resp_err_t err;
+                if (!event || bl_encode_json(schema, schema_id, event, &value, &size, errstr, errstr_size)) {
+                        json_decref(event);
+                        goto done;
+                }
+                const char *task_id = json_string_value(json_object_get(event, "task_id"));
+                while ((err = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic),
+                                                RD_KAFKA_V_KEY(task_id, strlen(task_id)), RD_KAFKA_V_VALUE(value, size),
+                                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END)) ==
+                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(producer, 10);
+                json_decref(event);
+                if (err) {
+                        free(value);
+                        snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(err));
+                        goto done;
+                }
+                bytes += size;
+                rd_kafka_poll(producer, 0);
+        }
+        if (rd_kafka_flush(producer, SCAN_TIMEOUT_MS) || failures || interrupted) {
+                snprintf(errstr, errstr_size, interrupted ? "interrupted" : "%zu events were not delivered",
+                         failures ? failures : count);
+                goto done;
+        }
+        for (int32_t p = 0; p < o->partitions; p++) {
+                int64_t low;
+                if (rd_kafka_query_watermark_offsets(producer, topic, p, &low, &end_offsets[p], SCAN_TIMEOUT_MS)) {
+                        snprintf(errstr, errstr_size, "watermarks of %s [%d]", topic, (int)p);
+                        goto done;
+                }
+                total += end_offsets[p];
+        }
+        if ((size_t)total != count) {
+                snprintf(errstr, errstr_size, "%s holds %" PRId64 " records, expected %zu", topic, total, count);
+                goto done;
+        }
+        *value_bytes = (double)bytes / (double)count;
+        ok = true;
+done:
+        if (producer)
+                rd_kafka_destroy(producer);
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+        free(payload);
+        free(topic);
+        return ok;
+}
+
+/* ---- what a pass wrote ------------------------------------------------------------ */
+
+typedef struct output_count_s {
+        size_t records[KINDS];
+        size_t bytes[KINDS]; /* keys and values */
+} output_count_t;
+
+typedef struct count_ctx_s {
+        output_count_t *count;
+        int kind;
+} count_ctx_t;
+
+static bool count_record(const rd_kafka_message_t *message, void *opaque) {
+        count_ctx_t *ctx = opaque;
+        ctx->count->records[ctx->kind]++;
+        ctx->count->bytes[ctx->kind] += message->len + message->key_len;
+        return !interrupted;
+}
+
+/* Reads the set's backlog.transitions, backlog.state and dispatch.<domain> to their read_committed end. */
+static bool count_outputs(const topic_set_t *set, output_count_t *count, char *errstr, size_t errstr_size) {
+        bl_reader_t *reader = bl_reader_new(set->config, errstr, errstr_size);
+        bool ok = reader != NULL;
+        memset(count, 0, sizeof(*count));
+        for (size_t i = 0; ok && i < set->plan->count; i++) {
+                const char *role = set->plan->topics[i].role;
+                count_ctx_t ctx = {count, !strcmp(role, "backlog.transitions") ? KIND_TRANSITIONS
+                                          : !strcmp(role, "backlog.state")     ? KIND_STATE
+                                          : !strncmp(role, "dispatch.", 9)     ? KIND_DISPATCH
+                                                                               : -1};
+                if (ctx.kind >= 0)
+                        ok = bl_reader_scan(reader, set->plan->topics[i].name, NULL, 0, count_record, &ctx,
+                                            SCAN_TIMEOUT_MS, errstr, errstr_size) == BL_OK;
+        }
+        bl_reader_destroy(reader);
+        return ok && !interrupted;
+}
+
+/* What backlogd writes per event, from a pass over @p events events. */
+typedef struct record_mix_s {
+        size_t per_event[KINDS];
+        size_t value_bytes[KINDS]; /* average value of one record of the kind */
+        size_t key_bytes;
+} record_mix_t;
+
+/* ---- watching a group ------------------------------------------------------------- */
+
+/* A consumer in the group that never joins it: it only asks the coordinator for committed offsets. */
+typedef struct watch_s {
+        rd_kafka_t *consumer;
+        rd_kafka_topic_partition_list_t *partitions;
+} watch_t;
+
+static bool watch_open(watch_t *watch, const topic_set_t *set, int32_t partitions, char *errstr, size_t errstr_size) {
+        const char *overrides[] = {"group.id", set->group, "enable.auto.commit", "false", NULL};
+        char *topic = bl_config_topic_name(set->config, "tasks.events");
+        memset(watch, 0, sizeof(*watch));
+        if (!topic ||
+            !(watch->consumer = bl_kafka_new(RD_KAFKA_CONSUMER, set->config, overrides, errstr, errstr_size))) {
+                free(topic);
+                return false;
+        }
+        watch->partitions = rd_kafka_topic_partition_list_new(partitions);
+        for (int32_t p = 0; p < partitions; p++)
+                rd_kafka_topic_partition_list_add(watch->partitions, topic, p);
+        free(topic);
+        return true;
+}
+
+static void watch_close(watch_t *watch) {
+        if (watch->partitions)
+                rd_kafka_topic_partition_list_destroy(watch->partitions);
+        if (watch->consumer)
+                rd_kafka_destroy(watch->consumer);
+}
+
+/* Events committed so far (the sum of committed offsets); -1 when the coordinator does not answer. */
+static int64_t watch_committed(watch_t *watch, const int64_t *end_offsets, bool *at_end) {
+        int64_t total = 0;
+        if (rd_kafka_committed(watch->consumer, watch->partitions, COMMITTED_TIMEOUT_MS))
+                return -1;
+        *at_end = true;
+        for (int i = 0; i < watch->partitions->cnt; i++) {
+                int64_t offset = watch->partitions->elems[i].offset;
+                total += offset > 0 ? offset : 0;
+                *at_end = *at_end && offset >= end_offsets[i];
+        }
+        return total;
+}
+
+/* ---- a timed pass ------------------------------------------------------------------ */
+
+typedef struct pass_s {
+        double seconds;              /* start to the commit of the last event */
+        double first_commit_seconds; /* start to the first commit seen */
+        int64_t first_committed;     /* events that first commit covered */
+        double thread_cpu_seconds;   /* of the thread that runs the loop, over the same time */
+        size_t transactions;         /* the baseline's */
+} pass_t;
+
+static double cpu_clock_s(clockid_t clock) {
+        struct timespec ts;
+        if (clock_gettime(clock, &ts))
+                return 0;
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- (a) baseline: consume and produce, nothing decoded ------------------------------ */
+
+static void baseline_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque) {
+        size_t *failures = opaque;
+        (void)rk;
+        if (message->err && (*failures)++ == 0 && !interrupted)
+                fprintf(stderr, "bench_e2e: baseline delivery failed: %s\n", rd_kafka_err2str(message->err));
+}
+
+static bool txn_ok(rd_kafka_error_t *error, const char *what, char *errstr, size_t errstr_size) {
+        if (!error)
+                return true;
+        snprintf(errstr, errstr_size, "%s: %s", what, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return false;
+}
+
+/* Sends the offsets after each partition's last consumed event and commits. */
+static bool baseline_commit(rd_kafka_t *consumer, rd_kafka_t *producer, const char *topic, const int64_t *next,
+                            int64_t *committed, int32_t partitions, char *errstr, size_t errstr_size) {
+        rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(partitions);
+        bool ok = true;
+        for (int32_t p = 0; p < partitions; p++)
+                if (next[p] > committed[p])
+                        rd_kafka_topic_partition_list_add(offsets, topic, p)->offset = next[p];
+        if (offsets->cnt > 0) {
+                rd_kafka_consumer_group_metadata_t *group = rd_kafka_consumer_group_metadata(consumer);
+                ok = txn_ok(rd_kafka_send_offsets_to_transaction(producer, offsets, group, TXN_TIMEOUT_MS),
+                            "send_offsets_to_transaction", errstr, errstr_size);
+                rd_kafka_consumer_group_metadata_destroy(group);
+        }
+        ok = ok &&
+             txn_ok(rd_kafka_commit_transaction(producer, TXN_TIMEOUT_MS), "commit_transaction", errstr, errstr_size);
+        rd_kafka_topic_partition_list_destroy(offsets);
+        if (ok)
+                memcpy(committed, next, (size_t)partitions * sizeof(*committed));
+        return ok;
+}
+
+/*
+ * Reads the events of @p input's tasks.events as its group would and writes,
+ * per event, @p mix's records into @p output's topics, committing every
+ * commit.interval_ms as `run` does. Stops at the commit that covers
+ * @p end_offsets.
+ */
+static bool run_baseline(const topic_set_t *input, const topic_set_t *output, const options_t *o,
+                         const record_mix_t *mix, const int64_t *end_offsets, pass_t *pass, char *errstr,
+                         size_t errstr_size) {
+        char group[300], transactional_id[300], timeout[32];
+        char *topic = bl_config_topic_name(input->config, "tasks.events");
+        char *out_transitions = bl_config_topic_name(output->config, "backlog.transitions");
+        char *out_state = bl_config_topic_name(output->config, "backlog.state");
+        char **out_dispatch = calloc(output->config->domains.count, sizeof(*out_dispatch));
+        size_t largest = 1, failures = 0, events = 0;
+        int64_t *next = calloc((size_t)o->partitions, sizeof(*next));
+        int64_t *committed = calloc((size_t)o->partitions, sizeof(*committed));
+        unsigned char *filler = NULL;
+        rd_kafka_t *consumer = NULL, *producer = NULL;
+        rd_kafka_topic_partition_list_t *subscription = NULL;
+        rd_kafka_conf_t *conf = NULL;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        bool ok = false, in_transaction = false, done = false;
+        double started = now_s(), cpu_started = cpu_clock_s(CLOCK_THREAD_CPUTIME_ID), transaction_started = 0;
+        double last_progress;
+        for (int k = 0; k < KINDS; k++)
+                largest = mix->value_bytes[k] > largest ? mix->value_bytes[k] : largest;
+        if (!topic || !out_transitions || !out_state || !out_dispatch || !next || !committed ||
+            !(filler = malloc(largest))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto done;
+        }
+        for (size_t i = 0; i < largest; i++)
+                filler[i] = (unsigned char)(splitmix64(i) & 0xff); /* as incompressible as Avro with payloads */
+        for (size_t d = 0; d < output->config->domains.count; d++) {
+                char role[300];
+                snprintf(role, sizeof(role), "dispatch.%s", output->config->domains.items[d]);
+                if (!(out_dispatch[d] = bl_config_topic_name(output->config, role))) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        goto done;
+                }
+        }
+        snprintf(group, sizeof(group), "%sbaseline", input->prefix);
+        snprintf(transactional_id, sizeof(transactional_id), "%sbaseline", input->prefix);
+        snprintf(timeout, sizeof(timeout), "%lld", (long long)input->config->transaction_timeout_ms);
+        /* the settings of src/pipeline/run.c: open_consumer and open_producer */
+        const char *consumer_overrides[] = {"client.id",
+                                            "baseline",
+                                            "group.id",
+                                            group,
+                                            "partition.assignment.strategy",
+                                            "range",
+                                            "enable.auto.commit",
+                                            "false",
+                                            "enable.auto.offset.store",
+                                            "false",
+                                            "isolation.level",
+                                            "read_committed",
+                                            "auto.offset.reset",
+                                            "earliest",
+                                            "queued.min.messages",
+                                            "1000000",
+                                            "queued.max.messages.kbytes",
+                                            "131072",
+                                            NULL};
+        const char *producer_overrides[] = {"client.id",
+                                            "baseline",
+                                            "transactional.id",
+                                            transactional_id,
+                                            "transaction.timeout.ms",
+                                            timeout,
+                                            "enable.idempotence",
+                                            "true",
+                                            "partitioner",
+                                            "murmur2_random",
+                                            "linger.ms",
+                                            "5",
+                                            NULL};
+        if (!(conf = bl_kafka_conf_new(input->config, producer_overrides, errstr, errstr_size)))
+                goto done;
+        rd_kafka_conf_set_dr_msg_cb(conf, baseline_delivery);
+        rd_kafka_conf_set_opaque(conf, &failures);
+        if (!(producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)) ||
+            !txn_ok(rd_kafka_init_transactions(producer, TXN_TIMEOUT_MS), "init_transactions", errstr, errstr_size) ||
+            !(consumer = bl_kafka_new(RD_KAFKA_CONSUMER, input->config, consumer_overrides, errstr, errstr_size)))
+                goto done;
+        rd_kafka_poll_set_consumer(consumer);
+        subscription = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(subscription, topic, RD_KAFKA_PARTITION_UA);
+        if ((err = rd_kafka_subscribe(consumer, subscription))) {
+                snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(err));
+                goto done;
+        }
+        last_progress = now_s();
+        while (!done && !interrupted) {
+                rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 50);
+                if (message && !message->err && message->partition < o->partitions) {
+                        if (!in_transaction) {
+                                if (!txn_ok(rd_kafka_begin_transaction(producer), "begin_transaction", errstr,
+                                            errstr_size)) {
+                                        rd_kafka_message_destroy(message);
+                                        goto done;
+                                }
+                                in_transaction = true;
+                                transaction_started = now_s();
+                        }
+                        size_t dispatch_topic = (size_t)message->offset % output->config->domains.count;
+                        for (int k = 0; k < KINDS && !err; k++)
+                                for (size_t n = 0; n < mix->per_event[k] && !err; n++) {
+                                        const char *out = k == KIND_TRANSITIONS ? out_transitions
+                                                          : k == KIND_STATE     ? out_state
+                                                                                : out_dispatch[dispatch_topic];
+                                        int32_t partition =
+                                                k == KIND_DISPATCH ? RD_KAFKA_PARTITION_UA : message->partition;
+                                        while ((err = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(out),
+                                                                        RD_KAFKA_V_PARTITION(partition),
+                                                                        RD_KAFKA_V_KEY(message->key, message->key_len),
+                                                                        RD_KAFKA_V_VALUE(filler, mix->value_bytes[k]),
+                                                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                                                        RD_KAFKA_V_END)) ==
+                                               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                                                rd_kafka_poll(producer, 50);
+                                }
+                        next[message->partition] = message->offset + 1;
+                        events++;
+                        last_progress = now_s();
+                }
+                if (message)
+                        rd_kafka_message_destroy(message);
+                if (err) {
+                        snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(err));
+                        goto done;
+                }
+                rd_kafka_poll(producer, 0);
+                if (in_transaction &&
+                    (now_s() - transaction_started) * 1000.0 >= (double)input->config->commit_interval_ms) {
+                        if (!baseline_commit(consumer, producer, topic, next, committed, o->partitions, errstr,
+                                             errstr_size))
+                                goto done;
+                        in_transaction = false;
+                        if (pass->transactions++ == 0) {
+                                pass->first_commit_seconds = now_s() - started;
+                                for (int32_t p = 0; p < o->partitions; p++)
+                                        pass->first_committed += committed[p];
+                        }
+                        done = true;
+                        for (int32_t p = 0; p < o->partitions; p++)
+                                done = done && committed[p] >= end_offsets[p];
+                }
+                if (now_s() - last_progress > NO_PROGRESS_TIMEOUT_S) {
+                        snprintf(errstr, errstr_size, "no event for %.0f s after %zu", NO_PROGRESS_TIMEOUT_S, events);
+                        goto done;
+                }
+        }
+        pass->seconds = now_s() - started;
+        pass->thread_cpu_seconds = cpu_clock_s(CLOCK_THREAD_CPUTIME_ID) - cpu_started;
+        if (interrupted)
+                snprintf(errstr, errstr_size, "interrupted");
+        else if (failures)
+                snprintf(errstr, errstr_size, "%zu records were not delivered", failures);
+        else
+                ok = true;
+done:
+        if (consumer) {
+                rd_kafka_consumer_close(consumer);
+                rd_kafka_destroy(consumer);
+        }
+        if (producer) {
+                if (in_transaction)
+                        rd_kafka_error_destroy(rd_kafka_abort_transaction(producer, TXN_TIMEOUT_MS));
+                rd_kafka_destroy(producer);
+        }
+        if (subscription)
+                rd_kafka_topic_partition_list_destroy(subscription);
+        for (size_t d = 0; out_dispatch && d < output->config->domains.count; d++)
+                free(out_dispatch[d]);
+        free(out_dispatch);
+        free(out_transitions);
+        free(out_state);
+        free(topic);
+        free(next);
+        free(committed);
+        free(filler);
+        return ok;
+}
+
+/* ---- (b) backlogd run, in-process ------------------------------------------------------ */
+
+typedef struct pipeline_thread_s {
+        const bl_config_t *config;
+        volatile sig_atomic_t stop, reload;
+        volatile sig_atomic_t finished;
+        int status;
+} pipeline_thread_t;
+
+static void *pipeline_main(void *opaque) {
+        pipeline_thread_t *thread = opaque;
+        thread->status = bl_pipeline_run(thread->config, &thread->stop, &thread->reload);
+        thread->finished = 1;
+        return NULL;
+}
+
+/* Runs the pipeline over the set's tasks.events until its group has committed @p end_offsets. */
+static bool run_backlogd(const topic_set_t *set, const options_t *o, const int64_t *end_offsets, size_t events,
+                         pass_t *pass, char *errstr, size_t errstr_size) {
+        pipeline_thread_t thread = {.config = set->config};
+        pthread_t handle;
+        clockid_t thread_clock;
+        watch_t watch;
+        bool ok = false, at_end = false, first = true;
+        int64_t last = 0;
+        double started, last_progress;
+        if (!watch_open(&watch, set, o->partitions, errstr, errstr_size))
+                return false;
+        started = last_progress = now_s();
+        if (pthread_create(&handle, NULL, pipeline_main, &thread)) {
+                snprintf(errstr, errstr_size, "cannot start the pipeline thread");
+                watch_close(&watch);
+                return false;
+        }
+        bool has_clock = pthread_getcpuclockid(handle, &thread_clock) == 0;
+        while (!at_end && !interrupted && !thread.finished) {
+                usleep(WATCH_INTERVAL_US);
+                int64_t committed = watch_committed(&watch, end_offsets, &at_end);
+                if (committed > 0 && first) {
+                        pass->first_commit_seconds = now_s() - started;
+                        pass->first_committed = committed;
+                        first = false;
+                }
+                if (committed > last) {
+                        last = committed;
+                        last_progress = now_s();
+                } else if (now_s() - last_progress > NO_PROGRESS_TIMEOUT_S) {
+                        snprintf(errstr, errstr_size, "no commit for %.0f s after %" PRId64 " of %zu events",
+                                 NO_PROGRESS_TIMEOUT_S, last, events);
+                        break;
+                }
+        }
+        pass->seconds = now_s() - started;
+        pass->thread_cpu_seconds = has_clock ? cpu_clock_s(thread_clock) : 0;
+        thread.stop = 1;
+        pthread_join(handle, NULL);
+        if (interrupted)
+                snprintf(errstr, errstr_size, "interrupted");
+        else if (at_end && thread.status == 0)
+                ok = true;
+        else if (!*errstr)
+                snprintf(errstr, errstr_size, "backlogd run ended with status %d before the end (see its log)",
+                         thread.status);
+        watch_close(&watch);
+        return ok;
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+/* Events per second from the first commit on: the rate without the start-up. */
+static double steady_rate(const pass_t *pass, size_t events) {
+        double seconds = pass->seconds - pass->first_commit_seconds;
+        return seconds > 0 ? (double)((int64_t)events - pass->first_committed) / seconds : 0;
+}
+
+static bool check_counts(const char *who, const output_count_t *count, const record_mix_t *mix, size_t events,
+                         char *errstr, size_t errstr_size) {
+        for (int k = 0; k < KINDS; k++)
+                if (count->records[k] != mix->per_event[k] * events) {
+                        snprintf(errstr, errstr_size, "%s wrote %zu records to %s, expected %zu", who,
+                                 count->records[k], kind_names[k], mix->per_event[k] * events);
+                        return false;
+                }
+        return true;
+}
+
+static size_t written_bytes(const output_count_t *count) {
+        return count->bytes[KIND_TRANSITIONS] + count->bytes[KIND_STATE] + count->bytes[KIND_DISPATCH];
+}
+
+/* A calibration pass of backlogd over a few events: what it writes per event, by kind. */
+static bool calibrate(rd_kafka_t *admin, bl_schemas_t *schemas, const options_t *o, record_mix_t *mix, char *errstr,
+                      size_t errstr_size) {
+        char prefix[200];
+        topic_set_t set = {0};
+        int64_t *end_offsets = calloc((size_t)o->partitions, sizeof(*end_offsets));
+        output_count_t count;
+        pass_t pass = {0};
+        double event_bytes;
+        bool ok = false;
+        snprintf(prefix, sizeof(prefix), "%scal.", o->topic_prefix);
+        if (end_offsets && set_create(&set, o, prefix, errstr, errstr_size) &&
+            fill(&set, schemas, o, CALIBRATION_EVENTS, end_offsets, &event_bytes, errstr, errstr_size) &&
+            run_backlogd(&set, o, end_offsets, CALIBRATION_EVENTS, &pass, errstr, errstr_size) &&
+            count_outputs(&set, &count, errstr, errstr_size)) {
+                size_t keys = 0, records = 0;
+                for (int k = 0; k < KINDS; k++) {
+                        mix->per_event[k] = (count.records[k] + CALIBRATION_EVENTS / 2) / CALIBRATION_EVENTS;
+                        records += count.records[k];
+                }
+                ok = check_counts("calibration", &count, mix, CALIBRATION_EVENTS, errstr, errstr_size);
+                /* every key is a task_id of the same length */
+                keys = strlen("task-0123456789abcdef");
+                mix->key_bytes = keys;
+                for (int k = 0; ok && k < KINDS; k++)
+                        mix->value_bytes[k] =
+                                count.records[k] ? (count.bytes[k] - count.records[k] * keys) / count.records[k] : 0;
+                if (ok)
+                        printf("calibration: %d events of %.0f bytes; backlogd wrote per event %zu records to "
+                               "backlog.transitions (%zu bytes each), %zu to backlog.state (%zu), %zu to "
+                               "dispatch.<domain> (%zu): %zu records, %.0f value bytes\n",
+                               CALIBRATION_EVENTS, event_bytes, mix->per_event[KIND_TRANSITIONS],
+                               mix->value_bytes[KIND_TRANSITIONS], mix->per_event[KIND_STATE],
+                               mix->value_bytes[KIND_STATE], mix->per_event[KIND_DISPATCH],
+                               mix->value_bytes[KIND_DISPATCH], records / CALIBRATION_EVENTS,
+                               (double)(written_bytes(&count) - records * keys) / CALIBRATION_EVENTS);
+        }
+        if (!o->keep)
+                set_delete(admin, &set);
+        set_free(&set);
+        free(end_offsets);
+        return ok;
+}
+
+int main(int argc, char **argv) {
+        options_t o;
+        char errstr[1024] = "", prefix[200];
+        double baseline_rate[MAX_RUNS], backlogd_rate[MAX_RUNS], ratio[MAX_RUNS];
+        double baseline_first[MAX_RUNS], backlogd_first[MAX_RUNS], baseline_cpu[MAX_RUNS], backlogd_cpu[MAX_RUNS];
+        double baseline_steady[MAX_RUNS], backlogd_steady[MAX_RUNS], steady_ratio[MAX_RUNS];
+        bl_contract_source_t contracts = {0};
+        bl_config_t *config = NULL;
+        record_mix_t mix = {{0}, {0}, 0};
+        rd_kafka_t *admin = NULL;
+        int64_t *end_offsets = NULL;
+        int status = 1, parsed = parse_options(argc, argv, &o);
+        if (parsed)
+                return parsed < 0 ? 0 : parsed;
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        bl_log_set_level(BL_LOG_WARN);
+        if (!(config = config_for(&o, o.topic_prefix, "bench-e2e"))) {
+                fprintf(stderr, "bench_e2e: --bootstrap %s or --topic-prefix %s: refused\n", o.bootstrap,
+                        o.topic_prefix);
+                return 2;
+        }
+        if (!bl_contract_source_open(&contracts, config, errstr, sizeof(errstr))) {
+                fprintf(stderr, "bench_e2e: contracts in %s: %s\n", bl_config_schemas_dir(config), errstr);
+                goto done;
+        }
+        if (!(admin = bl_kafka_new(RD_KAFKA_PRODUCER, config, NULL, errstr, sizeof(errstr))) ||
+            !(end_offsets = calloc((size_t)o.partitions, sizeof(*end_offsets)))) {
+                fprintf(stderr, "bench_e2e: %s\n", *errstr ? errstr : "out of memory");
+                goto done;
+        }
+        if (!probe_broker(admin, o.bootstrap))
+                goto done;
+        printf("e2e bench: %zu SUBMITTED events, %d partitions, %zu-byte payload, %d runs; topics %s* on %s\n",
+               o.events, (int)o.partitions, o.payload_bytes, o.runs, o.topic_prefix, o.bootstrap);
+        fflush(stdout);
+        if (!calibrate(admin, contracts.schemas, &o, &mix, errstr, sizeof(errstr))) {
+                fprintf(stderr, "bench_e2e: calibration: %s\n", errstr);
+                goto done;
+        }
+        printf("\n(a) baseline, (b) backlogd; steady: from the first commit on; cpu: the loop's thread, per event\n"
+               "%-4s %6s %9s %9s %6s %9s %9s %6s %11s %13s %11s\n",
+               "run", "fill s", "(a) ev/s", "(b) ev/s", "ratio", "(a) stdy", "(b) stdy", "ratio", "1st commit",
+               "cpu us/event", "MB written");
+        fflush(stdout);
+        for (int r = 0; r < o.runs; r++) {
+                topic_set_t set = {0}, base = {0};
+                output_count_t baseline_out, backlogd_out;
+                pass_t a = {0}, b = {0};
+                double event_bytes, fill_started;
+                const char *stage = "set-up";
+                bool ok;
+                snprintf(prefix, sizeof(prefix), "%sr%d.", o.topic_prefix, r + 1);
+                ok = set_create(&set, &o, prefix, errstr, sizeof(errstr));
+                snprintf(prefix, sizeof(prefix), "%sr%d.base.", o.topic_prefix, r + 1);
+                ok = ok && set_create(&base, &o, prefix, errstr, sizeof(errstr));
+                fill_started = now_s();
+                ok = ok &&
+                     fill(&set, contracts.schemas, &o, o.events, end_offsets, &event_bytes, errstr, sizeof(errstr));
+                double fill_seconds = now_s() - fill_started;
+                if (ok) {
+                        stage = "baseline";
+                        ok = run_baseline(&set, &base, &o, &mix, end_offsets, &a, errstr, sizeof(errstr));
+                }
+                if (ok) {
+                        stage = "backlogd";
+                        ok = run_backlogd(&set, &o, end_offsets, o.events, &b, errstr, sizeof(errstr));
+                }
+                if (ok) {
+                        stage = "reading the outputs back";
+                        ok = count_outputs(&base, &baseline_out, errstr, sizeof(errstr)) &&
+                             check_counts("the baseline", &baseline_out, &mix, o.events, errstr, sizeof(errstr)) &&
+                             count_outputs(&set, &backlogd_out, errstr, sizeof(errstr)) &&
+                             check_counts("backlogd", &backlogd_out, &mix, o.events, errstr, sizeof(errstr));
+                }
+                if (!o.keep) {
+                        set_delete(admin, &set);
+                        set_delete(admin, &base);
+                }
+                set_free(&set);
+                set_free(&base);
+                if (!ok) {
+                        fprintf(stderr, "bench_e2e: run %d, %s: %s\n", r + 1, stage, *errstr ? errstr : "failed");
+                        goto done;
+                }
+                baseline_rate[r] = (double)o.events / a.seconds;
+                backlogd_rate[r] = (double)o.events / b.seconds;
+                ratio[r] = backlogd_rate[r] / baseline_rate[r];
+                baseline_first[r] = a.first_commit_seconds;
+                backlogd_first[r] = b.first_commit_seconds;
+                baseline_cpu[r] = a.thread_cpu_seconds * 1e6 / (double)o.events;
+                backlogd_cpu[r] = b.thread_cpu_seconds * 1e6 / (double)o.events;
+                baseline_steady[r] = steady_rate(&a, o.events);
+                backlogd_steady[r] = steady_rate(&b, o.events);
+                steady_ratio[r] = baseline_steady[r] > 0 ? backlogd_steady[r] / baseline_steady[r] : 0;
+                printf("%-4d %6.1f %9.0f %9.0f %6.3f %9.0f %9.0f %6.3f %5.2f/%5.2f %6.1f/%6.1f %5.0f/%5.0f\n", r + 1,
+                       fill_seconds, baseline_rate[r], backlogd_rate[r], ratio[r], baseline_steady[r],
+                       backlogd_steady[r], steady_ratio[r], baseline_first[r], backlogd_first[r], baseline_cpu[r],
+                       backlogd_cpu[r], (double)written_bytes(&baseline_out) / 1e6,
+                       (double)written_bytes(&backlogd_out) / 1e6);
+                fflush(stdout);
+        }
+        printf("%-4s %6s %9.0f %9.0f %6.3f %9.0f %9.0f %6.3f %5.2f/%5.2f %6.1f/%6.1f\n", "med", "",
+               median(baseline_rate, o.runs), median(backlogd_rate, o.runs), median(ratio, o.runs),
+               median(baseline_steady, o.runs), median(backlogd_steady, o.runs), median(steady_ratio, o.runs),
+               median(baseline_first, o.runs), median(backlogd_first, o.runs), median(baseline_cpu, o.runs),
+               median(backlogd_cpu, o.runs));
+        printf("{\"bench\":\"e2e\",\"events\":%zu,\"partitions\":%d,\"payload_bytes\":%zu,\"runs\":%d,"
+               "\"records_per_event\":[%zu,%zu,%zu],\"value_bytes\":[%zu,%zu,%zu],\"baseline_events_per_s\":[",
+               o.events, (int)o.partitions, o.payload_bytes, o.runs, mix.per_event[0], mix.per_event[1],
+               mix.per_event[2], mix.value_bytes[0], mix.value_bytes[1], mix.value_bytes[2]);
+        for (int r = 0; r < o.runs; r++)
+                printf("%s%.0f", r ? "," : "", baseline_rate[r]);
+        printf("],\"backlogd_events_per_s\":[");
+        for (int r = 0; r < o.runs; r++)
+                printf("%s%.0f", r ? "," : "", backlogd_rate[r]);
+        printf("],\"baseline_events_per_s_median\":%.0f,\"backlogd_events_per_s_median\":%.0f,"
+               "\"ratio_median\":%.4f,\"baseline_first_commit_s_median\":%.3f,"
+               "\"backlogd_first_commit_s_median\":%.3f,\"baseline_loop_cpu_us_per_event_median\":%.2f,"
+               "\"backlogd_loop_cpu_us_per_event_median\":%.2f,\"baseline_steady_events_per_s_median\":%.0f,"
+               "\"backlogd_steady_events_per_s_median\":%.0f,\"steady_ratio_median\":%.4f}\n",
+               median(baseline_rate, o.runs), median(backlogd_rate, o.runs), median(ratio, o.runs),
+               median(baseline_first, o.runs), median(backlogd_first, o.runs), median(baseline_cpu, o.runs),
+               median(backlogd_cpu, o.runs), median(baseline_steady, o.runs), median(backlogd_steady, o.runs),
+               median(steady_ratio, o.runs));
+        status = 0;
+done:
+        fflush(stdout);
+        if (admin)
+                rd_kafka_destroy(admin);
+        free(end_offsets);
+        bl_contract_source_close(&contracts);
+        bl_config_destroy(config);
+        return status;
+}
