@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "contract/encode.h"
 #include "contract/source.h"
 #include "kafka/admin.h"
@@ -113,20 +114,7 @@ static void usage(FILE *out) {
                      "  -h, --help                 this help\n");
 }
 
-static bool parse_count(const char *text, unsigned long long min, unsigned long long max, unsigned long long *out) {
-        char *end;
-        if (!*text || *text == '-')
-                return false;
-        *out = strtoull(text, &end, 10);
-        return *end == '\0' && *out >= min && *out <= max;
-}
 
-static bool topic_chars(const char *text) {
-        for (const char *p = text; *p; p++)
-                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
-                        return false;
-        return true;
-}
 
 /* 0 when the options are usable, -1 after --help, 2 on a usage error. */
 static int parse_options(int argc, char **argv, options_t *o) {
@@ -199,11 +187,6 @@ bad:
 
 /* ---- clocks, statistics, synthetic events ------------------------------------- */
 
-static double now_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int64_t wall_ms(void) {
         struct timespec ts;
@@ -211,24 +194,8 @@ static int64_t wall_ms(void) {
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int compare_double(const void *a, const void *b) {
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
 
-static double median(const double *values, int count) {
-        double sorted[MAX_RUNS];
-        memcpy(sorted, values, (size_t)count * sizeof(*sorted));
-        qsort(sorted, (size_t)count, sizeof(*sorted), compare_double);
-        return count % 2 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2;
-}
 
-static uint64_t splitmix64(uint64_t x) {
-        x += 0x9E3779B97F4A7C15ULL;
-        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-        return x ^ (x >> 31);
-}
 
 static const char *const task_types[] = {"feature_build", "batch_score", "offline_eval", "label_fix"};
 static const char *const teams[] = {"search", "ads", "fraud", "vision", "speech", "ranking"};

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "contract/records.h"
 #include "contract/source.h"
 #include "core/backlog.h"
@@ -97,21 +98,7 @@ static void usage(FILE *out) {
                 "  -h, --help                 this help\n");
 }
 
-/* A whole number in [min, max], or false. */
-static bool parse_count(const char *text, unsigned long long min, unsigned long long max, unsigned long long *out) {
-        char *end;
-        if (!*text || *text == '-')
-                return false;
-        *out = strtoull(text, &end, 10);
-        return *end == '\0' && *out >= min && *out <= max;
-}
 
-static bool topic_chars(const char *text) {
-        for (const char *p = text; *p; p++)
-                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
-                        return false;
-        return true;
-}
 
 /* 0 when the options are usable, -1 after --help, 2 on a usage error. */
 static int parse_options(int argc, char **argv, options_t *o) {
@@ -181,11 +168,6 @@ bad:
 
 /* ---- clocks, memory, statistics ---------------------------------------------- */
 
-static double now_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Resident set size in bytes (VmRSS), or 0 when /proc cannot say. */
 static size_t rss_bytes(void) {
@@ -206,43 +188,14 @@ static size_t heap_in_use(void) {
         return mallinfo2().uordblks;
 }
 
-static int compare_double(const void *a, const void *b) {
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
 
-static double median(const double *values, int count) {
-        double sorted[MAX_RUNS];
-        memcpy(sorted, values, (size_t)count * sizeof(*sorted));
-        qsort(sorted, (size_t)count, sizeof(*sorted), compare_double);
-        return count % 2 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2;
-}
 
 /* ---- synthetic snapshots --------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t x) {
-        x += 0x9E3779B97F4A7C15ULL;
-        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-        return x ^ (x >> 31);
-}
 
-typedef struct rng_s {
-        uint64_t state;
-} rng_t;
 
-static uint64_t rng_next(rng_t *rng) {
-        return splitmix64(rng->state++);
-}
 
-/* Uniform in [0, bound). */
-static uint64_t rng_below(rng_t *rng, uint64_t bound) {
-        return bound ? rng_next(rng) % bound : 0;
-}
 
-static double rng_unit(rng_t *rng) {
-        return (double)(rng_next(rng) >> 11) / 9007199254740992.0;
-}
 
 static bool rng_chance(rng_t *rng, unsigned per_mille) {
         return rng_below(rng, 1000) < per_mille;

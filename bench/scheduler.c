@@ -50,6 +50,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "core/item.h"
 #include "core/scheduler.h"
 
@@ -76,7 +77,7 @@ static void usage(FILE *out) {
                 "Usage: bench_scheduler [options]\n"
                 "\n"
                 "Measures the scheduler's dispatch decisions, full re-scores and memory at N READY\n"
-                "items, against the FIFO lists the backlog dispatches from today. No broker.\n"
+                "items, against a plain FIFO (how the backlog dispatched before the scheduler). No broker.\n"
                 "\n"
                 "Options:\n"
                 "      --items N          READY items (default 1000000)\n"
@@ -88,13 +89,6 @@ static void usage(FILE *out) {
                 "  -h, --help             this help\n");
 }
 
-static bool parse_count(const char *text, unsigned long long min, unsigned long long max, unsigned long long *out) {
-        char *end;
-        if (!*text || *text == '-')
-                return false;
-        *out = strtoull(text, &end, 10);
-        return *end == '\0' && *out >= min && *out <= max;
-}
 
 /* 0 when the options are usable, -1 after --help, 2 on a usage error. */
 static int parse_options(int argc, char **argv, options_t *o) {
@@ -170,10 +164,6 @@ static size_t heap_in_use(void) {
         return info.uordblks + info.hblkhd;
 }
 
-static int compare_double(const void *a, const void *b) {
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
 
 /* Sorts @p values in place and returns the value at @p quantile (nearest rank). */
 static double quantile(double *values, size_t count, double q) {
@@ -182,37 +172,17 @@ static double quantile(double *values, size_t count, double q) {
         return values[rank ? rank - 1 : 0];
 }
 
-static double median(const double *values, int count) {
-        double sorted[MAX_RUNS];
-        memcpy(sorted, values, (size_t)count * sizeof(*sorted));
-        qsort(sorted, (size_t)count, sizeof(*sorted), compare_double);
-        return count % 2 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2;
-}
 
 /* ---- synthetic READY items ----------------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t x) {
-        x += 0x9E3779B97F4A7C15ULL;
-        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-        return x ^ (x >> 31);
+
+
+
+/* Uniform in [0, bound) for signed bounds. */
+static int64_t rng_below_signed(rng_t *rng, int64_t bound) {
+        return bound > 0 ? (int64_t)rng_below(rng, (uint64_t)bound) : 0;
 }
 
-typedef struct rng_s {
-        uint64_t state;
-} rng_t;
-
-static uint64_t rng_next(rng_t *rng) {
-        return splitmix64(rng->state++);
-}
-
-static int64_t rng_below(rng_t *rng, int64_t bound) {
-        return bound > 0 ? (int64_t)(rng_next(rng) % (uint64_t)bound) : 0;
-}
-
-static double rng_unit(rng_t *rng) {
-        return (double)(rng_next(rng) >> 11) / 9007199254740992.0;
-}
 
 static const char *const domain_names[MAX_DOMAINS] = {
         "data_prep", "inference", "evaluation", "remediation", "d4",  "d5",  "d6",  "d7",
@@ -236,25 +206,25 @@ static bl_item_t *make_item(uint64_t index, size_t domains, rng_t *rng, int64_t 
         bl_item_t *item = bl_item_new(task_id, (int32_t)(index % 6));
         if (!item)
                 return NULL;
-        snprintf(tenant, sizeof(tenant), "tenant-%03u", (unsigned)rng_below(rng, 200));
+        snprintf(tenant, sizeof(tenant), "tenant-%03u", (unsigned)rng_below_signed(rng, 200));
         if (!set_text(&item->domain, domain_names[index % domains]) ||
-            !set_text(&item->task_type, task_types[rng_below(rng, 8)]) ||
-            !set_text(&item->sla_class, sla_classes[rng_below(rng, 4)]) || !set_text(&item->tenant, tenant)) {
+            !set_text(&item->task_type, task_types[rng_below_signed(rng, 8)]) ||
+            !set_text(&item->sla_class, sla_classes[rng_below_signed(rng, 4)]) || !set_text(&item->tenant, tenant)) {
                 bl_item_destroy(item);
                 return NULL;
         }
         item->state = BL_STATE_READY;
         item->business_value = rng_unit(rng);
         item->risk = rng_unit(rng);
-        item->ready_since_ms = now_ms - rng_below(rng, 2 * HOUR_MS);
+        item->ready_since_ms = now_ms - rng_below_signed(rng, 2 * HOUR_MS);
         item->state_since_ms = item->ready_since_ms;
-        item->submitted_at_ms = item->ready_since_ms - rng_below(rng, 10 * MINUTE_MS);
-        if (rng_below(rng, 100) < 60)
-                item->deadline_ms = now_ms + 5 * MINUTE_MS + rng_below(rng, 8 * HOUR_MS);
-        if (rng_below(rng, 100) < 70)
-                item->data_ready_at_ms = item->submitted_at_ms - rng_below(rng, 6 * HOUR_MS);
-        if (rng_below(rng, 100) < 10)
-                item->attempt = 1 + (int32_t)rng_below(rng, 2);
+        item->submitted_at_ms = item->ready_since_ms - rng_below_signed(rng, 10 * MINUTE_MS);
+        if (rng_below_signed(rng, 100) < 60)
+                item->deadline_ms = now_ms + 5 * MINUTE_MS + rng_below_signed(rng, 8 * HOUR_MS);
+        if (rng_below_signed(rng, 100) < 70)
+                item->data_ready_at_ms = item->submitted_at_ms - rng_below_signed(rng, 6 * HOUR_MS);
+        if (rng_below_signed(rng, 100) < 10)
+                item->attempt = 1 + (int32_t)rng_below_signed(rng, 2);
         return item;
 }
 
@@ -394,9 +364,9 @@ static void put_back(world_t *w, size_t count) {
                 arrival->risk = rng_unit(&w->rng);
                 arrival->ready_since_ms = arrival->state_since_ms = arrival->submitted_at_ms = w->now_ms;
                 if (arrival->deadline_ms != BL_NO_TIME)
-                        arrival->deadline_ms = w->now_ms + 5 * MINUTE_MS + rng_below(&w->rng, 8 * HOUR_MS);
+                        arrival->deadline_ms = w->now_ms + 5 * MINUTE_MS + rng_below_signed(&w->rng, 8 * HOUR_MS);
                 if (arrival->data_ready_at_ms != BL_NO_TIME)
-                        arrival->data_ready_at_ms = w->now_ms - rng_below(&w->rng, 6 * HOUR_MS);
+                        arrival->data_ready_at_ms = w->now_ms - rng_below_signed(&w->rng, 6 * HOUR_MS);
                 if (!bl_scheduler_insert(w->scheduler, arrival, w->now_ms))
                         w->broken = true;
         }
