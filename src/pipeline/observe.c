@@ -102,15 +102,26 @@ void bl_observe_event(bl_pipeline_t *p, const char *topic) {
                         bl_metric_inc(p->observe.events[t], 1);
 }
 
-void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy) {
-        bl_metric_inc(bl_metrics_series(p->observe.metrics.dispatch_decisions, domain, policy), 1);
-}
-
 static int domain_index(const bl_pipeline_t *p, const char *domain) {
         for (size_t d = 0; domain && d < p->config->domains.count && d < BL_OBSERVE_DOMAINS; d++)
                 if (!strcmp(p->config->domains.items[d], domain))
                         return (int)d;
         return -1;
+}
+
+/* Per decision: the series of (domain, policy) is looked up (a lock) only when the policy changes. */
+void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy) {
+        bl_observe_t *o = &p->observe;
+        int d = domain_index(p, domain);
+        if (d < 0) {
+                bl_metric_inc(bl_metrics_series(o->metrics.dispatch_decisions, domain, policy), 1);
+                return;
+        }
+        if (!o->dispatched[d] || strcmp(o->dispatched_policy[d], policy)) {
+                o->dispatched[d] = bl_metrics_series(o->metrics.dispatch_decisions, domain, policy);
+                snprintf(o->dispatched_policy[d], sizeof(o->dispatched_policy[d]), "%s", policy);
+        }
+        bl_metric_inc(o->dispatched[d], 1);
 }
 
 typedef struct census_s {

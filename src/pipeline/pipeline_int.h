@@ -70,6 +70,8 @@ typedef struct bl_observe_s {
         bl_metric_series_t *throttled[BL_OBSERVE_DOMAINS];
         bl_metric_series_t *input_paused, *decision_seconds, *commit_seconds, *committed, *aborted;
         bl_metric_series_t *restore_seconds, *restore_items;
+        bl_metric_series_t *dispatched[BL_OBSERVE_DOMAINS]; /* for the policy label below */
+        char dispatched_policy[BL_OBSERVE_DOMAINS][128];
         int64_t last_gauges_ms;
 } bl_observe_t;
 
