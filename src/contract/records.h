@@ -5,8 +5,9 @@
  * (backlog.transitions), DispatchDecisions (dispatch.<domain>) and
  * DependencyNotices (backlog.deps).
  *
- * Encoding fills the schema's reusable generic value field by field and
- * writes it into a buffer that is reused from record to record. Decoding
+ * Encoding writes the Avro bytes directly, in the contract's field order,
+ * checked field by field against the schema (records_encode.c), into a
+ * buffer that is reused from record to record. Decoding
  * takes any writer schema id the cache knows and reads fields by name, so a
  * newer version with added fields still decodes; a field the writer lacks
  * takes the contract's default, and a required one it lacks is an error that
@@ -19,9 +20,9 @@
  * NULL is written as "" (the fields are required strings) and "" reads back
  * as NULL.
  *
- * Not thread-safe: the functions here fill or read schemas' reusable values
- * (bl_records_t its own copies, the others the cache's), so one cache and
- * one encoder per thread.
+ * Not thread-safe: decoding reads into the cache's reusable values and an
+ * encoder writes into its own buffer, so one cache and one encoder per
+ * thread.
  */
 #ifndef BL_RECORDS_H
 #define BL_RECORDS_H
@@ -30,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "contract/avro_out.h"
 #include "contract/schemas.h"
 #include "core/backlog.h"
 #include "core/item.h"
@@ -39,16 +41,11 @@
 /* ---- encoding -------------------------------------------------------------- */
 
 /**
- * The bytes of the last record encoded into it: header and Avro body. Start
- * from all zeroes; it grows to the largest record seen and is reused.
- * bl_records_buffer_free releases it.
+ * The bytes of the last record encoded into it: header and Avro body, size
+ * bytes. Start from all zeroes; it grows to the largest record seen and is
+ * reused. bl_records_buffer_free releases it.
  */
-typedef struct bl_records_buffer_s {
-        unsigned char *bytes;
-        size_t size;     /* of the last record */
-        size_t capacity;
-        avro_writer_t writer; /* over bytes, kept between records */
-} bl_records_buffer_t;
+typedef bl_avro_out_t bl_records_buffer_t;
 
 void bl_records_buffer_free(bl_records_buffer_t *buffer);
 
@@ -95,10 +92,9 @@ typedef struct bl_records_ids_s {
 } bl_records_ids_t;
 
 /**
- * The encoder the pipeline uses: private copies of the newest catalog
- * version of each of the four contracts (decoding with the cache never
- * touches them), the ids their records carry, the instance name, and one
- * output buffer.
+ * The encoder the pipeline uses: the compiled shapes of the newest catalog
+ * version of each of the four contracts, the ids their records carry, the
+ * instance name, and one output buffer.
  */
 typedef struct bl_records_s bl_records_t;
 

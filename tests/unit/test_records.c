@@ -746,7 +746,8 @@ static void check_encoding_with_other_contracts(bl_schemas_t *cache) {
         if (future && grown) {
                 CHECK_INT(bl_records_encode_item(future, 41, item, true, &buffer, errstr, sizeof(errstr)),
                           BL_ERR_MISMATCH);
-                CHECK_CONTAINS(errstr, "BacklogItem.max_attempts: not in the schema");
+                CHECK_CONTAINS(errstr, "BacklogItem.task_id: the schema has priority_class before it, which this "
+                                       "backlogd does not write");
                 CHECK_INT(bl_records_encode_item(grown, 43, item, true, &buffer, errstr, sizeof(errstr)),
                           BL_ERR_MISMATCH);
                 CHECK_CONTAINS(errstr, "BacklogItem.escalation: in the schema, and this backlogd does not write it");
@@ -800,6 +801,221 @@ static void test_transition_schema_parses_with_its_embedded_item(void) {
         item_union = avro_schema_record_field_get_by_index(transition->avro, index);
         CHECK(avro_typeof(item_union) == AVRO_UNION);
         CHECK_STR(avro_schema_name(avro_schema_union_branch(item_union, 1)), "BacklogItem");
+}
+
+/* ---- the encoder against the schema, field by field ------------------------------------------- */
+
+/* @p json as a schema of id 99, parsed here: only the encoder reads it. */
+static bl_err_t encode_notice_with(const char *fields, char *errstr, size_t errstr_size, bl_records_buffer_t *out) {
+        char json[1024];
+        bl_notice_t notice = {.is_outcome = true, .to_task_id = "to", .from_task_id = "from",
+                              .outcome = BL_STATE_FAILED, .at_ms = 7};
+        bl_schema_t schema = {.id = 99};
+        bl_err_t err;
+        snprintf(json, sizeof(json), "{\"type\": \"record\", \"name\": \"DependencyNotice\", \"fields\": [%s]}", fields);
+        CHECK_INT(avro_schema_from_json_length(json, strlen(json), &schema.avro), 0);
+        err = bl_records_encode_notice(&schema, 99, &notice, out, errstr, errstr_size);
+        avro_schema_decref(schema.avro);
+        return err;
+}
+
+#define NOTICE_KIND "{\"name\": \"kind\", \"type\": {\"type\": \"enum\", \"name\": \"K\", \"symbols\": [\"WAITING\", \"OUTCOME\"]}}"
+#define NOTICE_STATE "{\"type\": \"enum\", \"name\": \"S\", \"symbols\": [\"COMPLETED\", \"FAILED\"]}"
+
+/* A type changed, a field moved, one lost, one added, a symbol missing: each named. */
+static void test_encoder_checks_each_field_against_the_schema(void) {
+        static const struct {
+                const char *fields;
+                const char *error;
+        } cases[] = {
+                {NOTICE_KIND ", {\"name\": \"to_task_id\", \"type\": \"string\"}, {\"name\": \"from_task_id\", \"type\": \"string\"},"
+                 " {\"name\": \"outcome\", \"type\": [\"null\", " NOTICE_STATE "]}, {\"name\": \"at\", \"type\": \"int\"}",
+                 "DependencyNotice.at: of another type in the schema"},
+                {NOTICE_KIND ", {\"name\": \"from_task_id\", \"type\": \"string\"}, {\"name\": \"to_task_id\", \"type\": \"string\"},"
+                 " {\"name\": \"outcome\", \"type\": [\"null\", " NOTICE_STATE "]}, {\"name\": \"at\", \"type\": \"long\"}",
+                 "DependencyNotice.to_task_id: the schema has from_task_id before it"},
+                {NOTICE_KIND ", {\"name\": \"to_task_id\", \"type\": \"string\"}, {\"name\": \"from_task_id\", \"type\": \"string\"},"
+                 " {\"name\": \"at\", \"type\": \"long\"}",
+                 "DependencyNotice.outcome: not in the schema"},
+                {NOTICE_KIND ", {\"name\": \"to_task_id\", \"type\": \"string\"}, {\"name\": \"from_task_id\", \"type\": \"string\"},"
+                 " {\"name\": \"outcome\", \"type\": [\"null\", " NOTICE_STATE "]}, {\"name\": \"at\", \"type\": \"long\"},"
+                 " {\"name\": \"hops\", \"type\": \"int\", \"default\": 0}",
+                 "DependencyNotice.hops: in the schema, and this backlogd does not write it"},
+                {NOTICE_KIND ", {\"name\": \"to_task_id\", \"type\": [\"null\", \"string\"]}, {\"name\": \"from_task_id\", \"type\": \"string\"},"
+                 " {\"name\": \"outcome\", \"type\": [\"null\", {\"type\": \"enum\", \"name\": \"S\", \"symbols\": [\"COMPLETED\"]}]},"
+                 " {\"name\": \"at\", \"type\": \"long\"}",
+                 "DependencyNotice.outcome: the enum lacks the symbol"},
+                {NOTICE_KIND ", {\"name\": \"to_task_id\", \"type\": \"string\"}, {\"name\": \"from_task_id\", \"type\": \"string\"},"
+                 " {\"name\": \"outcome\", \"type\": " NOTICE_STATE "}, {\"name\": \"at\", \"type\": \"long\"}",
+                 NULL}, /* an outcome notice fits a non-null outcome */
+        };
+        char errstr[256];
+        bl_records_buffer_t buffer = {0};
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                bl_err_t err = encode_notice_with(cases[i].fields, errstr, sizeof(errstr), &buffer);
+                if (!cases[i].error) {
+                        CHECK_INT(err, BL_OK);
+                        continue;
+                }
+                CHECK_INT(err, BL_ERR_MISMATCH);
+                CHECK_CONTAINS(errstr, cases[i].error);
+        }
+        bl_records_buffer_free(&buffer);
+}
+
+/* A union written as [T, null] takes branch 0 for the value: read back by avro-c with that schema. */
+static void test_encoder_follows_the_schemas_union_order(void) {
+        static const char *const fields =
+                NOTICE_KIND ", {\"name\": \"to_task_id\", \"type\": \"string\"}, {\"name\": \"from_task_id\", \"type\": \"string\"},"
+                " {\"name\": \"outcome\", \"type\": [" NOTICE_STATE ", \"null\"]}, {\"name\": \"at\", \"type\": \"long\"}";
+        char errstr[256], json[1024];
+        bl_records_buffer_t buffer = {0};
+        avro_schema_t schema = NULL;
+        avro_value_iface_t *iface;
+        avro_value_t value, field, branch;
+        avro_reader_t reader;
+        int64_t at = 0;
+        int symbol = -1;
+        CHECK_INT(encode_notice_with(fields, errstr, sizeof(errstr), &buffer), BL_OK);
+        snprintf(json, sizeof(json), "{\"type\": \"record\", \"name\": \"DependencyNotice\", \"fields\": [%s]}", fields);
+        avro_schema_from_json_length(json, strlen(json), &schema);
+        iface = avro_generic_class_from_schema(schema);
+        avro_generic_value_new(iface, &value);
+        reader = avro_reader_memory((const char *)buffer.bytes + BL_WIRE_HEADER_SIZE,
+                                    (int64_t)(buffer.size - BL_WIRE_HEADER_SIZE));
+        CHECK_INT(avro_value_read(reader, &value), 0);
+        CHECK(avro_value_get_by_name(&value, "outcome", &field, NULL) == 0 &&
+              avro_value_get_current_branch(&field, &branch) == 0 && avro_value_get_enum(&branch, &symbol) == 0);
+        CHECK_INT(symbol, 1); /* FAILED */
+        CHECK(avro_value_get_by_name(&value, "at", &field, NULL) == 0 && avro_value_get_long(&field, &at) == 0);
+        CHECK_INT(at, 7);
+        avro_reader_free(reader);
+        avro_value_decref(&value);
+        avro_value_iface_decref(iface);
+        avro_schema_decref(schema);
+        bl_records_buffer_free(&buffer);
+}
+
+/* ---- random items ------------------------------------------------------------------------------- */
+
+static uint64_t random_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t next_random(void) {
+        random_state ^= random_state << 13;
+        random_state ^= random_state >> 7;
+        random_state ^= random_state << 17;
+        return random_state;
+}
+
+static bool one_in(unsigned n) {
+        return next_random() % n == 0;
+}
+
+/* 0 to 299 bytes of printable ASCII and UTF-8, never NUL; sometimes empty. */
+static char *random_text(void) {
+        static const char *const pieces[] = {"a", "Z", "-", " ", "é", "✓", "_", "7", "\"", "\\"};
+        size_t pieces_count = one_in(8) ? 0 : next_random() % 100;
+        char *text = malloc(pieces_count * 3 + 1);
+        text[0] = '\0';
+        for (size_t i = 0; i < pieces_count; i++)
+                strcat(text, pieces[next_random() % 10]);
+        return text;
+}
+
+static char *random_text_after(const char *prefix) {
+        char *text = random_text(), *joined = malloc(strlen(prefix) + strlen(text) + 1);
+        strcpy(joined, prefix);
+        strcat(joined, text);
+        free(text);
+        return joined;
+}
+
+static void push_random(bl_strvec_t *vec, size_t count) {
+        for (size_t i = 0; i < count; i++) {
+                char *text = random_text();
+                CHECK(bl_strvec_push(vec, text));
+                free(text);
+        }
+}
+
+static int64_t random_time(void) {
+        static const int64_t edges[] = {0, 1, INT64_MAX, INT64_MIN, -2, 1795900000000};
+        if (one_in(3))
+                return BL_NO_TIME;
+        return one_in(4) ? edges[next_random() % 6] : (int64_t)(next_random() >> 1);
+}
+
+static double random_double(void) {
+        static const double edges[] = {0.0, -0.0, 1.0, -1e308, 4.9e-324, 1e-9};
+        uint64_t bits = next_random();
+        double number;
+        if (one_in(3))
+                return edges[next_random() % 6];
+        memcpy(&number, &bits, sizeof(number));
+        return number == number ? number : 0.5; /* NaN never equals itself, so the comparison could not check it */
+}
+
+static bl_item_t *random_item(void) {
+        char *task_id = random_text();
+        bl_item_t *item = bl_item_new(task_id, (int32_t)(next_random() % 64));
+        free(task_id);
+        item->state = (bl_state_t)(next_random() % BL_STATE__COUNT);
+        item->seq = (int64_t)next_random();
+        item->attempt = (int32_t)next_random();
+        item->max_attempts = one_in(2) ? 0 : (int32_t)next_random();
+        item->placeholder = one_in(5);
+        if (!item->placeholder) { /* "" would read back as NULL, a placeholder's missing type and domain */
+                item->task_type = random_text_after("type-");
+                item->domain = random_text_after("domain-");
+        }
+        item->tenant = one_in(2) ? random_text() : NULL;
+        free(item->sla_class);
+        item->sla_class = random_text();
+        item->business_value = random_double();
+        item->risk = random_double();
+        item->submitted_at_ms = random_time();
+        item->state_since_ms = random_time();
+        item->deadline_ms = random_time();
+        item->not_before_ms = random_time();
+        item->data_ready_at_ms = random_time();
+        item->ready_since_ms = random_time();
+        item->lease_expires_at_ms = random_time();
+        item->retry_at_ms = random_time();
+        item->terminal_at_ms = random_time();
+        push_random(&item->depends_on, next_random() % 4);
+        push_random(&item->pending_deps, next_random() % 3);
+        push_random(&item->dependents, next_random() % 70); /* sometimes more than one byte of count */
+        item->approval_required = one_in(2);
+        item->approved = one_in(2);
+        for (size_t i = 0, labels = next_random() % 6; i < labels; i++) {
+                char key[32];
+                char *value = random_text();
+                snprintf(key, sizeof(key), "key-%zu", i); /* map keys are unique */
+                CHECK(bl_strvec_push(&item->label_keys, key) && bl_strvec_push(&item->label_values, value));
+                free(value);
+        }
+        if (!one_in(4))
+                set_payload(item, next_random() % 3000);
+        item->traceparent = one_in(2) ? random_text() : NULL;
+        if ((item->has_last_error = one_in(3))) {
+                item->error_code = random_text();
+                item->error_message = random_text();
+                item->error_retryable = one_in(2);
+        }
+        push_random(&item->recent_event_ids, next_random() % 10);
+        return item;
+}
+
+/* Whatever the item holds, the bytes decode (by avro-c, with the contract) to the same item. */
+static void test_random_items_round_trip(void) {
+        for (int i = 0; i < 3000; i++) {
+                bl_item_t *item = random_item();
+                bool with_payload = !one_in(3);
+                bl_item_t *decoded = round_trip_item(item, with_payload);
+                check_items_equal(decoded, item, with_payload);
+                bl_item_destroy(decoded);
+                bl_item_destroy(item);
+        }
 }
 
 /* ---- throughput (on request) --------------------------------------------------------------- */
@@ -863,6 +1079,9 @@ int main(void) {
         RUN(test_other_writer_versions);
         RUN(test_encoders_refuse_other_records);
         RUN(test_transition_schema_parses_with_its_embedded_item);
+        RUN(test_encoder_checks_each_field_against_the_schema);
+        RUN(test_encoder_follows_the_schemas_union_order);
+        RUN(test_random_items_round_trip);
         if (getenv("BACKLOGD_RECORDS_MEASURE"))
                 measure_throughput();
         teardown();

@@ -1,0 +1,224 @@
+/*
+ * avro_out.c: compiled record shapes and the Avro binary primitives the
+ * encoders write with.
+ *
+ * Compiling resolves, once per schema, what avro-c's generic values would
+ * look up for every record: field names to positions, named-type links to
+ * their targets, a nullable union to its two branch indexes. Only the
+ * shapes backlogd's contracts use are accepted; anything else is refused at
+ * compile time with the field's path, so an encoder never meets it.
+ *
+ * The primitives follow the Avro 1.11 specification's binary encoding: int
+ * and long as zig-zag varints, double as 8 little-endian bytes (written
+ * byte by byte, whatever the host's order), boolean as one byte, bytes and
+ * string as a long length and the bytes. Arrays and maps are written by the
+ * caller as one block and the 0 that ends them.
+ *
+ * Invariants: a shape never changes after compiling; a buffer's size never
+ * exceeds its capacity. Thread: any, one buffer and shape per thread.
+ */
+#include "contract/avro_out.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 8
+#define MIN_CAPACITY 512
+
+/* ==== shapes ================================================================ */
+
+static avro_schema_t resolved(avro_schema_t schema) {
+        while (schema && is_avro_link(schema))
+                schema = avro_schema_link_target(schema);
+        return schema;
+}
+
+static bl_avro_shape_t *compile(avro_schema_t record, int depth, char *errstr, size_t errstr_size);
+
+/* Unwraps a nullable union into @p field's branches; false for any other union. */
+static bool unwrap_union(avro_schema_t *schema, bl_avro_field_t *field) {
+        avro_schema_t branches[2];
+        if (avro_schema_union_size(*schema) != 2)
+                return false;
+        for (int i = 0; i < 2; i++)
+                branches[i] = resolved(avro_schema_union_branch(*schema, i));
+        for (int i = 0; i < 2; i++)
+                if (avro_typeof(branches[i]) == AVRO_NULL && avro_typeof(branches[1 - i]) != AVRO_NULL) {
+                        field->null_branch = i;
+                        field->value_branch = 1 - i;
+                        *schema = branches[1 - i];
+                        return true;
+                }
+        return false;
+}
+
+/* The element of an array or map: its type, and its enum or record. */
+static bool compile_element(avro_schema_t element, int depth, bl_avro_field_t *field, char *errstr,
+                            size_t errstr_size) {
+        field->element = avro_typeof(element);
+        if (field->element == AVRO_ENUM)
+                field->enum_schema = element;
+        if (field->element == AVRO_RECORD)
+                return (field->record = compile(element, depth + 1, errstr, errstr_size)) != NULL;
+        return true;
+}
+
+static bool compile_field(avro_schema_t record, int index, int depth, bl_avro_field_t *field, char *errstr,
+                          size_t errstr_size) {
+        avro_schema_t schema = resolved(avro_schema_record_field_get_by_index(record, index));
+        const char *name = avro_schema_record_field_name(record, index);
+        field->null_branch = field->value_branch = -1;
+        if (!(field->name = strdup(name))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return false;
+        }
+        if (avro_typeof(schema) == AVRO_UNION && !unwrap_union(&schema, field)) {
+                snprintf(errstr, errstr_size, "%s.%s: a union other than [null, T]", avro_schema_name(record), name);
+                return false;
+        }
+        field->type = avro_typeof(schema);
+        switch (field->type) {
+        case AVRO_ENUM:
+                field->enum_schema = schema;
+                return true;
+        case AVRO_RECORD:
+                return (field->record = compile(schema, depth + 1, errstr, errstr_size)) != NULL;
+        case AVRO_ARRAY:
+                return compile_element(resolved(avro_schema_array_items(schema)), depth, field, errstr, errstr_size);
+        case AVRO_MAP:
+                return compile_element(resolved(avro_schema_map_values(schema)), depth, field, errstr, errstr_size);
+        default:
+                return true;
+        }
+}
+
+static bl_avro_shape_t *compile(avro_schema_t record, int depth, char *errstr, size_t errstr_size) {
+        bl_avro_shape_t *shape;
+        if (avro_typeof(record) != AVRO_RECORD) {
+                snprintf(errstr, errstr_size, "not a record schema");
+                return NULL;
+        }
+        if (depth > MAX_DEPTH) {
+                snprintf(errstr, errstr_size, "%s: records nested deeper than %d", avro_schema_name(record), MAX_DEPTH);
+                return NULL;
+        }
+        shape = calloc(1, sizeof(*shape));
+        if (!shape || !(shape->name = strdup(avro_schema_name(record))))
+                goto nomem;
+        shape->count = avro_schema_record_size(record);
+        if (shape->count && !(shape->fields = calloc(shape->count, sizeof(*shape->fields))))
+                goto nomem;
+        for (size_t i = 0; i < shape->count; i++)
+                if (!compile_field(record, (int)i, depth, &shape->fields[i], errstr, errstr_size))
+                        goto fail;
+        return shape;
+nomem:
+        snprintf(errstr, errstr_size, "out of memory");
+fail:
+        bl_avro_shape_free(shape);
+        return NULL;
+}
+
+bl_avro_shape_t *bl_avro_shape_new(avro_schema_t record, char *errstr, size_t errstr_size) {
+        return compile(resolved(record), 0, errstr, errstr_size);
+}
+
+void bl_avro_shape_free(bl_avro_shape_t *shape) {
+        if (!shape)
+                return;
+        for (size_t i = 0; shape->fields && i < shape->count; i++) {
+                free((char *)shape->fields[i].name);
+                bl_avro_shape_free(shape->fields[i].record);
+        }
+        free(shape->fields);
+        free(shape->name);
+        free(shape);
+}
+
+int bl_avro_shape_index(const bl_avro_shape_t *shape, const char *name) {
+        for (size_t i = 0; i < shape->count; i++)
+                if (!strcmp(shape->fields[i].name, name))
+                        return (int)i;
+        return -1;
+}
+
+/* ==== the buffer ============================================================ */
+
+void bl_avro_out_reset(bl_avro_out_t *out) {
+        out->size = 0;
+        out->out_of_memory = false;
+}
+
+void bl_avro_out_free(bl_avro_out_t *out) {
+        free(out->bytes);
+        memset(out, 0, sizeof(*out));
+}
+
+bool bl_avro_out_reserve(bl_avro_out_t *out, size_t more) {
+        size_t capacity = out->capacity ? out->capacity : MIN_CAPACITY;
+        unsigned char *bytes;
+        if (out->out_of_memory)
+                return false;
+        if (more <= out->capacity - out->size)
+                return true;
+        if (more > SIZE_MAX / 2 - out->size) { /* no doubling would get there */
+                out->out_of_memory = true;
+                return false;
+        }
+        while (capacity - out->size < more)
+                capacity *= 2;
+        if (!(bytes = realloc(out->bytes, capacity))) {
+                out->out_of_memory = true;
+                return false;
+        }
+        out->bytes = bytes;
+        out->capacity = capacity;
+        return true;
+}
+
+void bl_avro_out_raw(bl_avro_out_t *out, const void *bytes, size_t size) {
+        if (!bl_avro_out_reserve(out, size))
+                return;
+        if (size)
+                memcpy(out->bytes + out->size, bytes, size);
+        out->size += size;
+}
+
+void bl_avro_out_long(bl_avro_out_t *out, int64_t number) {
+        uint64_t zigzag = ((uint64_t)number << 1) ^ (uint64_t)(number >> 63);
+        unsigned char *at;
+        if (!bl_avro_out_reserve(out, 10))
+                return;
+        at = out->bytes + out->size;
+        while (zigzag > 0x7f) {
+                *at++ = (unsigned char)(zigzag | 0x80);
+                zigzag >>= 7;
+        }
+        *at++ = (unsigned char)zigzag;
+        out->size = (size_t)(at - out->bytes);
+}
+
+void bl_avro_out_double(bl_avro_out_t *out, double number) {
+        uint64_t bits;
+        if (!bl_avro_out_reserve(out, 8))
+                return;
+        memcpy(&bits, &number, sizeof(bits));
+        for (int i = 0; i < 8; i++)
+                out->bytes[out->size++] = (unsigned char)(bits >> (8 * i));
+}
+
+void bl_avro_out_boolean(bl_avro_out_t *out, bool flag) {
+        if (bl_avro_out_reserve(out, 1))
+                out->bytes[out->size++] = flag ? 1 : 0;
+}
+
+void bl_avro_out_bytes(bl_avro_out_t *out, const void *bytes, size_t size) {
+        bl_avro_out_long(out, (int64_t)size);
+        bl_avro_out_raw(out, bytes, size);
+}
+
+void bl_avro_out_string(bl_avro_out_t *out, const char *text) {
+        bl_avro_out_bytes(out, text, strlen(text));
+}

@@ -1,0 +1,80 @@
+/*
+ * avro_out.h: Avro binary written straight from C values into a growable
+ * buffer, field by field in the order a compiled record shape says.
+ *
+ * A shape is an Avro record schema compiled once: for each field, in schema
+ * order, its name, the type of its value, the union branches of a
+ * nullable field ([null, T] or [T, null]) and the shape of a nested record.
+ * The encoders of contract/records_encode.c walk it to check each field they
+ * write against the schema, without avro-c's generic values: the value is
+ * never built, only its bytes.
+ */
+#ifndef BL_AVRO_OUT_H
+#define BL_AVRO_OUT_H
+
+#include <avro.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bl_avro_shape_s bl_avro_shape_t;
+
+/** One field of a record shape. */
+typedef struct bl_avro_field_s {
+        const char *name;              /* owned by the shape */
+        avro_type_t type;              /* of the value, unions unwrapped; links resolved */
+        int null_branch;               /* union index of null, -1 when the field is not a union */
+        int value_branch;              /* union index of the value, -1 when not a union */
+        avro_type_t element;           /* the items of an array, the values of a map */
+        avro_schema_t enum_schema;     /* the enum of the value or of the elements (borrowed from the schema) */
+        bl_avro_shape_t *record;       /* the nested record of the value or of the elements, owned */
+} bl_avro_field_t;
+
+struct bl_avro_shape_s {
+        char *name;                    /* the record's name, without namespace */
+        size_t count;
+        bl_avro_field_t *fields;       /* in schema order */
+};
+
+/**
+ * Compiles record schema @p record (borrowed; it must outlive the shape for
+ * the enums). NULL with errstr naming the field when the schema is not a
+ * record or uses what the encoders never write: a union other than a
+ * nullable type, or nesting deeper than 8 records. Out of memory likewise.
+ */
+bl_avro_shape_t *bl_avro_shape_new(avro_schema_t record, char *errstr, size_t errstr_size);
+void bl_avro_shape_free(bl_avro_shape_t *shape);
+
+/** Index of field @p name in @p shape, or -1. */
+int bl_avro_shape_index(const bl_avro_shape_t *shape, const char *name);
+
+/**
+ * An output buffer: size bytes written so far. Start from all zeroes; it
+ * grows by doubling and keeps its memory from record to record
+ * (bl_avro_out_reset). After a failed allocation out_of_memory stays set,
+ * and later writes do nothing, until the next reset.
+ */
+typedef struct bl_avro_out_s {
+        unsigned char *bytes;
+        size_t size;
+        size_t capacity;
+        bool out_of_memory;
+} bl_avro_out_t;
+
+void bl_avro_out_reset(bl_avro_out_t *out);
+void bl_avro_out_free(bl_avro_out_t *out);
+
+/** Room for @p more bytes after size; false (and out_of_memory) when it cannot grow. */
+bool bl_avro_out_reserve(bl_avro_out_t *out, size_t more);
+
+void bl_avro_out_raw(bl_avro_out_t *out, const void *bytes, size_t size);
+/** A long or an int: zig-zag, then a base-128 varint. */
+void bl_avro_out_long(bl_avro_out_t *out, int64_t number);
+/** 8 bytes, little-endian IEEE 754. */
+void bl_avro_out_double(bl_avro_out_t *out, double number);
+void bl_avro_out_boolean(bl_avro_out_t *out, bool flag);
+/** Bytes or a string: the length, then the bytes. */
+void bl_avro_out_bytes(bl_avro_out_t *out, const void *bytes, size_t size);
+void bl_avro_out_string(bl_avro_out_t *out, const char *text);
+
+#endif
