@@ -137,6 +137,33 @@ void bl_avro_shape_free(bl_avro_shape_t *shape) {
         free(shape);
 }
 
+static bool enums_equal(avro_schema_t a, avro_schema_t b) {
+        int count;
+        if (!a || !b)
+                return a == b;
+        if ((count = avro_schema_enum_number_of_symbols(a)) != avro_schema_enum_number_of_symbols(b))
+                return false;
+        for (int i = 0; i < count; i++)
+                if (strcmp(avro_schema_enum_get(a, i), avro_schema_enum_get(b, i)))
+                        return false;
+        return true;
+}
+
+bool bl_avro_shape_equal(const bl_avro_shape_t *a, const bl_avro_shape_t *b) {
+        if (!a || !b)
+                return a == b;
+        if (strcmp(a->name, b->name) || a->count != b->count)
+                return false;
+        for (size_t i = 0; i < a->count; i++) {
+                const bl_avro_field_t *x = &a->fields[i], *y = &b->fields[i];
+                if (strcmp(x->name, y->name) || x->type != y->type || x->null_branch != y->null_branch ||
+                    x->value_branch != y->value_branch || x->element != y->element ||
+                    !enums_equal(x->enum_schema, y->enum_schema) || !bl_avro_shape_equal(x->record, y->record))
+                        return false;
+        }
+        return true;
+}
+
 int bl_avro_shape_index(const bl_avro_shape_t *shape, const char *name) {
         for (size_t i = 0; i < shape->count; i++)
                 if (!strcmp(shape->fields[i].name, name))

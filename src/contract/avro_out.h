@@ -5,6 +5,8 @@
  * A shape is an Avro record schema compiled once: for each field, in schema
  * order, its name, the type of its value, the union branches of a
  * nullable field ([null, T] or [T, null]) and the shape of a nested record.
+ * The encoders also memoise, in the shape, the name and symbol pointers
+ * they matched, so a shape belongs to one thread.
  * The encoders of contract/records_encode.c walk it to check each field they
  * write against the schema, without avro-c's generic values: the value is
  * never built, only its bytes.
@@ -19,6 +21,8 @@
 
 typedef struct bl_avro_shape_s bl_avro_shape_t;
 
+#define BL_AVRO_SYMBOL_MEMO 16
+
 /** One field of a record shape. */
 typedef struct bl_avro_field_s {
         const char *name;              /* owned by the shape */
@@ -28,6 +32,10 @@ typedef struct bl_avro_field_s {
         avro_type_t element;           /* the items of an array, the values of a map */
         avro_schema_t enum_schema;     /* the enum of the value or of the elements (borrowed from the schema) */
         bl_avro_shape_t *record;       /* the nested record of the value or of the elements, owned */
+        /* The encoders' own memo, so that a field costs a pointer compare after its first record: */
+        const char *matched_name;      /* a name pointer (a literal) that was found equal to name */
+        const char *symbols_seen[BL_AVRO_SYMBOL_MEMO]; /* enum symbol pointers looked up, and their indexes */
+        int symbol_indexes[BL_AVRO_SYMBOL_MEMO];
 } bl_avro_field_t;
 
 struct bl_avro_shape_s {
@@ -44,6 +52,9 @@ struct bl_avro_shape_s {
  */
 bl_avro_shape_t *bl_avro_shape_new(avro_schema_t record, char *errstr, size_t errstr_size);
 void bl_avro_shape_free(bl_avro_shape_t *shape);
+
+/** Whether @p a and @p b write the same bytes for the same values: names, types, branches, nesting. */
+bool bl_avro_shape_equal(const bl_avro_shape_t *a, const bl_avro_shape_t *b);
 
 /** Index of field @p name in @p shape, or -1. */
 int bl_avro_shape_index(const bl_avro_shape_t *shape, const char *name);

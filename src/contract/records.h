@@ -119,6 +119,17 @@ bl_err_t bl_records_item(bl_records_t *records, const bl_item_t *item, bool with
                          size_t *size);
 bl_err_t bl_records_transition(bl_records_t *records, const bl_transition_t *transition, const bl_item_t *item_after,
                                bool with_payload, const void **value, size_t *size);
+/**
+ * One change as backlog.transitions and backlog.state take it: the
+ * Transition with the item after it (its payload only with @p with_payload)
+ * and the item's snapshot, with its payload. The item is encoded once: the
+ * transition carries a copy of the snapshot's bytes when the two contracts
+ * agree on the BacklogItem record. Both values are owned by @p records and
+ * valid until its next call.
+ */
+bl_err_t bl_records_change(bl_records_t *records, const bl_transition_t *transition, const bl_item_t *item,
+                           bool with_payload, const void **transition_value, size_t *transition_size,
+                           const void **snapshot_value, size_t *snapshot_size);
 bl_err_t bl_records_dispatch(bl_records_t *records, const bl_dispatch_t *dispatch, const void **value, size_t *size);
 bl_err_t bl_records_notice(bl_records_t *records, const bl_notice_t *notice, const void **value, size_t *size);
 

@@ -28,11 +28,26 @@
 #include "contract/avro_out.h"
 #include "contract/wire.h"
 
+/*
+ * Where a snapshot's item lies in its buffer, recorded while it is encoded,
+ * so that the transition of the same change copies those bytes instead of
+ * encoding the item again (Avro writes a nested record as its fields alone).
+ * Without the payload, the payload's bytes are replaced by its null branch.
+ */
+typedef struct item_bytes_s {
+        const bl_item_t *item;
+        const bl_avro_out_t *buffer;
+        size_t body_start, payload_start, payload_end, body_end;
+        int payload_null_branch; /* -1: the payload cannot be left out by splicing */
+} item_bytes_t;
+
 typedef struct writer_s {
         bl_avro_out_t *out;
-        const bl_avro_shape_t *shape;
-        size_t next;      /* index of the field the schema has next */
-        const char *path; /* "BacklogItem", "Transition.item", ... for messages */
+        bl_avro_shape_t *shape;
+        size_t next;                /* index of the field the schema has next */
+        const char *path;           /* "BacklogItem", "Transition.item", ... for messages */
+        item_bytes_t *marks;        /* a snapshot's: filled in as it is written, or NULL */
+        const item_bytes_t *splice; /* a transition's: the item's bytes to copy, or NULL */
         bl_err_t *err;
         char *errstr;
         size_t errstr_size;
@@ -44,13 +59,13 @@ static bool put_fail(writer_t *w, bl_err_t err, const char *field, const char *w
 }
 
 /* A writer for a record nested in @p parent's (an embedded item, a criterion, an error). */
-static writer_t nested(const writer_t *parent, const bl_avro_shape_t *shape, const char *path) {
-        writer_t w = {parent->out, shape, 0, path, parent->err, parent->errstr, parent->errstr_size};
+static writer_t nested(const writer_t *parent, bl_avro_shape_t *shape, const char *path) {
+        writer_t w = {parent->out, shape, 0, path, NULL, NULL, parent->err, parent->errstr, parent->errstr_size};
         return w;
 }
 
 /* Why the schema's next field is not @p name. */
-static const bl_avro_field_t *out_of_step(writer_t *w, const char *name) {
+static bl_avro_field_t *out_of_step(writer_t *w, const char *name) {
         char what[160];
         int at = bl_avro_shape_index(w->shape, name);
         if (at < 0) {
@@ -70,11 +85,17 @@ static const bl_avro_field_t *out_of_step(writer_t *w, const char *name) {
  * its union branch, null or the value's. The caller writes the value unless
  * @p null. NULL on a mismatch.
  */
-static const bl_avro_field_t *begin(writer_t *w, const char *name, avro_type_t type, bool null) {
-        const bl_avro_field_t *field;
-        if (w->next >= w->shape->count || strcmp(w->shape->fields[w->next].name, name))
+static bl_avro_field_t *begin(writer_t *w, const char *name, avro_type_t type, bool null) {
+        bl_avro_field_t *field;
+        if (w->next >= w->shape->count)
                 return out_of_step(w, name);
-        field = &w->shape->fields[w->next++];
+        field = &w->shape->fields[w->next];
+        if (field->matched_name != name) { /* the encoders pass literals: compared once per call site */
+                if (strcmp(field->name, name))
+                        return out_of_step(w, name);
+                field->matched_name = name;
+        }
+        w->next++;
         if (field->type != type) {
                 put_fail(w, BL_ERR_MISMATCH, name, "of another type in the schema than this backlogd writes");
                 return NULL;
@@ -96,10 +117,20 @@ static bool complete(writer_t *w) {
         return true;
 }
 
-static bool put_symbol_value(writer_t *w, const char *name, avro_schema_t enum_schema, const char *symbol) {
-        int index = avro_schema_enum_get_by_name(enum_schema, symbol);
-        if (index < 0)
+/* The enum's index of @p symbol; the symbols are static strings (bl_state_name), so memoised by pointer. */
+static bool put_symbol_value(writer_t *w, const char *name, bl_avro_field_t *field, const char *symbol) {
+        int index = -1, slot = 0;
+        for (; slot < BL_AVRO_SYMBOL_MEMO && field->symbols_seen[slot]; slot++)
+                if (field->symbols_seen[slot] == symbol) {
+                        bl_avro_out_long(w->out, field->symbol_indexes[slot]);
+                        return true;
+                }
+        if ((index = avro_schema_enum_get_by_name(field->enum_schema, symbol)) < 0)
                 return put_fail(w, BL_ERR_MISMATCH, name, "the enum lacks the symbol");
+        if (slot < BL_AVRO_SYMBOL_MEMO) {
+                field->symbols_seen[slot] = symbol;
+                field->symbol_indexes[slot] = index;
+        }
         bl_avro_out_long(w->out, index);
         return true;
 }
@@ -178,13 +209,13 @@ static bool put_bool(writer_t *w, const char *name, bool flag) {
 }
 
 static bool put_symbol(writer_t *w, const char *name, const char *symbol) {
-        const bl_avro_field_t *field = begin(w, name, AVRO_ENUM, false);
-        return field && put_symbol_value(w, name, field->enum_schema, symbol);
+        bl_avro_field_t *field = begin(w, name, AVRO_ENUM, false);
+        return field && put_symbol_value(w, name, field, symbol);
 }
 
 static bool put_opt_state(writer_t *w, const char *name, bool present, bl_state_t state) {
-        const bl_avro_field_t *field = begin(w, name, AVRO_ENUM, !present);
-        return field && (!present || put_symbol_value(w, name, field->enum_schema, bl_state_name(state)));
+        bl_avro_field_t *field = begin(w, name, AVRO_ENUM, !present);
+        return field && (!present || put_symbol_value(w, name, field, bl_state_name(state)));
 }
 
 static bool put_opt_bytes(writer_t *w, const char *name, bool present, const void *bytes, size_t size) {
@@ -196,9 +227,9 @@ static bool put_opt_bytes(writer_t *w, const char *name, bool present, const voi
 }
 
 /* An array or a map of @p element: its field, then the one block's count (none when empty). */
-static const bl_avro_field_t *begin_block(writer_t *w, const char *name, avro_type_t type, avro_type_t element,
+static bl_avro_field_t *begin_block(writer_t *w, const char *name, avro_type_t type, avro_type_t element,
                                           size_t count) {
-        const bl_avro_field_t *field = begin(w, name, type, false);
+        bl_avro_field_t *field = begin(w, name, type, false);
         if (field && field->element != element) {
                 put_fail(w, BL_ERR_MISMATCH, name, "has elements of another type in the schema");
                 return NULL;
@@ -231,7 +262,7 @@ static bool put_labels(writer_t *w, const char *name, const bl_strvec_t *keys, c
 }
 
 static bool put_rationale(writer_t *w, const char *name, const bl_criterion_t *criteria, size_t count) {
-        const bl_avro_field_t *field = begin_block(w, name, AVRO_ARRAY, AVRO_RECORD, count);
+        bl_avro_field_t *field = begin_block(w, name, AVRO_ARRAY, AVRO_RECORD, count);
         if (!field)
                 return false;
         for (size_t i = 0; i < count; i++) {
@@ -248,7 +279,7 @@ static bool put_rationale(writer_t *w, const char *name, const bl_criterion_t *c
 }
 
 static bool put_last_error(writer_t *w, const bl_item_t *item) {
-        const bl_avro_field_t *field = begin(w, "last_error", AVRO_RECORD, !item->has_last_error);
+        bl_avro_field_t *field = begin(w, "last_error", AVRO_RECORD, !item->has_last_error);
         writer_t error;
         if (!field)
                 return false;
@@ -281,31 +312,75 @@ static bool put_item_times(writer_t *w, const bl_item_t *item) {
                put_opt_time(w, "retry_at", item->retry_at_ms);
 }
 
+/* The payload, its place noted when a snapshot is recorded for splicing. */
+static bool put_payload(writer_t *w, const bl_item_t *item, bool with_payload) {
+        size_t start = w->out->size;
+        if (!put_opt_bytes(w, "payload", with_payload && item->has_payload, item->payload, item->payload_size))
+                return false;
+        if (w->marks) {
+                w->marks->payload_start = start;
+                w->marks->payload_end = w->out->size;
+                w->marks->payload_null_branch = w->shape->fields[w->next - 1].null_branch;
+        }
+        return true;
+}
+
 static bool put_item_relations(writer_t *w, const bl_item_t *item, bool with_payload) {
         return put_strvec(w, "depends_on", &item->depends_on) && put_strvec(w, "pending_deps", &item->pending_deps) &&
                put_strvec(w, "dependents", &item->dependents) &&
                put_bool(w, "approval_required", item->approval_required) && put_bool(w, "approved", item->approved) &&
                put_labels(w, "labels", &item->label_keys, &item->label_values) &&
-               put_opt_bytes(w, "payload", with_payload && item->has_payload, item->payload, item->payload_size) &&
-               put_opt_string(w, "traceparent", item->traceparent) && put_last_error(w, item) &&
+               put_payload(w, item, with_payload) && put_opt_string(w, "traceparent", item->traceparent) &&
+               put_last_error(w, item) &&
                put_strvec(w, "recent_event_ids", &item->recent_event_ids) &&
                put_opt_time(w, "terminal_at", item->terminal_at_ms) && put_bool(w, "placeholder", item->placeholder);
 }
 
 static bool put_item(writer_t *w, const bl_item_t *item, bool with_payload) {
-        return put_item_identity(w, item) && put_item_times(w, item) && put_item_relations(w, item, with_payload) &&
-               complete(w);
+        if (w->marks)
+                w->marks->body_start = w->out->size;
+        if (!put_item_identity(w, item) || !put_item_times(w, item) || !put_item_relations(w, item, with_payload) ||
+            !complete(w))
+                return false;
+        if (w->marks) {
+                w->marks->body_end = w->out->size;
+                w->marks->item = item;
+                w->marks->buffer = w->out;
+        }
+        return true;
 }
 
 /* ---- Transition, DispatchDecision, DependencyNotice ------------------------ */
 
+/* Whether the snapshot's bytes of @p item serve, with or without the payload. */
+static bool can_copy(const item_bytes_t *from, const bl_item_t *item, bool with_payload) {
+        bool payload_null = from->payload_end - from->payload_start <= 1; /* just the null branch */
+        return from->item == item && (with_payload || payload_null || from->payload_null_branch >= 0);
+}
+
+/* The snapshot's item bytes, with or without its payload. */
+static void copy_item(writer_t *w, const item_bytes_t *from, bool with_payload) {
+        const unsigned char *bytes = from->buffer->bytes;
+        if (with_payload || from->payload_end - from->payload_start <= 1) { /* as written, or no payload anyway */
+                bl_avro_out_raw(w->out, bytes + from->body_start, from->body_end - from->body_start);
+                return;
+        }
+        bl_avro_out_raw(w->out, bytes + from->body_start, from->payload_start - from->body_start);
+        bl_avro_out_long(w->out, from->payload_null_branch);
+        bl_avro_out_raw(w->out, bytes + from->payload_end, from->body_end - from->payload_end);
+}
+
 static bool put_opt_item(writer_t *w, const char *name, const bl_item_t *item, bool with_payload) {
-        const bl_avro_field_t *field = begin(w, name, AVRO_RECORD, item == NULL);
+        bl_avro_field_t *field = begin(w, name, AVRO_RECORD, item == NULL);
         writer_t embedded;
         if (!field)
                 return false;
         if (!item)
                 return true;
+        if (w->splice && can_copy(w->splice, item, with_payload)) {
+                copy_item(w, w->splice, with_payload);
+                return true;
+        }
         embedded = nested(w, field->record, "Transition.item");
         return put_item(&embedded, item, with_payload);
 }
@@ -368,6 +443,8 @@ typedef struct record_s {
         const char *instance;
         const bl_dispatch_t *dispatch;
         const bl_notice_t *notice;
+        item_bytes_t *marks;        /* an item's: note where its bytes lie */
+        const item_bytes_t *splice; /* a transition's: the snapshot of its item, already encoded */
 } record_t;
 
 static bool put_record(writer_t *w, const record_t *r) {
@@ -384,11 +461,11 @@ static bool put_record(writer_t *w, const record_t *r) {
 }
 
 /* Header and body of @p r into @p out, along @p shape, which must be the record's. */
-static bl_err_t encode(const bl_avro_shape_t *shape, int32_t schema_id, const record_t *r, bl_avro_out_t *out,
+static bl_err_t encode(bl_avro_shape_t *shape, int32_t schema_id, const record_t *r, bl_avro_out_t *out,
                        char *errstr, size_t errstr_size) {
         const char *name = record_names[r->kind];
         bl_err_t err = BL_OK;
-        writer_t w = {out, shape, 0, name, &err, errstr, errstr_size};
+        writer_t w = {out, shape, 0, name, r->marks, r->splice, &err, errstr, errstr_size};
         if (strcmp(shape->name, name))
                 return bl_err_set(errstr, errstr_size, BL_ERR_MISMATCH, "schema id %d is not a %s record",
                                   (int)schema_id, name);
@@ -452,8 +529,10 @@ struct bl_records_s {
         bl_schemas_t *schemas;
         bl_avro_shape_t *shapes[4]; /* by record_kind_t, of the newest catalog version */
         int32_t ids[4];
+        bool splice_items;          /* Transition.item is the BacklogItem contract: its bytes can be reused */
         char *instance;
         bl_records_buffer_t buffer;
+        bl_records_buffer_t snapshot; /* bl_records_change's snapshot, beside its transition in buffer */
         char last_error[256];
 };
 
@@ -463,6 +542,7 @@ void bl_records_destroy(bl_records_t *records) {
         for (int kind = ITEM; kind <= NOTICE; kind++)
                 bl_avro_shape_free(records->shapes[kind]);
         bl_records_buffer_free(&records->buffer);
+        bl_records_buffer_free(&records->snapshot);
         free(records->instance);
         free(records);
 }
@@ -552,6 +632,10 @@ bl_records_t *bl_records_new(bl_schemas_t *schemas, const bl_records_ids_t *ids,
                 records->ids[DISPATCH] = ids->dispatch;
                 records->ids[NOTICE] = ids->notice;
         }
+        int item_field = bl_avro_shape_index(records->shapes[TRANSITION], "item");
+        records->splice_items = item_field >= 0 &&
+                                bl_avro_shape_equal(records->shapes[TRANSITION]->fields[item_field].record,
+                                                    records->shapes[ITEM]);
         if (self_check(records, errstr, errstr_size) != BL_OK)
                 goto fail;
         return records;
@@ -583,6 +667,24 @@ bl_err_t bl_records_transition(bl_records_t *records, const bl_transition_t *tra
         record_t r = {.kind = TRANSITION, .item = item_after, .with_payload = with_payload,
                       .transition = transition, .instance = records->instance};
         return encode_out(records, &r, value, size);
+}
+
+bl_err_t bl_records_change(bl_records_t *records, const bl_transition_t *transition, const bl_item_t *item,
+                           bool with_payload, const void **transition_value, size_t *transition_size,
+                           const void **snapshot_value, size_t *snapshot_size) {
+        item_bytes_t marks = {0};
+        record_t snapshot = {.kind = ITEM, .item = item, .with_payload = true, .marks = &marks};
+        record_t change = {.kind = TRANSITION, .item = item, .with_payload = with_payload, .transition = transition,
+                           .instance = records->instance, .splice = records->splice_items ? &marks : NULL};
+        bl_err_t err = encode(records->shapes[ITEM], records->ids[ITEM], &snapshot, &records->snapshot,
+                              records->last_error, sizeof(records->last_error));
+        if (err)
+                return err;
+        if ((err = encode_out(records, &change, transition_value, transition_size)))
+                return err;
+        *snapshot_value = records->snapshot.bytes;
+        *snapshot_size = records->snapshot.size;
+        return BL_OK;
 }
 
 bl_err_t bl_records_dispatch(bl_records_t *records, const bl_dispatch_t *dispatch, const void **value, size_t *size) {

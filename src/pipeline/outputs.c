@@ -33,18 +33,16 @@ static void encoding_failed(bl_pipeline_t *p, const char *what) {
 
 static void on_changed(void *opaque, const bl_transition_t *transition, const bl_item_t *item) {
         bl_pipeline_t *p = opaque;
-        const void *value;
-        size_t size;
-        if (bl_records_transition(p->records, transition, item, transition->submission, &value, &size)) {
-                encoding_failed(p, "a transition");
+        const void *transition_value, *snapshot_value;
+        size_t transition_size, snapshot_size;
+        if (bl_records_change(p->records, transition, item, transition->submission, &transition_value,
+                              &transition_size, &snapshot_value, &snapshot_size)) {
+                encoding_failed(p, "a transition and its snapshot");
                 return;
         }
-        bl_txn_produce(p, p->topic_transitions, item->partition, item->task_id, value, size, item->traceparent, NULL);
-        if (bl_records_item(p->records, item, true, &value, &size)) {
-                encoding_failed(p, "a snapshot");
-                return;
-        }
-        bl_txn_produce(p, p->topic_state, item->partition, item->task_id, value, size, NULL, NULL);
+        bl_txn_produce(p, p->topic_transitions, item->partition, item->task_id, transition_value, transition_size,
+                       item->traceparent, NULL);
+        bl_txn_produce(p, p->topic_state, item->partition, item->task_id, snapshot_value, snapshot_size, NULL, NULL);
         p->stats.transitions++;
 }
 

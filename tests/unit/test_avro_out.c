@@ -229,6 +229,31 @@ static void test_shape_refuses_what_encoders_never_write(void) {
         check_refused("\"string\"", "not a record schema");
 }
 
+/* Equal when they write the same bytes: a changed symbol order or union order is not. */
+static void test_shape_equality(void) {
+        char errstr[200];
+        char *swapped_union = strdup(shaped_schema), *swapped_symbols = strdup(shaped_schema);
+        char *at = strstr(swapped_union, "[\"string\", \"null\"]");
+        memcpy(at, "[\"null\", \"string\"]", strlen("[\"null\", \"string\"]"));
+        at = strstr(swapped_symbols, "[\"A\", \"B\"]");
+        memcpy(at, "[\"B\", \"A\"]", strlen("[\"B\", \"A\"]"));
+        avro_schema_t schemas[4] = {parse(shaped_schema), parse(shaped_schema), parse(swapped_union),
+                                    parse(swapped_symbols)};
+        bl_avro_shape_t *shapes[4];
+        for (int i = 0; i < 4; i++)
+                shapes[i] = bl_avro_shape_new(schemas[i], errstr, sizeof(errstr));
+        CHECK(bl_avro_shape_equal(shapes[0], shapes[1]));
+        CHECK(!bl_avro_shape_equal(shapes[0], shapes[2]));
+        CHECK(!bl_avro_shape_equal(shapes[0], shapes[3]));
+        CHECK(!bl_avro_shape_equal(shapes[0], shapes[0]->fields[3].record));
+        for (int i = 0; i < 4; i++) {
+                bl_avro_shape_free(shapes[i]);
+                avro_schema_decref(schemas[i]);
+        }
+        free(swapped_union);
+        free(swapped_symbols);
+}
+
 int main(void) {
         RUN(test_longs_are_zigzag_varints);
         RUN(test_strings_doubles_and_booleans);
@@ -237,5 +262,6 @@ int main(void) {
         RUN(test_failed_buffer_stays_failed);
         RUN(test_shape_resolves_what_encoders_need);
         RUN(test_shape_refuses_what_encoders_never_write);
+        RUN(test_shape_equality);
         return check_exit_status();
 }

@@ -801,6 +801,15 @@ static void test_transition_schema_parses_with_its_embedded_item(void) {
         item_union = avro_schema_record_field_get_by_index(transition->avro, index);
         CHECK(avro_typeof(item_union) == AVRO_UNION);
         CHECK_STR(avro_schema_name(avro_schema_union_branch(item_union, 1)), "BacklogItem");
+        {       /* the same record as the snapshot's contract, so a change encodes its item once */
+                char errstr[200];
+                bl_avro_shape_t *embedding = bl_avro_shape_new(transition->avro, errstr, sizeof(errstr));
+                bl_avro_shape_t *item = bl_avro_shape_new(bl_schemas_newest(schemas, "backlog_item")->avro, errstr,
+                                                          sizeof(errstr));
+                CHECK(embedding && item && bl_avro_shape_equal(embedding->fields[index].record, item));
+                bl_avro_shape_free(embedding);
+                bl_avro_shape_free(item);
+        }
 }
 
 /* ---- the encoder against the schema, field by field ------------------------------------------- */
@@ -1018,6 +1027,36 @@ static void test_random_items_round_trip(void) {
         }
 }
 
+/* A change's transition, with the snapshot's item bytes spliced in, is byte for byte the transition encoded alone. */
+static void test_change_is_the_transition_and_snapshot_encoded_alone(void) {
+        bl_criterion_t criterion = {"aging", 0.5, 0.25, 0.2, 0.05};
+        for (int i = 0; i < 1000; i++) {
+                bl_item_t *item = random_item();
+                bool with_payload = one_in(2);
+                bl_transition_t transition = {.task_id = item->task_id, .seq = item->seq, .has_from = one_in(2),
+                                              .to = item->state, .cause = "SUBMITTED", .attempt = item->attempt,
+                                              .at_ms = 5, .occurred_at_ms = BL_NO_TIME, .rationale = &criterion,
+                                              .rationale_count = (size_t)(next_random() % 2)};
+                const void *change_value, *snapshot_value, *alone;
+                size_t change_size, snapshot_size, alone_size;
+                unsigned char *change_copy, *snapshot_copy;
+                CHECK_INT(bl_records_change(records, &transition, item, with_payload, &change_value, &change_size,
+                                            &snapshot_value, &snapshot_size),
+                          BL_OK);
+                change_copy = malloc(change_size);
+                snapshot_copy = malloc(snapshot_size);
+                memcpy(change_copy, change_value, change_size);
+                memcpy(snapshot_copy, snapshot_value, snapshot_size);
+                CHECK_INT(bl_records_transition(records, &transition, item, with_payload, &alone, &alone_size), BL_OK);
+                CHECK(alone_size == change_size && !memcmp(alone, change_copy, change_size));
+                CHECK_INT(bl_records_item(records, item, true, &alone, &alone_size), BL_OK);
+                CHECK(alone_size == snapshot_size && !memcmp(alone, snapshot_copy, snapshot_size));
+                free(change_copy);
+                free(snapshot_copy);
+                bl_item_destroy(item);
+        }
+}
+
 /* ---- throughput (on request) --------------------------------------------------------------- */
 
 static double seconds_now(void) {
@@ -1082,6 +1121,7 @@ int main(void) {
         RUN(test_encoder_checks_each_field_against_the_schema);
         RUN(test_encoder_follows_the_schemas_union_order);
         RUN(test_random_items_round_trip);
+        RUN(test_change_is_the_transition_and_snapshot_encoded_alone);
         if (getenv("BACKLOGD_RECORDS_MEASURE"))
                 measure_throughput();
         teardown();
