@@ -22,7 +22,7 @@
  *       snapshots on the event's partition, the dispatch on the key's), and
  *       every commit.interval_ms it sends the consumed offsets with
  *       send_offsets_to_transaction and commits. Nothing is decoded.
- *   (b) `backlogd run` in-process: bl_pipeline_run on a thread of its own,
+ *   (b) `backlogd run` in-process: bl_pipeline_run on the main thread,
  *       with the config a deployment would have (no policy: FIFO, no lag
  *       bound), stopped once the group's committed offsets on tasks.events
  *       reach the end (watched every WATCH_INTERVAL_US by rd_kafka_committed).
@@ -36,11 +36,11 @@
  * (b)/(a), the same from the first commit on (without the start-up, which
  * weighs more in the shorter run), the time to the first commit, and the
  * CPU time per event of the thread that runs each loop (the main thread for
- * (a), run's thread for (b), over the timed span; librdkafka's threads not
- * included); then one JSON line. Performance is measured, not asserted:
+ * both, over the timed span; librdkafka's threads not included); then one
+ * JSON line. Performance is measured, not asserted:
  * the bench fails only on wrong data. Topics are deleted at the end unless
- * --keep, also after a failure or ^C. The main thread drives everything;
- * `run` has its own thread (librdkafka's aside).
+ * --keep, also after a failure or ^C. The main thread drives everything and
+ * runs both loops; a watcher thread stops (b) at the end.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -780,68 +780,84 @@ done:
 
 /* ---- (b) backlogd run, in-process ------------------------------------------------------ */
 
-typedef struct pipeline_thread_s {
-        const bl_config_t *config;
-        volatile sig_atomic_t stop, reload;
-        volatile sig_atomic_t finished;
-        int status;
-} pipeline_thread_t;
-
-static void *pipeline_main(void *opaque) {
-        pipeline_thread_t *thread = opaque;
-        thread->status = bl_pipeline_run(thread->config, &thread->stop, &thread->reload);
-        thread->finished = 1;
-        return NULL;
-}
-
-/* Runs the pipeline over the set's tasks.events until its group has committed @p end_offsets. */
-static bool run_backlogd(const topic_set_t *set, const options_t *o, const int64_t *end_offsets, size_t events,
-                         pass_t *pass, char *errstr, size_t errstr_size) {
-        pipeline_thread_t thread = {.config = set->config};
-        pthread_t handle;
-        clockid_t thread_clock;
+/*
+ * The pipeline runs on the main thread, as `backlogd run` runs it, and as
+ * the baseline's loop runs: both allocate from glibc's main arena. (On a
+ * thread of its own, every growth of its arena's heap was an mprotect and
+ * every trim gave pages back to be faulted in again: 10 % of its time.) A
+ * watcher thread stops it when its group's commits reach the end.
+ */
+typedef struct watcher_s {
         watch_t watch;
-        bool ok = false, at_end = false, first = true;
+        const int64_t *end_offsets;
+        size_t events;
+        pthread_t pipeline_thread;
+        double started;
+        volatile sig_atomic_t stop, reload; /* the pipeline's */
+        volatile sig_atomic_t pipeline_finished;
+        bool at_end;
+        pass_t *pass;
+        char errstr[256];
+} watcher_t;
+
+static void *watcher_main(void *opaque) {
+        watcher_t *w = opaque;
+        clockid_t pipeline_clock;
+        bool has_clock = pthread_getcpuclockid(w->pipeline_thread, &pipeline_clock) == 0, first = true;
+        double cpu_started = has_clock ? cpu_clock_s(pipeline_clock) : 0, last_progress = now_s();
         int64_t last = 0;
-        double started, last_progress;
-        if (!watch_open(&watch, set, o->partitions, errstr, errstr_size))
-                return false;
-        started = last_progress = now_s();
-        if (pthread_create(&handle, NULL, pipeline_main, &thread)) {
-                snprintf(errstr, errstr_size, "cannot start the pipeline thread");
-                watch_close(&watch);
-                return false;
-        }
-        bool has_clock = pthread_getcpuclockid(handle, &thread_clock) == 0;
-        while (!at_end && !interrupted && !thread.finished) {
+        while (!w->at_end && !interrupted && !w->pipeline_finished) {
                 usleep(WATCH_INTERVAL_US);
-                int64_t committed = watch_committed(&watch, end_offsets, &at_end);
+                int64_t committed = watch_committed(&w->watch, w->end_offsets, &w->at_end);
                 if (committed > 0 && first) {
-                        pass->first_commit_seconds = now_s() - started;
-                        pass->first_committed = committed;
+                        w->pass->first_commit_seconds = now_s() - w->started;
+                        w->pass->first_committed = committed;
                         first = false;
                 }
                 if (committed > last) {
                         last = committed;
                         last_progress = now_s();
                 } else if (now_s() - last_progress > NO_PROGRESS_TIMEOUT_S) {
-                        snprintf(errstr, errstr_size, "no commit for %.0f s after %" PRId64 " of %zu events",
-                                 NO_PROGRESS_TIMEOUT_S, last, events);
+                        snprintf(w->errstr, sizeof(w->errstr), "no commit for %.0f s after %" PRId64 " of %zu events",
+                                 NO_PROGRESS_TIMEOUT_S, last, w->events);
                         break;
                 }
         }
-        pass->seconds = now_s() - started;
-        pass->thread_cpu_seconds = has_clock ? cpu_clock_s(thread_clock) : 0;
-        thread.stop = 1;
+        w->pass->seconds = now_s() - w->started;
+        w->pass->thread_cpu_seconds = has_clock ? cpu_clock_s(pipeline_clock) - cpu_started : 0;
+        w->stop = 1;
+        return NULL;
+}
+
+/* Runs the pipeline over the set's tasks.events until its group has committed @p end_offsets. */
+static bool run_backlogd(const topic_set_t *set, const options_t *o, const int64_t *end_offsets, size_t events,
+                         pass_t *pass, char *errstr, size_t errstr_size) {
+        watcher_t watcher = {.end_offsets = end_offsets, .events = events, .pass = pass};
+        pthread_t handle;
+        int status;
+        bool ok = false;
+        if (!watch_open(&watcher.watch, set, o->partitions, errstr, errstr_size))
+                return false;
+        watcher.pipeline_thread = pthread_self();
+        watcher.started = now_s();
+        if (pthread_create(&handle, NULL, watcher_main, &watcher)) {
+                snprintf(errstr, errstr_size, "cannot start the watcher thread");
+                watch_close(&watcher.watch);
+                return false;
+        }
+        status = bl_pipeline_run(set->config, &watcher.stop, &watcher.reload);
+        watcher.pipeline_finished = 1;
         pthread_join(handle, NULL);
         if (interrupted)
                 snprintf(errstr, errstr_size, "interrupted");
-        else if (at_end && thread.status == 0)
+        else if (watcher.errstr[0])
+                snprintf(errstr, errstr_size, "%s", watcher.errstr);
+        else if (watcher.at_end && status == 0)
                 ok = true;
-        else if (!*errstr)
+        else
                 snprintf(errstr, errstr_size, "backlogd run ended with status %d before the end (see its log)",
-                         thread.status);
-        watch_close(&watch);
+                         status);
+        watch_close(&watcher.watch);
         return ok;
 }
 

@@ -71,6 +71,14 @@ static const binding_t bindings[] = {
 };
 #define BINDING_COUNT (sizeof(bindings) / sizeof(bindings[0]))
 
+#define LAYOUT_SLOTS 8
+
+/* The position of each binding's field in one writer schema: -1 when it lacks it. */
+typedef struct writer_layout_s {
+        avro_schema_t writer;            /* the schema cache's, which lives as long as the process */
+        int field_index[BINDING_COUNT];
+} writer_layout_t;
+
 struct bl_projector_s {
         bl_projection_limits_t limits;
         bl_task_event_t defaults;        /* the reader's defaults; strings owned below */
@@ -83,6 +91,11 @@ struct bl_projector_s {
         const char **label_values;
         char **copies;                   /* strings read from bytes, freed per record */
         size_t copy_count, copy_capacity;
+
+        /* Where each binding's field is in the writer schemas seen last, so
+         * that a record's fields are found by index, not by a name search. */
+        writer_layout_t layouts[LAYOUT_SLOTS];
+        size_t next_layout;              /* the slot a new writer schema takes */
 };
 
 /* ---- start-up: check the table against the reader ----------------------- */
@@ -396,9 +409,24 @@ static bool read_bound(read_ctx_t *ctx, const binding_t *b, avro_value_t *value,
         return incompatible(ctx, "unsupported field");
 }
 
+/* The layout of @p record's schema: looked up, or made once per schema (LAYOUT_SLOTS kept, oldest replaced). */
+static const writer_layout_t *layout_of(bl_projector_t *projector, avro_value_t *record) {
+        avro_schema_t writer = avro_value_get_schema(record);
+        writer_layout_t *layout;
+        for (size_t i = 0; i < LAYOUT_SLOTS; i++)
+                if (projector->layouts[i].writer == writer)
+                        return &projector->layouts[i];
+        layout = &projector->layouts[projector->next_layout++ % LAYOUT_SLOTS];
+        layout->writer = writer;
+        for (size_t i = 0; i < BINDING_COUNT; i++)
+                layout->field_index[i] = avro_schema_record_field_get_index(writer, bindings[i].name);
+        return layout;
+}
+
 bool bl_projector_apply(bl_projector_t *projector, avro_value_t *record, bl_task_event_t *event,
                         bl_record_error_t *error) {
         read_ctx_t ctx = {projector, NULL, error};
+        const writer_layout_t *layout = layout_of(projector, record);
         for (size_t i = 0; i < projector->copy_count; i++)
                 free(projector->copies[i]);
         projector->copy_count = 0;
@@ -407,7 +435,8 @@ bool bl_projector_apply(bl_projector_t *projector, avro_value_t *record, bl_task
                 const binding_t *b = &bindings[i];
                 avro_value_t value;
                 ctx.field = b->name;
-                if (avro_value_get_by_name(record, b->name, &value, NULL)) {
+                if (layout->field_index[i] < 0 ||
+                    avro_value_get_by_index(record, (size_t)layout->field_index[i], &value, NULL)) {
                         if (projector->required[i])
                                 return incompatible(&ctx, "required, and the writer has no such field");
                         continue;

@@ -30,6 +30,7 @@
 typedef struct bucket_entry_s {
         bl_item_t *item;
         struct bucket_entry_s *next;
+        uint64_t hash; /* of item->task_id: a probe compares it before the string, a grow does not hash again */
 } bucket_entry_t;
 
 struct bl_backlog_s {
@@ -72,13 +73,14 @@ static uint64_t hash_id(const char *text) {
         return hash;
 }
 
-static bucket_entry_t **bucket_of(const bl_backlog_t *backlog, const char *task_id) {
-        return &backlog->buckets[hash_id(task_id) & (backlog->bucket_count - 1)];
+static bucket_entry_t **bucket_of(const bl_backlog_t *backlog, uint64_t hash) {
+        return &backlog->buckets[hash & (backlog->bucket_count - 1)];
 }
 
 static bl_item_t *index_find(const bl_backlog_t *backlog, const char *task_id) {
-        for (bucket_entry_t *entry = *bucket_of(backlog, task_id); entry; entry = entry->next)
-                if (!strcmp(entry->item->task_id, task_id))
+        uint64_t hash = hash_id(task_id);
+        for (bucket_entry_t *entry = *bucket_of(backlog, hash); entry; entry = entry->next)
+                if (entry->hash == hash && !strcmp(entry->item->task_id, task_id))
                         return entry->item;
         return NULL;
 }
@@ -92,7 +94,7 @@ static bool index_grow(bl_backlog_t *backlog) {
                 bucket_entry_t *entry = backlog->buckets[i];
                 while (entry) {
                         bucket_entry_t *next = entry->next;
-                        size_t slot = hash_id(entry->item->task_id) & (count - 1);
+                        size_t slot = entry->hash & (count - 1);
                         entry->next = buckets[slot];
                         buckets[slot] = entry;
                         entry = next;
@@ -110,7 +112,8 @@ static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
                 return false;
         if (backlog->item_count >= backlog->bucket_count)
                 index_grow(backlog); /* a failed grow only costs speed */
-        bucket_entry_t **bucket = bucket_of(backlog, item->task_id);
+        entry->hash = hash_id(item->task_id);
+        bucket_entry_t **bucket = bucket_of(backlog, entry->hash);
         entry->item = item;
         entry->next = *bucket;
         *bucket = entry;
@@ -119,7 +122,7 @@ static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
 }
 
 static void index_remove(bl_backlog_t *backlog, const bl_item_t *item) {
-        for (bucket_entry_t **link = bucket_of(backlog, item->task_id); *link; link = &(*link)->next) {
+        for (bucket_entry_t **link = bucket_of(backlog, hash_id(item->task_id)); *link; link = &(*link)->next) {
                 if ((*link)->item != item)
                         continue;
                 bucket_entry_t *entry = *link;
