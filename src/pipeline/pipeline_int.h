@@ -96,6 +96,10 @@ typedef struct bl_pipeline_s {
         bl_observe_t observe;
 
         char *topic_events, *topic_results, *topic_deps, *topic_state, *topic_transitions;
+        /* The producer's handles of the topics written, by name (txn.c): a produce by name would look the
+         * topic up in librdkafka's list under its lock, and take and drop a reference, every record. */
+        struct bl_topic_handle_s *topic_handles;
+        size_t topic_handle_count;
         int32_t task_event_id; /* the id of the newest TaskEvent, for dead-lettered submissions */
         bl_schema_t *submission_schema; /* a private copy of it to encode them with */
 
@@ -123,6 +127,8 @@ bool bl_txn_ensure(bl_pipeline_t *p);
 /** Produces into the open transaction; @p delivery_opaque (a dispatch's domain, or NULL) comes back in the report. */
 void bl_txn_produce(bl_pipeline_t *p, const char *topic, int32_t partition, const char *key, const void *value,
                     size_t value_size, const char *traceparent, void *delivery_opaque);
+/** Releases the topic handles bl_txn_produce made; before the producer is destroyed. */
+void bl_txn_release_topics(bl_pipeline_t *p);
 /** Commits the open transaction with the done input offsets; on failure aborts and recovers. */
 void bl_txn_commit(bl_pipeline_t *p);
 

@@ -603,6 +603,7 @@ static void pipeline_close(bl_pipeline_t *p) {
         p->lag = NULL;
         if (p->producer) {
                 rd_kafka_flush(p->producer, CLOSE_TIMEOUT_MS);
+                bl_txn_release_topics(p);
                 rd_kafka_destroy(p->producer);
         }
         bl_reader_destroy(p->reader);

@@ -16,6 +16,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -66,17 +67,59 @@ bool bl_txn_ensure(bl_pipeline_t *p) {
         return true;
 }
 
+struct bl_topic_handle_s {
+        char *name;
+        rd_kafka_topic_t *rkt;
+};
+
+/* The handle of @p topic, made at its first record; NULL when out of memory. */
+static rd_kafka_topic_t *topic_handle(bl_pipeline_t *p, const char *topic) {
+        struct bl_topic_handle_s *handles;
+        for (size_t i = 0; i < p->topic_handle_count; i++)
+                if (!strcmp(p->topic_handles[i].name, topic))
+                        return p->topic_handles[i].rkt;
+        handles = realloc(p->topic_handles, (p->topic_handle_count + 1) * sizeof(*handles));
+        if (!handles)
+                return NULL;
+        p->topic_handles = handles;
+        handles += p->topic_handle_count;
+        if (!(handles->name = strdup(topic)))
+                return NULL;
+        if (!(handles->rkt = rd_kafka_topic_new(p->producer, topic, NULL))) {
+                free(handles->name);
+                return NULL;
+        }
+        p->topic_handle_count++;
+        return handles->rkt;
+}
+
+void bl_txn_release_topics(bl_pipeline_t *p) {
+        for (size_t i = 0; i < p->topic_handle_count; i++) {
+                rd_kafka_topic_destroy(p->topic_handles[i].rkt);
+                free(p->topic_handles[i].name);
+        }
+        free(p->topic_handles);
+        p->topic_handles = NULL;
+        p->topic_handle_count = 0;
+}
+
 void bl_txn_produce(bl_pipeline_t *p, const char *topic, int32_t partition, const char *key, const void *value,
                     size_t value_size, const char *traceparent, void *delivery_opaque) {
         rd_kafka_headers_t *headers = NULL;
         rd_kafka_resp_err_t err;
+        rd_kafka_topic_t *rkt;
         if (!bl_txn_ensure(p))
                 return;
+        if (!(rkt = topic_handle(p, topic))) {
+                bl_log_error("txn", "cannot produce to %s: out of memory; the batch will be aborted", topic);
+                p->transaction_failed = true;
+                return;
+        }
         if (traceparent) {
                 headers = rd_kafka_headers_new(1);
                 rd_kafka_header_add(headers, "traceparent", -1, traceparent, -1);
         }
-        while ((err = rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        while ((err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
                                         RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, value_size),
                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(delivery_opaque),
                                         RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
