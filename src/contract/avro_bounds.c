@@ -6,12 +6,14 @@
  * and strings, blocks of items for arrays and maps (a negative count is
  * followed by the block's byte size), a varint branch index for unions.
  * Counts of items are capped by the size of the whole datum, so a schema
- * whose items take no bytes (an array of null) cannot make it spin.
+ * whose items take no bytes (an array of null) cannot make it spin. A map
+ * key with a NUL byte is refused: every reader takes keys as C strings.
  * No allocation, no recursion deeper than BL_AVRO_MAX_DEPTH; any thread.
  */
 #include "contract/avro_bounds.h"
 
 #include <stdint.h>
+#include <string.h>
 
 typedef struct cursor_s {
         const unsigned char *bytes;
@@ -72,6 +74,9 @@ static bool walk_blocks(cursor_t *cursor, avro_schema_t item_schema, bool is_map
                         if (is_map && (!read_varint(cursor, 10, &key_size) ||
                                        !skip(cursor, key_size, "map key longer than the data")))
                                 return false;
+                        /* a key is a C string to every reader of the map: a NUL would cut it short unseen */
+                        if (is_map && memchr(cursor->bytes + cursor->offset - key_size, 0, (size_t)key_size))
+                                return fail(cursor, "map key with a NUL byte");
                         if (!walk(cursor, item_schema, depth + 1))
                                 return false;
                 }
@@ -106,7 +111,12 @@ static bool walk_scalar(cursor_t *cursor, avro_schema_t schema) {
                         return fail(cursor, "boolean that is neither 0 nor 1");
                 cursor->offset++;
                 return true;
-        case AVRO_INT32: return read_varint(cursor, 5, &value);
+        case AVRO_INT32:
+                if (!read_varint(cursor, 5, &value))
+                        return false;
+                if (value < INT32_MIN || value > INT32_MAX) /* 5 bytes hold 35 bits: avro-c refuses the rest */
+                        return fail(cursor, "int out of range");
+                return true;
         case AVRO_INT64: return read_varint(cursor, 10, &value);
         case AVRO_FLOAT: return skip(cursor, 4, "truncated float");
         case AVRO_DOUBLE: return skip(cursor, 8, "truncated double");

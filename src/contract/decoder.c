@@ -29,7 +29,12 @@ struct bl_decoder_s {
         bl_contract_rules_t rules;
         size_t message_max_bytes;
         avro_reader_t avro_reader;
+        bool generic_only;  /* never the direct read: tests compare the two */
 };
+
+void bl_decoder_set_generic_only(bl_decoder_t *decoder, bool generic_only) {
+        decoder->generic_only = generic_only;
+}
 
 void bl_decoder_rules_from_config(const bl_config_t *config, bl_contract_rules_t *rules) {
         rules->id_max_bytes = (size_t)config->limits_id_max_bytes;
@@ -109,13 +114,27 @@ static bool writer_schema(bl_decoder_t *decoder, int32_t schema_id, bl_schema_t 
 
 static bool decode_avro(bl_decoder_t *decoder, bl_schema_t *writer, const unsigned char *body, size_t body_size,
                         bl_record_error_t *error) {
-        if (!bl_avro_bounds_check(writer->avro, body, body_size, error))
-                return false;
         avro_value_reset(&writer->value);
         avro_reader_memory_set_source(decoder->avro_reader, (const char *)body, (int64_t)body_size);
         if (avro_value_read(decoder->avro_reader, &writer->value))
                 return bl_record_error_set(error, BL_REASON_DECODE_AVRO, "%s", avro_strerror());
         return true;
+}
+
+/* Bounds walk, then the direct read of the bytes, or avro-c's generic value and the projection of it. */
+static bool project(bl_decoder_t *decoder, bl_schema_t *writer, const unsigned char *body, size_t body_size,
+                    bl_task_event_t *event, bl_record_error_t *error) {
+        if (!bl_avro_bounds_check(writer->avro, body, body_size, error))
+                return false;
+        if (!decoder->generic_only) {
+                switch (bl_projector_read(decoder->projector, writer->avro, body, body_size, event, error)) {
+                case BL_PROJECTION_DONE: return true;
+                case BL_PROJECTION_FAILED: return false;
+                case BL_PROJECTION_GENERIC: break;
+                }
+        }
+        return decode_avro(decoder, writer, body, body_size, error) &&
+               bl_projector_apply(decoder->projector, &writer->value, event, error);
 }
 
 static bool check_key(const void *key, size_t key_size, const bl_task_event_t *event, bl_record_error_t *error) {
@@ -139,7 +158,6 @@ bool bl_decoder_decode(bl_decoder_t *decoder, const void *key, size_t key_size, 
                                            value_size, decoder->message_max_bytes);
         return bl_wire_parse(value, value_size, &schema_id, &body, &body_size, error) &&
                writer_schema(decoder, schema_id, &writer, error) &&
-               decode_avro(decoder, writer, body, body_size, error) &&
-               bl_projector_apply(decoder->projector, &writer->value, event, error) &&
-               check_key(key, key_size, event, error) && bl_validate_task_event(event, &decoder->rules, error);
+               project(decoder, writer, body, body_size, event, error) && check_key(key, key_size, event, error) &&
+               bl_validate_task_event(event, &decoder->rules, error);
 }

@@ -42,4 +42,11 @@ bl_decoder_t *bl_decoder_new_from_config(bl_schemas_t *schemas, const bl_config_
 bool bl_decoder_decode(bl_decoder_t *decoder, const void *key, size_t key_size, const void *value, size_t value_size,
                        bl_task_event_t *event, bl_record_error_t *error);
 
+/**
+ * Reads every record through avro-c's generic values and the projection,
+ * never straight from the bytes (bl_projector_read). For tests that hold
+ * the two paths to the same results.
+ */
+void bl_decoder_set_generic_only(bl_decoder_t *decoder, bool generic_only);
+
 #endif

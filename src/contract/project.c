@@ -73,10 +73,21 @@ static const binding_t bindings[] = {
 
 #define LAYOUT_SLOTS 8
 
+/* One writer field as the direct reader takes it (see "reading bytes" below). */
+typedef struct direct_field_s {
+        int binding;              /* index into bindings, or -1: skipped */
+        avro_schema_t schema;     /* the value's schema, a union unwrapped; for a skipped field, the field's */
+        int null_branch;          /* union index of null, -1 when the field is not a union */
+        int error_fields[3];      /* K_OPT_ERROR: positions of code, message and retryable in TaskError */
+} direct_field_t;
+
 /* The position of each binding's field in one writer schema: -1 when it lacks it. */
 typedef struct writer_layout_s {
         avro_schema_t writer;            /* the schema cache's, which lives as long as the process */
         int field_index[BINDING_COUNT];
+        bool direct;                     /* every field has a shape the direct reader knows */
+        direct_field_t *fields;          /* the writer's, in its order, when direct */
+        size_t field_count;
 } writer_layout_t;
 
 struct bl_projector_s {
@@ -91,6 +102,8 @@ struct bl_projector_s {
         const char **label_values;
         char **copies;                   /* strings read from bytes, freed per record */
         size_t copy_count, copy_capacity;
+        char *text;                      /* the direct reader's: NUL-terminated copies of a record's strings */
+        size_t text_size, text_capacity;
 
         /* Where each binding's field is in the writer schemas seen last, so
          * that a record's fields are found by index, not by a name search. */
@@ -177,6 +190,9 @@ void bl_projector_destroy(bl_projector_t *projector) {
         for (size_t i = 0; i < projector->copy_count; i++)
                 free(projector->copies[i]);
         free(projector->copies);
+        free(projector->text);
+        for (size_t i = 0; i < LAYOUT_SLOTS; i++)
+                free(projector->layouts[i].fields);
         free(projector->depends_on);
         free(projector->label_keys);
         free(projector->label_values);
@@ -409,24 +425,28 @@ static bool read_bound(read_ctx_t *ctx, const binding_t *b, avro_value_t *value,
         return incompatible(ctx, "unsupported field");
 }
 
+static bool plan_direct(writer_layout_t *layout);
+
 /* The layout of @p record's schema: looked up, or made once per schema (LAYOUT_SLOTS kept, oldest replaced). */
-static const writer_layout_t *layout_of(bl_projector_t *projector, avro_value_t *record) {
-        avro_schema_t writer = avro_value_get_schema(record);
+static const writer_layout_t *layout_for(bl_projector_t *projector, avro_schema_t writer) {
         writer_layout_t *layout;
         for (size_t i = 0; i < LAYOUT_SLOTS; i++)
                 if (projector->layouts[i].writer == writer)
                         return &projector->layouts[i];
         layout = &projector->layouts[projector->next_layout++ % LAYOUT_SLOTS];
+        free(layout->fields);
+        memset(layout, 0, sizeof(*layout));
         layout->writer = writer;
         for (size_t i = 0; i < BINDING_COUNT; i++)
                 layout->field_index[i] = avro_schema_record_field_get_index(writer, bindings[i].name);
+        plan_direct(layout);
         return layout;
 }
 
 bool bl_projector_apply(bl_projector_t *projector, avro_value_t *record, bl_task_event_t *event,
                         bl_record_error_t *error) {
         read_ctx_t ctx = {projector, NULL, error};
-        const writer_layout_t *layout = layout_of(projector, record);
+        const writer_layout_t *layout = layout_for(projector, avro_value_get_schema(record));
         for (size_t i = 0; i < projector->copy_count; i++)
                 free(projector->copies[i]);
         projector->copy_count = 0;
@@ -452,4 +472,490 @@ bool bl_projector_apply(bl_projector_t *projector, avro_value_t *record, bl_task
                         *(bool *)((char *)event + b->has_offset) = true;
         }
         return true;
+}
+
+/* ---- reading bytes: the direct path ----------------------------------------- *
+ *
+ * When every field of a writer schema has a shape it knows, a record is read
+ * straight from its Avro bytes into the event: no generic value is built, and
+ * a record's strings are copied into one buffer, NUL-terminated. It keeps the
+ * generic path's rules and messages (a differential test in test_decoder holds
+ * it to them); a writer schema with any other shape, or a bound field of a
+ * type the generic path would refuse, goes the generic way, which says why.
+ * The bytes have passed bl_avro_bounds_check; every read is bounded anyway.
+ */
+
+static avro_schema_t resolved(avro_schema_t schema) {
+        while (schema && is_avro_link(schema))
+                schema = avro_schema_link_target(schema);
+        return schema;
+}
+
+/* [null, T] or [T, null] -> T and the null branch; any other schema -> itself and -1. False for other unions. */
+static bool unwrap_nullable(avro_schema_t schema, avro_schema_t *value, int *null_branch) {
+        schema = resolved(schema);
+        *value = schema;
+        *null_branch = -1;
+        if (avro_typeof(schema) != AVRO_UNION)
+                return true;
+        if (avro_schema_union_size(schema) != 2)
+                return false;
+        for (int i = 0; i < 2; i++) {
+                avro_schema_t branch = resolved(avro_schema_union_branch(schema, i));
+                avro_schema_t other = resolved(avro_schema_union_branch(schema, 1 - i));
+                if (avro_typeof(branch) == AVRO_NULL && avro_typeof(other) != AVRO_NULL) {
+                        *value = other;
+                        *null_branch = i;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static bool is_text(avro_schema_t schema) {
+        return avro_typeof(schema) == AVRO_STRING || avro_typeof(schema) == AVRO_BYTES;
+}
+
+static bool is_number(avro_schema_t schema) {
+        return avro_typeof(schema) == AVRO_INT32 || avro_typeof(schema) == AVRO_INT64;
+}
+
+/* Strings or bytes, or a nullable union of them (array items, map values). */
+static bool is_text_element(avro_schema_t schema) {
+        avro_schema_t value;
+        int null_branch;
+        return unwrap_nullable(schema, &value, &null_branch) && is_text(value);
+}
+
+/* TaskError with code and message as strings or bytes and retryable a boolean: where each is. */
+static bool plan_error(avro_schema_t record, direct_field_t *field) {
+        static const char *const names[] = {"code", "message", "retryable"};
+        for (int i = 0; i < 3; i++) {
+                avro_schema_t value;
+                field->error_fields[i] = avro_schema_record_field_get_index(record, names[i]);
+                if (field->error_fields[i] < 0)
+                        return false;
+                value = resolved(avro_schema_record_field_get_by_index(record, field->error_fields[i]));
+                if (i < 2 ? !is_text(value) : avro_typeof(value) != AVRO_BOOLEAN)
+                        return false;
+        }
+        return true;
+}
+
+/* Whether the direct reader reads binding @p kind from @p value exactly as the generic path would. */
+static bool plan_value(kind_t kind, avro_schema_t value, direct_field_t *field) {
+        switch (kind) {
+        case K_STRING:
+        case K_OPT_STRING:
+        case K_OPT_BYTES: return is_text(value);
+        case K_TIMESTAMP:
+        case K_OPT_TIMESTAMP:
+        case K_OPT_INT: return is_number(value);
+        case K_OPT_DOUBLE:
+                return is_number(value) || avro_typeof(value) == AVRO_DOUBLE || avro_typeof(value) == AVRO_FLOAT;
+        case K_EVENT_TYPE: return avro_typeof(value) == AVRO_ENUM;
+        case K_DEPENDS_ON:
+                return avro_typeof(value) == AVRO_ARRAY && is_text_element(avro_schema_array_items(value));
+        case K_LABELS: return avro_typeof(value) == AVRO_MAP && is_text_element(avro_schema_map_values(value));
+        case K_OPT_ERROR: return avro_typeof(value) == AVRO_RECORD && plan_error(value, field);
+        }
+        return false;
+}
+
+/* Plans the direct read of @p layout's writer; layout->direct says whether it can be. */
+static bool plan_direct(writer_layout_t *layout) {
+        size_t count = avro_schema_record_size(layout->writer);
+        if (avro_typeof(layout->writer) != AVRO_RECORD || !(layout->fields = calloc(count + 1, sizeof(direct_field_t))))
+                return false;
+        layout->field_count = count;
+        for (size_t i = 0; i < count; i++) {
+                direct_field_t *field = &layout->fields[i];
+                const binding_t *b = binding_named(avro_schema_record_field_name(layout->writer, (int)i));
+                avro_schema_t schema = avro_schema_record_field_get_by_index(layout->writer, (int)i);
+                field->binding = b ? (int)(b - bindings) : -1;
+                field->schema = resolved(schema);
+                field->null_branch = -1;
+                if (b && (!unwrap_nullable(schema, &field->schema, &field->null_branch) ||
+                          !plan_value(b->kind, field->schema, field)))
+                        return false;
+        }
+        return layout->direct = true;
+}
+
+typedef struct cursor_s {
+        const unsigned char *at, *end;
+        bl_projector_t *projector;
+        const char *field;   /* for messages */
+        bl_record_error_t *error;
+        size_t label_count;  /* distinct keys read so far */
+        bool generic;        /* leave this record to the generic path (see get_entries) */
+} cursor_t;
+
+static bool malformed(cursor_t *c) {
+        return bl_record_error_set(c->error, BL_REASON_DECODE_AVRO, "%s: malformed or truncated value", c->field);
+}
+
+static bool direct_incompatible(cursor_t *c, const char *what) {
+        return bl_record_error_set(c->error, BL_REASON_CONTRACT_INCOMPATIBLE, "%s: %s", c->field, what);
+}
+
+static bool get_long(cursor_t *c, int64_t *out) {
+        uint64_t value = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+                if (c->at >= c->end)
+                        return malformed(c);
+                value |= (uint64_t)(*c->at & 0x7f) << shift;
+                if (!(*c->at++ & 0x80)) {
+                        *out = (int64_t)(value >> 1) ^ -(int64_t)(value & 1);
+                        return true;
+                }
+        }
+        return malformed(c);
+}
+
+/* An int or a long as @p schema says: an int's varint must fit 32 bits, as avro-c insists. */
+static bool get_number(cursor_t *c, avro_schema_t schema, int64_t *out) {
+        if (!get_long(c, out))
+                return false;
+        if (avro_typeof(schema) == AVRO_INT32 && (*out < INT32_MIN || *out > INT32_MAX))
+                return bl_record_error_set(c->error, BL_REASON_DECODE_AVRO, "%s: varint out of range for an int",
+                                           c->field);
+        return true;
+}
+
+static bool get_raw(cursor_t *c, size_t size, const unsigned char **bytes) {
+        if ((size_t)(c->end - c->at) < size)
+                return malformed(c);
+        *bytes = c->at;
+        c->at += size;
+        return true;
+}
+
+static bool get_bytes(cursor_t *c, const unsigned char **bytes, size_t *size) {
+        int64_t length;
+        if (!get_long(c, &length))
+                return false;
+        if (length < 0)
+                return malformed(c);
+        *size = (size_t)length;
+        return get_raw(c, *size, bytes);
+}
+
+/* A string or bytes as a NUL-terminated copy in the record's text buffer (room made for all of them at the start). */
+static bool get_text(cursor_t *c, const char **out) {
+        bl_projector_t *projector = c->projector;
+        const unsigned char *bytes;
+        size_t size;
+        if (!get_bytes(c, &bytes, &size))
+                return false;
+        if (memchr(bytes, 0, size))
+                return bl_record_error_set(c->error, BL_REASON_CONTRACT_VIOLATION, "%s: contains a NUL byte",
+                                           c->field);
+        if (projector->text_capacity - projector->text_size < size + 1)
+                return malformed(c); /* cannot happen: a string takes at least its length byte in the record */
+        memcpy(projector->text + projector->text_size, bytes, size);
+        projector->text[projector->text_size + size] = '\0';
+        *out = projector->text + projector->text_size;
+        projector->text_size += size + 1;
+        return true;
+}
+
+static bool get_double(cursor_t *c, avro_schema_t schema, double *out) {
+        const unsigned char *bytes = NULL;
+        uint64_t bits = 0;
+        int64_t whole;
+        if (is_number(schema)) {
+                if (!get_number(c, schema, &whole))
+                        return false;
+                *out = (double)whole;
+                return true;
+        }
+        if (avro_typeof(schema) == AVRO_FLOAT) {
+                uint32_t single_bits = 0;
+                float single;
+                if (!get_raw(c, 4, &bytes))
+                        return false;
+                for (int i = 0; i < 4; i++)
+                        single_bits |= (uint32_t)bytes[i] << (8 * i);
+                memcpy(&single, &single_bits, sizeof(single));
+                *out = single;
+                return true;
+        }
+        if (!get_raw(c, 8, &bytes))
+                return false;
+        for (int i = 0; i < 8; i++)
+                bits |= (uint64_t)bytes[i] << (8 * i);
+        memcpy(out, &bits, sizeof(*out));
+        return true;
+}
+
+static bool skip(cursor_t *c, avro_schema_t schema, int depth);
+
+/* Array or map blocks: each item through @p each (or skipped), a map's key first; the count in *total. */
+typedef bool (*element_fn)(cursor_t *c, avro_schema_t element, const char *key, size_t index);
+
+static bool walk_blocks(cursor_t *c, avro_schema_t element, bool map, element_fn each, size_t *total, int depth) {
+        int64_t count, block_bytes;
+        const unsigned char *ignored;
+        const char *key = NULL;
+        *total = 0;
+        for (;;) {
+                if (!get_long(c, &count))
+                        return false;
+                if (count == 0)
+                        return true;
+                if (count < 0) { /* the block's byte size follows; items are read one by one all the same,
+                                    as avro-c and the bounds walk read them */
+                        count = -count;
+                        if (!get_long(c, &block_bytes))
+                                return false;
+                }
+                for (int64_t i = 0; i < count; i++, (*total)++) {
+                        size_t key_size;
+                        if (map && !(each ? get_text(c, &key) : get_bytes(c, &ignored, &key_size)))
+                                return false;
+                        if (each ? !each(c, element, key, *total) : !skip(c, element, depth + 1))
+                                return false;
+                }
+        }
+}
+
+static bool skip(cursor_t *c, avro_schema_t schema, int depth) {
+        const unsigned char *ignored;
+        int64_t number;
+        size_t size;
+        schema = resolved(schema);
+        if (depth > 32)
+                return malformed(c);
+        switch (avro_typeof(schema)) {
+        case AVRO_NULL: return true;
+        case AVRO_BOOLEAN: return get_raw(c, 1, &ignored);
+        case AVRO_INT32:
+        case AVRO_INT64: return get_number(c, schema, &number);
+        case AVRO_ENUM: return get_long(c, &number);
+        case AVRO_FLOAT: return get_raw(c, 4, &ignored);
+        case AVRO_DOUBLE: return get_raw(c, 8, &ignored);
+        case AVRO_STRING:
+        case AVRO_BYTES: return get_bytes(c, &ignored, &size);
+        case AVRO_FIXED: return get_raw(c, (size_t)avro_schema_fixed_size(schema), &ignored);
+        case AVRO_UNION:
+                if (!get_long(c, &number))
+                        return false;
+                if (number < 0 || (size_t)number >= avro_schema_union_size(schema))
+                        return malformed(c);
+                return skip(c, avro_schema_union_branch(schema, (int)number), depth + 1);
+        case AVRO_RECORD:
+                for (size_t i = 0; i < avro_schema_record_size(schema); i++)
+                        if (!skip(c, avro_schema_record_field_get_by_index(schema, (int)i), depth + 1))
+                                return false;
+                return true;
+        case AVRO_ARRAY: return walk_blocks(c, avro_schema_array_items(schema), false, NULL, &size, depth);
+        case AVRO_MAP: return walk_blocks(c, avro_schema_map_values(schema), true, NULL, &size, depth);
+        default: return malformed(c);
+        }
+}
+
+/* A union's branch: true with *present when it holds a value, false on bad bytes. */
+static bool get_branch(cursor_t *c, int null_branch, bool *present) {
+        int64_t branch;
+        *present = true;
+        if (null_branch < 0)
+                return true;
+        if (!get_long(c, &branch))
+                return false;
+        if (branch != 0 && branch != 1)
+                return malformed(c);
+        *present = branch != null_branch;
+        return true;
+}
+
+/* An array item or map value: a string or bytes, maybe nullable. */
+static bool get_element_text(cursor_t *c, avro_schema_t element, const char **out, const char *null_message) {
+        avro_schema_t value;
+        int null_branch;
+        bool present;
+        unwrap_nullable(element, &value, &null_branch);
+        if (!get_branch(c, null_branch, &present))
+                return false;
+        return present ? get_text(c, out) : direct_incompatible(c, null_message);
+}
+
+static bool depends_on_item(cursor_t *c, avro_schema_t element, const char *key, size_t index) {
+        (void)key;
+        return get_element_text(c, element, &c->projector->depends_on[index], "null entry");
+}
+
+/* A map entry; a key seen before keeps its place and takes the later value, as avro-c's maps do. */
+static bool label_entry(cursor_t *c, avro_schema_t element, const char *key, size_t index) {
+        bl_projector_t *projector = c->projector;
+        size_t slot = 0;
+        (void)index;
+        while (slot < c->label_count && strcmp(projector->label_keys[slot], key))
+                slot++;
+        if (slot == c->label_count)
+                projector->label_keys[c->label_count++] = key;
+        return get_element_text(c, element, &projector->label_values[slot], "null value");
+}
+
+/* The entries of an array or map, first counted (the limit is on the whole), then read. */
+static bool get_entries(cursor_t *c, avro_schema_t schema, bool map, size_t limit, element_fn each, size_t *count) {
+        avro_schema_t element = map ? avro_schema_map_values(schema) : avro_schema_array_items(schema);
+        cursor_t scan = *c;
+        if (!walk_blocks(&scan, element, map, NULL, count, 0))
+                return false;
+        if (*count > limit && map) { /* the limit is on distinct keys, which only reading them tells: rare */
+                c->generic = true;
+                return false;
+        }
+        if (*count > limit)
+                return bl_record_error_set(c->error, BL_REASON_CONTRACT_VIOLATION, "%s: %zu entries, the limit is %zu",
+                                           c->field, *count, limit);
+        return walk_blocks(c, element, map, each, count, 0);
+}
+
+static bool get_error(cursor_t *c, const direct_field_t *field, bl_task_event_t *event) {
+        for (size_t i = 0; i < avro_schema_record_size(field->schema); i++) {
+                avro_schema_t schema = avro_schema_record_field_get_by_index(field->schema, (int)i);
+                const unsigned char *flag = NULL;
+                bool ok;
+                if ((int)i == field->error_fields[0]) {
+                        c->field = "error.code";
+                        ok = get_text(c, &event->error_code);
+                } else if ((int)i == field->error_fields[1]) {
+                        c->field = "error.message";
+                        ok = get_text(c, &event->error_message);
+                } else if ((int)i == field->error_fields[2]) {
+                        ok = get_raw(c, 1, &flag);
+                        event->error_retryable = ok && flag[0] != 0;
+                } else {
+                        ok = skip(c, schema, 1);
+                }
+                if (!ok)
+                        return false;
+        }
+        return true;
+}
+
+static bool get_event_type(cursor_t *c, avro_schema_t schema, bl_event_type_t *out) {
+        int64_t index;
+        const char *symbol;
+        int type;
+        if (!get_long(c, &index))
+                return false;
+        symbol = index >= 0 && index < avro_schema_enum_number_of_symbols(schema)
+                         ? avro_schema_enum_get(schema, (int)index)
+                         : NULL;
+        if (!symbol)
+                return malformed(c);
+        if ((type = bl_event_type_parse(symbol)) < 0)
+                return direct_incompatible(c, "symbol unknown to the reader");
+        *out = (bl_event_type_t)type;
+        return true;
+}
+
+static bool get_bound(cursor_t *c, const direct_field_t *field, bl_task_event_t *event) {
+        const binding_t *b = &bindings[field->binding];
+        char *member = (char *)event + b->offset;
+        int64_t number;
+        switch (b->kind) {
+        case K_STRING:
+        case K_OPT_STRING: return get_text(c, (const char **)member);
+        case K_TIMESTAMP:
+        case K_OPT_TIMESTAMP: return get_number(c, field->schema, (int64_t *)member);
+        case K_OPT_INT:
+                if (!get_number(c, field->schema, &number))
+                        return false;
+                if (number < INT32_MIN || number > INT32_MAX)
+                        return direct_incompatible(c, "value does not fit an int");
+                *(int32_t *)member = (int32_t)number;
+                return true;
+        case K_OPT_DOUBLE: return get_double(c, field->schema, (double *)member);
+        case K_EVENT_TYPE: return get_event_type(c, field->schema, (bl_event_type_t *)member);
+        case K_DEPENDS_ON:
+                event->depends_on = c->projector->depends_on;
+                return get_entries(c, field->schema, false, c->projector->limits.depends_on_max, depends_on_item,
+                                   &event->depends_on_count);
+        case K_LABELS:
+                event->label_keys = c->projector->label_keys;
+                event->label_values = c->projector->label_values;
+                if (!get_entries(c, field->schema, true, c->projector->limits.labels_max, label_entry,
+                                 &event->label_count))
+                        return false;
+                event->label_count = c->label_count;
+                return true;
+        case K_OPT_BYTES: {
+                const unsigned char *bytes;
+                if (!get_bytes(c, &bytes, &event->payload_size))
+                        return false;
+                event->payload = bytes; /* into the record: the event lives no longer than it */
+                return true;
+        }
+        case K_OPT_ERROR: return get_error(c, field, event);
+        }
+        return direct_incompatible(c, "unsupported field");
+}
+
+/* Makes room for every string of a record of @p size bytes: each takes at least one byte there, plus its NUL. */
+static bool reserve_text(bl_projector_t *projector, size_t size) {
+        size_t needed = 2 * size + 1;
+        projector->text_size = 0;
+        if (needed <= projector->text_capacity)
+                return true;
+        char *text = realloc(projector->text, needed);
+        if (!text)
+                return false;
+        projector->text = text;
+        projector->text_capacity = needed;
+        return true;
+}
+
+bl_projection_result_t bl_projector_read(bl_projector_t *projector, avro_schema_t writer, const void *body,
+                                         size_t size, bl_task_event_t *event, bl_record_error_t *error) {
+        const writer_layout_t *layout = layout_for(projector, writer);
+        cursor_t c = {body, (const unsigned char *)body + size, projector, NULL, error};
+        if (!layout->direct)
+                return BL_PROJECTION_GENERIC;
+        if (!reserve_text(projector, size)) {
+                bl_record_error_transient(error, "out of memory");
+                return BL_PROJECTION_FAILED;
+        }
+        *event = projector->defaults;
+        for (size_t i = 0; i < BINDING_COUNT; i++) {
+                c.field = bindings[i].name;
+                if (layout->field_index[i] < 0 && projector->required[i]) {
+                        direct_incompatible(&c, "required, and the writer has no such field");
+                        return BL_PROJECTION_FAILED;
+                }
+        }
+        for (size_t i = 0; i < layout->field_count; i++) {
+                const direct_field_t *field = &layout->fields[i];
+                bool present;
+                if (field->binding < 0) {
+                        c.field = avro_schema_record_field_name(writer, (int)i);
+                        if (!skip(&c, field->schema, 1))
+                                return BL_PROJECTION_FAILED;
+                        continue;
+                }
+                c.field = bindings[field->binding].name;
+                if (!get_branch(&c, field->null_branch, &present))
+                        return BL_PROJECTION_FAILED;
+                if (!present) {
+                        if (projector->required[field->binding]) {
+                                direct_incompatible(&c, "required, and the writer wrote null");
+                                return BL_PROJECTION_FAILED;
+                        }
+                        continue;
+                }
+                if (!get_bound(&c, field, event)) {
+                        if (!c.generic)
+                                return BL_PROJECTION_FAILED;
+                        int32_t schema_id = error->schema_id; /* the record's, for its DLQ headers */
+                        bl_record_error_clear(error);
+                        error->schema_id = schema_id;
+                        return BL_PROJECTION_GENERIC;
+                }
+                if (bindings[field->binding].has_offset != NO_FLAG)
+                        *(bool *)((char *)event + bindings[field->binding].has_offset) = true;
+        }
+        return BL_PROJECTION_DONE;
 }

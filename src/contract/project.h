@@ -47,4 +47,23 @@ void bl_projector_destroy(bl_projector_t *projector);
 bool bl_projector_apply(bl_projector_t *projector, avro_value_t *record, bl_task_event_t *event,
                         bl_record_error_t *error);
 
+typedef enum {
+        BL_PROJECTION_DONE,    /* the event is filled */
+        BL_PROJECTION_FAILED,  /* @p error says why */
+        BL_PROJECTION_GENERIC, /* the writer schema has a shape only bl_projector_apply reads: nothing was read */
+} bl_projection_result_t;
+
+/**
+ * Fills @p event straight from @p body, the Avro bytes of a record of
+ * @p writer that bl_avro_bounds_check accepted, without avro-c's generic
+ * values, for writer schemas whose fields all have a shape it knows (the
+ * contracts' own, and compatible versions of them). Same rules and errors
+ * as bl_projector_apply; strings are copies in the projector's memory, the
+ * payload points into @p body: valid until the next call, and no longer
+ * than @p body. @p writer must live as long as the projector (the schema
+ * cache's do).
+ */
+bl_projection_result_t bl_projector_read(bl_projector_t *projector, avro_schema_t writer, const void *body,
+                                         size_t size, bl_task_event_t *event, bl_record_error_t *error);
+
 #endif

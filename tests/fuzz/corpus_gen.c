@@ -74,6 +74,14 @@ static const valid_seed_t valid_seeds[] = {
          "{\"task_id\": \"t-1\", \"event_id\": \"e-9\", \"extra\": \"ignored\", \"producer\": \"a-team\","
          " \"event_type\": \"SUBMITTED\", \"occurred_at\": 5, \"task_type\": \"x\", \"domain\": \"model_inference\","
          " \"business_value\": 0.5, \"risk\": 1}"},
+        {"writer96-shuffled", 96, "t-1",
+         "{\"trace\": {\"span\": 0.125, \"tags\": [{\"a\": 1}], \"sampled\": true},"
+         " \"domain\": \"evaluation\", \"task_id\": \"t-1\", \"labels\": {\"team\": \"ml\", \"tier\": \"gold\"},"
+         " \"event_type\": \"SUBMITTED\", \"any\": [1.5], \"event_id\": \"e-11\", \"occurred_at\": 5,"
+         " \"producer\": \"p\", \"depends_on\": [\"t-0\"], \"task_type\": \"x\", \"business_value\": 0.5,"
+         " \"risk\": 1, \"weight\": 2.5, \"deadline\": 9, \"max_attempts\": null, \"payload\": \"hi\","
+         " \"error\": {\"retryable\": true, \"detail\": null, \"message\": \"m\", \"code\": \"c\"},"
+         " \"attempt\": 1, \"state\": \"BUSY\"}"},
         {"v2-no-key", 2, NULL,
          "{\"event_id\": \"e-10\", \"task_id\": \"t-1\", \"event_type\": \"APPROVED\", \"occurred_at\": 1,"
          " \"producer\": \"svc\"}"},

@@ -5,17 +5,21 @@
  * behind bl_decoder_decode.
  *
  * The decoder is the one ingest builds, over the file registry of the test
- * fixtures (tests/fixtures/schemas: TaskEvent v1 and v2, a promoting foreign
- * writer with id 98, an incompatible one with id 99), with small limits so
- * the fuzzer reaches them. It is built once, on the first input, and reused
- * like a real ingest thread reuses it, so the schema cache and the cached
- * compatibility verdicts are exercised too.
+ * fixtures (tests/fixtures/schemas: TaskEvent v1 and v2, foreign writers in
+ * other shapes with ids 96 to 98, an incompatible one with id 99), with
+ * small limits so the fuzzer reaches them. It is built once, on the first
+ * input, and reused like a real ingest thread reuses it, so the schema
+ * cache and the cached compatibility verdicts are exercised too.
  *
  * An input is a record: byte 0 chooses the key (0xFF: no key; otherwise its
  * length is byte 0 mod 32, capped by what follows), then come the key's
  * bytes, then the value. The key is copied into a buffer of its exact size
  * so that ASan sees a read past it, as it does past the value, which is the
  * end of libFuzzer's buffer.
+ *
+ * Each record is decoded twice: as ingest does (the direct read of the bytes
+ * where the writer schema allows it) and on the generic path alone; the two
+ * must accept and refuse the same records and decode the same events.
  *
  * Invariants, checked with abort() so libFuzzer reports a crash: a decoded
  * event keeps its contract (required ids present, every string, count and
@@ -73,6 +77,8 @@ static const bl_contract_rules_t rules = {
 static bl_catalog_t *catalog;
 static bl_schemas_t *schemas;
 static bl_decoder_t *decoder;
+static bl_decoder_t *generic; /* the same, on the generic path alone: the two must agree */
+static bl_schemas_t *generic_schemas;
 
 /* A sink that keeps the compiler from dropping the reads below. */
 static volatile size_t bytes_touched;
@@ -87,6 +93,8 @@ static void violated(const char *invariant, const bl_record_error_t *error) {
 /* At exit, so that whatever LeakSanitizer still finds was lost by the decoder. */
 static void destroy_decoder(void) {
         bl_decoder_destroy(decoder);
+        bl_decoder_destroy(generic);
+        bl_schemas_destroy(generic_schemas);
         bl_schemas_destroy(schemas);
         bl_catalog_destroy(catalog);
         decoder = NULL;
@@ -106,7 +114,13 @@ static void build_decoder(void) {
         }
         schemas = bl_schemas_new(catalog, NULL, errstr, sizeof(errstr));
         decoder = schemas ? bl_decoder_new(schemas, &rules, MESSAGE_MAX_BYTES, errstr, sizeof(errstr)) : NULL;
-        if (!decoder) {
+        /* a cache of its own: a decode on the generic path fills the cache's value of the writer schema */
+        generic_schemas = decoder ? bl_schemas_new(catalog, NULL, errstr, sizeof(errstr)) : NULL;
+        generic = generic_schemas ? bl_decoder_new(generic_schemas, &rules, MESSAGE_MAX_BYTES, errstr, sizeof(errstr))
+                                  : NULL;
+        if (generic)
+                bl_decoder_set_generic_only(generic, true);
+        if (!decoder || !generic) {
                 fprintf(stderr, "fuzz_decode: decoder: %s\n", errstr);
                 exit(2);
         }
@@ -199,6 +213,47 @@ static void check_error(const bl_record_error_t *error, const uint8_t *value, si
         }
 }
 
+/*
+ * The generic path (avro-c's values and the projection) accepts exactly what
+ * the direct read accepted, into the same event: the counts, flags and
+ * scalars compared here, the strings by content.
+ */
+static bool same_text(const char *a, const char *b) {
+        return a == b || (a && b && !strcmp(a, b));
+}
+
+static void check_same_as_generic(const bl_task_event_t *direct, const bl_record_error_t *direct_error,
+                                  const unsigned char *key, size_t key_size, const uint8_t *value, size_t value_size) {
+        bl_task_event_t event;
+        bl_record_error_t error;
+        bool accepted = bl_decoder_decode(generic, key, key_size, value, value_size, &event, &error);
+        if (accepted != (direct != NULL)) {
+                fprintf(stderr, "fuzz_decode: the direct read %s the record (%s), the generic path %s it (%s)\n",
+                        direct ? "accepted" : "refused", direct ? "" : direct_error->detail,
+                        accepted ? "accepted" : "refused", accepted ? "" : error.detail);
+                abort();
+        }
+        if (!direct)
+                return;
+        if (!same_text(direct->task_id, event.task_id) || !same_text(direct->event_id, event.event_id) ||
+            direct->event_type != event.event_type || direct->occurred_at_ms != event.occurred_at_ms ||
+            !same_text(direct->domain, event.domain) || !same_text(direct->task_type, event.task_type) ||
+            direct->depends_on_count != event.depends_on_count || direct->label_count != event.label_count ||
+            direct->has_payload != event.has_payload || direct->payload_size != event.payload_size ||
+            direct->has_error != event.has_error || direct->has_attempt != event.has_attempt ||
+            direct->attempt != event.attempt || direct->has_deadline != event.has_deadline ||
+            direct->deadline_ms != event.deadline_ms) {
+                fprintf(stderr, "fuzz_decode: the direct read and the generic path decoded different events\n");
+                abort();
+        }
+        for (size_t i = 0; i < event.label_count; i++)
+                if (!same_text(direct->label_keys[i], event.label_keys[i]) ||
+                    !same_text(direct->label_values[i], event.label_values[i])) {
+                        fprintf(stderr, "fuzz_decode: label %zu differs between the two paths\n", i);
+                        abort();
+                }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const uint8_t *value = NULL;
         size_t key_size = 0, value_size = 0;
@@ -223,10 +278,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         value = NULL;
         }
         memset(&error, 0xA5, sizeof(error)); /* the decoder must set all of it */
-        if (bl_decoder_decode(decoder, key, key_size, value, value_size, &event, &error))
+        bool accepted = bl_decoder_decode(decoder, key, key_size, value, value_size, &event, &error);
+        if (accepted)
                 touch_event(&event, key, key_size);
         else
                 check_error(&error, value, value_size);
+        check_same_as_generic(accepted ? &event : NULL, &error, key, key_size, value, value_size);
         free(key);
         return 0;
 }

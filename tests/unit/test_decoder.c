@@ -2,11 +2,17 @@
  * test_decoder.c: the ingest path of one record: wire format, schema
  * lookup, compatibility, bounds, Avro decode, projection of older and foreign
  * writer schemas onto the newest TaskEvent with its defaults, the key, and
- * the JSON encoder that `produce` and the tests use.
+ * the JSON encoder that `produce` and the tests use. The direct read of the
+ * bytes and the generic path (avro-c's values) are held to the same results:
+ * random records of five writers decode alike both ways, and the tests that
+ * decode run again on the generic path alone.
  */
+#define _GNU_SOURCE /* memmem */
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
+#include "random.h"
 #include "contract/avro_bounds.h"
 #include "contract/decoder.h"
 #include "contract/encode.h"
@@ -332,25 +338,326 @@ static void test_bounds_on_nested_types(void) {
         avro_schema_decref(schema);
 }
 
-int main(void) {
-        setup();
+/* An int's 5-byte varint holds 35 bits; past 32 avro-c refuses it, so the bounds walk does first. */
+static void test_bounds_on_int_range(void) {
+        avro_schema_t schema = avro_schema_int();
+        bl_record_error_t error;
+        unsigned char largest[] = {0xfe, 0xff, 0xff, 0xff, 0x0f};     /* 2^31 - 1 */
+        unsigned char one_more[] = {0x80, 0x80, 0x80, 0x80, 0x10};    /* 2^31 */
+        CHECK(bl_avro_bounds_check(schema, largest, sizeof(largest), &error));
+        CHECK(!bl_avro_bounds_check(schema, one_more, sizeof(one_more), &error));
+        CHECK_CONTAINS(error.detail, "int out of range");
+        avro_schema_decref(schema);
+}
+
+/* ---- the direct read and the generic path agree ------------------------------------------------ */
+
+
+/* Mostly what validation accepts (a configured domain, short text), sometimes not. */
+static json_t *random_string(void) {
+        static const char *const words[] = {"evaluation", "model_inference", "a", "t-0", "naïve ✓", "", "x y"};
+        return json_string(words[one_in(4) ? next_random() % 7 : next_random() % 4]);
+}
+
+static json_t *random_number(bool integer) {
+        static const double values[] = {0, 1, -1, 0.5, 0.25, 1e9, 3};
+        double value = values[next_random() % 7];
+        return integer ? json_integer((json_int_t)value) : json_real(value);
+}
+
+static json_t *random_strings(bool nullable) {
+        json_t *array = json_array();
+        for (size_t i = 0, count = next_random() % (one_in(4) ? 6 : 3); i < count; i++) /* the limit is 3 */
+                json_array_append_new(array, nullable && one_in(6) ? json_null() : random_string());
+        return array;
+}
+
+static json_t *random_labels(bool nullable) {
+        json_t *map = json_object();
+        for (size_t i = 0, count = next_random() % (one_in(4) ? 8 : 4); i < count; i++) { /* the limit is 4 */
+                char key[16];
+                snprintf(key, sizeof(key), "k%zu", (size_t)(next_random() % 8));
+                json_object_set_new(map, key, nullable && one_in(6) ? json_null() : random_string());
+        }
+        return map;
+}
+
+static json_t *random_error(bool shuffled) {
+        json_t *error = json_object();
+        json_object_set_new(error, "code", random_string());
+        json_object_set_new(error, "message", random_string());
+        json_object_set_new(error, "retryable", json_boolean(one_in(2)));
+        if (shuffled)
+                json_object_set_new(error, "detail", one_in(2) ? json_null() : random_string());
+        return error;
+}
+
+/* A value for field @p name of writer @p id, as bl_encode_json takes it; NULL leaves the field out. */
+static json_t *random_field(int32_t id, const char *name) {
+        static const char *const types[] = {"SUBMITTED", "COMPLETED", "FAILED", "HEARTBEAT"};
+        bool shuffled = id == 96;
+        if (!strcmp(name, "task_id"))
+                return json_string(one_in(20) ? "t-2" : "t-1");
+        if (!strcmp(name, "event_type"))
+                return json_string(types[one_in(3) ? next_random() % 4 : 0]);
+        if (!strcmp(name, "domain"))
+                return one_in(5) ? random_string() : json_string(domains[next_random() % 3]);
+        if (!strcmp(name, "occurred_at") && id != 96) /* the shuffled writer's is an int: before 2000, refused */
+                return json_integer(one_in(5) ? 5 : 1795900000000 + (json_int_t)(next_random() % 100000));
+        if (!strcmp(name, "attempt") || !strcmp(name, "max_attempts"))
+                return json_integer(one_in(5) ? 0 : 1 + (json_int_t)(next_random() % 5));
+        if ((!strcmp(name, "business_value") || !strcmp(name, "risk")) && !one_in(5))
+                return id == 98 && !strcmp(name, "risk") ? json_integer((json_int_t)(next_random() % 2))
+                                                         : json_real((double)(next_random() % 5) / 4);
+        if (!strcmp(name, "occurred_at") || !strcmp(name, "deadline") || !strcmp(name, "not_before") ||
+            !strcmp(name, "data_ready_at") || !strcmp(name, "max_attempts") || !strcmp(name, "attempt") ||
+            (!strcmp(name, "risk") && id == 98))
+                return random_number(true);
+        if (!strcmp(name, "business_value") || !strcmp(name, "risk") || !strcmp(name, "weight"))
+                return random_number(false);
+        if (!strcmp(name, "depends_on"))
+                return random_strings(shuffled);
+        if (!strcmp(name, "labels"))
+                return random_labels(shuffled);
+        if (!strcmp(name, "error"))
+                return random_error(shuffled);
+        if (!strcmp(name, "trace"))
+                return json_pack("{s:f, s:[{s:i}, {}], s:b}", "span", 0.125, "tags", "a", 1, "sampled", 1);
+        if (!strcmp(name, "any"))
+                return one_in(2) ? json_integer(7) : json_pack("[f, f]", 1.5, 2.5);
+        if (!strcmp(name, "state"))
+                return json_string(one_in(2) ? "CALM" : "BUSY");
+        return random_string();
+}
+
+static json_t *random_document(int32_t id) {
+        char errstr[256];
+        bl_schema_t *schema = NULL;
+        json_t *document = json_object();
+        CHECK(bl_schemas_get(schemas, id, &schema, errstr, sizeof(errstr)) == BL_OK);
+        for (size_t i = 0; schema && i < avro_schema_record_size(schema->avro); i++) {
+                const char *name = avro_schema_record_field_name(schema->avro, (int)i);
+                bool nullable = avro_typeof(avro_schema_record_field_get_by_index(schema->avro, (int)i)) == AVRO_UNION;
+                if (nullable && one_in(3)) {
+                        if (one_in(2)) /* else absent: the schema's default */
+                                json_object_set_new(document, name, json_null());
+                        continue;
+                }
+                json_object_set_new(document, name, random_field(id, name));
+        }
+        return document;
+}
+
+static void check_same_text(const char *direct, const char *generic) {
+        CHECK((direct == NULL) == (generic == NULL));
+        if (direct && generic)
+                CHECK_STR(direct, generic);
+}
+
+static void check_same_event(const bl_task_event_t *d, const bl_task_event_t *g) {
+        check_same_text(d->event_id, g->event_id);
+        check_same_text(d->task_id, g->task_id);
+        CHECK_INT(d->event_type, g->event_type);
+        CHECK_INT(d->occurred_at_ms, g->occurred_at_ms);
+        check_same_text(d->producer, g->producer);
+        check_same_text(d->tenant, g->tenant);
+        check_same_text(d->sla_class, g->sla_class);
+        check_same_text(d->task_type, g->task_type);
+        check_same_text(d->domain, g->domain);
+        CHECK(d->has_business_value == g->has_business_value && d->has_risk == g->has_risk);
+        CHECK(!memcmp(&d->business_value, &g->business_value, sizeof(double)) &&
+              !memcmp(&d->risk, &g->risk, sizeof(double)));
+        CHECK(d->has_deadline == g->has_deadline && d->deadline_ms == g->deadline_ms);
+        CHECK(d->has_not_before == g->has_not_before && d->not_before_ms == g->not_before_ms);
+        CHECK(d->has_data_ready_at == g->has_data_ready_at && d->data_ready_at_ms == g->data_ready_at_ms);
+        CHECK_INT(d->depends_on_count, g->depends_on_count);
+        for (size_t i = 0; i < d->depends_on_count && i < g->depends_on_count; i++)
+                CHECK_STR(d->depends_on[i], g->depends_on[i]);
+        CHECK_INT(d->label_count, g->label_count);
+        for (size_t i = 0; i < d->label_count && i < g->label_count; i++) {
+                CHECK_STR(d->label_keys[i], g->label_keys[i]);
+                CHECK_STR(d->label_values[i], g->label_values[i]);
+        }
+        CHECK(d->has_max_attempts == g->has_max_attempts && d->max_attempts == g->max_attempts);
+        CHECK(d->has_payload == g->has_payload && d->payload_size == g->payload_size);
+        CHECK(!d->has_payload || !d->payload_size || !memcmp(d->payload, g->payload, d->payload_size));
+        CHECK(d->has_attempt == g->has_attempt && d->attempt == g->attempt);
+        check_same_text(d->dispatch_id, g->dispatch_id);
+        CHECK_INT(d->has_error, g->has_error);
+        check_same_text(d->error_code, g->error_code);
+        check_same_text(d->error_message, g->error_message);
+        CHECK_INT(d->error_retryable, g->error_retryable);
+}
+
+/*
+ * Random records of every writer (the contract's versions, and foreign ones
+ * in other shapes), valid and not, decode the same both ways: the same
+ * event, or the same reason and detail.
+ */
+static void test_direct_read_matches_the_generic_path(void) {
+        static const int32_t writers[] = {1, 2, 96, 97, 98};
+        char errstr[256];
+        /* a cache of its own: a decode on the generic path fills the cache's value of the writer schema */
+        bl_schemas_t *generic_schemas = bl_schemas_new(catalog, NULL, errstr, sizeof(errstr));
+        bl_decoder_t *generic = bl_decoder_new(generic_schemas, &rules, 4096, errstr, sizeof(errstr));
+        size_t decoded = 0, refused = 0;
+        bl_decoder_set_generic_only(generic, true);
+        for (int i = 0; i < 6000; i++) {
+                int32_t id = writers[i % 5];
+                json_t *document = random_document(id);
+                bl_schema_t *schema = NULL;
+                unsigned char *value = NULL;
+                size_t size = 0;
+                bl_task_event_t direct_event, generic_event;
+                bl_record_error_t direct_error, generic_error;
+                bl_schemas_get(schemas, id, &schema, errstr, sizeof(errstr));
+                if (bl_encode_json(schema, id, document, &value, &size, errstr, sizeof(errstr)) != BL_OK) {
+                        json_decref(document); /* a null where the writer has no null: not a record */
+                        continue;
+                }
+                bool direct_ok = bl_decoder_decode(decoder, "t-1", 3, value, size, &direct_event, &direct_error);
+                bool generic_ok = bl_decoder_decode(generic, "t-1", 3, value, size, &generic_event, &generic_error);
+                CHECK_INT(direct_ok, generic_ok);
+                if (direct_ok && generic_ok) {
+                        check_same_event(&direct_event, &generic_event);
+                        decoded++;
+                } else if (!direct_ok && !generic_ok) {
+                        CHECK_INT(direct_error.reason, generic_error.reason);
+                        CHECK_STR(direct_error.detail, generic_error.detail);
+                        refused++;
+                }
+                free(value);
+                json_decref(document);
+        }
+        fprintf(stderr, "direct vs generic: %zu decoded, %zu refused alike\n", decoded, refused);
+        CHECK(decoded > 500 && refused > 500); /* both outcomes were exercised */
+        bl_decoder_destroy(generic);
+        bl_schemas_destroy(generic_schemas);
+}
+
+/* The writer with unions, nullable elements, promotions and unknown fields of every kind takes the direct read. */
+static void test_shuffled_writer_reads_directly(void) {
+        unsigned char *value;
+        size_t size = encode(96, "{\"trace\": {\"span\": 0.125, \"tags\": [{\"a\": 1}], \"sampled\": true},"
+                                 " \"domain\": \"evaluation\", \"task_id\": \"t-1\", \"labels\": {\"team\": \"ml\"},"
+                                 " \"event_type\": \"SUBMITTED\", \"any\": [1.5], \"event_id\": \"e-1\","
+                                 " \"occurred_at\": 5, \"producer\": \"p\", \"depends_on\": [\"t-0\"],"
+                                 " \"task_type\": \"x\", \"business_value\": 0.5, \"risk\": 1, \"weight\": 2.5,"
+                                 " \"deadline\": 9, \"max_attempts\": null, \"payload\": \"hi\", \"error\": null,"
+                                 " \"attempt\": null, \"state\": \"BUSY\"}",
+                             &value);
+        bl_task_event_t event;
+        bl_record_error_t error;
+        CHECK(value && decode(value, size, &event, &error));
+        if (!value || !decode(value, size, &event, &error)) {
+                fprintf(stderr, "decode: %s\n", value ? error.detail : "not encoded");
+                free(value);
+                return;
+        }
+        CHECK_STR(event.domain, "evaluation");
+        CHECK_STR(event.task_type, "x");
+        CHECK(event.label_count == 1 && !strcmp(event.label_keys[0], "team") && !strcmp(event.label_values[0], "ml"));
+        CHECK(event.depends_on_count == 1 && !strcmp(event.depends_on[0], "t-0"));
+        CHECK(event.has_risk && event.risk == 1.0 && event.has_deadline && event.deadline_ms == 9);
+        CHECK(event.has_payload && event.payload_size == 2 && !memcmp(event.payload, "hi", 2));
+        CHECK(!event.has_max_attempts && !event.has_attempt && !event.has_error);
+        free(value);
+}
+
+/* Duplicate map keys: the place of the first, the value of the last, as avro-c's generic maps keep them. */
+static void test_duplicate_label_keys(void) {
+        /* v2 (id 2) framed by hand would need every field: take a real record and splice a map into it instead */
+        unsigned char *value;
+        size_t size = encode(2, "{\"event_id\": \"e\", \"task_id\": \"t-1\", \"event_type\": \"SUBMITTED\","
+                                " \"occurred_at\": 5, \"producer\": \"p\", \"task_type\": \"x\","
+                                " \"domain\": \"evaluation\", \"business_value\": 0.5, \"risk\": 0.5,"
+                                " \"labels\": {\"aa\": \"11\", \"bb\": \"22\"}}",
+                            &value);
+        unsigned char *at = value ? memmem(value, size, "\004aa\004" "11\004" "bb", 9) : NULL;
+        bl_task_event_t event;
+        bl_record_error_t error;
+        CHECK(at != NULL);
+        if (at) {
+                memcpy(at + 7, "aa", 2); /* the second key becomes "aa" */
+                CHECK(decode(value, size, &event, &error));
+                if (!decode(value, size, &event, &error)) {
+                        fprintf(stderr, "decode: %s\n", error.detail);
+                        free(value);
+                        return;
+                }
+                CHECK_INT(event.label_count, 1);
+                CHECK(event.label_count == 1 && !strcmp(event.label_keys[0], "aa") &&
+                      !strcmp(event.label_values[0], "22"));
+        }
+        free(value);
+}
+
+/* A map key with a NUL byte is refused by the bounds walk, before either path would read it as a shorter key. */
+static void test_label_key_with_nul_is_refused(void) {
+        unsigned char *value;
+        size_t size = encode(2, "{\"event_id\": \"e\", \"task_id\": \"t-1\", \"event_type\": \"SUBMITTED\","
+                                " \"occurred_at\": 5, \"producer\": \"p\", \"task_type\": \"x\","
+                                " \"domain\": \"evaluation\", \"business_value\": 0.5, \"risk\": 0.5,"
+                                " \"labels\": {\"ab\": \"11\"}}",
+                            &value);
+        unsigned char *at = value ? memmem(value, size, "\004ab\004" "11", 6) : NULL;
+        CHECK(at != NULL);
+        if (at) {
+                at[2] = '\0';
+                expect_failure(value, size, BL_REASON_DECODE_AVRO, "map key with a NUL byte");
+        }
+        free(value);
+}
+
+/* Over the labels limit the direct read leaves the record to the generic path, which refuses it with the record's id. */
+static void test_too_many_labels_keep_the_schema_id(void) {
+        unsigned char *value;
+        size_t size = encode(2, "{\"event_id\": \"e\", \"task_id\": \"t-1\", \"event_type\": \"SUBMITTED\","
+                                " \"occurred_at\": 5, \"producer\": \"p\", \"task_type\": \"x\","
+                                " \"domain\": \"evaluation\", \"business_value\": 0.5, \"risk\": 0.5,"
+                                " \"labels\": {\"a\": \"1\", \"b\": \"2\", \"c\": \"3\", \"d\": \"4\", \"e\": \"5\"}}",
+                            &value);
+        bl_task_event_t event;
+        bl_record_error_t error;
+        CHECK(value && !decode(value, size, &event, &error));
+        CHECK_INT(error.reason, BL_REASON_CONTRACT_VIOLATION);
+        CHECK_CONTAINS(error.detail, "labels: 5 entries, the limit is 4");
+        CHECK_INT(error.schema_id, 2);
+        free(value);
+}
+
+/* The tests that decode records: run on the direct read, then on the generic path alone. */
+static void run_decoding_tests(void) {
         RUN(test_v2_round_trip);
         RUN(test_v1_projects_with_v2_defaults);
         RUN(test_foreign_writer_with_promotions);
         RUN(test_string_payload_is_read_as_bytes);
-        RUN(test_wire_format_errors);
-        RUN(test_unknown_schema_id);
-        RUN(test_incompatible_writer);
         RUN(test_truncated_and_trailing_avro);
         RUN(test_lengths_larger_than_data);
         RUN(test_oversized_fields);
         RUN(test_key_must_be_task_id);
         RUN(test_approved_payload_is_bounded);
         RUN(test_semantic_rule_after_decode);
+        RUN(test_shuffled_writer_reads_directly);
+        RUN(test_duplicate_label_keys);
+        RUN(test_label_key_with_nul_is_refused);
+        RUN(test_too_many_labels_keep_the_schema_id);
+}
+
+int main(void) {
+        setup();
+        run_decoding_tests();
+        RUN(test_wire_format_errors);
+        RUN(test_unknown_schema_id);
+        RUN(test_incompatible_writer);
         RUN(test_encoder_errors);
         RUN(test_rfc3339);
         RUN(test_wire_header);
         RUN(test_bounds_on_nested_types);
+        RUN(test_bounds_on_int_range);
+        RUN(test_direct_read_matches_the_generic_path);
+        bl_decoder_set_generic_only(decoder, true);
+        run_decoding_tests();
         bl_decoder_destroy(decoder);
         bl_schemas_destroy(schemas);
         bl_catalog_destroy(catalog);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "random.h"
 #include "contract/encode.h"
 #include "contract/records.h"
 #include "contract/wire.h"
@@ -907,18 +908,6 @@ static void test_encoder_follows_the_schemas_union_order(void) {
 
 /* ---- random items ------------------------------------------------------------------------------- */
 
-static uint64_t random_state = 0x9e3779b97f4a7c15u;
-
-static uint64_t next_random(void) {
-        random_state ^= random_state << 13;
-        random_state ^= random_state >> 7;
-        random_state ^= random_state << 17;
-        return random_state;
-}
-
-static bool one_in(unsigned n) {
-        return next_random() % n == 0;
-}
 
 /* 0 to 299 bytes of printable ASCII and UTF-8, never NUL; sometimes empty. */
 static char *random_text(void) {
