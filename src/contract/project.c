@@ -73,6 +73,12 @@ static const binding_t bindings[] = {
 
 #define LAYOUT_SLOTS 8
 
+/* A string in a record's bytes. */
+typedef struct bl_key_ref_s {
+        const unsigned char *bytes;
+        size_t size;
+} bl_key_ref_t;
+
 /* One writer field as the direct reader takes it (see "reading bytes" below). */
 typedef struct direct_field_s {
         int binding;              /* index into bindings, or -1: skipped */
@@ -102,6 +108,7 @@ struct bl_projector_s {
         const char **label_values;
         char **copies;                   /* strings read from bytes, freed per record */
         size_t copy_count, copy_capacity;
+        bl_key_ref_t *key_refs;          /* the direct reader's: a map's keys in the bytes (labels_max of them) */
         char *text;                      /* the direct reader's: NUL-terminated copies of a record's strings */
         size_t text_size, text_capacity;
 
@@ -191,6 +198,7 @@ void bl_projector_destroy(bl_projector_t *projector) {
                 free(projector->copies[i]);
         free(projector->copies);
         free(projector->text);
+        free(projector->key_refs);
         for (size_t i = 0; i < LAYOUT_SLOTS; i++)
                 free(projector->layouts[i].fields);
         free(projector->depends_on);
@@ -208,7 +216,8 @@ bl_projector_t *bl_projector_new(const json_t *reader_schema, const bl_projectio
         projector->depends_on = calloc(limits->depends_on_max + 1, sizeof(char *));
         projector->label_keys = calloc(limits->labels_max + 1, sizeof(char *));
         projector->label_values = calloc(limits->labels_max + 1, sizeof(char *));
-        if (!projector->depends_on || !projector->label_keys || !projector->label_values) {
+        projector->key_refs = calloc(limits->labels_max + 1, sizeof(*projector->key_refs));
+        if (!projector->depends_on || !projector->label_keys || !projector->label_values || !projector->key_refs) {
                 bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "out of memory");
                 goto fail;
         }
@@ -587,7 +596,6 @@ typedef struct cursor_s {
         bl_projector_t *projector;
         const char *field;   /* for messages */
         bl_record_error_t *error;
-        size_t label_count;  /* distinct keys read so far */
         bool generic;        /* leave this record to the generic path (see get_entries) */
 } cursor_t;
 
@@ -785,16 +793,38 @@ static bool depends_on_item(cursor_t *c, avro_schema_t element, const char *key,
         return get_element_text(c, element, &c->projector->depends_on[index], "null entry");
 }
 
-/* A map entry; a key seen before keeps its place and takes the later value, as avro-c's maps do. */
 static bool label_entry(cursor_t *c, avro_schema_t element, const char *key, size_t index) {
-        bl_projector_t *projector = c->projector;
-        size_t slot = 0;
-        (void)index;
-        while (slot < c->label_count && strcmp(projector->label_keys[slot], key))
-                slot++;
-        if (slot == c->label_count)
-                projector->label_keys[c->label_count++] = key;
-        return get_element_text(c, element, &projector->label_values[slot], "null value");
+        c->projector->label_keys[index] = key;
+        return get_element_text(c, element, &c->projector->label_values[index], "null value");
+}
+
+/*
+ * Whether a map's keys repeat. avro-c keeps the first place and the last
+ * value of a repeated key, so an earlier value that would be refused (a NUL,
+ * a null) may never be seen: such a map is left to the generic path. The
+ * keys are compared in the bytes; @p count is at most the labels limit.
+ */
+static bool keys_repeat(cursor_t scan, avro_schema_t element, size_t count) {
+        bl_key_ref_t *keys = scan.projector->key_refs;
+        size_t seen = 0;
+        int64_t block;
+        while (seen < count && get_long(&scan, &block) && block != 0) {
+                int64_t block_bytes;
+                if (block < 0) {
+                        block = -block;
+                        if (!get_long(&scan, &block_bytes))
+                                return false;
+                }
+                for (int64_t i = 0; i < block && seen < count; i++, seen++) {
+                        if (!get_bytes(&scan, &keys[seen].bytes, &keys[seen].size) || !skip(&scan, element, 1))
+                                return false;
+                        for (size_t j = 0; j < seen; j++)
+                                if (keys[j].size == keys[seen].size && !memcmp(keys[j].bytes, keys[seen].bytes,
+                                                                              keys[seen].size))
+                                        return true;
+                }
+        }
+        return false;
 }
 
 /* The entries of an array or map, first counted (the limit is on the whole), then read. */
@@ -803,7 +833,7 @@ static bool get_entries(cursor_t *c, avro_schema_t schema, bool map, size_t limi
         cursor_t scan = *c;
         if (!walk_blocks(&scan, element, map, NULL, count, 0))
                 return false;
-        if (*count > limit && map) { /* the limit is on distinct keys, which only reading them tells: rare */
+        if (map && (*count > limit || keys_repeat(*c, element, *count))) { /* the limit is on distinct keys */
                 c->generic = true;
                 return false;
         }
@@ -878,11 +908,8 @@ static bool get_bound(cursor_t *c, const direct_field_t *field, bl_task_event_t 
         case K_LABELS:
                 event->label_keys = c->projector->label_keys;
                 event->label_values = c->projector->label_values;
-                if (!get_entries(c, field->schema, true, c->projector->limits.labels_max, label_entry,
-                                 &event->label_count))
-                        return false;
-                event->label_count = c->label_count;
-                return true;
+                return get_entries(c, field->schema, true, c->projector->limits.labels_max, label_entry,
+                                   &event->label_count);
         case K_OPT_BYTES: {
                 const unsigned char *bytes;
                 if (!get_bytes(c, &bytes, &event->payload_size))
