@@ -794,6 +794,7 @@ void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms) {
 
 size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
         size_t dropped = 0;
+        bl_scheduler_remove_partition(backlog->scheduler, partition); /* at once: the loop's removals find none */
         for (size_t b = 0; b < backlog->bucket_count; b++) {
                 bucket_entry_t **link = &backlog->buckets[b];
                 while (*link) {

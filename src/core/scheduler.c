@@ -268,6 +268,26 @@ bool bl_scheduler_remove(bl_scheduler_t *scheduler, bl_item_t *item) {
         return true;
 }
 
+size_t bl_scheduler_remove_partition(bl_scheduler_t *scheduler, int32_t partition) {
+        size_t removed = 0;
+        for (size_t d = 0; d < scheduler->domain_count; d++) {
+                domain_t *domain = &scheduler->domains[d];
+                size_t kept = 0;
+                for (size_t slot = 0; slot < domain->count; slot++) {
+                        entry_t entry = domain->entries[slot];
+                        if (entry.item->partition == partition)
+                                entry.item->sched_slot = SIZE_MAX;
+                        else
+                                place(domain, kept++, &entry);
+                }
+                removed += domain->count - kept;
+                domain->count = kept;
+                heapify(domain); /* the memory stays: a restore after an abort fills it again */
+        }
+        scheduler->total -= removed;
+        return removed;
+}
+
 bool bl_scheduler_contains(const bl_scheduler_t *scheduler, const bl_item_t *item) {
         return holder_of(scheduler, item) != NULL;
 }

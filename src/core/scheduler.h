@@ -80,6 +80,14 @@ bool bl_scheduler_insert(bl_scheduler_t *scheduler, bl_item_t *item, int64_t now
 /** Takes @p item out, O(log n); false when it was not in. */
 bool bl_scheduler_remove(bl_scheduler_t *scheduler, bl_item_t *item);
 
+/**
+ * Takes out every item of @p partition at once, O(n) over all domains (one
+ * pass and one heapify each), where removing them one by one would sift and
+ * shrink the heap for each: what a revoked or restored partition needs. The
+ * heaps keep their memory. Returns how many were taken out.
+ */
+size_t bl_scheduler_remove_partition(bl_scheduler_t *scheduler, int32_t partition);
+
 bool bl_scheduler_contains(const bl_scheduler_t *scheduler, const bl_item_t *item);
 
 /**

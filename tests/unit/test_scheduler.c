@@ -287,6 +287,41 @@ static void test_grow_and_drain(void) {
         free(items);
 }
 
+/* A partition's items leave all domains at once; the rest keep a valid heap and their order. */
+static void test_remove_partition(void) {
+        score_ctx_t ctx = {0};
+        bl_scheduler_t *s = new_scheduler(&ctx, 0);
+        enum { N = 3000 };
+        bl_item_t **items = calloc(N, sizeof(*items));
+        size_t in_partition_1 = 0;
+        for (int i = 0; i < N; i++) {
+                char id[16];
+                snprintf(id, sizeof(id), "t%05d", i);
+                items[i] = make_item(id, i % 3 ? "odd" : "even", (double)((i * 7919) % N) / N, T0 + i % 17);
+                items[i]->partition = i % 4;
+                in_partition_1 += items[i]->partition == 1;
+                CHECK(bl_scheduler_insert(s, items[i], T0 + 100));
+        }
+        CHECK_INT(bl_scheduler_remove_partition(s, 1), in_partition_1);
+        CHECK_INT(bl_scheduler_total(s), N - in_partition_1);
+        CHECK(bl_scheduler_verify(s));
+        for (int i = 0; i < N; i++)
+                CHECK_INT(bl_scheduler_contains(s, items[i]), items[i]->partition != 1);
+        CHECK_INT(bl_scheduler_remove_partition(s, 1), 0);
+        double previous = INFINITY;
+        size_t popped = 0, out_of_order = 0;
+        for (double score; bl_scheduler_pop(s, "odd", T0 + 100, &score); popped++) {
+                out_of_order += score > previous;
+                previous = score;
+        }
+        CHECK_INT(out_of_order, 0);
+        CHECK_INT(popped + bl_scheduler_count(s, "even"), N - in_partition_1);
+        bl_scheduler_destroy(s);
+        for (int i = 0; i < N; i++)
+                bl_item_destroy(items[i]);
+        free(items);
+}
+
 /* ---- time: re-scoring ------------------------------------------------------------------------ */
 
 static void test_rescore_cadence(void) {
@@ -613,6 +648,7 @@ int main(void) {
         RUN(test_domains_independent);
         RUN(test_empty_and_unknown);
         RUN(test_grow_and_drain);
+        RUN(test_remove_partition);
         RUN(test_rescore_cadence);
         RUN(test_aging_outranks_fresh_high_value);
         RUN(test_random_against_model);
