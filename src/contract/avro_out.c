@@ -1,6 +1,6 @@
 /*
- * avro_out.c: compiled record shapes and the Avro binary primitives the
- * encoders write with.
+ * avro_out.c: compiled record shapes, and the buffer the Avro binary
+ * primitives (inline in avro_out.h) write into.
  *
  * Compiling resolves, once per schema, what avro-c's generic values would
  * look up for every record: field names to positions, named-type links to
@@ -183,7 +183,7 @@ void bl_avro_out_free(bl_avro_out_t *out) {
         memset(out, 0, sizeof(*out));
 }
 
-bool bl_avro_out_reserve(bl_avro_out_t *out, size_t more) {
+bool bl_avro_out_grow(bl_avro_out_t *out, size_t more) {
         size_t capacity = out->capacity ? out->capacity : MIN_CAPACITY;
         unsigned char *bytes;
         if (out->out_of_memory)
@@ -203,49 +203,4 @@ bool bl_avro_out_reserve(bl_avro_out_t *out, size_t more) {
         out->bytes = bytes;
         out->capacity = capacity;
         return true;
-}
-
-void bl_avro_out_raw(bl_avro_out_t *out, const void *bytes, size_t size) {
-        if (!bl_avro_out_reserve(out, size))
-                return;
-        if (size)
-                memcpy(out->bytes + out->size, bytes, size);
-        out->size += size;
-}
-
-void bl_avro_out_long(bl_avro_out_t *out, int64_t number) {
-        uint64_t zigzag = ((uint64_t)number << 1) ^ (uint64_t)(number >> 63);
-        unsigned char *at;
-        if (!bl_avro_out_reserve(out, 10))
-                return;
-        at = out->bytes + out->size;
-        while (zigzag > 0x7f) {
-                *at++ = (unsigned char)(zigzag | 0x80);
-                zigzag >>= 7;
-        }
-        *at++ = (unsigned char)zigzag;
-        out->size = (size_t)(at - out->bytes);
-}
-
-void bl_avro_out_double(bl_avro_out_t *out, double number) {
-        uint64_t bits;
-        if (!bl_avro_out_reserve(out, 8))
-                return;
-        memcpy(&bits, &number, sizeof(bits));
-        for (int i = 0; i < 8; i++)
-                out->bytes[out->size++] = (unsigned char)(bits >> (8 * i));
-}
-
-void bl_avro_out_boolean(bl_avro_out_t *out, bool flag) {
-        if (bl_avro_out_reserve(out, 1))
-                out->bytes[out->size++] = flag ? 1 : 0;
-}
-
-void bl_avro_out_bytes(bl_avro_out_t *out, const void *bytes, size_t size) {
-        bl_avro_out_long(out, (int64_t)size);
-        bl_avro_out_raw(out, bytes, size);
-}
-
-void bl_avro_out_string(bl_avro_out_t *out, const char *text) {
-        bl_avro_out_bytes(out, text, strlen(text));
 }

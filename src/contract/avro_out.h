@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct bl_avro_shape_s bl_avro_shape_t;
 
@@ -75,17 +76,65 @@ typedef struct bl_avro_out_s {
 void bl_avro_out_reset(bl_avro_out_t *out);
 void bl_avro_out_free(bl_avro_out_t *out);
 
-/** Room for @p more bytes after size; false (and out_of_memory) when it cannot grow. */
-bool bl_avro_out_reserve(bl_avro_out_t *out, size_t more);
+/** Grows the buffer for @p more bytes after size; false (and out_of_memory) when it cannot. */
+bool bl_avro_out_grow(bl_avro_out_t *out, size_t more);
 
-void bl_avro_out_raw(bl_avro_out_t *out, const void *bytes, size_t size);
+/*
+ * The primitives are inline: an encoder calls them for every field of every
+ * record, and a call into another file cost more than the bytes they write.
+ */
+
+/** Room for @p more bytes after size; false (and out_of_memory) when it cannot grow. */
+static inline bool bl_avro_out_reserve(bl_avro_out_t *out, size_t more) {
+        return (!out->out_of_memory && more <= out->capacity - out->size) || bl_avro_out_grow(out, more);
+}
+
+static inline void bl_avro_out_raw(bl_avro_out_t *out, const void *bytes, size_t size) {
+        if (!bl_avro_out_reserve(out, size))
+                return;
+        if (size)
+                memcpy(out->bytes + out->size, bytes, size);
+        out->size += size;
+}
+
 /** A long or an int: zig-zag, then a base-128 varint. */
-void bl_avro_out_long(bl_avro_out_t *out, int64_t number);
-/** 8 bytes, little-endian IEEE 754. */
-void bl_avro_out_double(bl_avro_out_t *out, double number);
-void bl_avro_out_boolean(bl_avro_out_t *out, bool flag);
+static inline void bl_avro_out_long(bl_avro_out_t *out, int64_t number) {
+        uint64_t zigzag = ((uint64_t)number << 1) ^ (uint64_t)(number >> 63);
+        unsigned char *at;
+        if (!bl_avro_out_reserve(out, 10))
+                return;
+        at = out->bytes + out->size;
+        while (zigzag > 0x7f) {
+                *at++ = (unsigned char)(zigzag | 0x80);
+                zigzag >>= 7;
+        }
+        *at++ = (unsigned char)zigzag;
+        out->size = (size_t)(at - out->bytes);
+}
+
+/** 8 bytes, little-endian IEEE 754, whatever the host's order. */
+static inline void bl_avro_out_double(bl_avro_out_t *out, double number) {
+        uint64_t bits;
+        if (!bl_avro_out_reserve(out, 8))
+                return;
+        memcpy(&bits, &number, sizeof(bits));
+        for (int i = 0; i < 8; i++)
+                out->bytes[out->size++] = (unsigned char)(bits >> (8 * i));
+}
+
+static inline void bl_avro_out_boolean(bl_avro_out_t *out, bool flag) {
+        if (bl_avro_out_reserve(out, 1))
+                out->bytes[out->size++] = flag ? 1 : 0;
+}
+
 /** Bytes or a string: the length, then the bytes. */
-void bl_avro_out_bytes(bl_avro_out_t *out, const void *bytes, size_t size);
-void bl_avro_out_string(bl_avro_out_t *out, const char *text);
+static inline void bl_avro_out_bytes(bl_avro_out_t *out, const void *bytes, size_t size) {
+        bl_avro_out_long(out, (int64_t)size);
+        bl_avro_out_raw(out, bytes, size);
+}
+
+static inline void bl_avro_out_string(bl_avro_out_t *out, const char *text) {
+        bl_avro_out_bytes(out, text, strlen(text));
+}
 
 #endif
