@@ -46,33 +46,38 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
         p->stats.transitions++;
 }
 
-/* The config's own copy of a domain's name: it outlives every delivery report. */
-static const char *dispatch_domain(const bl_pipeline_t *p, const char *domain) {
+/* The domain's place in the config, whose copy of the name outlives every delivery report; -1 if not there. */
+static int dispatch_domain(const bl_pipeline_t *p, const char *domain) {
         for (size_t d = 0; domain && d < p->config->domains.count; d++)
                 if (!strcmp(p->config->domains.items[d], domain))
-                        return p->config->domains.items[d];
-        return NULL;
+                        return (int)d;
+        return -1;
 }
 
 static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         bl_pipeline_t *p = opaque;
-        char topic[512];
+        char unlisted_topic[512];
+        const char *topic = unlisted_topic, *domain = NULL;
         const void *value;
         size_t size;
+        int d = dispatch_domain(p, dispatch->item->domain);
         if (bl_records_dispatch(p->records, dispatch, &value, &size)) {
                 encoding_failed(p, "a dispatch decision");
                 return;
         }
-        snprintf(topic, sizeof(topic), "%sdispatch.%s", p->config->topics_prefix, dispatch->item->domain);
-        const char *domain = dispatch_domain(p, dispatch->item->domain);
+        if (d >= 0) {
+                topic = p->topic_dispatch[d];
+                domain = p->config->domains.items[d];
+        } else { /* validation admits only configured domains: a restored item from an older config */
+                snprintf(unlisted_topic, sizeof(unlisted_topic), "%sdispatch.%s", p->config->topics_prefix,
+                         dispatch->item->domain);
+        }
         bl_txn_produce(p, topic, RD_KAFKA_PARTITION_UA, dispatch->item->task_id, value, size,
                        dispatch->item->traceparent, (void *)domain);
         if (domain)
                 bl_credit_sent(p->credit, domain);
         p->stats.dispatched++;
-        char policy[256];
-        snprintf(policy, sizeof(policy), "%s@%s", dispatch->policy_name, dispatch->policy_version);
-        bl_observe_dispatch(p, dispatch->item->domain, policy);
+        bl_observe_dispatch(p, dispatch->item->domain, dispatch->policy_name, dispatch->policy_version);
 }
 
 static void on_notice(void *opaque, const bl_notice_t *notice) {

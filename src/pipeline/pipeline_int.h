@@ -73,6 +73,7 @@ typedef struct bl_observe_s {
         bl_metric_series_t *dispatched[BL_OBSERVE_DOMAINS]; /* for the policy label below */
         char dispatched_policy[BL_OBSERVE_DOMAINS][128];
         int64_t last_gauges_ms;
+        int64_t gauges_interval_ms;  /* GAUGE_TICK_MS, or longer while a census walk takes long (observe.c) */
 } bl_observe_t;
 
 typedef struct bl_pipeline_s {
@@ -96,6 +97,7 @@ typedef struct bl_pipeline_s {
         bl_observe_t observe;
 
         char *topic_events, *topic_results, *topic_deps, *topic_state, *topic_transitions;
+        char **topic_dispatch;    /* dispatch.<domain> of each configured domain, in config order */
         /* The producer's handles of the topics written, by name (txn.c): a produce by name would look the
          * topic up in librdkafka's list under its lock, and take and drop a reference, every record. */
         struct bl_topic_handle_s *topic_handles;
@@ -160,7 +162,7 @@ bool bl_observe_open(bl_pipeline_t *p);
 void bl_observe_close(bl_pipeline_t *p);
 void bl_observe_ready(bl_pipeline_t *p, bool ready, const char *reason);
 void bl_observe_event(bl_pipeline_t *p, const char *topic);
-void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy);
+void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy_name, const char *policy_version);
 /** Heartbeat every turn; the summary gauges once a second. */
 void bl_observe_tick(bl_pipeline_t *p);
 

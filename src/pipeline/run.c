@@ -539,6 +539,14 @@ static bool name_topics(bl_pipeline_t *p) {
         p->topic_deps = bl_config_topic_name(p->config, "backlog.deps");
         p->topic_state = bl_config_topic_name(p->config, "backlog.state");
         p->topic_transitions = bl_config_topic_name(p->config, "backlog.transitions");
+        if (!(p->topic_dispatch = calloc(p->config->domains.count + 1, sizeof(*p->topic_dispatch))))
+                return false;
+        for (size_t d = 0; d < p->config->domains.count; d++) {
+                char role[300];
+                snprintf(role, sizeof(role), "dispatch.%s", p->config->domains.items[d]);
+                if (!(p->topic_dispatch[d] = bl_config_topic_name(p->config, role)))
+                        return false;
+        }
         return p->topic_events && p->topic_results && p->topic_deps && p->topic_state && p->topic_transitions;
 }
 
@@ -626,6 +634,9 @@ static void pipeline_close(bl_pipeline_t *p) {
         free(p->topic_deps);
         free(p->topic_state);
         free(p->topic_transitions);
+        for (size_t d = 0; p->topic_dispatch && p->topic_dispatch[d]; d++)
+                free(p->topic_dispatch[d]);
+        free(p->topic_dispatch);
 }
 
 int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload) {
