@@ -5,8 +5,11 @@
  * Series handles are created once, at start-up, for every state, domain,
  * input topic and DLQ reason, so the hot path only does atomic updates.
  * Gauges that summarise the backlog (items by state and domain, oldest age
- * per state) are recomputed by one walk over the items every second, on the
- * pipeline thread; the HTTP thread only renders. Counters that other modules
+ * per state) are recomputed by one walk over the items, on the pipeline
+ * thread, every second, or less often when the walk is long: the next one
+ * comes GAUGE_DUTY_FACTOR times the last walk's duration later, so the
+ * census never takes more than about 1 % of the thread (a walk over a
+ * million items takes 100 to 200 ms). The HTTP thread only renders. Counters that other modules
  * already keep (the DLQ's per reason, the ingest stats) are mirrored at the
  * same tick rather than counted twice.
  */
@@ -20,6 +23,7 @@
 #include "pipeline/pipeline_int.h"
 
 #define GAUGE_TICK_MS 1000
+#define GAUGE_DUTY_FACTOR 100
 
 static bool is_invalid_reason(bl_reason_t reason) {
         return reason == BL_REASON_DECODE_WIRE_FORMAT || reason == BL_REASON_DECODE_SCHEMA_UNKNOWN ||
@@ -109,18 +113,28 @@ static int domain_index(const bl_pipeline_t *p, const char *domain) {
         return -1;
 }
 
+/* Whether @p label is "name@version". */
+static bool is_policy_label(const char *label, const char *name, const char *version) {
+        size_t length = strlen(name);
+        return !strncmp(label, name, length) && label[length] == '@' && !strcmp(label + length + 1, version);
+}
+
 /* Per decision: the series of (domain, policy) is looked up (a lock) only when the policy changes. */
-void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy) {
+void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy_name, const char *policy_version) {
         bl_observe_t *o = &p->observe;
+        char policy[sizeof(o->dispatched_policy[0])];
         int d = domain_index(p, domain);
+        if (d >= 0 && o->dispatched[d] && is_policy_label(o->dispatched_policy[d], policy_name, policy_version)) {
+                bl_metric_inc(o->dispatched[d], 1);
+                return;
+        }
+        snprintf(policy, sizeof(policy), "%s@%s", policy_name, policy_version);
         if (d < 0) {
                 bl_metric_inc(bl_metrics_series(o->metrics.dispatch_decisions, domain, policy), 1);
                 return;
         }
-        if (!o->dispatched[d] || strcmp(o->dispatched_policy[d], policy)) {
-                o->dispatched[d] = bl_metrics_series(o->metrics.dispatch_decisions, domain, policy);
-                snprintf(o->dispatched_policy[d], sizeof(o->dispatched_policy[d]), "%s", policy);
-        }
+        o->dispatched[d] = bl_metrics_series(o->metrics.dispatch_decisions, domain, policy);
+        snprintf(o->dispatched_policy[d], sizeof(o->dispatched_policy[d]), "%s", policy);
         bl_metric_inc(o->dispatched[d], 1);
 }
 
@@ -170,8 +184,12 @@ static void update_gauges(bl_pipeline_t *p) {
 void bl_observe_tick(bl_pipeline_t *p) {
         int64_t now = bl_pipeline_monotonic_ms();
         bl_http_heartbeat(p->observe.http);
-        if (now - p->observe.last_gauges_ms < GAUGE_TICK_MS)
+        if (now - p->observe.last_gauges_ms < (p->observe.gauges_interval_ms ? p->observe.gauges_interval_ms
+                                                                              : GAUGE_TICK_MS))
                 return;
-        p->observe.last_gauges_ms = now;
         update_gauges(p);
+        int64_t took_ms = bl_pipeline_monotonic_ms() - now;
+        p->observe.last_gauges_ms = now;
+        p->observe.gauges_interval_ms =
+                took_ms * GAUGE_DUTY_FACTOR > GAUGE_TICK_MS ? took_ms * GAUGE_DUTY_FACTOR : GAUGE_TICK_MS;
 }
