@@ -73,7 +73,8 @@ typedef struct bl_observe_s {
         bl_metric_series_t *dispatched[BL_OBSERVE_DOMAINS]; /* for the policy label below */
         char dispatched_policy[BL_OBSERVE_DOMAINS][128];
         int64_t last_gauges_ms;
-        int64_t gauges_interval_ms;  /* GAUGE_TICK_MS, or longer while a census walk takes long (observe.c) */
+        int64_t last_census_ms;
+        int64_t census_interval_ms;  /* 0 at first; then GAUGE_TICK_MS, or longer while a walk takes long (observe.c) */
 } bl_observe_t;
 
 typedef struct bl_pipeline_s {
