@@ -29,30 +29,33 @@
 
 /* ==== shapes ================================================================ */
 
-static avro_schema_t resolved(avro_schema_t schema) {
+avro_schema_t bl_avro_schema_resolved(avro_schema_t schema) {
         while (schema && is_avro_link(schema))
                 schema = avro_schema_link_target(schema);
         return schema;
 }
 
-static bl_avro_shape_t *compile(avro_schema_t record, int depth, char *errstr, size_t errstr_size);
-
-/* Unwraps a nullable union into @p field's branches; false for any other union. */
-static bool unwrap_union(avro_schema_t *schema, bl_avro_field_t *field) {
-        avro_schema_t branches[2];
-        if (avro_schema_union_size(*schema) != 2)
+bool bl_avro_schema_nullable(avro_schema_t schema, avro_schema_t *value, int *null_branch) {
+        schema = bl_avro_schema_resolved(schema);
+        *value = schema;
+        *null_branch = -1;
+        if (avro_typeof(schema) != AVRO_UNION)
+                return true;
+        if (avro_schema_union_size(schema) != 2)
                 return false;
-        for (int i = 0; i < 2; i++)
-                branches[i] = resolved(avro_schema_union_branch(*schema, i));
-        for (int i = 0; i < 2; i++)
-                if (avro_typeof(branches[i]) == AVRO_NULL && avro_typeof(branches[1 - i]) != AVRO_NULL) {
-                        field->null_branch = i;
-                        field->value_branch = 1 - i;
-                        *schema = branches[1 - i];
+        for (int i = 0; i < 2; i++) {
+                avro_schema_t branch = bl_avro_schema_resolved(avro_schema_union_branch(schema, i));
+                avro_schema_t other = bl_avro_schema_resolved(avro_schema_union_branch(schema, 1 - i));
+                if (avro_typeof(branch) == AVRO_NULL && avro_typeof(other) != AVRO_NULL) {
+                        *value = other;
+                        *null_branch = i;
                         return true;
                 }
+        }
         return false;
 }
+
+static bl_avro_shape_t *compile(avro_schema_t record, int depth, char *errstr, size_t errstr_size);
 
 /* The element of an array or map: its type, and its enum or record. */
 static bool compile_element(avro_schema_t element, int depth, bl_avro_field_t *field, char *errstr,
@@ -67,17 +70,18 @@ static bool compile_element(avro_schema_t element, int depth, bl_avro_field_t *f
 
 static bool compile_field(avro_schema_t record, int index, int depth, bl_avro_field_t *field, char *errstr,
                           size_t errstr_size) {
-        avro_schema_t schema = resolved(avro_schema_record_field_get_by_index(record, index));
+        avro_schema_t schema;
         const char *name = avro_schema_record_field_name(record, index);
-        field->null_branch = field->value_branch = -1;
         if (!(field->name = strdup(name))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return false;
         }
-        if (avro_typeof(schema) == AVRO_UNION && !unwrap_union(&schema, field)) {
+        if (!bl_avro_schema_nullable(avro_schema_record_field_get_by_index(record, index), &schema,
+                                     &field->null_branch)) {
                 snprintf(errstr, errstr_size, "%s.%s: a union other than [null, T]", avro_schema_name(record), name);
                 return false;
         }
+        field->value_branch = field->null_branch < 0 ? -1 : 1 - field->null_branch;
         field->type = avro_typeof(schema);
         switch (field->type) {
         case AVRO_ENUM:
@@ -86,9 +90,9 @@ static bool compile_field(avro_schema_t record, int index, int depth, bl_avro_fi
         case AVRO_RECORD:
                 return (field->record = compile(schema, depth + 1, errstr, errstr_size)) != NULL;
         case AVRO_ARRAY:
-                return compile_element(resolved(avro_schema_array_items(schema)), depth, field, errstr, errstr_size);
+                return compile_element(bl_avro_schema_resolved(avro_schema_array_items(schema)), depth, field, errstr, errstr_size);
         case AVRO_MAP:
-                return compile_element(resolved(avro_schema_map_values(schema)), depth, field, errstr, errstr_size);
+                return compile_element(bl_avro_schema_resolved(avro_schema_map_values(schema)), depth, field, errstr, errstr_size);
         default:
                 return true;
         }
@@ -122,7 +126,7 @@ fail:
 }
 
 bl_avro_shape_t *bl_avro_shape_new(avro_schema_t record, char *errstr, size_t errstr_size) {
-        return compile(resolved(record), 0, errstr, errstr_size);
+        return compile(bl_avro_schema_resolved(record), 0, errstr, errstr_size);
 }
 
 void bl_avro_shape_free(bl_avro_shape_t *shape) {

@@ -54,6 +54,17 @@ struct bl_avro_shape_s {
 bl_avro_shape_t *bl_avro_shape_new(avro_schema_t record, char *errstr, size_t errstr_size);
 void bl_avro_shape_free(bl_avro_shape_t *shape);
 
+/** @p schema with named-type links followed to their definition. */
+avro_schema_t bl_avro_schema_resolved(avro_schema_t schema);
+
+/**
+ * A nullable union, [null, T] or [T, null], as *value = T (resolved) and
+ * *null_branch = the index of null; any other non-union schema as itself and
+ * -1. False for any other union. The direct reader (contract/project.c)
+ * takes writer schemas apart with it too.
+ */
+bool bl_avro_schema_nullable(avro_schema_t schema, avro_schema_t *value, int *null_branch);
+
 /** Whether @p a and @p b write the same bytes for the same values: names, types, branches, nesting. */
 bool bl_avro_shape_equal(const bl_avro_shape_t *a, const bl_avro_shape_t *b);
 

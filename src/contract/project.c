@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract/avro_out.h"
+
 typedef enum {
         K_STRING,        /* "string" */
         K_OPT_STRING,    /* ["null", "string"] or "string" */
@@ -91,6 +93,7 @@ typedef struct direct_field_s {
 typedef struct writer_layout_s {
         avro_schema_t writer;            /* the schema cache's, which lives as long as the process */
         int field_index[BINDING_COUNT];
+        int missing_required;            /* a required binding the writer lacks, or -1 */
         bool direct;                     /* every field has a shape the direct reader knows */
         direct_field_t *fields;          /* the writer's, in its order, when direct */
         size_t field_count;
@@ -446,8 +449,12 @@ static const writer_layout_t *layout_for(bl_projector_t *projector, avro_schema_
         free(layout->fields);
         memset(layout, 0, sizeof(*layout));
         layout->writer = writer;
-        for (size_t i = 0; i < BINDING_COUNT; i++)
+        layout->missing_required = -1;
+        for (size_t i = 0; i < BINDING_COUNT; i++) {
                 layout->field_index[i] = avro_schema_record_field_get_index(writer, bindings[i].name);
+                if (layout->field_index[i] < 0 && projector->required[i] && layout->missing_required < 0)
+                        layout->missing_required = (int)i;
+        }
         plan_direct(layout);
         return layout;
 }
@@ -494,33 +501,6 @@ bool bl_projector_apply(bl_projector_t *projector, avro_value_t *record, bl_task
  * The bytes have passed bl_avro_bounds_check; every read is bounded anyway.
  */
 
-static avro_schema_t resolved(avro_schema_t schema) {
-        while (schema && is_avro_link(schema))
-                schema = avro_schema_link_target(schema);
-        return schema;
-}
-
-/* [null, T] or [T, null] -> T and the null branch; any other schema -> itself and -1. False for other unions. */
-static bool unwrap_nullable(avro_schema_t schema, avro_schema_t *value, int *null_branch) {
-        schema = resolved(schema);
-        *value = schema;
-        *null_branch = -1;
-        if (avro_typeof(schema) != AVRO_UNION)
-                return true;
-        if (avro_schema_union_size(schema) != 2)
-                return false;
-        for (int i = 0; i < 2; i++) {
-                avro_schema_t branch = resolved(avro_schema_union_branch(schema, i));
-                avro_schema_t other = resolved(avro_schema_union_branch(schema, 1 - i));
-                if (avro_typeof(branch) == AVRO_NULL && avro_typeof(other) != AVRO_NULL) {
-                        *value = other;
-                        *null_branch = i;
-                        return true;
-                }
-        }
-        return false;
-}
-
 static bool is_text(avro_schema_t schema) {
         return avro_typeof(schema) == AVRO_STRING || avro_typeof(schema) == AVRO_BYTES;
 }
@@ -533,7 +513,7 @@ static bool is_number(avro_schema_t schema) {
 static bool is_text_element(avro_schema_t schema) {
         avro_schema_t value;
         int null_branch;
-        return unwrap_nullable(schema, &value, &null_branch) && is_text(value);
+        return bl_avro_schema_nullable(schema, &value, &null_branch) && is_text(value);
 }
 
 /* TaskError with code and message as strings or bytes and retryable a boolean: where each is. */
@@ -544,7 +524,7 @@ static bool plan_error(avro_schema_t record, direct_field_t *field) {
                 field->error_fields[i] = avro_schema_record_field_get_index(record, names[i]);
                 if (field->error_fields[i] < 0)
                         return false;
-                value = resolved(avro_schema_record_field_get_by_index(record, field->error_fields[i]));
+                value = bl_avro_schema_resolved(avro_schema_record_field_get_by_index(record, field->error_fields[i]));
                 if (i < 2 ? !is_text(value) : avro_typeof(value) != AVRO_BOOLEAN)
                         return false;
         }
@@ -582,9 +562,9 @@ static bool plan_direct(writer_layout_t *layout) {
                 const binding_t *b = binding_named(avro_schema_record_field_name(layout->writer, (int)i));
                 avro_schema_t schema = avro_schema_record_field_get_by_index(layout->writer, (int)i);
                 field->binding = b ? (int)(b - bindings) : -1;
-                field->schema = resolved(schema);
+                field->schema = bl_avro_schema_resolved(schema);
                 field->null_branch = -1;
-                if (b && (!unwrap_nullable(schema, &field->schema, &field->null_branch) ||
+                if (b && (!bl_avro_schema_nullable(schema, &field->schema, &field->null_branch) ||
                           !plan_value(b->kind, field->schema, field)))
                         return false;
         }
@@ -732,7 +712,7 @@ static bool skip(cursor_t *c, avro_schema_t schema, int depth) {
         const unsigned char *ignored;
         int64_t number;
         size_t size;
-        schema = resolved(schema);
+        schema = bl_avro_schema_resolved(schema);
         if (depth > 32)
                 return malformed(c);
         switch (avro_typeof(schema)) {
@@ -782,7 +762,7 @@ static bool get_element_text(cursor_t *c, avro_schema_t element, const char **ou
         avro_schema_t value;
         int null_branch;
         bool present;
-        unwrap_nullable(element, &value, &null_branch);
+        bl_avro_schema_nullable(element, &value, &null_branch);
         if (!get_branch(c, null_branch, &present))
                 return false;
         return present ? get_text(c, out) : direct_incompatible(c, null_message);
@@ -799,47 +779,52 @@ static bool label_entry(cursor_t *c, avro_schema_t element, const char *key, siz
 }
 
 /*
- * Whether a map's keys repeat. avro-c keeps the first place and the last
- * value of a repeated key, so an earlier value that would be refused (a NUL,
- * a null) may never be seen: such a map is left to the generic path. The
- * keys are compared in the bytes; @p count is at most the labels limit.
+ * Whether a map must go the generic way, in one pass over its keys: more than
+ * @p limit entries (the limit is on distinct keys, which avro-c counts), or a
+ * key that repeats (avro-c keeps its first place and last value, so an
+ * earlier value that would be refused, a NUL or a null, may never be seen).
+ * The keys are compared in the bytes. The scan is a copy of the cursor; a
+ * malformed map is left to the read that follows, which reports it.
  */
-static bool keys_repeat(cursor_t scan, avro_schema_t element, size_t count) {
-        bl_key_ref_t *keys = scan.projector->key_refs;
+static bool map_needs_generic(cursor_t scan, avro_schema_t element, size_t limit) {
+        bl_key_ref_t *keys = scan.projector->key_refs; /* room for limit + 1 */
         size_t seen = 0;
-        int64_t block;
-        while (seen < count && get_long(&scan, &block) && block != 0) {
-                int64_t block_bytes;
-                if (block < 0) {
+        int64_t block, block_bytes;
+        while (get_long(&scan, &block) && block != 0) {
+                if (block < 0) { /* a negative count is followed by the block's size in bytes */
                         block = -block;
                         if (!get_long(&scan, &block_bytes))
                                 return false;
                 }
-                for (int64_t i = 0; i < block && seen < count; i++, seen++) {
+                for (int64_t i = 0; i < block; i++, seen++) {
+                        if (seen == limit)
+                                return true;
                         if (!get_bytes(&scan, &keys[seen].bytes, &keys[seen].size) || !skip(&scan, element, 1))
                                 return false;
                         for (size_t j = 0; j < seen; j++)
-                                if (keys[j].size == keys[seen].size && !memcmp(keys[j].bytes, keys[seen].bytes,
-                                                                              keys[seen].size))
+                                if (keys[j].size == keys[seen].size &&
+                                    !memcmp(keys[j].bytes, keys[seen].bytes, keys[seen].size))
                                         return true;
                 }
         }
         return false;
 }
 
-/* The entries of an array or map, first counted (the limit is on the whole), then read. */
+/* The entries of an array or map. An array is counted first: its limit is on the whole, and says how many. */
 static bool get_entries(cursor_t *c, avro_schema_t schema, bool map, size_t limit, element_fn each, size_t *count) {
         avro_schema_t element = map ? avro_schema_map_values(schema) : avro_schema_array_items(schema);
         cursor_t scan = *c;
-        if (!walk_blocks(&scan, element, map, NULL, count, 0))
-                return false;
-        if (map && (*count > limit || keys_repeat(*c, element, *count))) { /* the limit is on distinct keys */
+        if (map && map_needs_generic(scan, element, limit)) {
                 c->generic = true;
                 return false;
         }
-        if (*count > limit)
-                return bl_record_error_set(c->error, BL_REASON_CONTRACT_VIOLATION, "%s: %zu entries, the limit is %zu",
-                                           c->field, *count, limit);
+        if (!map) {
+                if (!walk_blocks(&scan, element, false, NULL, count, 0))
+                        return false;
+                if (*count > limit)
+                        return bl_record_error_set(c->error, BL_REASON_CONTRACT_VIOLATION,
+                                                   "%s: %zu entries, the limit is %zu", c->field, *count, limit);
+        }
         return walk_blocks(c, element, map, each, count, 0);
 }
 
@@ -947,12 +932,10 @@ bl_projection_result_t bl_projector_read(bl_projector_t *projector, avro_schema_
                 return BL_PROJECTION_FAILED;
         }
         *event = projector->defaults;
-        for (size_t i = 0; i < BINDING_COUNT; i++) {
-                c.field = bindings[i].name;
-                if (layout->field_index[i] < 0 && projector->required[i]) {
-                        direct_incompatible(&c, "required, and the writer has no such field");
-                        return BL_PROJECTION_FAILED;
-                }
+        if (layout->missing_required >= 0) {
+                c.field = bindings[layout->missing_required].name;
+                direct_incompatible(&c, "required, and the writer has no such field");
+                return BL_PROJECTION_FAILED;
         }
         for (size_t i = 0; i < layout->field_count; i++) {
                 const direct_field_t *field = &layout->fields[i];
