@@ -52,7 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_util.h"
+#include "bench_kafka.h"
 #include "contract/encode.h"
 #include "contract/source.h"
 #include "kafka/admin.h"
@@ -63,7 +63,6 @@
 #include "ops/log.h"
 #include "pipeline/run.h"
 
-#define MAX_RUNS              100
 #define CALIBRATION_EVENTS    2000
 #define WATCH_INTERVAL_US     10000
 #define NO_PROGRESS_TIMEOUT_S 60.0
@@ -85,15 +84,7 @@ static void on_signal(int signo) {
 
 /* ---- options ------------------------------------------------------------------ */
 
-typedef struct options_s {
-        const char *bootstrap;
-        size_t events;
-        int32_t partitions;
-        size_t payload_bytes;
-        int runs;
-        bool keep;
-        char topic_prefix[128];
-} options_t;
+typedef bench_broker_options_t options_t;
 
 static void usage(FILE *out) {
         fprintf(out, "Usage: bench_e2e [options]\n"
@@ -118,71 +109,8 @@ static void usage(FILE *out) {
 
 /* 0 when the options are usable, -1 after --help, 2 on a usage error. */
 static int parse_options(int argc, char **argv, options_t *o) {
-        static const struct option longopts[] = {{"bootstrap", required_argument, NULL, 'b'},
-                                                 {"events", required_argument, NULL, 'n'},
-                                                 {"partitions", required_argument, NULL, 'p'},
-                                                 {"payload-bytes", required_argument, NULL, 'B'},
-                                                 {"runs", required_argument, NULL, 'r'},
-                                                 {"keep", no_argument, NULL, 'k'},
-                                                 {"topic-prefix", required_argument, NULL, 't'},
-                                                 {"help", no_argument, NULL, 'h'},
-                                                 {NULL, 0, NULL, 0}};
-        unsigned long long number;
-        int c, option_index = 0;
-        o->bootstrap = "127.0.0.1:19092";
-        o->events = 200000;
-        o->partitions = 6;
-        o->payload_bytes = 200;
-        o->runs = 3;
-        o->keep = false;
-        snprintf(o->topic_prefix, sizeof(o->topic_prefix), "bench-e2e-%d-", (int)getpid());
-        while ((c = getopt_long(argc, argv, "h", longopts, &option_index)) != -1) {
-                switch (c) {
-                case 'b':
-                        if (!*optarg)
-                                goto bad;
-                        o->bootstrap = optarg;
-                        break;
-                case 'n':
-                        if (!parse_count(optarg, 1, 100000000, &number))
-                                goto bad;
-                        o->events = (size_t)number;
-                        break;
-                case 'p':
-                        if (!parse_count(optarg, 1, 1000, &number))
-                                goto bad;
-                        o->partitions = (int32_t)number;
-                        break;
-                case 'B':
-                        if (!parse_count(optarg, 0, 100000, &number))
-                                goto bad;
-                        o->payload_bytes = (size_t)number;
-                        break;
-                case 'r':
-                        if (!parse_count(optarg, 1, MAX_RUNS, &number))
-                                goto bad;
-                        o->runs = (int)number;
-                        break;
-                case 'k': o->keep = true; break;
-                case 't':
-                        if (strlen(optarg) > 80 || !topic_chars(optarg)) {
-                                fprintf(stderr, "bench_e2e: --topic-prefix: at most 80 of [a-zA-Z0-9._-]\n");
-                                return 2;
-                        }
-                        snprintf(o->topic_prefix, sizeof(o->topic_prefix), "%s", optarg);
-                        break;
-                case 'h': usage(stdout); return -1;
-                default: fprintf(stderr, "bench_e2e: see --help\n"); return 2;
-                }
-        }
-        if (optind < argc) {
-                fprintf(stderr, "bench_e2e: unexpected argument '%s' (see --help)\n", argv[optind]);
-                return 2;
-        }
-        return 0;
-bad:
-        fprintf(stderr, "bench_e2e: bad value '%s' for --%s (see --help)\n", optarg, longopts[option_index].name);
-        return 2;
+        static const bench_broker_defaults_t defaults = {"bench_e2e", "events", 200000, "bench-e2e-", usage};
+        return bench_parse_broker_options(argc, argv, &defaults, o);
 }
 
 /* ---- clocks, statistics, synthetic events ------------------------------------- */
@@ -562,14 +490,6 @@ static void baseline_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message,
                 fprintf(stderr, "bench_e2e: baseline delivery failed: %s\n", rd_kafka_err2str(message->err));
 }
 
-static bool txn_ok(rd_kafka_error_t *error, const char *what, char *errstr, size_t errstr_size) {
-        if (!error)
-                return true;
-        snprintf(errstr, errstr_size, "%s: %s", what, rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-        return false;
-}
-
 /* Sends the offsets after each partition's last consumed event and commits. */
 static bool baseline_commit(rd_kafka_t *consumer, rd_kafka_t *producer, const char *topic, const int64_t *next,
                             int64_t *committed, int32_t partitions, char *errstr, size_t errstr_size) {
@@ -580,12 +500,12 @@ static bool baseline_commit(rd_kafka_t *consumer, rd_kafka_t *producer, const ch
                         rd_kafka_topic_partition_list_add(offsets, topic, p)->offset = next[p];
         if (offsets->cnt > 0) {
                 rd_kafka_consumer_group_metadata_t *group = rd_kafka_consumer_group_metadata(consumer);
-                ok = txn_ok(rd_kafka_send_offsets_to_transaction(producer, offsets, group, TXN_TIMEOUT_MS),
+                ok = bench_txn_ok(rd_kafka_send_offsets_to_transaction(producer, offsets, group, TXN_TIMEOUT_MS),
                             "send_offsets_to_transaction", errstr, errstr_size);
                 rd_kafka_consumer_group_metadata_destroy(group);
         }
         ok = ok &&
-             txn_ok(rd_kafka_commit_transaction(producer, TXN_TIMEOUT_MS), "commit_transaction", errstr, errstr_size);
+             bench_txn_ok(rd_kafka_commit_transaction(producer, TXN_TIMEOUT_MS), "commit_transaction", errstr, errstr_size);
         rd_kafka_topic_partition_list_destroy(offsets);
         if (ok)
                 memcpy(committed, next, (size_t)partitions * sizeof(*committed));
@@ -675,7 +595,7 @@ static bool run_baseline(const topic_set_t *input, const topic_set_t *output, co
         rd_kafka_conf_set_dr_msg_cb(conf, baseline_delivery);
         rd_kafka_conf_set_opaque(conf, &failures);
         if (!(producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)) ||
-            !txn_ok(rd_kafka_init_transactions(producer, TXN_TIMEOUT_MS), "init_transactions", errstr, errstr_size) ||
+            !bench_txn_ok(rd_kafka_init_transactions(producer, TXN_TIMEOUT_MS), "init_transactions", errstr, errstr_size) ||
             !(consumer = bl_kafka_new(RD_KAFKA_CONSUMER, input->config, consumer_overrides, errstr, errstr_size)))
                 goto done;
         rd_kafka_poll_set_consumer(consumer);
@@ -690,7 +610,7 @@ static bool run_baseline(const topic_set_t *input, const topic_set_t *output, co
                 rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 50);
                 if (message && !message->err && message->partition < o->partitions) {
                         if (!in_transaction) {
-                                if (!txn_ok(rd_kafka_begin_transaction(producer), "begin_transaction", errstr,
+                                if (!bench_txn_ok(rd_kafka_begin_transaction(producer), "begin_transaction", errstr,
                                             errstr_size)) {
                                         rd_kafka_message_destroy(message);
                                         goto done;
@@ -931,9 +851,9 @@ static bool calibrate(rd_kafka_t *admin, bl_schemas_t *schemas, const options_t 
 int main(int argc, char **argv) {
         options_t o;
         char errstr[1024] = "", prefix[200];
-        double baseline_rate[MAX_RUNS], backlogd_rate[MAX_RUNS], ratio[MAX_RUNS];
-        double baseline_first[MAX_RUNS], backlogd_first[MAX_RUNS], baseline_cpu[MAX_RUNS], backlogd_cpu[MAX_RUNS];
-        double baseline_steady[MAX_RUNS], backlogd_steady[MAX_RUNS], steady_ratio[MAX_RUNS];
+        double baseline_rate[BENCH_MAX_RUNS], backlogd_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS];
+        double baseline_first[BENCH_MAX_RUNS], backlogd_first[BENCH_MAX_RUNS], baseline_cpu[BENCH_MAX_RUNS], backlogd_cpu[BENCH_MAX_RUNS];
+        double baseline_steady[BENCH_MAX_RUNS], backlogd_steady[BENCH_MAX_RUNS], steady_ratio[BENCH_MAX_RUNS];
         bl_contract_source_t contracts = {0};
         bl_config_t *config = NULL;
         record_mix_t mix = {{0}, {0}, 0};
@@ -962,7 +882,7 @@ int main(int argc, char **argv) {
         if (!probe_broker(admin, o.bootstrap))
                 goto done;
         printf("e2e bench: %zu SUBMITTED events, %d partitions, %zu-byte payload, %d runs; topics %s* on %s\n",
-               o.events, (int)o.partitions, o.payload_bytes, o.runs, o.topic_prefix, o.bootstrap);
+               o.count, (int)o.partitions, o.payload_bytes, o.runs, o.topic_prefix, o.bootstrap);
         fflush(stdout);
         if (!calibrate(admin, contracts.schemas, &o, &mix, errstr, sizeof(errstr))) {
                 fprintf(stderr, "bench_e2e: calibration: %s\n", errstr);
@@ -986,7 +906,7 @@ int main(int argc, char **argv) {
                 ok = ok && set_create(&base, &o, prefix, errstr, sizeof(errstr));
                 fill_started = now_s();
                 ok = ok &&
-                     fill(&set, contracts.schemas, &o, o.events, end_offsets, &event_bytes, errstr, sizeof(errstr));
+                     fill(&set, contracts.schemas, &o, o.count, end_offsets, &event_bytes, errstr, sizeof(errstr));
                 double fill_seconds = now_s() - fill_started;
                 if (ok) {
                         stage = "baseline";
@@ -994,14 +914,14 @@ int main(int argc, char **argv) {
                 }
                 if (ok) {
                         stage = "backlogd";
-                        ok = run_backlogd(&set, &o, end_offsets, o.events, &b, errstr, sizeof(errstr));
+                        ok = run_backlogd(&set, &o, end_offsets, o.count, &b, errstr, sizeof(errstr));
                 }
                 if (ok) {
                         stage = "reading the outputs back";
                         ok = count_outputs(&base, &baseline_out, errstr, sizeof(errstr)) &&
-                             check_counts("the baseline", &baseline_out, &mix, o.events, errstr, sizeof(errstr)) &&
+                             check_counts("the baseline", &baseline_out, &mix, o.count, errstr, sizeof(errstr)) &&
                              count_outputs(&set, &backlogd_out, errstr, sizeof(errstr)) &&
-                             check_counts("backlogd", &backlogd_out, &mix, o.events, errstr, sizeof(errstr));
+                             check_counts("backlogd", &backlogd_out, &mix, o.count, errstr, sizeof(errstr));
                 }
                 if (!o.keep) {
                         set_delete(admin, &set);
@@ -1013,15 +933,15 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "bench_e2e: run %d, %s: %s\n", r + 1, stage, *errstr ? errstr : "failed");
                         goto done;
                 }
-                baseline_rate[r] = (double)o.events / a.seconds;
-                backlogd_rate[r] = (double)o.events / b.seconds;
+                baseline_rate[r] = (double)o.count / a.seconds;
+                backlogd_rate[r] = (double)o.count / b.seconds;
                 ratio[r] = backlogd_rate[r] / baseline_rate[r];
                 baseline_first[r] = a.first_commit_seconds;
                 backlogd_first[r] = b.first_commit_seconds;
-                baseline_cpu[r] = a.thread_cpu_seconds * 1e6 / (double)o.events;
-                backlogd_cpu[r] = b.thread_cpu_seconds * 1e6 / (double)o.events;
-                baseline_steady[r] = steady_rate(&a, o.events);
-                backlogd_steady[r] = steady_rate(&b, o.events);
+                baseline_cpu[r] = a.thread_cpu_seconds * 1e6 / (double)o.count;
+                backlogd_cpu[r] = b.thread_cpu_seconds * 1e6 / (double)o.count;
+                baseline_steady[r] = steady_rate(&a, o.count);
+                backlogd_steady[r] = steady_rate(&b, o.count);
                 steady_ratio[r] = baseline_steady[r] > 0 ? backlogd_steady[r] / baseline_steady[r] : 0;
                 printf("%-4d %6.1f %9.0f %9.0f %6.3f %9.0f %9.0f %6.3f %5.2f/%5.2f %6.1f/%6.1f %5.0f/%5.0f\n", r + 1,
                        fill_seconds, baseline_rate[r], backlogd_rate[r], ratio[r], baseline_steady[r],
@@ -1037,7 +957,7 @@ int main(int argc, char **argv) {
                median(backlogd_cpu, o.runs));
         printf("{\"bench\":\"e2e\",\"events\":%zu,\"partitions\":%d,\"payload_bytes\":%zu,\"runs\":%d,"
                "\"records_per_event\":[%zu,%zu,%zu],\"value_bytes\":[%zu,%zu,%zu],\"baseline_events_per_s\":[",
-               o.events, (int)o.partitions, o.payload_bytes, o.runs, mix.per_event[0], mix.per_event[1],
+               o.count, (int)o.partitions, o.payload_bytes, o.runs, mix.per_event[0], mix.per_event[1],
                mix.per_event[2], mix.value_bytes[0], mix.value_bytes[1], mix.value_bytes[2]);
         for (int r = 0; r < o.runs; r++)
                 printf("%s%.0f", r ? "," : "", baseline_rate[r]);

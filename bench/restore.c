@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_util.h"
+#include "bench_kafka.h"
 #include "contract/records.h"
 #include "contract/source.h"
 #include "core/backlog.h"
@@ -57,7 +57,6 @@
 #define PROBE_TIMEOUT_MS 10000
 #define TOPIC_READY_TIMEOUT_MS 30000
 #define SCAN_TIMEOUT_MS 30000
-#define MAX_RUNS 100
 #define BASE_TIME_MS INT64_C(1767225600000) /* 2026-01-01: the snapshots' "now" */
 
 static volatile sig_atomic_t interrupted;
@@ -69,15 +68,7 @@ static void on_signal(int signo) {
 
 /* ---- options ------------------------------------------------------------------ */
 
-typedef struct options_s {
-        const char *bootstrap;
-        size_t items;
-        int32_t partitions;
-        size_t payload_bytes;
-        int runs;
-        bool keep;
-        char topic_prefix[128];
-} options_t;
+typedef bench_broker_options_t options_t;
 
 static void usage(FILE *out) {
         fprintf(out,
@@ -102,68 +93,8 @@ static void usage(FILE *out) {
 
 /* 0 when the options are usable, -1 after --help, 2 on a usage error. */
 static int parse_options(int argc, char **argv, options_t *o) {
-        static const struct option longopts[] = {
-                {"bootstrap", required_argument, NULL, 'b'},     {"items", required_argument, NULL, 'n'},
-                {"partitions", required_argument, NULL, 'p'},    {"payload-bytes", required_argument, NULL, 'B'},
-                {"runs", required_argument, NULL, 'r'},          {"keep", no_argument, NULL, 'k'},
-                {"topic-prefix", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0}};
-        unsigned long long number;
-        int c, option_index = 0;
-        o->bootstrap = "127.0.0.1:19092";
-        o->items = 1000000;
-        o->partitions = 6;
-        o->payload_bytes = 200;
-        o->runs = 3;
-        o->keep = false;
-        snprintf(o->topic_prefix, sizeof(o->topic_prefix), "bench-%d-", (int)getpid());
-        while ((c = getopt_long(argc, argv, "h", longopts, &option_index)) != -1) {
-                switch (c) {
-                case 'b':
-                        if (!*optarg)
-                                goto bad;
-                        o->bootstrap = optarg;
-                        break;
-                case 'n':
-                        if (!parse_count(optarg, 1, 100000000, &number))
-                                goto bad;
-                        o->items = (size_t)number;
-                        break;
-                case 'p':
-                        if (!parse_count(optarg, 1, 1000, &number))
-                                goto bad;
-                        o->partitions = (int32_t)number;
-                        break;
-                case 'B':
-                        if (!parse_count(optarg, 0, 1000000, &number))
-                                goto bad;
-                        o->payload_bytes = (size_t)number;
-                        break;
-                case 'r':
-                        if (!parse_count(optarg, 1, MAX_RUNS, &number))
-                                goto bad;
-                        o->runs = (int)number;
-                        break;
-                case 'k': o->keep = true; break;
-                case 't':
-                        if (strlen(optarg) > 100 || !topic_chars(optarg)) {
-                                fprintf(stderr, "bench_restore: --topic-prefix: at most 100 of [a-zA-Z0-9._-]\n");
-                                return 2;
-                        }
-                        snprintf(o->topic_prefix, sizeof(o->topic_prefix), "%s", optarg);
-                        break;
-                case 'h': usage(stdout); return -1;
-                default: fprintf(stderr, "bench_restore: see --help\n"); return 2;
-                }
-        }
-        if (optind < argc) {
-                fprintf(stderr, "bench_restore: unexpected argument '%s' (see --help)\n", argv[optind]);
-                return 2;
-        }
-        return 0;
-bad:
-        fprintf(stderr, "bench_restore: bad value '%s' for --%s (see --help)\n", optarg, longopts[option_index].name);
-        return 2;
+        static const bench_broker_defaults_t defaults = {"bench_restore", "items", 1000000, "bench-", usage};
+        return bench_parse_broker_options(argc, argv, &defaults, o);
 }
 
 /* ---- clocks, memory, statistics ---------------------------------------------- */
@@ -564,14 +495,6 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *message, v
                 fprintf(stderr, "bench_restore: delivery failed: %s\n", rd_kafka_err2str(message->err));
 }
 
-static bool txn_ok(rd_kafka_error_t *error, const char *what, char *errstr, size_t errstr_size) {
-        if (!error)
-                return true;
-        snprintf(errstr, errstr_size, "%s: %s", what, rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-        return false;
-}
-
 /*
  * Writes the N snapshots as `backlogd run` writes them: encoded by the
  * pipeline's encoder, copied into the producer, on the murmur2 partition of
@@ -594,9 +517,9 @@ static bool fill(const bl_config_t *config, bl_records_t *records, const options
         rd_kafka_conf_set_opaque(conf, &failures);
         if (!(producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
                 return false;
-        ok = txn_ok(rd_kafka_init_transactions(producer, TXN_TIMEOUT_MS), "init_transactions", errstr, errstr_size);
-        for (size_t i = 0; ok && i < o->items; i++) {
-                bl_item_t *item = make_item(i, o->items, o->payload_bytes);
+        ok = bench_txn_ok(rd_kafka_init_transactions(producer, TXN_TIMEOUT_MS), "init_transactions", errstr, errstr_size);
+        for (size_t i = 0; ok && i < o->count; i++) {
+                bl_item_t *item = make_item(i, o->count, o->payload_bytes);
                 const void *value;
                 size_t size;
                 rd_kafka_resp_err_t err;
@@ -618,7 +541,7 @@ static bool fill(const bl_config_t *config, bl_records_t *records, const options
                         break;
                 }
                 if (!in_transaction) {
-                        ok = txn_ok(rd_kafka_begin_transaction(producer), "begin_transaction", errstr, errstr_size);
+                        ok = bench_txn_ok(rd_kafka_begin_transaction(producer), "begin_transaction", errstr, errstr_size);
                         in_transaction = ok;
                 }
                 int32_t partition = bl_reader_partition_for_key(item->task_id, o->partitions);
@@ -640,8 +563,8 @@ static bool fill(const bl_config_t *config, bl_records_t *records, const options
                 stats->states[item->state]++;
                 bl_item_destroy(item);
                 rd_kafka_poll(producer, 0);
-                if (ok && ((i + 1) % FILL_TXN_RECORDS == 0 || i + 1 == o->items)) {
-                        ok = txn_ok(rd_kafka_commit_transaction(producer, TXN_TIMEOUT_MS), "commit_transaction",
+                if (ok && ((i + 1) % FILL_TXN_RECORDS == 0 || i + 1 == o->count)) {
+                        ok = bench_txn_ok(rd_kafka_commit_transaction(producer, TXN_TIMEOUT_MS), "commit_transaction",
                                     errstr, errstr_size);
                         in_transaction = false;
                         stats->transactions++;
@@ -650,7 +573,7 @@ static bool fill(const bl_config_t *config, bl_records_t *records, const options
                                 stats->in_transaction[p] = false;
                         }
                         if (ok && isatty(STDERR_FILENO))
-                                fprintf(stderr, "\rfill: %zu / %zu", i + 1, o->items);
+                                fprintf(stderr, "\rfill: %zu / %zu", i + 1, o->count);
                 }
         }
         if (isatty(STDERR_FILENO))
@@ -908,8 +831,8 @@ int main(int argc, char **argv) {
         char errstr[1024] = "", topic[256];
         quiet_t quiet = {"", false};
         fill_stats_t filled = {0};
-        double baseline_rate[MAX_RUNS], restore_rate[MAX_RUNS], ratio[MAX_RUNS], finish_ms[MAX_RUNS];
-        double rss_item[MAX_RUNS], heap_item[MAX_RUNS], drop_ms[MAX_RUNS];
+        double baseline_rate[BENCH_MAX_RUNS], restore_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS], finish_ms[BENCH_MAX_RUNS];
+        double rss_item[BENCH_MAX_RUNS], heap_item[BENCH_MAX_RUNS], drop_ms[BENCH_MAX_RUNS];
         bl_contract_source_t contracts = {0};
         bl_records_t *records = NULL;
         bl_config_t *config = NULL;
@@ -949,7 +872,7 @@ int main(int argc, char **argv) {
                 goto done;
         }
 
-        printf("restore bench: %zu items, %d partitions, %zu-byte payload, %d runs; %s on %s\n", o.items,
+        printf("restore bench: %zu items, %d partitions, %zu-byte payload, %d runs; %s on %s\n", o.count,
                (int)o.partitions, o.payload_bytes, o.runs, topic, o.bootstrap);
         fflush(stdout);
         filled.end_offsets = calloc((size_t)o.partitions, sizeof(*filled.end_offsets));
@@ -970,14 +893,14 @@ int main(int argc, char **argv) {
         }
         printf("fill: %zu snapshots, %.0f bytes each on average, %zu transactions, %.1f s: %.0f items/s, "
                "%.1f MB/s; last commit markers seen after %.0f ms more\n",
-               o.items, (double)filled.value_bytes / (double)o.items, filled.transactions, filled.seconds,
-               (double)o.items / filled.seconds, (double)filled.value_bytes / filled.seconds / 1e6,
+               o.count, (double)filled.value_bytes / (double)o.count, filled.transactions, filled.seconds,
+               (double)o.count / filled.seconds, (double)filled.value_bytes / filled.seconds / 1e6,
                markers_seconds * 1e3);
         printf("states:");
         for (int s = 0; s < BL_STATE__COUNT; s++)
                 if (filled.states[s])
                         printf(" %s %.1f%%", bl_state_name((bl_state_t)s),
-                               100.0 * (double)filled.states[s] / (double)o.items);
+                               100.0 * (double)filled.states[s] / (double)o.count);
         printf("\n\n%-4s %17s %17s %7s %18s %11s %12s %9s\n", "run", "baseline items/s", "restore items/s", "ratio",
                "restore_finish ms", "rss B/item", "heap B/item", "drop ms");
         fflush(stdout);
@@ -990,18 +913,18 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "bench_restore: baseline: %s\n", errstr);
                         goto done;
                 }
-                if (base.records != o.items) {
+                if (base.records != o.count) {
                         fprintf(stderr, "bench_restore: baseline read %zu records, expected %zu\n", base.records,
-                                o.items);
+                                o.count);
                         goto done;
                 }
-                baseline_rate[r] = (double)o.items / seconds;
-                if (!run_restore(config, contracts.schemas, topic, o.partitions, o.items, &run, errstr,
+                baseline_rate[r] = (double)o.count / seconds;
+                if (!run_restore(config, contracts.schemas, topic, o.partitions, o.count, &run, errstr,
                                  sizeof(errstr))) {
                         fprintf(stderr, "bench_restore: restore: %s\n", errstr);
                         goto done;
                 }
-                restore_rate[r] = (double)o.items / run.seconds;
+                restore_rate[r] = (double)o.count / run.seconds;
                 ratio[r] = restore_rate[r] / baseline_rate[r];
                 finish_ms[r] = run.finish_seconds * 1e3;
                 rss_item[r] = run.rss_per_item;
@@ -1016,8 +939,8 @@ int main(int argc, char **argv) {
                median(rss_item, o.runs), median(heap_item, o.runs), median(drop_ms, o.runs));
         printf("{\"bench\":\"restore\",\"items\":%zu,\"partitions\":%d,\"payload_bytes\":%zu,\"runs\":%d,"
                "\"record_bytes_avg\":%.1f,\"fill_items_per_s\":%.0f,\"baseline_items_per_s\":[",
-               o.items, (int)o.partitions, o.payload_bytes, o.runs, (double)filled.value_bytes / (double)o.items,
-               (double)o.items / filled.seconds);
+               o.count, (int)o.partitions, o.payload_bytes, o.runs, (double)filled.value_bytes / (double)o.count,
+               (double)o.count / filled.seconds);
         for (int r = 0; r < o.runs; r++)
                 printf("%s%.0f", r ? "," : "", baseline_rate[r]);
         printf("],\"restore_items_per_s\":[");
