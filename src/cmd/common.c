@@ -6,6 +6,7 @@
  */
 #include "cmd/cmd.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,29 @@ bl_config_t *bl_cmd_load_config(const char *path) {
         if (config)
                 bl_log_set_level((bl_log_level_t)config->log_level);
         return config;
+}
+
+int bl_cmd_parse_config_json(const char *command, int argc, char **argv, void (*usage)(FILE *out),
+                             const char **path, bool *as_json) {
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"json", no_argument, NULL, 'j'},
+                {"help", no_argument, NULL, 'h'},
+                {NULL, 0, NULL, 0},
+        };
+        int opt;
+        *path = NULL;
+        *as_json = false;
+        optind = 1;
+        while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+                switch (opt) {
+                case 'c': *path = optarg; break;
+                case 'j': *as_json = true; break;
+                case 'h': usage(stdout); return BL_EXIT_OK;
+                default: return bl_cmd_usage_error(command, "bad option");
+                }
+        }
+        return -1;
 }
 
 int bl_cmd_usage_error(const char *command, const char *fmt, ...) {

@@ -377,25 +377,12 @@ done:
 }
 
 int bl_cmd_inspect(int argc, char **argv) {
-        static const struct option options[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"json", no_argument, NULL, 'j'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
-        };
-        const char *path = NULL;
-        bool as_json = false;
+        const char *path;
+        bool as_json;
         bl_config_t *config;
-        int opt, status;
-        optind = 1;
-        while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-                switch (opt) {
-                case 'c': path = optarg; break;
-                case 'j': as_json = true; break;
-                case 'h': usage(stdout); return BL_EXIT_OK;
-                default: return bl_cmd_usage_error("inspect", "bad option");
-                }
-        }
+        int early, status;
+        if ((early = bl_cmd_parse_config_json("inspect", argc, argv, usage, &path, &as_json)) >= 0)
+                return early;
         if (optind < argc)
                 return bl_cmd_usage_error("inspect", "unexpected argument '%s'", argv[optind]);
         if (!(config = bl_cmd_load_config(path)))
