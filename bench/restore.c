@@ -168,22 +168,17 @@ static bl_state_t pick_state(rng_t *rng) {
         return BL_STATE_READY;
 }
 
-static bool push_event_ids(bl_strvec_t *ids, rng_t *rng, size_t count) {
+static bool push_event_ids(bl_item_t *item, rng_t *rng, size_t count) {
         char id[64];
         for (size_t i = 0; i < count; i++) {
                 uint64_t a = rng_next(rng), b = rng_next(rng);
                 snprintf(id, sizeof(id), "%08" PRIx32 "-%04" PRIx32 "-4%03" PRIx32 "-%04" PRIx32 "-%012" PRIx64,
                          (uint32_t)a, (uint32_t)(a >> 32) & 0xffff, (uint32_t)(a >> 48) & 0xfff,
                          (uint32_t)b & 0xffff, b >> 16);
-                if (!bl_strvec_push(ids, id))
+                if (!bl_item_remember_event(item, id, count))
                         return false;
         }
         return true;
-}
-
-static bool set_text(char **slot, const char *text) {
-        free(*slot);
-        return (*slot = strdup(text)) != NULL;
 }
 
 /* Event ids a task in @p state has applied: its submission, then starts, heartbeats, results. */
@@ -207,12 +202,18 @@ static bl_item_t *make_item(uint64_t index, uint64_t total, size_t payload_bytes
         size_t domain = (size_t)rng_below(&rng, 4);
         bool terminal = bl_state_is_terminal(state);
         bool placeholder = state == BL_STATE_QUEUED && rng_chance(&rng, 150); /* 0.45% of items */
+        const char *tenant = NULL;
         bl_item_t *item;
+        bl_item_cold_t *cold; /* every item here has labels or dependents */
         bool ok = true;
 
         task_id_of(index, task_id, sizeof(task_id));
         if (!(item = bl_item_new(task_id, -1)))
                 return NULL;
+        if (!(cold = bl_item_cold_for_write(item))) {
+                bl_item_destroy(item);
+                return NULL;
+        }
         item->state = state;
         item->placeholder = placeholder;
         item->seq = 1 + (int64_t)rng_below(&rng, terminal ? 30 : 8);
@@ -222,20 +223,20 @@ static bl_item_t *make_item(uint64_t index, uint64_t total, size_t payload_bytes
                 item->seq = 1;
                 for (size_t i = 0, n = 1 + (size_t)rng_below(&rng, 3); i < n && ok; i++) {
                         task_id_of(rng_below(&rng, total), text, sizeof(text));
-                        ok = bl_strvec_push(&item->dependents, text);
+                        ok = bl_strvec_push(&cold->dependents, text);
                 }
                 if (ok)
                         return item;
                 bl_item_destroy(item);
                 return NULL;
         }
-        ok = set_text(&item->domain, domains[domain]) &&
-             set_text(&item->task_type, task_types[domain][rng_below(&rng, 3)]) &&
-             set_text(&item->sla_class, sla_classes[rng_below(&rng, 4)]);
-        if (ok && rng_chance(&rng, 800)) {
+        const char *task_type = task_types[domain][rng_below(&rng, 3)];
+        const char *sla_class = sla_classes[rng_below(&rng, 4)];
+        if (rng_chance(&rng, 800)) {
                 snprintf(text, sizeof(text), "tenant-%03u", (unsigned)rng_below(&rng, 200));
-                ok = set_text(&item->tenant, text);
+                tenant = text;
         }
+        ok = bl_item_set_kind(item, task_type, domains[domain], tenant, sla_class);
         item->business_value = rng_unit(&rng);
         item->risk = rng_unit(&rng);
         if (rng_chance(&rng, 300))
@@ -266,13 +267,13 @@ static bl_item_t *make_item(uint64_t index, uint64_t total, size_t payload_bytes
         size_t deps = roll < 60 ? 0 : roll < 85 ? 1 : 2 + (size_t)rng_below(&rng, 2);
         for (size_t i = 0; i < deps && ok; i++) {
                 task_id_of(rng_below(&rng, total), text, sizeof(text));
-                ok = bl_strvec_push(&item->depends_on, text) &&
-                     (state != BL_STATE_BLOCKED || bl_strvec_push(&item->pending_deps, text));
+                ok = bl_strvec_push(&cold->depends_on, text) &&
+                     (state != BL_STATE_BLOCKED || bl_strvec_push(&cold->pending_deps, text));
         }
         if (ok && rng_chance(&rng, 100))
                 for (size_t i = 0, n = 1 + (size_t)rng_below(&rng, 2); i < n && ok; i++) {
                         task_id_of(rng_below(&rng, total), text, sizeof(text));
-                        ok = bl_strvec_push(&item->dependents, text);
+                        ok = bl_strvec_push(&cold->dependents, text);
                 }
         if (rng_chance(&rng, 50)) {
                 item->approval_required = true;
@@ -289,13 +290,13 @@ static bl_item_t *make_item(uint64_t index, uint64_t total, size_t payload_bytes
                 case 2: snprintf(text, sizeof(text), "%s", rng_chance(&rng, 900) ? "prod" : "staging"); break;
                 default: snprintf(text, sizeof(text), "p%u", (unsigned)rng_below(&rng, 4)); break;
                 }
-                ok = bl_strvec_push(&item->label_keys, label_keys[i]) && bl_strvec_push(&item->label_values, text);
+                ok = bl_strvec_push(&cold->label_keys, label_keys[i]) && bl_strvec_push(&cold->label_values, text);
         }
 
         /* the payload handed to the worker: opaque bytes */
         if (ok) {
                 item->has_payload = true;
-                item->payload_size = payload_bytes;
+                item->payload_size = (uint32_t)payload_bytes;
                 ok = (item->payload = malloc(payload_bytes ? payload_bytes : 1)) != NULL;
                 for (size_t i = 0; ok && i < payload_bytes; i += 8) {
                         uint64_t word = rng_next(&rng);
@@ -306,18 +307,19 @@ static bl_item_t *make_item(uint64_t index, uint64_t total, size_t payload_bytes
         if (ok && rng_chance(&rng, 800)) {
                 snprintf(text, sizeof(text), "00-%016" PRIx64 "%016" PRIx64 "-%016" PRIx64 "-01", rng_next(&rng),
                          rng_next(&rng), rng_next(&rng));
-                ok = set_text(&item->traceparent, text);
+                ok = bl_item_replace_text(&cold->traceparent, text);
         }
         if (ok && (state == BL_STATE_RETRY_WAIT || state == BL_STATE_DEAD || item->attempt > 1)) {
                 size_t code = (size_t)rng_below(&rng, 3);
-                item->has_last_error = true;
-                item->error_retryable = state != BL_STATE_DEAD;
-                ok = set_text(&item->error_code, error_codes[code]) &&
-                     set_text(&item->error_message, code == 0   ? "container killed: memory limit 8Gi exceeded"
-                                                    : code == 1 ? "no heartbeat for 300 s"
-                                                                : "model server answered 503 Service Unavailable");
+                cold->has_last_error = true;
+                cold->error_retryable = state != BL_STATE_DEAD;
+                ok = bl_item_replace_text(&cold->error_code, error_codes[code]) &&
+                     bl_item_replace_text(&cold->error_message,
+                                          code == 0   ? "container killed: memory limit 8Gi exceeded"
+                                          : code == 1 ? "no heartbeat for 300 s"
+                                                      : "model server answered 503 Service Unavailable");
         }
-        ok = ok && push_event_ids(&item->recent_event_ids, &rng, event_count(state, &rng));
+        ok = ok && push_event_ids(item, &rng, event_count(state, &rng));
         if (ok)
                 return item;
         bl_item_destroy(item);

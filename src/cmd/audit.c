@@ -140,20 +140,20 @@ static json_t *opt_string(const char *text) {
 }
 
 /* The error a step into FAILED or DEAD records in its item (a worker's, lease_expired, dependency_failed). */
-static const bl_item_t *failure_of(const step_t *step) {
+static const bl_item_cold_t *failure_of(const step_t *step) {
         const bl_transition_t *t = &step->record->transition;
         const bl_item_t *item = step->record->item;
-        if ((t->to != BL_STATE_FAILED && t->to != BL_STATE_DEAD) || !item || !item->has_last_error)
+        if ((t->to != BL_STATE_FAILED && t->to != BL_STATE_DEAD) || !item || !bl_item_cold(item)->has_last_error)
                 return NULL;
-        return item;
+        return bl_item_cold(item);
 }
 
 static json_t *error_json(const step_t *step) {
-        const bl_item_t *item = failure_of(step);
-        if (!item)
+        const bl_item_cold_t *failure = failure_of(step);
+        if (!failure)
                 return json_null();
-        return json_pack("{s:s, s:s, s:b}", "code", item->error_code ? item->error_code : "", "message",
-                         item->error_message ? item->error_message : "", "retryable", item->error_retryable);
+        return json_pack("{s:s, s:s, s:b}", "code", failure->error_code ? failure->error_code : "", "message",
+                         failure->error_message ? failure->error_message : "", "retryable", failure->error_retryable);
 }
 
 static json_t *step_json(const audit_t *audit, const step_t *step) {
@@ -202,7 +202,7 @@ static void print_rationale(const bl_transition_t *t) {
 
 static void print_step(const step_t *step) {
         const bl_transition_t *t = &step->record->transition;
-        const bl_item_t *failed = failure_of(step);
+        const bl_item_cold_t *failed = failure_of(step);
         char at[48], occurred[48];
         printf("%4" PRId64 "  %s  %s -> %s  cause %s", t->seq, bl_history_format_time(t->at_ms, at, sizeof(at)),
                t->has_from ? bl_state_name(t->from) : "(new)", bl_state_name(t->to), t->cause);

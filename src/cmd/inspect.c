@@ -148,7 +148,7 @@ static bool read_snapshot(const rd_kafka_message_t *message, void *opaque) {
         summary->placeholder = item->placeholder;
         summary->state = item->state;
         summary->state_since_ms = item->state_since_ms;
-        summary->domain = domain_index(inspect, item->domain);
+        summary->domain = domain_index(inspect, item->kind->domain);
         bl_item_destroy(item);
         return !inspect->out_of_memory;
 }

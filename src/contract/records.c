@@ -223,7 +223,33 @@ static bool as_labels(reader_t *r, const char *name, avro_value_t *value, bl_str
         return true;
 }
 
+static bool as_event_ids(reader_t *r, const char *name, avro_value_t *value, bl_item_t *item) {
+        size_t count = 0;
+        if (avro_value_get_type(value) != AVRO_ARRAY)
+                return incompatible(r, name, "expected an array");
+        avro_value_get_size(value, &count);
+        for (size_t i = 0; i < count; i++) {
+                avro_value_t element;
+                const char *text = NULL;
+                avro_value_get_by_index(value, i, &element, NULL);
+                if (!unwrap(&element))
+                        return incompatible(r, name, "null entry");
+                if (!as_string(r, name, &element, &text))
+                        return false;
+                if (!bl_item_remember_event(item, text, UINT16_MAX))
+                        return out_of_memory(r);
+        }
+        return true;
+}
+
 /* ---- fields: absent keeps the caller's default ------------------------------ */
+
+/* The string itself, valid while the record is: for the fields that are interned, not copied. */
+static bool read_string(reader_t *r, const char *name, need_t need, const char **text) {
+        avro_value_t value;
+        lookup_t found = find(r, name, need, &value, NULL);
+        return found == FOUND ? as_string(r, name, &value, text) : found == ABSENT;
+}
 
 static bool read_text(reader_t *r, const char *name, need_t need, char **slot) {
         avro_value_t value;
@@ -279,6 +305,45 @@ static bool read_labels(reader_t *r, const char *name, bl_strvec_t *keys, bl_str
         return found == FOUND ? as_labels(r, name, &value, keys, values) : found == ABSENT;
 }
 
+static bool read_event_ids(reader_t *r, const char *name, bl_item_t *item) {
+        avro_value_t value;
+        lookup_t found = find(r, name, OPTIONAL, &value, NULL);
+        return found == FOUND ? as_event_ids(r, name, &value, item) : found == ABSENT;
+}
+
+static bool read_payload(reader_t *r, bl_item_t *item) {
+        size_t size = item->payload_size;
+        if (!read_bytes(r, "payload", &item->payload, &size, &item->has_payload))
+                return false;
+        if (size > UINT32_MAX)
+                return incompatible(r, "payload", "larger than 4 GiB");
+        item->payload_size = (uint32_t)size;
+        return true;
+}
+
+/* task_type, domain, tenant and sla_class, as far as the record has them, into the item's kind. */
+static bool read_item_kind(reader_t *r, bl_item_t *item) {
+        const char *task_type = item->kind->task_type, *domain = item->kind->domain;
+        const char *tenant = item->kind->tenant, *sla_class = item->kind->sla_class;
+        if (!read_string(r, "task_type", REQUIRED, &task_type) || !read_string(r, "domain", REQUIRED, &domain) ||
+            !read_string(r, "tenant", OPTIONAL, &tenant) || !read_string(r, "sla_class", OPTIONAL, &sla_class))
+                return false;
+        /* task_type and domain are "" in a placeholder's snapshot */
+        if (!bl_item_set_kind(item, task_type && *task_type ? task_type : NULL, domain && *domain ? domain : NULL,
+                              tenant, sla_class))
+                return out_of_memory(r);
+        return true;
+}
+
+/* Gives the item the cold fields read into @p cold, or frees them when the read failed. */
+static bool adopt_cold(reader_t *r, bl_item_t *item, bl_item_cold_t *cold, bool read_ok) {
+        if (read_ok && !bl_item_adopt_cold(item, cold))
+                read_ok = out_of_memory(r);
+        if (!read_ok)
+                bl_item_cold_clear(cold);
+        return read_ok;
+}
+
 /* A nested record: the reader for it, or ABSENT/FAILED. */
 static lookup_t find_record(reader_t *r, const char *name, need_t need, const char *path, reader_t *nested_reader) {
         avro_value_t value;
@@ -332,38 +397,25 @@ static void free_rationale(const bl_criterion_t *criteria, size_t count) {
 
 /* ---- BacklogItem ------------------------------------------------------------- */
 
-/* task_type and domain are "" in a placeholder's snapshot. */
-static void empty_to_null(char **slot) {
-        if (*slot && !**slot) {
-                free(*slot);
-                *slot = NULL;
-        }
-}
-
-static bool read_last_error(reader_t *r, bl_item_t *item) {
+static bool read_last_error(reader_t *r, bl_item_cold_t *cold) {
         reader_t error;
         lookup_t found = find_record(r, "last_error", OPTIONAL, "TaskError", &error);
         if (found != FOUND)
                 return found == ABSENT;
-        item->has_last_error = true;
-        return read_text(&error, "code", REQUIRED, &item->error_code) &&
-               read_text(&error, "message", REQUIRED, &item->error_message) &&
-               read_bool(&error, "retryable", &item->error_retryable);
+        cold->has_last_error = true;
+        return read_text(&error, "code", REQUIRED, &cold->error_code) &&
+               read_text(&error, "message", REQUIRED, &cold->error_message) &&
+               read_bool(&error, "retryable", &cold->error_retryable);
 }
 
 static bool read_item_identity(reader_t *r, bl_item_t *item) {
         bool ok = read_state(r, "state", REQUIRED, &item->state, NULL) &&
                   read_long(r, "seq", REQUIRED, &item->seq, NULL) &&
                   read_int(r, "attempt", REQUIRED, &item->attempt, NULL) &&
-                  read_int(r, "max_attempts", OPTIONAL, &item->max_attempts, NULL) &&
-                  read_text(r, "task_type", REQUIRED, &item->task_type) &&
-                  read_text(r, "domain", REQUIRED, &item->domain) && read_text(r, "tenant", OPTIONAL, &item->tenant) &&
-                  read_text(r, "sla_class", OPTIONAL, &item->sla_class) &&
+                  read_int(r, "max_attempts", OPTIONAL, &item->max_attempts, NULL) && read_item_kind(r, item) &&
                   read_double(r, "business_value", REQUIRED, &item->business_value, NULL) &&
                   read_double(r, "risk", REQUIRED, &item->risk, NULL) &&
                   read_bool(r, "placeholder", &item->placeholder);
-        empty_to_null(&item->task_type);
-        empty_to_null(&item->domain);
         return ok;
 }
 
@@ -380,15 +432,16 @@ static bool read_item_times(reader_t *r, bl_item_t *item) {
 }
 
 static bool read_item_relations(reader_t *r, bl_item_t *item) {
-        return read_strvec(r, "depends_on", &item->depends_on) &&
-               read_strvec(r, "pending_deps", &item->pending_deps) &&
-               read_strvec(r, "dependents", &item->dependents) &&
-               read_bool(r, "approval_required", &item->approval_required) &&
-               read_bool(r, "approved", &item->approved) &&
-               read_labels(r, "labels", &item->label_keys, &item->label_values) &&
-               read_bytes(r, "payload", &item->payload, &item->payload_size, &item->has_payload) &&
-               read_text(r, "traceparent", OPTIONAL, &item->traceparent) && read_last_error(r, item) &&
-               read_strvec(r, "recent_event_ids", &item->recent_event_ids);
+        bl_item_cold_t cold = {0};
+        bool ok = read_strvec(r, "depends_on", &cold.depends_on) &&
+                  read_strvec(r, "pending_deps", &cold.pending_deps) &&
+                  read_strvec(r, "dependents", &cold.dependents) &&
+                  read_bool(r, "approval_required", &item->approval_required) &&
+                  read_bool(r, "approved", &item->approved) &&
+                  read_labels(r, "labels", &cold.label_keys, &cold.label_values) && read_payload(r, item) &&
+                  read_text(r, "traceparent", OPTIONAL, &cold.traceparent) && read_last_error(r, &cold) &&
+                  read_event_ids(r, "recent_event_ids", item);
+        return adopt_cold(r, item, &cold, ok);
 }
 
 static bl_item_t *read_item(reader_t *r, int32_t partition) {
@@ -553,18 +606,18 @@ void bl_dispatch_record_destroy(bl_dispatch_record_t *record) {
 static bool read_dispatch(reader_t *r, bl_dispatch_record_t *record) {
         bl_dispatch_t *d = &record->dispatch;
         bl_item_t *item = record->item;
-        return read_int(r, "attempt", REQUIRED, &item->attempt, NULL) &&
-               read_text(r, "dispatch_id", REQUIRED, owned(&d->dispatch_id)) &&
-               read_text(r, "domain", REQUIRED, &item->domain) && read_text(r, "task_type", REQUIRED, &item->task_type) &&
-               read_text(r, "tenant", OPTIONAL, &item->tenant) && read_double(r, "score", REQUIRED, &d->score, NULL) &&
-               read_rationale(r, "rationale", &d->rationale, &d->rationale_count) &&
-               read_text(r, "policy_name", REQUIRED, owned(&d->policy_name)) &&
-               read_text(r, "policy_version", REQUIRED, owned(&d->policy_version)) &&
-               read_long(r, "decided_at", REQUIRED, &d->decided_at_ms, NULL) &&
-               read_long(r, "lease_expires_at", REQUIRED, &item->lease_expires_at_ms, NULL) &&
-               read_long(r, "deadline", OPTIONAL, &item->deadline_ms, NULL) &&
-               read_labels(r, "labels", &item->label_keys, &item->label_values) &&
-               read_bytes(r, "payload", &item->payload, &item->payload_size, &item->has_payload);
+        bl_item_cold_t cold = {0};
+        bool ok = read_int(r, "attempt", REQUIRED, &item->attempt, NULL) &&
+                  read_text(r, "dispatch_id", REQUIRED, owned(&d->dispatch_id)) && read_item_kind(r, item) &&
+                  read_double(r, "score", REQUIRED, &d->score, NULL) &&
+                  read_rationale(r, "rationale", &d->rationale, &d->rationale_count) &&
+                  read_text(r, "policy_name", REQUIRED, owned(&d->policy_name)) &&
+                  read_text(r, "policy_version", REQUIRED, owned(&d->policy_version)) &&
+                  read_long(r, "decided_at", REQUIRED, &d->decided_at_ms, NULL) &&
+                  read_long(r, "lease_expires_at", REQUIRED, &item->lease_expires_at_ms, NULL) &&
+                  read_long(r, "deadline", OPTIONAL, &item->deadline_ms, NULL) &&
+                  read_labels(r, "labels", &cold.label_keys, &cold.label_values) && read_payload(r, item);
+        return adopt_cold(r, item, &cold, ok);
 }
 
 bl_dispatch_record_t *bl_records_decode_dispatch(bl_schemas_t *schemas, const void *value, size_t size,

@@ -248,6 +248,15 @@ static bool put_strvec(writer_t *w, const char *name, const bl_strvec_t *vec) {
         return true;
 }
 
+static bool put_event_ids(writer_t *w, const char *name, const bl_item_t *item) {
+        if (!begin_block(w, name, AVRO_ARRAY, AVRO_STRING, item->recent_event_count))
+                return false;
+        for (const char *id = bl_item_event_next(item, NULL); id; id = bl_item_event_next(item, id))
+                bl_avro_out_string(w->out, id);
+        bl_avro_out_long(w->out, 0);
+        return true;
+}
+
 static bool put_labels(writer_t *w, const char *name, const bl_strvec_t *keys, const bl_strvec_t *values) {
         if (keys->count != values->count)
                 return put_fail(w, BL_ERR_INVALID_ARG, name, "as many keys as values expected");
@@ -278,16 +287,16 @@ static bool put_rationale(writer_t *w, const char *name, const bl_criterion_t *c
         return true;
 }
 
-static bool put_last_error(writer_t *w, const bl_item_t *item) {
-        bl_avro_field_t *field = begin(w, "last_error", AVRO_RECORD, !item->has_last_error);
+static bool put_last_error(writer_t *w, const bl_item_cold_t *cold) {
+        bl_avro_field_t *field = begin(w, "last_error", AVRO_RECORD, !cold->has_last_error);
         writer_t error;
         if (!field)
                 return false;
-        if (!item->has_last_error)
+        if (!cold->has_last_error)
                 return true;
         error = nested(w, field->record, "TaskError");
-        return put_string(&error, "code", item->error_code) && put_string(&error, "message", item->error_message) &&
-               put_bool(&error, "retryable", item->error_retryable) && complete(&error);
+        return put_string(&error, "code", cold->error_code) && put_string(&error, "message", cold->error_message) &&
+               put_bool(&error, "retryable", cold->error_retryable) && complete(&error);
 }
 
 /* ---- BacklogItem, in the contract's field order ----------------------------- */
@@ -296,9 +305,9 @@ static bool put_item_identity(writer_t *w, const bl_item_t *item) {
         return put_string(w, "task_id", item->task_id) && put_symbol(w, "state", bl_state_name(item->state)) &&
                put_long(w, "seq", item->seq) && put_int(w, "attempt", item->attempt) &&
                put_opt_int(w, "max_attempts", item->max_attempts != 0, item->max_attempts) &&
-               put_string(w, "task_type", item->task_type) && put_string(w, "domain", item->domain) &&
-               put_opt_string(w, "tenant", item->tenant) &&
-               put_string(w, "sla_class", item->sla_class ? item->sla_class : "standard") &&
+               put_string(w, "task_type", item->kind->task_type) && put_string(w, "domain", item->kind->domain) &&
+               put_opt_string(w, "tenant", item->kind->tenant) &&
+               put_string(w, "sla_class", item->kind->sla_class ? item->kind->sla_class : "standard") &&
                put_double(w, "business_value", item->business_value) && put_double(w, "risk", item->risk);
 }
 
@@ -326,14 +335,14 @@ static bool put_payload(writer_t *w, const bl_item_t *item, bool with_payload) {
 }
 
 static bool put_item_relations(writer_t *w, const bl_item_t *item, bool with_payload) {
-        return put_strvec(w, "depends_on", &item->depends_on) && put_strvec(w, "pending_deps", &item->pending_deps) &&
-               put_strvec(w, "dependents", &item->dependents) &&
+        const bl_item_cold_t *cold = bl_item_cold(item);
+        return put_strvec(w, "depends_on", &cold->depends_on) && put_strvec(w, "pending_deps", &cold->pending_deps) &&
+               put_strvec(w, "dependents", &cold->dependents) &&
                put_bool(w, "approval_required", item->approval_required) && put_bool(w, "approved", item->approved) &&
-               put_labels(w, "labels", &item->label_keys, &item->label_values) &&
-               put_payload(w, item, with_payload) && put_opt_string(w, "traceparent", item->traceparent) &&
-               put_last_error(w, item) &&
-               put_strvec(w, "recent_event_ids", &item->recent_event_ids) &&
-               put_opt_time(w, "terminal_at", item->terminal_at_ms) && put_bool(w, "placeholder", item->placeholder);
+               put_labels(w, "labels", &cold->label_keys, &cold->label_values) && put_payload(w, item, with_payload) &&
+               put_opt_string(w, "traceparent", cold->traceparent) && put_last_error(w, cold) &&
+               put_event_ids(w, "recent_event_ids", item) && put_opt_time(w, "terminal_at", item->terminal_at_ms) &&
+               put_bool(w, "placeholder", item->placeholder);
 }
 
 static bool put_item(writer_t *w, const bl_item_t *item, bool with_payload) {
@@ -407,14 +416,16 @@ static bool put_transition(writer_t *w, const bl_transition_t *t, const bl_item_
 
 static bool put_dispatch(writer_t *w, const bl_dispatch_t *d) {
         const bl_item_t *item = d->item;
+        const bl_item_cold_t *cold = bl_item_cold(item);
         return put_string(w, "task_id", item->task_id) && put_int(w, "attempt", item->attempt) &&
-               put_string(w, "dispatch_id", d->dispatch_id) && put_string(w, "domain", item->domain) &&
-               put_string(w, "task_type", item->task_type) && put_opt_string(w, "tenant", item->tenant) &&
+               put_string(w, "dispatch_id", d->dispatch_id) && put_string(w, "domain", item->kind->domain) &&
+               put_string(w, "task_type", item->kind->task_type) && put_opt_string(w, "tenant", item->kind->tenant) &&
                put_double(w, "score", d->score) && put_rationale(w, "rationale", d->rationale, d->rationale_count) &&
                put_string(w, "policy_name", d->policy_name) && put_string(w, "policy_version", d->policy_version) &&
-               put_long(w, "decided_at", d->decided_at_ms) && put_long(w, "lease_expires_at", item->lease_expires_at_ms) &&
+               put_long(w, "decided_at", d->decided_at_ms) &&
+               put_long(w, "lease_expires_at", item->lease_expires_at_ms) &&
                put_opt_time(w, "deadline", item->deadline_ms) &&
-               put_labels(w, "labels", &item->label_keys, &item->label_values) &&
+               put_labels(w, "labels", &cold->label_keys, &cold->label_values) &&
                put_opt_bytes(w, "payload", item->has_payload, item->payload, item->payload_size) && complete(w);
 }
 
@@ -567,22 +578,19 @@ static bl_item_t *sample_item(void) {
         bl_item_t *item = bl_item_new("records.self-check", 0);
         if (!item)
                 return NULL;
-        item->task_type = strdup("check");
-        item->domain = strdup("check");
-        item->tenant = strdup("check");
-        item->traceparent = strdup("check");
-        item->error_code = strdup("check");
-        item->error_message = strdup("check");
-        item->has_last_error = true;
+        bl_item_cold_t *cold = bl_item_cold_for_write(item);
         item->max_attempts = 1;
         item->deadline_ms = item->not_before_ms = item->data_ready_at_ms = item->ready_since_ms = 1;
         item->lease_expires_at_ms = item->retry_at_ms = item->terminal_at_ms = 1;
-        if (!item->task_type || !item->domain || !item->tenant || !item->traceparent || !item->error_code ||
-            !item->error_message || !bl_strvec_push(&item->depends_on, "check") ||
-            !bl_strvec_push(&item->label_keys, "check") || !bl_strvec_push(&item->label_values, "check")) {
+        if (!cold || !bl_item_set_kind(item, "check", "check", "check", "check") ||
+            !bl_item_replace_text(&cold->traceparent, "check") || !bl_item_replace_text(&cold->error_code, "check") ||
+            !bl_item_replace_text(&cold->error_message, "check") || !bl_strvec_push(&cold->depends_on, "check") ||
+            !bl_strvec_push(&cold->label_keys, "check") || !bl_strvec_push(&cold->label_values, "check") ||
+            !bl_item_remember_event(item, "check", 1)) {
                 bl_item_destroy(item);
                 return NULL;
         }
+        cold->has_last_error = true;
         return item;
 }
 

@@ -171,9 +171,9 @@ static void heap_down(bl_backlog_t *backlog, size_t slot) {
 
 static void heap_remove(bl_backlog_t *backlog, bl_item_t *item) {
         size_t slot = item->timer_slot;
-        if (slot == SIZE_MAX)
+        if (slot == BL_ITEM_NO_SLOT)
                 return;
-        item->timer_slot = SIZE_MAX;
+        item->timer_slot = BL_ITEM_NO_SLOT;
         bl_item_t *last = backlog->heap[--backlog->heap_count];
         if (slot == backlog->heap_count)
                 return;
@@ -292,7 +292,7 @@ static int64_t next_due(const bl_backlog_t *backlog, const bl_item_t *item, int6
 
 static void reschedule(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
         int64_t due = next_due(backlog, item, now_ms);
-        if (due == item->timer_due_ms && (due == BL_NO_TIME) == (item->timer_slot == SIZE_MAX))
+        if (due == item->timer_due_ms && (due == BL_NO_TIME) == (item->timer_slot == BL_ITEM_NO_SLOT))
                 return;
         heap_remove(backlog, item);
         item->timer_due_ms = due;
@@ -341,34 +341,23 @@ static int64_t lease_of(const bl_backlog_t *backlog, const bl_item_t *item) {
 static void remember_event(bl_backlog_t *backlog, bl_item_t *item, const char *event_id) {
         if (!event_id || backlog->options.dedup_window == 0)
                 return;
-        if (item->recent_event_ids.count >= backlog->options.dedup_window) {
-                free(item->recent_event_ids.items[0]);
-                memmove(&item->recent_event_ids.items[0], &item->recent_event_ids.items[1],
-                        (item->recent_event_ids.count - 1) * sizeof(char *));
-                item->recent_event_ids.count--;
-        }
-        bl_strvec_push(&item->recent_event_ids, event_id);
-}
-
-static bool replace_text(char **field, const char *value) {
-        char *copy = value ? strdup(value) : NULL;
-        if (value && !copy)
-                return false;
-        free(*field);
-        *field = copy;
-        return true;
+        bl_item_remember_event(item, event_id, backlog->options.dedup_window);
 }
 
 static void set_error(bl_item_t *item, const char *code, const char *message, bool retryable) {
-        item->has_last_error = true;
-        replace_text(&item->error_code, code);
-        replace_text(&item->error_message, message ? message : "");
-        item->error_retryable = retryable;
+        bl_item_cold_t *cold = bl_item_cold_for_write(item);
+        if (!cold)
+                return;
+        cold->has_last_error = true;
+        bl_item_replace_text(&cold->error_code, code);
+        bl_item_replace_text(&cold->error_message, message ? message : "");
+        cold->error_retryable = retryable;
 }
 
 static void notify_dependents(bl_backlog_t *backlog, const bl_item_t *item, int64_t now_ms) {
-        for (size_t i = 0; i < item->dependents.count; i++) {
-                bl_notice_t notice = {true, item->dependents.items[i], item->task_id, item->state, now_ms};
+        const bl_strvec_t *dependents = &bl_item_cold(item)->dependents;
+        for (size_t i = 0; i < dependents->count; i++) {
+                bl_notice_t notice = {true, dependents->items[i], item->task_id, item->state, now_ms};
                 backlog->sink.notice(backlog->sink.opaque, &notice);
         }
 }
@@ -381,7 +370,7 @@ static void finish(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to, const 
 
 /* Whether the task must wait, and for what (NULL: it may be READY). */
 static const char *blocked_by(const bl_item_t *item, int64_t now_ms) {
-        if (item->pending_deps.count > 0)
+        if (bl_item_cold(item)->pending_deps.count > 0)
                 return "dependency";
         if (item->not_before_ms != BL_NO_TIME && item->not_before_ms > now_ms)
                 return "not_before";
@@ -405,7 +394,8 @@ static void settle(bl_backlog_t *backlog, bl_item_t *item, cause_t cause) {
 static void retry_or_die(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause) {
         int32_t limit = max_attempts_of(backlog, item);
         cause_t next = *cause;
-        if (item->error_retryable && item->attempt < limit) {
+        const bl_item_cold_t *cold = bl_item_cold(item);
+        if (cold->error_retryable && item->attempt < limit) {
                 bl_task_settings_t settings = settings_of(backlog, item);
                 item->retry_at_ms = cause->now_ms + retry_delay(backlog, &settings, item->attempt);
                 next.reason = "retry";
@@ -414,9 +404,9 @@ static void retry_or_die(bl_backlog_t *backlog, bl_item_t *item, const cause_t *
         }
         char detail[BL_RECORD_DETAIL_MAX];
         snprintf(detail, sizeof(detail), "%s after attempt %d of %d: %s: %s",
-                 item->error_retryable ? "retries exhausted" : "not retryable", (int)item->attempt, (int)limit,
-                 item->error_code ? item->error_code : "?", item->error_message ? item->error_message : "");
-        next.reason = item->error_retryable ? "retries_exhausted" : "not_retryable";
+                 cold->error_retryable ? "retries exhausted" : "not retryable", (int)item->attempt, (int)limit,
+                 cold->error_code ? cold->error_code : "?", cold->error_message ? cold->error_message : "");
+        next.reason = cold->error_retryable ? "retries_exhausted" : "not_retryable";
         finish(backlog, item, BL_STATE_DEAD, &next);
         backlog->sink.dead_letter(backlog->sink.opaque, item, BL_REASON_RETRIES_EXHAUSTED, detail);
 }
@@ -430,9 +420,8 @@ static void fail_attempt(bl_backlog_t *backlog, bl_item_t *item, const cause_t *
 /* ---- events from producers ------------------------------------------------------- */
 
 static bool copy_submission(bl_item_t *item, const bl_task_event_t *event) {
-        bool ok = replace_text(&item->task_type, event->task_type) && replace_text(&item->domain, event->domain) &&
-                  replace_text(&item->tenant, event->tenant) &&
-                  replace_text(&item->sla_class, event->sla_class ? event->sla_class : "standard");
+        bool ok = bl_item_set_kind(item, event->task_type, event->domain, event->tenant,
+                                   event->sla_class ? event->sla_class : "standard");
         item->business_value = event->business_value;
         item->risk = event->risk;
         item->submitted_at_ms = event->occurred_at_ms;
@@ -440,19 +429,22 @@ static bool copy_submission(bl_item_t *item, const bl_task_event_t *event) {
         item->not_before_ms = event->has_not_before ? event->not_before_ms : BL_NO_TIME;
         item->data_ready_at_ms = event->has_data_ready_at ? event->data_ready_at_ms : BL_NO_TIME;
         item->max_attempts = event->has_max_attempts ? event->max_attempts : 0;
+        bl_item_cold_t *cold = NULL;
+        if (ok && (event->depends_on_count || event->label_count))
+                ok = (cold = bl_item_cold_for_write(item)) != NULL;
         for (size_t i = 0; ok && i < event->depends_on_count; i++)
-                if (!bl_strvec_contains(&item->depends_on, event->depends_on[i]))
-                        ok = bl_strvec_push(&item->depends_on, event->depends_on[i]) &&
-                             bl_strvec_push(&item->pending_deps, event->depends_on[i]);
+                if (!bl_strvec_contains(&cold->depends_on, event->depends_on[i]))
+                        ok = bl_strvec_push(&cold->depends_on, event->depends_on[i]) &&
+                             bl_strvec_push(&cold->pending_deps, event->depends_on[i]);
         for (size_t i = 0; ok && i < event->label_count; i++)
-                ok = bl_strvec_push(&item->label_keys, event->label_keys[i]) &&
-                     bl_strvec_push(&item->label_values, event->label_values[i]);
+                ok = bl_strvec_push(&cold->label_keys, event->label_keys[i]) &&
+                     bl_strvec_push(&cold->label_values, event->label_values[i]);
         if (ok && event->has_payload) {
                 item->payload = malloc(event->payload_size ? event->payload_size : 1);
                 ok = item->payload != NULL;
                 if (ok) {
                         memcpy(item->payload, event->payload, event->payload_size);
-                        item->payload_size = event->payload_size;
+                        item->payload_size = (uint32_t)event->payload_size;
                         item->has_payload = true;
                 }
         }
@@ -470,14 +462,16 @@ static bl_apply_result_t submit(bl_backlog_t *backlog, bl_item_t *item, const bl
         if (!copy_submission(item, event))
                 return BL_APPLY_ILLEGAL;
         item->approval_required = settings_of(backlog, item).approval_required;
-        if (cause->origin && cause->origin->traceparent)
-                replace_text(&item->traceparent, cause->origin->traceparent);
+        bl_item_cold_t *cold;
+        if (cause->origin && cause->origin->traceparent && (cold = bl_item_cold_for_write(item)))
+                bl_item_replace_text(&cold->traceparent, cause->origin->traceparent);
         remember_event(backlog, item, event->event_id);
         cause_t taken = *cause;
         taken.submission = true;
         record_change(backlog, item, BL_STATE_QUEUED, !placeholder, &taken);
-        for (size_t i = 0; i < item->depends_on.count; i++) {
-                bl_notice_t notice = {false, item->depends_on.items[i], item->task_id, BL_STATE_QUEUED, cause->now_ms};
+        const bl_strvec_t *depends_on = &bl_item_cold(item)->depends_on;
+        for (size_t i = 0; i < depends_on->count; i++) {
+                bl_notice_t notice = {false, depends_on->items[i], item->task_id, BL_STATE_QUEUED, cause->now_ms};
                 backlog->sink.notice(backlog->sink.opaque, &notice);
         }
         if (item->deadline_ms != BL_NO_TIME && item->deadline_ms <= cause->now_ms)
@@ -583,7 +577,7 @@ bl_apply_result_t bl_backlog_apply_event(bl_backlog_t *backlog, const bl_task_ev
                          .occurred_at_ms = event->occurred_at_ms,
                          .origin = origin,
                          .now_ms = now_ms};
-        if (item && bl_strvec_contains(&item->recent_event_ids, event->event_id))
+        if (item && bl_item_event_seen(item, event->event_id))
                 return BL_APPLY_DUPLICATE;
         if (bl_event_type_is_result(event->event_type))
                 return apply_result(backlog, item, event, &cause, detail, detail_size);
@@ -610,9 +604,11 @@ static void register_dependent(bl_backlog_t *backlog, bl_item_t *item, const bl_
                 backlog->sink.notice(backlog->sink.opaque, &answer);
                 return;
         }
-        if (!created && bl_strvec_contains(&item->dependents, notice->from_task_id))
+        if (!created && bl_strvec_contains(&bl_item_cold(item)->dependents, notice->from_task_id))
                 return;
-        bl_strvec_push(&item->dependents, notice->from_task_id);
+        bl_item_cold_t *cold = bl_item_cold_for_write(item);
+        if (cold)
+                bl_strvec_push(&cold->dependents, notice->from_task_id);
         record_change(backlog, item, created ? BL_STATE_QUEUED : item->state, created, &cause);
 }
 
@@ -620,8 +616,8 @@ static void register_dependent(bl_backlog_t *backlog, bl_item_t *item, const bl_
 static void dependency_ended(bl_backlog_t *backlog, bl_item_t *item, const bl_notice_t *notice, int64_t now_ms) {
         cause_t cause = {.cause = "dependency_resolved", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms};
         char message[BL_RECORD_DETAIL_MAX];
-        if (!item || item->placeholder || bl_state_is_terminal(item->state) ||
-            !bl_strvec_remove(&item->pending_deps, notice->from_task_id))
+        if (!item || item->placeholder || bl_state_is_terminal(item->state) || !item->cold ||
+            !bl_strvec_remove(&item->cold->pending_deps, notice->from_task_id))
                 return;
         if (notice->outcome == BL_STATE_COMPLETED) {
                 record_change(backlog, item, item->state, false, &cause);
@@ -777,9 +773,9 @@ void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
                 index_remove(backlog, existing);
                 bl_item_destroy(existing);
         }
-        item->timer_slot = SIZE_MAX;
+        item->timer_slot = BL_ITEM_NO_SLOT;
         item->timer_due_ms = BL_NO_TIME;
-        item->sched_slot = SIZE_MAX;
+        item->sched_slot = BL_ITEM_NO_SLOT;
         if (!index_add(backlog, item)) {
                 bl_item_destroy(item);
                 return;

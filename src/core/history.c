@@ -450,13 +450,14 @@ static size_t *sorted_label_order(const bl_strvec_t *keys, bool *ok) {
 }
 
 static void format_labels(const bl_item_t *item, const size_t *order, char *out, size_t out_size) {
+        const bl_item_cold_t *cold = bl_item_cold(item);
         snprintf(out, out_size, "{");
-        for (size_t i = 0; i < item->label_keys.count; i++) {
+        for (size_t i = 0; i < cold->label_keys.count; i++) {
                 if (i)
                         append(out, out_size, ", ");
-                append(out, out_size, item->label_keys.items[order[i]]);
+                append(out, out_size, cold->label_keys.items[order[i]]);
                 append(out, out_size, "=");
-                append(out, out_size, i < item->label_values.count ? item->label_values.items[order[i]] : "");
+                append(out, out_size, i < cold->label_values.count ? cold->label_values.items[order[i]] : "");
         }
         append(out, out_size, "}");
 }
@@ -473,17 +474,18 @@ static void format_payload(const bl_item_t *item, char *out, size_t out_size) {
         if (!item->has_payload)
                 snprintf(out, out_size, "none");
         else
-                snprintf(out, out_size, "%zu bytes (fnv1a %016" PRIx64 ")", item->payload_size,
+                snprintf(out, out_size, "%" PRIu32 " bytes (fnv1a %016" PRIx64 ")", item->payload_size,
                          fnv1a(item->payload, item->payload_size));
 }
 
 static void format_error(const bl_item_t *item, char *out, size_t out_size) {
-        if (!item->has_last_error)
+        const bl_item_cold_t *cold = bl_item_cold(item);
+        if (!cold->has_last_error)
                 snprintf(out, out_size, "none");
         else
-                snprintf(out, out_size, "%s: %s (%s)", item->error_code ? item->error_code : "",
-                         item->error_message ? item->error_message : "",
-                         item->error_retryable ? "retryable" : "not retryable");
+                snprintf(out, out_size, "%s: %s (%s)", cold->error_code ? cold->error_code : "",
+                         cold->error_message ? cold->error_message : "",
+                         cold->error_retryable ? "retryable" : "not retryable");
 }
 
 /* ---- comparing two items ------------------------------------------------------- */
@@ -566,14 +568,14 @@ static void diff_set(differ_t *d, const char *field, const bl_strvec_t *stored, 
 }
 
 static void diff_labels(differ_t *d, const bl_item_t *stored, const bl_item_t *rebuilt) {
-        size_t *a = sorted_label_order(&stored->label_keys, &d->ok);
-        size_t *b = sorted_label_order(&rebuilt->label_keys, &d->ok);
-        bool same = stored->label_keys.count == rebuilt->label_keys.count &&
-                    stored->label_values.count == rebuilt->label_values.count;
-        for (size_t i = 0; same && d->ok && i < stored->label_keys.count; i++)
-                same = !strcmp(stored->label_keys.items[a[i]], rebuilt->label_keys.items[b[i]]) &&
-                       a[i] < stored->label_values.count && b[i] < rebuilt->label_values.count &&
-                       !strcmp(stored->label_values.items[a[i]], rebuilt->label_values.items[b[i]]);
+        const bl_item_cold_t *s = bl_item_cold(stored), *r = bl_item_cold(rebuilt);
+        size_t *a = sorted_label_order(&s->label_keys, &d->ok);
+        size_t *b = sorted_label_order(&r->label_keys, &d->ok);
+        bool same = s->label_keys.count == r->label_keys.count && s->label_values.count == r->label_values.count;
+        for (size_t i = 0; same && d->ok && i < s->label_keys.count; i++)
+                same = !strcmp(s->label_keys.items[a[i]], r->label_keys.items[b[i]]) && a[i] < s->label_values.count &&
+                       b[i] < r->label_values.count &&
+                       !strcmp(s->label_values.items[a[i]], r->label_values.items[b[i]]);
         if (!same && d->ok) {
                 char text_a[VALUE_MAX_BYTES], text_b[VALUE_MAX_BYTES];
                 format_labels(stored, a, text_a, sizeof(text_a));
@@ -584,15 +586,27 @@ static void diff_labels(differ_t *d, const bl_item_t *stored, const bl_item_t *r
         free(b);
 }
 
-static void diff_list(differ_t *d, const char *field, const bl_strvec_t *stored, const bl_strvec_t *rebuilt) {
-        bool same = stored->count == rebuilt->count;
-        for (size_t i = 0; same && i < stored->count; i++)
-                same = !strcmp(stored->items[i], rebuilt->items[i]);
+static void format_event_ids(const bl_item_t *item, char *out, size_t out_size) {
+        snprintf(out, out_size, "[");
+        for (const char *id = bl_item_event_next(item, NULL); id; id = bl_item_event_next(item, id)) {
+                if (id != item->recent_event_ids)
+                        append(out, out_size, ", ");
+                append(out, out_size, id);
+        }
+        append(out, out_size, "]");
+}
+
+/* The event ids in their order: a list, not a set. */
+static void diff_event_ids(differ_t *d, const bl_item_t *stored, const bl_item_t *rebuilt) {
+        bool same = stored->recent_event_count == rebuilt->recent_event_count;
+        for (const char *a = bl_item_event_next(stored, NULL), *b = bl_item_event_next(rebuilt, NULL); same && a;
+             a = bl_item_event_next(stored, a), b = bl_item_event_next(rebuilt, b))
+                same = !strcmp(a, b);
         if (!same) {
                 char text_a[VALUE_MAX_BYTES], text_b[VALUE_MAX_BYTES];
-                format_set(stored->items, stored->count, text_a, sizeof(text_a));
-                format_set(rebuilt->items, rebuilt->count, text_b, sizeof(text_b));
-                differs(d, field, text_a, text_b);
+                format_event_ids(stored, text_a, sizeof(text_a));
+                format_event_ids(rebuilt, text_b, sizeof(text_b));
+                differs(d, "recent_event_ids", text_a, text_b);
         }
 }
 
@@ -610,11 +624,11 @@ static void diff_payload(differ_t *d, const bl_item_t *stored, const bl_item_t *
 
 static void diff_last_error(differ_t *d, const bl_item_t *stored, const bl_item_t *rebuilt) {
         char a[VALUE_MAX_BYTES], b[VALUE_MAX_BYTES];
-        if (stored->has_last_error == rebuilt->has_last_error &&
-            (!stored->has_last_error ||
-             (same_text(stored->error_code, rebuilt->error_code) &&
-              same_text(stored->error_message, rebuilt->error_message) &&
-              stored->error_retryable == rebuilt->error_retryable)))
+        const bl_item_cold_t *s = bl_item_cold(stored), *r = bl_item_cold(rebuilt);
+        if (s->has_last_error == r->has_last_error &&
+            (!s->has_last_error ||
+             (same_text(s->error_code, r->error_code) && same_text(s->error_message, r->error_message) &&
+              s->error_retryable == r->error_retryable)))
                 return;
         format_error(stored, a, sizeof(a));
         format_error(rebuilt, b, sizeof(b));
@@ -629,10 +643,10 @@ int bl_history_diff_items(const bl_item_t *s, const bl_item_t *r, bl_history_fie
         diff_long(&d, "attempt", s->attempt, r->attempt);
         diff_max_attempts(&d, s->max_attempts, r->max_attempts);
         diff_long(&d, "partition", s->partition, r->partition);
-        diff_text(&d, "task_type", s->task_type, r->task_type);
-        diff_text(&d, "domain", s->domain, r->domain);
-        diff_text(&d, "tenant", s->tenant, r->tenant);
-        diff_text(&d, "sla_class", s->sla_class, r->sla_class);
+        diff_text(&d, "task_type", s->kind->task_type, r->kind->task_type);
+        diff_text(&d, "domain", s->kind->domain, r->kind->domain);
+        diff_text(&d, "tenant", s->kind->tenant, r->kind->tenant);
+        diff_text(&d, "sla_class", s->kind->sla_class, r->kind->sla_class);
         diff_double(&d, "business_value", s->business_value, r->business_value);
         diff_double(&d, "risk", s->risk, r->risk);
         diff_time(&d, "submitted_at", s->submitted_at_ms, r->submitted_at_ms);
@@ -644,16 +658,17 @@ int bl_history_diff_items(const bl_item_t *s, const bl_item_t *r, bl_history_fie
         diff_time(&d, "lease_expires_at", s->lease_expires_at_ms, r->lease_expires_at_ms);
         diff_time(&d, "retry_at", s->retry_at_ms, r->retry_at_ms);
         diff_time(&d, "terminal_at", s->terminal_at_ms, r->terminal_at_ms);
-        diff_set(&d, "depends_on", &s->depends_on, &r->depends_on);
-        diff_set(&d, "pending_deps", &s->pending_deps, &r->pending_deps);
-        diff_set(&d, "dependents", &s->dependents, &r->dependents);
+        const bl_item_cold_t *s_cold = bl_item_cold(s), *r_cold = bl_item_cold(r);
+        diff_set(&d, "depends_on", &s_cold->depends_on, &r_cold->depends_on);
+        diff_set(&d, "pending_deps", &s_cold->pending_deps, &r_cold->pending_deps);
+        diff_set(&d, "dependents", &s_cold->dependents, &r_cold->dependents);
         diff_bool(&d, "approval_required", s->approval_required, r->approval_required);
         diff_bool(&d, "approved", s->approved, r->approved);
         diff_labels(&d, s, r);
         diff_payload(&d, s, r);
-        diff_text(&d, "traceparent", s->traceparent, r->traceparent);
+        diff_text(&d, "traceparent", s_cold->traceparent, r_cold->traceparent);
         diff_last_error(&d, s, r);
-        diff_list(&d, "recent_event_ids", &s->recent_event_ids, &r->recent_event_ids);
+        diff_event_ids(&d, s, r);
         diff_bool(&d, "placeholder", s->placeholder, r->placeholder);
         return d.ok ? d.count : -1;
 }

@@ -2,6 +2,13 @@
  * item.c: task items, their string vectors, state names, and the one static
  * table of legal state changes.
  *
+ * An item is kept small, since the backlog holds millions: one allocation
+ * with its task_id at the end; a shared kind (kind.c) in place of four
+ * strings; its recent event ids packed end to end in one more allocation;
+ * the fields few items set (dependencies, labels, trace context, last error)
+ * in one more, made the first time one is set. Readers that may meet an
+ * item without them go through bl_item_cold, which answers an empty set.
+ *
  * The table lists each change from != to that SPEC §3 allows. A record with
  * from == to (a "note": an update, a heartbeat, a stale result, a dependent
  * registered) changes no state and is always allowed; the backlog's one
@@ -116,13 +123,14 @@ void bl_strvec_clear(bl_strvec_t *vec) {
 /* ---- items ---------------------------------------------------------------- */
 
 bl_item_t *bl_item_new(const char *task_id, int32_t partition) {
-        bl_item_t *item = calloc(1, sizeof(*item));
+        size_t id_size = strlen(task_id) + 1, size = offsetof(bl_item_t, task_id_storage) + id_size;
+        bl_item_t *item =
+                calloc(1, size > sizeof(bl_item_t) ? size : sizeof(bl_item_t)); /* a struct copy stays inside */
         if (!item)
                 return NULL;
-        item->task_id = strdup(task_id);
-        item->sla_class = strdup("standard");
-        if (!item->task_id || !item->sla_class) {
-                bl_item_destroy(item);
+        item->task_id = memcpy(item->task_id_storage, task_id, id_size);
+        if (!(item->kind = bl_kind_intern(NULL, NULL, NULL, "standard"))) {
+                free(item);
                 return NULL;
         }
         item->partition = partition;
@@ -130,29 +138,133 @@ bl_item_t *bl_item_new(const char *task_id, int32_t partition) {
         item->submitted_at_ms = item->deadline_ms = item->not_before_ms = item->data_ready_at_ms = BL_NO_TIME;
         item->state_since_ms = item->ready_since_ms = item->lease_expires_at_ms = BL_NO_TIME;
         item->retry_at_ms = item->terminal_at_ms = BL_NO_TIME;
-        item->timer_slot = SIZE_MAX;
-        item->sched_slot = SIZE_MAX;
+        item->timer_slot = BL_ITEM_NO_SLOT;
+        item->sched_slot = BL_ITEM_NO_SLOT;
         item->timer_due_ms = BL_NO_TIME;
         return item;
+}
+
+void bl_item_cold_clear(bl_item_cold_t *cold) {
+        bl_strvec_clear(&cold->depends_on);
+        bl_strvec_clear(&cold->pending_deps);
+        bl_strvec_clear(&cold->dependents);
+        bl_strvec_clear(&cold->label_keys);
+        bl_strvec_clear(&cold->label_values);
+        free(cold->traceparent);
+        free(cold->error_code);
+        free(cold->error_message);
+        memset(cold, 0, sizeof(*cold));
+}
+
+static bool cold_is_empty(const bl_item_cold_t *cold) {
+        return !cold->depends_on.count && !cold->pending_deps.count && !cold->dependents.count &&
+               !cold->label_keys.count && !cold->traceparent && !cold->has_last_error && !cold->error_code &&
+               !cold->error_message;
+}
+
+bool bl_item_adopt_cold(bl_item_t *item, bl_item_cold_t *cold) {
+        if (cold_is_empty(cold)) {
+                bl_item_cold_clear(cold); /* capacity without content */
+                return true;
+        }
+        if (!(item->cold = malloc(sizeof(*item->cold))))
+                return false;
+        *item->cold = *cold;
+        memset(cold, 0, sizeof(*cold));
+        return true;
 }
 
 void bl_item_destroy(bl_item_t *item) {
         if (!item)
                 return;
-        free(item->task_id);
-        free(item->task_type);
-        free(item->domain);
-        free(item->tenant);
-        free(item->sla_class);
+        bl_kind_release(item->kind);
         free(item->payload);
-        free(item->traceparent);
-        free(item->error_code);
-        free(item->error_message);
-        bl_strvec_clear(&item->depends_on);
-        bl_strvec_clear(&item->pending_deps);
-        bl_strvec_clear(&item->dependents);
-        bl_strvec_clear(&item->label_keys);
-        bl_strvec_clear(&item->label_values);
-        bl_strvec_clear(&item->recent_event_ids);
+        free(item->recent_event_ids);
+        if (item->cold)
+                bl_item_cold_clear(item->cold);
+        free(item->cold);
         free(item);
+}
+
+bool bl_item_set_kind(bl_item_t *item, const char *task_type, const char *domain, const char *tenant,
+                      const char *sla_class) {
+        const bl_kind_t *kind = bl_kind_intern(task_type, domain, tenant, sla_class);
+        if (!kind)
+                return false;
+        bl_kind_release(item->kind);
+        item->kind = kind;
+        return true;
+}
+
+const bl_item_cold_t *bl_item_cold(const bl_item_t *item) {
+        static const bl_item_cold_t none;
+        return item->cold ? item->cold : &none;
+}
+
+bl_item_cold_t *bl_item_cold_for_write(bl_item_t *item) {
+        if (!item->cold)
+                item->cold = calloc(1, sizeof(*item->cold));
+        return item->cold;
+}
+
+bool bl_item_replace_text(char **field, const char *value) {
+        char *copy = value ? strdup(value) : NULL;
+        if (value && !copy)
+                return false;
+        free(*field);
+        *field = copy;
+        return true;
+}
+
+/* ---- recent event ids: one allocation, the ids end to end ----------------- */
+
+const char *bl_item_event_next(const bl_item_t *item, const char *previous) {
+        if (!item->recent_event_count)
+                return NULL;
+        if (!previous)
+                return item->recent_event_ids;
+        const char *next = previous + strlen(previous) + 1;
+        const char *last = item->recent_event_ids;
+        for (uint16_t i = 1; i < item->recent_event_count; i++)
+                last += strlen(last) + 1;
+        return previous == last ? NULL : next;
+}
+
+bool bl_item_event_seen(const bl_item_t *item, const char *event_id) {
+        const char *id = item->recent_event_ids;
+        for (uint16_t i = 0; i < item->recent_event_count; i++, id += strlen(id) + 1)
+                if (!strcmp(id, event_id))
+                        return true;
+        return false;
+}
+
+/* The bytes the ids take, their NULs included. */
+static size_t events_size(const bl_item_t *item) {
+        const char *id = item->recent_event_ids;
+        for (uint16_t i = 0; i < item->recent_event_count; i++)
+                id += strlen(id) + 1;
+        return (size_t)(id - item->recent_event_ids);
+}
+
+bool bl_item_remember_event(bl_item_t *item, const char *event_id, size_t window) {
+        if (window == 0)
+                return true;
+        if (window > UINT16_MAX)
+                window = UINT16_MAX;
+        size_t size = events_size(item), id_size = strlen(event_id) + 1, dropped = 0;
+        uint16_t drop_count = 0;
+        for (const char *oldest = item->recent_event_ids; (size_t)(item->recent_event_count - drop_count) >= window;
+             drop_count++, oldest = item->recent_event_ids + dropped)
+                dropped += strlen(oldest) + 1;
+        size_t kept = size - dropped;
+        if (kept + id_size > size) {
+                char *grown = realloc(item->recent_event_ids, kept + id_size);
+                if (!grown)
+                        return false;
+                item->recent_event_ids = grown;
+        }
+        memmove(item->recent_event_ids, item->recent_event_ids + dropped, kept);
+        memcpy(item->recent_event_ids + kept, event_id, id_size);
+        item->recent_event_count = (uint16_t)(item->recent_event_count - drop_count + 1);
+        return true;
 }

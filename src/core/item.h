@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/kind.h"
+
 #define BL_NO_TIME ((int64_t)-1)
 
 typedef enum {
@@ -48,22 +50,41 @@ bool bl_strvec_remove(bl_strvec_t *vec, const char *text);
 void bl_strvec_clear(bl_strvec_t *vec);
 
 /**
- * One task: the fields of the BacklogItem contract. Strings and the payload
- * are owned by the item. Times are milliseconds since 1970, BL_NO_TIME when
- * unset. Fields after the comment "backlog's own" are not part of the
- * snapshot: the backlog keeps them to index the item.
+ * The fields most items never set: dependencies, labels, the trace context
+ * and the last error. An item holds them behind one pointer, made the first
+ * time one is set (bl_item_cold_for_write).
+ */
+typedef struct bl_item_cold_s {
+        bl_strvec_t depends_on;
+        bl_strvec_t pending_deps;
+        bl_strvec_t dependents;
+        bl_strvec_t label_keys;
+        bl_strvec_t label_values;
+        char *traceparent; /* NULL when absent */
+        bool has_last_error;
+        bool error_retryable;
+        char *error_code;
+        char *error_message;
+} bl_item_cold_t;
+
+#define BL_ITEM_NO_SLOT UINT32_MAX
+
+/**
+ * One task: the fields of the BacklogItem contract. Times are milliseconds
+ * since 1970, BL_NO_TIME when unset. The payload, the event ids and the cold
+ * fields are owned by the item; its kind is shared (core/kind.h). The fields
+ * marked "backlog's own" are not part of the snapshot: the backlog keeps them
+ * to index the item.
+ *
+ * Laid out for size, since the backlog holds millions: the fields widest
+ * first, so that no padding comes before task_id's bytes. A READY item
+ * without payload, labels or dependencies is one allocation of about 200
+ * bytes, its task_id included (bench/scheduler.c measures it).
  */
 typedef struct bl_item_s {
-        char *task_id;
-        int32_t partition;
-        bl_state_t state;
+        const char *task_id;   /* bl_item_new's: in the item's own allocation */
+        const bl_kind_t *kind; /* task_type, domain, tenant, sla_class; never NULL in bl_item_new's */
         int64_t seq;
-        int32_t attempt;
-        int32_t max_attempts; /* 0: the backlog's default */
-        char *task_type;
-        char *domain;
-        char *tenant;         /* NULL when absent */
-        char *sla_class;
         double business_value;
         double risk;
         int64_t submitted_at_ms;
@@ -75,32 +96,57 @@ typedef struct bl_item_s {
         int64_t lease_expires_at_ms;
         int64_t retry_at_ms;
         int64_t terminal_at_ms;
-        bl_strvec_t depends_on;
-        bl_strvec_t pending_deps;
-        bl_strvec_t dependents;
+        void *payload;
+        char *recent_event_ids; /* recent_event_count ids end to end, each with its NUL, oldest first */
+        bl_item_cold_t *cold;   /* NULL while every cold field is unset; read it through bl_item_cold */
+        int64_t timer_due_ms;   /* backlog's own: when the item's timer is due, or BL_NO_TIME */
+        int32_t partition;
+        int32_t attempt;
+        int32_t max_attempts; /* 0: the backlog's default */
+        uint32_t payload_size;
+        uint32_t timer_slot; /* backlog's own: position in the timer heap, or BL_ITEM_NO_SLOT */
+        uint32_t sched_slot; /* backlog's own: position in its domain's scheduler heap, or BL_ITEM_NO_SLOT */
+        bl_state_t state;
+        uint16_t recent_event_count; /* at most the dedup window */
         bool approval_required;
         bool approved;
-        bl_strvec_t label_keys;
-        bl_strvec_t label_values;
         bool has_payload;
-        void *payload;
-        size_t payload_size;
-        char *traceparent;   /* NULL when absent */
-        bool has_last_error;
-        char *error_code;
-        char *error_message;
-        bool error_retryable;
-        bl_strvec_t recent_event_ids; /* oldest first, at most the dedup window */
-        bool placeholder;    /* not submitted yet; exists to hold dependents that wait for it */
-
-        /* backlog's own */
-        size_t timer_slot;   /* position in the timer heap, or SIZE_MAX */
-        size_t sched_slot;   /* position in its domain's scheduler heap (core/scheduler.c), or SIZE_MAX */
-        int64_t timer_due_ms;
+        bool placeholder;       /* not submitted yet; exists to hold dependents that wait for it */
+        char task_id_storage[]; /* where bl_item_new keeps task_id */
 } bl_item_t;
 
-/** A new item with @p task_id, no state yet (QUEUED, seq 0), every time unset. NULL when out of memory. */
+/**
+ * A new item with @p task_id, no state yet (QUEUED, seq 0), every time unset,
+ * of the kind with only sla_class "standard". NULL when out of memory.
+ */
 bl_item_t *bl_item_new(const char *task_id, int32_t partition);
+/** Frees the item, its payload, event ids and cold fields, and gives back its kind. NULL is a no-op. */
 void bl_item_destroy(bl_item_t *item);
+
+/** Gives the item the kind with these fields (each may be NULL) in place of its own. False when out of memory. */
+bool bl_item_set_kind(bl_item_t *item, const char *task_type, const char *domain, const char *tenant,
+                      const char *sla_class);
+
+/** The item's cold fields; every one unset (one shared, empty set) when it has none. */
+const bl_item_cold_t *bl_item_cold(const bl_item_t *item);
+/** The item's cold fields to change, made empty the first time. NULL when out of memory. */
+bl_item_cold_t *bl_item_cold_for_write(bl_item_t *item);
+/** Moves @p cold's fields into the item's (which must have none yet) unless every one is unset. False when out of
+ * memory; @p cold then stays. */
+bool bl_item_adopt_cold(bl_item_t *item, bl_item_cold_t *cold);
+/** Frees what @p cold holds and unsets every field. */
+void bl_item_cold_clear(bl_item_cold_t *cold);
+/** Replaces *@p field by a copy of @p value (NULL clears it). False when out of memory; *@p field then stays. */
+bool bl_item_replace_text(char **field, const char *value);
+
+/** Whether @p event_id is among the item's recent event ids. */
+bool bl_item_event_seen(const bl_item_t *item, const char *event_id);
+/**
+ * Appends @p event_id to the recent event ids, first dropping the oldest when
+ * @p window are already held. False when out of memory; the ids then stay.
+ */
+bool bl_item_remember_event(bl_item_t *item, const char *event_id, size_t window);
+/** The recent event id after @p previous (NULL: the oldest), or NULL after the last. */
+const char *bl_item_event_next(const bl_item_t *item, const char *previous);
 
 #endif

@@ -1161,7 +1161,7 @@ double bl_policy_score_in(const bl_policy_t *policy, const bl_domain_policy_t *d
 
 double bl_policy_score(const bl_policy_t *policy, const bl_item_t *item, int64_t now_ms,
                        bl_criterion_t out[BL_POLICY_CRITERIA]) {
-        return bl_policy_score_in(policy, bl_policy_domain(policy, item->domain), item, now_ms, out);
+        return bl_policy_score_in(policy, bl_policy_domain(policy, item->kind->domain), item, now_ms, out);
 }
 
 double bl_policy_score_task(const bl_policy_t *policy, const bl_item_t *item, int64_t now_ms,
@@ -1169,13 +1169,13 @@ double bl_policy_score_task(const bl_policy_t *policy, const bl_item_t *item, in
         const bl_policy_t *scorer = bl_policy_for_task(policy, item->task_id);
         if (chosen)
                 *chosen = scorer;
-        return bl_policy_score_in(scorer, bl_policy_domain(scorer, item->domain), item, now_ms, out);
+        return bl_policy_score_in(scorer, bl_policy_domain(scorer, item->kind->domain), item, now_ms, out);
 }
 
 /* ---- guardrails -------------------------------------------------------------------------- */
 
 bool bl_policy_requires_approval(const bl_policy_t *policy, const bl_item_t *item) {
-        const bl_domain_policy_t *domain = bl_policy_domain(policy, item->domain);
+        const bl_domain_policy_t *domain = bl_policy_domain(policy, item->kind->domain);
         return domain->has_approval && item->risk >= domain->approval_risk_threshold;
 }
 

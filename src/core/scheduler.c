@@ -161,7 +161,7 @@ static void shrink(domain_t *domain) {
 }
 
 static void remove_slot(bl_scheduler_t *scheduler, domain_t *domain, size_t slot) {
-        domain->entries[slot].item->sched_slot = SIZE_MAX;
+        domain->entries[slot].item->sched_slot = BL_ITEM_NO_SLOT;
         domain->count--;
         scheduler->total--;
         if (slot < domain->count) {
@@ -224,9 +224,9 @@ static domain_t *domain_add(bl_scheduler_t *scheduler, const char *name, int64_t
 
 /* The domain that holds @p item, or NULL when it is in none of this scheduler's heaps. */
 static domain_t *holder_of(const bl_scheduler_t *scheduler, const bl_item_t *item) {
-        if (item->sched_slot == SIZE_MAX || !item->domain)
+        if (item->sched_slot == BL_ITEM_NO_SLOT || !item->kind->domain)
                 return NULL;
-        domain_t *domain = domain_find(scheduler, item->domain);
+        domain_t *domain = domain_find(scheduler, item->kind->domain);
         if (!domain || item->sched_slot >= domain->count || domain->entries[item->sched_slot].item != item)
                 return NULL;
         return domain;
@@ -235,7 +235,7 @@ static domain_t *holder_of(const bl_scheduler_t *scheduler, const bl_item_t *ite
 /* ---- the API -------------------------------------------------------------------------------- */
 
 bool bl_scheduler_insert(bl_scheduler_t *scheduler, bl_item_t *item, int64_t now_ms) {
-        if (!item->domain)
+        if (!item->kind->domain)
                 return false;
         domain_t *domain = holder_of(scheduler, item);
         if (domain) {
@@ -245,8 +245,8 @@ bool bl_scheduler_insert(bl_scheduler_t *scheduler, bl_item_t *item, int64_t now
                 reposition(domain, item->sched_slot);
                 return true;
         }
-        domain = domain_find(scheduler, item->domain);
-        if (!domain && !(domain = domain_add(scheduler, item->domain, now_ms)))
+        domain = domain_find(scheduler, item->kind->domain);
+        if (!domain && !(domain = domain_add(scheduler, item->kind->domain, now_ms)))
                 return false;
         if (!reserve(domain, domain->count + 1))
                 return false;
@@ -276,7 +276,7 @@ size_t bl_scheduler_remove_partition(bl_scheduler_t *scheduler, int32_t partitio
                 for (size_t slot = 0; slot < domain->count; slot++) {
                         entry_t entry = domain->entries[slot];
                         if (entry.item->partition == partition)
-                                entry.item->sched_slot = SIZE_MAX;
+                                entry.item->sched_slot = BL_ITEM_NO_SLOT;
                         else
                                 place(domain, kept++, &entry);
                 }
@@ -351,8 +351,8 @@ bool bl_scheduler_verify(const bl_scheduler_t *scheduler) {
                         return false;
                 for (size_t slot = 0; slot < domain->count; slot++) {
                         const entry_t *entry = &domain->entries[slot];
-                        if (entry->item->sched_slot != slot || !entry->item->domain ||
-                            strcmp(entry->item->domain, domain->name) || isnan(entry->score))
+                        if (entry->item->sched_slot != slot || !entry->item->kind->domain ||
+                            strcmp(entry->item->kind->domain, domain->name) || isnan(entry->score))
                                 return false;
                         if (slot > 0 && better(entry, &domain->entries[(slot - 1) / ARITY]))
                                 return false;

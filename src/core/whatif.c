@@ -33,6 +33,7 @@
  */
 #include "core/whatif.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,8 +61,8 @@ struct episode_s;
 
 /* What the scheduler holds for an episode the candidate has READY. */
 typedef struct ready_item_s {
-        bl_item_t item; /* first: the scheduler's bl_item_t * is the ready_item_t * */
         struct episode_s *episode;
+        bl_item_t item; /* last: it ends in a flexible array (unused here) */
 } ready_item_t;
 
 typedef struct episode_s {
@@ -283,7 +284,7 @@ static bool add_version(episode_t *episode, const version_t *version) {
 /* A READY episode of @p task starting with @p item (in READY) at @p at_ms, @p partition / @p offset. */
 static bl_err_t start_episode(bl_whatif_t *whatif, task_t *task, const bl_item_t *item, int64_t at_ms,
                               int32_t partition, int64_t offset) {
-        size_t domain = intern_domain(whatif, item->domain ? item->domain : "");
+        size_t domain = intern_domain(whatif, item->kind->domain ? item->kind->domain : "");
         episode_t *episode;
         if (domain == SIZE_MAX ||
             !reserve_one((void **)&whatif->episodes, whatif->episode_count, &whatif->episode_capacity,
@@ -385,7 +386,8 @@ typedef struct event_s {
 typedef struct sim_s {
         const bl_policy_t *candidate;
         bl_scheduler_t *scheduler;
-        char *domain;    /* the whatif's, lent to the items */
+        char *domain;    /* the whatif's */
+        bl_kind_t kind;  /* only the domain: lent to the items, not interned */
         event_t *events; /* a binary min-heap */
         size_t event_count, event_capacity;
         event_t *now; /* the events at the time of the decisions being made, in heap order */
@@ -448,7 +450,8 @@ static double score_candidate(void *opaque, const bl_item_t *item, int64_t now_m
 }
 
 static episode_t *episode_of(bl_item_t *item) {
-        return ((ready_item_t *)(void *)item)->episode;
+        const char *ready_item = (const char *)item - offsetof(ready_item_t, item);
+        return ((const ready_item_t *)(const void *)ready_item)->episode;
 }
 
 static void apply_version(episode_t *episode) {
@@ -465,26 +468,26 @@ static void apply_version(episode_t *episode) {
  * The episode's own item, READY since the candidate had it: what the
  * scheduler holds and the policy scores. False when out of memory.
  */
-static bool prepare_item(episode_t *episode, char *domain) {
+static bool prepare_item(episode_t *episode, const bl_kind_t *kind) {
         if (!(episode->ready_item = calloc(1, sizeof(*episode->ready_item))))
                 return false;
         episode->ready_item->episode = episode;
         bl_item_t *item = &episode->ready_item->item;
         item->task_id = episode->task_id;
-        item->domain = domain;
+        item->kind = kind;
         item->partition = -1;
         item->state = BL_STATE_READY;
         item->attempt = episode->attempt - 1;
         item->submitted_at_ms = item->not_before_ms = item->lease_expires_at_ms = item->retry_at_ms =
                 item->terminal_at_ms = item->timer_due_ms = BL_NO_TIME;
         item->state_since_ms = item->ready_since_ms = episode->candidate_ready_at_ms;
-        item->timer_slot = item->sched_slot = SIZE_MAX;
+        item->timer_slot = item->sched_slot = BL_ITEM_NO_SLOT;
         apply_version(episode);
         return true;
 }
 
 static void ready_add(sim_t *sim, episode_t *episode) {
-        if (!prepare_item(episode, sim->domain) ||
+        if (!prepare_item(episode, &sim->kind) ||
             !reserve_one((void **)&sim->ready, sim->ready_count, &sim->ready_capacity, sizeof(episode_t *)) ||
             !bl_scheduler_insert(sim->scheduler, &episode->ready_item->item, episode->candidate_ready_at_ms)) {
                 free(episode->ready_item);
@@ -820,7 +823,7 @@ static bool summarise(episode_t **episodes, size_t count, episode_t **decisions,
 
 static bl_err_t run_domain(bl_whatif_t *whatif, const bl_policy_t *candidate, size_t domain, episode_t **episodes,
                            size_t count, bl_whatif_domain_t *out) {
-        sim_t sim = {.candidate = candidate, .domain = whatif->domains[domain]};
+        sim_t sim = {.candidate = candidate, .domain = whatif->domains[domain], .kind.domain = whatif->domains[domain]};
         bl_scheduler_options_t options = {0, score_candidate, &sim}; /* re-scored at each decision time instead */
         episode_t **decisions = malloc((count ? count : 1) * sizeof(*decisions));
         size_t decision_count = 0, made = 0;

@@ -151,7 +151,7 @@ typedef struct census_s {
 
 static void count_item(const bl_item_t *item, void *opaque) {
         census_t *census = opaque;
-        int d = domain_index(census->p, item->domain);
+        int d = domain_index(census->p, item->kind->domain);
         if (item->placeholder)
                 return;
         if (d >= 0)

@@ -41,7 +41,7 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
                 return;
         }
         bl_txn_produce(p, p->topic_transitions, item->partition, item->task_id, transition_value, transition_size,
-                       item->traceparent, NULL);
+                       bl_item_cold(item)->traceparent, NULL);
         bl_txn_produce(p, p->topic_state, item->partition, item->task_id, snapshot_value, snapshot_size, NULL, NULL);
         p->stats.transitions++;
 }
@@ -60,7 +60,7 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         const char *topic = unlisted_topic, *domain = NULL;
         const void *value;
         size_t size;
-        int d = dispatch_domain(p, dispatch->item->domain);
+        int d = dispatch_domain(p, dispatch->item->kind->domain);
         if (bl_records_dispatch(p->records, dispatch, &value, &size)) {
                 encoding_failed(p, "a dispatch decision");
                 return;
@@ -70,14 +70,14 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
                 domain = p->config->domains.items[d];
         } else { /* validation admits only configured domains: a restored item from an older config */
                 snprintf(unlisted_topic, sizeof(unlisted_topic), "%sdispatch.%s", p->config->topics_prefix,
-                         dispatch->item->domain);
+                         dispatch->item->kind->domain);
         }
         bl_txn_produce(p, topic, RD_KAFKA_PARTITION_UA, dispatch->item->task_id, value, size,
-                       dispatch->item->traceparent, (void *)domain);
+                       bl_item_cold(dispatch->item)->traceparent, (void *)domain);
         if (domain)
                 bl_credit_sent(p->credit, domain);
         p->stats.dispatched++;
-        bl_observe_dispatch(p, dispatch->item->domain, dispatch->policy_name, dispatch->policy_version);
+        bl_observe_dispatch(p, dispatch->item->kind->domain, dispatch->policy_name, dispatch->policy_version);
 }
 
 static void on_notice(void *opaque, const bl_notice_t *notice) {
@@ -125,25 +125,26 @@ static char *base64(const void *data, size_t size) {
 
 /* The item's submission as a TaskEvent document (the original event_id when it is still remembered). */
 static json_t *submission_json(const bl_item_t *item) {
+        const bl_item_cold_t *cold = bl_item_cold(item);
+        const char *first_event_id = bl_item_event_next(item, NULL);
         char event_id[512];
         json_t *labels = json_object();
-        snprintf(event_id, sizeof(event_id), "%s", item->recent_event_ids.count ? item->recent_event_ids.items[0]
-                                                                                 : item->task_id);
-        json_t *event = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:f, s:f, s:o, s:s}", "event_id", event_id,
-                                  "task_id", item->task_id, "event_type", "SUBMITTED", "occurred_at",
-                                  (json_int_t)item->submitted_at_ms, "producer", "backlogd", "task_type",
-                                  item->task_type ? item->task_type : "", "domain", item->domain ? item->domain : "",
-                                  "business_value", item->business_value, "risk", item->risk, "depends_on",
-                                  strvec_json(&item->depends_on), "sla_class", item->sla_class);
+        snprintf(event_id, sizeof(event_id), "%s", first_event_id ? first_event_id : item->task_id);
+        json_t *event = json_pack(
+                "{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:f, s:f, s:o, s:s}", "event_id", event_id, "task_id",
+                item->task_id, "event_type", "SUBMITTED", "occurred_at", (json_int_t)item->submitted_at_ms, "producer",
+                "backlogd", "task_type", item->kind->task_type ? item->kind->task_type : "", "domain",
+                item->kind->domain ? item->kind->domain : "", "business_value", item->business_value, "risk",
+                item->risk, "depends_on", strvec_json(&cold->depends_on), "sla_class", item->kind->sla_class);
         set_time(event, "deadline", item->deadline_ms);
         set_time(event, "not_before", item->not_before_ms);
         set_time(event, "data_ready_at", item->data_ready_at_ms);
         if (item->max_attempts > 0)
                 json_object_set_new(event, "max_attempts", json_integer(item->max_attempts));
-        if (item->tenant)
-                json_object_set_new(event, "tenant", json_string(item->tenant));
-        for (size_t i = 0; i < item->label_keys.count; i++)
-                json_object_set_new(labels, item->label_keys.items[i], json_string(item->label_values.items[i]));
+        if (item->kind->tenant)
+                json_object_set_new(event, "tenant", json_string(item->kind->tenant));
+        for (size_t i = 0; i < cold->label_keys.count; i++)
+                json_object_set_new(labels, cold->label_keys.items[i], json_string(cold->label_values.items[i]));
         json_object_set_new(event, "labels", labels);
         if (item->has_payload) {
                 char *encoded = base64(item->payload, item->payload_size);
@@ -166,8 +167,9 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
         } else if (bl_txn_ensure(p)) {
                 bl_record_error_t failure = {false, reason, "", -1};
                 rd_kafka_headers_t *headers = rd_kafka_headers_new(1);
-                if (item->traceparent)
-                        rd_kafka_header_add(headers, "traceparent", -1, item->traceparent, -1);
+                const char *traceparent = bl_item_cold(item)->traceparent;
+                if (traceparent)
+                        rd_kafka_header_add(headers, "traceparent", -1, traceparent, -1);
                 bl_dlq_original_t original = {p->topic_events, item->partition, -1, item->submitted_at_ms,
                                               item->task_id, strlen(item->task_id), value, size, headers};
                 snprintf(failure.detail, sizeof(failure.detail), "%s", detail);

@@ -46,7 +46,7 @@ static void task_settings(void *opaque, const bl_item_t *item, bl_task_settings_
         if (!p->policy)
                 return;
         const bl_policy_t *chosen = bl_policy_for_task(p->policy, item->task_id);
-        const bl_domain_policy_t *domain = bl_policy_domain(chosen, item->domain ? item->domain : "");
+        const bl_domain_policy_t *domain = bl_policy_domain(chosen, item->kind->domain ? item->kind->domain : "");
         if (domain) {
                 settings->retry_base_ms = domain->retry_base_ms;
                 settings->retry_cap_ms = domain->retry_cap_ms;

@@ -146,8 +146,8 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
         change->terminal_at_ms = item->terminal_at_ms;
         change->ready_since_ms = item->ready_since_ms;
         change->state_since_ms = item->state_since_ms;
-        change->dependents = item->dependents.count;
-        change->pending_deps = item->pending_deps.count;
+        change->dependents = bl_item_cold(item)->dependents.count;
+        change->pending_deps = bl_item_cold(item)->pending_deps.count;
         if (transition->has_from && transition->from != transition->to) {
                 reached[transition->from][transition->to] = true;
                 if (!bl_state_transition_legal(transition->from, transition->to))
@@ -160,7 +160,7 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         rec_dispatch_t *record = APPEND(rec->dispatches, rec->dispatch_count, rec->dispatch_capacity);
         copy_text(record->task_id, sizeof(record->task_id), dispatch->item->task_id);
         copy_text(record->dispatch_id, sizeof(record->dispatch_id), dispatch->dispatch_id);
-        copy_text(record->domain, sizeof(record->domain), dispatch->item->domain);
+        copy_text(record->domain, sizeof(record->domain), dispatch->item->kind->domain);
         copy_text(record->policy, sizeof(record->policy), dispatch->policy_name);
         record->attempt = dispatch->item->attempt;
         record->decided_at_ms = dispatch->decided_at_ms;
@@ -747,8 +747,8 @@ static void test_lifecycle(void) {
                 return;
         }
         CHECK_INT(item->submitted_at_ms, T0 - 50);
-        CHECK_STR(item->domain, "inference");
-        CHECK_STR(item->traceparent, origin.traceparent);
+        CHECK_STR(item->kind->domain, "inference");
+        CHECK_STR(bl_item_cold(item)->traceparent, origin.traceparent);
         CHECK_INT(fx.rec.notice_count, 0);
 
         advance_by(&fx, 10);
@@ -848,8 +848,8 @@ static void test_retry_with_backoff(void) {
                 CHECK_STR(waiting->reason, "retry");
                 CHECK_INT(waiting->attempt, attempt);
                 const bl_item_t *item = get(&fx, "t");
-                CHECK(item->has_last_error && item->error_retryable);
-                CHECK_STR(item->error_code, "OOM");
+                CHECK(bl_item_cold(item)->has_last_error && bl_item_cold(item)->error_retryable);
+                CHECK_STR(bl_item_cold(item)->error_code, "OOM");
                 CHECK(item->retry_at_ms >= fx.now);
                 CHECK(item->retry_at_ms <= fx.now + backoff_ceiling(&options, attempt));
                 CHECK_INT(waiting->retry_at_ms, item->retry_at_ms);
@@ -932,7 +932,7 @@ static void test_retries_exhausted(void) {
         CHECK_INT(last_dead_letter(&fx, "fatal")->reason, BL_REASON_RETRIES_EXHAUSTED);
         CHECK_CONTAINS(last_dead_letter(&fx, "fatal")->detail,
                        "not retryable after attempt 1 of 3: OOM: out of memory");
-        CHECK(!get(&fx, "fatal")->error_retryable);
+        CHECK(!bl_item_cold(get(&fx, "fatal"))->error_retryable);
         fixture_done(&fx);
 }
 
@@ -1009,8 +1009,8 @@ static void test_lease_expiry(void) {
         CHECK_STR(failed->reason, "lease_expired");
         CHECK_INT(failed->lease_expires_at_ms, BL_NO_TIME);
         const bl_item_t *item = get(&fx, "silent");
-        CHECK_STR(item->error_code, "lease_expired");
-        CHECK(item->error_retryable);
+        CHECK_STR(bl_item_cold(item)->error_code, "lease_expired");
+        CHECK(bl_item_cold(item)->error_retryable);
         CHECK_INT(item->attempt, 1);
 
         /* RUNNING and the heartbeats stop */
@@ -1316,9 +1316,12 @@ static void test_dedup_window(void) {
                 CHECK_INT(apply(&fx, update), BL_APPLY_CHANGED);
         }
         const bl_item_t *item = get(&fx, "t");
-        CHECK_INT(item->recent_event_ids.count, 3);
-        CHECK_STR(item->recent_event_ids.items[0], "u-2");
-        CHECK_STR(item->recent_event_ids.items[2], "u-4");
+        CHECK_INT(item->recent_event_count, 3);
+        const char *oldest = bl_item_event_next(item, NULL);
+        const char *newest = bl_item_event_next(item, bl_item_event_next(item, oldest));
+        CHECK_STR(oldest, "u-2");
+        CHECK_STR(newest, "u-4");
+        CHECK(bl_item_event_next(item, newest) == NULL);
         bl_task_event_t update = producer_event("t", BL_EVENT_UPDATED);
         update.event_id = "u-2";
         CHECK_INT(apply(&fx, update), BL_APPLY_DUPLICATE); /* still in the window */
@@ -1414,21 +1417,21 @@ static void test_dependency_completes(void) {
         CHECK_STR(waiting->to, "b");
         CHECK_STR(waiting->from, "a");
         const bl_item_t *a = find(&fx, "a");
-        CHECK_INT(a->pending_deps.count, 1);
-        CHECK(bl_strvec_contains(&a->depends_on, "b"));
+        CHECK_INT(bl_item_cold(a)->pending_deps.count, 1);
+        CHECK(bl_strvec_contains(&bl_item_cold(a)->depends_on, "b"));
 
         m = mark(&fx);
         CHECK_INT(route(&fx), 1);
         CHECK_STR(path_since(&fx, m, "b"), "=READY");
         CHECK_STR(last_change(&fx, "b")->cause, "dependent_registered");
-        CHECK(bl_strvec_contains(&get(&fx, "b")->dependents, "a"));
+        CHECK(bl_strvec_contains(&bl_item_cold(get(&fx, "b"))->dependents, "a"));
         CHECK_INT(fx.rec.notice_count - m.notices, 0);
         /* a second WAITING (redelivered) registers nothing twice */
         bl_notice_t again = {false, "b", "a", BL_STATE_QUEUED, fx.now};
         m = mark(&fx);
         bl_backlog_apply_notice(fx.backlog, &again, 0, fx.now);
         CHECK_INT(emitted_since(&fx, m), 0);
-        CHECK_INT(get(&fx, "b")->dependents.count, 1);
+        CHECK_INT(bl_item_cold(get(&fx, "b"))->dependents.count, 1);
 
         dispatch(&fx, "b", 1);
         m = mark(&fx);
@@ -1443,8 +1446,8 @@ static void test_dependency_completes(void) {
         route(&fx);
         CHECK_STR(path_since(&fx, m, "a"), "=BLOCKED READY");
         CHECK_STR(change_since(&fx, m, "a", 0)->cause, "dependency_resolved");
-        CHECK_INT(a->pending_deps.count, 0);
-        CHECK_INT(a->depends_on.count, 1);
+        CHECK_INT(bl_item_cold(a)->pending_deps.count, 0);
+        CHECK_INT(bl_item_cold(a)->depends_on.count, 1);
         /* the same OUTCOME again changes nothing */
         bl_notice_t done = {true, "a", "b", BL_STATE_COMPLETED, fx.now};
         m = mark(&fx);
@@ -1470,7 +1473,7 @@ static void test_dependency_on_unknown_task(void) {
                 return;
         }
         CHECK(b->placeholder);
-        CHECK(bl_strvec_contains(&b->dependents, "a"));
+        CHECK(bl_strvec_contains(&bl_item_cold(b)->dependents, "a"));
         const rec_change_t *created = change_since(&fx, m, "b", 0);
         CHECK(!created->has_from && created->seq == 1 && created->placeholder);
         CHECK_STR(created->reason, "placeholder");
@@ -1482,14 +1485,14 @@ static void test_dependency_on_unknown_task(void) {
         CHECK_INT(submit(&fx, "b", "b"), BL_APPLY_CHANGED);
         b = get(&fx, "b");
         CHECK(!b->placeholder);
-        CHECK(bl_strvec_contains(&b->dependents, "a"));
+        CHECK(bl_strvec_contains(&bl_item_cold(b)->dependents, "a"));
         CHECK_STR(path_since(&fx, m, "b"), "=QUEUED READY");
         CHECK_INT(change_since(&fx, m, "b", 0)->seq, 2);
         dispatch(&fx, "b", 1);
         report(&fx, "b", BL_EVENT_COMPLETED, 1);
         route(&fx);
         CHECK_STATE(&fx, "a", BL_STATE_BLOCKED); /* c is still pending */
-        CHECK_INT(get(&fx, "a")->pending_deps.count, 1);
+        CHECK_INT(bl_item_cold(get(&fx, "a"))->pending_deps.count, 1);
         submit(&fx, "c", "c");
         dispatch(&fx, "c", 1);
         report(&fx, "c", BL_EVENT_COMPLETED, 1);
@@ -1515,7 +1518,7 @@ static void check_dependency_failure(bl_state_t how) {
         submit_after(&fx, "a", "a", "b");
         submit_after(&fx, "c", "c", "a");
         route(&fx);
-        CHECK(bl_strvec_contains(&get(&fx, "a")->dependents, "c"));
+        CHECK(bl_strvec_contains(&bl_item_cold(get(&fx, "a"))->dependents, "c"));
         mark_t m = mark(&fx);
         if (how == BL_STATE_DEAD) {
                 dispatch(&fx, "b", 1);
@@ -1539,8 +1542,8 @@ static void check_dependency_failure(bl_state_t how) {
         CHECK_INT(last_dead_letter(&fx, "a")->reason, BL_REASON_DEPENDENCY_FAILED);
         CHECK_STR(last_dead_letter(&fx, "a")->detail, detail);
         CHECK_STR(last_dead_letter(&fx, "c")->detail, "dependency a ended DEAD");
-        CHECK_STR(get(&fx, "a")->error_code, "dependency_failed");
-        CHECK(!get(&fx, "a")->error_retryable);
+        CHECK_STR(bl_item_cold(get(&fx, "a"))->error_code, "dependency_failed");
+        CHECK(!bl_item_cold(get(&fx, "a"))->error_retryable);
         /* a's dependents were told */
         bool told = false;
         for (size_t i = m.notices; i < fx.rec.notice_count; i++)
@@ -1580,7 +1583,7 @@ static void test_dependency_already_over(void) {
         CHECK_STR(notice_at(&fx, m.notices)->to, "a");
         CHECK_INT(notice_at(&fx, m.notices)->outcome, BL_STATE_COMPLETED);
         CHECK_INT(get(&fx, "b")->seq, b_seq);
-        CHECK_INT(get(&fx, "b")->dependents.count, 0);
+        CHECK_INT(bl_item_cold(get(&fx, "b"))->dependents.count, 0);
         route(&fx);
         CHECK_STATE(&fx, "a", BL_STATE_READY);
 
@@ -1704,18 +1707,13 @@ static void copy_vec(bl_strvec_t *to, const bl_strvec_t *from) {
 
 /* A deep copy of a snapshot, as restore would read it back from backlog.state. */
 static bl_item_t *copy_item(const bl_item_t *from) {
-        bl_item_t *copy = malloc(sizeof(*copy));
+        bl_item_t *copy = bl_item_new(from->task_id, from->partition);
         if (!copy)
                 exit(2);
+        bl_kind_release(copy->kind);
         *copy = *from;
-        copy->task_id = dup_text(from->task_id);
-        copy->task_type = dup_text(from->task_type);
-        copy->domain = dup_text(from->domain);
-        copy->tenant = dup_text(from->tenant);
-        copy->sla_class = dup_text(from->sla_class);
-        copy->traceparent = dup_text(from->traceparent);
-        copy->error_code = dup_text(from->error_code);
-        copy->error_message = dup_text(from->error_message);
+        copy->task_id = strcpy(copy->task_id_storage, from->task_id);
+        copy->kind = bl_kind_hold(from->kind);
         copy->payload = NULL;
         if (from->has_payload) {
                 copy->payload = malloc(from->payload_size ? from->payload_size : 1);
@@ -1723,15 +1721,27 @@ static bl_item_t *copy_item(const bl_item_t *from) {
                         exit(2);
                 memcpy(copy->payload, from->payload, from->payload_size);
         }
-        copy_vec(&copy->depends_on, &from->depends_on);
-        copy_vec(&copy->pending_deps, &from->pending_deps);
-        copy_vec(&copy->dependents, &from->dependents);
-        copy_vec(&copy->label_keys, &from->label_keys);
-        copy_vec(&copy->label_values, &from->label_values);
-        copy_vec(&copy->recent_event_ids, &from->recent_event_ids);
-        copy->timer_slot = SIZE_MAX;
+        copy->recent_event_ids = NULL;
+        copy->recent_event_count = 0;
+        for (const char *id = bl_item_event_next(from, NULL); id; id = bl_item_event_next(from, id))
+                bl_item_remember_event(copy, id, UINT16_MAX);
+        copy->cold = NULL;
+        if (from->cold) {
+                bl_item_cold_t *cold = bl_item_cold_for_write(copy);
+                cold->traceparent = dup_text(from->cold->traceparent);
+                cold->has_last_error = from->cold->has_last_error;
+                cold->error_code = dup_text(from->cold->error_code);
+                cold->error_message = dup_text(from->cold->error_message);
+                cold->error_retryable = from->cold->error_retryable;
+                copy_vec(&cold->depends_on, &from->cold->depends_on);
+                copy_vec(&cold->pending_deps, &from->cold->pending_deps);
+                copy_vec(&cold->dependents, &from->cold->dependents);
+                copy_vec(&cold->label_keys, &from->cold->label_keys);
+                copy_vec(&cold->label_values, &from->cold->label_values);
+        }
+        copy->timer_slot = BL_ITEM_NO_SLOT;
         copy->timer_due_ms = BL_NO_TIME;
-        copy->sched_slot = SIZE_MAX;
+        copy->sched_slot = BL_ITEM_NO_SLOT;
         return copy;
 }
 
@@ -1786,8 +1796,7 @@ static void test_restore(void) {
         built->state = BL_STATE_DISPATCHED;
         built->seq = 9;
         built->attempt = 2;
-        built->task_type = strdup("infer");
-        built->domain = strdup("h");
+        CHECK(bl_item_set_kind(built, "infer", "h", NULL, "standard"));
         built->state_since_ms = start;
         built->lease_expires_at_ms = start + 500;
         built->submitted_at_ms = start - 1000;
@@ -1808,7 +1817,7 @@ static void test_restore(void) {
         CHECK_STATE(&fx, "r2", BL_STATE_READY);
         const bl_item_t *pl = find(&fx, "pl");
         CHECK(pl->has_payload && pl->payload_size == 2 && !memcmp(pl->payload, "\x01\x02", 2));
-        CHECK_STR(pl->label_values.items[0], "vision");
+        CHECK_STR(bl_item_cold(pl)->label_values.items[0], "vision");
 
         /* the lease of the hand-built item still expires */
         CHECK_INT(bl_backlog_next_due(fx.backlog), start + 35); /* b2's not_before, past: due at once */
@@ -2221,7 +2230,7 @@ static void random_replay(random_run_t *run) {
                                                                      : producer_event(task_id, past.type);
         event.event_id = past.event_id;
         const bl_item_t *item = find(&run->fx, task_id);
-        bool remembered = item && bl_strvec_contains(&item->recent_event_ids, past.event_id);
+        bool remembered = item && bl_item_event_seen(item, past.event_id);
         bl_apply_result_t result = random_apply(run, event, past.task);
         INVARIANT(run, (result == BL_APPLY_DUPLICATE) == remembered, "replay %s on %s: %d, remembered %d",
                   past.event_id, task_id, (int)result, remembered);
@@ -2244,7 +2253,7 @@ static void random_route(random_run_t *run) {
                 target = find(&run->fx, copy.to);
                 if (copy.is_outcome) {
                         bool open = target && !target->placeholder && !bl_state_is_terminal(target->state);
-                        INVARIANT(run, !open || !bl_strvec_contains(&target->pending_deps, copy.from),
+                        INVARIANT(run, !open || !bl_strvec_contains(&bl_item_cold(target)->pending_deps, copy.from),
                                   "%s still waits on %s in %s", copy.to, copy.from, bl_state_name(target->state));
                 } else if (answered) {
                         INVARIANT(run,
@@ -2254,7 +2263,7 @@ static void random_route(random_run_t *run) {
                                   "WAITING %s -> %s (%s) not answered", copy.from, copy.to,
                                   bl_state_name(target_state));
                 } else {
-                        INVARIANT(run, target && bl_strvec_contains(&target->dependents, copy.from),
+                        INVARIANT(run, target && bl_strvec_contains(&bl_item_cold(target)->dependents, copy.from),
                                   "%s not registered with %s", copy.from, copy.to);
                 }
         }
@@ -2275,7 +2284,7 @@ static bool ready_list(random_run_t *run, const char *domain, int *tasks, size_t
         *count = 0;
         for (int i = 0; i < RANDOM_TASKS; i++) {
                 const bl_item_t *item = find(&run->fx, run->ids[i]);
-                if (!item || item->state != BL_STATE_READY || item->placeholder || strcmp(item->domain, domain))
+                if (!item || item->state != BL_STATE_READY || item->placeholder || strcmp(item->kind->domain, domain))
                         continue;
                 if (!bl_backlog_is_ready_queued(run->fx.backlog, item))
                         return false;
@@ -2351,7 +2360,7 @@ static void check_nothing_overdue(random_run_t *run) {
                         INVARIANT(run, item->deadline_ms == BL_NO_TIME || item->deadline_ms > now,
                                   "%s past deadline in BLOCKED", id);
                         INVARIANT(run,
-                                  item->pending_deps.count > 0 || item->not_before_ms > now ||
+                                  bl_item_cold(item)->pending_deps.count > 0 || item->not_before_ms > now ||
                                           (item->approval_required && !item->approved),
                                   "%s BLOCKED for nothing", id);
                         break;
@@ -2437,9 +2446,11 @@ static void check_step(random_run_t *run, mark_t m) {
                 if (change->has_from && change->to == BL_STATE_READY &&
                     (change->from == BL_STATE_BLOCKED || change->from == BL_STATE_QUEUED)) {
                         const bl_item_t *item = find(&run->fx, id);
-                        for (size_t d = 0; item && d < item->depends_on.count; d++)
-                                INVARIANT(run, run->model[task_index(item->depends_on.items[d])].completed_ever,
-                                          "%s READY before %s completed", id, item->depends_on.items[d]);
+                        for (size_t d = 0; item && d < bl_item_cold(item)->depends_on.count; d++)
+                                INVARIANT(
+                                        run,
+                                        run->model[task_index(bl_item_cold(item)->depends_on.items[d])].completed_ever,
+                                        "%s READY before %s completed", id, bl_item_cold(item)->depends_on.items[d]);
                 }
         }
         for (size_t i = m.dispatches; i < rec->dispatch_count; i++) {
@@ -2473,8 +2484,8 @@ static void check_step(random_run_t *run, mark_t m) {
                 if (dead->reason == BL_REASON_DEPENDENCY_FAILED) {
                         const bl_item_t *item = find(&run->fx, dead->task_id);
                         bool cause = false;
-                        for (size_t d = 0; item && d < item->depends_on.count; d++)
-                                cause |= run->model[task_index(item->depends_on.items[d])].failed_ever;
+                        for (size_t d = 0; item && d < bl_item_cold(item)->depends_on.count; d++)
+                                cause |= run->model[task_index(bl_item_cold(item)->depends_on.items[d])].failed_ever;
                         INVARIANT(run, !item || cause, "%s dependency_failed with no failed dependency",
                                   dead->task_id);
                 }
@@ -2522,11 +2533,11 @@ static void check_step(random_run_t *run, mark_t m) {
                 int64_t required = required_due(run, item);
                 if (required != BL_NO_TIME)
                         INVARIANT(run,
-                                  item->timer_slot != SIZE_MAX && item->timer_due_ms != BL_NO_TIME &&
+                                  item->timer_slot != BL_ITEM_NO_SLOT && item->timer_due_ms != BL_NO_TIME &&
                                           item->timer_due_ms <= required,
                                   "%s in %s needs a timer by %" PRId64 ", has %" PRId64, run->ids[i],
                                   bl_state_name(item->state), required, item->timer_due_ms);
-                if (item->timer_slot != SIZE_MAX)
+                if (item->timer_slot != BL_ITEM_NO_SLOT)
                         earliest_timer = earliest_time(earliest_timer, item->timer_due_ms);
         }
         INVARIANT(run, bl_backlog_size(run->fx.backlog) == existing, "size %zu, %zu found",

@@ -20,8 +20,7 @@ static bl_item_t *item_in(const char *task_id, bl_state_t state, int64_t seq, in
         item->state = state;
         item->seq = seq;
         item->attempt = attempt;
-        item->task_type = strdup("batch_inference");
-        item->domain = strdup("model_inference");
+        bl_item_set_kind(item, "batch_inference", "model_inference", NULL, "standard");
         item->business_value = 0.5;
         item->risk = 0.25;
         item->submitted_at_ms = 1795849200000;
@@ -324,21 +323,21 @@ static void record_field(const char *field, const char *stored, const char *rebu
 static void test_every_field_is_compared(void) {
         bl_item_t *a = item_in("t-f", BL_STATE_BLOCKED, 4, 1), *b = item_in("t-f", BL_STATE_BLOCKED, 4, 1);
         recorded_t recorded = {0};
-        bl_strvec_push(&a->pending_deps, "d-1");
-        bl_strvec_push(&a->pending_deps, "d-2");
-        bl_strvec_push(&b->pending_deps, "d-2");
-        bl_strvec_push(&b->pending_deps, "d-1"); /* same set, other order */
-        bl_strvec_push(&a->label_keys, "team");
-        bl_strvec_push(&a->label_values, "ml");
-        bl_strvec_push(&a->label_keys, "model");
-        bl_strvec_push(&a->label_values, "r50");
-        bl_strvec_push(&b->label_keys, "model");
-        bl_strvec_push(&b->label_values, "r50");
-        bl_strvec_push(&b->label_keys, "team");
-        bl_strvec_push(&b->label_values, "ml");
+        bl_strvec_push(&bl_item_cold_for_write(a)->pending_deps, "d-1");
+        bl_strvec_push(&bl_item_cold_for_write(a)->pending_deps, "d-2");
+        bl_strvec_push(&bl_item_cold_for_write(b)->pending_deps, "d-2");
+        bl_strvec_push(&bl_item_cold_for_write(b)->pending_deps, "d-1"); /* same set, other order */
+        bl_strvec_push(&bl_item_cold_for_write(a)->label_keys, "team");
+        bl_strvec_push(&bl_item_cold_for_write(a)->label_values, "ml");
+        bl_strvec_push(&bl_item_cold_for_write(a)->label_keys, "model");
+        bl_strvec_push(&bl_item_cold_for_write(a)->label_values, "r50");
+        bl_strvec_push(&bl_item_cold_for_write(b)->label_keys, "model");
+        bl_strvec_push(&bl_item_cold_for_write(b)->label_values, "r50");
+        bl_strvec_push(&bl_item_cold_for_write(b)->label_keys, "team");
+        bl_strvec_push(&bl_item_cold_for_write(b)->label_values, "ml");
         CHECK_INT(bl_history_diff_items(a, b, record_field, &recorded), 0);
 
-        bl_strvec_push(&b->dependents, "c-1");
+        bl_strvec_push(&bl_item_cold_for_write(b)->dependents, "c-1");
         b->lease_expires_at_ms = 1795849260000;
         b->retry_at_ms = 1795849200500;
         b->terminal_at_ms = 1795849200001;
@@ -347,13 +346,13 @@ static void test_every_field_is_compared(void) {
         b->ready_since_ms = 1795849200002;
         b->max_attempts = 5;
         b->approved = true;
-        b->has_last_error = true;
-        b->error_code = strdup("oom");
-        b->error_message = strdup("out of memory");
-        b->error_retryable = true;
+        bl_item_cold_for_write(b)->has_last_error = true;
+        bl_item_cold_for_write(b)->error_code = strdup("oom");
+        bl_item_cold_for_write(b)->error_message = strdup("out of memory");
+        bl_item_cold_for_write(b)->error_retryable = true;
         give_payload(b, "abc");
-        free(b->label_values.items[0]);
-        b->label_values.items[0] = strdup("r101");
+        free(bl_item_cold(b)->label_values.items[0]);
+        bl_item_cold(b)->label_values.items[0] = strdup("r101");
         int count = bl_history_diff_items(a, b, record_field, &recorded);
         CHECK_INT(count, 12);
         const char *expected[] = {"max_attempts", "deadline", "not_before", "ready_since", "lease_expires_at",

@@ -92,12 +92,25 @@ static void print_problems(const char *what, const problems_t *problems) {
                         problems->items[i].path, problems->items[i].reason);
 }
 
+/* A kind with only @p domain set, for the items made on the stack here; one per domain name, kept for the run. */
+static const bl_kind_t *kind_of(const char *domain) {
+        static bl_kind_t kinds[16];
+        static size_t kind_count;
+        for (size_t i = 0; i < kind_count; i++)
+                if (!strcmp(kinds[i].domain, domain))
+                        return &kinds[i];
+        if (kind_count == sizeof(kinds) / sizeof(kinds[0]))
+                abort();
+        kinds[kind_count].domain = domain;
+        return &kinds[kind_count++];
+}
+
 /* An item of @p domain with nothing set but its value and risk: no deadline, no data time, not READY. */
 static bl_item_t item_of(const char *task_id, const char *domain, double value, double risk) {
         bl_item_t item;
         memset(&item, 0, sizeof(item));
         item.task_id = (char *)task_id;
-        item.domain = (char *)domain;
+        item.kind = kind_of(domain);
         item.state = BL_STATE_READY;
         item.business_value = value;
         item.risk = risk;
@@ -657,11 +670,11 @@ static void test_approval_threshold(void) {
         CHECK(!bl_policy_requires_approval(policy, &item));
         item.risk = 0.7; /* at the threshold: approval */
         CHECK(bl_policy_requires_approval(policy, &item));
-        item.domain = "evaluation"; /* the defaults' 0.9 */
+        item.kind = kind_of("evaluation"); /* the defaults' 0.9 */
         CHECK(!bl_policy_requires_approval(policy, &item));
         item.risk = 0.95;
         CHECK(bl_policy_requires_approval(policy, &item));
-        item.domain = "training"; /* unknown: the defaults */
+        item.kind = kind_of("training"); /* unknown: the defaults */
         CHECK(bl_policy_requires_approval(policy, &item));
         bl_policy_destroy(policy);
 

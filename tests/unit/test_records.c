@@ -74,11 +74,8 @@ static bl_item_t *full_item(size_t payload_size) {
         item->seq = 42;
         item->attempt = 2;
         item->max_attempts = 5;
-        item->task_type = strdup("inference");
-        item->domain = strdup("model_inference");
-        item->tenant = strdup("acme");
-        free(item->sla_class);
-        item->sla_class = strdup("gold");
+        bl_item_cold_t *cold = bl_item_cold_for_write(item);
+        bl_item_set_kind(item, "inference", "model_inference", "acme", "gold");
         item->business_value = 0.75;
         item->risk = 0.125;
         item->submitted_at_ms = 1795900000001;
@@ -90,20 +87,21 @@ static bl_item_t *full_item(size_t payload_size) {
         item->lease_expires_at_ms = 1795900000007;
         item->retry_at_ms = 1795900000008;
         item->terminal_at_ms = 1795900000009;
-        push_all(&item->depends_on, depends_on, 2);
-        push_all(&item->pending_deps, depends_on + 1, 1);
-        push_all(&item->dependents, dependents, 3);
+        push_all(&cold->depends_on, depends_on, 2);
+        push_all(&cold->pending_deps, depends_on + 1, 1);
+        push_all(&cold->dependents, dependents, 3);
         item->approval_required = true;
         item->approved = true;
-        push_all(&item->label_keys, keys, 2);
-        push_all(&item->label_values, values, 2);
+        push_all(&cold->label_keys, keys, 2);
+        push_all(&cold->label_values, values, 2);
         set_payload(item, payload_size);
-        item->traceparent = strdup("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-        item->has_last_error = true;
-        item->error_code = strdup("OOM");
-        item->error_message = strdup("worker ran out of GPU memory");
-        item->error_retryable = true;
-        push_all(&item->recent_event_ids, events, 3);
+        cold->traceparent = strdup("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        cold->has_last_error = true;
+        cold->error_code = strdup("OOM");
+        cold->error_message = strdup("worker ran out of GPU memory");
+        cold->error_retryable = true;
+        for (size_t i = 0; i < 3; i++)
+                bl_item_remember_event(item, events[i], 32);
         item->placeholder = false;
         return item;
 }
@@ -117,6 +115,13 @@ static void check_optional_str(const char *actual, const char *expected) {
                 CHECK_STR(actual, expected);
 }
 
+static void check_event_ids(const bl_item_t *actual, const bl_item_t *expected) {
+        CHECK_INT(actual->recent_event_count, expected->recent_event_count);
+        for (const char *a = bl_item_event_next(actual, NULL), *e = bl_item_event_next(expected, NULL); a && e;
+             a = bl_item_event_next(actual, a), e = bl_item_event_next(expected, e))
+                CHECK_STR(a, e);
+}
+
 static void check_strvec(const bl_strvec_t *actual, const bl_strvec_t *expected) {
         CHECK_INT(actual->count, expected->count);
         for (size_t i = 0; i < actual->count && i < expected->count; i++)
@@ -124,7 +129,8 @@ static void check_strvec(const bl_strvec_t *actual, const bl_strvec_t *expected)
 }
 
 /* Labels compare as a set: a map's order is not a contract. */
-static void check_labels(const bl_item_t *actual, const bl_item_t *expected) {
+static void check_labels(const bl_item_t *actual_item, const bl_item_t *expected_item) {
+        const bl_item_cold_t *actual = bl_item_cold(actual_item), *expected = bl_item_cold(expected_item);
         CHECK_INT(actual->label_keys.count, expected->label_keys.count);
         CHECK_INT(actual->label_values.count, actual->label_keys.count);
         for (size_t i = 0; i < expected->label_keys.count; i++) {
@@ -157,10 +163,11 @@ static void check_items_equal(const bl_item_t *actual, const bl_item_t *expected
         CHECK_INT(actual->seq, expected->seq);
         CHECK_INT(actual->attempt, expected->attempt);
         CHECK_INT(actual->max_attempts, expected->max_attempts);
-        check_optional_str(actual->task_type, expected->task_type);
-        check_optional_str(actual->domain, expected->domain);
-        check_optional_str(actual->tenant, expected->tenant);
-        CHECK_STR(actual->sla_class, expected->sla_class);
+        check_optional_str(actual->kind->task_type, expected->kind->task_type);
+        check_optional_str(actual->kind->domain, expected->kind->domain);
+        check_optional_str(actual->kind->tenant, expected->kind->tenant);
+        CHECK_STR(actual->kind->sla_class, expected->kind->sla_class);
+        CHECK(actual->kind == expected->kind); /* interned: one kind for equal fields */
         CHECK(actual->business_value == expected->business_value);
         CHECK(actual->risk == expected->risk);
         CHECK_INT(actual->submitted_at_ms, expected->submitted_at_ms);
@@ -172,19 +179,19 @@ static void check_items_equal(const bl_item_t *actual, const bl_item_t *expected
         CHECK_INT(actual->lease_expires_at_ms, expected->lease_expires_at_ms);
         CHECK_INT(actual->retry_at_ms, expected->retry_at_ms);
         CHECK_INT(actual->terminal_at_ms, expected->terminal_at_ms);
-        check_strvec(&actual->depends_on, &expected->depends_on);
-        check_strvec(&actual->pending_deps, &expected->pending_deps);
-        check_strvec(&actual->dependents, &expected->dependents);
+        check_strvec(&bl_item_cold(actual)->depends_on, &bl_item_cold(expected)->depends_on);
+        check_strvec(&bl_item_cold(actual)->pending_deps, &bl_item_cold(expected)->pending_deps);
+        check_strvec(&bl_item_cold(actual)->dependents, &bl_item_cold(expected)->dependents);
         CHECK_INT(actual->approval_required, expected->approval_required);
         CHECK_INT(actual->approved, expected->approved);
         check_labels(actual, expected);
         check_payload(actual, expected, with_payload);
-        check_optional_str(actual->traceparent, expected->traceparent);
-        CHECK_INT(actual->has_last_error, expected->has_last_error);
-        check_optional_str(actual->error_code, expected->error_code);
-        check_optional_str(actual->error_message, expected->error_message);
-        CHECK_INT(actual->error_retryable, expected->error_retryable);
-        check_strvec(&actual->recent_event_ids, &expected->recent_event_ids);
+        check_optional_str(bl_item_cold(actual)->traceparent, bl_item_cold(expected)->traceparent);
+        CHECK_INT(bl_item_cold(actual)->has_last_error, bl_item_cold(expected)->has_last_error);
+        check_optional_str(bl_item_cold(actual)->error_code, bl_item_cold(expected)->error_code);
+        check_optional_str(bl_item_cold(actual)->error_message, bl_item_cold(expected)->error_message);
+        CHECK_INT(bl_item_cold(actual)->error_retryable, bl_item_cold(expected)->error_retryable);
+        check_event_ids(actual, expected);
         CHECK_INT(actual->placeholder, expected->placeholder);
 }
 
@@ -230,8 +237,9 @@ static void test_sparse_item_round_trips(void) {
         item->placeholder = true;
         decoded = round_trip_item(item, true);
         check_items_equal(decoded, item, true);
-        CHECK(decoded && decoded->task_type == NULL && decoded->domain == NULL);
-        CHECK(decoded && decoded->payload == NULL && decoded->tenant == NULL && decoded->deadline_ms == BL_NO_TIME);
+        CHECK(decoded && decoded->kind->task_type == NULL && decoded->kind->domain == NULL);
+        CHECK(decoded && decoded->payload == NULL && decoded->kind->tenant == NULL &&
+              decoded->deadline_ms == BL_NO_TIME);
         bl_item_destroy(decoded);
         bl_item_destroy(item);
 }
@@ -380,9 +388,9 @@ static void test_dispatch_decision_round_trips(void) {
                 CHECK_STR(d->item->task_id, "t-full");
                 CHECK_INT(d->item->attempt, 2);
                 CHECK_STR(d->dispatch_id, "t-full/2");
-                CHECK_STR(d->item->domain, "model_inference");
-                CHECK_STR(d->item->task_type, "inference");
-                CHECK_STR(d->item->tenant, "acme");
+                CHECK_STR(d->item->kind->domain, "model_inference");
+                CHECK_STR(d->item->kind->task_type, "inference");
+                CHECK_STR(d->item->kind->tenant, "acme");
                 CHECK(d->score == 0.625);
                 check_criteria(d->rationale, d->rationale_count, criteria, 3);
                 CHECK_STR(d->policy_name, "balanced");
@@ -699,11 +707,13 @@ static void check_older_writer(bl_schemas_t *cache) {
                 CHECK_INT(item->state, BL_STATE_READY);
                 CHECK_INT(item->seq, 3);
                 CHECK(item->business_value == 0.5 && item->risk == 1.0);
-                CHECK_STR(item->sla_class, "standard");
+                CHECK_STR(item->kind->sla_class, "standard");
                 CHECK(item->has_payload && item->payload_size == 2 && !memcmp(item->payload, "hi", 2));
-                CHECK(item->tenant == NULL && item->traceparent == NULL && !item->has_last_error);
+                CHECK(item->kind->tenant == NULL && bl_item_cold(item)->traceparent == NULL &&
+                      !bl_item_cold(item)->has_last_error);
                 CHECK(item->max_attempts == 0 && item->deadline_ms == BL_NO_TIME && item->terminal_at_ms == BL_NO_TIME);
-                CHECK(item->depends_on.count == 0 && item->label_keys.count == 0 && !item->placeholder);
+                CHECK(bl_item_cold(item)->depends_on.count == 0 && bl_item_cold(item)->label_keys.count == 0 &&
+                      !item->placeholder);
         }
         bl_item_destroy(item);
         free(value);
@@ -716,7 +726,8 @@ static void check_newer_writer(bl_schemas_t *cache) {
                                   " \"labels\": {\"a\": \"b\"}", &value);
         bl_record_error_t error;
         bl_item_t *item = bl_records_decode_item(cache, value, size, 2, &error);
-        CHECK(item != NULL && item->state == BL_STATE_READY && item->risk == 0.25 && item->label_keys.count == 1);
+        CHECK(item != NULL && item->state == BL_STATE_READY && item->risk == 0.25 &&
+              bl_item_cold(item)->label_keys.count == 1);
         bl_item_destroy(item);
         free(value);
         size = encode_json(cache, 41, "PAUSED", ", \"risk\": 0.25", &value);
@@ -962,13 +973,17 @@ static bl_item_t *random_item(void) {
         item->attempt = (int32_t)next_random();
         item->max_attempts = one_in(2) ? 0 : (int32_t)next_random();
         item->placeholder = one_in(5);
+        char *task_type = NULL, *domain = NULL, *tenant = one_in(2) ? random_text() : NULL;
+        char *sla_class = random_text();
         if (!item->placeholder) { /* "" would read back as NULL, a placeholder's missing type and domain */
-                item->task_type = random_text_after("type-");
-                item->domain = random_text_after("domain-");
+                task_type = random_text_after("type-");
+                domain = random_text_after("domain-");
         }
-        item->tenant = one_in(2) ? random_text() : NULL;
-        free(item->sla_class);
-        item->sla_class = random_text();
+        CHECK(bl_item_set_kind(item, task_type, domain, tenant, sla_class));
+        free(task_type);
+        free(domain);
+        free(tenant);
+        free(sla_class);
         item->business_value = random_double();
         item->risk = random_double();
         item->submitted_at_ms = random_time();
@@ -980,27 +995,35 @@ static bl_item_t *random_item(void) {
         item->lease_expires_at_ms = random_time();
         item->retry_at_ms = random_time();
         item->terminal_at_ms = random_time();
-        push_random(&item->depends_on, next_random() % 4);
-        push_random(&item->pending_deps, next_random() % 3);
-        push_random(&item->dependents, next_random() % 70); /* sometimes more than one byte of count */
+        bl_item_cold_t cold = {0}; /* often left empty: the item then has none */
+        if (one_in(2)) {
+                push_random(&cold.depends_on, next_random() % 4);
+                push_random(&cold.pending_deps, next_random() % 3);
+                push_random(&cold.dependents, next_random() % 70); /* sometimes more than one byte of count */
+        }
         item->approval_required = one_in(2);
         item->approved = one_in(2);
         for (size_t i = 0, labels = next_random() % 6; i < labels; i++) {
                 char key[32];
                 char *value = random_text();
                 snprintf(key, sizeof(key), "key-%zu", i); /* map keys are unique */
-                CHECK(bl_strvec_push(&item->label_keys, key) && bl_strvec_push(&item->label_values, value));
+                CHECK(bl_strvec_push(&cold.label_keys, key) && bl_strvec_push(&cold.label_values, value));
                 free(value);
         }
         if (!one_in(4))
                 set_payload(item, next_random() % 3000);
-        item->traceparent = one_in(2) ? random_text() : NULL;
-        if ((item->has_last_error = one_in(3))) {
-                item->error_code = random_text();
-                item->error_message = random_text();
-                item->error_retryable = one_in(2);
+        cold.traceparent = one_in(2) ? random_text() : NULL;
+        if ((cold.has_last_error = one_in(3))) {
+                cold.error_code = random_text();
+                cold.error_message = random_text();
+                cold.error_retryable = one_in(2);
         }
-        push_random(&item->recent_event_ids, next_random() % 10);
+        CHECK(bl_item_adopt_cold(item, &cold));
+        for (size_t i = 0, events = next_random() % 10; i < events; i++) {
+                char *event_id = random_text();
+                CHECK(bl_item_remember_event(item, event_id, 32));
+                free(event_id);
+        }
         return item;
 }
 
@@ -1057,9 +1080,9 @@ static double seconds_now(void) {
 /* A typical item: 200-byte payload, two labels, one dependency, a few event ids. */
 static bl_item_t *typical_item(void) {
         bl_item_t *item = full_item(200);
-        bl_strvec_clear(&item->dependents);
-        bl_strvec_clear(&item->pending_deps);
-        item->has_last_error = false;
+        bl_strvec_clear(&bl_item_cold_for_write(item)->dependents);
+        bl_strvec_clear(&bl_item_cold_for_write(item)->pending_deps);
+        bl_item_cold_for_write(item)->has_last_error = false;
         return item;
 }
 

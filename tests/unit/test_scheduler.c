@@ -27,7 +27,7 @@ static bl_item_t *make_item(const char *task_id, const char *domain, double valu
         bl_item_t *item = bl_item_new(task_id, 0);
         if (!item)
                 abort();
-        if (domain && !(item->domain = strdup(domain)))
+        if (domain && !bl_item_set_kind(item, NULL, domain, NULL, "standard"))
                 abort();
         item->state = BL_STATE_READY;
         item->business_value = value;
@@ -76,7 +76,7 @@ static void test_orders_by_score(void) {
                 bl_item_t *best = bl_scheduler_pop(s, "infer", T0 + 10, &score);
                 CHECK(best == items[order[i]]);
                 CHECK(score == values[order[i]]);
-                CHECK(best->sched_slot == SIZE_MAX);
+                CHECK(best->sched_slot == BL_ITEM_NO_SLOT);
                 CHECK(bl_scheduler_verify(s));
         }
         CHECK(bl_scheduler_pop(s, "infer", T0 + 10, NULL) == NULL);
@@ -157,7 +157,7 @@ static void test_remove_and_update(void) {
                 CHECK(bl_scheduler_contains(s, items[i]));
                 CHECK(bl_scheduler_remove(s, items[i]));
                 CHECK(!bl_scheduler_contains(s, items[i]));
-                CHECK(items[i]->sched_slot == SIZE_MAX);
+                CHECK(items[i]->sched_slot == BL_ITEM_NO_SLOT);
                 CHECK(!bl_scheduler_remove(s, items[i]));
                 CHECK(bl_scheduler_verify(s));
         }
@@ -187,7 +187,7 @@ static void test_remove_and_update(void) {
         /* no domain: refused */
         bl_item_t *homeless = make_item("homeless", NULL, 1, T0);
         CHECK(!bl_scheduler_insert(s, homeless, T0));
-        CHECK(homeless->sched_slot == SIZE_MAX);
+        CHECK(homeless->sched_slot == BL_ITEM_NO_SLOT);
         CHECK_INT(bl_scheduler_total(s), 0);
         bl_scheduler_destroy(s);
         for (int i = 0; i < 20; i++)
@@ -383,7 +383,7 @@ static void test_rescore_cadence(void) {
         ctx.calls = 0;
         s = new_scheduler(&ctx, 0);
         for (int i = 0; i < 15; i++)
-                items[i]->sched_slot = SIZE_MAX; /* the scheduler they were in is gone */
+                items[i]->sched_slot = BL_ITEM_NO_SLOT; /* the scheduler they were in is gone */
         for (int i = 0; i < 5; i++)
                 CHECK(bl_scheduler_insert(s, items[i], T0));
         CHECK(bl_scheduler_pop(s, "a", T0 + 86400000, NULL) != NULL);
@@ -538,7 +538,7 @@ static bool model_better(const model_entry_t *a, const model_entry_t *b) {
 
 static void model_rescore(model_t *model, int d, int64_t now) {
         for (int i = 0; i < MODEL_ITEMS; i++)
-                if (model->entries[i].in && domain_index(model->entries[i].item->domain) == d)
+                if (model->entries[i].in && domain_index(model->entries[i].item->kind->domain) == d)
                         model->entries[i].cached = quantised(&model->ctx, model->entries[i].item, now);
         model->scored_since_ms[d] = now;
 }
@@ -551,7 +551,7 @@ static int model_pick(model_t *model, int d, int64_t now) {
                 model_rescore(model, d, now);
         int best = -1;
         for (int i = 0; i < MODEL_ITEMS; i++)
-                if (model->entries[i].in && domain_index(model->entries[i].item->domain) == d &&
+                if (model->entries[i].in && domain_index(model->entries[i].item->kind->domain) == d &&
                     (best < 0 || model_better(&model->entries[i], &model->entries[best])))
                         best = i;
         return best;
@@ -576,7 +576,7 @@ static void test_random_against_model(void) {
                 now += NEXT(4) == 0 ? NEXT(700) : 0; /* time often stands still: equal READY times */
                 int i = NEXT(MODEL_ITEMS), op = NEXT(100);
                 model_entry_t *entry = &model.entries[i];
-                int d = domain_index(entry->item->domain);
+                int d = domain_index(entry->item->kind->domain);
                 if (op < 40) { /* insert, or update one that is in */
                         entry->item->business_value = NEXT(8) / 8.0;
                         if (!entry->in)

@@ -77,8 +77,7 @@ static void go(task_fx_t *fx, bl_state_t to, int64_t at) {
         item->state = to;
         item->seq = ++fx->seq;
         item->attempt = fx->attempt;
-        item->domain = strdup(fx->domain);
-        item->task_type = strdup("offline_eval");
+        CHECK(bl_item_set_kind(item, "offline_eval", fx->domain, NULL, "standard"));
         item->business_value = fx->business_value;
         item->risk = 0.1;
         item->deadline_ms = fx->deadline_ms;
@@ -364,7 +363,7 @@ static void test_a_dispatch_without_its_ready_start_is_skipped(void) {
         topic_fx_t topic = {bl_whatif_new(), {0}};
         bl_whatif_report_t report;
         bl_item_t *item = bl_item_new("old", 0);
-        item->domain = strdup("evaluation");
+        CHECK(bl_item_set_kind(item, NULL, "evaluation", NULL, "standard"));
         item->state = BL_STATE_DISPATCHED;
         item->seq = 7;
         item->attempt = 1;

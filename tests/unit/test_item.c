@@ -1,0 +1,195 @@
+/*
+ * test_item.c: the item's compact parts. Shared kinds (one per distinct
+ * task_type, domain, tenant and SLA class, freed with their last item, safe
+ * from several threads), the packed recent event ids with their window, the
+ * cold fields made only when one is set, and task_id kept in the item's own
+ * allocation.
+ */
+#include "check.h"
+#include "core/item.h"
+#include "core/kind.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- kinds ------------------------------------------------------------------ */
+
+static void test_equal_fields_share_one_kind(void) {
+        size_t before = bl_kind_count();
+        const bl_kind_t *a = bl_kind_intern("embed", "inference", "acme", "gold");
+        const bl_kind_t *b = bl_kind_intern("embed", "inference", "acme", "gold");
+        const bl_kind_t *no_tenant = bl_kind_intern("embed", "inference", NULL, "gold");
+        const bl_kind_t *empty_tenant = bl_kind_intern("embed", "inference", "", "gold");
+        const bl_kind_t *swapped = bl_kind_intern("inference", "embed", "acme", "gold");
+        CHECK(a && a == b);
+        CHECK(no_tenant && no_tenant != a && no_tenant->tenant == NULL);
+        CHECK(empty_tenant && empty_tenant != no_tenant); /* absent is not "" */
+        CHECK(swapped && swapped != a);
+        CHECK_STR(a->task_type, "embed");
+        CHECK_STR(a->domain, "inference");
+        CHECK_STR(a->tenant, "acme");
+        CHECK_STR(a->sla_class, "gold");
+        CHECK_INT(bl_kind_count(), before + 4);
+        bl_kind_release(b);
+        CHECK_INT(bl_kind_count(), before + 4); /* a still holds it */
+        CHECK_STR(a->domain, "inference");
+        bl_kind_release(bl_kind_hold(a));
+        bl_kind_release(a);
+        bl_kind_release(no_tenant);
+        bl_kind_release(empty_tenant);
+        bl_kind_release(swapped);
+        bl_kind_release(NULL);
+        CHECK_INT(bl_kind_count(), before);
+}
+
+/* Enough distinct kinds to grow the table a few times; all gone with their last reference. */
+static void test_many_kinds_come_and_go(void) {
+        enum { KINDS = 5000 };
+        static const bl_kind_t *kinds[KINDS];
+        char tenant[32];
+        for (int i = 0; i < KINDS; i++) {
+                snprintf(tenant, sizeof(tenant), "tenant-%d", i);
+                kinds[i] = bl_kind_intern("t", "d", tenant, "standard");
+                CHECK(kinds[i] != NULL);
+        }
+        CHECK_INT(bl_kind_count(), KINDS);
+        for (int i = 0; i < KINDS; i += 7) {
+                snprintf(tenant, sizeof(tenant), "tenant-%d", i);
+                const bl_kind_t *again = bl_kind_intern("t", "d", tenant, "standard");
+                CHECK(again == kinds[i]);
+                bl_kind_release(again);
+        }
+        for (int i = 0; i < KINDS; i++)
+                bl_kind_release(kinds[i]);
+        CHECK_INT(bl_kind_count(), 0);
+}
+
+typedef struct {
+        int thread;
+        bool ok;
+} worker_t;
+
+/* Each thread makes and frees items whose kinds the other thread makes and frees too. */
+static void *churn(void *opaque) {
+        worker_t *worker = opaque;
+        char domain[16];
+        worker->ok = true;
+        for (int i = 0; i < 20000 && worker->ok; i++) {
+                snprintf(domain, sizeof(domain), "d-%d", i % 37);
+                bl_item_t *item = bl_item_new(worker->thread ? "t-b" : "t-a", 0);
+                worker->ok = item && bl_item_set_kind(item, "t", domain, NULL, "standard") &&
+                             !strcmp(item->kind->domain, domain);
+                bl_item_destroy(item);
+        }
+        return NULL;
+}
+
+static void test_kinds_from_two_threads(void) {
+        pthread_t threads[2];
+        worker_t workers[2] = {{0, false}, {1, false}};
+        for (int i = 0; i < 2; i++)
+                CHECK(pthread_create(&threads[i], NULL, churn, &workers[i]) == 0);
+        for (int i = 0; i < 2; i++) {
+                pthread_join(threads[i], NULL);
+                CHECK(workers[i].ok);
+        }
+        CHECK_INT(bl_kind_count(), 0);
+}
+
+/* ---- items ------------------------------------------------------------------ */
+
+static void test_new_item_holds_its_task_id_and_default_kind(void) {
+        char task_id[64];
+        snprintf(task_id, sizeof(task_id), "task-%s", "0123456789abcdef");
+        bl_item_t *item = bl_item_new(task_id, 4);
+        task_id[0] = 'X'; /* the item keeps its own copy */
+        CHECK_STR(item->task_id, "task-0123456789abcdef");
+        CHECK(item->task_id == item->task_id_storage);
+        CHECK_INT(item->partition, 4);
+        CHECK_INT(item->state, BL_STATE_QUEUED);
+        CHECK(item->kind->task_type == NULL && item->kind->domain == NULL && item->kind->tenant == NULL);
+        CHECK_STR(item->kind->sla_class, "standard");
+        CHECK(item->cold == NULL);
+        CHECK_INT(item->timer_slot, BL_ITEM_NO_SLOT);
+        CHECK_INT(item->sched_slot, BL_ITEM_NO_SLOT);
+        CHECK(bl_item_set_kind(item, "embed", "inference", NULL, "gold"));
+        CHECK_STR(item->kind->domain, "inference");
+        bl_item_t *other = bl_item_new("t-2", 0);
+        CHECK(bl_item_set_kind(other, "embed", "inference", NULL, "gold"));
+        CHECK(other->kind == item->kind);
+        bl_item_destroy(other);
+        bl_item_destroy(item);
+        bl_item_destroy(NULL);
+        CHECK_INT(bl_kind_count(), 0);
+}
+
+static void check_events(const bl_item_t *item, const char *const *expected, size_t count) {
+        size_t seen = 0;
+        CHECK_INT(item->recent_event_count, count);
+        for (const char *id = bl_item_event_next(item, NULL); id; id = bl_item_event_next(item, id), seen++)
+                if (seen < count)
+                        CHECK_STR(id, expected[seen]);
+        CHECK_INT(seen, count);
+}
+
+static void test_event_ids_keep_a_window(void) {
+        bl_item_t *item = bl_item_new("t", 0);
+        CHECK(bl_item_event_next(item, NULL) == NULL);
+        CHECK(!bl_item_event_seen(item, "e-1"));
+        CHECK(bl_item_remember_event(item, "e-1", 3));
+        CHECK(bl_item_remember_event(item, "a-much-longer-event-id-2", 3));
+        CHECK(bl_item_remember_event(item, "e3", 3));
+        check_events(item, (const char *const[]){"e-1", "a-much-longer-event-id-2", "e3"}, 3);
+        CHECK(bl_item_event_seen(item, "e-1") && bl_item_event_seen(item, "e3"));
+        CHECK(!bl_item_event_seen(item, "e-"));
+        CHECK(bl_item_remember_event(item, "e-4", 3)); /* the oldest goes */
+        check_events(item, (const char *const[]){"a-much-longer-event-id-2", "e3", "e-4"}, 3);
+        CHECK(!bl_item_event_seen(item, "e-1"));
+        CHECK(bl_item_remember_event(item, "a-yet-longer-event-id-number-5", 2)); /* a smaller window: two go */
+        check_events(item, (const char *const[]){"e-4", "a-yet-longer-event-id-number-5"}, 2);
+        CHECK(bl_item_remember_event(item, "", 2)); /* an empty id is still an id */
+        check_events(item, (const char *const[]){"a-yet-longer-event-id-number-5", ""}, 2);
+        CHECK(bl_item_event_seen(item, ""));
+        CHECK(bl_item_remember_event(item, "ignored", 0)); /* no window: nothing kept */
+        CHECK_INT(item->recent_event_count, 2);
+        bl_item_destroy(item);
+}
+
+static void test_cold_fields_only_when_set(void) {
+        bl_item_t *item = bl_item_new("t", 0);
+        const bl_item_cold_t *none = bl_item_cold(item);
+        CHECK(none->depends_on.count == 0 && none->traceparent == NULL && !none->has_last_error);
+        CHECK(item->cold == NULL);
+
+        bl_item_cold_t empty = {0};
+        CHECK(bl_strvec_push(&empty.depends_on, "x") && bl_strvec_remove(&empty.depends_on, "x"));
+        CHECK(bl_item_adopt_cold(item, &empty)); /* capacity but no content: nothing to hold */
+        CHECK(item->cold == NULL && empty.depends_on.items == NULL);
+
+        bl_item_cold_t read = {0};
+        CHECK(bl_strvec_push(&read.label_keys, "team") && bl_strvec_push(&read.label_values, "ml"));
+        CHECK(bl_item_adopt_cold(item, &read));
+        CHECK(item->cold != NULL && read.label_keys.count == 0);
+        CHECK_STR(bl_item_cold(item)->label_values.items[0], "ml");
+
+        bl_item_cold_t *cold = bl_item_cold_for_write(item);
+        CHECK(cold == item->cold);
+        CHECK(bl_item_replace_text(&cold->traceparent, "00-abc-def-01"));
+        CHECK(bl_item_replace_text(&cold->traceparent, NULL));
+        CHECK(cold->traceparent == NULL);
+        CHECK(bl_item_replace_text(&cold->error_code, "OOM"));
+        bl_item_destroy(item);
+}
+
+int main(void) {
+        RUN(test_equal_fields_share_one_kind);
+        RUN(test_many_kinds_come_and_go);
+        RUN(test_kinds_from_two_threads);
+        RUN(test_new_item_holds_its_task_id_and_default_kind);
+        RUN(test_event_ids_keep_a_window);
+        RUN(test_cold_fields_only_when_set);
+        return check_exit_status();
+}
