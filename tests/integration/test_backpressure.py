@@ -1,7 +1,8 @@
 """Policy-driven dispatch against the real broker: a domain whose workers stop
 committing is throttled at max_lag while the others keep flowing and opens
 again when its workers catch up; input pauses at max_ready_items and nothing
-is lost; a task past its deadline is escalated to the DLQ."""
+is lost; tasks that keep failing are retried with growing delays, then
+dead-lettered; a task past its deadline is escalated to the DLQ."""
 import json
 import time
 
@@ -10,8 +11,8 @@ from confluent_kafka import Consumer
 from conftest_common import backlogd
 from kafka_tools import BOOTSTRAP, broker_env, unique_prefix
 from pipeline import Backlogd, consume_all
-from records import decode, read_dispatches, read_state, task_event
-from test_backlog import create_topics, submit, wait_for_state
+from records import decode, read_dispatches, read_state, result, task_event
+from test_backlog import create_topics, report, submit, wait_for_state
 
 
 def write_policy(tmp_path, prefix, **eval_settings):
@@ -47,6 +48,19 @@ class Workers:
             message = self.consumer.poll(0.2)
             if message is not None and not message.error():
                 read.append(decode(message.value()))
+                self.consumer.commit(message=message, asynchronous=False)
+        return read
+
+    def fail_everything(self, prefix, until_count, seconds):
+        """Answers each dispatch with a retryable FAILED until `until_count` dispatches or time is up."""
+        read, deadline = [], time.monotonic() + seconds
+        while len(read) < until_count and time.monotonic() < deadline:
+            message = self.consumer.poll(0.2)
+            if message is not None and not message.error():
+                decision = decode(message.value())
+                read.append(decision)
+                report(prefix, result(decision["task_id"], "FAILED", decision["attempt"],
+                                      error={"code": "OOM", "message": "killed", "retryable": True}))
                 self.consumer.commit(message=message, asynchronous=False)
         return read
 
@@ -110,6 +124,55 @@ def test_input_pauses_at_max_ready_items_and_loses_nothing(tmp_path):
             workers.close()
         code, counts = run.stop()
     assert code == 0 and counts["consumed"] == 40 and counts["dead_lettered"] == 0
+
+
+def test_failing_tasks_are_retried_with_growing_delays_then_dead_lettered(tmp_path):
+    """Full jitter draws each back-off from [0, min(cap, base * 2^(n-1))]: every delay stays under its
+    ceiling, and over 30 tasks the mean delay grows with the attempt (about 500, 1000, 2000 ms here)."""
+    tasks, attempts, base_ms, cap_ms = 30, 4, 1000, 8000
+    prefix = unique_prefix("retry")
+    policy = write_policy(tmp_path, prefix, retry_base_ms=base_ms, retry_cap_ms=cap_ms, max_attempts=attempts)
+    env = environment(prefix, policy)
+    create_topics(env)
+    run = Backlogd(env)
+    workers = Workers(prefix, "evaluation")
+    try:
+        run.wait_for("snapshots")
+        submit(prefix, *[task_event(f"f{i}", domain="evaluation") for i in range(tasks)])
+        read = workers.fail_everything(prefix, tasks * attempts, seconds=60)
+        assert len(read) == tasks * attempts, f"{len(read)} dispatches of {tasks * attempts}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = {item["state"] for item in read_state(prefix, expected=tasks, timeout=5).values()}
+            if states == {"DEAD"}:
+                break
+            time.sleep(0.5)
+        assert states == {"DEAD"}, f"states at the end: {states}"
+    finally:
+        workers.close()
+        code, counts = run.stop()
+    assert code == 0
+
+    transitions = [decode(m.value()) for m in consume_all(prefix + "backlog.transitions", expected=tasks * 15)]
+    waits = [t["item"] for t in transitions if t["to_state"] == "RETRY_WAIT"]
+    retried = {(t["task_id"], t["item"]["attempt"]): t["item"]["state_since"] for t in transitions
+               if t["from_state"] == "RETRY_WAIT" and t["to_state"] == "READY"}
+    assert len(waits) == tasks * (attempts - 1) and len(retried) == len(waits)
+    delays = {n: [] for n in range(1, attempts)}
+    for item in waits:
+        delay = item["retry_at"] - item["state_since"]
+        ceiling = min(cap_ms, base_ms * 2 ** (item["attempt"] - 1))
+        assert 0 <= delay <= ceiling, f"{item['task_id']} attempt {item['attempt']}: {delay} ms, ceiling {ceiling}"
+        assert retried[(item["task_id"], item["attempt"])] >= item["retry_at"], "READY again before retry_at"
+        delays[item["attempt"]].append(delay)
+    means = [sum(delays[n]) / len(delays[n]) for n in range(1, attempts)]
+    assert means[0] < means[1] < means[2], f"mean back-off per attempt {means} does not grow"
+
+    letters = consume_all(prefix + "backlog.dlq", expected=tasks)
+    assert sorted(m.key().decode() for m in letters) == sorted(f"f{i}" for i in range(tasks))
+    for letter in letters:
+        headers = {k: v.decode() for k, v in letter.headers()}
+        assert headers["dlq.reason"] == "retries.exhausted" and headers["dlq.attempts"] == str(attempts)
 
 
 def test_a_task_past_its_deadline_is_escalated(tmp_path):
