@@ -41,6 +41,7 @@ typedef struct bl_avro_field_s {
 
 struct bl_avro_shape_s {
         char *name;                    /* the record's name, without namespace */
+        const char *matched_name;      /* the encoders' memo: a name pointer found equal to name */
         size_t count;
         bl_avro_field_t *fields;       /* in schema order */
 };

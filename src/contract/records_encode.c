@@ -477,9 +477,12 @@ static bl_err_t encode(bl_avro_shape_t *shape, int32_t schema_id, const record_t
         const char *name = record_names[r->kind];
         bl_err_t err = BL_OK;
         writer_t w = {out, shape, 0, name, r->marks, r->splice, &err, errstr, errstr_size};
-        if (strcmp(shape->name, name))
-                return bl_err_set(errstr, errstr_size, BL_ERR_MISMATCH, "schema id %d is not a %s record",
-                                  (int)schema_id, name);
+        if (shape->matched_name != name) { /* record_names[] are static: compared once per shape */
+                if (strcmp(shape->name, name))
+                        return bl_err_set(errstr, errstr_size, BL_ERR_MISMATCH, "schema id %d is not a %s record",
+                                          (int)schema_id, name);
+                shape->matched_name = name;
+        }
         bl_avro_out_reset(out);
         if (bl_avro_out_reserve(out, BL_WIRE_HEADER_SIZE)) {
                 bl_wire_write_header(out->bytes, schema_id);
