@@ -121,18 +121,23 @@ static bool decode_avro(bl_decoder_t *decoder, bl_schema_t *writer, const unsign
         return true;
 }
 
-/* Bounds walk, then the direct read of the bytes, or avro-c's generic value and the projection of it. */
+/*
+ * The direct read of the bytes; when it does not get to their end, the
+ * bounds walk, whose verdict comes first, then the direct read's own error
+ * or avro-c's generic value and the projection of it. A direct read that
+ * gets to the end has made every check of the walk (contract/project.c), so
+ * the walk is skipped for it: one pass over the bytes instead of two.
+ */
 static bool project(bl_decoder_t *decoder, bl_schema_t *writer, const unsigned char *body, size_t body_size,
                     bl_task_event_t *event, bl_record_error_t *error) {
+        bl_projection_result_t direct = BL_PROJECTION_GENERIC;
+        if (!decoder->generic_only && (direct = bl_projector_read(decoder->projector, writer->avro, body, body_size,
+                                                                  event, error)) == BL_PROJECTION_DONE)
+                return true;
         if (!bl_avro_bounds_check(writer->avro, body, body_size, error))
                 return false;
-        if (!decoder->generic_only) {
-                switch (bl_projector_read(decoder->projector, writer->avro, body, body_size, event, error)) {
-                case BL_PROJECTION_DONE: return true;
-                case BL_PROJECTION_FAILED: return false;
-                case BL_PROJECTION_GENERIC: break;
-                }
-        }
+        if (direct == BL_PROJECTION_FAILED)
+                return false; /* sound bytes: the direct read's error stands */
         return decode_avro(decoder, writer, body, body_size, error) &&
                bl_projector_apply(decoder->projector, &writer->value, event, error);
 }

@@ -18,10 +18,13 @@
  */
 #include "contract/project.h"
 
+#include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract/avro_bounds.h"
 #include "contract/avro_out.h"
 
 typedef enum {
@@ -498,7 +501,16 @@ bool bl_projector_apply(bl_projector_t *projector, avro_value_t *record, bl_task
  * generic path's rules and messages (a differential test in test_decoder holds
  * it to them); a writer schema with any other shape, or a bound field of a
  * type the generic path would refuse, goes the generic way, which says why.
- * The bytes have passed bl_avro_bounds_check; every read is bounded anyway.
+ *
+ * The read comes before the bounds walk (contract/avro_bounds.c) and makes
+ * every check the walk makes: varints no longer than their type (ints and
+ * enum indexes 5 bytes), booleans 0 or 1, enum and union indexes in range,
+ * block counts capped by the datum's size, no NUL in a map key, no byte left
+ * over; the planner leaves to the walk the writers it could nest deeper than
+ * BL_AVRO_MAX_DEPTH (recursive ones included). So a record it reads to the
+ * end is one the walk accepts, and the decoder skips the walk. On anything
+ * else the decoder walks the bytes, and the walk's verdict comes first, as
+ * when it ran first.
  */
 
 static bool is_text(avro_schema_t schema) {
@@ -552,9 +564,39 @@ static bool plan_value(kind_t kind, avro_schema_t value, direct_field_t *field) 
 }
 
 /* Plans the direct read of @p layout's writer; layout->direct says whether it can be. */
+/*
+ * How deep the bounds walk goes in @p schema at most, counted as it counts
+ * (a record's fields, a union's branch, an array's or map's items and a
+ * named-type link are each one deeper); INT_MAX for a recursive schema.
+ */
+static int walk_depth(avro_schema_t schema, int depth) {
+        int deepest = depth;
+        if (depth > BL_AVRO_MAX_DEPTH)
+                return depth;
+        switch (avro_typeof(schema)) {
+        case AVRO_LINK: return INT_MAX; /* a named type used again inside itself, or elsewhere: left to the walk */
+        case AVRO_RECORD:
+                for (size_t i = 0; i < avro_schema_record_size(schema); i++) {
+                        int field = walk_depth(avro_schema_record_field_get_by_index(schema, (int)i), depth + 1);
+                        deepest = field > deepest ? field : deepest;
+                }
+                return deepest;
+        case AVRO_UNION:
+                for (size_t i = 0; i < avro_schema_union_size(schema); i++) {
+                        int branch = walk_depth(avro_schema_union_branch(schema, (int)i), depth + 1);
+                        deepest = branch > deepest ? branch : deepest;
+                }
+                return deepest;
+        case AVRO_ARRAY: return walk_depth(avro_schema_array_items(schema), depth + 1);
+        case AVRO_MAP: return walk_depth(avro_schema_map_values(schema), depth + 1);
+        default: return depth;
+        }
+}
+
 static bool plan_direct(writer_layout_t *layout) {
         size_t count = avro_schema_record_size(layout->writer);
-        if (avro_typeof(layout->writer) != AVRO_RECORD || !(layout->fields = calloc(count + 1, sizeof(direct_field_t))))
+        if (avro_typeof(layout->writer) != AVRO_RECORD || walk_depth(layout->writer, 0) > BL_AVRO_MAX_DEPTH ||
+            !(layout->fields = calloc(count + 1, sizeof(direct_field_t))))
                 return false;
         layout->field_count = count;
         for (size_t i = 0; i < count; i++) {
@@ -573,6 +615,7 @@ static bool plan_direct(writer_layout_t *layout) {
 
 typedef struct cursor_s {
         const unsigned char *at, *end;
+        size_t datum_size; /* the whole record's: caps the items of an array or map, as the walk caps them */
         bl_projector_t *projector;
         const char *field;   /* for messages */
         bl_record_error_t *error;
@@ -580,16 +623,18 @@ typedef struct cursor_s {
 } cursor_t;
 
 static bool malformed(cursor_t *c) {
-        return bl_record_error_set(c->error, BL_REASON_DECODE_AVRO, "%s: malformed or truncated value", c->field);
+        bl_record_error_set(c->error, BL_REASON_DECODE_AVRO, "%s: malformed or truncated value", c->field);
+        return false; /* here, so that the compiler sees it */
 }
 
 static bool direct_incompatible(cursor_t *c, const char *what) {
         return bl_record_error_set(c->error, BL_REASON_CONTRACT_INCOMPATIBLE, "%s: %s", c->field, what);
 }
 
-static bool get_long(cursor_t *c, int64_t *out) {
+/* A zig-zag varint of at most @p max_bytes: 10 for a long, 5 for an int or an enum index, as the walk allows. */
+static bool get_varint(cursor_t *c, int max_bytes, int64_t *out) {
         uint64_t value = 0;
-        for (int shift = 0; shift < 64; shift += 7) {
+        for (int i = 0, shift = 0; i < max_bytes; i++, shift += 7) {
                 if (c->at >= c->end)
                         return malformed(c);
                 value |= (uint64_t)(*c->at & 0x7f) << shift;
@@ -601,9 +646,13 @@ static bool get_long(cursor_t *c, int64_t *out) {
         return malformed(c);
 }
 
+static bool get_long(cursor_t *c, int64_t *out) {
+        return get_varint(c, 10, out);
+}
+
 /* An int or a long as @p schema says: an int's varint must fit 32 bits, as avro-c insists. */
 static bool get_number(cursor_t *c, avro_schema_t schema, int64_t *out) {
-        if (!get_long(c, out))
+        if (!get_varint(c, avro_typeof(schema) == AVRO_INT32 ? 5 : 10, out))
                 return false;
         if (avro_typeof(schema) == AVRO_INT32 && (*out < INT32_MIN || *out > INT32_MAX))
                 return bl_record_error_set(c->error, BL_REASON_DECODE_AVRO, "%s: varint out of range for an int",
@@ -616,6 +665,25 @@ static bool get_raw(cursor_t *c, size_t size, const unsigned char **bytes) {
                 return malformed(c);
         *bytes = c->at;
         c->at += size;
+        return true;
+}
+
+static bool get_boolean(cursor_t *c, bool *out) {
+        const unsigned char *byte;
+        if (!get_raw(c, 1, &byte))
+                return false;
+        if (*byte > 1)
+                return malformed(c);
+        *out = *byte != 0;
+        return true;
+}
+
+/* An enum's index, in range for @p schema. */
+static bool get_enum_index(cursor_t *c, avro_schema_t schema, int64_t *index) {
+        if (!get_varint(c, 5, index))
+                return false;
+        if (*index < 0 || *index >= avro_schema_enum_number_of_symbols(schema))
+                return malformed(c);
         return true;
 }
 
@@ -684,7 +752,7 @@ typedef bool (*element_fn)(cursor_t *c, avro_schema_t element, const char *key, 
 
 static bool walk_blocks(cursor_t *c, avro_schema_t element, bool map, element_fn each, size_t *total, int depth) {
         int64_t count, block_bytes;
-        const unsigned char *ignored;
+        const unsigned char *key_bytes;
         const char *key = NULL;
         *total = 0;
         for (;;) {
@@ -694,14 +762,20 @@ static bool walk_blocks(cursor_t *c, avro_schema_t element, bool map, element_fn
                         return true;
                 if (count < 0) { /* the block's byte size follows; items are read one by one all the same,
                                     as avro-c and the bounds walk read them */
+                        if (count == INT64_MIN)
+                                return malformed(c);
                         count = -count;
-                        if (!get_long(c, &block_bytes))
-                                return false;
+                        if (!get_long(c, &block_bytes) || block_bytes < 0)
+                                return malformed(c);
                 }
+                if ((uint64_t)count > c->datum_size - *total) /* items of no bytes (null) cannot spin */
+                        return malformed(c);
                 for (int64_t i = 0; i < count; i++, (*total)++) {
                         size_t key_size;
-                        if (map && !(each ? get_text(c, &key) : get_bytes(c, &ignored, &key_size)))
+                        if (map && !(each ? get_text(c, &key) : get_bytes(c, &key_bytes, &key_size)))
                                 return false;
+                        if (map && !each && memchr(key_bytes, 0, key_size))
+                                return malformed(c); /* the walk refuses a NUL in any map key */
                         if (each ? !each(c, element, key, *total) : !skip(c, element, depth + 1))
                                 return false;
                 }
@@ -712,15 +786,16 @@ static bool skip(cursor_t *c, avro_schema_t schema, int depth) {
         const unsigned char *ignored;
         int64_t number;
         size_t size;
+        bool flag;
         schema = bl_avro_schema_resolved(schema);
         if (depth > 32)
                 return malformed(c);
         switch (avro_typeof(schema)) {
         case AVRO_NULL: return true;
-        case AVRO_BOOLEAN: return get_raw(c, 1, &ignored);
+        case AVRO_BOOLEAN: return get_boolean(c, &flag);
         case AVRO_INT32:
         case AVRO_INT64: return get_number(c, schema, &number);
-        case AVRO_ENUM: return get_long(c, &number);
+        case AVRO_ENUM: return get_enum_index(c, schema, &number);
         case AVRO_FLOAT: return get_raw(c, 4, &ignored);
         case AVRO_DOUBLE: return get_raw(c, 8, &ignored);
         case AVRO_STRING:
@@ -792,6 +867,8 @@ static bool map_needs_generic(cursor_t scan, avro_schema_t element, size_t limit
         int64_t block, block_bytes;
         while (get_long(&scan, &block) && block != 0) {
                 if (block < 0) { /* a negative count is followed by the block's size in bytes */
+                        if (block == INT64_MIN)
+                                return false;
                         block = -block;
                         if (!get_long(&scan, &block_bytes))
                                 return false;
@@ -831,7 +908,6 @@ static bool get_entries(cursor_t *c, avro_schema_t schema, bool map, size_t limi
 static bool get_error(cursor_t *c, const direct_field_t *field, bl_task_event_t *event) {
         for (size_t i = 0; i < avro_schema_record_size(field->schema); i++) {
                 avro_schema_t schema = avro_schema_record_field_get_by_index(field->schema, (int)i);
-                const unsigned char *flag = NULL;
                 bool ok;
                 if ((int)i == field->error_fields[0]) {
                         c->field = "error.code";
@@ -840,8 +916,7 @@ static bool get_error(cursor_t *c, const direct_field_t *field, bl_task_event_t 
                         c->field = "error.message";
                         ok = get_text(c, &event->error_message);
                 } else if ((int)i == field->error_fields[2]) {
-                        ok = get_raw(c, 1, &flag);
-                        event->error_retryable = ok && flag[0] != 0;
+                        ok = get_boolean(c, &event->error_retryable);
                 } else {
                         ok = skip(c, schema, 1);
                 }
@@ -855,12 +930,9 @@ static bool get_event_type(cursor_t *c, avro_schema_t schema, bl_event_type_t *o
         int64_t index;
         const char *symbol;
         int type;
-        if (!get_long(c, &index))
+        if (!get_enum_index(c, schema, &index))
                 return false;
-        symbol = index >= 0 && index < avro_schema_enum_number_of_symbols(schema)
-                         ? avro_schema_enum_get(schema, (int)index)
-                         : NULL;
-        if (!symbol)
+        if (!(symbol = avro_schema_enum_get(schema, (int)index)))
                 return malformed(c);
         if ((type = bl_event_type_parse(symbol)) < 0)
                 return direct_incompatible(c, "symbol unknown to the reader");
@@ -924,7 +996,7 @@ static bool reserve_text(bl_projector_t *projector, size_t size) {
 bl_projection_result_t bl_projector_read(bl_projector_t *projector, avro_schema_t writer, const void *body,
                                          size_t size, bl_task_event_t *event, bl_record_error_t *error) {
         const writer_layout_t *layout = layout_for(projector, writer);
-        cursor_t c = {body, (const unsigned char *)body + size, projector, NULL, error};
+        cursor_t c = {body, (const unsigned char *)body + size, size, projector, NULL, error};
         if (!layout->direct)
                 return BL_PROJECTION_GENERIC;
         if (!reserve_text(projector, size)) {
@@ -966,6 +1038,11 @@ bl_projection_result_t bl_projector_read(bl_projector_t *projector, avro_schema_
                 }
                 if (bindings[field->binding].has_offset != NO_FLAG)
                         *(bool *)((char *)event + bindings[field->binding].has_offset) = true;
+        }
+        if (c.at != c.end) {
+                c.field = avro_schema_name(writer);
+                malformed(&c); /* bytes left over: the walk, which the decoder runs now, says how many */
+                return BL_PROJECTION_FAILED;
         }
         return BL_PROJECTION_DONE;
 }

@@ -55,13 +55,17 @@ typedef enum {
 
 /**
  * Fills @p event straight from @p body, the Avro bytes of a record of
- * @p writer that bl_avro_bounds_check accepted, without avro-c's generic
- * values, for writer schemas whose fields all have a shape it knows (the
- * contracts' own, and compatible versions of them). Same rules and errors
- * as bl_projector_apply; strings are copies in the projector's memory, the
- * payload points into @p body: valid until the next call, and no longer
- * than @p body. @p writer must live as long as the projector (the schema
- * cache's do).
+ * @p writer, without avro-c's generic values, for writer schemas whose
+ * fields all have a shape it knows (the contracts' own, and compatible
+ * versions of them). Same rules and errors as bl_projector_apply; strings
+ * are copies in the projector's memory, the payload points into @p body:
+ * valid until the next call, and no longer than @p body. @p writer must live
+ * as long as the projector (the schema cache's do).
+ *
+ * The bytes need not have passed bl_avro_bounds_check: DONE means every byte
+ * was read and none that the walk refuses was found. After FAILED or
+ * GENERIC the caller runs the walk before anything else, and the walk's
+ * error, when it has one, is the record's.
  */
 bl_projection_result_t bl_projector_read(bl_projector_t *projector, avro_schema_t writer, const void *body,
                                          size_t size, bl_task_event_t *event, bl_record_error_t *error);

@@ -16,6 +16,7 @@
 #include "contract/avro_bounds.h"
 #include "contract/decoder.h"
 #include "contract/encode.h"
+#include "contract/project.h"
 #include "contract/wire.h"
 
 static const char *const domains[] = {"model_inference", "evaluation", "data_preparation"};
@@ -350,6 +351,102 @@ static void test_bounds_on_int_range(void) {
         avro_schema_decref(schema);
 }
 
+/*
+ * The decoder skips the bounds walk for a record the direct read gets to the
+ * end of, so the direct read must refuse whatever the walk refuses. A writer
+ * with, besides the required fields, an int, a boolean, an enum, an array of
+ * nulls and a map in fields the reader does not bind, and each of the
+ * walk's refusals written into one of them: the walk refuses, and the direct
+ * read does not finish.
+ */
+static const char *const unbound_writer_json =
+        "{\"type\": \"record\", \"name\": \"TaskEvent\", \"fields\": ["
+        "{\"name\": \"event_id\", \"type\": \"string\"}, {\"name\": \"task_id\", \"type\": \"string\"},"
+        "{\"name\": \"event_type\", \"type\": {\"type\": \"enum\", \"name\": \"EventType\", \"symbols\": "
+        "[\"SUBMITTED\", \"UPDATED\", \"CANCELLED\", \"APPROVED\", \"STARTED\", \"HEARTBEAT\", \"COMPLETED\", "
+        "\"FAILED\"]}},"
+        "{\"name\": \"occurred_at\", \"type\": \"long\"}, {\"name\": \"producer\", \"type\": \"string\"},"
+        "{\"name\": \"max_attempts\", \"type\": [\"null\", \"int\"]},"
+        "{\"name\": \"x_count\", \"type\": \"int\"}, {\"name\": \"x_flag\", \"type\": \"boolean\"},"
+        "{\"name\": \"x_kind\", \"type\": {\"type\": \"enum\", \"name\": \"Kind\", \"symbols\": [\"A\", \"B\"]}},"
+        "{\"name\": \"x_nothing\", \"type\": {\"type\": \"array\", \"items\": \"null\"}},"
+        "{\"name\": \"x_tags\", \"type\": {\"type\": \"map\", \"values\": \"string\"}}]}";
+
+typedef struct {
+        const char *what;
+        size_t segment; /* which part of the record it replaces */
+        unsigned char bytes[16];
+        size_t size;
+} variant_t;
+
+static void test_direct_read_refuses_what_the_walk_refuses(void) {
+        /* the valid record's parts, in field order; the last part is what follows the record (nothing) */
+        static const struct {
+                unsigned char bytes[16];
+                size_t size;
+        } parts[] = {
+                {{2, 'e', 2, 't', 0, 2, 2, 'p'}, 8}, /* event_id, task_id, SUBMITTED, occurred_at 1, producer */
+                {{2, 6}, 2},                         /* max_attempts: the int branch, 3 */
+                {{6}, 1},                            /* x_count 3 */
+                {{1}, 1},                            /* x_flag true */
+                {{2}, 1},                            /* x_kind B */
+                {{4, 0}, 2},                         /* x_nothing: two nulls */
+                {{2, 2, 'k', 2, 'v', 0}, 6},         /* x_tags {k: v} */
+                {{0}, 0},
+        };
+        static const variant_t variants[] = {
+                {"a bound int in 6 bytes", 1, {2, 0x86, 0x80, 0x80, 0x80, 0x80, 0}, 7},
+                {"an unbound int in 6 bytes", 2, {0x86, 0x80, 0x80, 0x80, 0x80, 0}, 6},
+                {"an int past 32 bits", 2, {0x80, 0x80, 0x80, 0x80, 0x10}, 5},
+                {"a boolean of 2", 3, {2}, 1},
+                {"an enum index out of range", 4, {4}, 1},
+                {"an enum index in 6 bytes", 4, {0x82, 0x80, 0x80, 0x80, 0x80, 0}, 6},
+                {"2^31 nulls", 5, {0x80, 0x80, 0x80, 0x80, 0x10, 0}, 6},
+                {"a block count of INT64_MIN", 5, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 0}, 11},
+                {"a negative block size", 5, {1, 1, 0}, 3},
+                {"a map key with a NUL", 6, {2, 2, 0, 2, 'v', 0}, 6},
+                {"a byte left over", 7, {0}, 1},
+        };
+        char errstr[256];
+        bl_projection_limits_t limits = {8, 8};
+        json_t *reader = json_load_file(BL_SCHEMAS_DIR "/task_event/v2.avsc", 0, NULL);
+        bl_projector_t *projector = reader ? bl_projector_new(reader, &limits, errstr, sizeof(errstr)) : NULL;
+        avro_schema_t writer = NULL;
+        CHECK(projector != NULL);
+        CHECK(!avro_schema_from_json_length(unbound_writer_json, strlen(unbound_writer_json), &writer));
+        if (!projector || !writer)
+                return;
+        for (size_t v = 0; v <= sizeof(variants) / sizeof(variants[0]); v++) {
+                const variant_t *variant = v ? &variants[v - 1] : NULL;
+                unsigned char record[128];
+                size_t size = 0;
+                for (size_t p = 0; p < sizeof(parts) / sizeof(parts[0]); p++) {
+                        bool replaced = variant && variant->segment == p;
+                        memcpy(record + size, replaced ? variant->bytes : parts[p].bytes,
+                               replaced ? variant->size : parts[p].size);
+                        size += replaced ? variant->size : parts[p].size;
+                }
+                bl_task_event_t event;
+                bl_record_error_t walk_error, read_error;
+                bool walked = bl_avro_bounds_check(writer, record, size, &walk_error);
+                bl_projection_result_t read = bl_projector_read(projector, writer, record, size, &event, &read_error);
+                if (!variant) { /* the valid record: both accept it, and the direct read binds what it knows */
+                        CHECK(walked && read == BL_PROJECTION_DONE);
+                        CHECK_STR(event.task_id, "t");
+                        CHECK(event.has_max_attempts && event.max_attempts == 3);
+                        continue;
+                }
+                if (walked || read == BL_PROJECTION_DONE)
+                        fprintf(stderr, "  %s: walk %s, direct read %d\n", variant->what,
+                                walked ? "accepts" : "refuses", (int)read);
+                CHECK(!walked);
+                CHECK(read != BL_PROJECTION_DONE);
+        }
+        avro_schema_decref(writer);
+        bl_projector_destroy(projector);
+        json_decref(reader);
+}
+
 /* ---- the direct read and the generic path agree ------------------------------------------------ */
 
 
@@ -655,6 +752,7 @@ int main(void) {
         RUN(test_wire_header);
         RUN(test_bounds_on_nested_types);
         RUN(test_bounds_on_int_range);
+        RUN(test_direct_read_refuses_what_the_walk_refuses);
         RUN(test_direct_read_matches_the_generic_path);
         bl_decoder_set_generic_only(decoder, true);
         run_decoding_tests();
