@@ -282,16 +282,22 @@ static bl_item_t *make_item(uint64_t index, uint64_t total, size_t payload_bytes
 
         /* labels: two to four */
         size_t labels = 2 + (size_t)rng_below(&rng, 3);
-        const char *label_keys[] = {"team", "model", "env", "priority"};
-        for (size_t i = 0; i < labels && ok; i++) {
+        static const char *const label_keys[] = {"team", "model", "env", "priority"};
+        char label_texts[4][32];
+        const char *label_values[4];
+        for (size_t i = 0; i < labels; i++) {
                 switch (i) {
-                case 0: snprintf(text, sizeof(text), "%s", teams[rng_below(&rng, 6)]); break;
-                case 1: snprintf(text, sizeof(text), "%s", models[rng_below(&rng, 6)]); break;
-                case 2: snprintf(text, sizeof(text), "%s", rng_chance(&rng, 900) ? "prod" : "staging"); break;
-                default: snprintf(text, sizeof(text), "p%u", (unsigned)rng_below(&rng, 4)); break;
+                case 0: snprintf(label_texts[i], sizeof(label_texts[i]), "%s", teams[rng_below(&rng, 6)]); break;
+                case 1: snprintf(label_texts[i], sizeof(label_texts[i]), "%s", models[rng_below(&rng, 6)]); break;
+                case 2:
+                        snprintf(label_texts[i], sizeof(label_texts[i]), "%s",
+                                 rng_chance(&rng, 900) ? "prod" : "staging");
+                        break;
+                default: snprintf(label_texts[i], sizeof(label_texts[i]), "p%u", (unsigned)rng_below(&rng, 4)); break;
                 }
-                ok = bl_strvec_push(&cold->label_keys, label_keys[i]) && bl_strvec_push(&cold->label_values, text);
+                label_values[i] = label_texts[i];
         }
+        ok = ok && bl_labels_set(&cold->labels, label_keys, label_values, labels);
 
         /* the payload handed to the worker: opaque bytes */
         if (ok) {

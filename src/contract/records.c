@@ -204,23 +204,28 @@ static bool as_strvec(reader_t *r, const char *name, avro_value_t *value, bl_str
         return true;
 }
 
-static bool as_labels(reader_t *r, const char *name, avro_value_t *value, bl_strvec_t *keys, bl_strvec_t *values) {
+/* A map of strings into @p labels; the strings are the record's until bl_labels_set copies them. */
+static bool as_labels(reader_t *r, const char *name, avro_value_t *value, bl_labels_t *labels) {
         size_t count = 0;
+        const char **texts;
+        bool ok = true;
         if (avro_value_get_type(value) != AVRO_MAP)
                 return incompatible(r, name, "expected a map");
         avro_value_get_size(value, &count);
-        for (size_t i = 0; i < count; i++) {
+        if (!count)
+                return true;
+        if (!(texts = malloc(2 * count * sizeof(*texts)))) /* the keys, then the values */
+                return out_of_memory(r);
+        for (size_t i = 0; ok && i < count; i++) {
                 avro_value_t element;
-                const char *key, *text;
-                avro_value_get_by_index(value, i, &element, &key);
-                if (!unwrap(&element))
-                        return incompatible(r, name, "null value");
-                if (!as_string(r, name, &element, &text))
-                        return false;
-                if (!bl_strvec_push(keys, key) || !bl_strvec_push(values, text))
-                        return out_of_memory(r);
+                avro_value_get_by_index(value, i, &element, &texts[i]);
+                ok = unwrap(&element) ? as_string(r, name, &element, &texts[count + i])
+                                      : incompatible(r, name, "null value");
         }
-        return true;
+        if (ok && !bl_labels_set(labels, texts, texts + count, count))
+                ok = out_of_memory(r);
+        free(texts);
+        return ok;
 }
 
 static bool as_event_ids(reader_t *r, const char *name, avro_value_t *value, bl_item_t *item) {
@@ -299,10 +304,10 @@ static bool read_strvec(reader_t *r, const char *name, bl_strvec_t *vec) {
         return found == FOUND ? as_strvec(r, name, &value, vec) : found == ABSENT;
 }
 
-static bool read_labels(reader_t *r, const char *name, bl_strvec_t *keys, bl_strvec_t *values) {
+static bool read_labels(reader_t *r, const char *name, bl_labels_t *labels) {
         avro_value_t value;
         lookup_t found = find(r, name, OPTIONAL, &value, NULL);
-        return found == FOUND ? as_labels(r, name, &value, keys, values) : found == ABSENT;
+        return found == FOUND ? as_labels(r, name, &value, labels) : found == ABSENT;
 }
 
 static bool read_event_ids(reader_t *r, const char *name, bl_item_t *item) {
@@ -437,10 +442,9 @@ static bool read_item_relations(reader_t *r, bl_item_t *item) {
                   read_strvec(r, "pending_deps", &cold.pending_deps) &&
                   read_strvec(r, "dependents", &cold.dependents) &&
                   read_bool(r, "approval_required", &item->approval_required) &&
-                  read_bool(r, "approved", &item->approved) &&
-                  read_labels(r, "labels", &cold.label_keys, &cold.label_values) && read_payload(r, item) &&
-                  read_text(r, "traceparent", OPTIONAL, &cold.traceparent) && read_last_error(r, &cold) &&
-                  read_event_ids(r, "recent_event_ids", item);
+                  read_bool(r, "approved", &item->approved) && read_labels(r, "labels", &cold.labels) &&
+                  read_payload(r, item) && read_text(r, "traceparent", OPTIONAL, &cold.traceparent) &&
+                  read_last_error(r, &cold) && read_event_ids(r, "recent_event_ids", item);
         return adopt_cold(r, item, &cold, ok);
 }
 
@@ -616,7 +620,7 @@ static bool read_dispatch(reader_t *r, bl_dispatch_record_t *record) {
                   read_long(r, "decided_at", REQUIRED, &d->decided_at_ms, NULL) &&
                   read_long(r, "lease_expires_at", REQUIRED, &item->lease_expires_at_ms, NULL) &&
                   read_long(r, "deadline", OPTIONAL, &item->deadline_ms, NULL) &&
-                  read_labels(r, "labels", &cold.label_keys, &cold.label_values) && read_payload(r, item);
+                  read_labels(r, "labels", &cold.labels) && read_payload(r, item);
         return adopt_cold(r, item, &cold, ok);
 }
 

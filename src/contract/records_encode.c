@@ -257,14 +257,13 @@ static bool put_event_ids(writer_t *w, const char *name, const bl_item_t *item) 
         return true;
 }
 
-static bool put_labels(writer_t *w, const char *name, const bl_strvec_t *keys, const bl_strvec_t *values) {
-        if (keys->count != values->count)
-                return put_fail(w, BL_ERR_INVALID_ARG, name, "as many keys as values expected");
-        if (!begin_block(w, name, AVRO_MAP, AVRO_STRING, keys->count))
+static bool put_labels(writer_t *w, const char *name, const bl_labels_t *labels) {
+        const char *value;
+        if (!begin_block(w, name, AVRO_MAP, AVRO_STRING, labels->count))
                 return false;
-        for (size_t i = 0; i < keys->count; i++) {
-                bl_avro_out_string(w->out, keys->items[i]);
-                bl_avro_out_string(w->out, values->items[i]);
+        for (const char *key = bl_labels_next(labels, NULL, &value); key; key = bl_labels_next(labels, key, &value)) {
+                bl_avro_out_string(w->out, key);
+                bl_avro_out_string(w->out, value);
         }
         bl_avro_out_long(w->out, 0);
         return true;
@@ -339,7 +338,7 @@ static bool put_item_relations(writer_t *w, const bl_item_t *item, bool with_pay
         return put_strvec(w, "depends_on", &cold->depends_on) && put_strvec(w, "pending_deps", &cold->pending_deps) &&
                put_strvec(w, "dependents", &cold->dependents) &&
                put_bool(w, "approval_required", item->approval_required) && put_bool(w, "approved", item->approved) &&
-               put_labels(w, "labels", &cold->label_keys, &cold->label_values) && put_payload(w, item, with_payload) &&
+               put_labels(w, "labels", &cold->labels) && put_payload(w, item, with_payload) &&
                put_opt_string(w, "traceparent", cold->traceparent) && put_last_error(w, cold) &&
                put_event_ids(w, "recent_event_ids", item) && put_opt_time(w, "terminal_at", item->terminal_at_ms) &&
                put_bool(w, "placeholder", item->placeholder);
@@ -424,8 +423,7 @@ static bool put_dispatch(writer_t *w, const bl_dispatch_t *d) {
                put_string(w, "policy_name", d->policy_name) && put_string(w, "policy_version", d->policy_version) &&
                put_long(w, "decided_at", d->decided_at_ms) &&
                put_long(w, "lease_expires_at", item->lease_expires_at_ms) &&
-               put_opt_time(w, "deadline", item->deadline_ms) &&
-               put_labels(w, "labels", &cold->label_keys, &cold->label_values) &&
+               put_opt_time(w, "deadline", item->deadline_ms) && put_labels(w, "labels", &cold->labels) &&
                put_opt_bytes(w, "payload", item->has_payload, item->payload, item->payload_size) && complete(w);
 }
 
@@ -588,7 +586,7 @@ static bl_item_t *sample_item(void) {
         if (!cold || !bl_item_set_kind(item, "check", "check", "check", "check") ||
             !bl_item_replace_text(&cold->traceparent, "check") || !bl_item_replace_text(&cold->error_code, "check") ||
             !bl_item_replace_text(&cold->error_message, "check") || !bl_strvec_push(&cold->depends_on, "check") ||
-            !bl_strvec_push(&cold->label_keys, "check") || !bl_strvec_push(&cold->label_values, "check") ||
+            !bl_labels_set(&cold->labels, (const char *const[]){"check"}, (const char *const[]){"check"}, 1) ||
             !bl_item_remember_event(item, "check", 1)) {
                 bl_item_destroy(item);
                 return NULL;

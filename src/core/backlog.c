@@ -436,9 +436,8 @@ static bool copy_submission(bl_item_t *item, const bl_task_event_t *event) {
                 if (!bl_strvec_contains(&cold->depends_on, event->depends_on[i]))
                         ok = bl_strvec_push(&cold->depends_on, event->depends_on[i]) &&
                              bl_strvec_push(&cold->pending_deps, event->depends_on[i]);
-        for (size_t i = 0; ok && i < event->label_count; i++)
-                ok = bl_strvec_push(&cold->label_keys, event->label_keys[i]) &&
-                     bl_strvec_push(&cold->label_values, event->label_values[i]);
+        if (ok && event->label_count)
+                ok = bl_labels_set(&cold->labels, event->label_keys, event->label_values, event->label_count);
         if (ok && event->has_payload) {
                 item->payload = malloc(event->payload_size ? event->payload_size : 1);
                 ok = item->payload != NULL;

@@ -429,35 +429,41 @@ static void format_set(char **sorted, size_t count, char *out, size_t out_size) 
         append(out, out_size, "]");
 }
 
-/* Index order of @p keys sorted. */
-static size_t *sorted_label_order(const bl_strvec_t *keys, bool *ok) {
-        size_t *order;
-        if (keys->count == 0)
+/* A label as the diff sees it. */
+typedef struct {
+        const char *key, *value;
+} label_ref_t;
+
+/* @p labels as pairs sorted by key; NULL when there are none, or when out of memory (*ok false then). */
+static label_ref_t *sorted_labels(const bl_labels_t *labels, bool *ok) {
+        label_ref_t *pairs;
+        size_t count = 0;
+        if (labels->count == 0)
                 return NULL;
-        if (!(order = malloc(keys->count * sizeof(*order)))) {
+        if (!(pairs = malloc(labels->count * sizeof(*pairs)))) {
                 *ok = false;
                 return NULL;
         }
-        for (size_t i = 0; i < keys->count; i++)
-                order[i] = i;
-        for (size_t i = 1; i < keys->count; i++) /* insertion sort: labels are few */
-                for (size_t j = i; j > 0 && strcmp(keys->items[order[j - 1]], keys->items[order[j]]) > 0; j--) {
-                        size_t swap = order[j];
-                        order[j] = order[j - 1];
-                        order[j - 1] = swap;
+        for (const char *key = bl_labels_next(labels, NULL, &pairs[0].value); key;
+             key = bl_labels_next(labels, key, &pairs[count].value))
+                pairs[count++].key = key;
+        for (size_t i = 1; i < count; i++) /* insertion sort: labels are few */
+                for (size_t j = i; j > 0 && strcmp(pairs[j - 1].key, pairs[j].key) > 0; j--) {
+                        label_ref_t swap = pairs[j];
+                        pairs[j] = pairs[j - 1];
+                        pairs[j - 1] = swap;
                 }
-        return order;
+        return pairs;
 }
 
-static void format_labels(const bl_item_t *item, const size_t *order, char *out, size_t out_size) {
-        const bl_item_cold_t *cold = bl_item_cold(item);
+static void format_labels(const label_ref_t *pairs, size_t count, char *out, size_t out_size) {
         snprintf(out, out_size, "{");
-        for (size_t i = 0; i < cold->label_keys.count; i++) {
+        for (size_t i = 0; i < count; i++) {
                 if (i)
                         append(out, out_size, ", ");
-                append(out, out_size, cold->label_keys.items[order[i]]);
+                append(out, out_size, pairs[i].key);
                 append(out, out_size, "=");
-                append(out, out_size, i < cold->label_values.count ? cold->label_values.items[order[i]] : "");
+                append(out, out_size, pairs[i].value);
         }
         append(out, out_size, "}");
 }
@@ -568,18 +574,15 @@ static void diff_set(differ_t *d, const char *field, const bl_strvec_t *stored, 
 }
 
 static void diff_labels(differ_t *d, const bl_item_t *stored, const bl_item_t *rebuilt) {
-        const bl_item_cold_t *s = bl_item_cold(stored), *r = bl_item_cold(rebuilt);
-        size_t *a = sorted_label_order(&s->label_keys, &d->ok);
-        size_t *b = sorted_label_order(&r->label_keys, &d->ok);
-        bool same = s->label_keys.count == r->label_keys.count && s->label_values.count == r->label_values.count;
-        for (size_t i = 0; same && d->ok && i < s->label_keys.count; i++)
-                same = !strcmp(s->label_keys.items[a[i]], r->label_keys.items[b[i]]) && a[i] < s->label_values.count &&
-                       b[i] < r->label_values.count &&
-                       !strcmp(s->label_values.items[a[i]], r->label_values.items[b[i]]);
+        const bl_labels_t *s = &bl_item_cold(stored)->labels, *r = &bl_item_cold(rebuilt)->labels;
+        label_ref_t *a = sorted_labels(s, &d->ok), *b = sorted_labels(r, &d->ok);
+        bool same = s->count == r->count;
+        for (size_t i = 0; same && d->ok && i < s->count; i++)
+                same = !strcmp(a[i].key, b[i].key) && !strcmp(a[i].value, b[i].value);
         if (!same && d->ok) {
                 char text_a[VALUE_MAX_BYTES], text_b[VALUE_MAX_BYTES];
-                format_labels(stored, a, text_a, sizeof(text_a));
-                format_labels(rebuilt, b, text_b, sizeof(text_b));
+                format_labels(a, s->count, text_a, sizeof(text_a));
+                format_labels(b, r->count, text_b, sizeof(text_b));
                 differs(d, "labels", text_a, text_b);
         }
         free(a);

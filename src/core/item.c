@@ -120,6 +120,48 @@ void bl_strvec_clear(bl_strvec_t *vec) {
         memset(vec, 0, sizeof(*vec));
 }
 
+/* ---- labels: one allocation, the pairs end to end ------------------------- */
+
+bool bl_labels_set(bl_labels_t *labels, const char *const *keys, const char *const *values, size_t count) {
+        size_t size = 0;
+        char *pairs = NULL, *at;
+        if (count > UINT32_MAX)
+                return false;
+        for (size_t i = 0; i < count; i++)
+                size += strlen(keys[i]) + 1 + strlen(values[i]) + 1;
+        if (size > UINT32_MAX || (count && !(pairs = malloc(size))))
+                return false;
+        at = pairs;
+        for (size_t i = 0; i < count; i++) {
+                size_t key_size = strlen(keys[i]) + 1, value_size = strlen(values[i]) + 1;
+                memcpy(at, keys[i], key_size);
+                memcpy(at + key_size, values[i], value_size);
+                at += key_size + value_size;
+        }
+        free(labels->pairs);
+        labels->pairs = pairs;
+        labels->count = (uint32_t)count;
+        labels->size = (uint32_t)size;
+        return true;
+}
+
+void bl_labels_clear(bl_labels_t *labels) {
+        free(labels->pairs);
+        memset(labels, 0, sizeof(*labels));
+}
+
+const char *bl_labels_next(const bl_labels_t *labels, const char *key, const char **value) {
+        const char *next = labels->pairs;
+        if (key) {
+                const char *after_key = key + strlen(key) + 1;
+                next = after_key + strlen(after_key) + 1;
+        }
+        if (!labels->count || next >= labels->pairs + labels->size)
+                return NULL;
+        *value = next + strlen(next) + 1;
+        return next;
+}
+
 /* ---- items ---------------------------------------------------------------- */
 
 bl_item_t *bl_item_new(const char *task_id, int32_t partition) {
@@ -148,8 +190,7 @@ void bl_item_cold_clear(bl_item_cold_t *cold) {
         bl_strvec_clear(&cold->depends_on);
         bl_strvec_clear(&cold->pending_deps);
         bl_strvec_clear(&cold->dependents);
-        bl_strvec_clear(&cold->label_keys);
-        bl_strvec_clear(&cold->label_values);
+        bl_labels_clear(&cold->labels);
         free(cold->traceparent);
         free(cold->error_code);
         free(cold->error_message);
@@ -157,9 +198,8 @@ void bl_item_cold_clear(bl_item_cold_t *cold) {
 }
 
 static bool cold_is_empty(const bl_item_cold_t *cold) {
-        return !cold->depends_on.count && !cold->pending_deps.count && !cold->dependents.count &&
-               !cold->label_keys.count && !cold->traceparent && !cold->has_last_error && !cold->error_code &&
-               !cold->error_message;
+        return !cold->depends_on.count && !cold->pending_deps.count && !cold->dependents.count && !cold->labels.count &&
+               !cold->traceparent && !cold->has_last_error && !cold->error_code && !cold->error_message;
 }
 
 bool bl_item_adopt_cold(bl_item_t *item, bl_item_cold_t *cold) {

@@ -50,6 +50,23 @@ bool bl_strvec_remove(bl_strvec_t *vec, const char *text);
 void bl_strvec_clear(bl_strvec_t *vec);
 
 /**
+ * Labels: @p count key/value pairs packed in one allocation, each pair as
+ * "key\0value\0", in the order they were given. An item's labels are set
+ * once, with its submission, so they never grow in place.
+ */
+typedef struct bl_labels_s {
+        char *pairs;
+        uint32_t count;
+        uint32_t size; /* bytes of pairs */
+} bl_labels_t;
+
+/** Replaces @p labels by copies of the @p count pairs. False when out of memory; @p labels then stay. */
+bool bl_labels_set(bl_labels_t *labels, const char *const *keys, const char *const *values, size_t count);
+void bl_labels_clear(bl_labels_t *labels);
+/** The key of the pair after the one of @p key (NULL: the first), with *@p value its value; NULL after the last. */
+const char *bl_labels_next(const bl_labels_t *labels, const char *key, const char **value);
+
+/**
  * The fields most items never set: dependencies, labels, the trace context
  * and the last error. An item holds them behind one pointer, made the first
  * time one is set (bl_item_cold_for_write).
@@ -58,8 +75,7 @@ typedef struct bl_item_cold_s {
         bl_strvec_t depends_on;
         bl_strvec_t pending_deps;
         bl_strvec_t dependents;
-        bl_strvec_t label_keys;
-        bl_strvec_t label_values;
+        bl_labels_t labels;
         char *traceparent; /* NULL when absent */
         bool has_last_error;
         bool error_retryable;

@@ -143,8 +143,10 @@ static json_t *submission_json(const bl_item_t *item) {
                 json_object_set_new(event, "max_attempts", json_integer(item->max_attempts));
         if (item->kind->tenant)
                 json_object_set_new(event, "tenant", json_string(item->kind->tenant));
-        for (size_t i = 0; i < cold->label_keys.count; i++)
-                json_object_set_new(labels, cold->label_keys.items[i], json_string(cold->label_values.items[i]));
+        const char *value;
+        for (const char *key = bl_labels_next(&cold->labels, NULL, &value); key;
+             key = bl_labels_next(&cold->labels, key, &value))
+                json_object_set_new(labels, key, json_string(value));
         json_object_set_new(event, "labels", labels);
         if (item->has_payload) {
                 char *encoded = base64(item->payload, item->payload_size);

@@ -91,8 +91,9 @@ static void release_array(avro_schema_t schema, avro_value_iface_t *iface, avro_
 static void test_avro_c_reads_what_is_written(void) {
         static const int64_t longs[] = {0, 1, -1, 127, 128, -129, 1795900000001, INT64_MAX, INT64_MIN};
         static const double doubles[] = {0.0, -0.0, 0.1, -1e308, DBL_MIN, 4.9e-324, 1e300};
-        static const char *const strings[] = {"", "naïve ✓", "a longer string of more than sixty-three bytes, "
-                                              "so that its length takes two bytes"};
+        static const char *const strings[] = {"", "naïve ✓",
+                                              ("a longer string of more than sixty-three bytes, "
+                                               "so that its length takes two bytes")};
         const size_t long_count = sizeof(longs) / sizeof(longs[0]), double_count = sizeof(doubles) / sizeof(doubles[0]);
         bl_avro_out_t out = {0};
         avro_schema_t schema;

@@ -1736,8 +1736,12 @@ static bl_item_t *copy_item(const bl_item_t *from) {
                 copy_vec(&cold->depends_on, &from->cold->depends_on);
                 copy_vec(&cold->pending_deps, &from->cold->pending_deps);
                 copy_vec(&cold->dependents, &from->cold->dependents);
-                copy_vec(&cold->label_keys, &from->cold->label_keys);
-                copy_vec(&cold->label_values, &from->cold->label_values);
+                const char *keys[8], *values[8];
+                size_t labels = 0;
+                for (const char *key = bl_labels_next(&from->cold->labels, NULL, &values[0]); key && labels < 8;
+                     key = bl_labels_next(&from->cold->labels, key, &values[labels]))
+                        keys[labels++] = key;
+                bl_labels_set(&cold->labels, keys, values, labels);
         }
         copy->timer_slot = BL_ITEM_NO_SLOT;
         copy->timer_due_ms = BL_NO_TIME;
@@ -1817,7 +1821,9 @@ static void test_restore(void) {
         CHECK_STATE(&fx, "r2", BL_STATE_READY);
         const bl_item_t *pl = find(&fx, "pl");
         CHECK(pl->has_payload && pl->payload_size == 2 && !memcmp(pl->payload, "\x01\x02", 2));
-        CHECK_STR(bl_item_cold(pl)->label_values.items[0], "vision");
+        const char *value = NULL;
+        CHECK(bl_labels_next(&bl_item_cold(pl)->labels, NULL, &value) != NULL);
+        CHECK_STR(value, "vision");
 
         /* the lease of the hand-built item still expires */
         CHECK_INT(bl_backlog_next_due(fx.backlog), start + 35); /* b2's not_before, past: due at once */

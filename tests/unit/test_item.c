@@ -2,7 +2,7 @@
  * test_item.c: the item's compact parts. Shared kinds (one per distinct
  * task_type, domain, tenant and SLA class, freed with their last item, safe
  * from several threads), the packed recent event ids with their window, the
- * cold fields made only when one is set, and task_id kept in the item's own
+ * packed labels, the cold fields made only when one is set, and task_id kept in the item's own
  * allocation.
  */
 #include "check.h"
@@ -170,10 +170,12 @@ static void test_cold_fields_only_when_set(void) {
         CHECK(item->cold == NULL && empty.depends_on.items == NULL);
 
         bl_item_cold_t read = {0};
-        CHECK(bl_strvec_push(&read.label_keys, "team") && bl_strvec_push(&read.label_values, "ml"));
+        CHECK(bl_labels_set(&read.labels, (const char *const[]){"team"}, (const char *const[]){"ml"}, 1));
         CHECK(bl_item_adopt_cold(item, &read));
-        CHECK(item->cold != NULL && read.label_keys.count == 0);
-        CHECK_STR(bl_item_cold(item)->label_values.items[0], "ml");
+        CHECK(item->cold != NULL && read.labels.count == 0 && read.labels.pairs == NULL);
+        const char *value = NULL;
+        CHECK_STR(bl_labels_next(&bl_item_cold(item)->labels, NULL, &value), "team");
+        CHECK_STR(value, "ml");
 
         bl_item_cold_t *cold = bl_item_cold_for_write(item);
         CHECK(cold == item->cold);
@@ -184,6 +186,31 @@ static void test_cold_fields_only_when_set(void) {
         bl_item_destroy(item);
 }
 
+static void test_labels_pack_their_pairs(void) {
+        bl_labels_t labels = {0};
+        const char *value = NULL;
+        CHECK(bl_labels_next(&labels, NULL, &value) == NULL);
+        CHECK(bl_labels_set(&labels, (const char *const[]){"team", "env", "empty"},
+                            (const char *const[]){"ml-platform", "prod", ""}, 3));
+        CHECK_INT(labels.count, 3);
+        CHECK_INT(labels.size,
+                  sizeof("team") + sizeof("ml-platform") + sizeof("env") + sizeof("prod") + sizeof("empty") + 1);
+        const char *key = bl_labels_next(&labels, NULL, &value);
+        CHECK_STR(key, "team");
+        CHECK_STR(value, "ml-platform");
+        CHECK_STR(key = bl_labels_next(&labels, key, &value), "env");
+        CHECK_STR(value, "prod");
+        CHECK_STR(key = bl_labels_next(&labels, key, &value), "empty");
+        CHECK_STR(value, "");
+        CHECK(bl_labels_next(&labels, key, &value) == NULL);
+        CHECK(bl_labels_set(&labels, (const char *const[]){"k"}, (const char *const[]){"v"}, 1)); /* replaces */
+        CHECK_INT(labels.count, 1);
+        CHECK_STR(bl_labels_next(&labels, NULL, &value), "k");
+        CHECK(bl_labels_set(&labels, NULL, NULL, 0));
+        CHECK(labels.count == 0 && labels.pairs == NULL);
+        bl_labels_clear(&labels);
+}
+
 int main(void) {
         RUN(test_equal_fields_share_one_kind);
         RUN(test_many_kinds_come_and_go);
@@ -191,5 +218,6 @@ int main(void) {
         RUN(test_new_item_holds_its_task_id_and_default_kind);
         RUN(test_event_ids_keep_a_window);
         RUN(test_cold_fields_only_when_set);
+        RUN(test_labels_pack_their_pairs);
         return check_exit_status();
 }

@@ -92,8 +92,7 @@ static bl_item_t *full_item(size_t payload_size) {
         push_all(&cold->dependents, dependents, 3);
         item->approval_required = true;
         item->approved = true;
-        push_all(&cold->label_keys, keys, 2);
-        push_all(&cold->label_values, values, 2);
+        bl_labels_set(&cold->labels, keys, values, 2);
         set_payload(item, payload_size);
         cold->traceparent = strdup("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
         cold->has_last_error = true;
@@ -131,13 +130,15 @@ static void check_strvec(const bl_strvec_t *actual, const bl_strvec_t *expected)
 /* Labels compare as a set: a map's order is not a contract. */
 static void check_labels(const bl_item_t *actual_item, const bl_item_t *expected_item) {
         const bl_item_cold_t *actual = bl_item_cold(actual_item), *expected = bl_item_cold(expected_item);
-        CHECK_INT(actual->label_keys.count, expected->label_keys.count);
-        CHECK_INT(actual->label_values.count, actual->label_keys.count);
-        for (size_t i = 0; i < expected->label_keys.count; i++) {
+        const char *expected_value, *actual_value;
+        CHECK_INT(actual->labels.count, expected->labels.count);
+        for (const char *key = bl_labels_next(&expected->labels, NULL, &expected_value); key;
+             key = bl_labels_next(&expected->labels, key, &expected_value)) {
                 bool found = false;
-                for (size_t j = 0; j < actual->label_keys.count && j < actual->label_values.count; j++)
-                        if (!strcmp(actual->label_keys.items[j], expected->label_keys.items[i])) {
-                                CHECK_STR(actual->label_values.items[j], expected->label_values.items[i]);
+                for (const char *other = bl_labels_next(&actual->labels, NULL, &actual_value); other;
+                     other = bl_labels_next(&actual->labels, other, &actual_value))
+                        if (!strcmp(other, key)) {
+                                CHECK_STR(actual_value, expected_value);
                                 found = true;
                         }
                 CHECK(found);
@@ -712,7 +713,7 @@ static void check_older_writer(bl_schemas_t *cache) {
                 CHECK(item->kind->tenant == NULL && bl_item_cold(item)->traceparent == NULL &&
                       !bl_item_cold(item)->has_last_error);
                 CHECK(item->max_attempts == 0 && item->deadline_ms == BL_NO_TIME && item->terminal_at_ms == BL_NO_TIME);
-                CHECK(bl_item_cold(item)->depends_on.count == 0 && bl_item_cold(item)->label_keys.count == 0 &&
+                CHECK(bl_item_cold(item)->depends_on.count == 0 && bl_item_cold(item)->labels.count == 0 &&
                       !item->placeholder);
         }
         bl_item_destroy(item);
@@ -727,7 +728,7 @@ static void check_newer_writer(bl_schemas_t *cache) {
         bl_record_error_t error;
         bl_item_t *item = bl_records_decode_item(cache, value, size, 2, &error);
         CHECK(item != NULL && item->state == BL_STATE_READY && item->risk == 0.25 &&
-              bl_item_cold(item)->label_keys.count == 1);
+              bl_item_cold(item)->labels.count == 1);
         bl_item_destroy(item);
         free(value);
         size = encode_json(cache, 41, "PAUSED", ", \"risk\": 0.25", &value);
@@ -1003,13 +1004,17 @@ static bl_item_t *random_item(void) {
         }
         item->approval_required = one_in(2);
         item->approved = one_in(2);
-        for (size_t i = 0, labels = next_random() % 6; i < labels; i++) {
-                char key[32];
-                char *value = random_text();
-                snprintf(key, sizeof(key), "key-%zu", i); /* map keys are unique */
-                CHECK(bl_strvec_push(&cold.label_keys, key) && bl_strvec_push(&cold.label_values, value));
-                free(value);
+        char label_keys[6][32], *label_values[6];
+        const char *keys[6];
+        size_t labels = next_random() % 6;
+        for (size_t i = 0; i < labels; i++) {
+                snprintf(label_keys[i], sizeof(label_keys[i]), "key-%zu", i); /* map keys are unique */
+                keys[i] = label_keys[i];
+                label_values[i] = random_text();
         }
+        CHECK(bl_labels_set(&cold.labels, keys, (const char *const *)label_values, labels));
+        for (size_t i = 0; i < labels; i++)
+                free(label_values[i]);
         if (!one_in(4))
                 set_payload(item, next_random() % 3000);
         cold.traceparent = one_in(2) ? random_text() : NULL;
