@@ -185,7 +185,9 @@ static bool as_bytes(reader_t *r, const char *name, avro_value_t *value, void **
         return true;
 }
 
-static bool as_strvec(reader_t *r, const char *name, avro_value_t *value, bl_strvec_t *vec) {
+/* An array of strings, each handed to @p take (false: out of memory); the strings are the record's. */
+static bool as_strings(reader_t *r, const char *name, avro_value_t *value, bool (*take)(void *, const char *),
+                       void *target) {
         size_t count = 0;
         if (avro_value_get_type(value) != AVRO_ARRAY)
                 return incompatible(r, name, "expected an array");
@@ -198,10 +200,22 @@ static bool as_strvec(reader_t *r, const char *name, avro_value_t *value, bl_str
                         return incompatible(r, name, "null entry");
                 if (!as_string(r, name, &element, &text))
                         return false;
-                if (!bl_strvec_push(vec, text))
+                if (!take(target, text))
                         return out_of_memory(r);
         }
         return true;
+}
+
+static bool push_to_strvec(void *vec, const char *text) {
+        return bl_strvec_push(vec, text);
+}
+
+static bool remember_event_id(void *item, const char *event_id) {
+        return bl_item_remember_event(item, event_id, UINT16_MAX);
+}
+
+static bool as_strvec(reader_t *r, const char *name, avro_value_t *value, bl_strvec_t *vec) {
+        return as_strings(r, name, value, push_to_strvec, vec);
 }
 
 /* A map of strings into @p labels; the strings are the record's until bl_labels_set copies them. */
@@ -229,22 +243,7 @@ static bool as_labels(reader_t *r, const char *name, avro_value_t *value, bl_lab
 }
 
 static bool as_event_ids(reader_t *r, const char *name, avro_value_t *value, bl_item_t *item) {
-        size_t count = 0;
-        if (avro_value_get_type(value) != AVRO_ARRAY)
-                return incompatible(r, name, "expected an array");
-        avro_value_get_size(value, &count);
-        for (size_t i = 0; i < count; i++) {
-                avro_value_t element;
-                const char *text = NULL;
-                avro_value_get_by_index(value, i, &element, NULL);
-                if (!unwrap(&element))
-                        return incompatible(r, name, "null entry");
-                if (!as_string(r, name, &element, &text))
-                        return false;
-                if (!bl_item_remember_event(item, text, UINT16_MAX))
-                        return out_of_memory(r);
-        }
-        return true;
+        return as_strings(r, name, value, remember_event_id, item);
 }
 
 /* ---- fields: absent keeps the caller's default ------------------------------ */
