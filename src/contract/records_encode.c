@@ -251,7 +251,8 @@ static bool put_strvec(writer_t *w, const char *name, const bl_strvec_t *vec) {
 static bool put_event_ids(writer_t *w, const char *name, const bl_item_t *item) {
         if (!begin_block(w, name, AVRO_ARRAY, AVRO_STRING, item->recent_event_count))
                 return false;
-        for (const char *id = bl_item_event_next(item, NULL); id; id = bl_item_event_next(item, id))
+        const char *id = item->recent_event_ids;
+        for (uint16_t i = 0; i < item->recent_event_count; i++, id += strlen(id) + 1)
                 bl_avro_out_string(w->out, id);
         bl_avro_out_long(w->out, 0);
         return true;

@@ -258,16 +258,22 @@ bool bl_item_replace_text(char **field, const char *value) {
 
 /* ---- recent event ids: one allocation, the ids end to end ----------------- */
 
+/* The bytes the ids take, their NULs included. */
+static size_t events_size(const bl_item_t *item) {
+        const char *id = item->recent_event_ids;
+        for (uint16_t i = 0; i < item->recent_event_count; i++)
+                id += strlen(id) + 1;
+        return (size_t)(id - item->recent_event_ids);
+}
+
+/* An empty id is an id, so the end is found by size, not by an empty string. */
 const char *bl_item_event_next(const bl_item_t *item, const char *previous) {
         if (!item->recent_event_count)
                 return NULL;
         if (!previous)
                 return item->recent_event_ids;
         const char *next = previous + strlen(previous) + 1;
-        const char *last = item->recent_event_ids;
-        for (uint16_t i = 1; i < item->recent_event_count; i++)
-                last += strlen(last) + 1;
-        return previous == last ? NULL : next;
+        return next < item->recent_event_ids + events_size(item) ? next : NULL;
 }
 
 bool bl_item_event_seen(const bl_item_t *item, const char *event_id) {
@@ -276,14 +282,6 @@ bool bl_item_event_seen(const bl_item_t *item, const char *event_id) {
                 if (!strcmp(id, event_id))
                         return true;
         return false;
-}
-
-/* The bytes the ids take, their NULs included. */
-static size_t events_size(const bl_item_t *item) {
-        const char *id = item->recent_event_ids;
-        for (uint16_t i = 0; i < item->recent_event_count; i++)
-                id += strlen(id) + 1;
-        return (size_t)(id - item->recent_event_ids);
 }
 
 bool bl_item_remember_event(bl_item_t *item, const char *event_id, size_t window) {
