@@ -61,6 +61,10 @@ static bl_avro_shape_t *compile(avro_schema_t record, int depth, char *errstr, s
 static bool compile_element(avro_schema_t element, int depth, bl_avro_field_t *field, char *errstr,
                             size_t errstr_size) {
         field->element = avro_typeof(element);
+        if (field->element == AVRO_ENUM && !(field->symbols = calloc(1, sizeof(*field->symbols)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return false;
+        }
         if (field->element == AVRO_ENUM)
                 field->enum_schema = element;
         if (field->element == AVRO_RECORD)
@@ -86,6 +90,10 @@ static bool compile_field(avro_schema_t record, int index, int depth, bl_avro_fi
         switch (field->type) {
         case AVRO_ENUM:
                 field->enum_schema = schema;
+                if (!(field->symbols = calloc(1, sizeof(*field->symbols)))) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return false;
+                }
                 return true;
         case AVRO_RECORD:
                 return (field->record = compile(schema, depth + 1, errstr, errstr_size)) != NULL;
@@ -134,6 +142,7 @@ void bl_avro_shape_free(bl_avro_shape_t *shape) {
                 return;
         for (size_t i = 0; shape->fields && i < shape->count; i++) {
                 free((char *)shape->fields[i].name);
+                free(shape->fields[i].symbols);
                 bl_avro_shape_free(shape->fields[i].record);
         }
         free(shape->fields);

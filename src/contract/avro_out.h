@@ -24,7 +24,16 @@ typedef struct bl_avro_shape_s bl_avro_shape_t;
 
 #define BL_AVRO_SYMBOL_MEMO 16
 
-/** One field of a record shape. */
+/** The encoders' memo of an enum's symbols: pointers looked up (they are static strings) and their indexes. */
+typedef struct bl_avro_symbol_memo_s {
+        const char *seen[BL_AVRO_SYMBOL_MEMO];
+        int indexes[BL_AVRO_SYMBOL_MEMO];
+} bl_avro_symbol_memo_t;
+
+/**
+ * One field of a record shape. Kept to one cache line: the encoders read
+ * the fields of a record in turn for every record they write.
+ */
 typedef struct bl_avro_field_s {
         const char *name;              /* owned by the shape */
         avro_type_t type;              /* of the value, unions unwrapped; links resolved */
@@ -35,8 +44,7 @@ typedef struct bl_avro_field_s {
         bl_avro_shape_t *record;       /* the nested record of the value or of the elements, owned */
         /* The encoders' own memo, so that a field costs a pointer compare after its first record: */
         const char *matched_name;      /* a name pointer (a literal) that was found equal to name */
-        const char *symbols_seen[BL_AVRO_SYMBOL_MEMO]; /* enum symbol pointers looked up, and their indexes */
-        int symbol_indexes[BL_AVRO_SYMBOL_MEMO];
+        bl_avro_symbol_memo_t *symbols; /* with enum_schema only, owned */
 } bl_avro_field_t;
 
 struct bl_avro_shape_s {

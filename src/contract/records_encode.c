@@ -120,16 +120,17 @@ static bool complete(writer_t *w) {
 /* The enum's index of @p symbol; the symbols are static strings (bl_state_name), so memoised by pointer. */
 static bool put_symbol_value(writer_t *w, const char *name, bl_avro_field_t *field, const char *symbol) {
         int index = -1, slot = 0;
-        for (; slot < BL_AVRO_SYMBOL_MEMO && field->symbols_seen[slot]; slot++)
-                if (field->symbols_seen[slot] == symbol) {
-                        bl_avro_out_long(w->out, field->symbol_indexes[slot]);
+        bl_avro_symbol_memo_t *memo = field->symbols;
+        for (; slot < BL_AVRO_SYMBOL_MEMO && memo->seen[slot]; slot++)
+                if (memo->seen[slot] == symbol) {
+                        bl_avro_out_long(w->out, memo->indexes[slot]);
                         return true;
                 }
         if ((index = avro_schema_enum_get_by_name(field->enum_schema, symbol)) < 0)
                 return put_fail(w, BL_ERR_MISMATCH, name, "the enum lacks the symbol");
         if (slot < BL_AVRO_SYMBOL_MEMO) {
-                field->symbols_seen[slot] = symbol;
-                field->symbol_indexes[slot] = index;
+                memo->seen[slot] = symbol;
+                memo->indexes[slot] = index;
         }
         bl_avro_out_long(w->out, index);
         return true;
