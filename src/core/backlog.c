@@ -1,11 +1,13 @@
 /*
  * backlog.c: the tasks an instance owns and every change made to them.
  *
- * Three indexes hold the items: a hash table by task_id (chained, power of
- * two buckets, grown at load 1), a binary min-heap of the one timer each
- * item may have (the earliest of its lease, retry, not_before, deadline and
- * purge times, kept by reschedule() after every change), and one FIFO list
- * per domain of the READY items, oldest first.
+ * Three indexes hold the items: a hash table by task_id (open addressing,
+ * linear probing, each slot the task_id's hash and the item, doubled past
+ * three quarters full, deletion by backward shift so that no tombstones
+ * pile up), a binary min-heap of the one timer each item may have (the
+ * earliest of its lease, retry, not_before, deadline and purge times, kept
+ * by reschedule() after every change), and the scheduler (core/scheduler.c)
+ * of the READY items.
  *
  * Every change goes through record_change(): it checks the static table
  * (core/item.c), bumps the item's seq, stamps state_since, reschedules its
@@ -27,17 +29,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct bucket_entry_s {
-        bl_item_t *item;
-        struct bucket_entry_s *next;
+typedef struct index_slot_s {
         uint64_t hash; /* of item->task_id: a probe compares it before the string, a grow does not hash again */
-} bucket_entry_t;
+        bl_item_t *item; /* NULL: the slot is free */
+} index_slot_t;
 
 struct bl_backlog_s {
         bl_backlog_options_t options;
         bl_backlog_sink_t sink;
-        bucket_entry_t **buckets;
-        size_t bucket_count; /* a power of two */
+        index_slot_t *slots;
+        size_t slot_count; /* a power of two */
         size_t item_count;
         bl_item_t **heap;
         size_t heap_count, heap_capacity;
@@ -73,64 +74,76 @@ static uint64_t hash_id(const char *text) {
         return hash;
 }
 
-static bucket_entry_t **bucket_of(const bl_backlog_t *backlog, uint64_t hash) {
-        return &backlog->buckets[hash & (backlog->bucket_count - 1)];
+static size_t slot_mask(const bl_backlog_t *backlog) {
+        return backlog->slot_count - 1;
 }
 
 static bl_item_t *index_find(const bl_backlog_t *backlog, const char *task_id) {
         uint64_t hash = hash_id(task_id);
-        for (bucket_entry_t *entry = *bucket_of(backlog, hash); entry; entry = entry->next)
-                if (entry->hash == hash && !strcmp(entry->item->task_id, task_id))
-                        return entry->item;
+        for (size_t i = hash & slot_mask(backlog); backlog->slots[i].item; i = (i + 1) & slot_mask(backlog))
+                if (backlog->slots[i].hash == hash && !strcmp(backlog->slots[i].item->task_id, task_id))
+                        return backlog->slots[i].item;
         return NULL;
 }
 
+/* Into the first free slot of @p hash's run; there always is one (the table is never full). */
+static void index_place(index_slot_t *slots, size_t mask, uint64_t hash, bl_item_t *item) {
+        size_t i = hash & mask;
+        while (slots[i].item)
+                i = (i + 1) & mask;
+        slots[i].hash = hash;
+        slots[i].item = item;
+}
+
 static bool index_grow(bl_backlog_t *backlog) {
-        size_t count = backlog->bucket_count * 2;
-        bucket_entry_t **buckets = calloc(count, sizeof(*buckets));
-        if (!buckets)
+        size_t count = backlog->slot_count * 2;
+        index_slot_t *slots = calloc(count, sizeof(*slots));
+        if (!slots)
                 return false;
-        for (size_t i = 0; i < backlog->bucket_count; i++) {
-                bucket_entry_t *entry = backlog->buckets[i];
-                while (entry) {
-                        bucket_entry_t *next = entry->next;
-                        size_t slot = entry->hash & (count - 1);
-                        entry->next = buckets[slot];
-                        buckets[slot] = entry;
-                        entry = next;
-                }
-        }
-        free(backlog->buckets);
-        backlog->buckets = buckets;
-        backlog->bucket_count = count;
+        for (size_t i = 0; i < backlog->slot_count; i++)
+                if (backlog->slots[i].item)
+                        index_place(slots, count - 1, backlog->slots[i].hash, backlog->slots[i].item);
+        free(backlog->slots);
+        backlog->slots = slots;
+        backlog->slot_count = count;
         return true;
 }
 
 static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
-        bucket_entry_t *entry = malloc(sizeof(*entry));
-        if (!entry)
+        /* at most three quarters full: short runs, and always a free slot to end a probe */
+        if (4 * (backlog->item_count + 1) > 3 * backlog->slot_count && !index_grow(backlog))
                 return false;
-        if (backlog->item_count >= backlog->bucket_count)
-                index_grow(backlog); /* a failed grow only costs speed */
-        entry->hash = hash_id(item->task_id);
-        bucket_entry_t **bucket = bucket_of(backlog, entry->hash);
-        entry->item = item;
-        entry->next = *bucket;
-        *bucket = entry;
+        index_place(backlog->slots, slot_mask(backlog), hash_id(item->task_id), item);
         backlog->item_count++;
         return true;
 }
 
-static void index_remove(bl_backlog_t *backlog, const bl_item_t *item) {
-        for (bucket_entry_t **link = bucket_of(backlog, hash_id(item->task_id)); *link; link = &(*link)->next) {
-                if ((*link)->item != item)
-                        continue;
-                bucket_entry_t *entry = *link;
-                *link = entry->next;
-                free(entry);
-                backlog->item_count--;
-                return;
+/*
+ * Frees slot @p hole and closes the gap: each later entry of the run whose
+ * home is not between the hole and itself moves back into it.
+ */
+static void index_clear_slot(bl_backlog_t *backlog, size_t hole) {
+        size_t mask = slot_mask(backlog);
+        for (size_t next = (hole + 1) & mask; backlog->slots[next].item; next = (next + 1) & mask) {
+                size_t home = backlog->slots[next].hash & mask;
+                bool home_after_hole = ((home - hole) & mask) <= ((next - hole) & mask) && home != hole;
+                if (home_after_hole)
+                        continue; /* it may stay: the hole is not on its way from home */
+                backlog->slots[hole] = backlog->slots[next];
+                hole = next;
         }
+        backlog->slots[hole].item = NULL;
+        backlog->slots[hole].hash = 0;
+        backlog->item_count--;
+}
+
+static void index_remove(bl_backlog_t *backlog, const bl_item_t *item) {
+        uint64_t hash = hash_id(item->task_id);
+        for (size_t i = hash & slot_mask(backlog); backlog->slots[i].item; i = (i + 1) & slot_mask(backlog))
+                if (backlog->slots[i].item == item) {
+                        index_clear_slot(backlog, i);
+                        return;
+                }
 }
 
 /* ---- the timer heap --------------------------------------------------------- */
@@ -821,23 +834,17 @@ void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms) {
 size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
         size_t dropped = 0;
         bl_scheduler_remove_partition(backlog->scheduler, partition); /* at once: the loop's removals find none */
-        for (size_t b = 0; b < backlog->bucket_count; b++) {
-                bucket_entry_t **link = &backlog->buckets[b];
-                while (*link) {
-                        bl_item_t *item = (*link)->item;
-                        if (item->partition != partition) {
-                                link = &(*link)->next;
-                                continue;
-                        }
-                        bucket_entry_t *entry = *link;
-                        *link = entry->next;
-                        free(entry);
-                        backlog->item_count--;
-                        heap_remove(backlog, item);
-                        bl_scheduler_remove(backlog->scheduler, item);
-                        bl_item_destroy(item);
-                        dropped++;
+        for (size_t i = 0; i < backlog->slot_count;) {
+                bl_item_t *item = backlog->slots[i].item;
+                if (!item || item->partition != partition) {
+                        i++;
+                        continue;
                 }
+                index_clear_slot(backlog, i); /* a later entry may move into slot i: look at it again */
+                heap_remove(backlog, item);
+                bl_scheduler_remove(backlog->scheduler, item);
+                bl_item_destroy(item);
+                dropped++;
         }
         return dropped;
 }
@@ -878,9 +885,9 @@ size_t bl_backlog_size(const bl_backlog_t *backlog) {
 }
 
 void bl_backlog_foreach(const bl_backlog_t *backlog, void (*fn)(const bl_item_t *item, void *opaque), void *opaque) {
-        for (size_t b = 0; b < backlog->bucket_count; b++)
-                for (bucket_entry_t *entry = backlog->buckets[b]; entry; entry = entry->next)
-                        fn(entry->item, opaque);
+        for (size_t i = 0; i < backlog->slot_count; i++)
+                if (backlog->slots[i].item)
+                        fn(backlog->slots[i].item, opaque);
 }
 
 /* Without a policy every READY task scores the same: the scheduler's tie-break makes it FIFO. */
@@ -898,13 +905,13 @@ bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backl
         backlog->options = *options;
         backlog->sink = *sink;
         backlog->random_state = options->seed ? options->seed : 0x9E3779B97F4A7C15ULL;
-        backlog->bucket_count = 1024;
-        backlog->buckets = calloc(backlog->bucket_count, sizeof(*backlog->buckets));
+        backlog->slot_count = 1024;
+        backlog->slots = calloc(backlog->slot_count, sizeof(*backlog->slots));
         bl_scheduler_options_t scheduler_options = {options->rescore_interval_ms,
                                                     options->score ? options->score : fifo_score,
                                                     options->policy_opaque};
         backlog->scheduler = bl_scheduler_new(&scheduler_options);
-        if (!backlog->buckets || !backlog->scheduler) {
+        if (!backlog->slots || !backlog->scheduler) {
                 bl_backlog_destroy(backlog);
                 return NULL;
         }
@@ -914,17 +921,10 @@ bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backl
 void bl_backlog_destroy(bl_backlog_t *backlog) {
         if (!backlog)
                 return;
-        for (size_t b = 0; backlog->buckets && b < backlog->bucket_count; b++) {
-                bucket_entry_t *entry = backlog->buckets[b];
-                while (entry) {
-                        bucket_entry_t *next = entry->next;
-                        bl_item_destroy(entry->item);
-                        free(entry);
-                        entry = next;
-                }
-        }
+        for (size_t i = 0; backlog->slots && i < backlog->slot_count; i++)
+                bl_item_destroy(backlog->slots[i].item);
         bl_scheduler_destroy(backlog->scheduler);
-        free(backlog->buckets);
+        free(backlog->slots);
         free(backlog->heap);
         free(backlog);
 }
