@@ -40,9 +40,19 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
                 encoding_failed(p, "a transition and its snapshot");
                 return;
         }
-        bl_txn_produce(p, p->topic_transitions, item->partition, item->task_id, transition_value, transition_size,
-                       bl_item_cold(item)->traceparent, NULL);
-        bl_txn_produce(p, p->topic_state, item->partition, item->task_id, snapshot_value, snapshot_size, NULL, NULL);
+        bl_txn_record_t record = {.topic = p->topic_transitions,
+                                  .partition = item->partition,
+                                  .key = item->task_id,
+                                  .value = transition_value,
+                                  .value_size = transition_size,
+                                  .traceparent = bl_item_cold(item)->traceparent,
+                                  .timestamp_ms = transition->at_ms};
+        bl_txn_produce(p, &record);
+        record.topic = p->topic_state;
+        record.value = snapshot_value;
+        record.value_size = snapshot_size;
+        record.traceparent = NULL;
+        bl_txn_produce(p, &record);
         p->stats.transitions++;
 }
 
@@ -72,8 +82,15 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
                 snprintf(unlisted_topic, sizeof(unlisted_topic), "%sdispatch.%s", p->config->topics_prefix,
                          dispatch->item->kind->domain);
         }
-        bl_txn_produce(p, topic, RD_KAFKA_PARTITION_UA, dispatch->item->task_id, value, size,
-                       bl_item_cold(dispatch->item)->traceparent, (void *)domain);
+        bl_txn_record_t record = {.topic = topic,
+                                  .partition = RD_KAFKA_PARTITION_UA,
+                                  .key = dispatch->item->task_id,
+                                  .value = value,
+                                  .value_size = size,
+                                  .traceparent = bl_item_cold(dispatch->item)->traceparent,
+                                  .timestamp_ms = dispatch->decided_at_ms,
+                                  .delivery_opaque = (void *)domain};
+        bl_txn_produce(p, &record);
         if (domain)
                 bl_credit_sent(p->credit, domain);
         p->stats.dispatched++;
@@ -88,7 +105,13 @@ static void on_notice(void *opaque, const bl_notice_t *notice) {
                 encoding_failed(p, "a dependency notice");
                 return;
         }
-        bl_txn_produce(p, p->topic_deps, RD_KAFKA_PARTITION_UA, notice->to_task_id, value, size, NULL, NULL);
+        bl_txn_record_t record = {.topic = p->topic_deps,
+                                  .partition = RD_KAFKA_PARTITION_UA,
+                                  .key = notice->to_task_id,
+                                  .value = value,
+                                  .value_size = size,
+                                  .timestamp_ms = notice->at_ms};
+        bl_txn_produce(p, &record);
         p->stats.notices++;
 }
 
@@ -186,7 +209,8 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
 
 static void on_purged(void *opaque, const char *task_id, int32_t partition) {
         bl_pipeline_t *p = opaque;
-        bl_txn_produce(p, p->topic_state, partition, task_id, NULL, 0, NULL, NULL);
+        bl_txn_record_t tombstone = {.topic = p->topic_state, .partition = partition, .key = task_id};
+        bl_txn_produce(p, &tombstone);
 }
 
 void bl_outputs_backlog_sink(bl_pipeline_t *p, bl_backlog_sink_t *sink) {

@@ -127,9 +127,20 @@ int64_t bl_pipeline_wall_ms(void);
 
 /* txn.c */
 bool bl_txn_ensure(bl_pipeline_t *p);
-/** Produces into the open transaction; @p delivery_opaque (a dispatch's domain, or NULL) comes back in the report. */
-void bl_txn_produce(bl_pipeline_t *p, const char *topic, int32_t partition, const char *key, const void *value,
-                    size_t value_size, const char *traceparent, void *delivery_opaque);
+/** One record for the open transaction; librdkafka copies what it needs. */
+typedef struct bl_txn_record_s {
+        const char *topic;
+        int32_t partition; /* or RD_KAFKA_PARTITION_UA: the key's partition */
+        const char *key;
+        const void *value; /* NULL: a tombstone */
+        size_t value_size;
+        const char *traceparent; /* NULL: no header */
+        int64_t timestamp_ms;    /* its CreateTime: when the change was made; 0: librdkafka's clock now */
+        void *delivery_opaque;   /* a dispatch's domain, or NULL: it comes back in the delivery report */
+} bl_txn_record_t;
+
+/** Produces @p record into the open transaction; a failure marks the transaction to abort. */
+void bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *record);
 /** Releases the topic handles bl_txn_produce made; before the producer is destroyed. */
 void bl_txn_release_topics(bl_pipeline_t *p);
 /** Commits the open transaction with the done input offsets; on failure aborts and recovers. */

@@ -103,31 +103,38 @@ void bl_txn_release_topics(bl_pipeline_t *p) {
         p->topic_handle_count = 0;
 }
 
-void bl_txn_produce(bl_pipeline_t *p, const char *topic, int32_t partition, const char *key, const void *value,
-                    size_t value_size, const char *traceparent, void *delivery_opaque) {
+/*
+ * The record's own timestamp spares librdkafka a clock reading per record (1.5 % of
+ * the e2e loop), and gives the 7 records of one event the time of their changes.
+ */
+void bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *record) {
         rd_kafka_headers_t *headers = NULL;
         rd_kafka_resp_err_t err;
         rd_kafka_topic_t *rkt;
         if (!bl_txn_ensure(p))
                 return;
-        if (!(rkt = topic_handle(p, topic))) {
-                bl_log_error("txn", "cannot produce to %s: out of memory; the batch will be aborted", topic);
+        if (!(rkt = topic_handle(p, record->topic))) {
+                bl_log_error("txn", "cannot produce to %s: out of memory; the batch will be aborted", record->topic);
                 p->transaction_failed = true;
                 return;
         }
-        if (traceparent) {
+        if (record->traceparent) {
                 headers = rd_kafka_headers_new(1);
-                rd_kafka_header_add(headers, "traceparent", -1, traceparent, -1);
+                rd_kafka_header_add(headers, "traceparent", -1, record->traceparent, -1);
         }
-        while ((err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
-                                        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, value_size),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(delivery_opaque),
-                                        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        while ((err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(record->partition),
+                                        RD_KAFKA_V_KEY(record->key, strlen(record->key)),
+                                        RD_KAFKA_V_VALUE((void *)record->value, record->value_size),
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                        RD_KAFKA_V_TIMESTAMP(record->timestamp_ms > 0 ? record->timestamp_ms : 0),
+                                        RD_KAFKA_V_OPAQUE(record->delivery_opaque), RD_KAFKA_V_HEADERS(headers),
+                                        RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 rd_kafka_poll(p->producer, 50);
         if (err) {
                 if (headers)
                         rd_kafka_headers_destroy(headers);
-                bl_log_error("txn", "cannot produce to %s: %s; the batch will be aborted", topic, rd_kafka_err2str(err));
+                bl_log_error("txn", "cannot produce to %s: %s; the batch will be aborted", record->topic,
+                             rd_kafka_err2str(err));
                 p->transaction_failed = true;
         }
 }

@@ -88,8 +88,10 @@ def test_full_lifecycle_driven_by_worker_results():
     submission = decode(letters[0].value())
     assert submission["task_id"] == "broken" and submission["event_type"] == "SUBMITTED"
 
-    history = [decode(m.value()) for m in consume_all(prefix + "backlog.transitions", expected=20)
-               if m.key() == b"flaky"]
+    transitions = consume_all(prefix + "backlog.transitions", expected=20)
+    # each record's timestamp is the time of its change, not of the produce call
+    assert all(m.timestamp()[1] == decode(m.value())["at"] for m in transitions)
+    history = [decode(m.value()) for m in transitions if m.key() == b"flaky"]
     steps = [(t["from_state"], t["to_state"], t["cause"]) for t in history]
     assert steps[:2] == [(None, "QUEUED", "SUBMITTED"), ("QUEUED", "READY", "SUBMITTED")]
     assert ("RUNNING", "FAILED", "FAILED") in steps and ("FAILED", "RETRY_WAIT", "FAILED") in steps
