@@ -432,9 +432,13 @@ static void fail_attempt(bl_backlog_t *backlog, bl_item_t *item, const cause_t *
 
 /* ---- events from producers ------------------------------------------------------- */
 
+static const char *sla_class_of(const bl_task_event_t *event) {
+        return event->sla_class ? event->sla_class : "standard";
+}
+
+/* The submission's fields into the item (its kind is already the submission's when the item is new). */
 static bool copy_submission(bl_item_t *item, const bl_task_event_t *event) {
-        bool ok = bl_item_set_kind(item, event->task_type, event->domain, event->tenant,
-                                   event->sla_class ? event->sla_class : "standard");
+        bool ok = bl_item_set_kind(item, event->task_type, event->domain, event->tenant, sla_class_of(event));
         item->business_value = event->business_value;
         item->risk = event->risk;
         item->submitted_at_ms = event->occurred_at_ms;
@@ -466,7 +470,9 @@ static bool copy_submission(bl_item_t *item, const bl_task_event_t *event) {
 static bl_apply_result_t submit(bl_backlog_t *backlog, bl_item_t *item, const bl_task_event_t *event,
                                 int32_t partition, const cause_t *cause) {
         bool placeholder = item != NULL;
-        if (!item && (!(item = bl_item_new(event->task_id, partition)) || !index_add(backlog, item))) {
+        if (!item && (!(item = bl_item_new_of_kind(event->task_id, partition, event->task_type, event->domain,
+                                                   event->tenant, sla_class_of(event))) ||
+                      !index_add(backlog, item))) {
                 bl_item_destroy(item);
                 return BL_APPLY_ILLEGAL;
         }

@@ -165,13 +165,18 @@ const char *bl_labels_next(const bl_labels_t *labels, const char *key, const cha
 /* ---- items ---------------------------------------------------------------- */
 
 bl_item_t *bl_item_new(const char *task_id, int32_t partition) {
+        return bl_item_new_of_kind(task_id, partition, NULL, NULL, NULL, "standard");
+}
+
+bl_item_t *bl_item_new_of_kind(const char *task_id, int32_t partition, const char *task_type, const char *domain,
+                               const char *tenant, const char *sla_class) {
         size_t id_size = strlen(task_id) + 1, size = offsetof(bl_item_t, task_id_storage) + id_size;
         bl_item_t *item =
                 calloc(1, size > sizeof(bl_item_t) ? size : sizeof(bl_item_t)); /* a struct copy stays inside */
         if (!item)
                 return NULL;
         item->task_id = memcpy(item->task_id_storage, task_id, id_size);
-        if (!(item->kind = bl_kind_intern(NULL, NULL, NULL, "standard"))) {
+        if (!(item->kind = bl_kind_intern(task_type, domain, tenant, sla_class))) {
                 free(item);
                 return NULL;
         }
@@ -228,6 +233,8 @@ void bl_item_destroy(bl_item_t *item) {
 
 bool bl_item_set_kind(bl_item_t *item, const char *task_type, const char *domain, const char *tenant,
                       const char *sla_class) {
+        if (bl_kind_is(item->kind, task_type, domain, tenant, sla_class))
+                return true;
         const bl_kind_t *kind = bl_kind_intern(task_type, domain, tenant, sla_class);
         if (!kind)
                 return false;

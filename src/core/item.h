@@ -136,10 +136,17 @@ typedef struct bl_item_s {
  * of the kind with only sla_class "standard". NULL when out of memory.
  */
 bl_item_t *bl_item_new(const char *task_id, int32_t partition);
+/** The same, of the kind with these fields (each may be NULL): one lookup in the kinds' table, not two. */
+bl_item_t *bl_item_new_of_kind(const char *task_id, int32_t partition, const char *task_type, const char *domain,
+                               const char *tenant, const char *sla_class);
 /** Frees the item, its payload, event ids and cold fields, and gives back its kind. NULL is a no-op. */
 void bl_item_destroy(bl_item_t *item);
 
-/** Gives the item the kind with these fields (each may be NULL) in place of its own. False when out of memory. */
+/**
+ * Gives the item the kind with these fields (each may be NULL) in place of
+ * its own; nothing to do, and no lock taken, when they are its kind's
+ * already. False when out of memory.
+ */
 bool bl_item_set_kind(bl_item_t *item, const char *task_type, const char *domain, const char *tenant,
                       const char *sla_class);
 

@@ -48,10 +48,14 @@ static bool same_text(const char *a, const char *b) {
         return a == b || (a && b && !strcmp(a, b));
 }
 
+bool bl_kind_is(const bl_kind_t *kind, const char *task_type, const char *domain, const char *tenant,
+                const char *sla_class) {
+        return same_text(kind->task_type, task_type) && same_text(kind->domain, domain) &&
+               same_text(kind->tenant, tenant) && same_text(kind->sla_class, sla_class);
+}
+
 static bool entry_matches(const entry_t *entry, uint64_t hash, const char *const fields[4]) {
-        return entry->hash == hash && same_text(entry->kind.task_type, fields[0]) &&
-               same_text(entry->kind.domain, fields[1]) && same_text(entry->kind.tenant, fields[2]) &&
-               same_text(entry->kind.sla_class, fields[3]);
+        return entry->hash == hash && bl_kind_is(&entry->kind, fields[0], fields[1], fields[2], fields[3]);
 }
 
 static entry_t *entry_new(uint64_t hash, const char *const fields[4]) {

@@ -7,6 +7,7 @@
 #ifndef BL_KIND_H
 #define BL_KIND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /** Read-only once made; every field NULL when absent. */
@@ -27,6 +28,9 @@ const bl_kind_t *bl_kind_intern(const char *task_type, const char *domain, const
 const bl_kind_t *bl_kind_hold(const bl_kind_t *kind);
 /** Gives back one reference; the last one frees the kind. NULL is a no-op. */
 void bl_kind_release(const bl_kind_t *kind);
+/** Whether @p kind has exactly these fields (NULL apart from ""). No lock: a kind does not change. */
+bool bl_kind_is(const bl_kind_t *kind, const char *task_type, const char *domain, const char *tenant,
+                const char *sla_class);
 /** Distinct kinds alive now (for tests and the memory benchmark). */
 size_t bl_kind_count(void);
 

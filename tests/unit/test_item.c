@@ -121,6 +121,13 @@ static void test_new_item_holds_its_task_id_and_default_kind(void) {
         CHECK(bl_item_set_kind(other, "embed", "inference", NULL, "gold"));
         CHECK(other->kind == item->kind);
         bl_item_destroy(other);
+        bl_item_t *made = bl_item_new_of_kind("t-3", 1, "embed", "inference", NULL, "gold");
+        const bl_kind_t *before = made->kind;
+        CHECK(before == item->kind);
+        CHECK(bl_item_set_kind(made, "embed", "inference", NULL, "gold") && made->kind == before); /* unchanged */
+        CHECK(bl_kind_is(made->kind, "embed", "inference", NULL, "gold"));
+        CHECK(!bl_kind_is(made->kind, "embed", "inference", "", "gold"));
+        bl_item_destroy(made);
         bl_item_destroy(item);
         bl_item_destroy(NULL);
         CHECK_INT(bl_kind_count(), 0);
