@@ -149,7 +149,8 @@ const conf_key_t bl_config_keys[] = {
          "After SIGTERM or SIGINT the instance finishes its batch, commits, leaves the group and exits 0; if that "
          "takes longer than this it exits 1. Keep it below Kubernetes' terminationGracePeriodSeconds."},
         {"commit.interval_ms", CONF_INT, FIELD(commit_interval_ms), "100", 10, 60000, NULL, NULL, 0,
-         "How long a batch of input gathers before its outputs and input offsets are committed."},
+         "How long a batch of input gathers before its outputs and input offsets are committed. The commit "
+         "runs while the next batch gathers."},
 
         {"http.address", CONF_STRING, FIELD(http_address), "\"0.0.0.0\"", 1, 100, NULL, ip_address_rule, 0,
          "Address the HTTP endpoint (/metrics, /healthz, /readyz) listens on: a numeric IPv4 or IPv6 address; "

@@ -1,8 +1,8 @@
 /*
  * dlq.c: build and send dead letters.
  *
- * The record keeps the original key and value (copied by librdkafka,
- * RD_KAFKA_MSG_F_COPY) and a copy of the original headers, then gets the
+ * The record keeps the original key and value (copied by the writer's
+ * produce function) and a copy of the original headers, then gets the
  * dlq.* headers of SPEC §7, all string values: reason, detail, stage,
  * original topic/partition/offset/timestamp, schema id when known, attempts,
  * the time of failure (RFC 3339, UTC) and the processor. It is keyed by the
@@ -21,7 +21,8 @@
 #include "ops/log.h"
 
 struct bl_dlq_s {
-        rd_kafka_t *producer;
+        bl_dlq_produce_fn produce;
+        void *produce_opaque;
         char *topic;
         char *processor;
         uint64_t counts[BL_REASON__COUNT];
@@ -41,11 +42,12 @@ void bl_dlq_original_from_message(const rd_kafka_message_t *message, bl_dlq_orig
         original->headers = rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR ? headers : NULL;
 }
 
-bl_dlq_t *bl_dlq_new(rd_kafka_t *producer, const char *topic, const char *processor) {
+bl_dlq_t *bl_dlq_new(bl_dlq_produce_fn produce, void *opaque, const char *topic, const char *processor) {
         bl_dlq_t *dlq = calloc(1, sizeof(*dlq));
         if (!dlq)
                 return NULL;
-        dlq->producer = producer;
+        dlq->produce = produce;
+        dlq->produce_opaque = opaque;
         dlq->topic = strdup(topic);
         dlq->processor = strdup(processor);
         if (!dlq->topic || !dlq->processor) {
@@ -103,25 +105,14 @@ static rd_kafka_headers_t *dlq_headers(const bl_dlq_t *dlq, const bl_dlq_origina
         return headers;
 }
 
-static rd_kafka_resp_err_t produce(bl_dlq_t *dlq, const bl_dlq_original_t *original, rd_kafka_headers_t *headers) {
-        return rd_kafka_producev(dlq->producer, RD_KAFKA_V_TOPIC(dlq->topic),
-                                 RD_KAFKA_V_KEY((void *)original->key, original->key_size),
-                                 RD_KAFKA_V_VALUE((void *)original->value, original->value_size),
-                                 RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                 RD_KAFKA_V_END);
-}
-
 bl_err_t bl_dlq_send(bl_dlq_t *dlq, const bl_dlq_original_t *original, const char *stage,
                      const bl_record_error_t *failure, int attempts, char *errstr, size_t errstr_size) {
         rd_kafka_headers_t *headers = dlq_headers(dlq, original, stage, failure, attempts);
-        rd_kafka_resp_err_t err;
-        while ((err = produce(dlq, original, headers)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                rd_kafka_poll(dlq->producer, 100); /* wait for room; never drop */
-        if (err) {
-                rd_kafka_headers_destroy(headers); /* producev takes them over only on success */
+        rd_kafka_resp_err_t err = dlq->produce(dlq->produce_opaque, dlq->topic, original->key, original->key_size,
+                                               original->value, original->value_size, headers);
+        if (err)
                 return bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "cannot produce to %s: %s", dlq->topic,
                                   rd_kafka_err2str(err));
-        }
         dlq->counts[failure->reason]++;
         bl_log_warn("dlq", "%s [%" PRId32 "] offset %" PRId64 " -> %s: %s: %s", original->topic, original->partition,
                     original->offset, dlq->topic, bl_reason_name(failure->reason), failure->detail);

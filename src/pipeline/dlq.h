@@ -33,20 +33,25 @@ typedef struct bl_dlq_original_s {
 void bl_dlq_original_from_message(const rd_kafka_message_t *message, bl_dlq_original_t *original);
 
 /**
- * A DLQ writer producing to @p topic through @p producer (borrowed: it must
- * outlive the writer; with transactions, the record joins the producer's
- * open transaction). @p processor names the writer in dlq.processor
- * ("backlogd 0.1.0 <instance>").
+ * Where a writer's dead letters go: enqueues one record for @p topic, copying key and value, and takes over
+ * @p headers whatever the outcome; returns librdkafka's error, if any. The pipeline's puts the record into
+ * its open batch (txn.c), so a dead letter commits with the input offsets it accounts for.
  */
-bl_dlq_t *bl_dlq_new(rd_kafka_t *producer, const char *topic, const char *processor);
+typedef rd_kafka_resp_err_t (*bl_dlq_produce_fn)(void *opaque, const char *topic, const void *key, size_t key_size,
+                                                 const void *value, size_t value_size, rd_kafka_headers_t *headers);
+
+/**
+ * A DLQ writer producing to @p topic through @p produce, with @p opaque (borrowed: it must outlive the
+ * writer). @p processor names the writer in dlq.processor ("backlogd 0.1.0 <instance>").
+ */
+bl_dlq_t *bl_dlq_new(bl_dlq_produce_fn produce, void *opaque, const char *topic, const char *processor);
 void bl_dlq_destroy(bl_dlq_t *dlq);
 
 /**
  * Enqueues the dead letter for @p original with @p failure's reason and
  * detail, found at @p stage ("ingest", "backlog", ...) after @p attempts
- * attempts. A full local queue is waited out (the producer is polled), never
- * dropped. BL_ERR_KAFKA with errstr when librdkafka refuses the record;
- * delivery is reported through the producer's delivery callback as usual.
+ * attempts. A full local queue is waited out by the produce function, never
+ * dropped. BL_ERR_KAFKA with errstr when the record is refused.
  */
 bl_err_t bl_dlq_send(bl_dlq_t *dlq, const bl_dlq_original_t *original, const char *stage,
                      const bl_record_error_t *failure, int attempts, char *errstr, size_t errstr_size);

@@ -12,7 +12,7 @@
  *                   (SUBMITTED, newest version), through the one DLQ function
  *   purged       -> a tombstone in backlog.state
  *
- * Record buffers belong to bl_records_t and are copied by librdkafka. An
+ * Record buffers belong to bl_records_t and are copied (txn.c). An
  * encoding failure is a bug, not a property of the input: it fails the
  * transaction, which aborts and retries. Pipeline thread.
  */
@@ -43,6 +43,7 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
         bl_txn_record_t record = {.topic = p->topic_transitions,
                                   .partition = item->partition,
                                   .key = item->task_id,
+                                  .key_size = strlen(item->task_id),
                                   .value = transition_value,
                                   .value_size = transition_size,
                                   .traceparent = bl_item_cold(item)->traceparent,
@@ -85,6 +86,7 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         bl_txn_record_t record = {.topic = topic,
                                   .partition = RD_KAFKA_PARTITION_UA,
                                   .key = dispatch->item->task_id,
+                                  .key_size = strlen(dispatch->item->task_id),
                                   .value = value,
                                   .value_size = size,
                                   .traceparent = bl_item_cold(dispatch->item)->traceparent,
@@ -108,6 +110,7 @@ static void on_notice(void *opaque, const bl_notice_t *notice) {
         bl_txn_record_t record = {.topic = p->topic_deps,
                                   .partition = RD_KAFKA_PARTITION_UA,
                                   .key = notice->to_task_id,
+                                  .key_size = strlen(notice->to_task_id),
                                   .value = value,
                                   .value_size = size,
                                   .timestamp_ms = notice->at_ms};
@@ -209,7 +212,8 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
 
 static void on_purged(void *opaque, const char *task_id, int32_t partition) {
         bl_pipeline_t *p = opaque;
-        bl_txn_record_t tombstone = {.topic = p->topic_state, .partition = partition, .key = task_id};
+        bl_txn_record_t tombstone = {
+                .topic = p->topic_state, .partition = partition, .key = task_id, .key_size = strlen(task_id)};
         bl_txn_produce(p, &tombstone);
 }
 

@@ -4,15 +4,18 @@
  *
  *   run.c      start-up, the loop, rebalances, shutdown
  *   txn.c      the transaction of a batch: open, produce into, commit, abort and recover
+ *   commit.c   a batch's commit, on a thread of its own while the next batch fills
  *   outputs.c  what the backlog and ingest decide, turned into records
  *   restore.c  partitions read back from backlog.state on assignment
  *
- * Everything runs on the one pipeline thread.
+ * Everything runs on the one pipeline thread, except a commit (commit.c)
+ * and the delivery reports its flush serves (txn.c).
  */
 #ifndef BL_PIPELINE_INT_H
 #define BL_PIPELINE_INT_H
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -52,7 +55,35 @@ typedef struct bl_pipeline_stats_s {
         uint64_t duplicates;
         uint64_t stale_results;
         uint64_t illegal;
+        uint64_t held_records;   /* records held while the batch before theirs committed (txn.c) */
+        uint64_t commit_ms;      /* time the commits took, on the committer's thread */
+        uint64_t commit_wait_ms; /* time the pipeline thread waited for a commit */
 } bl_pipeline_stats_t;
+
+/** The next batch's records, held while the batch before it commits (txn.c). */
+typedef struct bl_held_s {
+        struct bl_held_record_s *records;
+        size_t count, capacity;
+        char *bytes; /* the records' keys and values, end to end */
+        size_t used, bytes_capacity;
+} bl_held_t;
+
+/** A dispatch record's place, from its delivery report. */
+typedef struct bl_delivery_s {
+        const char *domain;
+        int32_t partition;
+        int64_t offset;
+} bl_delivery_t;
+
+/** Dispatch offsets from the delivery reports, for the credit ledger (any thread adds, txn.c). */
+typedef struct bl_deliveries_s {
+        pthread_mutex_t lock;
+        bool ready; /* the lock is initialised */
+        bl_delivery_t *items;
+        size_t count, capacity;
+} bl_deliveries_t;
+
+typedef struct bl_commit_s bl_commit_t;
 
 #define BL_OBSERVE_DOMAINS 64 /* as many as the domains key allows */
 
@@ -110,9 +141,15 @@ typedef struct bl_pipeline_s {
         bl_input_partition_t *partitions;
         size_t partition_count, partition_capacity;
 
-        bool in_transaction;
+        /* The batch (txn.c): from its first input or output to its hand-off to the committer. */
+        bool batch_open;
+        bool batch_begun;         /* its transaction began: records go straight in; else they are held */
         bool transaction_failed;  /* a produce into it failed: it must abort */
-        int64_t transaction_started_ms;
+        int64_t batch_started_ms;
+        bl_commit_t *committing; /* the batch before, committing on its own thread; NULL: none */
+        bl_held_t held;
+        bl_deliveries_t deliveries;
+        rd_kafka_queue_t *wake; /* the consumer's queue, woken when a commit ends */
         int64_t last_stats_ms;
         bool fatal;
         bool ready;               /* every assigned partition restored */
@@ -125,26 +162,61 @@ typedef struct bl_pipeline_s {
 int64_t bl_pipeline_monotonic_ms(void);
 int64_t bl_pipeline_wall_ms(void);
 
+/* commit.c */
+/**
+ * Sends @p offsets with @p group's metadata and commits the producer's open transaction, on a thread of its
+ * own (in the caller if none can start), retrying what is retriable. Takes over @p offsets and @p group;
+ * yields @p wake (borrowed; may be NULL) when done. NULL when out of memory (both freed).
+ */
+bl_commit_t *bl_commit_start(rd_kafka_t *producer, rd_kafka_topic_partition_list_t *offsets,
+                             rd_kafka_consumer_group_metadata_t *group, rd_kafka_queue_t *wake, int timeout_ms);
+/** True once the commit is over: bl_commit_finish() then returns without waiting. */
+bool bl_commit_done(const bl_commit_t *commit);
+/**
+ * Waits for the commit and frees it. Returns its error (NULL: committed; the caller frees it), and hands
+ * back the offsets it carried (the caller destroys them) and the time it took.
+ */
+rd_kafka_error_t *bl_commit_finish(bl_commit_t *commit, rd_kafka_topic_partition_list_t **offsets, int64_t *took_ms);
+
 /* txn.c */
+/** Sets up the delivery ledger and the wake-up; after the consumer is made. False when out of resources. */
+bool bl_txn_open(bl_pipeline_t *p);
+/** Opens a batch unless one is open; false only once the run is fatal. */
 bool bl_txn_ensure(bl_pipeline_t *p);
-/** One record for the open transaction; librdkafka copies what it needs. */
+/** One record for the open batch; key and value are copied (by librdkafka, or into the held bytes). */
 typedef struct bl_txn_record_s {
         const char *topic;
         int32_t partition; /* or RD_KAFKA_PARTITION_UA: the key's partition */
-        const char *key;
+        const void *key;   /* NULL: none */
+        size_t key_size;
         const void *value; /* NULL: a tombstone */
         size_t value_size;
         const char *traceparent; /* NULL: no header */
+        rd_kafka_headers_t *headers; /* taken over, whatever the outcome; NULL: none */
         int64_t timestamp_ms;    /* its CreateTime: when the change was made; 0: librdkafka's clock now */
         void *delivery_opaque;   /* a dispatch's domain, or NULL: it comes back in the delivery report */
 } bl_txn_record_t;
 
-/** Produces @p record into the open transaction; a failure marks the transaction to abort. */
-void bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *record);
+/**
+ * Produces @p record into the open batch, straight into its transaction or held until the commit before it
+ * is over; a failure (returned) marks the batch to abort.
+ */
+rd_kafka_resp_err_t bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *record);
+/** bl_txn_produce() for the DLQ writer (dlq.h's bl_dlq_produce_fn; @p opaque is the pipeline). */
+rd_kafka_resp_err_t bl_txn_produce_dead_letter(void *opaque, const char *topic, const void *key, size_t key_size,
+                                               const void *value, size_t value_size, rd_kafka_headers_t *headers);
+/** A dispatch record of @p domain was delivered at @p partition / @p offset; from any thread. */
+void bl_txn_delivered(bl_pipeline_t *p, const char *domain, int32_t partition, int64_t offset);
 /** Releases the topic handles bl_txn_produce made; before the producer is destroyed. */
 void bl_txn_release_topics(bl_pipeline_t *p);
-/** Commits the open transaction with the done input offsets; on failure aborts and recovers. */
+/** Each turn of the loop: collects a commit that ended, and hands the batch off when it is due. */
+void bl_txn_tick(bl_pipeline_t *p);
+/** Commits everything done so far and waits for it (rebalance, shutdown); on failure aborts and recovers. */
 void bl_txn_commit(bl_pipeline_t *p);
+/** Waits for a commit still running, drops what is held and aborts an open transaction; before the clients go. */
+void bl_txn_close(bl_pipeline_t *p);
+/** Frees the delivery ledger; after the producer is destroyed (its last flush still reports into it). */
+void bl_txn_destroy(bl_pipeline_t *p);
 
 /* outputs.c */
 void bl_outputs_backlog_sink(bl_pipeline_t *p, bl_backlog_sink_t *sink);

@@ -189,11 +189,13 @@ static void log_stats(bl_pipeline_t *p, const char *what) {
                     "%s: consumed=%" PRIu64 " handed_on=%" PRIu64 " dead_lettered=%" PRIu64 " retries=%" PRIu64
                     " transitions=%" PRIu64 " dispatched=%" PRIu64 " notices=%" PRIu64 " duplicates=%" PRIu64
                     " stale=%" PRIu64 " illegal=%" PRIu64 " items=%zu transactions=%" PRIu64 " aborts=%" PRIu64
-                    " restored=%" PRIu64 " partitions=%zu paused=%zu%s",
-                    what, stats->consumed, stats->handed_on, stats->dead_lettered, stats->retries,
-                    p->stats.transitions, p->stats.dispatched, p->stats.notices, p->stats.duplicates,
-                    p->stats.stale_results, p->stats.illegal, bl_backlog_size(p->backlog), p->stats.transactions,
-                    p->stats.aborts, p->stats.restored_items, p->partition_count, paused, by_reason);
+                    " restored=%" PRIu64 " held=%" PRIu64 " commit_ms=%" PRIu64 " commit_wait_ms=%" PRIu64
+                    " partitions=%zu paused=%zu%s",
+                    what, stats->consumed, stats->handed_on, stats->dead_lettered, stats->retries, p->stats.transitions,
+                    p->stats.dispatched, p->stats.notices, p->stats.duplicates, p->stats.stale_results,
+                    p->stats.illegal, bl_backlog_size(p->backlog), p->stats.transactions, p->stats.aborts,
+                    p->stats.restored_items, p->stats.held_records, p->stats.commit_ms, p->stats.commit_wait_ms,
+                    p->partition_count, paused, by_reason);
         p->last_stats_ms = bl_pipeline_monotonic_ms();
 }
 
@@ -301,9 +303,7 @@ static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop, volatile sig
                 input_backpressure(p);
                 bl_observe_tick(p);
                 resume_due_partitions(p);
-                if (p->in_transaction &&
-                    bl_pipeline_monotonic_ms() - p->transaction_started_ms >= p->config->commit_interval_ms)
-                        bl_txn_commit(p);
+                bl_txn_tick(p);
                 if (bl_pipeline_monotonic_ms() - p->last_stats_ms >= STATS_INTERVAL_MS)
                         log_stats(p, "progress");
         }
@@ -460,12 +460,14 @@ static bool open_contracts(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
         return true;
 }
 
-/* Delivery reports: a dispatch record's offset goes to the credit ledger (its domain rides as the opaque). */
+/*
+ * Delivery reports: a dispatch record's offset goes to the credit ledger (its domain rides as the opaque).
+ * The thread that flushes serves them: the committer's, most of the time (txn.c).
+ */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque) {
-        bl_pipeline_t *p = opaque;
         (void)rk;
         if (!message->err && message->_private)
-                bl_credit_record(p->credit, message->_private, message->partition, message->offset);
+                bl_txn_delivered(opaque, message->_private, message->partition, message->offset);
 }
 
 static bool open_producer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
@@ -582,8 +584,12 @@ static bool open_clients(bl_pipeline_t *p) {
         }
         snprintf(processor, sizeof(processor), "backlogd %s %s", BL_VERSION, p->instance);
         dlq_topic = bl_config_topic_name(p->config, "backlog.dlq");
-        p->dlq = dlq_topic ? bl_dlq_new(p->producer, dlq_topic, processor) : NULL;
+        p->dlq = dlq_topic ? bl_dlq_new(bl_txn_produce_dead_letter, p, dlq_topic, processor) : NULL;
         free(dlq_topic);
+        if (!bl_txn_open(p)) {
+                bl_log_error("run", "cannot set up the transactions: out of resources");
+                return false;
+        }
         return p->dlq != NULL;
 }
 
@@ -598,15 +604,11 @@ static void name_instance(bl_pipeline_t *p) {
 }
 
 static void pipeline_close(bl_pipeline_t *p) {
-        if (p->consumer) {
+        if (p->consumer)
                 rd_kafka_consumer_close(p->consumer); /* revocation commits the open batch */
+        bl_txn_close(p);                              /* holds the consumer's queue */
+        if (p->consumer)
                 rd_kafka_destroy(p->consumer);
-        }
-        if (p->in_transaction) {
-                rd_kafka_error_t *error = rd_kafka_abort_transaction(p->producer, CLOSE_TIMEOUT_MS);
-                if (error)
-                        rd_kafka_error_destroy(error);
-        }
         bl_lag_destroy(p->lag); /* its queue holds the producer: rd_kafka_destroy would wait for it */
         p->lag = NULL;
         if (p->producer) {
@@ -614,6 +616,7 @@ static void pipeline_close(bl_pipeline_t *p) {
                 bl_txn_release_topics(p);
                 rd_kafka_destroy(p->producer);
         }
+        bl_txn_destroy(p);
         bl_reader_destroy(p->reader);
         for (size_t i = 0; i < p->partition_count; i++)
                 free(p->partitions[i].topic);
@@ -665,6 +668,10 @@ int bl_pipeline_run_with(const bl_config_t *config, const bl_pipeline_options_t 
         bl_txn_commit(&p);
         status = p.fatal ? 1 : 0;
         log_stats(&p, status ? "stopped on a fatal error" : "stopped");
+        if (options && options->report)
+                *options->report =
+                        (bl_pipeline_report_t){p.stats.transactions, p.stats.aborts, (double)p.stats.commit_ms / 1000.0,
+                                               (double)p.stats.commit_wait_ms / 1000.0};
 done:
         pipeline_close(&p);
         return status;

@@ -22,10 +22,18 @@
  */
 int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload);
 
+/** What a run did, for a caller that embeds it (bench/e2e): filled in when the run returns. */
+typedef struct bl_pipeline_report_s {
+        uint64_t transactions; /* committed */
+        uint64_t aborts;
+        double commit_seconds;      /* the commits' own time: offsets sent, records flushed, commit acknowledged */
+        double commit_wait_seconds; /* the part of it the pipeline thread spent waiting instead of working */
+} bl_pipeline_report_t;
+
 /**
  * What a caller that embeds the pipeline changes in it: `backlogd demo`,
- * which runs it on librdkafka's mock cluster (cmd/demo.c). `backlogd run`
- * passes none. Everything else about the run stays as it is.
+ * which runs it on librdkafka's mock cluster (cmd/demo.c), and bench/e2e,
+ * which wants its report. `backlogd run` passes none. Everything else about the run stays as it is.
  */
 typedef struct bl_pipeline_options_s {
         /* Skip the start-up check of the topics against SPEC §1: the mock cluster
@@ -39,6 +47,7 @@ typedef struct bl_pipeline_options_s {
          * the pipeline makes (and frees) its own. */
         bl_metrics_t *registry;
         const bl_metrics_backlogd_t *metrics;
+        bl_pipeline_report_t *report; /* NULL: none wanted */
 } bl_pipeline_options_t;
 
 /** bl_pipeline_run() with @p options (NULL: none). */

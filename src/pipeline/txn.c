@@ -1,18 +1,34 @@
 /*
  * txn.c: exactly-once batches (SPEC §6).
  *
- * A transaction opens with the first output or input of a batch and
- * carries everything the batch causes: transitions, snapshots, dispatch
- * decisions, dependency notices, dead letters, and, at commit, the input
- * offsets (send_offsets_to_transaction with the consumer's group metadata,
- * so a zombie instance of an older generation is fenced). A produce that
- * librdkafka refuses marks the transaction failed; the commit then aborts it.
+ * A batch opens with the first input or output after the last hand-off and
+ * carries everything it causes: transitions, snapshots, dispatch decisions,
+ * dependency notices, dead letters, and, at commit, the input offsets
+ * (send_offsets_to_transaction with the consumer's group metadata, so a
+ * zombie instance of an older generation is fenced). Each batch is one
+ * transaction of the one transactional producer.
  *
- * After an abort the world is as of the last commit: the consumer is sought
- * back to the committed offsets and the backlog is restored from
- * backlog.state, so the batch runs again and nothing it did survives twice.
- * A fatal error (fenced, or the producer's own fatal state) ends the run;
- * the orchestrator restarts the instance, which restores and resumes.
+ * Commits overlap work. When a batch is due (commit.interval_ms) its commit
+ * goes to a thread (commit.c) and the next batch opens at once. That batch's
+ * records cannot join a transaction yet: the producer has one open at a
+ * time, and a second producer could land them in a partition ahead of the
+ * first one's. So they are held here, copied, in the order they came, and
+ * go into the next transaction, in that order, when the commit is over. A
+ * batch is handed off only after the one before it committed, so the input
+ * offsets commit in order too. Held records are bounded by HELD_MAX_BYTES;
+ * past that the pipeline thread waits for the commit.
+ *
+ * A produce that librdkafka refuses marks the batch failed; its commit then
+ * aborts it. After an abort, or a commit that failed, the world is as of the
+ * last commit: the batch after it, held or begun, goes too, since it was
+ * decided on top of the aborted one; the consumer is sought back to the
+ * committed offsets and the backlog is restored from backlog.state, so both
+ * run again and nothing they did survives twice. A fatal error (fenced, or
+ * the producer's own fatal state) ends the run; the orchestrator restarts the
+ * instance, which restores and resumes.
+ *
+ * Pipeline thread, except bl_txn_delivered: the delivery reports are served
+ * by whichever thread flushes, the committer's most of the time.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,7 +40,20 @@
 #include "pipeline/pipeline_int.h"
 
 #define TXN_TIMEOUT_MS 30000
-#define COMMIT_RETRIES 5
+#define CLOSE_TIMEOUT_MS 10000
+#define HELD_MAX_BYTES   ((size_t)64 << 20)
+
+/* A record of the batch after the one committing: its key and value wait in the held bytes. */
+struct bl_held_record_s {
+        rd_kafka_topic_t *rkt;
+        rd_kafka_headers_t *headers; /* owned until produced */
+        void *delivery_opaque;
+        int64_t timestamp_ms;
+        size_t bytes_at; /* the key, then the value */
+        size_t key_size, value_size;
+        int32_t partition;
+        bool has_key, tombstone;
+};
 
 int64_t bl_pipeline_monotonic_ms(void) {
         struct timespec now;
@@ -49,22 +78,35 @@ static bool check_fatal(bl_pipeline_t *p, rd_kafka_error_t *error, const char *w
         return fatal;
 }
 
-bool bl_txn_ensure(bl_pipeline_t *p) {
-        rd_kafka_error_t *error;
-        if (p->in_transaction)
-                return true;
-        if (p->fatal)
+bool bl_txn_open(bl_pipeline_t *p) {
+        if (pthread_mutex_init(&p->deliveries.lock, NULL))
                 return false;
-        error = rd_kafka_begin_transaction(p->producer);
+        p->deliveries.ready = true;
+        p->wake = rd_kafka_queue_get_consumer(p->consumer);
+        return p->wake != NULL;
+}
+
+static bool begin_transaction(bl_pipeline_t *p) {
+        rd_kafka_error_t *error = rd_kafka_begin_transaction(p->producer);
         if (error) {
                 check_fatal(p, error, "begin transaction");
                 p->fatal = true; /* begin fails only on a programming or fatal error */
                 return false;
         }
-        p->in_transaction = true;
-        p->transaction_failed = false;
-        p->transaction_started_ms = bl_pipeline_monotonic_ms();
+        p->batch_begun = true;
         return true;
+}
+
+bool bl_txn_ensure(bl_pipeline_t *p) {
+        if (p->batch_open)
+                return true;
+        if (p->fatal)
+                return false;
+        p->batch_open = true;
+        p->batch_begun = false;
+        p->transaction_failed = false;
+        p->batch_started_ms = bl_pipeline_monotonic_ms();
+        return p->committing || begin_transaction(p); /* while a commit runs, the batch is held */
 }
 
 struct bl_topic_handle_s {
@@ -103,41 +145,187 @@ void bl_txn_release_topics(bl_pipeline_t *p) {
         p->topic_handle_count = 0;
 }
 
-/*
- * The record's own timestamp spares librdkafka a clock reading per record (1.5 % of
- * the e2e loop), and gives the 7 records of one event the time of their changes.
- */
-void bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *record) {
-        rd_kafka_headers_t *headers = NULL;
-        rd_kafka_resp_err_t err;
-        rd_kafka_topic_t *rkt;
-        if (!bl_txn_ensure(p))
-                return;
-        if (!(rkt = topic_handle(p, record->topic))) {
-                bl_log_error("txn", "cannot produce to %s: out of memory; the batch will be aborted", record->topic);
-                p->transaction_failed = true;
-                return;
-        }
+/* The record's headers: its own (taken over), with its traceparent added; NULL when it has neither. */
+static rd_kafka_headers_t *headers_of(const bl_txn_record_t *record) {
+        rd_kafka_headers_t *headers = record->headers;
         if (record->traceparent) {
-                headers = rd_kafka_headers_new(1);
+                if (!headers)
+                        headers = rd_kafka_headers_new(1);
                 rd_kafka_header_add(headers, "traceparent", -1, record->traceparent, -1);
         }
+        return headers;
+}
+
+/*
+ * Into the transaction that is open; librdkafka copies key and value and takes over @p headers (freed here
+ * when it refuses the record). The record's own timestamp spares librdkafka a clock reading per record
+ * (1.5 % of the e2e loop), and gives the 7 records of one event the time of their changes.
+ */
+static rd_kafka_resp_err_t produce_now(bl_pipeline_t *p, rd_kafka_topic_t *rkt, const bl_txn_record_t *record,
+                                       rd_kafka_headers_t *headers) {
+        rd_kafka_resp_err_t err;
         while ((err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(record->partition),
-                                        RD_KAFKA_V_KEY(record->key, strlen(record->key)),
+                                        RD_KAFKA_V_KEY(record->key, record->key_size),
                                         RD_KAFKA_V_VALUE((void *)record->value, record->value_size),
                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                         RD_KAFKA_V_TIMESTAMP(record->timestamp_ms > 0 ? record->timestamp_ms : 0),
                                         RD_KAFKA_V_OPAQUE(record->delivery_opaque), RD_KAFKA_V_HEADERS(headers),
                                         RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                rd_kafka_poll(p->producer, 50);
+                rd_kafka_poll(p->producer, 50); /* wait for room; never drop */
         if (err) {
                 if (headers)
                         rd_kafka_headers_destroy(headers);
-                bl_log_error("txn", "cannot produce to %s: %s; the batch will be aborted", record->topic,
+                bl_log_error("txn", "cannot produce to %s: %s; the batch will be aborted", rd_kafka_topic_name(rkt),
                              rd_kafka_err2str(err));
                 p->transaction_failed = true;
         }
+        return err;
 }
+
+static bool grow_held(bl_held_t *held, size_t bytes) {
+        if (held->count == held->capacity) {
+                size_t capacity = held->capacity ? held->capacity * 2 : 1024;
+                struct bl_held_record_s *grown = realloc(held->records, capacity * sizeof(*grown));
+                if (!grown)
+                        return false;
+                held->records = grown;
+                held->capacity = capacity;
+        }
+        if (held->used + bytes > held->bytes_capacity) {
+                size_t capacity = held->bytes_capacity ? held->bytes_capacity : (size_t)1 << 20;
+                while (capacity < held->used + bytes)
+                        capacity *= 2;
+                char *grown = realloc(held->bytes, capacity);
+                if (!grown)
+                        return false;
+                held->bytes = grown;
+                held->bytes_capacity = capacity;
+        }
+        return true;
+}
+
+/* Keeps a copy of @p record, and takes over @p headers, until the commit before it is over. */
+static bool hold(bl_held_t *held, rd_kafka_topic_t *rkt, const bl_txn_record_t *record, rd_kafka_headers_t *headers) {
+        if (!grow_held(held, record->key_size + record->value_size))
+                return false;
+        held->records[held->count++] = (struct bl_held_record_s){
+                .rkt = rkt,
+                .headers = headers,
+                .delivery_opaque = record->delivery_opaque,
+                .timestamp_ms = record->timestamp_ms,
+                .bytes_at = held->used,
+                .key_size = record->key_size,
+                .value_size = record->value_size,
+                .partition = record->partition,
+                .has_key = record->key != NULL,
+                .tombstone = record->value == NULL,
+        };
+        if (record->key_size)
+                memcpy(held->bytes + held->used, record->key, record->key_size);
+        if (record->value_size)
+                memcpy(held->bytes + held->used + record->key_size, record->value, record->value_size);
+        held->used += record->key_size + record->value_size;
+        return true;
+}
+
+/* The held records, in the order they came, into the transaction just begun. */
+static void produce_held(bl_pipeline_t *p) {
+        bl_held_t *held = &p->held;
+        for (size_t i = 0; i < held->count; i++) {
+                struct bl_held_record_s *entry = &held->records[i];
+                const char *bytes = held->bytes + entry->bytes_at;
+                bl_txn_record_t record = {.partition = entry->partition,
+                                          .key = entry->has_key ? bytes : NULL,
+                                          .key_size = entry->key_size,
+                                          .value = entry->tombstone ? NULL : bytes + entry->key_size,
+                                          .value_size = entry->value_size,
+                                          .timestamp_ms = entry->timestamp_ms,
+                                          .delivery_opaque = entry->delivery_opaque};
+                produce_now(p, entry->rkt, &record, entry->headers);
+        }
+        p->stats.held_records += held->count;
+        held->count = 0;
+        held->used = 0;
+}
+
+static void drop_held(bl_held_t *held) {
+        for (size_t i = 0; i < held->count; i++)
+                if (held->records[i].headers)
+                        rd_kafka_headers_destroy(held->records[i].headers);
+        held->count = 0;
+        held->used = 0;
+}
+
+rd_kafka_resp_err_t bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *record) {
+        rd_kafka_headers_t *headers;
+        rd_kafka_topic_t *rkt;
+        if (!bl_txn_ensure(p)) {
+                if (record->headers)
+                        rd_kafka_headers_destroy(record->headers);
+                return RD_KAFKA_RESP_ERR__STATE;
+        }
+        if (!(rkt = topic_handle(p, record->topic))) {
+                if (record->headers)
+                        rd_kafka_headers_destroy(record->headers);
+                bl_log_error("txn", "cannot produce to %s: out of memory; the batch will be aborted", record->topic);
+                p->transaction_failed = true;
+                return RD_KAFKA_RESP_ERR__FAIL;
+        }
+        headers = headers_of(record);
+        if (p->batch_begun)
+                return produce_now(p, rkt, record, headers);
+        if (hold(&p->held, rkt, record, headers))
+                return RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (headers)
+                rd_kafka_headers_destroy(headers);
+        bl_log_error("txn", "cannot hold a record for %s: out of memory; the batch will be aborted", record->topic);
+        p->transaction_failed = true;
+        return RD_KAFKA_RESP_ERR__FAIL;
+}
+
+rd_kafka_resp_err_t bl_txn_produce_dead_letter(void *opaque, const char *topic, const void *key, size_t key_size,
+                                               const void *value, size_t value_size, rd_kafka_headers_t *headers) {
+        bl_txn_record_t record = {.topic = topic,
+                                  .partition = RD_KAFKA_PARTITION_UA,
+                                  .key = key,
+                                  .key_size = key_size,
+                                  .value = value,
+                                  .value_size = value_size,
+                                  .headers = headers};
+        return bl_txn_produce(opaque, &record);
+}
+
+/* ---- delivery reports: dispatch offsets for the credit ledger -------------------------- */
+
+void bl_txn_delivered(bl_pipeline_t *p, const char *domain, int32_t partition, int64_t offset) {
+        bl_deliveries_t *deliveries = &p->deliveries;
+        pthread_mutex_lock(&deliveries->lock);
+        if (deliveries->count == deliveries->capacity) {
+                size_t capacity = deliveries->capacity ? deliveries->capacity * 2 : 1024;
+                bl_delivery_t *grown = realloc(deliveries->items, capacity * sizeof(*grown));
+                if (grown) {
+                        deliveries->items = grown;
+                        deliveries->capacity = capacity;
+                }
+        }
+        /* Out of memory, the record stays counted as on its way: its domain is throttled early, not flooded. */
+        if (deliveries->count < deliveries->capacity)
+                deliveries->items[deliveries->count++] = (bl_delivery_t){domain, partition, offset};
+        pthread_mutex_unlock(&deliveries->lock);
+}
+
+/* The dispatch offsets reported since the last call, into the credit ledger (which is the pipeline thread's). */
+static void take_deliveries(bl_pipeline_t *p) {
+        bl_deliveries_t *deliveries = &p->deliveries;
+        pthread_mutex_lock(&deliveries->lock);
+        for (size_t i = 0; i < deliveries->count; i++)
+                bl_credit_record(p->credit, deliveries->items[i].domain, deliveries->items[i].partition,
+                                 deliveries->items[i].offset);
+        deliveries->count = 0;
+        pthread_mutex_unlock(&deliveries->lock);
+}
+
+/* ---- commit and abort ------------------------------------------------------------------ */
 
 static rd_kafka_topic_partition_list_t *done_offsets(const bl_pipeline_t *p) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)p->partition_count);
@@ -150,71 +338,157 @@ static rd_kafka_topic_partition_list_t *done_offsets(const bl_pipeline_t *p) {
         return list;
 }
 
+/*
+ * Aborts the producer's transaction. A timeout (the broker slow or away) is resumed by calling again, as
+ * librdkafka asks, until it is done or the instance is told to stop; false when the run cannot go on.
+ */
+static bool abort_transaction(bl_pipeline_t *p) {
+        rd_kafka_error_t *error;
+        while ((error = rd_kafka_abort_transaction(p->producer, TXN_TIMEOUT_MS))) {
+                bool retriable = rd_kafka_error_is_retriable(error);
+                if (check_fatal(p, error, "abort transaction"))
+                        return false;
+                if (!retriable || *p->stop) {
+                        bl_log_error("txn", "the transaction could not be aborted; the instance stops, and the "
+                                            "next one's init_transactions aborts it");
+                        p->fatal = true;
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* Aborts the producer's transaction; the batch after it goes too, and the world is put back as of the last commit. */
 static void abort_and_recover(bl_pipeline_t *p) {
-        rd_kafka_error_t *error = rd_kafka_abort_transaction(p->producer, TXN_TIMEOUT_MS);
-        p->in_transaction = false;
+        bool aborted = abort_transaction(p);
+        size_t dropped = p->held.count;
+        drop_held(&p->held);
+        p->batch_open = false;
+        p->batch_begun = false;
         p->stats.aborts++;
         bl_metric_inc(p->observe.aborted, 1);
+        take_deliveries(p);
         bl_credit_transaction_aborted(p->credit);
-        if (error && check_fatal(p, error, "abort transaction"))
+        if (!aborted)
                 return;
-        bl_log_warn("txn", "batch aborted: rewinding the input and restoring the backlog from %s",
-                    p->topic_state);
+        bl_log_warn("txn",
+                    "batch aborted, with %zu records held for the next one: rewinding the input and "
+                    "restoring the backlog from %s",
+                    dropped, p->topic_state);
         bl_pipeline_rewind(p);
         if (!bl_restore_assigned(p))
                 p->fatal = true;
 }
 
-/* Sends the offsets and commits; false when the transaction must be aborted. */
-static bool commit_with_offsets(bl_pipeline_t *p, rd_kafka_topic_partition_list_t *offsets) {
-        rd_kafka_error_t *error = NULL;
-        if (offsets->cnt > 0) {
-                rd_kafka_consumer_group_metadata_t *group = rd_kafka_consumer_group_metadata(p->consumer);
-                error = rd_kafka_send_offsets_to_transaction(p->producer, offsets, group, TXN_TIMEOUT_MS);
-                rd_kafka_consumer_group_metadata_destroy(group);
+static void committed(bl_pipeline_t *p, const rd_kafka_topic_partition_list_t *offsets, int64_t took_ms) {
+        bl_metric_observe(p->observe.commit_seconds, (double)took_ms / 1000.0);
+        bl_metric_inc(p->observe.committed, 1);
+        bl_credit_transaction_committed(p->credit);
+        p->stats.transactions++;
+        p->stats.commit_ms += (uint64_t)took_ms;
+        for (int i = 0; i < offsets->cnt; i++) {
+                bl_input_partition_t *entry =
+                        bl_pipeline_find_partition(p, offsets->elems[i].topic, offsets->elems[i].partition);
+                if (entry)
+                        entry->committed_offset = offsets->elems[i].offset;
         }
-        for (int attempt = 0; !error && attempt < COMMIT_RETRIES; attempt++) {
-                error = rd_kafka_commit_transaction(p->producer, TXN_TIMEOUT_MS);
-                if (!error)
-                        return true;
-                if (!rd_kafka_error_is_retriable(error))
-                        break;
-                bl_log_warn("txn", "commit: %s; retrying", rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-                error = NULL;
-        }
-        if (!error)
-                return false; /* retries ran out */
-        bool abortable = rd_kafka_error_txn_requires_abort(error);
-        if (!check_fatal(p, error, "commit transaction") && !abortable)
-                p->fatal = true; /* neither retriable nor abortable: nothing safe is left to do */
-        return false;
 }
 
-void bl_txn_commit(bl_pipeline_t *p) {
+static void commit_failed(bl_pipeline_t *p, rd_kafka_error_t *error) {
+        bool abortable = rd_kafka_error_txn_requires_abort(error) || rd_kafka_error_is_retriable(error);
+        if (check_fatal(p, error, "commit transaction"))
+                return;
+        if (!abortable) {
+                p->fatal = true; /* neither retriable nor abortable: nothing safe is left to do */
+                return;
+        }
+        abort_and_recover(p);
+}
+
+/*
+ * The outcome of the commit in flight, once it is over, or at once with @p wait. On success the batch held
+ * meanwhile begins its transaction and its records go in.
+ */
+static void collect_commit(bl_pipeline_t *p, bool wait) {
         rd_kafka_topic_partition_list_t *offsets;
-        if (!p->in_transaction || p->fatal)
+        rd_kafka_error_t *error;
+        int64_t took_ms, waited_from = bl_pipeline_monotonic_ms();
+        if (!p->committing || (!wait && !bl_commit_done(p->committing)))
+                return;
+        error = bl_commit_finish(p->committing, &offsets, &took_ms);
+        p->committing = NULL;
+        p->stats.commit_wait_ms += (uint64_t)(bl_pipeline_monotonic_ms() - waited_from);
+        take_deliveries(p);
+        if (error)
+                commit_failed(p, error);
+        else
+                committed(p, offsets, took_ms);
+        rd_kafka_topic_partition_list_destroy(offsets);
+        if (!p->fatal && p->batch_open && !p->batch_begun && begin_transaction(p))
+                produce_held(p);
+}
+
+/* The open batch's commit, to the committer; the next batch opens with the next record. */
+static void hand_off(bl_pipeline_t *p) {
+        if (!p->batch_begun && !begin_transaction(p))
                 return;
         if (p->transaction_failed) {
                 abort_and_recover(p);
                 return;
         }
-        offsets = done_offsets(p);
-        int64_t started = bl_pipeline_monotonic_ms();
-        if (commit_with_offsets(p, offsets)) {
-                bl_metric_observe(p->observe.commit_seconds, (double)(bl_pipeline_monotonic_ms() - started) / 1000.0);
-                bl_metric_inc(p->observe.committed, 1);
-                bl_credit_transaction_committed(p->credit);
-                p->in_transaction = false;
-                p->stats.transactions++;
-                for (int i = 0; i < offsets->cnt; i++) {
-                        bl_input_partition_t *entry =
-                                bl_pipeline_find_partition(p, offsets->elems[i].topic, offsets->elems[i].partition);
-                        if (entry)
-                                entry->committed_offset = offsets->elems[i].offset;
-                }
-        } else if (!p->fatal) {
-                abort_and_recover(p);
+        bl_commit_t *commit = bl_commit_start(p->producer, done_offsets(p),
+                                              rd_kafka_consumer_group_metadata(p->consumer), p->wake, TXN_TIMEOUT_MS);
+        if (!commit)
+                return; /* out of memory: the batch stays open, and is handed off at the next turn */
+        p->committing = commit;
+        p->batch_open = false;
+        p->batch_begun = false;
+}
+
+void bl_txn_tick(bl_pipeline_t *p) {
+        take_deliveries(p);
+        collect_commit(p, p->held.used >= HELD_MAX_BYTES);
+        if (p->batch_open && !p->committing && !p->fatal &&
+            bl_pipeline_monotonic_ms() - p->batch_started_ms >= p->config->commit_interval_ms)
+                hand_off(p);
+}
+
+void bl_txn_commit(bl_pipeline_t *p) {
+        collect_commit(p, true);
+        if (!p->batch_open || p->fatal)
+                return;
+        hand_off(p);
+        collect_commit(p, true);
+}
+
+void bl_txn_close(bl_pipeline_t *p) {
+        if (p->committing) { /* only after a fatal error: its outcome no longer matters */
+                rd_kafka_topic_partition_list_t *offsets;
+                int64_t took_ms;
+                rd_kafka_error_t *error = bl_commit_finish(p->committing, &offsets, &took_ms);
+                if (error)
+                        rd_kafka_error_destroy(error);
+                rd_kafka_topic_partition_list_destroy(offsets);
+                p->committing = NULL;
         }
-        rd_kafka_topic_partition_list_destroy(offsets);
+        drop_held(&p->held);
+        free(p->held.records);
+        free(p->held.bytes);
+        memset(&p->held, 0, sizeof(p->held));
+        if (p->batch_begun) {
+                rd_kafka_error_t *error = rd_kafka_abort_transaction(p->producer, CLOSE_TIMEOUT_MS);
+                if (error)
+                        rd_kafka_error_destroy(error);
+        }
+        p->batch_open = p->batch_begun = false;
+        if (p->wake)
+                rd_kafka_queue_destroy(p->wake);
+        p->wake = NULL;
+}
+
+void bl_txn_destroy(bl_pipeline_t *p) {
+        if (p->deliveries.ready)
+                pthread_mutex_destroy(&p->deliveries.lock);
+        free(p->deliveries.items);
+        memset(&p->deliveries, 0, sizeof(p->deliveries));
 }
