@@ -471,7 +471,9 @@ typedef struct pass_s {
         double first_commit_seconds; /* start to the first commit seen */
         int64_t first_committed;     /* events that first commit covered */
         double thread_cpu_seconds;   /* of the thread that runs the loop, over the same time */
-        size_t transactions;         /* the baseline's */
+        size_t transactions;         /* committed */
+        double commit_seconds;       /* the commits' own time */
+        double commit_wait_seconds;  /* the part of it the loop's thread waited */
 } pass_t;
 
 static double cpu_clock_s(clockid_t clock) {
@@ -648,9 +650,12 @@ static bool run_baseline(const topic_set_t *input, const topic_set_t *output, co
                 rd_kafka_poll(producer, 0);
                 if (in_transaction &&
                     (now_s() - transaction_started) * 1000.0 >= (double)input->config->commit_interval_ms) {
+                        double commit_started = now_s();
                         if (!baseline_commit(consumer, producer, topic, next, committed, o->partitions, errstr,
                                              errstr_size))
                                 goto done;
+                        pass->commit_seconds += now_s() - commit_started;
+                        pass->commit_wait_seconds = pass->commit_seconds; /* the loop waits for every commit */
                         in_transaction = false;
                         if (pass->transactions++ == 0) {
                                 pass->first_commit_seconds = now_s() - started;
@@ -765,7 +770,12 @@ static bool run_backlogd(const topic_set_t *set, const options_t *o, const int64
                 watch_close(&watcher.watch);
                 return false;
         }
-        status = bl_pipeline_run(set->config, &watcher.stop, &watcher.reload);
+        bl_pipeline_report_t report = {0};
+        bl_pipeline_options_t options = {.report = &report};
+        status = bl_pipeline_run_with(set->config, &options, &watcher.stop, &watcher.reload);
+        pass->transactions = report.transactions;
+        pass->commit_seconds = report.commit_seconds;
+        pass->commit_wait_seconds = report.commit_wait_seconds;
         watcher.pipeline_finished = 1;
         pthread_join(handle, NULL);
         if (interrupted)
@@ -782,6 +792,17 @@ static bool run_backlogd(const topic_set_t *set, const options_t *o, const int64
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
+
+/*
+ * Under each run's line: its commits, how long they took, and how much of that the loop's thread
+ * waited. The baseline waits for all of it; backlogd goes on with the next batch meanwhile (txn.c).
+ */
+static void print_commits(const pass_t *a, const pass_t *b) {
+        printf("     commits: (a) %zu taking %.2f s, waited %.2f s (%.0f %% of the run); "
+               "(b) %zu taking %.2f s, waited %.2f s (%.0f %%)\n",
+               a->transactions, a->commit_seconds, a->commit_wait_seconds, 100.0 * a->commit_wait_seconds / a->seconds,
+               b->transactions, b->commit_seconds, b->commit_wait_seconds, 100.0 * b->commit_wait_seconds / b->seconds);
+}
 
 /* Events per second from the first commit on: the rate without the start-up. */
 static double steady_rate(const pass_t *pass, size_t events) {
@@ -854,6 +875,7 @@ int main(int argc, char **argv) {
         double baseline_rate[BENCH_MAX_RUNS], backlogd_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS];
         double baseline_first[BENCH_MAX_RUNS], backlogd_first[BENCH_MAX_RUNS], baseline_cpu[BENCH_MAX_RUNS], backlogd_cpu[BENCH_MAX_RUNS];
         double baseline_steady[BENCH_MAX_RUNS], backlogd_steady[BENCH_MAX_RUNS], steady_ratio[BENCH_MAX_RUNS];
+        double baseline_waited[BENCH_MAX_RUNS], backlogd_waited[BENCH_MAX_RUNS]; /* share of the run */
         bl_contract_source_t contracts = {0};
         bl_config_t *config = NULL;
         record_mix_t mix = {{0}, {0}, 0};
@@ -948,6 +970,9 @@ int main(int argc, char **argv) {
                        backlogd_steady[r], steady_ratio[r], baseline_first[r], backlogd_first[r], baseline_cpu[r],
                        backlogd_cpu[r], (double)written_bytes(&baseline_out) / 1e6,
                        (double)written_bytes(&backlogd_out) / 1e6);
+                print_commits(&a, &b);
+                baseline_waited[r] = a.commit_wait_seconds / a.seconds;
+                backlogd_waited[r] = b.commit_wait_seconds / b.seconds;
                 fflush(stdout);
         }
         printf("%-4s %6s %9.0f %9.0f %6.3f %9.0f %9.0f %6.3f %5.2f/%5.2f %6.1f/%6.1f\n", "med", "",
@@ -968,11 +993,12 @@ int main(int argc, char **argv) {
                "\"ratio_median\":%.4f,\"baseline_first_commit_s_median\":%.3f,"
                "\"backlogd_first_commit_s_median\":%.3f,\"baseline_loop_cpu_us_per_event_median\":%.2f,"
                "\"backlogd_loop_cpu_us_per_event_median\":%.2f,\"baseline_steady_events_per_s_median\":%.0f,"
-               "\"backlogd_steady_events_per_s_median\":%.0f,\"steady_ratio_median\":%.4f}\n",
+               "\"backlogd_steady_events_per_s_median\":%.0f,\"steady_ratio_median\":%.4f,"
+               "\"baseline_commit_wait_share_median\":%.3f,\"backlogd_commit_wait_share_median\":%.3f}\n",
                median(baseline_rate, o.runs), median(backlogd_rate, o.runs), median(ratio, o.runs),
                median(baseline_first, o.runs), median(backlogd_first, o.runs), median(baseline_cpu, o.runs),
                median(backlogd_cpu, o.runs), median(baseline_steady, o.runs), median(backlogd_steady, o.runs),
-               median(steady_ratio, o.runs));
+               median(steady_ratio, o.runs), median(baseline_waited, o.runs), median(backlogd_waited, o.runs));
         status = 0;
 done:
         fflush(stdout);
