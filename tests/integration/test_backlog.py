@@ -1,12 +1,13 @@
 """The backlog of `backlogd run` against the real broker: a task's whole life
 driven by results written as a worker writes them, restore on restart, two
-instances splitting the partitions with a dependency between them, and a
-kill -9 in the middle of a stream with exactly-once dispatch."""
+instances splitting the partitions with a dependency between them, a
+kill -9 in the middle of a stream with exactly-once dispatch, and batches the
+broker refuses, aborted and run again."""
 import signal
 import time
 
 from conftest_common import backlogd
-from kafka_tools import broker_env, unique_prefix
+from kafka_tools import broker_env, kafka_tool, unique_prefix
 from pipeline import Backlogd, consume_all, produce_raw
 from records import decode, encode_event, read_dispatches, read_state, result, task_event
 
@@ -201,5 +202,48 @@ def test_kill_9_mid_stream_loses_nothing_and_dispatches_once():
     dispatches = read_dispatches(prefix, DOMAIN, expected=total, timeout=60)
     pairs = [(d["task_id"], d["attempt"]) for d in dispatches]
     assert len(pairs) == total and len(set(pairs)) == total, "a (task_id, attempt) was dispatched twice"
+    verify = backlogd("replay", "--verify", env=env, timeout=300)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def set_topic_config(topic, *change):
+    kafka_tool("kafka-configs", "--alter", "--entity-type", "topics", "--entity-name", topic, *change)
+
+
+def test_aborted_batches_run_again_and_count_once():
+    """For a while the broker refuses every dispatch decision: the dispatch topic's max.message.bytes is
+    below a decision's batch (but above a transaction marker's, so that the broker can still abort). Each
+    batch that dispatches then aborts (what was held behind it goes too) and runs again after a rewind
+    and a restore from backlog.state. Once the topic takes decisions again, every task is dispatched
+    exactly once and the transitions replay to the state."""
+    prefix = unique_prefix("abort")
+    env = environment(prefix, "a")
+    create_topics(env)
+    topic = prefix + "dispatch." + DOMAIN
+    total, batch = 10000, 1000
+    run = Backlogd(env)
+    try:
+        run.wait_for("snapshots")
+        set_topic_config(topic, "--add-config", "max.message.bytes=200")
+        for start in range(0, total, batch):
+            submit(prefix, *[task_event(f"a{i}") for i in range(start, start + batch)])
+        run.wait_for("batch aborted", count=2, timeout=90)
+        set_topic_config(topic, "--delete-config", "max.message.bytes")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            state = read_state(prefix, expected=total, timeout=5)
+            if len(state) == total and all(item["state"] == "DISPATCHED" for item in state.values()):
+                break
+            time.sleep(1)
+    finally:
+        code, counts = run.stop()
+    assert code == 0, "\n".join(run.lines[-30:])
+    assert counts["aborts"] >= 2
+    assert len(state) == total and all(item["state"] == "DISPATCHED" for item in state.values())
+    dispatches = read_dispatches(prefix, DOMAIN, expected=total, timeout=60)
+    pairs = [(d["task_id"], d["attempt"]) for d in dispatches]
+    assert len(pairs) == total and len(set(pairs)) == total, "a (task_id, attempt) was dispatched twice"
+    transitions = consume_all(prefix + "backlog.transitions", expected=3 * total, timeout=60)
+    assert len(transitions) == 3 * total, "an aborted batch's transitions are visible, or some are missing"
     verify = backlogd("replay", "--verify", env=env, timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
