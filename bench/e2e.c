@@ -102,7 +102,10 @@ static void usage(FILE *out) {
                      "      --runs R               measured runs, baseline and backlogd each (default 3)\n"
                      "      --keep                 leave the topics on the broker\n"
                      "      --topic-prefix PREFIX  (default bench-e2e-<pid>-)\n"
-                     "  -h, --help                 this help\n");
+                     "  -h, --help                 this help\n"
+                     "\n"
+                     "BACKLOGD_COMMIT_INTERVAL_MS (both loops) and BACKLOGD_COMMIT_HOLD_MAX_BYTES\n"
+                     "(backlogd; 0: every commit waited for) are taken from the environment.\n");
 }
 
 
@@ -171,9 +174,20 @@ static void config_problem(const char *key, const char *reason, bool fatal, void
                 fprintf(stderr, "bench_e2e: config %s: %s\n", key, reason);
 }
 
-/* The config of a deployment with @p prefix and @p group: defaults, no policy, no HTTP, warnings only. */
+/* The environment's setting of @p name as "NAME=value" in @p out, or the harmless @p otherwise. */
+static char *passed_on(const char *name, const char *otherwise, char *out, size_t out_size) {
+        const char *value = getenv(name);
+        snprintf(out, out_size, "%s=%s", value ? name : otherwise, value ? value : "");
+        return value ? out : (char *)otherwise;
+}
+
+/*
+ * The config of a deployment with @p prefix and @p group: defaults, no policy, no HTTP, warnings only.
+ * BACKLOGD_COMMIT_INTERVAL_MS (both loops) and BACKLOGD_COMMIT_HOLD_MAX_BYTES ((b); 0 turns the commit
+ * overlap off) are taken from the environment.
+ */
 static bl_config_t *config_for(const options_t *o, const char *prefix, const char *group) {
-        char bootstrap[512], topics_prefix[256], partitions[64], group_id[256];
+        char bootstrap[512], topics_prefix[256], partitions[64], group_id[256], interval[128], hold[128];
         snprintf(bootstrap, sizeof(bootstrap), "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=%s", o->bootstrap);
         snprintf(topics_prefix, sizeof(topics_prefix), "BACKLOGD_TOPICS_PREFIX=%s", prefix);
         snprintf(partitions, sizeof(partitions), "BACKLOGD_TOPICS_PARTITIONS=%d", (int)o->partitions);
@@ -185,6 +199,8 @@ static bl_config_t *config_for(const options_t *o, const char *prefix, const cha
                         "BACKLOGD_INSTANCE_ID=bench",
                         "BACKLOGD_HTTP_PORT=0",
                         "BACKLOGD_LOG_LEVEL=warn",
+                        passed_on("BACKLOGD_COMMIT_INTERVAL_MS", "BACKLOGD_LOG_LEVEL=warn", interval, sizeof(interval)),
+                        passed_on("BACKLOGD_COMMIT_HOLD_MAX_BYTES", "BACKLOGD_LOG_LEVEL=warn", hold, sizeof(hold)),
                         NULL};
         return bl_config_load(NULL, envp, config_problem, NULL);
 }
@@ -474,6 +490,7 @@ typedef struct pass_s {
         size_t transactions;         /* committed */
         double commit_seconds;       /* the commits' own time */
         double commit_wait_seconds;  /* the part of it the loop's thread waited */
+        uint64_t held_peak_bytes;    /* backlogd's: the next batch's records held at most */
 } pass_t;
 
 static double cpu_clock_s(clockid_t clock) {
@@ -776,6 +793,7 @@ static bool run_backlogd(const topic_set_t *set, const options_t *o, const int64
         pass->transactions = report.transactions;
         pass->commit_seconds = report.commit_seconds;
         pass->commit_wait_seconds = report.commit_wait_seconds;
+        pass->held_peak_bytes = report.held_peak_bytes;
         watcher.pipeline_finished = 1;
         pthread_join(handle, NULL);
         if (interrupted)
@@ -799,9 +817,10 @@ static bool run_backlogd(const topic_set_t *set, const options_t *o, const int64
  */
 static void print_commits(const pass_t *a, const pass_t *b) {
         printf("     commits: (a) %zu taking %.2f s, waited %.2f s (%.0f %% of the run); "
-               "(b) %zu taking %.2f s, waited %.2f s (%.0f %%)\n",
+               "(b) %zu taking %.2f s, waited %.2f s (%.0f %%), at most %.1f MB held\n",
                a->transactions, a->commit_seconds, a->commit_wait_seconds, 100.0 * a->commit_wait_seconds / a->seconds,
-               b->transactions, b->commit_seconds, b->commit_wait_seconds, 100.0 * b->commit_wait_seconds / b->seconds);
+               b->transactions, b->commit_seconds, b->commit_wait_seconds, 100.0 * b->commit_wait_seconds / b->seconds,
+               (double)b->held_peak_bytes / 1e6);
 }
 
 /* Events per second from the first commit on: the rate without the start-up. */

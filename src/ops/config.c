@@ -151,6 +151,9 @@ const conf_key_t bl_config_keys[] = {
         {"commit.interval_ms", CONF_INT, FIELD(commit_interval_ms), "100", 10, 60000, NULL, NULL, 0,
          "How long a batch of input gathers before its outputs and input offsets are committed. The commit "
          "runs while the next batch gathers."},
+        {"commit.hold_max_bytes", CONF_INT, FIELD(commit_hold_max_bytes), "67108864", 0, 1073741824, NULL, NULL, 0,
+         "Most bytes of the next batch's records held in memory while a commit runs; past it the loop waits "
+         "for the commit. 0: no overlap, every commit is waited for."},
 
         {"http.address", CONF_STRING, FIELD(http_address), "\"0.0.0.0\"", 1, 100, NULL, ip_address_rule, 0,
          "Address the HTTP endpoint (/metrics, /healthz, /readyz) listens on: a numeric IPv4 or IPv6 address; "

@@ -56,6 +56,7 @@ typedef struct bl_pipeline_stats_s {
         uint64_t stale_results;
         uint64_t illegal;
         uint64_t held_records;   /* records held while the batch before theirs committed (txn.c) */
+        uint64_t held_peak_bytes; /* the most held at once: keys and values */
         uint64_t commit_ms;      /* time the commits took, on the committer's thread */
         uint64_t commit_wait_ms; /* time the pipeline thread waited for a commit */
 } bl_pipeline_stats_t;

@@ -189,13 +189,13 @@ static void log_stats(bl_pipeline_t *p, const char *what) {
                     "%s: consumed=%" PRIu64 " handed_on=%" PRIu64 " dead_lettered=%" PRIu64 " retries=%" PRIu64
                     " transitions=%" PRIu64 " dispatched=%" PRIu64 " notices=%" PRIu64 " duplicates=%" PRIu64
                     " stale=%" PRIu64 " illegal=%" PRIu64 " items=%zu transactions=%" PRIu64 " aborts=%" PRIu64
-                    " restored=%" PRIu64 " held=%" PRIu64 " commit_ms=%" PRIu64 " commit_wait_ms=%" PRIu64
-                    " partitions=%zu paused=%zu%s",
+                    " restored=%" PRIu64 " held=%" PRIu64 " held_peak_bytes=%" PRIu64 " commit_ms=%" PRIu64
+                    " commit_wait_ms=%" PRIu64 " partitions=%zu paused=%zu%s",
                     what, stats->consumed, stats->handed_on, stats->dead_lettered, stats->retries, p->stats.transitions,
                     p->stats.dispatched, p->stats.notices, p->stats.duplicates, p->stats.stale_results,
                     p->stats.illegal, bl_backlog_size(p->backlog), p->stats.transactions, p->stats.aborts,
-                    p->stats.restored_items, p->stats.held_records, p->stats.commit_ms, p->stats.commit_wait_ms,
-                    p->partition_count, paused, by_reason);
+                    p->stats.restored_items, p->stats.held_records, p->stats.held_peak_bytes, p->stats.commit_ms,
+                    p->stats.commit_wait_ms, p->partition_count, paused, by_reason);
         p->last_stats_ms = bl_pipeline_monotonic_ms();
 }
 
@@ -671,7 +671,7 @@ int bl_pipeline_run_with(const bl_config_t *config, const bl_pipeline_options_t 
         if (options && options->report)
                 *options->report =
                         (bl_pipeline_report_t){p.stats.transactions, p.stats.aborts, (double)p.stats.commit_ms / 1000.0,
-                                               (double)p.stats.commit_wait_ms / 1000.0};
+                                               (double)p.stats.commit_wait_ms / 1000.0, p.stats.held_peak_bytes};
 done:
         pipeline_close(&p);
         return status;

@@ -8,6 +8,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "ops/config.h"
 #include "ops/metrics.h"
@@ -28,6 +29,7 @@ typedef struct bl_pipeline_report_s {
         uint64_t aborts;
         double commit_seconds;      /* the commits' own time: offsets sent, records flushed, commit acknowledged */
         double commit_wait_seconds; /* the part of it the pipeline thread spent waiting instead of working */
+        uint64_t held_peak_bytes;   /* the most held at once for the next transaction (keys and values) */
 } bl_pipeline_report_t;
 
 /**

@@ -15,8 +15,8 @@
  * first one's. So they are held here, copied, in the order they came, and
  * go into the next transaction, in that order, when the commit is over. A
  * batch is handed off only after the one before it committed, so the input
- * offsets commit in order too. Held records are bounded by HELD_MAX_BYTES;
- * past that the pipeline thread waits for the commit.
+ * offsets commit in order too. Held records are bounded by
+ * commit.hold_max_bytes; past that the pipeline thread waits for the commit.
  *
  * A produce that librdkafka refuses marks the batch failed; its commit then
  * aborts it. After an abort, or a commit that failed, the world is as of the
@@ -41,7 +41,6 @@
 
 #define TXN_TIMEOUT_MS 30000
 #define CLOSE_TIMEOUT_MS 10000
-#define HELD_MAX_BYTES   ((size_t)64 << 20)
 
 /* A record of the batch after the one committing: its key and value wait in the held bytes. */
 struct bl_held_record_s {
@@ -274,8 +273,11 @@ rd_kafka_resp_err_t bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *reco
         headers = headers_of(record);
         if (p->batch_begun)
                 return produce_now(p, rkt, record, headers);
-        if (hold(&p->held, rkt, record, headers))
+        if (hold(&p->held, rkt, record, headers)) {
+                if (p->held.used > p->stats.held_peak_bytes)
+                        p->stats.held_peak_bytes = p->held.used;
                 return RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
         if (headers)
                 rd_kafka_headers_destroy(headers);
         bl_log_error("txn", "cannot hold a record for %s: out of memory; the batch will be aborted", record->topic);
@@ -443,11 +445,13 @@ static void hand_off(bl_pipeline_t *p) {
         p->committing = commit;
         p->batch_open = false;
         p->batch_begun = false;
+        if (p->config->commit_hold_max_bytes == 0)
+                collect_commit(p, true); /* no overlap wanted */
 }
 
 void bl_txn_tick(bl_pipeline_t *p) {
         take_deliveries(p);
-        collect_commit(p, p->held.used >= HELD_MAX_BYTES);
+        collect_commit(p, p->held.used >= (size_t)p->config->commit_hold_max_bytes);
         if (p->batch_open && !p->committing && !p->fatal &&
             bl_pipeline_monotonic_ms() - p->batch_started_ms >= p->config->commit_interval_ms)
                 hand_off(p);
