@@ -6,6 +6,8 @@ broker refuses, aborted and run again."""
 import signal
 import time
 
+import pytest
+
 from conftest_common import backlogd
 from kafka_tools import broker_env, kafka_tool, unique_prefix
 from pipeline import Backlogd, consume_all, produce_raw
@@ -210,14 +212,17 @@ def set_topic_config(topic, *change):
     kafka_tool("kafka-configs", "--alter", "--entity-type", "topics", "--entity-name", topic, *change)
 
 
-def test_aborted_batches_run_again_and_count_once():
+@pytest.mark.parametrize("hold_max_bytes", [None, 0], ids=["overlapped", "waited"])
+def test_aborted_batches_run_again_and_count_once(hold_max_bytes):
     """For a while the broker refuses every dispatch decision: the dispatch topic's max.message.bytes is
     below a decision's batch (but above a transaction marker's, so that the broker can still abort). Each
     batch that dispatches then aborts (what was held behind it goes too) and runs again after a rewind
     and a restore from backlog.state. Once the topic takes decisions again, every task is dispatched
-    exactly once and the transitions replay to the state."""
+    exactly once and the transitions replay to the state. The same with commit.hold_max_bytes 0, where
+    each commit is waited for and nothing is held."""
     prefix = unique_prefix("abort")
-    env = environment(prefix, "a")
+    overrides = {} if hold_max_bytes is None else {"BACKLOGD_COMMIT_HOLD_MAX_BYTES": hold_max_bytes}
+    env = environment(prefix, "a", **overrides)
     create_topics(env)
     topic = prefix + "dispatch." + DOMAIN
     total, batch = 10000, 1000
