@@ -3,6 +3,7 @@ backlogd's own codecs: what workers and auditors outside backlogd would do."""
 import io
 import json
 import struct
+import time
 import uuid
 
 import fastavro
@@ -74,3 +75,14 @@ def read_state(prefix, expected=0, timeout=20):
 def read_dispatches(prefix, domain, expected=0, timeout=20):
     return [decode(m.value()) for m in consume_all(prefix + "dispatch." + domain, expected=expected,
                                                    timeout=timeout)]
+
+
+def wait_for_all(prefix, total, state="DISPATCHED", timeout=90):
+    """backlog.state as soon as it holds `total` tasks, all in `state`; as it is when `timeout` runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items = read_state(prefix, expected=total, timeout=5)
+        if (len(items) == total and all(item["state"] == state for item in items.values())
+                or time.monotonic() > deadline):
+            return items
+        time.sleep(1)

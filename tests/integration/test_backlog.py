@@ -11,7 +11,7 @@ import pytest
 from conftest_common import backlogd
 from kafka_tools import broker_env, kafka_tool, unique_prefix
 from pipeline import Backlogd, consume_all, produce_raw
-from records import decode, encode_event, read_dispatches, read_state, result, task_event
+from records import decode, encode_event, read_dispatches, read_state, result, task_event, wait_for_all
 
 DOMAIN = "model_inference"
 
@@ -175,6 +175,14 @@ def test_two_instances_split_partitions_and_resolve_a_dependency():
     assert counts_a["notices"] + counts_b["notices"] >= 22
 
 
+def assert_dispatched_once(prefix, state, total):
+    """Every one of `total` tasks is DISPATCHED in `state`, and read_committed sees one decision each."""
+    assert len(state) == total and all(item["state"] == "DISPATCHED" for item in state.values())
+    dispatches = read_dispatches(prefix, DOMAIN, expected=total, timeout=60)
+    pairs = [(d["task_id"], d["attempt"]) for d in dispatches]
+    assert len(pairs) == total and len(set(pairs)) == total, "a (task_id, attempt) was dispatched twice"
+
+
 def test_kill_9_mid_stream_loses_nothing_and_dispatches_once():
     prefix = unique_prefix("kill9")
     env = environment(prefix, "k")
@@ -191,19 +199,11 @@ def test_kill_9_mid_stream_loses_nothing_and_dispatches_once():
             run.process.wait()
     again = Backlogd(env)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            state = read_state(prefix, expected=total, timeout=5)
-            if len(state) == total and all(item["state"] == "DISPATCHED" for item in state.values()):
-                break
-            time.sleep(1)
+        state = wait_for_all(prefix, total, timeout=120)
     finally:
         code, counts = again.stop()
     assert code == 0
-    assert len(state) == total and all(item["state"] == "DISPATCHED" for item in state.values())
-    dispatches = read_dispatches(prefix, DOMAIN, expected=total, timeout=60)
-    pairs = [(d["task_id"], d["attempt"]) for d in dispatches]
-    assert len(pairs) == total and len(set(pairs)) == total, "a (task_id, attempt) was dispatched twice"
+    assert_dispatched_once(prefix, state, total)
     verify = backlogd("replay", "--verify", env=env, timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
@@ -234,20 +234,12 @@ def test_aborted_batches_run_again_and_count_once(hold_max_bytes):
             submit(prefix, *[task_event(f"a{i}") for i in range(start, start + batch)])
         run.wait_for("batch aborted", count=2, timeout=90)
         set_topic_config(topic, "--delete-config", "max.message.bytes")
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            state = read_state(prefix, expected=total, timeout=5)
-            if len(state) == total and all(item["state"] == "DISPATCHED" for item in state.values()):
-                break
-            time.sleep(1)
+        state = wait_for_all(prefix, total)
     finally:
         code, counts = run.stop()
     assert code == 0, "\n".join(run.lines[-30:])
     assert counts["aborts"] >= 2
-    assert len(state) == total and all(item["state"] == "DISPATCHED" for item in state.values())
-    dispatches = read_dispatches(prefix, DOMAIN, expected=total, timeout=60)
-    pairs = [(d["task_id"], d["attempt"]) for d in dispatches]
-    assert len(pairs) == total and len(set(pairs)) == total, "a (task_id, attempt) was dispatched twice"
+    assert_dispatched_once(prefix, state, total)
     transitions = consume_all(prefix + "backlog.transitions", expected=3 * total, timeout=60)
     assert len(transitions) == 3 * total, "an aborted batch's transitions are visible, or some are missing"
     verify = backlogd("replay", "--verify", env=env, timeout=300)

@@ -10,7 +10,7 @@ import urllib.request
 
 from kafka_tools import unique_prefix
 from pipeline import Backlogd, produce_raw
-from records import encode_event, read_dispatches, read_state, task_event
+from records import encode_event, read_dispatches, task_event, wait_for_all
 from test_backlog import create_topics, environment, submit
 
 
@@ -138,12 +138,7 @@ def test_sigterm_under_load_exits_in_time_and_loses_nothing():
 
     again = Backlogd(env)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            state = read_state(prefix, expected=total, timeout=5)
-            if len(state) == total and all(i["state"] == "DISPATCHED" for i in state.values()):
-                break
-            time.sleep(1)
+        state = wait_for_all(prefix, total)
     finally:
         again.stop()
     assert len(state) == total, f"{len(state)} of {total} tasks in backlog.state"
