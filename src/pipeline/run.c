@@ -83,6 +83,16 @@ static void remove_partition(bl_pipeline_t *p, const char *topic, int32_t partit
         *entry = p->partitions[--p->partition_count];
 }
 
+/*
+ * Seeks @p list. librdkafka before 2.1.0 waits a thousandth of the timeout it is given
+ * (its changelog, 2.1.0): 10 s became 10 ms, and under load a rewind then failed with
+ * "Timed out waiting for 9 remaining partition seek(s)" and stopped the instance.
+ */
+static rd_kafka_error_t *seek_partitions(bl_pipeline_t *p, rd_kafka_topic_partition_list_t *list) {
+        int timeout_ms = rd_kafka_version() < 0x020100ff ? SEEK_TIMEOUT_MS * 1000 : SEEK_TIMEOUT_MS;
+        return rd_kafka_seek_partitions(p->consumer, list, timeout_ms);
+}
+
 void bl_pipeline_rewind(bl_pipeline_t *p) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)p->partition_count);
         for (size_t i = 0; i < p->partition_count; i++) {
@@ -91,7 +101,7 @@ void bl_pipeline_rewind(bl_pipeline_t *p) {
                         entry->committed_offset >= 0 ? entry->committed_offset : RD_KAFKA_OFFSET_BEGINNING;
                 entry->done_offset = -1;
         }
-        rd_kafka_error_t *error = list->cnt ? rd_kafka_seek_partitions(p->consumer, list, SEEK_TIMEOUT_MS) : NULL;
+        rd_kafka_error_t *error = list->cnt ? seek_partitions(p, list) : NULL;
         if (error) {
                 bl_log_error("run", "rewind failed: %s", rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
@@ -106,7 +116,7 @@ static void pause_and_rewind(bl_pipeline_t *p, bl_input_partition_t *entry, int6
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition)->offset = offset;
         rd_kafka_pause_partitions(p->consumer, list);
-        rd_kafka_error_t *error = rd_kafka_seek_partitions(p->consumer, list, SEEK_TIMEOUT_MS);
+        rd_kafka_error_t *error = seek_partitions(p, list);
         if (error) {
                 bl_log_error("run", "%s [%d]: cannot seek back to %" PRId64 ": %s", entry->topic,
                              (int)entry->partition, offset, rd_kafka_error_string(error));
