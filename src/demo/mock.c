@@ -69,6 +69,10 @@ const char *bl_mock_bootstraps(const bl_mock_t *mock) {
         return rd_kafka_mock_cluster_bootstraps(mock->cluster);
 }
 
+rd_kafka_mock_cluster_t *bl_mock_cluster(bl_mock_t *mock) {
+        return mock->cluster;
+}
+
 bl_err_t bl_mock_create_topics(bl_mock_t *mock, const bl_config_t *config, char *errstr, size_t errstr_size) {
         bl_topic_plan_t *plan = bl_topic_plan_new(config);
         bl_err_t err = BL_OK;

@@ -5,6 +5,8 @@
 #ifndef BL_DEMO_MOCK_H
 #define BL_DEMO_MOCK_H
 
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h> /* after rdkafka.h, as it asks */
 #include <stddef.h>
 
 #include "ops/config.h"
@@ -23,6 +25,9 @@ void bl_mock_destroy(bl_mock_t *mock);
 
 /** The cluster's bootstrap.servers ("127.0.0.1:port,..."), valid while it lives. */
 const char *bl_mock_bootstraps(const bl_mock_t *mock);
+
+/** The cluster itself, for a test that injects faults (rd_kafka_mock_push_request_errors and the like). */
+rd_kafka_mock_cluster_t *bl_mock_cluster(bl_mock_t *mock);
 
 /**
  * Creates every topic of @p config's plan with its partition count
