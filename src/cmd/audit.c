@@ -319,7 +319,7 @@ int bl_cmd_audit(int argc, char **argv) {
         bool as_json;
         bl_config_t *config;
         int early, status;
-        if ((early = bl_cmd_parse_config_json("audit", argc, argv, usage, &path, &as_json)) >= 0)
+        if ((early = bl_cmd_parse_options("audit", argc, argv, usage, &path, &as_json, NULL)) >= 0)
                 return early;
         if (optind >= argc)
                 return bl_cmd_usage_error("audit", "missing TASK_ID");

@@ -42,14 +42,15 @@ bl_config_t *bl_cmd_load_config(const char *path);
 const char *bl_cmd_config_path(const char *path);
 
 /**
- * The options of the commands that take only --config FILE, --json and
- * --help (audit, inspect, config check): parses them into *path and
- * *as_json, leaving optind at the first operand. Returns -1 to go on, or the
- * exit status to return now: BL_EXIT_OK after printing @p usage for --help,
- * BL_EXIT_USAGE for a bad option.
+ * The options of the commands that take only --config FILE, --json, --help
+ * and, where @p dry_run is not NULL, --dry-run (audit, inspect, config check,
+ * policy): parses them into *path, *as_json and *dry_run, leaving optind at
+ * the first operand. Returns -1 to go on, or the exit status to return now:
+ * BL_EXIT_OK after printing @p usage for --help, BL_EXIT_USAGE for a bad
+ * option.
  */
-int bl_cmd_parse_config_json(const char *command, int argc, char **argv, void (*usage)(FILE *out),
-                             const char **path, bool *as_json);
+int bl_cmd_parse_options(const char *command, int argc, char **argv, void (*usage)(FILE *out), const char **path,
+                         bool *as_json, bool *dry_run);
 
 /** "backlogd <command>: <message>" on stderr; returns BL_EXIT_USAGE. */
 int bl_cmd_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -34,11 +34,12 @@ bl_config_t *bl_cmd_load_config(const char *path) {
         return config;
 }
 
-int bl_cmd_parse_config_json(const char *command, int argc, char **argv, void (*usage)(FILE *out),
-                             const char **path, bool *as_json) {
+int bl_cmd_parse_options(const char *command, int argc, char **argv, void (*usage)(FILE *out), const char **path,
+                         bool *as_json, bool *dry_run) {
         static const struct option options[] = {
                 {"config", required_argument, NULL, 'c'},
                 {"json", no_argument, NULL, 'j'},
+                {"dry-run", no_argument, NULL, 'n'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0},
         };
@@ -50,6 +51,11 @@ int bl_cmd_parse_config_json(const char *command, int argc, char **argv, void (*
                 switch (opt) {
                 case 'c': *path = optarg; break;
                 case 'j': *as_json = true; break;
+                case 'n':
+                        if (!dry_run)
+                                return bl_cmd_usage_error(command, "--dry-run is not an option of this command");
+                        *dry_run = true;
+                        break;
                 case 'h': usage(stdout); return BL_EXIT_OK;
                 default: return bl_cmd_usage_error(command, "bad option");
                 }

@@ -34,7 +34,7 @@ static int config_check(int argc, char **argv) {
         bool as_json;
         bl_config_t *config;
         int early;
-        if ((early = bl_cmd_parse_config_json("config", argc, argv, usage, &path, &as_json)) >= 0)
+        if ((early = bl_cmd_parse_options("config", argc, argv, usage, &path, &as_json, NULL)) >= 0)
                 return early;
         if (optind < argc)
                 path = argv[optind++];

@@ -381,7 +381,7 @@ int bl_cmd_inspect(int argc, char **argv) {
         bool as_json;
         bl_config_t *config;
         int early, status;
-        if ((early = bl_cmd_parse_config_json("inspect", argc, argv, usage, &path, &as_json)) >= 0)
+        if ((early = bl_cmd_parse_options("inspect", argc, argv, usage, &path, &as_json, NULL)) >= 0)
                 return early;
         if (optind < argc)
                 return bl_cmd_usage_error("inspect", "unexpected argument '%s'", argv[optind]);

@@ -384,36 +384,18 @@ done:
 
 /* ---- the command -------------------------------------------------------------------------- */
 
-/* Fills @p opts from argv (argv[0] is the action); BL_EXIT_OK, BL_EXIT_USAGE, or -1 after --help. */
+/* Fills @p opts from argv (argv[0] is the action); -1 to go on, else the exit status (BL_EXIT_OK after --help). */
 static int parse_options(int argc, char **argv, bool publish, policy_opts_t *opts) {
-        static const struct option options[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"json", no_argument, NULL, 'j'},
-                {"dry-run", no_argument, NULL, 'n'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
-        };
-        int opt;
-        optind = 1;
-        while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-                switch (opt) {
-                case 'c': opts->config_path = optarg; break;
-                case 'j': opts->as_json = true; break;
-                case 'n':
-                        if (!publish)
-                                return bl_cmd_usage_error("policy", "--dry-run is an option of publish");
-                        opts->dry_run = true;
-                        break;
-                case 'h': usage(stdout); return -1;
-                default: return bl_cmd_usage_error("policy", "bad option");
-                }
-        }
+        int early = bl_cmd_parse_options("policy", argc, argv, usage, &opts->config_path, &opts->as_json,
+                                         publish ? &opts->dry_run : NULL);
+        if (early >= 0)
+                return early;
         if (optind >= argc)
                 return bl_cmd_usage_error("policy", "missing FILE: the policy to %s", publish ? "publish" : "check");
         opts->file = argv[optind++];
         if (optind < argc)
                 return bl_cmd_usage_error("policy", "unexpected argument '%s'", argv[optind]);
-        return BL_EXIT_OK;
+        return -1;
 }
 
 int bl_cmd_policy(int argc, char **argv) {
@@ -429,8 +411,7 @@ int bl_cmd_policy(int argc, char **argv) {
         if (strcmp(argv[1], "check") && strcmp(argv[1], "publish"))
                 return bl_cmd_usage_error("policy", "unknown action '%s': expected check or publish", argv[1]);
         publish = !strcmp(argv[1], "publish");
-        status = parse_options(argc - 1, argv + 1, publish, &opts);
-        if (status)
-                return status < 0 ? BL_EXIT_OK : status;
+        if ((status = parse_options(argc - 1, argv + 1, publish, &opts)) >= 0)
+                return status;
         return publish ? policy_publish(&opts) : policy_check(&opts);
 }
