@@ -174,34 +174,29 @@ static void config_problem(const char *key, const char *reason, bool fatal, void
                 fprintf(stderr, "bench_e2e: config %s: %s\n", key, reason);
 }
 
-/* The environment's setting of @p name as "NAME=value" in @p out, or the harmless @p otherwise. */
-static char *passed_on(const char *name, const char *otherwise, char *out, size_t out_size) {
-        const char *value = getenv(name);
-        snprintf(out, out_size, "%s=%s", value ? name : otherwise, value ? value : "");
-        return value ? out : (char *)otherwise;
-}
-
 /*
  * The config of a deployment with @p prefix and @p group: defaults, no policy, no HTTP, warnings only.
  * BACKLOGD_COMMIT_INTERVAL_MS (both loops) and BACKLOGD_COMMIT_HOLD_MAX_BYTES ((b); 0 turns the commit
  * overlap off) are taken from the environment.
  */
 static bl_config_t *config_for(const options_t *o, const char *prefix, const char *group) {
-        char bootstrap[512], topics_prefix[256], partitions[64], group_id[256], interval[128], hold[128];
-        snprintf(bootstrap, sizeof(bootstrap), "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=%s", o->bootstrap);
-        snprintf(topics_prefix, sizeof(topics_prefix), "BACKLOGD_TOPICS_PREFIX=%s", prefix);
-        snprintf(partitions, sizeof(partitions), "BACKLOGD_TOPICS_PARTITIONS=%d", (int)o->partitions);
-        snprintf(group_id, sizeof(group_id), "BACKLOGD_GROUP_ID=%s", group);
-        char *envp[] = {bootstrap,
-                        topics_prefix,
-                        partitions,
-                        group_id,
-                        "BACKLOGD_INSTANCE_ID=bench",
-                        "BACKLOGD_HTTP_PORT=0",
-                        "BACKLOGD_LOG_LEVEL=warn",
-                        passed_on("BACKLOGD_COMMIT_INTERVAL_MS", "BACKLOGD_LOG_LEVEL=warn", interval, sizeof(interval)),
-                        passed_on("BACKLOGD_COMMIT_HOLD_MAX_BYTES", "BACKLOGD_LOG_LEVEL=warn", hold, sizeof(hold)),
-                        NULL};
+        static const char *const passed_on[] = {"BACKLOGD_COMMIT_INTERVAL_MS", "BACKLOGD_COMMIT_HOLD_MAX_BYTES"};
+        char settings[6][512];
+        char *envp[sizeof(settings) / sizeof(settings[0]) + 4];
+        size_t count = 0;
+        snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=%s", o->bootstrap);
+        snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_TOPICS_PREFIX=%s", prefix);
+        snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_TOPICS_PARTITIONS=%d", (int)o->partitions);
+        snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_GROUP_ID=%s", group);
+        for (size_t i = 0; i < sizeof(passed_on) / sizeof(passed_on[0]); i++)
+                if (getenv(passed_on[i]))
+                        snprintf(settings[count++], sizeof(settings[0]), "%s=%s", passed_on[i], getenv(passed_on[i]));
+        for (size_t i = 0; i < count; i++)
+                envp[i] = settings[i];
+        envp[count++] = "BACKLOGD_INSTANCE_ID=bench";
+        envp[count++] = "BACKLOGD_HTTP_PORT=0";
+        envp[count++] = "BACKLOGD_LOG_LEVEL=warn";
+        envp[count] = NULL;
         return bl_config_load(NULL, envp, config_problem, NULL);
 }
 

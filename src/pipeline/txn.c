@@ -414,9 +414,10 @@ static void commit_failed(bl_pipeline_t *p, rd_kafka_error_t *error) {
 static void collect_commit(bl_pipeline_t *p, bool wait) {
         rd_kafka_topic_partition_list_t *offsets;
         rd_kafka_error_t *error;
-        int64_t took_ms, waited_from = bl_pipeline_monotonic_ms();
+        int64_t took_ms, waited_from;
         if (!p->committing || (!wait && !bl_commit_done(p->committing)))
-                return;
+                return; /* every turn of the loop comes here: no clock read before this */
+        waited_from = bl_pipeline_monotonic_ms();
         error = bl_commit_finish(p->committing, &offsets, &took_ms);
         p->committing = NULL;
         p->stats.commit_wait_ms += (uint64_t)(bl_pipeline_monotonic_ms() - waited_from);

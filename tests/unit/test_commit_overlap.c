@@ -78,11 +78,15 @@ typedef struct keys_s {
 static bool collect_key(const rd_kafka_message_t *message, void *opaque) {
         keys_t *keys = opaque;
         if (keys->count == keys->capacity) {
-                keys->capacity = keys->capacity ? keys->capacity * 2 : 1024;
-                keys->items = realloc(keys->items, keys->capacity * sizeof(*keys->items));
+                size_t capacity = keys->capacity ? keys->capacity * 2 : 1024;
+                char **grown = realloc(keys->items, capacity * sizeof(*grown));
+                if (!grown)
+                        return false; /* the count then falls short, and the check says so */
+                keys->items = grown;
+                keys->capacity = capacity;
         }
-        keys->items[keys->count++] = strndup(message->key, message->key_len);
-        return true;
+        keys->items[keys->count] = strndup(message->key, message->key_len);
+        return keys->items[keys->count++] != NULL;
 }
 
 static int compare_keys(const void *a, const void *b) {
