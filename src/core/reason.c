@@ -19,6 +19,8 @@ static const char *const reason_names[BL_REASON__COUNT] = {
         [BL_REASON_RETRIES_EXHAUSTED] = "retries.exhausted",
         [BL_REASON_DEADLINE_EXPIRED] = "deadline.expired",
         [BL_REASON_DEPENDENCY_FAILED] = "dependency_failed",
+        [BL_REASON_PROCESSING_FAILED] = "processing.failed",
+        [BL_REASON_RECORD_TOO_LARGE] = "record.too_large",
 };
 
 const char *bl_reason_name(bl_reason_t reason) {

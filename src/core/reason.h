@@ -24,6 +24,8 @@ typedef enum {
         BL_REASON_RETRIES_EXHAUSTED,
         BL_REASON_DEADLINE_EXPIRED,
         BL_REASON_DEPENDENCY_FAILED,
+        BL_REASON_PROCESSING_FAILED, /* a record or timer whose own outputs cannot be written (SPEC §6) */
+        BL_REASON_RECORD_TOO_LARGE,  /* its copy would be refused: the letter carries coordinates and a prefix */
         BL_REASON__COUNT
 } bl_reason_t;
 

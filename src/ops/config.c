@@ -123,6 +123,11 @@ const conf_key_t bl_config_keys[] = {
          "This instance's stable name; its transactional id is <group_id>-<instance_id>, so a restarted "
          "instance fences its predecessor at once. Empty: the host name (a pod's name on Kubernetes). Two "
          "instances must never share one."},
+        {"consumer.static_membership", CONF_BOOL, FIELD(consumer_static_membership), "true", 0, 0, NULL, NULL, 0,
+         "Join the group as a static member (group.instance.id = instance_id): a restarted instance gets its "
+         "partitions back at once instead of after the old member's session.timeout.ms. The price: an instance "
+         "that goes for good (scale-down) keeps its partitions unowned until its session times out "
+         "(kafka.session.timeout.ms, 45 s by default). instance_id must then be unique in the group."},
         {"backlog.lease_ms", CONF_INT, FIELD(backlog_lease_ms), "300000", 1000, 86400000, NULL, NULL, 0,
          "A DISPATCHED or RUNNING task with no STARTED or HEARTBEAT for this long fails (lease_expired)."},
         {"backlog.retry_base_ms", CONF_INT, FIELD(backlog_retry_base_ms), "1000", 0, 86400000, NULL, NULL, 0,
@@ -188,6 +193,7 @@ static const struct {
         {"isolation.level", "backlogd always reads read_committed"},
         {"partitioner", "backlogd uses murmur2_random so keys land where Java producers put them"},
         {"partition.assignment.strategy", "backlogd needs the range assignor for co-partitioned inputs"},
+        {"group.instance.id", "set from instance_id (consumer.static_membership)"},
 };
 
 /* The kafka object's contents before the file and environment add to it. */

@@ -44,6 +44,7 @@ typedef struct bl_config_s {
         char *registry_key_location;
         char *registry_key_password;
         bool registry_verify_tls;
+        bool consumer_static_membership; /* group.instance.id = instance_id */
         int64_t registry_timeout_ms;
 
         int64_t limits_message_max_bytes;

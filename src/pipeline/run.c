@@ -152,13 +152,33 @@ static void resume_due_partitions(bl_pipeline_t *p) {
 
 /* ---- the loop ------------------------------------------------------------------- */
 
+/*
+ * The end of a partition: its offset is past any transaction marker, which a record's offset + 1 never is.
+ * Committing it (SPEC §6) lets Kafka's own tools and KEDA see lag 0 once everything is processed. Only
+ * for a partition that is not waiting to read a record again: its records before this offset were all
+ * handed to the loop, and it finished each of them.
+ */
+static void reached_end(bl_pipeline_t *p, const rd_kafka_message_t *message) {
+        bl_input_partition_t *entry = bl_pipeline_find_partition(p, rd_kafka_topic_name(message->rkt),
+                                                                 message->partition);
+        int64_t finished;
+        if (!entry || entry->paused || message->offset < 0)
+                return;
+        finished = entry->done_offset >= 0 ? entry->done_offset : entry->committed_offset;
+        if (message->offset > finished && bl_txn_ensure(p))
+                entry->done_offset = message->offset;
+}
+
 static void handle_message(bl_pipeline_t *p, const rd_kafka_message_t *message) {
         char why[BL_RECORD_DETAIL_MAX];
         const char *topic;
         bl_input_partition_t *entry;
+        if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                reached_end(p, message);
+                return;
+        }
         if (message->err) {
-                if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                        bl_log_warn("run", "consumer: %s", rd_kafka_message_errstr(message));
+                bl_log_warn("run", "consumer: %s", rd_kafka_message_errstr(message));
                 return;
         }
         topic = rd_kafka_topic_name(message->rkt);
@@ -516,7 +536,15 @@ static bool open_consumer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
                                    /* PITFALLS.md: with the default, the consumer idles a second at a time */
                                    "queued.min.messages", "1000000",
                                    "queued.max.messages.kbytes", "131072",
+                                   /* the offset an end-of-partition event reports is past transaction markers */
+                                   "enable.partition.eof", "true",
+                                   NULL, NULL, /* group.instance.id, with static membership */
                                    NULL};
+        if (p->config->consumer_static_membership) {
+                size_t end = sizeof(overrides) / sizeof(overrides[0]) - 3;
+                overrides[end] = "group.instance.id";
+                overrides[end + 1] = p->instance;
+        }
         rd_kafka_conf_t *conf = bl_kafka_conf_new(p->config, overrides, errstr, errstr_size);
         if (!conf)
                 return false;
