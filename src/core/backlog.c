@@ -715,11 +715,17 @@ static bool fire(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
 }
 
 size_t bl_backlog_advance(bl_backlog_t *backlog, int64_t now_ms) {
+        return bl_backlog_advance_max(backlog, now_ms, SIZE_MAX, NULL, 0);
+}
+
+size_t bl_backlog_advance_max(bl_backlog_t *backlog, int64_t now_ms, size_t max, char *last_task_id, size_t size) {
         size_t fired = 0;
-        while (backlog->heap_count > 0 && backlog->heap[0]->timer_due_ms <= now_ms) {
+        while (fired < max && backlog->heap_count > 0 && backlog->heap[0]->timer_due_ms <= now_ms) {
                 bl_item_t *item = backlog->heap[0];
                 int64_t due = item->timer_due_ms;
-                bool moved = fire(backlog, item, now_ms);
+                if (last_task_id)
+                        snprintf(last_task_id, size, "%s", item->task_id);
+                bool moved = fire(backlog, item, now_ms); /* a purge frees the item */
                 fired++;
                 /*
                  * An item whose timer fired but did not move would fire forever: push it past now. One
@@ -731,6 +737,23 @@ size_t bl_backlog_advance(bl_backlog_t *backlog, int64_t now_ms) {
                 }
         }
         return fired;
+}
+
+bool bl_backlog_give_up(bl_backlog_t *backlog, const char *task_id, const char *detail, bool remove, int64_t now_ms) {
+        bl_item_t *item = index_find(backlog, task_id);
+        cause_t cause = {.cause = "processing_failed", .reason = "processing_failed", .occurred_at_ms = BL_NO_TIME,
+                         .now_ms = now_ms};
+        if (!item)
+                return false;
+        if (remove || bl_state_is_terminal(item->state) || item->placeholder) {
+                purge(backlog, item);
+                return true;
+        }
+        set_error(item, "processing_failed", detail, false);
+        item->lease_expires_at_ms = BL_NO_TIME;
+        finish(backlog, item, BL_STATE_DEAD, &cause);
+        backlog->sink.dead_letter(backlog->sink.opaque, item, BL_REASON_PROCESSING_FAILED, detail);
+        return true;
 }
 
 int64_t bl_backlog_next_due(const bl_backlog_t *backlog) {

@@ -14,6 +14,7 @@
  *   FAILED -> DEAD                       last attempt, or not retryable (DLQ retries.exhausted)
  *   QUEUED | BLOCKED | READY | RETRY_WAIT -> EXPIRED   deadline passed (DLQ deadline.expired)
  *   any non-terminal -> CANCELLED
+ *   any non-terminal -> DEAD             given up: its own change cannot be written (DLQ processing.failed)
  *   terminal: COMPLETED, DEAD, CANCELLED, EXPIRED; purged after the retention period
  */
 #ifndef BL_BACKLOG_H
@@ -164,6 +165,21 @@ void bl_backlog_apply_notice(bl_backlog_t *backlog, const bl_notice_t *notice, i
 
 /** Fires every timer due at @p now_ms (leases, retries, deadlines, not_before, purges); returns how many. */
 size_t bl_backlog_advance(bl_backlog_t *backlog, int64_t now_ms);
+
+/**
+ * Fires at most @p max of the timers due at @p now_ms, earliest first; returns how many. When
+ * @p last_task_id is not NULL it gets the task id of the last one fired (cut to @p size).
+ */
+size_t bl_backlog_advance_max(bl_backlog_t *backlog, int64_t now_ms, size_t max, char *last_task_id, size_t size);
+
+/**
+ * Gives up @p task_id for good because its own change cannot be written (SPEC §6): a live task goes
+ * DEAD (cause processing_failed, @p detail as its error) and its submission to the DLQ with reason
+ * processing.failed; its dependents hear it failed. A terminal task is purged (tombstoned) at once.
+ * With @p remove, the task is only forgotten and tombstoned, nothing else emitted: the last resort
+ * when even the DEAD change could not be written. False when the task is unknown.
+ */
+bool bl_backlog_give_up(bl_backlog_t *backlog, const char *task_id, const char *detail, bool remove, int64_t now_ms);
 
 /**
  * Dispatches up to @p max READY tasks of @p domain, or of each domain when

@@ -40,12 +40,13 @@ static const char *const state_names[BL_STATE__COUNT] = {
 
 /* legal[from] is the set of states `from` may change into. */
 static const unsigned legal[BL_STATE__COUNT] = {
-        [BL_STATE_QUEUED] = B | R | N | E,
-        [BL_STATE_BLOCKED] = R | F | N | E,     /* F: a dependency failed */
-        [BL_STATE_READY] = D | B | N | E,       /* B: an update sets not_before */
-        [BL_STATE_DISPATCHED] = U | C | F | N,
-        [BL_STATE_RUNNING] = C | F | N,
-        [BL_STATE_RETRY_WAIT] = R | B | N | E,
+        /* X from every live state: a task whose own change cannot be written is given up (processing.failed) */
+        [BL_STATE_QUEUED] = B | R | N | E | X,
+        [BL_STATE_BLOCKED] = R | F | N | E | X, /* F: a dependency failed */
+        [BL_STATE_READY] = D | B | N | E | X,   /* B: an update sets not_before */
+        [BL_STATE_DISPATCHED] = U | C | F | N | X,
+        [BL_STATE_RUNNING] = C | F | N | X,
+        [BL_STATE_RETRY_WAIT] = R | B | N | E | X,
         [BL_STATE_FAILED] = W | X,
         [BL_STATE_COMPLETED] = 0,
         [BL_STATE_DEAD] = 0,
