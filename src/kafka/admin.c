@@ -117,6 +117,8 @@ static void read_topic_configs(const rd_kafka_ConfigResource_t *resource, bl_top
                 } else if (!strcmp(name, "retention.ms")) {
                         seen->has_retention = true;
                         seen->retention_ms = strtoll(value, NULL, 10);
+                } else if (!strcmp(name, "max.message.bytes")) {
+                        seen->max_message_bytes = strtoll(value, NULL, 10);
                 }
         }
 }
@@ -175,6 +177,11 @@ static rd_kafka_NewTopic_t *new_topic(const bl_topic_spec_t *spec, char *errstr,
         if (spec->retention_ms != 0) {
                 snprintf(retention, sizeof(retention), "%lld", (long long)spec->retention_ms);
                 rd_kafka_NewTopic_set_config(topic, "retention.ms", retention);
+        }
+        if (spec->max_message_bytes > 0) {
+                char max_bytes[32];
+                snprintf(max_bytes, sizeof(max_bytes), "%lld", (long long)spec->max_message_bytes);
+                rd_kafka_NewTopic_set_config(topic, "max.message.bytes", max_bytes);
         }
         return topic;
 }

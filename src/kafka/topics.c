@@ -56,6 +56,8 @@ static bool add_topic(bl_topic_plan_t *plan, const bl_config_t *config, const ch
         spec->copartitioned = copartitioned;
         spec->cleanup_policy = cleanup_policy;
         spec->retention_ms = retention_for(config, role);
+        /* the DLQ takes a letter of the largest record accepted, with its dlq.* headers */
+        spec->max_message_bytes = !strcmp(role, "backlog.dlq") ? bl_config_letter_max_bytes(config) : 0;
         plan->count++;
         return true;
 }
@@ -120,6 +122,14 @@ static int check_one(const bl_topic_spec_t *spec, const bl_topic_observed_t *see
         if (spec->retention_ms != 0 && seen->has_retention && seen->retention_ms != spec->retention_ms) {
                 snprintf(what, sizeof(what), "has retention.ms=%lld, configured %lld (left as it is)",
                          (long long)seen->retention_ms, (long long)spec->retention_ms);
+                problem_cb(spec, BL_TOPIC_NOTE, what, opaque);
+        }
+        if (spec->max_message_bytes > 0 && seen->max_message_bytes > 0 &&
+            seen->max_message_bytes < spec->max_message_bytes) {
+                snprintf(what, sizeof(what),
+                         "has max.message.bytes=%lld, below the largest letter (%lld): larger letters are written "
+                         "as record.too_large, with a prefix of the record (left as it is)",
+                         (long long)seen->max_message_bytes, (long long)spec->max_message_bytes);
                 problem_cb(spec, BL_TOPIC_NOTE, what, opaque);
         }
         return mismatches;

@@ -22,6 +22,7 @@ typedef struct bl_topic_spec_s {
         bool copartitioned;         /* one of the inputs that share partition p */
         const char *cleanup_policy; /* "delete" or "compact" */
         int64_t retention_ms;       /* 0: the broker's default; -1: forever */
+        int64_t max_message_bytes;  /* 0: the broker's default */
 } bl_topic_spec_t;
 
 typedef struct bl_topic_plan_s {
@@ -37,6 +38,7 @@ typedef struct bl_topic_observed_s {
         char cleanup_policy[BL_TOPIC_CLEANUP_MAX];
         bool has_retention;
         int64_t retention_ms;
+        int64_t max_message_bytes; /* 0: not known (DescribeConfigs did not say) */
 } bl_topic_observed_t;
 
 /** How one difference weighs: a mismatch stops `topics create` and `run`. */

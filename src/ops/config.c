@@ -762,8 +762,41 @@ static void load_defaults(bl_config_t *config, loader_t *loader) {
         }
 }
 
+int64_t bl_config_letter_max_bytes(const bl_config_t *config) {
+        return config->limits_message_max_bytes + BL_CONFIG_LETTER_ROOM_BYTES;
+}
+
+/* The kafka object's numeric property @p name, or @p fallback when it is not set. */
+static int64_t kafka_number(const bl_config_t *config, const char *name, int64_t fallback) {
+        const char *text = json_string_value(json_object_get(config->kafka, name));
+        return text ? strtoll(text, NULL, 10) : fallback;
+}
+
+/*
+ * A dead letter of the largest record accepted must fit what the producer sends and what the consumer
+ * receives (librdkafka's receive.message.max.bytes, 100000000 by default), or that record stops its
+ * partition: refuse limits that cannot fit.
+ */
+static void check_record_limits(const bl_config_t *config, loader_t *loader) {
+        int64_t letter = bl_config_letter_max_bytes(config);
+        int64_t produce_max = kafka_number(config, "message.max.bytes", letter);
+        int64_t receive_max = kafka_number(config, "receive.message.max.bytes", 100000000);
+        if (produce_max < letter)
+                report(loader, "kafka.message.max.bytes", true,
+                       "%lld is below limits.message_max_bytes plus %d bytes of DLQ headers (%lld): the dead letter "
+                       "of the largest record accepted would be refused",
+                       (long long)produce_max, BL_CONFIG_LETTER_ROOM_BYTES, (long long)letter);
+        if (receive_max < letter + 512)
+                report(loader, "limits.message_max_bytes", true,
+                       "%lld plus %d bytes of headers does not fit kafka.receive.message.max.bytes (%lld): a record "
+                       "that large could not be read; lower the limit or raise receive.message.max.bytes",
+                       (long long)config->limits_message_max_bytes, BL_CONFIG_LETTER_ROOM_BYTES,
+                       (long long)receive_max);
+}
+
 /* Rules between keys, checked once every layer has had its say. */
 static void check_relations(const bl_config_t *config, loader_t *loader) {
+        check_record_limits(config, loader);
         if (config->backlog_resume_ready_items >= config->backlog_max_ready_items)
                 report(loader, "backlog.resume_ready_items", true, "%lld must be below backlog.max_ready_items (%lld)",
                        (long long)config->backlog_resume_ready_items, (long long)config->backlog_max_ready_items);

@@ -132,4 +132,12 @@ const char *bl_config_schemas_dir(const bl_config_t *config);
 /** The full name of a topic: the configured prefix followed by @p base_name. */
 char *bl_config_topic_name(const bl_config_t *config, const char *base_name);
 
+/** Room the dlq.* headers may take beside the largest accepted record. */
+#define BL_CONFIG_LETTER_ROOM_BYTES 16384
+/**
+ * The largest dead letter: limits.message_max_bytes plus the room of the dlq.* headers. The producer's
+ * message.max.bytes and backlog.dlq's max.message.bytes (topics create) are set to it.
+ */
+int64_t bl_config_letter_max_bytes(const bl_config_t *config);
+
 #endif

@@ -56,6 +56,26 @@ void bl_dlq_destroy(bl_dlq_t *dlq);
 bl_err_t bl_dlq_send(bl_dlq_t *dlq, const bl_dlq_original_t *original, const char *stage,
                      const bl_record_error_t *failure, int attempts, char *errstr, size_t errstr_size);
 
+/**
+ * The largest letter the DLQ takes, in bytes: key, value and headers with their framing. A letter that
+ * would be larger is sent as record.too_large instead (bl_dlq_send). 0: no bound known.
+ */
+void bl_dlq_set_max_bytes(bl_dlq_t *dlq, size_t max_bytes);
+
+/**
+ * A record.too_large letter for @p original: its coordinates and size, the first BL_DLQ_PREFIX_BYTES of
+ * its value, its key when short, no original headers but traceparent; dlq.original.reason says what
+ * @p failure it would have carried. Used when the copy would be refused, and as the last resort when a
+ * letter could not be written.
+ */
+bl_err_t bl_dlq_send_too_large(bl_dlq_t *dlq, const bl_dlq_original_t *original, const char *stage,
+                               const bl_record_error_t *failure, int attempts, char *errstr, size_t errstr_size);
+
+/** Bytes of the original value a record.too_large letter keeps. */
+#define BL_DLQ_PREFIX_BYTES 1024
+/** Room the dlq.* headers take at most, beside the original record, for producer and topic limits. */
+#define BL_DLQ_HEADER_ROOM 16384
+
 /** Dead letters sent so far with @p reason. */
 uint64_t bl_dlq_count(const bl_dlq_t *dlq, bl_reason_t reason);
 
