@@ -968,7 +968,10 @@ static size_t decide(redrive_t *redrive) {
         return pending;
 }
 
-/* Refuses the letters that came from no input topic, before anything is read or opened for them. */
+/*
+ * Refuses the letters that came from no input topic, and those that hold only a prefix of their record,
+ * before anything is read or opened for them.
+ */
 static size_t refuse_strangers(redrive_t *redrive) {
         size_t candidates = 0;
         for (size_t i = 0; i < redrive->letters.count; i++) {
@@ -978,6 +981,11 @@ static size_t refuse_strangers(redrive_t *redrive) {
                         set_outcome(outcome, OUTCOME_REFUSED,
                                     "it has no dlq.original.topic header: nowhere to "
                                     "redrive it to");
+                else if (letter->reason && !strcmp(letter->reason, "record.too_large"))
+                        set_outcome(outcome, OUTCOME_REFUSED,
+                                    "a record.too_large letter holds only a prefix of the record: read the "
+                                    "original at %s [dlq.original.partition] dlq.original.offset",
+                                    letter->original_topic);
                 else if (!bl_dlq_read_input_role(redrive->config, letter->original_topic))
                         set_outcome(outcome, OUTCOME_REFUSED,
                                     "dlq.original.topic '%s' is not an input topic of backlogd "

@@ -12,10 +12,13 @@
  *                   (SUBMITTED, newest version), through the one DLQ function
  *   purged       -> a tombstone in backlog.state
  *
- * Record buffers belong to bl_records_t and are copied (txn.c). An
- * encoding failure is a bug, not a property of the input: it fails the
- * transaction, which aborts and retries. Pipeline thread.
+ * Record buffers belong to bl_records_t and are copied (txn.c). An output
+ * that cannot be encoded fails the batch as a record's fault: the batches
+ * are then bisected (isolate.c) until the one task or record it comes from
+ * is found and given up. Each dispatch is a unit of the batch for that
+ * bisection. Pipeline thread.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,9 +29,9 @@
 #include "pipeline/pipeline_int.h"
 
 static void encoding_failed(bl_pipeline_t *p, const char *what) {
-        bl_log_error("outputs", "cannot encode %s: %s; the batch will be aborted", what,
+        bl_log_error("outputs", "cannot encode %s of a task: %s; the batch will be aborted", what,
                      bl_records_last_error(p->records));
-        p->transaction_failed = true;
+        bl_txn_fail(p, BL_FAULT_RECORD, "outputs: cannot encode %s: %s", what, bl_records_last_error(p->records));
 }
 
 static void on_changed(void *opaque, const bl_transition_t *transition, const bl_item_t *item) {
@@ -72,6 +75,7 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         const void *value;
         size_t size;
         int d = dispatch_domain(p, dispatch->item->kind->domain);
+        bl_isolate_unit(p->isolate, BL_UNIT_DISPATCH, dispatch->item->task_id, dispatch->item->partition, -1);
         if (bl_records_dispatch(p->records, dispatch, &value, &size)) {
                 encoding_failed(p, "a dispatch decision");
                 return;
@@ -188,10 +192,14 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
         unsigned char *value = NULL;
         size_t size = 0;
         json_t *event = submission_json(item);
-        if (bl_encode_json(p->submission_schema, p->task_event_id, event, &value, &size, errstr, sizeof(errstr))) {
-                bl_log_error("outputs", "cannot encode the submission of %s: %s; the batch will be aborted",
-                             item->task_id, errstr);
-                p->transaction_failed = true;
+        if (!event || bl_encode_json(p->submission_schema, p->task_event_id, event, &value, &size, errstr,
+                                     sizeof(errstr))) {
+                if (!event)
+                        snprintf(errstr, sizeof(errstr), "its fields do not make a JSON document");
+                bl_log_error("outputs", "cannot encode a given-up task's submission for the DLQ: %s; the batch will "
+                                        "be aborted",
+                             errstr);
+                bl_txn_fail(p, BL_FAULT_RECORD, "dlq: cannot encode the task's submission: %s", errstr);
         } else if (bl_txn_ensure(p)) {
                 bl_record_error_t failure = {false, reason, "", -1};
                 rd_kafka_headers_t *headers = rd_kafka_headers_new(1);
@@ -203,7 +211,7 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
                 snprintf(failure.detail, sizeof(failure.detail), "%s", detail);
                 failure.schema_id = p->task_event_id;
                 if (bl_dlq_send(p->dlq, &original, "backlog", &failure, item->attempt, errstr, sizeof(errstr)))
-                        p->transaction_failed = true;
+                        bl_txn_fail(p, BL_FAULT_TRANSIENT, "dlq: %s", errstr); /* the produce said whose fault */
                 rd_kafka_headers_destroy(headers);
         }
         free(value);
@@ -228,10 +236,35 @@ void bl_outputs_backlog_sink(bl_pipeline_t *p, bl_backlog_sink_t *sink) {
 
 /* ---- ingest -> backlog --------------------------------------------------------- */
 
+/* Whether @p text of @p size is a W3C trace context traceparent: version-traceid-parentid-flags in hex. */
+static bool is_traceparent(const char *text, size_t size) {
+        static const size_t dashes[] = {2, 35, 52};
+        if (size < 55 || (size > 55 && text[55] != '-'))
+                return false; /* a later version may append fields after a dash */
+        for (size_t i = 0, d = 0; i < 55; i++) {
+                if (d < 3 && i == dashes[d]) {
+                        if (text[i] != '-')
+                                return false;
+                        d++;
+                } else if (!isxdigit((unsigned char)text[i])) {
+                        return false;
+                }
+        }
+        for (size_t i = 55; i < size; i++)
+                if (!isgraph((unsigned char)text[i]))
+                        return false;
+        return true;
+}
+
+/*
+ * The record's traceparent header, when it is one: it goes into snapshots and decisions as an Avro string,
+ * so anything else (bytes that are not UTF-8 among them) is left out rather than carried on.
+ */
 static const char *traceparent_of(const rd_kafka_headers_t *headers, char *out, size_t out_size) {
         const void *value;
         size_t size;
-        if (!headers || rd_kafka_header_get_last(headers, "traceparent", &value, &size) || !value || size >= out_size)
+        if (!headers || rd_kafka_header_get_last(headers, "traceparent", &value, &size) || !value || size >= out_size ||
+            !is_traceparent(value, size))
                 return NULL;
         memcpy(out, value, size);
         out[size] = '\0';

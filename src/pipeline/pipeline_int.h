@@ -7,6 +7,7 @@
  *   commit.c   a batch's commit, on a thread of its own while the next batch fills
  *   outputs.c  what the backlog and ingest decide, turned into records
  *   restore.c  partitions read back from backlog.state on assignment
+ *   isolate.c  the bisection that finds the record or timer a batch fails on
  *
  * Everything runs on the one pipeline thread, except a commit (commit.c)
  * and the delivery reports its flush serves (txn.c).
@@ -17,6 +18,7 @@
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,6 +34,7 @@
 #include "ops/config.h"
 #include "pipeline/dlq.h"
 #include "pipeline/ingest.h"
+#include "pipeline/isolate.h"
 #include "pipeline/run.h"
 
 /** One assigned input partition (tasks.events, tasks.results or backlog.deps). */
@@ -59,6 +62,8 @@ typedef struct bl_pipeline_stats_s {
         uint64_t held_peak_bytes; /* the most held at once: keys and values */
         uint64_t commit_ms;      /* time the commits took, on the committer's thread */
         uint64_t commit_wait_ms; /* time the pipeline thread waited for a commit */
+        uint64_t given_up;       /* culprits given up: records and tasks a batch failed on for good */
+        uint64_t producer_restarts; /* the transactional producer made anew after it was fenced */
 } bl_pipeline_stats_t;
 
 /** The next batch's records, held while the batch before it commits (txn.c). */
@@ -82,6 +87,9 @@ typedef struct bl_deliveries_s {
         bool ready; /* the lock is initialised */
         bl_delivery_t *items;
         size_t count, capacity;
+        bl_fault_t fault; /* the worst refusal among the delivery reports since the last commit's outcome */
+        atomic_bool refused; /* raised with a record's refusal: the committer stops waiting and the batch aborts */
+        char failure[BL_RECORD_DETAIL_MAX];
 } bl_deliveries_t;
 
 typedef struct bl_commit_s bl_commit_t;
@@ -146,6 +154,15 @@ typedef struct bl_pipeline_s {
         bool batch_open;
         bool batch_begun;         /* its transaction began: records go straight in; else they are held */
         bool transaction_failed;  /* a produce into it failed: it must abort */
+        bl_fault_t batch_fault;   /* whose fault that was (bl_txn_fail) */
+        char batch_failure[BL_RECORD_DETAIL_MAX]; /* "stage: what failed", for the log and a culprit's letter */
+        bl_isolate_t *isolate;    /* units per batch, and the culprit of a batch that fails for good */
+        char culprit_detail[BL_RECORD_DETAIL_MAX]; /* why the culprit is given up */
+        bool giving_up;           /* the open batch gives the culprit up */
+        bool held_back;           /* a batch failed for a broker or output fault: input paused until ... */
+        int64_t held_back_until_ms;
+        int64_t held_back_backoff_ms; /* doubles from ingest.retry_backoff_ms to its max; 0 after a commit */
+        int64_t producer_restarted_ms; /* the last time the producer was made anew after being fenced */
         int64_t batch_started_ms;
         bl_commit_t *committing; /* the batch before, committing on its own thread; NULL: none */
         bl_held_t held;
@@ -153,6 +170,7 @@ typedef struct bl_pipeline_s {
         rd_kafka_queue_t *wake; /* the consumer's queue, woken when a commit ends */
         int64_t last_stats_ms;
         bool fatal;
+        bool renew_producer;      /* the producer was fenced: the loop makes a new one (run.c) */
         bool ready;               /* every assigned partition restored */
         bool input_paused;        /* tasks.events paused: too many READY tasks */
         bl_pipeline_stats_t stats;
@@ -170,14 +188,17 @@ int64_t bl_pipeline_wall_ms(void);
  * yields @p wake (borrowed; may be NULL) when done. NULL when out of memory (both freed).
  */
 bl_commit_t *bl_commit_start(rd_kafka_t *producer, rd_kafka_topic_partition_list_t *offsets,
-                             rd_kafka_consumer_group_metadata_t *group, rd_kafka_queue_t *wake, int timeout_ms);
+                             rd_kafka_consumer_group_metadata_t *group, rd_kafka_queue_t *wake,
+                             const atomic_bool *refused, int timeout_ms);
 /** True once the commit is over: bl_commit_finish() then returns without waiting. */
 bool bl_commit_done(const bl_commit_t *commit);
 /**
  * Waits for the commit and frees it. Returns its error (NULL: committed; the caller frees it), and hands
- * back the offsets it carried (the caller destroys them) and the time it took.
+ * back the offsets it carried (the caller destroys them), the time it took, and whether it was not tried
+ * because a record was refused (@p refused may be NULL).
  */
-rd_kafka_error_t *bl_commit_finish(bl_commit_t *commit, rd_kafka_topic_partition_list_t **offsets, int64_t *took_ms);
+rd_kafka_error_t *bl_commit_finish(bl_commit_t *commit, rd_kafka_topic_partition_list_t **offsets, int64_t *took_ms,
+                                   bool *refused);
 
 /* txn.c */
 /** Sets up the delivery ledger and the wake-up; after the consumer is made. False when out of resources. */
@@ -198,6 +219,16 @@ typedef struct bl_txn_record_s {
         void *delivery_opaque;   /* a dispatch's domain, or NULL: it comes back in the delivery report */
 } bl_txn_record_t;
 
+/** Whose fault a refusal of librdkafka's is: a record's (for good), an output's, or the broker's now. */
+bl_fault_t bl_txn_fault_of(rd_kafka_resp_err_t err);
+/**
+ * Marks the open batch to abort with @p fault and "stage: what" (@p fmt) as its failure; the worst fault
+ * of a batch, and the first failure of that fault, are kept.
+ */
+void bl_txn_fail(bl_pipeline_t *p, bl_fault_t fault, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** A delivery report with an error, from any thread: kept for the commit's outcome. */
+void bl_txn_delivery_failed(bl_pipeline_t *p, const rd_kafka_message_t *message);
+
 /**
  * Produces @p record into the open batch, straight into its transaction or held until the commit before it
  * is over; a failure (returned) marks the batch to abort.
@@ -214,6 +245,8 @@ void bl_txn_release_topics(bl_pipeline_t *p);
 void bl_txn_tick(bl_pipeline_t *p);
 /** Commits everything done so far and waits for it (rebalance, shutdown); on failure aborts and recovers. */
 void bl_txn_commit(bl_pipeline_t *p);
+/** Forgets the open batch and a commit still running, without aborting: the producer is fenced, a new one comes. */
+void bl_txn_reset(bl_pipeline_t *p);
 /** Waits for a commit still running, drops what is held and aborts an open transaction; before the clients go. */
 void bl_txn_close(bl_pipeline_t *p);
 /** Frees the delivery ledger; after the producer is destroyed (its last flush still reports into it). */
@@ -239,6 +272,9 @@ bool bl_steer_open(bl_pipeline_t *p);
 /** SIGHUP reloads, backlog.policy follow-ups, lag polls. */
 void bl_steer_tick(bl_pipeline_t *p, volatile sig_atomic_t *reload);
 void bl_steer_close(bl_pipeline_t *p);
+/** The lag monitor, on the producer's handle: made again with a new producer. */
+bool bl_steer_open_lag(bl_pipeline_t *p);
+void bl_steer_close_lag(bl_pipeline_t *p);
 /** The share of @p round_total dispatches @p domain may take (its quota; all of it without one). */
 size_t bl_steer_quota(const bl_pipeline_t *p, const char *domain, size_t round_total);
 
@@ -253,6 +289,10 @@ void bl_observe_tick(bl_pipeline_t *p);
 
 /* run.c */
 bl_input_partition_t *bl_pipeline_find_partition(bl_pipeline_t *p, const char *topic, int32_t partition);
+/** A batch failed for no record's fault: input, timers and dispatch wait a back-off that doubles. */
+void bl_pipeline_hold_back(bl_pipeline_t *p, const char *why);
+/** The producer was fenced: make it anew and restore; false when the run must end (fenced too often). */
+bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why);
 /** Seeks every input partition back to its committed offset (after an abort). */
 void bl_pipeline_rewind(bl_pipeline_t *p);
 

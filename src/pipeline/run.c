@@ -21,8 +21,13 @@
  *   every commit.interval_ms       -> commit the transaction with the offsets
  *
  * A transient fault in ingest pauses that partition, seeks it back to the
- * record and resumes it after a back-off that doubles up to a cap. SIGTERM
- * ends the loop: the batch is committed, the group left. Pipeline thread.
+ * record and resumes it after a back-off that doubles up to a cap. A batch
+ * that fails for the broker's fault holds everything back the same way; one
+ * that fails for good is bisected (isolate.c, txn.c) until the record or
+ * the task it fails on is found: the record goes to the DLQ as
+ * processing.failed, the task DEAD with that reason, and the loop goes on.
+ * A producer fenced after a broker stall is made anew. SIGTERM ends the
+ * loop: the batch is committed, the group left. Pipeline thread.
  */
 #include "pipeline/run.h"
 
@@ -42,6 +47,7 @@
 #define STATS_INTERVAL_MS 10000
 #define SEEK_TIMEOUT_MS 10000
 #define CLOSE_TIMEOUT_MS 10000
+#define ISOLATE_NORMAL_UNITS 4096 /* batches of this many units are normal again after a culprit is found */
 
 /* ---- input partitions -------------------------------------------------------- */
 
@@ -135,6 +141,8 @@ static void pause_and_rewind(bl_pipeline_t *p, bl_input_partition_t *entry, int6
 
 static void resume_due_partitions(bl_pipeline_t *p) {
         int64_t now = bl_pipeline_monotonic_ms();
+        if (p->held_back)
+                return; /* everything resumes together (release_held_back) */
         for (size_t i = 0; i < p->partition_count; i++) {
                 bl_input_partition_t *entry = &p->partitions[i];
                 if (!entry->paused || now < entry->retry_at_ms)
@@ -147,6 +155,116 @@ static void resume_due_partitions(bl_pipeline_t *p) {
                 rd_kafka_resume_partitions(p->consumer, list);
                 rd_kafka_topic_partition_list_destroy(list);
                 bl_log_info("run", "%s [%d] resumed", entry->topic, (int)entry->partition);
+        }
+}
+
+/* ---- holding everything back after a failed batch ------------------------------- */
+
+/* Pauses (or resumes) every assigned input partition that no other reason keeps paused. */
+static void pause_all_inputs(bl_pipeline_t *p, bool paused) {
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)p->partition_count);
+        for (size_t i = 0; i < p->partition_count; i++) {
+                const bl_input_partition_t *entry = &p->partitions[i];
+                if (entry->paused || (!paused && p->input_paused && !strcmp(entry->topic, p->topic_events)))
+                        continue;
+                rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition);
+        }
+        if (paused)
+                rd_kafka_pause_partitions(p->consumer, list);
+        else
+                rd_kafka_resume_partitions(p->consumer, list);
+        rd_kafka_topic_partition_list_destroy(list);
+}
+
+void bl_pipeline_hold_back(bl_pipeline_t *p, const char *why) {
+        int64_t first = p->config->ingest_retry_backoff_ms, most = p->config->ingest_retry_backoff_max_ms;
+        p->held_back_backoff_ms = p->held_back_backoff_ms ? p->held_back_backoff_ms * 2 : first;
+        if (p->held_back_backoff_ms > most)
+                p->held_back_backoff_ms = most;
+        p->held_back_until_ms = bl_pipeline_monotonic_ms() + p->held_back_backoff_ms;
+        if (!p->held_back)
+                pause_all_inputs(p, true);
+        p->held_back = true;
+        bl_log_warn("run", "input, timers and dispatch wait %" PRId64 " ms, then the batch runs again: %s",
+                    p->held_back_backoff_ms, why);
+}
+
+static void release_held_back(bl_pipeline_t *p) {
+        if (!p->held_back || bl_pipeline_monotonic_ms() < p->held_back_until_ms)
+                return;
+        p->held_back = false;
+        pause_all_inputs(p, false);
+        bl_log_info("run", "input, timers and dispatch go on");
+}
+
+/* ---- the culprit of a failed batch, given up -------------------------------------------------- */
+
+/* The stage a failure names before its first ':' ("outputs: cannot produce ..."). */
+static void failure_stage(const char *failure, char *stage, size_t stage_size) {
+        const char *colon = strchr(failure, ':');
+        size_t length = colon ? (size_t)(colon - failure) : 0;
+        if (!length || length >= stage_size)
+                snprintf(stage, stage_size, "pipeline");
+        else
+                snprintf(stage, stage_size, "%.*s", (int)length, failure);
+}
+
+/* Whether @p message is the record the failed batches were found to fail on. */
+static bool is_culprit_record(const bl_pipeline_t *p, const rd_kafka_message_t *message, const char *topic) {
+        const bl_unit_t *culprit = bl_isolate_culprit(p->isolate, NULL);
+        return culprit && culprit->kind == BL_UNIT_RECORD && culprit->offset == message->offset &&
+               culprit->partition == message->partition && !strcmp(culprit->name, topic);
+}
+
+/*
+ * The culprit record, to the DLQ as processing.failed with the failure as its detail; when even that letter
+ * could not be written, as a bare record.too_large letter (coordinates, size, a prefix). Its offset is done.
+ */
+static void give_up_record(bl_pipeline_t *p, bl_input_partition_t *entry, const rd_kafka_message_t *message) {
+        int failures = 0;
+        char stage[32], errstr[256];
+        bl_dlq_original_t original;
+        bl_record_error_t failure = {false, BL_REASON_PROCESSING_FAILED, "", -1};
+        bl_isolate_culprit(p->isolate, &failures);
+        if (failures >= 2)
+                bl_pipeline_hold_back(p, "the culprit's bare letter could not be written either");
+        failure_stage(p->culprit_detail, stage, sizeof(stage));
+        snprintf(failure.detail, sizeof(failure.detail), "%s", p->culprit_detail);
+        bl_dlq_original_from_message(message, &original);
+        bl_isolate_unit(p->isolate, BL_UNIT_GIVE_UP, rd_kafka_topic_name(message->rkt), message->partition,
+                        message->offset);
+        p->giving_up = true;
+        if ((failures ? bl_dlq_send_too_large : bl_dlq_send)(p->dlq, &original, stage, &failure, 1, errstr,
+                                                             sizeof(errstr)) == BL_OK)
+                entry->done_offset = message->offset + 1;
+}
+
+/*
+ * The culprit task: DEAD with processing.failed and its submission to the DLQ; when even that could not be
+ * written, removed (a tombstone in backlog.state, its history stays in backlog.transitions) with a bare
+ * letter that says so. Right after the restore, before any other unit.
+ */
+static void give_up_task(bl_pipeline_t *p, const bl_unit_t *culprit, int failures, int64_t now) {
+        char errstr[256], detail[BL_RECORD_DETAIL_MAX];
+        if (failures >= 2)
+                bl_pipeline_hold_back(p, "the culprit task could not be removed either");
+        if (p->held_back || !bl_txn_ensure(p))
+                return;
+        bl_isolate_unit(p->isolate, BL_UNIT_GIVE_UP, culprit->name, -1, -1);
+        p->giving_up = true;
+        snprintf(detail, sizeof(detail), "%.190s%s", p->culprit_detail,
+                 failures ? "; its DEAD change could not be written either: removed" : "");
+        if (!bl_backlog_give_up(p->backlog, culprit->name, detail, failures > 0, now)) {
+                bl_isolate_culprit_forget(p->isolate); /* not this instance's any more */
+                p->giving_up = false;
+                return;
+        }
+        if (failures > 0) {
+                bl_record_error_t failure = {false, BL_REASON_PROCESSING_FAILED, "", -1};
+                bl_dlq_original_t original = {p->topic_events, -1, -1, -1, culprit->name, strlen(culprit->name),
+                                              NULL, 0, NULL};
+                snprintf(failure.detail, sizeof(failure.detail), "%s", detail);
+                bl_dlq_send_too_large(p->dlq, &original, "pipeline", &failure, 1, errstr, sizeof(errstr));
         }
 }
 
@@ -184,21 +302,23 @@ static void handle_message(bl_pipeline_t *p, const rd_kafka_message_t *message) 
         topic = rd_kafka_topic_name(message->rkt);
         bl_observe_event(p, topic);
         entry = bl_pipeline_find_partition(p, topic, message->partition);
-        if (!entry || entry->paused || !bl_txn_ensure(p))
+        if (!entry || entry->paused || p->held_back || !bl_txn_ensure(p))
                 return; /* fetched before a pause or a rewind; the seek brings it back */
+        if (is_culprit_record(p, message, topic)) {
+                give_up_record(p, entry, message);
+                return;
+        }
+        bl_isolate_unit(p->isolate, BL_UNIT_RECORD, topic, message->partition, message->offset);
         if (!strcmp(topic, p->topic_deps)) {
                 if (bl_outputs_apply_notice_record(p, message))
                         entry->done_offset = message->offset + 1;
                 else
-                        p->transaction_failed = true;
+                        bl_txn_fail(p, BL_FAULT_TRANSIENT, "backlog.deps: a notice could not be dead-lettered");
                 return;
         }
         switch (bl_ingest_record(p->ingest, message, why, sizeof(why))) {
         case BL_INGEST_HANDED_ON:
-        case BL_INGEST_DEAD_LETTERED:
-                entry->done_offset = message->offset + 1;
-                entry->backoff_ms = 0;
-                break;
+        case BL_INGEST_DEAD_LETTERED: entry->done_offset = message->offset + 1; break;
         case BL_INGEST_RETRY: pause_and_rewind(p, entry, message->offset, why); break;
         }
 }
@@ -258,6 +378,8 @@ static void set_input_paused(bl_pipeline_t *p, bool paused) {
  */
 static void input_backpressure(bl_pipeline_t *p) {
         size_t ready = bl_backlog_ready_count(p->backlog);
+        if (p->held_back)
+                return; /* the inputs are all paused; what to resume is decided when that ends */
         if (!p->input_paused && ready >= (size_t)p->config->backlog_max_ready_items) {
                 set_input_paused(p, true);
                 bl_log_warn("run", "input paused: %zu READY tasks, backlog.max_ready_items is %lld; resumes below %lld",
@@ -292,6 +414,8 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
                                bl_credit_throttled(p->credit, domain) ? "throttled" : "open again",
                                bl_credit_outstanding(p->credit, domain));
                 want[d] = ready < credit ? ready : credit;
+                if (want[d] > bl_isolate_room(p->isolate) - round_total)
+                        want[d] = bl_isolate_room(p->isolate) - round_total; /* a culprit is sought */
                 round_total += want[d];
         }
         /* Quotas (a guardrail): each domain takes at most its share of this round. */
@@ -304,14 +428,34 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
         return sent;
 }
 
-/* Timers and dispatch: the work that needs no input. */
+/* The timers due, each a unit of the batch (isolate.h); while a culprit is sought, only as many as it may take. */
+static void fire_timers(bl_pipeline_t *p, int64_t now) {
+        char task_id[BL_UNIT_NAME_MAX];
+        size_t room = bl_isolate_room(p->isolate);
+        size_t fired = bl_backlog_advance_max(p->backlog, now, room, task_id, sizeof(task_id));
+        if (fired == 0)
+                return;
+        for (size_t i = 1; i < fired; i++)
+                bl_isolate_unit(p->isolate, BL_UNIT_TIMER, "", -1, -1); /* counted; only the last is named */
+        bl_isolate_unit(p->isolate, BL_UNIT_TIMER, task_id, -1, -1);
+}
+
+/* Timers and dispatch: the work that needs no input. A culprit task is given up first. */
 static void advance_backlog(bl_pipeline_t *p) {
         int64_t now = bl_pipeline_wall_ms();
         int64_t due = bl_backlog_next_due(p->backlog);
-        if (!p->ready)
+        int failures = 0;
+        const bl_unit_t *culprit = bl_isolate_culprit(p->isolate, &failures);
+        if (!p->ready || p->held_back)
+                return;
+        if (culprit && culprit->kind != BL_UNIT_RECORD && !p->giving_up)
+                give_up_task(p, culprit, failures, now);
+        if (bl_isolate_room(p->isolate) == 0)
                 return;
         if (due != BL_NO_TIME && due <= now && bl_txn_ensure(p))
-                bl_backlog_advance(p->backlog, now);
+                fire_timers(p, now);
+        if (bl_isolate_room(p->isolate) == 0)
+                return;
         if (bl_backlog_ready_count(p->backlog) > 0 && bl_txn_ensure(p)) {
                 int64_t started = bl_pipeline_monotonic_ms();
                 size_t decisions = dispatch_with_credit(p, now);
@@ -323,6 +467,9 @@ static void advance_backlog(bl_pipeline_t *p) {
 
 static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload) {
         while (!*stop && !p->fatal) {
+                if (p->renew_producer && !bl_pipeline_renew_producer(p, "fenced"))
+                        break;
+                release_held_back(p);
                 bl_steer_tick(p, reload);
                 rd_kafka_message_t *message = rd_kafka_consumer_poll(p->consumer, 50);
                 if (message) {
@@ -359,10 +506,14 @@ static void on_assign(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition
         bl_observe_ready(p, true, NULL);
         if (p->input_paused)
                 set_input_paused(p, true); /* the new assignment starts unpaused */
+        if (p->held_back)
+                pause_all_inputs(p, true);
 }
 
 static void on_revoke(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions) {
         bl_txn_commit(p); /* finish the batch: its offsets are ours only until the partitions go */
+        if (bl_isolate_culprit(p->isolate, NULL))
+                bl_isolate_culprit_forget(p->isolate); /* the new owner finds it again if it must */
         for (int i = 0; i < partitions->cnt; i++) {
                 bl_backlog_drop_partition(p->backlog, partitions->elems[i].partition);
                 remove_partition(p, partitions->elems[i].topic, partitions->elems[i].partition);
@@ -389,8 +540,11 @@ static void report_topic_problem(const bl_topic_spec_t *spec, bl_topic_severity_
                 bl_log_error("run", "topic %s %s", spec->name, what);
 }
 
-/* SPEC §1: refuse to start on missing, non-co-partitioned or uncompacted topics. */
-static bool verify_topics(const bl_config_t *config) {
+/*
+ * SPEC §1: refuse to start on missing, non-co-partitioned or uncompacted topics. @p dlq_max_bytes gets
+ * backlog.dlq's max.message.bytes (0: not known).
+ */
+static bool verify_topics(const bl_config_t *config, int64_t *dlq_max_bytes) {
         char errstr[512];
         bl_topic_plan_t *plan = bl_topic_plan_new(config);
         bl_topic_observed_t *observed = plan ? calloc(plan->count, sizeof(*observed)) : NULL;
@@ -407,6 +561,9 @@ static bool verify_topics(const bl_config_t *config) {
         }
         if (ok && bl_topic_plan_check(plan, observed, report_topic_problem, NULL) > 0)
                 ok = false;
+        for (size_t i = 0; ok && i < plan->count; i++)
+                if (!strcmp(plan->topics[i].role, "backlog.dlq"))
+                        *dlq_max_bytes = observed[i].max_message_bytes;
         bl_admin_destroy(admin);
         free(observed);
         bl_topic_plan_destroy(plan);
@@ -496,18 +653,35 @@ static bool open_contracts(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
  */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque) {
         (void)rk;
-        if (!message->err && message->_private)
+        if (message->err)
+                bl_txn_delivery_failed(opaque, message);
+        else if (message->_private)
                 bl_txn_delivered(opaque, message->_private, message->partition, message->offset);
 }
 
-static bool open_producer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
-        char transactional_id[512], timeout[32];
+/* The producer's message.max.bytes: a letter of the largest record accepted fits (SPEC §7). */
+static int64_t producer_max_bytes(const bl_config_t *config) {
+        const char *set = json_string_value(json_object_get(config->kafka, "message.max.bytes"));
+        int64_t letter = bl_config_letter_max_bytes(config);
+        return set && strtoll(set, NULL, 10) > letter ? strtoll(set, NULL, 10) : letter;
+}
+
+/*
+ * The transactional producer, its transactions initialised (which fences a predecessor with the same id
+ * and aborts what it left open). On failure nothing is left behind; @p retriable says whether trying again
+ * later may work (the broker not reachable yet).
+ */
+static bool open_producer(bl_pipeline_t *p, bool *retriable, char *errstr, size_t errstr_size) {
+        char transactional_id[512], timeout[32], max_bytes[32];
         snprintf(transactional_id, sizeof(transactional_id), "%s-%s", p->config->group_id, p->instance);
         snprintf(timeout, sizeof(timeout), "%lld", (long long)p->config->transaction_timeout_ms);
+        snprintf(max_bytes, sizeof(max_bytes), "%lld", (long long)producer_max_bytes(p->config));
         const char *overrides[] = {"client.id", p->instance, "transactional.id", transactional_id,
                                    "transaction.timeout.ms", timeout, "enable.idempotence", "true",
-                                   "partitioner", "murmur2_random", "linger.ms", "5", NULL};
+                                   "partitioner", "murmur2_random", "linger.ms", "5",
+                                   "message.max.bytes", max_bytes, NULL};
         rd_kafka_conf_t *conf = bl_kafka_conf_new(p->config, overrides, errstr, errstr_size);
+        *retriable = false;
         if (!conf)
                 return false;
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
@@ -518,11 +692,70 @@ static bool open_producer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
         if (error) {
                 bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "init_transactions as %s: %s", transactional_id,
                            rd_kafka_error_string(error));
+                *retriable = rd_kafka_error_is_retriable(error) || rd_kafka_error_code(error) ==
+                                                                            RD_KAFKA_RESP_ERR__TIMED_OUT;
                 rd_kafka_error_destroy(error);
+                rd_kafka_destroy(p->producer);
+                p->producer = NULL;
                 return false;
         }
         bl_log_info("run", "transactional producer %s ready", transactional_id);
         return true;
+}
+
+/* Destroys the producer without waiting for what it still holds: its transaction is over either way. */
+static void close_producer(bl_pipeline_t *p) {
+        rd_kafka_purge(p->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(p->producer, CLOSE_TIMEOUT_MS); /* serves the purged records' reports */
+        bl_txn_release_topics(p);
+        rd_kafka_destroy(p->producer);
+        p->producer = NULL;
+}
+
+/*
+ * After a fencing (SPEC §6, PITFALLS.md: a broker stall longer than transaction.timeout_ms makes the
+ * coordinator abort the transaction, and librdkafka then calls the producer fenced although no other
+ * instance exists): a new producer with the same transactional id, and the world as of the last commit.
+ * A second fencing within a minute of the first is taken for what it says: another live instance with
+ * this instance_id, and the run ends with that cause.
+ */
+#define RENEW_MIN_INTERVAL_MS 60000
+
+bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why) {
+        char errstr[512];
+        bool retriable = true;
+        int64_t now = bl_pipeline_monotonic_ms();
+        if (p->producer_restarted_ms && now - p->producer_restarted_ms < RENEW_MIN_INTERVAL_MS) {
+                bl_log_error("run", "the producer was %s again within %d s of the last new one: another live "
+                                    "instance probably uses instance_id %s in group %s; stopping",
+                             why, RENEW_MIN_INTERVAL_MS / 1000, p->instance, p->config->group_id);
+                p->fatal = true;
+                return false;
+        }
+        bl_txn_reset(p);
+        bl_steer_close_lag(p); /* its queue is the producer's */
+        close_producer(p);
+        while (!open_producer(p, &retriable, errstr, sizeof(errstr))) {
+                if (!retriable || *p->stop) {
+                        bl_log_error("run", "a new producer after it was %s: %s; stopping", why, errstr);
+                        p->fatal = true;
+                        return false;
+                }
+                bl_log_warn("run", "a new producer after it was %s: %s; trying again", why, errstr);
+        }
+        p->renew_producer = false;
+        p->producer_restarted_ms = bl_pipeline_monotonic_ms();
+        p->stats.producer_restarts++;
+        if (!bl_steer_open_lag(p)) {
+                p->fatal = true;
+                return false;
+        }
+        bl_log_warn("run", "a new transactional producer took over (%s); rewinding the input and restoring %s", why,
+                    p->topic_state);
+        bl_pipeline_rewind(p);
+        if (!bl_restore_assigned(p))
+                p->fatal = true;
+        return !p->fatal;
 }
 
 static bool open_consumer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
@@ -613,9 +846,11 @@ static bool open_backlog(bl_pipeline_t *p) {
         return p->ingest != NULL;
 }
 
-static bool open_clients(bl_pipeline_t *p) {
+static bool open_clients(bl_pipeline_t *p, int64_t dlq_topic_max_bytes) {
         char errstr[512], processor[512], *dlq_topic;
-        if (!open_producer(p, errstr, sizeof(errstr)) || !open_consumer(p, errstr, sizeof(errstr)) ||
+        bool retriable;
+        int64_t letter_max = producer_max_bytes(p->config);
+        if (!open_producer(p, &retriable, errstr, sizeof(errstr)) || !open_consumer(p, errstr, sizeof(errstr)) ||
             !(p->reader = bl_reader_new(p->config, errstr, sizeof(errstr)))) {
                 bl_log_error("run", "kafka: %s", errstr);
                 return false;
@@ -624,6 +859,13 @@ static bool open_clients(bl_pipeline_t *p) {
         dlq_topic = bl_config_topic_name(p->config, "backlog.dlq");
         p->dlq = dlq_topic ? bl_dlq_new(bl_txn_produce_dead_letter, p, dlq_topic, processor) : NULL;
         free(dlq_topic);
+        if (p->dlq) /* a letter either topic or producer would refuse goes as record.too_large */
+                bl_dlq_set_max_bytes(p->dlq, (size_t)(dlq_topic_max_bytes > 0 && dlq_topic_max_bytes < letter_max
+                                                              ? dlq_topic_max_bytes
+                                                              : letter_max));
+        p->isolate = bl_isolate_new(ISOLATE_NORMAL_UNITS);
+        if (!p->isolate)
+                return false;
         if (!bl_txn_open(p)) {
                 bl_log_error("run", "cannot set up the transactions: out of resources");
                 return false;
@@ -660,6 +902,7 @@ static void pipeline_close(bl_pipeline_t *p) {
                 free(p->partitions[i].topic);
         free(p->partitions);
         bl_ingest_destroy(p->ingest);
+        bl_isolate_destroy(p->isolate);
         bl_steer_close(p);
         bl_lag_destroy(p->lag);
         bl_credit_destroy(p->credit);
@@ -687,13 +930,14 @@ int bl_pipeline_run(const bl_config_t *config, volatile sig_atomic_t *stop, vola
 int bl_pipeline_run_with(const bl_config_t *config, const bl_pipeline_options_t *options, volatile sig_atomic_t *stop,
                          volatile sig_atomic_t *reload) {
         bl_pipeline_t p = {.config = config, .options = options, .stop = stop};
+        int64_t dlq_max_bytes = 0;
         bool skip_topic_check = options && options->skip_topic_check; /* the demo's mock cluster (run.h) */
         char errstr[512];
         int status = 1;
         name_instance(&p);
         p.total_input_partitions = (int32_t)config->topics_partitions;
-        if (!name_topics(&p) || !bl_observe_open(&p) || (!skip_topic_check && !verify_topics(config)) ||
-            !open_contracts(&p, stop) || !open_clients(&p) || !open_backlog(&p))
+        if (!name_topics(&p) || !bl_observe_open(&p) || (!skip_topic_check && !verify_topics(config, &dlq_max_bytes)) ||
+            !open_contracts(&p, stop) || !open_clients(&p, dlq_max_bytes) || !open_backlog(&p))
                 goto done;
         bl_observe_ready(&p, false, "joining the consumer group");
         if (!subscribe_inputs(&p, errstr, sizeof(errstr))) {

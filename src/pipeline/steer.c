@@ -173,9 +173,18 @@ static bool follow_topic(bl_pipeline_t *p) {
         return ok;
 }
 
-bool bl_steer_open(bl_pipeline_t *p) {
+bool bl_steer_open_lag(bl_pipeline_t *p) {
         p->lag = bl_lag_new(p->producer, p->credit, LAG_INTERVAL_MS, (int)p->config->admin_timeout_ms);
-        if (!p->lag)
+        return p->lag != NULL;
+}
+
+void bl_steer_close_lag(bl_pipeline_t *p) {
+        bl_lag_destroy(p->lag);
+        p->lag = NULL;
+}
+
+bool bl_steer_open(bl_pipeline_t *p) {
+        if (!bl_steer_open_lag(p))
                 return false;
         if (*p->config->policy_file)
                 return load_file(p);

@@ -23,14 +23,23 @@
  * last commit: the batch after it, held or begun, goes too, since it was
  * decided on top of the aborted one; the consumer is sought back to the
  * committed offsets and the backlog is restored from backlog.state, so both
- * run again and nothing they did survives twice. A fatal error (fenced, or
- * the producer's own fatal state) ends the run; the orchestrator restarts the
- * instance, which restores and resumes.
+ * run again and nothing they did survives twice.
+ *
+ * What happens next depends on whose fault the failure was (bl_txn_fault_of):
+ * the broker's or an output's (unreachable, not authorised) holds the whole
+ * pipeline back for a back-off that doubles, then the batch runs again; a
+ * record's (refused for good, or an output that cannot be encoded) bisects
+ * the batches (isolate.c) until the one unit they fail on is found and given
+ * up (run.c): no input can stop the instance. A producer fenced because its
+ * transaction timed out on the coordinator (a broker stall longer than
+ * transaction.timeout_ms) is made anew; any other fatal error ends the run
+ * with its cause, and the orchestrator restarts the instance.
  *
  * Pipeline thread, except bl_txn_delivered: the delivery reports are served
  * by whichever thread flushes, the committer's most of the time.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,15 +75,99 @@ int64_t bl_pipeline_wall_ms(void) {
         return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-/* Logs @p error, marks the run fatal when it is, and frees it; true when it was fatal. */
+/* The producer's fatal error is a fencing: its epoch is gone, a new producer with the same id can go on. */
+static bool producer_fenced(bl_pipeline_t *p) {
+        char reason[256];
+        rd_kafka_resp_err_t err = rd_kafka_fatal_error(p->producer, reason, sizeof(reason));
+        return err == RD_KAFKA_RESP_ERR__FENCED || err == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+               err == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+
+/*
+ * Logs @p error and frees it; true when the producer can go on no more. A fenced producer is made anew
+ * by the loop (bl_pipeline_renew_producer); any other fatal error ends the run.
+ */
 static bool check_fatal(bl_pipeline_t *p, rd_kafka_error_t *error, const char *what) {
         bool fatal = rd_kafka_error_is_fatal(error);
-        bl_log(fatal ? BL_LOG_ERROR : BL_LOG_WARN, "txn", "%s: %s%s", what, rd_kafka_error_string(error),
-               fatal ? " (fatal: the instance stops)" : "");
-        if (fatal)
+        bool fenced = fatal && producer_fenced(p);
+        bl_log(fatal && !fenced ? BL_LOG_ERROR : BL_LOG_WARN, "txn", "%s: %s%s", what, rd_kafka_error_string(error),
+               fenced  ? " (the producer was fenced: the coordinator ended its transaction, after a broker stall "
+                         "longer than transaction.timeout_ms, or a newer instance with this instance_id started; "
+                         "a new producer takes over)"
+               : fatal ? " (fatal: the instance stops)"
+                       : "");
+        if (fenced)
+                p->renew_producer = true;
+        else if (fatal)
                 p->fatal = true;
         rd_kafka_error_destroy(error);
         return fatal;
+}
+
+/* ---- whose fault ------------------------------------------------------------------------ */
+
+bl_fault_t bl_txn_fault_of(rd_kafka_resp_err_t err) {
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_NO_ERROR:
+        case RD_KAFKA_RESP_ERR__PURGE_QUEUE: /* what an abort purged: its cause is reported apart */
+        case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+        case RD_KAFKA_RESP_ERR__STATE: /* "the transaction must be aborted": a consequence, its cause comes apart */
+                return BL_FAULT_NONE;
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+        case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        case RD_KAFKA_RESP_ERR__BAD_MSG: return BL_FAULT_RECORD;
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+        case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION: return BL_FAULT_OUTPUT;
+        default: return BL_FAULT_TRANSIENT;
+        }
+}
+
+static void keep_failure(bl_fault_t *kept, char *text, size_t text_size, bl_fault_t fault, const char *failure) {
+        if (fault <= *kept)
+                return; /* the worst fault, and its first failure, say the most */
+        *kept = fault;
+        snprintf(text, text_size, "%s", failure);
+}
+
+void bl_txn_fail(bl_pipeline_t *p, bl_fault_t fault, const char *fmt, ...) {
+        char failure[BL_RECORD_DETAIL_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(failure, sizeof(failure), fmt, ap);
+        va_end(ap);
+        p->transaction_failed = true;
+        keep_failure(&p->batch_fault, p->batch_failure, sizeof(p->batch_failure),
+                     fault == BL_FAULT_NONE ? BL_FAULT_TRANSIENT : fault, failure);
+}
+
+void bl_txn_delivery_failed(bl_pipeline_t *p, const rd_kafka_message_t *message) {
+        char failure[BL_RECORD_DETAIL_MAX];
+        bl_fault_t fault = bl_txn_fault_of(message->err);
+        if (fault == BL_FAULT_NONE)
+                return;
+        snprintf(failure, sizeof(failure), "outputs: %s refused a record of %zu bytes: %s",
+                 rd_kafka_topic_name(message->rkt), message->len + message->key_len, rd_kafka_err2str(message->err));
+        pthread_mutex_lock(&p->deliveries.lock);
+        keep_failure(&p->deliveries.fault, p->deliveries.failure, sizeof(p->deliveries.failure), fault, failure);
+        pthread_mutex_unlock(&p->deliveries.lock);
+        atomic_store(&p->deliveries.refused, true);
+}
+
+/* The worst refusal reported since the last call, into @p fault and @p failure (left as they are if none). */
+static void take_delivery_failure(bl_pipeline_t *p, bl_fault_t *fault, char *failure, size_t failure_size) {
+        pthread_mutex_lock(&p->deliveries.lock);
+        keep_failure(fault, failure, failure_size, p->deliveries.fault, p->deliveries.failure);
+        p->deliveries.fault = BL_FAULT_NONE;
+        atomic_store(&p->deliveries.refused, false);
+        pthread_mutex_unlock(&p->deliveries.lock);
 }
 
 bool bl_txn_open(bl_pipeline_t *p) {
@@ -104,6 +197,7 @@ bool bl_txn_ensure(bl_pipeline_t *p) {
         p->batch_open = true;
         p->batch_begun = false;
         p->transaction_failed = false;
+        p->batch_fault = BL_FAULT_NONE;
         p->batch_started_ms = bl_pipeline_monotonic_ms();
         return p->committing || begin_transaction(p); /* while a commit runs, the batch is held */
 }
@@ -174,9 +268,12 @@ static rd_kafka_resp_err_t produce_now(bl_pipeline_t *p, rd_kafka_topic_t *rkt, 
         if (err) {
                 if (headers)
                         rd_kafka_headers_destroy(headers);
-                bl_log_error("txn", "cannot produce to %s: %s; the batch will be aborted", rd_kafka_topic_name(rkt),
-                             rd_kafka_err2str(err));
-                p->transaction_failed = true;
+                if (!p->transaction_failed) /* once a batch: every later record is refused the same way */
+                        bl_log_error("txn", "cannot produce %zu bytes to %s: %s; the batch will be aborted",
+                                     record->key_size + record->value_size, rd_kafka_topic_name(rkt),
+                                     rd_kafka_err2str(err));
+                bl_txn_fail(p, bl_txn_fault_of(err), "outputs: cannot produce %zu bytes to %s: %s",
+                            record->key_size + record->value_size, rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
         }
         return err;
 }
@@ -267,7 +364,7 @@ rd_kafka_resp_err_t bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *reco
                 if (record->headers)
                         rd_kafka_headers_destroy(record->headers);
                 bl_log_error("txn", "cannot produce to %s: out of memory; the batch will be aborted", record->topic);
-                p->transaction_failed = true;
+                bl_txn_fail(p, BL_FAULT_TRANSIENT, "outputs: out of memory");
                 return RD_KAFKA_RESP_ERR__FAIL;
         }
         headers = headers_of(record);
@@ -281,7 +378,7 @@ rd_kafka_resp_err_t bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *reco
         if (headers)
                 rd_kafka_headers_destroy(headers);
         bl_log_error("txn", "cannot hold a record for %s: out of memory; the batch will be aborted", record->topic);
-        p->transaction_failed = true;
+        bl_txn_fail(p, BL_FAULT_TRANSIENT, "outputs: out of memory");
         return RD_KAFKA_RESP_ERR__FAIL;
 }
 
@@ -360,13 +457,53 @@ static bool abort_transaction(bl_pipeline_t *p) {
         return true;
 }
 
-/* Aborts the producer's transaction; the batch after it goes too, and the world is put back as of the last commit. */
-static void abort_and_recover(bl_pipeline_t *p) {
+static const char *const unit_kinds[] = {"record", "timer of task", "dispatch of task", "giving up of"};
+
+/* What the pipeline does after a failed batch, once the world is back as of the last commit. */
+static void after_failure(bl_pipeline_t *p, bl_isolate_action_t action, const char *failure) {
+        int failures = 0;
+        const bl_unit_t *culprit = bl_isolate_culprit(p->isolate, &failures);
+        switch (action) {
+        case BL_ISOLATE_WAIT: bl_pipeline_hold_back(p, failure); break;
+        case BL_ISOLATE_BISECT:
+                bl_log_warn("txn", "a batch failed for good (%s): running smaller batches, at most %zu units, to "
+                                   "find the record or timer it fails on",
+                            failure, bl_isolate_room(p->isolate));
+                break;
+        case BL_ISOLATE_CULPRIT:
+                if (failures == 0)
+                        snprintf(p->culprit_detail, sizeof(p->culprit_detail), "%s", failure);
+                if (culprit->kind == BL_UNIT_RECORD)
+                        bl_log_warn("txn", "found what the batches fail on: the record %s [%d] offset %" PRId64
+                                           " (%s); it goes to the DLQ as processing.failed",
+                                    culprit->name, (int)culprit->partition, culprit->offset, p->culprit_detail);
+                else
+                        bl_log_warn("txn", "found what the batches fail on: the %s %s (%s)%s",
+                                    unit_kinds[culprit->kind], culprit->name, p->culprit_detail,
+                                    failures ? "; it could not even be given up: it is removed" : "; it is given up");
+                break;
+        }
+}
+
+/*
+ * Aborts the producer's transaction; the batch after it goes too, and the world is put back as of the last
+ * commit. @p open: the batch that failed is the open one (a produce refused), not the one handed off.
+ */
+static void abort_and_recover(bl_pipeline_t *p, bl_fault_t fault, bool open, const char *why) {
+        char failure[BL_RECORD_DETAIL_MAX];
+        bl_isolate_action_t action;
+        snprintf(failure, sizeof(failure), "%s", why && *why ? why : "the commit failed");
         bool aborted = abort_transaction(p);
+        rd_kafka_poll(p->producer, 0); /* the delivery reports the abort left: the refusal that caused it */
+        take_delivery_failure(p, &fault, failure, sizeof(failure));
+        action = bl_isolate_failed(p->isolate, fault, open);
         size_t dropped = p->held.count;
         drop_held(&p->held);
         p->batch_open = false;
         p->batch_begun = false;
+        p->transaction_failed = false;
+        p->batch_fault = BL_FAULT_NONE;
+        p->giving_up = false;
         p->stats.aborts++;
         bl_metric_inc(p->observe.aborted, 1);
         take_deliveries(p);
@@ -374,12 +511,26 @@ static void abort_and_recover(bl_pipeline_t *p) {
         if (!aborted)
                 return;
         bl_log_warn("txn",
-                    "batch aborted, with %zu records held for the next one: rewinding the input and "
+                    "batch aborted (%s), with %zu records held for the next one: rewinding the input and "
                     "restoring the backlog from %s",
-                    dropped, p->topic_state);
+                    failure, dropped, p->topic_state);
         bl_pipeline_rewind(p);
-        if (!bl_restore_assigned(p))
+        if (!bl_restore_assigned(p)) {
                 p->fatal = true;
+                return;
+        }
+        after_failure(p, action, failure);
+}
+
+/* The culprit's giving up committed: it is over, and counted. */
+static void culprit_given_up(bl_pipeline_t *p) {
+        const bl_unit_t *culprit = bl_isolate_culprit(p->isolate, NULL);
+        if (culprit)
+                bl_log_info("txn", "the %s %s is given up; batches grow back to normal", unit_kinds[culprit->kind],
+                            culprit->name);
+        bl_isolate_culprit_done(p->isolate);
+        p->stats.given_up++;
+        p->giving_up = false;
 }
 
 static void committed(bl_pipeline_t *p, const rd_kafka_topic_partition_list_t *offsets, int64_t took_ms) {
@@ -388,23 +539,36 @@ static void committed(bl_pipeline_t *p, const rd_kafka_topic_partition_list_t *o
         bl_credit_transaction_committed(p->credit);
         p->stats.transactions++;
         p->stats.commit_ms += (uint64_t)took_ms;
+        p->held_back_backoff_ms = 0;
+        if (p->giving_up)
+                culprit_given_up(p);
+        bl_isolate_committed(p->isolate);
         for (int i = 0; i < offsets->cnt; i++) {
                 bl_input_partition_t *entry =
                         bl_pipeline_find_partition(p, offsets->elems[i].topic, offsets->elems[i].partition);
-                if (entry)
+                if (entry) {
                         entry->committed_offset = offsets->elems[i].offset;
+                        entry->backoff_ms = 0; /* it moved: a later pause starts from the first back-off */
+                }
         }
 }
 
-static void commit_failed(bl_pipeline_t *p, rd_kafka_error_t *error) {
-        bool abortable = rd_kafka_error_txn_requires_abort(error) || rd_kafka_error_is_retriable(error);
+/* @p refused: the commit was not tried because a record was refused; the transaction can only abort. */
+static void commit_failed(bl_pipeline_t *p, rd_kafka_error_t *error, bool refused) {
+        bool abortable = refused || rd_kafka_error_txn_requires_abort(error) || rd_kafka_error_is_retriable(error);
+        bl_fault_t fault = bl_txn_fault_of(rd_kafka_error_code(error));
+        char failure[BL_RECORD_DETAIL_MAX];
+        snprintf(failure, sizeof(failure), "commit: %s", rd_kafka_error_string(error));
+        if (fault == BL_FAULT_NONE)
+                fault = BL_FAULT_TRANSIENT;
+        take_delivery_failure(p, &fault, failure, sizeof(failure));
         if (check_fatal(p, error, "commit transaction"))
                 return;
         if (!abortable) {
                 p->fatal = true; /* neither retriable nor abortable: nothing safe is left to do */
                 return;
         }
-        abort_and_recover(p);
+        abort_and_recover(p, fault, false, failure);
 }
 
 /*
@@ -415,17 +579,22 @@ static void collect_commit(bl_pipeline_t *p, bool wait) {
         rd_kafka_topic_partition_list_t *offsets;
         rd_kafka_error_t *error;
         int64_t took_ms, waited_from;
+        bool refused = false;
         if (!p->committing || (!wait && !bl_commit_done(p->committing)))
                 return; /* every turn of the loop comes here: no clock read before this */
         waited_from = bl_pipeline_monotonic_ms();
-        error = bl_commit_finish(p->committing, &offsets, &took_ms);
+        error = bl_commit_finish(p->committing, &offsets, &took_ms, &refused);
         p->committing = NULL;
         p->stats.commit_wait_ms += (uint64_t)(bl_pipeline_monotonic_ms() - waited_from);
         take_deliveries(p);
-        if (error)
-                commit_failed(p, error);
-        else
+        if (error) {
+                commit_failed(p, error, refused);
+        } else {
+                bl_fault_t ignored = BL_FAULT_NONE;
+                char failure[BL_RECORD_DETAIL_MAX];
+                take_delivery_failure(p, &ignored, failure, sizeof(failure)); /* none, since it committed */
                 committed(p, offsets, took_ms);
+        }
         rd_kafka_topic_partition_list_destroy(offsets);
         if (!p->fatal && p->batch_open && !p->batch_begun && begin_transaction(p))
                 produce_held(p);
@@ -436,25 +605,28 @@ static void hand_off(bl_pipeline_t *p) {
         if (!p->batch_begun && !begin_transaction(p))
                 return;
         if (p->transaction_failed) {
-                abort_and_recover(p);
+                abort_and_recover(p, p->batch_fault, true, p->batch_failure);
                 return;
         }
-        bl_commit_t *commit = bl_commit_start(p->producer, done_offsets(p),
-                                              rd_kafka_consumer_group_metadata(p->consumer), p->wake, TXN_TIMEOUT_MS);
+        bl_commit_t *commit =
+                bl_commit_start(p->producer, done_offsets(p), rd_kafka_consumer_group_metadata(p->consumer), p->wake,
+                                &p->deliveries.refused, TXN_TIMEOUT_MS);
         if (!commit)
                 return; /* out of memory: the batch stays open, and is handed off at the next turn */
         p->committing = commit;
         p->batch_open = false;
         p->batch_begun = false;
-        if (p->config->commit_hold_max_bytes == 0)
-                collect_commit(p, true); /* no overlap wanted */
+        bl_isolate_handed_off(p->isolate);
+        if (p->config->commit_hold_max_bytes == 0 || bl_isolate_active(p->isolate))
+                collect_commit(p, true); /* no overlap wanted; or a culprit is sought, one batch at a time */
 }
 
 void bl_txn_tick(bl_pipeline_t *p) {
         take_deliveries(p);
         collect_commit(p, p->held.used >= (size_t)p->config->commit_hold_max_bytes);
-        if (p->batch_open && !p->committing && !p->fatal &&
-            bl_pipeline_monotonic_ms() - p->batch_started_ms >= p->config->commit_interval_ms)
+        if (p->batch_open && !p->committing && !p->fatal && !p->renew_producer &&
+            (bl_isolate_room(p->isolate) == 0 || p->transaction_failed ||
+             bl_pipeline_monotonic_ms() - p->batch_started_ms >= p->config->commit_interval_ms))
                 hand_off(p);
 }
 
@@ -466,11 +638,31 @@ void bl_txn_commit(bl_pipeline_t *p) {
         collect_commit(p, true);
 }
 
+void bl_txn_reset(bl_pipeline_t *p) {
+        if (p->committing) {
+                rd_kafka_topic_partition_list_t *offsets;
+                int64_t took_ms;
+                rd_kafka_error_t *error = bl_commit_finish(p->committing, &offsets, &took_ms, NULL);
+                if (error)
+                        rd_kafka_error_destroy(error);
+                rd_kafka_topic_partition_list_destroy(offsets);
+                p->committing = NULL;
+        }
+        drop_held(&p->held);
+        p->batch_open = p->batch_begun = p->transaction_failed = p->giving_up = false;
+        p->batch_fault = BL_FAULT_NONE;
+        bl_isolate_failed(p->isolate, BL_FAULT_TRANSIENT, false); /* both batches are gone */
+        p->stats.aborts++;
+        bl_metric_inc(p->observe.aborted, 1);
+        take_deliveries(p);
+        bl_credit_transaction_aborted(p->credit);
+}
+
 void bl_txn_close(bl_pipeline_t *p) {
         if (p->committing) { /* only after a fatal error: its outcome no longer matters */
                 rd_kafka_topic_partition_list_t *offsets;
                 int64_t took_ms;
-                rd_kafka_error_t *error = bl_commit_finish(p->committing, &offsets, &took_ms);
+                rd_kafka_error_t *error = bl_commit_finish(p->committing, &offsets, &took_ms, NULL);
                 if (error)
                         rd_kafka_error_destroy(error);
                 rd_kafka_topic_partition_list_destroy(offsets);
