@@ -74,9 +74,9 @@ class Backlogd:
             self.process.wait()
 
 
-def produce_raw(topic, records):
+def produce_raw(topic, records, config=None):
     """Publishes (key, value, headers) tuples as they are, keyed like Java producers do."""
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "partitioner": "murmur2_random"})
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "partitioner": "murmur2_random", **(config or {})})
     for key, value, headers in records:
         producer.produce(topic, key=key, value=value, headers=headers)
     assert producer.flush(30) == 0

@@ -118,10 +118,11 @@ static size_t tasks_in_state(const bl_config_t *config) {
         return distinct;
 }
 
-/* The N of the first "batch aborted, with N records held" in @p log; -1 when there is none. */
+/* The N of the first "batch aborted (why), with N records held" in @p log; -1 when there is none. */
 static long held_at_first_abort(const char *log) {
-        const char *at = strstr(log, "batch aborted, with ");
-        return at ? strtol(at + strlen("batch aborted, with "), NULL, 10) : -1;
+        const char *at = strstr(log, "batch aborted (");
+        at = at ? strstr(at, "), with ") : NULL;
+        return at ? strtol(at + strlen("), with "), NULL, 10) : -1;
 }
 
 static void test_a_failed_commit_drops_the_held_batch_and_the_run_goes_on(void) {
