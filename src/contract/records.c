@@ -12,6 +12,9 @@
  * zero), which matches the contract's default; a required one is an error.
  *
  * Invariants: nothing decoded points into the cache's values or the input.
+ * Every string read, map keys included, is well-formed UTF-8: these records
+ * are ours, but a snapshot or a notice that is not would carry its bytes on
+ * into the next records we write (contract.violation with the field path).
  * Thread: the caller's; not thread-safe (one schema cache for decoding per
  * thread).
  */
@@ -21,6 +24,7 @@
 #include <string.h>
 
 #include "contract/avro_bounds.h"
+#include "core/text.h"
 #include "contract/wire.h"
 
 /* ==== decoding ============================================================= */
@@ -78,7 +82,15 @@ static lookup_t find(reader_t *r, const char *name, need_t need, avro_value_t *v
 
 /* ---- conversions of one found value ----------------------------------------- */
 
-/* A string without NUL inside, borrowed from the value. */
+static bool utf8(reader_t *r, const char *name, const char *text, size_t size) {
+        size_t bad_offset;
+        if (bl_text_utf8_valid(text, size, &bad_offset))
+                return true;
+        return bl_record_error_set(r->error, BL_REASON_CONTRACT_VIOLATION, "%s.%s: not valid UTF-8 at byte %zu",
+                                   r->path, name, bad_offset);
+}
+
+/* A UTF-8 string without NUL inside, borrowed from the value. */
 static bool as_string(reader_t *r, const char *name, avro_value_t *value, const char **text) {
         size_t size = 0;
         if (avro_value_get_type(value) != AVRO_STRING)
@@ -86,7 +98,7 @@ static bool as_string(reader_t *r, const char *name, avro_value_t *value, const 
         avro_value_get_string(value, text, &size); /* size counts the terminating NUL */
         if (size > 0 && memchr(*text, 0, size - 1))
                 return incompatible(r, name, "contains a NUL byte");
-        return true;
+        return utf8(r, name, *text, size > 0 ? size - 1 : 0);
 }
 
 /* Replaces *slot with an owned copy of the string. */
@@ -233,8 +245,9 @@ static bool as_labels(reader_t *r, const char *name, avro_value_t *value, bl_lab
         for (size_t i = 0; ok && i < count; i++) {
                 avro_value_t element;
                 avro_value_get_by_index(value, i, &element, &texts[i]);
-                ok = unwrap(&element) ? as_string(r, name, &element, &texts[count + i])
-                                      : incompatible(r, name, "null value");
+                ok = utf8(r, name, texts[i], strlen(texts[i])) &&
+                     (unwrap(&element) ? as_string(r, name, &element, &texts[count + i])
+                                       : incompatible(r, name, "null value"));
         }
         if (ok && !bl_labels_set(labels, texts, texts + count, count))
                 ok = out_of_memory(r);

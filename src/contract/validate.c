@@ -1,8 +1,12 @@
 /*
  * validate.c: the TaskEvent contract's semantic rules.
  *
- * Every event: event_id, task_id and producer are non-empty, bounded and
- * printable; occurred_at is not before 1970; tenant and sla_class are
+ * Every string an event carries is well-formed UTF-8 (the Avro
+ * specification requires it, and every reader of our own topics, and the
+ * DLQ's JSON tools, rely on it): the detail names the field path and the
+ * offset of the first bad byte ("labels.team: not valid UTF-8 at byte 3";
+ * depends_on[2], labels{key 1} for the second key). Every event: event_id,
+ * task_id and producer are non-empty, bounded and printable; occurred_at is not before 1970; tenant and sla_class are
  * bounded. SUBMITTED: task_type and a known domain are given, business_value
  * and risk are in [0, 1], deadline and not_before (when given) come after
  * occurred_at and in that order, depends_on, labels and payload stay within
@@ -17,9 +21,13 @@
 #include "contract/validate.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "core/text.h"
+
 #define MAX_ATTEMPTS_LIMIT 1000
+#define PATH_KEY_MAX_BYTES 100 /* of a label key quoted in a field path: the detail stays whole */
 
 static bool violation(bl_record_error_t *error, const char *field, const char *what) {
         return bl_record_error_set(error, BL_REASON_CONTRACT_VIOLATION, "%s: %s", field, what);
@@ -27,7 +35,7 @@ static bool violation(bl_record_error_t *error, const char *field, const char *w
 
 static bool check_text(const char *field, const char *value, bool required, size_t max_bytes,
                        bl_record_error_t *error) {
-        size_t len;
+        size_t len, bad_offset;
         if (!value)
                 return required ? violation(error, field, "required") : true;
         len = strlen(value);
@@ -36,6 +44,9 @@ static bool check_text(const char *field, const char *value, bool required, size
         if (len > max_bytes)
                 return bl_record_error_set(error, BL_REASON_CONTRACT_VIOLATION, "%s: %zu bytes, the limit is %zu",
                                            field, len, max_bytes);
+        if (!bl_text_utf8_valid(value, len, &bad_offset))
+                return bl_record_error_set(error, BL_REASON_CONTRACT_VIOLATION, "%s: not valid UTF-8 at byte %zu",
+                                           field, bad_offset);
         return true;
 }
 
@@ -77,24 +88,53 @@ static bool check_times(const bl_task_event_t *event, bl_record_error_t *error) 
         return true;
 }
 
+/* "depends_on[2]" */
+static const char *entry_path(char *path, size_t path_size, size_t index) {
+        snprintf(path, path_size, "depends_on[%zu]", index);
+        return path;
+}
+
+/* "labels.team" for a key that is itself sound; "labels{key 1}" for the key at position 1 otherwise. */
+static const char *label_path(char *path, size_t path_size, const char *key, size_t index, bool key_is_sound) {
+        if (key_is_sound)
+                snprintf(path, path_size, "labels.%.*s", (int)bl_text_utf8_prefix(key, strlen(key), PATH_KEY_MAX_BYTES),
+                         key);
+        else
+                snprintf(path, path_size, "labels{key %zu}", index);
+        return path;
+}
+
+static bool check_labels(const bl_task_event_t *event, const bl_contract_rules_t *rules, bl_record_error_t *error) {
+        char path[PATH_KEY_MAX_BYTES + 16];
+        if (event->label_count > rules->labels_max)
+                return bl_record_error_set(error, BL_REASON_CONTRACT_VIOLATION, "labels: %zu entries, the limit is %zu",
+                                           event->label_count, rules->labels_max);
+        for (size_t i = 0; i < event->label_count; i++) {
+                const char *key = event->label_keys[i];
+                if (!check_text(label_path(path, sizeof(path), key, i, false), key, true, rules->label_max_bytes,
+                                error) ||
+                    !check_text(label_path(path, sizeof(path), key, i, true), event->label_values[i], false,
+                                rules->label_max_bytes, error))
+                        return false;
+        }
+        return true;
+}
+
 static bool check_collections(const bl_task_event_t *event, const bl_contract_rules_t *rules,
                               bl_record_error_t *error) {
+        char path[48];
         if (event->depends_on_count > rules->depends_on_max)
                 return bl_record_error_set(error, BL_REASON_CONTRACT_VIOLATION, "depends_on: %zu entries, the limit is %zu",
                                            event->depends_on_count, rules->depends_on_max);
         for (size_t i = 0; i < event->depends_on_count; i++) {
-                if (!check_id("depends_on[]", event->depends_on[i], true, rules->id_max_bytes, error))
+                if (!check_id(entry_path(path, sizeof(path), i), event->depends_on[i], true, rules->id_max_bytes,
+                              error))
                         return false;
                 if (!strcmp(event->depends_on[i], event->task_id))
-                        return violation(error, "depends_on[]", "a task cannot depend on itself");
+                        return violation(error, path, "a task cannot depend on itself");
         }
-        if (event->label_count > rules->labels_max)
-                return bl_record_error_set(error, BL_REASON_CONTRACT_VIOLATION, "labels: %zu entries, the limit is %zu",
-                                           event->label_count, rules->labels_max);
-        for (size_t i = 0; i < event->label_count; i++)
-                if (!check_text("labels{key}", event->label_keys[i], true, rules->label_max_bytes, error) ||
-                    !check_text("labels{value}", event->label_values[i], false, rules->label_max_bytes, error))
-                        return false;
+        if (!check_labels(event, rules, error))
+                return false;
         if (event->has_payload && event->payload_size > rules->payload_max_bytes)
                 return bl_record_error_set(error, BL_REASON_CONTRACT_VIOLATION, "payload: %zu bytes, the limit is %zu",
                                            event->payload_size, rules->payload_max_bytes);

@@ -17,8 +17,16 @@
  * tried on a scratch rd_kafka_conf_t at load time so that a typo stops
  * start-up with librdkafka's own reason, and the properties that backlogd
  * must own for exactly-once (group.id, isolation.level, transactional.id, ...)
- * are refused. Loading reports every problem, not just the first, so that
- * `backlogd config check` lists them all in one run.
+ * are refused. A property's value reaches librdkafka whole, whatever its
+ * length (a PEM certificate chain is several kilobytes). Loading reports
+ * every problem, not just the first, so that `backlogd config check` lists
+ * them all in one run.
+ *
+ * A problem never quotes the value of a key that may hold a secret (secret
+ * keys, registry.url; librdkafka's refusals quote only the values of its
+ * enumerated properties, none of which is secret), and a file that does not parse is reported by line, column and a
+ * description of the fault, never with jansson's error text, which quotes
+ * the offending token (it may be a piece of a password).
  *
  * Runs on the main thread before any Kafka handle exists.
  */
@@ -26,10 +34,12 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/text.h"
 #include "ops/config_int.h"
@@ -47,6 +57,7 @@ static const char *topic_chars_rule(const char *value);
 static const char *domain_rule(const char *value);
 static const char *group_id_rule(const char *value);
 static const char *ip_address_rule(const char *value);
+static const char *registry_url_rule(const char *value);
 
 #define FIELD(name) offsetof(bl_config_t, name)
 
@@ -78,9 +89,10 @@ const conf_key_t bl_config_keys[] = {
         {"schemas.dir", CONF_STRING, FIELD(schemas_dir), "\"\"", 0, 4096, NULL, NULL, 0,
          "Directory of the contracts: ids.json and the .avsc files. Empty: the directory built in "
          "(the source tree's schemas/ for a developer build, /usr/share/backlogd/schemas in the container)."},
-        {"registry.url", CONF_STRING, FIELD(registry_url), "\"\"", 0, 2048, NULL, NULL, 0,
+        {"registry.url", CONF_STRING, FIELD(registry_url), "\"\"", 0, 2048, NULL, registry_url_rule, 0,
          "Base URL of a Confluent-compatible Schema Registry, e.g. http://registry:8081 or "
-         "https://host/apis/ccompat/v7. Empty: the file registry built from schemas.dir."},
+         "https://host/apis/ccompat/v7: http or https, no user:password@ (use registry.username and "
+         "registry.password), no query or fragment. Empty: the file registry built from schemas.dir."},
         {"registry.username", CONF_STRING, FIELD(registry_username), "\"\"", 0, 1024, NULL, NULL, 0,
          "Basic-auth user for the registry (with registry.password)."},
         {"registry.password", CONF_SECRET, FIELD(registry_password), "\"\"", 0, 1024, NULL, NULL, 0,
@@ -254,6 +266,37 @@ static const char *ip_address_rule(const char *value) {
         return "must be a numeric IPv4 or IPv6 address, e.g. 0.0.0.0, 127.0.0.1 or ::";
 }
 
+static bool url_has_part(CURLU *url, CURLUPart part) {
+        char *value = NULL;
+        bool present = curl_url_get(url, part, &value, 0) == CURLUE_OK && value;
+        curl_free(value);
+        return present;
+}
+
+const char *bl_config_registry_url_problem(const char *url) {
+        CURLU *parsed;
+        const char *problem = NULL;
+        if (!url || !*url)
+                return NULL;
+        if (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8))
+                return "must start with http:// or https://";
+        if (!(parsed = curl_url()))
+                return "cannot be checked: out of memory";
+        if (curl_url_set(parsed, CURLUPART_URL, url, 0) != CURLUE_OK)
+                problem = "is not a valid URL";
+        else if (url_has_part(parsed, CURLUPART_USER) || url_has_part(parsed, CURLUPART_PASSWORD))
+                problem = "must not carry credentials (user:password@): set registry.username and "
+                          "registry.password instead";
+        else if (url_has_part(parsed, CURLUPART_QUERY) || url_has_part(parsed, CURLUPART_FRAGMENT))
+                problem = "must not have a query (?...) or a fragment (#...)";
+        curl_url_cleanup(parsed);
+        return problem;
+}
+
+static const char *registry_url_rule(const char *value) {
+        return bl_config_registry_url_problem(value);
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 static const conf_key_t *find_key(const char *name) {
@@ -344,6 +387,11 @@ static const char *json_type_name(const json_t *value) {
         }
 }
 
+/* Whether a key's value may hold a secret: a secret key, or a URL that may carry a password. */
+static bool key_may_hold_secret(const conf_key_t *key) {
+        return key->type == CONF_SECRET || key->text_rule == registry_url_rule;
+}
+
 static bool check_text(loader_t *loader, const char *name, const conf_key_t *key, const char *text,
                        int64_t min_len, int64_t max_len) {
         size_t len = strlen(text);
@@ -358,10 +406,11 @@ static bool check_text(loader_t *loader, const char *name, const conf_key_t *key
                 return false;
         }
         rule_error = key->text_rule ? key->text_rule(text) : NULL;
-        if (rule_error) {
+        if (rule_error && key_may_hold_secret(key))
+                report(loader, name, true, "%s", rule_error); /* the value is never quoted */
+        else if (rule_error)
                 report(loader, name, true, "\"%s\" %s", text, rule_error);
-                return false;
-        }
+        return rule_error == NULL;
         return true;
 }
 
@@ -517,39 +566,46 @@ static const char *reserved_reason(const char *name) {
         return NULL;
 }
 
-/* A kafka property's value as librdkafka takes it, or false if it has no text form. */
-static bool kafka_value_text(const json_t *value, char *out, size_t out_size) {
+/* A kafka property's value as librdkafka takes it (a new string, any length), or NULL if it has no text form. */
+static char *kafka_value_text(const json_t *value) {
+        char number[64];
         switch (json_typeof(value)) {
-        case JSON_STRING: snprintf(out, out_size, "%s", json_string_value(value)); return true;
-        case JSON_INTEGER: snprintf(out, out_size, "%lld", (long long)json_integer_value(value)); return true;
-        case JSON_REAL: snprintf(out, out_size, "%.17g", json_real_value(value)); return true;
-        case JSON_TRUE: snprintf(out, out_size, "true"); return true;
-        case JSON_FALSE: snprintf(out, out_size, "false"); return true;
-        default: return false;
+        case JSON_STRING: return strdup(json_string_value(value));
+        case JSON_INTEGER: snprintf(number, sizeof(number), "%lld", (long long)json_integer_value(value)); break;
+        case JSON_REAL: snprintf(number, sizeof(number), "%.17g", json_real_value(value)); break;
+        case JSON_TRUE: snprintf(number, sizeof(number), "true"); break;
+        case JSON_FALSE: snprintf(number, sizeof(number), "false"); break;
+        default: return NULL;
         }
+        return strdup(number);
 }
 
 static void set_kafka_property(bl_config_t *config, loader_t *loader, rd_kafka_conf_t *scratch,
                                const char *name, const json_t *value, conf_source_t source) {
-        char full_name[300], text[4096], errstr[512];
+        char full_name[300], errstr[512];
         const char *reason;
+        char *text;
         snprintf(full_name, sizeof(full_name), "kafka.%s", name);
-        if (!kafka_value_text(value, text, sizeof(text))) {
-                report(loader, full_name, true, "expected a string, number or boolean, got %s",
-                       json_type_name(value));
-                return;
-        }
         reason = reserved_reason(name);
         if (reason) {
                 report(loader, full_name, true, "may not be set: %s", reason);
                 return;
         }
-        if (rd_kafka_conf_set(scratch, name, text, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-                report(loader, full_name, true, "librdkafka refuses it: %s", errstr);
+        if (!(text = kafka_value_text(value))) {
+                if (json_is_string(value) || json_is_number(value) || json_is_boolean(value))
+                        report(loader, full_name, true, "out of memory");
+                else
+                        report(loader, full_name, true, "expected a string, number or boolean, got %s",
+                               json_type_name(value));
                 return;
         }
-        json_object_set_new(config->kafka, name, json_string(text));
-        json_object_set_new(config->kafka_sources, name, json_string(source_names[source]));
+        if (rd_kafka_conf_set(scratch, name, text, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+                report(loader, full_name, true, "librdkafka refuses it: %s", errstr);
+        } else {
+                json_object_set_new(config->kafka, name, json_string(text));
+                json_object_set_new(config->kafka_sources, name, json_string(source_names[source]));
+        }
+        free(text);
 }
 
 static void load_kafka_object(bl_config_t *config, loader_t *loader, rd_kafka_conf_t *scratch,
@@ -597,14 +653,36 @@ static void load_object(bl_config_t *config, loader_t *loader, rd_kafka_conf_t *
         }
 }
 
+/* What is wrong with a file jansson could not parse, in words that quote none of it. */
+static const char *parse_fault(const json_error_t *error) {
+        switch (json_error_code(error)) {
+        case json_error_out_of_memory: return "out of memory";
+        case json_error_stack_overflow: return "nested too deeply";
+        case json_error_invalid_utf8: return "not valid UTF-8";
+        case json_error_premature_end_of_input: return "the file ends before the JSON does";
+        case json_error_end_of_input_expected: return "text after the end of the JSON object";
+        case json_error_invalid_syntax: return "invalid JSON syntax (a string with a bad escape or a control "
+                                               "character, a missing comma, quote or bracket)";
+        case json_error_null_character: return "a NUL character";
+        case json_error_null_byte_in_key: return "a NUL byte in a key";
+        case json_error_duplicate_key: return "a key appears twice in one object";
+        case json_error_numeric_overflow: return "a number too large";
+        default: return "not valid JSON";
+        }
+}
+
 static void load_file(bl_config_t *config, loader_t *loader, rd_kafka_conf_t *scratch, const char *path) {
         json_error_t error;
         json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
         if (!root) {
-                char where[64];
-                snprintf(where, sizeof(where), "line %d, column %d", error.line, error.column);
-                report(loader, path, true, "%s%s%s", error.line > 0 ? where : "", error.line > 0 ? ": " : "",
-                       error.text);
+                /* error.text quotes up to 20 characters of the offending token: never shown (PITFALLS.md) */
+                if (json_error_code(&error) == json_error_cannot_open_file)
+                        report(loader, path, true, "%s", error.text); /* the path and errno's words, no content */
+                else if (error.line > 0)
+                        report(loader, path, true, "line %d, column %d: %s", error.line, error.column,
+                               parse_fault(&error));
+                else
+                        report(loader, path, true, "%s", parse_fault(&error));
                 return;
         }
         if (!json_is_object(root))
@@ -1026,7 +1104,8 @@ static void write_kafka_section(FILE *out) {
         fprintf(out, "\n## The `kafka` object\n\n"
                      "Every member is a librdkafka property, passed to librdkafka as it is (see librdkafka's\n"
                      "CONFIGURATION.md): `bootstrap.servers`, `security.protocol`, `sasl.*`, `ssl.*`, tuning.\n"
-                     "Values may be strings, numbers or booleans. Each property is checked by librdkafka\n"
+                     "Values may be strings, numbers or booleans, of any length: a PEM chain in `ssl.ca.pem`\n"
+                     "or `ssl.key.pem` reaches librdkafka whole. Each property is checked by librdkafka\n"
                      "when the configuration loads, so a misspelt one stops start-up with librdkafka's reason.\n"
                      "The environment sets one as `BACKLOGD_KAFKA_<PROPERTY>`, dots written as underscores:\n"
                      "`BACKLOGD_KAFKA_SASL_PASSWORD` sets `sasl.password`.\n\n"
@@ -1054,7 +1133,10 @@ void bl_config_write_reference(FILE *out) {
                      "sets `topics.partitions`. Members named `//` are comments and are ignored. Unknown keys,\n"
                      "values of the wrong type and values out of range stop start-up with the key and the reason;\n"
                      "`backlogd config check FILE` lists every problem at once, or prints the effective\n"
-                     "configuration with the source of each value (default, file, env) and secrets masked.\n\n"
+                     "configuration with the source of each value (default, file, env) and secrets masked.\n"
+                     "A file that is not valid JSON is reported by line, column and the kind of fault, never\n"
+                     "with the text around it (it may be part of a password); a problem with a secret or\n"
+                     "with `registry.url` never quotes the value.\n\n"
                      "Each key can be overridden by the environment variable named in the table (dots become\n"
                      "underscores, letters uppercase). A list is written comma-separated:\n"
                      "`BACKLOGD_DOMAINS=training,serving`. A `BACKLOGD_` variable that names no key is ignored\n"

@@ -126,6 +126,16 @@ void bl_config_write_reference(FILE *out);
 /** True when a librdkafka property's value must never be shown (passwords, keys). */
 bool bl_config_kafka_property_is_secret(const char *name);
 
+/**
+ * What is wrong with @p url as registry.url, or NULL when it is fine (empty
+ * is fine: the file registry). It must be http:// or https://, parse as a
+ * URL, and carry no user:password@ (credentials belong in registry.username
+ * and registry.password), no query and no fragment. The answer never quotes
+ * the URL, which may hold a password. The rule of the registry.url key, so
+ * `config check` and `run` refuse the same URLs.
+ */
+const char *bl_config_registry_url_problem(const char *url);
+
 /** The contracts directory: schemas.dir, or the schemas/ this build was made from. */
 const char *bl_config_schemas_dir(const bl_config_t *config);
 

@@ -5,8 +5,12 @@
  * msg, so that a log shipper parses it without a grok pattern. The message is
  * formatted into a stack buffer, escaped, and written with a single fputs so
  * that lines from librdkafka's threads never interleave. Messages longer than
- * the buffer are cut and end in "...". The level is an atomic so any thread
- * may read it while the main thread changes it.
+ * the buffer are cut and end in "...". Whatever bytes a message holds, the
+ * line stays valid JSON in UTF-8: quotes, backslashes and control characters
+ * get JSON's escapes, and a byte that is not part of well-formed UTF-8
+ * (core/text.c) is written as the four characters \xNN (lowercase hex), so
+ * an input's stray bytes stay visible without breaking the line. The level
+ * is an atomic so any thread may read it while the main thread changes it.
  */
 #include "ops/log.h"
 
@@ -14,6 +18,8 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
+
+#include "core/text.h"
 
 #define LOG_MSG_MAX 2048
 
@@ -52,43 +58,43 @@ bool bl_log_enabled(bl_log_level_t level) {
         return (int)level >= atomic_load(&log_level);
 }
 
+/* The JSON escape of the character of @p char_size bytes at @p p (0: a byte that is not UTF-8) into esc. */
+static size_t escape_char(const unsigned char *p, size_t char_size, char esc[8]) {
+        if (char_size == 0)
+                return (size_t)snprintf(esc, 8, "\\\\x%02x", *p); /* the text \xNN, its backslash escaped */
+        if (char_size > 1) {
+                memcpy(esc, p, char_size);
+                return char_size;
+        }
+        switch (*p) {
+        case '"': return (size_t)snprintf(esc, 8, "\\\"");
+        case '\\': return (size_t)snprintf(esc, 8, "\\\\");
+        case '\n': return (size_t)snprintf(esc, 8, "\\n");
+        case '\r': return (size_t)snprintf(esc, 8, "\\r");
+        case '\t': return (size_t)snprintf(esc, 8, "\\t");
+        default:
+                if (*p < 0x20 || *p == 0x7F)
+                        return (size_t)snprintf(esc, 8, "\\u%04x", *p);
+                esc[0] = (char)*p;
+                return 1;
+        }
+}
+
 size_t bl_log_json_escape(char *out, size_t out_size, const char *text) {
-        size_t used = 0;
+        const unsigned char *p = (const unsigned char *)text;
+        size_t used = 0, remaining = strlen(text);
         if (out_size == 0)
                 return 0;
-        for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        while (remaining > 0) {
                 char esc[8];
-                size_t len;
-                switch (*p) {
-                case '"': len = (size_t)snprintf(esc, sizeof(esc), "\\\""); break;
-                case '\\': len = (size_t)snprintf(esc, sizeof(esc), "\\\\"); break;
-                case '\n': len = (size_t)snprintf(esc, sizeof(esc), "\\n"); break;
-                case '\r': len = (size_t)snprintf(esc, sizeof(esc), "\\r"); break;
-                case '\t': len = (size_t)snprintf(esc, sizeof(esc), "\\t"); break;
-                default:
-                        if (*p < 0x20)
-                                len = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", *p);
-                        else {
-                                esc[0] = (char)*p;
-                                len = 1;
-                        }
-                }
+                size_t char_size = bl_text_utf8_char_size(p, remaining);
+                size_t len = escape_char(p, char_size, esc);
                 if (used + len >= out_size)
-                        break;
+                        break; /* cut between characters, never inside one */
                 memcpy(out + used, esc, len);
                 used += len;
-        }
-        /* Do not leave half of a UTF-8 sequence at the end of a cut message. */
-        if (used > 0 && (unsigned char)out[used - 1] >= 0x80) {
-                size_t back = used;
-                while (back > 0 && ((unsigned char)out[back - 1] & 0xC0) == 0x80)
-                        back--;
-                if (back > 0 && (unsigned char)out[back - 1] >= 0xC0) {
-                        size_t lead = (unsigned char)out[back - 1];
-                        size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-                        if (used - (back - 1) < want)
-                                used = back - 1;
-                }
+                p += char_size ? char_size : 1;
+                remaining -= char_size ? char_size : 1;
         }
         out[used] = '\0';
         return used;

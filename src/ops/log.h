@@ -44,8 +44,11 @@ void bl_log(bl_log_level_t level, const char *module, const char *fmt, ...)
 
 /**
  * Appends @p text to @p out as the body of a JSON string (no quotes), escaping
- * what JSON requires. Returns the bytes written, never more than out_size - 1;
- * output is cut at a character boundary and always terminated.
+ * what JSON requires (control characters and DEL as \uNNNN or \n, \r, \t)
+ * and writing each byte that is not part of well-formed UTF-8 as the text
+ * \xNN, so the result is valid JSON whatever @p text holds. Returns the bytes
+ * written, never more than out_size - 1; output is cut at a character
+ * boundary and always terminated.
  */
 size_t bl_log_json_escape(char *out, size_t out_size, const char *text);
 

@@ -8,7 +8,10 @@
  * the time of failure (RFC 3339, UTC) and the processor. It is keyed by the
  * original key, so the DLQ keeps a task's letters in one partition.
  * The detail never holds configuration or secrets: it is the field path or
- * the decoder's message.
+ * the decoder's message. It may quote input (a label key in a field path),
+ * so it is written as valid UTF-8 without control characters: a stray byte
+ * or a control character becomes the text \xNN (core/text.c), and the
+ * header stays readable by every UTF-8 string deserializer and JSON tool.
  *
  * The DLQ never refuses a letter for its size: a letter larger than the
  * DLQ topic takes (its max.message.bytes, read at start-up) or than the
@@ -25,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/text.h"
 #include "ops/log.h"
 
 struct bl_dlq_s {
@@ -96,9 +100,10 @@ static rd_kafka_headers_t *dlq_headers(const bl_dlq_t *dlq, const bl_dlq_origina
                                        const bl_record_error_t *failure, int attempts) {
         rd_kafka_headers_t *headers = original->headers ? rd_kafka_headers_copy(original->headers)
                                                         : rd_kafka_headers_new(12);
-        char failed_at[40];
+        char failed_at[40], detail[4 * BL_RECORD_DETAIL_MAX];
+        bl_text_escape_bytes(detail, sizeof(detail), failure->detail, strnlen(failure->detail, BL_RECORD_DETAIL_MAX));
         add_header(headers, "dlq.reason", bl_reason_name(failure->reason));
-        add_header(headers, "dlq.detail", failure->detail);
+        add_header(headers, "dlq.detail", detail);
         add_header(headers, "dlq.stage", stage);
         add_header(headers, "dlq.original.topic", original->topic);
         add_number_header(headers, "dlq.original.partition", original->partition);

@@ -104,3 +104,42 @@ def test_topics_create_unreachable_cluster_fails_in_time():
     result = backlogd("topics", "create", env=env, timeout=30)
     assert result.returncode == 1
     assert "127.0.0.1:1" in result.stderr
+
+
+def test_config_check_keeps_a_6kb_pem_whole(tmp_path):
+    """Regression (issue 12): kafka property values over 4,095 bytes were cut silently."""
+    lines = ["-----BEGIN CERTIFICATE-----"]
+    lines += [("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" * 2)[i % 64:i % 64 + 64]
+              for i in range(93)]
+    lines.append("-----END CERTIFICATE-----")
+    pem = "\n".join(lines) + "\n"
+    assert len(pem) > 6000
+    path = tmp_path / "pem.json"
+    path.write_text(json.dumps({"kafka": {"bootstrap.servers": "b:9092", "ssl.ca.pem": pem}}))
+    result, config = backlogd_json("config", "check", "--json", path)
+    assert result.returncode == 0, result.stderr
+    assert config["kafka"]["ssl.ca.pem"] == pem
+
+
+def test_config_check_and_run_refuse_registry_url_with_credentials(tmp_path):
+    """Regression (issue 12): config check accepted and printed a registry.url with
+    user:password@ that run refuses; both refuse it now, and neither prints it."""
+    path = tmp_path / "url.json"
+    path.write_text(json.dumps({"registry": {"url": "https://svc:Pa55-w0rd@registry:8081"}}))
+    for command in (["config", "check", path], ["config", "check", "--json", path], ["run", "-c", path]):
+        result = backlogd(*command)
+        assert result.returncode == 1, command
+        assert "registry.url: must not carry credentials" in result.stderr, command
+        assert "Pa55-w0rd" not in result.stdout + result.stderr, command
+        assert "svc:" not in result.stdout + result.stderr, command
+
+
+def test_config_parse_error_does_not_quote_the_file(tmp_path):
+    """Regression (issue 12): a bad escape in a password was echoed by the parse error."""
+    path = tmp_path / "bad_escape.json"
+    path.write_text('{\n  "kafka": {\n    "sasl.password": "hunter\\q2-secret"\n  }\n}\n')
+    result = backlogd("config", "check", path)
+    assert result.returncode == 1
+    assert "line 3, column" in result.stderr and "invalid JSON syntax" in result.stderr
+    assert "hunter" not in result.stdout + result.stderr
+    assert "secret" not in result.stdout + result.stderr

@@ -115,7 +115,7 @@ static void test_file_errors(void) {
         CHECK_CONTAINS(problems.key[0], "no_such_file.json");
         CHECK_CONTAINS(problems.reason[0], "unable to open");
         expect_one_error("not_an_object.json", fixture("not_an_object.json"), "must hold one JSON object");
-        expect_one_error("duplicate_key.json", fixture("duplicate_key.json"), "duplicate object key");
+        expect_one_error("duplicate_key.json", fixture("duplicate_key.json"), "a key appears twice in one object");
 }
 
 static void test_syntax_error_names_line(void) {
@@ -276,6 +276,120 @@ static void test_kafka_conf(void) {
         bl_config_destroy(config);
 }
 
+/* Writes @p text to a new temporary file; its path in @p path (a mkstemp template). */
+static void write_temp(char *path, const char *text) {
+        int fd = mkstemp(path);
+        FILE *out = fdopen(fd, "w");
+        fputs(text, out);
+        fclose(out);
+}
+
+/* A PEM-like value of @p size bytes: lines of base64 letters between the BEGIN and END lines. */
+static char *pem_of_size(size_t size) {
+        static const char head[] = "-----BEGIN CERTIFICATE-----\n", tail[] = "-----END CERTIFICATE-----\n";
+        char *pem = malloc(size + 1);
+        size_t at = strlen(head);
+        memcpy(pem, head, at);
+        for (size_t column = 0; at < size - strlen(tail); at++, column++)
+                pem[at] = column % 65 == 64 ? '\n' : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[at % 64];
+        memcpy(pem + at, tail, strlen(tail) + 1);
+        return pem;
+}
+
+/* A property's value in @p conf, as librdkafka holds it (a new string). */
+static char *conf_value(rd_kafka_conf_t *conf, const char *name) {
+        size_t size = 0;
+        char *value;
+        if (rd_kafka_conf_get(conf, name, NULL, &size) != RD_KAFKA_CONF_OK)
+                return NULL;
+        value = malloc(size);
+        rd_kafka_conf_get(conf, name, value, &size);
+        return value;
+}
+
+/* Regression (issue 12): a kafka property value over 4,095 bytes was cut silently (ssl.ca.pem, ssl.key.pem). */
+static void test_long_kafka_values_reach_librdkafka_whole(void) {
+        char path[] = "/tmp/backlogd-config-XXXXXX", errstr[256];
+        char *pem = pem_of_size(6144), *env_pem = pem_of_size(9000);
+        json_t *document = json_pack("{s:{s:s, s:s}}", "kafka", "bootstrap.servers", "b:9092", "ssl.ca.pem", pem);
+        char *text = json_dumps(document, 0), *env_entry = malloc(strlen(env_pem) + 64), *got;
+        char *envp[] = {env_entry, NULL};
+        problems_t problems = {0};
+        bl_config_t *config;
+        rd_kafka_conf_t *conf;
+        CHECK_INT(strlen(pem), 6144);
+        write_temp(path, text);
+        config = bl_config_load(path, NULL, collect, &problems);
+        CHECK(config != NULL);
+        CHECK_INT(problems.count, 0);
+        conf = config ? bl_config_kafka_conf_new(config, errstr, sizeof(errstr)) : NULL;
+        CHECK(conf != NULL);
+        got = conf ? conf_value(conf, "ssl.ca.pem") : NULL;
+        CHECK(got != NULL && strlen(got) == 6144);
+        CHECK(got && !strcmp(got, pem));
+        free(got);
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+        bl_config_destroy(config);
+        /* the same through the environment, 9,000 bytes */
+        sprintf(env_entry, "BACKLOGD_KAFKA_SSL_CA_PEM=%s", env_pem);
+        config = bl_config_load(path, envp, collect, &problems);
+        CHECK(config != NULL);
+        conf = config ? bl_config_kafka_conf_new(config, errstr, sizeof(errstr)) : NULL;
+        got = conf ? conf_value(conf, "ssl.ca.pem") : NULL;
+        CHECK(got && !strcmp(got, env_pem));
+        free(got);
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+        bl_config_destroy(config);
+        unlink(path);
+        free(text);
+        free(env_entry);
+        json_decref(document);
+        free(pem);
+        free(env_pem);
+}
+
+/* Loads @p text as a config file: must fail with one problem, whose reason contains @p reason and not @p secret. */
+static void expect_refused_without(const char *text, const char *key, const char *reason, const char *secret) {
+        char path[] = "/tmp/backlogd-config-XXXXXX";
+        problems_t problems = {0};
+        write_temp(path, text);
+        CHECK(bl_config_load(path, NULL, collect, &problems) == NULL);
+        CHECK_INT(problems.count, 1);
+        if (key)
+                CHECK_STR(problems.key[0], key);
+        CHECK_CONTAINS(problems.reason[0], reason);
+        CHECK(strstr(problems.reason[0], secret) == NULL);
+        CHECK(strstr(problems.key[0], secret) == NULL);
+        unlink(path);
+}
+
+/* Regression (issue 12): config check accepted a registry.url with user:password@ that run refuses, and printed it. */
+static void test_registry_url_rule(void) {
+        expect_refused_without("{\"registry\": {\"url\": \"https://svc:s3cr3tpw@registry:8081\"}}", "registry.url",
+                               "must not carry credentials", "s3cr3tpw");
+        expect_refused_without("{\"registry\": {\"url\": \"https://svc@registry:8081\"}}", "registry.url",
+                               "must not carry credentials", "svc@");
+        expect_refused_without("{\"registry\": {\"url\": \"http://registry:8081/?token=s3cr3tpw\"}}",
+                               "registry.url", "must not have a query", "s3cr3tpw");
+        expect_refused_without("{\"registry\": {\"url\": \"ftp://registry\"}}", "registry.url",
+                               "must start with http:// or https://", "ftp:");
+        CHECK(bl_config_registry_url_problem("") == NULL);
+        CHECK(bl_config_registry_url_problem("http://registry:8081") == NULL);
+        CHECK(bl_config_registry_url_problem("https://host/apis/ccompat/v7") == NULL);
+        CHECK(bl_config_registry_url_problem("https://u:p@host") != NULL);
+}
+
+/* Regression (issue 12): a parse error quoted jansson's error text, which holds a piece of the file (a password). */
+static void test_parse_errors_quote_nothing(void) {
+        expect_refused_without("{\"registry\": {\"password\": \"hunt\\qer2\"}}", NULL, "line 1, column", "hunt");
+        expect_refused_without("{\"kafka\": {\"sasl.password\": \"pa\\x55ss\"}}", NULL, "invalid JSON syntax", "pa");
+        expect_refused_without("{\"kafka\": {\"sasl.password\": \"tab\there\"}}", NULL, "line 1", "tab");
+        expect_refused_without("{\"kafka\": {\"sasl.password\": \"unterminated", NULL, "line 1", "unterm");
+        expect_refused_without("{\"registry\": {\"password\": secretword}}", NULL, "line 1", "secretw");
+}
+
 int main(void) {
         RUN(test_defaults_are_valid);
         RUN(test_full_file);
@@ -293,5 +407,8 @@ int main(void) {
         RUN(test_printed_json_loads_back);
         RUN(test_reference_lists_every_key);
         RUN(test_kafka_conf);
+        RUN(test_long_kafka_values_reach_librdkafka_whole);
+        RUN(test_registry_url_rule);
+        RUN(test_parse_errors_quote_nothing);
         return check_exit_status();
 }

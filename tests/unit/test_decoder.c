@@ -723,6 +723,147 @@ static void test_too_many_labels_keep_the_schema_id(void) {
         free(value);
 }
 
+/* ---- every string from input must be UTF-8 (issue 12) ------------------------- */
+
+/* Where a string sits in a TaskEvent: the top-level field, the JSON that puts MARKER there, the detail's path. */
+typedef struct string_site_s {
+        const char *field;
+        const char *member_json; /* "name": value, with MARKER where the bad bytes go */
+        const char *path;
+} string_site_t;
+
+static const string_site_t string_sites[] = {
+        {"event_id", "\"event_id\": \"MARKER\"", "event_id"},
+        {"task_id", "\"task_id\": \"MARKER\"", "task_id"},
+        {"producer", "\"producer\": \"MARKER\"", "producer"},
+        {"tenant", "\"tenant\": \"MARKER\"", "tenant"},
+        {"sla_class", "\"sla_class\": \"MARKER\"", "sla_class"},
+        {"task_type", "\"task_type\": \"MARKER\"", "task_type"},
+        {"domain", "\"domain\": \"MARKER\"", "domain"},
+        {"dispatch_id", "\"dispatch_id\": \"MARKER\"", "dispatch_id"},
+        {"depends_on", "\"depends_on\": [\"t-0\", \"MARKER\"]", "depends_on[1]"},
+        {"labels", "\"labels\": {\"team\": \"ml\", \"zone\": \"MARKER\"}", "labels.zone"},
+        {"labels", "\"labels\": {\"team\": \"ml\", \"MARKER\": \"eu\"}", "labels{key 1}"},
+        {"error", "\"error\": {\"code\": \"MARKER\", \"message\": \"m\", \"retryable\": false}", "error.code"},
+        {"error", "\"error\": {\"code\": \"OOM\", \"message\": \"MARKER\", \"retryable\": false}", "error.message"},
+};
+#define STRING_SITE_COUNT (sizeof(string_sites) / sizeof(string_sites[0]))
+
+/* A FAILED result that carries every field, each as @p site says for its own, the others plain. */
+static json_t *event_with_site(const string_site_t *site, const json_t *writer_schema) {
+        static const char *const plain =
+                "{\"event_id\": \"e-1\", \"task_id\": \"t-1\", \"event_type\": \"FAILED\", \"occurred_at\": 5,"
+                " \"producer\": \"p\", \"tenant\": \"acme\", \"sla_class\": \"gold\", \"task_type\": \"x\","
+                " \"domain\": \"evaluation\", \"depends_on\": [\"t-0\"], \"labels\": {\"team\": \"ml\"},"
+                " \"attempt\": 1, \"dispatch_id\": \"t-1/1\","
+                " \"error\": {\"code\": \"OOM\", \"message\": \"m\", \"retryable\": false}}";
+        char member[256];
+        json_t *document = json_loads(plain, 0, NULL), *override;
+        const json_t *fields = json_object_get(writer_schema, "fields");
+        snprintf(member, sizeof(member), "{%s}", site->member_json);
+        override = json_loads(member, 0, NULL);
+        json_object_update(document, override);
+        json_decref(override);
+        /* only the fields this writer version has */
+        json_t *kept = json_object();
+        for (size_t i = 0; i < json_array_size(fields); i++) {
+                const char *name = json_string_value(json_object_get(json_array_get(fields, i), "name"));
+                if (json_object_get(document, name))
+                        json_object_set(kept, name, json_object_get(document, name));
+        }
+        json_decref(document);
+        return kept;
+}
+
+/* Whether an Avro type (JSON form) holds a string anywhere: a string, or a union, array, map or record with one. */
+static bool type_holds_string(const json_t *type) {
+        const char *name = json_string_value(type);
+        if (name)
+                return !strcmp(name, "string");
+        if (json_is_array(type)) {
+                for (size_t i = 0; i < json_array_size(type); i++)
+                        if (type_holds_string(json_array_get(type, i)))
+                                return true;
+                return false;
+        }
+        name = json_string_value(json_object_get(type, "type"));
+        if (name && !strcmp(name, "array"))
+                return type_holds_string(json_object_get(type, "items"));
+        if (name && !strcmp(name, "map"))
+                return true; /* its keys */
+        if (name && !strcmp(name, "record")) {
+                const json_t *fields = json_object_get(type, "fields");
+                for (size_t i = 0; i < json_array_size(fields); i++)
+                        if (type_holds_string(json_object_get(json_array_get(fields, i), "type")))
+                                return true;
+                return false;
+        }
+        return type_holds_string(json_object_get(type, "type"));
+}
+
+static bool has_site(const char *field) {
+        for (size_t i = 0; i < STRING_SITE_COUNT; i++)
+                if (!strcmp(string_sites[i].field, field))
+                        return true;
+        return false;
+}
+
+/* One site in one writer version: MARKER becomes "MA\xffKER" in the bytes, and the record must be refused. */
+static void check_site(int32_t schema_id, const json_t *writer_schema, const string_site_t *site) {
+        json_t *document = event_with_site(site, writer_schema);
+        char *json = json_dumps(document, 0), expected[128], key[16] = "t-1";
+        unsigned char *value = NULL, *at;
+        size_t size = encode(schema_id, json, &value);
+        bl_task_event_t event;
+        bl_record_error_t error;
+        at = value ? memmem(value, size, "\x0cMARKER", 7) : NULL;
+        CHECK(at != NULL);
+        if (at) {
+                at[3] = 0xff;
+                if (!strcmp(site->field, "task_id"))
+                        memcpy(key, "MA\xffKER", 7);
+                snprintf(expected, sizeof(expected), "%s: not valid UTF-8 at byte 2", site->path);
+                CHECK(!bl_decoder_decode(decoder, key, strlen(key), value, size, &event, &error));
+                CHECK_INT(error.reason, BL_REASON_CONTRACT_VIOLATION);
+                CHECK_STR(error.detail, expected);
+                at[3] = 'R'; /* and with the byte made good again, the same record passes */
+                if (!strcmp(site->field, "task_id"))
+                        memcpy(key, "MARKER", 7);
+                CHECK(bl_decoder_decode(decoder, key, strlen(key), value, size, &event, &error));
+                if (error.detail[0])
+                        fprintf(stderr, "  %s: %s\n", site->path, error.detail);
+        }
+        free(value);
+        free(json);
+        json_decref(document);
+}
+
+/* Regression (issue 12): a task_id that was not UTF-8 was accepted. Every string of every version, by path. */
+static void test_every_string_of_every_version_must_be_utf8(void) {
+        for (int version = 1;; version++) {
+                bl_schema_t *writer = bl_schemas_version(schemas, "task_event", version);
+                const json_t *fields;
+                if (!writer)
+                        break;
+                fields = json_object_get(writer->json, "fields");
+                for (size_t i = 0; i < json_array_size(fields); i++) {
+                        const json_t *field = json_array_get(fields, i);
+                        const char *name = json_string_value(json_object_get(field, "name"));
+                        /* a field that can hold a string and has no site here is a string nobody tests */
+                        if (type_holds_string(json_object_get(field, "type")) && !has_site(name)) {
+                                CHECK(has_site(name));
+                                fprintf(stderr, "  TaskEvent v%d field %s holds a string: add it to string_sites\n",
+                                        version, name);
+                        }
+                }
+                for (size_t i = 0; i < STRING_SITE_COUNT; i++) {
+                        int index = avro_schema_record_field_get_index(writer->avro, string_sites[i].field);
+                        if (index >= 0)
+                                check_site(writer->id, writer->json, &string_sites[i]);
+                }
+        }
+}
+
 /* The tests that decode records: run on the direct read, then on the generic path alone. */
 static void run_decoding_tests(void) {
         RUN(test_v2_round_trip);
@@ -739,6 +880,7 @@ static void run_decoding_tests(void) {
         RUN(test_duplicate_label_keys);
         RUN(test_label_key_with_nul_is_refused);
         RUN(test_too_many_labels_keep_the_schema_id);
+        RUN(test_every_string_of_every_version_must_be_utf8);
 }
 
 int main(void) {

@@ -62,6 +62,40 @@ static void test_long_message_is_cut_and_valid(void) {
         json_decref(line);
 }
 
+/* Regression (issue 12): a message quoting input bytes that are not UTF-8 made a line no JSON parser reads. */
+static void test_any_bytes_give_a_json_line(void) {
+        json_t *line = log_and_parse(BL_LOG_WARN, "dlq", "task_id t\xff\xc3(x \xed\xa0\x80 \x7f end\xe2\x82");
+        CHECK(line != NULL);
+        CHECK_STR(json_string_value(json_object_get(line, "msg")), "task_id t\\xff\\xc3(x \\xed\\xa0\\x80 \x7f end\\xe2\\x82");
+        json_decref(line);
+        /* every byte value, alone and in a row */
+        char all[256];
+        for (int i = 1; i < 256; i++)
+                all[i - 1] = (char)i;
+        all[255] = '\0';
+        line = log_and_parse(BL_LOG_INFO, "x", all);
+        CHECK(line != NULL);
+        json_decref(line);
+        for (int i = 1; i < 256; i++) {
+                char one[2] = {(char)i, '\0'};
+                line = log_and_parse(BL_LOG_INFO, "x", one);
+                CHECK(line != NULL);
+                json_decref(line);
+        }
+}
+
+/* A message cut at the buffer's end inside a character still gives a JSON line. */
+static void test_cut_inside_a_character_is_valid(void) {
+        char message[4000];
+        memset(message, 'a', sizeof(message));
+        for (size_t i = 2040; i + 3 < sizeof(message); i += 3)
+                memcpy(message + i, "\xe2\x82\xac", 3);
+        message[sizeof(message) - 1] = '\0';
+        json_t *line = log_and_parse(BL_LOG_INFO, "x", message);
+        CHECK(line != NULL);
+        json_decref(line);
+}
+
 static void test_escape_never_splits_utf8(void) {
         char out[6];
         /* "ab" then a 3-byte character that does not fit: it must go whole. */
@@ -80,5 +114,7 @@ int main(void) {
         RUN(test_level_names);
         RUN(test_long_message_is_cut_and_valid);
         RUN(test_escape_never_splits_utf8);
+        RUN(test_any_bytes_give_a_json_line);
+        RUN(test_cut_inside_a_character_is_valid);
         return check_exit_status();
 }

@@ -454,6 +454,33 @@ static void test_decoded_notice_survives_the_next_encode(void) {
         bl_notice_record_destroy(record);
 }
 
+/* Regression (issue 12): our own records read back must not admit strings that are not UTF-8. */
+static void test_strings_read_back_must_be_utf8(void) {
+        static const char *const keys[] = {"team", "z\xffone"}, *const values[] = {"ml", "eu"};
+        bl_notice_t notice = {.to_task_id = "t-a", .from_task_id = "t-\xc3", .at_ms = 1};
+        const void *value;
+        size_t size;
+        bl_record_error_t error;
+        bl_item_t *item, *decoded;
+        CHECK_INT(bl_records_notice(records, &notice, &value, &size), BL_OK);
+        CHECK(bl_records_decode_notice(schemas, value, size, &error) == NULL);
+        CHECK_INT(error.reason, BL_REASON_CONTRACT_VIOLATION);
+        CHECK_CONTAINS(error.detail, "from_task_id: not valid UTF-8 at byte 2");
+        item = bl_item_new("t-\xed\xa0\x80", 0);
+        CHECK_INT(bl_records_item(records, item, false, &value, &size), BL_OK);
+        CHECK(bl_records_decode_item(schemas, value, size, 0, &error) == NULL);
+        CHECK_CONTAINS(error.detail, "task_id: not valid UTF-8 at byte 2");
+        bl_item_destroy(item);
+        item = bl_item_new("t-ok", 0);
+        bl_labels_set(&bl_item_cold_for_write(item)->labels, keys, values, 2);
+        CHECK_INT(bl_records_item(records, item, false, &value, &size), BL_OK);
+        decoded = bl_records_decode_item(schemas, value, size, 0, &error);
+        CHECK(decoded == NULL);
+        CHECK_CONTAINS(error.detail, "labels: not valid UTF-8 at byte 1");
+        bl_item_destroy(decoded);
+        bl_item_destroy(item);
+}
+
 /* An OUTCOME without its outcome cannot be acted on. */
 static void test_outcome_notice_needs_its_outcome(void) {
         char errstr[256];
@@ -1128,6 +1155,7 @@ int main(void) {
         RUN(test_notices_round_trip);
         RUN(test_decoded_notice_survives_the_next_encode);
         RUN(test_outcome_notice_needs_its_outcome);
+        RUN(test_strings_read_back_must_be_utf8);
         RUN(test_every_truncation_fails_cleanly);
         RUN(test_garbage_fails_cleanly);
         RUN(test_unknown_schema_id_fails);

@@ -152,7 +152,7 @@ static void test_bounded_sizes(void) {
         event = submitted();
         event.depends_on = self;
         event.depends_on_count = 1;
-        expect_violation(&event, "depends_on[]");
+        expect_violation(&event, "depends_on[0]: a task cannot depend on itself");
         event = submitted();
         event.label_keys = keys;
         event.label_values = values;
@@ -160,12 +160,75 @@ static void test_bounded_sizes(void) {
         expect_violation(&event, "labels");
         event.label_count = 1;
         event.label_values = long_value;
-        expect_violation(&event, "labels{value}");
+        expect_violation(&event, "labels.k1: 10 bytes, the limit is 8");
+        event.label_keys = long_value;
+        event.label_values = values;
+        expect_violation(&event, "labels{key 0}: 10 bytes, the limit is 8");
         event = submitted();
         event.has_payload = true;
         event.payload = "12345";
         event.payload_size = 5;
         expect_violation(&event, "payload");
+}
+
+/* The detail must be exactly @p detail. */
+static void expect_detail(const bl_task_event_t *event, const char *detail) {
+        bl_record_error_t error;
+        bl_record_error_clear(&error);
+        CHECK(!bl_validate_task_event(event, &rules, &error));
+        CHECK_INT(error.reason, BL_REASON_CONTRACT_VIOLATION);
+        CHECK_STR(error.detail, detail);
+}
+
+/* Regression (issue 12): a string that is not UTF-8 was accepted, and its Avro copies were unreadable. */
+static void test_every_string_must_be_utf8(void) {
+        const char *deps[] = {"t-a", "t\xc3(c"}, *keys[] = {"team", "o\xffk"}, *values[] = {"ml", "v"};
+        const char *bad_values[] = {"ml", "x\xe2\x82"}, *good_keys[] = {"team", "zone"};
+        bl_task_event_t event = submitted();
+        event.task_id = "abc\xff";
+        expect_detail(&event, "task_id: not valid UTF-8 at byte 3");
+        event = submitted();
+        event.event_id = "\xc0\x80"; /* the overlong NUL */
+        expect_detail(&event, "event_id: not valid UTF-8 at byte 0");
+        event = submitted();
+        event.producer = "p\xed\xa0\x80"; /* a surrogate */
+        expect_detail(&event, "producer: not valid UTF-8 at byte 1");
+        event = submitted();
+        event.tenant = "\xf4\x90\x80\x80"; /* above U+10FFFF */
+        expect_detail(&event, "tenant: not valid UTF-8 at byte 0");
+        event = submitted();
+        event.sla_class = "gold\x80";
+        expect_detail(&event, "sla_class: not valid UTF-8 at byte 4");
+        event = submitted();
+        event.task_type = "\xfe";
+        expect_detail(&event, "task_type: not valid UTF-8 at byte 0");
+        event = submitted();
+        event.domain = "eval\xe0\x80\xaf";
+        expect_detail(&event, "domain: not valid UTF-8 at byte 4");
+        event = submitted();
+        event.depends_on = deps;
+        event.depends_on_count = 2;
+        expect_detail(&event, "depends_on[1]: not valid UTF-8 at byte 1");
+        event = submitted();
+        event.label_keys = keys;
+        event.label_values = values;
+        event.label_count = 2;
+        expect_detail(&event, "labels{key 1}: not valid UTF-8 at byte 1");
+        event.label_keys = good_keys;
+        event.label_values = bad_values;
+        expect_detail(&event, "labels.zone: not valid UTF-8 at byte 1");
+        event = result(BL_EVENT_FAILED);
+        event.has_error = true;
+        event.error_code = "OOM";
+        event.error_message = "killed \xf0\x9f\x92"; /* a 4-byte character cut short */
+        expect_detail(&event, "error.message: not valid UTF-8 at byte 7");
+        event.error_message = "killed \xf0\x9f\x92\x80"; /* the whole of it */
+        expect_valid(&event);
+        event.error_code = "O\xc1\x81";
+        expect_detail(&event, "error.code: not valid UTF-8 at byte 1");
+        event = result(BL_EVENT_STARTED);
+        event.dispatch_id = "t-1/\xff";
+        expect_detail(&event, "dispatch_id: not valid UTF-8 at byte 4");
 }
 
 static void test_results(void) {
@@ -201,7 +264,7 @@ static void test_every_type_is_bounded(void) {
         event.label_keys = key;
         event.label_values = long_value;
         event.label_count = 1;
-        expect_violation(&event, "labels{value}");
+        expect_violation(&event, "labels.k: 10 bytes");
         event = result(BL_EVENT_STARTED);
         event.domain = "a-domain-of-17-by";
         expect_violation(&event, "domain");
@@ -227,6 +290,7 @@ int main(void) {
         RUN(test_times);
         RUN(test_bounded_sizes);
         RUN(test_results);
+        RUN(test_every_string_must_be_utf8);
         RUN(test_update_checks_what_it_carries);
         RUN(test_every_type_is_bounded);
         return check_exit_status();
