@@ -369,6 +369,7 @@ static void abort_and_recover(bl_pipeline_t *p) {
         p->batch_begun = false;
         p->stats.aborts++;
         bl_metric_inc(p->observe.aborted, 1);
+        bl_observe_aborted(p);
         take_deliveries(p);
         bl_credit_transaction_aborted(p->credit);
         if (!aborted)
@@ -385,6 +386,7 @@ static void abort_and_recover(bl_pipeline_t *p) {
 static void committed(bl_pipeline_t *p, const rd_kafka_topic_partition_list_t *offsets, int64_t took_ms) {
         bl_metric_observe(p->observe.commit_seconds, (double)took_ms / 1000.0);
         bl_metric_inc(p->observe.committed, 1);
+        bl_observe_committed(p);
         bl_credit_transaction_committed(p->credit);
         p->stats.transactions++;
         p->stats.commit_ms += (uint64_t)took_ms;
