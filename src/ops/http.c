@@ -302,13 +302,15 @@ bool bl_http_health_failing(const bl_http_health_t *health, int64_t max_commit_a
                             int64_t now_ms, char *reason, size_t reason_size) {
         int64_t stalled_ms = bl_http_health_stalled_ms(health, now_ms);
         if (max_aborts_in_row > 0 && health->aborts_in_row >= max_aborts_in_row) {
-                snprintf(reason, reason_size, "aborting: %" PRIu64 " batches aborted in a row without a commit (limit %" PRIu64 ")",
+                snprintf(reason, reason_size,
+                         "aborting: %" PRIu64 " batches aborted in a row without a commit (limit %" PRIu64 ")",
                          health->aborts_in_row, max_aborts_in_row);
                 return true;
         }
         if (stalled_ms > max_commit_age_ms) {
                 snprintf(reason, reason_size,
-                         "stalled: work has waited %" PRId64 " ms without a transaction committed (limit %" PRId64 " ms)",
+                         "stalled: work has waited %" PRId64 " ms without a transaction committed (limit %" PRId64
+                         " ms)",
                          stalled_ms, max_commit_age_ms);
                 return true;
         }
@@ -320,8 +322,9 @@ static mhd_result_t answer_healthz(bl_http_t *http, struct MHD_Connection *conne
         int64_t now = monotonic_ms();
         int64_t silent_ms = now - atomic_load(&http->last_heartbeat_ms);
         if (silent_ms > http->healthz_stale_ms) {
-                snprintf(body, sizeof(body), "stale: no heartbeat from the run loop for %" PRId64 " ms (limit %" PRId64 " ms)\n",
-                         silent_ms, http->healthz_stale_ms);
+                snprintf(body, sizeof(body),
+                         "stale: no heartbeat from the run loop for %" PRId64 " ms (limit %" PRId64 " ms)\n", silent_ms,
+                         http->healthz_stale_ms);
                 return answer(connection, MHD_HTTP_SERVICE_UNAVAILABLE, TEXT_CONTENT_TYPE, body, NULL, NULL);
         }
         pthread_mutex_lock(&http->lock);
