@@ -180,6 +180,24 @@ const conf_key_t bl_config_keys[] = {
         {"http.healthz_stale_ms", CONF_INT, FIELD(http_healthz_stale_ms), "30000", 1000, 3600000, NULL, NULL, 0,
          "/healthz answers 503 when the run loop has not turned for this long (the liveness probe then "
          "restarts the instance)."},
+        {"http.connection_max_ms", CONF_INT, FIELD(http_connection_max_ms), "5000", 100, 600000, NULL, NULL, 0,
+         "Longest life of one HTTP connection, whatever it does: a client that sends its request slowly, or "
+         "keeps the connection open, is cut off after this long (an idle one after at most 10 s)."},
+        {"http.max_connections", CONF_INT, FIELD(http_max_connections), "64", 2, 1000, NULL, NULL, 0,
+         "HTTP connections open at once; more wait in the kernel's listen queue until one closes. Each costs "
+         "two file descriptors."},
+        {"http.max_connections_per_address", CONF_INT, FIELD(http_max_connections_per_address), "8", 1, 1000, NULL,
+         NULL, 0,
+         "HTTP connections open at once from one client address; more are refused, so one client cannot take "
+         "the room the probes and Prometheus need. Below http.max_connections."},
+
+        {"health.max_commit_age_ms", CONF_INT, FIELD(health_max_commit_age_ms), "60000", 1000, 86400000, NULL, NULL,
+         0,
+         "/healthz answers 503 when work (input consumed or paused for retry, a batch open or aborted, a timer "
+         "due) has waited this long without a transaction committed. Above commit.interval_ms + "
+         "transaction.timeout_ms. An idle instance stays healthy."},
+        {"health.max_aborts_in_row", CONF_INT, FIELD(health_max_aborts_in_row), "20", 1, 1000000, NULL, NULL, 0,
+         "/healthz answers 503 once this many batches in a row have aborted without a commit between them."},
 
         {"policy.file", CONF_STRING, FIELD(policy_file), "\"\"", 0, 4096, NULL, NULL, 0,
          "Scheduling policy file (docs/policy.md), read at start-up and again on SIGHUP. A bad policy stops "
@@ -878,6 +896,16 @@ static void check_relations(const bl_config_t *config, loader_t *loader) {
         if (config->backlog_resume_ready_items >= config->backlog_max_ready_items)
                 report(loader, "backlog.resume_ready_items", true, "%lld must be below backlog.max_ready_items (%lld)",
                        (long long)config->backlog_resume_ready_items, (long long)config->backlog_max_ready_items);
+        if (config->health_max_commit_age_ms <= config->commit_interval_ms + config->transaction_timeout_ms)
+                report(loader, "health.max_commit_age_ms", true,
+                       "%lld must be above commit.interval_ms + transaction.timeout_ms (%lld): a healthy commit "
+                       "can take that long",
+                       (long long)config->health_max_commit_age_ms,
+                       (long long)(config->commit_interval_ms + config->transaction_timeout_ms));
+        if (config->http_max_connections_per_address >= config->http_max_connections)
+                report(loader, "http.max_connections_per_address", true,
+                       "%lld must be below http.max_connections (%lld), or one client takes every connection",
+                       (long long)config->http_max_connections_per_address, (long long)config->http_max_connections);
         if (config->backlog_retry_base_ms > config->backlog_retry_cap_ms)
                 report(loader, "backlog.retry_base_ms", true, "%lld is above backlog.retry_cap_ms (%lld)",
                        (long long)config->backlog_retry_base_ms, (long long)config->backlog_retry_cap_ms);

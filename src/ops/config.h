@@ -76,6 +76,11 @@ typedef struct bl_config_s {
         char *http_address;         /* numeric IPv4 or IPv6 address of /metrics, /healthz, /readyz */
         int64_t http_port;          /* 0: no HTTP server */
         int64_t http_healthz_stale_ms;
+        int64_t http_connection_max_ms;  /* total time of one connection */
+        int64_t http_max_connections;
+        int64_t http_max_connections_per_address;
+        int64_t health_max_commit_age_ms; /* /healthz fails when work waits this long without a commit */
+        int64_t health_max_aborts_in_row;
 
         char *policy_file;          /* "": none (docs/policy.md) */
         char *policy_name;          /* "": backlog.policy is not followed */

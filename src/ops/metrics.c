@@ -689,6 +689,19 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
         {{"backlogd_restore_items_total", BL_METRIC_COUNTER, "Tasks read back from backlog.state by restores.", NULL,
           NULL, 0},
          SLOT(restore_items)},
+        {{"backlogd_pipeline_last_commit_age_seconds", BL_METRIC_GAUGE,
+          "Time since this instance last committed a transaction (since its start before the first); grows while "
+          "it is idle.",
+          NULL, NULL, 0},
+         SLOT(pipeline_last_commit_age_seconds)},
+        {{"backlogd_pipeline_stalled_seconds", BL_METRIC_GAUGE,
+          "Time work has waited without a transaction committed; 0 while there is nothing to commit. /healthz "
+          "fails above health.max_commit_age_ms.",
+          NULL, NULL, 0},
+         SLOT(pipeline_stalled_seconds)},
+        {{"backlogd_pipeline_aborts_in_row", BL_METRIC_GAUGE,
+          "Batches aborted since the last commit. /healthz fails at health.max_aborts_in_row.", NULL, NULL, 0},
+         SLOT(pipeline_aborts_in_row)},
 };
 const size_t bl_metrics_catalogue_count = COUNT_OF(bl_metrics_catalogue);
 

@@ -148,6 +148,9 @@ typedef struct bl_metrics_backlogd_s {
         bl_metric_t *txn_commit_seconds;         /* histogram: time to commit one transaction */
         bl_metric_t *restore_seconds;            /* gauge: duration of the last restore */
         bl_metric_t *restore_items;              /* counter: tasks read back from backlog.state */
+        bl_metric_t *pipeline_last_commit_age_seconds; /* gauge: time since the last commit (or the start) */
+        bl_metric_t *pipeline_stalled_seconds;   /* gauge: time work has waited without a commit; 0 while idle */
+        bl_metric_t *pipeline_aborts_in_row;     /* gauge: batches aborted since the last commit */
 } bl_metrics_backlogd_t;
 
 /**

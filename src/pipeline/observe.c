@@ -15,6 +15,15 @@
  * HTTP thread only renders. Counters that other modules
  * already keep (the DLQ's per reason, the ingest stats) are mirrored at the
  * same tick rather than counted twice.
+ *
+ * Health (/healthz beyond the heartbeat): txn.c tells of each commit and
+ * abort (bl_observe_committed, bl_observe_aborted), and every gauge tick
+ * asks whether work waits for a commit: input consumed and not committed,
+ * a partition paused for retry, a batch open or committing, a timer due, or
+ * a batch aborted since the last commit. The pipeline thread keeps that
+ * state in observe.health and copies it to the HTTP server, which judges it
+ * at each request (bl_http_health_failing); a change of verdict is logged
+ * here, once.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -66,6 +75,9 @@ static void make_series(bl_pipeline_t *p) {
         o->aborted = bl_metrics_series(m->txn_aborted);
         o->restore_seconds = bl_metrics_series(m->restore_seconds);
         o->restore_items = bl_metrics_series(m->restore_items);
+        o->last_commit_age = bl_metrics_series(m->pipeline_last_commit_age_seconds);
+        o->stalled = bl_metrics_series(m->pipeline_stalled_seconds);
+        o->aborts_in_row = bl_metrics_series(m->pipeline_aborts_in_row);
 }
 
 bool bl_observe_open(bl_pipeline_t *p) {
@@ -80,6 +92,7 @@ bool bl_observe_open(bl_pipeline_t *p) {
                 return false;
         }
         make_series(p);
+        p->observe.health = (bl_http_health_t){.last_commit_ms = bl_pipeline_monotonic_ms()};
         if (!bl_http_options_from_config(p->config, &options))
                 return true; /* http.port 0: no endpoint */
         p->observe.http = bl_http_start(&options, p->observe.registry, errstr, sizeof(errstr));
@@ -192,6 +205,66 @@ static void update_gauges(bl_pipeline_t *p) {
         bl_metric_set(o->input_paused, p->input_paused ? 1 : 0);
 }
 
+/* Whether anything waits for a commit; cheap: a few flags, the assigned partitions and the next timer. */
+static bool work_pending(const bl_pipeline_t *p) {
+        if (p->observe.health.aborts_in_row > 0 || p->batch_open || p->committing)
+                return true;
+        for (size_t i = 0; i < p->partition_count; i++) {
+                const bl_input_partition_t *entry = &p->partitions[i];
+                if (entry->paused || (entry->done_offset >= 0 && entry->done_offset != entry->committed_offset))
+                        return true;
+        }
+        if (!p->ready)
+                return false; /* timers run once the partitions are restored */
+        int64_t due = bl_backlog_next_due(p->backlog);
+        return due != BL_NO_TIME && due <= bl_pipeline_wall_ms();
+}
+
+/* The health gauges, and the verdict of /healthz logged when it changes. */
+static void judge_health(bl_pipeline_t *p, int64_t now) {
+        bl_observe_t *o = &p->observe;
+        char reason[256];
+        bl_metric_set(o->last_commit_age, (double)(now - o->health.last_commit_ms) / 1000.0);
+        bl_metric_set(o->stalled, (double)bl_http_health_stalled_ms(&o->health, now) / 1000.0);
+        bl_metric_set(o->aborts_in_row, (double)o->health.aborts_in_row);
+        bool failing = bl_http_health_failing(&o->health, p->config->health_max_commit_age_ms,
+                                              (uint64_t)p->config->health_max_aborts_in_row, now, reason,
+                                              sizeof(reason));
+        if (failing && !o->health_failing)
+                bl_log_error("observe", "/healthz fails: %s", reason);
+        else if (!failing && o->health_failing)
+                bl_log_info("observe", "/healthz passes again");
+        o->health_failing = failing;
+}
+
+static void update_health(bl_pipeline_t *p, int64_t now) {
+        bl_http_health_t *health = &p->observe.health;
+        bool pending = work_pending(p);
+        if (pending && !health->work_pending)
+                health->work_since_ms = now;
+        health->work_pending = pending;
+        bl_http_set_health(p->observe.http, health);
+        judge_health(p, now);
+}
+
+void bl_observe_committed(bl_pipeline_t *p) {
+        bl_http_health_t *health = &p->observe.health;
+        health->last_commit_ms = bl_pipeline_monotonic_ms();
+        health->aborts_in_row = 0;
+        bl_http_set_health(p->observe.http, health);
+}
+
+void bl_observe_aborted(bl_pipeline_t *p) {
+        bl_http_health_t *health = &p->observe.health;
+        int64_t now = bl_pipeline_monotonic_ms();
+        health->aborts_in_row++;
+        if (!health->work_pending)
+                health->work_since_ms = now;
+        health->work_pending = true; /* what the batch held runs again */
+        bl_http_set_health(p->observe.http, health);
+        judge_health(p, now);
+}
+
 static double thread_cpu_ms(void) {
         struct timespec now;
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
@@ -205,6 +278,7 @@ void bl_observe_tick(bl_pipeline_t *p) {
                 return;
         p->observe.last_gauges_ms = now;
         update_gauges(p);
+        update_health(p, now);
         if (now - p->observe.last_census_ms < p->observe.census_interval_ms)
                 return;
         double started = thread_cpu_ms(); /* the walk's own CPU: a preempted walk must not stretch the interval */

@@ -110,6 +110,9 @@ typedef struct bl_observe_s {
         bl_metric_series_t *throttled[BL_OBSERVE_DOMAINS];
         bl_metric_series_t *input_paused, *decision_seconds, *commit_seconds, *committed, *aborted;
         bl_metric_series_t *restore_seconds, *restore_items;
+        bl_metric_series_t *last_commit_age, *stalled, *aborts_in_row;
+        bl_http_health_t health; /* what /healthz judges, kept here and copied to the server (observe.c) */
+        bool health_failing;     /* as last logged */
         bl_metric_series_t *dispatched[BL_OBSERVE_DOMAINS]; /* for the policy label below */
         char dispatched_policy[BL_OBSERVE_DOMAINS][128];
         int64_t last_gauges_ms;
@@ -284,7 +287,11 @@ void bl_observe_close(bl_pipeline_t *p);
 void bl_observe_ready(bl_pipeline_t *p, bool ready, const char *reason);
 void bl_observe_event(bl_pipeline_t *p, const char *topic);
 void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy_name, const char *policy_version);
-/** Heartbeat every turn; the summary gauges once a second. */
+/** A transaction committed (txn.c): the commit age restarts, the aborts in a row are over. */
+void bl_observe_committed(bl_pipeline_t *p);
+/** A batch aborted (txn.c): one more in a row; its work waits until a commit. */
+void bl_observe_aborted(bl_pipeline_t *p);
+/** Heartbeat every turn; the cheap gauges and the health every 100 ms; the summary gauges once a second. */
 void bl_observe_tick(bl_pipeline_t *p);
 
 /* run.c */

@@ -49,6 +49,7 @@
 #include "pipeline/pipeline_int.h"
 
 #define TXN_TIMEOUT_MS 30000
+#define ABORT_SLICE_MS 1000
 #define CLOSE_TIMEOUT_MS 10000
 
 /* A record of the batch after the one committing: its key and value wait in the held bytes. */
@@ -440,11 +441,20 @@ static rd_kafka_topic_partition_list_t *done_offsets(const bl_pipeline_t *p) {
 /*
  * Aborts the producer's transaction. A timeout (the broker slow or away) is resumed by calling again, as
  * librdkafka asks, until it is done or the instance is told to stop; false when the run cannot go on.
+ * Each call waits a short slice, so that the heartbeat, the gauges and /healthz stay current through a
+ * broker outage (the loop itself cannot turn meanwhile); only the first timeout is logged.
  */
 static bool abort_transaction(bl_pipeline_t *p) {
         rd_kafka_error_t *error;
-        while ((error = rd_kafka_abort_transaction(p->producer, TXN_TIMEOUT_MS))) {
+        int timeouts = 0;
+        while ((error = rd_kafka_abort_transaction(p->producer, ABORT_SLICE_MS))) {
                 bool retriable = rd_kafka_error_is_retriable(error);
+                bl_observe_tick(p);
+                if (retriable && !*p->stop && rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT &&
+                    timeouts++ > 0) {
+                        rd_kafka_error_destroy(error);
+                        continue;
+                }
                 if (check_fatal(p, error, "abort transaction"))
                         return false;
                 if (!retriable || *p->stop) {
@@ -506,6 +516,7 @@ static void abort_and_recover(bl_pipeline_t *p, bl_fault_t fault, bool open, con
         p->giving_up = false;
         p->stats.aborts++;
         bl_metric_inc(p->observe.aborted, 1);
+        bl_observe_aborted(p);
         take_deliveries(p);
         bl_credit_transaction_aborted(p->credit);
         if (!aborted)
@@ -536,6 +547,7 @@ static void culprit_given_up(bl_pipeline_t *p) {
 static void committed(bl_pipeline_t *p, const rd_kafka_topic_partition_list_t *offsets, int64_t took_ms) {
         bl_metric_observe(p->observe.commit_seconds, (double)took_ms / 1000.0);
         bl_metric_inc(p->observe.committed, 1);
+        bl_observe_committed(p);
         bl_credit_transaction_committed(p->credit);
         p->stats.transactions++;
         p->stats.commit_ms += (uint64_t)took_ms;
@@ -654,6 +666,7 @@ void bl_txn_reset(bl_pipeline_t *p) {
         bl_isolate_failed(p->isolate, BL_FAULT_TRANSIENT, false); /* both batches are gone */
         p->stats.aborts++;
         bl_metric_inc(p->observe.aborted, 1);
+        bl_observe_aborted(p);
         take_deliveries(p);
         bl_credit_transaction_aborted(p->credit);
 }

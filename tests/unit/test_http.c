@@ -3,8 +3,12 @@
  * asked with libcurl: /metrics is the registry's rendering with the format's
  * content type; /healthz turns 503 once the heartbeat is older than its
  * limit and 200 again with the next one; /readyz is 503 with the reason
- * until ready; other paths 404, other methods 405; a port in use is a clear
- * error naming the address and port. The config keys http.* feed the options.
+ * until ready; other paths 404, other methods 405; HEAD is GET without the
+ * body; a port in use is a clear error naming the address and port. The
+ * health rules: work that waits too long for a commit, or too many aborts in
+ * a row, fail /healthz; an idle instance stays healthy. A connection is cut
+ * after its total time even while it keeps sending. The config keys http.*
+ * and health.* feed the options.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -197,12 +201,148 @@ static void test_not_found_and_methods(void) {
 
         reply_t *reply = request(port, "POST", "/metrics", "a=1");
         CHECK_INT(reply->status, 405);
-        CHECK_STR(reply->allow, " GET");
+        CHECK_STR(reply->allow, " GET, HEAD");
         CHECK_INT(request(port, "DELETE", "/readyz", NULL)->status, 405);
         CHECK_INT(request(port, "PUT", "/nowhere", NULL)->status, 405);
-        CHECK_INT(request(port, "HEAD", "/healthz", NULL)->status, 405);
+        CHECK_STR(request(port, "PATCH", "/healthz", NULL)->allow, " GET, HEAD");
         /* Still serving after all that. */
         CHECK_INT(request(port, "GET", "/healthz", NULL)->status, 200);
+        bl_http_stop(http);
+}
+
+static void test_head(void) {
+        bl_metrics_t *registry = bl_metrics_new();
+        bl_http_t *http = start(registry, 30000);
+        CHECK(http != NULL);
+        if (!http) {
+                bl_metrics_destroy(registry);
+                return;
+        }
+        int port = bl_http_port(http);
+        reply_t *reply = request(port, "HEAD", "/healthz", NULL);
+        CHECK_INT(reply->status, 200);
+        CHECK_INT(reply->body_length, 0);
+        CHECK(!strncmp(reply->content_type, "text/plain", 10));
+        CHECK_INT(request(port, "HEAD", "/readyz", NULL)->status, 503);
+        CHECK_INT(request(port, "HEAD", "/metrics", NULL)->status, 200);
+        CHECK_INT(request(port, "HEAD", "/nothing", NULL)->status, 404);
+        bl_http_stop(http);
+        bl_metrics_destroy(registry);
+}
+
+static int64_t monotonic_now_ms(void) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* The rules alone, at chosen times. */
+static void test_health_rules(void) {
+        char reason[256] = "";
+        bl_http_health_t idle = {.last_commit_ms = 1000};
+        /* Idle for a day: nothing waits, nothing fails. */
+        CHECK(!bl_http_health_failing(&idle, 60000, 20, 1000 + 86400000, reason, sizeof(reason)));
+        CHECK_INT(bl_http_health_stalled_ms(&idle, 1000 + 86400000), 0);
+
+        /* Work since t=50000 after a commit at 1000: it waits from 50000, not from the commit. */
+        bl_http_health_t waiting = {.last_commit_ms = 1000, .work_pending = true, .work_since_ms = 50000};
+        CHECK_INT(bl_http_health_stalled_ms(&waiting, 60000), 10000);
+        CHECK(!bl_http_health_failing(&waiting, 60000, 20, 110000, reason, sizeof(reason)));
+        CHECK(bl_http_health_failing(&waiting, 60000, 20, 110001, reason, sizeof(reason)));
+        CHECK_STR(reason, "stalled: work has waited 60001 ms without a transaction committed (limit 60000 ms)");
+
+        /* A commit after the work began: it waits from the commit. */
+        waiting.last_commit_ms = 100000;
+        CHECK_INT(bl_http_health_stalled_ms(&waiting, 110001), 10001);
+        CHECK(!bl_http_health_failing(&waiting, 60000, 20, 110001, reason, sizeof(reason)));
+
+        /* Aborts in a row fail at the limit, however recent the commit. */
+        bl_http_health_t aborting = {.last_commit_ms = 5000, .work_pending = true, .work_since_ms = 5000,
+                                     .aborts_in_row = 19};
+        CHECK(!bl_http_health_failing(&aborting, 60000, 20, 6000, reason, sizeof(reason)));
+        aborting.aborts_in_row = 20;
+        CHECK(bl_http_health_failing(&aborting, 60000, 20, 6000, reason, sizeof(reason)));
+        CHECK_STR(reason, "aborting: 20 batches aborted in a row without a commit (limit 20)");
+}
+
+/* The rules through /healthz, as the pipeline feeds them. */
+static void test_healthz_judges_progress(void) {
+        char errstr[256] = "";
+        bl_http_options_t options = {.address = "127.0.0.1",
+                                     .healthz_stale_ms = 30000,
+                                     .max_commit_age_ms = 300,
+                                     .max_aborts_in_row = 3};
+        bl_http_t *http = bl_http_start(&options, NULL, errstr, sizeof(errstr));
+        CHECK(http != NULL);
+        if (!http)
+                return;
+        int port = bl_http_port(http);
+        int64_t now = monotonic_now_ms();
+
+        /* Idle long after the last commit: healthy. */
+        bl_http_health_t health = {.last_commit_ms = now - 3600000};
+        bl_http_set_health(http, &health);
+        CHECK_INT(request(port, "GET", "/healthz", NULL)->status, 200);
+
+        /* Work arrives: healthy until it has waited 300 ms without a commit. */
+        health.work_pending = true;
+        health.work_since_ms = now;
+        bl_http_set_health(http, &health);
+        CHECK_INT(request(port, "GET", "/healthz", NULL)->status, 200);
+        sleep_ms(450);
+        reply_t *reply = request(port, "GET", "/healthz", NULL);
+        CHECK_INT(reply->status, 503);
+        CHECK_CONTAINS(reply->body, "stalled: work has waited ");
+        CHECK_CONTAINS(reply->body, "without a transaction committed (limit 300 ms)\n");
+
+        /* A commit: healthy again while work goes on. */
+        health.last_commit_ms = monotonic_now_ms();
+        bl_http_set_health(http, &health);
+        CHECK_INT(request(port, "GET", "/healthz", NULL)->status, 200);
+
+        /* Three aborts in a row fail at once; the next commit ends the row. */
+        for (int i = 1; i <= 3; i++) {
+                health.aborts_in_row = (uint64_t)i;
+                bl_http_set_health(http, &health);
+                CHECK_INT(request(port, "GET", "/healthz", NULL)->status, i < 3 ? 200 : 503);
+        }
+        CHECK_STR(request(port, "GET", "/healthz", NULL)->body,
+                  "aborting: 3 batches aborted in a row without a commit (limit 3)\n");
+        health.aborts_in_row = 0;
+        health.last_commit_ms = monotonic_now_ms();
+        bl_http_set_health(http, &health);
+        CHECK_INT(request(port, "GET", "/healthz", NULL)->status, 200);
+
+        bl_http_set_health(NULL, &health); /* no server (http.port 0): a no-op */
+        bl_http_stop(http);
+}
+
+/* A client that keeps sending, a line at a time, is cut after the total time; a probe still gets through. */
+static void test_connection_total_time(void) {
+        char errstr[256] = "";
+        bl_http_options_t options = {.address = "127.0.0.1", .healthz_stale_ms = 30000, .connection_max_ms = 400};
+        bl_http_t *http = bl_http_start(&options, NULL, errstr, sizeof(errstr));
+        CHECK(http != NULL);
+        if (!http)
+                return;
+        struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)bl_http_port(http))};
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+        int slow = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK(connect(slow, (struct sockaddr *)&address, sizeof(address)) == 0);
+        CHECK(send(slow, "GET /healthz HTTP/1.1\r\n", 23, MSG_NOSIGNAL) == 23);
+        int64_t started = monotonic_now_ms();
+        bool cut = false;
+        while (!cut && monotonic_now_ms() - started < 3000) {
+                sleep_ms(100); /* never idle for libmicrohttpd: a header line every 100 ms */
+                cut = send(slow, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL) < 0;
+                char byte;
+                cut = cut || recv(slow, &byte, 1, MSG_DONTWAIT) == 0;
+        }
+        int64_t lasted = monotonic_now_ms() - started;
+        CHECK(cut);
+        CHECK(lasted >= 300 && lasted < 1500);
+        close(slow);
+        CHECK_INT(request(bl_http_port(http), "GET", "/healthz", NULL)->status, 200);
         bl_http_stop(http);
 }
 
@@ -302,7 +442,29 @@ static void test_options_from_config(void) {
         CHECK_STR(options.address, "0.0.0.0");
         CHECK_INT(options.port, 9464);
         CHECK_INT(options.healthz_stale_ms, 30000);
+        CHECK_INT(options.connection_max_ms, 5000);
+        CHECK_INT(options.max_connections, 64);
+        CHECK_INT(options.max_connections_per_address, 8);
+        CHECK_INT(options.max_commit_age_ms, 60000);
+        CHECK_INT(options.max_aborts_in_row, 20);
         bl_config_destroy(config);
+
+        /* A commit may take commit.interval_ms + transaction.timeout_ms: the age limit must be above. */
+        problem_t too_short = {{0}, {0}};
+        char *const short_age[] = {"BACKLOGD_HEALTH_MAX_COMMIT_AGE_MS=10100", NULL};
+        CHECK(bl_config_load(NULL, short_age, keep_problem, &too_short) == NULL);
+        CHECK_STR(too_short.key, "health.max_commit_age_ms");
+        CHECK_CONTAINS(too_short.reason, "must be above commit.interval_ms + transaction.timeout_ms (10100)");
+        char *const long_enough[] = {"BACKLOGD_HEALTH_MAX_COMMIT_AGE_MS=10101", NULL};
+        config = bl_config_load(NULL, long_enough, NULL, NULL);
+        CHECK(config != NULL);
+        bl_config_destroy(config);
+
+        problem_t per_address = {{0}, {0}};
+        char *const too_many[] = {"BACKLOGD_HTTP_MAX_CONNECTIONS=8", NULL};
+        CHECK(bl_config_load(NULL, too_many, keep_problem, &per_address) == NULL);
+        CHECK_STR(per_address.key, "http.max_connections_per_address");
+        CHECK_CONTAINS(per_address.reason, "must be below http.max_connections (8)");
 
         char *const off[] = {"BACKLOGD_HTTP_PORT=0", "BACKLOGD_HTTP_ADDRESS=::", NULL};
         config = bl_config_load(NULL, off, NULL, NULL);
@@ -327,6 +489,10 @@ int main(void) {
         RUN(test_healthz_goes_stale);
         RUN(test_readyz);
         RUN(test_not_found_and_methods);
+        RUN(test_head);
+        RUN(test_health_rules);
+        RUN(test_healthz_judges_progress);
+        RUN(test_connection_total_time);
         RUN(test_bind_errors);
         RUN(test_ipv6_loopback);
         RUN(test_options_from_config);

@@ -378,6 +378,7 @@ static void test_catalogue(void) {
         bl_metric_set(bl_metrics_series(metrics.backlog_items, "READY", "evaluation"), 5);
         bl_metric_observe(bl_metrics_series(metrics.txn_commit_seconds), 0.02);
         bl_metric_set(bl_metrics_series(metrics.backpressure_throttled, "evaluation"), 1);
+        bl_metric_set(bl_metrics_series(metrics.pipeline_aborts_in_row), 3);
         char *text = bl_metrics_render_string(registry, NULL);
         CHECK_CONTAINS(text, "# TYPE backlogd_backlog_items gauge\n"
                              "backlogd_backlog_items{state=\"READY\",domain=\"evaluation\"} 5\n");
@@ -388,6 +389,11 @@ static void test_catalogue(void) {
         CHECK_CONTAINS(text, "backlogd_txn_committed_total 0\n");
         CHECK_CONTAINS(text, "backlogd_backpressure_input_paused 0\n");
         CHECK_CONTAINS(text, "backlogd_backpressure_throttled{domain=\"evaluation\"} 1\n");
+        /* The health gauges of /healthz (issue #12): no labels, so they render before their first update. */
+        CHECK_CONTAINS(text, "# TYPE backlogd_pipeline_last_commit_age_seconds gauge\n"
+                             "backlogd_pipeline_last_commit_age_seconds 0\n");
+        CHECK_CONTAINS(text, "# TYPE backlogd_pipeline_stalled_seconds gauge\n");
+        CHECK_CONTAINS(text, "backlogd_pipeline_aborts_in_row 3\n");
 
         /* bl_metrics_render() writes the same bytes to a FILE. */
         char *written = NULL;
