@@ -132,3 +132,15 @@ def test_a_stalled_registry_holds_up_only_the_partition_that_needs_it():
         code, counts = run.stop()
     assert code == 0
     assert counts["handed_on"] == 40 and counts["dead_lettered"] == 0
+
+    # A new instance restores the 40 tasks; their snapshots' schema comes through the same fetcher.
+    again = Backlogd(env)
+    try:
+        restored = again.wait_for(r"backlog\.state, 3 partitions: \d+ snapshots, 0 tombstones, 0 unreadable",
+                                  timeout=60)
+        assert int(re.search(r"(\d+) snapshots", restored[0]).group(1)) >= 40
+        fetched = again.messages(r"^schema \d+ fetched in \d+ ms$")
+        assert fetched and not again.messages(r"restoring again"), again.lines[-20:]
+    finally:
+        code, _ = again.stop()
+    assert code == 0
