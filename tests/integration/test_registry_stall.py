@@ -2,7 +2,9 @@
 whose record needs a schema backlogd has not fetched yet: the schema is fetched
 on a thread of its own, that one partition waits in order, and every other
 partition keeps flowing at its normal pace, not one registry.timeout_ms per try.
-After SIGCONT the waiting records are processed and nothing was dead-lettered."""
+After SIGCONT the waiting records are processed and nothing was dead-lettered.
+A backlog.deps notice whose schema cannot be fetched waits the same way (it used to
+be dead-lettered with reason "none"), and a new instance restores through the fetcher."""
 import json
 import os
 import re
@@ -18,13 +20,16 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from conftest_common import SOURCE_DIR, backlogd
 from kafka_tools import BOOTSTRAP, REGISTRY, broker_env, unique_prefix
-from pipeline import Backlogd
+from pipeline import Backlogd, consume_all
 
 SCHEMAS = SOURCE_DIR / "schemas"
 V1 = json.loads((SCHEMAS / "task_event" / "v1.avsc").read_text())
 V2 = json.loads((SCHEMAS / "task_event" / "v2.avsc").read_text())
 # A writer schema of its own (one field more, which the reader ignores): an id backlogd has never seen.
 V2_PROBE = {**V2, "fields": V2["fields"] + [{"name": "stall_probe", "type": ["null", "string"], "default": None}]}
+NOTICE = json.loads((SCHEMAS / "dependency_notice" / "v1.avsc").read_text())
+NOTICE_PROBE = {**NOTICE, "fields": NOTICE["fields"] + [{"name": "stall_probe", "type": ["null", "string"],
+                                                         "default": None}]}
 REGISTRY_TIMEOUT_MS = 10000
 
 
@@ -144,3 +149,43 @@ def test_a_stalled_registry_holds_up_only_the_partition_that_needs_it():
     finally:
         code, _ = again.stop()
     assert code == 0
+
+
+def test_a_dependency_notice_waits_for_its_schema_and_is_never_dead_lettered():
+    """A backlog.deps record whose schema cannot be fetched now is the registry's fault, not the
+    notice's: it waits (it used to be dead-lettered with no reason) and is read once the registry answers."""
+    prefix = unique_prefix("stallnotice")
+    env = broker_env(prefix, BACKLOGD_TOPICS_PARTITIONS=3, BACKLOGD_LOG_LEVEL="debug",
+                     BACKLOGD_GROUP_ID=prefix + "group", BACKLOGD_REGISTRY_URL=REGISTRY,
+                     BACKLOGD_REGISTRY_TIMEOUT_MS=500, BACKLOGD_INGEST_RETRY_BACKOFF_MAX_MS=1000)
+    created = backlogd("topics", "create", env=env)
+    assert created.returncode == 0, created.stderr
+    client = SchemaRegistryClient({"url": REGISTRY})
+    context = SerializationContext(prefix + "backlog.deps", MessageField.VALUE)
+    notice = AvroSerializer(client, json.dumps(NOTICE_PROBE), conf={"auto.register.schemas": True})
+    value = notice({"kind": "WAITING", "to_task_id": "n-to", "from_task_id": "n-from", "outcome": None,
+                    "at": 1795849200000}, context)
+    notice_id = int.from_bytes(value[1:5], "big")
+
+    run = Backlogd(env)
+    pid = registry_pid()
+    stopped = False
+    try:
+        run.wait_for(r"backlog\.state, \d+ partitions: ", timeout=60)
+        os.kill(pid, signal.SIGSTOP)
+        stopped = True
+        produce_located(prefix + "backlog.deps", [("n-to", value)])
+        time.sleep(2)  # more than registry.timeout_ms: the fetch has failed at least once
+        assert not run.messages(r"-> .*backlog\.dlq"), "a registry fault was dead-lettered"
+        assert run.messages(rf"schema {notice_id} not fetched after \d+ ms")
+        os.kill(pid, signal.SIGCONT)
+        stopped = False
+        run.wait_for(rf"^schema {notice_id} fetched in \d+ ms$", timeout=30)
+        time.sleep(1)
+    finally:
+        if stopped:
+            os.kill(pid, signal.SIGCONT)
+        code, _ = run.stop()
+    assert code == 0
+    assert not run.messages(r"-> .*backlog\.dlq")
+    assert consume_all(prefix + "backlog.dlq", expected=0, timeout=2) == []
