@@ -15,7 +15,7 @@
  * comes here and takes no lock.
  *
  * Invariants: at most one request per id at a time, whoever asks; the table
- * holds at most MAX_WANTS ids; a failure is handed to one asker and then
+ * holds at most MAX_WANTS ids (answers nobody collects make room after a while); a failure is handed to one asker and then
  * forgotten, so the next ask is a new request (the pipeline's back-off
  * spaces them). Shut-down sets the cancel flag the registry handle watches
  * (registry.c), so a request to a registry that hangs ends within its
@@ -87,10 +87,14 @@ static bool is_kept_answer(const want_t *want) {
         return want->state == WANT_ANSWERED && want->err == BL_ERR_NOT_FOUND;
 }
 
-/* Room for one more id: kept "not found" answers go first, the expired ones, then the oldest. */
+/*
+ * Room for one more id: answers older than NOT_FOUND_KEEP_MS go first (kept "not found" ones, and those
+ * nobody came back for: a partition revoked while it waited), then the oldest "not found".
+ */
 static bool make_room(bl_fetcher_t *fetcher, int64_t now) {
         for (size_t i = fetcher->count; i-- > 0;)
-                if (is_kept_answer(&fetcher->wants[i]) && now - fetcher->wants[i].answered_ms >= NOT_FOUND_KEEP_MS)
+                if (fetcher->wants[i].state == WANT_ANSWERED &&
+                    now - fetcher->wants[i].answered_ms >= NOT_FOUND_KEEP_MS)
                         remove_want(fetcher, &fetcher->wants[i]);
         for (size_t i = 0; fetcher->count == MAX_WANTS && i < fetcher->count; i++)
                 if (is_kept_answer(&fetcher->wants[i]))

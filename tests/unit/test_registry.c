@@ -956,6 +956,23 @@ static void test_fetcher_timeout_is_a_failure(void) {
         bl_fetcher_destroy(fetcher);
 }
 
+/* A flood of records with ever new unknown ids: kept answers make room, an ask is never refused. */
+static void test_fetcher_many_unknown_ids(void) {
+        bl_fetcher_t *fetcher = canned_fetcher(FETCH_TIMEOUT_MS);
+        int refused = 0;
+        if (!fetcher)
+                return;
+        for (int32_t id = 1000; id < 1400; id++) {
+                char errstr[512] = "", *schema = NULL;
+                refused += bl_fetcher_get(fetcher, id, &schema, errstr, sizeof(errstr)) != BL_ERR_PENDING;
+                CHECK(bl_fetcher_wait(fetcher, id, 2000));
+                CHECK_INT(bl_fetcher_get(fetcher, id, &schema, errstr, sizeof(errstr)), BL_ERR_NOT_FOUND);
+        }
+        CHECK_INT(refused, 0);
+        CHECK_INT(bl_fetcher_stats(fetcher).not_found, 400);
+        bl_fetcher_destroy(fetcher);
+}
+
 static void test_fetcher_destroy_while_the_registry_hangs(void) {
         struct timespec start;
         bl_fetcher_t *fetcher = canned_fetcher(FETCH_TIMEOUT_MS);
@@ -1010,6 +1027,7 @@ int main(void) {
         RUN(test_fetcher_not_found_is_permanent);
         RUN(test_fetcher_failure_is_said_once);
         RUN(test_fetcher_timeout_is_a_failure);
+        RUN(test_fetcher_many_unknown_ids);
         RUN(test_fetcher_destroy_while_the_registry_hangs);
         stop_server();
         return check_exit_status();
