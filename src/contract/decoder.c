@@ -8,8 +8,10 @@
  *   that schema's reused value -> projection onto the newest TaskEvent ->
  *   key == task_id -> semantic rules.
  *
- * Only a registry that cannot answer is transient; everything else about a
- * record is permanent and carries its DLQ reason. Not thread-safe: one
+ * Only a registry that cannot answer is transient, and a schema still being
+ * fetched (error->pending: the registry has not answered yet, contract/
+ * fetcher.c); everything else about a record is permanent and carries its
+ * DLQ reason. Not thread-safe: one
  * decoder per ingest thread, over that thread's schema cache.
  */
 #include "contract/decoder.h"
@@ -93,6 +95,11 @@ bl_decoder_t *bl_decoder_new_from_config(bl_schemas_t *schemas, const bl_config_
 static bool writer_schema(bl_decoder_t *decoder, int32_t schema_id, bl_schema_t **writer, bl_record_error_t *error) {
         char errstr[BL_RECORD_DETAIL_MAX];
         bl_err_t err = bl_schemas_get(decoder->schemas, schema_id, writer, errstr, sizeof(errstr));
+        if (err == BL_ERR_PENDING) { /* being fetched: transient, and the wait is short */
+                bl_record_error_transient(error, "%s", errstr);
+                error->pending = true;
+                return false;
+        }
         if (err == BL_ERR_UNAVAILABLE)
                 return bl_record_error_transient(error, "%s", errstr);
         if (err == BL_ERR_NOT_FOUND)

@@ -36,7 +36,8 @@ bl_decoder_t *bl_decoder_new_from_config(bl_schemas_t *schemas, const bl_config_
 /**
  * Decodes one record. True with @p event filled (borrowed until the next
  * call). False with @p error: transient (the registry cannot answer: retry
- * later, never dead-letter) or permanent with its DLQ reason and detail.
+ * later, never dead-letter; error->pending when its schema is still being
+ * fetched: retry soon) or permanent with its DLQ reason and detail.
  * The record's key must be its task_id.
  */
 bool bl_decoder_decode(bl_decoder_t *decoder, const void *key, size_t key_size, const void *value, size_t value_size,

@@ -483,6 +483,11 @@ static bool writer_schema(bl_schemas_t *schemas, int32_t schema_id, const char *
                           bl_record_error_t *error) {
         char errstr[BL_RECORD_DETAIL_MAX];
         bl_err_t err = bl_schemas_get(schemas, schema_id, writer, errstr, sizeof(errstr));
+        if (err == BL_ERR_PENDING) { /* being fetched: transient, and the wait is short */
+                bl_record_error_transient(error, "%s", errstr);
+                error->pending = true;
+                return false;
+        }
         if (err == BL_ERR_UNAVAILABLE)
                 return bl_record_error_transient(error, "%s", errstr);
         if (err == BL_ERR_NOT_FOUND)

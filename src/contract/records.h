@@ -143,7 +143,7 @@ const char *bl_records_last_error(const bl_records_t *records);
  * the bytes with bl_avro_bounds_check before avro-c reads them, and copies
  * what it needs: nothing returned points into @p value or the schema cache.
  * NULL with @p error on failure: transient when the registry cannot answer
- * now (retry later), otherwise permanent with decode.wire_format,
+ * now (retry later; error->pending while its schema is being fetched), otherwise permanent with decode.wire_format,
  * decode.schema_unknown, decode.avro or contract.incompatible and the field
  * in the detail. A tombstone (NULL value) is the caller's to recognise.
  */

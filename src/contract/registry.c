@@ -27,7 +27,10 @@
  * libcurl keeps and never prints); the password is not kept in this struct.
  *
  * Thread: a handle is used by one thread at a time. curl_global_init runs
- * once under pthread_once, so handles may be created from any thread.
+ * once under pthread_once, so handles may be created from any thread. The
+ * one exception is the cancel flag: another thread sets it, and libcurl's
+ * progress callback, called several times a second even while no byte
+ * moves, ends the transfer.
  */
 #include "contract/registry.h"
 
@@ -56,6 +59,7 @@ struct bl_registry_s {
         struct curl_slist *headers;
         char *base_url; /* as configured, without trailing '/' */
         int timeout_ms;
+        const atomic_bool *cancel; /* NULL: requests are never cancelled */
         char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -274,6 +278,20 @@ void bl_registry_destroy(bl_registry_t *registry) {
         free(registry);
 }
 
+/* libcurl's progress callback: non-zero ends the transfer with CURLE_ABORTED_BY_CALLBACK. */
+static int check_cancel(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+        const bl_registry_t *registry = opaque;
+        (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+        return atomic_load(registry->cancel) ? 1 : 0;
+}
+
+void bl_registry_set_cancel(bl_registry_t *registry, const atomic_bool *cancel) {
+        registry->cancel = cancel;
+        curl_easy_setopt(registry->curl, CURLOPT_XFERINFOFUNCTION, check_cancel);
+        curl_easy_setopt(registry->curl, CURLOPT_XFERINFODATA, registry);
+        curl_easy_setopt(registry->curl, CURLOPT_NOPROGRESS, 0L);
+}
+
 static char *copy_without_trailing_slashes(const char *url) {
         char *copy = strdup(url);
         size_t length = copy ? strlen(copy) : 0;
@@ -371,6 +389,9 @@ static bl_err_t transport_error(const bl_registry_t *registry, const exchange_t 
         if (rc == CURLE_OPERATION_TIMEDOUT)
                 return bl_err_set(errstr, errstr_size, BL_ERR_UNAVAILABLE, "%s %s: no answer within %d ms (%s)",
                                   method, exchange->path, registry->timeout_ms, reason);
+        if (rc == CURLE_ABORTED_BY_CALLBACK)
+                return bl_err_set(errstr, errstr_size, BL_ERR_UNAVAILABLE, "%s %s: cancelled", method,
+                                  exchange->path);
         return bl_err_set(errstr, errstr_size, BL_ERR_UNAVAILABLE, "%s %s: cannot reach the registry: %s", method,
                           exchange->path, reason);
 }
@@ -407,6 +428,11 @@ static bl_err_t perform(bl_registry_t *registry, exchange_t *exchange, char *err
                                   method_names[exchange->method], exchange->path);
         }
         registry->curl_error[0] = '\0';
+        if (registry->cancel && atomic_load(registry->cancel)) {
+                free(url);
+                return bl_err_set(errstr, errstr_size, BL_ERR_UNAVAILABLE, "%s %s: cancelled",
+                                  method_names[exchange->method], exchange->path);
+        }
         rc = curl_easy_perform(registry->curl);
         curl_easy_getinfo(registry->curl, CURLINFO_RESPONSE_CODE, &exchange->status);
         free(url);

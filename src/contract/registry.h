@@ -20,11 +20,14 @@
  * caches parsed schemas by id for the life of the process.
  *
  * One handle per thread: the curl easy handle inside is reused between calls
- * (keep-alive) and is not thread-safe.
+ * (keep-alive) and is not thread-safe. A handle given a cancel flag
+ * (bl_registry_set_cancel) ends a request in progress soon after another
+ * thread sets the flag, well before registry.timeout_ms.
  */
 #ifndef BL_REGISTRY_H
 #define BL_REGISTRY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,6 +61,14 @@ struct bl_config_s;
 bl_registry_t *bl_registry_new_from_config(const struct bl_config_s *config, const char *url, char *errstr,
                                            size_t errstr_size);
 void bl_registry_destroy(bl_registry_t *registry);
+
+/**
+ * From now on, a request of @p registry in progress ends with
+ * BL_ERR_UNAVAILABLE ("cancelled") once @p cancel (borrowed; it must outlive
+ * the handle) is true, and none starts while it is: for a thread that must
+ * be joined while the registry hangs (contract/fetcher.c).
+ */
+void bl_registry_set_cancel(bl_registry_t *registry, const atomic_bool *cancel);
 
 /** The schema text of @p id. On BL_OK *schema_json is malloc'd and the caller frees it. */
 bl_err_t bl_registry_get_schema(bl_registry_t *registry, int32_t id, char **schema_json, char *errstr,

@@ -8,6 +8,10 @@
  * registry are not cached: an id that is unknown now is asked again by the
  * next record that carries it (a poison pill costs one request, not memory).
  *
+ * With a fetcher (contract/fetcher.c), a miss on the registry asks the
+ * fetcher's thread and returns at once, BL_ERR_PENDING until the answer is
+ * in; the text it brings is parsed here, on the cache's own thread.
+ *
  * A process holds tens of schemas, so lookup is a scan of a small array.
  * Not thread-safe: one cache per ingest thread.
  */
@@ -20,6 +24,7 @@
 struct bl_schemas_s {
         const bl_catalog_t *catalog;
         bl_registry_t *registry;
+        bl_fetcher_t *fetcher; /* NULL: misses block on the registry */
         bl_schema_t **entries;
         size_t count;
         size_t capacity;
@@ -146,7 +151,8 @@ static bl_schema_t *load_catalog_entry(bl_schemas_t *schemas, const bl_catalog_e
 static bl_err_t fetch_from_registry(bl_schemas_t *schemas, int32_t id, bl_schema_t **out, char *errstr,
                                     size_t errstr_size) {
         char *text = NULL;
-        bl_err_t err = bl_registry_get_schema(schemas->registry, id, &text, errstr, errstr_size);
+        bl_err_t err = schemas->fetcher ? bl_fetcher_get(schemas->fetcher, id, &text, errstr, errstr_size)
+                                        : bl_registry_get_schema(schemas->registry, id, &text, errstr, errstr_size);
         bl_schema_t *schema;
         if (err)
                 return err;
@@ -160,6 +166,14 @@ static bl_err_t fetch_from_registry(bl_schemas_t *schemas, int32_t id, bl_schema
         }
         *out = schema;
         return BL_OK;
+}
+
+void bl_schemas_use_fetcher(bl_schemas_t *schemas, bl_fetcher_t *fetcher) {
+        schemas->fetcher = fetcher;
+}
+
+bool bl_schemas_wait(bl_schemas_t *schemas, int32_t id, int timeout_ms) {
+        return !schemas->fetcher || bl_fetcher_wait(schemas->fetcher, id, timeout_ms);
 }
 
 bl_err_t bl_schemas_get(bl_schemas_t *schemas, int32_t id, bl_schema_t **schema, char *errstr, size_t errstr_size) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "contract/catalog.h"
+#include "contract/fetcher.h"
 #include "contract/registry.h"
 #include "ops/err.h"
 
@@ -45,12 +46,28 @@ bl_schemas_t *bl_schemas_new(const bl_catalog_t *catalog, bl_registry_t *registr
 void bl_schemas_destroy(bl_schemas_t *schemas);
 
 /**
+ * From now on, ids the cache lacks are asked of the registry through
+ * @p fetcher (borrowed; it must outlive the cache), and bl_schemas_get never
+ * waits for the network. Without it, a miss is a blocking request.
+ */
+void bl_schemas_use_fetcher(bl_schemas_t *schemas, bl_fetcher_t *fetcher);
+
+/**
  * The schema with @p id. BL_ERR_NOT_FOUND when no source knows it (a
  * permanent fault for the record), BL_ERR_UNAVAILABLE when the registry
- * cannot answer now (transient), BL_ERR_CONFIG when the schema it holds does
- * not parse. errstr says which.
+ * cannot answer now (transient), BL_ERR_PENDING when a fetcher is asking it
+ * (transient: ask again shortly), BL_ERR_CONFIG when the schema it holds does
+ * not parse. errstr says which. A cached id is a scan of a small array: no
+ * lock, no request.
  */
 bl_err_t bl_schemas_get(bl_schemas_t *schemas, int32_t id, bl_schema_t **schema, char *errstr, size_t errstr_size);
+
+/**
+ * Waits up to @p timeout_ms for the fetcher's answer about @p id, for a
+ * caller that cannot go on without it (restore). True when bl_schemas_get
+ * will no longer answer BL_ERR_PENDING for it; true at once without a fetcher.
+ */
+bool bl_schemas_wait(bl_schemas_t *schemas, int32_t id, int timeout_ms);
 
 /** The newest catalog version of @p contract, parsed (the reader schema); NULL if the catalog lacks it. */
 bl_schema_t *bl_schemas_newest(bl_schemas_t *schemas, const char *contract);

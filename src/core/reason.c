@@ -36,6 +36,7 @@ bl_reason_t bl_reason_parse(const char *name) {
 
 void bl_record_error_clear(bl_record_error_t *error) {
         error->transient = false;
+        error->pending = false;
         error->reason = BL_REASON_NONE;
         error->detail[0] = '\0';
         error->schema_id = -1;
@@ -44,6 +45,7 @@ void bl_record_error_clear(bl_record_error_t *error) {
 bool bl_record_error_set(bl_record_error_t *error, bl_reason_t reason, const char *fmt, ...) {
         va_list ap;
         error->transient = false;
+        error->pending = false;
         error->reason = reason;
         va_start(ap, fmt);
         vsnprintf(error->detail, sizeof(error->detail), fmt, ap);
@@ -54,6 +56,7 @@ bool bl_record_error_set(bl_record_error_t *error, bl_reason_t reason, const cha
 bool bl_record_error_transient(bl_record_error_t *error, const char *fmt, ...) {
         va_list ap;
         error->transient = true;
+        error->pending = false;
         error->reason = BL_REASON_NONE;
         va_start(ap, fmt);
         vsnprintf(error->detail, sizeof(error->detail), fmt, ap);

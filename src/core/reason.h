@@ -37,6 +37,7 @@ typedef struct bl_record_error_s {
         bl_reason_t reason;                 /* when permanent */
         char detail[BL_RECORD_DETAIL_MAX];  /* the field path or the message */
         int32_t schema_id;                  /* -1 when unknown */
+        bool pending;                       /* transient, only because its schema is being fetched: look again soon */
 } bl_record_error_t;
 
 /** "decode.wire_format", ... as written in the dlq.reason header. */

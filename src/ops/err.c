@@ -26,6 +26,7 @@ static const struct {
         [-BL_ERR_UNSUPPORTED] = {"BL_ERR_UNSUPPORTED", "not supported"},
         [-BL_ERR_UNAVAILABLE] = {"BL_ERR_UNAVAILABLE", "temporarily unavailable"},
         [-BL_ERR_REFUSED] = {"BL_ERR_REFUSED", "refused by the peer"},
+        [-BL_ERR_PENDING] = {"BL_ERR_PENDING", "answer pending"},
 };
 
 static int err_index(bl_err_t err) {

@@ -25,7 +25,8 @@ typedef enum {
         BL_ERR_UNSUPPORTED = -9, /* not available in this build or on this peer */
         BL_ERR_UNAVAILABLE = -10, /* a peer is unreachable, overloaded or slow: transient, retry later */
         BL_ERR_REFUSED = -11,    /* a peer answered and refused: permanent for this request */
-        BL_ERR__COUNT = 12       /* number of codes, for tables */
+        BL_ERR_PENDING = -12,    /* asked of a peer, the answer not in yet: ask again shortly */
+        BL_ERR__COUNT = 13       /* number of codes, for tables */
 } bl_err_t;
 
 /** Short description of @p err, e.g. "configuration is unusable". */

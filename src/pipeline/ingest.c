@@ -3,7 +3,8 @@
  *
  * For each record of tasks.events and tasks.results: the decoder says valid
  * (hand the event to the sink), transient (retry: nothing is written and the
- * offset does not move), or permanent (the DLQ gets the original bytes and
+ * offset does not move; wait, when only its schema is still being fetched),
+ * or permanent (the DLQ gets the original bytes and
  * the reason). A DLQ write that librdkafka refuses is itself transient: the
  * record is retried rather than lost. Pipeline thread only.
  */
@@ -41,6 +42,12 @@ static bl_ingest_outcome_t retry(bl_ingest_t *ingest, char *why, size_t why_size
         return BL_INGEST_RETRY;
 }
 
+/* Its schema is on its way (contract/fetcher.c): not a failure, a short wait. */
+static bl_ingest_outcome_t wait_for_schema(bl_ingest_t *ingest, char *why, size_t why_size, const char *detail) {
+        retry(ingest, why, why_size, detail);
+        return BL_INGEST_WAIT;
+}
+
 static bl_ingest_outcome_t dead_letter(bl_ingest_t *ingest, const rd_kafka_message_t *message,
                                        const bl_record_error_t *failure, char *why, size_t why_size) {
         bl_dlq_original_t original;
@@ -61,6 +68,8 @@ bl_ingest_outcome_t bl_ingest_record(bl_ingest_t *ingest, const rd_kafka_message
         if (!bl_decoder_decode(ingest->decoder, message->key, message->key_len, message->payload, message->len, &event,
                                &failure)) {
                 ingest->stats.consumed -= failure.transient; /* it will be consumed again */
+                if (failure.pending)
+                        return wait_for_schema(ingest, why, why_size, failure.detail);
                 return failure.transient ? retry(ingest, why, why_size, failure.detail)
                                          : dead_letter(ingest, message, &failure, why, why_size);
         }

@@ -38,6 +38,7 @@ typedef enum {
         BL_INGEST_HANDED_ON = 0,
         BL_INGEST_DEAD_LETTERED,
         BL_INGEST_RETRY, /* transient: nothing happened; process the record again later */
+        BL_INGEST_WAIT,  /* transient: its schema is being fetched; process the record again shortly */
 } bl_ingest_outcome_t;
 
 typedef struct bl_ingest_stats_s {
@@ -54,8 +55,8 @@ bl_ingest_t *bl_ingest_new(bl_decoder_t *decoder, bl_dlq_t *dlq, const bl_ingest
 void bl_ingest_destroy(bl_ingest_t *ingest);
 
 /**
- * Decodes, validates and routes @p message. On BL_INGEST_RETRY, @p why says
- * what was transient.
+ * Decodes, validates and routes @p message. On BL_INGEST_RETRY and
+ * BL_INGEST_WAIT, @p why says what was transient.
  */
 bl_ingest_outcome_t bl_ingest_record(bl_ingest_t *ingest, const rd_kafka_message_t *message, char *why,
                                      size_t why_size);

@@ -296,19 +296,30 @@ void bl_outputs_ingest_sink(bl_pipeline_t *p, bl_ingest_sink_t *sink) {
         sink->opaque = p;
 }
 
-bool bl_outputs_apply_notice_record(bl_pipeline_t *p, const rd_kafka_message_t *message) {
+bl_ingest_outcome_t bl_outputs_apply_notice_record(bl_pipeline_t *p, const rd_kafka_message_t *message, char *why,
+                                                   size_t why_size) {
         bl_record_error_t error;
         bl_notice_record_t *record;
-        if (!bl_txn_ensure(p))
-                return false;
+        bl_dlq_original_t original;
+        char errstr[256];
+        if (!bl_txn_ensure(p)) {
+                snprintf(why, why_size, "no transaction to apply it in");
+                return BL_INGEST_RETRY;
+        }
         record = bl_records_decode_notice(p->contracts.schemas, message->payload, message->len, &error);
+        if (!record && error.transient) { /* the registry's fault, never the notice's: it waits */
+                snprintf(why, why_size, "%s", error.detail);
+                return error.pending ? BL_INGEST_WAIT : BL_INGEST_RETRY;
+        }
         if (!record) {
-                char errstr[256];
-                bl_dlq_original_t original;
                 bl_dlq_original_from_message(message, &original);
-                return bl_dlq_send(p->dlq, &original, "backlog", &error, 1, errstr, sizeof(errstr)) == BL_OK;
+                if (bl_dlq_send(p->dlq, &original, "backlog", &error, 1, errstr, sizeof(errstr)) == BL_OK)
+                        return BL_INGEST_DEAD_LETTERED;
+                bl_txn_fail(p, BL_FAULT_TRANSIENT, "dlq: %s", errstr); /* the produce said whose fault */
+                snprintf(why, why_size, "%s", errstr);
+                return BL_INGEST_RETRY;
         }
         bl_backlog_apply_notice(p->backlog, &record->notice, message->partition, bl_pipeline_wall_ms());
         bl_notice_record_destroy(record);
-        return true;
+        return BL_INGEST_HANDED_ON;
 }

@@ -44,6 +44,7 @@ typedef struct bl_input_partition_s {
         int64_t done_offset;      /* one past the last record finished in this batch; -1: none */
         int64_t committed_offset; /* committed with the last transaction; RD_KAFKA_OFFSET_INVALID: none */
         bool paused;
+        bool schema_wait;         /* paused only while its record's schema is fetched: a short, quiet wait */
         int64_t retry_at_ms;
         int64_t backoff_ms;
 } bl_input_partition_t;
@@ -258,8 +259,12 @@ void bl_txn_destroy(bl_pipeline_t *p);
 /* outputs.c */
 void bl_outputs_backlog_sink(bl_pipeline_t *p, bl_backlog_sink_t *sink);
 void bl_outputs_ingest_sink(bl_pipeline_t *p, bl_ingest_sink_t *sink);
-/** A record of backlog.deps: decode and apply; false when it had to be dead-lettered and that failed. */
-bool bl_outputs_apply_notice_record(bl_pipeline_t *p, const rd_kafka_message_t *message);
+/**
+ * A record of backlog.deps: decode and apply (HANDED_ON), dead-letter it (DEAD_LETTERED), or wait for its schema
+ * (WAIT, RETRY; @p why says why). A dead letter that cannot be written fails the batch and is a RETRY.
+ */
+bl_ingest_outcome_t bl_outputs_apply_notice_record(bl_pipeline_t *p, const rd_kafka_message_t *message, char *why,
+                                                   size_t why_size);
 
 /* restore.c */
 /** Reads the @p count partitions listed of backlog.state into the backlog, replacing what it held of them. */

@@ -6,7 +6,8 @@
  * partition p of the inputs was written to partition p of it, so restoring
  * p is reading that one partition to its read_committed end: the latest
  * snapshot of each task wins, a tombstone removes it. Restore emits nothing:
- * the backlog takes the items back as they were committed. A snapshot that
+ * the backlog takes the items back as they were committed. A snapshot whose
+ * schema is being fetched waits for the fetch (contract/fetcher.c); one that
  * cannot be read now (its schema's registry does not answer) makes the whole
  * restore wait and start again: a partition is never half restored. Time
  * spent and items read are logged. Pipeline thread.
@@ -19,12 +20,31 @@
 #include "ops/log.h"
 #include "pipeline/pipeline_int.h"
 
+#define SCHEMA_WAIT_SLICE_MS 1000 /* how often a wait for a schema looks at the stop flag */
+
 typedef struct restore_ctx_s {
         bl_pipeline_t *p;
         uint64_t items, tombstones, unreadable;
         bool transient;              /* a snapshot could not be read now: restore again later */
         char why[BL_RECORD_DETAIL_MAX];
 } restore_ctx_t;
+
+/*
+ * A snapshot whose schema is being fetched is waited for here, on the
+ * fetcher the ingest path asks too: restore holds the pipeline by design, and
+ * the fetch is bounded by registry.timeout_ms. What the fetch fails with is
+ * a plain transient error, and the whole restore starts again after a back-off.
+ */
+static bl_item_t *decode_snapshot(restore_ctx_t *ctx, const rd_kafka_message_t *message, bl_record_error_t *error) {
+        bl_item_t *item;
+        while (!(item = bl_records_decode_item(ctx->p->contracts.schemas, message->payload, message->len,
+                                               message->partition, error)) &&
+               error->pending && !*ctx->p->stop) {
+                bl_schemas_wait(ctx->p->contracts.schemas, error->schema_id, SCHEMA_WAIT_SLICE_MS);
+                bl_http_heartbeat(ctx->p->observe.http); /* waiting on a bounded fetch is not hanging */
+        }
+        return item;
+}
 
 static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
         restore_ctx_t *ctx = opaque;
@@ -38,8 +58,7 @@ static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
                 ctx->tombstones++;
                 return true;
         }
-        bl_item_t *item = bl_records_decode_item(ctx->p->contracts.schemas, message->payload, message->len,
-                                                 message->partition, &error);
+        bl_item_t *item = decode_snapshot(ctx, message, &error);
         if (!item && error.transient) {
                 snprintf(ctx->why, sizeof(ctx->why), "%s", error.detail);
                 ctx->transient = true;

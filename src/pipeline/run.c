@@ -21,13 +21,15 @@
  *   every commit.interval_ms       -> commit the transaction with the offsets
  *
  * A transient fault in ingest pauses that partition, seeks it back to the
- * record and resumes it after a back-off that doubles up to a cap. A batch
- * that fails for the broker's fault holds everything back the same way; one
- * that fails for good is bisected (isolate.c, txn.c) until the record or
- * the task it fails on is found: the record goes to the DLQ as
- * processing.failed, the task DEAD with that reason, and the loop goes on.
- * A producer fenced after a broker stall is made anew. SIGTERM ends the
- * loop: the batch is committed, the group left. Pipeline thread.
+ * record and resumes it after a back-off that doubles up to a cap; a record
+ * whose schema is being fetched (on the fetcher's thread, never this one)
+ * pauses its partition for a short fixed wait. The others flow meanwhile. A
+ * batch that fails for the broker's fault holds everything back with a
+ * back-off that doubles too; one that fails for good is bisected (isolate.c,
+ * txn.c) until the record or the task it fails on is found: the record goes
+ * to the DLQ as processing.failed, the task DEAD with that reason, and the
+ * loop goes on. A producer fenced after a broker stall is made anew. SIGTERM
+ * ends the loop: the batch is committed, the group left. Pipeline thread.
  */
 #include "pipeline/run.h"
 
@@ -48,6 +50,7 @@
 #define SEEK_TIMEOUT_MS 10000
 #define CLOSE_TIMEOUT_MS 10000
 #define ISOLATE_NORMAL_UNITS 4096 /* batches of this many units are normal again after a culprit is found */
+#define SCHEMA_PENDING_WAIT_MS 50
 
 /* ---- input partitions -------------------------------------------------------- */
 
@@ -118,7 +121,13 @@ void bl_pipeline_rewind(bl_pipeline_t *p) {
 
 /* ---- pause and retry ---------------------------------------------------------- */
 
-static void pause_and_rewind(bl_pipeline_t *p, bl_input_partition_t *entry, int64_t offset, const char *why) {
+/*
+ * @p schema_pending: the record's schema is being fetched (contract/fetcher.c logs the fetch): look again
+ * after SCHEMA_PENDING_WAIT_MS, leaving the back-off as it is; a fetch that fails comes back as a plain
+ * retry, and that one doubles it.
+ */
+static void pause_and_rewind(bl_pipeline_t *p, bl_input_partition_t *entry, int64_t offset, bool schema_pending,
+                             const char *why) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition)->offset = offset;
         rd_kafka_pause_partitions(p->consumer, list);
@@ -130,10 +139,17 @@ static void pause_and_rewind(bl_pipeline_t *p, bl_input_partition_t *entry, int6
                 p->fatal = true;
         }
         rd_kafka_topic_partition_list_destroy(list);
+        entry->paused = true;
+        entry->schema_wait = schema_pending;
+        if (schema_pending) {
+                entry->retry_at_ms = bl_pipeline_monotonic_ms() + SCHEMA_PENDING_WAIT_MS;
+                bl_log_debug("run", "%s [%d] waits at offset %" PRId64 ": %s", entry->topic, (int)entry->partition,
+                             offset, why);
+                return;
+        }
         entry->backoff_ms = entry->backoff_ms ? entry->backoff_ms * 2 : p->config->ingest_retry_backoff_ms;
         if (entry->backoff_ms > p->config->ingest_retry_backoff_max_ms)
                 entry->backoff_ms = p->config->ingest_retry_backoff_max_ms;
-        entry->paused = true;
         entry->retry_at_ms = bl_pipeline_monotonic_ms() + entry->backoff_ms;
         bl_log_warn("run", "%s [%d] paused at offset %" PRId64 ", retry in %" PRId64 " ms: %s", entry->topic,
                     (int)entry->partition, offset, entry->backoff_ms, why);
@@ -154,7 +170,8 @@ static void resume_due_partitions(bl_pipeline_t *p) {
                 rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition);
                 rd_kafka_resume_partitions(p->consumer, list);
                 rd_kafka_topic_partition_list_destroy(list);
-                bl_log_info("run", "%s [%d] resumed", entry->topic, (int)entry->partition);
+                bl_log(entry->schema_wait ? BL_LOG_DEBUG : BL_LOG_INFO, "run", "%s [%d] resumed", entry->topic,
+                       (int)entry->partition);
         }
 }
 
@@ -291,6 +308,7 @@ static void handle_message(bl_pipeline_t *p, const rd_kafka_message_t *message) 
         char why[BL_RECORD_DETAIL_MAX];
         const char *topic;
         bl_input_partition_t *entry;
+        bl_ingest_outcome_t outcome;
         if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 reached_end(p, message);
                 return;
@@ -309,17 +327,15 @@ static void handle_message(bl_pipeline_t *p, const rd_kafka_message_t *message) 
                 return;
         }
         bl_isolate_unit(p->isolate, BL_UNIT_RECORD, topic, message->partition, message->offset);
-        if (!strcmp(topic, p->topic_deps)) {
-                if (bl_outputs_apply_notice_record(p, message))
-                        entry->done_offset = message->offset + 1;
-                else
-                        bl_txn_fail(p, BL_FAULT_TRANSIENT, "backlog.deps: a notice could not be dead-lettered");
-                return;
-        }
-        switch (bl_ingest_record(p->ingest, message, why, sizeof(why))) {
+        if (!strcmp(topic, p->topic_deps))
+                outcome = bl_outputs_apply_notice_record(p, message, why, sizeof(why));
+        else
+                outcome = bl_ingest_record(p->ingest, message, why, sizeof(why));
+        switch (outcome) {
         case BL_INGEST_HANDED_ON:
         case BL_INGEST_DEAD_LETTERED: entry->done_offset = message->offset + 1; break;
-        case BL_INGEST_RETRY: pause_and_rewind(p, entry, message->offset, why); break;
+        case BL_INGEST_RETRY: pause_and_rewind(p, entry, message->offset, false, why); break;
+        case BL_INGEST_WAIT: pause_and_rewind(p, entry, message->offset, true, why); break;
         }
 }
 
@@ -631,6 +647,7 @@ static bool open_contracts(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
         char errstr[512];
         publish_ctx_t ctx = {p, stop, {0}, true};
         if (!bl_contract_source_open(&p->contracts, p->config, errstr, sizeof(errstr)) ||
+            !bl_contract_source_fetch_async(&p->contracts, p->config, errstr, sizeof(errstr)) ||
             !(p->decoder = bl_decoder_new_from_config(p->contracts.schemas, p->config, errstr, sizeof(errstr)))) {
                 bl_log_error("run", "contracts: %s", errstr);
                 return false;

@@ -9,6 +9,12 @@
  * than timeout_ms, bodies over the 4 MiB bound, and a route that demands
  * basic auth. The server records the last request so the tests see what the
  * client actually sent: method, raw path, body, headers.
+ *
+ * The fetcher (contract/fetcher.c) runs against the same server: an ask
+ * answers at once while the server hangs on purpose (a route that holds its
+ * answer until the test releases it), the answer lands, a 404 stays
+ * permanent, a failure is said once, and destroy returns promptly while a
+ * request hangs.
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -21,7 +27,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "contract/fetcher.h"
 #include "contract/registry.h"
+#include "contract/schemas.h"
 
 #define SCHEMA_STRING "{\"type\":\"string\"}"
 #define SCHEMA_BODY "{\"schema\": \"{\\\"type\\\":\\\"string\\\"}\"}"
@@ -31,6 +39,9 @@
 #define AUTHORIZATION "Basic cHJvYmU6czNjcmV0LVBhNTU=" /* base64("probe:s3cret-Pa55") */
 #define TIMEOUT_MS 100
 #define SLOW_MS 400
+#define HANG_UNTIL_RELEASED -1 /* a route's delay: answers once the test releases it (or after HANG_MAX_MS) */
+#define HANG_MAX_MS 20000
+#define HANGING_ID 16
 
 /* ---- the canned server ------------------------------------------------- */
 
@@ -62,6 +73,7 @@ static const route_t routes[] = {
         {"GET", "/schemas/ids/13", 502, NULL, BODY_HUGE_SIZED},
         {"GET", "/schemas/ids/14", 200, NULL, BODY_HUGE_CHUNKED},
         {"GET", "/schemas/ids/15", 301, ""},
+        {"GET", "/schemas/ids/16", 200, SCHEMA_BODY, BODY_TEXT, HANG_UNTIL_RELEASED},
         {"GET", "/schemas/ids/100", 200, SCHEMA_BODY, BODY_TEXT, 0, true},
         {"POST", "/subjects/orders-value/versions", 200, "{\"id\":42}"},
         {"POST", "/subjects/orders%2Feu%20value/versions", 200, "{\"id\":43}"},
@@ -101,8 +113,11 @@ static struct {
         char *huge_body;
         pthread_mutex_t lock;
         int connections;     /* opened so far */
+        int requests;        /* answered or begun so far */
         seen_request_t last; /* under lock */
-} server = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        pthread_cond_t released_cond;
+        bool released;       /* hanging routes answer (under lock) */
+} server = {.lock = PTHREAD_MUTEX_INITIALIZER, .released_cond = PTHREAD_COND_INITIALIZER};
 
 typedef struct upload_s {
         char body[1024];
@@ -126,6 +141,7 @@ static void copy_header(struct MHD_Connection *connection, enum MHD_ValueKind ki
 static void record_request(struct MHD_Connection *connection, const char *method, const char *url,
                            const upload_t *upload) {
         pthread_mutex_lock(&server.lock);
+        server.requests++;
         snprintf(server.last.method, sizeof(server.last.method), "%s", method);
         snprintf(server.last.path, sizeof(server.last.path), "%s", url);
         snprintf(server.last.body, sizeof(server.last.body), "%.*s", (int)upload->length, upload->body);
@@ -170,6 +186,30 @@ static struct MHD_Response *make_response(const route_t *route, bool authorized)
         return MHD_create_response_from_buffer(strlen(route->body), (void *)route->body, MHD_RESPMEM_PERSISTENT);
 }
 
+static void hang_until_released(void) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += HANG_MAX_MS / 1000;
+        pthread_mutex_lock(&server.lock);
+        while (!server.released && pthread_cond_timedwait(&server.released_cond, &server.lock, &deadline) == 0)
+                continue;
+        pthread_mutex_unlock(&server.lock);
+}
+
+static void set_hanging(bool hanging) {
+        pthread_mutex_lock(&server.lock);
+        server.released = !hanging;
+        pthread_cond_broadcast(&server.released_cond);
+        pthread_mutex_unlock(&server.lock);
+}
+
+static int requests_so_far(void) {
+        pthread_mutex_lock(&server.lock);
+        int requests = server.requests;
+        pthread_mutex_unlock(&server.lock);
+        return requests;
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
                               const char *version, const char *upload_data, size_t *upload_data_size,
                               void **request_context) {
@@ -192,7 +232,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection, cons
         const route_t *route = find_route(method, url);
         const char *authorization = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Authorization");
         bool authorized = !route || !route->needs_auth || (authorization && !strcmp(authorization, AUTHORIZATION));
-        if (route && route->delay_ms)
+        if (route && route->delay_ms == HANG_UNTIL_RELEASED)
+                hang_until_released();
+        else if (route && route->delay_ms)
                 usleep((useconds_t)route->delay_ms * 1000);
         struct MHD_Response *response = make_response(route, authorized);
         MHD_add_response_header(response, "Content-Type", "application/vnd.schemaregistry.v1+json");
@@ -271,6 +313,7 @@ static bool start_server(void) {
 }
 
 static void stop_server(void) {
+        set_hanging(false);
         if (server.daemon)
                 MHD_stop_daemon(server.daemon);
         if (server.closed_socket >= 0)
@@ -781,6 +824,175 @@ static void test_connection_is_reused(void) {
         bl_registry_destroy(registry);
 }
 
+/* ---- the fetcher ------------------------------------------------------------- */
+
+#define FETCH_TIMEOUT_MS 10000 /* registry.timeout_ms of the fetchers below: far longer than any test waits */
+#define ASK_BOUND_MS 5          /* an ask never waits for the network */
+
+static bl_fetcher_t *canned_fetcher(int timeout_ms) {
+        char url[128], errstr[512] = "";
+        snprintf(url, sizeof(url), "%s/r", server.url);
+        bl_registry_options_t options = options_for(url);
+        options.timeout_ms = timeout_ms;
+        bl_registry_t *registry = bl_registry_new(&options, errstr, sizeof(errstr));
+        bl_fetcher_t *fetcher = registry ? bl_fetcher_new(registry, errstr, sizeof(errstr)) : NULL;
+        CHECK(fetcher != NULL);
+        if (!fetcher)
+                fprintf(stderr, "canned fetcher: %s\n", errstr);
+        return fetcher;
+}
+
+/* Asks for @p id, checks the answer class and that the ask took under ASK_BOUND_MS; returns the text or NULL. */
+static char *expect_ask(bl_fetcher_t *fetcher, int32_t id, bl_err_t expected_err, const char *expected) {
+        char errstr[512] = "", *schema = NULL;
+        struct timespec start;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        bl_err_t err = bl_fetcher_get(fetcher, id, &schema, errstr, sizeof(errstr));
+        long long took_ms = elapsed_ms(&start);
+        CHECK_INT(err, expected_err);
+        CHECK(took_ms < ASK_BOUND_MS);
+        if (err != expected_err || took_ms >= ASK_BOUND_MS)
+                fprintf(stderr, "  ask %d: %s in %lld ms: %s\n", (int)id, bl_err_name(err), took_ms, errstr);
+        if (expected)
+                CHECK_CONTAINS(errstr, expected);
+        CHECK(err == BL_OK || schema == NULL);
+        return schema;
+}
+
+static void test_fetcher_asks_without_waiting(void) {
+        bl_fetcher_t *fetcher = canned_fetcher(FETCH_TIMEOUT_MS);
+        if (!fetcher)
+                return;
+        set_hanging(true);
+        expect_ask(fetcher, HANGING_ID, BL_ERR_PENDING, "schema 16 pending");
+        CHECK(!bl_fetcher_wait(fetcher, HANGING_ID, 200)); /* the server holds its answer */
+        int requests = requests_so_far();
+        for (int i = 0; i < 100; i++) /* a partition looking again and again: one request in all */
+                expect_ask(fetcher, HANGING_ID, BL_ERR_PENDING, "schema 16 pending");
+        CHECK_INT(requests_so_far(), requests);
+        set_hanging(false);
+        CHECK(bl_fetcher_wait(fetcher, HANGING_ID, 2000));
+        free(expect_ask(fetcher, HANGING_ID, BL_OK, NULL));
+        bl_fetcher_destroy(fetcher);
+}
+
+static void test_fetcher_answer_lands_in_the_cache(void) {
+        char errstr[512] = "";
+        bl_fetcher_t *fetcher = canned_fetcher(FETCH_TIMEOUT_MS);
+        bl_registry_t *registry = canned_registry(); /* the cache's own: never used once the fetcher is set */
+        bl_schemas_t *schemas = registry ? bl_schemas_new(NULL, registry, errstr, sizeof(errstr)) : NULL;
+        bl_schema_t *schema = NULL;
+        CHECK(schemas != NULL);
+        if (!fetcher || !schemas)
+                goto done;
+        bl_schemas_use_fetcher(schemas, fetcher);
+        CHECK_INT(bl_schemas_get(schemas, 1, &schema, errstr, sizeof(errstr)), BL_ERR_PENDING);
+        CHECK_CONTAINS(errstr, "schema 1 pending");
+        CHECK(bl_schemas_wait(schemas, 1, 2000));
+        CHECK_INT(bl_schemas_get(schemas, 1, &schema, errstr, sizeof(errstr)), BL_OK);
+        CHECK(schema != NULL && schema->id == 1 && avro_typeof(schema->avro) == AVRO_STRING);
+        int requests = requests_so_far();
+        bl_schema_t *again = NULL;
+        CHECK_INT(bl_schemas_get(schemas, 1, &again, errstr, sizeof(errstr)), BL_OK);
+        CHECK(again == schema); /* from the cache: no request */
+        CHECK_INT(requests_so_far(), requests);
+        CHECK_INT(bl_fetcher_stats(fetcher).fetched, 1);
+done:
+        bl_schemas_destroy(schemas);
+        bl_registry_destroy(registry);
+        bl_fetcher_destroy(fetcher);
+}
+
+static void test_fetcher_not_found_is_permanent(void) {
+        char errstr[512] = "";
+        bl_fetcher_t *fetcher = canned_fetcher(FETCH_TIMEOUT_MS);
+        bl_registry_t *registry = canned_registry();
+        bl_schemas_t *schemas = registry ? bl_schemas_new(NULL, registry, errstr, sizeof(errstr)) : NULL;
+        bl_schema_t *schema = NULL;
+        if (!fetcher || !schemas)
+                goto done;
+        bl_schemas_use_fetcher(schemas, fetcher);
+        expect_ask(fetcher, 2, BL_ERR_PENDING, NULL);
+        CHECK(bl_fetcher_wait(fetcher, 2, 2000));
+        expect_ask(fetcher, 2, BL_ERR_NOT_FOUND, "40403: Schema 2 not found");
+        int requests = requests_so_far();
+        /* a burst of records with the same unknown id: the answer is kept, not asked again */
+        CHECK_INT(bl_schemas_get(schemas, 2, &schema, errstr, sizeof(errstr)), BL_ERR_NOT_FOUND);
+        CHECK_CONTAINS(errstr, "HTTP 404");
+        expect_ask(fetcher, 2, BL_ERR_NOT_FOUND, NULL);
+        CHECK_INT(requests_so_far(), requests);
+        CHECK_INT(bl_fetcher_stats(fetcher).not_found, 1);
+done:
+        bl_schemas_destroy(schemas);
+        bl_registry_destroy(registry);
+        bl_fetcher_destroy(fetcher);
+}
+
+static void test_fetcher_failure_is_said_once(void) {
+        bl_fetcher_t *fetcher = canned_fetcher(FETCH_TIMEOUT_MS);
+        if (!fetcher)
+                return;
+        expect_ask(fetcher, 3, BL_ERR_PENDING, NULL);
+        CHECK(bl_fetcher_wait(fetcher, 3, 2000));
+        expect_ask(fetcher, 3, BL_ERR_UNAVAILABLE, "HTTP 500");
+        int requests = requests_so_far();
+        expect_ask(fetcher, 3, BL_ERR_PENDING, NULL); /* a new request */
+        CHECK(bl_fetcher_wait(fetcher, 3, 2000));
+        CHECK_INT(requests_so_far(), requests + 1);
+        expect_ask(fetcher, 3, BL_ERR_UNAVAILABLE, "HTTP 500");
+        CHECK_INT(bl_fetcher_stats(fetcher).failed, 2);
+        bl_fetcher_destroy(fetcher);
+}
+
+static void test_fetcher_timeout_is_a_failure(void) {
+        bl_fetcher_t *fetcher = canned_fetcher(TIMEOUT_MS);
+        if (!fetcher)
+                return;
+        set_hanging(true);
+        expect_ask(fetcher, HANGING_ID, BL_ERR_PENDING, NULL);
+        CHECK(bl_fetcher_wait(fetcher, HANGING_ID, 2000));
+        expect_ask(fetcher, HANGING_ID, BL_ERR_UNAVAILABLE, "no answer within 100 ms");
+        set_hanging(false);
+        bl_fetcher_destroy(fetcher);
+}
+
+/* A flood of records with ever new unknown ids: kept answers make room, an ask is never refused. */
+static void test_fetcher_many_unknown_ids(void) {
+        bl_fetcher_t *fetcher = canned_fetcher(FETCH_TIMEOUT_MS);
+        int refused = 0;
+        if (!fetcher)
+                return;
+        for (int32_t id = 1000; id < 1400; id++) {
+                char errstr[512] = "", *schema = NULL;
+                refused += bl_fetcher_get(fetcher, id, &schema, errstr, sizeof(errstr)) != BL_ERR_PENDING;
+                CHECK(bl_fetcher_wait(fetcher, id, 2000));
+                CHECK_INT(bl_fetcher_get(fetcher, id, &schema, errstr, sizeof(errstr)), BL_ERR_NOT_FOUND);
+        }
+        CHECK_INT(refused, 0);
+        CHECK_INT(bl_fetcher_stats(fetcher).not_found, 400);
+        bl_fetcher_destroy(fetcher);
+}
+
+static void test_fetcher_destroy_while_the_registry_hangs(void) {
+        struct timespec start;
+        bl_fetcher_t *fetcher = canned_fetcher(FETCH_TIMEOUT_MS);
+        if (!fetcher)
+                return;
+        set_hanging(true);
+        int requests = requests_so_far();
+        expect_ask(fetcher, HANGING_ID, BL_ERR_PENDING, NULL);
+        for (int i = 0; i < 200 && requests_so_far() == requests; i++)
+                usleep(10 * 1000); /* until the request hangs in the server */
+        CHECK_INT(requests_so_far(), requests + 1);
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        bl_fetcher_destroy(fetcher);
+        long long took_ms = elapsed_ms(&start);
+        fprintf(stderr, "  destroy while a request hangs: %lld ms (registry.timeout_ms %d)\n", took_ms,
+                FETCH_TIMEOUT_MS);
+        CHECK(took_ms < 1500);
+        set_hanging(false);
+}
+
 int main(void) {
         RUN(test_parse_schema_good);
         RUN(test_parse_schema_bad);
@@ -810,6 +1022,13 @@ int main(void) {
         RUN(test_check_compatibility);
         RUN(test_set_compatibility);
         RUN(test_connection_is_reused);
+        RUN(test_fetcher_asks_without_waiting);
+        RUN(test_fetcher_answer_lands_in_the_cache);
+        RUN(test_fetcher_not_found_is_permanent);
+        RUN(test_fetcher_failure_is_said_once);
+        RUN(test_fetcher_timeout_is_a_failure);
+        RUN(test_fetcher_many_unknown_ids);
+        RUN(test_fetcher_destroy_while_the_registry_hangs);
         stop_server();
         return check_exit_status();
 }
