@@ -326,6 +326,13 @@ size_t bl_scheduler_total(const bl_scheduler_t *scheduler) {
         return scheduler->total;
 }
 
+size_t bl_scheduler_memory_bytes(const bl_scheduler_t *scheduler) {
+        size_t bytes = scheduler->domain_count * sizeof(*scheduler->domains);
+        for (size_t i = 0; i < scheduler->domain_count; i++)
+                bytes += scheduler->domains[i].capacity * sizeof(entry_t);
+        return bytes;
+}
+
 size_t bl_scheduler_domain_count(const bl_scheduler_t *scheduler) {
         return scheduler->domain_count;
 }
