@@ -149,10 +149,13 @@ const conf_key_t bl_config_keys[] = {
         {"backlog.max_memory_bytes", CONF_INT, FIELD(backlog_max_memory_bytes), "1073741824", 0, 1099511627776,
          NULL, NULL, 0,
          "Input backpressure: when the tasks held take this many bytes of heap (the backlog's own count of its "
-         "items, index and queues), the instance pauses tasks.events (and keeps polling). 0: no memory budget."},
-        {"backlog.resume_memory_bytes", CONF_INT, FIELD(backlog_resume_memory_bytes), "939524096", 0,
+         "items, index and queues), the instance pauses tasks.events (and keeps polling). 0: no memory budget; "
+         "else above resume_memory_bytes. Leave room under the container's limit for librdkafka's buffers "
+         "(queued.max.messages.kbytes) and the batch being committed (commit.hold_max_bytes)."},
+        {"backlog.resume_memory_bytes", CONF_INT, FIELD(backlog_resume_memory_bytes), "939524096", 1048576,
          1099511627776, NULL, NULL, 0,
-         "The low watermark: below this many bytes held, tasks.events resumes. Below max_memory_bytes."},
+         "The low watermark: below this many bytes held, tasks.events resumes. Below max_memory_bytes; at least "
+         "1 MiB, above what an empty backlog's index takes, so that input always resumes once tasks drain."},
         {"transaction.timeout_ms", CONF_INT, FIELD(transaction_timeout_ms), "10000", 1000, 900000, NULL, NULL, 0,
          "transaction.timeout.ms of the transactional producer: how long an abandoned transaction can hold "
          "read_committed readers back."},

@@ -101,6 +101,7 @@ typedef struct bl_observe_s {
         bl_metric_series_t *lag[BL_OBSERVE_DOMAINS];
         bl_metric_series_t *throttled[BL_OBSERVE_DOMAINS];
         bl_metric_series_t *input_paused, *decision_seconds, *commit_seconds, *committed, *aborted;
+        bl_metric_series_t *memory_bytes; /* set by input backpressure (run.c), on every loop turn */
         bl_metric_series_t *restore_seconds, *restore_items;
         bl_metric_series_t *dispatched[BL_OBSERVE_DOMAINS]; /* for the policy label below */
         char dispatched_policy[BL_OBSERVE_DOMAINS][128];
@@ -154,7 +155,7 @@ typedef struct bl_pipeline_s {
         int64_t last_stats_ms;
         bool fatal;
         bool ready;               /* every assigned partition restored */
-        bool input_paused;        /* tasks.events paused: too many READY tasks */
+        bool input_paused;        /* tasks.events paused: too many READY tasks, or too many bytes held */
         bl_pipeline_stats_t stats;
         char instance[256];
 } bl_pipeline_t;

@@ -308,7 +308,7 @@ static bl_config_t *load_with(const conf_key_t *key, long long value, problems_t
                 envp[1] = setting[1];
         } else if (!strcmp(key->name, "backlog.max_memory_bytes")) {
                 snprintf(setting[1], sizeof(setting[1]), "BACKLOGD_BACKLOG_RESUME_MEMORY_BYTES=%lld",
-                         value > 0 ? value - 1 : 0LL);
+                         value > 1048576 ? value - 1 : 1048576LL); /* 0: no budget, any watermark */
                 envp[1] = setting[1];
         }
         memset(problems, 0, sizeof(*problems));
@@ -362,7 +362,7 @@ static void test_duration_keys_work_at_both_ends(void) {
         }
         CHECK(checked >= 17);
         /* the watermarks of the memory budget, like those of the READY count */
-        char *envp[] = {"BACKLOGD_BACKLOG_MAX_MEMORY_BYTES=1000", "BACKLOGD_BACKLOG_RESUME_MEMORY_BYTES=1000", NULL};
+        char *envp[] = {"BACKLOGD_BACKLOG_MAX_MEMORY_BYTES=2000000", "BACKLOGD_BACKLOG_RESUME_MEMORY_BYTES=2000000", NULL};
         problems_t problems = {0};
         CHECK(bl_config_load(NULL, envp, collect, &problems) == NULL);
         CHECK_STR(problems.key[0], "backlog.resume_memory_bytes");
