@@ -22,6 +22,7 @@
  */
 #include "core/backlog.h"
 
+#include "core/duration.h"
 #include "core/scheduler.h"
 
 #include <inttypes.h>
@@ -44,6 +45,8 @@ struct bl_backlog_s {
         size_t heap_count, heap_capacity;
         bl_scheduler_t *scheduler; /* the READY tasks of each domain, best first */
         uint64_t random_state;
+        size_t item_bytes;         /* sum of every item's held_bytes */
+        int64_t forgotten_through_ms; /* the forget horizon: see refused_as_forgotten(); BL_NO_TIME: none */
 };
 
 /* What caused a change: passed down from the event, notice or timer. */
@@ -146,6 +149,21 @@ static void index_remove(bl_backlog_t *backlog, const bl_item_t *item) {
                 }
 }
 
+/* ---- memory held -------------------------------------------------------------- */
+
+/* Counts @p item's bytes again after a change (or for the first time: held_bytes starts at 0). */
+static void account(bl_backlog_t *backlog, bl_item_t *item) {
+        size_t bytes = bl_item_held_bytes(item);
+        backlog->item_bytes = backlog->item_bytes - item->held_bytes + bytes;
+        item->held_bytes = (uint32_t)bytes;
+}
+
+/* @p item leaves the backlog: its bytes no longer count. */
+static void unaccount(bl_backlog_t *backlog, bl_item_t *item) {
+        backlog->item_bytes -= item->held_bytes;
+        item->held_bytes = 0;
+}
+
 /* ---- the timer heap --------------------------------------------------------- */
 
 static void heap_place(bl_backlog_t *backlog, size_t slot, bl_item_t *item) {
@@ -244,6 +262,7 @@ static bool record_change(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to,
         if (from != to || first || to == BL_STATE_READY)
                 ready_update(backlog, item, cause->now_ms); /* a note on a READY task re-scores it */
         reschedule(backlog, item, cause->now_ms);
+        account(backlog, item);
 
         bl_transition_t transition = {
                 .task_id = item->task_id,
@@ -281,15 +300,27 @@ static int64_t earliest(int64_t a, int64_t b) {
 }
 
 /*
+ * When the retention of a terminal task (or a placeholder) starts: its end,
+ * or its submission's occurred_at when that is later (a producer's clock
+ * ahead of ours). So a purged task's own SUBMITTED always lies at or before
+ * the time it was purged minus the retention: refused_as_forgotten() relies
+ * on it. BL_NO_TIME when neither is known.
+ */
+static int64_t remembered_from(const bl_item_t *item) {
+        int64_t since = item->terminal_at_ms != BL_NO_TIME ? item->terminal_at_ms : item->state_since_ms;
+        if (!item->placeholder && item->submitted_at_ms != BL_NO_TIME && item->submitted_at_ms > since)
+                since = item->submitted_at_ms;
+        return since;
+}
+
+/*
  * The one time at which @p item needs attention, given its state. A
  * not_before that has passed no longer wakes a BLOCKED task (something else
  * holds it); @p now_ms is BL_NO_TIME on restore, when every time counts.
  */
 static int64_t next_due(const bl_backlog_t *backlog, const bl_item_t *item, int64_t now_ms) {
-        if (bl_state_is_terminal(item->state) || item->placeholder) {
-                int64_t since = item->terminal_at_ms != BL_NO_TIME ? item->terminal_at_ms : item->state_since_ms;
-                return since == BL_NO_TIME ? BL_NO_TIME : since + backlog->options.retention_ms;
-        }
+        if (bl_state_is_terminal(item->state) || item->placeholder)
+                return bl_duration_after(remembered_from(item), backlog->options.retention_ms);
         switch (item->state) {
         case BL_STATE_DISPATCHED:
         case BL_STATE_RUNNING: return item->lease_expires_at_ms;
@@ -324,12 +355,11 @@ static uint64_t next_random(bl_backlog_t *backlog) {
 
 /* Full jitter: uniform in [0, min(cap, base * 2^(attempt - 1))], base and cap as the policy says. */
 static int64_t retry_delay(bl_backlog_t *backlog, const bl_task_settings_t *settings, int32_t attempt) {
-        int64_t ceiling = settings->retry_base_ms;
-        for (int32_t i = 1; i < attempt && ceiling < settings->retry_cap_ms; i++)
-                ceiling *= 2;
-        if (ceiling > settings->retry_cap_ms)
-                ceiling = settings->retry_cap_ms;
-        return ceiling > 0 ? (int64_t)(next_random(backlog) % (uint64_t)(ceiling + 1)) : 0;
+        int64_t ceiling = bl_duration_backoff(settings->retry_base_ms, settings->retry_cap_ms, attempt);
+        if (ceiling <= 0)
+                return 0;
+        uint64_t span = (uint64_t)ceiling + 1; /* at most 2^63: no overflow in uint64_t */
+        return (int64_t)(next_random(backlog) % span);
 }
 
 /* ---- helpers on items ------------------------------------------------------------ */
@@ -375,10 +405,21 @@ static void notify_dependents(bl_backlog_t *backlog, const bl_item_t *item, int6
         }
 }
 
-/* Enters a terminal state and tells whoever waits for this task. */
-static void finish(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to, const cause_t *cause) {
-        if (record_change(backlog, item, to, false, cause))
-                notify_dependents(backlog, item, cause->now_ms);
+/*
+ * Enters a terminal state, tells whoever waits for this task, sends its
+ * submission to the DLQ when @p letter says why (BL_REASON_NONE: no letter),
+ * and then lets go of what the task no longer needs (bl_item_trim): its
+ * full snapshot has been handed to the sink, and the letter built, already.
+ */
+static void finish(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to, const cause_t *cause, bl_reason_t letter,
+                   const char *detail) {
+        if (!record_change(backlog, item, to, false, cause))
+                return;
+        notify_dependents(backlog, item, cause->now_ms);
+        if (letter != BL_REASON_NONE)
+                backlog->sink.dead_letter(backlog->sink.opaque, item, letter, detail);
+        bl_item_trim(item);
+        account(backlog, item);
 }
 
 /* Whether the task must wait, and for what (NULL: it may be READY). */
@@ -410,7 +451,7 @@ static void retry_or_die(bl_backlog_t *backlog, bl_item_t *item, const cause_t *
         const bl_item_cold_t *cold = bl_item_cold(item);
         if (cold->error_retryable && item->attempt < limit) {
                 bl_task_settings_t settings = settings_of(backlog, item);
-                item->retry_at_ms = cause->now_ms + retry_delay(backlog, &settings, item->attempt);
+                item->retry_at_ms = bl_duration_after(cause->now_ms, retry_delay(backlog, &settings, item->attempt));
                 next.reason = "retry";
                 record_change(backlog, item, BL_STATE_RETRY_WAIT, false, &next);
                 return;
@@ -420,8 +461,7 @@ static void retry_or_die(bl_backlog_t *backlog, bl_item_t *item, const cause_t *
                  cold->error_retryable ? "retries exhausted" : "not retryable", (int)item->attempt, (int)limit,
                  cold->error_code ? cold->error_code : "?", cold->error_message ? cold->error_message : "");
         next.reason = cold->error_retryable ? "retries_exhausted" : "not_retryable";
-        finish(backlog, item, BL_STATE_DEAD, &next);
-        backlog->sink.dead_letter(backlog->sink.opaque, item, BL_REASON_RETRIES_EXHAUSTED, detail);
+        finish(backlog, item, BL_STATE_DEAD, &next, BL_REASON_RETRIES_EXHAUSTED, detail);
 }
 
 static void fail_attempt(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause) {
@@ -530,18 +570,42 @@ static bl_apply_result_t illegal(const bl_task_event_t *event, const bl_item_t *
         return BL_APPLY_ILLEGAL;
 }
 
+/*
+ * Whether a SUBMITTED for a task the backlog does not hold (or holds as a
+ * placeholder) may be a task that ran and was purged: its occurred_at lies at
+ * or before the forget horizon. Every purged task's own SUBMITTED does (see
+ * remembered_from), so a producer's retry of it is refused here, not
+ * dispatched again as attempt 1; a submission stamped after the horizon is a
+ * new task. The caller dead-letters a refused one (transition.illegal).
+ */
+static bool refused_as_forgotten(const bl_backlog_t *backlog, const bl_task_event_t *event, char *detail,
+                                 size_t detail_size) {
+        int64_t horizon = backlog->forgotten_through_ms;
+        if (horizon == BL_NO_TIME || event->occurred_at_ms > horizon)
+                return false;
+        snprintf(detail, detail_size,
+                 "SUBMITTED for task %s occurred at %" PRId64 ", not after %" PRId64
+                 ", up to which ended tasks have been forgotten (backlog.retention_ms %" PRId64
+                 "): it may be a task that ran already; a new task needs a new occurred_at",
+                 event->task_id, event->occurred_at_ms, horizon, backlog->options.retention_ms);
+        return true;
+}
+
 static bl_apply_result_t apply_producer_event(bl_backlog_t *backlog, bl_item_t *item, const bl_task_event_t *event,
                                               int32_t partition, const cause_t *cause, char *detail,
                                               size_t detail_size) {
+        if (event->event_type == BL_EVENT_SUBMITTED && item && !item->placeholder)
+                return illegal(event, item, detail, detail_size);
         if (event->event_type == BL_EVENT_SUBMITTED)
-                return !item || item->placeholder ? submit(backlog, item, event, partition, cause)
-                                                  : illegal(event, item, detail, detail_size);
+                return refused_as_forgotten(backlog, event, detail, detail_size)
+                               ? BL_APPLY_ILLEGAL
+                               : submit(backlog, item, event, partition, cause);
         if (!item || item->placeholder || bl_state_is_terminal(item->state))
                 return illegal(event, item, detail, detail_size);
         remember_event(backlog, item, event->event_id);
         switch (event->event_type) {
         case BL_EVENT_UPDATED: apply_update(backlog, item, event, cause); break;
-        case BL_EVENT_CANCELLED: finish(backlog, item, BL_STATE_CANCELLED, cause); break;
+        case BL_EVENT_CANCELLED: finish(backlog, item, BL_STATE_CANCELLED, cause, BL_REASON_NONE, NULL); break;
         default: /* APPROVED */
                 item->approved = true;
                 record_change(backlog, item, item->state, false, cause);
@@ -572,12 +636,12 @@ static bl_apply_result_t apply_result(bl_backlog_t *backlog, bl_item_t *item, co
         switch (event->event_type) {
         case BL_EVENT_STARTED:
         case BL_EVENT_HEARTBEAT:
-                item->lease_expires_at_ms = cause->now_ms + lease_of(backlog, item);
+                item->lease_expires_at_ms = bl_duration_after(cause->now_ms, lease_of(backlog, item));
                 record_change(backlog, item, BL_STATE_RUNNING, false, cause);
                 break;
         case BL_EVENT_COMPLETED:
                 item->lease_expires_at_ms = BL_NO_TIME;
-                finish(backlog, item, BL_STATE_COMPLETED, cause);
+                finish(backlog, item, BL_STATE_COMPLETED, cause, BL_REASON_NONE, NULL);
                 break;
         default: /* FAILED */
                 set_error(item, event->error_code, event->error_message, event->error_retryable);
@@ -651,8 +715,7 @@ static void dependency_ended(bl_backlog_t *backlog, bl_item_t *item, const bl_no
         /* A pending dependency keeps its dependent BLOCKED, so FAILED is always legal here. */
         if (!record_change(backlog, item, BL_STATE_FAILED, false, &cause))
                 return;
-        finish(backlog, item, BL_STATE_DEAD, &cause);
-        backlog->sink.dead_letter(backlog->sink.opaque, item, BL_REASON_DEPENDENCY_FAILED, message);
+        finish(backlog, item, BL_STATE_DEAD, &cause, BL_REASON_DEPENDENCY_FAILED, message);
 }
 
 void bl_backlog_apply_notice(bl_backlog_t *backlog, const bl_notice_t *notice, int32_t partition, int64_t now_ms) {
@@ -665,7 +728,19 @@ void bl_backlog_apply_notice(bl_backlog_t *backlog, const bl_notice_t *notice, i
 
 /* ---- timers firing ----------------------------------------------------------------------- */
 
+/* Raises the forget horizon to @p time_ms (BL_NO_TIME: leaves it). */
+static void forget_through(bl_backlog_t *backlog, int64_t time_ms) {
+        if (time_ms != BL_NO_TIME &&
+            (backlog->forgotten_through_ms == BL_NO_TIME || time_ms > backlog->forgotten_through_ms))
+                backlog->forgotten_through_ms = time_ms;
+}
+
 static void purge(bl_backlog_t *backlog, bl_item_t *item) {
+        /* A placeholder never ran: forgetting it forgets no dispatch. A live task removed as a culprit
+         * (bl_backlog_give_up) must not move the horizon up to now, which would refuse every new submission. */
+        if (!item->placeholder && bl_state_is_terminal(item->state))
+                forget_through(backlog, remembered_from(item));
+        unaccount(backlog, item);
         heap_remove(backlog, item);
         bl_scheduler_remove(backlog->scheduler, item);
         index_remove(backlog, item);
@@ -679,8 +754,7 @@ static void expire(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
         char detail[BL_RECORD_DETAIL_MAX];
         snprintf(detail, sizeof(detail), "deadline %" PRId64 " passed in %s before dispatch", item->deadline_ms,
                  bl_state_name(item->state));
-        finish(backlog, item, BL_STATE_EXPIRED, &cause);
-        backlog->sink.dead_letter(backlog->sink.opaque, item, BL_REASON_DEADLINE_EXPIRED, detail);
+        finish(backlog, item, BL_STATE_EXPIRED, &cause, BL_REASON_DEADLINE_EXPIRED, detail);
 }
 
 /* Acts on the due timer of @p item; false when there was nothing to do (a stale timer). */
@@ -751,8 +825,7 @@ bool bl_backlog_give_up(bl_backlog_t *backlog, const char *task_id, const char *
         }
         set_error(item, "processing_failed", detail, false);
         item->lease_expires_at_ms = BL_NO_TIME;
-        finish(backlog, item, BL_STATE_DEAD, &cause);
-        backlog->sink.dead_letter(backlog->sink.opaque, item, BL_REASON_PROCESSING_FAILED, detail);
+        finish(backlog, item, BL_STATE_DEAD, &cause, BL_REASON_PROCESSING_FAILED, detail);
         return true;
 }
 
@@ -803,7 +876,7 @@ static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms)
         join_text(policy, sizeof(policy), decision.policy_name, '@', decision.policy_version);
         item->attempt++;
         join_text(dispatch_id, sizeof(dispatch_id), item->task_id, '/', decimal(item->attempt, attempt));
-        item->lease_expires_at_ms = now_ms + lease_of(backlog, item);
+        item->lease_expires_at_ms = bl_duration_after(now_ms, lease_of(backlog, item));
         cause_t cause = {.cause = "dispatch", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms,
                          .dispatch_id = dispatch_id, .policy = policy, .has_score = true, .score = decision.score,
                          .rationale = decision.criteria, .rationale_count = decision.criteria_count};
@@ -840,6 +913,7 @@ size_t bl_backlog_dispatch(bl_backlog_t *backlog, const char *domain, size_t max
 void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
         bl_item_t *existing = index_find(backlog, item->task_id);
         if (existing) {
+                unaccount(backlog, existing);
                 heap_remove(backlog, existing);
                 bl_scheduler_remove(backlog->scheduler, existing);
                 index_remove(backlog, existing);
@@ -848,15 +922,25 @@ void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
         item->timer_slot = BL_ITEM_NO_SLOT;
         item->timer_due_ms = BL_NO_TIME;
         item->sched_slot = BL_ITEM_NO_SLOT;
+        item->held_bytes = 0;
         if (!index_add(backlog, item)) {
                 bl_item_destroy(item);
                 return;
         }
+        if (bl_state_is_terminal(item->state))
+                bl_item_trim(item); /* the snapshot comes back whole; a terminal task keeps what finish() keeps */
+        account(backlog, item);
         ready_update(backlog, item, item->ready_since_ms != BL_NO_TIME ? item->ready_since_ms : 0);
         reschedule(backlog, item, BL_NO_TIME);
 }
 
 void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms) {
+        /*
+         * Whatever was purged before this restore (by this instance before a restart, or by the partition's
+         * previous owner) was purged by now, so its retention started at or before now - retention.
+         */
+        if (now_ms != BL_NO_TIME && now_ms >= backlog->options.retention_ms)
+                forget_through(backlog, now_ms - backlog->options.retention_ms);
         bl_scheduler_rescore(backlog->scheduler, now_ms); /* restored tasks were scored as of no time in particular */
 }
 
@@ -870,6 +954,7 @@ size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
                         continue;
                 }
                 index_clear_slot(backlog, i); /* a later entry may move into slot i: look at it again */
+                unaccount(backlog, item);
                 heap_remove(backlog, item);
                 bl_scheduler_remove(backlog->scheduler, item);
                 bl_item_destroy(item);
@@ -898,6 +983,7 @@ bool bl_backlog_forget(bl_backlog_t *backlog, const char *task_id) {
         bl_item_t *item = index_find(backlog, task_id);
         if (!item)
                 return false;
+        unaccount(backlog, item);
         heap_remove(backlog, item);
         bl_scheduler_remove(backlog->scheduler, item);
         index_remove(backlog, item);
@@ -911,6 +997,15 @@ const bl_item_t *bl_backlog_find(const bl_backlog_t *backlog, const char *task_i
 
 size_t bl_backlog_size(const bl_backlog_t *backlog) {
         return backlog->item_count;
+}
+
+size_t bl_backlog_memory_bytes(const bl_backlog_t *backlog) {
+        return backlog->item_bytes + backlog->slot_count * sizeof(*backlog->slots) +
+               backlog->heap_capacity * sizeof(*backlog->heap) + bl_scheduler_memory_bytes(backlog->scheduler);
+}
+
+int64_t bl_backlog_forgotten_through(const bl_backlog_t *backlog) {
+        return backlog->forgotten_through_ms;
 }
 
 void bl_backlog_foreach(const bl_backlog_t *backlog, void (*fn)(const bl_item_t *item, void *opaque), void *opaque) {
@@ -934,6 +1029,7 @@ bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backl
         backlog->options = *options;
         backlog->sink = *sink;
         backlog->random_state = options->seed ? options->seed : 0x9E3779B97F4A7C15ULL;
+        backlog->forgotten_through_ms = BL_NO_TIME;
         backlog->slot_count = 1024;
         backlog->slots = calloc(backlog->slot_count, sizeof(*backlog->slots));
         bl_scheduler_options_t scheduler_options = {options->rescore_interval_ms,

@@ -16,6 +16,13 @@
  *   any non-terminal -> CANCELLED
  *   any non-terminal -> DEAD             given up: its own change cannot be written (DLQ processing.failed)
  *   terminal: COMPLETED, DEAD, CANCELLED, EXPIRED; purged after the retention period
+ *
+ * A terminal task keeps only what de-duplication needs (bl_item_trim) once
+ * its full snapshot has gone to the sink. A task id is remembered for
+ * retention_ms after its end (or its submission's occurred_at, if later);
+ * then it is purged, and a SUBMITTED for it stamped at or before the forget
+ * horizon is refused: the same (task_id, attempt) is never dispatched twice,
+ * across restarts too (bl_backlog_forgotten_through).
  */
 #ifndef BL_BACKLOG_H
 #define BL_BACKLOG_H
@@ -127,7 +134,7 @@ typedef struct bl_backlog_options_s {
         int64_t retry_base_ms;   /* back-off before attempt n+1: uniform in [0, min(cap, base * 2^(n-1))] */
         int64_t retry_cap_ms;
         int32_t max_attempts;    /* unless the task says otherwise */
-        int64_t retention_ms;    /* terminal tasks stay this long, then are purged */
+        int64_t retention_ms;    /* terminal tasks stay this long, then are purged; INT64_MAX: never */
         size_t dedup_window;     /* event ids remembered per task */
         uint64_t seed;           /* for the jitter; fixed in tests */
 
@@ -217,6 +224,22 @@ size_t bl_backlog_ready_in(const bl_backlog_t *backlog, const char *domain);
 
 const bl_item_t *bl_backlog_find(const bl_backlog_t *backlog, const char *task_id);
 size_t bl_backlog_size(const bl_backlog_t *backlog);
+
+/**
+ * The heap bytes the backlog holds: every item as bl_item_held_bytes counts
+ * it (kept up to date on every add, change and removal, so this is O(1)),
+ * plus its index, timer heap and scheduler arrays. Input backpressure
+ * compares it with backlog.max_memory_bytes.
+ */
+size_t bl_backlog_memory_bytes(const bl_backlog_t *backlog);
+
+/**
+ * The forget horizon: a SUBMITTED for a task the backlog does not hold,
+ * whose occurred_at is at or before it, is refused (it may be a task
+ * purged already). The latest retention start of any task purged, raised
+ * to now - retention_ms by every restore; BL_NO_TIME before either.
+ */
+int64_t bl_backlog_forgotten_through(const bl_backlog_t *backlog);
 
 /** Calls @p fn for every item, in no particular order; it must not change the backlog. */
 void bl_backlog_foreach(const bl_backlog_t *backlog, void (*fn)(const bl_item_t *item, void *opaque), void *opaque);

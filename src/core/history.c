@@ -276,11 +276,17 @@ static bool starts_anew(const task_t *task, const bl_transition_t *t) {
         return bl_state_is_terminal(task->last_to) || (task->rebuilt && task->rebuilt->placeholder);
 }
 
-/* The item of the newest transition becomes the rebuilt one; the payload moves over when it has none. */
+/*
+ * The item of the newest transition becomes the rebuilt one; the payload
+ * moves over when it has none, except onto a note on a task that had ended
+ * already: the backlog let go of an ended task's payload (bl_item_trim), so
+ * such a note, and the snapshot written with it, rightly carry none.
+ */
 static void take_item(task_t *task, bl_item_t *item) {
         if (!item)
                 return;
-        if (task->rebuilt && task->rebuilt->has_payload && !item->has_payload) {
+        bool trimmed = task->rebuilt && bl_state_is_terminal(task->rebuilt->state) && bl_state_is_terminal(item->state);
+        if (task->rebuilt && task->rebuilt->has_payload && !item->has_payload && !trimmed) {
                 free(item->payload);
                 item->payload = task->rebuilt->payload;
                 item->payload_size = task->rebuilt->payload_size;

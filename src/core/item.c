@@ -274,6 +274,65 @@ static size_t events_size(const bl_item_t *item) {
         return (size_t)(id - item->recent_event_ids);
 }
 
+/* ---- memory held ----------------------------------------------------------- */
+
+/* The chunk glibc's malloc (64-bit) takes for a request of @p size bytes; 0 for no allocation. */
+static size_t chunk_bytes(size_t size) {
+        size_t chunk = (size + 8 + 15) & ~(size_t)15;
+        return chunk < 32 ? 32 : chunk;
+}
+
+static size_t text_bytes(const char *text) {
+        return text ? chunk_bytes(strlen(text) + 1) : 0;
+}
+
+static size_t strvec_bytes(const bl_strvec_t *vec) {
+        size_t bytes = vec->capacity ? chunk_bytes(vec->capacity * sizeof(*vec->items)) : 0;
+        for (size_t i = 0; i < vec->count; i++)
+                bytes += text_bytes(vec->items[i]);
+        return bytes;
+}
+
+static size_t cold_bytes(const bl_item_cold_t *cold) {
+        return chunk_bytes(sizeof(*cold)) + strvec_bytes(&cold->depends_on) + strvec_bytes(&cold->pending_deps) +
+               strvec_bytes(&cold->dependents) + (cold->labels.count ? chunk_bytes(cold->labels.size) : 0) +
+               text_bytes(cold->traceparent) + text_bytes(cold->error_code) + text_bytes(cold->error_message);
+}
+
+size_t bl_item_held_bytes(const bl_item_t *item) {
+        size_t own = offsetof(bl_item_t, task_id_storage) + strlen(item->task_id) + 1;
+        size_t bytes = chunk_bytes(own > sizeof(bl_item_t) ? own : sizeof(bl_item_t));
+        if (item->payload)
+                bytes += chunk_bytes(item->payload_size ? item->payload_size : 1);
+        if (item->recent_event_ids)
+                bytes += chunk_bytes(events_size(item));
+        if (item->cold)
+                bytes += cold_bytes(item->cold);
+        return bytes < UINT32_MAX ? bytes : UINT32_MAX;
+}
+
+size_t bl_item_trim(bl_item_t *item) {
+        size_t before = bl_item_held_bytes(item);
+        free(item->payload);
+        item->payload = NULL;
+        item->payload_size = 0;
+        item->has_payload = false;
+        bl_item_cold_t *cold = item->cold;
+        if (cold) {
+                bl_strvec_clear(&cold->depends_on);
+                bl_strvec_clear(&cold->pending_deps);
+                bl_strvec_clear(&cold->dependents);
+                bl_labels_clear(&cold->labels);
+                free(cold->traceparent);
+                cold->traceparent = NULL;
+                if (cold_is_empty(cold)) {
+                        free(cold);
+                        item->cold = NULL;
+                }
+        }
+        return before - bl_item_held_bytes(item);
+}
+
 /* An empty id is an id, so the end is found by size, not by an empty string. */
 const char *bl_item_event_next(const bl_item_t *item, const char *previous) {
         if (!item->recent_event_count)

@@ -122,6 +122,7 @@ typedef struct bl_item_s {
         uint32_t payload_size;
         uint32_t timer_slot; /* backlog's own: position in the timer heap, or BL_ITEM_NO_SLOT */
         uint32_t sched_slot; /* backlog's own: position in its domain's scheduler heap, or BL_ITEM_NO_SLOT */
+        uint32_t held_bytes; /* backlog's own: bl_item_held_bytes when it last counted the item */
         bl_state_t state;
         uint16_t recent_event_count; /* at most the dedup window */
         bool approval_required;
@@ -161,6 +162,23 @@ bool bl_item_adopt_cold(bl_item_t *item, bl_item_cold_t *cold);
 void bl_item_cold_clear(bl_item_cold_t *cold);
 /** Replaces *@p field by a copy of @p value (NULL clears it). False when out of memory; *@p field then stays. */
 bool bl_item_replace_text(char **field, const char *value);
+
+/**
+ * The heap bytes the item holds: its own allocation, payload, event ids and
+ * cold fields, each counted as the chunk glibc's malloc gives for it (the
+ * request plus its 8-byte header, rounded up to 16, at least 32). Its kind
+ * is shared and not counted. At most UINT32_MAX.
+ */
+size_t bl_item_held_bytes(const bl_item_t *item);
+
+/**
+ * Frees what a terminal task no longer needs once its last snapshot with
+ * them is written: payload, labels, depends_on, pending_deps, dependents
+ * and traceparent. What de-duplication and the snapshot's identity need
+ * stays: task_id, kind, state, seq, attempt, times, recent event ids and
+ * the last error. Returns the bytes freed (as bl_item_held_bytes counts).
+ */
+size_t bl_item_trim(bl_item_t *item);
 
 /** Whether @p event_id is among the item's recent event ids. */
 bool bl_item_event_seen(const bl_item_t *item, const char *event_id);

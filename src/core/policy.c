@@ -28,6 +28,8 @@
  */
 #include "core/policy.h"
 
+#include "core/duration.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -1111,9 +1113,9 @@ double bl_policy_score_in(const bl_policy_t *policy, const bl_domain_policy_t *d
         bool has_data = item->data_ready_at_ms != BL_NO_TIME;
         bool is_ready = item->ready_since_ms != BL_NO_TIME;
         /* Unset times are -1: the differences below are then meaningless but finite, and masked. */
-        double left_ms = (double)(item->deadline_ms - now_ms);
-        int64_t data_age_ms = now_ms - item->data_ready_at_ms;
-        int64_t ready_ms = now_ms - item->ready_since_ms;
+        double left_ms = (double)bl_duration_between(now_ms, item->deadline_ms);
+        int64_t data_age_ms = bl_duration_between(item->data_ready_at_ms, now_ms);
+        int64_t ready_ms = bl_duration_between(item->ready_since_ms, now_ms);
         int32_t max_attempts = item->max_attempts > 0 ? item->max_attempts : domain->max_attempts;
         data_age_ms = data_age_ms > 0 ? data_age_ms : 0; /* data announced for later counts as just ready */
         ready_ms = ready_ms > 0 ? ready_ms : 0;

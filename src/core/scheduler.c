@@ -26,6 +26,8 @@
  */
 #include "core/scheduler.h"
 
+#include "core/duration.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -194,7 +196,8 @@ static void rescore_domain(bl_scheduler_t *scheduler, domain_t *domain, int64_t 
 /* Re-scores @p domain when the interval says its scores are too old. */
 static void refresh(bl_scheduler_t *scheduler, domain_t *domain, int64_t now_ms) {
         int64_t interval_ms = scheduler->options.rescore_interval_ms;
-        if (interval_ms > 0 && domain->count > 0 && now_ms - domain->scored_since_ms >= interval_ms)
+        if (interval_ms > 0 && domain->count > 0 &&
+            bl_duration_between(domain->scored_since_ms, now_ms) >= interval_ms)
                 rescore_domain(scheduler, domain, now_ms);
 }
 
@@ -324,6 +327,13 @@ size_t bl_scheduler_count(const bl_scheduler_t *scheduler, const char *domain_na
 
 size_t bl_scheduler_total(const bl_scheduler_t *scheduler) {
         return scheduler->total;
+}
+
+size_t bl_scheduler_memory_bytes(const bl_scheduler_t *scheduler) {
+        size_t bytes = scheduler->domain_count * sizeof(*scheduler->domains);
+        for (size_t i = 0; i < scheduler->domain_count; i++)
+                bytes += scheduler->domains[i].capacity * sizeof(entry_t);
+        return bytes;
 }
 
 size_t bl_scheduler_domain_count(const bl_scheduler_t *scheduler) {

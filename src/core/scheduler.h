@@ -112,6 +112,9 @@ size_t bl_scheduler_count(const bl_scheduler_t *scheduler, const char *domain);
 /** Items of every domain. */
 size_t bl_scheduler_total(const bl_scheduler_t *scheduler);
 
+/** The bytes of the scheduler's own arrays (its domains and their heaps of READY entries). */
+size_t bl_scheduler_memory_bytes(const bl_scheduler_t *scheduler);
+
 /** Domains seen so far, empty ones included, in the order they were first seen. */
 size_t bl_scheduler_domain_count(const bl_scheduler_t *scheduler);
 

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/duration.h"
 #include "core/scheduler.h"
 
 /* ---- the folded history ----------------------------------------------------- */
@@ -629,7 +630,10 @@ static void decide(sim_t *sim, episode_t **decisions, size_t first, size_t count
                 episode->candidate_position = ++*made;
                 out->same_task += episode == decisions[i];
                 if (episode->follower)
-                        push_event(sim, episode->follower->ready_at_ms + (now_ms - episode->end_at_ms), EVENT_ARRIVE,
+                        push_event(sim,
+                                   bl_duration_after(episode->follower->ready_at_ms,
+                                                     bl_duration_between(episode->end_at_ms, now_ms)),
+                                   EVENT_ARRIVE,
                                    episode->follower, 0, -1);
         }
         for (size_t e = 0; e < sim->now_count; e++)
@@ -676,12 +680,13 @@ static bl_whatif_outcome_t recorded_outcome(const episode_t *episode) {
 }
 
 static int64_t recorded_wait(const episode_t *episode, int64_t end_ms) {
-        return (episode->end == END_OPEN ? end_ms : episode->end_at_ms) - episode->ready_at_ms;
+        return bl_duration_between(episode->ready_at_ms, episode->end == END_OPEN ? end_ms : episode->end_at_ms);
 }
 
 static int64_t candidate_wait(const episode_t *episode, int64_t end_ms) {
-        return (episode->candidate_outcome == BL_WHATIF_WAITING ? end_ms : episode->candidate_end_at_ms) -
-               episode->candidate_ready_at_ms;
+        return bl_duration_between(episode->candidate_ready_at_ms, episode->candidate_outcome == BL_WHATIF_WAITING
+                                                                           ? end_ms
+                                                                           : episode->candidate_end_at_ms);
 }
 
 /* Discordant pairs of @p values (the candidate's positions in recorded order): merge sort, O(n log n). */

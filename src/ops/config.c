@@ -148,8 +148,12 @@ const conf_key_t bl_config_keys[] = {
          "Longest retry back-off."},
         {"backlog.max_attempts", CONF_INT, FIELD(backlog_max_attempts), "3", 1, 1000, NULL, NULL, 0,
          "Attempts of a task that does not set max_attempts itself; after the last one it is DEAD."},
-        {"backlog.retention_ms", CONF_INT, FIELD(backlog_retention_ms), "604800000", 0, INT64_MAX, NULL, NULL, 0,
-         "How long a terminal task stays in backlog.state (and inspect) before its tombstone."},
+        {"backlog.retention_ms", CONF_INT, FIELD(backlog_retention_ms), "604800000", 60000, INT64_MAX, NULL, NULL, 0,
+         "How long a terminal task is remembered, counted from its end (or its submission's occurred_at, if "
+         "later), before its tombstone in backlog.state; 9223372036854775807: for ever. A SUBMITTED for a task "
+         "not held, stamped no later than the newest forgotten task (after a restart: now minus this), is "
+         "refused (transition.illegal), never run twice: keep it above the longest time a submission can wait "
+         "in tasks.events."},
         {"backlog.dedup_window", CONF_INT, FIELD(backlog_dedup_window), "32", 1, 1024, NULL, NULL, 0,
          "Event ids remembered per task: a repeated event_id among them changes nothing."},
         {"backlog.rescore_interval_ms", CONF_INT, FIELD(backlog_rescore_interval_ms), "1000", 0, 3600000, NULL, NULL,
@@ -159,6 +163,16 @@ const conf_key_t bl_config_keys[] = {
          0, "Input backpressure: at this many READY tasks the instance pauses tasks.events (and keeps polling)."},
         {"backlog.resume_ready_items", CONF_INT, FIELD(backlog_resume_ready_items), "800000", 0, 100000000, NULL,
          NULL, 0, "The low watermark: below this many READY tasks, tasks.events resumes. Below max_ready_items."},
+        {"backlog.max_memory_bytes", CONF_INT, FIELD(backlog_max_memory_bytes), "1073741824", 0, 1099511627776,
+         NULL, NULL, 0,
+         "Input backpressure: when the tasks held take this many bytes of heap (the backlog's own count of its "
+         "items, index and queues), the instance pauses tasks.events (and keeps polling). 0: no memory budget; "
+         "else above resume_memory_bytes. Leave room under the container's limit for librdkafka's buffers "
+         "(queued.max.messages.kbytes) and the batch being committed (commit.hold_max_bytes)."},
+        {"backlog.resume_memory_bytes", CONF_INT, FIELD(backlog_resume_memory_bytes), "939524096", 1048576,
+         1099511627776, NULL, NULL, 0,
+         "The low watermark: below this many bytes held, tasks.events resumes. Below max_memory_bytes; at least "
+         "1 MiB, above what an empty backlog's index takes, so that input always resumes once tasks drain."},
         {"transaction.timeout_ms", CONF_INT, FIELD(transaction_timeout_ms), "10000", 1000, 900000, NULL, NULL, 0,
          "transaction.timeout.ms of the transactional producer: how long an abandoned transaction can hold "
          "read_committed readers back."},
@@ -906,6 +920,10 @@ static void check_relations(const bl_config_t *config, loader_t *loader) {
                 report(loader, "http.max_connections_per_address", true,
                        "%lld must be below http.max_connections (%lld), or one client takes every connection",
                        (long long)config->http_max_connections_per_address, (long long)config->http_max_connections);
+        if (config->backlog_max_memory_bytes > 0 &&
+            config->backlog_resume_memory_bytes >= config->backlog_max_memory_bytes)
+                report(loader, "backlog.resume_memory_bytes", true, "%lld must be below backlog.max_memory_bytes (%lld)",
+                       (long long)config->backlog_resume_memory_bytes, (long long)config->backlog_max_memory_bytes);
         if (config->backlog_retry_base_ms > config->backlog_retry_cap_ms)
                 report(loader, "backlog.retry_base_ms", true, "%lld is above backlog.retry_cap_ms (%lld)",
                        (long long)config->backlog_retry_base_ms, (long long)config->backlog_retry_cap_ms);

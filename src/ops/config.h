@@ -65,6 +65,8 @@ typedef struct bl_config_s {
         int64_t backlog_rescore_interval_ms;
         int64_t backlog_max_ready_items;
         int64_t backlog_resume_ready_items;
+        int64_t backlog_max_memory_bytes;
+        int64_t backlog_resume_memory_bytes;
         int64_t transaction_timeout_ms;
         int64_t shutdown_grace_ms;
 

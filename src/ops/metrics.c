@@ -648,6 +648,11 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
         {{"backlogd_backlog_oldest_age_seconds", BL_METRIC_GAUGE,
           "Age of the oldest task in each state (time since it entered the state); 0 when none.", "state", NULL, 0},
          SLOT(backlog_oldest_age_seconds)},
+        {{"backlogd_backlog_memory_bytes", BL_METRIC_GAUGE,
+          "Heap bytes the tasks held by this instance take, as the backlog counts them: what "
+          "backlog.max_memory_bytes bounds.",
+          NULL, NULL, 0},
+         SLOT(backlog_memory_bytes)},
         {{"backlogd_ingest_events_total", BL_METRIC_COUNTER, "Input records consumed, by topic.", "topic", NULL, 0},
          SLOT(ingest_events)},
         {{"backlogd_ingest_invalid_total", BL_METRIC_COUNTER,
@@ -668,7 +673,9 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
           NULL, 0},
          SLOT(backpressure_throttled)},
         {{"backlogd_backpressure_input_paused", BL_METRIC_GAUGE,
-          "1 while input partitions are paused because the instance holds too many ready tasks, else 0.", NULL,
+          "1 while input partitions are paused because the instance holds too many ready tasks or too many bytes "
+          "of tasks, else 0.",
+          NULL,
           NULL, 0},
          SLOT(backpressure_input_paused)},
         {{"backlogd_dlq_records_total", BL_METRIC_COUNTER, "Records written to the dead-letter topic, by reason.",

@@ -135,13 +135,14 @@ bl_err_t bl_metrics_render(bl_metrics_t *registry, FILE *out);
 typedef struct bl_metrics_backlogd_s {
         bl_metric_t *backlog_items;              /* gauge {state,domain}: tasks held */
         bl_metric_t *backlog_oldest_age_seconds; /* gauge {state}: age of the oldest task in the state */
+        bl_metric_t *backlog_memory_bytes;       /* gauge: heap bytes the tasks held take (the memory budget's count) */
         bl_metric_t *ingest_events;              /* counter {topic}: input records consumed */
         bl_metric_t *ingest_invalid;             /* counter {reason}: input records refused */
         bl_metric_t *dispatch_decisions;         /* counter {domain,policy}: decisions produced */
         bl_metric_t *scheduler_decision_seconds; /* histogram: time to make one dispatch decision */
         bl_metric_t *backpressure_lag;           /* gauge {domain}: outstanding dispatched records */
         bl_metric_t *backpressure_throttled;     /* gauge {domain}: 1 while the domain is throttled */
-        bl_metric_t *backpressure_input_paused;  /* gauge: 1 while input is paused (max_ready_items) */
+        bl_metric_t *backpressure_input_paused;  /* gauge: 1 while input is paused (max_ready_items, max_memory_bytes) */
         bl_metric_t *dlq_records;                /* counter {reason}: records dead-lettered */
         bl_metric_t *txn_committed;              /* counter: transactions committed */
         bl_metric_t *txn_aborted;                /* counter: transactions aborted */

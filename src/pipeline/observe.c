@@ -69,6 +69,7 @@ static void make_series(bl_pipeline_t *p) {
                 o->throttled[d] = bl_metrics_series(m->backpressure_throttled, domains->items[d]);
         }
         o->input_paused = bl_metrics_series(m->backpressure_input_paused);
+        o->memory_bytes = bl_metrics_series(m->backlog_memory_bytes);
         o->decision_seconds = bl_metrics_series(m->scheduler_decision_seconds);
         o->commit_seconds = bl_metrics_series(m->txn_commit_seconds);
         o->committed = bl_metrics_series(m->txn_committed);

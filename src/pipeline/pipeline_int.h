@@ -110,6 +110,7 @@ typedef struct bl_observe_s {
         bl_metric_series_t *lag[BL_OBSERVE_DOMAINS];
         bl_metric_series_t *throttled[BL_OBSERVE_DOMAINS];
         bl_metric_series_t *input_paused, *decision_seconds, *commit_seconds, *committed, *aborted;
+        bl_metric_series_t *memory_bytes; /* set by input backpressure (run.c), on every loop turn */
         bl_metric_series_t *restore_seconds, *restore_items;
         bl_metric_series_t *last_commit_age, *stalled, *aborts_in_row;
         bl_http_health_t health; /* what /healthz judges, kept here and copied to the server (observe.c) */
@@ -176,7 +177,7 @@ typedef struct bl_pipeline_s {
         bool fatal;
         bool renew_producer;      /* the producer was fenced: the loop makes a new one (run.c) */
         bool ready;               /* every assigned partition restored */
-        bool input_paused;        /* tasks.events paused: too many READY tasks */
+        bool input_paused;        /* tasks.events paused: too many READY tasks, or too many bytes held */
         bl_pipeline_stats_t stats;
         char instance[256];
 } bl_pipeline_t;

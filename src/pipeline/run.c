@@ -388,23 +388,41 @@ static void set_input_paused(bl_pipeline_t *p, bool paused) {
 }
 
 /*
- * Input backpressure (SPEC §5): above backlog.max_ready_items READY tasks the
- * new submissions wait in Kafka, not in memory; results and dependency
- * notices keep flowing, since they are what empties the backlog.
+ * Input backpressure (SPEC §5): at backlog.max_ready_items READY tasks, or
+ * at backlog.max_memory_bytes of heap held by the tasks, new submissions
+ * wait in Kafka, not in memory; results and dependency notices keep flowing,
+ * since they are what empties the backlog. Input resumes when both are below
+ * their low watermarks. The bytes are the backlog's own count
+ * (bl_backlog_memory_bytes, kept on every change, so reading it each turn
+ * costs nothing), not the allocator's: see docs/operations.md.
  */
 static void input_backpressure(bl_pipeline_t *p) {
+        const bl_config_t *config = p->config;
         size_t ready = bl_backlog_ready_count(p->backlog);
+        size_t held = bl_backlog_memory_bytes(p->backlog);
+        bool budget = config->backlog_max_memory_bytes > 0;
+        bool ready_high = ready >= (size_t)config->backlog_max_ready_items;
+        bool memory_high = budget && held >= (size_t)config->backlog_max_memory_bytes;
+        bool ready_low = ready < (size_t)config->backlog_resume_ready_items;
+        bool memory_low = !budget || held < (size_t)config->backlog_resume_memory_bytes;
+        bl_metric_set(p->observe.memory_bytes, (double)held);
         if (p->held_back)
                 return; /* the inputs are all paused; what to resume is decided when that ends */
-        if (!p->input_paused && ready >= (size_t)p->config->backlog_max_ready_items) {
+        if (!p->input_paused && (ready_high || memory_high)) {
                 set_input_paused(p, true);
-                bl_log_warn("run", "input paused: %zu READY tasks, backlog.max_ready_items is %lld; resumes below %lld",
-                            ready, (long long)p->config->backlog_max_ready_items,
-                            (long long)p->config->backlog_resume_ready_items);
-        } else if (p->input_paused && ready < (size_t)p->config->backlog_resume_ready_items) {
+                bl_log_warn("run",
+                            "input paused: %zu READY tasks (backlog.max_ready_items %lld), %zu bytes held "
+                            "(backlog.max_memory_bytes %lld); resumes below %lld READY tasks and %lld bytes",
+                            ready, (long long)config->backlog_max_ready_items, held,
+                            (long long)config->backlog_max_memory_bytes, (long long)config->backlog_resume_ready_items,
+                            (long long)config->backlog_resume_memory_bytes);
+        } else if (p->input_paused && ready_low && memory_low) {
                 set_input_paused(p, false);
-                bl_log_info("run", "input resumed: %zu READY tasks, below backlog.resume_ready_items %lld", ready,
-                            (long long)p->config->backlog_resume_ready_items);
+                bl_log_info("run",
+                            "input resumed: %zu READY tasks (below backlog.resume_ready_items %lld), %zu bytes held "
+                            "(below backlog.resume_memory_bytes %lld)",
+                            ready, (long long)config->backlog_resume_ready_items, held,
+                            (long long)config->backlog_resume_memory_bytes);
         }
 }
 

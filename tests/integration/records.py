@@ -44,7 +44,7 @@ def encode_event(event, schema_id=TASK_EVENT_V2):
 def task_event(task_id, event_type="SUBMITTED", **fields):
     """A TaskEvent v2 dict with every field."""
     event = {"event_id": str(uuid.uuid4()), "task_id": task_id, "event_type": event_type,
-             "occurred_at": 1795849200000, "producer": "pytest", "tenant": None, "sla_class": "standard",
+             "occurred_at": int(time.time() * 1000), "producer": "pytest", "tenant": None, "sla_class": "standard",
              "task_type": None, "domain": None, "business_value": None, "risk": None, "deadline": None,
              "not_before": None, "data_ready_at": None, "depends_on": [], "max_attempts": None, "labels": {},
              "payload": None, "attempt": None, "dispatch_id": None, "error": None}

@@ -1,7 +1,8 @@
 """Policy-driven dispatch against the real broker: a domain whose workers stop
 committing is throttled at max_lag while the others keep flowing and opens
-again when its workers catch up; input pauses at max_ready_items and nothing
-is lost; tasks that keep failing are retried with growing delays, then
+again when its workers catch up; input pauses at max_ready_items, and at
+max_memory_bytes of tasks held while results keep flowing, and nothing is
+lost; tasks that keep failing are retried with growing delays, then
 dead-lettered; a task past its deadline is escalated to the DLQ."""
 import json
 import time
@@ -13,6 +14,7 @@ from kafka_tools import BOOTSTRAP, broker_env, unique_prefix
 from pipeline import Backlogd, consume_all
 from records import decode, read_dispatches, read_state, result, task_event
 from test_backlog import create_topics, report, submit, wait_for_state
+from test_operate import free_port, get, series
 
 
 def write_policy(tmp_path, prefix, **eval_settings):
@@ -124,6 +126,64 @@ def test_input_pauses_at_max_ready_items_and_loses_nothing(tmp_path):
             workers.close()
         code, counts = run.stop()
     assert code == 0 and counts["consumed"] == 40 and counts["dead_lettered"] == 0
+
+
+def metrics_when(port, name, value, timeout=5):
+    """/metrics once the gauge `name` reads `value` (gauges are set every 100 ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, metrics = get(port, "/metrics")
+        if series(metrics, name) == value or time.monotonic() > deadline:
+            assert series(metrics, name) == value, f"{name} is {series(metrics, name)}, not {value}"
+            return metrics
+        time.sleep(0.1)
+
+
+def test_input_pauses_at_its_memory_budget_while_results_flow(tmp_path):
+    """Issue #12 item 12: 40 tasks of 100 kB each against a 2 MiB budget. Input pauses
+    with the numbers logged and the metric set; the workers' results keep coming in,
+    completed tasks let go of their payloads, input resumes, and every task is
+    dispatched exactly once."""
+    prefix = unique_prefix("membudget")
+    port = free_port()
+    env = environment(prefix, write_policy(tmp_path, prefix),
+                      BACKLOGD_BACKLOG_MAX_MEMORY_BYTES=2097152, BACKLOGD_BACKLOG_RESUME_MEMORY_BYTES=1572864,
+                      BACKLOGD_HTTP_PORT=port, BACKLOGD_HTTP_ADDRESS="127.0.0.1")
+    create_topics(env)
+    run = Backlogd(env)
+    workers = None
+    try:
+        run.wait_for("snapshots")
+        payload = b"x" * 100000
+        submit(prefix, *[task_event(f"big{i}", domain="evaluation", payload=payload) for i in range(40)])
+        line = run.wait_for("input paused")
+        assert "bytes held (backlog.max_memory_bytes 2097152)" in str(line), line
+        metrics = metrics_when(port, "backlogd_backpressure_input_paused", 1)
+        assert series(metrics, "backlogd_backlog_memory_bytes") >= 2097152
+        assert len(read_state(prefix, timeout=3)) < 40, "the instance took in everything despite the budget"
+
+        workers = Workers(prefix, "evaluation")
+        dispatched, deadline = [], time.monotonic() + 60
+        while len(dispatched) < 40 and time.monotonic() < deadline:
+            for decision in workers.work(1):
+                dispatched.append(decision["task_id"])
+                report(prefix, result(decision["task_id"], "COMPLETED", decision["attempt"]))
+        assert sorted(dispatched) == sorted(f"big{i}" for i in range(40)), "a task lost or dispatched twice"
+        assert run.messages("input resumed")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = read_state(prefix, timeout=2)
+            if all(state.get(f"big{i}", {}).get("state") == "COMPLETED" for i in range(40)):
+                break
+            time.sleep(0.3)
+        assert all(state.get(f"big{i}", {}).get("state") == "COMPLETED" for i in range(40))
+        metrics = metrics_when(port, "backlogd_backpressure_input_paused", 0)
+        assert series(metrics, "backlogd_backlog_memory_bytes") < 1572864, "completed tasks still hold payloads"
+    finally:
+        if workers:
+            workers.close()
+        code, counts = run.stop()
+    assert code == 0 and counts["consumed"] == 80 and counts["dead_lettered"] == 0
 
 
 def test_failing_tasks_are_retried_with_growing_delays_then_dead_lettered(tmp_path):

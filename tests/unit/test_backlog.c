@@ -48,6 +48,9 @@ typedef struct rec_change_s {
         bool placeholder;
         int64_t deadline_ms, lease_expires_at_ms, retry_at_ms, terminal_at_ms, ready_since_ms, state_since_ms;
         size_t dependents, pending_deps;
+        bool has_payload;        /* the snapshot handed over carried these: what backlog.state gets */
+        size_t labels, depends_on;
+        bool has_traceparent;
 } rec_change_t;
 
 typedef struct rec_dispatch_s {
@@ -72,6 +75,8 @@ typedef struct rec_dead_s {
         char detail[BL_RECORD_DETAIL_MAX];
         bl_state_t state;
         int32_t attempt;
+        bool has_payload; /* the submission the letter is built from still had it */
+        size_t labels;
 } rec_dead_t;
 
 typedef struct rec_purge_s {
@@ -148,6 +153,10 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
         change->state_since_ms = item->state_since_ms;
         change->dependents = bl_item_cold(item)->dependents.count;
         change->pending_deps = bl_item_cold(item)->pending_deps.count;
+        change->has_payload = item->has_payload;
+        change->labels = bl_item_cold(item)->labels.count;
+        change->depends_on = bl_item_cold(item)->depends_on.count;
+        change->has_traceparent = bl_item_cold(item)->traceparent != NULL;
         if (transition->has_from && transition->from != transition->to) {
                 reached[transition->from][transition->to] = true;
                 if (!bl_state_transition_legal(transition->from, transition->to))
@@ -183,6 +192,8 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
         copy_text(record->detail, sizeof(record->detail), detail);
         record->state = item->state;
         record->attempt = item->attempt;
+        record->has_payload = item->has_payload;
+        record->labels = bl_item_cold(item)->labels.count;
 }
 
 static void on_purged(void *opaque, const char *task_id, int32_t partition) {
@@ -1693,6 +1704,355 @@ static void test_retention(void) {
         fixture_done(&fx);
 }
 
+
+/* ---- 11b. durations at their extremes, forgotten tasks, memory held ------------------------- */
+
+/* The sum of every item's bytes, for bl_backlog_memory_bytes to agree with. */
+static void add_item_bytes(const bl_item_t *item, void *opaque) {
+        size_t *sum = opaque;
+        *sum += bl_item_held_bytes(item);
+        CHECK_INT(item->held_bytes, bl_item_held_bytes(item)); /* counted again after its every change */
+}
+
+static size_t items_bytes(const fixture_t *fx) {
+        size_t sum = 0;
+        bl_backlog_foreach(fx->backlog, add_item_bytes, &sum);
+        return sum;
+}
+
+/* What the backlog holds besides its items: index, heap, scheduler arrays. */
+static size_t overhead_bytes(const fixture_t *fx) {
+        return bl_backlog_memory_bytes(fx->backlog) - items_bytes(fx);
+}
+
+/*
+ * Issue #12 item 5: retention_ms = INT64_MAX overflowed terminal_at + retention
+ * into the past, so a task was purged at once and a producer's retry of its
+ * SUBMITTED was dispatched again as attempt 1. At its maximum a terminal task
+ * is never purged.
+ */
+static void test_retention_at_its_maximum_never_purges(void) {
+        fixture_t fx;
+        bl_backlog_options_t options = default_options();
+        options.retention_ms = INT64_MAX;
+        fixture_init(&fx, &options);
+        bl_task_event_t event = submission("t", "t");
+        event.event_id = "submit-t";
+        CHECK_INT(apply(&fx, event), BL_APPLY_CHANGED);
+        dispatch(&fx, "t", 1);
+        report(&fx, "t", BL_EVENT_COMPLETED, 1);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), INT64_MAX);
+        CHECK_INT(advance_by(&fx, 1), 0);
+        CHECK_INT(advance_to(&fx, INT64_MAX - 1), 0);
+        CHECK_INT(fx.rec.purge_count, 0);
+        CHECK_STATE(&fx, "t", BL_STATE_COMPLETED);
+        /* the producer's retry: the same event is a duplicate, a new event for the same id illegal */
+        mark_t m = mark(&fx);
+        event.occurred_at_ms = T0;
+        CHECK_INT(apply(&fx, event), BL_APPLY_DUPLICATE);
+        event.event_id = "submit-t-again";
+        CHECK_INT(apply(&fx, event), BL_APPLY_ILLEGAL);
+        CHECK_INT(dispatch(&fx, NULL, 10), 0);
+        CHECK_INT(emitted_since(&fx, m), 0);
+        CHECK_INT(fx.rec.dispatch_count, 1);
+        fixture_done(&fx);
+}
+
+/*
+ * Retention 0: a terminal task is purged at the next timer turn, and its
+ * SUBMITTED coming again is refused (the forget horizon), not dispatched
+ * again as attempt 1; a submission stamped after the horizon is a new task.
+ */
+static void test_retention_zero_purges_at_once_and_refuses_the_old_submission(void) {
+        fixture_t fx;
+        bl_backlog_options_t options = default_options();
+        options.retention_ms = 0;
+        fixture_init(&fx, &options);
+        bl_task_event_t event = submission("t", "t");
+        event.event_id = "submit-t";
+        event.occurred_at_ms = fx.now;
+        apply(&fx, event);
+        advance_by(&fx, 5);
+        dispatch(&fx, "t", 1);
+        advance_by(&fx, 5);
+        report(&fx, "t", BL_EVENT_COMPLETED, 1);
+        int64_t ended = fx.now;
+        CHECK_INT(bl_backlog_next_due(fx.backlog), ended);
+        CHECK_INT(bl_backlog_forgotten_through(fx.backlog), BL_NO_TIME);
+        advance_by(&fx, 0);
+        CHECK_INT(fx.rec.purge_count, 1);
+        CHECK(find(&fx, "t") == NULL);
+        CHECK_INT(bl_backlog_forgotten_through(fx.backlog), ended);
+
+        advance_by(&fx, 1000);
+        mark_t m = mark(&fx);
+        CHECK_INT(apply(&fx, event), BL_APPLY_ILLEGAL);
+        CHECK_STR(fx.detail, "SUBMITTED for task t occurred at 1700000000000, not after 1700000000010, up to "
+                             "which ended tasks have been forgotten (backlog.retention_ms 0): it may be a task "
+                             "that ran already; a new task needs a new occurred_at");
+        CHECK_INT(emitted_since(&fx, m), 0);
+        CHECK(find(&fx, "t") == NULL);
+        /* stamped at the horizon itself: refused too; after it: a new task */
+        event.event_id = "submit-t-at-end";
+        event.occurred_at_ms = ended;
+        CHECK_INT(apply(&fx, event), BL_APPLY_ILLEGAL);
+        event.event_id = "submit-t-new";
+        event.occurred_at_ms = ended + 1;
+        CHECK_INT(apply(&fx, event), BL_APPLY_CHANGED);
+        CHECK_STATE(&fx, "t", BL_STATE_READY);
+        fixture_done(&fx);
+}
+
+/*
+ * The rule holds across a restart: the backlog that restores backlog.state
+ * (where purged tasks are tombstones, so gone) puts its horizon at now -
+ * retention, past every task purged before.
+ */
+static void test_forgotten_tasks_stay_refused_after_a_restart(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL); /* retention 60 s */
+        bl_task_event_t event = submission("t", "t");
+        event.event_id = "submit-t";
+        event.occurred_at_ms = fx.now;
+        apply(&fx, event);
+        dispatch(&fx, "t", 1);
+        report(&fx, "t", BL_EVENT_COMPLETED, 1);
+        advance_by(&fx, 60000);
+        CHECK_INT(fx.rec.purge_count, 1);
+        int64_t later = fx.now + 5000;
+        fixture_done(&fx);
+
+        fixture_init(&fx, NULL); /* the restarted instance: nothing of t left */
+        fx.now = later;
+        CHECK_INT(bl_backlog_forgotten_through(fx.backlog), BL_NO_TIME);
+        bl_backlog_restore_finish(fx.backlog, fx.now);
+        CHECK_INT(bl_backlog_forgotten_through(fx.backlog), later - 60000);
+        CHECK_INT(apply(&fx, event), BL_APPLY_ILLEGAL);
+        CHECK_CONTAINS(fx.detail, "SUBMITTED for task t occurred at 1700000000000");
+        CHECK_INT(fx.rec.dispatch_count, 0);
+        /* a submission within the window is a new task */
+        event.event_id = "submit-u";
+        event.task_id = "u";
+        event.occurred_at_ms = later - 59999;
+        CHECK_INT(apply(&fx, event), BL_APPLY_CHANGED);
+        fixture_done(&fx);
+
+        /* at its maximum the retention reaches back before 1970: a restore forgets nothing */
+        bl_backlog_options_t options = default_options();
+        options.retention_ms = INT64_MAX;
+        fixture_init(&fx, &options);
+        bl_backlog_restore_finish(fx.backlog, fx.now);
+        CHECK_INT(bl_backlog_forgotten_through(fx.backlog), BL_NO_TIME);
+        fixture_done(&fx);
+}
+
+/*
+ * A producer whose clock runs ahead: the task ends (by our clock) before its
+ * own occurred_at. Its retention counts from the later of the two, so the
+ * redelivered SUBMITTED is still refused after the purge.
+ */
+static void test_retention_counts_from_a_submission_stamped_ahead(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        bl_task_event_t event = submission("t", "t");
+        event.event_id = "submit-t";
+        event.occurred_at_ms = fx.now + 30000; /* 30 s ahead of us */
+        apply(&fx, event);
+        dispatch(&fx, "t", 1);
+        report(&fx, "t", BL_EVENT_COMPLETED, 1);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), T0 + 30000 + 60000);
+        CHECK_INT(advance_by(&fx, 60000), 0);
+        CHECK_INT(advance_to(&fx, T0 + 90000), 1);
+        CHECK_INT(fx.rec.purge_count, 1);
+        CHECK_INT(apply(&fx, event), BL_APPLY_ILLEGAL);
+        CHECK_INT(fx.rec.dispatch_count, 1);
+        fixture_done(&fx);
+}
+
+/* A lease at its maximum never expires; at backlog.lease_ms's documented bounds it expires on time. */
+static void test_lease_at_its_extremes(void) {
+        static const int64_t leases[] = {1000, 86400000, INT64_MAX};
+        for (size_t i = 0; i < sizeof(leases) / sizeof(leases[0]); i++) {
+                fixture_t fx;
+                bl_backlog_options_t options = default_options();
+                options.lease_ms = leases[i];
+                fixture_init(&fx, &options);
+                submit(&fx, "t", "t");
+                dispatch(&fx, "t", 1);
+                int64_t due = get(&fx, "t")->lease_expires_at_ms;
+                CHECK_INT(due, leases[i] == INT64_MAX ? INT64_MAX : T0 + leases[i]);
+                report(&fx, "t", BL_EVENT_HEARTBEAT, 1); /* renewed at the same instant: the same sum */
+                CHECK_INT(get(&fx, "t")->lease_expires_at_ms, due);
+                advance_to(&fx, due - 1);
+                CHECK_STATE(&fx, "t", BL_STATE_RUNNING);
+                if (leases[i] != INT64_MAX) {
+                        advance_to(&fx, due);
+                        CHECK_STATE(&fx, "t", BL_STATE_RETRY_WAIT);
+                }
+                fixture_done(&fx);
+        }
+}
+
+/* Retry back-off with base and cap at 0, at their documented maximum, and at INT64_MAX: no overflow. */
+static void test_retry_backoff_at_its_extremes(void) {
+        static const int64_t bounds[] = {0, 86400000, INT64_MAX};
+        for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+                fixture_t fx;
+                bl_backlog_options_t options = default_options();
+                options.retry_base_ms = options.retry_cap_ms = bounds[i];
+                options.max_attempts = 1000;
+                fixture_init(&fx, &options);
+                submit(&fx, "t", "t");
+                for (int32_t attempt = 1; attempt <= 70; attempt++) {
+                        dispatch(&fx, "t", 1);
+                        CHECK_INT(get(&fx, "t")->attempt, attempt);
+                        report_failure(&fx, "t", attempt, true);
+                        int64_t retry_at = get(&fx, "t")->retry_at_ms;
+                        CHECK(retry_at >= fx.now);
+                        CHECK(bounds[i] == INT64_MAX || retry_at <= fx.now + bounds[i]);
+                        if (retry_at == INT64_MAX) {
+                                CHECK_INT(bl_backlog_next_due(fx.backlog), INT64_MAX);
+                                break; /* waits for ever, as asked */
+                        }
+                        advance_to(&fx, retry_at);
+                        CHECK_STATE(&fx, "t", BL_STATE_READY);
+                }
+                fixture_done(&fx);
+        }
+}
+
+/* A rescore interval of 0 (only on READY) and at INT64_MAX: time far ahead does not overflow the check. */
+static void test_rescore_interval_at_its_extremes(void) {
+        static const int64_t intervals[] = {0, 3600000, INT64_MAX};
+        for (size_t i = 0; i < sizeof(intervals) / sizeof(intervals[0]); i++) {
+                fixture_t fx;
+                bl_backlog_options_t options = default_options();
+                options.rescore_interval_ms = intervals[i];
+                fixture_init(&fx, &options);
+                submit(&fx, "a", "d");
+                submit(&fx, "b", "d");
+                advance_to(&fx, INT64_MAX - 1);
+                CHECK_INT(dispatch(&fx, "d", 1), 1);
+                CHECK_STR(dispatch_at(&fx, 0)->task_id, "a"); /* FIFO still */
+                fixture_done(&fx);
+        }
+}
+
+/*
+ * Issue #12 item 12: a terminal task keeps only what de-duplication needs.
+ * The snapshot handed over at the end and the dead letter still carry the
+ * whole task; afterwards the item holds no payload, labels, dependencies or
+ * trace context, and a repeated event is still a duplicate.
+ */
+static void test_terminal_tasks_keep_only_what_dedup_needs(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        static const char payload[] = "{\"input\": \"s3://bucket/key\"}";
+        const char *keys[] = {"team", "env"}, *values[] = {"ml", "prod"};
+        bl_event_origin_t origin = {"tasks.events", 0, 1,
+                                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"};
+        bl_task_event_t event = submission("done", "d");
+        event.has_payload = true;
+        event.payload = payload;
+        event.payload_size = sizeof(payload) - 1;
+        event.label_keys = keys;
+        event.label_values = values;
+        event.label_count = 2;
+        apply_from(&fx, event, &origin);
+        advance_by(&fx, 1); /* READY first: dispatched first */
+        submit(&fx, "dep", "d");
+        const char *deps[] = {"dep"};
+        bl_task_event_t dependent = event;
+        dependent.task_id = "dies";
+        dependent.depends_on = deps;
+        dependent.depends_on_count = 1;
+        apply_from(&fx, dependent, &origin);
+        size_t baseline = items_bytes(&fx);
+        CHECK_INT(bl_backlog_memory_bytes(fx.backlog), baseline + overhead_bytes(&fx));
+
+        dispatch(&fx, "d", 1); /* done */
+        bl_task_event_t completed = result_event("done", BL_EVENT_COMPLETED, 1);
+        completed.event_id = "done-completed";
+        size_t before = bl_item_held_bytes(get(&fx, "done"));
+        CHECK_INT(apply(&fx, completed), BL_APPLY_CHANGED);
+        const rec_change_t *end = last_change(&fx, "done");
+        CHECK_INT(end->to, BL_STATE_COMPLETED);
+        CHECK(end->has_payload && end->labels == 2 && end->has_traceparent); /* the snapshot written whole */
+        const bl_item_t *item = get(&fx, "done");
+        CHECK(!item->has_payload && item->payload == NULL);
+        CHECK_INT(bl_item_cold(item)->labels.count, 0);
+        CHECK(bl_item_cold(item)->traceparent == NULL);
+        CHECK(item->cold == NULL); /* nothing cold left: the allocation went too */
+        CHECK(bl_item_held_bytes(item) < before);
+        CHECK(bl_item_event_seen(item, "done-completed"));
+        CHECK_INT(apply(&fx, completed), BL_APPLY_DUPLICATE);
+
+        /* DEAD through its dependency: the letter is built from the whole task, then it is trimmed */
+        send(&fx, "dep", BL_EVENT_CANCELLED);
+        bl_notice_t outcome = {true, "dies", "dep", BL_STATE_CANCELLED, fx.now};
+        bl_backlog_apply_notice(fx.backlog, &outcome, 0, fx.now);
+        CHECK_STATE(&fx, "dies", BL_STATE_DEAD);
+        const rec_dead_t *letter = last_dead_letter(&fx, "dies");
+        CHECK(letter->has_payload);
+        CHECK_INT(letter->labels, 2);
+        CHECK(last_change(&fx, "dies")->depends_on == 1);
+        item = get(&fx, "dies");
+        CHECK(!item->has_payload && bl_item_cold(item)->depends_on.count == 0);
+        CHECK_STR(bl_item_cold(item)->error_code, "dependency_failed"); /* why it died stays */
+
+        /* a stale result on the trimmed task is still recorded, its snapshot now without payload */
+        CHECK_INT(report(&fx, "done", BL_EVENT_HEARTBEAT, 7), BL_APPLY_STALE);
+        CHECK(!last_change(&fx, "done")->has_payload);
+
+        /* the accounting follows every change, and returns to nothing when everything is purged */
+        CHECK(items_bytes(&fx) < baseline);
+        CHECK_INT(bl_backlog_memory_bytes(fx.backlog), items_bytes(&fx) + overhead_bytes(&fx));
+        advance_by(&fx, 60000);
+        CHECK_INT(bl_backlog_size(fx.backlog), 0);
+        CHECK_INT(items_bytes(&fx), 0);
+        CHECK_INT(bl_backlog_memory_bytes(fx.backlog), overhead_bytes(&fx));
+        CHECK(overhead_bytes(&fx) > 0); /* the index, at least */
+        fixture_done(&fx);
+}
+
+/* A terminal snapshot read back whole on restore is trimmed too; the accounting counts it and its removal. */
+static void test_restore_trims_terminal_tasks(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        size_t empty = bl_backlog_memory_bytes(fx.backlog);
+        bl_item_t *item = bl_item_new_of_kind("old", 0, "infer", "d", NULL, "standard");
+        item->payload = malloc(64);
+        memset(item->payload, 'x', 64);
+        item->payload_size = 64;
+        item->has_payload = true;
+        bl_strvec_push(&bl_item_cold_for_write(item)->depends_on, "x");
+        bl_item_replace_text(&bl_item_cold_for_write(item)->traceparent, "00-aa-bb-01");
+        bl_item_remember_event(item, "e1", 8);
+        item->state = BL_STATE_COMPLETED;
+        item->terminal_at_ms = item->state_since_ms = fx.now;
+        item->submitted_at_ms = fx.now - 10;
+        bl_item_t *live = bl_item_new_of_kind("live", 0, "infer", "d", NULL, "standard");
+        live->payload = malloc(64);
+        live->payload_size = 64;
+        live->has_payload = true;
+        live->state = BL_STATE_READY;
+        live->ready_since_ms = live->state_since_ms = fx.now;
+        bl_backlog_restore(fx.backlog, item);
+        bl_backlog_restore(fx.backlog, live);
+        bl_backlog_restore_finish(fx.backlog, fx.now);
+        const bl_item_t *old = get(&fx, "old");
+        CHECK(!old->has_payload && old->cold == NULL);
+        CHECK(bl_item_event_seen(old, "e1"));
+        CHECK(get(&fx, "live")->has_payload); /* only terminal tasks are trimmed */
+        CHECK_INT(bl_backlog_memory_bytes(fx.backlog), items_bytes(&fx) + overhead_bytes(&fx));
+        CHECK(bl_backlog_memory_bytes(fx.backlog) > empty);
+        bl_backlog_forget(fx.backlog, "old");
+        bl_backlog_drop_partition(fx.backlog, 0);
+        CHECK_INT(items_bytes(&fx), 0);
+        CHECK_INT(bl_backlog_memory_bytes(fx.backlog), overhead_bytes(&fx));
+        fixture_done(&fx);
+}
+
 /* ---- 12. restore -------------------------------------------------------------------------- */
 
 static char *dup_text(const char *text) {
@@ -2033,6 +2393,8 @@ typedef struct model_task_s {
         bool completed_ever;
         bool failed_ever; /* DEAD, CANCELLED or EXPIRED at some point */
         bool dispatched[RANDOM_ATTEMPTS];
+        int depends_on[2]; /* as submitted: a terminal task no longer holds them (bl_item_trim) */
+        size_t depends_on_count;
 } model_task_t;
 
 typedef struct past_event_s {
@@ -2165,9 +2527,18 @@ static void random_submit(random_run_t *run) {
         }
         const bl_item_t *item = find(&run->fx, run->ids[task]);
         bool known = item && !item->placeholder;
+        /* occurred_at is now: at or before the forget horizon only with no retention, in the ms of a purge */
+        int64_t horizon = bl_backlog_forgotten_through(run->fx.backlog);
+        bool forgotten = horizon != BL_NO_TIME && run->fx.now <= horizon;
+        model_task_t *model = &run->model[task];
         bl_apply_result_t result = random_apply(run, event, task);
-        INVARIANT(run, result == (known ? BL_APPLY_ILLEGAL : BL_APPLY_CHANGED), "SUBMITTED %s: %d", run->ids[task],
-                  (int)result);
+        INVARIANT(run, result == (known || forgotten ? BL_APPLY_ILLEGAL : BL_APPLY_CHANGED), "SUBMITTED %s: %d",
+                  run->ids[task], (int)result);
+        if (result == BL_APPLY_CHANGED) {
+                model->depends_on_count = 0;
+                for (size_t d = 0; d < dep_count; d++)
+                        model->depends_on[model->depends_on_count++] = task_index(deps[d]);
+        }
 }
 
 static void random_result(random_run_t *run) {
@@ -2488,12 +2859,11 @@ static void check_step(random_run_t *run, mark_t m) {
                                   bl_state_name(dead->state));
                 }
                 if (dead->reason == BL_REASON_DEPENDENCY_FAILED) {
-                        const bl_item_t *item = find(&run->fx, dead->task_id);
+                        const model_task_t *model = &run->model[task_index(dead->task_id)];
                         bool cause = false;
-                        for (size_t d = 0; item && d < bl_item_cold(item)->depends_on.count; d++)
-                                cause |= run->model[task_index(bl_item_cold(item)->depends_on.items[d])].failed_ever;
-                        INVARIANT(run, !item || cause, "%s dependency_failed with no failed dependency",
-                                  dead->task_id);
+                        for (size_t d = 0; d < model->depends_on_count; d++)
+                                cause |= run->model[model->depends_on[d]].failed_ever;
+                        INVARIANT(run, cause, "%s dependency_failed with no failed dependency", dead->task_id);
                 }
         }
         for (size_t i = m.notices; i < rec->notice_count; i++)
@@ -2655,6 +3025,15 @@ int main(void) {
         RUN(test_dependency_fails_for_late_submission);
         RUN(test_cancel_from_each_state);
         RUN(test_retention);
+        RUN(test_retention_at_its_maximum_never_purges);
+        RUN(test_retention_zero_purges_at_once_and_refuses_the_old_submission);
+        RUN(test_forgotten_tasks_stay_refused_after_a_restart);
+        RUN(test_retention_counts_from_a_submission_stamped_ahead);
+        RUN(test_lease_at_its_extremes);
+        RUN(test_retry_backoff_at_its_extremes);
+        RUN(test_rescore_interval_at_its_extremes);
+        RUN(test_terminal_tasks_keep_only_what_dedup_needs);
+        RUN(test_restore_trims_terminal_tasks);
         RUN(test_restore);
         RUN(test_drop_partition);
         RUN(test_fifo_dispatch);

@@ -4,6 +4,7 @@
  * secrets never print. Fixtures live in tests/fixtures/config.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -264,6 +265,114 @@ static void test_reference_lists_every_key(void) {
         free(buffer);
 }
 
+
+/* Whether @p name ends with @p suffix. */
+static bool ends_with(const char *name, const char *suffix) {
+        size_t length = strlen(name), suffix_length = strlen(suffix);
+        return length >= suffix_length && !strcmp(name + length - suffix_length, suffix);
+}
+
+/*
+ * The keys whose values reach only int64_t arithmetic that saturates
+ * (core/duration.c) or a topic's retention.ms (a long for Kafka): the only
+ * ones allowed above INT32_MAX. Every other duration ends up in an int of
+ * librdkafka or libmicrohttpd.
+ */
+static bool int64_end_to_end(const char *name) {
+        static const char *const keys[] = {"backlog.retention_ms", "topics.transitions_retention_ms",
+                                           "topics.dlq_retention_ms", "backlog.max_memory_bytes",
+                                           "backlog.resume_memory_bytes", "commit.hold_max_bytes",
+                                           "limits.message_max_bytes", "limits.payload_max_bytes"};
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                if (!strcmp(keys[i], name))
+                        return true;
+        return false;
+}
+
+/* Loads the defaults with @p key (and its partners in a rule between keys) set to @p value. */
+static bl_config_t *load_with(const conf_key_t *key, long long value, problems_t *problems) {
+        char setting[3][160], env_name[128];
+        char *envp[4] = {setting[0], NULL, NULL, NULL};
+        bl_config_env_name(key->name, env_name, sizeof(env_name));
+        snprintf(setting[0], sizeof(setting[0]), "%s=%lld", env_name, value);
+        /* a watermark or a base at its extreme needs its partner beside it */
+        if (!strcmp(key->name, "backlog.retry_base_ms")) {
+                snprintf(setting[1], sizeof(setting[1]), "BACKLOGD_BACKLOG_RETRY_CAP_MS=%lld", (long long)key->max);
+                envp[1] = setting[1];
+        } else if (!strcmp(key->name, "backlog.retry_cap_ms")) {
+                snprintf(setting[1], sizeof(setting[1]), "BACKLOGD_BACKLOG_RETRY_BASE_MS=%lld", (long long)key->min);
+                envp[1] = setting[1];
+        } else if (!strcmp(key->name, "backlog.resume_memory_bytes")) {
+                snprintf(setting[1], sizeof(setting[1]), "BACKLOGD_BACKLOG_MAX_MEMORY_BYTES=%lld",
+                         value == key->max ? 0LL : value + 1);
+                envp[1] = setting[1];
+        } else if (!strcmp(key->name, "backlog.max_memory_bytes")) {
+                snprintf(setting[1], sizeof(setting[1]), "BACKLOGD_BACKLOG_RESUME_MEMORY_BYTES=%lld",
+                         value > 1048576 ? value - 1 : 1048576LL); /* 0: no budget, any watermark */
+                envp[1] = setting[1];
+        }
+        memset(problems, 0, sizeof(*problems));
+        return bl_config_load(NULL, envp, collect, problems);
+}
+
+/*
+ * Issue #12 item 5: every duration (and memory) key works from its minimum
+ * to its maximum as the table documents them: both ends load, one past either
+ * end is refused with the key named, and a value above INT32_MAX is allowed
+ * only where it never meets an int. The behaviour at the ends is shown where
+ * each key is used (test_backlog.c: retention, lease, retry, rescore at 0 and
+ * at their maximum; test_duration.c: the arithmetic at INT64_MAX).
+ */
+static void test_duration_keys_work_at_both_ends(void) {
+        size_t checked = 0;
+        for (size_t i = 0; i < bl_config_key_count; i++) {
+                const conf_key_t *key = &bl_config_keys[i];
+                if (key->type != CONF_INT || !(ends_with(key->name, "_ms") || ends_with(key->name, "_bytes")))
+                        continue;
+                problems_t problems;
+                bl_config_t *config;
+                for (int end = 0; end < 2; end++) {
+                        long long value = end ? (long long)key->max : (long long)key->min;
+                        config = load_with(key, value, &problems);
+                        if (!config)
+                                fprintf(stderr, "  %s = %lld: %s: %s\n", key->name, value, problems.key[0],
+                                        problems.reason[0]);
+                        CHECK(config != NULL);
+                        CHECK_INT(problems.fatal, 0);
+                        if (config)
+                                CHECK_INT(*(const int64_t *)((const char *)config + key->offset), value);
+                        bl_config_destroy(config);
+                }
+                if (key->min > INT64_MIN) {
+                        CHECK((config = load_with(key, (long long)key->min - 1, &problems)) == NULL);
+                        CHECK_STR(problems.key[0], key->name);
+                        bl_config_destroy(config);
+                }
+                if (key->max < INT64_MAX) {
+                        CHECK((config = load_with(key, (long long)key->max + 1, &problems)) == NULL);
+                        CHECK_STR(problems.key[0], key->name);
+                        bl_config_destroy(config);
+                }
+                /* never negative, but for a topic's retention.ms, where -1 is Kafka's "for ever" */
+                CHECK(key->min >= 0 || (!strncmp(key->name, "topics.", 7) && key->min == -1));
+                if (!int64_end_to_end(key->name) && key->max > INT32_MAX)
+                        fprintf(stderr, "  %s: max %lld does not fit an int\n", key->name, (long long)key->max);
+                CHECK(int64_end_to_end(key->name) || key->max <= INT32_MAX);
+                checked++;
+        }
+        CHECK(checked >= 17);
+        /* the watermarks of the memory budget, like those of the READY count */
+        char *envp[] = {"BACKLOGD_BACKLOG_MAX_MEMORY_BYTES=2000000", "BACKLOGD_BACKLOG_RESUME_MEMORY_BYTES=2000000", NULL};
+        problems_t problems = {0};
+        CHECK(bl_config_load(NULL, envp, collect, &problems) == NULL);
+        CHECK_STR(problems.key[0], "backlog.resume_memory_bytes");
+        CHECK_CONTAINS(problems.reason[0], "must be below backlog.max_memory_bytes");
+        char *off[] = {"BACKLOGD_BACKLOG_MAX_MEMORY_BYTES=0", NULL}; /* no budget: the low watermark is moot */
+        bl_config_t *config = bl_config_load(NULL, off, collect, &problems);
+        CHECK(config != NULL);
+        bl_config_destroy(config);
+}
+
 static void test_kafka_conf(void) {
         char errstr[256], value[256];
         size_t value_size = sizeof(value);
@@ -410,5 +519,6 @@ int main(void) {
         RUN(test_long_kafka_values_reach_librdkafka_whole);
         RUN(test_registry_url_rule);
         RUN(test_parse_errors_quote_nothing);
+        RUN(test_duration_keys_work_at_both_ends);
         return check_exit_status();
 }
