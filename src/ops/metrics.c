@@ -709,6 +709,20 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
         {{"backlogd_pipeline_aborts_in_row", BL_METRIC_GAUGE,
           "Batches aborted since the last commit. /healthz fails at health.max_aborts_in_row.", NULL, NULL, 0},
          SLOT(pipeline_aborts_in_row)},
+        {{"backlogd_pipeline_given_up_total", BL_METRIC_COUNTER,
+          "Records and tasks a batch failed on for good, found by bisection and given up (processing.failed), "
+          "by kind: record, timer, dispatch.",
+          "kind", NULL, 0},
+         SLOT(pipeline_given_up)},
+        {{"backlogd_pipeline_held_back_total", BL_METRIC_COUNTER,
+          "Batches that failed for the broker's or an output's fault: input, timers and dispatch waited a "
+          "back-off, then ran again.",
+          NULL, NULL, 0},
+         SLOT(pipeline_held_back)},
+        {{"backlogd_txn_producer_renewals_total", BL_METRIC_COUNTER,
+          "Transactional producers made anew after being fenced (a transaction timed out on the coordinator).",
+          NULL, NULL, 0},
+         SLOT(txn_producer_renewals)},
 };
 const size_t bl_metrics_catalogue_count = COUNT_OF(bl_metrics_catalogue);
 

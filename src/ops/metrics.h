@@ -152,6 +152,9 @@ typedef struct bl_metrics_backlogd_s {
         bl_metric_t *pipeline_last_commit_age_seconds; /* gauge: time since the last commit (or the start) */
         bl_metric_t *pipeline_stalled_seconds;   /* gauge: time work has waited without a commit; 0 while idle */
         bl_metric_t *pipeline_aborts_in_row;     /* gauge: batches aborted since the last commit */
+        bl_metric_t *pipeline_given_up;          /* counter {kind}: culprits of failed batches given up */
+        bl_metric_t *pipeline_held_back;         /* counter: batches that failed for no record's fault, waited out */
+        bl_metric_t *txn_producer_renewals;      /* counter: transactional producers made anew after a fencing */
 } bl_metrics_backlogd_t;
 
 /**

@@ -74,6 +74,11 @@ static void make_series(bl_pipeline_t *p) {
         o->commit_seconds = bl_metrics_series(m->txn_commit_seconds);
         o->committed = bl_metrics_series(m->txn_committed);
         o->aborted = bl_metrics_series(m->txn_aborted);
+        o->given_up[BL_UNIT_RECORD] = bl_metrics_series(m->pipeline_given_up, "record");
+        o->given_up[BL_UNIT_TIMER] = bl_metrics_series(m->pipeline_given_up, "timer");
+        o->given_up[BL_UNIT_DISPATCH] = bl_metrics_series(m->pipeline_given_up, "dispatch");
+        o->held_back = bl_metrics_series(m->pipeline_held_back);
+        o->producer_renewals = bl_metrics_series(m->txn_producer_renewals);
         o->restore_seconds = bl_metrics_series(m->restore_seconds);
         o->restore_items = bl_metrics_series(m->restore_items);
         o->last_commit_age = bl_metrics_series(m->pipeline_last_commit_age_seconds);

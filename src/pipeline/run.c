@@ -202,6 +202,7 @@ void bl_pipeline_hold_back(bl_pipeline_t *p, const char *why) {
         if (!p->held_back)
                 pause_all_inputs(p, true);
         p->held_back = true;
+        bl_metric_inc(p->observe.held_back, 1);
         bl_log_warn("run", "input, timers and dispatch wait %" PRId64 " ms, then the batch runs again: %s",
                     p->held_back_backoff_ms, why);
 }
@@ -781,6 +782,7 @@ bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why) {
         p->renew_producer = false;
         p->producer_restarted_ms = bl_pipeline_monotonic_ms();
         p->stats.producer_restarts++;
+        bl_metric_inc(p->observe.producer_renewals, 1);
         if (!bl_steer_open_lag(p)) {
                 p->fatal = true;
                 return false;

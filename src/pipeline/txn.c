@@ -516,7 +516,10 @@ static void abort_and_recover(bl_pipeline_t *p, bl_fault_t fault, bool open, con
         p->giving_up = false;
         p->stats.aborts++;
         bl_metric_inc(p->observe.aborted, 1);
-        bl_observe_aborted(p);
+        /* Aborts in a row tell /healthz that nothing can advance. A bisection's aborts are bounded (about
+         * log2 of the batch) and each narrows the search: counting them could restart a pod mid-search. */
+        if (action == BL_ISOLATE_WAIT)
+                bl_observe_aborted(p);
         take_deliveries(p);
         bl_credit_transaction_aborted(p->credit);
         if (!aborted)
@@ -536,9 +539,12 @@ static void abort_and_recover(bl_pipeline_t *p, bl_fault_t fault, bool open, con
 /* The culprit's giving up committed: it is over, and counted. */
 static void culprit_given_up(bl_pipeline_t *p) {
         const bl_unit_t *culprit = bl_isolate_culprit(p->isolate, NULL);
-        if (culprit)
+        if (culprit) {
                 bl_log_info("txn", "the %s %s is given up; batches grow back to normal", unit_kinds[culprit->kind],
                             culprit->name);
+                if (culprit->kind <= BL_UNIT_DISPATCH)
+                        bl_metric_inc(p->observe.given_up[culprit->kind], 1);
+        }
         bl_isolate_culprit_done(p->isolate);
         p->stats.given_up++;
         p->giving_up = false;

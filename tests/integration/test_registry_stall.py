@@ -35,7 +35,7 @@ REGISTRY_TIMEOUT_MS = 10000
 
 def task_event(task_id, version):
     event = {"event_id": str(uuid.uuid4()), "task_id": task_id, "event_type": "SUBMITTED",
-             "occurred_at": 1795849200000, "producer": "pytest", "task_type": "batch_inference",
+             "occurred_at": int(time.time() * 1000), "producer": "pytest", "task_type": "batch_inference",
              "domain": "model_inference", "business_value": 0.5, "risk": 0.5, "deadline": None,
              "not_before": None, "data_ready_at": None, "depends_on": [], "max_attempts": None, "labels": {},
              "payload": None, "attempt": None, "dispatch_id": None, "error": None}
