@@ -170,6 +170,7 @@ typedef struct bl_pipeline_s {
         int64_t held_back_until_ms;
         int64_t held_back_backoff_ms; /* doubles from ingest.retry_backoff_ms to its max; 0 after a commit */
         int64_t producer_restarted_ms; /* the last time the producer was made anew after being fenced */
+        uint64_t transactions_at_renewal; /* stats.transactions then: a commit since tells a rival from a stall */
         int64_t batch_started_ms;
         bl_commit_t *committing; /* the batch before, committing on its own thread; NULL: none */
         bl_held_t held;

@@ -751,9 +751,11 @@ static void close_producer(bl_pipeline_t *p) {
 /*
  * After a fencing (SPEC §6, PITFALLS.md: a broker stall longer than transaction.timeout_ms makes the
  * coordinator abort the transaction, and librdkafka then calls the producer fenced although no other
- * instance exists): a new producer with the same transactional id, and the world as of the last commit.
- * A second fencing within a minute of the first is taken for what it says: another live instance with
- * this instance_id, and the run ends with that cause.
+ * instance exists): a new producer with the same transactional id, a new reader for the restore (its
+ * connections went through the stall too), and the world as of the last commit. A producer fenced again
+ * within a minute after it had committed is taken for what that says: another live instance with this
+ * instance_id, fencing and being fenced in turn; the run ends with that cause. Fenced again before any
+ * commit, it is still the stall's doing (the coordinator catching up), and a new producer is made again.
  */
 #define RENEW_MIN_INTERVAL_MS 60000
 
@@ -761,7 +763,8 @@ bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why) {
         char errstr[512];
         bool retriable = true;
         int64_t now = bl_pipeline_monotonic_ms();
-        if (p->producer_restarted_ms && now - p->producer_restarted_ms < RENEW_MIN_INTERVAL_MS) {
+        if (p->producer_restarted_ms && now - p->producer_restarted_ms < RENEW_MIN_INTERVAL_MS &&
+            p->stats.transactions > p->transactions_at_renewal) {
                 bl_log_error("run", "the producer was %s again within %d s of the last new one: another live "
                                     "instance probably uses instance_id %s in group %s; stopping",
                              why, RENEW_MIN_INTERVAL_MS / 1000, p->instance, p->config->group_id);
@@ -781,6 +784,13 @@ bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why) {
         }
         p->renew_producer = false;
         p->producer_restarted_ms = bl_pipeline_monotonic_ms();
+        p->transactions_at_renewal = p->stats.transactions;
+        bl_reader_destroy(p->reader);
+        if (!(p->reader = bl_reader_new(p->config, errstr, sizeof(errstr)))) {
+                bl_log_error("run", "a new reader after the producer was %s: %s; stopping", why, errstr);
+                p->fatal = true;
+                return false;
+        }
         p->stats.producer_restarts++;
         bl_metric_inc(p->observe.producer_renewals, 1);
         if (!bl_steer_open_lag(p)) {
