@@ -502,7 +502,7 @@ static void advance_backlog(bl_pipeline_t *p) {
 
 static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload) {
         while (!*stop && !p->fatal) {
-                if (p->renew_producer && !bl_pipeline_renew_producer(p, "fenced"))
+                if (p->renew_producer && !bl_pipeline_renew_producer(p, "fenced or failed"))
                         break;
                 release_held_back(p);
                 bl_steer_tick(p, reload);

@@ -85,22 +85,23 @@ static bool producer_fenced(bl_pipeline_t *p) {
 }
 
 /*
- * Logs @p error and frees it; true when the producer can go on no more. A fenced producer is made anew
- * by the loop (bl_pipeline_renew_producer); any other fatal error ends the run.
+ * Logs @p error and frees it; true when the producer can go on no more. Such a producer is made anew by
+ * the loop (bl_pipeline_renew_producer), whose init_transactions aborts what this one left open: a fencing
+ * after a broker stall, or the INVALID_TXN_STATE librdkafka 2.0.2 turns an abort into after one, must not
+ * end the instance. What cannot be cured that way (the transactional id not authorised, say) stops the run
+ * there, with the cause.
  */
 static bool check_fatal(bl_pipeline_t *p, rd_kafka_error_t *error, const char *what) {
         bool fatal = rd_kafka_error_is_fatal(error);
         bool fenced = fatal && producer_fenced(p);
-        bl_log(fatal && !fenced ? BL_LOG_ERROR : BL_LOG_WARN, "txn", "%s: %s%s", what, rd_kafka_error_string(error),
+        bl_log(BL_LOG_WARN, "txn", "%s: %s%s", what, rd_kafka_error_string(error),
                fenced  ? " (the producer was fenced: the coordinator ended its transaction, after a broker stall "
                          "longer than transaction.timeout_ms, or a newer instance with this instance_id started; "
                          "a new producer takes over)"
-               : fatal ? " (fatal: the instance stops)"
+               : fatal ? " (fatal for this producer: a new one takes over)"
                        : "");
-        if (fenced)
+        if (fatal)
                 p->renew_producer = true;
-        else if (fatal)
-                p->fatal = true;
         rd_kafka_error_destroy(error);
         return fatal;
 }
@@ -182,8 +183,8 @@ bool bl_txn_open(bl_pipeline_t *p) {
 static bool begin_transaction(bl_pipeline_t *p) {
         rd_kafka_error_t *error = rd_kafka_begin_transaction(p->producer);
         if (error) {
-                check_fatal(p, error, "begin transaction");
-                p->fatal = true; /* begin fails only on a programming or fatal error */
+                if (!check_fatal(p, error, "begin transaction"))
+                        p->fatal = true; /* begin fails only on a programming or fatal error */
                 return false;
         }
         p->batch_begun = true;
@@ -193,7 +194,7 @@ static bool begin_transaction(bl_pipeline_t *p) {
 bool bl_txn_ensure(bl_pipeline_t *p) {
         if (p->batch_open)
                 return true;
-        if (p->fatal)
+        if (p->fatal || p->renew_producer)
                 return false;
         p->batch_open = true;
         p->batch_begun = false;

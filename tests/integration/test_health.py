@@ -37,6 +37,8 @@ def get(port, path):
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+    except urllib.error.URLError as error:  # not listening: the instance is gone, which the caller reports
+        return None, str(error.reason)
 
 
 def gauge(port, name):
@@ -87,7 +89,8 @@ def test_healthz_fails_while_nothing_commits_and_passes_again():
         assert stalled > 0  # the loop may be inside librdkafka's abort while the broker is away
         run.wait_for(r"^/healthz fails: stalled: ", timeout=5)
 
-        assert wait_for_healthz(port, 200, timeout=60) == (200, "ok\n")
+        answer = wait_for_healthz(port, 200, timeout=60)
+        assert answer == (200, "ok\n"), f"{answer}; log:\n" + "\n".join(run.lines[-40:])
         wait_for_all(prefix, total)
         assert gauge(port, "backlogd_pipeline_aborts_in_row") == 0
         run.wait_for(r"^/healthz passes again", timeout=5)
