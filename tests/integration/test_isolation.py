@@ -220,20 +220,22 @@ def test_a_broker_stall_longer_than_the_transaction_timeout_is_survived():
 @pytest.mark.parametrize("hold_max_bytes", [None, 0], ids=["overlapped", "waited"])
 def test_a_producer_fenced_after_its_transaction_timed_out_is_made_anew(hold_max_bytes):
     """The instance itself stalls (SIGSTOP, as a frozen VM or a long pause would) for 20 s with a
-    transaction open, twice transaction.timeout_ms: the coordinator aborts that transaction and fences the
+    transaction open, four times transaction.timeout_ms: the coordinator aborts that transaction and fences the
     producer's epoch. On waking, the instance says so, makes a new producer with the same transactional id,
     rewinds and restores, and every task is dispatched exactly once; it does not exit. The same with
     commit.hold_max_bytes 0, where each commit is waited for and nothing is held."""
     prefix = unique_prefix("fence")
     overrides = {} if hold_max_bytes is None else {"BACKLOGD_COMMIT_HOLD_MAX_BYTES": hold_max_bytes}
-    env = environment(prefix, BACKLOGD_COMMIT_INTERVAL_MS=4000, **overrides)
+    # The coordinator aborts a transaction past its timeout (5 s here) at its next scan, every 10 s: 20 s covers
+    # both.
+    env = environment(prefix, BACKLOGD_COMMIT_INTERVAL_MS=8000, BACKLOGD_TRANSACTION_TIMEOUT_MS=5000, **overrides)
     create_topics(env)
     first = [task_event(f"f{i}") for i in range(1000)]
     second = [task_event(f"g{i}") for i in range(100)]
     run = Backlogd(env)
     try:
         run.wait_for("assigned")
-        time.sleep(4)
+        time.sleep(9)  # past the start-up batch (the partitions' ends), so that the stall finds one open
         submit(prefix, first)
         time.sleep(1)
         run.process.send_signal(signal.SIGSTOP)
