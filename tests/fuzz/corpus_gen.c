@@ -20,8 +20,8 @@
  * retries to exhaustion, a dependency chain that completes and one that
  * fails, poison among valid events, a task id that is not UTF-8, duplicates,
  * a deadline passed while a task waits for approval, an approval, a task
- * given up, notices held back, a record the DLQ takes only as
- * record.too_large. A '~' in a step marked not_utf8
+ * given up, notices held back, restarts in the middle of it all, a record
+ * the DLQ takes only as record.too_large. A '~' in a step marked not_utf8
  * becomes the byte 0xFF after encoding (JSON cannot carry it).
  *
  * Usage: corpus_gen <decode dir> [<pipeline dir>]   (fixtures from
@@ -184,6 +184,7 @@ done:
 #define GIVE_UP 0x10
 #define TRACEPARENT 0x20
 #define HOLD_NOTICES 0x40
+#define RESTART 0x80
 
 /* Clock bytes: (b & 63) << 5 * (b >> 6) ms. */
 #define NOW 0x00
@@ -284,6 +285,14 @@ static const pipeline_seed_t pipeline_seeds[] = {
           {MS_32, HOLD_NOTICES, "t-a", SUBMIT("t-a", "e-2", "")},
           {MS_32, HOLD_NOTICES, "t-a", PRODUCER_EVENT("CANCELLED", "t-a", "e-3", "")},
           {MS_32, 1}}},
+        {"restarts",
+         {{NOW, 1, "t-b", SUBMIT("t-b", "e-1", ", \"depends_on\": [\"t-a\"]")},
+          {MS_32, 1, "t-a", SUBMIT("t-a", "e-2", "")},
+          {MS_32, RESTART | RESULTS, "t-a", RESULT("STARTED", "t-a", "e-3", "1", "")},
+          {MS_32, RESTART | RESULTS | 1, "t-a", RESULT("COMPLETED", "t-a", "e-4", "1", "")},
+          {MS_2048, RESTART | 1},
+          {MS_65536, RESTART | 1},
+          {MS_32, RESTART | 1, "t-a", SUBMIT("t-a", "e-2", "")}}},
         {"letter-too-large",
          {{NOW, 1, "t-7", SUBMIT("t-7", "e-1", ""), NULL, 0, false, 3100}}},
 };

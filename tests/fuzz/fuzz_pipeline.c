@@ -19,7 +19,10 @@
  *            given up (processing.failed, as failure isolation does);
  *            bit 5: the record carries a traceparent header; bit 6: the
  *            notices of this step wait for the next one (they are records
- *            of backlog.deps, read later);
+ *            of backlog.deps, read later); bit 7: the instance restarts
+ *            first: a new backlog restored from the snapshots produced so
+ *            far (backlog.state as compaction keeps it: the last snapshot
+ *            of each task not tombstoned), as restore.c restores it;
  *   byte 2   the key as in fuzz_decode: 0xFF no key, else its length (mod
  *            64, capped by what follows), then the key's bytes, then the
  *            value, to the end of the step.
@@ -53,9 +56,11 @@
  *    given up) holds a SUBMITTED that the decoder accepts again (a redrive
  *    works), keyed by its task_id;
  *  - the state machine takes only legal transitions: each from the state the
- *    sink last saw for the task, with seq one higher; the same (task_id, attempt) of one submission is
- *    never dispatched twice, and a task submitted again after its purge is
- *    dispatched only when its submission is newer than the forgotten one;
+ *    sink last saw for the task, with seq one higher, across restarts too
+ *    (a restored task goes on from its snapshot); the same (task_id, attempt) of one submission is
+ *    never dispatched twice, restarts included, and a task submitted again
+ *    after its purge is dispatched only when its submission is newer than
+ *    the forgotten one;
  *  - every log line is one JSON object, whatever bytes the input held;
  *  - nothing crashes or leaks (ASan, LSan at exit, the backlog destroyed
  *    after each input), and each input runs in bounded time: every notice
@@ -105,6 +110,7 @@
 #define CONTROL_GIVE_UP 0x10
 #define CONTROL_TRACEPARENT 0x20
 #define CONTROL_HOLD_NOTICES 0x40
+#define CONTROL_RESTART 0x80
 
 #define TOPIC_EVENTS "tasks.events"
 #define TOPIC_RESULTS "tasks.results"
@@ -187,6 +193,9 @@ typedef struct task_seen_s {
         int64_t seq;
         dispatch_seen_t *dispatches;
         size_t dispatch_count;
+        unsigned char *snapshot; /* its last snapshot in backlog.state; NULL after a tombstone */
+        size_t snapshot_size;
+        int32_t partition;
 } task_seen_t;
 
 #define TASK_BUCKETS 256
@@ -256,6 +265,7 @@ static void forget_tasks(void) {
                         next = task->next;
                         free(task->task_id);
                         free(task->dispatches);
+                        free(task->snapshot);
                         free(task);
                 }
                 run.tasks[b] = NULL;
@@ -367,6 +377,19 @@ static void check_change(const bl_transition_t *transition, const bl_item_t *ite
         task->seq = transition->seq;
 }
 
+/* backlog.state as compaction keeps it: the last snapshot of each task, for a restart. */
+static void keep_snapshot(const bl_item_t *item, const void *value, size_t size) {
+        task_seen_t *task = task_seen(item->task_id);
+        unsigned char *copy = malloc(size);
+        if (!copy)
+                violated("out of memory", NULL);
+        memcpy(copy, value, size);
+        free(task->snapshot);
+        task->snapshot = copy;
+        task->snapshot_size = size;
+        task->partition = item->partition;
+}
+
 static void on_changed(void *opaque, const bl_transition_t *transition, const bl_item_t *item) {
         const void *transition_value, *snapshot_value;
         size_t transition_size, snapshot_size;
@@ -392,6 +415,7 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
                                                      &error);
         check_item_back(snapshot, item, error.detail);
         bl_item_destroy(snapshot);
+        keep_snapshot(item, snapshot_value, snapshot_size);
 }
 
 static bool configured_domain(const char *domain) {
@@ -664,7 +688,10 @@ static void on_purged(void *opaque, const char *task_id, int32_t partition) {
         (void)opaque, (void)partition;
         trace("tombstone", task_id, NULL);
         produce("backlog.state", task_id, strlen(task_id), NULL, 0); /* a tombstone */
-        task_seen(task_id)->live = false;
+        task_seen_t *task = task_seen(task_id);
+        task->live = false;
+        free(task->snapshot);
+        task->snapshot = NULL;
 }
 
 /* ---- ingest and the loop ----------------------------------------------------------- */
@@ -740,7 +767,7 @@ static void task_settings(void *opaque, const bl_item_t *item, bl_task_settings_
         settings->approval_required = bl_policy_requires_approval(chosen, item);
 }
 
-static void start_input(void) {
+static bl_backlog_t *new_backlog(void) {
         static const bl_backlog_options_t options = {
                 .lease_ms = 1000,
                 .retry_base_ms = 100,
@@ -755,7 +782,34 @@ static void start_input(void) {
                 .settings = task_settings,
         };
         static const bl_backlog_sink_t sink = {on_changed, on_dispatched, on_notice, on_dead_letter, on_purged, NULL};
-        run.backlog = bl_backlog_new(&options, &sink);
+        return bl_backlog_new(&options, &sink);
+}
+
+/*
+ * A restart: a new backlog restored from backlog.state, as restore.c does it (every snapshot
+ * decoded and taken over, then scored as of now), while the notices in flight stay in backlog.deps.
+ */
+static void restart(void) {
+        bl_record_error_t error;
+        bl_backlog_destroy(run.backlog);
+        if (!(run.backlog = new_backlog()))
+                violated("out of memory", NULL);
+        for (size_t b = 0; b < TASK_BUCKETS; b++)
+                for (task_seen_t *task = run.tasks[b]; task; task = task->next) {
+                        if (!task->snapshot)
+                                continue;
+                        bl_item_t *item = bl_records_decode_item(once.readback, task->snapshot, task->snapshot_size,
+                                                                 task->partition, &error);
+                        if (!item)
+                                violated("a snapshot does not decode on restore", error.detail);
+                        bl_backlog_restore(run.backlog, item);
+                }
+        bl_backlog_restore_finish(run.backlog, run.now_ms);
+        trace("restart", "", NULL);
+}
+
+static void start_input(void) {
+        run.backlog = new_backlog();
         run.dlq = bl_dlq_new(produce_letter, NULL, TOPIC_DLQ, "backlogd fuzz backlogd-fuzz-0");
         run.log = open_memstream(&run.log_text, &run.log_size);
         if (!run.backlog || !run.dlq || !run.log)
@@ -855,6 +909,8 @@ static int64_t clock_step_ms(uint8_t byte) {
 static void run_step(const uint8_t *step, size_t size) {
         uint8_t control = size > 1 ? step[1] : 0;
         run.now_ms += size > 0 ? clock_step_ms(step[0]) : 0;
+        if (control & CONTROL_RESTART)
+                restart();
         if (size > 2) {
                 const uint8_t *key = NULL;
                 size_t key_size = 0;
