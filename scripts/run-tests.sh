@@ -3,9 +3,11 @@
 #   1. install missing Debian packages, the Python test environment, and the
 #      deployment validators (kustomize, promtool) into the cache;
 #   2. build and run the unit tests with ASan and UBSan (build-asan/);
-#   3. build the libFuzzer target of the decode path with clang (build-fuzz/)
-#      and fuzz it for BACKLOGD_FUZZ_SECONDS (default 60) from a copy of the
-#      seed corpus: a crash, a leak or a timeout fails the suite;
+#   3. build the two libFuzzer targets with clang (build-fuzz/): fuzz_decode
+#      (one record through the decoder) and fuzz_pipeline (sequences of records
+#      through decoder, backlog and outputs); fuzz each from a copy of its seed
+#      corpus for half of BACKLOGD_FUZZ_SECONDS (default 60, so 30 s each): a
+#      crash, a leak or a timeout fails the suite;
 #   4. build the normal configuration (build/), start the real Kafka broker
 #      and Schema Registry, run every ctest there (unit, valgrind, integration),
 #      and stop the servers whatever happened.
@@ -36,25 +38,34 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
 
 fuzz_seconds=${BACKLOGD_FUZZ_SECONDS:-60}
-echo "== fuzzing the decode path for ${fuzz_seconds} s (build-fuzz/)"
+fuzz_each=$(((fuzz_seconds + 1) / 2))
 [ -f build-fuzz/CMakeCache.txt ] ||
   CC=clang cmake -S . -B build-fuzz "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBACKLOGD_FUZZ=ON >/dev/null
 cmake -S . -B build-fuzz -DBACKLOGD_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j "$jobs" --target fuzz_decode
-# The run grows its own copy of the corpus; tests/fuzz/corpus/ changes only by hand.
-rm -rf build-fuzz/corpus build-fuzz/artifacts
-mkdir -p build-fuzz/corpus build-fuzz/artifacts
-cp tests/fuzz/corpus/decode/* build-fuzz/corpus/
-if ! BACKLOGD_FIXTURES="$repo/tests/fixtures" UBSAN_OPTIONS=print_stacktrace=1 \
-  build-fuzz/fuzz_decode -max_total_time="$fuzz_seconds" -rss_limit_mb=1024 -max_len=8192 -timeout=5 \
-  -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/ build-fuzz/corpus >build-fuzz/fuzz_decode.log 2>&1; then
-  tail -n 60 build-fuzz/fuzz_decode.log
-  echo "fuzz_decode failed (log: build-fuzz/fuzz_decode.log); reproduce with build-fuzz/fuzz_decode <input>:" >&2
-  ls -1 build-fuzz/artifacts/* >&2 2>/dev/null || echo "  (no input was written)" >&2
-  exit 1
-fi
-grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
-  build-fuzz/fuzz_decode.log
+cmake --build build-fuzz -j "$jobs" --target fuzz_decode fuzz_pipeline
+
+# fuzz target, corpus name: fuzzes for fuzz_each seconds from a copy of tests/fuzz/corpus/<name>/.
+fuzz() {
+  local target=$1 name=$2
+  echo "== fuzzing $target for ${fuzz_each} s (build-fuzz/)"
+  # The run grows its own copy of the corpus; tests/fuzz/corpus/ changes only by hand.
+  rm -rf "build-fuzz/corpus/$name" "build-fuzz/artifacts/$name"
+  mkdir -p "build-fuzz/corpus/$name" "build-fuzz/artifacts/$name"
+  cp "tests/fuzz/corpus/$name"/* "build-fuzz/corpus/$name/"
+  if ! BACKLOGD_FIXTURES="$repo/tests/fixtures" UBSAN_OPTIONS=print_stacktrace=1 \
+    "build-fuzz/$target" -max_total_time="$fuzz_each" -rss_limit_mb=1024 -max_len=8192 -timeout=5 \
+    -print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$name/" "build-fuzz/corpus/$name" \
+    >"build-fuzz/$target.log" 2>&1; then
+    tail -n 60 "build-fuzz/$target.log"
+    echo "$target failed (log: build-fuzz/$target.log); reproduce with build-fuzz/$target <input>:" >&2
+    ls -1 "build-fuzz/artifacts/$name"/* >&2 2>/dev/null || echo "  (no input was written)" >&2
+    exit 1
+  fi
+  grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
+    "build-fuzz/$target.log"
+}
+fuzz fuzz_decode decode
+fuzz fuzz_pipeline pipeline
 
 echo "== full suite against the real broker and registry (build/)"
 configure_and_build build

@@ -1,7 +1,7 @@
 /*
- * corpus_gen.c: writes the seed corpus of fuzz_decode
- * (tests/fuzz/corpus/decode/), so the seeds are reproducible rather than
- * opaque binaries.
+ * corpus_gen.c: writes the seed corpora of fuzz_decode
+ * (tests/fuzz/corpus/decode/) and fuzz_pipeline (tests/fuzz/corpus/pipeline/),
+ * so the seeds are reproducible rather than opaque binaries.
  *
  * Valid records are JSON documents encoded with the same encoder as
  * `backlogd produce` (contract/encode.c) against the fixture catalog:
@@ -13,9 +13,23 @@
  * one byte choosing the key (0xFF: none; else its length), the key, then the
  * value.
  *
- * Usage: corpus_gen <output dir>   (fixtures from BACKLOGD_FIXTURES or the
- * source tree). Run once by hand when the seeds must change; single-threaded.
+ * A pipeline seed is a sequence of steps in fuzz_pipeline's input format
+ * (see fuzz_pipeline.c): the steps joined by its four-byte separator, each a
+ * clock byte, a control byte, then a record as above. The sequences tell
+ * stories: a full lifecycle ending in a purge and a refused late retry,
+ * retries to exhaustion, a dependency chain that completes and one that
+ * fails, poison among valid events, a task id that is not UTF-8, duplicates,
+ * a deadline passed while a task waits for approval, an approval, a task
+ * given up, notices held back, restarts in the middle of it all, a record
+ * the DLQ takes only as record.too_large. A '~' in a step marked not_utf8
+ * becomes the byte 0xFF after encoding (JSON cannot carry it).
+ *
+ * Usage: corpus_gen <decode dir> [<pipeline dir>]   (fixtures from
+ * BACKLOGD_FIXTURES or the source tree). Run once by hand when the seeds
+ * must change; single-threaded. Files named regress-* are inputs that found
+ * bugs, kept byte for byte: this program neither writes nor removes them.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,14 +173,220 @@ done:
         return rc;
 }
 
+/* ---- fuzz_pipeline's seeds: sequences of steps ----------------------------------- */
+
+#define PIPELINE_SEPARATOR "\xFE\xFF\xB1\x0C"
+#define PIPELINE_SEPARATOR_SIZE 4
+#define PIPELINE_STEPS_MAX 12
+
+/* Control bits of fuzz_pipeline.c: the low three bits are how many tasks per domain are dispatched. */
+#define RESULTS 0x08
+#define GIVE_UP 0x10
+#define TRACEPARENT 0x20
+#define HOLD_NOTICES 0x40
+#define RESTART 0x80
+
+/* Clock bytes: (b & 63) << 5 * (b >> 6) ms. */
+#define NOW 0x00
+#define MS_32 0x41
+#define MS_2048 0x82
+#define MS_65536 0xC2 /* past the 60 s retention */
+
+typedef struct pipeline_step_s {
+        unsigned char clock;
+        unsigned char control;
+        const char *key;  /* NULL: no key; with neither json nor raw nor key, a step without a record */
+        const char *json; /* a TaskEvent v2 document */
+        const unsigned char *raw;
+        size_t raw_size;
+        bool not_utf8;    /* every '~' of key and value becomes 0xFF */
+        size_t long_producer; /* > 0: the producer is a string of this many bytes */
+} pipeline_step_t;
+
+typedef struct pipeline_seed_s {
+        const char *name;
+        pipeline_step_t steps[PIPELINE_STEPS_MAX];
+} pipeline_seed_t;
+
+/* The seeds' times sit at fuzz_pipeline's CLOCK_START_MS, 1795900000000. */
+#define SUBMIT(id, event, more)                                                                                        \
+        "{\"event_id\": \"" event "\", \"task_id\": \"" id "\", \"event_type\": \"SUBMITTED\","                         \
+        " \"occurred_at\": 1795900000000, \"producer\": \"svc\", \"task_type\": \"infer\","                              \
+        " \"domain\": \"model_inference\", \"business_value\": 0.5, \"risk\": 0.1" more "}"
+#define RESULT(type, id, event, attempt, more)                                                                         \
+        "{\"event_id\": \"" event "\", \"task_id\": \"" id "\", \"event_type\": \"" type "\","                          \
+        " \"occurred_at\": 1795900001000, \"producer\": \"worker-1\", \"attempt\": " attempt ","                        \
+        " \"dispatch_id\": \"" id "/" attempt "\"" more "}"
+#define PRODUCER_EVENT(type, id, event, more)                                                                          \
+        "{\"event_id\": \"" event "\", \"task_id\": \"" id "\", \"event_type\": \"" type "\","                          \
+        " \"occurred_at\": 1795900000500, \"producer\": \"svc\"" more "}"
+#define RETRYABLE ", \"error\": {\"code\": \"OOM\", \"message\": \"out of memory\", \"retryable\": true}"
+#define FATAL ", \"error\": {\"code\": \"BAD_INPUT\", \"message\": \"bad input\", \"retryable\": false}"
+
+static const unsigned char wrong_magic[] = {1, 0, 0, 0, 2, 0};
+static const unsigned char unknown_id[] = {0, 0, 0, 3, 0xE7, 2, 'x'};
+
+static const pipeline_seed_t pipeline_seeds[] = {
+        {"lifecycle-purge-late-retry",
+         {{NOW, 1 | TRACEPARENT, "t-1", SUBMIT("t-1", "e-1", ", \"labels\": {\"team\": \"ml\"},"
+                                                              " \"payload\": {\"base64\": \"AAEC/w==\"}")},
+          {MS_32, RESULTS, "t-1", RESULT("STARTED", "t-1", "e-2", "1", "")},
+          {MS_32, RESULTS, "t-1", RESULT("HEARTBEAT", "t-1", "e-3", "1", "")},
+          {MS_32, RESULTS, "t-1", RESULT("COMPLETED", "t-1", "e-4", "1", "")},
+          {MS_65536, 0},
+          {MS_32, 1, "t-1", SUBMIT("t-1", "e-1", "")}}},
+        {"retries-exhausted",
+         {{NOW, 1, "t-2", SUBMIT("t-2", "e-1", ", \"max_attempts\": 2")},
+          {MS_32, RESULTS, "t-2", RESULT("FAILED", "t-2", "e-2", "1", RETRYABLE)},
+          {MS_2048, 1},
+          {MS_32, RESULTS, "t-2", RESULT("STARTED", "t-2", "e-3", "2", "")},
+          {MS_2048, 1}}},
+        {"dependency-chain",
+         {{NOW, 0, "t-b", SUBMIT("t-b", "e-1", ", \"depends_on\": [\"t-a\"]")},
+          {MS_32, 0, "t-c", SUBMIT("t-c", "e-2", ", \"depends_on\": [\"t-b\"], \"domain\": \"evaluation\"")},
+          {MS_32, 1, "t-a", SUBMIT("t-a", "e-3", "")},
+          {MS_32, RESULTS | 1, "t-a", RESULT("COMPLETED", "t-a", "e-4", "1", "")},
+          {MS_32, RESULTS | 1, "t-b", RESULT("FAILED", "t-b", "e-5", "1", FATAL)},
+          {MS_65536, 1}}},
+        {"poison-mixed",
+         {{NOW, 1, "t-1", SUBMIT("t-1", "e-1", "")},
+          {MS_32, 0, "t-1", NULL, wrong_magic, sizeof(wrong_magic)},
+          {MS_32, RESULTS, "t-1", NULL, unknown_id, sizeof(unknown_id)},
+          {MS_32, 0, "t-1", PRODUCER_EVENT("UPDATED", "t-1", "e-2", ", \"risk\": 0.95, \"labels\": {\"a\": \"b\"}")},
+          {MS_32, 1, "t-2", SUBMIT("t-2", "e-3", ", \"risk\": 0.95")},
+          {MS_32, 1, "t-2", PRODUCER_EVENT("APPROVED", "t-2", "e-4", "")},
+          {MS_32, 0, "t-1", PRODUCER_EVENT("CANCELLED", "t-1", "e-5", "")},
+          {MS_32, RESULTS, "t-9", RESULT("STARTED", "t-9", "e-6", "1", "")}}},
+        {"task-id-not-utf8",
+         {{NOW, 1, "t-~", SUBMIT("t-~", "e-1", ""), NULL, 0, true},
+          {MS_32, 1, "t-1", SUBMIT("t-~", "e-2", ""), NULL, 0, true},
+          {MS_32, 1, "t-3", SUBMIT("t-3", "e-3", ", \"labels\": {\"k~\": \"v\"}"), NULL, 0, true},
+          {MS_32, 1, "t-4", SUBMIT("t-4", "e-4", ", \"depends_on\": [\"t-~\"]"), NULL, 0, true},
+          {MS_32, 1, "t-5", SUBMIT("t-5", "e-~", ""), NULL, 0, true}}},
+        {"duplicates",
+         {{NOW, 1, "t-1", SUBMIT("t-1", "e-1", "")},
+          {MS_32, 1, "t-1", SUBMIT("t-1", "e-1", "")},
+          {MS_32, 1, "t-1", SUBMIT("t-1", "e-9", "")},
+          {MS_32, RESULTS, "t-1", RESULT("STARTED", "t-1", "e-2", "1", "")},
+          {MS_32, RESULTS, "t-1", RESULT("STARTED", "t-1", "e-2", "1", "")},
+          {MS_32, RESULTS, "t-1", RESULT("COMPLETED", "t-1", "e-3", "2", "")},
+          {MS_32, RESULTS, "t-1", RESULT("COMPLETED", "t-1", "e-4", "1", "")},
+          {MS_32, RESULTS, "t-1", RESULT("COMPLETED", "t-1", "e-4", "1", "")}}},
+        {"deadline-expired",
+         {{NOW, 1, "t-5", SUBMIT("t-5", "e-1", ", \"risk\": 0.95, \"deadline\": 1795900001500")},
+          {MS_2048, 1}}},
+        {"given-up",
+         {{NOW, 1, "t-6", SUBMIT("t-6", "e-1", "")},
+          {MS_32, GIVE_UP, "t-6"},
+          {MS_32, GIVE_UP, "t-6"},
+          {MS_32, 1, "t-6", SUBMIT("t-6", "e-1", "")}}},
+        {"notices-held",
+         {{NOW, HOLD_NOTICES, "t-b", SUBMIT("t-b", "e-1", ", \"depends_on\": [\"t-a\", \"t-z\"]")},
+          {MS_32, HOLD_NOTICES, "t-a", SUBMIT("t-a", "e-2", "")},
+          {MS_32, HOLD_NOTICES, "t-a", PRODUCER_EVENT("CANCELLED", "t-a", "e-3", "")},
+          {MS_32, 1}}},
+        {"restarts",
+         {{NOW, 1, "t-b", SUBMIT("t-b", "e-1", ", \"depends_on\": [\"t-a\"]")},
+          {MS_32, 1, "t-a", SUBMIT("t-a", "e-2", "")},
+          {MS_32, RESTART | RESULTS, "t-a", RESULT("STARTED", "t-a", "e-3", "1", "")},
+          {MS_32, RESTART | RESULTS | 1, "t-a", RESULT("COMPLETED", "t-a", "e-4", "1", "")},
+          {MS_2048, RESTART | 1},
+          {MS_65536, RESTART | 1},
+          {MS_32, RESTART | 1, "t-a", SUBMIT("t-a", "e-2", "")}}},
+        {"letter-too-large",
+         {{NOW, 1, "t-7", SUBMIT("t-7", "e-1", ""), NULL, 0, false, 3100}}},
+};
+
+/* Appends @p size bytes to the growing @p buffer; false when out of memory. */
+static bool append(unsigned char **buffer, size_t *size, const void *bytes, size_t count) {
+        unsigned char *grown = realloc(*buffer, *size + count + 1);
+        if (!grown)
+                return false;
+        memcpy(grown + *size, bytes, count);
+        *buffer = grown;
+        *size += count;
+        return true;
+}
+
+/* The step's record value: its JSON encoded as TaskEvent v2, or its raw bytes. */
+static int step_value(bl_schemas_t *schemas, const pipeline_step_t *step, unsigned char **value, size_t *value_size) {
+        char errstr[512];
+        bl_schema_t *schema;
+        json_error_t json_error;
+        json_t *document;
+        int rc = -1;
+        if (!step->json) {
+                *value = malloc(step->raw_size + 1);
+                memcpy(*value, step->raw ? (const void *)step->raw : "", step->raw_size);
+                *value_size = step->raw_size;
+                return *value ? 0 : -1;
+        }
+        if (!(document = json_loads(step->json, 0, &json_error))) {
+                fprintf(stderr, "%s: %s\n", step->json, json_error.text);
+                return -1;
+        }
+        if (step->long_producer) {
+                char *producer = malloc(step->long_producer + 1);
+                memset(producer, 'p', step->long_producer);
+                producer[step->long_producer] = '\0';
+                json_object_set_new(document, "producer", json_string(producer));
+                free(producer);
+        }
+        if (bl_schemas_get(schemas, 2, &schema, errstr, sizeof(errstr)) ||
+            bl_encode_json(schema, 2, document, value, value_size, errstr, sizeof(errstr)))
+                fprintf(stderr, "%s: %s\n", step->json, errstr);
+        else
+                rc = 0;
+        json_decref(document);
+        return rc;
+}
+
+static int append_step(bl_schemas_t *schemas, const pipeline_step_t *step, unsigned char **seed, size_t *size) {
+        unsigned char head[3] = {step->clock, step->control, step->key ? (unsigned char)strlen(step->key) : KEY_ABSENT};
+        unsigned char *value = NULL;
+        size_t value_size = 0, record_at;
+        bool record = step->key || step->json || step->raw;
+        if (!append(seed, size, head, record ? 3 : 2))
+                return -1;
+        record_at = *size;
+        if (record && ((step->json || step->raw) && step_value(schemas, step, &value, &value_size)))
+                return -1;
+        bool ok = !record || (append(seed, size, step->key ? step->key : "", step->key ? strlen(step->key) : 0) &&
+                              append(seed, size, value ? value : (unsigned char *)"", value_size));
+        free(value);
+        for (size_t i = record_at; ok && step->not_utf8 && i < *size; i++)
+                if ((*seed)[i] == '~')
+                        (*seed)[i] = 0xFF;
+        return ok ? 0 : -1;
+}
+
+static int write_pipeline_seed(bl_schemas_t *schemas, const char *dir, const pipeline_seed_t *seed) {
+        unsigned char *bytes = NULL;
+        size_t size = 0;
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < PIPELINE_STEPS_MAX && (seed->steps[i].clock || seed->steps[i].control ||
+                                                                  seed->steps[i].key || i == 0); i++) {
+                if (i > 0 && !append(&bytes, &size, PIPELINE_SEPARATOR, PIPELINE_SEPARATOR_SIZE))
+                        rc = -1;
+                if (rc == 0)
+                        rc = append_step(schemas, &seed->steps[i], &bytes, &size);
+        }
+        if (rc == 0)
+                rc = write_seed(dir, seed->name, bytes, size);
+        else
+                fprintf(stderr, "%s: cannot build the seed\n", seed->name);
+        free(bytes);
+        return rc;
+}
+
 int main(int argc, char **argv) {
         char errstr[512], fixtures_dir[1024];
         const char *fixtures = getenv("BACKLOGD_FIXTURES");
         bl_catalog_t *catalog;
         bl_schemas_t *schemas;
         int failures = 0;
-        if (argc != 2) {
-                fprintf(stderr, "usage: corpus_gen <output dir>\n");
+        if (argc != 2 && argc != 3) {
+                fprintf(stderr, "usage: corpus_gen <decode dir> [<pipeline dir>]\n");
                 return 2;
         }
         snprintf(fixtures_dir, sizeof(fixtures_dir), "%s/schemas",
@@ -187,6 +407,8 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof(poison_seeds) / sizeof(poison_seeds[0]); i++)
                 failures += write_seed(argv[1], poison_seeds[i].name, poison_seeds[i].bytes,
                                        poison_seeds[i].size) != 0;
+        for (size_t i = 0; argc == 3 && i < sizeof(pipeline_seeds) / sizeof(pipeline_seeds[0]); i++)
+                failures += write_pipeline_seed(schemas, argv[2], &pipeline_seeds[i]) != 0;
         bl_schemas_destroy(schemas);
         bl_catalog_destroy(catalog);
         return failures ? 1 : 0;
