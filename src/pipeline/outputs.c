@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "contract/encode.h"
+#include "contract/submission.h"
 #include "ops/log.h"
 #include "pipeline/pipeline_int.h"
 
@@ -122,76 +123,12 @@ static void on_notice(void *opaque, const bl_notice_t *notice) {
         p->stats.notices++;
 }
 
-/* ---- a given-up task's submission, for the DLQ ------------------------------ */
-
-static json_t *strvec_json(const bl_strvec_t *vec) {
-        json_t *array = json_array();
-        for (size_t i = 0; i < vec->count; i++)
-                json_array_append_new(array, json_string(vec->items[i]));
-        return array;
-}
-
-static void set_time(json_t *event, const char *name, int64_t ms) {
-        if (ms != BL_NO_TIME)
-                json_object_set_new(event, name, json_integer(ms));
-}
-
-static char *base64(const void *data, size_t size) {
-        static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        const unsigned char *bytes = data;
-        char *out = malloc((size + 2) / 3 * 4 + 1), *at = out;
-        for (size_t i = 0; out && i < size; i += 3) {
-                unsigned value = (unsigned)bytes[i] << 16 | (i + 1 < size ? (unsigned)bytes[i + 1] << 8 : 0) |
-                                 (i + 2 < size ? bytes[i + 2] : 0);
-                *at++ = alphabet[value >> 18 & 63];
-                *at++ = alphabet[value >> 12 & 63];
-                *at++ = i + 1 < size ? alphabet[value >> 6 & 63] : '=';
-                *at++ = i + 2 < size ? alphabet[value & 63] : '=';
-        }
-        if (out)
-                *at = '\0';
-        return out;
-}
-
-/* The item's submission as a TaskEvent document (the original event_id when it is still remembered). */
-static json_t *submission_json(const bl_item_t *item) {
-        const bl_item_cold_t *cold = bl_item_cold(item);
-        const char *first_event_id = bl_item_event_next(item, NULL);
-        char event_id[512];
-        json_t *labels = json_object();
-        snprintf(event_id, sizeof(event_id), "%s", first_event_id ? first_event_id : item->task_id);
-        json_t *event = json_pack(
-                "{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:f, s:f, s:o, s:s}", "event_id", event_id, "task_id",
-                item->task_id, "event_type", "SUBMITTED", "occurred_at", (json_int_t)item->submitted_at_ms, "producer",
-                "backlogd", "task_type", item->kind->task_type ? item->kind->task_type : "", "domain",
-                item->kind->domain ? item->kind->domain : "", "business_value", item->business_value, "risk",
-                item->risk, "depends_on", strvec_json(&cold->depends_on), "sla_class", item->kind->sla_class);
-        set_time(event, "deadline", item->deadline_ms);
-        set_time(event, "not_before", item->not_before_ms);
-        set_time(event, "data_ready_at", item->data_ready_at_ms);
-        if (item->max_attempts > 0)
-                json_object_set_new(event, "max_attempts", json_integer(item->max_attempts));
-        if (item->kind->tenant)
-                json_object_set_new(event, "tenant", json_string(item->kind->tenant));
-        const char *value;
-        for (const char *key = bl_labels_next(&cold->labels, NULL, &value); key;
-             key = bl_labels_next(&cold->labels, key, &value))
-                json_object_set_new(labels, key, json_string(value));
-        json_object_set_new(event, "labels", labels);
-        if (item->has_payload) {
-                char *encoded = base64(item->payload, item->payload_size);
-                json_object_set_new(event, "payload", json_pack("{s:s}", "base64", encoded ? encoded : ""));
-                free(encoded);
-        }
-        return event;
-}
-
 static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reason, const char *detail) {
         bl_pipeline_t *p = opaque;
         char errstr[512];
         unsigned char *value = NULL;
         size_t size = 0;
-        json_t *event = submission_json(item);
+        json_t *event = bl_submission_json(item);
         if (!event || bl_encode_json(p->submission_schema, p->task_event_id, event, &value, &size, errstr,
                                      sizeof(errstr))) {
                 if (!event)

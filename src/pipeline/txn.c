@@ -657,16 +657,22 @@ void bl_txn_commit(bl_pipeline_t *p) {
         collect_commit(p, true);
 }
 
+/* Waits for a commit still running and drops its outcome: the producer can no longer go on, whatever it is. */
+static void forget_commit(bl_pipeline_t *p) {
+        rd_kafka_topic_partition_list_t *offsets;
+        rd_kafka_error_t *error;
+        int64_t took_ms;
+        if (!p->committing)
+                return;
+        error = bl_commit_finish(p->committing, &offsets, &took_ms, NULL);
+        if (error)
+                rd_kafka_error_destroy(error);
+        rd_kafka_topic_partition_list_destroy(offsets);
+        p->committing = NULL;
+}
+
 void bl_txn_reset(bl_pipeline_t *p) {
-        if (p->committing) {
-                rd_kafka_topic_partition_list_t *offsets;
-                int64_t took_ms;
-                rd_kafka_error_t *error = bl_commit_finish(p->committing, &offsets, &took_ms, NULL);
-                if (error)
-                        rd_kafka_error_destroy(error);
-                rd_kafka_topic_partition_list_destroy(offsets);
-                p->committing = NULL;
-        }
+        forget_commit(p);
         drop_held(&p->held);
         p->batch_open = p->batch_begun = p->transaction_failed = p->giving_up = false;
         p->batch_fault = BL_FAULT_NONE;
@@ -679,15 +685,7 @@ void bl_txn_reset(bl_pipeline_t *p) {
 }
 
 void bl_txn_close(bl_pipeline_t *p) {
-        if (p->committing) { /* only after a fatal error: its outcome no longer matters */
-                rd_kafka_topic_partition_list_t *offsets;
-                int64_t took_ms;
-                rd_kafka_error_t *error = bl_commit_finish(p->committing, &offsets, &took_ms, NULL);
-                if (error)
-                        rd_kafka_error_destroy(error);
-                rd_kafka_topic_partition_list_destroy(offsets);
-                p->committing = NULL;
-        }
+        forget_commit(p);
         drop_held(&p->held);
         free(p->held.records);
         free(p->held.bytes);

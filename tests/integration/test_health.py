@@ -11,34 +11,16 @@ batch after batch only while a culprit is sought, and that commits between.)
 import os
 import signal
 import re
-import socket
 import time
-import urllib.error
-import urllib.request
 
 from kafka_tools import unique_prefix
 from pipeline import Backlogd
 from records import task_event, wait_for_all
 from test_backlog import create_topics, environment, submit
 from test_isolation import broker_pid
+from test_operate import free_port, get
 
 MAX_COMMIT_AGE_MS = 15000  # above commit.interval_ms + transaction.timeout_ms (100 + 10000)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def get(port, path):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except urllib.error.URLError as error:  # not listening: the instance is gone, which the caller reports
-        return None, str(error.reason)
 
 
 def gauge(port, name):
