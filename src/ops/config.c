@@ -205,11 +205,11 @@ const conf_key_t bl_config_keys[] = {
          "HTTP connections open at once from one client address; more are refused, so one client cannot take "
          "the room the probes and Prometheus need. Below http.max_connections."},
 
-        {"health.max_commit_age_ms", CONF_INT, FIELD(health_max_commit_age_ms), "60000", 1000, 86400000, NULL, NULL,
-         0,
+        {"health.max_commit_age_ms", CONF_INT, FIELD(health_max_commit_age_ms), "0", 0, 86400000, NULL, NULL, 0,
          "/healthz answers 503 when work (input consumed or paused for retry, a batch open or aborted, a timer "
          "due) has waited this long without a transaction committed. Above commit.interval_ms + "
-         "transaction.timeout_ms. An idle instance stays healthy."},
+         "transaction.timeout_ms. 0: that sum plus 50000 (60100 with the defaults). An idle instance stays "
+         "healthy."},
         {"health.max_aborts_in_row", CONF_INT, FIELD(health_max_aborts_in_row), "20", 1, 1000000, NULL, NULL, 0,
          "/healthz answers 503 once this many batches in a row have aborted without a commit between them."},
 
@@ -872,6 +872,12 @@ static void load_defaults(bl_config_t *config, loader_t *loader) {
         }
 }
 
+int64_t bl_config_health_max_commit_age_ms(const bl_config_t *config) {
+        if (config->health_max_commit_age_ms)
+                return config->health_max_commit_age_ms;
+        return config->commit_interval_ms + config->transaction_timeout_ms + 50000;
+}
+
 int64_t bl_config_letter_max_bytes(const bl_config_t *config) {
         return config->limits_message_max_bytes + BL_CONFIG_LETTER_ROOM_BYTES;
 }
@@ -882,15 +888,20 @@ static int64_t kafka_number(const bl_config_t *config, const char *name, int64_t
         return text ? strtoll(text, NULL, 10) : fallback;
 }
 
+int64_t bl_config_receive_max_bytes(const bl_config_t *config) {
+        int64_t needed = bl_config_letter_max_bytes(config) + (1 << 20);
+        return needed > 100000000 ? needed : 100000000; /* librdkafka's default, unless a record needs more */
+}
+
 /*
- * A dead letter of the largest record accepted must fit what the producer sends and what the consumer
- * receives (librdkafka's receive.message.max.bytes, 100000000 by default), or that record stops its
- * partition: refuse limits that cannot fit.
+ * A dead letter of the largest record accepted must fit what the producer sends, and the largest record
+ * what the consumer receives (receive.message.max.bytes: `run` raises it as the limits need, but one set
+ * in the kafka object is the user's), or that record stops its partition: refuse limits that cannot fit.
  */
 static void check_record_limits(const bl_config_t *config, loader_t *loader) {
         int64_t letter = bl_config_letter_max_bytes(config);
         int64_t produce_max = kafka_number(config, "message.max.bytes", letter);
-        int64_t receive_max = kafka_number(config, "receive.message.max.bytes", 100000000);
+        int64_t receive_max = kafka_number(config, "receive.message.max.bytes", bl_config_receive_max_bytes(config));
         if (produce_max < letter)
                 report(loader, "kafka.message.max.bytes", true,
                        "%lld is below limits.message_max_bytes plus %d bytes of DLQ headers (%lld): the dead letter "
@@ -910,7 +921,8 @@ static void check_relations(const bl_config_t *config, loader_t *loader) {
         if (config->backlog_resume_ready_items >= config->backlog_max_ready_items)
                 report(loader, "backlog.resume_ready_items", true, "%lld must be below backlog.max_ready_items (%lld)",
                        (long long)config->backlog_resume_ready_items, (long long)config->backlog_max_ready_items);
-        if (config->health_max_commit_age_ms <= config->commit_interval_ms + config->transaction_timeout_ms)
+        if (config->health_max_commit_age_ms != 0 &&
+            config->health_max_commit_age_ms <= config->commit_interval_ms + config->transaction_timeout_ms)
                 report(loader, "health.max_commit_age_ms", true,
                        "%lld must be above commit.interval_ms + transaction.timeout_ms (%lld): a healthy commit "
                        "can take that long",

@@ -380,7 +380,7 @@ bool bl_http_options_from_config(const bl_config_t *config, bl_http_options_t *o
         options->connection_max_ms = config->http_connection_max_ms;
         options->max_connections = (unsigned int)config->http_max_connections;
         options->max_connections_per_address = (unsigned int)config->http_max_connections_per_address;
-        options->max_commit_age_ms = config->health_max_commit_age_ms;
+        options->max_commit_age_ms = bl_config_health_max_commit_age_ms(config);
         options->max_aborts_in_row = (uint64_t)config->health_max_aborts_in_row;
         return config->http_port != 0;
 }

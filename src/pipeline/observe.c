@@ -233,7 +233,7 @@ static void judge_health(bl_pipeline_t *p, int64_t now) {
         bl_metric_set(o->last_commit_age, (double)(now - o->health.last_commit_ms) / 1000.0);
         bl_metric_set(o->stalled, (double)bl_http_health_stalled_ms(&o->health, now) / 1000.0);
         bl_metric_set(o->aborts_in_row, (double)o->health.aborts_in_row);
-        bool failing = bl_http_health_failing(&o->health, p->config->health_max_commit_age_ms,
+        bool failing = bl_http_health_failing(&o->health, bl_config_health_max_commit_age_ms(p->config),
                                               (uint64_t)p->config->health_max_aborts_in_row, now, reason,
                                               sizeof(reason));
         if (failing && !o->health_failing)

@@ -806,7 +806,12 @@ bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why) {
 }
 
 static bool open_consumer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
+        const char *set = json_string_value(json_object_get(p->config->kafka, "receive.message.max.bytes"));
+        char receive_max[32];
+        /* the largest record accepted can be read, or it would stop its partition (config check says so) */
+        snprintf(receive_max, sizeof(receive_max), "%lld", (long long)bl_config_receive_max_bytes(p->config));
         const char *overrides[] = {"client.id", p->instance,
+                                   "receive.message.max.bytes", set ? set : receive_max,
                                    "group.id", p->config->group_id,
                                    "partition.assignment.strategy", "range",
                                    "enable.auto.commit", "false",

@@ -506,13 +506,13 @@ static bool make_in_state(fixture_t *fx, const char *task_id, bl_state_t state) 
 
 /* SPEC §3, written out: expected[from][to]; the diagonal is a note (no change), always allowed. */
 static const unsigned char expected_legal[BL_STATE__COUNT][BL_STATE__COUNT] = {
-        /*                           Q  B  R  D  U  W  C  F  X  N  E */
-        [BL_STATE_QUEUED] = /*    */ {1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1},
-        [BL_STATE_BLOCKED] = /*   */ {0, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1},
-        [BL_STATE_READY] = /*     */ {0, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1},
-        [BL_STATE_DISPATCHED] = /**/ {0, 0, 0, 1, 1, 0, 1, 1, 0, 1, 0},
-        [BL_STATE_RUNNING] = /*   */ {0, 0, 0, 0, 1, 0, 1, 1, 0, 1, 0},
-        [BL_STATE_RETRY_WAIT] = /**/ {0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1},
+        /*                           Q  B  R  D  U  W  C  F  X  N  E    X: given up (processing.failed) */
+        [BL_STATE_QUEUED] = /*    */ {1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1},
+        [BL_STATE_BLOCKED] = /*   */ {0, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        [BL_STATE_READY] = /*     */ {0, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},
+        [BL_STATE_DISPATCHED] = /**/ {0, 0, 0, 1, 1, 0, 1, 1, 1, 1, 0},
+        [BL_STATE_RUNNING] = /*   */ {0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 0},
+        [BL_STATE_RETRY_WAIT] = /**/ {0, 1, 1, 0, 0, 1, 0, 0, 1, 1, 1},
         [BL_STATE_COMPLETED] = /* */ {0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0},
         [BL_STATE_FAILED] = /*    */ {0, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0},
         [BL_STATE_DEAD] = /*      */ {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0},
@@ -634,6 +634,17 @@ static void test_every_legal_change_reached(void) {
         CHECK_STATE(&fx, "wait-block", BL_STATE_BLOCKED);
         advance_to(&fx, retry_at + 1000);
         CHECK_STATE(&fx, "wait-block", BL_STATE_READY);
+        /* -> DEAD from every live state: given up, its own change unwritable (processing.failed) */
+        const bl_state_t live[] = {BL_STATE_QUEUED,  BL_STATE_BLOCKED, BL_STATE_READY,
+                                   BL_STATE_DISPATCHED, BL_STATE_RUNNING, BL_STATE_RETRY_WAIT};
+        for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+                char task_id[32];
+                snprintf(task_id, sizeof(task_id), "given-up-%s", bl_state_name(live[i]));
+                CHECK(make_in_state(&fx, task_id, live[i]));
+                CHECK(bl_backlog_give_up(fx.backlog, task_id, "outputs: refused", false, fx.now));
+                CHECK_STATE(&fx, task_id, BL_STATE_DEAD);
+        }
+        CHECK(!bl_backlog_give_up(fx.backlog, "nobody", "outputs: refused", false, fx.now));
         fixture_done(&fx);
 
         int legal_changes = 0;
@@ -648,7 +659,7 @@ static void test_every_legal_change_reached(void) {
                                         bl_state_name((bl_state_t)to));
                 }
         }
-        CHECK_INT(legal_changes, 25);
+        CHECK_INT(legal_changes, 31);
         CHECK_INT(illegal_emitted, 0);
 }
 
@@ -3001,8 +3012,31 @@ static void test_random_sequences(void) {
         CHECK_INT(illegal_emitted, 0);
 }
 
+/*
+ * The last resort for a culprit whose DEAD change cannot be written either: it is removed (a tombstone, no
+ * transition) and its dependents are not told; the forget horizon does not move to now, which would refuse
+ * every submission stamped before it.
+ */
+static void test_give_up_removes_without_moving_the_horizon(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        submit(&fx, "stuck", "stuck");
+        submit(&fx, "other", "other");
+        int64_t horizon = bl_backlog_forgotten_through(fx.backlog);
+        size_t transitions = fx.rec.change_count, purges = fx.rec.purge_count;
+        CHECK(bl_backlog_give_up(fx.backlog, "stuck", "outputs: refused; its DEAD change too", true, fx.now));
+        CHECK(find(&fx, "stuck") == NULL);
+        CHECK_INT(fx.rec.change_count, transitions);
+        CHECK_INT(fx.rec.purge_count, purges + 1);
+        CHECK_STR(fx.rec.purges[purges].task_id, "stuck");
+        CHECK_INT(bl_backlog_forgotten_through(fx.backlog), horizon);
+        CHECK_STATE(&fx, "other", BL_STATE_READY);
+        fixture_done(&fx);
+}
+
 int main(void) {
         RUN(test_table_matches_spec);
+        RUN(test_give_up_removes_without_moving_the_horizon);
         RUN(test_every_legal_change_reached);
         RUN(test_illegal_events_rejected);
         RUN(test_lifecycle);

@@ -445,7 +445,7 @@ static void test_options_from_config(void) {
         CHECK_INT(options.connection_max_ms, 5000);
         CHECK_INT(options.max_connections, 64);
         CHECK_INT(options.max_connections_per_address, 8);
-        CHECK_INT(options.max_commit_age_ms, 60000);
+        CHECK_INT(options.max_commit_age_ms, 60100); /* 0: commit.interval_ms + transaction.timeout_ms + 50 s */
         CHECK_INT(options.max_aborts_in_row, 20);
         bl_config_destroy(config);
 
