@@ -357,12 +357,14 @@ static void log_stats(bl_pipeline_t *p, const char *what) {
                     " transitions=%" PRIu64 " dispatched=%" PRIu64 " notices=%" PRIu64 " duplicates=%" PRIu64
                     " stale=%" PRIu64 " illegal=%" PRIu64 " items=%zu transactions=%" PRIu64 " aborts=%" PRIu64
                     " restored=%" PRIu64 " held=%" PRIu64 " held_peak_bytes=%" PRIu64 " commit_ms=%" PRIu64
-                    " commit_wait_ms=%" PRIu64 " partitions=%zu paused=%zu%s",
+                    " commit_wait_ms=%" PRIu64 " given_up=%" PRIu64 " producer_renewals=%" PRIu64
+                    " partitions=%zu paused=%zu%s",
                     what, stats->consumed, stats->handed_on, stats->dead_lettered, stats->retries, p->stats.transitions,
                     p->stats.dispatched, p->stats.notices, p->stats.duplicates, p->stats.stale_results,
                     p->stats.illegal, bl_backlog_size(p->backlog), p->stats.transactions, p->stats.aborts,
                     p->stats.restored_items, p->stats.held_records, p->stats.held_peak_bytes, p->stats.commit_ms,
-                    p->stats.commit_wait_ms, p->partition_count, paused, by_reason);
+                    p->stats.commit_wait_ms, p->stats.given_up, p->stats.producer_restarts, p->partition_count, paused,
+                    by_reason);
         p->last_stats_ms = bl_pipeline_monotonic_ms();
 }
 
@@ -736,6 +738,8 @@ static bool open_producer(bl_pipeline_t *p, bool *retriable, char *errstr, size_
                 return false;
         }
         bl_log_info("run", "transactional producer %s ready", transactional_id);
+        if (p->options && p->options->producer_ready)
+                p->options->producer_ready(p->producer, p->options->producer_ready_opaque);
         return true;
 }
 
@@ -1004,8 +1008,13 @@ int bl_pipeline_run_with(const bl_config_t *config, const bl_pipeline_options_t 
         log_stats(&p, status ? "stopped on a fatal error" : "stopped");
         if (options && options->report)
                 *options->report =
-                        (bl_pipeline_report_t){p.stats.transactions, p.stats.aborts, (double)p.stats.commit_ms / 1000.0,
-                                               (double)p.stats.commit_wait_ms / 1000.0, p.stats.held_peak_bytes};
+                        (bl_pipeline_report_t){p.stats.transactions,
+                                               p.stats.aborts,
+                                               (double)p.stats.commit_ms / 1000.0,
+                                               (double)p.stats.commit_wait_ms / 1000.0,
+                                               p.stats.held_peak_bytes,
+                                               p.stats.producer_restarts,
+                                               p.stats.given_up};
 done:
         pipeline_close(&p);
         return status;

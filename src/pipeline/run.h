@@ -30,6 +30,8 @@ typedef struct bl_pipeline_report_s {
         double commit_seconds;      /* the commits' own time: offsets sent, records flushed, commit acknowledged */
         double commit_wait_seconds; /* the part of it the pipeline thread spent waiting instead of working */
         uint64_t held_peak_bytes;   /* the most held at once for the next transaction (keys and values) */
+        uint64_t producer_renewals; /* transactional producers made anew after a fatal state (fenced, ...) */
+        uint64_t given_up;          /* culprits of failed batches given up (processing.failed) */
 } bl_pipeline_report_t;
 
 /**
@@ -50,6 +52,11 @@ typedef struct bl_pipeline_options_s {
         bl_metrics_t *registry;
         const bl_metrics_backlogd_t *metrics;
         bl_pipeline_report_t *report; /* NULL: none wanted */
+        /* Called on the pipeline thread each time a transactional producer is ready (at start-up and after
+         * each renewal), for fault injection in tests (rd_kafka_test_fatal_error). The producer is borrowed
+         * until the next call. NULL: none. */
+        void (*producer_ready)(rd_kafka_t *producer, void *opaque);
+        void *producer_ready_opaque;
 } bl_pipeline_options_t;
 
 /** bl_pipeline_run() with @p options (NULL: none). */

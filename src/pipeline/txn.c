@@ -501,9 +501,15 @@ static void after_failure(bl_pipeline_t *p, bl_isolate_action_t action, const ch
  * commit. @p open: the batch that failed is the open one (a produce refused), not the one handed off.
  */
 static void abort_and_recover(bl_pipeline_t *p, bl_fault_t fault, bool open, const char *why) {
-        char failure[BL_RECORD_DETAIL_MAX];
+        char failure[BL_RECORD_DETAIL_MAX], fatal[256];
         bl_isolate_action_t action;
         snprintf(failure, sizeof(failure), "%s", why && *why ? why : "the commit failed");
+        if (rd_kafka_fatal_error(p->producer, fatal, sizeof(fatal))) {
+                /* nothing it does counts any more, its abort included: a new producer aborts and restores */
+                bl_log_warn("txn", "the producer is in a fatal state (%s): a new one takes over", fatal);
+                p->renew_producer = true;
+                return;
+        }
         bool aborted = abort_transaction(p);
         rd_kafka_poll(p->producer, 0); /* the delivery reports the abort left: the refusal that caused it */
         take_delivery_failure(p, &fault, failure, sizeof(failure));

@@ -205,8 +205,14 @@ def test_registry_outage_pauses_and_loses_nothing():
         os.kill(pid, signal.SIGSTOP)
         try:
             produce_raw(prefix + "tasks.events", second)
-            run.wait_for(r"paused at offset .* retry in", count=2, timeout=30)
+            run.wait_for(r"paused at offset .* retry in", count=3, timeout=30)
             time.sleep(2)
+            waits = {}
+            for message in run.messages(r"paused at offset .* retry in"):
+                where, wait = re.match(r"(\S+ \[\d+\]) paused at offset \d+, retry in (\d+) ms", message).groups()
+                waits.setdefault(where, []).append(int(wait))
+            assert any(len(w) > 1 and w[1] > w[0] for w in waits.values()), f"the back-off never grows: {waits}"
+            assert all(w == sorted(w) and w[-1] <= 1000 for w in waits.values()), waits
             assert not run.messages(r"-> .*backlog\.dlq"), "a transient fault was dead-lettered"
             assert len(run.messages("handed on")) < 30
         finally:

@@ -14,6 +14,11 @@
  * what this shows; test_backlog.py does that against a real broker. What this
  * adds is the failed commit with records held behind it, which a real broker
  * does not produce on demand, under ASan and UBSan with the unit tests.
+ *
+ * The second test makes the producer fatal mid-run (rd_kafka_test_fatal_error,
+ * as a fencing after a broker stall does, which a real broker produces only
+ * by timing): the run makes a new producer, restores and goes on committing,
+ * and exits 0; nothing submitted is missing from backlog.state.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -183,7 +188,73 @@ done:
         bl_mock_destroy(mock);
 }
 
+/* The first producer the pipeline makes, for the test thread to make fatal once. */
+typedef struct producers_s {
+        _Atomic(rd_kafka_t *) first;
+        atomic_int made;
+} producers_t;
+
+static void producer_ready(rd_kafka_t *producer, void *opaque) {
+        producers_t *producers = opaque;
+        rd_kafka_t *none = NULL;
+        atomic_compare_exchange_strong(&producers->first, &none, producer);
+        atomic_fetch_add(&producers->made, 1);
+}
+
+static void test_a_fatal_producer_is_made_anew_and_the_run_goes_on(void) {
+        char errstr[512];
+        bl_mock_t *mock = bl_mock_new(1, errstr, sizeof(errstr));
+        bl_config_t *config = mock ? mock_config(mock) : NULL;
+        pipeline_thread_t pipeline = {.config = config};
+        producers_t producers = {NULL, 0};
+        bl_traffic_stats_t traffic_stats = {0};
+        pthread_t thread;
+        CHECK(mock && config);
+        if (!mock || !config || bl_mock_create_topics(mock, config, errstr, sizeof(errstr))) {
+                fprintf(stderr, "set-up: %s\n", errstr);
+                goto done;
+        }
+        bl_log_set_level(BL_LOG_WARN);
+        pipeline.options.skip_topic_check = true;
+        pipeline.options.report = &pipeline.report;
+        pipeline.options.producer_ready = producer_ready;
+        pipeline.options.producer_ready_opaque = &producers;
+        CHECK(pthread_create(&thread, NULL, run_pipeline, &pipeline) == 0);
+        bl_traffic_t *traffic = bl_traffic_start(config, 11, 1500, 3000, errstr, sizeof(errstr));
+        CHECK(traffic != NULL);
+        sleep(4); /* joined, and committing */
+        rd_kafka_t *first = atomic_load(&producers.first);
+        CHECK(first != NULL);
+        if (first) /* still the pipeline's: it is replaced only once it is fatal */
+                CHECK_INT(rd_kafka_test_fatal_error(first, RD_KAFKA_RESP_ERR_PRODUCER_FENCED, "injected by the test"),
+                          RD_KAFKA_RESP_ERR_NO_ERROR);
+        sleep(2);
+        bl_traffic_stop(traffic);
+        bl_traffic_stats(traffic, &traffic_stats);
+        sleep(3);
+        pipeline.stop = 1;
+        pthread_join(thread, NULL);
+        bl_traffic_destroy(traffic);
+
+        size_t in_state = tasks_in_state(config);
+        fprintf(stderr, "fatal producer: %llu renewals, %d producers, %llu committed, %zu of %llu tasks in state\n",
+                (unsigned long long)pipeline.report.producer_renewals, atomic_load(&producers.made),
+                (unsigned long long)pipeline.report.transactions, in_state,
+                (unsigned long long)traffic_stats.submitted);
+        CHECK_INT(pipeline.status, 0); /* not the instance's end */
+        CHECK_INT(pipeline.report.producer_renewals, 1);
+        CHECK_INT(atomic_load(&producers.made), 2);
+        CHECK(pipeline.report.transactions >= 2);
+        CHECK(traffic_stats.submitted > 1000);
+        CHECK_INT(in_state, traffic_stats.submitted);
+done:
+        bl_log_set_level(BL_LOG_INFO);
+        bl_config_destroy(config);
+        bl_mock_destroy(mock);
+}
+
 int main(void) {
         RUN(test_a_failed_commit_drops_the_held_batch_and_the_run_goes_on);
+        RUN(test_a_fatal_producer_is_made_anew_and_the_run_goes_on);
         return check_exit_status();
 }
