@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it:
-#   1. install missing Debian packages, the Python test environment, and the
-#      deployment validators (kustomize, promtool) into the cache;
+#   1. install missing Debian packages, the Python test environment, the
+#      deployment validators (kustomize, promtool) and librdkafka (built once
+#      from its released source, scripts/librdkafka.sh) into the cache;
 #   2. build and run the unit tests with ASan and UBSan (build-asan/);
 #   3. build the libFuzzer target of the decode path with clang (build-fuzz/)
 #      and fuzz it for BACKLOGD_FUZZ_SECONDS (default 60) from a copy of the
@@ -17,6 +18,7 @@ cd "$repo"
 jobs=$(nproc 2>/dev/null || echo 2)
 
 scripts/install-deps.sh
+scripts/librdkafka.sh build # every build directory below links this one (CMakeLists.txt)
 python=$(scripts/python-env.sh)
 scripts/deploy-tools.sh >/dev/null # kustomize and promtool for the deployment checks, into the cache
 generator=()
