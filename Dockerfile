@@ -1,7 +1,9 @@
-# backlogd container image (SPEC §10): a Debian 12 builder compiles the binary with
-# the -dev packages and installs it with `cmake --install`; the runtime stage is
-# debian:12-slim with only the shared libraries, the binary, the contracts and the
-# example configuration, run as a fixed non-root user.
+# backlogd container image (SPEC §10): a Debian 12 builder builds librdkafka with
+# scripts/librdkafka.sh (the release and checksum that script pins, linked in
+# statically), compiles the binary with the -dev packages and installs it with
+# `cmake --install`; the runtime stage is debian:12-slim with only the shared
+# libraries, the binary, the contracts and the example configuration, run as a
+# fixed non-root user.
 #
 #   docker build -t backlogd .
 #   docker run --rm backlogd --help
@@ -19,15 +21,23 @@ ARG RUNTIME_IMAGE=debian:12-slim
 FROM ${DEBIAN_IMAGE} AS builder
 ENV DEBIAN_FRONTEND=noninteractive
 # The versions are Debian 12's (the image pins the release): the same packages that
-# scripts/install-deps.sh installs for a developer build.
+# scripts/install-deps.sh installs for a developer build. npm only fetches
+# librdkafka's released source; the second line is what librdkafka is built with.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      build-essential cmake ninja-build pkg-config \
-      librdkafka-dev libavro-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev \
+      build-essential cmake ninja-build pkg-config npm ca-certificates \
+      libssl-dev libsasl2-dev libzstd-dev liblz4-dev zlib1g-dev \
+      libavro-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
+# librdkafka first, in a layer of its own that only a change of the script
+# rebuilds: fetched by version, its checksum verified, built into the cache that
+# CMakeLists.txt then finds (scripts/librdkafka.sh).
+ENV BACKLOGD_CACHE=/var/cache/backlogd
+COPY scripts/librdkafka.sh scripts/librdkafka.sh
+RUN scripts/librdkafka.sh build
 # .dockerignore keeps build directories, caches, docs and deploy/ out of the context.
 COPY . .
 # Only the backlogd target is built (the tests and benchmarks are configured, not
@@ -47,12 +57,14 @@ FROM ${RUNTIME_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="backlogd" \
       org.opencontainers.image.description="Kafka stream processor that governs the task backlog of an AI/ML platform"
 
-# The runtime libraries of the -dev packages above, and the CA bundle for TLS to the
+# The runtime libraries of the -dev packages above (librdkafka itself is in the
+# binary; the first five are what it links), and the CA bundle for TLS to the
 # brokers and the Schema Registry. Nothing else: no shell tools beyond Debian's base.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      librdkafka1 libavro23 libjansson4 libcurl4 libmicrohttpd12 ca-certificates \
+      libssl3 libsasl2-2 libzstd1 liblz4-1 zlib1g \
+      libavro23 libjansson4 libcurl4 libmicrohttpd12 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 backlogd \
  && useradd --system --uid 10001 --gid backlogd --no-create-home \
@@ -60,6 +72,8 @@ RUN apt-get update \
 
 COPY --from=builder /staging/usr/bin/backlogd /usr/bin/backlogd
 COPY --from=builder /staging/usr/share/backlogd/schemas /usr/share/backlogd/schemas
+# The licences of librdkafka (and of the code it bundles), which the binary carries.
+COPY --from=builder /staging/usr/share/doc/backlogd /usr/share/doc/backlogd
 COPY config/backlogd.json /etc/backlogd/backlogd.json
 
 # A fixed numeric UID/GID (10001), so that Kubernetes' runAsNonRoot can verify it and

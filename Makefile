@@ -1,5 +1,6 @@
 # The two front doors of backlogd: `make demo` and `make test`.
-# Everything else is CMake (build/); these targets also install what is missing.
+# Everything else is CMake (build/); these targets also install what is missing,
+# librdkafka included (scripts/librdkafka.sh: built once into the cache).
 
 .PHONY: all build test demo clean
 
@@ -7,6 +8,7 @@ all: build
 
 build:
 	@scripts/install-deps.sh
+	@scripts/librdkafka.sh build
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j $$(nproc)
 

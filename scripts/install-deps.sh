@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages backlogd builds and tests with, when missing.
 # Runs apt-get only if something is absent, so a second call costs nothing.
+# librdkafka is not among them: scripts/librdkafka.sh builds a current release
+# into the cache (Debian 12's 2.0.2 cannot log in with SCRAM to Kafka 4); npm
+# fetches its source, and the -dev packages of the second line are what it is
+# built with (TLS, SASL, OIDC over libcurl, zstd, lz4, zlib).
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  librdkafka-dev libavro-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev
+  libssl-dev libsasl2-dev libzstd-dev liblz4-dev zlib1g-dev npm
+  libavro-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev
   kcat valgrind clang libclang-rt-14-dev
   openjdk-17-jre-headless maven python3 python3-venv
 )
@@ -18,6 +23,7 @@ done
 # Maven on PATH): accept them when the commands work.
 command -v java >/dev/null 2>&1 && missing=("${missing[@]/openjdk-17-jre-headless}")
 command -v mvn >/dev/null 2>&1 && missing=("${missing[@]/maven}")
+command -v npm >/dev/null 2>&1 && missing=("${missing[@]/npm}")
 command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null \
   && missing=("${missing[@]/python3-venv}") && missing=("${missing[@]/python3}")
 read -r -a missing <<<"${missing[*]:-}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it:
-#   1. install missing Debian packages, the Python test environment, and the
-#      deployment validators (kustomize, promtool) into the cache;
+#   1. install missing Debian packages, the Python test environment, the
+#      deployment validators (kustomize, promtool) and librdkafka (built once
+#      from its released source, scripts/librdkafka.sh) into the cache;
 #   2. build and run the unit tests with ASan and UBSan (build-asan/);
 #   3. build the two libFuzzer targets with clang (build-fuzz/): fuzz_decode
 #      (one record through the decoder) and fuzz_pipeline (sequences of records
@@ -19,6 +20,7 @@ cd "$repo"
 jobs=$(nproc 2>/dev/null || echo 2)
 
 scripts/install-deps.sh
+scripts/librdkafka.sh build # every build directory below links this one (CMakeLists.txt)
 python=$(scripts/python-env.sh)
 scripts/deploy-tools.sh >/dev/null # kustomize and promtool for the deployment checks, into the cache
 generator=()

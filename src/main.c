@@ -11,10 +11,6 @@
 
 #include "cmd/cmd.h"
 
-#ifndef BL_VERSION
-#define BL_VERSION "0.0.0"
-#endif
-
 typedef struct command_s {
         const char *name;
         const char *synopsis;
@@ -53,7 +49,7 @@ static void usage(FILE *out) {
         fprintf(out, "\n"
                      "Options:\n"
                      "  -h, --help     this help; 'backlogd <command> --help' for a command's own\n"
-                     "  -V, --version  print the version\n"
+                     "  -V, --version  print the version and the libraries it runs on (librdkafka, ...)\n"
                      "\n"
                      "Configuration: --config FILE or $BACKLOGD_CONFIG, overridden by BACKLOGD_...\n"
                      "variables; see 'backlogd config reference'.\n");
@@ -69,7 +65,7 @@ int main(int argc, char **argv) {
                 return BL_EXIT_OK;
         }
         if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
-                printf("backlogd %s\n", BL_VERSION);
+                bl_cmd_print_version(stdout);
                 return BL_EXIT_OK;
         }
         for (size_t i = 0; i < COMMAND_COUNT; i++) {

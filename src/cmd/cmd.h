@@ -52,6 +52,12 @@ const char *bl_cmd_config_path(const char *path);
 int bl_cmd_parse_options(const char *command, int argc, char **argv, void (*usage)(FILE *out), const char **path,
                          bool *as_json, bool *dry_run);
 
+/**
+ * --version: "backlogd <version>", then one line per library it runs on
+ * ("librdkafka 2.12.0 (features: ...)", avro-c, jansson, libcurl, libmicrohttpd).
+ */
+void bl_cmd_print_version(FILE *out);
+
 /** "backlogd <command>: <message>" on stderr; returns BL_EXIT_USAGE. */
 int bl_cmd_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

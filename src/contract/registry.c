@@ -268,6 +268,11 @@ static CURLcode set_security_options(CURL *curl, const bl_registry_options_t *op
 
 /* ---- new / destroy ------------------------------------------------------ */
 
+void bl_registry_library_describe(char *out, size_t out_size) {
+        const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+        snprintf(out, out_size, "%s (%s)", info->version, info->ssl_version ? info->ssl_version : "no TLS");
+}
+
 void bl_registry_destroy(bl_registry_t *registry) {
         if (!registry)
                 return;

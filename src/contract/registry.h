@@ -62,6 +62,9 @@ bl_registry_t *bl_registry_new_from_config(const struct bl_config_s *config, con
                                            size_t errstr_size);
 void bl_registry_destroy(bl_registry_t *registry);
 
+/** The libcurl this binary runs on and its TLS library, e.g. "7.88.1 (OpenSSL/3.0.17)", for --version. */
+void bl_registry_library_describe(char *out, size_t out_size);
+
 /**
  * From now on, a request of @p registry in progress ends with
  * BL_ERR_UNAVAILABLE ("cancelled") once @p cancel (borrowed; it must outlive

@@ -6,12 +6,20 @@
  * (0-3 error, 4 warn, 5-6 info, 7 debug), under module "rdkafka". error_cb
  * reports connection trouble as warnings: librdkafka retries by itself, and
  * the caller's timeout decides when to give up.
+ *
+ * backlogd builds on a librdkafka of at least 2.6.1 (scripts/librdkafka.sh
+ * builds 2.12.0): older ones send a SCRAM proof that Kafka 4 rejects
+ * (librdkafka bug #4895), so a build against Debian 12's 2.0.2 fails here.
  */
 #include "kafka/client.h"
 
 #include <stdio.h>
 
 #include "ops/log.h"
+
+#if RD_KAFKA_VERSION < 0x020601ff
+#error "librdkafka >= 2.6.1 is needed (SCRAM against Kafka 4): build it with scripts/librdkafka.sh"
+#endif
 
 static void log_bridge(const rd_kafka_t *rk, int level, const char *facility, const char *message) {
         bl_log_level_t ours = level <= 3 ? BL_LOG_ERROR : level == 4 ? BL_LOG_WARN
@@ -52,6 +60,16 @@ rd_kafka_t *bl_kafka_new(rd_kafka_type_t type, const bl_config_t *config, const 
                          char *errstr, size_t errstr_size) {
         rd_kafka_conf_t *conf = bl_kafka_conf_new(config, overrides, errstr, errstr_size);
         return conf ? bl_kafka_new_from_conf(type, conf, errstr, errstr_size) : NULL;
+}
+
+void bl_kafka_library_describe(char *out, size_t out_size) {
+        char features[512] = "";
+        size_t features_size = sizeof(features);
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        if (rd_kafka_conf_get(conf, "builtin.features", features, &features_size) != RD_KAFKA_CONF_OK)
+                snprintf(features, sizeof(features), "unknown");
+        rd_kafka_conf_destroy(conf);
+        snprintf(out, out_size, "%s (features: %s)", rd_kafka_version_str(), features);
 }
 
 const char *bl_kafka_bootstrap(const bl_config_t *config) {

@@ -33,4 +33,10 @@ rd_kafka_t *bl_kafka_new(rd_kafka_type_t type, const bl_config_t *config, const 
 /** The bootstrap servers the config names, for messages. */
 const char *bl_kafka_bootstrap(const bl_config_t *config);
 
+/**
+ * The librdkafka this binary runs on, for --version: "2.12.0 (features: gzip,snappy,
+ * ssl,...)" into @p out (rd_kafka_version_str() and builtin.features).
+ */
+void bl_kafka_library_describe(char *out, size_t out_size);
+
 #endif

@@ -26,7 +26,8 @@ struct bl_reader_s {
 
 bl_reader_t *bl_reader_new(const bl_config_t *config, char *errstr, size_t errstr_size) {
         char group[128];
-        /* librdkafka 2.0 needs a group.id to assign partitions; this one never joins or commits */
+        /* librdkafka (2.12.0 as 2.0.2) refuses assign() without a group.id ("Local: Unknown group");
+         * this one never joins or commits. The queue settings are run's (src/pipeline/run.c). */
         snprintf(group, sizeof(group), "backlogd-reader-%d", (int)getpid());
         const char *overrides[] = {"group.id", group,
                                    "enable.partition.eof", "true",

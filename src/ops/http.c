@@ -609,3 +609,7 @@ void bl_http_set_health(bl_http_t *http, const bl_http_health_t *health) {
         http->health_known = true;
         pthread_mutex_unlock(&http->lock);
 }
+
+const char *bl_http_library_version(void) {
+        return MHD_get_version();
+}

@@ -103,6 +103,9 @@ bl_http_t *bl_http_start(const bl_http_options_t *options, bl_metrics_t *registr
 /** Stops serving (waits for requests in flight) and frees @p http. NULL: no-op. */
 void bl_http_stop(bl_http_t *http);
 
+/** The libmicrohttpd this binary runs on, e.g. "0.9.75", for --version. */
+const char *bl_http_library_version(void);
+
 /** The port listened on: options->port, or the one picked for port 0. */
 int bl_http_port(const bl_http_t *http);
 

@@ -1,6 +1,7 @@
 """The command line without a broker: help, usage errors, config check and
 the generated configuration reference."""
 import json
+import re
 
 from conftest_common import FIXTURES, SOURCE_DIR, backlogd, backlogd_json, clean_env
 
@@ -17,9 +18,19 @@ def test_help_lists_every_subcommand():
         assert f"  {command}" in result.stdout, command
 
 
-def test_version():
+def test_version_names_the_libraries_it_runs_on():
     result = backlogd("--version")
     assert result.returncode == 0 and result.stdout.startswith("backlogd ")
+    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in result.stdout.splitlines()}
+    assert set(lines) == {"backlogd", "librdkafka", "avro-c", "jansson", "libcurl", "libmicrohttpd"}, lines
+    # librdkafka before 2.6.1 sends a SCRAM proof that Kafka 4 rejects (its bug #4895).
+    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)\S* \(features: (\S+)\)", lines["librdkafka"])
+    assert match, lines["librdkafka"]
+    assert tuple(int(part) for part in match.groups()[:3]) >= (2, 6, 1), lines["librdkafka"]
+    assert {"ssl", "sasl_scram", "sasl_plain", "sasl_oauthbearer"} <= set(match.group(4).split(","))
+    for name in ["avro-c", "jansson", "libcurl", "libmicrohttpd"]:
+        assert re.match(r"\d+\.\d+", lines[name]), (name, lines[name])
+    assert backlogd("-V").stdout == result.stdout
 
 
 def test_missing_subcommands_say_so_and_exit_2():

@@ -35,7 +35,7 @@
 #include "pipeline/run.h"
 
 #define FAILING_RTT_MS         1000
-#define API_ADD_OFFSETS_TO_TXN 25 /* the Kafka protocol's ApiKey; librdkafka 2.0.2 exports no names for them */
+#define API_ADD_OFFSETS_TO_TXN 25 /* the Kafka protocol's ApiKey; librdkafka (2.12.0 too) exports no names for them */
 
 typedef struct pipeline_thread_s {
         const bl_config_t *config;
