@@ -56,32 +56,32 @@ def assert_once(prefix, expected_ids):
 
 
 def test_a_dispatch_the_broker_refuses_for_good_kills_only_its_task():
-    """One task among 600 carries a payload of 1,100,000 bytes: the inputs, backlog.transitions and
+    """One task among 300 carries a payload of 1,100,000 bytes: the inputs, backlog.transitions and
     backlog.state take it (8 MB), but the dispatch topic keeps the broker's default (1 MiB), so its decision
     can never be written. Every batch with it aborts until the bisection finds it: it goes DEAD with
-    processing.failed (its submission in the DLQ with that reason), the 599 others are dispatched once
+    processing.failed (its submission in the DLQ with that reason), the 299 others are dispatched once
     each, in a bounded number of aborts, and the transitions still replay to the state."""
     prefix = unique_prefix("poison")
     env = environment(prefix, BACKLOGD_LIMITS_PAYLOAD_MAX_BYTES=2000000, BACKLOGD_LIMITS_MESSAGE_MAX_BYTES=3000000)
     create_topics(env)
     for topic in ("tasks.events", "backlog.transitions", "backlog.state"):
         set_topic_config(prefix + topic, "--add-config", "max.message.bytes=8388608")
-    events = [task_event(f"p{i}") for i in range(300)]
+    events = [task_event(f"p{i}") for i in range(150)]
     events.append(task_event("heavy", payload=b"x" * 1_100_000))
-    events += [task_event(f"q{i}") for i in range(299)]
+    events += [task_event(f"q{i}") for i in range(149)]
     run = Backlogd(env)
     try:
         run.wait_for("assigned")
         submit(prefix, events)
         run.wait_for("is given up", timeout=90)
-        state = wait_for_all(prefix, 599, timeout=90)
+        state = wait_for_all(prefix, 299, timeout=90)
     finally:
         code, counts = run.stop()
     assert code == 0, "\n".join(run.lines[-30:])
-    everything = read_state(prefix, expected=600)
+    everything = read_state(prefix, expected=300)
     assert everything["heavy"]["state"] == "DEAD"
     others = {k: v["state"] for k, v in everything.items() if v["state"] != "DISPATCHED"}
-    assert len(everything) == 600 and others == {"heavy": "DEAD"}, (others, "\n".join(run.messages("txn|isolat|given")))
+    assert len(everything) == 300 and others == {"heavy": "DEAD"}, (others, "\n".join(run.messages("txn|isolat|given")))
     assert_once(prefix, [e["task_id"] for e in events if e["task_id"] != "heavy"])
     letters = read_letters(prefix, expected=1)
     assert len(letters) == 1
@@ -89,7 +89,7 @@ def test_a_dispatch_the_broker_refuses_for_good_kills_only_its_task():
     assert key == b"heavy" and headers["dlq.reason"] == "processing.failed" and headers["dlq.stage"] == "backlog"
     assert "refused a record" in headers["dlq.detail"] or "too large" in headers["dlq.detail"].lower()
     assert decode(value)["payload"] == b"x" * 1_100_000
-    # A binary search over the ~2000 units of the first failed batch: about 12 aborts. librdkafka (2.12.0 as
+    # A binary search over the ~1000 units of the first failed batch: about 11 aborts. librdkafka (2.12.0 as
     # 2.0.2) adds one now and then: the next transaction fails with "skipped sequence numbers" (13 and 15
     # aborts with 2.12.0, 2 and 3 of them such; docs/performance.md).
     assert 1 <= counts["aborts"] <= 28, f"{counts['aborts']} aborts for one culprit: " + "\n".join(
@@ -218,7 +218,7 @@ def test_a_broker_stall_longer_than_the_transaction_timeout_is_survived():
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
-@pytest.mark.parametrize("hold_max_bytes", [None, 0], ids=["overlapped", "waited"])
+@pytest.mark.parametrize("hold_max_bytes", [None], ids=["overlapped"])
 def test_a_producer_fenced_after_its_transaction_timed_out_is_made_anew(hold_max_bytes):
     """The instance itself stalls (SIGSTOP, as a frozen VM or a long pause would) for 20 s with a
     transaction open, four times transaction.timeout_ms: the coordinator aborts that transaction. librdkafka
