@@ -888,9 +888,16 @@ static int64_t kafka_number(const bl_config_t *config, const char *name, int64_t
         return text ? strtoll(text, NULL, 10) : fallback;
 }
 
+int64_t bl_config_producer_max_bytes(const bl_config_t *config) {
+        int64_t letter = bl_config_letter_max_bytes(config);
+        int64_t set = kafka_number(config, "message.max.bytes", letter);
+        return set > letter ? set : letter;
+}
+
 int64_t bl_config_receive_max_bytes(const bl_config_t *config) {
         int64_t needed = bl_config_letter_max_bytes(config) + (1 << 20);
-        return needed > 100000000 ? needed : 100000000; /* librdkafka's default, unless a record needs more */
+        /* the user's, or librdkafka's default unless a record needs more */
+        return kafka_number(config, "receive.message.max.bytes", needed > 100000000 ? needed : 100000000);
 }
 
 /*
@@ -901,7 +908,7 @@ int64_t bl_config_receive_max_bytes(const bl_config_t *config) {
 static void check_record_limits(const bl_config_t *config, loader_t *loader) {
         int64_t letter = bl_config_letter_max_bytes(config);
         int64_t produce_max = kafka_number(config, "message.max.bytes", letter);
-        int64_t receive_max = kafka_number(config, "receive.message.max.bytes", bl_config_receive_max_bytes(config));
+        int64_t receive_max = bl_config_receive_max_bytes(config);
         if (produce_max < letter)
                 report(loader, "kafka.message.max.bytes", true,
                        "%lld is below limits.message_max_bytes plus %d bytes of DLQ headers (%lld): the dead letter "

@@ -156,7 +156,12 @@ char *bl_config_topic_name(const bl_config_t *config, const char *base_name);
  * message.max.bytes and backlog.dlq's max.message.bytes (topics create) are set to it.
  */
 int64_t bl_config_letter_max_bytes(const bl_config_t *config);
-/** The consumer's receive.message.max.bytes: librdkafka's default, or more when limits.message_max_bytes needs. */
+/** The producer's message.max.bytes: the largest letter, or the kafka object's when that is larger. */
+int64_t bl_config_producer_max_bytes(const bl_config_t *config);
+/**
+ * The consumer's receive.message.max.bytes: the kafka object's when set, else librdkafka's default, or more
+ * when limits.message_max_bytes needs it.
+ */
 int64_t bl_config_receive_max_bytes(const bl_config_t *config);
 /** health.max_commit_age_ms, or what its 0 stands for: commit.interval_ms + transaction.timeout_ms + 50 s. */
 int64_t bl_config_health_max_commit_age_ms(const bl_config_t *config);

@@ -57,10 +57,6 @@ void bl_isolate_unit(bl_isolate_t *isolate, bl_unit_kind_t kind, const char *nam
         isolate->open_units++;
 }
 
-size_t bl_isolate_units(const bl_isolate_t *isolate) {
-        return isolate->open_units;
-}
-
 size_t bl_isolate_room(const bl_isolate_t *isolate) {
         if (!isolate->limit)
                 return SIZE_MAX;

@@ -64,8 +64,6 @@ void bl_isolate_destroy(bl_isolate_t *isolate);
 
 /** A unit joins the open batch: @p name (a record's topic, or a task id) is copied, cut to BL_UNIT_NAME_MAX. */
 void bl_isolate_unit(bl_isolate_t *isolate, bl_unit_kind_t kind, const char *name, int32_t partition, int64_t offset);
-/** Units in the open batch. */
-size_t bl_isolate_units(const bl_isolate_t *isolate);
 /** How many more units the open batch may take: SIZE_MAX when batching is normal. */
 size_t bl_isolate_room(const bl_isolate_t *isolate);
 /** True while batches are cut short to find a culprit. */

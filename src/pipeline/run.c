@@ -247,8 +247,6 @@ static void give_up_record(bl_pipeline_t *p, bl_input_partition_t *entry, const 
         bl_dlq_original_t original;
         bl_record_error_t failure = {false, BL_REASON_PROCESSING_FAILED, "", -1};
         bl_isolate_culprit(p->isolate, &failures);
-        if (failures >= 2)
-                bl_pipeline_hold_back(p, "the culprit's bare letter could not be written either");
         failure_stage(p->culprit_detail, stage, sizeof(stage));
         snprintf(failure.detail, sizeof(failure.detail), "%s", p->culprit_detail);
         bl_dlq_original_from_message(message, &original);
@@ -267,8 +265,6 @@ static void give_up_record(bl_pipeline_t *p, bl_input_partition_t *entry, const 
  */
 static void give_up_task(bl_pipeline_t *p, const bl_unit_t *culprit, int failures, int64_t now) {
         char errstr[256], detail[BL_RECORD_DETAIL_MAX];
-        if (failures >= 2)
-                bl_pipeline_hold_back(p, "the culprit task could not be removed either");
         if (p->held_back || !bl_txn_ensure(p))
                 return;
         bl_isolate_unit(p->isolate, BL_UNIT_GIVE_UP, culprit->name, -1, -1);
@@ -700,13 +696,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void 
                 bl_txn_delivered(opaque, message->_private, message->partition, message->offset);
 }
 
-/* The producer's message.max.bytes: a letter of the largest record accepted fits (SPEC §7). */
-static int64_t producer_max_bytes(const bl_config_t *config) {
-        const char *set = json_string_value(json_object_get(config->kafka, "message.max.bytes"));
-        int64_t letter = bl_config_letter_max_bytes(config);
-        return set && strtoll(set, NULL, 10) > letter ? strtoll(set, NULL, 10) : letter;
-}
-
 /*
  * The transactional producer, its transactions initialised (which fences a predecessor with the same id
  * and aborts what it left open). On failure nothing is left behind; @p retriable says whether trying again
@@ -716,7 +705,7 @@ static bool open_producer(bl_pipeline_t *p, bool *retriable, char *errstr, size_
         char transactional_id[512], timeout[32], max_bytes[32];
         snprintf(transactional_id, sizeof(transactional_id), "%s-%s", p->config->group_id, p->instance);
         snprintf(timeout, sizeof(timeout), "%lld", (long long)p->config->transaction_timeout_ms);
-        snprintf(max_bytes, sizeof(max_bytes), "%lld", (long long)producer_max_bytes(p->config));
+        snprintf(max_bytes, sizeof(max_bytes), "%lld", (long long)bl_config_producer_max_bytes(p->config));
         const char *overrides[] = {"client.id", p->instance, "transactional.id", transactional_id,
                                    "transaction.timeout.ms", timeout, "enable.idempotence", "true",
                                    "partitioner", "murmur2_random", "linger.ms", "5",
@@ -813,12 +802,11 @@ bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why) {
 }
 
 static bool open_consumer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
-        const char *set = json_string_value(json_object_get(p->config->kafka, "receive.message.max.bytes"));
         char receive_max[32];
         /* the largest record accepted can be read, or it would stop its partition (config check says so) */
         snprintf(receive_max, sizeof(receive_max), "%lld", (long long)bl_config_receive_max_bytes(p->config));
         const char *overrides[] = {"client.id", p->instance,
-                                   "receive.message.max.bytes", set ? set : receive_max,
+                                   "receive.message.max.bytes", receive_max,
                                    "group.id", p->config->group_id,
                                    "partition.assignment.strategy", "range",
                                    "enable.auto.commit", "false",
@@ -910,7 +898,7 @@ static bool open_backlog(bl_pipeline_t *p) {
 static bool open_clients(bl_pipeline_t *p, int64_t dlq_topic_max_bytes) {
         char errstr[512], processor[512], *dlq_topic;
         bool retriable;
-        int64_t letter_max = producer_max_bytes(p->config);
+        int64_t letter_max = bl_config_producer_max_bytes(p->config);
         if (!open_producer(p, &retriable, errstr, sizeof(errstr)) || !open_consumer(p, errstr, sizeof(errstr)) ||
             !(p->reader = bl_reader_new(p->config, errstr, sizeof(errstr)))) {
                 bl_log_error("run", "kafka: %s", errstr);

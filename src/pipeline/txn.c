@@ -484,6 +484,8 @@ static void after_failure(bl_pipeline_t *p, bl_isolate_action_t action, const ch
         case BL_ISOLATE_CULPRIT:
                 if (failures == 0)
                         snprintf(p->culprit_detail, sizeof(p->culprit_detail), "%s", failure);
+                else if (failures >= 2) /* not even the bare letter or the removal: an output's fault, wait */
+                        bl_pipeline_hold_back(p, "the culprit could not be given up, not even bare");
                 if (culprit->kind == BL_UNIT_RECORD)
                         bl_log_warn("txn", "found what the batches fail on: the record %s [%d] offset %" PRId64
                                            " (%s); it goes to the DLQ as processing.failed",
