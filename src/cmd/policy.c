@@ -255,7 +255,12 @@ static bool topic_ready(const bl_config_t *config, char *topic, char *errstr, si
                 return false;
         if (bl_admin_describe_topics(admin, &plan, &observed, errstr, errstr_size) != BL_OK)
                 goto done;
-        if (!observed.exists)
+        if (observed.denied[0])
+                bl_err_set(errstr, errstr_size, BL_ERR_REFUSED,
+                           "topic %s cannot be checked: the broker denies this principal %s on it (grant %s on "
+                           "topic %s; docs/security.md)",
+                           topic, observed.denied, observed.denied, topic);
+        else if (!observed.exists)
                 bl_err_set(errstr, errstr_size, BL_ERR_NOT_FOUND,
                            "topic %s does not exist: create it with 'backlogd topics create'", topic);
         else if (strcmp(observed.cleanup_policy, "compact"))

@@ -88,7 +88,7 @@ static bl_err_t observe(bl_admin_t *admin, topics_run_t *run, char *errstr, size
 static size_t count_missing(const topics_run_t *run, bool *missing) {
         size_t count = 0;
         for (size_t i = 0; i < run->plan->count; i++) {
-                missing[i] = !run->observed[i].exists;
+                missing[i] = !run->observed[i].exists && !run->observed[i].denied[0];
                 count += missing[i];
         }
         return count;

@@ -5,11 +5,12 @@
  * Each request goes out on a private queue and is awaited with the
  * configured admin timeout (plus a second for the reply to travel), so a
  * cluster that does not answer gives BL_ERR_TIMEOUT with the bootstrap
- * servers named, never a hang. Partition and replica counts come from a
- * full metadata request (one round trip, and a topic we may not see is
- * simply absent); cleanup.policy and retention.ms come from DescribeConfigs,
- * which reports the effective value whether it was set on the topic or
- * inherited from the broker. Main thread only.
+ * servers named, never a hang. Partition and replica counts come from
+ * DescribeTopics, by name; cleanup.policy and retention.ms come from
+ * DescribeConfigs, which reports the effective value whether it was set on
+ * the topic or inherited from the broker. A topic whose Describe or
+ * DescribeConfigs the broker refuses this principal is marked as denied,
+ * never read as absent or as empty settings. Main thread only.
  */
 #include "kafka/admin.h"
 
@@ -81,31 +82,87 @@ static rd_kafka_event_t *await_result(bl_admin_t *admin, rd_kafka_event_type_t e
         return event;
 }
 
-static bl_err_t describe_partitions(bl_admin_t *admin, const bl_topic_plan_t *plan, bl_topic_observed_t *observed,
-                                    char *errstr, size_t errstr_size) {
-        const struct rd_kafka_metadata *metadata;
-        rd_kafka_resp_err_t err = rd_kafka_metadata(admin->rk, 1, NULL, &metadata, admin->timeout_ms);
-        if (err)
-                return bl_err_set(errstr, errstr_size,
-                                  err == RD_KAFKA_RESP_ERR__TIMED_OUT ? BL_ERR_TIMEOUT : BL_ERR_KAFKA,
-                                  "cannot read metadata from %s: %s", admin->bootstrap, rd_kafka_err2str(err));
-        for (size_t i = 0; i < plan->count; i++) {
-                memset(&observed[i], 0, sizeof(observed[i]));
-                for (int t = 0; t < metadata->topic_cnt; t++) {
-                        const struct rd_kafka_metadata_topic *topic = &metadata->topics[t];
-                        if (strcmp(topic->topic, plan->topics[i].name) || topic->err)
-                                continue;
-                        observed[i].exists = true;
-                        observed[i].partitions = topic->partition_cnt;
-                        observed[i].replication_factor = topic->partition_cnt > 0 ? topic->partitions[0].replica_cnt : 0;
-                }
+/* Whether @p code is the broker refusing the principal an operation (an ACL), not a failure. */
+static bool is_denial(rd_kafka_resp_err_t code) {
+        return code == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+               code == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+}
+
+/* Partition and replica counts of one described topic; a denial or absence as such, other errors fail. */
+static bl_err_t read_topic_description(bl_admin_t *admin, const rd_kafka_TopicDescription_t *description,
+                                       bl_topic_observed_t *seen, char *errstr, size_t errstr_size) {
+        const rd_kafka_error_t *error = rd_kafka_TopicDescription_error(description);
+        rd_kafka_resp_err_t code = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        size_t partition_count = 0, replica_count = 0;
+        if (code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                return BL_OK;
+        if (is_denial(code)) {
+                snprintf(seen->denied, sizeof(seen->denied), "Describe");
+                return BL_OK;
         }
-        rd_kafka_metadata_destroy(metadata);
+        if (code)
+                return bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "describing topic %s at %s: %s",
+                                  rd_kafka_TopicDescription_name(description), admin->bootstrap,
+                                  rd_kafka_error_string(error));
+        const rd_kafka_TopicPartitionInfo_t **partitions =
+                rd_kafka_TopicDescription_partitions(description, &partition_count);
+        seen->exists = true;
+        seen->partitions = (int)partition_count;
+        if (partition_count > 0)
+                rd_kafka_TopicPartitionInfo_replicas(partitions[0], &replica_count);
+        seen->replication_factor = (int)replica_count;
         return BL_OK;
 }
 
-static void read_topic_configs(const rd_kafka_ConfigResource_t *resource, bl_topic_observed_t *seen) {
+/*
+ * DescribeTopics names each topic: a topic that does not exist and one the
+ * principal may not Describe are told apart (a full metadata request would
+ * silently leave both out), and no broker auto-creates a topic for it.
+ */
+static bl_err_t describe_partitions(bl_admin_t *admin, const bl_topic_plan_t *plan, bl_topic_observed_t *observed,
+                                    char *errstr, size_t errstr_size) {
+        const char **names = calloc(plan->count ? plan->count : 1, sizeof(*names));
+        size_t result_count = 0;
+        bl_err_t err = BL_OK;
+        if (!names)
+                return bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < plan->count; i++) {
+                memset(&observed[i], 0, sizeof(observed[i]));
+                names[i] = plan->topics[i].name;
+        }
+        rd_kafka_TopicCollection_t *collection = rd_kafka_TopicCollection_of_topic_names(names, plan->count);
+        rd_kafka_AdminOptions_t *options = admin_options(admin, RD_KAFKA_ADMIN_OP_DESCRIBETOPICS);
+        rd_kafka_DescribeTopics(admin->rk, collection, options, admin->queue);
+        rd_kafka_AdminOptions_destroy(options);
+        rd_kafka_TopicCollection_destroy(collection);
+        free(names);
+        rd_kafka_event_t *event =
+                await_result(admin, RD_KAFKA_EVENT_DESCRIBETOPICS_RESULT, "describing topics", errstr, errstr_size);
+        if (!event)
+                return BL_ERR_KAFKA;
+        const rd_kafka_TopicDescription_t **results =
+                rd_kafka_DescribeTopics_result_topics(rd_kafka_event_DescribeTopics_result(event), &result_count);
+        for (size_t r = 0; r < result_count && !err; r++)
+                for (size_t i = 0; i < plan->count && !err; i++)
+                        if (!strcmp(rd_kafka_TopicDescription_name(results[r]), plan->topics[i].name))
+                                err = read_topic_description(admin, results[r], &observed[i], errstr, errstr_size);
+        rd_kafka_event_destroy(event);
+        return err;
+}
+
+/* The configs of one topic; a denial is kept as such (never read as empty values), other errors fail. */
+static bl_err_t read_topic_configs(bl_admin_t *admin, const rd_kafka_ConfigResource_t *resource,
+                                   bl_topic_observed_t *seen, char *errstr, size_t errstr_size) {
+        rd_kafka_resp_err_t code = rd_kafka_ConfigResource_error(resource);
         size_t entry_count;
+        if (is_denial(code)) {
+                snprintf(seen->denied, sizeof(seen->denied), "DescribeConfigs");
+                return BL_OK;
+        }
+        if (code)
+                return bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "describing the configs of topic %s at %s: %s",
+                                  rd_kafka_ConfigResource_name(resource), admin->bootstrap,
+                                  rd_kafka_ConfigResource_error_string(resource));
         const rd_kafka_ConfigEntry_t **entries = rd_kafka_ConfigResource_configs(resource, &entry_count);
         for (size_t e = 0; e < entry_count; e++) {
                 const char *name = rd_kafka_ConfigEntry_name(entries[e]);
@@ -121,6 +178,7 @@ static void read_topic_configs(const rd_kafka_ConfigResource_t *resource, bl_top
                         seen->max_message_bytes = strtoll(value, NULL, 10);
                 }
         }
+        return BL_OK;
 }
 
 static bl_err_t describe_configs(bl_admin_t *admin, const bl_topic_plan_t *plan, bl_topic_observed_t *observed,
@@ -145,11 +203,12 @@ static bl_err_t describe_configs(bl_admin_t *admin, const bl_topic_plan_t *plan,
                 } else {
                         const rd_kafka_ConfigResource_t **results = rd_kafka_DescribeConfigs_result_resources(
                                 rd_kafka_event_DescribeConfigs_result(event), &result_count);
-                        for (size_t r = 0; r < result_count; r++)
-                                for (size_t i = 0; i < plan->count; i++)
+                        for (size_t r = 0; r < result_count && !err; r++)
+                                for (size_t i = 0; i < plan->count && !err; i++)
                                         if (observed[i].exists &&
                                             !strcmp(rd_kafka_ConfigResource_name(results[r]), plan->topics[i].name))
-                                                read_topic_configs(results[r], &observed[i]);
+                                                err = read_topic_configs(admin, results[r], &observed[i], errstr,
+                                                                         errstr_size);
                         rd_kafka_event_destroy(event);
                 }
         }

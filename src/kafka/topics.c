@@ -143,7 +143,7 @@ static int check_copartitioning(const bl_topic_plan_t *plan, const bl_topic_obse
         int mismatches = 0;
         for (size_t i = 0; i < plan->count; i++) {
                 char what[512];
-                if (!plan->topics[i].copartitioned || !observed[i].exists)
+                if (!plan->topics[i].copartitioned || !observed[i].exists || observed[i].denied[0])
                         continue;
                 if (!first) {
                         first = &plan->topics[i];
@@ -160,11 +160,27 @@ static int check_copartitioning(const bl_topic_plan_t *plan, const bl_topic_obse
         return mismatches;
 }
 
+/* A refusal is a mismatch of its own: the topic's settings are not known, so they are not compared. */
+static void report_denied(const bl_topic_spec_t *spec, const bl_topic_observed_t *seen,
+                          bl_topic_problem_cb *problem_cb, void *opaque) {
+        char what[256];
+        snprintf(what, sizeof(what),
+                 "cannot be checked: the broker denies this principal %s on it (grant %s on topic %s; "
+                 "docs/security.md lists what each command needs)",
+                 seen->denied, seen->denied, spec->name);
+        problem_cb(spec, BL_TOPIC_MISMATCH, what, opaque);
+}
+
 int bl_topic_plan_check(const bl_topic_plan_t *plan, const bl_topic_observed_t *observed,
                         bl_topic_problem_cb *problem_cb, void *opaque) {
         int mismatches = 0;
-        for (size_t i = 0; i < plan->count; i++)
-                if (observed[i].exists)
+        for (size_t i = 0; i < plan->count; i++) {
+                if (observed[i].denied[0]) {
+                        report_denied(&plan->topics[i], &observed[i], problem_cb, opaque);
+                        mismatches++;
+                } else if (observed[i].exists) {
                         mismatches += check_one(&plan->topics[i], &observed[i], problem_cb, opaque);
+                }
+        }
         return mismatches + check_copartitioning(plan, observed, problem_cb, opaque);
 }

@@ -39,6 +39,8 @@ typedef struct bl_topic_observed_s {
         bool has_retention;
         int64_t retention_ms;
         int64_t max_message_bytes; /* 0: not known (DescribeConfigs did not say) */
+        char denied[32];           /* the operation the broker refused this principal ("Describe",
+                                    * "DescribeConfigs"); "" when nothing was refused */
 } bl_topic_observed_t;
 
 /** How one difference weighs: a mismatch stops `topics create` and `run`. */
@@ -55,8 +57,9 @@ void bl_topic_plan_destroy(bl_topic_plan_t *plan);
  * Compares @p observed (one entry per plan topic, same order) with the plan.
  * Topics that do not exist are not problems here (they are to be created).
  * Reports each difference to @p problem_cb and returns the number of
- * mismatches: partition counts, cleanup policies, and co-partitioning of the
- * input topics among themselves. Replication and retention differences are
+ * mismatches: a topic the principal may not describe (named with the
+ * operation refused), partition counts, cleanup policies, and co-partitioning
+ * of the input topics among themselves. Replication and retention differences are
  * notes: backlogd never alters an existing topic.
  */
 int bl_topic_plan_check(const bl_topic_plan_t *plan, const bl_topic_observed_t *observed,

@@ -589,7 +589,10 @@ static bool verify_topics(const bl_config_t *config, int64_t *dlq_max_bytes) {
         if (!ok)
                 bl_log_error("run", "cannot check the topics: %s", admin || observed ? errstr : "out of memory");
         for (size_t i = 0; ok && i < plan->count; i++) {
-                if (!observed[i].exists && strcmp(plan->topics[i].role, "backlog.policy")) {
+                bool policy_topic = !strcmp(plan->topics[i].role, "backlog.policy");
+                if (policy_topic && !config->policy_name[0])
+                        memset(&observed[i], 0, sizeof(observed[i])); /* not followed: neither read nor checked */
+                if (!observed[i].exists && !observed[i].denied[0] && !policy_topic) {
                         bl_log_error("run", "topic %s does not exist: run 'backlogd topics create'",
                                      plan->topics[i].name);
                         ok = false;

@@ -152,6 +152,31 @@ static void test_check_notes_are_not_mismatches(void) {
         bl_config_destroy(config);
 }
 
+/* A refused DescribeConfigs is named as a refusal, never read as an empty cleanup.policy (issue 13). */
+static void test_check_denied_is_named(void) {
+        bl_config_t *config = config_with(NULL);
+        bl_topic_plan_t *plan = bl_topic_plan_new(config);
+        bl_topic_observed_t *observed = observed_as_planned(plan);
+        bl_topic_observed_t *state = &observed[index_of(plan, "backlog.state")];
+        found_t found = {0};
+        state->cleanup_policy[0] = '\0';
+        snprintf(state->denied, sizeof(state->denied), "DescribeConfigs");
+        CHECK_INT(bl_topic_plan_check(plan, observed, collect, &found), 1);
+        CHECK_CONTAINS(found.last, "backlog.state cannot be checked: the broker denies this principal "
+                                   "DescribeConfigs on it (grant DescribeConfigs on topic backlog.state");
+        CHECK(strstr(found.last, "cleanup.policy") == NULL);
+        /* A topic the principal may not Describe is not absent either, nor compared for co-partitioning. */
+        bl_topic_observed_t *deps = &observed[index_of(plan, "backlog.deps")];
+        memset(deps, 0, sizeof(*deps));
+        snprintf(deps->denied, sizeof(deps->denied), "Describe");
+        found = (found_t){0};
+        CHECK_INT(bl_topic_plan_check(plan, observed, collect, &found), 2);
+        CHECK_CONTAINS(found.last, "backlog.deps cannot be checked: the broker denies this principal Describe");
+        free(observed);
+        bl_topic_plan_destroy(plan);
+        bl_config_destroy(config);
+}
+
 int main(void) {
         RUN(test_plan_follows_spec);
         RUN(test_check_matching_and_missing);
@@ -159,5 +184,6 @@ int main(void) {
         RUN(test_check_not_copartitioned);
         RUN(test_check_all_differ_from_config);
         RUN(test_check_notes_are_not_mismatches);
+        RUN(test_check_denied_is_named);
         return check_exit_status();
 }
