@@ -21,6 +21,8 @@
 #include "kafka/client.h"
 #include "ops/log.h"
 
+#define AWAIT_SLICE_MS 200 /* how often a wait looks for a refused certificate or login */
+
 struct bl_admin_s {
         rd_kafka_t *rk;
         rd_kafka_queue_t *queue;
@@ -45,6 +47,7 @@ bl_admin_t *bl_admin_new(const bl_config_t *config, char *errstr, size_t errstr_
                 return NULL;
         }
         admin->timeout_ms = (int)config->admin_timeout_ms;
+        bl_kafka_trouble_clear(); /* its waits report the trouble of its own connections */
         snprintf(admin->bootstrap, sizeof(admin->bootstrap), "%s", bl_kafka_bootstrap(config));
         admin->rk = bl_kafka_new(RD_KAFKA_PRODUCER, config, NULL, errstr, errstr_size);
         if (!admin->rk) {
@@ -65,9 +68,28 @@ static rd_kafka_AdminOptions_t *admin_options(bl_admin_t *admin, rd_kafka_admin_
 }
 
 /* Waits for the result of the request in flight; NULL with errstr on timeout or request error. */
+/*
+ * Waits for the result of the request in flight; NULL with errstr on timeout or request error. A refused
+ * certificate or credentials end the wait at once (librdkafka would retry them until the timeout), and a
+ * timeout names the first connection trouble seen, not only the silence.
+ */
 static rd_kafka_event_t *await_result(bl_admin_t *admin, rd_kafka_event_type_t expected, const char *what,
                                       char *errstr, size_t errstr_size) {
-        rd_kafka_event_t *event = rd_kafka_queue_poll(admin->queue, admin->timeout_ms + 1000);
+        int64_t waited_ms = 0, limit_ms = (int64_t)admin->timeout_ms + 1000;
+        char cause[BL_KAFKA_TROUBLE_MAX];
+        bool permanent = false, troubled = false;
+        rd_kafka_event_t *event = NULL;
+        while (!event && waited_ms < limit_ms && !permanent) {
+                event = rd_kafka_queue_poll(admin->queue, AWAIT_SLICE_MS);
+                waited_ms += AWAIT_SLICE_MS;
+                troubled = bl_kafka_trouble(cause, sizeof(cause), &permanent);
+        }
+        if (!event && troubled) {
+                bl_err_set(errstr, errstr_size, permanent ? BL_ERR_REFUSED : BL_ERR_TIMEOUT,
+                           "%s: cannot talk to %s: %s%s", what, admin->bootstrap, cause,
+                           permanent ? "" : " (and no answer since)");
+                return NULL;
+        }
         if (!event) {
                 bl_err_set(errstr, errstr_size, BL_ERR_TIMEOUT, "%s: no answer from %s within %d ms", what,
                            admin->bootstrap, admin->timeout_ms);

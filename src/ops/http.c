@@ -301,6 +301,8 @@ int64_t bl_http_health_stalled_ms(const bl_http_health_t *health, int64_t now_ms
 bool bl_http_health_failing(const bl_http_health_t *health, int64_t max_commit_age_ms, uint64_t max_aborts_in_row,
                             int64_t now_ms, char *reason, size_t reason_size) {
         int64_t stalled_ms = bl_http_health_stalled_ms(health, now_ms);
+        if (health->waiting_on[0])
+                return false; /* waiting for an operator, not stuck: a restart would not help */
         if (max_aborts_in_row > 0 && health->aborts_in_row >= max_aborts_in_row) {
                 snprintf(reason, reason_size,
                          "aborting: %" PRIu64 " batches aborted in a row without a commit (limit %" PRIu64 ")",
@@ -315,6 +317,13 @@ bool bl_http_health_failing(const bl_http_health_t *health, int64_t max_commit_a
                 return true;
         }
         return false;
+}
+
+void bl_http_health_text(const bl_http_health_t *health, char *out, size_t out_size) {
+        if (health->waiting_on[0])
+                snprintf(out, out_size, "ok, waiting: %s\n", health->waiting_on);
+        else
+                snprintf(out, out_size, "ok\n");
 }
 
 static mhd_result_t answer_healthz(bl_http_t *http, struct MHD_Connection *connection) {
@@ -336,7 +345,8 @@ static mhd_result_t answer_healthz(bl_http_t *http, struct MHD_Connection *conne
                 strcat(body, "\n");
                 return answer(connection, MHD_HTTP_SERVICE_UNAVAILABLE, TEXT_CONTENT_TYPE, body, NULL, NULL);
         }
-        return answer(connection, MHD_HTTP_OK, TEXT_CONTENT_TYPE, "ok\n", NULL, NULL);
+        bl_http_health_text(&health, body, sizeof(body));
+        return answer(connection, MHD_HTTP_OK, TEXT_CONTENT_TYPE, body, NULL, NULL);
 }
 
 static mhd_result_t answer_readyz(bl_http_t *http, struct MHD_Connection *connection) {

@@ -9,7 +9,10 @@
  *                   - max_aborts_in_row batches aborted since the last commit;
  *                   - work has waited (bl_http_set_health) longer than
  *                     max_commit_age_ms without a transaction committed.
- *                 An idle instance, with nothing to commit, stays healthy.
+ *                 An idle instance, with nothing to commit, stays healthy, and
+ *                 so does one whose work waits for an output the broker
+ *                 refuses (waiting_on): 200 "ok, waiting: <why>", since a
+ *                 restart would not make the topic writable.
  *   GET /readyz   200 "ok" once the pipeline said bl_http_set_ready(true);
  *                 503 with its reason before (readiness), e.g. "restoring 3 partitions"
  *   HEAD          the same status and headers as GET, without the body
@@ -66,6 +69,8 @@ typedef struct bl_http_health_s {
                                    * timer due, or a batch aborted: something waits for a commit */
         int64_t work_since_ms;    /* when work_pending last turned true */
         uint64_t aborts_in_row;   /* batches aborted since the last commit */
+        char waiting_on[200];     /* "": nothing; else an output the broker refuses, which a restart cannot
+                                   * fix: /healthz stays 200 and says so, whatever waits behind it */
 } bl_http_health_t;
 
 /**
@@ -75,6 +80,9 @@ typedef struct bl_http_health_s {
  * a row without a commit (limit 20)". Work waits from the later of
  * last_commit_ms and work_since_ms; nothing waits while !work_pending.
  */
+/** The body of a healthy /healthz: "ok\n", or "ok, waiting: <waiting_on>\n". */
+void bl_http_health_text(const bl_http_health_t *health, char *out, size_t out_size);
+
 bool bl_http_health_failing(const bl_http_health_t *health, int64_t max_commit_age_ms, uint64_t max_aborts_in_row,
                             int64_t now_ms, char *reason, size_t reason_size);
 

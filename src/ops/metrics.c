@@ -723,6 +723,15 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
           "Transactional producers made anew after being fenced (a transaction timed out on the coordinator).",
           NULL, NULL, 0},
          SLOT(txn_producer_renewals)},
+        {{"backlogd_output_blocked", BL_METRIC_GAUGE,
+          "1 while the broker refuses writes to this output topic (authorization, unknown topic): what needs it "
+          "waits, backing off, and goes on by itself once a write passes; 0 after.",
+          "topic", NULL, 0},
+         SLOT(output_blocked)},
+        {{"backlogd_output_refusals_total", BL_METRIC_COUNTER,
+          "Batches in which the broker refused a write to this output topic (each one aborted and ran again).",
+          "topic", NULL, 0},
+         SLOT(output_refusals)},
 };
 const size_t bl_metrics_catalogue_count = COUNT_OF(bl_metrics_catalogue);
 

@@ -155,6 +155,8 @@ typedef struct bl_metrics_backlogd_s {
         bl_metric_t *pipeline_given_up;          /* counter {kind}: culprits of failed batches given up */
         bl_metric_t *pipeline_held_back;         /* counter: batches that failed for no record's fault, waited out */
         bl_metric_t *txn_producer_renewals;      /* counter: transactional producers made anew after a fencing */
+        bl_metric_t *output_blocked;             /* gauge {topic}: 1 while the broker refuses writes to it */
+        bl_metric_t *output_refusals;            /* counter {topic}: writes to it the broker refused */
 } bl_metrics_backlogd_t;
 
 /**

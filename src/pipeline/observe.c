@@ -243,9 +243,38 @@ static void judge_health(bl_pipeline_t *p, int64_t now) {
         o->health_failing = failing;
 }
 
+typedef struct refusal_text_s {
+        char *out;
+        size_t size;
+        int64_t now;
+        size_t seen;
+} refusal_text_t;
+
+static void describe_refusal(const bl_gate_entry_t *entry, void *opaque) {
+        refusal_text_t *text = opaque;
+        if (text->seen++ > 0)
+                return;
+        snprintf(text->out, text->size, "topic %.60s refuses writes since %" PRId64 " s (%.60s); next try in %" PRId64
+                 " s",
+                 entry->topic, (text->now - entry->since_ms) / 1000, entry->cause,
+                 entry->retry_at_ms > text->now ? (entry->retry_at_ms - text->now + 999) / 1000 : 0);
+}
+
+/* What /healthz says the instance waits for: the first output the broker refuses, and how many more. */
+static void describe_refusals(const bl_pipeline_t *p, int64_t now, char *out, size_t out_size) {
+        refusal_text_t text = {out, out_size, now, 0};
+        out[0] = '\0';
+        bl_gate_foreach(p->gate, describe_refusal, &text);
+        if (text.seen > 1) {
+                size_t used = strlen(out);
+                snprintf(out + used, out_size - used, " (and %zu more)", text.seen - 1);
+        }
+}
+
 static void update_health(bl_pipeline_t *p, int64_t now) {
         bl_http_health_t *health = &p->observe.health;
         bool pending = work_pending(p);
+        describe_refusals(p, now, health->waiting_on, sizeof(health->waiting_on));
         if (pending && !health->work_pending)
                 health->work_since_ms = now;
         health->work_pending = pending;

@@ -33,6 +33,7 @@
 #include "kafka/reader.h"
 #include "ops/config.h"
 #include "pipeline/dlq.h"
+#include "pipeline/gate.h"
 #include "pipeline/ingest.h"
 #include "pipeline/isolate.h"
 #include "pipeline/run.h"
@@ -91,6 +92,7 @@ typedef struct bl_deliveries_s {
         bl_fault_t fault; /* the worst refusal among the delivery reports since the last commit's outcome */
         atomic_bool refused; /* raised with a record's refusal: the committer stops waiting and the batch aborts */
         char failure[BL_RECORD_DETAIL_MAX];
+        char refused_topic[BL_UNIT_NAME_MAX]; /* the output topic an output fault named ("": none known) */
 } bl_deliveries_t;
 
 typedef struct bl_commit_s bl_commit_t;
@@ -144,7 +146,7 @@ typedef struct bl_pipeline_s {
         bl_lag_t *lag;            /* NULL while no domain names a worker group */
         bl_observe_t observe;
 
-        char *topic_events, *topic_results, *topic_deps, *topic_state, *topic_transitions;
+        char *topic_events, *topic_results, *topic_deps, *topic_state, *topic_transitions, *topic_dlq;
         char **topic_dispatch;    /* dispatch.<domain> of each configured domain, in config order */
         /* The producer's handles of the topics written, by name (txn.c): a produce by name would look the
          * topic up in librdkafka's list under its lock, and take and drop a reference, every record. */
@@ -164,6 +166,9 @@ typedef struct bl_pipeline_s {
         bl_fault_t batch_fault;   /* whose fault that was (bl_txn_fail) */
         char batch_failure[BL_RECORD_DETAIL_MAX]; /* "stage: what failed", for the log and a culprit's letter */
         bl_isolate_t *isolate;    /* units per batch, and the culprit of a batch that fails for good */
+        bl_gate_t *gate;          /* the output topics the broker refuses now (gate.h) */
+        char batch_refused_topic[BL_UNIT_NAME_MAX]; /* the output topic the batch's own failure named */
+        bool batch_gate_closed;   /* the batch failed on a topic the gate keeps closed: hold everything back */
         char culprit_detail[BL_RECORD_DETAIL_MAX]; /* why the culprit is given up */
         bool giving_up;           /* the open batch gives the culprit up */
         bool held_back;           /* a batch failed for a broker or output fault: input paused until ... */
@@ -236,6 +241,8 @@ bl_fault_t bl_txn_fault_of(rd_kafka_resp_err_t err);
 void bl_txn_fail(bl_pipeline_t *p, bl_fault_t fault, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /** A delivery report with an error, from any thread: kept for the commit's outcome. */
 void bl_txn_delivery_failed(bl_pipeline_t *p, const rd_kafka_message_t *message);
+/** The producer's log_cb: bl_kafka_log, and a partition the broker refused in the transaction, as a delivery. */
+void bl_txn_producer_log(const rd_kafka_t *rk, int level, const char *facility, const char *message);
 
 /**
  * Produces @p record into the open batch, straight into its transaction or held until the commit before it

@@ -439,9 +439,12 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
                                : 1.0;
         size_t want[BL_OBSERVE_DOMAINS] = {0}, round_total = 0, sent = 0;
         size_t domains = p->config->domains.count < BL_OBSERVE_DOMAINS ? p->config->domains.count : BL_OBSERVE_DOMAINS;
+        int64_t monotonic = bl_pipeline_monotonic_ms();
         for (size_t d = 0; d < domains; d++) {
                 const char *domain = p->config->domains.items[d];
                 bool changed;
+                if (!bl_gate_open(p->gate, p->topic_dispatch[d], monotonic))
+                        continue; /* its topic refuses writes now: its tasks wait READY (gate.h) */
                 size_t credit = bl_credit_available(p->credit, domain, share, &changed);
                 size_t ready = bl_backlog_ready_in(p->backlog, domain);
                 if (changed)
@@ -718,13 +721,16 @@ static bool open_producer(bl_pipeline_t *p, bool *retriable, char *errstr, size_
         if (!conf)
                 return false;
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        rd_kafka_conf_set_log_cb(conf, bl_txn_producer_log); /* it alone names a partition the txn refused */
         rd_kafka_conf_set_opaque(conf, p);
         if (!(p->producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
                 return false;
         rd_kafka_error_t *error = rd_kafka_init_transactions(p->producer, (int)p->config->admin_timeout_ms);
         if (error) {
-                bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "init_transactions as %s: %s", transactional_id,
-                           rd_kafka_error_string(error));
+                char cause[BL_KAFKA_TROUBLE_MAX] = "";
+                bool troubled = bl_kafka_trouble(cause, sizeof(cause), NULL);
+                bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "init_transactions as %s: %s%s%s", transactional_id,
+                           rd_kafka_error_string(error), troubled ? "; first cause: " : "", cause);
                 *retriable = rd_kafka_error_is_retriable(error) || rd_kafka_error_code(error) ==
                                                                             RD_KAFKA_RESP_ERR__TIMED_OUT;
                 rd_kafka_error_destroy(error);
@@ -864,6 +870,7 @@ static bool name_topics(bl_pipeline_t *p) {
         p->topic_deps = bl_config_topic_name(p->config, "backlog.deps");
         p->topic_state = bl_config_topic_name(p->config, "backlog.state");
         p->topic_transitions = bl_config_topic_name(p->config, "backlog.transitions");
+        p->topic_dlq = bl_config_topic_name(p->config, "backlog.dlq");
         if (!(p->topic_dispatch = calloc(p->config->domains.count + 1, sizeof(*p->topic_dispatch))))
                 return false;
         for (size_t d = 0; d < p->config->domains.count; d++) {
@@ -872,7 +879,8 @@ static bool name_topics(bl_pipeline_t *p) {
                 if (!(p->topic_dispatch[d] = bl_config_topic_name(p->config, role)))
                         return false;
         }
-        return p->topic_events && p->topic_results && p->topic_deps && p->topic_state && p->topic_transitions;
+        return p->topic_events && p->topic_results && p->topic_deps && p->topic_state && p->topic_transitions &&
+               p->topic_dlq;
 }
 
 static bool open_backlog(bl_pipeline_t *p) {
@@ -899,7 +907,7 @@ static bool open_backlog(bl_pipeline_t *p) {
 }
 
 static bool open_clients(bl_pipeline_t *p, int64_t dlq_topic_max_bytes) {
-        char errstr[512], processor[512], *dlq_topic;
+        char errstr[512], processor[512];
         bool retriable;
         int64_t letter_max = bl_config_producer_max_bytes(p->config);
         if (!open_producer(p, &retriable, errstr, sizeof(errstr)) || !open_consumer(p, errstr, sizeof(errstr)) ||
@@ -908,15 +916,14 @@ static bool open_clients(bl_pipeline_t *p, int64_t dlq_topic_max_bytes) {
                 return false;
         }
         snprintf(processor, sizeof(processor), "backlogd %s %s", BL_VERSION, p->instance);
-        dlq_topic = bl_config_topic_name(p->config, "backlog.dlq");
-        p->dlq = dlq_topic ? bl_dlq_new(bl_txn_produce_dead_letter, p, dlq_topic, processor) : NULL;
-        free(dlq_topic);
+        p->dlq = bl_dlq_new(bl_txn_produce_dead_letter, p, p->topic_dlq, processor);
         if (p->dlq) /* a letter either topic or producer would refuse goes as record.too_large */
                 bl_dlq_set_max_bytes(p->dlq, (size_t)(dlq_topic_max_bytes > 0 && dlq_topic_max_bytes < letter_max
                                                               ? dlq_topic_max_bytes
                                                               : letter_max));
         p->isolate = bl_isolate_new(ISOLATE_NORMAL_UNITS);
-        if (!p->isolate)
+        p->gate = bl_gate_new(p->config->ingest_retry_backoff_ms, p->config->ingest_retry_backoff_max_ms);
+        if (!p->isolate || !p->gate)
                 return false;
         if (!bl_txn_open(p)) {
                 bl_log_error("run", "cannot set up the transactions: out of resources");
@@ -955,6 +962,7 @@ static void pipeline_close(bl_pipeline_t *p) {
         free(p->partitions);
         bl_ingest_destroy(p->ingest);
         bl_isolate_destroy(p->isolate);
+        bl_gate_destroy(p->gate);
         bl_steer_close(p);
         bl_lag_destroy(p->lag);
         bl_credit_destroy(p->credit);
@@ -970,6 +978,7 @@ static void pipeline_close(bl_pipeline_t *p) {
         free(p->topic_deps);
         free(p->topic_state);
         free(p->topic_transitions);
+        free(p->topic_dlq);
         for (size_t d = 0; p->topic_dispatch && p->topic_dispatch[d]; d++)
                 free(p->topic_dispatch[d]);
         free(p->topic_dispatch);

@@ -45,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kafka/client.h"
 #include "ops/log.h"
 #include "pipeline/pipeline_int.h"
 
@@ -150,6 +151,16 @@ void bl_txn_fail(bl_pipeline_t *p, bl_fault_t fault, const char *fmt, ...) {
                      fault == BL_FAULT_NONE ? BL_FAULT_TRANSIENT : fault, failure);
 }
 
+/* A refusal from librdkafka's threads: kept (the worst first), and the committer told to stop waiting. */
+static void refused(bl_pipeline_t *p, bl_fault_t fault, const char *failure, const char *topic) {
+        pthread_mutex_lock(&p->deliveries.lock);
+        if (topic && !p->deliveries.refused_topic[0])
+                snprintf(p->deliveries.refused_topic, sizeof(p->deliveries.refused_topic), "%s", topic);
+        keep_failure(&p->deliveries.fault, p->deliveries.failure, sizeof(p->deliveries.failure), fault, failure);
+        pthread_mutex_unlock(&p->deliveries.lock);
+        atomic_store(&p->deliveries.refused, true);
+}
+
 void bl_txn_delivery_failed(bl_pipeline_t *p, const rd_kafka_message_t *message) {
         char failure[BL_RECORD_DETAIL_MAX];
         bl_fault_t fault = bl_txn_fault_of(message->err);
@@ -157,16 +168,27 @@ void bl_txn_delivery_failed(bl_pipeline_t *p, const rd_kafka_message_t *message)
                 return;
         snprintf(failure, sizeof(failure), "outputs: %s refused a record of %zu bytes: %s",
                  rd_kafka_topic_name(message->rkt), message->len + message->key_len, rd_kafka_err2str(message->err));
-        pthread_mutex_lock(&p->deliveries.lock);
-        keep_failure(&p->deliveries.fault, p->deliveries.failure, sizeof(p->deliveries.failure), fault, failure);
-        pthread_mutex_unlock(&p->deliveries.lock);
-        atomic_store(&p->deliveries.refused, true);
+        refused(p, fault, failure, fault == BL_FAULT_OUTPUT ? rd_kafka_topic_name(message->rkt) : NULL);
+}
+
+void bl_txn_producer_log(const rd_kafka_t *rk, int level, const char *facility, const char *message) {
+        char topic[BL_UNIT_NAME_MAX], failure[BL_RECORD_DETAIL_MAX];
+        const char *cause;
+        bl_kafka_log(rk, level, facility, message);
+        if (!bl_kafka_refused_partition(facility, message, topic, sizeof(topic), &cause))
+                return;
+        snprintf(failure, sizeof(failure), "outputs: the broker refused topic %.120s in the transaction: %.80s", topic,
+                 cause);
+        refused(rd_kafka_opaque(rk), BL_FAULT_OUTPUT, failure, topic);
 }
 
 /* The worst refusal reported since the last call, into @p fault and @p failure (left as they are if none). */
 static void take_delivery_failure(bl_pipeline_t *p, bl_fault_t *fault, char *failure, size_t failure_size) {
         pthread_mutex_lock(&p->deliveries.lock);
         keep_failure(fault, failure, failure_size, p->deliveries.fault, p->deliveries.failure);
+        if (p->deliveries.refused_topic[0] && !p->batch_refused_topic[0])
+                snprintf(p->batch_refused_topic, sizeof(p->batch_refused_topic), "%s", p->deliveries.refused_topic);
+        p->deliveries.refused_topic[0] = '\0';
         p->deliveries.fault = BL_FAULT_NONE;
         atomic_store(&p->deliveries.refused, false);
         pthread_mutex_unlock(&p->deliveries.lock);
@@ -276,6 +298,8 @@ static rd_kafka_resp_err_t produce_now(bl_pipeline_t *p, rd_kafka_topic_t *rkt, 
                                      rd_kafka_err2str(err));
                 bl_txn_fail(p, bl_txn_fault_of(err), "outputs: cannot produce %zu bytes to %s: %s",
                             record->key_size + record->value_size, rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
+                if (bl_txn_fault_of(err) == BL_FAULT_OUTPUT && !p->batch_refused_topic[0])
+                        snprintf(p->batch_refused_topic, sizeof(p->batch_refused_topic), "%s", rd_kafka_topic_name(rkt));
         }
         return err;
 }
@@ -354,6 +378,16 @@ static void drop_held(bl_held_t *held) {
         held->used = 0;
 }
 
+/* A write to a topic the gate keeps closed fails the batch: what needs it cannot wait alone (gate.h). */
+static rd_kafka_resp_err_t refuse_closed(bl_pipeline_t *p, const bl_txn_record_t *record) {
+        if (record->headers)
+                rd_kafka_headers_destroy(record->headers);
+        bl_txn_fail(p, BL_FAULT_OUTPUT, "outputs: %s refuses writes, waiting for its back-off", record->topic);
+        snprintf(p->batch_refused_topic, sizeof(p->batch_refused_topic), "%s", record->topic);
+        p->batch_gate_closed = true;
+        return RD_KAFKA_RESP_ERR__STATE;
+}
+
 rd_kafka_resp_err_t bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *record) {
         rd_kafka_headers_t *headers;
         rd_kafka_topic_t *rkt;
@@ -362,6 +396,9 @@ rd_kafka_resp_err_t bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *reco
                         rd_kafka_headers_destroy(record->headers);
                 return RD_KAFKA_RESP_ERR__STATE;
         }
+        if (!bl_gate_open(p->gate, record->topic, bl_pipeline_monotonic_ms()))
+                return refuse_closed(p, record);
+        bl_gate_wrote(p->gate, record->topic);
         if (!(rkt = topic_handle(p, record->topic))) {
                 if (record->headers)
                         rd_kafka_headers_destroy(record->headers);
@@ -386,6 +423,15 @@ rd_kafka_resp_err_t bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *reco
 
 rd_kafka_resp_err_t bl_txn_produce_dead_letter(void *opaque, const char *topic, const void *key, size_t key_size,
                                                const void *value, size_t value_size, rd_kafka_headers_t *headers) {
+        bl_pipeline_t *p = opaque;
+        if (!bl_gate_open(p->gate, topic, bl_pipeline_monotonic_ms())) {
+                /* refused now, nothing produced: the letter's record waits in its partition, the rest goes on */
+                const char *cause = bl_gate_cause(p->gate, topic);
+                if (headers)
+                        rd_kafka_headers_destroy(headers);
+                return cause && strstr(cause, "uthoriz") ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+                                                         : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        }
         bl_txn_record_t record = {.topic = topic,
                                   .partition = RD_KAFKA_PARTITION_UA,
                                   .key = key,
@@ -498,6 +544,49 @@ static void after_failure(bl_pipeline_t *p, bl_isolate_action_t action, const ch
         }
 }
 
+/* The domain whose dispatch topic @p topic is, or NULL. */
+static const char *dispatch_domain(const bl_pipeline_t *p, const char *topic) {
+        for (size_t d = 0; p->topic_dispatch && p->topic_dispatch[d]; d++)
+                if (!strcmp(p->topic_dispatch[d], topic))
+                        return p->config->domains.items[d];
+        return NULL;
+}
+
+/*
+ * The broker refused output @p topic (SPEC §12): the gate keeps it closed for a back-off. True when what
+ * needs it can wait alone: a domain's dispatch, or the records whose letters go to the DLQ (they wait in
+ * their partitions); the other outputs take a part in every change, so everything waits (hold back).
+ */
+static bool refuse_output(bl_pipeline_t *p, const char *topic, const char *failure, bool closed_here) {
+        const char *domain = dispatch_domain(p, topic);
+        bool alone = domain || !strcmp(topic, p->topic_dlq);
+        const char *cause = strrchr(failure, ':');
+        int64_t backoff_ms;
+        if (closed_here)
+                return false; /* something that cannot wait alone needed it meanwhile */
+        bool first = bl_gate_refused(p->gate, topic, cause ? cause + 2 : failure, bl_pipeline_monotonic_ms(),
+                                     &backoff_ms);
+        bl_metric_set(bl_metrics_series(p->observe.metrics.output_blocked, topic), 1);
+        bl_metric_inc(bl_metrics_series(p->observe.metrics.output_refusals, topic), 1);
+        bl_log(first ? BL_LOG_ERROR : BL_LOG_WARN, "txn",
+               "cannot write to topic %s (%s): this principal needs Write on it (docs/security.md), or the topic "
+               "is gone; %s%s%s, retried in %" PRId64 " ms%s",
+               topic, cause ? cause + 2 : failure, domain ? "dispatch to domain " : "",
+               domain ? domain : alone ? "the records that go to the DLQ wait in their partitions"
+                                       : "input, timers and dispatch wait",
+               domain ? " waits" : "", backoff_ms, alone ? "; everything else goes on" : "");
+        return alone;
+}
+
+/* A batch that wrote to a refused topic committed: it is open again. */
+static void output_reopened(const bl_gate_entry_t *entry, void *opaque) {
+        bl_pipeline_t *p = opaque;
+        bl_metric_set(bl_metrics_series(p->observe.metrics.output_blocked, entry->topic), 0);
+        bl_log_info("txn", "topic %s is written again after %" PRId64 " s and %" PRIu64 " refusals; what waited for it "
+                           "goes on",
+                    entry->topic, (bl_pipeline_monotonic_ms() - entry->since_ms) / 1000, entry->refusals);
+}
+
 /*
  * Aborts the producer's transaction; the batch after it goes too, and the world is put back as of the last
  * commit. @p open: the batch that failed is the open one (a produce refused), not the one handed off.
@@ -516,6 +605,11 @@ static void abort_and_recover(bl_pipeline_t *p, bl_fault_t fault, bool open, con
         rd_kafka_poll(p->producer, 0); /* the delivery reports the abort left: the refusal that caused it */
         take_delivery_failure(p, &fault, failure, sizeof(failure));
         action = bl_isolate_failed(p->isolate, fault, open);
+        bool alone = fault == BL_FAULT_OUTPUT && p->batch_refused_topic[0] &&
+                     refuse_output(p, p->batch_refused_topic, failure, p->batch_gate_closed);
+        bl_gate_aborted(p->gate);
+        p->batch_refused_topic[0] = '\0';
+        p->batch_gate_closed = false;
         size_t dropped = p->held.count;
         drop_held(&p->held);
         p->batch_open = false;
@@ -542,7 +636,8 @@ static void abort_and_recover(bl_pipeline_t *p, bl_fault_t fault, bool open, con
                 p->fatal = true;
                 return;
         }
-        after_failure(p, action, failure);
+        if (!alone)
+                after_failure(p, action, failure);
 }
 
 /* The culprit's giving up committed: it is over, and counted. */
@@ -569,6 +664,7 @@ static void committed(bl_pipeline_t *p, const rd_kafka_topic_partition_list_t *o
         p->held_back_backoff_ms = 0;
         if (p->giving_up)
                 culprit_given_up(p);
+        bl_gate_committed(p->gate, output_reopened, p);
         bl_isolate_committed(p->isolate);
         for (int i = 0; i < offsets->cnt; i++) {
                 bl_input_partition_t *entry =

@@ -295,6 +295,14 @@ static void test_healthz_judges_progress(void) {
         CHECK_CONTAINS(reply->body, "stalled: work has waited ");
         CHECK_CONTAINS(reply->body, "without a transaction committed (limit 300 ms)\n");
 
+        /* The same stall behind an output the broker refuses: a restart cannot fix it, so 200, saying so. */
+        snprintf(health.waiting_on, sizeof(health.waiting_on), "topic backlog.dlq refuses writes since 40 s");
+        bl_http_set_health(http, &health);
+        reply = request(port, "GET", "/healthz", NULL);
+        CHECK_INT(reply->status, 200);
+        CHECK_STR(reply->body, "ok, waiting: topic backlog.dlq refuses writes since 40 s\n");
+        health.waiting_on[0] = '\0';
+
         /* A commit: healthy again while work goes on. */
         health.last_commit_ms = monotonic_now_ms();
         bl_http_set_health(http, &health);
