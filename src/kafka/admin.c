@@ -82,6 +82,7 @@ static rd_kafka_event_t *await_result(bl_admin_t *admin, rd_kafka_event_type_t e
         while (!event && waited_ms < limit_ms && !permanent) {
                 event = rd_kafka_queue_poll(admin->queue, AWAIT_SLICE_MS);
                 waited_ms += AWAIT_SLICE_MS;
+                rd_kafka_poll(admin->rk, 0); /* serves error_cb, which notes connection trouble */
                 troubled = bl_kafka_trouble(cause, sizeof(cause), &permanent);
         }
         if (!event && troubled) {
@@ -96,8 +97,15 @@ static rd_kafka_event_t *await_result(bl_admin_t *admin, rd_kafka_event_type_t e
                 return NULL;
         }
         if (rd_kafka_event_type(event) != expected || rd_kafka_event_error(event)) {
-                bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "%s at %s: %s", what, admin->bootstrap,
-                           rd_kafka_event_error(event) ? rd_kafka_event_error_string(event) : "unexpected event");
+                bool timed_out = rd_kafka_event_error(event) == RD_KAFKA_RESP_ERR__TIMED_OUT;
+                if (timed_out && troubled) /* librdkafka's own timeout: the trouble behind it says more */
+                        bl_err_set(errstr, errstr_size, BL_ERR_TIMEOUT, "%s: cannot talk to %s: %s (and no answer "
+                                   "within %d ms)", what, admin->bootstrap, cause, admin->timeout_ms);
+                else
+                        bl_err_set(errstr, errstr_size, timed_out ? BL_ERR_TIMEOUT : BL_ERR_KAFKA, "%s at %s: %s",
+                                   what, admin->bootstrap,
+                                   rd_kafka_event_error(event) ? rd_kafka_event_error_string(event)
+                                                               : "unexpected event");
                 rd_kafka_event_destroy(event);
                 return NULL;
         }
