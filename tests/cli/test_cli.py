@@ -175,6 +175,15 @@ def test_topics_create_unreachable_cluster_fails_in_time():
     assert "127.0.0.1:1" in result.stderr
 
 
+def test_transactional_id_is_refused_saying_how_backlogd_makes_it(tmp_path):
+    config = tmp_path / "backlogd.json"
+    config.write_text(json.dumps({"kafka": {"transactional.id": "mine"}}))
+    result = backlogd("config", "check", config)
+    assert result.returncode == 1
+    assert ("kafka.transactional.id: may not be set: set to group_id-instance_id "
+            "(dlq redrive: group_id-dlq-redrive)") in result.stderr, result.stderr
+
+
 def test_config_check_keeps_a_6kb_pem_whole(tmp_path):
     """Regression (issue 12): kafka property values over 4,095 bytes were cut silently."""
     lines = ["-----BEGIN CERTIFICATE-----"]
