@@ -5,7 +5,11 @@
 # into the cache (Debian 12's 2.0.2 cannot log in with SCRAM to Kafka 4); npm
 # fetches its source, and the -dev packages of the second line are what it is
 # built with (TLS, SASL, OIDC over libcurl, zstd, lz4, zlib).
+# apt's output goes to $BACKLOGD_CACHE/install-deps.log (default
+# ~/.cache/backlogd), shown when a step fails (scripts/quiet.sh).
 set -euo pipefail
+
+source "$(dirname "$0")/quiet.sh"
 
 packages=(
   build-essential cmake pkg-config
@@ -30,9 +34,14 @@ read -r -a missing <<<"${missing[*]:-}"
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-echo "install-deps: installing ${missing[*]}" >&2
+cache=${BACKLOGD_CACHE:-$HOME/.cache/backlogd}
+log=$cache/install-deps.log
+mkdir -p "$cache"
+: >"$log"
+echo "install-deps: installing ${missing[*]} with apt-get (log: $log)" >&2
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+quietly "$log" "${sudo_cmd[@]}" apt-get update -qq
+quietly "$log" "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done" >&2

@@ -64,11 +64,26 @@ stamp() { echo "librdkafka=$RDKAFKA_VERSION sha512=${CARRIER_SHA512:0:16} args=$
 
 verified() { [[ -f $1 ]] && echo "$CARRIER_SHA512  $1" | sha512sum --check --status; }
 
-# Runs a step with its output in $LOG, shown only when it fails.
+# Runs a step with its output in $LOG. When it fails, the step's output is shown
+# whole, less the lines that only report progress ("[ 42%] Building C object",
+# "Entering directory", ninja's "[12/80]"). scripts/quiet.sh holds the same for
+# the other scripts; this one stays self-contained because the Dockerfile copies
+# it alone. BACKLOGD_VERBOSE=1 shows everything as it comes.
+CHATTER='^\[ *[0-9]+%\] (Building|Linking|Built target|Generating)|^g?make(\[[0-9]+\])?: (Entering|Leaving) directory|^\[[0-9]+/[0-9]+\] '
 quietly() {
-  if "$@" >>"$LOG" 2>&1; then return 0; fi
-  tail -n 40 "$LOG" >&2
-  return 1
+  local first_line status
+  if [[ ${BACKLOGD_VERBOSE:-0} == 1 ]]; then
+    "$@" 2>&1 | tee -a "$LOG" >&2
+    return "${PIPESTATUS[0]}"
+  fi
+  first_line=$(($(wc -l <"$LOG") + 1))
+  "$@" >>"$LOG" 2>&1 && return 0
+  status=$?
+  {
+    echo "---- '$*' failed (exit status $status); its output:"
+    tail -n "+$first_line" "$LOG" | grep -Ev "$CHATTER" || true
+  } >&2
+  return "$status"
 }
 
 # ---- fetch -------------------------------------------------------------------

@@ -15,13 +15,22 @@
  * compatibility rule on the subject accepts anything, our own resolution of
  * the newest local version against the schema registered there.
  *
+ * The catalog is what ids.json lists, so a version added as an .avsc file
+ * but never given an id there would be checked by nobody and never reach the
+ * file registry: every .avsc file under the directory must be listed, the
+ * same file however ids.json spells its path.
+ *
  * Exit status: 0 all compatible, 1 any incompatibility, a malformed schema,
- * a catalog or registry error; 2 usage. Main thread, no Kafka handle.
+ * an unlisted .avsc file, a catalog or registry error; 2 usage. Main thread,
+ * no Kafka handle.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd/cmd.h"
 #include "contract/catalog.h"
@@ -30,6 +39,7 @@
 #include "contract/subjects.h"
 
 #define REASON_MAX_BYTES 1024
+#define SCHEMA_DIR_DEPTH_MAX 16 /* how deep the search for unlisted .avsc files goes: a loop of links ends there */
 
 typedef struct check_options_s {
         const char *config_path;
@@ -69,7 +79,8 @@ static void usage(FILE *out) {
                      "default, enum symbols may not disappear unless the reader enum has a default,\n"
                      "types may only widen (int -> long -> float -> double, string <-> bytes), and so\n"
                      "on. Prints one line per contract; each failing pair of versions with the path\n"
-                     "and the reason.\n"
+                     "and the reason. Every .avsc file under the directory must be listed in its\n"
+                     "ids.json: one that is not is an error.\n"
                      "\n"
                      "With a registry (--registry URL, else registry.url of the config), it also asks\n"
                      "the registry whether the newest version of each contract is compatible with\n"
@@ -190,6 +201,96 @@ static json_t *contract_json(const contract_result_t *result) {
         return json_pack("{s:s, s:o, s:o, s:b, s:O}", "contract", result->versions[0].contract, "versions", versions,
                          "ids", ids, "compatible", json_array_size(result->failures) == 0, "failures",
                          result->failures);
+}
+
+/* ---- the directory: every .avsc file is listed in ids.json ---------------- */
+
+/* "@p parent/@p name", or @p name when @p parent is empty; NULL when out of memory. */
+static char *join_path(const char *parent, const char *name) {
+        size_t size = strlen(parent) + strlen(name) + 2;
+        char *path = malloc(size);
+        if (path)
+                snprintf(path, size, "%s%s%s", parent, *parent ? "/" : "", name);
+        return path;
+}
+
+static bool is_avsc(const char *name) {
+        size_t length = strlen(name);
+        return length > strlen(".avsc") && !strcmp(name + length - strlen(".avsc"), ".avsc");
+}
+
+/* True when @p file is one the catalog lists: the same file, not only the same spelling. */
+static bool catalog_lists(const bl_catalog_t *catalog, const struct stat *file) {
+        struct stat listed;
+        for (size_t i = 0; i < catalog->count; i++)
+                if (!stat(catalog->entries[i].path, &listed) && listed.st_dev == file->st_dev &&
+                    listed.st_ino == file->st_ino)
+                        return true;
+        return false;
+}
+
+/* Inserts @p relative into the sorted array @p unlisted, so that the report does not depend on readdir's order. */
+static void add_sorted(json_t *unlisted, const char *relative) {
+        size_t at = 0;
+        while (at < json_array_size(unlisted) && strcmp(json_string_value(json_array_get(unlisted, at)), relative) < 0)
+                at++;
+        json_array_insert_new(unlisted, at, json_string(relative));
+}
+
+static bool find_unlisted(const bl_catalog_t *catalog, const char *relative, int depth, json_t *unlisted,
+                          char *errstr, size_t errstr_size);
+
+/* One entry @p name of directory @p relative: a directory is searched, an unlisted .avsc file added. */
+static bool visit_entry(const bl_catalog_t *catalog, const char *relative, const char *name, int depth,
+                        json_t *unlisted, char *errstr, size_t errstr_size) {
+        char *child = join_path(relative, name);
+        char *child_path = child ? join_path(catalog->dir, child) : NULL;
+        struct stat file;
+        bool ok = child_path != NULL;
+        if (!ok)
+                snprintf(errstr, errstr_size, "out of memory");
+        else if (stat(child_path, &file))
+                ; /* a dangling link: no schema there to list */
+        else if (S_ISDIR(file.st_mode))
+                ok = find_unlisted(catalog, child, depth + 1, unlisted, errstr, errstr_size);
+        else if (S_ISREG(file.st_mode) && is_avsc(name) && !catalog_lists(catalog, &file))
+                add_sorted(unlisted, child);
+        free(child_path);
+        free(child);
+        return ok;
+}
+
+/*
+ * Adds to @p unlisted the path, relative to the catalog's directory, of every
+ * .avsc file in @p relative ("" for the top) and below that ids.json does not
+ * list. Hidden entries (".git", ".v2.avsc.swp") are skipped. False, with
+ * errstr, when a directory cannot be read or memory runs out.
+ */
+static bool find_unlisted(const bl_catalog_t *catalog, const char *relative, int depth, json_t *unlisted,
+                          char *errstr, size_t errstr_size) {
+        char *dir_path = join_path(catalog->dir, relative);
+        struct dirent *entry;
+        bool ok = true;
+        DIR *dir;
+        if (!dir_path) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return false;
+        }
+        if (depth > SCHEMA_DIR_DEPTH_MAX) {
+                free(dir_path);
+                return true;
+        }
+        if (!(dir = opendir(dir_path))) {
+                snprintf(errstr, errstr_size, "%s: cannot read the directory: %s", dir_path, strerror(errno));
+                free(dir_path);
+                return false;
+        }
+        while (ok && (entry = readdir(dir)))
+                if (entry->d_name[0] != '.')
+                        ok = visit_entry(catalog, relative, entry->d_name, depth, unlisted, errstr, errstr_size);
+        closedir(dir);
+        free(dir_path);
+        return ok;
 }
 
 /* ---- online: the newest version against each registered subject -------- */
@@ -336,13 +437,13 @@ static json_t *registry_json(const registry_walk_t *walk) {
 }
 
 static void print_json(const bl_catalog_t *catalog, const contract_result_t *results, size_t count,
-                       const registry_walk_t *walk, bool ok) {
+                       json_t *unlisted, const registry_walk_t *walk, bool ok) {
         json_t *contracts = json_array();
         for (size_t i = 0; i < count; i++)
                 json_array_append_new(contracts, contract_json(&results[i]));
-        json_t *out = json_pack("{s:s, s:o, s:i, s:o, s:b}", "schemas_dir", catalog->dir, "contracts", contracts,
-                                "incompatible", (int)count_incompatible(results, count), "registry",
-                                registry_json(walk), "ok", ok);
+        json_t *out = json_pack("{s:s, s:o, s:i, s:O, s:o, s:b}", "schemas_dir", catalog->dir, "contracts",
+                                contracts, "incompatible", (int)count_incompatible(results, count), "unlisted",
+                                unlisted, "registry", registry_json(walk), "ok", ok);
         json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         putchar('\n');
         json_decref(out);
@@ -378,16 +479,30 @@ static void print_summary(size_t incompatible, size_t count, const registry_walk
                         walk->errors == 1 ? "" : "s", walk->stopped[0] ? " (stopped early)" : "");
 }
 
+/* One error line per .avsc file that ids.json does not list. */
+static void print_unlisted(const bl_catalog_t *catalog, const json_t *unlisted) {
+        size_t i;
+        json_t *relative;
+        json_array_foreach(unlisted, i, relative) {
+                fprintf(stderr,
+                        "backlogd contracts: %s/%s is not listed in %s/ids.json: add it there with the next free "
+                        "id, or remove it\n",
+                        catalog->dir, json_string_value(relative), catalog->dir);
+        }
+}
+
 /* Prints everything; returns the exit status. */
-static int report(const bl_catalog_t *catalog, const contract_result_t *results, size_t count,
+static int report(const bl_catalog_t *catalog, const contract_result_t *results, size_t count, json_t *unlisted,
                   const registry_walk_t *walk, bool as_json) {
         size_t incompatible = count_incompatible(results, count);
-        bool ok = incompatible == 0 && walk->incompatible == 0 && walk->errors == 0 && !walk->stopped[0];
+        bool ok = incompatible == 0 && json_array_size(unlisted) == 0 && walk->incompatible == 0 &&
+                  walk->errors == 0 && !walk->stopped[0];
         if (as_json)
-                print_json(catalog, results, count, walk, ok);
+                print_json(catalog, results, count, unlisted, walk, ok);
         else
                 print_text(results, count, walk);
         print_summary(incompatible, count, walk);
+        print_unlisted(catalog, unlisted);
         return ok ? BL_EXIT_OK : BL_EXIT_FAILURE;
 }
 
@@ -398,21 +513,21 @@ static int contracts_check(const bl_config_t *config, const check_options_t *opt
         bl_catalog_t *catalog = bl_catalog_load(dir, errstr, sizeof(errstr));
         contract_result_t *results = NULL;
         registry_walk_t walk = {.catalog = catalog};
+        json_t *unlisted = json_array();
         size_t count = 0;
         int status = BL_EXIT_FAILURE;
-        if (!catalog) {
-                fprintf(stderr, "backlogd contracts: %s\n", errstr);
-                return BL_EXIT_FAILURE;
-        }
-        if (!(results = check_catalog(catalog, &count))) {
+        if (!catalog || !unlisted || !find_unlisted(catalog, "", 0, unlisted, errstr, sizeof(errstr))) {
+                fprintf(stderr, "backlogd contracts: %s\n", unlisted ? errstr : "out of memory");
+        } else if (!(results = check_catalog(catalog, &count))) {
                 fprintf(stderr, "backlogd contracts: out of memory\n");
         } else {
                 if (!options->offline && url && *url) {
                         walk.url = url;
                         check_registry(config, &walk);
                 }
-                status = report(catalog, results, count, &walk, options->as_json);
+                status = report(catalog, results, count, unlisted, &walk, options->as_json);
         }
+        json_decref(unlisted);
         json_decref(walk.subjects);
         results_destroy(results, count);
         bl_catalog_destroy(catalog);

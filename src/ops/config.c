@@ -92,7 +92,10 @@ const conf_key_t bl_config_keys[] = {
         {"registry.url", CONF_STRING, FIELD(registry_url), "\"\"", 0, 2048, NULL, registry_url_rule, 0,
          "Base URL of a Confluent-compatible Schema Registry, e.g. http://registry:8081 or "
          "https://host/apis/ccompat/v7: http or https, no user:password@ (use registry.username and "
-         "registry.password), no query or fragment. Empty: the file registry built from schemas.dir."},
+         "registry.password), no query or fragment. Set: run registers at start-up the newest version of each "
+         "contract it writes under <topics.prefix><topic>-value (tasks.events, backlog.transitions, backlog.state, "
+         "each dispatch.<domain>, backlog.deps; tasks.results is the workers'). Empty: the file registry built "
+         "from schemas.dir, nothing registered."},
         {"registry.username", CONF_STRING, FIELD(registry_username), "\"\"", 0, 1024, NULL, NULL, 0,
          "Basic-auth user for the registry (with registry.password)."},
         {"registry.password", CONF_SECRET, FIELD(registry_password), "\"\"", 0, 1024, NULL, NULL, 0,
@@ -230,7 +233,7 @@ static const struct {
         const char *reason;
 } reserved_kafka_properties[] = {
         {"group.id", "set from group_id"},
-        {"transactional.id", "derived from group_id and the partitions an instance owns"},
+        {"transactional.id", "set to group_id-instance_id (dlq redrive: group_id-dlq-redrive)"},
         {"enable.idempotence", "set by backlogd: transactions require it"},
         {"enable.auto.commit", "offsets are committed inside backlogd's transactions"},
         {"enable.auto.offset.store", "offsets are committed inside backlogd's transactions"},

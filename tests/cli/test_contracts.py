@@ -2,6 +2,8 @@
 BACKWARD compatible, version by version; the fixtures under
 tests/fixtures/contracts are rejected (or accepted) with the reason; the
 --json shape; usage errors; a registry that cannot be reached."""
+import shutil
+
 from conftest_common import FIXTURES, SOURCE_DIR, backlogd, backlogd_json, clean_env
 
 CONTRACT_FIXTURES = FIXTURES / "contracts"
@@ -61,8 +63,9 @@ def test_schemas_dir_from_the_config():
 def test_json_shape():
     result, outcome = backlogd_json("contracts", "check", "--json", "--schemas", SOURCE_DIR / "schemas")
     assert result.returncode == 0, result.stderr
-    assert set(outcome) == {"schemas_dir", "contracts", "incompatible", "registry", "ok"}
+    assert set(outcome) == {"schemas_dir", "contracts", "incompatible", "unlisted", "registry", "ok"}
     assert outcome["ok"] is True and outcome["incompatible"] == 0 and outcome["registry"] is None
+    assert outcome["unlisted"] == []
     contracts = {c["contract"]: c for c in outcome["contracts"]}
     assert {name: c["versions"] for name, c in contracts.items()} == REAL_CONTRACTS
     assert contracts["task_event"] == {"contract": "task_event", "versions": [1, 2], "ids": [1, 2],
@@ -80,6 +83,37 @@ def test_json_shape():
     result, outcome = backlogd_json("contracts", "check", "--json", "--schemas", CONTRACT_FIXTURES / "malformed")
     assert result.returncode == 1
     assert outcome["contracts"][0]["failures"][0]["kind"] == "malformed"
+
+
+def test_an_avsc_file_that_ids_json_does_not_list_is_an_error():
+    """The fixture lists task_event v1 (as ./task_event/v1.avsc); task_event/v2.avsc and
+    drafts/task_event_v3.avsc are there but unlisted: nobody would check them, no id would reach them."""
+    directory = CONTRACT_FIXTURES / "unlisted"
+    result = backlogd("contracts", "check", "--schemas", directory)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == "task_event           v1       compatible\n"
+    errors = [line for line in result.stderr.splitlines() if "is not listed" in line]
+    assert errors == [f"backlogd contracts: {directory}/{name} is not listed in {directory}/ids.json: add it there "
+                      "with the next free id, or remove it"
+                      for name in ["drafts/task_event_v3.avsc", "task_event/v2.avsc"]]
+    assert "README.txt" not in result.stderr
+
+    result, outcome = backlogd_json("contracts", "check", "--json", "--schemas", directory)
+    assert result.returncode == 1
+    assert outcome["unlisted"] == ["drafts/task_event_v3.avsc", "task_event/v2.avsc"]
+    assert outcome["ok"] is False and outcome["incompatible"] == 0
+
+
+def test_an_unlisted_avsc_file_is_found_in_a_copy_of_the_real_schemas(tmp_path):
+    schemas = tmp_path / "schemas"
+    shutil.copytree(SOURCE_DIR / "schemas", schemas)
+    assert backlogd("contracts", "check", "--schemas", schemas).returncode == 0
+    (schemas / "task_event" / "v3.avsc").write_text((schemas / "task_event" / "v2.avsc").read_text())
+    (schemas / "task_event" / ".v3.avsc.swp").write_text("an editor's swap file: hidden, not a schema")
+    result = backlogd("contracts", "check", "--schemas", schemas)
+    assert result.returncode == 1
+    assert f"{schemas}/task_event/v3.avsc is not listed in {schemas}/ids.json" in result.stderr
+    assert "swp" not in result.stderr
 
 
 def test_catalog_errors_exit_1():
