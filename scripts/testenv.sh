@@ -24,10 +24,10 @@
 #                   every test uses unless it tests security)
 #   P+1  CONTROLLER the KRaft controller (PLAINTEXT)
 #   P+2  SASL_SSL   SCRAM-SHA-512 and SCRAM-SHA-256 over TLS; users made at format
-#                   time: backlogd, topicjob, producer, admin (a super user), with the
-#                   passwords of SCRAM_USERS below (quotes, backslashes, a dollar: they
-#                   need escaping in JSON and in a shell); the file <run dir>/scram-users.json
-#                   maps each user to its password
+#                   time: backlogd, topicjob, producer, publisher, auditor, operator
+#                   and admin (a super user), with the passwords of SCRAM_USERS below
+#                   (quotes, backslashes, a dollar: they need escaping in JSON and in
+#                   a shell); <run dir>/scram-users.json maps each user to its password
 #   P+3  SSL        mutual TLS (a client certificate is required); principal User:<CN>
 # The authorizer is the StandardAuthorizer with allow.everyone.if.no.acl.found=false
 # and super.users User:ANONYMOUS and User:admin, so a secured client gets only
@@ -88,6 +88,9 @@ SCRAM_USERS=(
   topicjob 'job\"pw'"'"'1'
   producer 'pro"du ce\\'
   admin 'adm\in"0'"'"'$'
+  publisher 'pub"lish\'"'"'x'
+  auditor 'aud\it"or'"'"'$1'
+  operator 'op"er\ator'"'"'!'
 )
 # Client certificates made for the mutual-TLS listener, by CN.
 TLS_CLIENTS=(worker backlogd)
