@@ -19,8 +19,7 @@ test cannot drift) and renamed to this run's topic prefix and group id
 import json
 import time
 
-import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 
 from conftest_common import SOURCE_DIR, backlogd
 from kafka_tools import unique_prefix
@@ -31,6 +30,7 @@ import secure
 DOMAIN = "model_inference"
 TASKS = 6
 POLICY = SOURCE_DIR / "config" / "policy.json"
+DENIED = (KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError.TOPIC_AUTHORIZATION_FAILED)
 USERS = ("backlogd", "topicjob", "producer", "publisher", "auditor", "operator")
 # Principals of the doc's blocks that this test does not run, and why.
 NOT_RUN = {"User:keda": "KEDA's scaler is not part of the suite; its Describe ACLs are what the Kafka scaler's "
@@ -45,17 +45,26 @@ def test_every_job_runs_with_exactly_the_documented_acls(tmp_path):
     everything = [a for bindings in acls.values() for a in bindings]
     secure.create_acls(everything)
     start = secure.log_offset()
+    checked = set(acls) - set(NOT_RUN)
     try:
-        run_every_job(tmp_path, prefix, names)
+        try:
+            run_every_job(tmp_path, prefix, names)
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}\n{denial_report(secure.read_decisions(start), checked, prefix)}") \
+                from failure
         decisions = secure.read_decisions(start)
     finally:
         secure.delete_acls(everything)
 
-    checked = set(acls) - set(NOT_RUN)
-    denials = secure.denied(decisions, checked)
-    assert not denials, "denied:\n" + "\n".join(sorted({str(d).replace(prefix, "") for d in denials}))
+    assert not secure.denied(decisions, checked), denial_report(decisions, checked, prefix)
     never = secure.unused([a for a in everything if a.principal in checked], decisions)
     assert not never, "listed in docs/security.md, never used:\n" + "\n".join(str(a) for a in never)
+
+
+def denial_report(decisions, principals, prefix):
+    """The distinct denials, without this run's prefix (what the doc would have to add)."""
+    lines = sorted({str(d).replace(prefix, "") for d in secure.denied(decisions, principals)})
+    return "denied:\n" + "\n".join(lines) if lines else "nothing denied"
 
 
 def run_every_job(tmp_path, prefix, names):
@@ -88,7 +97,7 @@ def run_every_job(tmp_path, prefix, names):
         job("producer", "produce", stdin="".join(json.dumps(t) + "\n" for t in tasks))
         poison = dict(tasks[0], task_id="poison", domain="nowhere")
         job("producer", "produce", "--no-validate", stdin=json.dumps(poison) + "\n")
-        work(prefix, names.name("Group", f"{DOMAIN}-workers"), TASKS)
+        work(prefix, names.name("Group", f"{DOMAIN}-workers"), TASKS, run)
         items = wait_for_all(prefix, TASKS, state="COMPLETED", timeout=60)
         assert sorted(i["state"] for i in items.values()) == ["COMPLETED"] * TASKS
         run.wait_for(r"-> .*backlog\.dlq", count=2)
@@ -110,9 +119,9 @@ def run_every_job(tmp_path, prefix, names):
     assert code == 0, "\n".join(run.lines[-20:])
 
 
-def work(prefix, group, expected, timeout=60):
+def work(prefix, group, expected, run, timeout=45):
     """A worker of DOMAIN over mutual TLS: reads its dispatches in its group, writes COMPLETED for each, and one
-    result for a task nobody submitted (a dead letter from tasks.results)."""
+    result for a task nobody submitted (a dead letter from tasks.results). Gives up when `run` has exited."""
     consumer = Consumer({**secure.mtls_client("worker"), "group.id": group, "auto.offset.reset": "earliest",
                          "enable.auto.commit": False, "isolation.level": "read_committed"})
     producer = Producer(secure.mtls_client("worker"))
@@ -121,7 +130,11 @@ def work(prefix, group, expected, timeout=60):
     done, deadline = set(), time.monotonic() + timeout
     try:
         while len(done) < expected and time.monotonic() < deadline:
+            if run.process.poll() is not None:
+                raise AssertionError("backlogd run exited:\n" + "\n".join(run.lines[-10:]))
             message = consumer.poll(0.5)
+            if message is not None and message.error() and message.error().code() in DENIED:
+                raise AssertionError(f"the worker: {message.error()}")
             if message is None or message.error():
                 continue
             dispatch = decode(message.value())
