@@ -16,6 +16,8 @@ The helpers, in the order a test uses them:
   doc_acls()                 docs/security.md's `acl ...` shell blocks as Acl bindings per principal
   TestNames(prefix, group_id).acl(acl)
                              one doc binding renamed to a test's unique topic prefix and group id
+  select(acls, operation, resource_type, name)
+                             some of them (one to take away and give back)
   create_acls(acls) / delete_acls(acls)
                              as the super user, over the PLAINTEXT listener
   log_offset()               where the authorizer log ends now
@@ -130,6 +132,13 @@ class Acl:
     def key(self):
         """Everything but the condition: what the broker stores."""
         return (self.principal, self.resource_type, self.name, self.pattern, self.operation)
+
+
+def select(acls, operation=None, resource_type=None, name=None):
+    """The bindings with this operation, resource type and (exact, as mapped) name; None matches any. For
+    instance select(acls["User:backlogd"], "Write", "Topic", prefix + "backlog.dlq") to take one away."""
+    return [a for a in acls if (operation is None or a.operation == operation)
+            and (resource_type is None or a.resource_type == resource_type) and (name is None or a.name == name)]
 
 
 _RESOURCE_OPTIONS = {"--topic": "Topic", "--group": "Group", "--transactional-id": "TransactionalId"}
