@@ -19,10 +19,28 @@
 #   Registry io.apicurio:apicurio-registry-app, classifier "all" tar.gz (a
 #            Quarkus app), unpacked once, run with in-memory (H2) storage.
 #
+# The broker's listeners (P = BACKLOGD_TESTENV_KAFKA_PORT):
+#   P    PLAINTEXT  no authentication; principal User:ANONYMOUS, a super user (what
+#                   every test uses unless it tests security)
+#   P+1  CONTROLLER the KRaft controller (PLAINTEXT)
+#   P+2  SASL_SSL   SCRAM-SHA-512 and SCRAM-SHA-256 over TLS; users made at format
+#                   time: backlogd, topicjob, producer, publisher, auditor, operator
+#                   and admin (a super user), with the passwords of SCRAM_USERS below
+#                   (quotes, backslashes, a dollar: they need escaping in JSON and in
+#                   a shell); <run dir>/scram-users.json maps each user to its password
+#   P+3  SSL        mutual TLS (a client certificate is required); principal User:<CN>
+# The authorizer is the StandardAuthorizer with allow.everyone.if.no.acl.found=false
+# and super.users User:ANONYMOUS and User:admin, so a secured client gets only
+# what the ACLs a test creates grant. Its decisions for every principal but
+# ANONYMOUS (ALLOWED at DEBUG, DENIED at INFO) go to <run dir>/authorizer.log.
+# Each start makes a throwaway CA under <run dir>/tls with openssl: ca.crt, the
+# broker's certificate (SANs IP:127.0.0.1 and DNS:localhost), and client
+# certificates <cn>.crt / <cn>.key (unencrypted PEM) for CN worker and backlogd.
+#
 # Environment (defaults in brackets):
 #   BACKLOGD_CACHE          [$HOME/.cache/backlogd]  downloaded artifacts
 #   BACKLOGD_TESTENV_DIR    [<repo>/build/testenv]   logs, pid files, KRaft log dir
-#   BACKLOGD_TESTENV_KAFKA_PORT     [19092]                  controller listens on port+1
+#   BACKLOGD_TESTENV_KAFKA_PORT     [19092]                  controller on port+1, SASL_SSL on +2, mutual TLS on +3
 #   BACKLOGD_TESTENV_REGISTRY_PORT  [18081]
 #   BACKLOGD_TESTENV_START_TIMEOUT [120] / BACKLOGD_TESTENV_STOP_TIMEOUT [20]  seconds
 set -euo pipefail
@@ -50,12 +68,32 @@ START_TIMEOUT=${BACKLOGD_TESTENV_START_TIMEOUT:-120}
 STOP_TIMEOUT=${BACKLOGD_TESTENV_STOP_TIMEOUT:-20}
 
 for port in "$KAFKA_PORT" "$REGISTRY_PORT"; do
-  if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65534)); then
+  if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65532)); then
     echo "testenv: error: bad port '$port' in BACKLOGD_TESTENV_KAFKA_PORT / BACKLOGD_TESTENV_REGISTRY_PORT" >&2
     exit 1
   fi
 done
 CONTROLLER_PORT=$((KAFKA_PORT + 1))
+SASL_PORT=$((KAFKA_PORT + 2))
+MTLS_PORT=$((KAFKA_PORT + 3))
+TLS_DIR=$RUN_DIR/tls
+AUTHORIZER_LOG=$RUN_DIR/authorizer.log
+SCRAM_USERS_FILE=$RUN_DIR/scram-users.json
+# SCRAM users and their passwords (the same for SCRAM-SHA-512 and -256). Each
+# password holds a character that JSON or a shell must escape; none holds a
+# comma or a leading or trailing blank, which kafka-storage's --add-scram
+# syntax cannot carry.
+SCRAM_USERS=(
+  backlogd 'bl"pass\n'"'"'$HOME'
+  topicjob 'job\"pw'"'"'1'
+  producer 'pro"du ce\\'
+  admin 'adm\in"0'"'"'$'
+  publisher 'pub"lish\'"'"'x'
+  auditor 'aud\it"or'"'"'$1'
+  operator 'op"er\ator'"'"'!'
+)
+# Client certificates made for the mutual-TLS listener, by CN.
+TLS_CLIENTS=(worker backlogd)
 
 M2_REPO=$CACHE/m2
 KAFKA_HOME=$CACHE/kafka-$KAFKA_VERSION
@@ -238,8 +276,75 @@ kafka_java() {
   java "${TOOL_JAVA_OPTS[@]}" -cp "$KAFKA_CLASSPATH" "$@"
 }
 
-# A random Kafka Uuid (16 bytes, URL-safe base64 without padding).
-random_cluster_id() { head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
+# A random Kafka Uuid (16 bytes, URL-safe base64 without padding, 22
+# characters). One that begins with '-' is drawn again, as Kafka's own
+# Uuid.randomUuid does: kafka-storage would read it as an option.
+random_cluster_id() {
+  local id
+  while :; do
+    id=$(head -c16 /dev/urandom | basenc --base64url)
+    id=${id%%=*}
+    [[ $id != -* ]] && break
+  done
+  echo "$id"
+}
+
+# ---- TLS and SCRAM -----------------------------------------------------------
+# Makes a throwaway CA, the broker's certificate (SANs IP:127.0.0.1 and
+# DNS:localhost; key and chain in broker.pem, the PEM keystore) and a client
+# certificate per TLS_CLIENTS name under TLS_DIR. EC P-256 keys: quick to make.
+make_tls() {
+  need_cmd openssl "openssl makes the test broker's certificates"
+  rm -rf "$TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -days 30)
+  openssl req -x509 "${ec[@]}" -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" \
+    -subj "/CN=backlogd testenv CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>"$TLS_DIR/openssl.log" || tls_failed
+  issue_cert broker "/CN=localhost" "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+    "extendedKeyUsage=serverAuth"
+  cat "$TLS_DIR/broker.key" "$TLS_DIR/broker.crt" >"$TLS_DIR/broker.pem"
+  local cn
+  for cn in "${TLS_CLIENTS[@]}"; do issue_cert "$cn" "/CN=$cn" "extendedKeyUsage=clientAuth"; done
+}
+
+# issue_cert NAME SUBJECT EXTENSION...: NAME.key and NAME.crt signed by the CA.
+issue_cert() {
+  local name=$1 subject=$2 ext
+  shift 2
+  local args=()
+  for ext in "$@"; do args+=(-addext "$ext"); done
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -days 30 \
+    -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" -subj "$subject" "${args[@]}" \
+    -keyout "$TLS_DIR/$name.key" -out "$TLS_DIR/$name.crt" 2>>"$TLS_DIR/openssl.log" || tls_failed
+}
+
+tls_failed() { show_tail "$TLS_DIR/openssl.log"; die "making the test certificates failed"; }
+
+# kafka-storage's --add-scram arguments for every SCRAM user, both mechanisms.
+scram_format_args() {
+  local i mechanism
+  for ((i = 0; i < ${#SCRAM_USERS[@]}; i += 2)); do
+    for mechanism in SCRAM-SHA-512 SCRAM-SHA-256; do
+      printf '%s\0' --add-scram "$mechanism=[name=${SCRAM_USERS[i]},password=${SCRAM_USERS[i + 1]}]"
+    done
+  done
+}
+
+json_string() {
+  local s=${1//\\/\\\\}
+  s=${s//\"/\\\"}
+  printf '"%s"' "$s"
+}
+
+write_scram_users_file() {
+  local i sep="" out="{"
+  for ((i = 0; i < ${#SCRAM_USERS[@]}; i += 2)); do
+    out+="$sep$(json_string "${SCRAM_USERS[i]}"): $(json_string "${SCRAM_USERS[i + 1]}")"
+    sep=", "
+  done
+  echo "$out}" >"$SCRAM_USERS_FILE"
+}
 
 write_server_properties() {
   cat >"$RUN_DIR/server.properties" <<EOF
@@ -247,11 +352,24 @@ write_server_properties() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT,SASL_SSL://$HOST:$SASL_PORT,SSL://$HOST:$MTLS_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_SSL://$HOST:$SASL_PORT,SSL://$HOST:$MTLS_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+# Secured listeners: SCRAM over TLS, and mutual TLS with the certificate's CN as the user.
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.ssl.ssl.client.auth=required
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.crt
+ssl.principal.mapping.rules=RULE:^CN=([^,]*).*\$/\$1/,DEFAULT
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:ANONYMOUS;User:admin
 log.dirs=$RUN_DIR/kafka-data
 num.partitions=1
 default.replication.factor=1
@@ -292,11 +410,17 @@ launch_kafka() {
   fetch_kafka
   need_cmd java "Java 17 is needed"
   mkdir -p "$RUN_DIR"
-  rm -rf "$RUN_DIR/kafka-data" "$RUN_DIR/kafka.log" "$RUN_DIR/kafka.out"
+  require_free_port "$SASL_PORT" "Kafka SASL_SSL listener"
+  require_free_port "$MTLS_PORT" "Kafka mutual-TLS listener"
+  rm -rf "$RUN_DIR/kafka-data" "$RUN_DIR/kafka.log" "$RUN_DIR/kafka.out" "$AUTHORIZER_LOG"
   write_server_properties
 
+  make_tls
+  write_scram_users_file
+  local scram=()
+  mapfile -d '' scram < <(scram_format_args)
   if ! kafka_java kafka.tools.StorageTool format --cluster-id "$(random_cluster_id)" \
-         --config "$RUN_DIR/server.properties" >"$RUN_DIR/kafka-format.log" 2>&1; then
+         --config "$RUN_DIR/server.properties" "${scram[@]}" >"$RUN_DIR/kafka-format.log" 2>&1; then
     show_tail "$RUN_DIR/kafka-format.log"
     die "formatting the KRaft log dir failed"
   fi
@@ -406,7 +530,7 @@ alive() {
 
 service_ports() {
   case $1 in
-    kafka) echo "$KAFKA_PORT $CONTROLLER_PORT" ;;
+    kafka) echo "$KAFKA_PORT $CONTROLLER_PORT $SASL_PORT $MTLS_PORT" ;;
     registry) echo "$REGISTRY_PORT" ;;
   esac
 }
@@ -511,6 +635,11 @@ print_env() {
   echo "export BACKLOGD_TEST_BOOTSTRAP=$(squote "$HOST:$KAFKA_PORT")"
   echo "export BACKLOGD_TEST_REGISTRY=$(squote "http://$HOST:$REGISTRY_PORT$REGISTRY_CCOMPAT_PATH")"
   echo "export KAFKA_CLASSPATH=$(squote "$KAFKA_CLASSPATH")"
+  echo "export BACKLOGD_TEST_SASL_BOOTSTRAP=$(squote "$HOST:$SASL_PORT")"
+  echo "export BACKLOGD_TEST_MTLS_BOOTSTRAP=$(squote "$HOST:$MTLS_PORT")"
+  echo "export BACKLOGD_TEST_TLS_DIR=$(squote "$TLS_DIR")"
+  echo "export BACKLOGD_TEST_SCRAM_USERS=$(squote "$SCRAM_USERS_FILE")"
+  echo "export BACKLOGD_TEST_AUTHORIZER_LOG=$(squote "$AUTHORIZER_LOG")"
 }
 
 # ---- main --------------------------------------------------------------------
@@ -559,4 +688,5 @@ main() {
   esac
 }
 
-main "$@"
+# Sourced (the tests call its functions), it only defines them.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi
