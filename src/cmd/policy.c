@@ -28,7 +28,7 @@
 #include "kafka/admin.h"
 #include "kafka/client.h"
 #include "kafka/topics.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 #define POLICY_ROLE "backlog.policy"
 

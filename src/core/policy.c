@@ -41,7 +41,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "core/text.h"
+#include "base/text.h"
 
 #define NAME_MAX_LEN         100
 #define VERSION_MAX_LEN      64

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "kafka/client.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 struct bl_admin_s {
         rd_kafka_t *rk;

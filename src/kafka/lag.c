@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 
 typedef struct watched_s {
         char *domain;

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "core/policy.h"
-#include "ops/log.h"
+#include "base/log.h"
 #include "pipeline/pipeline_int.h"
 
 #define POLICY_POLL_MS 5000
@@ -102,7 +102,7 @@ static void adopt(bl_pipeline_t *p, bl_policy_t *policy, const char *source) {
         if (p->lag)
                 apply_lag_bounds(p);
         if (p->backlog)
-                bl_backlog_rescore(p->backlog, bl_pipeline_wall_ms());
+                bl_backlog_rescore(p->backlog, bl_clock_wall_ms());
         bl_policy_destroy(old);
 }
 
@@ -169,7 +169,7 @@ static bool follow_topic(bl_pipeline_t *p) {
                         adopt(p, policy, "backlog.policy");
         }
         free(newest.text);
-        p->policy_checked_ms = bl_pipeline_monotonic_ms();
+        p->policy_checked_ms = bl_clock_monotonic_ms();
         return ok;
 }
 
@@ -203,10 +203,10 @@ void bl_steer_tick(bl_pipeline_t *p, volatile sig_atomic_t *reload) {
                 }
         }
         if (!*p->config->policy_file && *p->config->policy_name &&
-            bl_pipeline_monotonic_ms() - p->policy_checked_ms >= POLICY_POLL_MS)
+            bl_clock_monotonic_ms() - p->policy_checked_ms >= POLICY_POLL_MS)
                 follow_topic(p);
         if (p->policy)
-                bl_lag_poll(p->lag, bl_pipeline_monotonic_ms());
+                bl_lag_poll(p->lag, bl_clock_monotonic_ms());
 }
 
 void bl_steer_close(bl_pipeline_t *p) {

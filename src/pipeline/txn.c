@@ -43,9 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 #include "pipeline/pipeline_int.h"
 
 #define TXN_TIMEOUT_MS 30000
@@ -63,18 +62,6 @@ struct bl_held_record_s {
         int32_t partition;
         bool has_key, tombstone;
 };
-
-int64_t bl_pipeline_monotonic_ms(void) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-int64_t bl_pipeline_wall_ms(void) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 /* The producer's fatal error is a fencing: its epoch is gone, a new producer with the same id can go on. */
 static bool producer_fenced(bl_pipeline_t *p) {
@@ -200,7 +187,7 @@ bool bl_txn_ensure(bl_pipeline_t *p) {
         p->batch_begun = false;
         p->transaction_failed = false;
         p->batch_fault = BL_FAULT_NONE;
-        p->batch_started_ms = bl_pipeline_monotonic_ms();
+        p->batch_started_ms = bl_clock_monotonic_ms();
         return p->committing || begin_transaction(p); /* while a commit runs, the batch is held */
 }
 
@@ -609,10 +596,10 @@ static void collect_commit(bl_pipeline_t *p, bool wait) {
         bool refused = false;
         if (!p->committing || (!wait && !bl_commit_done(p->committing)))
                 return; /* every turn of the loop comes here: no clock read before this */
-        waited_from = bl_pipeline_monotonic_ms();
+        waited_from = bl_clock_monotonic_ms();
         error = bl_commit_finish(p->committing, &offsets, &took_ms, &refused);
         p->committing = NULL;
-        p->stats.commit_wait_ms += (uint64_t)(bl_pipeline_monotonic_ms() - waited_from);
+        p->stats.commit_wait_ms += (uint64_t)(bl_clock_monotonic_ms() - waited_from);
         take_deliveries(p);
         if (error) {
                 commit_failed(p, error, refused);
@@ -653,7 +640,7 @@ void bl_txn_tick(bl_pipeline_t *p) {
         collect_commit(p, p->held.used >= (size_t)p->config->commit_hold_max_bytes);
         if (p->batch_open && !p->committing && !p->fatal && !p->renew_producer &&
             (bl_isolate_room(p->isolate) == 0 || p->transaction_failed ||
-             bl_pipeline_monotonic_ms() - p->batch_started_ms >= p->config->commit_interval_ms))
+             bl_clock_monotonic_ms() - p->batch_started_ms >= p->config->commit_interval_ms))
                 hand_off(p);
 }
 
