@@ -11,8 +11,9 @@
  * (for the scheduler's order), the decision with its rationale and the name
  * of the policy that made it (the canary for its stable fraction of tasks),
  * and the task's settings (retries, approval). The domains' worker groups
- * and lag bounds go to the credit ledger and the lag monitor. Swapping the
- * policy re-scores every READY task at once. Pipeline thread.
+ * and lag bounds go to the credit ledger and the lag monitor, whose answers
+ * (the worker groups' committed offsets) this file hands to the ledger.
+ * Swapping the policy re-scores every READY task at once. Pipeline thread.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -173,8 +174,14 @@ static bool follow_topic(bl_pipeline_t *p) {
         return ok;
 }
 
+/* The lag monitor's answers, into the credit ledger: kafka/ reports, the pipeline decides where they go. */
+static void committed_to_credit(const char *domain, int32_t partition, int64_t offset, void *opaque) {
+        bl_credit_committed(opaque, domain, partition, offset);
+}
+
 bool bl_steer_open_lag(bl_pipeline_t *p) {
-        p->lag = bl_lag_new(p->producer, p->credit, LAG_INTERVAL_MS, (int)p->config->admin_timeout_ms);
+        p->lag = bl_lag_new(p->producer, committed_to_credit, p->credit, LAG_INTERVAL_MS,
+                            (int)p->config->admin_timeout_ms);
         return p->lag != NULL;
 }
 
