@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/policy.h"
+#include "policy/load.h"
 #include "base/log.h"
 #include "pipeline/pipeline_int.h"
 

@@ -1,45 +1,37 @@
 /*
- * policy.c: parse and check a scheduling policy; score tasks with it; its
- * guardrails and its canary split (SPEC §4, docs/policy.md).
+ * load.c: read and check a policy document (JSON, SPEC §4, docs/policy.md)
+ * into core's plain bl_policy_t, and write one back (bl_policy_describe).
  *
- * Parsing reads the whole document before judging it: every problem is
+ * Reading takes in the whole document before judging it: every problem is
  * reported with its JSON path and the reason, not only the first, so that
  * `backlogd policy check` lists them all in one run and a bad policy sent on
  * SIGHUP or through backlog.policy is refused with everything that is wrong
  * with it while the running policy stays. The "defaults" section is applied
  * under each domain's own section, so every configured domain has complete
- * settings after parsing and nothing is looked up twice at run time.
+ * settings after reading and nothing is looked up twice at run time.
  *
- * A canary is parsed as a policy of its own, then takes the main policy's
- * domain-level settings (worker group, lag bounds, quota share): those
- * belong to a domain, not to a task, so they cannot be split by task. What
- * it keeps of its own is what applies per task: weights, horizons, retry
- * settings, approval threshold.
+ * A canary is read as a policy of its own, then joined to the main policy by
+ * core (bl_policy_attach_canary), which gives it the main policy's
+ * domain-level settings; this file warns where the canary's approval
+ * guardrail is weaker than the main policy's.
  *
- * Scoring is the hot path: the scheduler re-scores every READY item as time
- * passes (aging, urgency). bl_policy_score_in does no allocation, reads the
- * reciprocals of the horizons computed at parse time, keeps its branches to
- * selects, and calls exp2 once.
- *
- * Invariants after a successful parse: weights in [-10, 10], not all 0;
+ * Invariants of a policy returned: weights in [-10, 10], not all 0;
  * horizons >= 1 s; resume_lag < max_lag in every domain; quota shares sum
  * to at most 1; the canary (if any) has another name@version and no canary.
- * A parsed policy is never changed: any thread may read it.
+ * Scoring, guardrails and the canary split are core's (core/policy.c); this
+ * file is the only one that knows the document's keys. Any thread; no state
+ * outside the call.
  */
-#include "core/policy.h"
-
-#include "core/duration.h"
+#include "policy/load.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "base/text.h"
 
@@ -55,21 +47,17 @@
 #define FILE_MAX_BYTES       ((long)4 << 20)
 #define DOMAIN_TEMPLATE      "{domain}"
 
-const bl_policy_fallback_t bl_policy_builtin_fallback = {1000, 300000, 3};
+/* The keys of the "weights" section: core's names of the criteria, in bl_criterion_id_t order. */
+static void criterion_names_of(const char *names[BL_POLICY_CRITERIA]) {
+        for (size_t i = 0; i < BL_POLICY_CRITERIA; i++)
+                names[i] = bl_policy_criterion_name((bl_criterion_id_t)i);
+}
 
-static const char *const criterion_names[BL_POLICY_CRITERIA] = {
-        "business_value", "risk", "sla_urgency", "freshness", "aging", "retry_penalty",
-};
-
-/* The keys of the "criteria" section, with their defaults. */
-enum { HORIZON_URGENCY, HORIZON_FRESHNESS, HORIZON_AGING, HORIZON__COUNT };
-static const struct {
-        const char *name;
-        int64_t default_ms;
-} horizon_keys[HORIZON__COUNT] = {
-        {"urgency_horizon_ms", 3600000},      /* 1 h */
-        {"freshness_half_life_ms", 21600000}, /* 6 h */
-        {"aging_horizon_ms", 3600000},        /* 1 h */
+/* The keys of the "criteria" section (bl_horizon_id_t order; core has their defaults). */
+static const char *const horizon_keys[BL_POLICY_HORIZONS] = {
+        "urgency_horizon_ms",
+        "freshness_half_life_ms",
+        "aging_horizon_ms",
 };
 
 /* The keys of "defaults" and of each "domains.<name>" section. */
@@ -104,23 +92,6 @@ static const char *const root_keys[] = {"name",     "version",  "description", "
                                         "criteria", "defaults", "domains",     "canary"};
 static const char *const canary_keys[] = {"fraction", "policy"};
 #define COUNT(array) (sizeof(array) / sizeof((array)[0]))
-
-struct bl_policy_s {
-        char *name;
-        char *version;
-        char *label; /* name@version */
-        char *description;
-        double weights[BL_POLICY_CRITERIA];
-        int64_t horizons_ms[HORIZON__COUNT];
-        double per_urgency_ms, per_half_life_ms, per_aging_ms; /* reciprocals, for the hot path */
-        bl_domain_policy_t defaults;
-        bl_domain_policy_t *domains;
-        size_t domain_count;
-        bl_policy_t *canary;
-        double canary_fraction;
-        uint64_t canary_below; /* a task is the canary's when its 53-bit point is below this */
-        bool is_canary;
-};
 
 /* ---- problems ------------------------------------------------------------------------ */
 
@@ -188,10 +159,10 @@ static const char *section_of(const char *name) {
                 if (!strcmp(name, domain_keys[i].name))
                         return "\"defaults\" or \"domains\": {\"<domain>\": {...}}";
         for (size_t i = 0; i < BL_POLICY_CRITERIA; i++)
-                if (!strcmp(name, criterion_names[i]))
+                if (!strcmp(name, bl_policy_criterion_name((bl_criterion_id_t)i)))
                         return "\"weights\"";
-        for (size_t i = 0; i < HORIZON__COUNT; i++)
-                if (!strcmp(name, horizon_keys[i].name))
+        for (size_t i = 0; i < BL_POLICY_HORIZONS; i++)
+                if (!strcmp(name, horizon_keys[i]))
                         return "\"criteria\"";
         if (!strcmp(name, "fraction"))
                 return "\"canary\"";
@@ -490,30 +461,12 @@ static void check_pairs(parser_t *parser, const char *path, const bl_domain_poli
 
 /* ---- the document ---------------------------------------------------------------------- */
 
-static void free_settings(bl_domain_policy_t *settings) {
-        free((char *)settings->domain);
-        free((char *)settings->worker_group);
-}
-
-void bl_policy_destroy(bl_policy_t *policy) {
-        if (!policy)
-                return;
-        bl_policy_destroy(policy->canary);
-        for (size_t i = 0; i < policy->domain_count; i++)
-                free_settings(&policy->domains[i]);
-        free(policy->domains);
-        free_settings(&policy->defaults);
-        free(policy->name);
-        free(policy->version);
-        free(policy->label);
-        free(policy->description);
-        free(policy);
-}
-
 static void read_weights(parser_t *parser, bl_policy_t *policy, const json_t *weights, const char *prefix) {
         char path[512], member_path[512];
         const char *member;
         const json_t *value;
+        const char *criterion_names[BL_POLICY_CRITERIA];
+        criterion_names_of(criterion_names);
         join_path(path, sizeof(path), prefix, "weights");
         if (!weights) {
                 report(parser, true, path,
@@ -553,9 +506,9 @@ static void read_criteria(parser_t *parser, bl_policy_t *policy, const json_t *c
         char path[512], member_path[512];
         const char *member;
         const json_t *value;
-        const char *names[HORIZON__COUNT];
-        for (size_t i = 0; i < HORIZON__COUNT; i++)
-                names[i] = horizon_keys[i].name;
+        const char *names[BL_POLICY_HORIZONS];
+        for (size_t i = 0; i < BL_POLICY_HORIZONS; i++)
+                names[i] = horizon_keys[i];
         if (!criteria)
                 return;
         join_path(path, sizeof(path), prefix, "criteria");
@@ -568,10 +521,10 @@ static void read_criteria(parser_t *parser, bl_policy_t *policy, const json_t *c
                         continue;
                 join_path(member_path, sizeof(member_path), path, member);
                 size_t i;
-                for (i = 0; i < HORIZON__COUNT && strcmp(member, horizon_keys[i].name); i++)
+                for (i = 0; i < BL_POLICY_HORIZONS && strcmp(member, horizon_keys[i]); i++)
                         ;
-                if (i == HORIZON__COUNT)
-                        report_unknown(parser, member_path, member, names, HORIZON__COUNT);
+                if (i == BL_POLICY_HORIZONS)
+                        report_unknown(parser, member_path, member, names, BL_POLICY_HORIZONS);
                 else
                         read_int(parser, member_path, value, HORIZON_MIN_MS, HORIZON_MAX_MS, &policy->horizons_ms[i]);
         }
@@ -688,26 +641,17 @@ static void check_quota_sum(parser_t *parser, const bl_policy_t *policy, bool an
         report(parser, true, path, "quota shares sum to %g (%s): they must sum to at most 1", sum, detail);
 }
 
-static void set_defaults(bl_policy_t *policy, const bl_policy_fallback_t *fallback) {
-        for (size_t i = 0; i < HORIZON__COUNT; i++)
-                policy->horizons_ms[i] = horizon_keys[i].default_ms;
-        policy->defaults.max_lag = 1000;
-        policy->defaults.resume_lag = 500;
-        policy->defaults.retry_base_ms = fallback->retry_base_ms;
-        policy->defaults.retry_cap_ms = fallback->retry_cap_ms;
-        policy->defaults.max_attempts = fallback->max_attempts > 0 ? fallback->max_attempts : 1;
-}
-
 static bl_policy_t *parse_policy(parser_t *parser, const json_t *root, const char *prefix, const char *const *domains,
                                  size_t domain_count, const bl_policy_fallback_t *fallback, bool is_canary);
 
-static bool finish_canary(parser_t *parser, bl_policy_t *policy);
+static bool finish_canary(parser_t *parser, bl_policy_t *policy, bl_policy_t *canary, double fraction);
 
 /* The "canary" section: {"fraction": f, "policy": {...}}. False only when out of memory. */
 static bool read_canary(parser_t *parser, bl_policy_t *policy, const json_t *canary,
                         const bl_policy_fallback_t *fallback) {
         const char *member;
         const json_t *value, *fraction = NULL, *document = NULL;
+        double fraction_value = 0.0;
         if (!json_is_object(canary)) {
                 report(parser, true, "canary", "expected an object {\"fraction\": ..., \"policy\": {...}}, got %s",
                        json_type_name(canary));
@@ -727,11 +671,10 @@ static bool read_canary(parser_t *parser, bl_policy_t *policy, const json_t *can
         }
         if (!fraction)
                 report(parser, true, "canary.fraction", "missing: the fraction of tasks the canary scores, in [0, 1]");
-        else if (read_number(parser, "canary.fraction", fraction, 0.0, 1.0, &policy->canary_fraction)) {
-                policy->canary_below = (uint64_t)ldexp(policy->canary_fraction, 53);
-                if (policy->canary_fraction == 0)
+        else if (read_number(parser, "canary.fraction", fraction, 0.0, 1.0, &fraction_value)) {
+                if (fraction_value == 0)
                         report(parser, false, "canary.fraction", "0: the canary scores no task");
-                else if (policy->canary_fraction == 1)
+                else if (fraction_value == 1)
                         report(parser, false, "canary.fraction", "1: the canary scores every task; promote it instead");
         }
         if (!document) {
@@ -749,23 +692,10 @@ static bool read_canary(parser_t *parser, bl_policy_t *policy, const json_t *can
                 return false;
         for (size_t i = 0; i < policy->domain_count; i++)
                 domains[i] = policy->domains[i].domain;
-        policy->canary = parse_policy(parser, document, "canary.policy", domains, policy->domain_count, fallback, true);
+        bl_policy_t *canary_policy =
+                parse_policy(parser, document, "canary.policy", domains, policy->domain_count, fallback, true);
         free(domains);
-        return policy->canary ? finish_canary(parser, policy) : true;
-}
-
-/* A canary takes over the main policy's domain-level settings (they cannot be split by task). */
-static bool adopt_domain_settings(bl_domain_policy_t *to, const bl_domain_policy_t *from) {
-        char *group = strdup(from->worker_group);
-        if (!group)
-                return false;
-        free((char *)to->worker_group);
-        to->worker_group = group;
-        to->max_lag = from->max_lag;
-        to->resume_lag = from->resume_lag;
-        to->has_quota = from->has_quota;
-        to->quota_share = from->quota_share;
-        return true;
+        return canary_policy ? finish_canary(parser, policy, canary_policy, fraction_value) : true;
 }
 
 static bool same_approval(const bl_domain_policy_t *a, const bl_domain_policy_t *b) {
@@ -773,22 +703,20 @@ static bool same_approval(const bl_domain_policy_t *a, const bl_domain_policy_t 
                (!a->has_approval || a->approval_risk_threshold == b->approval_risk_threshold);
 }
 
-/* Whether the canary's approval guardrail lets through a task the main policy's would hold. */
-static bool weaker_approval(const bl_domain_policy_t *canary, const bl_domain_policy_t *main_settings) {
-        return main_settings->has_approval &&
-               (!canary->has_approval || canary->approval_risk_threshold > main_settings->approval_risk_threshold);
-}
-
-static bool finish_canary(parser_t *parser, bl_policy_t *policy) {
-        bl_policy_t *canary = policy->canary;
+/*
+ * Joins @p canary (taken over) to @p policy for @p fraction of the tasks,
+ * with the problems only the pair shows: the same name@version, an approval
+ * guardrail weaker than the main policy's. False only when out of memory.
+ */
+static bool finish_canary(parser_t *parser, bl_policy_t *policy, bl_policy_t *canary, double fraction) {
         if (policy->label && canary->label && !strcmp(policy->label, canary->label))
                 report(parser, true, "canary.policy.version",
                        "the canary is %s like the main policy: give it another version (or name) so that decisions "
                        "and metrics tell them apart",
                        canary->label);
-        if (!adopt_domain_settings(&canary->defaults, &policy->defaults))
+        if (!bl_policy_attach_canary(policy, canary, fraction))
                 return false;
-        if (weaker_approval(&canary->defaults, &policy->defaults))
+        if (bl_policy_approval_weaker(&canary->defaults, &policy->defaults))
                 report(parser, false, "canary.policy.defaults.approval_risk_threshold",
                        "weaker than the main policy's %g: tasks that the main policy holds for approval would be "
                        "dispatched without it when the canary scores them",
@@ -796,12 +724,10 @@ static bool finish_canary(parser_t *parser, bl_policy_t *policy) {
         for (size_t i = 0; i < canary->domain_count; i++) {
                 const bl_domain_policy_t *main_settings = bl_policy_domain(policy, canary->domains[i].domain);
                 const bl_domain_policy_t *settings = &canary->domains[i];
-                if (!adopt_domain_settings(&canary->domains[i], main_settings))
-                        return false;
                 /* A domain that only repeats the defaults was judged with them. */
                 bool own =
                         !same_approval(settings, &canary->defaults) || !same_approval(main_settings, &policy->defaults);
-                if (own && weaker_approval(settings, main_settings)) {
+                if (own && bl_policy_approval_weaker(settings, main_settings)) {
                         char domain_path[512], path[512];
                         join_path(domain_path, sizeof(domain_path), "canary.policy.domains", settings->domain);
                         join_path(path, sizeof(path), domain_path, "approval_risk_threshold");
@@ -824,18 +750,12 @@ static bl_policy_t *parse_policy(parser_t *parser, const json_t *root, const cha
         char path[512];
         unsigned defaults_set = 0;
         bool any_domain_sets_quota = false;
-        bl_policy_t *policy = calloc(1, sizeof(*policy));
+        bl_policy_t *policy = bl_policy_new(fallback);
         if (!policy) {
                 report(parser, true, prefix, "out of memory");
                 return NULL;
         }
         policy->is_canary = is_canary;
-        set_defaults(policy, fallback);
-        policy->defaults.domain = strdup("*");
-        policy->defaults.worker_group = strdup(DOMAIN_TEMPLATE "-workers");
-        policy->description = strdup("");
-        if (!policy->defaults.domain || !policy->defaults.worker_group || !policy->description)
-                goto oom;
 
         json_object_foreach((json_t *)root, member, value) {
                 if (is_comment(member))
@@ -873,18 +793,10 @@ static bl_policy_t *parse_policy(parser_t *parser, const json_t *root, const cha
                                 goto oom;
                 }
         }
-        if (policy->name && policy->version) {
-                size_t size = strlen(policy->name) + strlen(policy->version) + 2;
-                if (!(policy->label = malloc(size)))
-                        goto oom;
-                snprintf(policy->label, size, "%s@%s", policy->name, policy->version);
-        }
-
         read_weights(parser, policy, sections_by_key[3], prefix);
         read_criteria(parser, policy, sections_by_key[4], prefix);
-        policy->per_urgency_ms = 1.0 / (double)policy->horizons_ms[HORIZON_URGENCY];
-        policy->per_half_life_ms = 1.0 / (double)policy->horizons_ms[HORIZON_FRESHNESS];
-        policy->per_aging_ms = 1.0 / (double)policy->horizons_ms[HORIZON_AGING];
+        if (!bl_policy_finish(policy)) /* the label name@version, which the canary's check reads */
+                goto oom;
 
         /* defaults, then each domain over them */
         join_path(path, sizeof(path), prefix, "defaults");
@@ -1020,221 +932,6 @@ fail:
         return NULL;
 }
 
-/* ---- reading it -------------------------------------------------------------------------- */
-
-const char *bl_policy_criterion_name(bl_criterion_id_t criterion) {
-        return (unsigned)criterion < BL_POLICY_CRITERIA ? criterion_names[criterion] : "?";
-}
-
-const char *bl_policy_name(const bl_policy_t *policy) {
-        return policy->name;
-}
-
-const char *bl_policy_version(const bl_policy_t *policy) {
-        return policy->version;
-}
-
-const char *bl_policy_label(const bl_policy_t *policy) {
-        return policy->label;
-}
-
-const char *bl_policy_description(const bl_policy_t *policy) {
-        return policy->description;
-}
-
-double bl_policy_weight(const bl_policy_t *policy, bl_criterion_id_t criterion) {
-        return (unsigned)criterion < BL_POLICY_CRITERIA ? policy->weights[criterion] : 0;
-}
-
-int64_t bl_policy_urgency_horizon_ms(const bl_policy_t *policy) {
-        return policy->horizons_ms[HORIZON_URGENCY];
-}
-
-int64_t bl_policy_freshness_half_life_ms(const bl_policy_t *policy) {
-        return policy->horizons_ms[HORIZON_FRESHNESS];
-}
-
-int64_t bl_policy_aging_horizon_ms(const bl_policy_t *policy) {
-        return policy->horizons_ms[HORIZON_AGING];
-}
-
-const bl_domain_policy_t *bl_policy_domain(const bl_policy_t *policy, const char *domain) {
-        if (domain)
-                for (size_t i = 0; i < policy->domain_count; i++)
-                        if (!strcmp(policy->domains[i].domain, domain))
-                                return &policy->domains[i];
-        return &policy->defaults;
-}
-
-size_t bl_policy_domain_count(const bl_policy_t *policy) {
-        return policy->domain_count;
-}
-
-const bl_domain_policy_t *bl_policy_domain_at(const bl_policy_t *policy, size_t index) {
-        return index < policy->domain_count ? &policy->domains[index] : NULL;
-}
-
-const bl_domain_policy_t *bl_policy_defaults(const bl_policy_t *policy) {
-        return &policy->defaults;
-}
-
-/* ---- scoring ----------------------------------------------------------------------------- */
-
-/*
- * Branch-free helpers: the hot loop sees items whose deadlines, data times
- * and ages vary at random, so a branch per criterion would mispredict
- * often. Compilers keep "a > b ? a : b" on doubles as a jump (signed zeros),
- * hence SSE2's min/max where it exists (every x86-64).
- */
-#if defined(__SSE2__)
-static inline double clamp01(double x) {
-        __m128d v = _mm_max_sd(_mm_set_sd(x), _mm_setzero_pd());
-        return _mm_cvtsd_f64(_mm_min_sd(v, _mm_set_sd(1.0)));
-}
-#else
-static inline double clamp01(double x) {
-        x = x > 0.0 ? x : 0.0;
-        return x < 1.0 ? x : 1.0;
-}
-#endif
-
-/* @p value when @p keep, else +0.0 (never -0.0, which would print as "-0" in a rationale). */
-static inline double keep_if(bool keep, double value) {
-        return value * (double)keep + 0.0;
-}
-
-/* Freshness decays no further than 2^-1000: a normal double, so exp2 never underflows into its slow path. */
-#define FRESHNESS_HALF_LIVES_MAX 1000.0
-
-double bl_policy_score_in(const bl_policy_t *policy, const bl_domain_policy_t *domain, const bl_item_t *item,
-                          int64_t now_ms, bl_criterion_t out[BL_POLICY_CRITERIA]) {
-        double raw[BL_POLICY_CRITERIA], normalised[BL_POLICY_CRITERIA], contribution[BL_POLICY_CRITERIA];
-        bool has_deadline = item->deadline_ms != BL_NO_TIME;
-        bool has_data = item->data_ready_at_ms != BL_NO_TIME;
-        bool is_ready = item->ready_since_ms != BL_NO_TIME;
-        /* Unset times are -1: the differences below are then meaningless but finite, and masked. */
-        double left_ms = (double)bl_duration_between(now_ms, item->deadline_ms);
-        int64_t data_age_ms = bl_duration_between(item->data_ready_at_ms, now_ms);
-        int64_t ready_ms = bl_duration_between(item->ready_since_ms, now_ms);
-        int32_t max_attempts = item->max_attempts > 0 ? item->max_attempts : domain->max_attempts;
-        data_age_ms = data_age_ms > 0 ? data_age_ms : 0; /* data announced for later counts as just ready */
-        ready_ms = ready_ms > 0 ? ready_ms : 0;
-        max_attempts = max_attempts > 0 ? max_attempts : 1;
-
-        raw[BL_CRITERION_BUSINESS_VALUE] = item->business_value;
-        normalised[BL_CRITERION_BUSINESS_VALUE] = clamp01(item->business_value);
-
-        raw[BL_CRITERION_RISK] = item->risk;
-        normalised[BL_CRITERION_RISK] = clamp01(item->risk);
-
-        /* Rises from 0 a horizon before the deadline to 1 at it, stays 1 past it; 0 without one. */
-        raw[BL_CRITERION_SLA_URGENCY] = keep_if(has_deadline, left_ms);
-        normalised[BL_CRITERION_SLA_URGENCY] = keep_if(has_deadline, 1.0 - clamp01(left_ms * policy->per_urgency_ms));
-
-        /* Halves every half-life; 0 without a data time. */
-        double half_lives = keep_if(has_data, (double)data_age_ms * policy->per_half_life_ms);
-        half_lives = half_lives < FRESHNESS_HALF_LIVES_MAX ? half_lives : FRESHNESS_HALF_LIVES_MAX;
-        raw[BL_CRITERION_FRESHNESS] = keep_if(has_data, (double)data_age_ms);
-        normalised[BL_CRITERION_FRESHNESS] = keep_if(has_data, exp2(-half_lives));
-
-        /* Rises from 0 when the task became READY to 1 a horizon later. */
-        raw[BL_CRITERION_AGING] = keep_if(is_ready, (double)ready_ms);
-        normalised[BL_CRITERION_AGING] = keep_if(is_ready, clamp01((double)ready_ms * policy->per_aging_ms));
-
-        raw[BL_CRITERION_RETRY_PENALTY] = (double)item->attempt;
-        normalised[BL_CRITERION_RETRY_PENALTY] = clamp01((double)item->attempt / (double)max_attempts);
-
-        double score = 0.0;
-        for (size_t i = 0; i < BL_POLICY_CRITERIA; i++) {
-                contribution[i] = policy->weights[i] * normalised[i];
-                score += contribution[i];
-        }
-        if (out) {
-                for (size_t i = 0; i < BL_POLICY_CRITERIA; i++) {
-                        out[i].name = criterion_names[i];
-                        out[i].raw = raw[i];
-                        out[i].normalised = normalised[i];
-                        out[i].weight = policy->weights[i];
-                        out[i].contribution = contribution[i];
-                }
-        }
-        return score;
-}
-
-double bl_policy_score(const bl_policy_t *policy, const bl_item_t *item, int64_t now_ms,
-                       bl_criterion_t out[BL_POLICY_CRITERIA]) {
-        return bl_policy_score_in(policy, bl_policy_domain(policy, item->kind->domain), item, now_ms, out);
-}
-
-double bl_policy_score_task(const bl_policy_t *policy, const bl_item_t *item, int64_t now_ms,
-                            bl_criterion_t out[BL_POLICY_CRITERIA], const bl_policy_t **chosen) {
-        const bl_policy_t *scorer = bl_policy_for_task(policy, item->task_id);
-        if (chosen)
-                *chosen = scorer;
-        return bl_policy_score_in(scorer, bl_policy_domain(scorer, item->kind->domain), item, now_ms, out);
-}
-
-/* ---- guardrails -------------------------------------------------------------------------- */
-
-bool bl_policy_requires_approval(const bl_policy_t *policy, const bl_item_t *item) {
-        const bl_domain_policy_t *domain = bl_policy_domain(policy, item->kind->domain);
-        return domain->has_approval && item->risk >= domain->approval_risk_threshold;
-}
-
-size_t bl_policy_quota(const bl_policy_t *policy, const char *domain, size_t round_total) {
-        const bl_domain_policy_t *settings = bl_policy_domain(policy, domain);
-        if (!settings->has_quota || settings->quota_share >= 1.0)
-                return round_total;
-        if (settings->quota_share <= 0.0 || round_total == 0)
-                return 0;
-        /* The small epsilon keeps 0.3 x 10 at 3 although 0.3 is a little under 3/10 in binary. */
-        size_t quota = (size_t)floor(settings->quota_share * (double)round_total + 1e-9);
-        if (quota > round_total)
-                quota = round_total;
-        return quota > 0 ? quota : 1;
-}
-
-/* ---- canary ------------------------------------------------------------------------------ */
-
-/*
- * FNV-1a 64, then the splitmix64 finaliser so that the top bits depend on
- * every byte: FNV-1a alone barely moves them when the last characters of
- * sequential ids change ("task-000001", "task-000002"). murmur3's fmix64 in
- * its place measured a 0.6% excess at fraction 0.5 over 100k sequential
- * ids; this one stays within sampling noise.
- */
-static uint64_t task_hash(const char *task_id) {
-        uint64_t hash = 0xcbf29ce484222325ULL;
-        for (const unsigned char *p = (const unsigned char *)task_id; *p; p++) {
-                hash ^= *p;
-                hash *= 0x100000001b3ULL;
-        }
-        hash ^= hash >> 30;
-        hash *= 0xbf58476d1ce4e5b9ULL;
-        hash ^= hash >> 27;
-        hash *= 0x94d049bb133111ebULL;
-        hash ^= hash >> 31;
-        return hash;
-}
-
-double bl_policy_canary_point(const char *task_id) {
-        return ldexp((double)(task_hash(task_id) >> 11), -53);
-}
-
-const bl_policy_t *bl_policy_canary(const bl_policy_t *policy) {
-        return policy->canary;
-}
-
-double bl_policy_canary_fraction(const bl_policy_t *policy) {
-        return policy->canary ? policy->canary_fraction : 0.0;
-}
-
-const bl_policy_t *bl_policy_for_task(const bl_policy_t *policy, const char *task_id) {
-        if (!policy->canary || !task_id)
-                return policy;
-        return (task_hash(task_id) >> 11) < policy->canary_below ? policy->canary : policy;
-}
-
 /* ---- describing it ----------------------------------------------------------------------- */
 
 static json_t *fraction_or_null(bool present, double value) {
@@ -1261,6 +958,8 @@ static json_t *describe_settings(const bl_domain_policy_t *settings, bool is_can
 
 json_t *bl_policy_describe(const bl_policy_t *policy) {
         json_t *root = json_object(), *weights = json_object(), *criteria = json_object(), *domains = json_object();
+        const char *criterion_names[BL_POLICY_CRITERIA];
+        criterion_names_of(criterion_names);
         json_object_set_new(root, "name", json_string(policy->name));
         json_object_set_new(root, "version", json_string(policy->version));
         if (*policy->description)
@@ -1268,8 +967,8 @@ json_t *bl_policy_describe(const bl_policy_t *policy) {
         for (size_t i = 0; i < BL_POLICY_CRITERIA; i++)
                 json_object_set_new(weights, criterion_names[i], json_real(policy->weights[i]));
         json_object_set_new(root, "weights", weights);
-        for (size_t i = 0; i < HORIZON__COUNT; i++)
-                json_object_set_new(criteria, horizon_keys[i].name, json_integer(policy->horizons_ms[i]));
+        for (size_t i = 0; i < BL_POLICY_HORIZONS; i++)
+                json_object_set_new(criteria, horizon_keys[i], json_integer(policy->horizons_ms[i]));
         json_object_set_new(root, "criteria", criteria);
         json_object_set_new(root, "defaults", describe_settings(&policy->defaults, policy->is_canary));
         for (size_t i = 0; i < policy->domain_count; i++)

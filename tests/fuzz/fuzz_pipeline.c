@@ -84,7 +84,7 @@
 #include "contract/schemas.h"
 #include "contract/wire.h"
 #include "core/backlog.h"
-#include "core/policy.h"
+#include "policy/load.h"
 #include "base/text.h"
 #include "ops/config.h"
 #include "base/log.h"
