@@ -60,7 +60,7 @@
 #include "kafka/reader.h"
 #include "kafka/topics.h"
 #include "ops/config.h"
-#include "ops/log.h"
+#include "base/log.h"
 #include "pipeline/run.h"
 
 #define CALIBRATION_EVENTS    2000

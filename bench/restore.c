@@ -50,7 +50,7 @@
 #include "kafka/client.h"
 #include "kafka/reader.h"
 #include "ops/config.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 #define FILL_TXN_RECORDS 10000 /* records per fill transaction */
 #define TXN_TIMEOUT_MS 60000

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 
 extern char **environ;
 

@@ -42,7 +42,7 @@
 #include "demo/view.h"
 #include "demo/workers.h"
 #include "kafka/reader.h"
-#include "ops/log.h"
+#include "base/log.h"
 #include "pipeline/run.h"
 
 #define DEMO_PARTITIONS      3

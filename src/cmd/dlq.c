@@ -58,7 +58,7 @@
 #include "core/history.h"
 #include "core/reason.h"
 #include "kafka/client.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 #define RECORDS_PER_TRANSACTION 500
 #define COMMIT_RETRIES          10

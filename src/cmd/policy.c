@@ -1,7 +1,7 @@
 /*
  * policy.c: `backlogd policy check FILE` and `backlogd policy publish FILE`.
  *
- * check parses the policy the way `run` will (core/policy.c, against the
+ * check parses the policy the way `run` will (policy/load.c, against the
  * configured domains, retry settings falling back to the config's) and
  * prints what it means: name@version, the weight and formula of each
  * criterion, every domain's settings with the defaults resolved, the
@@ -24,11 +24,11 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "core/policy.h"
+#include "policy/load.h"
 #include "kafka/admin.h"
 #include "kafka/client.h"
 #include "kafka/topics.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 #define POLICY_ROLE "backlog.policy"
 

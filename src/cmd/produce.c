@@ -21,7 +21,7 @@
 #include "contract/source.h"
 #include "contract/encode.h"
 #include "kafka/client.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 typedef struct produce_opts_s {
         const char *config_path;

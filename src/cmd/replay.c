@@ -35,7 +35,7 @@
 #include "cmd/scan.h"
 #include "contract/records.h"
 #include "core/history.h"
-#include "core/policy.h"
+#include "policy/load.h"
 #include "core/whatif.h"
 
 typedef struct replay_s {

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "ops/log.h"
+#include "base/log.h"
 #include "pipeline/run.h"
 
 static volatile sig_atomic_t stop_requested;

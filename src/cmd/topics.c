@@ -20,7 +20,7 @@
 #include "cmd/cmd.h"
 #include "kafka/admin.h"
 #include "kafka/topics.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 #define METADATA_ATTEMPTS 50
 #define METADATA_RETRY_MS 100

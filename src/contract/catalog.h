@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_catalog_entry_s {
         int32_t id;        /* stable id from ids.json */

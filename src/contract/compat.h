@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "ops/err.h"
+#include "base/err.h"
 
 /**
  * BL_OK when data written with @p writer can be read with @p reader.

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "contract/schemas.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 /**
  * Encodes @p document as a datum of @p schema and frames it with

@@ -33,7 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 
 #define MAX_WANTS 256
 #define NOT_FOUND_KEEP_MS 10000

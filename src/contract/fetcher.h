@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "contract/registry.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_fetcher_s bl_fetcher_t;
 

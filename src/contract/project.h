@@ -17,7 +17,7 @@
 
 #include "core/reason.h"
 #include "core/task_event.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_projector_s bl_projector_t;
 

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "contract/avro_bounds.h"
-#include "core/text.h"
+#include "base/text.h"
 #include "contract/wire.h"
 
 /* ==== decoding ============================================================= */

@@ -36,7 +36,7 @@
 #include "core/backlog.h"
 #include "core/item.h"
 #include "core/reason.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 /* ---- encoding -------------------------------------------------------------- */
 

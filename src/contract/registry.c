@@ -46,7 +46,7 @@
 #include <unistd.h>
 
 #include "ops/config.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 #define MAX_RESPONSE_BYTES ((size_t)4 << 20)
 #define MAX_SUBJECT_BYTES 1024

@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_registry_s bl_registry_t;
 

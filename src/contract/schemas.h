@@ -14,7 +14,7 @@
 #include "contract/catalog.h"
 #include "contract/fetcher.h"
 #include "contract/registry.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 /** One parsed schema. Owned by the cache; valid until bl_schemas_destroy. */
 typedef struct bl_schema_s {

@@ -24,7 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/text.h"
+#include "base/text.h"
 
 #define MAX_ATTEMPTS_LIMIT 1000
 #define PATH_KEY_MAX_BYTES 100 /* of a label key quoted in a field path: the detail stays whole */

@@ -34,7 +34,7 @@
 
 #include "core/backlog.h"
 #include "core/item.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_history_s bl_history_t;
 

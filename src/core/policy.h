@@ -1,18 +1,19 @@
 /*
- * policy.h: the scheduling policy of SPEC §4: a JSON document with a name and
- * a version that weighs six criteria into one score, sets each domain's
+ * policy.h: the scheduling policy of SPEC §4 as plain data: a name and a
+ * version, weights that turn six criteria into one score, each domain's
  * worker group, lag bounds, retries and guardrails (quota share, approval
- * above a risk threshold), and may carry a canary policy that scores a
- * stable fraction of the tasks. docs/policy.md describes the format.
+ * above a risk threshold), and maybe a canary policy that scores a stable
+ * fraction of the tasks. Here: scoring, guardrails and the canary split.
+ * The JSON document that describes a policy (docs/policy.md) is read and
+ * written by src/policy/load.h, a layer above: core sees no JSON.
  *
- * Pure C (jansson for parsing, no Kafka). A parsed policy is immutable: any
- * thread may read it; replacing the running policy is the caller's swap of
- * one pointer for another.
+ * Pure C, no Kafka, no JSON. A finished policy is immutable: any thread may
+ * read it; replacing the running policy is the caller's swap of one
+ * pointer for another.
  */
 #ifndef BL_POLICY_H
 #define BL_POLICY_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,43 +70,76 @@ typedef struct bl_policy_fallback_s {
 /** The config's defaults: 1000 ms, 300000 ms, 3 attempts. */
 extern const bl_policy_fallback_t bl_policy_builtin_fallback;
 
+/** The horizons of the criteria that change with time, in the order of bl_policy_t's horizons_ms. */
+typedef enum {
+        BL_HORIZON_URGENCY = 0, /* sla_urgency rises from 0 this long before the deadline */
+        BL_HORIZON_FRESHNESS,   /* freshness halves every this long */
+        BL_HORIZON_AGING,       /* aging reaches 1 this long after the task became READY */
+        BL_POLICY_HORIZONS      /* how many */
+} bl_horizon_id_t;
+
+/**
+ * A policy: plain data, filled by whoever builds it (the JSON loader in
+ * src/policy/, or a test) and then read-only. bl_policy_new gives one with
+ * every default set; its builder fills the fields, calls bl_policy_finish,
+ * and may attach a canary. After that nothing changes it, and any thread may
+ * read it. Every string and array is owned by the policy (malloc'd) and
+ * freed by bl_policy_destroy.
+ */
 typedef struct bl_policy_s bl_policy_t;
+struct bl_policy_s {
+        char *name;        /* NULL until set */
+        char *version;     /* NULL until set */
+        char *description; /* "" when the document has none */
+        double weights[BL_POLICY_CRITERIA];     /* bl_criterion_id_t order */
+        int64_t horizons_ms[BL_POLICY_HORIZONS]; /* bl_horizon_id_t order, each >= 1 */
+        bl_domain_policy_t defaults;            /* domain "*"; worker_group the "{domain}" template */
+        bl_domain_policy_t *domains;            /* domain_count of them, each with its own strings */
+        size_t domain_count;
+        bool is_canary; /* the domain-level settings are the main policy's (bl_policy_attach_canary) */
+        /* set by bl_policy_attach_canary */
+        bl_policy_t *canary;
+        double canary_fraction;
+        uint64_t canary_below; /* a task is the canary's when its 53-bit point is below this */
+        /* derived by bl_policy_finish, for the accessors and the hot path */
+        char *label; /* name@version, NULL without both */
+        double per_urgency_ms, per_half_life_ms, per_aging_ms;
+};
 
 /**
- * Called once for every problem found while parsing. @p path is the JSON
- * path of the member at fault ("domains.evaluation.max_lag",
- * "canary.policy.weights.aging"), "" for the document as a whole; @p reason
- * says what is wrong. @p fatal is false for warnings, which do not stop the
- * policy (an aging weight too small to rule out starvation).
+ * A policy with every default and nothing else: no name, no weight, no
+ * domain; horizons 1 h (urgency), 6 h (freshness half-life), 1 h (aging);
+ * defaults worker_group "{domain}-workers", max_lag 1000, resume_lag 500,
+ * the retry settings of @p fallback (NULL: bl_policy_builtin_fallback), no
+ * quota, no approval. docs/policy.md lists the same defaults. NULL when out
+ * of memory.
  */
-typedef void(bl_policy_problem_cb)(const char *path, const char *reason, bool fatal, void *opaque);
+bl_policy_t *bl_policy_new(const bl_policy_fallback_t *fallback);
 
 /**
- * Parses and checks a policy document of @p len bytes. @p domains (@p
- * domain_count of them) are the configured domains: a section for any other
- * domain is an error, and every one of them gets settings (its own section
- * over the defaults). With @p domains NULL, any domain name is accepted and
- * the domains are those the document names. Retry settings the defaults
- * leave out come from @p fallback (NULL: bl_policy_builtin_fallback).
- * Every problem goes to @p cb (may be NULL), not only the first. Returns the
- * policy, or NULL when anything fatal was found (or on out of memory, which
- * is reported too).
+ * Derives what the accessors and scoring read from the fields: the label
+ * name@version (when both are set) and the reciprocals of the horizons.
+ * Call it once the fields are set, before anything scores with the policy.
+ * False when out of memory (the policy is then still whole, to destroy).
  */
-bl_policy_t *bl_policy_parse_with(const char *text, size_t len, const char *const *domains, size_t domain_count,
-                                  const bl_policy_fallback_t *fallback, bl_policy_problem_cb *cb, void *opaque);
-
-/** bl_policy_parse_with and the built-in fallback. */
-bl_policy_t *bl_policy_parse(const char *text, size_t len, const char *const *domains, size_t domain_count,
-                             bl_policy_problem_cb *cb, void *opaque);
+bool bl_policy_finish(bl_policy_t *policy);
 
 /**
- * Reads the file at @p path and parses it like bl_policy_parse_with. A file
- * that cannot be read is reported with path "" (the file as a whole) and
- * the reason ("cannot open: No such file or directory"). For the SIGHUP
- * path: on NULL the caller keeps its running policy.
+ * Gives @p policy the canary @p canary (taken over, even on failure) for
+ * @p fraction in [0, 1] of the tasks. The canary takes the main policy's
+ * domain-level settings — worker group, lag bounds, quota share — for its
+ * defaults and for each of its domains: they belong to a domain, so they
+ * cannot be split by task. What it keeps of its own applies per task:
+ * weights, horizons, retries, approval. False when out of memory.
  */
-bl_policy_t *bl_policy_load_file(const char *path, const char *const *domains, size_t domain_count,
-                                 const bl_policy_fallback_t *fallback, bl_policy_problem_cb *cb, void *opaque);
+bool bl_policy_attach_canary(bl_policy_t *policy, bl_policy_t *canary, double fraction);
+
+/**
+ * Whether the approval guardrail of @p canary lets through a task that the
+ * one of @p main_settings holds for approval: the main settings require
+ * approval and the canary's do not, or only at a higher risk.
+ */
+bool bl_policy_approval_weaker(const bl_domain_policy_t *canary, const bl_domain_policy_t *main_settings);
 
 /** Frees @p policy and its canary. NULL is a no-op. */
 void bl_policy_destroy(bl_policy_t *policy);
@@ -200,12 +234,5 @@ double bl_policy_canary_point(const char *task_id);
  * moves tasks into the canary.
  */
 const bl_policy_t *bl_policy_for_task(const bl_policy_t *policy, const char *task_id);
-
-/**
- * The effective policy as a JSON document of the same format (a new
- * reference): every weight, horizon and domain setting resolved, the
- * canary included. It parses again to the same policy.
- */
-json_t *bl_policy_describe(const bl_policy_t *policy);
 
 #endif

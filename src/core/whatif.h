@@ -62,7 +62,7 @@
 #include "core/backlog.h"
 #include "core/item.h"
 #include "core/policy.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_whatif_s bl_whatif_t;
 

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 
 #include "kafka/topics.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 struct bl_mock_s {
         rd_kafka_t *carrier; /* the handle the cluster lives on */

@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #include "ops/config.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_mock_s bl_mock_t;
 

@@ -33,7 +33,7 @@
 #include "contract/source.h"
 #include "demo/scenario.h"
 #include "kafka/client.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 #define RECENT_TASKS      64
 #define TASK_ID_MAX       32

@@ -30,7 +30,7 @@
 #include "contract/records.h"
 #include "contract/source.h"
 #include "kafka/client.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 #define ID_MAX           256
 #define IDLE_WAIT_MS     20

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "kafka/client.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 #define AWAIT_SLICE_MS 200 /* how often a wait looks for a refused certificate or login */
 

@@ -7,7 +7,7 @@
 
 #include "kafka/topics.h"
 #include "ops/config.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_admin_s bl_admin_t;
 

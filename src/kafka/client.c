@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 
 #if RD_KAFKA_VERSION < 0x020601ff
 #error "librdkafka >= 2.6.1 is needed (SCRAM against Kafka 4): build it with scripts/librdkafka.sh"

@@ -6,7 +6,8 @@
  * returned nothing on the mock). The monitor keeps one request in flight on
  * a private queue, polls that queue without blocking from the run loop, and
  * moves round-robin over the domains, each at most every interval. An error
- * or a timeout leaves the last known offsets in place: the ledger then only
+ * or a timeout reports nothing, so the last known offsets stay in place:
+ * the credit ledger the pipeline feeds from the callback then only
  * over-counts, which throttles early rather than floods the workers.
  * Pipeline thread.
  */
@@ -16,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 
 typedef struct watched_s {
         char *domain;
@@ -29,7 +30,8 @@ typedef struct watched_s {
 struct bl_lag_s {
         rd_kafka_t *rk;
         rd_kafka_queue_t *queue;
-        bl_credit_t *credit;
+        bl_lag_committed_cb *committed;
+        void *opaque;
         watched_t *watched;
         size_t watched_count;
         size_t next;          /* round-robin position */
@@ -38,12 +40,14 @@ struct bl_lag_s {
         int interval_ms, timeout_ms;
 };
 
-bl_lag_t *bl_lag_new(rd_kafka_t *rk, bl_credit_t *credit, int interval_ms, int timeout_ms) {
+bl_lag_t *bl_lag_new(rd_kafka_t *rk, bl_lag_committed_cb *committed, void *opaque, int interval_ms,
+                     int timeout_ms) {
         bl_lag_t *lag = calloc(1, sizeof(*lag));
         if (!lag)
                 return NULL;
         lag->rk = rk;
-        lag->credit = credit;
+        lag->committed = committed;
+        lag->opaque = opaque;
         lag->queue = rd_kafka_queue_new(rk);
         lag->interval_ms = interval_ms;
         lag->timeout_ms = timeout_ms;
@@ -121,8 +125,8 @@ static void apply_result(bl_lag_t *lag, rd_kafka_event_t *event) {
         for (int i = 0; partitions && i < partitions->cnt; i++) {
                 const rd_kafka_topic_partition_t *partition = &partitions->elems[i];
                 if (!partition->err)
-                        bl_credit_committed(lag->credit, entry->domain, partition->partition,
-                                            partition->offset >= 0 ? partition->offset : -1);
+                        lag->committed(entry->domain, partition->partition,
+                                       partition->offset >= 0 ? partition->offset : -1, lag->opaque);
         }
 }
 

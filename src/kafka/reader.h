@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "ops/config.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_reader_s bl_reader_t;
 

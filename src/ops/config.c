@@ -41,9 +41,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/text.h"
+#include "base/text.h"
 #include "ops/config_int.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 #ifndef BL_SCHEMAS_DIR
 #define BL_SCHEMAS_DIR "/usr/share/backlogd/schemas"

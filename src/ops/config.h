@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_strlist_s {
         char **items;

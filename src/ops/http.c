@@ -60,7 +60,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 
 #if MHD_VERSION >= 0x00097002
 typedef enum MHD_Result mhd_result_t;

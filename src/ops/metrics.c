@@ -40,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 
 #define NAME_MAX_LEN 200
 #define LABELS_MAX 16

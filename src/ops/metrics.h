@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_metrics_s bl_metrics_t;
 typedef struct bl_metric_s bl_metric_t;

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 #include "pipeline/pipeline_int.h"
 
 #define COMMIT_RETRIES 5
@@ -51,8 +51,8 @@ struct bl_commit_s {
 
 /* Flushes in slices; false as soon as a refusal is reported (the transaction must abort). */
 static bool flush_unless_refused(bl_commit_t *commit) {
-        int64_t until = bl_pipeline_monotonic_ms() + commit->timeout_ms;
-        while (rd_kafka_outq_len(commit->producer) > 0 && bl_pipeline_monotonic_ms() < until) {
+        int64_t until = bl_clock_monotonic_ms() + commit->timeout_ms;
+        while (rd_kafka_outq_len(commit->producer) > 0 && bl_clock_monotonic_ms() < until) {
                 rd_kafka_flush(commit->producer, FLUSH_SLICE_MS);
                 if (commit->refused && atomic_load(commit->refused))
                         return false;
@@ -81,9 +81,9 @@ static rd_kafka_error_t *send_offsets_and_commit(bl_commit_t *commit) {
 
 static void *commit_main(void *arg) {
         bl_commit_t *commit = arg;
-        int64_t started = bl_pipeline_monotonic_ms();
+        int64_t started = bl_clock_monotonic_ms();
         commit->error = send_offsets_and_commit(commit);
-        commit->took_ms = bl_pipeline_monotonic_ms() - started;
+        commit->took_ms = bl_clock_monotonic_ms() - started;
         atomic_store_explicit(&commit->done, true, memory_order_release);
         if (commit->wake)
                 rd_kafka_queue_yield(commit->wake);

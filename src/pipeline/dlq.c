@@ -10,7 +10,7 @@
  * The detail never holds configuration or secrets: it is the field path or
  * the decoder's message. It may quote input (a label key in a field path),
  * so it is written as valid UTF-8 without control characters: a stray byte
- * or a control character becomes the text \xNN (core/text.c), and the
+ * or a control character becomes the text \xNN (base/text.c), and the
  * header stays readable by every UTF-8 string deserializer and JSON tool.
  *
  * The DLQ never refuses a letter for its size: a letter larger than the
@@ -28,8 +28,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/text.h"
-#include "ops/log.h"
+#include "base/text.h"
+#include "base/log.h"
 
 struct bl_dlq_s {
         bl_dlq_produce_fn produce;

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "core/reason.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 typedef struct bl_dlq_s bl_dlq_t;
 

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 
 struct bl_ingest_s {
         bl_decoder_t *decoder;

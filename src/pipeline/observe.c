@@ -32,7 +32,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 #include "pipeline/pipeline_int.h"
 
 #define GAUGE_TICK_MS 100     /* the gauges other modules count for: lag and throttling change fast */
@@ -98,7 +98,7 @@ bool bl_observe_open(bl_pipeline_t *p) {
                 return false;
         }
         make_series(p);
-        p->observe.health = (bl_http_health_t){.last_commit_ms = bl_pipeline_monotonic_ms()};
+        p->observe.health = (bl_http_health_t){.last_commit_ms = bl_clock_monotonic_ms()};
         if (!bl_http_options_from_config(p->config, &options))
                 return true; /* http.port 0: no endpoint */
         p->observe.http = bl_http_start(&options, p->observe.registry, errstr, sizeof(errstr));
@@ -184,7 +184,7 @@ static void count_item(const bl_item_t *item, void *opaque) {
 static void take_census(bl_pipeline_t *p) {
         bl_observe_t *o = &p->observe;
         census_t census = {.p = p};
-        int64_t now = bl_pipeline_wall_ms();
+        int64_t now = bl_clock_wall_ms();
         for (int s = 0; s < BL_STATE__COUNT; s++)
                 census.oldest_since[s] = BL_NO_TIME;
         bl_backlog_foreach(p->backlog, count_item, &census);
@@ -223,7 +223,7 @@ static bool work_pending(const bl_pipeline_t *p) {
         if (!p->ready)
                 return false; /* timers run once the partitions are restored */
         int64_t due = bl_backlog_next_due(p->backlog);
-        return due != BL_NO_TIME && due <= bl_pipeline_wall_ms();
+        return due != BL_NO_TIME && due <= bl_clock_wall_ms();
 }
 
 /* The health gauges, and the verdict of /healthz logged when it changes. */
@@ -284,14 +284,14 @@ static void update_health(bl_pipeline_t *p, int64_t now) {
 
 void bl_observe_committed(bl_pipeline_t *p) {
         bl_http_health_t *health = &p->observe.health;
-        health->last_commit_ms = bl_pipeline_monotonic_ms();
+        health->last_commit_ms = bl_clock_monotonic_ms();
         health->aborts_in_row = 0;
         bl_http_set_health(p->observe.http, health);
 }
 
 void bl_observe_aborted(bl_pipeline_t *p) {
         bl_http_health_t *health = &p->observe.health;
-        int64_t now = bl_pipeline_monotonic_ms();
+        int64_t now = bl_clock_monotonic_ms();
         health->aborts_in_row++;
         if (!health->work_pending)
                 health->work_since_ms = now;
@@ -307,7 +307,7 @@ static double thread_cpu_ms(void) {
 }
 
 void bl_observe_tick(bl_pipeline_t *p) {
-        int64_t now = bl_pipeline_monotonic_ms();
+        int64_t now = bl_clock_monotonic_ms();
         bl_http_heartbeat(p->observe.http);
         if (now - p->observe.last_gauges_ms < GAUGE_TICK_MS)
                 return;

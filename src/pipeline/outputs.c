@@ -26,7 +26,7 @@
 
 #include "contract/encode.h"
 #include "contract/submission.h"
-#include "ops/log.h"
+#include "base/log.h"
 #include "pipeline/pipeline_int.h"
 
 static void encoding_failed(bl_pipeline_t *p, const char *what) {
@@ -216,7 +216,7 @@ static bl_err_t accept_event(void *opaque, const bl_task_event_t *event, const b
                                     traceparent_of(source->headers, traceparent, sizeof(traceparent))};
         if (!bl_txn_ensure(p))
                 return BL_ERR_UNAVAILABLE;
-        switch (bl_backlog_apply_event(p->backlog, event, source->partition, &origin, bl_pipeline_wall_ms(), detail,
+        switch (bl_backlog_apply_event(p->backlog, event, source->partition, &origin, bl_clock_wall_ms(), detail,
                                        sizeof(detail))) {
         case BL_APPLY_ILLEGAL:
                 p->stats.illegal++;
@@ -256,7 +256,7 @@ bl_ingest_outcome_t bl_outputs_apply_notice_record(bl_pipeline_t *p, const rd_ka
                 snprintf(why, why_size, "%s", errstr);
                 return BL_INGEST_RETRY;
         }
-        bl_backlog_apply_notice(p->backlog, &record->notice, message->partition, bl_pipeline_wall_ms());
+        bl_backlog_apply_notice(p->backlog, &record->notice, message->partition, bl_clock_wall_ms());
         bl_notice_record_destroy(record);
         return BL_INGEST_HANDED_ON;
 }

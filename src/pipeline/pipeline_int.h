@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/clock.h"
 #include "contract/decoder.h"
 #include "core/credit.h"
 #include "kafka/lag.h"
@@ -189,10 +190,6 @@ typedef struct bl_pipeline_s {
         bl_pipeline_stats_t stats;
         char instance[256];
 } bl_pipeline_t;
-
-/* time.c-free helpers shared by the files */
-int64_t bl_pipeline_monotonic_ms(void);
-int64_t bl_pipeline_wall_ms(void);
 
 /* commit.c */
 /**

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ops/log.h"
+#include "base/log.h"
 #include "pipeline/pipeline_int.h"
 
 #define SCHEMA_WAIT_SLICE_MS 1000 /* how often a wait for a schema looks at the stop flag */
@@ -79,7 +79,7 @@ static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
 bl_err_t bl_restore_partitions(bl_pipeline_t *p, const int32_t *partitions, size_t count, char *errstr,
                                size_t errstr_size) {
         restore_ctx_t ctx = {.p = p};
-        int64_t started = bl_pipeline_monotonic_ms();
+        int64_t started = bl_clock_monotonic_ms();
         bl_err_t err;
         for (size_t i = 0; i < count; i++)
                 bl_backlog_drop_partition(p->backlog, partitions[i]);
@@ -89,14 +89,14 @@ bl_err_t bl_restore_partitions(bl_pipeline_t *p, const int32_t *partitions, size
                 err = bl_err_set(errstr, errstr_size, BL_ERR_UNAVAILABLE, "%s", ctx.why);
         if (err)
                 return err;
-        bl_backlog_restore_finish(p->backlog, bl_pipeline_wall_ms());
+        bl_backlog_restore_finish(p->backlog, bl_clock_wall_ms());
         p->stats.restored_items += ctx.items;
-        bl_metric_set(p->observe.restore_seconds, (double)(bl_pipeline_monotonic_ms() - started) / 1000.0);
+        bl_metric_set(p->observe.restore_seconds, (double)(bl_clock_monotonic_ms() - started) / 1000.0);
         bl_metric_inc(p->observe.restore_items, (double)ctx.items);
         bl_log_info("restore", "%s, %zu partitions: %" PRIu64 " snapshots, %" PRIu64 " tombstones, %" PRIu64
                                " unreadable in %" PRId64 " ms",
                     p->topic_state, count, ctx.items, ctx.tombstones, ctx.unreadable,
-                    bl_pipeline_monotonic_ms() - started);
+                    bl_clock_monotonic_ms() - started);
         return BL_OK;
 }
 

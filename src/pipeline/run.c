@@ -42,11 +42,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "contract/subjects.h"
 #include "kafka/admin.h"
 #include "kafka/client.h"
 #include "kafka/topics.h"
-#include "ops/log.h"
 #include "pipeline/pipeline_int.h"
 
 #define STATS_INTERVAL_MS 10000
@@ -145,7 +145,7 @@ static void pause_and_rewind(bl_pipeline_t *p, bl_input_partition_t *entry, int6
         entry->paused = true;
         entry->schema_wait = schema_pending;
         if (schema_pending) {
-                entry->retry_at_ms = bl_pipeline_monotonic_ms() + SCHEMA_PENDING_WAIT_MS;
+                entry->retry_at_ms = bl_clock_monotonic_ms() + SCHEMA_PENDING_WAIT_MS;
                 bl_log_debug("run", "%s [%d] waits at offset %" PRId64 ": %s", entry->topic, (int)entry->partition,
                              offset, why);
                 return;
@@ -153,13 +153,13 @@ static void pause_and_rewind(bl_pipeline_t *p, bl_input_partition_t *entry, int6
         entry->backoff_ms = entry->backoff_ms ? entry->backoff_ms * 2 : p->config->ingest_retry_backoff_ms;
         if (entry->backoff_ms > p->config->ingest_retry_backoff_max_ms)
                 entry->backoff_ms = p->config->ingest_retry_backoff_max_ms;
-        entry->retry_at_ms = bl_pipeline_monotonic_ms() + entry->backoff_ms;
+        entry->retry_at_ms = bl_clock_monotonic_ms() + entry->backoff_ms;
         bl_log_warn("run", "%s [%d] paused at offset %" PRId64 ", retry in %" PRId64 " ms: %s", entry->topic,
                     (int)entry->partition, offset, entry->backoff_ms, why);
 }
 
 static void resume_due_partitions(bl_pipeline_t *p) {
-        int64_t now = bl_pipeline_monotonic_ms();
+        int64_t now = bl_clock_monotonic_ms();
         if (p->held_back)
                 return; /* everything resumes together (release_held_back) */
         for (size_t i = 0; i < p->partition_count; i++) {
@@ -201,7 +201,7 @@ void bl_pipeline_hold_back(bl_pipeline_t *p, const char *why) {
         p->held_back_backoff_ms = p->held_back_backoff_ms ? p->held_back_backoff_ms * 2 : first;
         if (p->held_back_backoff_ms > most)
                 p->held_back_backoff_ms = most;
-        p->held_back_until_ms = bl_pipeline_monotonic_ms() + p->held_back_backoff_ms;
+        p->held_back_until_ms = bl_clock_monotonic_ms() + p->held_back_backoff_ms;
         if (!p->held_back)
                 pause_all_inputs(p, true);
         p->held_back = true;
@@ -211,7 +211,7 @@ void bl_pipeline_hold_back(bl_pipeline_t *p, const char *why) {
 }
 
 static void release_held_back(bl_pipeline_t *p) {
-        if (!p->held_back || bl_pipeline_monotonic_ms() < p->held_back_until_ms)
+        if (!p->held_back || bl_clock_monotonic_ms() < p->held_back_until_ms)
                 return;
         p->held_back = false;
         pause_all_inputs(p, false);
@@ -364,7 +364,7 @@ static void log_stats(bl_pipeline_t *p, const char *what) {
                     p->stats.restored_items, p->stats.held_records, p->stats.held_peak_bytes, p->stats.commit_ms,
                     p->stats.commit_wait_ms, p->stats.given_up, p->stats.producer_restarts, p->partition_count, paused,
                     by_reason);
-        p->last_stats_ms = bl_pipeline_monotonic_ms();
+        p->last_stats_ms = bl_clock_monotonic_ms();
 }
 
 /* Partitions of tasks.events this instance owns: its share of the work and of max_lag. */
@@ -439,7 +439,7 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
                                : 1.0;
         size_t want[BL_OBSERVE_DOMAINS] = {0}, round_total = 0, sent = 0;
         size_t domains = p->config->domains.count < BL_OBSERVE_DOMAINS ? p->config->domains.count : BL_OBSERVE_DOMAINS;
-        int64_t monotonic = bl_pipeline_monotonic_ms();
+        int64_t monotonic = bl_clock_monotonic_ms();
         for (size_t d = 0; d < domains; d++) {
                 const char *domain = p->config->domains.items[d];
                 bool changed;
@@ -481,7 +481,7 @@ static void fire_timers(bl_pipeline_t *p, int64_t now) {
 
 /* Timers and dispatch: the work that needs no input. A culprit task is given up first. */
 static void advance_backlog(bl_pipeline_t *p) {
-        int64_t now = bl_pipeline_wall_ms();
+        int64_t now = bl_clock_wall_ms();
         int64_t due = bl_backlog_next_due(p->backlog);
         int failures = 0;
         const bl_unit_t *culprit = bl_isolate_culprit(p->isolate, &failures);
@@ -496,11 +496,11 @@ static void advance_backlog(bl_pipeline_t *p) {
         if (bl_isolate_room(p->isolate) == 0)
                 return;
         if (bl_backlog_ready_count(p->backlog) > 0 && bl_txn_ensure(p)) {
-                int64_t started = bl_pipeline_monotonic_ms();
+                int64_t started = bl_clock_monotonic_ms();
                 size_t decisions = dispatch_with_credit(p, now);
                 if (decisions > 0)
                         bl_metric_observe(p->observe.decision_seconds,
-                                          (double)(bl_pipeline_monotonic_ms() - started) / 1000.0 / (double)decisions);
+                                          (double)(bl_clock_monotonic_ms() - started) / 1000.0 / (double)decisions);
         }
 }
 
@@ -520,7 +520,7 @@ static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop, volatile sig
                 bl_observe_tick(p);
                 resume_due_partitions(p);
                 bl_txn_tick(p);
-                if (bl_pipeline_monotonic_ms() - p->last_stats_ms >= STATS_INTERVAL_MS)
+                if (bl_clock_monotonic_ms() - p->last_stats_ms >= STATS_INTERVAL_MS)
                         log_stats(p, "progress");
         }
 }
@@ -767,7 +767,7 @@ static void close_producer(bl_pipeline_t *p) {
 bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why) {
         char errstr[512];
         bool retriable = true;
-        int64_t now = bl_pipeline_monotonic_ms();
+        int64_t now = bl_clock_monotonic_ms();
         if (p->producer_restarted_ms && now - p->producer_restarted_ms < RENEW_MIN_INTERVAL_MS &&
             p->stats.transactions > p->transactions_at_renewal) {
                 bl_log_error("run", "the producer was %s again within %d s of the last new one: another live "
@@ -788,7 +788,7 @@ bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why) {
                 bl_log_warn("run", "a new producer after it was %s: %s; trying again", why, errstr);
         }
         p->renew_producer = false;
-        p->producer_restarted_ms = bl_pipeline_monotonic_ms();
+        p->producer_restarted_ms = bl_clock_monotonic_ms();
         p->transactions_at_renewal = p->stats.transactions;
         bl_reader_destroy(p->reader);
         if (!(p->reader = bl_reader_new(p->config, errstr, sizeof(errstr)))) {
@@ -891,7 +891,7 @@ static bool open_backlog(bl_pipeline_t *p) {
                 .max_attempts = (int32_t)p->config->backlog_max_attempts,
                 .retention_ms = p->config->backlog_retention_ms,
                 .dedup_window = (size_t)p->config->backlog_dedup_window,
-                .seed = (uint64_t)bl_pipeline_wall_ms() ^ (uint64_t)getpid() << 32,
+                .seed = (uint64_t)bl_clock_wall_ms() ^ (uint64_t)getpid() << 32,
         };
         bl_backlog_sink_t backlog_sink;
         bl_ingest_sink_t ingest_sink;
@@ -1005,7 +1005,7 @@ int bl_pipeline_run_with(const bl_config_t *config, const bl_pipeline_options_t 
                 bl_log_error("run", "%s", errstr);
                 goto done;
         }
-        p.last_stats_ms = bl_pipeline_monotonic_ms();
+        p.last_stats_ms = bl_clock_monotonic_ms();
         run_loop(&p, stop, reload);
         bl_observe_ready(&p, false, "shutting down");
         bl_txn_commit(&p);

@@ -11,15 +11,16 @@
  * (for the scheduler's order), the decision with its rationale and the name
  * of the policy that made it (the canary for its stable fraction of tasks),
  * and the task's settings (retries, approval). The domains' worker groups
- * and lag bounds go to the credit ledger and the lag monitor. Swapping the
- * policy re-scores every READY task at once. Pipeline thread.
+ * and lag bounds go to the credit ledger and the lag monitor, whose answers
+ * (the worker groups' committed offsets) this file hands to the ledger.
+ * Swapping the policy re-scores every READY task at once. Pipeline thread.
  */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/policy.h"
-#include "ops/log.h"
+#include "policy/load.h"
+#include "base/log.h"
 #include "pipeline/pipeline_int.h"
 
 #define POLICY_POLL_MS 5000
@@ -102,7 +103,7 @@ static void adopt(bl_pipeline_t *p, bl_policy_t *policy, const char *source) {
         if (p->lag)
                 apply_lag_bounds(p);
         if (p->backlog)
-                bl_backlog_rescore(p->backlog, bl_pipeline_wall_ms());
+                bl_backlog_rescore(p->backlog, bl_clock_wall_ms());
         bl_policy_destroy(old);
 }
 
@@ -169,12 +170,18 @@ static bool follow_topic(bl_pipeline_t *p) {
                         adopt(p, policy, "backlog.policy");
         }
         free(newest.text);
-        p->policy_checked_ms = bl_pipeline_monotonic_ms();
+        p->policy_checked_ms = bl_clock_monotonic_ms();
         return ok;
 }
 
+/* The lag monitor's answers, into the credit ledger: kafka/ reports, the pipeline decides where they go. */
+static void committed_to_credit(const char *domain, int32_t partition, int64_t offset, void *opaque) {
+        bl_credit_committed(opaque, domain, partition, offset);
+}
+
 bool bl_steer_open_lag(bl_pipeline_t *p) {
-        p->lag = bl_lag_new(p->producer, p->credit, LAG_INTERVAL_MS, (int)p->config->admin_timeout_ms);
+        p->lag = bl_lag_new(p->producer, committed_to_credit, p->credit, LAG_INTERVAL_MS,
+                            (int)p->config->admin_timeout_ms);
         return p->lag != NULL;
 }
 
@@ -203,10 +210,10 @@ void bl_steer_tick(bl_pipeline_t *p, volatile sig_atomic_t *reload) {
                 }
         }
         if (!*p->config->policy_file && *p->config->policy_name &&
-            bl_pipeline_monotonic_ms() - p->policy_checked_ms >= POLICY_POLL_MS)
+            bl_clock_monotonic_ms() - p->policy_checked_ms >= POLICY_POLL_MS)
                 follow_topic(p);
         if (p->policy)
-                bl_lag_poll(p->lag, bl_pipeline_monotonic_ms());
+                bl_lag_poll(p->lag, bl_clock_monotonic_ms());
 }
 
 void bl_steer_close(bl_pipeline_t *p) {

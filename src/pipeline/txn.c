@@ -43,10 +43,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/log.h"
 #include "kafka/client.h"
-#include "ops/log.h"
 #include "pipeline/pipeline_int.h"
 
 #define TXN_TIMEOUT_MS 30000
@@ -64,18 +63,6 @@ struct bl_held_record_s {
         int32_t partition;
         bool has_key, tombstone;
 };
-
-int64_t bl_pipeline_monotonic_ms(void) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-int64_t bl_pipeline_wall_ms(void) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 /* The producer's fatal error is a fencing: its epoch is gone, a new producer with the same id can go on. */
 static bool producer_fenced(bl_pipeline_t *p) {
@@ -222,7 +209,7 @@ bool bl_txn_ensure(bl_pipeline_t *p) {
         p->batch_begun = false;
         p->transaction_failed = false;
         p->batch_fault = BL_FAULT_NONE;
-        p->batch_started_ms = bl_pipeline_monotonic_ms();
+        p->batch_started_ms = bl_clock_monotonic_ms();
         return p->committing || begin_transaction(p); /* while a commit runs, the batch is held */
 }
 
@@ -396,7 +383,7 @@ rd_kafka_resp_err_t bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *reco
                         rd_kafka_headers_destroy(record->headers);
                 return RD_KAFKA_RESP_ERR__STATE;
         }
-        if (!bl_gate_open(p->gate, record->topic, bl_pipeline_monotonic_ms()))
+        if (!bl_gate_open(p->gate, record->topic, bl_clock_monotonic_ms()))
                 return refuse_closed(p, record);
         bl_gate_wrote(p->gate, record->topic);
         if (!(rkt = topic_handle(p, record->topic))) {
@@ -424,7 +411,7 @@ rd_kafka_resp_err_t bl_txn_produce(bl_pipeline_t *p, const bl_txn_record_t *reco
 rd_kafka_resp_err_t bl_txn_produce_dead_letter(void *opaque, const char *topic, const void *key, size_t key_size,
                                                const void *value, size_t value_size, rd_kafka_headers_t *headers) {
         bl_pipeline_t *p = opaque;
-        if (!bl_gate_open(p->gate, topic, bl_pipeline_monotonic_ms())) {
+        if (!bl_gate_open(p->gate, topic, bl_clock_monotonic_ms())) {
                 /* refused now, nothing produced: the letter's record waits in its partition, the rest goes on */
                 const char *cause = bl_gate_cause(p->gate, topic);
                 if (headers)
@@ -564,7 +551,7 @@ static bool refuse_output(bl_pipeline_t *p, const char *topic, const char *failu
         int64_t backoff_ms;
         if (closed_here)
                 return false; /* something that cannot wait alone needed it meanwhile */
-        bool first = bl_gate_refused(p->gate, topic, cause ? cause + 2 : failure, bl_pipeline_monotonic_ms(),
+        bool first = bl_gate_refused(p->gate, topic, cause ? cause + 2 : failure, bl_clock_monotonic_ms(),
                                      &backoff_ms);
         bl_metric_set(bl_metrics_series(p->observe.metrics.output_blocked, topic), 1);
         bl_metric_inc(bl_metrics_series(p->observe.metrics.output_refusals, topic), 1);
@@ -584,7 +571,7 @@ static void output_reopened(const bl_gate_entry_t *entry, void *opaque) {
         bl_metric_set(bl_metrics_series(p->observe.metrics.output_blocked, entry->topic), 0);
         bl_log_info("txn", "topic %s is written again after %" PRId64 " s and %" PRIu64 " refusals; what waited for it "
                            "goes on",
-                    entry->topic, (bl_pipeline_monotonic_ms() - entry->since_ms) / 1000, entry->refusals);
+                    entry->topic, (bl_clock_monotonic_ms() - entry->since_ms) / 1000, entry->refusals);
 }
 
 /*
@@ -705,10 +692,10 @@ static void collect_commit(bl_pipeline_t *p, bool wait) {
         bool refused = false;
         if (!p->committing || (!wait && !bl_commit_done(p->committing)))
                 return; /* every turn of the loop comes here: no clock read before this */
-        waited_from = bl_pipeline_monotonic_ms();
+        waited_from = bl_clock_monotonic_ms();
         error = bl_commit_finish(p->committing, &offsets, &took_ms, &refused);
         p->committing = NULL;
-        p->stats.commit_wait_ms += (uint64_t)(bl_pipeline_monotonic_ms() - waited_from);
+        p->stats.commit_wait_ms += (uint64_t)(bl_clock_monotonic_ms() - waited_from);
         take_deliveries(p);
         if (error) {
                 commit_failed(p, error, refused);
@@ -749,7 +736,7 @@ void bl_txn_tick(bl_pipeline_t *p) {
         collect_commit(p, p->held.used >= (size_t)p->config->commit_hold_max_bytes);
         if (p->batch_open && !p->committing && !p->fatal && !p->renew_producer &&
             (bl_isolate_room(p->isolate) == 0 || p->transaction_failed ||
-             bl_pipeline_monotonic_ms() - p->batch_started_ms >= p->config->commit_interval_ms))
+             bl_clock_monotonic_ms() - p->batch_started_ms >= p->config->commit_interval_ms))
                 hand_off(p);
 }
 

@@ -84,10 +84,10 @@
 #include "contract/schemas.h"
 #include "contract/wire.h"
 #include "core/backlog.h"
-#include "core/policy.h"
-#include "core/text.h"
+#include "policy/load.h"
+#include "base/text.h"
 #include "ops/config.h"
-#include "ops/log.h"
+#include "base/log.h"
 #include "pipeline/dlq.h"
 
 #ifndef BL_FUZZ_FIXTURES_DIR

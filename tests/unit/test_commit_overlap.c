@@ -31,7 +31,7 @@
 #include "demo/traffic.h"
 #include "kafka/reader.h"
 #include "ops/config.h"
-#include "ops/log.h"
+#include "base/log.h"
 #include "pipeline/run.h"
 
 #define FAILING_RTT_MS         1000

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "core/text.h"
+#include "base/text.h"
 #include "pipeline/dlq.h"
 
 typedef struct captured_s {

@@ -3,7 +3,7 @@
  * bl_err_set formats safely into small buffers.
  */
 #include "check.h"
-#include "ops/err.h"
+#include "base/err.h"
 
 static void test_every_code_has_a_name(void) {
         for (int code = 0; code > -BL_ERR__COUNT; code--) {

@@ -21,7 +21,7 @@
 #include "check.h"
 #include "ops/config.h"
 #include "ops/http.h"
-#include "ops/log.h"
+#include "base/log.h"
 #include "ops/metrics.h"
 
 typedef struct reply_s {

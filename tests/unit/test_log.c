@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "ops/log.h"
+#include "base/log.h"
 
 /* Logs one line into a memory stream and parses it back. */
 static json_t *log_and_parse(bl_log_level_t level, const char *module, const char *message) {

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "ops/log.h"
+#include "base/log.h"
 #include "ops/metrics.h"
 
 static bl_metric_t *add(bl_metrics_t *registry, const char *name, bl_metric_type_t type, const char *help,

@@ -1,5 +1,6 @@
 /*
- * test_policy.c: the scheduling policy (core/policy.c): parsing and every
+ * test_policy.c: the scheduling policy, read from its documents
+ * (policy/load.c) and scored by core (core/policy.c): parsing and every
  * problem it reports, each criterion's raw and normalised value at its
  * boundaries, the score as the sum of its rationale, aging lifting a
  * low-value task above fresh high-value ones (and when it cannot), the
@@ -10,7 +11,7 @@
  * and the clock is a number, so every test is deterministic.
  */
 #include "check.h"
-#include "core/policy.h"
+#include "policy/load.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "check.h"
-#include "core/text.h"
+#include "base/text.h"
 
 /* Whether @p text (of @p size bytes) is valid; when not, the offset must be @p bad_offset. */
 static void expect_utf8(const char *text, size_t size, bool valid, size_t bad_offset) {

@@ -13,6 +13,7 @@
  * order in which partitions were read.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,13 +22,25 @@
 
 #define T0 INT64_C(1795849200000)
 
-static const char VALUE_FIRST[] =
-        "{\"name\": \"value-first\", \"version\": \"2\", \"weights\": {\"business_value\": 1}}";
-static const char OLDEST_FIRST[] = "{\"name\": \"oldest-first\", \"version\": \"1\", \"weights\": {\"aging\": 1}}";
+/* A candidate policy that weighs one criterion, built as core's plain struct (no JSON in core's tests). */
+typedef struct candidate_s {
+        const char *name, *version;
+        bl_criterion_id_t criterion;
+} candidate_t;
 
-static bl_policy_t *policy_of(const char *text) {
-        bl_policy_t *policy = bl_policy_parse(text, strlen(text), NULL, 0, NULL, NULL);
+static const candidate_t VALUE_FIRST = {"value-first", "2", BL_CRITERION_BUSINESS_VALUE};
+static const candidate_t OLDEST_FIRST = {"oldest-first", "1", BL_CRITERION_AGING};
+
+static bl_policy_t *policy_of(const candidate_t *candidate) {
+        bl_policy_t *policy = bl_policy_new(NULL);
         CHECK(policy != NULL);
+        policy->name = strdup(candidate->name);
+        policy->version = strdup(candidate->version);
+        policy->weights[candidate->criterion] = 1;
+        CHECK(policy->name && policy->version && bl_policy_finish(policy));
+        char label[64];
+        snprintf(label, sizeof(label), "%s@%s", candidate->name, candidate->version);
+        CHECK_STR(bl_policy_label(policy), label);
         return policy;
 }
 
@@ -110,8 +123,8 @@ static void dispatched_then_started(task_fx_t *fx, int64_t at) {
         go(fx, BL_STATE_RUNNING, at + 100);
 }
 
-static const bl_whatif_domain_t *run(topic_fx_t *topic, const char *policy_text, bl_whatif_report_t *report) {
-        bl_policy_t *policy = policy_of(policy_text);
+static const bl_whatif_domain_t *run(topic_fx_t *topic, const candidate_t *candidate, bl_whatif_report_t *report) {
+        bl_policy_t *policy = policy_of(candidate);
         CHECK_INT(bl_whatif_run(topic->whatif, policy, report), BL_OK);
         bl_policy_destroy(policy);
         CHECK_INT(report->domain_count, 1);
@@ -146,7 +159,7 @@ static void test_value_first_reorders_a_fifo_history_with_exact_waits(void) {
         topic_fx_t topic = {bl_whatif_new(), {0}};
         bl_whatif_report_t report;
         fold_four(&topic, false);
-        const bl_whatif_domain_t *d = run(&topic, VALUE_FIRST, &report);
+        const bl_whatif_domain_t *d = run(&topic, &VALUE_FIRST, &report);
 
         CHECK_INT(report.transitions, 20);
         CHECK_INT(report.decisions_skipped, 0);
@@ -200,7 +213,7 @@ static void test_value_first_reorders_a_fifo_history_with_exact_waits(void) {
         bl_whatif_report_free(&report);
 
         /* run again with another candidate: the folded history is unchanged */
-        d = run(&topic, OLDEST_FIRST, &report);
+        d = run(&topic, &OLDEST_FIRST, &report);
         CHECK_INT(d->same_task, 4);
         CHECK(d->has_tau && d->kendall_tau == 1.0);
         CHECK_INT(d->candidate.p50_ms, 19000);
@@ -215,7 +228,7 @@ static void test_the_order_tasks_were_read_in_does_not_matter(void) {
         bl_whatif_report_t a, b;
         fold_four(&forward, false);
         fold_four(&backward, true);
-        const bl_whatif_domain_t *x = run(&forward, VALUE_FIRST, &a), *y = run(&backward, VALUE_FIRST, &b);
+        const bl_whatif_domain_t *x = run(&forward, &VALUE_FIRST, &a), *y = run(&backward, &VALUE_FIRST, &b);
         CHECK_INT(x->same_task, y->same_task);
         CHECK(x->kendall_tau == y->kendall_tau);
         CHECK(x->candidate.mean_ms == y->candidate.mean_ms);
@@ -248,7 +261,7 @@ static void test_a_retry_arrives_as_long_after_the_candidates_dispatch(void) {
         go(&r, BL_STATE_READY, 3000);
         go(&s, BL_STATE_DISPATCHED, 2000);
         go(&r, BL_STATE_DISPATCHED, 4000);
-        const bl_whatif_domain_t *d = run(&topic, VALUE_FIRST, &report);
+        const bl_whatif_domain_t *d = run(&topic, &VALUE_FIRST, &report);
         CHECK_INT(d->episodes, 3);
         CHECK_INT(d->decisions, 3);
         CHECK_INT(d->candidate_decisions, 3);
@@ -284,7 +297,7 @@ static void test_a_retry_arrives_as_long_after_the_candidates_dispatch(void) {
         go(&low, BL_STATE_READY, 1500);
         go(&low, BL_STATE_DISPATCHED, 2000);
         go(&high1, BL_STATE_DISPATCHED, 3000);
-        d = run(&starved, VALUE_FIRST, &report);
+        d = run(&starved, &VALUE_FIRST, &report);
         /* candidate: high1 at 1 s, high2 at 2 s, low/1 at 3 s; low/2 would arrive at 3.5 s, after the history */
         CHECK_INT(d->episodes, 4);
         CHECK_INT(d->decisions, 3);
@@ -314,7 +327,7 @@ static void test_deadlines_and_cancellations_in_the_candidates_ready_set(void) {
         go(&x, BL_STATE_DISPATCHED, 1000);
         go(&z, BL_STATE_CANCELLED, 1200);
         go(&y, BL_STATE_DISPATCHED, 2000);
-        const bl_whatif_domain_t *d = run(&topic, VALUE_FIRST, &report);
+        const bl_whatif_domain_t *d = run(&topic, &VALUE_FIRST, &report);
         CHECK_INT(d->decisions, 2);
         CHECK_INT(d->candidate_decisions, 1);
         CHECK_INT(d->recorded.left, 1);
@@ -347,7 +360,7 @@ static void test_an_update_while_ready_is_rescored(void) {
         go(&p, BL_STATE_READY, 500);
         go(&p, BL_STATE_DISPATCHED, 1000);
         go(&q, BL_STATE_DISPATCHED, 2000);
-        const bl_whatif_domain_t *d = run(&topic, VALUE_FIRST, &report);
+        const bl_whatif_domain_t *d = run(&topic, &VALUE_FIRST, &report);
         CHECK_INT(d->same_task, 0);
         CHECK_INT(d->sooner_count, 1);
         CHECK_STR(d->sooner[0].task_id, "q");
@@ -381,7 +394,7 @@ static void test_a_dispatch_without_its_ready_start_is_skipped(void) {
         m.domain = "model_inference";
         ready_at(&m, 0);
         ready_at(&e, 0);
-        bl_policy_t *policy = policy_of(VALUE_FIRST);
+        bl_policy_t *policy = policy_of(&VALUE_FIRST);
         CHECK_INT(bl_whatif_run(topic.whatif, policy, &report), BL_OK);
         CHECK_INT(report.decisions_skipped, 1);
         CHECK_INT(report.recorded_policy_count, 1);
@@ -415,7 +428,7 @@ static void test_offsets_order_one_millisecond(void) {
                 go(&a, BL_STATE_DISPATCHED, 1000);
                 go(&b, BL_STATE_READY, 1000);
                 go(&b, BL_STATE_DISPATCHED, 2000);
-                const bl_whatif_domain_t *d = run(&topic, VALUE_FIRST, &report);
+                const bl_whatif_domain_t *d = run(&topic, &VALUE_FIRST, &report);
                 CHECK_INT(d->candidate_decisions, 2);
                 if (b_partition == 0) {
                         CHECK_INT(d->same_task, 2);
@@ -434,7 +447,7 @@ static void test_offsets_order_one_millisecond(void) {
 static void test_empty_history(void) {
         topic_fx_t topic = {bl_whatif_new(), {0}};
         bl_whatif_report_t report;
-        bl_policy_t *policy = policy_of(VALUE_FIRST);
+        bl_policy_t *policy = policy_of(&VALUE_FIRST);
         CHECK_INT(bl_whatif_run(topic.whatif, policy, &report), BL_OK);
         CHECK_INT(report.domain_count, 0);
         CHECK_INT(report.transitions, 0);

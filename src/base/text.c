@@ -12,9 +12,9 @@
  * U+10FFFF); C0, C1 and F5..FF never appear. Every string backlogd takes
  * from input goes through it (contract/validate.c, contract/records.c), and
  * whatever quotes input bytes into a log line or a header escapes with it
- * (ops/log.c, pipeline/dlq.c). Pure, no allocation; any thread.
+ * (base/log.c, pipeline/dlq.c). Pure, no allocation; any thread.
  */
-#include "core/text.h"
+#include "base/text.h"
 
 #include <stdint.h>
 #include <stdio.h>

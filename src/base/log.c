@@ -8,18 +8,18 @@
  * the buffer are cut and end in "...". Whatever bytes a message holds, the
  * line stays valid JSON in UTF-8: quotes, backslashes and control characters
  * get JSON's escapes, and a byte that is not part of well-formed UTF-8
- * (core/text.c) is written as the four characters \xNN (lowercase hex), so
+ * (base/text.c) is written as the four characters \xNN (lowercase hex), so
  * an input's stray bytes stay visible without breaking the line. The level
  * is an atomic so any thread may read it while the main thread changes it.
  */
-#include "ops/log.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
-#include "core/text.h"
+#include "base/text.h"
 
 #define LOG_MSG_MAX 2048
 

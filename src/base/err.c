@@ -5,7 +5,7 @@
  * adding one row here and one line in err.h; a unit test checks that every
  * code has a name. Safe from any thread: the table is read-only.
  */
-#include "ops/err.h"
+#include "base/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,0 +1,128 @@
+# check_layers.cmake: every #include of src/ against the layers (docs/architecture.md).
+#
+#   cmake -DBL_SOURCE_DIR=<src> -DBL_RULES=<build>/layers/rules.txt -P check_layers.cmake
+#
+# BL_RULES is written by CMakeLists.txt from its bl_layer() calls, one line per layer, bottom first:
+# name|dirs|uses|third party, lists comma-separated. A file in src/<dir>/ belongs to the layer that
+# lists <dir>; a file right in src/ (main.c) to the last layer, the top. A layer may include:
+#   "dir/file.h" where dir is its own or a directory of a layer it uses, directly or through others;
+#   <header> of a third-party library (jansson, avro, curl, microhttpd, rdkafka, openssl) that it names itself;
+#   any other <header> (the C library, POSIX).
+# A quoted include with ".." or without a directory is refused: it would get round the include roots.
+# The compiler already refuses most of these (each layer's headers are reachable only through its
+# library); this check also covers the third-party headers in /usr/include, which every target
+# reaches, and says which arrow a refused include would need. Every violation is listed; exit 1.
+cmake_minimum_required(VERSION 3.18)
+
+if(NOT BL_SOURCE_DIR OR NOT BL_RULES)
+  message(FATAL_ERROR "usage: cmake -DBL_SOURCE_DIR=<src> -DBL_RULES=<rules.txt> -P check_layers.cmake")
+endif()
+
+get_filename_component(BL_SOURCE_DIR "${BL_SOURCE_DIR}" ABSOLUTE)
+
+# The headers of each third-party library, as regular expressions on the path inside <...>.
+set(header_jansson "^jansson(_config)?\\.h$")
+set(header_avro "^avro(\\.h|/)")
+set(header_curl "^curl/")
+set(header_microhttpd "^microhttpd\\.h$")
+set(header_rdkafka "^librdkafka/")
+set(header_openssl "^openssl/")
+set(third_parties jansson avro curl microhttpd rdkafka openssl)
+
+file(STRINGS "${BL_RULES}" rules)
+set(layers "")
+foreach(rule IN LISTS rules)
+  string(REPLACE "|" ";" fields "${rule}")
+  list(LENGTH fields field_count) # empty fields stay (CMP0007): "base|base||" has four
+  if(NOT field_count EQUAL 4)
+    message(FATAL_ERROR "${BL_RULES}: \"${rule}\" is not name|dirs|uses|third party")
+  endif()
+  list(GET fields 0 name)
+  list(GET fields 1 dirs)
+  list(GET fields 2 uses)
+  list(GET fields 3 third_party)
+  foreach(field dirs uses third_party)
+    string(REPLACE "," ";" ${field} "${${field}}")
+  endforeach()
+  set(dirs_of_${name} ${dirs})
+  set(uses_of_${name} ${uses})
+  set(third_party_of_${name} ${third_party})
+  foreach(dir IN LISTS dirs)
+    set(layer_of_dir_${dir} ${name})
+  endforeach()
+  list(APPEND layers ${name})
+endforeach()
+list(GET layers -1 top_layer)
+
+# What each layer may reach: its own directories and those of every layer below it that it uses.
+foreach(name IN LISTS layers)
+  set(reach ${dirs_of_${name}})
+  set(pending ${uses_of_${name}})
+  set(seen "")
+  while(pending)
+    list(POP_FRONT pending used)
+    if(used IN_LIST seen)
+      continue()
+    endif()
+    list(APPEND seen ${used})
+    list(APPEND reach ${dirs_of_${used}})
+    list(APPEND pending ${uses_of_${used}})
+  endwhile()
+  set(reach_of_${name} ${reach})
+  set(below_of_${name} ${seen})
+endforeach()
+
+file(GLOB_RECURSE files RELATIVE "${BL_SOURCE_DIR}" "${BL_SOURCE_DIR}/*.c" "${BL_SOURCE_DIR}/*.h")
+list(SORT files)
+set(violations 0)
+foreach(file IN LISTS files)
+  string(FIND "${file}" "/" slash)
+  if(slash EQUAL -1)
+    set(layer ${top_layer})
+  else()
+    string(SUBSTRING "${file}" 0 ${slash} dir)
+    if(NOT DEFINED layer_of_dir_${dir})
+      message(NOTICE "src/${file}: src/${dir}/ belongs to no layer: name it in a bl_layer() of CMakeLists.txt")
+      math(EXPR violations "${violations} + 1")
+      continue()
+    endif()
+    set(layer ${layer_of_dir_${dir}})
+  endif()
+  file(STRINGS "${BL_SOURCE_DIR}/${file}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*[\"<]")
+  foreach(line IN LISTS lines)
+    string(REGEX MATCH "include[ \t]*([\"<])([^\">]*)[\">]" matched "${line}")
+    set(bracket "${CMAKE_MATCH_1}")
+    set(path "${CMAKE_MATCH_2}")
+    set(problem "")
+    if(bracket STREQUAL "\"")
+      string(FIND "${path}" "/" path_slash)
+      if(path MATCHES "(^|/)\\.\\.(/|$)" OR path_slash EQUAL -1)
+        set(problem "\"${path}\": include by the path from a layer's root, \"<dir>/<file>.h\"")
+      else()
+        string(SUBSTRING "${path}" 0 ${path_slash} included_dir)
+        if(NOT included_dir IN_LIST reach_of_${layer})
+          set(owner "no layer")
+          if(DEFINED layer_of_dir_${included_dir})
+            set(owner "layer ${layer_of_dir_${included_dir}}")
+          endif()
+          string(REPLACE ";" " " below "${below_of_${layer}}")
+          set(problem "${layer} may not include ${path} (${owner}); ${layer} uses: ${below}")
+        endif()
+      endif()
+    else()
+      foreach(library IN LISTS third_parties)
+        if(path MATCHES "${header_${library}}" AND NOT library IN_LIST third_party_of_${layer})
+          set(problem "${layer} may not include <${path}> (${library}): not among the libraries of its bl_layer()")
+        endif()
+      endforeach()
+    endif()
+    if(problem)
+      message(NOTICE "src/${file}: ${problem}")
+      math(EXPR violations "${violations} + 1")
+    endif()
+  endforeach()
+endforeach()
+if(violations GREATER 0)
+  message(FATAL_ERROR "${violations} include(s) against the layers: each needs an arrow that docs/architecture.md "
+    "does not draw (or a move to the layer that may include it)")
+endif()

@@ -1,0 +1,985 @@
+/*
+ * load.c: read and check a policy document (JSON, SPEC §4, docs/policy.md)
+ * into core's plain bl_policy_t, and write one back (bl_policy_describe).
+ *
+ * Reading takes in the whole document before judging it: every problem is
+ * reported with its JSON path and the reason, not only the first, so that
+ * `backlogd policy check` lists them all in one run and a bad policy sent on
+ * SIGHUP or through backlog.policy is refused with everything that is wrong
+ * with it while the running policy stays. The "defaults" section is applied
+ * under each domain's own section, so every configured domain has complete
+ * settings after reading and nothing is looked up twice at run time.
+ *
+ * A canary is read as a policy of its own, then joined to the main policy by
+ * core (bl_policy_attach_canary), which gives it the main policy's
+ * domain-level settings; this file warns where the canary's approval
+ * guardrail is weaker than the main policy's.
+ *
+ * Invariants of a policy returned: weights in [-10, 10], not all 0;
+ * horizons >= 1 s; resume_lag < max_lag in every domain; quota shares sum
+ * to at most 1; the canary (if any) has another name@version and no canary.
+ * Scoring, guardrails and the canary split are core's (core/policy.c); this
+ * file is the only one that knows the document's keys. Any thread; no state
+ * outside the call.
+ */
+#include "policy/load.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/text.h"
+
+#define NAME_MAX_LEN         100
+#define VERSION_MAX_LEN      64
+#define DESCRIPTION_MAX_LEN  1000
+#define WORKER_GROUP_MAX_LEN 200
+#define HORIZON_MIN_MS       ((int64_t)1000)
+#define HORIZON_MAX_MS       ((int64_t)30 * 86400000)
+#define LAG_MAX              ((int64_t)1000000000)
+#define RETRY_MS_MAX         ((int64_t)86400000)
+#define MAX_ATTEMPTS_MAX     1000
+#define FILE_MAX_BYTES       ((long)4 << 20)
+#define DOMAIN_TEMPLATE      "{domain}"
+
+/* The keys of the "weights" section: core's names of the criteria, in bl_criterion_id_t order. */
+static void criterion_names_of(const char *names[BL_POLICY_CRITERIA]) {
+        for (size_t i = 0; i < BL_POLICY_CRITERIA; i++)
+                names[i] = bl_policy_criterion_name((bl_criterion_id_t)i);
+}
+
+/* The keys of the "criteria" section (bl_horizon_id_t order; core has their defaults). */
+static const char *const horizon_keys[BL_POLICY_HORIZONS] = {
+        "urgency_horizon_ms",
+        "freshness_half_life_ms",
+        "aging_horizon_ms",
+};
+
+/* The keys of "defaults" and of each "domains.<name>" section. */
+enum {
+        KEY_WORKER_GROUP,
+        KEY_MAX_LAG,
+        KEY_RESUME_LAG,
+        KEY_RETRY_BASE_MS,
+        KEY_RETRY_CAP_MS,
+        KEY_MAX_ATTEMPTS,
+        KEY_QUOTA_SHARE,
+        KEY_APPROVAL_RISK_THRESHOLD,
+        KEY__COUNT
+};
+static const struct {
+        const char *name;
+        int64_t min, max; /* integers: the bounds */
+        bool of_domain;   /* a property of the domain, not of a task: a canary takes the main policy's */
+} domain_keys[KEY__COUNT] = {
+        {"worker_group", 1, WORKER_GROUP_MAX_LEN, true},
+        {"max_lag", 1, LAG_MAX, true},
+        {"resume_lag", 0, LAG_MAX - 1, true},
+        {"retry_base_ms", 0, RETRY_MS_MAX, false},
+        {"retry_cap_ms", 0, RETRY_MS_MAX, false},
+        {"max_attempts", 1, MAX_ATTEMPTS_MAX, false},
+        {"quota_share", 0, 1, true},
+        {"approval_risk_threshold", 0, 1, false},
+};
+#define BIT(key) (1u << (key))
+
+static const char *const root_keys[] = {"name",     "version",  "description", "weights",
+                                        "criteria", "defaults", "domains",     "canary"};
+static const char *const canary_keys[] = {"fraction", "policy"};
+#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+/* ---- problems ------------------------------------------------------------------------ */
+
+typedef struct parser_s {
+        bl_policy_problem_cb *cb;
+        void *opaque;
+        int fatal_count;
+} parser_t;
+
+static void report(parser_t *parser, bool fatal, const char *path, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void report(parser_t *parser, bool fatal, const char *path, const char *fmt, ...) {
+        char reason[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(reason, sizeof(reason), fmt, ap);
+        va_end(ap);
+        if (fatal)
+                parser->fatal_count++;
+        if (parser->cb)
+                parser->cb(path, reason, fatal, parser->opaque);
+}
+
+/* prefix + member into out: "domains" + "evaluation" -> "domains.evaluation"; a path too long ends in "...". */
+static void join_path(char *out, size_t out_size, const char *prefix, const char *member) {
+        int len = snprintf(out, out_size, "%s%s%s", prefix, *prefix ? "." : "", member);
+        if (len < 0 || (size_t)len >= out_size)
+                memcpy(out + out_size - 4, "...", 4);
+}
+
+static const char *json_type_name(const json_t *value) {
+        switch (json_typeof(value)) {
+        case JSON_OBJECT: return "an object";
+        case JSON_ARRAY: return "an array";
+        case JSON_STRING: return "a string";
+        case JSON_INTEGER: return "an integer";
+        case JSON_REAL: return "a number with a fraction";
+        case JSON_TRUE:
+        case JSON_FALSE: return "a boolean";
+        default: return "null";
+        }
+}
+
+
+/* The closest of @p known to @p name, or NULL if none is within two edits or a prefix of it ("quota"). */
+static const char *closest(const char *name, const char *const *known, size_t known_count) {
+        const char *best = NULL;
+        size_t best_distance = 3;
+        for (size_t i = 0; i < known_count; i++) {
+                size_t d = bl_text_edit_distance(name, known[i]);
+                if (d >= best_distance && strlen(name) >= 4 && !strncmp(known[i], name, strlen(name)))
+                        d = best_distance - 1;
+                if (d < best_distance) {
+                        best_distance = d;
+                        best = known[i];
+                }
+        }
+        return best;
+}
+
+/* Where a key of another section belongs, for a key put in the wrong place; NULL if nowhere. */
+static const char *section_of(const char *name) {
+        for (size_t i = 0; i < KEY__COUNT; i++)
+                if (!strcmp(name, domain_keys[i].name))
+                        return "\"defaults\" or \"domains\": {\"<domain>\": {...}}";
+        for (size_t i = 0; i < BL_POLICY_CRITERIA; i++)
+                if (!strcmp(name, bl_policy_criterion_name((bl_criterion_id_t)i)))
+                        return "\"weights\"";
+        for (size_t i = 0; i < BL_POLICY_HORIZONS; i++)
+                if (!strcmp(name, horizon_keys[i]))
+                        return "\"criteria\"";
+        if (!strcmp(name, "fraction"))
+                return "\"canary\"";
+        return NULL;
+}
+
+static void report_unknown(parser_t *parser, const char *path, const char *member, const char *const *known,
+                           size_t known_count) {
+        const char *suggestion = closest(member, known, known_count);
+        const char *section = section_of(member);
+        if (suggestion)
+                report(parser, true, path, "unknown key (did you mean %s?)", suggestion);
+        else if (section)
+                report(parser, true, path, "unknown key here: it belongs in %s", section);
+        else
+                report(parser, true, path, "unknown key");
+}
+
+static bool is_comment(const char *member) {
+        return !strncmp(member, "//", 2);
+}
+
+/* ---- values -------------------------------------------------------------------------- */
+
+static bool label_chars_ok(const char *text) {
+        for (const char *p = text; *p; p++)
+                if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+                        return false;
+        return true;
+}
+
+/* A copy of a name or version, or NULL with the problem reported. */
+static char *read_label(parser_t *parser, const char *path, const json_t *value, size_t max_len, bool integer_ok) {
+        char text[32];
+        const char *chosen;
+        if (integer_ok && json_is_integer(value)) {
+                if (json_integer_value(value) < 0) {
+                        report(parser, true, path, "must not be negative");
+                        return NULL;
+                }
+                snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(value));
+                chosen = text;
+        } else if (json_is_string(value)) {
+                chosen = json_string_value(value);
+        } else {
+                report(parser, true, path, "expected a string%s, got %s", integer_ok ? " or an integer" : "",
+                       json_type_name(value));
+                return NULL;
+        }
+        if (!*chosen) {
+                report(parser, true, path, "must not be empty");
+                return NULL;
+        }
+        if (strlen(chosen) > max_len) {
+                report(parser, true, path, "is %zu characters long, the limit is %zu", strlen(chosen), max_len);
+                return NULL;
+        }
+        if (!label_chars_ok(chosen)) {
+                report(parser, true, path,
+                       "\"%s\" may hold only letters, digits, '.', '_' and '-' (it labels decisions and metrics)",
+                       chosen);
+                return NULL;
+        }
+        char *copy = strdup(chosen);
+        if (!copy)
+                report(parser, true, path, "out of memory");
+        return copy;
+}
+
+static bool read_int(parser_t *parser, const char *path, const json_t *value, int64_t min, int64_t max, int64_t *out) {
+        if (!json_is_integer(value)) {
+                report(parser, true, path, "expected an integer, got %s", json_type_name(value));
+                return false;
+        }
+        json_int_t number = json_integer_value(value);
+        if (number < min || number > max) {
+                report(parser, true, path, "%lld is out of range [%lld, %lld]", (long long)number, (long long)min,
+                       (long long)max);
+                return false;
+        }
+        *out = number;
+        return true;
+}
+
+static bool read_number(parser_t *parser, const char *path, const json_t *value, double min, double max, double *out) {
+        if (!json_is_number(value)) {
+                report(parser, true, path, "expected a number, got %s", json_type_name(value));
+                return false;
+        }
+        double number = json_number_value(value);
+        if (!(number >= min && number <= max)) {
+                report(parser, true, path, "%g is out of range [%g, %g]", number, min, max);
+                return false;
+        }
+        *out = number;
+        return true;
+}
+
+/* A fraction in [0, 1], or null for "none": *present says which. */
+static bool read_fraction_or_null(parser_t *parser, const char *path, const json_t *value, bool *present, double *out) {
+        if (json_is_null(value)) {
+                *present = false;
+                return true;
+        }
+        if (!json_is_number(value)) {
+                report(parser, true, path, "expected a number in [0, 1] or null, got %s", json_type_name(value));
+                return false;
+        }
+        if (!read_number(parser, path, value, 0.0, 1.0, out))
+                return false;
+        *present = true;
+        return true;
+}
+
+/* A worker group (or the defaults' template), copied; NULL with the problem reported. */
+static char *read_worker_group(parser_t *parser, const char *path, const json_t *value) {
+        if (!json_is_string(value)) {
+                report(parser, true, path, "expected a string, got %s", json_type_name(value));
+                return NULL;
+        }
+        const char *text = json_string_value(value);
+        size_t len = strlen(text);
+        if (len < 1 || len > WORKER_GROUP_MAX_LEN) {
+                report(parser, true, path, len ? "is %zu characters long, the limit is %d" : "must not be empty", len,
+                       WORKER_GROUP_MAX_LEN);
+                return NULL;
+        }
+        for (const char *p = text; *p; p++) {
+                if (!isgraph((unsigned char)*p)) {
+                        report(parser, true, path, "\"%s\" may not hold spaces or control characters", text);
+                        return NULL;
+                }
+        }
+        char *copy = strdup(text);
+        if (!copy)
+                report(parser, true, path, "out of memory");
+        return copy;
+}
+
+/* The template with every "{domain}" replaced by @p domain (a new string), or NULL when out of memory. */
+static char *expand_group(const char *template_text, const char *domain) {
+        size_t template_len = strlen(DOMAIN_TEMPLATE), size = 1;
+        for (const char *p = template_text; *p;) {
+                if (!strncmp(p, DOMAIN_TEMPLATE, template_len)) {
+                        size += strlen(domain);
+                        p += template_len;
+                } else {
+                        size++;
+                        p++;
+                }
+        }
+        char *out = malloc(size), *w = out;
+        if (!out)
+                return NULL;
+        for (const char *p = template_text; *p;) {
+                if (!strncmp(p, DOMAIN_TEMPLATE, template_len)) {
+                        w += sprintf(w, "%s", domain);
+                        p += template_len;
+                } else {
+                        *w++ = *p++;
+                }
+        }
+        *w = '\0';
+        return out;
+}
+
+/* ---- domain settings ------------------------------------------------------------------- */
+
+static int domain_key_index(const char *name) {
+        for (int i = 0; i < KEY__COUNT; i++)
+                if (!strcmp(name, domain_keys[i].name))
+                        return i;
+        return -1;
+}
+
+/*
+ * Reads a "defaults" or "domains.<name>" section over @p settings, which
+ * holds what applies when the section is silent. Returns the keys it set
+ * (BIT(KEY_...)). A worker group read here replaces settings->worker_group
+ * (owned); @p canary says the domain-level keys are ignored (with a warning).
+ */
+static unsigned read_domain_section(parser_t *parser, const json_t *section, const char *path,
+                                    bl_domain_policy_t *settings, bool canary) {
+        const char *member;
+        const json_t *value;
+        unsigned set = 0;
+        const char *key_names[KEY__COUNT];
+        for (int i = 0; i < KEY__COUNT; i++)
+                key_names[i] = domain_keys[i].name;
+        if (!json_is_object(section)) {
+                report(parser, true, path, "expected an object of domain settings, got %s", json_type_name(section));
+                return 0;
+        }
+        json_object_foreach((json_t *)section, member, value) {
+                char key_path[512];
+                int key;
+                if (is_comment(member))
+                        continue;
+                join_path(key_path, sizeof(key_path), path, member);
+                key = domain_key_index(member);
+                if (key < 0) {
+                        report_unknown(parser, key_path, member, key_names, KEY__COUNT);
+                        continue;
+                }
+                if (canary && domain_keys[key].of_domain) {
+                        report(parser, false, key_path,
+                               "ignored: worker groups, lag bounds and quota shares belong to the domain, "
+                               "so a canary always has the main policy's");
+                        continue;
+                }
+                bool ok = false;
+                switch (key) {
+                case KEY_WORKER_GROUP: {
+                        char *group = read_worker_group(parser, key_path, value);
+                        if (group) {
+                                free((char *)settings->worker_group);
+                                settings->worker_group = group;
+                                ok = true;
+                        }
+                        break;
+                }
+                case KEY_MAX_LAG:
+                case KEY_RESUME_LAG:
+                case KEY_RETRY_BASE_MS:
+                case KEY_RETRY_CAP_MS:
+                case KEY_MAX_ATTEMPTS: {
+                        int64_t number;
+                        ok = read_int(parser, key_path, value, domain_keys[key].min, domain_keys[key].max, &number);
+                        if (!ok)
+                                break;
+                        if (key == KEY_MAX_LAG)
+                                settings->max_lag = number;
+                        else if (key == KEY_RESUME_LAG)
+                                settings->resume_lag = number;
+                        else if (key == KEY_RETRY_BASE_MS)
+                                settings->retry_base_ms = number;
+                        else if (key == KEY_RETRY_CAP_MS)
+                                settings->retry_cap_ms = number;
+                        else
+                                settings->max_attempts = (int32_t)number;
+                        break;
+                }
+                case KEY_QUOTA_SHARE:
+                        ok = read_fraction_or_null(parser, key_path, value, &settings->has_quota,
+                                                   &settings->quota_share);
+                        break;
+                case KEY_APPROVAL_RISK_THRESHOLD:
+                        ok = read_fraction_or_null(parser, key_path, value, &settings->has_approval,
+                                                   &settings->approval_risk_threshold);
+                        break;
+                }
+                if (ok)
+                        set |= BIT(key);
+        }
+        return set;
+}
+
+/* " (from defaults)" and the like, for a value that was not set in the section at fault. */
+static const char *origin_note(unsigned set_here, unsigned set_in_defaults, int key, bool in_domain) {
+        if (set_here & BIT(key))
+                return "";
+        if (in_domain && (set_in_defaults & BIT(key)))
+                return " (from defaults)";
+        if (key == KEY_RETRY_BASE_MS || key == KEY_RETRY_CAP_MS || key == KEY_MAX_ATTEMPTS)
+                return " (from the config's backlog settings)";
+        return " (built in)";
+}
+
+/*
+ * The rules between keys of one resolved section: resume_lag < max_lag,
+ * retry_base_ms <= retry_cap_ms. A pair is judged where one of its keys was
+ * set: a domain whose section names neither was judged with the defaults.
+ */
+static void check_pairs(parser_t *parser, const char *path, const bl_domain_policy_t *settings, unsigned set_here,
+                        unsigned set_in_defaults, bool in_domain) {
+        char key_path[512];
+        if ((set_here & (BIT(KEY_MAX_LAG) | BIT(KEY_RESUME_LAG))) && settings->resume_lag >= settings->max_lag) {
+                join_path(key_path, sizeof(key_path), path, set_here & BIT(KEY_RESUME_LAG) ? "resume_lag" : "max_lag");
+                report(parser, true, key_path,
+                       "resume_lag %lld%s must be below max_lag %lld%s, or the domain would never open again",
+                       (long long)settings->resume_lag,
+                       origin_note(set_here, set_in_defaults, KEY_RESUME_LAG, in_domain), (long long)settings->max_lag,
+                       origin_note(set_here, set_in_defaults, KEY_MAX_LAG, in_domain));
+        }
+        if ((set_here & (BIT(KEY_RETRY_BASE_MS) | BIT(KEY_RETRY_CAP_MS))) &&
+            settings->retry_base_ms > settings->retry_cap_ms) {
+                join_path(key_path, sizeof(key_path), path,
+                          set_here & BIT(KEY_RETRY_CAP_MS) ? "retry_cap_ms" : "retry_base_ms");
+                report(parser, true, key_path, "retry_base_ms %lld%s exceeds retry_cap_ms %lld%s",
+                       (long long)settings->retry_base_ms,
+                       origin_note(set_here, set_in_defaults, KEY_RETRY_BASE_MS, in_domain),
+                       (long long)settings->retry_cap_ms,
+                       origin_note(set_here, set_in_defaults, KEY_RETRY_CAP_MS, in_domain));
+        }
+}
+
+/* ---- the document ---------------------------------------------------------------------- */
+
+static void read_weights(parser_t *parser, bl_policy_t *policy, const json_t *weights, const char *prefix) {
+        char path[512], member_path[512];
+        const char *member;
+        const json_t *value;
+        const char *criterion_names[BL_POLICY_CRITERIA];
+        criterion_names_of(criterion_names);
+        join_path(path, sizeof(path), prefix, "weights");
+        if (!weights) {
+                report(parser, true, path,
+                       "missing: a policy must weigh at least one criterion (%s, %s, %s, %s, %s, %s)",
+                       criterion_names[0], criterion_names[1], criterion_names[2], criterion_names[3],
+                       criterion_names[4], criterion_names[5]);
+                return;
+        }
+        if (!json_is_object(weights)) {
+                report(parser, true, path, "expected an object of criterion weights, got %s", json_type_name(weights));
+                return;
+        }
+        bool any_set = false, all_ok = true;
+        json_object_foreach((json_t *)weights, member, value) {
+                if (is_comment(member))
+                        continue;
+                join_path(member_path, sizeof(member_path), path, member);
+                size_t i;
+                for (i = 0; i < BL_POLICY_CRITERIA && strcmp(member, criterion_names[i]); i++)
+                        ;
+                if (i == BL_POLICY_CRITERIA) {
+                        report_unknown(parser, member_path, member, criterion_names, BL_POLICY_CRITERIA);
+                        all_ok = false;
+                        continue;
+                }
+                if (read_number(parser, member_path, value, BL_POLICY_WEIGHT_MIN, BL_POLICY_WEIGHT_MAX,
+                                &policy->weights[i]))
+                        any_set = any_set || policy->weights[i] != 0;
+                else
+                        all_ok = false;
+        }
+        if (all_ok && !any_set)
+                report(parser, true, path, "every weight is 0: every task would score 0");
+}
+
+static void read_criteria(parser_t *parser, bl_policy_t *policy, const json_t *criteria, const char *prefix) {
+        char path[512], member_path[512];
+        const char *member;
+        const json_t *value;
+        const char *names[BL_POLICY_HORIZONS];
+        for (size_t i = 0; i < BL_POLICY_HORIZONS; i++)
+                names[i] = horizon_keys[i];
+        if (!criteria)
+                return;
+        join_path(path, sizeof(path), prefix, "criteria");
+        if (!json_is_object(criteria)) {
+                report(parser, true, path, "expected an object of horizons, got %s", json_type_name(criteria));
+                return;
+        }
+        json_object_foreach((json_t *)criteria, member, value) {
+                if (is_comment(member))
+                        continue;
+                join_path(member_path, sizeof(member_path), path, member);
+                size_t i;
+                for (i = 0; i < BL_POLICY_HORIZONS && strcmp(member, horizon_keys[i]); i++)
+                        ;
+                if (i == BL_POLICY_HORIZONS)
+                        report_unknown(parser, member_path, member, names, BL_POLICY_HORIZONS);
+                else
+                        read_int(parser, member_path, value, HORIZON_MIN_MS, HORIZON_MAX_MS, &policy->horizons_ms[i]);
+        }
+}
+
+/* Warns when the aging weight cannot outgrow the other criteria: then a task can wait forever. */
+static void check_aging(parser_t *parser, const bl_policy_t *policy, const char *prefix) {
+        char path[512];
+        double others = 0;
+        for (size_t i = 0; i < BL_POLICY_CRITERIA; i++)
+                if (i != BL_CRITERION_AGING)
+                        others += fabs(policy->weights[i]);
+        if (policy->weights[BL_CRITERION_AGING] > others)
+                return;
+        join_path(path, sizeof(path), prefix, "weights.aging");
+        report(parser, false, path,
+               "%g does not exceed %g, the sum of the other weights' magnitudes: under a steady stream of "
+               "better tasks a task can wait forever; above it, a task READY for aging_horizon_ms outranks "
+               "every task that has just become READY",
+               policy->weights[BL_CRITERION_AGING], others);
+}
+
+/* The position of @p name among @p domains, or SIZE_MAX. */
+static size_t domain_index(const char *const *domains, size_t domain_count, const char *name) {
+        for (size_t i = 0; i < domain_count; i++)
+                if (!strcmp(domains[i], name))
+                        return i;
+        return SIZE_MAX;
+}
+
+/*
+ * The "domains" section against the configured domains: reports unknown
+ * ones and non-objects, and fills @p sections (one per configured domain,
+ * NULL when it has none). With no configured domains, the names in the
+ * section become the domains (*names, allocated).
+ */
+static bool index_domain_sections(parser_t *parser, const json_t *section, const char *path, const char *const *domains,
+                                  size_t domain_count, const json_t ***sections, const char ***names, size_t *count) {
+        const char *member;
+        const json_t *value;
+        size_t listed_count = 0;
+        if (section && !json_is_object(section)) {
+                report(parser, true, path, "expected an object with one member per domain, got %s",
+                       json_type_name(section));
+                section = NULL;
+        }
+        if (!domains) {
+                json_object_foreach((json_t *)section, member, value) {
+                        listed_count += !is_comment(member);
+                }
+                domain_count = listed_count;
+        }
+        *sections = calloc(domain_count ? domain_count : 1, sizeof(**sections));
+        *names = calloc(domain_count ? domain_count : 1, sizeof(**names));
+        if (!*sections || !*names) {
+                report(parser, true, path, "out of memory");
+                return false;
+        }
+        *count = domain_count;
+        if (domains)
+                for (size_t i = 0; i < domain_count; i++)
+                        (*names)[i] = domains[i];
+        listed_count = 0;
+        if (!section)
+                return true;
+        json_object_foreach((json_t *)section, member, value) {
+                char member_path[512];
+                size_t index;
+                if (is_comment(member))
+                        continue;
+                join_path(member_path, sizeof(member_path), path, member);
+                if (!domains) {
+                        index = listed_count++;
+                        (*names)[index] = member;
+                } else if ((index = domain_index(domains, domain_count, member)) == SIZE_MAX) {
+                        const char *suggestion = closest(member, domains, domain_count);
+                        char known[512];
+                        size_t used = 0;
+                        known[0] = '\0';
+                        for (size_t i = 0; i < domain_count && used < sizeof(known); i++)
+                                used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "",
+                                                         domains[i]);
+                        if (suggestion)
+                                report(parser, true, member_path, "unknown domain (did you mean %s?)", suggestion);
+                        else
+                                report(parser, true, member_path, "unknown domain: the configured domains are %s",
+                                       known);
+                        continue;
+                }
+                (*sections)[index] = value;
+        }
+        return true;
+}
+
+/* Shares of the domains that have a quota must leave room for each other: at most 1 in all. */
+static void check_quota_sum(parser_t *parser, const bl_policy_t *policy, bool any_domain_sets_quota,
+                            const char *prefix) {
+        char path[512], detail[400];
+        double sum = 0;
+        size_t used = 0;
+        detail[0] = '\0';
+        for (size_t i = 0; i < policy->domain_count; i++) {
+                const bl_domain_policy_t *settings = &policy->domains[i];
+                if (!settings->has_quota)
+                        continue;
+                sum += settings->quota_share;
+                if (used < sizeof(detail))
+                        used += (size_t)snprintf(detail + used, sizeof(detail) - used, "%s%s %g", used ? ", " : "",
+                                                 settings->domain, settings->quota_share);
+        }
+        if (sum <= 1.0 + 1e-9)
+                return;
+        join_path(path, sizeof(path), prefix, any_domain_sets_quota ? "domains" : "defaults.quota_share");
+        report(parser, true, path, "quota shares sum to %g (%s): they must sum to at most 1", sum, detail);
+}
+
+static bl_policy_t *parse_policy(parser_t *parser, const json_t *root, const char *prefix, const char *const *domains,
+                                 size_t domain_count, const bl_policy_fallback_t *fallback, bool is_canary);
+
+static bool finish_canary(parser_t *parser, bl_policy_t *policy, bl_policy_t *canary, double fraction);
+
+/* The "canary" section: {"fraction": f, "policy": {...}}. False only when out of memory. */
+static bool read_canary(parser_t *parser, bl_policy_t *policy, const json_t *canary,
+                        const bl_policy_fallback_t *fallback) {
+        const char *member;
+        const json_t *value, *fraction = NULL, *document = NULL;
+        double fraction_value = 0.0;
+        if (!json_is_object(canary)) {
+                report(parser, true, "canary", "expected an object {\"fraction\": ..., \"policy\": {...}}, got %s",
+                       json_type_name(canary));
+                return true;
+        }
+        json_object_foreach((json_t *)canary, member, value) {
+                char path[512];
+                if (is_comment(member))
+                        continue;
+                join_path(path, sizeof(path), "canary", member);
+                if (!strcmp(member, "fraction"))
+                        fraction = value;
+                else if (!strcmp(member, "policy"))
+                        document = value;
+                else
+                        report_unknown(parser, path, member, canary_keys, COUNT(canary_keys));
+        }
+        if (!fraction)
+                report(parser, true, "canary.fraction", "missing: the fraction of tasks the canary scores, in [0, 1]");
+        else if (read_number(parser, "canary.fraction", fraction, 0.0, 1.0, &fraction_value)) {
+                if (fraction_value == 0)
+                        report(parser, false, "canary.fraction", "0: the canary scores no task");
+                else if (fraction_value == 1)
+                        report(parser, false, "canary.fraction", "1: the canary scores every task; promote it instead");
+        }
+        if (!document) {
+                report(parser, true, "canary.policy", "missing: the candidate policy, a full policy document");
+                return true;
+        }
+        if (!json_is_object(document)) {
+                report(parser, true, "canary.policy", "expected a policy document (an object), got %s",
+                       json_type_name(document));
+                return true;
+        }
+        /* The canary knows the main policy's domains, whether configured or named by the document. */
+        const char **domains = calloc(policy->domain_count ? policy->domain_count : 1, sizeof(*domains));
+        if (!domains)
+                return false;
+        for (size_t i = 0; i < policy->domain_count; i++)
+                domains[i] = policy->domains[i].domain;
+        bl_policy_t *canary_policy =
+                parse_policy(parser, document, "canary.policy", domains, policy->domain_count, fallback, true);
+        free(domains);
+        return canary_policy ? finish_canary(parser, policy, canary_policy, fraction_value) : true;
+}
+
+static bool same_approval(const bl_domain_policy_t *a, const bl_domain_policy_t *b) {
+        return a->has_approval == b->has_approval &&
+               (!a->has_approval || a->approval_risk_threshold == b->approval_risk_threshold);
+}
+
+/*
+ * Joins @p canary (taken over) to @p policy for @p fraction of the tasks,
+ * with the problems only the pair shows: the same name@version, an approval
+ * guardrail weaker than the main policy's. False only when out of memory.
+ */
+static bool finish_canary(parser_t *parser, bl_policy_t *policy, bl_policy_t *canary, double fraction) {
+        if (policy->label && canary->label && !strcmp(policy->label, canary->label))
+                report(parser, true, "canary.policy.version",
+                       "the canary is %s like the main policy: give it another version (or name) so that decisions "
+                       "and metrics tell them apart",
+                       canary->label);
+        if (!bl_policy_attach_canary(policy, canary, fraction))
+                return false;
+        if (bl_policy_approval_weaker(&canary->defaults, &policy->defaults))
+                report(parser, false, "canary.policy.defaults.approval_risk_threshold",
+                       "weaker than the main policy's %g: tasks that the main policy holds for approval would be "
+                       "dispatched without it when the canary scores them",
+                       policy->defaults.approval_risk_threshold);
+        for (size_t i = 0; i < canary->domain_count; i++) {
+                const bl_domain_policy_t *main_settings = bl_policy_domain(policy, canary->domains[i].domain);
+                const bl_domain_policy_t *settings = &canary->domains[i];
+                /* A domain that only repeats the defaults was judged with them. */
+                bool own =
+                        !same_approval(settings, &canary->defaults) || !same_approval(main_settings, &policy->defaults);
+                if (own && bl_policy_approval_weaker(settings, main_settings)) {
+                        char domain_path[512], path[512];
+                        join_path(domain_path, sizeof(domain_path), "canary.policy.domains", settings->domain);
+                        join_path(path, sizeof(path), domain_path, "approval_risk_threshold");
+                        report(parser, false, path,
+                               "weaker than the main policy's %g: tasks of %s that the main policy holds for "
+                               "approval would be dispatched without it when the canary scores them",
+                               main_settings->approval_risk_threshold, settings->domain);
+                }
+        }
+        return true;
+}
+
+static bl_policy_t *parse_policy(parser_t *parser, const json_t *root, const char *prefix, const char *const *domains,
+                                 size_t domain_count, const bl_policy_fallback_t *fallback, bool is_canary) {
+        const json_t *sections_by_key[COUNT(root_keys)] = {NULL};
+        const json_t **domain_sections = NULL;
+        const char **domain_names = NULL;
+        const char *member;
+        const json_t *value;
+        char path[512];
+        unsigned defaults_set = 0;
+        bool any_domain_sets_quota = false;
+        bl_policy_t *policy = bl_policy_new(fallback);
+        if (!policy) {
+                report(parser, true, prefix, "out of memory");
+                return NULL;
+        }
+        policy->is_canary = is_canary;
+
+        json_object_foreach((json_t *)root, member, value) {
+                if (is_comment(member))
+                        continue;
+                join_path(path, sizeof(path), prefix, member);
+                size_t i;
+                for (i = 0; i < COUNT(root_keys) && strcmp(member, root_keys[i]); i++)
+                        ;
+                if (i == COUNT(root_keys))
+                        report_unknown(parser, path, member, root_keys, COUNT(root_keys));
+                else
+                        sections_by_key[i] = value;
+        }
+
+        /* name, version, description */
+        join_path(path, sizeof(path), prefix, "name");
+        if (!sections_by_key[0])
+                report(parser, true, path, "missing: a policy needs a name");
+        else
+                policy->name = read_label(parser, path, sections_by_key[0], NAME_MAX_LEN, false);
+        join_path(path, sizeof(path), prefix, "version");
+        if (!sections_by_key[1])
+                report(parser, true, path, "missing: a policy needs a version");
+        else
+                policy->version = read_label(parser, path, sections_by_key[1], VERSION_MAX_LEN, true);
+        if (sections_by_key[2]) {
+                join_path(path, sizeof(path), prefix, "description");
+                if (!json_is_string(sections_by_key[2]))
+                        report(parser, true, path, "expected a string, got %s", json_type_name(sections_by_key[2]));
+                else if (strlen(json_string_value(sections_by_key[2])) > DESCRIPTION_MAX_LEN)
+                        report(parser, true, path, "is longer than %d characters", DESCRIPTION_MAX_LEN);
+                else {
+                        free(policy->description);
+                        if (!(policy->description = strdup(json_string_value(sections_by_key[2]))))
+                                goto oom;
+                }
+        }
+        read_weights(parser, policy, sections_by_key[3], prefix);
+        read_criteria(parser, policy, sections_by_key[4], prefix);
+        if (!bl_policy_finish(policy)) /* the label name@version, which the canary's check reads */
+                goto oom;
+
+        /* defaults, then each domain over them */
+        join_path(path, sizeof(path), prefix, "defaults");
+        if (sections_by_key[5]) {
+                defaults_set = read_domain_section(parser, sections_by_key[5], path, &policy->defaults, is_canary);
+                check_pairs(parser, path, &policy->defaults, defaults_set, 0, false);
+        }
+        join_path(path, sizeof(path), prefix, "domains");
+        if (!index_domain_sections(parser, sections_by_key[6], path, domains, domain_count, &domain_sections,
+                                   &domain_names, &policy->domain_count))
+                goto oom;
+        policy->domains = calloc(policy->domain_count ? policy->domain_count : 1, sizeof(*policy->domains));
+        if (!policy->domains)
+                goto oom;
+        for (size_t i = 0; i < policy->domain_count; i++) {
+                bl_domain_policy_t *settings = &policy->domains[i];
+                char domain_path[512];
+                unsigned set = 0;
+                *settings = policy->defaults;
+                settings->domain = strdup(domain_names[i]);
+                settings->worker_group = NULL;
+                if (!settings->domain)
+                        goto oom;
+                join_path(domain_path, sizeof(domain_path), path, domain_names[i]);
+                if (domain_sections[i])
+                        set = read_domain_section(parser, domain_sections[i], domain_path, settings, is_canary);
+                if (!(set & BIT(KEY_WORKER_GROUP)))
+                        settings->worker_group = expand_group(policy->defaults.worker_group, settings->domain);
+                else {
+                        char *own = (char *)settings->worker_group;
+                        settings->worker_group = expand_group(own, settings->domain);
+                        free(own);
+                }
+                if (!settings->worker_group)
+                        goto oom;
+                any_domain_sets_quota = any_domain_sets_quota || (set & BIT(KEY_QUOTA_SHARE));
+                check_pairs(parser, domain_path, settings, set, defaults_set, true);
+        }
+        if (!is_canary)
+                check_quota_sum(parser, policy, any_domain_sets_quota, prefix);
+        if (parser->fatal_count == 0)
+                check_aging(parser, policy, prefix);
+
+        if (sections_by_key[7]) {
+                if (is_canary) {
+                        join_path(path, sizeof(path), prefix, "canary");
+                        report(parser, true, path, "a canary cannot carry a canary of its own");
+                } else {
+                        if (!read_canary(parser, policy, sections_by_key[7], fallback))
+                                goto oom;
+                }
+        }
+        free(domain_sections);
+        free(domain_names);
+        return policy;
+
+oom:
+        report(parser, true, prefix, "out of memory");
+        free(domain_sections);
+        free(domain_names);
+        bl_policy_destroy(policy);
+        return NULL;
+}
+
+bl_policy_t *bl_policy_parse_with(const char *text, size_t len, const char *const *domains, size_t domain_count,
+                                  const bl_policy_fallback_t *fallback, bl_policy_problem_cb *cb, void *opaque) {
+        parser_t parser = {cb, opaque, 0};
+        json_error_t error;
+        json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+        bl_policy_t *policy = NULL;
+        if (!root) {
+                if (error.line > 0)
+                        report(&parser, true, "", "line %d, column %d: %s", error.line, error.column, error.text);
+                else
+                        report(&parser, true, "", "%s", error.text);
+                return NULL;
+        }
+        if (!json_is_object(root))
+                report(&parser, true, "", "a policy is one JSON object, this is %s", json_type_name(root));
+        else
+                policy = parse_policy(&parser, root, "", domains, domain_count,
+                                      fallback ? fallback : &bl_policy_builtin_fallback, false);
+        json_decref(root);
+        if (parser.fatal_count > 0) {
+                bl_policy_destroy(policy);
+                return NULL;
+        }
+        return policy;
+}
+
+bl_policy_t *bl_policy_parse(const char *text, size_t len, const char *const *domains, size_t domain_count,
+                             bl_policy_problem_cb *cb, void *opaque) {
+        return bl_policy_parse_with(text, len, domains, domain_count, NULL, cb, opaque);
+}
+
+bl_policy_t *bl_policy_load_file(const char *path, const char *const *domains, size_t domain_count,
+                                 const bl_policy_fallback_t *fallback, bl_policy_problem_cb *cb, void *opaque) {
+        char reason[512];
+        FILE *file = fopen(path, "rb");
+        char *text = NULL;
+        size_t size = 0;
+        bl_policy_t *policy = NULL;
+        if (!file) {
+                snprintf(reason, sizeof(reason), "cannot open: %s", strerror(errno));
+                goto fail;
+        }
+        if (fseek(file, 0, SEEK_END) || ftell(file) < 0) {
+                snprintf(reason, sizeof(reason), "cannot read: %s", strerror(errno));
+                goto fail;
+        }
+        if (ftell(file) > FILE_MAX_BYTES) {
+                snprintf(reason, sizeof(reason), "larger than %ld bytes: not a policy", FILE_MAX_BYTES);
+                goto fail;
+        }
+        size = (size_t)ftell(file);
+        rewind(file);
+        text = malloc(size ? size : 1);
+        if (!text || fread(text, 1, size, file) != size) {
+                snprintf(reason, sizeof(reason), "cannot read: %s", text ? strerror(errno) : "out of memory");
+                goto fail;
+        }
+        fclose(file);
+        policy = bl_policy_parse_with(text, size, domains, domain_count, fallback, cb, opaque);
+        free(text);
+        return policy;
+
+fail:
+        if (cb)
+                cb("", reason, true, opaque);
+        if (file)
+                fclose(file);
+        free(text);
+        return NULL;
+}
+
+/* ---- describing it ----------------------------------------------------------------------- */
+
+static json_t *fraction_or_null(bool present, double value) {
+        return present ? json_real(value) : json_null();
+}
+
+static json_t *describe_settings(const bl_domain_policy_t *settings, bool is_canary) {
+        json_t *object = json_object();
+        if (!is_canary) {
+                json_object_set_new(object, "worker_group", json_string(settings->worker_group));
+                json_object_set_new(object, "max_lag", json_integer(settings->max_lag));
+                json_object_set_new(object, "resume_lag", json_integer(settings->resume_lag));
+        }
+        json_object_set_new(object, "retry_base_ms", json_integer(settings->retry_base_ms));
+        json_object_set_new(object, "retry_cap_ms", json_integer(settings->retry_cap_ms));
+        json_object_set_new(object, "max_attempts", json_integer(settings->max_attempts));
+        if (!is_canary)
+                json_object_set_new(object, "quota_share",
+                                    fraction_or_null(settings->has_quota, settings->quota_share));
+        json_object_set_new(object, "approval_risk_threshold",
+                            fraction_or_null(settings->has_approval, settings->approval_risk_threshold));
+        return object;
+}
+
+json_t *bl_policy_describe(const bl_policy_t *policy) {
+        json_t *root = json_object(), *weights = json_object(), *criteria = json_object(), *domains = json_object();
+        const char *criterion_names[BL_POLICY_CRITERIA];
+        criterion_names_of(criterion_names);
+        json_object_set_new(root, "name", json_string(policy->name));
+        json_object_set_new(root, "version", json_string(policy->version));
+        if (*policy->description)
+                json_object_set_new(root, "description", json_string(policy->description));
+        for (size_t i = 0; i < BL_POLICY_CRITERIA; i++)
+                json_object_set_new(weights, criterion_names[i], json_real(policy->weights[i]));
+        json_object_set_new(root, "weights", weights);
+        for (size_t i = 0; i < BL_POLICY_HORIZONS; i++)
+                json_object_set_new(criteria, horizon_keys[i], json_integer(policy->horizons_ms[i]));
+        json_object_set_new(root, "criteria", criteria);
+        json_object_set_new(root, "defaults", describe_settings(&policy->defaults, policy->is_canary));
+        for (size_t i = 0; i < policy->domain_count; i++)
+                json_object_set_new(domains, policy->domains[i].domain,
+                                    describe_settings(&policy->domains[i], policy->is_canary));
+        json_object_set_new(root, "domains", domains);
+        if (policy->canary) {
+                json_t *canary = json_object();
+                json_object_set_new(canary, "fraction", json_real(policy->canary_fraction));
+                json_object_set_new(canary, "policy", bl_policy_describe(policy->canary));
+                json_object_set_new(root, "canary", canary);
+        }
+        return root;
+}
