@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "kafka/txn_producer.h"
 
 #define BENCH_TOPIC_PREFIX_MAX 80
 
@@ -101,11 +102,11 @@ bad:
 }
 
 /* True when a transactional call succeeded; otherwise errstr says which and why, and the error is freed. */
-static inline bool bench_txn_ok(rd_kafka_error_t *error, const char *what, char *errstr, size_t errstr_size) {
-        if (!error)
+/* A transactional call's verdict (kafka/txn_producer.h): true when done, else its reason into errstr. */
+static inline bool bench_txn_done(bl_txn_result_t result, char *errstr, size_t errstr_size) {
+        if (result.verdict == BL_TXN_OK)
                 return true;
-        snprintf(errstr, errstr_size, "%s: %s", what, rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
+        snprintf(errstr, errstr_size, "%s", result.reason);
         return false;
 }
 

@@ -57,6 +57,7 @@
 #include "contract/source.h"
 #include "kafka/admin.h"
 #include "kafka/client.h"
+#include "kafka/consumer.h"
 #include "kafka/reader.h"
 #include "kafka/topics.h"
 #include "ops/config.h"
@@ -505,21 +506,16 @@ static void baseline_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message,
 }
 
 /* Sends the offsets after each partition's last consumed event and commits. */
-static bool baseline_commit(rd_kafka_t *consumer, rd_kafka_t *producer, const char *topic, const int64_t *next,
+static bool baseline_commit(rd_kafka_t *consumer, bl_txn_producer_t *producer, const char *topic, const int64_t *next,
                             int64_t *committed, int32_t partitions, char *errstr, size_t errstr_size) {
         rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(partitions);
-        bool ok = true;
+        rd_kafka_consumer_group_metadata_t *group = rd_kafka_consumer_group_metadata(consumer);
         for (int32_t p = 0; p < partitions; p++)
                 if (next[p] > committed[p])
                         rd_kafka_topic_partition_list_add(offsets, topic, p)->offset = next[p];
-        if (offsets->cnt > 0) {
-                rd_kafka_consumer_group_metadata_t *group = rd_kafka_consumer_group_metadata(consumer);
-                ok = bench_txn_ok(rd_kafka_send_offsets_to_transaction(producer, offsets, group, TXN_TIMEOUT_MS),
-                            "send_offsets_to_transaction", errstr, errstr_size);
-                rd_kafka_consumer_group_metadata_destroy(group);
-        }
-        ok = ok &&
-             bench_txn_ok(rd_kafka_commit_transaction(producer, TXN_TIMEOUT_MS), "commit_transaction", errstr, errstr_size);
+        bool ok = bench_txn_done(bl_txn_producer_commit(producer, offsets, group, NULL, TXN_TIMEOUT_MS), errstr,
+                                 errstr_size);
+        rd_kafka_consumer_group_metadata_destroy(group);
         rd_kafka_topic_partition_list_destroy(offsets);
         if (ok)
                 memcpy(committed, next, (size_t)partitions * sizeof(*committed));
@@ -535,7 +531,7 @@ static bool baseline_commit(rd_kafka_t *consumer, rd_kafka_t *producer, const ch
 static bool run_baseline(const topic_set_t *input, const topic_set_t *output, const options_t *o,
                          const record_mix_t *mix, const int64_t *end_offsets, pass_t *pass, char *errstr,
                          size_t errstr_size) {
-        char group[300], transactional_id[300], timeout[32];
+        char group[300], transactional_id[300];
         char *topic = bl_config_topic_name(input->config, "tasks.events");
         char *out_transitions = bl_config_topic_name(output->config, "backlog.transitions");
         char *out_state = bl_config_topic_name(output->config, "backlog.state");
@@ -544,9 +540,10 @@ static bool run_baseline(const topic_set_t *input, const topic_set_t *output, co
         int64_t *next = calloc((size_t)o->partitions, sizeof(*next));
         int64_t *committed = calloc((size_t)o->partitions, sizeof(*committed));
         unsigned char *filler = NULL;
-        rd_kafka_t *consumer = NULL, *producer = NULL;
-        rd_kafka_topic_partition_list_t *subscription = NULL;
-        rd_kafka_conf_t *conf = NULL;
+        bl_consumer_t *group_consumer = NULL;
+        rd_kafka_t *consumer = NULL;
+        bl_txn_producer_t *producer = NULL;
+        bl_txn_result_t result;
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
         bool ok = false, in_transaction = false, done = false;
         double started = now_s(), cpu_started = cpu_clock_s(CLOCK_THREAD_CPUTIME_ID), transaction_started = 0;
@@ -570,62 +567,31 @@ static bool run_baseline(const topic_set_t *input, const topic_set_t *output, co
         }
         snprintf(group, sizeof(group), "%sbaseline", input->prefix);
         snprintf(transactional_id, sizeof(transactional_id), "%sbaseline", input->prefix);
-        snprintf(timeout, sizeof(timeout), "%lld", (long long)input->config->transaction_timeout_ms);
-        /* the settings of src/pipeline/run.c: open_consumer and open_producer */
-        const char *consumer_overrides[] = {"client.id",
-                                            "baseline",
-                                            "group.id",
-                                            group,
-                                            "partition.assignment.strategy",
-                                            "range",
-                                            "enable.auto.commit",
-                                            "false",
-                                            "enable.auto.offset.store",
-                                            "false",
-                                            "isolation.level",
-                                            "read_committed",
-                                            "auto.offset.reset",
-                                            "earliest",
-                                            "queued.min.messages",
-                                            "1000000",
-                                            "queued.max.messages.kbytes",
-                                            "131072",
-                                            NULL};
-        const char *producer_overrides[] = {"client.id",
-                                            "baseline",
-                                            "transactional.id",
-                                            transactional_id,
-                                            "transaction.timeout.ms",
-                                            timeout,
-                                            "enable.idempotence",
-                                            "true",
-                                            "partitioner",
-                                            "murmur2_random",
-                                            "linger.ms",
-                                            "5",
-                                            NULL};
-        if (!(conf = bl_kafka_conf_new(input->config, producer_overrides, errstr, errstr_size)))
-                goto done;
-        rd_kafka_conf_set_dr_msg_cb(conf, baseline_delivery);
-        rd_kafka_conf_set_opaque(conf, &failures);
-        if (!(producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)) ||
-            !bench_txn_ok(rd_kafka_init_transactions(producer, TXN_TIMEOUT_MS), "init_transactions", errstr, errstr_size) ||
-            !(consumer = bl_kafka_new(RD_KAFKA_CONSUMER, input->config, consumer_overrides, errstr, errstr_size)))
-                goto done;
-        rd_kafka_poll_set_consumer(consumer);
-        subscription = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(subscription, topic, RD_KAFKA_PARTITION_UA);
-        if ((err = rd_kafka_subscribe(consumer, subscription))) {
-                snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(err));
+        /* the settings of src/pipeline/run.c: open_consumer and open_producer, through the same kafka/ calls */
+        const char *producer_overrides[] = {"partitioner", "murmur2_random", "linger.ms", "5", NULL};
+        bl_txn_settings_t producer_settings = {.transactional_id = transactional_id,
+                                               .client_id = "baseline",
+                                               .transaction_timeout_ms = input->config->transaction_timeout_ms,
+                                               .init_timeout_ms = TXN_TIMEOUT_MS,
+                                               .overrides = producer_overrides,
+                                               .delivered = baseline_delivery,
+                                               .opaque = &failures};
+        bl_consumer_settings_t consumer_settings = {.group_id = group, .client_id = "baseline"};
+        const char *topics[] = {topic};
+        if (!(producer = bl_txn_producer_new(input->config, &producer_settings, &result))) {
+                snprintf(errstr, errstr_size, "%s", result.reason);
                 goto done;
         }
+        if (!(group_consumer = bl_consumer_new(input->config, &consumer_settings, errstr, errstr_size)) ||
+            bl_consumer_subscribe(group_consumer, topics, 1, errstr, errstr_size))
+                goto done;
+        consumer = bl_consumer_handle(group_consumer);
         last_progress = now_s();
         while (!done && !interrupted) {
                 rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 50);
                 if (message && !message->err && message->partition < o->partitions) {
                         if (!in_transaction) {
-                                if (!bench_txn_ok(rd_kafka_begin_transaction(producer), "begin_transaction", errstr,
-                                            errstr_size)) {
+                                if (!bench_txn_done(bl_txn_producer_begin(producer), errstr, errstr_size)) {
                                         rd_kafka_message_destroy(message);
                                         goto done;
                                 }
@@ -640,14 +606,13 @@ static bool run_baseline(const topic_set_t *input, const topic_set_t *output, co
                                                                                 : out_dispatch[dispatch_topic];
                                         int32_t partition =
                                                 k == KIND_DISPATCH ? RD_KAFKA_PARTITION_UA : message->partition;
-                                        while ((err = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(out),
-                                                                        RD_KAFKA_V_PARTITION(partition),
-                                                                        RD_KAFKA_V_KEY(message->key, message->key_len),
-                                                                        RD_KAFKA_V_VALUE(filler, mix->value_bytes[k]),
-                                                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                                                        RD_KAFKA_V_END)) ==
-                                               RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                                                rd_kafka_poll(producer, 50);
+                                        bl_txn_message_t record = {.topic = out,
+                                                                   .partition = partition,
+                                                                   .key = message->key,
+                                                                   .key_size = message->key_len,
+                                                                   .value = filler,
+                                                                   .value_size = mix->value_bytes[k]};
+                                        err = bl_txn_producer_send(producer, &record);
                                 }
                         next[message->partition] = message->offset + 1;
                         events++;
@@ -659,7 +624,7 @@ static bool run_baseline(const topic_set_t *input, const topic_set_t *output, co
                         snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(err));
                         goto done;
                 }
-                rd_kafka_poll(producer, 0);
+                rd_kafka_poll(bl_txn_producer_handle(producer), 0);
                 if (in_transaction &&
                     (now_s() - transaction_started) * 1000.0 >= (double)input->config->commit_interval_ms) {
                         double commit_started = now_s();
@@ -692,17 +657,10 @@ static bool run_baseline(const topic_set_t *input, const topic_set_t *output, co
         else
                 ok = true;
 done:
-        if (consumer) {
-                rd_kafka_consumer_close(consumer);
-                rd_kafka_destroy(consumer);
-        }
-        if (producer) {
-                if (in_transaction)
-                        rd_kafka_error_destroy(rd_kafka_abort_transaction(producer, TXN_TIMEOUT_MS));
-                rd_kafka_destroy(producer);
-        }
-        if (subscription)
-                rd_kafka_topic_partition_list_destroy(subscription);
+        bl_consumer_destroy(group_consumer);
+        if (producer && in_transaction)
+                bl_txn_producer_abort(producer, TXN_TIMEOUT_MS);
+        bl_txn_producer_destroy(producer, !ok);
         for (size_t d = 0; out_dispatch && d < output->config->domains.count; d++)
                 free(out_dispatch[d]);
         free(out_dispatch);

@@ -513,19 +513,20 @@ static bool fill(const bl_config_t *config, bl_records_t *records, const options
         char transactional_id[64];
         size_t failures = 0;
         snprintf(transactional_id, sizeof(transactional_id), "bench-restore-%d", (int)getpid());
-        const char *overrides[] = {"transactional.id", transactional_id, "enable.idempotence", "true",
-                                   "partitioner", "murmur2_random", "linger.ms", "5", NULL};
-        rd_kafka_conf_t *conf = bl_kafka_conf_new(config, overrides, errstr, errstr_size);
-        rd_kafka_t *producer;
+        const char *overrides[] = {"partitioner", "murmur2_random", "linger.ms", "5", NULL};
+        bl_txn_settings_t settings = {.transactional_id = transactional_id,
+                                      .init_timeout_ms = TXN_TIMEOUT_MS,
+                                      .overrides = overrides,
+                                      .delivered = delivery_report,
+                                      .opaque = &failures};
+        bl_txn_result_t result;
+        bl_txn_producer_t *producer = bl_txn_producer_new(config, &settings, &result);
         bool ok = true, in_transaction = false;
         double started = now_s();
-        if (!conf)
+        if (!producer) {
+                snprintf(errstr, errstr_size, "%s", result.reason);
                 return false;
-        rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
-        rd_kafka_conf_set_opaque(conf, &failures);
-        if (!(producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
-                return false;
-        ok = bench_txn_ok(rd_kafka_init_transactions(producer, TXN_TIMEOUT_MS), "init_transactions", errstr, errstr_size);
+        }
         for (size_t i = 0; ok && i < o->count; i++) {
                 bl_item_t *item = make_item(i, o->count, o->payload_bytes);
                 const void *value;
@@ -549,31 +550,29 @@ static bool fill(const bl_config_t *config, bl_records_t *records, const options
                         break;
                 }
                 if (!in_transaction) {
-                        ok = bench_txn_ok(rd_kafka_begin_transaction(producer), "begin_transaction", errstr, errstr_size);
+                        ok = bench_txn_done(bl_txn_producer_begin(producer), errstr, errstr_size);
                         in_transaction = ok;
                 }
                 int32_t partition = bl_reader_partition_for_key(item->task_id, o->partitions);
                 stats->end_offsets[partition]++;
                 stats->in_transaction[partition] = true;
-                while (ok && (err = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic),
-                                                      RD_KAFKA_V_PARTITION(partition),
-                                                      RD_KAFKA_V_KEY(item->task_id, strlen(item->task_id)),
-                                                      RD_KAFKA_V_VALUE((void *)value, size),
-                                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END))) {
-                        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                                snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(err));
-                                ok = false;
-                        } else {
-                                rd_kafka_poll(producer, 10);
-                        }
+                bl_txn_message_t message = {.topic = topic,
+                                            .partition = partition,
+                                            .key = item->task_id,
+                                            .key_size = strlen(item->task_id),
+                                            .value = value,
+                                            .value_size = size};
+                if (ok && (err = bl_txn_producer_send(producer, &message))) {
+                        snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(err));
+                        ok = false;
                 }
                 stats->value_bytes += size;
                 stats->states[item->state]++;
                 bl_item_destroy(item);
-                rd_kafka_poll(producer, 0);
+                rd_kafka_poll(bl_txn_producer_handle(producer), 0);
                 if (ok && ((i + 1) % FILL_TXN_RECORDS == 0 || i + 1 == o->count)) {
-                        ok = bench_txn_ok(rd_kafka_commit_transaction(producer, TXN_TIMEOUT_MS), "commit_transaction",
-                                    errstr, errstr_size);
+                        ok = bench_txn_done(bl_txn_producer_commit(producer, NULL, NULL, NULL, TXN_TIMEOUT_MS), errstr,
+                                            errstr_size);
                         in_transaction = false;
                         stats->transactions++;
                         for (int32_t p = 0; p < o->partitions; p++) {
@@ -587,13 +586,13 @@ static bool fill(const bl_config_t *config, bl_records_t *records, const options
         if (isatty(STDERR_FILENO))
                 fprintf(stderr, "\n");
         if (in_transaction)
-                rd_kafka_error_destroy(rd_kafka_abort_transaction(producer, TXN_TIMEOUT_MS));
+                bl_txn_producer_abort(producer, TXN_TIMEOUT_MS);
         if (ok && failures) {
                 snprintf(errstr, errstr_size, "%zu records were not delivered", failures);
                 ok = false;
         }
         stats->seconds = now_s() - started;
-        rd_kafka_destroy(producer);
+        bl_txn_producer_destroy(producer, !ok);
         return ok;
 }
 

@@ -51,6 +51,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "cmd/cmd.h"
 #include "cmd/dlq_read.h"
 #include "cmd/scan.h"
@@ -58,10 +59,9 @@
 #include "core/history.h"
 #include "core/reason.h"
 #include "kafka/client.h"
-#include "base/log.h"
+#include "kafka/txn_producer.h"
 
 #define RECORDS_PER_TRANSACTION 500
-#define COMMIT_RETRIES          10
 #define KEY_COLUMNS_MAX         32
 #define DETAIL_COLUMNS_MIN      20
 
@@ -759,7 +759,7 @@ typedef struct redrive_s {
         bl_dlq_letters_t letters; /* the chosen ones, in DLQ partition and offset order */
         bl_dlq_redrives_t redrives;
         outcome_t *outcomes; /* one per letter */
-        rd_kafka_t *producer;
+        bl_txn_producer_t *producer;
         char transactional_id[256];
         char redriven_at[48];
         char redriven_by[320];
@@ -821,39 +821,22 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void 
  * transactions initialised: any other redrive still at work is fenced now.
  */
 static bool open_producer(redrive_t *redrive) {
-        char errstr[512], timeout[32];
-        rd_kafka_conf_t *conf;
-        rd_kafka_error_t *error;
         snprintf(redrive->transactional_id, sizeof(redrive->transactional_id), "%s-dlq-redrive",
                  redrive->config->group_id);
-        snprintf(timeout, sizeof(timeout), "%lld", (long long)redrive->config->transaction_timeout_ms);
-        const char *overrides[] = {"transactional.id",
-                                   redrive->transactional_id,
-                                   "transaction.timeout.ms",
-                                   timeout,
-                                   "enable.idempotence",
-                                   "true",
-                                   "partitioner",
-                                   "murmur2_random",
-                                   "linger.ms",
-                                   "5",
-                                   NULL};
-        if (!(conf = bl_kafka_conf_new(redrive->config, overrides, errstr, sizeof(errstr))))
-                goto failed;
-        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-        if (!(redrive->producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))))
-                goto failed;
-        if ((error = rd_kafka_init_transactions(redrive->producer, (int)redrive->config->admin_timeout_ms))) {
-                snprintf(errstr, sizeof(errstr), "init_transactions as %s: %s (bootstrap.servers %s)",
-                         redrive->transactional_id, rd_kafka_error_string(error), bl_kafka_bootstrap(redrive->config));
-                rd_kafka_error_destroy(error);
-                goto failed;
+        const char *overrides[] = {"partitioner", "murmur2_random", "linger.ms", "5", NULL};
+        bl_txn_settings_t settings = {.transactional_id = redrive->transactional_id,
+                                      .transaction_timeout_ms = redrive->config->transaction_timeout_ms,
+                                      .init_timeout_ms = (int)redrive->config->admin_timeout_ms,
+                                      .overrides = overrides,
+                                      .delivered = on_delivery};
+        bl_txn_result_t result;
+        if (!(redrive->producer = bl_txn_producer_new(redrive->config, &settings, &result))) {
+                fprintf(stderr, "backlogd dlq redrive: %s (bootstrap.servers %s)\n", result.reason,
+                        bl_kafka_bootstrap(redrive->config));
+                return false;
         }
         bl_log_debug("dlq", "transactional producer %s ready", redrive->transactional_id);
         return true;
-failed:
-        fprintf(stderr, "backlogd dlq redrive: %s\n", errstr);
-        return false;
 }
 
 /* The letter's original headers, then the three that mark the redrive. */
@@ -872,17 +855,16 @@ static rd_kafka_headers_t *redrive_headers(const redrive_t *redrive, const bl_dl
 static bool enqueue(redrive_t *redrive, size_t i) {
         const bl_dlq_letter_t *letter = &redrive->letters.items[i];
         outcome_t *outcome = &redrive->outcomes[i];
-        rd_kafka_headers_t *headers = redrive_headers(redrive, letter);
-        rd_kafka_resp_err_t err;
-        while ((err = rd_kafka_producev(redrive->producer, RD_KAFKA_V_TOPIC(letter->original_topic),
-                                        RD_KAFKA_V_KEY(letter->key, letter->key ? letter->key_size : 0),
-                                        RD_KAFKA_V_VALUE(letter->has_value ? letter->value : NULL,
-                                                         letter->has_value ? letter->value_size : 0),
-                                        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                        RD_KAFKA_V_OPAQUE(outcome), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                rd_kafka_poll(redrive->producer, 100);
+        bl_txn_message_t message = {.topic = letter->original_topic,
+                                    .partition = RD_KAFKA_PARTITION_UA,
+                                    .key = letter->key,
+                                    .key_size = letter->key ? letter->key_size : 0,
+                                    .value = letter->has_value ? letter->value : NULL,
+                                    .value_size = letter->has_value ? letter->value_size : 0,
+                                    .headers = redrive_headers(redrive, letter),
+                                    .opaque = outcome};
+        rd_kafka_resp_err_t err = bl_txn_producer_send(redrive->producer, &message);
         if (err) {
-                rd_kafka_headers_destroy(headers); /* producev takes them over only on success */
                 set_outcome(outcome, OUTCOME_FAILED, "cannot produce to %s: %s", letter->original_topic,
                             rd_kafka_err2str(err));
                 return false;
@@ -903,49 +885,40 @@ static void fail_pending(redrive_t *redrive, size_t first, size_t last, const ch
  * pending is failed then.
  */
 static bool publish_batch(redrive_t *redrive, size_t first, size_t last) {
-        rd_kafka_error_t *error = rd_kafka_begin_transaction(redrive->producer);
-        char why[300];
+        bl_txn_result_t result = bl_txn_producer_begin(redrive->producer);
+        char why[600];
         bool go_on = true;
-        int retries = 0;
-        if (error) {
-                snprintf(why, sizeof(why), "begin_transaction: %s", rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-                fail_pending(redrive, first, redrive->letters.count, why);
+        if (result.verdict != BL_TXN_OK) {
+                fail_pending(redrive, first, redrive->letters.count, result.reason);
                 return false;
         }
         for (size_t i = first; i < last; i++)
                 if (redrive->outcomes[i].status == OUTCOME_PENDING)
                         enqueue(redrive, i);
-        while ((error = rd_kafka_commit_transaction(redrive->producer, -1)) && rd_kafka_error_is_retriable(error) &&
-               ++retries < COMMIT_RETRIES) {
-                bl_log_warn("dlq", "commit_transaction: %s; retrying", rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-        }
-        rd_kafka_poll(redrive->producer, 0); /* the last delivery reports */
-        if (!error) {
+        result = bl_txn_producer_commit(redrive->producer, NULL, NULL, NULL, -1);
+        rd_kafka_poll(bl_txn_producer_handle(redrive->producer), 0); /* the last delivery reports */
+        switch (result.verdict) {
+        case BL_TXN_OK:
                 for (size_t i = first; i < last; i++)
                         if (redrive->outcomes[i].status == OUTCOME_PENDING)
                                 redrive->outcomes[i].status = OUTCOME_PUBLISHED;
                 return true;
-        }
-        if (rd_kafka_error_txn_requires_abort(error)) {
-                rd_kafka_error_t *abort_error = rd_kafka_abort_transaction(redrive->producer, -1);
-                snprintf(why, sizeof(why), "transaction aborted, nothing of it published: %s",
-                         rd_kafka_error_string(error));
-                go_on = abort_error == NULL;
-                if (abort_error)
-                        rd_kafka_error_destroy(abort_error);
-        } else if (rd_kafka_error_is_retriable(error)) {
+        case BL_TXN_ABORTABLE:
+                snprintf(why, sizeof(why), "transaction aborted, nothing of it published: %s", result.reason);
+                go_on = bl_txn_producer_abort(redrive->producer, -1).verdict == BL_TXN_OK;
+                break;
+        case BL_TXN_RETRIABLE:
                 snprintf(why, sizeof(why),
                          "commit outcome unknown (%s): run the redrive again; what was committed is skipped",
-                         rd_kafka_error_string(error));
+                         result.reason);
                 go_on = false;
-        } else {
-                snprintf(why, sizeof(why), "%s%s", rd_kafka_error_string(error),
-                         rd_kafka_error_is_fatal(error) ? " (fenced by another redrive of this DLQ, or fatal)" : "");
+                break;
+        case BL_TXN_FATAL:
+                snprintf(why, sizeof(why), "%s%s", result.reason,
+                         result.producer_fatal ? " (fenced by another redrive of this DLQ, or fatal)" : "");
                 go_on = false;
+                break;
         }
-        rd_kafka_error_destroy(error);
         fail_pending(redrive, first, go_on ? last : redrive->letters.count, why);
         return go_on;
 }
@@ -1163,8 +1136,7 @@ static int redrive_run(const bl_config_t *config, dlq_opts_t *opts) {
                          ? BL_EXIT_FAILURE
                          : BL_EXIT_OK;
 done:
-        if (redrive.producer)
-                rd_kafka_destroy(redrive.producer);
+        bl_txn_producer_destroy(redrive.producer, false);
         free(redrive.outcomes);
         bl_dlq_read_redrives_clear(&redrive.redrives);
         bl_dlq_read_letters_clear(&redrive.letters);

@@ -31,7 +31,9 @@
 #include "contract/records.h"
 #include "contract/source.h"
 #include "core/backlog.h"
+#include "kafka/consumer.h"
 #include "kafka/reader.h"
+#include "kafka/txn_producer.h"
 #include "ops/config.h"
 #include "pipeline/dlq.h"
 #include "pipeline/gate.h"
@@ -96,8 +98,6 @@ typedef struct bl_deliveries_s {
         char refused_topic[BL_UNIT_NAME_MAX]; /* the output topic an output fault named ("": none known) */
 } bl_deliveries_t;
 
-typedef struct bl_commit_s bl_commit_t;
-
 #define BL_OBSERVE_DOMAINS 64 /* as many as the domains key allows */
 
 /** The series `run` updates, created once (observe.c). */
@@ -131,8 +131,10 @@ typedef struct bl_pipeline_s {
         const bl_config_t *config;
         const bl_pipeline_options_t *options; /* NULL for `backlogd run` (run.h) */
         volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
-        rd_kafka_t *consumer;
-        rd_kafka_t *producer;
+        bl_consumer_t *group_consumer;
+        rd_kafka_t *consumer;     /* its handle */
+        bl_txn_producer_t *txn_producer;
+        rd_kafka_t *producer;     /* its handle */
         bl_reader_t *reader;
         bl_contract_source_t contracts;
         bl_decoder_t *decoder;
@@ -178,7 +180,7 @@ typedef struct bl_pipeline_s {
         int64_t producer_restarted_ms; /* the last time the producer was made anew after being fenced */
         uint64_t transactions_at_renewal; /* stats.transactions then: a commit since tells a rival from a stall */
         int64_t batch_started_ms;
-        bl_commit_t *committing; /* the batch before, committing on its own thread; NULL: none */
+        bl_txn_commit_t *committing; /* the batch before, committing on its own thread; NULL: none */
         bl_held_t held;
         bl_deliveries_t deliveries;
         rd_kafka_queue_t *wake; /* the consumer's queue, woken when a commit ends */
@@ -190,25 +192,6 @@ typedef struct bl_pipeline_s {
         bl_pipeline_stats_t stats;
         char instance[256];
 } bl_pipeline_t;
-
-/* commit.c */
-/**
- * Sends @p offsets with @p group's metadata and commits the producer's open transaction, on a thread of its
- * own (in the caller if none can start), retrying what is retriable. Takes over @p offsets and @p group;
- * yields @p wake (borrowed; may be NULL) when done. NULL when out of memory (both freed).
- */
-bl_commit_t *bl_commit_start(rd_kafka_t *producer, rd_kafka_topic_partition_list_t *offsets,
-                             rd_kafka_consumer_group_metadata_t *group, rd_kafka_queue_t *wake,
-                             const atomic_bool *refused, int timeout_ms);
-/** True once the commit is over: bl_commit_finish() then returns without waiting. */
-bool bl_commit_done(const bl_commit_t *commit);
-/**
- * Waits for the commit and frees it. Returns its error (NULL: committed; the caller frees it), and hands
- * back the offsets it carried (the caller destroys them), the time it took, and whether it was not tried
- * because a record was refused (@p refused may be NULL).
- */
-rd_kafka_error_t *bl_commit_finish(bl_commit_t *commit, rd_kafka_topic_partition_list_t **offsets, int64_t *took_ms,
-                                   bool *refused);
 
 /* txn.c */
 /** Sets up the delivery ledger and the wake-up; after the consumer is made. False when out of resources. */

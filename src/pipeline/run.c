@@ -51,7 +51,6 @@
 
 #define STATS_INTERVAL_MS 10000
 #define SEEK_TIMEOUT_MS 10000
-#define CLOSE_TIMEOUT_MS 10000
 #define ISOLATE_NORMAL_UNITS 4096 /* batches of this many units are normal again after a culprit is found */
 #define SCHEMA_PENDING_WAIT_MS 50
 
@@ -527,7 +526,9 @@ static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop, volatile sig
 
 /* ---- rebalances ------------------------------------------------------------------- */
 
-static void on_assign(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions) {
+/* Before the partitions are assigned: where each one's committed offset is, and its tasks restored. */
+static bool on_assigning(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *partitions, void *opaque) {
+        bl_pipeline_t *p = opaque;
         rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(partitions);
         if (rd_kafka_committed(rk, committed, SEEK_TIMEOUT_MS))
                 for (int i = 0; i < committed->cnt; i++)
@@ -539,9 +540,15 @@ static void on_assign(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition
         bl_observe_ready(p, false, "restoring the assigned partitions from backlog.state");
         if (!bl_restore_assigned(p)) {
                 p->fatal = true;
-                return;
+                return false;
         }
-        rd_kafka_assign(rk, partitions);
+        return true;
+}
+
+/* Assigned: ready, and what waits (input backpressure, a hold back) waits on the new partitions too. */
+static void on_assigned(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *partitions, void *opaque) {
+        bl_pipeline_t *p = opaque;
+        (void)rk, (void)partitions;
         bl_observe_ready(p, true, NULL);
         if (p->input_paused)
                 set_input_paused(p, true); /* the new assignment starts unpaused */
@@ -549,7 +556,10 @@ static void on_assign(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition
                 pause_all_inputs(p, true);
 }
 
-static void on_revoke(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions) {
+/* Revoked, before they are unassigned: the open batch commits, and the partitions' tasks go. */
+static void on_revoked(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *partitions, void *opaque) {
+        bl_pipeline_t *p = opaque;
+        (void)rk;
         bl_txn_commit(p); /* finish the batch: its offsets are ours only until the partitions go */
         if (bl_isolate_culprit(p->isolate, NULL))
                 bl_isolate_culprit_forget(p->isolate); /* the new owner finds it again if it must */
@@ -558,16 +568,7 @@ static void on_revoke(bl_pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition
                 remove_partition(p, partitions->elems[i].topic, partitions->elems[i].partition);
         }
         p->ready = p->partition_count > 0 && p->ready;
-        rd_kafka_assign(rk, NULL);
         bl_log_info("run", "revoked %d partitions", partitions->cnt);
-}
-
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions,
-                         void *opaque) {
-        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
-                on_assign(opaque, rk, partitions);
-        else
-                on_revoke(opaque, rk, partitions);
 }
 
 /* ---- start-up ----------------------------------------------------------------------- */
@@ -708,36 +709,28 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void 
  * later may work (the broker not reachable yet).
  */
 static bool open_producer(bl_pipeline_t *p, bool *retriable, char *errstr, size_t errstr_size) {
-        char transactional_id[512], timeout[32], max_bytes[32];
+        char transactional_id[512];
         snprintf(transactional_id, sizeof(transactional_id), "%s-%s", p->config->group_id, p->instance);
-        snprintf(timeout, sizeof(timeout), "%lld", (long long)p->config->transaction_timeout_ms);
-        snprintf(max_bytes, sizeof(max_bytes), "%lld", (long long)bl_config_producer_max_bytes(p->config));
-        const char *overrides[] = {"client.id", p->instance, "transactional.id", transactional_id,
-                                   "transaction.timeout.ms", timeout, "enable.idempotence", "true",
-                                   "partitioner", "murmur2_random", "linger.ms", "5",
-                                   "message.max.bytes", max_bytes, NULL};
-        rd_kafka_conf_t *conf = bl_kafka_conf_new(p->config, overrides, errstr, errstr_size);
-        *retriable = false;
-        if (!conf)
-                return false;
-        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-        rd_kafka_conf_set_log_cb(conf, bl_txn_producer_log); /* it alone names a partition the txn refused */
-        rd_kafka_conf_set_opaque(conf, p);
-        if (!(p->producer = bl_kafka_new_from_conf(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
-                return false;
-        rd_kafka_error_t *error = rd_kafka_init_transactions(p->producer, (int)p->config->admin_timeout_ms);
-        if (error) {
+        const char *overrides[] = {"partitioner", "murmur2_random", "linger.ms", "5", NULL};
+        bl_txn_settings_t settings = {.transactional_id = transactional_id,
+                                      .client_id = p->instance,
+                                      .transaction_timeout_ms = p->config->transaction_timeout_ms,
+                                      .message_max_bytes = bl_config_producer_max_bytes(p->config),
+                                      .init_timeout_ms = (int)p->config->admin_timeout_ms,
+                                      .overrides = overrides,
+                                      .delivered = on_delivery,
+                                      .log = bl_txn_producer_log, /* it alone names a partition the txn refused */
+                                      .opaque = p};
+        bl_txn_result_t result;
+        if (!(p->txn_producer = bl_txn_producer_new(p->config, &settings, &result))) {
                 char cause[BL_KAFKA_TROUBLE_MAX] = "";
                 bool troubled = bl_kafka_trouble(cause, sizeof(cause), NULL);
-                bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "init_transactions as %s: %s%s%s", transactional_id,
-                           rd_kafka_error_string(error), troubled ? "; first cause: " : "", cause);
-                *retriable = rd_kafka_error_is_retriable(error) || rd_kafka_error_code(error) ==
-                                                                            RD_KAFKA_RESP_ERR__TIMED_OUT;
-                rd_kafka_error_destroy(error);
-                rd_kafka_destroy(p->producer);
-                p->producer = NULL;
+                bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "%s%s%s", result.reason,
+                           troubled ? "; first cause: " : "", cause);
+                *retriable = result.verdict == BL_TXN_RETRIABLE;
                 return false;
         }
+        p->producer = bl_txn_producer_handle(p->txn_producer);
         bl_log_info("run", "transactional producer %s ready", transactional_id);
         if (p->options && p->options->producer_ready)
                 p->options->producer_ready(p->producer, p->options->producer_ready_opaque);
@@ -746,10 +739,9 @@ static bool open_producer(bl_pipeline_t *p, bool *retriable, char *errstr, size_
 
 /* Destroys the producer without waiting for what it still holds: its transaction is over either way. */
 static void close_producer(bl_pipeline_t *p) {
-        rd_kafka_purge(p->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_flush(p->producer, CLOSE_TIMEOUT_MS); /* serves the purged records' reports */
         bl_txn_release_topics(p);
-        rd_kafka_destroy(p->producer);
+        bl_txn_producer_destroy(p->txn_producer, true);
+        p->txn_producer = NULL;
         p->producer = NULL;
 }
 
@@ -814,51 +806,27 @@ static bool open_consumer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
         char receive_max[32];
         /* the largest record accepted can be read, or it would stop its partition (config check says so) */
         snprintf(receive_max, sizeof(receive_max), "%lld", (long long)bl_config_receive_max_bytes(p->config));
-        const char *overrides[] = {"client.id", p->instance,
-                                   "receive.message.max.bytes", receive_max,
-                                   "group.id", p->config->group_id,
-                                   "partition.assignment.strategy", "range",
-                                   "enable.auto.commit", "false",
-                                   "enable.auto.offset.store", "false",
-                                   "isolation.level", "read_committed",
-                                   "auto.offset.reset", "earliest",
-                                   /* with the defaults, a full fetch queue idles the fetcher for a second
-                                    * (fetch.queue.backoff.ms): 98k against 156k msg/s at 5 us per message,
-                                    * librdkafka 2.12.0 as 2.0.2 (docs/performance.md) */
-                                   "queued.min.messages", "1000000",
-                                   "queued.max.messages.kbytes", "131072",
-                                   /* the offset an end-of-partition event reports is past transaction markers */
-                                   "enable.partition.eof", "true",
-                                   NULL, NULL, /* group.instance.id, with static membership */
-                                   NULL};
-        if (p->config->consumer_static_membership) {
-                size_t end = sizeof(overrides) / sizeof(overrides[0]) - 3;
-                overrides[end] = "group.instance.id";
-                overrides[end + 1] = p->instance;
-        }
-        rd_kafka_conf_t *conf = bl_kafka_conf_new(p->config, overrides, errstr, errstr_size);
-        if (!conf)
+        const char *overrides[] = {"receive.message.max.bytes", receive_max, NULL};
+        bl_consumer_settings_t settings = {
+                .group_id = p->config->group_id,
+                .client_id = p->instance,
+                .group_instance_id = p->config->consumer_static_membership ? p->instance : NULL,
+                .partition_eof = true, /* the offset an end-of-partition event reports is past transaction markers */
+                .overrides = overrides,
+                .assigning = on_assigning,
+                .assigned = on_assigned,
+                .revoked = on_revoked,
+                .opaque = p};
+        if (!(p->group_consumer = bl_consumer_new(p->config, &settings, errstr, errstr_size)))
                 return false;
-        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-        rd_kafka_conf_set_opaque(conf, p);
-        p->consumer = bl_kafka_new_from_conf(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-        if (!p->consumer)
-                return false;
-        rd_kafka_poll_set_consumer(p->consumer);
+        p->consumer = bl_consumer_handle(p->group_consumer);
         return true;
 }
 
 static bool subscribe_inputs(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
-        rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(3);
-        rd_kafka_topic_partition_list_add(topics, p->topic_events, RD_KAFKA_PARTITION_UA);
-        rd_kafka_topic_partition_list_add(topics, p->topic_results, RD_KAFKA_PARTITION_UA);
-        rd_kafka_topic_partition_list_add(topics, p->topic_deps, RD_KAFKA_PARTITION_UA);
-        rd_kafka_resp_err_t err = rd_kafka_subscribe(p->consumer, topics);
-        rd_kafka_topic_partition_list_destroy(topics);
-        if (err) {
-                bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "cannot subscribe: %s", rd_kafka_err2str(err));
+        const char *topics[] = {p->topic_events, p->topic_results, p->topic_deps};
+        if (bl_consumer_subscribe(p->group_consumer, topics, 3, errstr, errstr_size))
                 return false;
-        }
         bl_log_info("run", "consuming %s, %s and %s as group %s", p->topic_events, p->topic_results, p->topic_deps,
                     p->config->group_id);
         return true;
@@ -943,17 +911,14 @@ static void name_instance(bl_pipeline_t *p) {
 }
 
 static void pipeline_close(bl_pipeline_t *p) {
-        if (p->consumer)
-                rd_kafka_consumer_close(p->consumer); /* revocation commits the open batch */
-        bl_txn_close(p);                              /* holds the consumer's queue */
-        if (p->consumer)
-                rd_kafka_destroy(p->consumer);
+        bl_consumer_close(p->group_consumer); /* revocation commits the open batch */
+        bl_txn_close(p);                      /* holds the consumer's queue */
+        bl_consumer_destroy(p->group_consumer);
         bl_lag_destroy(p->lag); /* its queue holds the producer: rd_kafka_destroy would wait for it */
         p->lag = NULL;
-        if (p->producer) {
-                rd_kafka_flush(p->producer, CLOSE_TIMEOUT_MS);
+        if (p->txn_producer) {
                 bl_txn_release_topics(p);
-                rd_kafka_destroy(p->producer);
+                bl_txn_producer_destroy(p->txn_producer, false);
         }
         bl_txn_destroy(p);
         bl_reader_destroy(p->reader);

@@ -64,25 +64,17 @@ struct bl_held_record_s {
         bool has_key, tombstone;
 };
 
-/* The producer's fatal error is a fencing: its epoch is gone, a new producer with the same id can go on. */
-static bool producer_fenced(bl_pipeline_t *p) {
-        char reason[256];
-        rd_kafka_resp_err_t err = rd_kafka_fatal_error(p->producer, reason, sizeof(reason));
-        return err == RD_KAFKA_RESP_ERR__FENCED || err == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-               err == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
-}
-
 /*
- * Logs @p error and frees it; true when the producer can go on no more. Such a producer is made anew by
+ * Logs a failed call's @p result; true when the producer can go on no more. Such a producer is made anew by
  * the loop (bl_pipeline_renew_producer), whose init_transactions aborts what this one left open: a fencing
  * after a broker stall, or the INVALID_TXN_STATE librdkafka 2.0.2 turns an abort into after one, must not
  * end the instance. What cannot be cured that way (the transactional id not authorised, say) stops the run
  * there, with the cause.
  */
-static bool check_fatal(bl_pipeline_t *p, rd_kafka_error_t *error, const char *what) {
-        bool fatal = rd_kafka_error_is_fatal(error);
-        bool fenced = fatal && producer_fenced(p);
-        bl_log(BL_LOG_WARN, "txn", "%s: %s%s", what, rd_kafka_error_string(error),
+static bool check_fatal(bl_pipeline_t *p, const bl_txn_result_t *result) {
+        bool fatal = result->producer_fatal;
+        bool fenced = result->fenced;
+        bl_log(BL_LOG_WARN, "txn", "%s%s", result->reason,
                fenced  ? " (the producer was fenced: the coordinator ended its transaction, after a broker stall "
                          "longer than transaction.timeout_ms, or a newer instance with this instance_id started; "
                          "a new producer takes over)"
@@ -90,7 +82,6 @@ static bool check_fatal(bl_pipeline_t *p, rd_kafka_error_t *error, const char *w
                        : "");
         if (fatal)
                 p->renew_producer = true;
-        rd_kafka_error_destroy(error);
         return fatal;
 }
 
@@ -190,9 +181,9 @@ bool bl_txn_open(bl_pipeline_t *p) {
 }
 
 static bool begin_transaction(bl_pipeline_t *p) {
-        rd_kafka_error_t *error = rd_kafka_begin_transaction(p->producer);
-        if (error) {
-                if (!check_fatal(p, error, "begin transaction"))
+        bl_txn_result_t result = bl_txn_producer_begin(p->txn_producer);
+        if (result.verdict != BL_TXN_OK) {
+                if (!check_fatal(p, &result))
                         p->fatal = true; /* begin fails only on a programming or fatal error */
                 return false;
         }
@@ -267,18 +258,17 @@ static rd_kafka_headers_t *headers_of(const bl_txn_record_t *record) {
  */
 static rd_kafka_resp_err_t produce_now(bl_pipeline_t *p, rd_kafka_topic_t *rkt, const bl_txn_record_t *record,
                                        rd_kafka_headers_t *headers) {
-        rd_kafka_resp_err_t err;
-        while ((err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(record->partition),
-                                        RD_KAFKA_V_KEY(record->key, record->key_size),
-                                        RD_KAFKA_V_VALUE((void *)record->value, record->value_size),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                        RD_KAFKA_V_TIMESTAMP(record->timestamp_ms > 0 ? record->timestamp_ms : 0),
-                                        RD_KAFKA_V_OPAQUE(record->delivery_opaque), RD_KAFKA_V_HEADERS(headers),
-                                        RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                rd_kafka_poll(p->producer, 50); /* wait for room; never drop */
+        bl_txn_message_t message = {.rkt = rkt,
+                                    .partition = record->partition,
+                                    .key = record->key,
+                                    .key_size = record->key_size,
+                                    .value = record->value,
+                                    .value_size = record->value_size,
+                                    .timestamp_ms = record->timestamp_ms,
+                                    .headers = headers,
+                                    .opaque = record->delivery_opaque};
+        rd_kafka_resp_err_t err = bl_txn_producer_send(p->txn_producer, &message);
         if (err) {
-                if (headers)
-                        rd_kafka_headers_destroy(headers);
                 if (!p->transaction_failed) /* once a batch: every later record is refused the same way */
                         bl_log_error("txn", "cannot produce %zu bytes to %s: %s; the batch will be aborted",
                                      record->key_size + record->value_size, rd_kafka_topic_name(rkt),
@@ -479,17 +469,14 @@ static rd_kafka_topic_partition_list_t *done_offsets(const bl_pipeline_t *p) {
  * broker outage (the loop itself cannot turn meanwhile); only the first timeout is logged.
  */
 static bool abort_transaction(bl_pipeline_t *p) {
-        rd_kafka_error_t *error;
+        bl_txn_result_t result;
         int timeouts = 0;
-        while ((error = rd_kafka_abort_transaction(p->producer, ABORT_SLICE_MS))) {
-                bool retriable = rd_kafka_error_is_retriable(error);
+        while ((result = bl_txn_producer_abort(p->txn_producer, ABORT_SLICE_MS)).verdict != BL_TXN_OK) {
+                bool retriable = result.verdict == BL_TXN_RETRIABLE;
                 bl_observe_tick(p);
-                if (retriable && !*p->stop && rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT &&
-                    timeouts++ > 0) {
-                        rd_kafka_error_destroy(error);
+                if (retriable && !*p->stop && result.code == RD_KAFKA_RESP_ERR__TIMED_OUT && timeouts++ > 0)
                         continue;
-                }
-                if (check_fatal(p, error, "abort transaction"))
+                if (check_fatal(p, &result))
                         return false;
                 if (!retriable || *p->stop) {
                         bl_log_error("txn", "the transaction could not be aborted; the instance stops, and the "
@@ -663,16 +650,16 @@ static void committed(bl_pipeline_t *p, const rd_kafka_topic_partition_list_t *o
         }
 }
 
-/* @p refused: the commit was not tried because a record was refused; the transaction can only abort. */
-static void commit_failed(bl_pipeline_t *p, rd_kafka_error_t *error, bool refused) {
-        bool abortable = refused || rd_kafka_error_txn_requires_abort(error) || rd_kafka_error_is_retriable(error);
-        bl_fault_t fault = bl_txn_fault_of(rd_kafka_error_code(error));
+/* The commit failed: abort, or a new producer, or (neither retriable nor abortable) the end of the run. */
+static void commit_failed(bl_pipeline_t *p, const bl_txn_result_t *result) {
+        bool abortable = result->verdict == BL_TXN_ABORTABLE || result->verdict == BL_TXN_RETRIABLE;
+        bl_fault_t fault = bl_txn_fault_of(result->code);
         char failure[BL_RECORD_DETAIL_MAX];
-        snprintf(failure, sizeof(failure), "commit: %s", rd_kafka_error_string(error));
+        snprintf(failure, sizeof(failure), "commit: %.240s", result->reason);
         if (fault == BL_FAULT_NONE)
                 fault = BL_FAULT_TRANSIENT;
         take_delivery_failure(p, &fault, failure, sizeof(failure));
-        if (check_fatal(p, error, "commit transaction"))
+        if (check_fatal(p, result))
                 return;
         if (!abortable) {
                 p->fatal = true; /* neither retriable nor abortable: nothing safe is left to do */
@@ -687,23 +674,21 @@ static void commit_failed(bl_pipeline_t *p, rd_kafka_error_t *error, bool refuse
  */
 static void collect_commit(bl_pipeline_t *p, bool wait) {
         rd_kafka_topic_partition_list_t *offsets;
-        rd_kafka_error_t *error;
-        int64_t took_ms, waited_from;
-        bool refused = false;
-        if (!p->committing || (!wait && !bl_commit_done(p->committing)))
+        int64_t waited_from;
+        if (!p->committing || (!wait && !bl_txn_commit_done(p->committing)))
                 return; /* every turn of the loop comes here: no clock read before this */
         waited_from = bl_clock_monotonic_ms();
-        error = bl_commit_finish(p->committing, &offsets, &took_ms, &refused);
+        bl_txn_result_t result = bl_txn_commit_finish(p->committing, &offsets);
         p->committing = NULL;
         p->stats.commit_wait_ms += (uint64_t)(bl_clock_monotonic_ms() - waited_from);
         take_deliveries(p);
-        if (error) {
-                commit_failed(p, error, refused);
+        if (result.verdict != BL_TXN_OK) {
+                commit_failed(p, &result);
         } else {
                 bl_fault_t ignored = BL_FAULT_NONE;
                 char failure[BL_RECORD_DETAIL_MAX];
                 take_delivery_failure(p, &ignored, failure, sizeof(failure)); /* none, since it committed */
-                committed(p, offsets, took_ms);
+                committed(p, offsets, result.took_ms);
         }
         rd_kafka_topic_partition_list_destroy(offsets);
         if (!p->fatal && p->batch_open && !p->batch_begun && begin_transaction(p))
@@ -718,9 +703,9 @@ static void hand_off(bl_pipeline_t *p) {
                 abort_and_recover(p, p->batch_fault, true, p->batch_failure);
                 return;
         }
-        bl_commit_t *commit =
-                bl_commit_start(p->producer, done_offsets(p), rd_kafka_consumer_group_metadata(p->consumer), p->wake,
-                                &p->deliveries.refused, TXN_TIMEOUT_MS);
+        bl_txn_commit_t *commit = bl_txn_commit_start(p->txn_producer, done_offsets(p),
+                                                      rd_kafka_consumer_group_metadata(p->consumer), p->wake,
+                                                      &p->deliveries.refused, TXN_TIMEOUT_MS);
         if (!commit)
                 return; /* out of memory: the batch stays open, and is handed off at the next turn */
         p->committing = commit;
@@ -751,13 +736,9 @@ void bl_txn_commit(bl_pipeline_t *p) {
 /* Waits for a commit still running and drops its outcome: the producer can no longer go on, whatever it is. */
 static void forget_commit(bl_pipeline_t *p) {
         rd_kafka_topic_partition_list_t *offsets;
-        rd_kafka_error_t *error;
-        int64_t took_ms;
         if (!p->committing)
                 return;
-        error = bl_commit_finish(p->committing, &offsets, &took_ms, NULL);
-        if (error)
-                rd_kafka_error_destroy(error);
+        bl_txn_commit_finish(p->committing, &offsets);
         rd_kafka_topic_partition_list_destroy(offsets);
         p->committing = NULL;
 }
@@ -781,11 +762,8 @@ void bl_txn_close(bl_pipeline_t *p) {
         free(p->held.records);
         free(p->held.bytes);
         memset(&p->held, 0, sizeof(p->held));
-        if (p->batch_begun) {
-                rd_kafka_error_t *error = rd_kafka_abort_transaction(p->producer, CLOSE_TIMEOUT_MS);
-                if (error)
-                        rd_kafka_error_destroy(error);
-        }
+        if (p->batch_begun)
+                bl_txn_producer_abort(p->txn_producer, CLOSE_TIMEOUT_MS);
         p->batch_open = p->batch_begun = false;
         if (p->wake)
                 rd_kafka_queue_destroy(p->wake);
