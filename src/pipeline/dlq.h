@@ -35,7 +35,7 @@ void bl_dlq_original_from_message(const rd_kafka_message_t *message, bl_dlq_orig
 /**
  * Where a writer's dead letters go: enqueues one record for @p topic, copying key and value, and takes over
  * @p headers whatever the outcome; returns librdkafka's error, if any. The pipeline's puts the record into
- * its open batch (txn.c), so a dead letter commits with the input offsets it accounts for.
+ * its open batch (batch.c), so a dead letter commits with the input offsets it accounts for.
  */
 typedef rd_kafka_resp_err_t (*bl_dlq_produce_fn)(void *opaque, const char *topic, const void *key, size_t key_size,
                                                  const void *value, size_t value_size, rd_kafka_headers_t *headers);

@@ -3,7 +3,7 @@
  *
  * Two batches can be alive at once: the one handed off and committing, and
  * the open one gathering behind it. Units are counted for each; a failure
- * drops both (txn.c aborts the one and discards the other), so both counts
+ * drops both (batch.c aborts the one and discards the other), so both counts
  * start again. The allowance `limit` is 0 while batching is normal; a
  * record's fault sets it to half the failed batch's units, and each further
  * failure halves it again, down to 1. While the units of the last failed

@@ -16,7 +16,7 @@
  * already keep (the DLQ's per reason, the ingest stats) are mirrored at the
  * same tick rather than counted twice.
  *
- * Health (/healthz beyond the heartbeat): txn.c tells of each commit and
+ * Health (/healthz beyond the heartbeat): recovery.c tells of each commit and
  * abort (bl_observe_committed, bl_observe_aborted), and every gauge tick
  * asks whether work waits for a commit: input consumed and not committed,
  * a partition paused for retry, a batch open or committing, a timer due, or
@@ -213,7 +213,7 @@ static void update_gauges(bl_pipeline_t *p) {
 
 /* Whether anything waits for a commit; cheap: a few flags, the assigned partitions and the next timer. */
 static bool work_pending(const bl_pipeline_t *p) {
-        if (p->observe.health.aborts_in_row > 0 || p->batch_open || p->committing)
+        if (p->observe.health.aborts_in_row > 0 || bl_batch_pending(p->batch))
                 return true;
         for (size_t i = 0; i < p->partition_count; i++) {
                 const bl_input_partition_t *entry = &p->partitions[i];

@@ -12,7 +12,7 @@
  *                   (SUBMITTED, newest version), through the one DLQ function
  *   purged       -> a tombstone in backlog.state
  *
- * Record buffers belong to bl_records_t and are copied (txn.c). An output
+ * Record buffers belong to bl_records_t and are copied (batch.c). An output
  * that cannot be encoded fails the batch as a record's fault: the batches
  * are then bisected (isolate.c) until the one task or record it comes from
  * is found and given up. Each dispatch is a unit of the batch for that
@@ -32,7 +32,7 @@
 static void encoding_failed(bl_pipeline_t *p, const char *what) {
         bl_log_error("outputs", "cannot encode %s of a task: %s; the batch will be aborted", what,
                      bl_records_last_error(p->records));
-        bl_txn_fail(p, BL_FAULT_RECORD, "outputs: cannot encode %s: %s", what, bl_records_last_error(p->records));
+        bl_batch_fail(p->batch, BL_FAULT_RECORD, "outputs: cannot encode %s: %s", what, bl_records_last_error(p->records));
 }
 
 static void on_changed(void *opaque, const bl_transition_t *transition, const bl_item_t *item) {
@@ -44,7 +44,7 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
                 encoding_failed(p, "a transition and its snapshot");
                 return;
         }
-        bl_txn_record_t record = {.topic = p->topic_transitions,
+        bl_batch_record_t record = {.topic = p->topic_transitions,
                                   .partition = item->partition,
                                   .key = item->task_id,
                                   .key_size = strlen(item->task_id),
@@ -52,12 +52,12 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
                                   .value_size = transition_size,
                                   .traceparent = bl_item_cold(item)->traceparent,
                                   .timestamp_ms = transition->at_ms};
-        bl_txn_produce(p, &record);
+        bl_batch_produce(p->batch, &record);
         record.topic = p->topic_state;
         record.value = snapshot_value;
         record.value_size = snapshot_size;
         record.traceparent = NULL;
-        bl_txn_produce(p, &record);
+        bl_batch_produce(p->batch, &record);
         p->stats.transitions++;
 }
 
@@ -88,7 +88,7 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
                 snprintf(unlisted_topic, sizeof(unlisted_topic), "%sdispatch.%s", p->config->topics_prefix,
                          dispatch->item->kind->domain);
         }
-        bl_txn_record_t record = {.topic = topic,
+        bl_batch_record_t record = {.topic = topic,
                                   .partition = RD_KAFKA_PARTITION_UA,
                                   .key = dispatch->item->task_id,
                                   .key_size = strlen(dispatch->item->task_id),
@@ -97,7 +97,7 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
                                   .traceparent = bl_item_cold(dispatch->item)->traceparent,
                                   .timestamp_ms = dispatch->decided_at_ms,
                                   .delivery_opaque = (void *)domain};
-        bl_txn_produce(p, &record);
+        bl_batch_produce(p->batch, &record);
         if (domain)
                 bl_credit_sent(p->credit, domain);
         p->stats.dispatched++;
@@ -112,14 +112,14 @@ static void on_notice(void *opaque, const bl_notice_t *notice) {
                 encoding_failed(p, "a dependency notice");
                 return;
         }
-        bl_txn_record_t record = {.topic = p->topic_deps,
+        bl_batch_record_t record = {.topic = p->topic_deps,
                                   .partition = RD_KAFKA_PARTITION_UA,
                                   .key = notice->to_task_id,
                                   .key_size = strlen(notice->to_task_id),
                                   .value = value,
                                   .value_size = size,
                                   .timestamp_ms = notice->at_ms};
-        bl_txn_produce(p, &record);
+        bl_batch_produce(p->batch, &record);
         p->stats.notices++;
 }
 
@@ -136,8 +136,8 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
                 bl_log_error("outputs", "cannot encode a given-up task's submission for the DLQ: %s; the batch will "
                                         "be aborted",
                              errstr);
-                bl_txn_fail(p, BL_FAULT_RECORD, "dlq: cannot encode the task's submission: %s", errstr);
-        } else if (bl_txn_ensure(p)) {
+                bl_batch_fail(p->batch, BL_FAULT_RECORD, "dlq: cannot encode the task's submission: %s", errstr);
+        } else if (bl_batch_ensure(p->batch)) {
                 bl_record_error_t failure = {false, reason, "", -1};
                 rd_kafka_headers_t *headers = rd_kafka_headers_new(1);
                 const char *traceparent = bl_item_cold(item)->traceparent;
@@ -148,7 +148,7 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
                 snprintf(failure.detail, sizeof(failure.detail), "%s", detail);
                 failure.schema_id = p->task_event_id;
                 if (bl_dlq_send(p->dlq, &original, "backlog", &failure, item->attempt, errstr, sizeof(errstr)))
-                        bl_txn_fail(p, BL_FAULT_TRANSIENT, "dlq: %s", errstr); /* the produce said whose fault */
+                        bl_batch_fail(p->batch, BL_FAULT_TRANSIENT, "dlq: %s", errstr); /* the produce said whose fault */
                 rd_kafka_headers_destroy(headers);
         }
         free(value);
@@ -157,9 +157,9 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
 
 static void on_purged(void *opaque, const char *task_id, int32_t partition) {
         bl_pipeline_t *p = opaque;
-        bl_txn_record_t tombstone = {
+        bl_batch_record_t tombstone = {
                 .topic = p->topic_state, .partition = partition, .key = task_id, .key_size = strlen(task_id)};
-        bl_txn_produce(p, &tombstone);
+        bl_batch_produce(p->batch, &tombstone);
 }
 
 void bl_outputs_backlog_sink(bl_pipeline_t *p, bl_backlog_sink_t *sink) {
@@ -214,7 +214,7 @@ static bl_err_t accept_event(void *opaque, const bl_task_event_t *event, const b
         char traceparent[128], detail[BL_RECORD_DETAIL_MAX];
         bl_event_origin_t origin = {source->topic, source->partition, source->offset,
                                     traceparent_of(source->headers, traceparent, sizeof(traceparent))};
-        if (!bl_txn_ensure(p))
+        if (!bl_batch_ensure(p->batch))
                 return BL_ERR_UNAVAILABLE;
         switch (bl_backlog_apply_event(p->backlog, event, source->partition, &origin, bl_clock_wall_ms(), detail,
                                        sizeof(detail))) {
@@ -239,7 +239,7 @@ bl_ingest_outcome_t bl_outputs_apply_notice_record(bl_pipeline_t *p, const rd_ka
         bl_notice_record_t *record;
         bl_dlq_original_t original;
         char errstr[256];
-        if (!bl_txn_ensure(p)) {
+        if (!bl_batch_ensure(p->batch)) {
                 snprintf(why, why_size, "no transaction to apply it in");
                 return BL_INGEST_RETRY;
         }
@@ -252,7 +252,7 @@ bl_ingest_outcome_t bl_outputs_apply_notice_record(bl_pipeline_t *p, const rd_ka
                 bl_dlq_original_from_message(message, &original);
                 if (bl_dlq_send(p->dlq, &original, "backlog", &error, 1, errstr, sizeof(errstr)) == BL_OK)
                         return BL_INGEST_DEAD_LETTERED;
-                bl_txn_fail(p, BL_FAULT_TRANSIENT, "dlq: %s", errstr); /* the produce said whose fault */
+                bl_batch_fail(p->batch, BL_FAULT_TRANSIENT, "dlq: %s", errstr); /* the produce said whose fault */
                 snprintf(why, why_size, "%s", errstr);
                 return BL_INGEST_RETRY;
         }

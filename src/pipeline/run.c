@@ -9,8 +9,8 @@
  * tasks.results and backlog.deps with the range assignor, read_committed.
  *
  * On assignment, every partition number p assigned is restored from
- * backlog.state before any input of p is read; /readyz (later) reports
- * `ready` only then. On revocation the open batch is committed first.
+ * backlog.state before any input of p is read; /readyz reports `ready`
+ * only then. On revocation the open batch is committed first.
  *
  * The loop, one message at a time: a paused or rewound partition then never
  * has fetched records of its own still waiting in a batch, and a batch would
@@ -29,7 +29,7 @@
  * pauses its partition for a short fixed wait. The others flow meanwhile. A
  * batch that fails for the broker's fault holds everything back with a
  * back-off that doubles too; one that fails for good is bisected (isolate.c,
- * txn.c) until the record or the task it fails on is found: the record goes
+ * recovery.c) until the record or the task it fails on is found: the record goes
  * to the DLQ as processing.failed, the task DEAD with that reason, and the
  * loop goes on. A producer fenced after a broker stall is made anew. SIGTERM
  * ends the loop: the batch is committed, the group left. Pipeline thread.
@@ -52,237 +52,10 @@
 #define STATS_INTERVAL_MS 10000
 #define SEEK_TIMEOUT_MS 10000
 #define ISOLATE_NORMAL_UNITS 4096 /* batches of this many units are normal again after a culprit is found */
-#define SCHEMA_PENDING_WAIT_MS 50
 
-/* ---- input partitions -------------------------------------------------------- */
-
-bl_input_partition_t *bl_pipeline_find_partition(bl_pipeline_t *p, const char *topic, int32_t partition) {
-        for (size_t i = 0; i < p->partition_count; i++)
-                if (p->partitions[i].partition == partition && !strcmp(p->partitions[i].topic, topic))
-                        return &p->partitions[i];
-        return NULL;
-}
-
-static bl_input_partition_t *add_partition(bl_pipeline_t *p, const char *topic, int32_t partition, int64_t committed) {
-        bl_input_partition_t *entry = bl_pipeline_find_partition(p, topic, partition);
-        if (!entry) {
-                if (p->partition_count == p->partition_capacity) {
-                        size_t capacity = p->partition_capacity ? p->partition_capacity * 2 : 16;
-                        bl_input_partition_t *grown = realloc(p->partitions, capacity * sizeof(*grown));
-                        if (!grown)
-                                return NULL;
-                        p->partitions = grown;
-                        p->partition_capacity = capacity;
-                }
-                entry = &p->partitions[p->partition_count++];
-                memset(entry, 0, sizeof(*entry));
-                entry->topic = strdup(topic);
-                entry->partition = partition;
-        }
-        entry->done_offset = -1;
-        entry->committed_offset = committed;
-        entry->paused = false;
-        entry->backoff_ms = 0;
-        return entry;
-}
-
-static void remove_partition(bl_pipeline_t *p, const char *topic, int32_t partition) {
-        bl_input_partition_t *entry = bl_pipeline_find_partition(p, topic, partition);
-        if (!entry)
-                return;
-        free(entry->topic);
-        *entry = p->partitions[--p->partition_count];
-}
-
-/*
- * Seeks @p list. librdkafka before 2.1.0 waits a thousandth of the timeout it is given
- * (its changelog, 2.1.0): 10 s became 10 ms, and under load a rewind then failed with
- * "Timed out waiting for 9 remaining partition seek(s)" and stopped the instance.
- */
-static rd_kafka_error_t *seek_partitions(bl_pipeline_t *p, rd_kafka_topic_partition_list_t *list) {
-        int timeout_ms = rd_kafka_version() < 0x020100ff ? SEEK_TIMEOUT_MS * 1000 : SEEK_TIMEOUT_MS;
-        return rd_kafka_seek_partitions(p->consumer, list, timeout_ms);
-}
-
-void bl_pipeline_rewind(bl_pipeline_t *p) {
-        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)p->partition_count);
-        for (size_t i = 0; i < p->partition_count; i++) {
-                bl_input_partition_t *entry = &p->partitions[i];
-                rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition)->offset =
-                        entry->committed_offset >= 0 ? entry->committed_offset : RD_KAFKA_OFFSET_BEGINNING;
-                entry->done_offset = -1;
-        }
-        rd_kafka_error_t *error = list->cnt ? seek_partitions(p, list) : NULL;
-        if (error) {
-                bl_log_error("run", "rewind failed: %s", rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-                p->fatal = true;
-        }
-        rd_kafka_topic_partition_list_destroy(list);
-}
-
-/* ---- pause and retry ---------------------------------------------------------- */
-
-/*
- * @p schema_pending: the record's schema is being fetched (contract/fetcher.c logs the fetch): look again
- * after SCHEMA_PENDING_WAIT_MS, leaving the back-off as it is; a fetch that fails comes back as a plain
- * retry, and that one doubles it.
- */
-static void pause_and_rewind(bl_pipeline_t *p, bl_input_partition_t *entry, int64_t offset, bool schema_pending,
-                             const char *why) {
-        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition)->offset = offset;
-        rd_kafka_pause_partitions(p->consumer, list);
-        rd_kafka_error_t *error = seek_partitions(p, list);
-        if (error) {
-                bl_log_error("run", "%s [%d]: cannot seek back to %" PRId64 ": %s", entry->topic,
-                             (int)entry->partition, offset, rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-                p->fatal = true;
-        }
-        rd_kafka_topic_partition_list_destroy(list);
-        entry->paused = true;
-        entry->schema_wait = schema_pending;
-        if (schema_pending) {
-                entry->retry_at_ms = bl_clock_monotonic_ms() + SCHEMA_PENDING_WAIT_MS;
-                bl_log_debug("run", "%s [%d] waits at offset %" PRId64 ": %s", entry->topic, (int)entry->partition,
-                             offset, why);
-                return;
-        }
-        entry->backoff_ms = entry->backoff_ms ? entry->backoff_ms * 2 : p->config->ingest_retry_backoff_ms;
-        if (entry->backoff_ms > p->config->ingest_retry_backoff_max_ms)
-                entry->backoff_ms = p->config->ingest_retry_backoff_max_ms;
-        entry->retry_at_ms = bl_clock_monotonic_ms() + entry->backoff_ms;
-        bl_log_warn("run", "%s [%d] paused at offset %" PRId64 ", retry in %" PRId64 " ms: %s", entry->topic,
-                    (int)entry->partition, offset, entry->backoff_ms, why);
-}
-
-static void resume_due_partitions(bl_pipeline_t *p) {
-        int64_t now = bl_clock_monotonic_ms();
-        if (p->held_back)
-                return; /* everything resumes together (release_held_back) */
-        for (size_t i = 0; i < p->partition_count; i++) {
-                bl_input_partition_t *entry = &p->partitions[i];
-                if (!entry->paused || now < entry->retry_at_ms)
-                        continue;
-                entry->paused = false;
-                if (p->input_paused && !strcmp(entry->topic, p->topic_events))
-                        continue; /* input backpressure holds it until the backlog drains */
-                rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-                rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition);
-                rd_kafka_resume_partitions(p->consumer, list);
-                rd_kafka_topic_partition_list_destroy(list);
-                bl_log(entry->schema_wait ? BL_LOG_DEBUG : BL_LOG_INFO, "run", "%s [%d] resumed", entry->topic,
-                       (int)entry->partition);
-        }
-}
-
-/* ---- holding everything back after a failed batch ------------------------------- */
-
-/* Pauses (or resumes) every assigned input partition that no other reason keeps paused. */
-static void pause_all_inputs(bl_pipeline_t *p, bool paused) {
-        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)p->partition_count);
-        for (size_t i = 0; i < p->partition_count; i++) {
-                const bl_input_partition_t *entry = &p->partitions[i];
-                if (entry->paused || (!paused && p->input_paused && !strcmp(entry->topic, p->topic_events)))
-                        continue;
-                rd_kafka_topic_partition_list_add(list, entry->topic, entry->partition);
-        }
-        if (paused)
-                rd_kafka_pause_partitions(p->consumer, list);
-        else
-                rd_kafka_resume_partitions(p->consumer, list);
-        rd_kafka_topic_partition_list_destroy(list);
-}
-
-void bl_pipeline_hold_back(bl_pipeline_t *p, const char *why) {
-        int64_t first = p->config->ingest_retry_backoff_ms, most = p->config->ingest_retry_backoff_max_ms;
-        p->held_back_backoff_ms = p->held_back_backoff_ms ? p->held_back_backoff_ms * 2 : first;
-        if (p->held_back_backoff_ms > most)
-                p->held_back_backoff_ms = most;
-        p->held_back_until_ms = bl_clock_monotonic_ms() + p->held_back_backoff_ms;
-        if (!p->held_back)
-                pause_all_inputs(p, true);
-        p->held_back = true;
-        bl_metric_inc(p->observe.held_back, 1);
-        bl_log_warn("run", "input, timers and dispatch wait %" PRId64 " ms, then the batch runs again: %s",
-                    p->held_back_backoff_ms, why);
-}
-
-static void release_held_back(bl_pipeline_t *p) {
-        if (!p->held_back || bl_clock_monotonic_ms() < p->held_back_until_ms)
-                return;
-        p->held_back = false;
-        pause_all_inputs(p, false);
-        bl_log_info("run", "input, timers and dispatch go on");
-}
+static bool renew_producer(bl_pipeline_t *p, const char *why);
 
 /* ---- the culprit of a failed batch, given up -------------------------------------------------- */
-
-/* The stage a failure names before its first ':' ("outputs: cannot produce ..."). */
-static void failure_stage(const char *failure, char *stage, size_t stage_size) {
-        const char *colon = strchr(failure, ':');
-        size_t length = colon ? (size_t)(colon - failure) : 0;
-        if (!length || length >= stage_size)
-                snprintf(stage, stage_size, "pipeline");
-        else
-                snprintf(stage, stage_size, "%.*s", (int)length, failure);
-}
-
-/* Whether @p message is the record the failed batches were found to fail on. */
-static bool is_culprit_record(const bl_pipeline_t *p, const rd_kafka_message_t *message, const char *topic) {
-        const bl_unit_t *culprit = bl_isolate_culprit(p->isolate, NULL);
-        return culprit && culprit->kind == BL_UNIT_RECORD && culprit->offset == message->offset &&
-               culprit->partition == message->partition && !strcmp(culprit->name, topic);
-}
-
-/*
- * The culprit record, to the DLQ as processing.failed with the failure as its detail; when even that letter
- * could not be written, as a bare record.too_large letter (coordinates, size, a prefix). Its offset is done.
- */
-static void give_up_record(bl_pipeline_t *p, bl_input_partition_t *entry, const rd_kafka_message_t *message) {
-        int failures = 0;
-        char stage[32], errstr[256];
-        bl_dlq_original_t original;
-        bl_record_error_t failure = {false, BL_REASON_PROCESSING_FAILED, "", -1};
-        bl_isolate_culprit(p->isolate, &failures);
-        failure_stage(p->culprit_detail, stage, sizeof(stage));
-        snprintf(failure.detail, sizeof(failure.detail), "%s", p->culprit_detail);
-        bl_dlq_original_from_message(message, &original);
-        bl_isolate_unit(p->isolate, BL_UNIT_GIVE_UP, rd_kafka_topic_name(message->rkt), message->partition,
-                        message->offset);
-        p->giving_up = true;
-        if ((failures ? bl_dlq_send_too_large : bl_dlq_send)(p->dlq, &original, stage, &failure, 1, errstr,
-                                                             sizeof(errstr)) == BL_OK)
-                entry->done_offset = message->offset + 1;
-}
-
-/*
- * The culprit task: DEAD with processing.failed and its submission to the DLQ; when even that could not be
- * written, removed (a tombstone in backlog.state, its history stays in backlog.transitions) with a bare
- * letter that says so. Right after the restore, before any other unit.
- */
-static void give_up_task(bl_pipeline_t *p, const bl_unit_t *culprit, int failures, int64_t now) {
-        char errstr[256], detail[BL_RECORD_DETAIL_MAX];
-        if (p->held_back || !bl_txn_ensure(p))
-                return;
-        bl_isolate_unit(p->isolate, BL_UNIT_GIVE_UP, culprit->name, -1, -1);
-        p->giving_up = true;
-        snprintf(detail, sizeof(detail), "%.190s%s", p->culprit_detail,
-                 failures ? "; its DEAD change could not be written either: removed" : "");
-        if (!bl_backlog_give_up(p->backlog, culprit->name, detail, failures > 0, now)) {
-                bl_isolate_culprit_forget(p->isolate); /* not this instance's any more */
-                p->giving_up = false;
-                return;
-        }
-        if (failures > 0) {
-                bl_record_error_t failure = {false, BL_REASON_PROCESSING_FAILED, "", -1};
-                bl_dlq_original_t original = {p->topic_events, -1, -1, -1, culprit->name, strlen(culprit->name),
-                                              NULL, 0, NULL};
-                snprintf(failure.detail, sizeof(failure.detail), "%s", detail);
-                bl_dlq_send_too_large(p->dlq, &original, "pipeline", &failure, 1, errstr, sizeof(errstr));
-        }
-}
 
 /* ---- the loop ------------------------------------------------------------------- */
 
@@ -293,13 +66,13 @@ static void give_up_task(bl_pipeline_t *p, const bl_unit_t *culprit, int failure
  * handed to the loop, and it finished each of them.
  */
 static void reached_end(bl_pipeline_t *p, const rd_kafka_message_t *message) {
-        bl_input_partition_t *entry = bl_pipeline_find_partition(p, rd_kafka_topic_name(message->rkt),
+        bl_input_partition_t *entry = bl_inputs_find(p, rd_kafka_topic_name(message->rkt),
                                                                  message->partition);
         int64_t finished;
         if (!entry || entry->paused || message->offset < 0)
                 return;
         finished = entry->done_offset >= 0 ? entry->done_offset : entry->committed_offset;
-        if (message->offset > finished && bl_txn_ensure(p))
+        if (message->offset > finished && bl_batch_ensure(p->batch))
                 entry->done_offset = message->offset;
 }
 
@@ -318,11 +91,11 @@ static void handle_message(bl_pipeline_t *p, const rd_kafka_message_t *message) 
         }
         topic = rd_kafka_topic_name(message->rkt);
         bl_observe_event(p, topic);
-        entry = bl_pipeline_find_partition(p, topic, message->partition);
-        if (!entry || entry->paused || p->held_back || !bl_txn_ensure(p))
+        entry = bl_inputs_find(p, topic, message->partition);
+        if (!entry || entry->paused || p->held_back || !bl_batch_ensure(p->batch))
                 return; /* fetched before a pause or a rewind; the seek brings it back */
-        if (is_culprit_record(p, message, topic)) {
-                give_up_record(p, entry, message);
+        if (bl_recovery_is_culprit_record(p, message, topic)) {
+                bl_recovery_give_up_record(p, entry, message);
                 return;
         }
         bl_isolate_unit(p->isolate, BL_UNIT_RECORD, topic, message->partition, message->offset);
@@ -333,13 +106,14 @@ static void handle_message(bl_pipeline_t *p, const rd_kafka_message_t *message) 
         switch (outcome) {
         case BL_INGEST_HANDED_ON:
         case BL_INGEST_DEAD_LETTERED: entry->done_offset = message->offset + 1; break;
-        case BL_INGEST_RETRY: pause_and_rewind(p, entry, message->offset, false, why); break;
-        case BL_INGEST_WAIT: pause_and_rewind(p, entry, message->offset, true, why); break;
+        case BL_INGEST_RETRY: bl_inputs_pause_and_rewind(p, entry, message->offset, false, why); break;
+        case BL_INGEST_WAIT: bl_inputs_pause_and_rewind(p, entry, message->offset, true, why); break;
         }
 }
 
 static void log_stats(bl_pipeline_t *p, const char *what) {
         const bl_ingest_stats_t *stats = bl_ingest_stats(p->ingest);
+        const bl_batch_stats_t *batch = bl_batch_stats(p->batch);
         char by_reason[512] = "";
         size_t used = 0, paused = 0;
         for (size_t i = 0; i < p->partition_count; i++)
@@ -360,18 +134,10 @@ static void log_stats(bl_pipeline_t *p, const char *what) {
                     what, stats->consumed, stats->handed_on, stats->dead_lettered, stats->retries, p->stats.transitions,
                     p->stats.dispatched, p->stats.notices, p->stats.duplicates, p->stats.stale_results,
                     p->stats.illegal, bl_backlog_size(p->backlog), p->stats.transactions, p->stats.aborts,
-                    p->stats.restored_items, p->stats.held_records, p->stats.held_peak_bytes, p->stats.commit_ms,
-                    p->stats.commit_wait_ms, p->stats.given_up, p->stats.producer_restarts, p->partition_count, paused,
+                    p->stats.restored_items, batch->held_records, batch->held_peak_bytes, p->stats.commit_ms,
+                    batch->commit_wait_ms, p->stats.given_up, p->stats.producer_restarts, p->partition_count, paused,
                     by_reason);
         p->last_stats_ms = bl_clock_monotonic_ms();
-}
-
-/* Partitions of tasks.events this instance owns: its share of the work and of max_lag. */
-static size_t owned_input_partitions(const bl_pipeline_t *p) {
-        size_t owned = 0;
-        for (size_t i = 0; i < p->partition_count; i++)
-                owned += !strcmp(p->partitions[i].topic, p->topic_events);
-        return owned;
 }
 
 /* Pauses or resumes every assigned tasks.events partition (transient pauses stay as they are). */
@@ -427,98 +193,22 @@ static void input_backpressure(bl_pipeline_t *p) {
         }
 }
 
-/*
- * Dispatch (SPEC §4, §5): each domain gets at most its credit, this
- * instance's share of max_lag minus its own records the workers have not
- * passed yet; a throttled domain gets nothing while the others flow.
- */
-static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
-        double share = p->total_input_partitions > 0
-                               ? (double)owned_input_partitions(p) / (double)p->total_input_partitions
-                               : 1.0;
-        size_t want[BL_OBSERVE_DOMAINS] = {0}, round_total = 0, sent = 0;
-        size_t domains = p->config->domains.count < BL_OBSERVE_DOMAINS ? p->config->domains.count : BL_OBSERVE_DOMAINS;
-        int64_t monotonic = bl_clock_monotonic_ms();
-        for (size_t d = 0; d < domains; d++) {
-                const char *domain = p->config->domains.items[d];
-                bool changed;
-                if (!bl_gate_open(p->gate, p->topic_dispatch[d], monotonic))
-                        continue; /* its topic refuses writes now: its tasks wait READY (gate.h) */
-                size_t credit = bl_credit_available(p->credit, domain, share, &changed);
-                size_t ready = bl_backlog_ready_in(p->backlog, domain);
-                if (changed)
-                        bl_log(bl_credit_throttled(p->credit, domain) ? BL_LOG_WARN : BL_LOG_INFO, "backpressure",
-                               "domain %s %s: %" PRId64 " dispatched records not yet read by its workers", domain,
-                               bl_credit_throttled(p->credit, domain) ? "throttled" : "open again",
-                               bl_credit_outstanding(p->credit, domain));
-                want[d] = ready < credit ? ready : credit;
-                if (want[d] > bl_isolate_room(p->isolate) - round_total)
-                        want[d] = bl_isolate_room(p->isolate) - round_total; /* a culprit is sought */
-                round_total += want[d];
-        }
-        /* Quotas (a guardrail): each domain takes at most its share of this round. */
-        for (size_t d = 0; d < domains; d++) {
-                size_t quota = bl_steer_quota(p, p->config->domains.items[d], round_total);
-                size_t take = want[d] < quota ? want[d] : quota;
-                if (take > 0)
-                        sent += bl_backlog_dispatch(p->backlog, p->config->domains.items[d], take, now);
-        }
-        return sent;
-}
-
-/* The timers due, each a unit of the batch (isolate.h); while a culprit is sought, only as many as it may take. */
-static void fire_timers(bl_pipeline_t *p, int64_t now) {
-        char task_id[BL_UNIT_NAME_MAX];
-        size_t room = bl_isolate_room(p->isolate);
-        size_t fired = bl_backlog_advance_max(p->backlog, now, room, task_id, sizeof(task_id));
-        if (fired == 0)
-                return;
-        for (size_t i = 1; i < fired; i++)
-                bl_isolate_unit(p->isolate, BL_UNIT_TIMER, "", -1, -1); /* counted; only the last is named */
-        bl_isolate_unit(p->isolate, BL_UNIT_TIMER, task_id, -1, -1);
-}
-
-/* Timers and dispatch: the work that needs no input. A culprit task is given up first. */
-static void advance_backlog(bl_pipeline_t *p) {
-        int64_t now = bl_clock_wall_ms();
-        int64_t due = bl_backlog_next_due(p->backlog);
-        int failures = 0;
-        const bl_unit_t *culprit = bl_isolate_culprit(p->isolate, &failures);
-        if (!p->ready || p->held_back)
-                return;
-        if (culprit && culprit->kind != BL_UNIT_RECORD && !p->giving_up)
-                give_up_task(p, culprit, failures, now);
-        if (bl_isolate_room(p->isolate) == 0)
-                return;
-        if (due != BL_NO_TIME && due <= now && bl_txn_ensure(p))
-                fire_timers(p, now);
-        if (bl_isolate_room(p->isolate) == 0)
-                return;
-        if (bl_backlog_ready_count(p->backlog) > 0 && bl_txn_ensure(p)) {
-                int64_t started = bl_clock_monotonic_ms();
-                size_t decisions = dispatch_with_credit(p, now);
-                if (decisions > 0)
-                        bl_metric_observe(p->observe.decision_seconds,
-                                          (double)(bl_clock_monotonic_ms() - started) / 1000.0 / (double)decisions);
-        }
-}
-
 static void run_loop(bl_pipeline_t *p, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload) {
         while (!*stop && !p->fatal) {
-                if (p->renew_producer && !bl_pipeline_renew_producer(p, "fenced or failed"))
+                if (p->renew_producer && !renew_producer(p, "fenced or failed"))
                         break;
-                release_held_back(p);
+                bl_inputs_release_held_back(p);
                 bl_steer_tick(p, reload);
                 rd_kafka_message_t *message = rd_kafka_consumer_poll(p->consumer, 50);
                 if (message) {
                         handle_message(p, message);
                         rd_kafka_message_destroy(message);
                 }
-                advance_backlog(p);
+                bl_dispatch_advance(p);
                 input_backpressure(p);
                 bl_observe_tick(p);
-                resume_due_partitions(p);
-                bl_txn_tick(p);
+                bl_inputs_resume_due(p);
+                bl_batch_tick(p->batch);
                 if (bl_clock_monotonic_ms() - p->last_stats_ms >= STATS_INTERVAL_MS)
                         log_stats(p, "progress");
         }
@@ -534,7 +224,7 @@ static bool on_assigning(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *
                 for (int i = 0; i < committed->cnt; i++)
                         committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
         for (int i = 0; i < committed->cnt; i++)
-                add_partition(p, committed->elems[i].topic, committed->elems[i].partition, committed->elems[i].offset);
+                bl_inputs_add(p, committed->elems[i].topic, committed->elems[i].partition, committed->elems[i].offset);
         rd_kafka_topic_partition_list_destroy(committed);
         bl_log_info("run", "assigned %d partitions; restoring from %s", partitions->cnt, p->topic_state);
         bl_observe_ready(p, false, "restoring the assigned partitions from backlog.state");
@@ -553,19 +243,19 @@ static void on_assigned(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *p
         if (p->input_paused)
                 set_input_paused(p, true); /* the new assignment starts unpaused */
         if (p->held_back)
-                pause_all_inputs(p, true);
+                bl_inputs_pause_all(p, true);
 }
 
 /* Revoked, before they are unassigned: the open batch commits, and the partitions' tasks go. */
 static void on_revoked(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *partitions, void *opaque) {
         bl_pipeline_t *p = opaque;
         (void)rk;
-        bl_txn_commit(p); /* finish the batch: its offsets are ours only until the partitions go */
+        bl_batch_commit(p->batch); /* finish the batch: its offsets are ours only until the partitions go */
         if (bl_isolate_culprit(p->isolate, NULL))
                 bl_isolate_culprit_forget(p->isolate); /* the new owner finds it again if it must */
         for (int i = 0; i < partitions->cnt; i++) {
                 bl_backlog_drop_partition(p->backlog, partitions->elems[i].partition);
-                remove_partition(p, partitions->elems[i].topic, partitions->elems[i].partition);
+                bl_inputs_remove(p, partitions->elems[i].topic, partitions->elems[i].partition);
         }
         p->ready = p->partition_count > 0 && p->ready;
         bl_log_info("run", "revoked %d partitions", partitions->cnt);
@@ -692,18 +382,6 @@ static bool open_contracts(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
 }
 
 /*
- * Delivery reports: a dispatch record's offset goes to the credit ledger (its domain rides as the opaque).
- * The thread that flushes serves them: the committer's, most of the time (txn.c).
- */
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque) {
-        (void)rk;
-        if (message->err)
-                bl_txn_delivery_failed(opaque, message);
-        else if (message->_private)
-                bl_txn_delivered(opaque, message->_private, message->partition, message->offset);
-}
-
-/*
  * The transactional producer, its transactions initialised (which fences a predecessor with the same id
  * and aborts what it left open). On failure nothing is left behind; @p retriable says whether trying again
  * later may work (the broker not reachable yet).
@@ -718,9 +396,9 @@ static bool open_producer(bl_pipeline_t *p, bool *retriable, char *errstr, size_
                                       .message_max_bytes = bl_config_producer_max_bytes(p->config),
                                       .init_timeout_ms = (int)p->config->admin_timeout_ms,
                                       .overrides = overrides,
-                                      .delivered = on_delivery,
-                                      .log = bl_txn_producer_log, /* it alone names a partition the txn refused */
-                                      .opaque = p};
+                                      .delivered = bl_batch_on_delivery,
+                                      .log = bl_batch_producer_log, /* it alone names a partition the txn refused */
+                                      .opaque = p->batch};
         bl_txn_result_t result;
         if (!(p->txn_producer = bl_txn_producer_new(p->config, &settings, &result))) {
                 char cause[BL_KAFKA_TROUBLE_MAX] = "";
@@ -731,6 +409,7 @@ static bool open_producer(bl_pipeline_t *p, bool *retriable, char *errstr, size_
                 return false;
         }
         p->producer = bl_txn_producer_handle(p->txn_producer);
+        bl_batch_set_producer(p->batch, p->txn_producer);
         bl_log_info("run", "transactional producer %s ready", transactional_id);
         if (p->options && p->options->producer_ready)
                 p->options->producer_ready(p->producer, p->options->producer_ready_opaque);
@@ -739,7 +418,8 @@ static bool open_producer(bl_pipeline_t *p, bool *retriable, char *errstr, size_
 
 /* Destroys the producer without waiting for what it still holds: its transaction is over either way. */
 static void close_producer(bl_pipeline_t *p) {
-        bl_txn_release_topics(p);
+        bl_batch_set_producer(p->batch, NULL);
+        bl_batch_release_topics(p->batch);
         bl_txn_producer_destroy(p->txn_producer, true);
         p->txn_producer = NULL;
         p->producer = NULL;
@@ -756,7 +436,7 @@ static void close_producer(bl_pipeline_t *p) {
  */
 #define RENEW_MIN_INTERVAL_MS 60000
 
-bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why) {
+static bool renew_producer(bl_pipeline_t *p, const char *why) {
         char errstr[512];
         bool retriable = true;
         int64_t now = bl_clock_monotonic_ms();
@@ -768,7 +448,7 @@ bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why) {
                 p->fatal = true;
                 return false;
         }
-        bl_txn_reset(p);
+        bl_recovery_producer_lost(p);
         bl_steer_close_lag(p); /* its queue is the producer's */
         close_producer(p);
         while (!open_producer(p, &retriable, errstr, sizeof(errstr))) {
@@ -796,7 +476,7 @@ bool bl_pipeline_renew_producer(bl_pipeline_t *p, const char *why) {
         }
         bl_log_warn("run", "a new transactional producer took over (%s); rewinding the input and restoring %s", why,
                     p->topic_state);
-        bl_pipeline_rewind(p);
+        bl_inputs_rewind(p);
         if (!bl_restore_assigned(p))
                 p->fatal = true;
         return !p->fatal;
@@ -874,29 +554,42 @@ static bool open_backlog(bl_pipeline_t *p) {
         return p->ingest != NULL;
 }
 
+/* The batches over the consumer's queue, the isolate and gate bookkeeping, and recovery's hooks. */
+static bool open_batches(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
+        p->isolate = bl_isolate_new(ISOLATE_NORMAL_UNITS);
+        p->gate = bl_gate_new(p->config->ingest_retry_backoff_ms, p->config->ingest_retry_backoff_max_ms);
+        if (!p->isolate || !p->gate)
+                return false;
+        bl_batch_settings_t settings = {.commit_interval_ms = p->config->commit_interval_ms,
+                                        .hold_max_bytes = p->config->commit_hold_max_bytes,
+                                        .consumer = p->consumer,
+                                        .isolate = p->isolate,
+                                        .gate = p->gate,
+                                        .stop = stop};
+        bl_recovery_hooks(p, &settings.hooks);
+        if (!(p->batch = bl_batch_new(&settings))) {
+                bl_log_error("run", "cannot set up the transactions: out of resources");
+                return false;
+        }
+        return true;
+}
+
 static bool open_clients(bl_pipeline_t *p, int64_t dlq_topic_max_bytes) {
         char errstr[512], processor[512];
         bool retriable;
         int64_t letter_max = bl_config_producer_max_bytes(p->config);
-        if (!open_producer(p, &retriable, errstr, sizeof(errstr)) || !open_consumer(p, errstr, sizeof(errstr)) ||
+        if (!open_consumer(p, errstr, sizeof(errstr)) || !open_batches(p, p->stop) ||
+            !open_producer(p, &retriable, errstr, sizeof(errstr)) ||
             !(p->reader = bl_reader_new(p->config, errstr, sizeof(errstr)))) {
                 bl_log_error("run", "kafka: %s", errstr);
                 return false;
         }
         snprintf(processor, sizeof(processor), "backlogd %s %s", BL_VERSION, p->instance);
-        p->dlq = bl_dlq_new(bl_txn_produce_dead_letter, p, p->topic_dlq, processor);
+        p->dlq = bl_dlq_new(bl_batch_produce_dead_letter, p->batch, p->topic_dlq, processor);
         if (p->dlq) /* a letter either topic or producer would refuse goes as record.too_large */
                 bl_dlq_set_max_bytes(p->dlq, (size_t)(dlq_topic_max_bytes > 0 && dlq_topic_max_bytes < letter_max
                                                               ? dlq_topic_max_bytes
                                                               : letter_max));
-        p->isolate = bl_isolate_new(ISOLATE_NORMAL_UNITS);
-        p->gate = bl_gate_new(p->config->ingest_retry_backoff_ms, p->config->ingest_retry_backoff_max_ms);
-        if (!p->isolate || !p->gate)
-                return false;
-        if (!bl_txn_open(p)) {
-                bl_log_error("run", "cannot set up the transactions: out of resources");
-                return false;
-        }
         return p->dlq != NULL;
 }
 
@@ -912,15 +605,16 @@ static void name_instance(bl_pipeline_t *p) {
 
 static void pipeline_close(bl_pipeline_t *p) {
         bl_consumer_close(p->group_consumer); /* revocation commits the open batch */
-        bl_txn_close(p);                      /* holds the consumer's queue */
+        if (p->batch)
+                bl_batch_close(p->batch); /* holds the consumer's queue */
         bl_consumer_destroy(p->group_consumer);
         bl_lag_destroy(p->lag); /* its queue holds the producer: rd_kafka_destroy would wait for it */
         p->lag = NULL;
         if (p->txn_producer) {
-                bl_txn_release_topics(p);
+                bl_batch_release_topics(p->batch);
                 bl_txn_producer_destroy(p->txn_producer, false);
         }
-        bl_txn_destroy(p);
+        bl_batch_destroy(p->batch); /* after the producer: its last flush still reports into the batch */
         bl_reader_destroy(p->reader);
         for (size_t i = 0; i < p->partition_count; i++)
                 free(p->partitions[i].topic);
@@ -973,7 +667,7 @@ int bl_pipeline_run_with(const bl_config_t *config, const bl_pipeline_options_t 
         p.last_stats_ms = bl_clock_monotonic_ms();
         run_loop(&p, stop, reload);
         bl_observe_ready(&p, false, "shutting down");
-        bl_txn_commit(&p);
+        bl_batch_commit(p.batch);
         status = p.fatal ? 1 : 0;
         log_stats(&p, status ? "stopped on a fatal error" : "stopped");
         if (options && options->report)
@@ -981,8 +675,8 @@ int bl_pipeline_run_with(const bl_config_t *config, const bl_pipeline_options_t 
                         (bl_pipeline_report_t){p.stats.transactions,
                                                p.stats.aborts,
                                                (double)p.stats.commit_ms / 1000.0,
-                                               (double)p.stats.commit_wait_ms / 1000.0,
-                                               p.stats.held_peak_bytes,
+                                               (double)bl_batch_stats(p.batch)->commit_wait_ms / 1000.0,
+                                               bl_batch_stats(p.batch)->held_peak_bytes,
                                                p.stats.producer_restarts,
                                                p.stats.given_up};
 done:
