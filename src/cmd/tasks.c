@@ -1089,7 +1089,7 @@ int bl_cmd_tasks(int argc, char **argv) {
                 return BL_EXIT_OK;
         }
         if (strcmp(action, "list") && strcmp(action, "show"))
-                return bl_cmd_usage_error("tasks", "unknown action '%s': list or show", action);
+                return bl_cmd_usage_error("tasks", "unknown action '%s': expected list or show", action);
         if ((early = parse_options(action, argc - 1, argv + 1, &opts)) >= 0)
                 return early;
         if (!(config = bl_cmd_load_config(opts.config_path)))
