@@ -6,8 +6,7 @@
  * docs/cli/<name>.md and answers --help (tests/cli/test_cli.py checks the
  * page, the help and that the listing names every form of the command,
  * `replay --policy` as well as `--verify`). Any other name is a usage error:
- * "unknown command" on stderr, exit 2. The operator's commands of SPEC §15
- * (approve, reject, cancel, prioritize, tasks) are not in this binary.
+ * "unknown command" on stderr, exit 2.
  */
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +28,7 @@ static const command_t commands[] = {
         {"contracts", "contracts check", bl_cmd_contracts, "prove every contract version backward compatible"},
         {"inspect", "inspect", bl_cmd_inspect, "backlog counts by state and domain, oldest age per state"},
         {"audit", "audit TASK_ID", bl_cmd_audit, "one task's history, each step with its cause"},
+        {"tasks", "tasks list|show", bl_cmd_tasks, "tasks by state, domain, tenant, what they wait for; one in full"},
         {"replay", "replay --verify|--policy", bl_cmd_replay,
          "check state against its history; re-score it under a policy"},
         {"dlq", "dlq list|redrive", bl_cmd_dlq, "show the dead-letter queue; republish chosen records"},

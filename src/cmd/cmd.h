@@ -26,6 +26,7 @@ int bl_cmd_topics(int argc, char **argv);
 int bl_cmd_contracts(int argc, char **argv);
 int bl_cmd_inspect(int argc, char **argv);
 int bl_cmd_audit(int argc, char **argv);
+int bl_cmd_tasks(int argc, char **argv);
 int bl_cmd_replay(int argc, char **argv);
 int bl_cmd_policy(int argc, char **argv);
 int bl_cmd_dlq(int argc, char **argv);

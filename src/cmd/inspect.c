@@ -201,24 +201,6 @@ static bool count(inspect_t *inspect) {
 
 /* ---- output -------------------------------------------------------------------- */
 
-/* "850ms", "42s", "3m 07s", "5h 02m", "2d 03h". */
-static const char *duration_text(int64_t ms, char *out, size_t out_size) {
-        int64_t s = ms / 1000;
-        if (ms < 0)
-                ms = s = 0;
-        if (ms < 1000)
-                snprintf(out, out_size, "%" PRId64 "ms", ms);
-        else if (s < 60)
-                snprintf(out, out_size, "%" PRId64 "s", s);
-        else if (s < 3600)
-                snprintf(out, out_size, "%" PRId64 "m %02" PRId64 "s", s / 60, s % 60);
-        else if (s < 86400)
-                snprintf(out, out_size, "%" PRId64 "h %02" PRId64 "m", s / 3600, s % 3600 / 60);
-        else
-                snprintf(out, out_size, "%" PRId64 "d %02" PRId64 "h", s / 86400, s % 86400 / 3600);
-        return out;
-}
-
 static int compare_names(const void *a, const void *b) {
         return strcmp(**(char **const *)a, **(char **const *)b);
 }
@@ -257,8 +239,9 @@ static void print_text(const inspect_t *inspect, const size_t *order) {
         printf("%-12s %8s  %s\n", "STATE", "ITEMS", "OLDEST");
         for (int s = 0; s < BL_STATE__COUNT; s++)
                 printf("%-12s %8" PRIu64 "  %s\n", bl_state_name((bl_state_t)s), inspect->by_state[s],
-                       inspect->by_state[s] ? duration_text(inspect->read_at_ms - inspect->oldest_since_ms[s], age,
-                                                            sizeof(age))
+                       inspect->by_state[s] ? bl_cmd_format_duration(inspect->read_at_ms -
+                                                                             inspect->oldest_since_ms[s],
+                                                                     age, sizeof(age))
                                             : "-");
         printf("%-12s %8" PRIu64 "\n", "total", inspect->items);
         if (inspect->items == 0)

@@ -40,6 +40,23 @@ int64_t bl_cmd_now_ms(void) {
         return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
+const char *bl_cmd_format_duration(int64_t ms, char *out, size_t out_size) {
+        int64_t s = ms / 1000;
+        if (ms < 0)
+                ms = s = 0;
+        if (ms < 1000)
+                snprintf(out, out_size, "%" PRId64 "ms", ms);
+        else if (s < 60)
+                snprintf(out, out_size, "%" PRId64 "s", s);
+        else if (s < 3600)
+                snprintf(out, out_size, "%" PRId64 "m %02" PRId64 "s", s / 60, s % 60);
+        else if (s < 86400)
+                snprintf(out, out_size, "%" PRId64 "h %02" PRId64 "m", s / 3600, s % 3600 / 60);
+        else
+                snprintf(out, out_size, "%" PRId64 "d %02" PRId64 "h", s / 86400, s % 86400 / 3600);
+        return out;
+}
+
 bool bl_cmd_scan_open(bl_cmd_scan_t *scan, const char *command, const bl_config_t *config) {
         char errstr[512];
         memset(scan, 0, sizeof(*scan));

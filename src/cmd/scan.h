@@ -43,6 +43,9 @@ bool bl_cmd_scan_topic(bl_cmd_scan_t *scan, const char *topic, const int32_t *pa
 /** The partition count of @p topic; -1 with the reason printed on stderr. */
 int32_t bl_cmd_scan_partition_count(bl_cmd_scan_t *scan, const char *topic);
 
+/** @p ms as "850ms", "42s", "3m 07s", "5h 02m", "2d 03h" (negative: "0ms"); returns @p out. */
+const char *bl_cmd_format_duration(int64_t ms, char *out, size_t out_size);
+
 /** The wall clock in milliseconds since 1970. */
 int64_t bl_cmd_now_ms(void);
 

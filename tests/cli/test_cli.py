@@ -7,7 +7,7 @@ from conftest_common import FIXTURES, SOURCE_DIR, backlogd, backlogd_json, clean
 
 # Every subcommand of SPEC §8, as --help must list it.
 SPEC_COMMANDS = ["run", "demo", "produce", "topics create", "contracts check", "inspect",
-                 "audit", "replay", "dlq list|redrive", "policy check|publish", "config check"]
+                 "audit", "tasks list|show", "replay", "dlq list|redrive", "policy check|publish", "config check"]
 
 
 def test_help_lists_every_subcommand():
@@ -93,8 +93,8 @@ def test_a_command_without_its_action_names_the_actions():
 
 
 def test_unknown_command_is_a_usage_error():
-    # approve and tasks are SPEC §15's operator commands, not in this binary.
-    for name in ["frobnicate", "approve", "tasks", "Run"]:
+    # approve is one of SPEC §15's operator commands not in this binary yet; tasks is.
+    for name in ["frobnicate", "approve", "Tasks", "Run"]:
         result = backlogd(name, "--help")
         assert result.returncode == 2 and result.stdout == "", name
         assert result.stderr == f"backlogd: unknown command '{name}'\nTry 'backlogd --help'.\n", result.stderr
@@ -221,3 +221,26 @@ def test_config_parse_error_does_not_quote_the_file(tmp_path):
     assert "line 3, column" in result.stderr and "invalid JSON syntax" in result.stderr
     assert "hunter" not in result.stdout + result.stderr
     assert "secret" not in result.stdout + result.stderr
+
+
+def test_tasks_options_are_checked_before_any_broker():
+    """No broker is configured here: every one of these stops at the options, exit 2, naming the fault."""
+    cases = [(["list", "--state", "WAITING"], "--state WAITING: no such state"),
+             (["list", "--waiting-for", "godot"], "--waiting-for godot: not a reason to wait"),
+             (["list", "--limit", "0"], "--limit 0: a whole number of tasks, at least 1"),
+             (["list", "--limit", "-3"], "--limit -3"),
+             (["list", "t-1"], "unexpected argument 't-1'"),
+             (["list", "--transitions", "3"], "--transitions is not an option of 'tasks list'"),
+             (["show"], "show: missing TASK_ID"),
+             (["show", ""], "show: TASK_ID is empty"),
+             (["show", "t-1", "t-2"], "unexpected argument 't-2'"),
+             (["show", "t-1", "--waiting-for", "approval"], "--waiting-for is not an option of 'tasks show'")]
+    for args, message in cases:
+        result = backlogd("tasks", *args, env=clean_env())
+        assert result.returncode == 2 and result.stdout == "", (args, result.stderr)
+        assert result.stderr.startswith(f"backlogd tasks: {message}"), (args, result.stderr)
+    # breaker and agent are reasons already: accepted (no usage error), documented as "none until ..."
+    page = (SOURCE_DIR / "docs" / "cli" / "tasks.md").read_text()
+    for reason in ["dependency", "not_before", "approval", "retry", "worker", "breaker", "agent"]:
+        assert f"| `{reason}` |" in page and reason in backlogd("tasks", "--help").stdout, reason
+    assert page.count("none until backlogd") == 2

@@ -18,6 +18,9 @@ engine, a cluster or a broker:
   partition count; the pod's probes answer on a live `backlogd run`.
 - deploy/prometheus/alerts.yaml: `promtool check rules` and `promtool test rules`,
   every alert tested, every metric it names served by backlogd.
+- docker-compose.yml's Prometheus scrapes both instances, and its Grafana gets
+  deploy/grafana/'s datasource and dashboard (whose queries tests/cli/test_grafana.py
+  parses); both images pinned, Grafana fetching nothing at run time.
 
 kustomize and promtool come from scripts/deploy-tools.sh (cached after the first
 call); the rest from tests/requirements.txt.
@@ -612,6 +615,46 @@ def test_compose_services(compose):
             effective_groups.add(effective["group_id"])
     assert len(effective_groups) == 1, "both instances in one consumer group"
 
+
+
+def test_compose_prometheus_scrapes_both_instances_and_grafana_has_the_dashboard(compose):
+    """Prometheus scrapes the /metrics of both `run` services on the compose network; Grafana gets
+    deploy/grafana/'s datasource and dashboard provisioned; both images are pinned, and Grafana is
+    told to fetch nothing at run time."""
+    services = compose["services"]
+    runs = {n for n, s in services.items()
+            if s.get("image") == "backlogd:local" and (s.get("command") or [])[:1] == ["run"]}
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    for name, service in [("prometheus", prometheus), ("grafana", grafana)]:
+        image = service["image"]
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image), f"{name}: {image} is not pinned to a release"
+    mounts = {v["target"]: Path(v["source"]) for v in prometheus["volumes"]}
+    config_flag = next(a for a in prometheus["command"] if a.startswith("--config.file="))
+    scrape = yaml.safe_load(mounts[config_flag.split("=", 1)[1]].read_text())
+    (job,) = scrape["scrape_configs"]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    targets = {t for c in job["static_configs"] for t in c["targets"]}
+    http_port = 9464  # config/backlogd.json's http.port, the container port both instances publish
+    for name in runs:
+        assert any(p["target"] == http_port for p in services[name]["ports"]), name
+    assert targets == {f"{name}:{http_port}" for name in runs}, "both instances, by their compose names"
+    assert set(prometheus["depends_on"]) >= runs
+
+    mounts = {v["target"]: Path(v["source"]) for v in grafana["volumes"]}
+    assert mounts["/etc/grafana/provisioning/datasources"] == DEPLOY / "grafana" / "provisioning" / "datasources"
+    assert mounts["/etc/grafana/provisioning/dashboards"] == DEPLOY / "grafana" / "provisioning" / "dashboards"
+    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "backlogd.yaml").read_text())
+    path = provider["providers"][0]["options"]["path"]
+    assert mounts[path + "/backlogd.json"] == DEPLOY / "grafana" / "backlogd.json"
+    (source,) = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yaml")
+                               .read_text())["datasources"]
+    assert source["url"] == "http://prometheus:9090" and any(p["target"] == 9090 for p in prometheus["ports"])
+    env = grafana["environment"]
+    for key in ["GF_ANALYTICS_REPORTING_ENABLED", "GF_ANALYTICS_CHECK_FOR_UPDATES",
+                "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES", "GF_NEWS_NEWS_FEED_ENABLED"]:
+        assert env[key] == "false", key
+    assert env["GF_PLUGINS_PREINSTALL_DISABLED"] == "true" and "GF_INSTALL_PLUGINS" not in env
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer", "anonymous visitors only look"
 
 def test_demo_producer_prints_valid_produce_lines(compose):
     script = SOURCE_DIR / "deploy" / "compose" / "demo-producer.sh"
