@@ -77,6 +77,8 @@
 #define COMMITTED_TIMEOUT_MS  5000
 #define TXN_TIMEOUT_MS        60000
 #define CHILD_STOP_TIMEOUT_S  60.0
+#define LATENCY_WARMUP_EVENTS 200
+#define LATENCY_DRAIN_S       30.0
 
 /* What backlogd writes per event: records and value bytes, by kind. */
 enum { KIND_TRANSITIONS, KIND_STATE, KIND_DISPATCH, KINDS };
@@ -95,7 +97,8 @@ typedef bench_broker_options_t options_t;
 
 /* How backlogd is run: in this process (as before), as a `backlogd run` child (RSS), or both. */
 enum { BACKLOGD_INPROCESS = 1, BACKLOGD_PROCESS = 2, BACKLOGD_BOTH = 3 };
-enum { OPT_PEER = 256, OPT_NO_PEER, OPT_BACKLOGD, OPT_BACKLOGD_PATH, OPT_PEER_SCRIPT, OPT_PEER_THREADS };
+enum { OPT_PEER = 256, OPT_NO_PEER, OPT_BACKLOGD, OPT_BACKLOGD_PATH, OPT_PEER_SCRIPT, OPT_PEER_THREADS, OPT_LATENCY,
+       OPT_LATENCY_RATE };
 
 /* bench_e2e's own options, beside the common ones of bench_kafka.h. */
 static struct {
@@ -104,7 +107,9 @@ static struct {
         const char *backlogd_path;
         const char *peer_script;
         int peer_threads;
-} extra = {-1, BACKLOGD_BOTH, BENCH_BACKLOGD_PATH, BENCH_PEER_SCRIPT, 1};
+        double latency_seconds; /* 0: no latency phase */
+        double latency_rate;    /* 0: half of backlogd's steady events/s measured in the runs */
+} extra = {-1, BACKLOGD_BOTH, BENCH_BACKLOGD_PATH, BENCH_PEER_SCRIPT, 1, 0, 0};
 
 static void usage(FILE *out) {
         fprintf(out, "Usage: bench_e2e [options]\n"
@@ -132,6 +137,12 @@ static void usage(FILE *out) {
                      "                             on PATH); --no-peer: do not\n"
                      "      --peer-script PATH     its build script (default %s)\n"
                      "      --peer-threads N       its num.stream.threads (default 1)\n"
+                     "      --latency SECONDS      after the runs, decision latency: `backlogd run` as a child,\n"
+                     "                             an open loop of events for SECONDS at half of backlogd's\n"
+                     "                             steady events/s of the runs; p50, p99 and max from each\n"
+                     "                             event's timestamp to its dispatch reaching a read_committed\n"
+                     "                             consumer (default 0: none)\n"
+                     "      --latency-rate R       events/s of that loop instead (R/2 is not taken: R is the rate)\n"
                      "  -h, --help                 this help\n"
                      "\n"
                      "BACKLOGD_COMMIT_INTERVAL_MS (every contender) and BACKLOGD_COMMIT_HOLD_MAX_BYTES\n"
@@ -157,6 +168,15 @@ static int take_option(int val, const char *arg, void *opaque) {
                 return 2;
         case OPT_BACKLOGD_PATH: extra.backlogd_path = arg; return 0;
         case OPT_PEER_SCRIPT: extra.peer_script = arg; return 0;
+        case OPT_LATENCY:
+        case OPT_LATENCY_RATE:
+                if (parse_count(arg, 1, val == OPT_LATENCY ? 3600 : 10000000, &number)) {
+                        *(val == OPT_LATENCY ? &extra.latency_seconds : &extra.latency_rate) = (double)number;
+                        return 0;
+                }
+                fprintf(stderr, "bench_e2e: bad value '%s' for --%s\n", arg,
+                        val == OPT_LATENCY ? "latency" : "latency-rate");
+                return 2;
         default: /* OPT_PEER_THREADS */
                 if (parse_count(arg, 1, 64, &number)) {
                         extra.peer_threads = (int)number;
@@ -176,6 +196,8 @@ static int parse_options(int argc, char **argv, options_t *o) {
                 {"backlogd-path", required_argument, NULL, OPT_BACKLOGD_PATH},
                 {"peer-script", required_argument, NULL, OPT_PEER_SCRIPT},
                 {"peer-threads", required_argument, NULL, OPT_PEER_THREADS},
+                {"latency", required_argument, NULL, OPT_LATENCY},
+                {"latency-rate", required_argument, NULL, OPT_LATENCY_RATE},
                 {NULL, 0, NULL, 0}};
         static const bench_broker_defaults_t defaults = {"bench_e2e", "events", 200000, "bench-e2e-", usage,
                                                          own,         take_option, NULL};
@@ -1050,6 +1072,284 @@ done:
         return ok;
 }
 
+/* ---- (e) decision latency: an open loop at half the peak ------------------------------------ */
+
+/* One latency phase: the encoded events, when each was due, and when its dispatch was seen. */
+typedef struct latency_s {
+        size_t count;           /* events: WARMUP_EVENTS first, then the measured ones */
+        unsigned char **values; /* encoded TaskEvents */
+        size_t *sizes;
+        char (*keys)[24];       /* "lat-<16 hex digits>": the index, readable back from a dispatch's key */
+        int64_t *due_us;        /* the open loop's time for each, CLOCK_REALTIME; the record's timestamp */
+        int64_t *seen_us;       /* when its dispatch record reached the read_committed consumer; 0: not yet */
+        volatile size_t seen;
+        volatile sig_atomic_t stop;
+        char *const *dispatch_topics;
+        size_t dispatch_count;
+        const topic_set_t *set;
+        char errstr[600];
+} latency_t;
+
+static int64_t wall_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void latency_free(latency_t *lat) {
+        for (size_t i = 0; lat->values && i < lat->count; i++)
+                free(lat->values[i]);
+        free(lat->values);
+        free(lat->sizes);
+        free(lat->keys);
+        free(lat->due_us);
+        free(lat->seen_us);
+}
+
+/* Encodes @p lat->count SUBMITTED events up front, so that the open loop only hands them to librdkafka. */
+static bool latency_encode(latency_t *lat, bl_schemas_t *schemas, const options_t *o, char *errstr,
+                           size_t errstr_size) {
+        char *topic = bl_config_topic_name(lat->set->config, "tasks.events"), subject[512];
+        char *payload = malloc(o->payload_bytes + 1);
+        bl_schema_t *schema = bl_schemas_version(schemas, "task_event", 0);
+        int32_t schema_id;
+        bool ok = false;
+        lat->values = calloc(lat->count, sizeof(*lat->values));
+        lat->sizes = calloc(lat->count, sizeof(*lat->sizes));
+        lat->keys = calloc(lat->count, sizeof(*lat->keys));
+        lat->due_us = calloc(lat->count, sizeof(*lat->due_us));
+        lat->seen_us = calloc(lat->count, sizeof(*lat->seen_us));
+        if (!topic || !payload || !schema || !lat->values || !lat->sizes || !lat->keys || !lat->due_us ||
+            !lat->seen_us) {
+                snprintf(errstr, errstr_size, "out of memory, or no TaskEvent contract");
+                goto done;
+        }
+        snprintf(subject, sizeof(subject), "%s-value", topic);
+        if (bl_schemas_publish(schemas, schema, subject, &schema_id, errstr, errstr_size))
+                goto done;
+        for (size_t i = 0; i < lat->count; i++) {
+                json_t *event = make_event(i, lat->set->config, o->payload_bytes, wall_ms(), payload);
+                snprintf(lat->keys[i], sizeof(lat->keys[i]), "lat-%016zx", i);
+                if (!event || json_object_set_new(event, "task_id", json_string(lat->keys[i])) ||
+                    bl_encode_json(schema, schema_id, event, &lat->values[i], &lat->sizes[i], errstr, errstr_size)) {
+                        json_decref(event);
+                        goto done;
+                }
+                json_decref(event);
+        }
+        ok = true;
+done:
+        free(payload);
+        free(topic);
+        return ok;
+}
+
+/* The read_committed consumer: every partition of every dispatch topic, from the start; notes each key seen. */
+static void *latency_consumer_main(void *opaque) {
+        latency_t *lat = opaque;
+        const char *overrides[] = {"group.id", "bench-e2e-latency", "enable.auto.commit", "false", "fetch.wait.max.ms",
+                                   "5", NULL};
+        char errstr[512];
+        rd_kafka_t *consumer = bl_kafka_new(RD_KAFKA_CONSUMER, lat->set->config, overrides, errstr, sizeof(errstr));
+        if (!consumer) {
+                snprintf(lat->errstr, sizeof(lat->errstr), "latency consumer: %s", errstr);
+                return NULL;
+        }
+        int32_t partitions = lat->set->config->topics_partitions;
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)lat->dispatch_count * partitions);
+        for (size_t t = 0; t < lat->dispatch_count; t++)
+                for (int32_t p = 0; p < partitions; p++)
+                        rd_kafka_topic_partition_list_add(list, lat->dispatch_topics[t], p)->offset =
+                                RD_KAFKA_OFFSET_BEGINNING;
+        if (rd_kafka_assign(consumer, list))
+                snprintf(lat->errstr, sizeof(lat->errstr), "latency consumer: assign failed");
+        rd_kafka_topic_partition_list_destroy(list);
+        while (!lat->stop && !interrupted && !lat->errstr[0]) {
+                rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 20);
+                if (!message)
+                        continue;
+                int64_t now = wall_us();
+                if (!message->err && message->key_len == 20 && !memcmp(message->key, "lat-", 4)) {
+                        char hex[17];
+                        memcpy(hex, (const char *)message->key + 4, 16);
+                        hex[16] = '\0';
+                        size_t index = (size_t)strtoull(hex, NULL, 16);
+                        if (index < lat->count && !lat->seen_us[index]) {
+                                lat->seen_us[index] = now;
+                                __atomic_add_fetch(&lat->seen, 1, __ATOMIC_RELEASE);
+                        }
+                }
+                rd_kafka_message_destroy(message);
+        }
+        rd_kafka_consumer_close(consumer);
+        rd_kafka_destroy(consumer);
+        return NULL;
+}
+
+/* Waits until the dispatches of the first @p count events are seen, or @p seconds pass. */
+static bool latency_wait_seen(latency_t *lat, size_t count, double seconds) {
+        double deadline = now_s() + seconds;
+        while (__atomic_load_n(&lat->seen, __ATOMIC_ACQUIRE) < count && now_s() < deadline && !interrupted &&
+               !lat->errstr[0])
+                usleep(WATCH_INTERVAL_US);
+        return __atomic_load_n(&lat->seen, __ATOMIC_ACQUIRE) >= count;
+}
+
+/*
+ * Produces events [@p from, @p to) of @p lat on an open loop at @p rate per second: each is handed to
+ * librdkafka at its due time (or at once when the loop is behind), with that time as its timestamp.
+ * The largest delay behind the schedule goes to @p behind_ms.
+ */
+static bool latency_produce(rd_kafka_t *producer, const char *topic, latency_t *lat, size_t from, size_t to,
+                            double rate, double *behind_ms, char *errstr, size_t errstr_size) {
+        int64_t start = wall_us() + 1000;
+        *behind_ms = 0;
+        for (size_t i = from; i < to && !interrupted; i++) {
+                int64_t due = start + (int64_t)((double)(i - from) * 1e6 / rate), now;
+                while ((now = wall_us()) < due) {
+                        rd_kafka_poll(producer, 0);
+                        if (due - now > 200)
+                                usleep((useconds_t)(due - now - 100));
+                }
+                if ((double)(now - due) / 1000.0 > *behind_ms)
+                        *behind_ms = (double)(now - due) / 1000.0;
+                lat->due_us[i] = due;
+                rd_kafka_resp_err_t err;
+                while ((err = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(lat->keys[i], 20),
+                                                RD_KAFKA_V_VALUE(lat->values[i], lat->sizes[i]),
+                                                RD_KAFKA_V_TIMESTAMP(due / 1000), RD_KAFKA_V_END)) ==
+                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(producer, 1);
+                if (err) {
+                        snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(err));
+                        return false;
+                }
+        }
+        rd_kafka_flush(producer, SCAN_TIMEOUT_MS);
+        return !interrupted;
+}
+
+static double percentile(const double *sorted, size_t count, double p) {
+        size_t index = (size_t)(p * (double)(count - 1) + 0.5);
+        return count ? sorted[index < count ? index : count - 1] : 0;
+}
+
+/* What the phase measured, printed and put into the JSON line. */
+typedef struct latency_result_s {
+        double rate, seconds, behind_ms;
+        size_t measured, missing;
+        double p50, p90, p99, p999, max;
+} latency_result_t;
+
+static void latency_summarise(const latency_t *lat, latency_result_t *result) {
+        double *ms = malloc(lat->count * sizeof(*ms));
+        size_t n = 0;
+        for (size_t i = LATENCY_WARMUP_EVENTS; ms && i < lat->count; i++) {
+                if (lat->seen_us[i])
+                        ms[n++] = (double)(lat->seen_us[i] - lat->due_us[i]) / 1000.0;
+                else
+                        result->missing++;
+        }
+        if (n)
+                qsort(ms, n, sizeof(*ms), compare_double);
+        result->measured = n;
+        result->p50 = percentile(ms, n, 0.50);
+        result->p90 = percentile(ms, n, 0.90);
+        result->p99 = percentile(ms, n, 0.99);
+        result->p999 = percentile(ms, n, 0.999);
+        result->max = n ? ms[n - 1] : 0;
+        free(ms);
+}
+
+/*
+ * A fresh topic set and `backlogd run` as a child over it; a warm-up of LATENCY_WARMUP_EVENTS until their
+ * dispatches are seen; then @p seconds of events at @p rate; each event's latency is the time from its due
+ * time (its timestamp) to its dispatch reaching a read_committed consumer.
+ */
+static bool run_latency(rd_kafka_t *admin, bl_schemas_t *schemas, const options_t *o, double rate, double seconds,
+                        latency_result_t *result, char *errstr, size_t errstr_size) {
+        topic_set_t set = {0};
+        latency_t lat = {0};
+        char prefix[200], **dispatch = NULL;
+        char *topic = NULL;
+        rd_kafka_t *producer = NULL;
+        pthread_t consumer;
+        bool consumer_started = false, ok = false;
+        pid_t pid = -1;
+        config_env_t env;
+        memset(result, 0, sizeof(*result));
+        result->rate = rate;
+        result->seconds = seconds;
+        snprintf(prefix, sizeof(prefix), "%slat.", o->topic_prefix);
+        lat.count = LATENCY_WARMUP_EVENTS + (size_t)(rate * seconds);
+        lat.set = &set;
+        if (!set_create(&set, o, prefix, errstr, errstr_size) ||
+            !latency_encode(&lat, schemas, o, errstr, errstr_size))
+                goto done;
+        lat.dispatch_count = set.config->domains.count;
+        if (!(dispatch = calloc(lat.dispatch_count, sizeof(*dispatch))) ||
+            !(topic = bl_config_topic_name(set.config, "tasks.events"))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto done;
+        }
+        for (size_t d = 0; d < lat.dispatch_count; d++) {
+                char role[300];
+                snprintf(role, sizeof(role), "dispatch.%s", set.config->domains.items[d]);
+                dispatch[d] = bl_config_topic_name(set.config, role);
+        }
+        lat.dispatch_topics = dispatch;
+        const char *overrides[] = {"partitioner", "murmur2_random", "enable.idempotence", "true", "linger.ms", "5",
+                                   NULL};
+        if (!(producer = bl_kafka_new(RD_KAFKA_PRODUCER, set.config, overrides, errstr, errstr_size)))
+                goto done;
+        if (pthread_create(&consumer, NULL, latency_consumer_main, &lat)) {
+                snprintf(errstr, errstr_size, "cannot start the latency consumer");
+                goto done;
+        }
+        consumer_started = true;
+        config_env(o, set.prefix, set.group, &env);
+        char *argv[] = {(char *)extra.backlogd_path, "run", NULL};
+        fflush(stdout);
+        fflush(stderr);
+        if ((pid = fork()) == 0) {
+                execve(argv[0], argv, env.envp);
+                _exit(127);
+        }
+        double warmup_behind;
+        if (pid < 0 || !latency_produce(producer, topic, &lat, 0, LATENCY_WARMUP_EVENTS, 200, &warmup_behind, errstr,
+                                        errstr_size))
+                goto done;
+        if (!latency_wait_seen(&lat, LATENCY_WARMUP_EVENTS, NO_PROGRESS_TIMEOUT_S)) {
+                snprintf(errstr, errstr_size, "%s", lat.errstr[0] ? lat.errstr : "the warm-up's dispatches never came");
+                goto done;
+        }
+        if (!latency_produce(producer, topic, &lat, LATENCY_WARMUP_EVENTS, lat.count, rate, &result->behind_ms, errstr,
+                             errstr_size))
+                goto done;
+        latency_wait_seen(&lat, lat.count, LATENCY_DRAIN_S);
+        latency_summarise(&lat, result);
+        ok = result->measured > 0 && !lat.errstr[0];
+        if (!ok)
+                snprintf(errstr, errstr_size, "%s", lat.errstr[0] ? lat.errstr : "no dispatch was seen");
+done:
+        if (pid > 0)
+                stop_child(pid);
+        lat.stop = 1;
+        if (consumer_started)
+                pthread_join(consumer, NULL);
+        if (producer)
+                rd_kafka_destroy(producer);
+        for (size_t d = 0; dispatch && d < lat.dispatch_count; d++)
+                free(dispatch[d]);
+        free(dispatch);
+        free(topic);
+        latency_free(&lat);
+        if (!o->keep)
+                set_delete(admin, &set);
+        set_free(&set);
+        return ok;
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 /*
@@ -1242,7 +1542,8 @@ static void print_series_json(const char *key, const double *values, int runs, b
         printf("]%s", last ? "" : ",");
 }
 
-static void print_json(const options_t *o, const record_mix_t *mix, const series_t *series) {
+static void print_json(const options_t *o, const record_mix_t *mix, const series_t *series,
+                       const latency_result_t *latency) {
         int b = backlogd_contender();
         printf("{\"bench\":\"e2e\",\"events\":%zu,\"partitions\":%d,\"payload_bytes\":%zu,\"runs\":%d,"
                "\"records_per_event\":[%zu,%zu,%zu],\"value_bytes\":[%zu,%zu,%zu],\"contenders\":{",
@@ -1271,7 +1572,14 @@ static void print_json(const options_t *o, const record_mix_t *mix, const series
                                median_ratio(&series[b], &series[c], pick_rate, o->runs));
                         first = false;
                 }
-        printf("}}\n");
+        printf("}");
+        if (latency)
+                printf(",\"latency\":{\"events_per_s\":%.0f,\"seconds\":%.0f,\"measured\":%zu,\"missing\":%zu,"
+                       "\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f,\"p999_ms\":%.1f,\"max_ms\":%.1f,"
+                       "\"producer_behind_max_ms\":%.1f}",
+                       latency->rate, latency->seconds, latency->measured, latency->missing, latency->p50,
+                       latency->p90, latency->p99, latency->p999, latency->max, latency->behind_ms);
+        printf("}\n");
 }
 
 /* Makes the run's topic sets and fills the input of each way backlogd runs; the first is everyone's input. */
@@ -1348,6 +1656,7 @@ int main(int argc, char **argv) {
         options_t o;
         char errstr[1024] = "";
         static series_t series[CONTENDERS];
+        latency_result_t latency;
         bl_contract_source_t contracts = {0};
         bl_config_t *config = NULL;
         record_mix_t mix = {{0}, {0}, 0};
@@ -1365,7 +1674,7 @@ int main(int argc, char **argv) {
         series[C_INPROCESS].enabled = extra.backlogd & BACKLOGD_INPROCESS;
         series[C_PROCESS].enabled = extra.backlogd & BACKLOGD_PROCESS;
         series[C_PEER].enabled = extra.peer;
-        if (series[C_PROCESS].enabled && access(extra.backlogd_path, X_OK)) {
+        if ((series[C_PROCESS].enabled || extra.latency_seconds > 0) && access(extra.backlogd_path, X_OK)) {
                 fprintf(stderr, "bench_e2e: %s is not an executable: build it, or pass --backlogd-path or --backlogd "
                                 "inprocess\n", extra.backlogd_path);
                 return 2;
@@ -1445,7 +1754,29 @@ int main(int argc, char **argv) {
                 fflush(stdout);
         }
         print_summary(series, o.runs);
-        print_json(&o, &mix, series);
+        if (extra.latency_seconds > 0) {
+                int b = backlogd_contender();
+                double peak = median(series[b].steady, o.runs) > 0 ? median(series[b].steady, o.runs)
+                                                                   : median(series[b].rate, o.runs);
+                double rate = extra.latency_rate > 0 ? extra.latency_rate : peak / 2;
+                printf("\ndecision latency: `backlogd run`, an open loop of %.0f events/s for %.0f s (%s), commit "
+                       "interval %d ms\n",
+                       rate, extra.latency_seconds,
+                       extra.latency_rate > 0 ? "--latency-rate" : "half of backlogd's median steady events/s",
+                       (int)config->commit_interval_ms);
+                fflush(stdout);
+                if (!run_latency(admin, contracts.schemas, &o, rate, extra.latency_seconds, &latency, errstr,
+                                 sizeof(errstr))) {
+                        fprintf(stderr, "bench_e2e: latency: %s\n", errstr);
+                        goto done;
+                }
+                printf("     from each event's timestamp to its dispatch at a read_committed consumer, %zu events "
+                       "(%zu missing):\n     p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms; "
+                       "the open loop was at most %.1f ms behind its schedule\n",
+                       latency.measured, latency.missing, latency.p50, latency.p90, latency.p99, latency.p999,
+                       latency.max, latency.behind_ms);
+        }
+        print_json(&o, &mix, series, extra.latency_seconds > 0 ? &latency : NULL);
         status = 0;
 done:
         fflush(stdout);
