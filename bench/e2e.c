@@ -79,6 +79,7 @@
 #define CHILD_STOP_TIMEOUT_S  60.0
 #define LATENCY_WARMUP_EVENTS 200
 #define LATENCY_DRAIN_S       30.0
+#define LATENCY_TARGET_MS     250.0 /* issue 18: p99 at most 250 ms with commit.interval_ms 100 */
 
 /* What backlogd writes per event: records and value bytes, by kind. */
 enum { KIND_TRANSITIONS, KIND_STATE, KIND_DISPATCH, KINDS };
@@ -1239,7 +1240,34 @@ typedef struct latency_result_s {
         double rate, seconds, behind_ms;
         size_t measured, missing;
         double p50, p90, p99, p999, max;
+        size_t over_target;          /* events later than LATENCY_TARGET_MS */
+        char slow_seconds[256];      /* the seconds of the loop whose slowest event was over the target */
 } latency_result_t;
+
+/*
+ * Where in the loop the slow events were: each second of the loop (from its first measured event) whose
+ * slowest event took more than LATENCY_TARGET_MS, as "s:max_ms", so that a stall shows apart from a steady
+ * excess.
+ */
+static void latency_slow_seconds(const latency_t *lat, latency_result_t *result) {
+        size_t seconds = (size_t)result->seconds + 2, used = 0;
+        double *worst = calloc(seconds, sizeof(*worst));
+        int64_t start = lat->due_us[LATENCY_WARMUP_EVENTS];
+        for (size_t i = LATENCY_WARMUP_EVENTS; worst && i < lat->count; i++) {
+                size_t second = (size_t)((lat->due_us[i] - start) / 1000000);
+                double ms = lat->seen_us[i] ? (double)(lat->seen_us[i] - lat->due_us[i]) / 1000.0 : 0;
+                if (ms > LATENCY_TARGET_MS)
+                        result->over_target++;
+                if (second < seconds && ms > worst[second])
+                        worst[second] = ms;
+        }
+        result->slow_seconds[0] = '\0';
+        for (size_t t = 0; worst && t < seconds; t++)
+                if (worst[t] > LATENCY_TARGET_MS && used + 16 < sizeof(result->slow_seconds))
+                        used += (size_t)snprintf(result->slow_seconds + used, sizeof(result->slow_seconds) - used,
+                                                 "%s%zu:%.0f", used ? " " : "", t, worst[t]);
+        free(worst);
+}
 
 static void latency_summarise(const latency_t *lat, latency_result_t *result) {
         double *ms = malloc(lat->count * sizeof(*ms));
@@ -1250,6 +1278,7 @@ static void latency_summarise(const latency_t *lat, latency_result_t *result) {
                 else
                         result->missing++;
         }
+        latency_slow_seconds(lat, result);
         if (n)
                 qsort(ms, n, sizeof(*ms), compare_double);
         result->measured = n;
@@ -1576,9 +1605,10 @@ static void print_json(const options_t *o, const record_mix_t *mix, const series
         if (latency)
                 printf(",\"latency\":{\"events_per_s\":%.0f,\"seconds\":%.0f,\"measured\":%zu,\"missing\":%zu,"
                        "\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f,\"p999_ms\":%.1f,\"max_ms\":%.1f,"
-                       "\"producer_behind_max_ms\":%.1f}",
+                       "\"producer_behind_max_ms\":%.1f,\"over_250_ms\":%zu}",
                        latency->rate, latency->seconds, latency->measured, latency->missing, latency->p50,
-                       latency->p90, latency->p99, latency->p999, latency->max, latency->behind_ms);
+                       latency->p90, latency->p99, latency->p999, latency->max, latency->behind_ms,
+                       latency->over_target);
         printf("}\n");
 }
 
@@ -1775,6 +1805,8 @@ int main(int argc, char **argv) {
                        "the open loop was at most %.1f ms behind its schedule\n",
                        latency.measured, latency.missing, latency.p50, latency.p90, latency.p99, latency.p999,
                        latency.max, latency.behind_ms);
+                printf("     %zu events over %.0f ms; the seconds of the loop whose slowest event was (second:ms): %s\n",
+                       latency.over_target, LATENCY_TARGET_MS, latency.slow_seconds[0] ? latency.slow_seconds : "none");
         }
         print_json(&o, &mix, series, extra.latency_seconds > 0 ? &latency : NULL);
         status = 0;

@@ -5,7 +5,7 @@
 #   bench/peers/kstreams/build.sh build            resolve the jars, compile; no-op when up to date
 #   bench/peers/kstreams/build.sh classpath        build if needed, print the java classpath
 #   bench/peers/kstreams/build.sh run [ARGS...]    build if needed, exec the peer (see run --help)
-#   bench/peers/kstreams/build.sh check            exit 0 when java and mvn are on PATH, 3 otherwise
+#   bench/peers/kstreams/build.sh check            exit 0 when java, javac and mvn are on PATH, 3 otherwise
 #
 # Only Java 17 and Maven are needed. The jars (kafka-streams, avro, log4j2, see
 # pom.xml) are resolved with maven-dependency-plugin's copy-dependencies into
@@ -23,6 +23,12 @@ KAFKA_VERSION=4.1.1           # the Streams library: the same release as the tes
 AVRO_VERSION=1.12.1
 LOG4J_VERSION=2.24.3          # the log4j2 that kafka 4.1.1 itself depends on
 DEP_PLUGIN_VERSION=3.8.1      # maven-dependency-plugin for copy-dependencies
+
+# check first: it needs nothing but bash, so that it answers on a machine without the tools too
+if [[ ${1:-} == check ]]; then
+  command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 || exit 3
+  exit 0
+fi
 
 PEER_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=$(realpath -m "${BACKLOGD_CACHE:-${HOME:?HOME is not set}/.cache/backlogd}")
@@ -101,9 +107,6 @@ case ${1:-} in
     shift
     build
     exec java "${JAVA_OPTS[@]}" -Dlog4j2.configurationFile=log4j2.xml -cp "$(classpath)" "$MAIN_CLASS" "$@"
-    ;;
-  check)
-    command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 || exit 3
     ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;
