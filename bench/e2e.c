@@ -1,8 +1,10 @@
 /*
  * bench/e2e.c: events per second through the whole pipeline on a real
  * broker (consume, decode and validate, the state machine, dispatch, the
- * transactional commit of outputs and input offsets), against a plain
- * librdkafka consume-transform-produce loop that writes as much.
+ * transactional commit of outputs and input offsets), against plain
+ * librdkafka consume-transform-produce loops that write as much or one
+ * record per event, and against a Kafka Streams application doing the same
+ * work; and, optionally, the decision latency under an open-loop load.
  *
  * Calibration first: a small pass of `backlogd run` over C events, whose
  * outputs are read back to count the records and bytes it writes per
@@ -31,16 +33,31 @@
  * run's topic check and restore) is in both; the time to the first commit
  * is printed apart. Afterwards the outputs of both are read back
  * (read_committed) and must hold exactly the calibrated record counts.
+ * Beside them, in the same run and on the same events:
+ *   (a1) the same loop writing ONE record per event (of a dispatch's calibrated size, to
+ *       dispatch.<domain>): the limit of an exactly-once dispatcher.
+ *   (c) `backlogd run` as a child process (build/backlogd, --backlogd-path) with the same config in its
+ *       environment, over a tasks.events of its own (filled the same way), timed as (b); its VmHWM and
+ *       its CPU time (/proc/<pid>/status and stat) are read when its commits reach the end, and it is
+ *       stopped with SIGTERM. --backlogd picks (b), (c) or both.
+ *   (d) the Kafka Streams peer (bench/peers/kstreams, built into the cache by its build.sh before
+ *       anything is timed), a JVM started by `build.sh run` over (a)'s input, mirroring the calibrated
+ *       counts; timed the same way on its application.id's commits, VmHWM and CPU as for (c). On by
+ *       default when java, javac and mvn are on PATH; --no-peer leaves it out.
+ * Each contender's outputs are read back and must hold the expected records (the peer's snapshots are
+ * its store's changelog).
  *
- * Printed per run and as the median: events/s of (a) and (b), the ratio
- * (b)/(a), the same from the first commit on (without the start-up, which
- * weighs more in the shorter run), the time to the first commit, and the
- * CPU time per event of the thread that runs each loop (the main thread for
- * both, over the timed span; librdkafka's threads not included); then one
- * JSON line. Performance is measured, not asserted:
+ * Printed per run and contender: events/s, the same from the first commit on, the time to the first
+ * commit, the CPU per event (the loop's thread for (a), (a1) and (b); the whole process for (c) and (d)),
+ * the peak RSS of a process and the MB written; then the medians, backlogd's ratios to the others, and
+ * one JSON line. With --latency S, a last phase measures decision latency: `backlogd run` as a child over
+ * topics of its own, an open-loop producer at half of backlogd's median steady events/s (or
+ * --latency-rate) for S seconds, each event stamped with its due time, and a read_committed consumer of
+ * every dispatch topic noting when each event's dispatch arrives: p50, p90, p99, p99.9 and max.
+ * Performance is measured, not asserted:
  * the bench fails only on wrong data. Topics are deleted at the end unless
  * --keep, also after a failure or ^C. The main thread drives everything and
- * runs both loops; a watcher thread stops (b) at the end.
+ * runs the loops; a watcher thread stops (b) at the end.
  */
 #define _GNU_SOURCE /* nftw's FTW_DEPTH and FTW_PHYS */
 #include <errno.h>
