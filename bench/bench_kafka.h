@@ -34,19 +34,26 @@ typedef struct bench_broker_defaults_s {
         size_t count;
         const char *prefix_stem;  /* "bench-e2e-": the pid and a '-' follow */
         void (*usage)(FILE *out);
+        /* A benchmark's own options beside the common ones (NULL-terminated, vals from 256 up), and the
+         * function that takes each: 0 when taken, 2 on a bad value (said on stderr). */
+        const struct option *extra;
+        int (*extra_option)(int val, const char *arg, void *opaque);
+        void *opaque;
 } bench_broker_defaults_t;
 
 /* 0 when the options are usable, -1 after --help, 2 on a usage error (said on stderr). */
 static inline int bench_parse_broker_options(int argc, char **argv, const bench_broker_defaults_t *d,
                                              bench_broker_options_t *o) {
-        const struct option longopts[] = {
+        enum { COMMON = 8, EXTRA_MAX = 16 };
+        struct option longopts[COMMON + EXTRA_MAX + 1] = {
                 {"bootstrap", required_argument, NULL, 'b'},     {d->count_option, required_argument, NULL, 'n'},
                 {"partitions", required_argument, NULL, 'p'},    {"payload-bytes", required_argument, NULL, 'B'},
                 {"runs", required_argument, NULL, 'r'},          {"keep", no_argument, NULL, 'k'},
-                {"topic-prefix", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0}};
+                {"topic-prefix", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}};
         unsigned long long number;
-        int c, option_index = 0;
+        int c, option_index = 0, status;
+        for (int i = 0; d->extra && d->extra[i].name && i < EXTRA_MAX; i++)
+                longopts[COMMON + i] = d->extra[i];
         *o = (bench_broker_options_t){.bootstrap = "127.0.0.1:19092", .count = d->count, .partitions = 6,
                                       .payload_bytes = 200, .runs = 3};
         snprintf(o->topic_prefix, sizeof(o->topic_prefix), "%s%d-", d->prefix_stem, (int)getpid());
@@ -87,7 +94,14 @@ static inline int bench_parse_broker_options(int argc, char **argv, const bench_
                         snprintf(o->topic_prefix, sizeof(o->topic_prefix), "%s", optarg);
                         break;
                 case 'h': d->usage(stdout); return -1;
-                default: fprintf(stderr, "%s: see --help\n", d->program); return 2;
+                case '?': fprintf(stderr, "%s: see --help\n", d->program); return 2;
+                default:
+                        if (c >= 256 && d->extra_option) {
+                                if ((status = d->extra_option(c, optarg, d->opaque)))
+                                        return status;
+                                break;
+                        }
+                        fprintf(stderr, "%s: see --help\n", d->program); return 2;
                 }
         }
         if (optind < argc) {

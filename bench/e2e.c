@@ -1,8 +1,10 @@
 /*
  * bench/e2e.c: events per second through the whole pipeline on a real
  * broker (consume, decode and validate, the state machine, dispatch, the
- * transactional commit of outputs and input offsets), against a plain
- * librdkafka consume-transform-produce loop that writes as much.
+ * transactional commit of outputs and input offsets), against plain
+ * librdkafka consume-transform-produce loops that write as much or one
+ * record per event, and against a Kafka Streams application doing the same
+ * work; and, optionally, the decision latency under an open-loop load.
  *
  * Calibration first: a small pass of `backlogd run` over C events, whose
  * outputs are read back to count the records and bytes it writes per
@@ -31,17 +33,35 @@
  * run's topic check and restore) is in both; the time to the first commit
  * is printed apart. Afterwards the outputs of both are read back
  * (read_committed) and must hold exactly the calibrated record counts.
+ * Beside them, in the same run and on the same events:
+ *   (a1) the same loop writing ONE record per event (of a dispatch's calibrated size, to
+ *       dispatch.<domain>): the limit of an exactly-once dispatcher.
+ *   (c) `backlogd run` as a child process (build/backlogd, --backlogd-path) with the same config in its
+ *       environment, over a tasks.events of its own (filled the same way), timed as (b); its VmHWM and
+ *       its CPU time (/proc/<pid>/status and stat) are read when its commits reach the end, and it is
+ *       stopped with SIGTERM. --backlogd picks (b), (c) or both.
+ *   (d) the Kafka Streams peer (bench/peers/kstreams, built into the cache by its build.sh before
+ *       anything is timed), a JVM started by `build.sh run` over (a)'s input, mirroring the calibrated
+ *       counts; timed the same way on its application.id's commits, VmHWM and CPU as for (c). On by
+ *       default when java, javac and mvn are on PATH; --no-peer leaves it out.
+ * Each contender's outputs are read back and must hold the expected records (the peer's snapshots are
+ * its store's changelog).
  *
- * Printed per run and as the median: events/s of (a) and (b), the ratio
- * (b)/(a), the same from the first commit on (without the start-up, which
- * weighs more in the shorter run), the time to the first commit, and the
- * CPU time per event of the thread that runs each loop (the main thread for
- * both, over the timed span; librdkafka's threads not included); then one
- * JSON line. Performance is measured, not asserted:
+ * Printed per run and contender: events/s, the same from the first commit on, the time to the first
+ * commit, the CPU per event (the loop's thread for (a), (a1) and (b); the whole process for (c) and (d)),
+ * the peak RSS of a process and the MB written; then the medians, backlogd's ratios to the others, and
+ * one JSON line. With --latency S, a last phase measures decision latency: `backlogd run` as a child over
+ * topics of its own, an open-loop producer at half of backlogd's median steady events/s (or
+ * --latency-rate) for S seconds, each event stamped with its due time, and a read_committed consumer of
+ * every dispatch topic noting when each event's dispatch arrives: p50, p90, p99, p99.9 and max.
+ * Performance is measured, not asserted:
  * the bench fails only on wrong data. Topics are deleted at the end unless
  * --keep, also after a failure or ^C. The main thread drives everything and
- * runs both loops; a watcher thread stops (b) at the end.
+ * runs the loops; a watcher thread stops (b) at the end.
  */
+#define _GNU_SOURCE /* nftw's FTW_DEPTH and FTW_PHYS */
+#include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -49,6 +69,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +93,10 @@
 #define PROBE_TIMEOUT_MS      10000
 #define COMMITTED_TIMEOUT_MS  5000
 #define TXN_TIMEOUT_MS        60000
+#define CHILD_STOP_TIMEOUT_S  60.0
+#define LATENCY_WARMUP_EVENTS 200
+#define LATENCY_DRAIN_S       30.0
+#define LATENCY_TARGET_MS     250.0 /* issue 18: p99 at most 250 ms with commit.interval_ms 100 */
 
 /* What backlogd writes per event: records and value bytes, by kind. */
 enum { KIND_TRANSITIONS, KIND_STATE, KIND_DISPATCH, KINDS };
@@ -87,12 +113,30 @@ static void on_signal(int signo) {
 
 typedef bench_broker_options_t options_t;
 
+/* How backlogd is run: in this process (as before), as a `backlogd run` child (RSS), or both. */
+enum { BACKLOGD_INPROCESS = 1, BACKLOGD_PROCESS = 2, BACKLOGD_BOTH = 3 };
+enum { OPT_PEER = 256, OPT_NO_PEER, OPT_BACKLOGD, OPT_BACKLOGD_PATH, OPT_PEER_SCRIPT, OPT_PEER_THREADS, OPT_LATENCY,
+       OPT_LATENCY_RATE };
+
+/* bench_e2e's own options, beside the common ones of bench_kafka.h. */
+static struct {
+        int peer; /* 1 on, 0 off, -1: on when the peer's build script finds Java and Maven */
+        int backlogd;
+        const char *backlogd_path;
+        const char *peer_script;
+        int peer_threads;
+        double latency_seconds; /* 0: no latency phase */
+        double latency_rate;    /* 0: half of backlogd's steady events/s measured in the runs */
+} extra = {-1, BACKLOGD_BOTH, BENCH_BACKLOGD_PATH, BENCH_PEER_SCRIPT, 1, 0, 0};
+
 static void usage(FILE *out) {
         fprintf(out, "Usage: bench_e2e [options]\n"
                      "\n"
                      "Fills tasks.events on a Kafka broker with SUBMITTED events and measures how fast\n"
-                     "`backlogd run` takes them through the whole pipeline, against a plain\n"
-                     "transactional consume-and-produce loop that writes as many records and bytes.\n"
+                     "`backlogd run` takes them through the whole pipeline, against two plain transactional\n"
+                     "consume-and-produce loops (one writes as many records and bytes as backlogd, one writes\n"
+                     "one record per event: the limit of an exactly-once dispatcher) and a Kafka Streams\n"
+                     "application doing backlogd's work (bench/peers/kstreams).\n"
                      "Start the test broker first: scripts/testenv.sh start kafka\n"
                      "\n"
                      "Options:\n"
@@ -100,21 +144,96 @@ static void usage(FILE *out) {
                      "      --events N             SUBMITTED events per run (default 200000)\n"
                      "      --partitions P         partitions of every topic (default 6)\n"
                      "      --payload-bytes B      payload per event (default 200)\n"
-                     "      --runs R               measured runs, baseline and backlogd each (default 3)\n"
+                     "      --runs R               measured runs, each contender once per run (default 3)\n"
                      "      --keep                 leave the topics on the broker\n"
                      "      --topic-prefix PREFIX  (default bench-e2e-<pid>-)\n"
+                     "      --backlogd MODE        inprocess: bl_pipeline_run in this process (its loop's CPU);\n"
+                     "                             process: `backlogd run` as a child (its peak RSS and CPU);\n"
+                     "                             both (default)\n"
+                     "      --backlogd-path PATH   the backlogd executable (default %s)\n"
+                     "      --peer                 run the Kafka Streams peer (default: when Java and Maven are\n"
+                     "                             on PATH); --no-peer: do not\n"
+                     "      --peer-script PATH     its build script (default %s)\n"
+                     "      --peer-threads N       its num.stream.threads (default 1)\n"
+                     "      --latency SECONDS      after the runs, decision latency: `backlogd run` as a child,\n"
+                     "                             an open loop of events for SECONDS at half of backlogd's\n"
+                     "                             steady events/s of the runs; p50, p99 and max from each\n"
+                     "                             event's timestamp to its dispatch reaching a read_committed\n"
+                     "                             consumer (default 0: none)\n"
+                     "      --latency-rate R       events/s of that loop instead (R/2 is not taken: R is the rate)\n"
                      "  -h, --help                 this help\n"
                      "\n"
-                     "BACKLOGD_COMMIT_INTERVAL_MS (both loops) and BACKLOGD_COMMIT_HOLD_MAX_BYTES\n"
-                     "(backlogd; 0: every commit waited for) are taken from the environment.\n");
+                     "BACKLOGD_COMMIT_INTERVAL_MS (every contender) and BACKLOGD_COMMIT_HOLD_MAX_BYTES\n"
+                     "(backlogd; 0: every commit waited for) are taken from the environment;\n"
+                     "BACKLOGD_PEER_JAVA_OPTS is the peer's JVM options (build.sh says the default).\n",
+                BENCH_BACKLOGD_PATH, BENCH_PEER_SCRIPT);
 }
 
-
+static int take_option(int val, const char *arg, void *opaque) {
+        unsigned long long number;
+        (void)opaque;
+        switch (val) {
+        case OPT_PEER: extra.peer = 1; return 0;
+        case OPT_NO_PEER: extra.peer = 0; return 0;
+        case OPT_BACKLOGD:
+                extra.backlogd = !strcmp(arg, "inprocess") ? BACKLOGD_INPROCESS
+                                 : !strcmp(arg, "process") ? BACKLOGD_PROCESS
+                                 : !strcmp(arg, "both")    ? BACKLOGD_BOTH
+                                                           : 0;
+                if (extra.backlogd)
+                        return 0;
+                fprintf(stderr, "bench_e2e: --backlogd: inprocess, process or both, not '%s'\n", arg);
+                return 2;
+        case OPT_BACKLOGD_PATH: extra.backlogd_path = arg; return 0;
+        case OPT_PEER_SCRIPT: extra.peer_script = arg; return 0;
+        case OPT_LATENCY:
+        case OPT_LATENCY_RATE:
+                if (parse_count(arg, 1, val == OPT_LATENCY ? 3600 : 10000000, &number)) {
+                        *(val == OPT_LATENCY ? &extra.latency_seconds : &extra.latency_rate) = (double)number;
+                        return 0;
+                }
+                fprintf(stderr, "bench_e2e: bad value '%s' for --%s\n", arg,
+                        val == OPT_LATENCY ? "latency" : "latency-rate");
+                return 2;
+        default: /* OPT_PEER_THREADS */
+                if (parse_count(arg, 1, 64, &number)) {
+                        extra.peer_threads = (int)number;
+                        return 0;
+                }
+                fprintf(stderr, "bench_e2e: bad value '%s' for --peer-threads (1 to 64)\n", arg);
+                return 2;
+        }
+}
 
 /* 0 when the options are usable, -1 after --help, 2 on a usage error. */
 static int parse_options(int argc, char **argv, options_t *o) {
-        static const bench_broker_defaults_t defaults = {"bench_e2e", "events", 200000, "bench-e2e-", usage};
+        static const struct option own[] = {
+                {"peer", no_argument, NULL, OPT_PEER},
+                {"no-peer", no_argument, NULL, OPT_NO_PEER},
+                {"backlogd", required_argument, NULL, OPT_BACKLOGD},
+                {"backlogd-path", required_argument, NULL, OPT_BACKLOGD_PATH},
+                {"peer-script", required_argument, NULL, OPT_PEER_SCRIPT},
+                {"peer-threads", required_argument, NULL, OPT_PEER_THREADS},
+                {"latency", required_argument, NULL, OPT_LATENCY},
+                {"latency-rate", required_argument, NULL, OPT_LATENCY_RATE},
+                {NULL, 0, NULL, 0}};
+        static const bench_broker_defaults_t defaults = {"bench_e2e", "events", 200000, "bench-e2e-", usage,
+                                                         own,         take_option, NULL};
         return bench_parse_broker_options(argc, argv, &defaults, o);
+}
+
+/* Whether the peer can be built here: its script's check (java, javac and mvn on PATH). */
+static bool peer_available(void) {
+        char command[4200];
+        snprintf(command, sizeof(command), "'%s' check", extra.peer_script);
+        return strchr(extra.peer_script, '\'') == NULL && system(command) == 0;
+}
+
+/* Builds the peer into the cache before anything is timed (a no-op when it is up to date). */
+static bool peer_build(void) {
+        char command[4200];
+        snprintf(command, sizeof(command), "'%s' build", extra.peer_script);
+        return strchr(extra.peer_script, '\'') == NULL && system(command) == 0;
 }
 
 /* ---- clocks, statistics, synthetic events ------------------------------------- */
@@ -177,28 +296,37 @@ static void config_problem(const char *key, const char *reason, bool fatal, void
 
 /*
  * The config of a deployment with @p prefix and @p group: defaults, no policy, no HTTP, warnings only.
- * BACKLOGD_COMMIT_INTERVAL_MS (both loops) and BACKLOGD_COMMIT_HOLD_MAX_BYTES ((b); 0 turns the commit
+ * BACKLOGD_COMMIT_INTERVAL_MS (every loop) and BACKLOGD_COMMIT_HOLD_MAX_BYTES (backlogd; 0 turns the commit
  * overlap off) are taken from the environment.
  */
-static bl_config_t *config_for(const options_t *o, const char *prefix, const char *group) {
-        static const char *const passed_on[] = {"BACKLOGD_COMMIT_INTERVAL_MS", "BACKLOGD_COMMIT_HOLD_MAX_BYTES"};
+/* The environment of a deployment's config, what config_for loads and `backlogd run` as a child is given. */
+typedef struct config_env_s {
         char settings[6][512];
-        char *envp[sizeof(settings) / sizeof(settings[0]) + 4];
-        size_t count = 0;
-        snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=%s", o->bootstrap);
-        snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_TOPICS_PREFIX=%s", prefix);
-        snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_TOPICS_PARTITIONS=%d", (int)o->partitions);
-        snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_GROUP_ID=%s", group);
+        char *envp[6 + 4];
+} config_env_t;
+
+static void config_env(const options_t *o, const char *prefix, const char *group, config_env_t *env) {
+        static const char *const passed_on[] = {"BACKLOGD_COMMIT_INTERVAL_MS", "BACKLOGD_COMMIT_HOLD_MAX_BYTES"};
+        size_t count = 0, size = sizeof(env->settings[0]);
+        snprintf(env->settings[count++], size, "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=%s", o->bootstrap);
+        snprintf(env->settings[count++], size, "BACKLOGD_TOPICS_PREFIX=%s", prefix);
+        snprintf(env->settings[count++], size, "BACKLOGD_TOPICS_PARTITIONS=%d", (int)o->partitions);
+        snprintf(env->settings[count++], size, "BACKLOGD_GROUP_ID=%s", group);
         for (size_t i = 0; i < sizeof(passed_on) / sizeof(passed_on[0]); i++)
                 if (getenv(passed_on[i]))
-                        snprintf(settings[count++], sizeof(settings[0]), "%s=%s", passed_on[i], getenv(passed_on[i]));
+                        snprintf(env->settings[count++], size, "%s=%s", passed_on[i], getenv(passed_on[i]));
         for (size_t i = 0; i < count; i++)
-                envp[i] = settings[i];
-        envp[count++] = "BACKLOGD_INSTANCE_ID=bench";
-        envp[count++] = "BACKLOGD_HTTP_PORT=0";
-        envp[count++] = "BACKLOGD_LOG_LEVEL=warn";
-        envp[count] = NULL;
-        return bl_config_load(NULL, envp, config_problem, NULL);
+                env->envp[i] = env->settings[i];
+        env->envp[count++] = "BACKLOGD_INSTANCE_ID=bench";
+        env->envp[count++] = "BACKLOGD_HTTP_PORT=0";
+        env->envp[count++] = "BACKLOGD_LOG_LEVEL=warn";
+        env->envp[count] = NULL;
+}
+
+static bl_config_t *config_for(const options_t *o, const char *prefix, const char *group) {
+        config_env_t env;
+        config_env(o, prefix, group, &env);
+        return bl_config_load(NULL, env.envp, config_problem, NULL);
 }
 
 /* One topic set of SPEC §1 under a prefix, and whether it was made. */
@@ -248,14 +376,14 @@ static bool set_create(topic_set_t *set, const options_t *o, const char *prefix,
         return err == BL_OK;
 }
 
-static void set_delete(rd_kafka_t *admin, const topic_set_t *set) {
+/* Deletes @p count topics; a failure is said on stderr, what the topics were is in @p what. */
+static void delete_topics(rd_kafka_t *admin, const char *const *names, size_t count, const char *what) {
         char errstr[512] = "";
-        size_t count = set->plan ? set->plan->count : 0;
         rd_kafka_DeleteTopic_t **specs;
-        if (!set->created || !count || !(specs = calloc(count, sizeof(*specs))))
+        if (!count || !(specs = calloc(count, sizeof(*specs))))
                 return;
         for (size_t i = 0; i < count; i++)
-                specs[i] = rd_kafka_DeleteTopic_new(set->plan->topics[i].name);
+                specs[i] = rd_kafka_DeleteTopic_new(names[i]);
         rd_kafka_queue_t *queue = rd_kafka_queue_new(admin);
         rd_kafka_DeleteTopics(admin, specs, count, NULL, queue);
         rd_kafka_event_t *event = rd_kafka_queue_poll(queue, SCAN_TIMEOUT_MS);
@@ -269,7 +397,20 @@ static void set_delete(rd_kafka_t *admin, const topic_set_t *set) {
         rd_kafka_DeleteTopic_destroy_array(specs, count);
         free(specs);
         if (*errstr)
-                fprintf(stderr, "bench_e2e: deleting the topics %s*: %s\n", set->prefix, errstr);
+                fprintf(stderr, "bench_e2e: deleting the topics %s: %s\n", what, errstr);
+}
+
+static void set_delete(rd_kafka_t *admin, const topic_set_t *set) {
+        size_t count = set->plan ? set->plan->count : 0;
+        const char **names;
+        char what[256];
+        if (!set->created || !count || !(names = calloc(count, sizeof(*names))))
+                return;
+        for (size_t i = 0; i < count; i++)
+                names[i] = set->plan->topics[i].name;
+        snprintf(what, sizeof(what), "%s*", set->prefix);
+        delete_topics(admin, names, count, what);
+        free(names);
 }
 
 /* The broker answers metadata requests; else a clear message. */
@@ -405,8 +546,12 @@ static bool count_record(const rd_kafka_message_t *message, void *opaque) {
         return !interrupted;
 }
 
-/* Reads the set's backlog.transitions, backlog.state and dispatch.<domain> to their read_committed end. */
-static bool count_outputs(const topic_set_t *set, output_count_t *count, char *errstr, size_t errstr_size) {
+/*
+ * Reads the set's backlog.transitions, backlog.state (or @p state_topic, the peer's changelog, when not NULL)
+ * and dispatch.<domain> to their read_committed end.
+ */
+static bool count_outputs(const topic_set_t *set, const char *state_topic, output_count_t *count, char *errstr,
+                          size_t errstr_size) {
         bl_reader_t *reader = bl_reader_new(set->config, errstr, errstr_size);
         bool ok = reader != NULL;
         memset(count, 0, sizeof(*count));
@@ -416,9 +561,10 @@ static bool count_outputs(const topic_set_t *set, output_count_t *count, char *e
                                           : !strcmp(role, "backlog.state")     ? KIND_STATE
                                           : !strncmp(role, "dispatch.", 9)     ? KIND_DISPATCH
                                                                                : -1};
+                const char *name = ctx.kind == KIND_STATE && state_topic ? state_topic : set->plan->topics[i].name;
                 if (ctx.kind >= 0)
-                        ok = bl_reader_scan(reader, set->plan->topics[i].name, NULL, 0, count_record, &ctx,
-                                            SCAN_TIMEOUT_MS, errstr, errstr_size) == BL_OK;
+                        ok = bl_reader_scan(reader, name, NULL, 0, count_record, &ctx, SCAN_TIMEOUT_MS, errstr,
+                                            errstr_size) == BL_OK;
         }
         bl_reader_destroy(reader);
         return ok && !interrupted;
@@ -439,8 +585,10 @@ typedef struct watch_s {
         rd_kafka_topic_partition_list_t *partitions;
 } watch_t;
 
-static bool watch_open(watch_t *watch, const topic_set_t *set, int32_t partitions, char *errstr, size_t errstr_size) {
-        const char *overrides[] = {"group.id", set->group, "enable.auto.commit", "false", NULL};
+/* Watches @p group's commits on the set's tasks.events. */
+static bool watch_open(watch_t *watch, const topic_set_t *set, const char *group, int32_t partitions, char *errstr,
+                       size_t errstr_size) {
+        const char *overrides[] = {"group.id", group, "enable.auto.commit", "false", NULL};
         char *topic = bl_config_topic_name(set->config, "tasks.events");
         memset(watch, 0, sizeof(*watch));
         if (!topic ||
@@ -487,6 +635,9 @@ typedef struct pass_s {
         double commit_seconds;       /* the commits' own time */
         double commit_wait_seconds;  /* the part of it the loop's thread waited */
         uint64_t held_peak_bytes;    /* backlogd's: the next batch's records held at most */
+        bool process;                /* a child process: the two below are its own */
+        double process_cpu_seconds;  /* user and system time of the whole process, at the end */
+        long peak_rss_kb;            /* its VmHWM at the end, before it is stopped */
 } pass_t;
 
 static double cpu_clock_s(clockid_t clock) {
@@ -565,8 +716,8 @@ static bool run_baseline(const topic_set_t *input, const topic_set_t *output, co
                         goto done;
                 }
         }
-        snprintf(group, sizeof(group), "%sbaseline", input->prefix);
-        snprintf(transactional_id, sizeof(transactional_id), "%sbaseline", input->prefix);
+        snprintf(group, sizeof(group), "%sbaseline", output->prefix);
+        snprintf(transactional_id, sizeof(transactional_id), "%sbaseline", output->prefix);
         /* the settings of src/pipeline/run.c: open_consumer and open_producer, through the same kafka/ calls */
         const char *producer_overrides[] = {"partitioner", "murmur2_random", "linger.ms", "5", NULL};
         bl_txn_settings_t producer_settings = {.transactional_id = transactional_id,
@@ -731,7 +882,7 @@ static bool run_backlogd(const topic_set_t *set, const options_t *o, const int64
         pthread_t handle;
         int status;
         bool ok = false;
-        if (!watch_open(&watcher.watch, set, o->partitions, errstr, errstr_size))
+        if (!watch_open(&watcher.watch, set, set->group, o->partitions, errstr, errstr_size))
                 return false;
         watcher.pipeline_thread = pthread_self();
         watcher.started = now_s();
@@ -762,6 +913,489 @@ static bool run_backlogd(const topic_set_t *set, const options_t *o, const int64
         return ok;
 }
 
+/* ---- (c) `backlogd run` and (d) the Kafka Streams peer, as child processes --------------------- */
+
+/* A field of /proc/<pid>/status in kB ("VmHWM"), or -1. */
+static long proc_status_kb(pid_t pid, const char *field) {
+        char path[64], line[256];
+        long kb = -1;
+        size_t length = strlen(field);
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        FILE *file = fopen(path, "r");
+        if (!file)
+                return -1;
+        while (fgets(line, sizeof(line), file))
+                if (!strncmp(line, field, length) && line[length] == ':') {
+                        kb = strtol(line + length + 1, NULL, 10);
+                        break;
+                }
+        fclose(file);
+        return kb;
+}
+
+/* User and system CPU time of every thread of @p pid so far (/proc/<pid>/stat), or 0. */
+static double proc_cpu_seconds(pid_t pid) {
+        char path[64], text[2048];
+        unsigned long long utime = 0, stime = 0;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        FILE *file = fopen(path, "r");
+        size_t size = file ? fread(text, 1, sizeof(text) - 1, file) : 0;
+        if (file)
+                fclose(file);
+        text[size] = '\0';
+        const char *after = strrchr(text, ')'); /* the command name may hold blanks */
+        if (!after || sscanf(after + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+                return 0;
+        return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Sends SIGTERM, waits up to CHILD_STOP_TIMEOUT_S, then SIGKILL. The child's wait status, or -1. */
+static int stop_child(pid_t pid) {
+        int status = -1;
+        double deadline = now_s() + CHILD_STOP_TIMEOUT_S;
+        kill(pid, SIGTERM);
+        while (waitpid(pid, &status, WNOHANG) == 0) {
+                if (now_s() > deadline) {
+                        kill(pid, SIGKILL);
+                        waitpid(pid, &status, 0);
+                        break;
+                }
+                usleep(WATCH_INTERVAL_US);
+        }
+        return status;
+}
+
+/* What a child process is: its command line and environment (NULL: the bench's own). */
+typedef struct child_spec_s {
+        const char *who; /* "backlogd run", "the peer" */
+        char *const *argv;
+        char *const *envp;
+} child_spec_t;
+
+/*
+ * Starts @p child and times it as (b) is timed: from before it starts to the commit of @p group that covers
+ * @p end_offsets on the set's tasks.events. Then reads its VmHWM and CPU time and stops it with SIGTERM.
+ */
+static bool run_process(const child_spec_t *child, const topic_set_t *set, const char *group, const options_t *o,
+                        const int64_t *end_offsets, size_t events, pass_t *pass, char *errstr, size_t errstr_size) {
+        watch_t watch;
+        bool at_end = false, first = true, ok = false;
+        int status;
+        int64_t last = 0;
+        if (!watch_open(&watch, set, group, o->partitions, errstr, errstr_size))
+                return false;
+        fflush(stdout);
+        fflush(stderr);
+        double started = now_s(), last_progress = started;
+        pid_t pid = fork();
+        if (pid == 0) {
+                if (child->envp)
+                        execve(child->argv[0], child->argv, child->envp);
+                else
+                        execv(child->argv[0], child->argv);
+                fprintf(stderr, "bench_e2e: cannot start %s: %s\n", child->argv[0], strerror(errno));
+                _exit(127);
+        }
+        if (pid < 0) {
+                snprintf(errstr, errstr_size, "fork: %s", strerror(errno));
+                watch_close(&watch);
+                return false;
+        }
+        pass->process = true;
+        while (!at_end && !interrupted) {
+                usleep(WATCH_INTERVAL_US);
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        snprintf(errstr, errstr_size, "%s exited (status %d) after %" PRId64 " of %zu events",
+                                 child->who, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), last,
+                                 events);
+                        watch_close(&watch);
+                        return false;
+                }
+                int64_t committed = watch_committed(&watch, end_offsets, &at_end);
+                if (committed > 0 && first) {
+                        pass->first_commit_seconds = now_s() - started;
+                        pass->first_committed = committed;
+                        first = false;
+                }
+                if (committed > last) {
+                        last = committed;
+                        last_progress = now_s();
+                } else if (now_s() - last_progress > NO_PROGRESS_TIMEOUT_S) {
+                        snprintf(errstr, errstr_size, "%s: no commit for %.0f s after %" PRId64 " of %zu events",
+                                 child->who, NO_PROGRESS_TIMEOUT_S, last, events);
+                        break;
+                }
+        }
+        pass->seconds = now_s() - started;
+        pass->peak_rss_kb = proc_status_kb(pid, "VmHWM");
+        pass->process_cpu_seconds = proc_cpu_seconds(pid);
+        stop_child(pid);
+        if (interrupted)
+                snprintf(errstr, errstr_size, "interrupted");
+        else if (at_end)
+                ok = true;
+        watch_close(&watch);
+        return ok;
+}
+
+/* `backlogd run` as a deployment runs it, with the set's config in its environment. */
+static bool run_backlogd_process(const topic_set_t *set, const options_t *o, const int64_t *end_offsets,
+                                 size_t events, pass_t *pass, char *errstr, size_t errstr_size) {
+        config_env_t env;
+        char *argv[] = {(char *)extra.backlogd_path, "run", NULL};
+        child_spec_t child = {"backlogd run", argv, env.envp};
+        config_env(o, set->prefix, set->group, &env);
+        return run_process(&child, set, set->group, o, end_offsets, events, pass, errstr, errstr_size);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void)st, (void)flag, (void)ftw;
+        return remove(path);
+}
+
+/*
+ * The Kafka Streams peer over @p input's tasks.events, writing to @p output's topics and to its store's
+ * changelog @p changelog (what backlog.state is to backlogd); its application.id, so its group, is
+ * @p application_id. It mirrors @p mix: as many transitions, snapshots and dispatches per event.
+ */
+static bool run_peer(const topic_set_t *input, const topic_set_t *output, const options_t *o, const record_mix_t *mix,
+                     const char *application_id, const int64_t *end_offsets, pass_t *pass, char *errstr,
+                     size_t errstr_size) {
+        char state_dir[] = "/tmp/bench-e2e-peer-XXXXXX", dispatch_prefix[300], numbers[6][24];
+        char *input_topic = bl_config_topic_name(input->config, "tasks.events");
+        char *transitions = bl_config_topic_name(output->config, "backlog.transitions");
+        bool ok = false;
+        if (!input_topic || !transitions || !mkdtemp(state_dir)) {
+                snprintf(errstr, errstr_size, "out of memory, or no state directory under /tmp");
+                goto done;
+        }
+        snprintf(dispatch_prefix, sizeof(dispatch_prefix), "%sdispatch.", output->prefix);
+        snprintf(numbers[0], sizeof(numbers[0]), "%d", (int)input->config->commit_interval_ms);
+        snprintf(numbers[1], sizeof(numbers[1]), "%d", extra.peer_threads);
+        snprintf(numbers[2], sizeof(numbers[2]), "%zu", mix->per_event[KIND_TRANSITIONS]);
+        snprintf(numbers[3], sizeof(numbers[3]), "%zu", mix->per_event[KIND_STATE]);
+        snprintf(numbers[4], sizeof(numbers[4]), "%zu", mix->per_event[KIND_DISPATCH]);
+        char *argv[] = {(char *)extra.peer_script, "run", "--bootstrap", (char *)o->bootstrap, "--application-id",
+                        (char *)application_id, "--input-topic", input_topic, "--transitions-topic", transitions,
+                        "--dispatch-prefix", dispatch_prefix, "--schemas", (char *)bl_config_schemas_dir(input->config),
+                        "--state-dir", state_dir, "--commit-interval-ms", numbers[0], "--threads", numbers[1],
+                        "--transitions", numbers[2], "--snapshots", numbers[3], "--dispatches", numbers[4],
+                        "--instance", "bench", NULL};
+        child_spec_t child = {"the peer", argv, NULL};
+        ok = run_process(&child, input, application_id, o, end_offsets, o->count, pass, errstr, errstr_size);
+        nftw(state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+done:
+        free(input_topic);
+        free(transitions);
+        return ok;
+}
+
+/* ---- (e) decision latency: an open loop at half the peak ------------------------------------ */
+
+/* One latency phase: the encoded events, when each was due, and when its dispatch was seen. */
+typedef struct latency_s {
+        size_t count;           /* events: WARMUP_EVENTS first, then the measured ones */
+        unsigned char **values; /* encoded TaskEvents */
+        size_t *sizes;
+        char (*keys)[24];       /* "lat-<16 hex digits>": the index, readable back from a dispatch's key */
+        int64_t *due_us;        /* the open loop's time for each, CLOCK_REALTIME; the record's timestamp */
+        int64_t *seen_us;       /* when its dispatch record reached the read_committed consumer; 0: not yet */
+        volatile size_t seen;
+        volatile sig_atomic_t stop;
+        char *const *dispatch_topics;
+        size_t dispatch_count;
+        const topic_set_t *set;
+        char errstr[600];
+} latency_t;
+
+static int64_t wall_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void latency_free(latency_t *lat) {
+        for (size_t i = 0; lat->values && i < lat->count; i++)
+                free(lat->values[i]);
+        free(lat->values);
+        free(lat->sizes);
+        free(lat->keys);
+        free(lat->due_us);
+        free(lat->seen_us);
+}
+
+/* Encodes @p lat->count SUBMITTED events up front, so that the open loop only hands them to librdkafka. */
+static bool latency_encode(latency_t *lat, bl_schemas_t *schemas, const options_t *o, char *errstr,
+                           size_t errstr_size) {
+        char *topic = bl_config_topic_name(lat->set->config, "tasks.events"), subject[512];
+        char *payload = malloc(o->payload_bytes + 1);
+        bl_schema_t *schema = bl_schemas_version(schemas, "task_event", 0);
+        int32_t schema_id;
+        bool ok = false;
+        lat->values = calloc(lat->count, sizeof(*lat->values));
+        lat->sizes = calloc(lat->count, sizeof(*lat->sizes));
+        lat->keys = calloc(lat->count, sizeof(*lat->keys));
+        lat->due_us = calloc(lat->count, sizeof(*lat->due_us));
+        lat->seen_us = calloc(lat->count, sizeof(*lat->seen_us));
+        if (!topic || !payload || !schema || !lat->values || !lat->sizes || !lat->keys || !lat->due_us ||
+            !lat->seen_us) {
+                snprintf(errstr, errstr_size, "out of memory, or no TaskEvent contract");
+                goto done;
+        }
+        snprintf(subject, sizeof(subject), "%s-value", topic);
+        if (bl_schemas_publish(schemas, schema, subject, &schema_id, errstr, errstr_size))
+                goto done;
+        for (size_t i = 0; i < lat->count; i++) {
+                json_t *event = make_event(i, lat->set->config, o->payload_bytes, wall_ms(), payload);
+                snprintf(lat->keys[i], sizeof(lat->keys[i]), "lat-%016zx", i);
+                if (!event || json_object_set_new(event, "task_id", json_string(lat->keys[i])) ||
+                    bl_encode_json(schema, schema_id, event, &lat->values[i], &lat->sizes[i], errstr, errstr_size)) {
+                        json_decref(event);
+                        goto done;
+                }
+                json_decref(event);
+        }
+        ok = true;
+done:
+        free(payload);
+        free(topic);
+        return ok;
+}
+
+/* The read_committed consumer: every partition of every dispatch topic, from the start; notes each key seen. */
+static void *latency_consumer_main(void *opaque) {
+        latency_t *lat = opaque;
+        const char *overrides[] = {"group.id", "bench-e2e-latency", "enable.auto.commit", "false", "fetch.wait.max.ms",
+                                   "5", NULL};
+        char errstr[512];
+        rd_kafka_t *consumer = bl_kafka_new(RD_KAFKA_CONSUMER, lat->set->config, overrides, errstr, sizeof(errstr));
+        if (!consumer) {
+                snprintf(lat->errstr, sizeof(lat->errstr), "latency consumer: %s", errstr);
+                return NULL;
+        }
+        int32_t partitions = lat->set->config->topics_partitions;
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)lat->dispatch_count * partitions);
+        for (size_t t = 0; t < lat->dispatch_count; t++)
+                for (int32_t p = 0; p < partitions; p++)
+                        rd_kafka_topic_partition_list_add(list, lat->dispatch_topics[t], p)->offset =
+                                RD_KAFKA_OFFSET_BEGINNING;
+        if (rd_kafka_assign(consumer, list))
+                snprintf(lat->errstr, sizeof(lat->errstr), "latency consumer: assign failed");
+        rd_kafka_topic_partition_list_destroy(list);
+        while (!lat->stop && !interrupted && !lat->errstr[0]) {
+                rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 20);
+                if (!message)
+                        continue;
+                int64_t now = wall_us();
+                if (!message->err && message->key_len == 20 && !memcmp(message->key, "lat-", 4)) {
+                        char hex[17];
+                        memcpy(hex, (const char *)message->key + 4, 16);
+                        hex[16] = '\0';
+                        size_t index = (size_t)strtoull(hex, NULL, 16);
+                        if (index < lat->count && !lat->seen_us[index]) {
+                                lat->seen_us[index] = now;
+                                __atomic_add_fetch(&lat->seen, 1, __ATOMIC_RELEASE);
+                        }
+                }
+                rd_kafka_message_destroy(message);
+        }
+        rd_kafka_consumer_close(consumer);
+        rd_kafka_destroy(consumer);
+        return NULL;
+}
+
+/* Waits until the dispatches of the first @p count events are seen, or @p seconds pass. */
+static bool latency_wait_seen(latency_t *lat, size_t count, double seconds) {
+        double deadline = now_s() + seconds;
+        while (__atomic_load_n(&lat->seen, __ATOMIC_ACQUIRE) < count && now_s() < deadline && !interrupted &&
+               !lat->errstr[0])
+                usleep(WATCH_INTERVAL_US);
+        return __atomic_load_n(&lat->seen, __ATOMIC_ACQUIRE) >= count;
+}
+
+/*
+ * Produces events [@p from, @p to) of @p lat on an open loop at @p rate per second: each is handed to
+ * librdkafka at its due time (or at once when the loop is behind), with that time as its timestamp.
+ * The largest delay behind the schedule goes to @p behind_ms.
+ */
+static bool latency_produce(rd_kafka_t *producer, const char *topic, latency_t *lat, size_t from, size_t to,
+                            double rate, double *behind_ms, char *errstr, size_t errstr_size) {
+        int64_t start = wall_us() + 1000;
+        *behind_ms = 0;
+        for (size_t i = from; i < to && !interrupted; i++) {
+                int64_t due = start + (int64_t)((double)(i - from) * 1e6 / rate), now;
+                while ((now = wall_us()) < due) {
+                        rd_kafka_poll(producer, 0);
+                        if (due - now > 200)
+                                usleep((useconds_t)(due - now - 100));
+                }
+                if ((double)(now - due) / 1000.0 > *behind_ms)
+                        *behind_ms = (double)(now - due) / 1000.0;
+                lat->due_us[i] = due;
+                rd_kafka_resp_err_t err;
+                while ((err = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(lat->keys[i], 20),
+                                                RD_KAFKA_V_VALUE(lat->values[i], lat->sizes[i]),
+                                                RD_KAFKA_V_TIMESTAMP(due / 1000), RD_KAFKA_V_END)) ==
+                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(producer, 1);
+                if (err) {
+                        snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(err));
+                        return false;
+                }
+        }
+        rd_kafka_flush(producer, SCAN_TIMEOUT_MS);
+        return !interrupted;
+}
+
+static double percentile(const double *sorted, size_t count, double p) {
+        size_t index = (size_t)(p * (double)(count - 1) + 0.5);
+        return count ? sorted[index < count ? index : count - 1] : 0;
+}
+
+/* What the phase measured, printed and put into the JSON line. */
+typedef struct latency_result_s {
+        double rate, seconds, behind_ms;
+        size_t measured, missing;
+        double p50, p90, p99, p999, max;
+        size_t over_target;          /* events later than LATENCY_TARGET_MS */
+        char slow_seconds[256];      /* the seconds of the loop whose slowest event was over the target */
+} latency_result_t;
+
+/*
+ * Where in the loop the slow events were: each second of the loop (from its first measured event) whose
+ * slowest event took more than LATENCY_TARGET_MS, as "s:max_ms", so that a stall shows apart from a steady
+ * excess.
+ */
+static void latency_slow_seconds(const latency_t *lat, latency_result_t *result) {
+        size_t seconds = (size_t)result->seconds + 2, used = 0;
+        double *worst = calloc(seconds, sizeof(*worst));
+        int64_t start = lat->due_us[LATENCY_WARMUP_EVENTS];
+        for (size_t i = LATENCY_WARMUP_EVENTS; worst && i < lat->count; i++) {
+                size_t second = (size_t)((lat->due_us[i] - start) / 1000000);
+                double ms = lat->seen_us[i] ? (double)(lat->seen_us[i] - lat->due_us[i]) / 1000.0 : 0;
+                if (ms > LATENCY_TARGET_MS)
+                        result->over_target++;
+                if (second < seconds && ms > worst[second])
+                        worst[second] = ms;
+        }
+        result->slow_seconds[0] = '\0';
+        for (size_t t = 0; worst && t < seconds; t++)
+                if (worst[t] > LATENCY_TARGET_MS && used + 16 < sizeof(result->slow_seconds))
+                        used += (size_t)snprintf(result->slow_seconds + used, sizeof(result->slow_seconds) - used,
+                                                 "%s%zu:%.0f", used ? " " : "", t, worst[t]);
+        free(worst);
+}
+
+static void latency_summarise(const latency_t *lat, latency_result_t *result) {
+        double *ms = malloc(lat->count * sizeof(*ms));
+        size_t n = 0;
+        for (size_t i = LATENCY_WARMUP_EVENTS; ms && i < lat->count; i++) {
+                if (lat->seen_us[i])
+                        ms[n++] = (double)(lat->seen_us[i] - lat->due_us[i]) / 1000.0;
+                else
+                        result->missing++;
+        }
+        latency_slow_seconds(lat, result);
+        if (n)
+                qsort(ms, n, sizeof(*ms), compare_double);
+        result->measured = n;
+        result->p50 = percentile(ms, n, 0.50);
+        result->p90 = percentile(ms, n, 0.90);
+        result->p99 = percentile(ms, n, 0.99);
+        result->p999 = percentile(ms, n, 0.999);
+        result->max = n ? ms[n - 1] : 0;
+        free(ms);
+}
+
+/*
+ * A fresh topic set and `backlogd run` as a child over it; a warm-up of LATENCY_WARMUP_EVENTS until their
+ * dispatches are seen; then @p seconds of events at @p rate; each event's latency is the time from its due
+ * time (its timestamp) to its dispatch reaching a read_committed consumer.
+ */
+static bool run_latency(rd_kafka_t *admin, bl_schemas_t *schemas, const options_t *o, double rate, double seconds,
+                        latency_result_t *result, char *errstr, size_t errstr_size) {
+        topic_set_t set = {0};
+        latency_t lat = {0};
+        char prefix[200], **dispatch = NULL;
+        char *topic = NULL;
+        rd_kafka_t *producer = NULL;
+        pthread_t consumer;
+        bool consumer_started = false, ok = false;
+        pid_t pid = -1;
+        config_env_t env;
+        memset(result, 0, sizeof(*result));
+        result->rate = rate;
+        result->seconds = seconds;
+        snprintf(prefix, sizeof(prefix), "%slat.", o->topic_prefix);
+        lat.count = LATENCY_WARMUP_EVENTS + (size_t)(rate * seconds);
+        lat.set = &set;
+        if (!set_create(&set, o, prefix, errstr, errstr_size) ||
+            !latency_encode(&lat, schemas, o, errstr, errstr_size))
+                goto done;
+        lat.dispatch_count = set.config->domains.count;
+        if (!(dispatch = calloc(lat.dispatch_count, sizeof(*dispatch))) ||
+            !(topic = bl_config_topic_name(set.config, "tasks.events"))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto done;
+        }
+        for (size_t d = 0; d < lat.dispatch_count; d++) {
+                char role[300];
+                snprintf(role, sizeof(role), "dispatch.%s", set.config->domains.items[d]);
+                dispatch[d] = bl_config_topic_name(set.config, role);
+        }
+        lat.dispatch_topics = dispatch;
+        const char *overrides[] = {"partitioner", "murmur2_random", "enable.idempotence", "true", "linger.ms", "5",
+                                   NULL};
+        if (!(producer = bl_kafka_new(RD_KAFKA_PRODUCER, set.config, overrides, errstr, errstr_size)))
+                goto done;
+        if (pthread_create(&consumer, NULL, latency_consumer_main, &lat)) {
+                snprintf(errstr, errstr_size, "cannot start the latency consumer");
+                goto done;
+        }
+        consumer_started = true;
+        config_env(o, set.prefix, set.group, &env);
+        char *argv[] = {(char *)extra.backlogd_path, "run", NULL};
+        fflush(stdout);
+        fflush(stderr);
+        if ((pid = fork()) == 0) {
+                execve(argv[0], argv, env.envp);
+                _exit(127);
+        }
+        double warmup_behind;
+        if (pid < 0 || !latency_produce(producer, topic, &lat, 0, LATENCY_WARMUP_EVENTS, 200, &warmup_behind, errstr,
+                                        errstr_size))
+                goto done;
+        if (!latency_wait_seen(&lat, LATENCY_WARMUP_EVENTS, NO_PROGRESS_TIMEOUT_S)) {
+                snprintf(errstr, errstr_size, "%s", lat.errstr[0] ? lat.errstr : "the warm-up's dispatches never came");
+                goto done;
+        }
+        if (!latency_produce(producer, topic, &lat, LATENCY_WARMUP_EVENTS, lat.count, rate, &result->behind_ms, errstr,
+                             errstr_size))
+                goto done;
+        latency_wait_seen(&lat, lat.count, LATENCY_DRAIN_S);
+        latency_summarise(&lat, result);
+        ok = result->measured > 0 && !lat.errstr[0];
+        if (!ok)
+                snprintf(errstr, errstr_size, "%s", lat.errstr[0] ? lat.errstr : "no dispatch was seen");
+done:
+        if (pid > 0)
+                stop_child(pid);
+        lat.stop = 1;
+        if (consumer_started)
+                pthread_join(consumer, NULL);
+        if (producer)
+                rd_kafka_destroy(producer);
+        for (size_t d = 0; dispatch && d < lat.dispatch_count; d++)
+                free(dispatch[d]);
+        free(dispatch);
+        free(topic);
+        latency_free(&lat);
+        if (!o->keep)
+                set_delete(admin, &set);
+        set_free(&set);
+        return ok;
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 /*
@@ -779,7 +1413,10 @@ static void print_commits(const pass_t *a, const pass_t *b) {
 /* Events per second from the first commit on: the rate without the start-up. */
 static double steady_rate(const pass_t *pass, size_t events) {
         double seconds = pass->seconds - pass->first_commit_seconds;
-        return seconds > 0 ? (double)((int64_t)events - pass->first_committed) / seconds : 0;
+        /* 0 when the first commit covered every event: no steady part (printed as such, not a rate) */
+        return seconds > 0 && pass->first_committed < (int64_t)events
+                       ? (double)((int64_t)events - pass->first_committed) / seconds
+                       : 0;
 }
 
 static bool check_counts(const char *who, const output_count_t *count, const record_mix_t *mix, size_t events,
@@ -811,7 +1448,7 @@ static bool calibrate(rd_kafka_t *admin, bl_schemas_t *schemas, const options_t 
         if (end_offsets && set_create(&set, o, prefix, errstr, errstr_size) &&
             fill(&set, schemas, o, CALIBRATION_EVENTS, end_offsets, &event_bytes, errstr, errstr_size) &&
             run_backlogd(&set, o, end_offsets, CALIBRATION_EVENTS, &pass, errstr, errstr_size) &&
-            count_outputs(&set, &count, errstr, errstr_size)) {
+            count_outputs(&set, NULL, &count, errstr, errstr_size)) {
                 size_t keys = 0, records = 0;
                 for (int k = 0; k < KINDS; k++) {
                         mix->per_event[k] = (count.records[k] + CALIBRATION_EVENTS / 2) / CALIBRATION_EVENTS;
@@ -841,13 +1478,232 @@ static bool calibrate(rd_kafka_t *admin, bl_schemas_t *schemas, const options_t 
         return ok;
 }
 
+/* The contenders of a run, in the order they run. */
+enum { C_BASELINE, C_ONE, C_INPROCESS, C_PROCESS, C_PEER, CONTENDERS };
+static const char *const contender_names[CONTENDERS] = {
+        "(a) baseline, as many records", "(a1) baseline, 1 record/event", "(b) backlogd, in-process",
+        "(c) backlogd run, process", "(d) Kafka Streams peer"};
+static const char *const contender_keys[CONTENDERS] = {"baseline", "one_record_baseline", "backlogd_inprocess",
+                                                       "backlogd_process", "kstreams_peer"};
+
+/* What the invocation keeps of each contender, run by run. */
+typedef struct series_s {
+        bool enabled;
+        double rate[BENCH_MAX_RUNS], steady[BENCH_MAX_RUNS], first[BENCH_MAX_RUNS], cpu[BENCH_MAX_RUNS];
+        double rss_mb[BENCH_MAX_RUNS], waited[BENCH_MAX_RUNS];
+} series_t;
+
+/* One run's topics: backlogd's input and outputs (one set per way backlogd runs), the others' outputs. */
+typedef struct run_sets_s {
+        topic_set_t inproc, proc, base, one, peer;
+        char peer_application[300];
+        char peer_changelog[400];
+} run_sets_t;
+
+static void run_sets_delete(rd_kafka_t *admin, run_sets_t *sets, bool keep) {
+        topic_set_t *all[] = {&sets->inproc, &sets->proc, &sets->base, &sets->one, &sets->peer};
+        for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+                if (!keep)
+                        set_delete(admin, all[i]);
+                set_free(all[i]);
+        }
+        const char *changelog[] = {sets->peer_changelog};
+        if (!keep && sets->peer_changelog[0])
+                delete_topics(admin, changelog, 1, sets->peer_changelog);
+}
+
+static void keep_pass(series_t *series, int r, const pass_t *pass, size_t events) {
+        series->rate[r] = (double)events / pass->seconds;
+        series->steady[r] = steady_rate(pass, events);
+        series->first[r] = pass->first_commit_seconds;
+        series->cpu[r] = (pass->process ? pass->process_cpu_seconds : pass->thread_cpu_seconds) * 1e6 / (double)events;
+        series->rss_mb[r] = pass->peak_rss_kb > 0 ? (double)pass->peak_rss_kb / 1024.0 : 0;
+        series->waited[r] = pass->seconds > 0 ? pass->commit_wait_seconds / pass->seconds : 0;
+}
+
+static void print_pass(int c, const series_t *series, int r, const pass_t *pass, const output_count_t *out) {
+        char rss[32] = "-";
+        if (series->rss_mb[r] > 0)
+                snprintf(rss, sizeof(rss), "%.0f", series->rss_mb[r]);
+        printf("     %-31s %9.0f %9.0f %6.2f %7.1f %-7s %8s %9.0f\n", contender_names[c], series->rate[r],
+               series->steady[r], series->first[r], series->cpu[r], pass->process ? "process" : "thread", rss,
+               (double)written_bytes(out) / 1e6);
+}
+
+/* The contender whose figures stand for backlogd in the ratios: the process when it ran. */
+static int backlogd_contender(void) {
+        return extra.backlogd & BACKLOGD_PROCESS ? C_PROCESS : C_INPROCESS;
+}
+
+static double median_ratio(const series_t *num, const series_t *den, const double *(*pick)(const series_t *),
+                           int runs) {
+        double ratios[BENCH_MAX_RUNS];
+        for (int r = 0; r < runs; r++)
+                ratios[r] = pick(den)[r] > 0 ? pick(num)[r] / pick(den)[r] : 0;
+        return median(ratios, runs);
+}
+
+static const double *pick_rate(const series_t *s) {
+        return s->rate;
+}
+
+static const double *pick_steady(const series_t *s) {
+        return s->steady;
+}
+
+static const double *pick_rss(const series_t *s) {
+        return s->rss_mb;
+}
+
+static void print_summary(const series_t *series, int runs) {
+        int b = backlogd_contender();
+        printf("\nmedians over %d runs; cpu: the loop's thread (in-process loops) or the whole process\n"
+               "     %-31s %9s %9s %6s %7s %-7s %8s\n",
+               runs, "contender", "ev/s", "steady", "1st s", "cpu us", "", "RSS MB");
+        for (int c = 0; c < CONTENDERS; c++) {
+                char rss[32] = "-";
+                if (!series[c].enabled)
+                        continue;
+                if (median(series[c].rss_mb, runs) > 0)
+                        snprintf(rss, sizeof(rss), "%.0f", median(series[c].rss_mb, runs));
+                printf("     %-31s %9.0f %9.0f %6.2f %7.1f %-7s %8s\n", contender_names[c],
+                       median(series[c].rate, runs), median(series[c].steady, runs), median(series[c].first, runs),
+                       median(series[c].cpu, runs), c == C_PROCESS || c == C_PEER ? "process" : "thread", rss);
+        }
+        printf("ratios (median of the runs' ratios), backlogd = %s:\n", contender_names[b]);
+        for (int c = 0; c < CONTENDERS; c++)
+                if (series[c].enabled && c != b && c != C_INPROCESS && c != C_PROCESS)
+                        printf("     backlogd / %-31s events/s %.3f, steady %.3f\n", contender_names[c],
+                               median_ratio(&series[b], &series[c], pick_rate, runs),
+                               median_ratio(&series[b], &series[c], pick_steady, runs));
+        if (series[C_PEER].enabled && series[C_PROCESS].enabled)
+                printf("     peak RSS, backlogd run / the peer: %.3f\n",
+                       median_ratio(&series[C_PROCESS], &series[C_PEER], pick_rss, runs));
+}
+
+static void print_series_json(const char *key, const double *values, int runs, bool last) {
+        printf("\"%s\":[", key);
+        for (int r = 0; r < runs; r++)
+                printf("%s%.1f", r ? "," : "", values[r]);
+        printf("]%s", last ? "" : ",");
+}
+
+static void print_json(const options_t *o, const record_mix_t *mix, const series_t *series,
+                       const latency_result_t *latency) {
+        int b = backlogd_contender();
+        printf("{\"bench\":\"e2e\",\"events\":%zu,\"partitions\":%d,\"payload_bytes\":%zu,\"runs\":%d,"
+               "\"records_per_event\":[%zu,%zu,%zu],\"value_bytes\":[%zu,%zu,%zu],\"contenders\":{",
+               o->count, (int)o->partitions, o->payload_bytes, o->runs, mix->per_event[0], mix->per_event[1],
+               mix->per_event[2], mix->value_bytes[0], mix->value_bytes[1], mix->value_bytes[2]);
+        bool first = true;
+        for (int c = 0; c < CONTENDERS; c++) {
+                if (!series[c].enabled)
+                        continue;
+                printf("%s\"%s\":{", first ? "" : ",", contender_keys[c]);
+                print_series_json("events_per_s", series[c].rate, o->runs, false);
+                print_series_json("steady_events_per_s", series[c].steady, o->runs, false);
+                print_series_json("peak_rss_mb", series[c].rss_mb, o->runs, false);
+                printf("\"events_per_s_median\":%.0f,\"steady_events_per_s_median\":%.0f,\"first_commit_s_median\":%.3f,"
+                       "\"cpu_us_per_event_median\":%.2f,\"peak_rss_mb_median\":%.1f,\"commit_wait_share_median\":%.3f}",
+                       median(series[c].rate, o->runs), median(series[c].steady, o->runs),
+                       median(series[c].first, o->runs), median(series[c].cpu, o->runs),
+                       median(series[c].rss_mb, o->runs), median(series[c].waited, o->runs));
+                first = false;
+        }
+        printf("},\"backlogd\":\"%s\",\"ratios\":{", contender_keys[b]);
+        first = true;
+        for (int c = 0; c < CONTENDERS; c++)
+                if (series[c].enabled && c != b && c != C_INPROCESS && c != C_PROCESS) {
+                        printf("%s\"%s\":%.4f", first ? "" : ",", contender_keys[c],
+                               median_ratio(&series[b], &series[c], pick_rate, o->runs));
+                        first = false;
+                }
+        printf("}");
+        if (latency)
+                printf(",\"latency\":{\"events_per_s\":%.0f,\"seconds\":%.0f,\"measured\":%zu,\"missing\":%zu,"
+                       "\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f,\"p999_ms\":%.1f,\"max_ms\":%.1f,"
+                       "\"producer_behind_max_ms\":%.1f,\"over_250_ms\":%zu}",
+                       latency->rate, latency->seconds, latency->measured, latency->missing, latency->p50,
+                       latency->p90, latency->p99, latency->p999, latency->max, latency->behind_ms,
+                       latency->over_target);
+        printf("}\n");
+}
+
+/* Makes the run's topic sets and fills the input of each way backlogd runs; the first is everyone's input. */
+static const topic_set_t *run_prepare(const options_t *o, bl_schemas_t *schemas, int r, run_sets_t *sets,
+                                      const series_t *series, int64_t *end_offsets, double *fill_seconds,
+                                      char *errstr, size_t errstr_size) {
+        struct {
+                topic_set_t *set;
+                const char *suffix;
+                bool wanted;
+        } plan[] = {{&sets->inproc, "", series[C_INPROCESS].enabled},
+                    {&sets->proc, "proc.", series[C_PROCESS].enabled},
+                    {&sets->base, "base.", series[C_BASELINE].enabled},
+                    {&sets->one, "one.", series[C_ONE].enabled},
+                    {&sets->peer, "peer.", series[C_PEER].enabled}};
+        const topic_set_t *input = NULL;
+        char prefix[200];
+        double event_bytes, started = now_s();
+        for (size_t i = 0; i < sizeof(plan) / sizeof(plan[0]); i++) {
+                if (!plan[i].wanted)
+                        continue;
+                snprintf(prefix, sizeof(prefix), "%sr%d.%s", o->topic_prefix, r + 1, plan[i].suffix);
+                if (!set_create(plan[i].set, o, prefix, errstr, errstr_size))
+                        return NULL;
+                if (i < 2) { /* each backlogd has its input of its own: a fresh backlog.state and group */
+                        if (!fill(plan[i].set, schemas, o, o->count, end_offsets, &event_bytes, errstr, errstr_size))
+                                return NULL;
+                        if (!input)
+                                input = plan[i].set;
+                }
+        }
+        snprintf(sets->peer_application, sizeof(sets->peer_application), "%sr%d.peer.app", o->topic_prefix, r + 1);
+        if (series[C_PEER].enabled)
+                snprintf(sets->peer_changelog, sizeof(sets->peer_changelog), "%s-backlog.state-changelog",
+                         sets->peer_application);
+        *fill_seconds = now_s() - started;
+        return input;
+}
+
+/* Runs one contender over @p input; its outputs are read back and must hold the expected records. */
+static bool run_contender(int c, const options_t *o, const record_mix_t *mix, run_sets_t *sets,
+                          const topic_set_t *input, const int64_t *end_offsets, pass_t *pass, output_count_t *out,
+                          char *errstr, size_t errstr_size) {
+        static const record_mix_t one_record_template = {{0, 0, 1}, {0}, 0};
+        record_mix_t one = one_record_template;
+        one.value_bytes[KIND_DISPATCH] = mix->value_bytes[KIND_DISPATCH];
+        one.key_bytes = mix->key_bytes;
+        switch (c) {
+        case C_BASELINE:
+                return run_baseline(input, &sets->base, o, mix, end_offsets, pass, errstr, errstr_size) &&
+                       count_outputs(&sets->base, NULL, out, errstr, errstr_size) &&
+                       check_counts("the baseline", out, mix, o->count, errstr, errstr_size);
+        case C_ONE:
+                return run_baseline(input, &sets->one, o, &one, end_offsets, pass, errstr, errstr_size) &&
+                       count_outputs(&sets->one, NULL, out, errstr, errstr_size) &&
+                       check_counts("the one-record baseline", out, &one, o->count, errstr, errstr_size);
+        case C_INPROCESS:
+                return run_backlogd(&sets->inproc, o, end_offsets, o->count, pass, errstr, errstr_size) &&
+                       count_outputs(&sets->inproc, NULL, out, errstr, errstr_size) &&
+                       check_counts("backlogd", out, mix, o->count, errstr, errstr_size);
+        case C_PROCESS:
+                return run_backlogd_process(&sets->proc, o, end_offsets, o->count, pass, errstr, errstr_size) &&
+                       count_outputs(&sets->proc, NULL, out, errstr, errstr_size) &&
+                       check_counts("backlogd run", out, mix, o->count, errstr, errstr_size);
+        default: /* C_PEER */
+                return run_peer(input, &sets->peer, o, mix, sets->peer_application, end_offsets, pass, errstr,
+                                errstr_size) &&
+                       count_outputs(&sets->peer, sets->peer_changelog, out, errstr, errstr_size) &&
+                       check_counts("the peer", out, mix, o->count, errstr, errstr_size);
+        }
+}
+
 int main(int argc, char **argv) {
         options_t o;
-        char errstr[1024] = "", prefix[200];
-        double baseline_rate[BENCH_MAX_RUNS], backlogd_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS];
-        double baseline_first[BENCH_MAX_RUNS], backlogd_first[BENCH_MAX_RUNS], baseline_cpu[BENCH_MAX_RUNS], backlogd_cpu[BENCH_MAX_RUNS];
-        double baseline_steady[BENCH_MAX_RUNS], backlogd_steady[BENCH_MAX_RUNS], steady_ratio[BENCH_MAX_RUNS];
-        double baseline_waited[BENCH_MAX_RUNS], backlogd_waited[BENCH_MAX_RUNS]; /* share of the run */
+        char errstr[1024] = "";
+        static series_t series[CONTENDERS];
+        latency_result_t latency;
         bl_contract_source_t contracts = {0};
         bl_config_t *config = NULL;
         record_mix_t mix = {{0}, {0}, 0};
@@ -859,6 +1715,17 @@ int main(int argc, char **argv) {
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         bl_log_set_level(BL_LOG_WARN);
+        if (extra.peer < 0)
+                extra.peer = peer_available();
+        series[C_BASELINE].enabled = series[C_ONE].enabled = true;
+        series[C_INPROCESS].enabled = extra.backlogd & BACKLOGD_INPROCESS;
+        series[C_PROCESS].enabled = extra.backlogd & BACKLOGD_PROCESS;
+        series[C_PEER].enabled = extra.peer;
+        if ((series[C_PROCESS].enabled || extra.latency_seconds > 0) && access(extra.backlogd_path, X_OK)) {
+                fprintf(stderr, "bench_e2e: %s is not an executable: build it, or pass --backlogd-path or --backlogd "
+                                "inprocess\n", extra.backlogd_path);
+                return 2;
+        }
         if (!(config = config_for(&o, o.topic_prefix, "bench-e2e"))) {
                 fprintf(stderr, "bench_e2e: --bootstrap %s or --topic-prefix %s: refused\n", o.bootstrap,
                         o.topic_prefix);
@@ -875,102 +1742,90 @@ int main(int argc, char **argv) {
         }
         if (!probe_broker(admin, o.bootstrap))
                 goto done;
-        printf("e2e bench: %zu SUBMITTED events, %d partitions, %zu-byte payload, %d runs; topics %s* on %s\n",
+        if (extra.peer && !peer_build()) {
+                fprintf(stderr, "bench_e2e: the peer did not build (%s build); --no-peer leaves it out\n",
+                        extra.peer_script);
+                goto done;
+        }
+        printf("e2e bench: %zu SUBMITTED events, %d partitions, %zu-byte payload, %d runs; topics %s* on %s\n"
+               "contenders:",
                o.count, (int)o.partitions, o.payload_bytes, o.runs, o.topic_prefix, o.bootstrap);
+        for (int c = 0; c < CONTENDERS; c++)
+                if (series[c].enabled)
+                        printf(" %s;", contender_names[c]);
+        printf("%s\n", extra.peer ? "" : " (no Kafka Streams peer: --no-peer, or no java/javac/mvn on PATH)");
         fflush(stdout);
         if (!calibrate(admin, contracts.schemas, &o, &mix, errstr, sizeof(errstr))) {
                 fprintf(stderr, "bench_e2e: calibration: %s\n", errstr);
                 goto done;
         }
-        printf("\n(a) baseline, (b) backlogd; steady: from the first commit on; cpu: the loop's thread, per event\n"
-               "%-4s %6s %9s %9s %6s %9s %9s %6s %11s %13s %11s\n",
-               "run", "fill s", "(a) ev/s", "(b) ev/s", "ratio", "(a) stdy", "(b) stdy", "ratio", "1st commit",
-               "cpu us/event", "MB written");
+        printf("\nper run, each contender: events/s, from the first commit on (steady), time to the first commit,\n"
+               "CPU per event (the loop's thread, or the whole process), peak RSS (VmHWM of a process), MB written\n"
+               "     %-31s %9s %9s %6s %7s %-7s %8s %9s\n",
+               "contender", "ev/s", "steady", "1st s", "cpu us", "", "RSS MB", "MB");
         fflush(stdout);
         for (int r = 0; r < o.runs; r++) {
-                topic_set_t set = {0}, base = {0};
-                output_count_t baseline_out, backlogd_out;
-                pass_t a = {0}, b = {0};
-                double event_bytes, fill_started;
+                run_sets_t sets;
+                pass_t passes[CONTENDERS];
+                double fill_seconds = 0;
+                bool ok = true;
+                memset(&sets, 0, sizeof(sets));
+                memset(passes, 0, sizeof(passes));
+                const topic_set_t *input = run_prepare(&o, contracts.schemas, r, &sets, series, end_offsets,
+                                                       &fill_seconds, errstr, sizeof(errstr));
                 const char *stage = "set-up";
-                bool ok;
-                snprintf(prefix, sizeof(prefix), "%sr%d.", o.topic_prefix, r + 1);
-                ok = set_create(&set, &o, prefix, errstr, sizeof(errstr));
-                snprintf(prefix, sizeof(prefix), "%sr%d.base.", o.topic_prefix, r + 1);
-                ok = ok && set_create(&base, &o, prefix, errstr, sizeof(errstr));
-                fill_started = now_s();
-                ok = ok &&
-                     fill(&set, contracts.schemas, &o, o.count, end_offsets, &event_bytes, errstr, sizeof(errstr));
-                double fill_seconds = now_s() - fill_started;
-                if (ok) {
-                        stage = "baseline";
-                        ok = run_baseline(&set, &base, &o, &mix, end_offsets, &a, errstr, sizeof(errstr));
+                if (!input)
+                        ok = false;
+                else
+                        printf("run %d (fill %.1f s)\n", r + 1, fill_seconds);
+                for (int c = 0; ok && c < CONTENDERS; c++) {
+                        output_count_t out;
+                        if (!series[c].enabled)
+                                continue;
+                        stage = contender_names[c];
+                        ok = run_contender(c, &o, &mix, &sets, c == C_PROCESS ? &sets.proc : input, end_offsets,
+                                           &passes[c], &out, errstr, sizeof(errstr));
+                        if (ok) {
+                                keep_pass(&series[c], r, &passes[c], o.count);
+                                print_pass(c, &series[c], r, &passes[c], &out);
+                                fflush(stdout);
+                        }
                 }
-                if (ok) {
-                        stage = "backlogd";
-                        ok = run_backlogd(&set, &o, end_offsets, o.count, &b, errstr, sizeof(errstr));
-                }
-                if (ok) {
-                        stage = "reading the outputs back";
-                        ok = count_outputs(&base, &baseline_out, errstr, sizeof(errstr)) &&
-                             check_counts("the baseline", &baseline_out, &mix, o.count, errstr, sizeof(errstr)) &&
-                             count_outputs(&set, &backlogd_out, errstr, sizeof(errstr)) &&
-                             check_counts("backlogd", &backlogd_out, &mix, o.count, errstr, sizeof(errstr));
-                }
-                if (!o.keep) {
-                        set_delete(admin, &set);
-                        set_delete(admin, &base);
-                }
-                set_free(&set);
-                set_free(&base);
+                run_sets_delete(admin, &sets, o.keep);
                 if (!ok) {
                         fprintf(stderr, "bench_e2e: run %d, %s: %s\n", r + 1, stage, *errstr ? errstr : "failed");
                         goto done;
                 }
-                baseline_rate[r] = (double)o.count / a.seconds;
-                backlogd_rate[r] = (double)o.count / b.seconds;
-                ratio[r] = backlogd_rate[r] / baseline_rate[r];
-                baseline_first[r] = a.first_commit_seconds;
-                backlogd_first[r] = b.first_commit_seconds;
-                baseline_cpu[r] = a.thread_cpu_seconds * 1e6 / (double)o.count;
-                backlogd_cpu[r] = b.thread_cpu_seconds * 1e6 / (double)o.count;
-                baseline_steady[r] = steady_rate(&a, o.count);
-                backlogd_steady[r] = steady_rate(&b, o.count);
-                steady_ratio[r] = baseline_steady[r] > 0 ? backlogd_steady[r] / baseline_steady[r] : 0;
-                printf("%-4d %6.1f %9.0f %9.0f %6.3f %9.0f %9.0f %6.3f %5.2f/%5.2f %6.1f/%6.1f %5.0f/%5.0f\n", r + 1,
-                       fill_seconds, baseline_rate[r], backlogd_rate[r], ratio[r], baseline_steady[r],
-                       backlogd_steady[r], steady_ratio[r], baseline_first[r], backlogd_first[r], baseline_cpu[r],
-                       backlogd_cpu[r], (double)written_bytes(&baseline_out) / 1e6,
-                       (double)written_bytes(&backlogd_out) / 1e6);
-                print_commits(&a, &b);
-                baseline_waited[r] = a.commit_wait_seconds / a.seconds;
-                backlogd_waited[r] = b.commit_wait_seconds / b.seconds;
+                if (series[C_INPROCESS].enabled)
+                        print_commits(&passes[C_BASELINE], &passes[C_INPROCESS]);
                 fflush(stdout);
         }
-        printf("%-4s %6s %9.0f %9.0f %6.3f %9.0f %9.0f %6.3f %5.2f/%5.2f %6.1f/%6.1f\n", "med", "",
-               median(baseline_rate, o.runs), median(backlogd_rate, o.runs), median(ratio, o.runs),
-               median(baseline_steady, o.runs), median(backlogd_steady, o.runs), median(steady_ratio, o.runs),
-               median(baseline_first, o.runs), median(backlogd_first, o.runs), median(baseline_cpu, o.runs),
-               median(backlogd_cpu, o.runs));
-        printf("{\"bench\":\"e2e\",\"events\":%zu,\"partitions\":%d,\"payload_bytes\":%zu,\"runs\":%d,"
-               "\"records_per_event\":[%zu,%zu,%zu],\"value_bytes\":[%zu,%zu,%zu],\"baseline_events_per_s\":[",
-               o.count, (int)o.partitions, o.payload_bytes, o.runs, mix.per_event[0], mix.per_event[1],
-               mix.per_event[2], mix.value_bytes[0], mix.value_bytes[1], mix.value_bytes[2]);
-        for (int r = 0; r < o.runs; r++)
-                printf("%s%.0f", r ? "," : "", baseline_rate[r]);
-        printf("],\"backlogd_events_per_s\":[");
-        for (int r = 0; r < o.runs; r++)
-                printf("%s%.0f", r ? "," : "", backlogd_rate[r]);
-        printf("],\"baseline_events_per_s_median\":%.0f,\"backlogd_events_per_s_median\":%.0f,"
-               "\"ratio_median\":%.4f,\"baseline_first_commit_s_median\":%.3f,"
-               "\"backlogd_first_commit_s_median\":%.3f,\"baseline_loop_cpu_us_per_event_median\":%.2f,"
-               "\"backlogd_loop_cpu_us_per_event_median\":%.2f,\"baseline_steady_events_per_s_median\":%.0f,"
-               "\"backlogd_steady_events_per_s_median\":%.0f,\"steady_ratio_median\":%.4f,"
-               "\"baseline_commit_wait_share_median\":%.3f,\"backlogd_commit_wait_share_median\":%.3f}\n",
-               median(baseline_rate, o.runs), median(backlogd_rate, o.runs), median(ratio, o.runs),
-               median(baseline_first, o.runs), median(backlogd_first, o.runs), median(baseline_cpu, o.runs),
-               median(backlogd_cpu, o.runs), median(baseline_steady, o.runs), median(backlogd_steady, o.runs),
-               median(steady_ratio, o.runs), median(baseline_waited, o.runs), median(backlogd_waited, o.runs));
+        print_summary(series, o.runs);
+        if (extra.latency_seconds > 0) {
+                int b = backlogd_contender();
+                double peak = median(series[b].steady, o.runs) > 0 ? median(series[b].steady, o.runs)
+                                                                   : median(series[b].rate, o.runs);
+                double rate = extra.latency_rate > 0 ? extra.latency_rate : peak / 2;
+                printf("\ndecision latency: `backlogd run`, an open loop of %.0f events/s for %.0f s (%s), commit "
+                       "interval %d ms\n",
+                       rate, extra.latency_seconds,
+                       extra.latency_rate > 0 ? "--latency-rate" : "half of backlogd's median steady events/s",
+                       (int)config->commit_interval_ms);
+                fflush(stdout);
+                if (!run_latency(admin, contracts.schemas, &o, rate, extra.latency_seconds, &latency, errstr,
+                                 sizeof(errstr))) {
+                        fprintf(stderr, "bench_e2e: latency: %s\n", errstr);
+                        goto done;
+                }
+                printf("     from each event's timestamp to its dispatch at a read_committed consumer, %zu events "
+                       "(%zu missing):\n     p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms; "
+                       "the open loop was at most %.1f ms behind its schedule\n",
+                       latency.measured, latency.missing, latency.p50, latency.p90, latency.p99, latency.p999,
+                       latency.max, latency.behind_ms);
+                printf("     %zu events over %.0f ms; the seconds of the loop whose slowest event was (second:ms): %s\n",
+                       latency.over_target, LATENCY_TARGET_MS, latency.slow_seconds[0] ? latency.slow_seconds : "none");
+        }
+        print_json(&o, &mix, series, extra.latency_seconds > 0 ? &latency : NULL);
         status = 0;
 done:
         fflush(stdout);
