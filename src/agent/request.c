@@ -75,8 +75,9 @@ static json_t *encode_rationale(const bl_criterion_t *rationale) {
 
 static json_t *encode_labels(const bl_agent_candidate_t *candidate) {
         json_t *labels = json_object();
-        for (size_t i = 0; labels && i < candidate->label_count; i++)
-                json_object_set_new(labels, candidate->label_keys[i], json_string(candidate->label_values[i]));
+        const char *key = NULL, *value;
+        while (labels && candidate->labels && (key = bl_labels_next(candidate->labels, key, &value)))
+                json_object_set_new(labels, key, json_string(value));
         return labels;
 }
 

@@ -36,15 +36,25 @@ typedef struct bl_agent_candidate_s {
         int64_t deadline_ms;
         int64_t data_ready_at_ms;
         int64_t ready_since_ms;
-        const char *const *label_keys; /* label_count pairs, or NULL */
-        const char *const *label_values;
-        size_t label_count;
+        const bl_labels_t *labels; /* NULL: none */
         double score;                                /* by the policy that scores the task */
         const bl_criterion_t *rationale;             /* BL_POLICY_CRITERIA entries, or NULL */
         const char *policy_label;                    /* name@version of that policy */
         const void *payload;                         /* sent only with the agent's send_payload; NULL: none */
         size_t payload_size;
 } bl_agent_candidate_t;
+
+/**
+ * @p item as a candidate, scored now by the policy that scores it
+ * (bl_policy_score_task: the canary for its share): every field borrowed
+ * from the item, its kind and @p rationale (BL_POLICY_CRITERIA entries the
+ * caller provides and keeps while the candidate is used), the attempt a
+ * dispatch now would be (item->attempt + 1), max_attempts the task's own or
+ * its domain's. The payload is always pointed at; the encoder sends it only
+ * with send_payload.
+ */
+void bl_agent_candidate_of(const bl_policy_t *policy, const bl_item_t *item, int64_t now_ms,
+                           bl_criterion_t rationale[BL_POLICY_CRITERIA], bl_agent_candidate_t *out);
 
 /** What the domain looks like when the consultation starts. A negative number: unknown, not sent. */
 typedef struct bl_agent_context_s {

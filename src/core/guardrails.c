@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/item.h" /* BL_NO_TIME */
 
 static const char *const refusal_names[BL_REFUSAL__COUNT] = {
         "not_sent",       "duplicate",    "gone",         "not_ready",          "needs_approval", "dependencies",
@@ -46,6 +45,20 @@ void bl_guardrail_result_clear(bl_guardrail_result_t *result) {
         free(result->escalations);
         free(result->refusals);
         memset(result, 0, sizeof(*result));
+}
+
+bl_guardrail_fact_t bl_guardrail_fact_of(const char *task_id, const bl_item_t *item) {
+        if (!item)
+                return (bl_guardrail_fact_t){.task_id = task_id, .not_before_ms = BL_NO_TIME, .deadline_ms = BL_NO_TIME};
+        return (bl_guardrail_fact_t){
+                .task_id = task_id,
+                .known = !item->placeholder,
+                .ready = item->state == BL_STATE_READY,
+                .needs_approval = item->approval_required && !item->approved,
+                .dependencies_pending = bl_item_cold(item)->pending_deps.count > 0,
+                .not_before_ms = item->not_before_ms,
+                .deadline_ms = item->deadline_ms,
+        };
 }
 
 /* ---- the candidates by task_id ----------------------------------------------------------- */

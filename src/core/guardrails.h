@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/agent.h"
+#include "core/item.h"
 
 /** Why a part of an answer was refused. */
 typedef enum {
@@ -61,6 +62,12 @@ typedef struct bl_guardrail_fact_s {
         int64_t not_before_ms;     /* BL_NO_TIME when unset */
         int64_t deadline_ms;       /* BL_NO_TIME when unset */
 } bl_guardrail_fact_t;
+
+/**
+ * The fact of the candidate @p task_id from @p item, the backlog's item of
+ * that id now (NULL: the backlog no longer holds it). Borrows @p task_id.
+ */
+bl_guardrail_fact_t bl_guardrail_fact_of(const char *task_id, const bl_item_t *item);
 
 /** The round the answer applies to. */
 typedef struct bl_guardrail_round_s {

@@ -3,7 +3,9 @@
  * version, weights that turn six criteria into one score, each domain's
  * worker group, lag bounds, retries and guardrails (quota share, approval
  * above a risk threshold), and maybe a canary policy that scores a stable
- * fraction of the tasks. Here: scoring, guardrails and the canary split.
+ * fraction of the tasks; a domain may name a decision agent (SPEC §13) that
+ * governs a pilot share of its tasks. Here: scoring, guardrails and the
+ * canary and pilot splits.
  * The JSON document that describes a policy (docs/policy.md) is read and
  * written by src/policy/load.h, a layer above: core sees no JSON.
  *

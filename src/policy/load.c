@@ -15,9 +15,17 @@
  * domain-level settings; this file warns where the canary's approval
  * guardrail is weaker than the main policy's.
  *
+ * A domain's "agent" object (docs/agents.md) becomes its bl_agent_policy_t;
+ * the bearer token is never in the document, only the name of the
+ * environment variable that holds it (token_env), and the URL may carry no
+ * credential, so that neither the published policy nor `policy check` can
+ * show a secret.
+ *
  * Invariants of a policy returned: weights in [-10, 10], not all 0;
  * horizons >= 1 s; resume_lag < max_lag in every domain; quota shares sum
- * to at most 1; the canary (if any) has another name@version and no canary.
+ * to at most 1; the canary (if any) has another name@version and no canary;
+ * agents only in domains (never in the defaults or a canary), each with a
+ * url and a pilot_share.
  * Scoring, guardrails and the canary split are core's (core/policy.c); this
  * file is the only one that knows the document's keys. Any thread; no state
  * outside the call.

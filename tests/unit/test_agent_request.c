@@ -24,6 +24,7 @@ static const bl_criterion_t rationale[BL_POLICY_CRITERIA] = {
 
 static const char *const label_keys[] = {"team", "dataset"};
 static const char *const label_values[] = {"ml-platform", "clicks-2024"};
+static bl_labels_t labels; /* set by main */
 
 static bl_agent_policy_t agent_of(bool send_payload) {
         bl_agent_policy_t agent;
@@ -45,9 +46,7 @@ static bl_agent_candidate_t full_candidate(void) {
                 .deadline_ms = T0 + 240000,
                 .data_ready_at_ms = T0 - 10800000,
                 .ready_since_ms = T0 - 60000,
-                .label_keys = label_keys,
-                .label_values = label_values,
-                .label_count = 2,
+                .labels = &labels,
                 .score = 4.08725,
                 .rationale = rationale,
                 .policy_label = "platform@3",
@@ -184,9 +183,12 @@ static void test_what_cannot_go_out(void) {
 }
 
 int main(void) {
+        if (!bl_labels_set(&labels, label_keys, label_values, 2))
+                return 1;
         RUN(test_every_field);
         RUN(test_the_least_there_is);
         RUN(test_payloads_go_base64_when_asked);
         RUN(test_what_cannot_go_out);
+        bl_labels_clear(&labels);
         return check_exit_status();
 }

@@ -378,6 +378,63 @@ static void test_many_candidates_are_found(void) {
         bl_guardrail_result_clear(&result);
 }
 
+/* What the pipeline hands over: a candidate and a fact made from a backlog item. */
+static void test_candidates_and_facts_from_items(void) {
+        bl_policy_t *policy = bl_policy_new(NULL);
+        policy->name = strdup("p");
+        policy->version = strdup("1");
+        policy->weights[BL_CRITERION_BUSINESS_VALUE] = 2;
+        CHECK(bl_policy_finish(policy));
+        bl_item_t *item = bl_item_new_of_kind("task-7", 0, "retrain", "evaluation", "acme", NULL);
+        CHECK(item != NULL);
+        if (!item) {
+                bl_policy_destroy(policy);
+                return;
+        }
+        item->state = BL_STATE_READY;
+        item->business_value = 0.25;
+        item->risk = 0.5;
+        item->attempt = 1;
+        item->deadline_ms = T0 + MINUTE;
+        item->ready_since_ms = T0;
+        item->data_ready_at_ms = BL_NO_TIME;
+        const char *keys[] = {"team"}, *values[] = {"ml"};
+        bl_item_cold_t *cold = bl_item_cold_for_write(item);
+        CHECK(cold && bl_labels_set(&cold->labels, keys, values, 1));
+
+        bl_criterion_t rationale[BL_POLICY_CRITERIA];
+        bl_agent_candidate_t candidate;
+        bl_agent_candidate_of(policy, item, T0, rationale, &candidate);
+        CHECK_STR(candidate.task_id, "task-7");
+        CHECK_INT(candidate.attempt, 2);
+        CHECK_INT(candidate.max_attempts, 3); /* the domain's (the built-in fallback) */
+        CHECK_STR(candidate.task_type, "retrain");
+        CHECK_STR(candidate.tenant, "acme");
+        CHECK(candidate.score == 0.5);
+        CHECK_STR(candidate.policy_label, "p@1");
+        CHECK(candidate.rationale == rationale);
+        CHECK_STR(rationale[BL_CRITERION_BUSINESS_VALUE].name, "business_value");
+        CHECK(candidate.labels != NULL && candidate.labels->count == 1);
+        CHECK(candidate.payload == NULL);
+
+        bl_guardrail_fact_t fact = bl_guardrail_fact_of("task-7", item);
+        CHECK(fact.known && fact.ready && !fact.needs_approval && !fact.dependencies_pending);
+        CHECK_INT(fact.deadline_ms, T0 + MINUTE);
+        item->approval_required = true;
+        CHECK(bl_guardrail_fact_of("task-7", item).needs_approval);
+        item->approved = true;
+        CHECK(!bl_guardrail_fact_of("task-7", item).needs_approval);
+        CHECK(bl_strvec_push(&cold->pending_deps, "task-6"));
+        CHECK(bl_guardrail_fact_of("task-7", item).dependencies_pending);
+        item->state = BL_STATE_DISPATCHED;
+        CHECK(!bl_guardrail_fact_of("task-7", item).ready);
+        fact = bl_guardrail_fact_of("task-8", NULL);
+        CHECK(!fact.known && !fact.ready);
+        CHECK_STR(fact.task_id, "task-8");
+        bl_item_destroy(item);
+        bl_policy_destroy(policy);
+}
+
 int main(void) {
         RUN(test_everything_within_bounds_applies_in_the_agents_order);
         RUN(test_only_candidates_that_were_sent);
@@ -391,5 +448,6 @@ int main(void) {
         RUN(test_empty_answer_and_no_candidates);
         RUN(test_reason_names);
         RUN(test_many_candidates_are_found);
+        RUN(test_candidates_and_facts_from_items);
         return check_exit_status();
 }
