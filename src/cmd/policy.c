@@ -156,6 +156,59 @@ static void print_policy(const bl_policy_t *policy, bool is_canary) {
         print_domain_row(bl_policy_defaults(policy), "(other domains)", !is_canary);
 }
 
+/* The bearer token as `policy check` shows it: masked, or why there is none. Never the value. */
+static const char *token_shown(const bl_agent_policy_t *agent) {
+        if (!agent->token_env)
+                return "none";
+        return getenv(agent->token_env) ? "********" : "not set";
+}
+
+/* The domains' agents (SPEC §13, docs/agents.md): where, which share, and the bounds they are held to. */
+static void print_agents(const bl_policy_t *policy) {
+        bool any = false;
+        for (size_t i = 0; i < bl_policy_domain_count(policy); i++) {
+                const bl_domain_policy_t *settings = bl_policy_domain_at(policy, i);
+                const bl_agent_policy_t *agent = settings->agent;
+                if (!agent)
+                        continue;
+                if (!any)
+                        printf("\nagents (a pilot share of a domain's tasks, by a hash of task_id; the rest is the "
+                               "control group)\n");
+                any = true;
+                printf("  %s: %s\n", settings->domain, agent->url);
+                printf("    pilot %g%% of the tasks; up to %d candidates a consultation%s\n",
+                       agent->pilot_share * 100, (int)agent->max_candidates,
+                       agent->send_payload ? ", with their payloads" : "");
+                printf("    an answer within %lld ms and %lld bytes, else the policy decides\n",
+                       (long long)agent->timeout_ms, (long long)agent->max_response_bytes);
+                printf("    holds at most %lld ms, of at most %g%% of the candidates, ending %lld ms before a "
+                       "deadline\n",
+                       (long long)agent->hold_max_ms, agent->max_held_share * 100,
+                       (long long)agent->deadline_margin_ms);
+                printf("    breaker: open after %d failures in a row, tried again after %lld ms\n",
+                       (int)agent->breaker_failures, (long long)agent->breaker_cooldown_ms);
+                printf("    tls: ca %s, client certificate %s; bearer token %s%s%s\n",
+                       agent->ca_location ? agent->ca_location : "(system)",
+                       agent->certificate_location ? agent->certificate_location : "none", token_shown(agent),
+                       agent->token_env ? " from $" : "", agent->token_env ? agent->token_env : "");
+        }
+        if (!any)
+                printf("\nagents: none (the policy alone decides)\n");
+}
+
+/* For --json: each agent's token, masked, by domain (the document itself names only its variable). */
+static json_t *agent_tokens(const bl_policy_t *policy) {
+        json_t *tokens = json_object();
+        for (size_t i = 0; i < bl_policy_domain_count(policy); i++) {
+                const bl_domain_policy_t *settings = bl_policy_domain_at(policy, i);
+                if (settings->agent)
+                        json_object_set_new(tokens, settings->domain,
+                                            json_pack("{s:s?, s:s}", "token_env", settings->agent->token_env,
+                                                      "token", token_shown(settings->agent)));
+        }
+        return tokens;
+}
+
 static void print_summary(const bl_policy_t *policy) {
         const bl_policy_t *canary = bl_policy_canary(policy);
         printf("policy %s\n", bl_policy_label(policy));
@@ -166,6 +219,7 @@ static void print_summary(const bl_policy_t *policy) {
         printf("\n  score = sum of weight x criterion; quota: at most floor(share x round) of a scheduling\n"
                "  round's dispatches (at least 1); approval: risk at or above the threshold waits BLOCKED\n"
                "  for an APPROVED event.\n");
+        print_agents(policy);
         if (!canary) {
                 printf("\ncanary: none\n");
                 return;
@@ -195,6 +249,7 @@ static int policy_check(const policy_opts_t *opts) {
                         json_object_set_new(outcome, "canary",
                                             canary ? json_string(bl_policy_label(canary)) : json_null());
                         json_object_set_new(outcome, "policy", bl_policy_describe(policy));
+                        json_object_set_new(outcome, "agent_tokens", agent_tokens(policy));
                 }
                 json_dumpf(outcome, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
                 fputc('\n', stdout);

@@ -50,9 +50,36 @@ static const int64_t default_horizons_ms[BL_POLICY_HORIZONS] = {
 
 /* ---- building it ------------------------------------------------------------------------- */
 
+void bl_agent_policy_defaults(bl_agent_policy_t *agent) {
+        *agent = (bl_agent_policy_t){
+                .timeout_ms = 500,
+                .pilot_share = 0.0,
+                .max_candidates = 20,
+                .hold_max_ms = 300000,
+                .max_held_share = 0.5,
+                .deadline_margin_ms = 60000,
+                .send_payload = false,
+                .max_response_bytes = 1 << 20,
+                .breaker_failures = 5,
+                .breaker_cooldown_ms = 30000,
+        };
+}
+
+void bl_agent_policy_destroy(bl_agent_policy_t *agent) {
+        if (!agent)
+                return;
+        free(agent->url);
+        free(agent->ca_location);
+        free(agent->certificate_location);
+        free(agent->key_location);
+        free(agent->token_env);
+        free(agent);
+}
+
 static void free_settings(bl_domain_policy_t *settings) {
         free((char *)settings->domain);
         free((char *)settings->worker_group);
+        bl_agent_policy_destroy(settings->agent);
 }
 
 void bl_policy_destroy(bl_policy_t *policy) {
@@ -324,12 +351,13 @@ bool bl_policy_approval_weaker(const bl_domain_policy_t *canary, const bl_domain
  * its place measured a 0.6% excess at fraction 0.5 over 100k sequential
  * ids; this one stays within sampling noise.
  */
-static uint64_t task_hash(const char *task_id) {
+static uint64_t seeded_task_hash(const char *task_id, uint64_t seed) {
         uint64_t hash = 0xcbf29ce484222325ULL;
         for (const unsigned char *p = (const unsigned char *)task_id; *p; p++) {
                 hash ^= *p;
                 hash *= 0x100000001b3ULL;
         }
+        hash ^= seed;
         hash ^= hash >> 30;
         hash *= 0xbf58476d1ce4e5b9ULL;
         hash ^= hash >> 27;
@@ -337,6 +365,18 @@ static uint64_t task_hash(const char *task_id) {
         hash ^= hash >> 31;
         return hash;
 }
+
+/* The canary's split: seed 0, so the finaliser sees FNV-1a itself. */
+static uint64_t task_hash(const char *task_id) {
+        return seeded_task_hash(task_id, 0);
+}
+
+/*
+ * The pilot's split: the same FNV-1a, XORed with this constant (the golden
+ * ratio's 64 bits) before the finaliser, which is a bijection: the two
+ * points are as unrelated as two hashes, so the pilot is not the canary.
+ */
+#define PILOT_SEED 0x9e3779b97f4a7c15ULL
 
 double bl_policy_canary_point(const char *task_id) {
         return ldexp((double)(task_hash(task_id) >> 11), -53);
@@ -354,4 +394,14 @@ const bl_policy_t *bl_policy_for_task(const bl_policy_t *policy, const char *tas
         if (!policy->canary || !task_id)
                 return policy;
         return (task_hash(task_id) >> 11) < policy->canary_below ? policy->canary : policy;
+}
+
+double bl_policy_pilot_point(const char *task_id) {
+        return ldexp((double)(seeded_task_hash(task_id, PILOT_SEED) >> 11), -53);
+}
+
+bool bl_policy_in_pilot(const bl_agent_policy_t *agent, const char *task_id) {
+        if (!agent || !task_id)
+                return false;
+        return (seeded_task_hash(task_id, PILOT_SEED) >> 11) < (uint64_t)ldexp(agent->pilot_share, 53);
 }

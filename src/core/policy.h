@@ -3,7 +3,9 @@
  * version, weights that turn six criteria into one score, each domain's
  * worker group, lag bounds, retries and guardrails (quota share, approval
  * above a risk threshold), and maybe a canary policy that scores a stable
- * fraction of the tasks. Here: scoring, guardrails and the canary split.
+ * fraction of the tasks; a domain may name a decision agent (SPEC §13) that
+ * governs a pilot share of its tasks. Here: scoring, guardrails and the
+ * canary and pilot splits.
  * The JSON document that describes a policy (docs/policy.md) is read and
  * written by src/policy/load.h, a layer above: core sees no JSON.
  *
@@ -39,6 +41,39 @@ const char *bl_policy_criterion_name(bl_criterion_id_t criterion);
 #define BL_POLICY_WEIGHT_MAX 10.0
 
 /**
+ * A domain's decision agent (SPEC §13, docs/agents.md): where it answers,
+ * how it is reached, the share of tasks it governs and the bounds backlogd
+ * holds it to. Plain data; every string is owned (malloc'd), "" never: an
+ * unset optional string is NULL. The bearer token is not here: the policy
+ * is published to backlog.policy and printed by `policy check`, so it only
+ * names the environment variable that holds the token (token_env), which
+ * the agent client reads when it is made.
+ */
+typedef struct bl_agent_policy_s {
+        char *url;                  /* http:// or https://, no user:password@, no query or fragment */
+        char *ca_location;          /* CA bundle (PEM) that verifies the agent's certificate; NULL: the system's */
+        char *certificate_location; /* client certificate (PEM) for mutual TLS; NULL: none */
+        char *key_location;         /* its private key (PEM); NULL: in the certificate file, or none */
+        char *token_env;            /* name of the environment variable holding the bearer token; NULL: none */
+        int64_t timeout_ms;         /* the time-to-decision bound of one consultation, connect included */
+        double pilot_share;         /* [0, 1]: tasks whose pilot point is below it are the agent's */
+        int32_t max_candidates;     /* READY pilot tasks sent per consultation, best score first */
+        int64_t hold_max_ms;        /* the longest hold the agent may ask for */
+        double max_held_share;      /* [0, 1] of the candidates sent that one answer may hold */
+        int64_t deadline_margin_ms; /* a hold never ends later than the task's deadline minus this */
+        bool send_payload;          /* the tasks' payloads go in the request (base64) */
+        int64_t max_response_bytes; /* a longer answer is a failure, read no further */
+        int32_t breaker_failures;   /* consecutive failures or timeouts that open the breaker */
+        int64_t breaker_cooldown_ms; /* open this long, then one consultation tries it (half-open) */
+} bl_agent_policy_t;
+
+/** The defaults of every agent setting but url (docs/agents.md lists them). */
+void bl_agent_policy_defaults(bl_agent_policy_t *agent);
+
+/** Frees @p agent and its strings. NULL is a no-op. */
+void bl_agent_policy_destroy(bl_agent_policy_t *agent);
+
+/**
  * One domain's settings, with the policy's "defaults" filled in where the
  * domain's own section is silent. Owned by the policy; read-only.
  */
@@ -54,6 +89,8 @@ typedef struct bl_domain_policy_s {
         double quota_share;             /* [0, 1] of one scheduling round's dispatches, with has_quota */
         bool has_approval;              /* false: no task of the domain needs approval */
         double approval_risk_threshold; /* [0, 1]: risk >= this needs APPROVED first, with has_approval */
+        bl_agent_policy_t *agent;       /* the domain's agent, owned; NULL: the policy alone decides. Always
+                                           NULL in the defaults and in a canary: an agent belongs to a domain */
 } bl_domain_policy_t;
 
 /**
@@ -234,5 +271,20 @@ double bl_policy_canary_point(const char *task_id);
  * moves tasks into the canary.
  */
 const bl_policy_t *bl_policy_for_task(const bl_policy_t *policy, const char *task_id);
+
+/**
+ * Where @p task_id falls in [0, 1) for the agents' pilot split: the
+ * canary's hash with another seed (docs/agents.md gives it in Python), so
+ * that the pilot and the canary are independent: a pilot of 10 % takes 10 %
+ * of the canary's tasks and 10 % of the others. Stable like the canary point.
+ */
+double bl_policy_pilot_point(const char *task_id);
+
+/**
+ * Whether @p task_id is governed by @p agent (its pilot point is below the
+ * pilot share); false when @p agent is NULL. The rest of the domain's tasks
+ * are the control group.
+ */
+bool bl_policy_in_pilot(const bl_agent_policy_t *agent, const char *task_id);
 
 #endif

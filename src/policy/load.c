@@ -15,9 +15,17 @@
  * domain-level settings; this file warns where the canary's approval
  * guardrail is weaker than the main policy's.
  *
+ * A domain's "agent" object (docs/agents.md) becomes its bl_agent_policy_t;
+ * the bearer token is never in the document, only the name of the
+ * environment variable that holds it (token_env), and the URL may carry no
+ * credential, so that neither the published policy nor `policy check` can
+ * show a secret.
+ *
  * Invariants of a policy returned: weights in [-10, 10], not all 0;
  * horizons >= 1 s; resume_lag < max_lag in every domain; quota shares sum
- * to at most 1; the canary (if any) has another name@version and no canary.
+ * to at most 1; the canary (if any) has another name@version and no canary;
+ * agents only in domains (never in the defaults or a canary), each with a
+ * url and a pilot_share.
  * Scoring, guardrails and the canary split are core's (core/policy.c); this
  * file is the only one that knows the document's keys. Any thread; no state
  * outside the call.
@@ -32,6 +40,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "base/text.h"
 
@@ -70,6 +80,7 @@ enum {
         KEY_MAX_ATTEMPTS,
         KEY_QUOTA_SHARE,
         KEY_APPROVAL_RISK_THRESHOLD,
+        KEY_AGENT,
         KEY__COUNT
 };
 static const struct {
@@ -85,8 +96,51 @@ static const struct {
         {"max_attempts", 1, MAX_ATTEMPTS_MAX, false},
         {"quota_share", 0, 1, true},
         {"approval_risk_threshold", 0, 1, false},
+        {"agent", 0, 0, true},
 };
 #define BIT(key) (1u << (key))
+
+/* The keys of a domain's "agent" object (docs/agents.md). */
+enum {
+        AGENT_URL,
+        AGENT_CA_LOCATION,
+        AGENT_CERTIFICATE_LOCATION,
+        AGENT_KEY_LOCATION,
+        AGENT_TOKEN_ENV,
+        AGENT_TIMEOUT_MS,
+        AGENT_PILOT_SHARE,
+        AGENT_MAX_CANDIDATES,
+        AGENT_HOLD_MAX_MS,
+        AGENT_MAX_HELD_SHARE,
+        AGENT_DEADLINE_MARGIN_MS,
+        AGENT_SEND_PAYLOAD,
+        AGENT_MAX_RESPONSE_BYTES,
+        AGENT_BREAKER_FAILURES,
+        AGENT_BREAKER_COOLDOWN_MS,
+        AGENT_KEY__COUNT
+};
+typedef enum { AGENT_TEXT, AGENT_INT, AGENT_SHARE, AGENT_BOOL } agent_key_type_t;
+static const struct {
+        const char *name;
+        agent_key_type_t type;
+        int64_t min, max; /* integers: the bounds; texts: the length */
+} agent_keys[AGENT_KEY__COUNT] = {
+        {"url", AGENT_TEXT, 1, 2048},
+        {"ca_location", AGENT_TEXT, 1, 4096},
+        {"certificate_location", AGENT_TEXT, 1, 4096},
+        {"key_location", AGENT_TEXT, 1, 4096},
+        {"token_env", AGENT_TEXT, 1, 128},
+        {"timeout_ms", AGENT_INT, 10, 60000},
+        {"pilot_share", AGENT_SHARE, 0, 1},
+        {"max_candidates", AGENT_INT, 1, 500},
+        {"hold_max_ms", AGENT_INT, 0, 86400000},
+        {"max_held_share", AGENT_SHARE, 0, 1},
+        {"deadline_margin_ms", AGENT_INT, 0, 86400000},
+        {"send_payload", AGENT_BOOL, 0, 0},
+        {"max_response_bytes", AGENT_INT, 1024, 16 << 20},
+        {"breaker_failures", AGENT_INT, 1, 1000},
+        {"breaker_cooldown_ms", AGENT_INT, 100, 3600000},
+};
 
 static const char *const root_keys[] = {"name",     "version",  "description", "weights",
                                         "criteria", "defaults", "domains",     "canary"};
@@ -166,6 +220,9 @@ static const char *section_of(const char *name) {
                         return "\"criteria\"";
         if (!strcmp(name, "fraction"))
                 return "\"canary\"";
+        for (size_t i = 0; i < AGENT_KEY__COUNT; i++)
+                if (!strcmp(name, agent_keys[i].name))
+                        return "\"domains\": {\"<domain>\": {\"agent\": {...}}}";
         return NULL;
 }
 
@@ -329,6 +386,223 @@ static char *expand_group(const char *template_text, const char *domain) {
         return out;
 }
 
+/* ---- a domain's agent ------------------------------------------------------------------ */
+
+static int agent_key_index(const char *name) {
+        for (int i = 0; i < AGENT_KEY__COUNT; i++)
+                if (!strcmp(name, agent_keys[i].name))
+                        return i;
+        return -1;
+}
+
+/*
+ * The agent's URL: http or https, a host, no user:password@ (credentials
+ * belong in token_env), no query or fragment (nor secrets hidden in them),
+ * nothing unprintable. The URL is printed by `policy check`, so it must not
+ * be able to carry a secret.
+ */
+static const char *agent_url_problem(const char *url) {
+        const char *rest;
+        if (!strncasecmp(url, "http://", 7))
+                rest = url + 7;
+        else if (!strncasecmp(url, "https://", 8))
+                rest = url + 8;
+        else
+                return "must start with http:// or https://";
+        for (const char *p = url; *p; p++)
+                if (!isgraph((unsigned char)*p))
+                        return "may not hold spaces or control characters";
+        size_t authority = strcspn(rest, "/");
+        if (authority == 0)
+                return "has no host";
+        if (memchr(rest, '@', authority))
+                return "must not carry credentials (user:password@): name the token's environment variable in "
+                       "token_env instead";
+        if (strpbrk(url, "?#"))
+                return "must not have a query (?...) or a fragment (#...): a credential there would be printed";
+        return NULL;
+}
+
+static bool token_env_name_ok(const char *name) {
+        if (!isalpha((unsigned char)*name) && *name != '_')
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!isalnum((unsigned char)*p) && *p != '_')
+                        return false;
+        return true;
+}
+
+/* One text value of the agent object, checked and copied into *out; false with the problem reported. */
+static bool read_agent_text(parser_t *parser, const char *path, int key, const json_t *value, char **out) {
+        if (!json_is_string(value)) {
+                report(parser, true, path, "expected a string, got %s", json_type_name(value));
+                return false;
+        }
+        const char *text = json_string_value(value);
+        size_t len = strlen(text);
+        const char *problem = NULL;
+        if (len < (size_t)agent_keys[key].min)
+                problem = "must not be empty";
+        else if (len > (size_t)agent_keys[key].max)
+                problem = "is too long";
+        else if (key == AGENT_URL)
+                problem = agent_url_problem(text);
+        else if (key == AGENT_TOKEN_ENV && !token_env_name_ok(text))
+                problem = "must be the name of an environment variable: letters, digits and '_', not starting "
+                          "with a digit";
+        else
+                for (const char *p = text; *p && !problem; p++)
+                        if (iscntrl((unsigned char)*p))
+                                problem = "may not hold control characters";
+        if (problem) {
+                if (len > (size_t)agent_keys[key].max)
+                        report(parser, true, path, "is %zu characters long, the limit is %lld", len,
+                               (long long)agent_keys[key].max);
+                else
+                        report(parser, true, path, "%s", problem);
+                return false;
+        }
+        free(*out);
+        if (!(*out = strdup(text))) {
+                report(parser, true, path, "out of memory");
+                return false;
+        }
+        return true;
+}
+
+static bool read_agent_value(parser_t *parser, const char *path, int key, const json_t *value,
+                             bl_agent_policy_t *agent) {
+        int64_t number = 0;
+        switch (key) {
+        case AGENT_URL: return read_agent_text(parser, path, key, value, &agent->url);
+        case AGENT_CA_LOCATION: return read_agent_text(parser, path, key, value, &agent->ca_location);
+        case AGENT_CERTIFICATE_LOCATION:
+                return read_agent_text(parser, path, key, value, &agent->certificate_location);
+        case AGENT_KEY_LOCATION: return read_agent_text(parser, path, key, value, &agent->key_location);
+        case AGENT_TOKEN_ENV: return read_agent_text(parser, path, key, value, &agent->token_env);
+        case AGENT_PILOT_SHARE: return read_number(parser, path, value, 0.0, 1.0, &agent->pilot_share);
+        case AGENT_MAX_HELD_SHARE: return read_number(parser, path, value, 0.0, 1.0, &agent->max_held_share);
+        case AGENT_SEND_PAYLOAD:
+                if (!json_is_boolean(value)) {
+                        report(parser, true, path, "expected true or false, got %s", json_type_name(value));
+                        return false;
+                }
+                agent->send_payload = json_is_true(value);
+                return true;
+        default: break;
+        }
+        if (!read_int(parser, path, value, agent_keys[key].min, agent_keys[key].max, &number))
+                return false;
+        switch (key) {
+        case AGENT_TIMEOUT_MS: agent->timeout_ms = number; break;
+        case AGENT_MAX_CANDIDATES: agent->max_candidates = (int32_t)number; break;
+        case AGENT_HOLD_MAX_MS: agent->hold_max_ms = number; break;
+        case AGENT_DEADLINE_MARGIN_MS: agent->deadline_margin_ms = number; break;
+        case AGENT_MAX_RESPONSE_BYTES: agent->max_response_bytes = number; break;
+        case AGENT_BREAKER_FAILURES: agent->breaker_failures = (int32_t)number; break;
+        default: agent->breaker_cooldown_ms = number; break;
+        }
+        return true;
+}
+
+/* Warns about a file the agent client will need and this machine cannot read (it may be checked elsewhere). */
+static void warn_unreadable(parser_t *parser, const char *agent_path, const char *key, const char *file) {
+        char path[512];
+        if (!file || access(file, R_OK) == 0)
+                return;
+        join_path(path, sizeof(path), agent_path, key);
+        report(parser, false, path, "cannot read %s here (%s): the agent client of an instance that cannot read "
+                                    "it does not start",
+               file, strerror(errno));
+}
+
+/* What the agent's settings say together: a token over plain http, a pilot of 0, files unreadable here. */
+static void warn_about_agent(parser_t *parser, const char *path, const bl_agent_policy_t *agent) {
+        char key_path[512];
+        if (agent->token_env && agent->url && !strncasecmp(agent->url, "http://", 7)) {
+                join_path(key_path, sizeof(key_path), path, "url");
+                report(parser, false, key_path, "plain http with a bearer token: the token travels unencrypted");
+        }
+        if (agent->token_env && !getenv(agent->token_env)) {
+                join_path(key_path, sizeof(key_path), path, "token_env");
+                report(parser, false, key_path,
+                       "%s is not set in this environment: the agent would be called without a token",
+                       agent->token_env);
+        }
+        if (agent->pilot_share == 0) {
+                join_path(key_path, sizeof(key_path), path, "pilot_share");
+                report(parser, false, key_path, "0: the agent governs no task");
+        }
+        warn_unreadable(parser, path, "ca_location", agent->ca_location);
+        warn_unreadable(parser, path, "certificate_location", agent->certificate_location);
+        warn_unreadable(parser, path, "key_location", agent->key_location);
+}
+
+/*
+ * A domain's "agent" object into a new bl_agent_policy_t (*out, replacing
+ * any); false with every problem reported. A "token" member is refused with
+ * the reason: the policy travels through backlog.policy and is printed.
+ */
+static bool read_agent(parser_t *parser, const char *path, const json_t *section, bl_agent_policy_t **out) {
+        const char *member;
+        const json_t *value;
+        const char *key_names[AGENT_KEY__COUNT];
+        bool ok = true, has_url = false, has_share = false;
+        char key_path[512];
+        if (!json_is_object(section)) {
+                report(parser, true, path, "expected an object of agent settings (url, pilot_share, ...), got %s",
+                       json_type_name(section));
+                return false;
+        }
+        bl_agent_policy_t *agent = calloc(1, sizeof(*agent));
+        if (!agent) {
+                report(parser, true, path, "out of memory");
+                return false;
+        }
+        bl_agent_policy_defaults(agent);
+        for (int i = 0; i < AGENT_KEY__COUNT; i++)
+                key_names[i] = agent_keys[i].name;
+        json_object_foreach((json_t *)section, member, value) {
+                if (is_comment(member))
+                        continue;
+                join_path(key_path, sizeof(key_path), path, member);
+                int key = agent_key_index(member);
+                if (key < 0 && (!strcmp(member, "token") || !strcmp(member, "bearer_token"))) {
+                        report(parser, true, key_path,
+                               "a token never goes in the policy (it is published to backlog.policy and printed): "
+                               "put it in an environment variable and name the variable in token_env");
+                        ok = false;
+                } else if (key < 0) {
+                        report_unknown(parser, key_path, member, key_names, AGENT_KEY__COUNT);
+                        ok = false;
+                } else {
+                        ok = read_agent_value(parser, key_path, key, value, agent) && ok;
+                        has_url = has_url || key == AGENT_URL;
+                        has_share = has_share || key == AGENT_PILOT_SHARE;
+                }
+        }
+        if (!has_url) {
+                join_path(key_path, sizeof(key_path), path, "url");
+                report(parser, true, key_path, "missing: where the agent answers (http:// or https://)");
+                ok = false;
+        }
+        if (!has_share) {
+                join_path(key_path, sizeof(key_path), path, "pilot_share");
+                report(parser, true, key_path, "missing: the share of the domain's tasks the agent governs, in [0, 1]");
+                ok = false;
+        }
+        if (agent->key_location && !agent->certificate_location) {
+                join_path(key_path, sizeof(key_path), path, "key_location");
+                report(parser, true, key_path, "is set without certificate_location");
+                ok = false;
+        }
+        if (ok)
+                warn_about_agent(parser, path, agent);
+        bl_agent_policy_destroy(*out);
+        *out = agent;
+        return ok;
+}
+
 /* ---- domain settings ------------------------------------------------------------------- */
 
 static int domain_key_index(const char *name) {
@@ -345,7 +619,7 @@ static int domain_key_index(const char *name) {
  * (owned); @p canary says the domain-level keys are ignored (with a warning).
  */
 static unsigned read_domain_section(parser_t *parser, const json_t *section, const char *path,
-                                    bl_domain_policy_t *settings, bool canary) {
+                                    bl_domain_policy_t *settings, bool canary, bool in_domain) {
         const char *member;
         const json_t *value;
         unsigned set = 0;
@@ -369,8 +643,13 @@ static unsigned read_domain_section(parser_t *parser, const json_t *section, con
                 }
                 if (canary && domain_keys[key].of_domain) {
                         report(parser, false, key_path,
-                               "ignored: worker groups, lag bounds and quota shares belong to the domain, "
+                               "ignored: worker groups, lag bounds, quota shares and agents belong to the domain, "
                                "so a canary always has the main policy's");
+                        continue;
+                }
+                if (key == KEY_AGENT && !in_domain) {
+                        report(parser, true, key_path,
+                               "an agent belongs to one domain: put it under domains.<domain>.agent");
                         continue;
                 }
                 bool ok = false;
@@ -413,6 +692,7 @@ static unsigned read_domain_section(parser_t *parser, const json_t *section, con
                         ok = read_fraction_or_null(parser, key_path, value, &settings->has_approval,
                                                    &settings->approval_risk_threshold);
                         break;
+                case KEY_AGENT: ok = read_agent(parser, key_path, value, &settings->agent); break;
                 }
                 if (ok)
                         set |= BIT(key);
@@ -801,7 +1081,8 @@ static bl_policy_t *parse_policy(parser_t *parser, const json_t *root, const cha
         /* defaults, then each domain over them */
         join_path(path, sizeof(path), prefix, "defaults");
         if (sections_by_key[5]) {
-                defaults_set = read_domain_section(parser, sections_by_key[5], path, &policy->defaults, is_canary);
+                defaults_set = read_domain_section(parser, sections_by_key[5], path, &policy->defaults, is_canary,
+                                                   false);
                 check_pairs(parser, path, &policy->defaults, defaults_set, 0, false);
         }
         join_path(path, sizeof(path), prefix, "domains");
@@ -818,11 +1099,13 @@ static bl_policy_t *parse_policy(parser_t *parser, const json_t *root, const cha
                 *settings = policy->defaults;
                 settings->domain = strdup(domain_names[i]);
                 settings->worker_group = NULL;
+                settings->agent = NULL; /* never in the defaults: an agent belongs to one domain */
                 if (!settings->domain)
                         goto oom;
                 join_path(domain_path, sizeof(domain_path), path, domain_names[i]);
                 if (domain_sections[i])
-                        set = read_domain_section(parser, domain_sections[i], domain_path, settings, is_canary);
+                        set = read_domain_section(parser, domain_sections[i], domain_path, settings, is_canary,
+                                                  true);
                 if (!(set & BIT(KEY_WORKER_GROUP)))
                         settings->worker_group = expand_group(policy->defaults.worker_group, settings->domain);
                 else {
@@ -938,6 +1221,27 @@ static json_t *fraction_or_null(bool present, double value) {
         return present ? json_real(value) : json_null();
 }
 
+/* A domain's agent as its document: the token's variable by name, never the token. */
+static json_t *describe_agent(const bl_agent_policy_t *agent) {
+        json_t *object = json_object();
+        const char *texts[] = {agent->url, agent->ca_location, agent->certificate_location, agent->key_location,
+                               agent->token_env};
+        for (int key = AGENT_URL; key <= AGENT_TOKEN_ENV; key++)
+                if (texts[key])
+                        json_object_set_new(object, agent_keys[key].name, json_string(texts[key]));
+        json_object_set_new(object, "timeout_ms", json_integer(agent->timeout_ms));
+        json_object_set_new(object, "pilot_share", json_real(agent->pilot_share));
+        json_object_set_new(object, "max_candidates", json_integer(agent->max_candidates));
+        json_object_set_new(object, "hold_max_ms", json_integer(agent->hold_max_ms));
+        json_object_set_new(object, "max_held_share", json_real(agent->max_held_share));
+        json_object_set_new(object, "deadline_margin_ms", json_integer(agent->deadline_margin_ms));
+        json_object_set_new(object, "send_payload", json_boolean(agent->send_payload));
+        json_object_set_new(object, "max_response_bytes", json_integer(agent->max_response_bytes));
+        json_object_set_new(object, "breaker_failures", json_integer(agent->breaker_failures));
+        json_object_set_new(object, "breaker_cooldown_ms", json_integer(agent->breaker_cooldown_ms));
+        return object;
+}
+
 static json_t *describe_settings(const bl_domain_policy_t *settings, bool is_canary) {
         json_t *object = json_object();
         if (!is_canary) {
@@ -953,6 +1257,8 @@ static json_t *describe_settings(const bl_domain_policy_t *settings, bool is_can
                                     fraction_or_null(settings->has_quota, settings->quota_share));
         json_object_set_new(object, "approval_risk_threshold",
                             fraction_or_null(settings->has_approval, settings->approval_risk_threshold));
+        if (settings->agent)
+                json_object_set_new(object, "agent", describe_agent(settings->agent));
         return object;
 }
 

@@ -182,3 +182,54 @@ def test_docs_describe_every_key():
         set(policy["canary"])
     for key in keys:
         assert f"`{key}`" in docs, key
+
+
+# ---- agents (docs/agents.md) --------------------------------------------------------------------
+
+AGENT_TOKEN = "s3cret-agent-token-value"
+
+
+def test_check_explains_an_agent_with_the_token_masked():
+    result = backlogd("policy", "check", POLICY_FIXTURES / "agent.json", env=clean_env(AGENT_TEST_TOKEN=AGENT_TOKEN))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "agents (a pilot share of a domain's tasks" in out
+    assert "  remediation: https://agent.example:8443/v1/decide\n" in out
+    assert "pilot 20% of the tasks; up to 50 candidates a consultation, with their payloads" in out
+    assert "an answer within 250 ms and 262144 bytes, else the policy decides" in out
+    assert "holds at most 600000 ms, of at most 25% of the candidates, ending 120000 ms before a deadline" in out
+    assert "breaker: open after 3 failures in a row, tried again after 10000 ms" in out
+    assert "bearer token ******** from $AGENT_TEST_TOKEN" in out
+    assert "  evaluation: http://127.0.0.1:8790/decide\n" in out
+    assert "bearer token none" in out
+    assert AGENT_TOKEN not in out + result.stderr
+    # without the variable: said, and still no value
+    result = backlogd("policy", "check", POLICY_FIXTURES / "agent.json")
+    assert "bearer token not set from $AGENT_TEST_TOKEN" in result.stdout
+    assert "policy warning: domains.remediation.agent.token_env: AGENT_TEST_TOKEN is not set" in result.stderr
+
+
+def test_check_json_never_holds_the_token():
+    result, outcome = backlogd_json("policy", "check", "--json", POLICY_FIXTURES / "agent.json",
+                                    env=clean_env(AGENT_TEST_TOKEN=AGENT_TOKEN))
+    assert result.returncode == 0, result.stderr
+    assert AGENT_TOKEN not in result.stdout + result.stderr
+    agent = outcome["policy"]["domains"]["remediation"]["agent"]
+    assert agent["token_env"] == "AGENT_TEST_TOKEN" and "token" not in agent
+    assert agent["pilot_share"] == 0.2 and agent["send_payload"] is True
+    assert outcome["agent_tokens"] == {"evaluation": {"token_env": None, "token": "none"},
+                                       "remediation": {"token_env": "AGENT_TEST_TOKEN", "token": "********"}}
+    assert "agent" not in outcome["policy"]["domains"]["model_inference"]
+
+
+def test_check_refuses_bad_agent_settings_by_path():
+    result = backlogd("policy", "check", POLICY_FIXTURES / "agent_errors.json")
+    assert result.returncode == 1
+    errors = errors_of(result.stderr)
+    assert len(errors) == 19, result.stderr
+    assert ("backlogd: policy error: domains.remediation.agent.token: a token never goes in the policy (it is "
+            "published to backlog.policy and printed): put it in an environment variable and name the variable in "
+            "token_env") in errors
+    assert "backlogd: policy error: domains.remediation.agent.timeout_ms: 5 is out of range [10, 60000]" in errors
+    assert "secret" not in result.stdout + result.stderr  # neither the URL's password nor the token
+    assert "abc" not in result.stdout + result.stderr

@@ -820,6 +820,137 @@ static void test_canary_fractions(void) {
         }
 }
 
+
+/* ---- agents (SPEC §13, docs/agents.md) ------------------------------------------------------ */
+
+static void test_agent_settings_are_read(void) {
+        problems_t problems;
+        setenv("AGENT_TEST_TOKEN", "s3cret-token", 1);
+        bl_policy_t *policy = load(fixture("agent.json"), &problems);
+        CHECK(policy != NULL);
+        /* Only that the TLS files are not on this machine (the policy may be checked elsewhere). */
+        CHECK_INT(problems.fatal, 0);
+        CHECK_INT(problems.count, 3);
+        CHECK(reported(&problems, "domains.remediation.agent.key_location", "cannot read /etc/backlogd/agent-client.key",
+                       false));
+        if (!policy)
+                return;
+        const bl_agent_policy_t *agent = bl_policy_domain(policy, "remediation")->agent;
+        CHECK(agent != NULL);
+        if (agent) {
+                CHECK_STR(agent->url, "https://agent.example:8443/v1/decide");
+                CHECK_STR(agent->ca_location, "/etc/backlogd/agent-ca.pem");
+                CHECK_STR(agent->certificate_location, "/etc/backlogd/agent-client.pem");
+                CHECK_STR(agent->key_location, "/etc/backlogd/agent-client.key");
+                CHECK_STR(agent->token_env, "AGENT_TEST_TOKEN");
+                CHECK_INT(agent->timeout_ms, 250);
+                CHECK(agent->pilot_share == 0.2);
+                CHECK_INT(agent->max_candidates, 50);
+                CHECK_INT(agent->hold_max_ms, 600000);
+                CHECK(agent->max_held_share == 0.25);
+                CHECK_INT(agent->deadline_margin_ms, 120000);
+                CHECK(agent->send_payload);
+                CHECK_INT(agent->max_response_bytes, 262144);
+                CHECK_INT(agent->breaker_failures, 3);
+                CHECK_INT(agent->breaker_cooldown_ms, 10000);
+        }
+        /* Every default but url and pilot_share. */
+        const bl_agent_policy_t *plain = bl_policy_domain(policy, "evaluation")->agent;
+        CHECK(plain != NULL);
+        if (plain) {
+                CHECK(plain->ca_location == NULL && plain->certificate_location == NULL && plain->token_env == NULL);
+                CHECK_INT(plain->timeout_ms, 500);
+                CHECK_INT(plain->max_candidates, 20);
+                CHECK_INT(plain->hold_max_ms, 300000);
+                CHECK(plain->max_held_share == 0.5);
+                CHECK_INT(plain->deadline_margin_ms, 60000);
+                CHECK(!plain->send_payload);
+                CHECK_INT(plain->max_response_bytes, 1 << 20);
+                CHECK_INT(plain->breaker_failures, 5);
+                CHECK_INT(plain->breaker_cooldown_ms, 30000);
+        }
+        CHECK(bl_policy_domain(policy, "model_inference")->agent == NULL);
+        CHECK(bl_policy_defaults(policy)->agent == NULL);
+
+        /* Written back: the variable's name, never the token; and it parses again to the same policy. */
+        json_t *described = bl_policy_describe(policy);
+        char *text = json_dumps(described, JSON_COMPACT);
+        CHECK(strstr(text, "s3cret-token") == NULL);
+        CHECK_CONTAINS(text, "\"token_env\":\"AGENT_TEST_TOKEN\"");
+        bl_policy_t *again = parse_text(text, &problems);
+        CHECK(again != NULL);
+        CHECK_INT(problems.fatal, 0);
+        if (again) {
+                json_t *described_again = bl_policy_describe(again);
+                CHECK(json_equal(described, described_again));
+                json_decref(described_again);
+        }
+        bl_policy_destroy(again);
+        free(text);
+        json_decref(described);
+        bl_policy_destroy(policy);
+        unsetenv("AGENT_TEST_TOKEN");
+}
+
+static void test_agent_errors(void) {
+        EXPECT_ERRORS("agent_errors.json", {"defaults.agent", "an agent belongs to one domain"},
+                      {"domains.remediation.agent.url", "must not carry credentials (user:password@)"},
+                      {"domains.remediation.agent.token", "a token never goes in the policy"},
+                      {"domains.remediation.agent.token_env", "must be the name of an environment variable"},
+                      {"domains.remediation.agent.timeout_ms", "5 is out of range [10, 60000]"},
+                      {"domains.remediation.agent.pilot_share", "1.5 is out of range [0, 1]"},
+                      {"domains.remediation.agent.max_candidates", "0 is out of range [1, 500]"},
+                      {"domains.remediation.agent.hold_max_ms", "-1 is out of range [0, 86400000]"},
+                      {"domains.remediation.agent.max_held_share", "expected a number, got a string"},
+                      {"domains.remediation.agent.send_payload", "expected true or false, got a string"},
+                      {"domains.remediation.agent.max_response_bytes", "100000000 is out of range [1024, 16777216]"},
+                      {"domains.remediation.agent.breaker_failures", "0 is out of range [1, 1000]"},
+                      {"domains.remediation.agent.breaker_cooldown_ms", "50 is out of range [100, 3600000]"},
+                      {"domains.remediation.agent.timout_ms", "unknown key (did you mean timeout_ms?)"},
+                      {"domains.evaluation.agent.url", "must start with http:// or https://"},
+                      {"domains.evaluation.agent.pilot_share", "missing"},
+                      {"domains.evaluation.agent.key_location", "is set without certificate_location"},
+                      {"domains.data_preparation.agent.url", "must not have a query"},
+                      {"domains.model_inference.agent", "expected an object of agent settings"});
+        /* An error never quotes the URL (it may hold a password) nor the token. */
+        problems_t problems;
+        CHECK(load(fixture("agent_errors.json"), &problems) == NULL);
+        for (size_t i = 0; i < problems.count; i++) {
+                CHECK(strstr(problems.items[i].reason, "secret") == NULL);
+                CHECK(strstr(problems.items[i].reason, "abc") == NULL);
+        }
+        /* A key of the agent put in a domain's section says where it belongs. */
+        CHECK(parse_text("{\"name\": \"n\", \"version\": \"1\", \"weights\": {\"aging\": 1}, "
+                         "\"domains\": {\"evaluation\": {\"pilot_share\": 0.1}}}",
+                         &problems) == NULL);
+        CHECK(reported(&problems, "domains.evaluation.pilot_share", "it belongs in \"domains\": {\"<domain>\": "
+                                                                     "{\"agent\"",
+                       true));
+}
+
+static void test_agent_warnings(void) {
+        problems_t problems;
+        unsetenv("AGENT_TEST_TOKEN_UNSET");
+        bl_policy_t *policy = load(fixture("agent_warnings.json"), &problems);
+        CHECK(policy != NULL);
+        CHECK_INT(problems.fatal, 0);
+        print_problems("agent_warnings.json", &problems);
+        CHECK(reported(&problems, "domains.remediation.agent.url", "the token travels unencrypted", false));
+        CHECK(reported(&problems, "domains.remediation.agent.token_env",
+                       "AGENT_TEST_TOKEN_UNSET is not set in this environment", false));
+        CHECK(reported(&problems, "domains.remediation.agent.pilot_share", "the agent governs no task", false));
+        CHECK(reported(&problems, "domains.remediation.agent.ca_location", "cannot read /nonexistent/agent-ca.pem",
+                       false));
+        CHECK(reported(&problems, "canary.policy.domains.remediation.agent", "ignored", false));
+        if (policy) {
+                /* The canary has no agent: the main policy's domain settings hold it. */
+                CHECK(bl_policy_domain(bl_policy_canary(policy), "remediation")->agent == NULL);
+                CHECK(bl_policy_domain(policy, "remediation")->agent != NULL);
+                CHECK(!bl_policy_in_pilot(bl_policy_domain(policy, "remediation")->agent, "task-000001"));
+        }
+        bl_policy_destroy(policy);
+}
+
 int main(void) {
         RUN(test_example_policy);
         RUN(test_minimal_policy_and_defaults);
@@ -847,5 +978,8 @@ int main(void) {
         RUN(test_canary_split_is_stable);
         RUN(test_canary_points_are_pinned);
         RUN(test_canary_fractions);
+        RUN(test_agent_settings_are_read);
+        RUN(test_agent_errors);
+        RUN(test_agent_warnings);
         return check_exit_status();
 }

@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,10 +177,63 @@ static void test_guardrails_on_a_built_policy(void) {
         bl_policy_destroy(policy);
 }
 
+/* An agent on a domain of a built policy: owned by the domain, freed with the policy; its pilot split. */
+static void test_agent_of_a_domain(void) {
+        bl_policy_t *policy = named("piloted", "1", NULL);
+        policy->weights[BL_CRITERION_AGING] = 1;
+        add_domain(policy, "remediation", "remediation-workers");
+        bl_agent_policy_t *agent = calloc(1, sizeof(*agent));
+        CHECK(agent != NULL);
+        if (!agent) {
+                bl_policy_destroy(policy);
+                return;
+        }
+        bl_agent_policy_defaults(agent);
+        CHECK_INT(agent->timeout_ms, 500);
+        CHECK_INT(agent->max_candidates, 20);
+        CHECK_INT(agent->max_response_bytes, 1 << 20);
+        CHECK(!agent->send_payload && agent->url == NULL && agent->token_env == NULL);
+        agent->url = strdup("http://127.0.0.1:1/");
+        agent->pilot_share = 0.5;
+        policy->domains[0].agent = agent;
+        CHECK(bl_policy_finish(policy));
+
+        /* Points pinned by the Python of docs/agents.md (canary_point with the seed). */
+        CHECK(fabs(bl_policy_pilot_point("task-000000") - 0.9088068000015977) < 1e-15);
+        CHECK(fabs(bl_policy_pilot_point("task-000001") - 0.018183769706415664) < 1e-15);
+        CHECK(fabs(bl_policy_pilot_point("") - 0.9133781998930551) < 1e-15);
+        CHECK(!bl_policy_in_pilot(agent, "task-000000"));
+        CHECK(bl_policy_in_pilot(agent, "task-000001"));
+        CHECK(!bl_policy_in_pilot(NULL, "task-000001"));
+        agent->pilot_share = 0;
+        CHECK(!bl_policy_in_pilot(agent, "task-000001"));
+        agent->pilot_share = 1;
+        CHECK(bl_policy_in_pilot(agent, "task-000000"));
+
+        /* The share holds over many ids, and the pilot is independent of the canary: a pilot of 0.2 takes about
+         * 0.2 of the canary's tasks (0.3 of them) too. */
+        agent->pilot_share = 0.2;
+        size_t in_pilot = 0, in_canary = 0, in_both = 0, total = 100000;
+        for (size_t i = 0; i < total; i++) {
+                char id[32];
+                snprintf(id, sizeof(id), "task-%06zu", i);
+                bool pilot = bl_policy_in_pilot(agent, id), canary = bl_policy_canary_point(id) < 0.3;
+                in_pilot += pilot;
+                in_canary += canary;
+                in_both += pilot && canary;
+        }
+        double pilot_share = (double)in_pilot / (double)total, within_canary = (double)in_both / (double)in_canary;
+        fprintf(stderr, "  pilot share %.4f, of the canary's tasks %.4f (0.2 each)\n", pilot_share, within_canary);
+        CHECK(fabs(pilot_share - 0.2) < 0.005);
+        CHECK(fabs(within_canary - 0.2) < 0.01);
+        bl_policy_destroy(policy); /* and the agent */
+}
+
 int main(void) {
         RUN(test_new_sets_every_default);
         RUN(test_finish_derives_the_label_and_the_horizons);
         RUN(test_canary_takes_the_domain_settings_and_keeps_its_own);
         RUN(test_guardrails_on_a_built_policy);
+        RUN(test_agent_of_a_domain);
         return check_exit_status();
 }
