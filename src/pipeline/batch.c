@@ -642,6 +642,8 @@ static void collect_commit(bl_batch_t *batch, bool wait) {
 static void hand_off(bl_batch_t *batch) {
         if (!batch->begun && !begin_transaction(batch))
                 return;
+        if (!batch->failed && batch->settings.hooks.closing)
+                batch->settings.hooks.closing(batch->settings.hooks.opaque);
         if (batch->failed) {
                 abort_batch(batch, batch->fault, true, batch->failure);
                 return;

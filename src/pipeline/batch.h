@@ -68,6 +68,9 @@ typedef struct bl_batch_hooks_s {
         void (*stopped)(void *opaque);
         /* A long wait (an abort through a broker outage): keep the heartbeat and the gauges current. */
         void (*waiting)(void *opaque);
+        /* The open batch is about to be handed off: the records it carries once, at its end (each changed
+         * task's snapshot), go in now. May be NULL. */
+        void (*closing)(void *opaque);
         void *opaque;
 } bl_batch_hooks_t;
 

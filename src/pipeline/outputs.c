@@ -3,8 +3,13 @@
  * and the glue from ingest to the backlog.
  *
  *   changed      -> backlog.transitions (the Transition, with the item after
- *                   it; the payload only where the submission was taken) and backlog.state (the
- *                   snapshot), both on the task's own partition
+ *                   it; the payload only where the submission was taken), on the
+ *                   task's own partition; the task is noted as changed
+ *   (batch end)  -> backlog.state: one snapshot of each task changed in the
+ *                   batch, as it is at the hand-off (SPEC §3: compaction keeps
+ *                   only the last one anyway, and restore reads only that); a
+ *                   change into a terminal state writes its snapshot at once,
+ *                   since the backlog trims the task right after it
  *   dispatched   -> dispatch.<domain>, keyed by task_id, with traceparent
  *   notice       -> backlog.deps, keyed by the task it is addressed to, so it
  *                   reaches that task's owner whichever instance it is
@@ -35,13 +40,130 @@ static void encoding_failed(bl_pipeline_t *p, const char *what) {
         bl_batch_fail(p->batch, BL_FAULT_RECORD, "outputs: cannot encode %s: %s", what, bl_records_last_error(p->records));
 }
 
+/* ---- the snapshots of the tasks changed in the open batch -------------------------------------------------- */
+
+#define SNAPSHOT_GONE ((const bl_item_t *)1) /* a slot whose task was purged: probing goes past it */
+
+typedef struct pending_snapshot_s {
+        const bl_item_t *item; /* NULL: a free slot */
+        int64_t at_ms;         /* the task's last change in the batch: the snapshot's timestamp */
+} pending_snapshot_t;
+
+struct bl_snapshots_s {
+        pending_snapshot_t *slots; /* open addressing by task_id, linear probing */
+        size_t capacity, used;     /* used: live and gone slots, for the load factor */
+};
+
+static size_t slot_of(const char *task_id, size_t capacity) {
+        uint64_t hash = 14695981039346656037ULL; /* FNV-1a */
+        for (const unsigned char *c = (const unsigned char *)task_id; *c; c++)
+                hash = (hash ^ *c) * 1099511628211ULL;
+        return (size_t)(hash & (capacity - 1));
+}
+
+/* The slot of @p task_id, or the free slot where it would go. */
+static pending_snapshot_t *find_snapshot(bl_snapshots_t *pending, const char *task_id) {
+        size_t i = slot_of(task_id, pending->capacity);
+        while (pending->slots[i].item &&
+               (pending->slots[i].item == SNAPSHOT_GONE || strcmp(pending->slots[i].item->task_id, task_id)))
+                i = (i + 1) & (pending->capacity - 1);
+        return &pending->slots[i];
+}
+
+static bool grow_snapshots(bl_snapshots_t *pending) {
+        bl_snapshots_t grown = {calloc(pending->capacity ? pending->capacity * 2 : 1024, sizeof(pending_snapshot_t)),
+                                pending->capacity ? pending->capacity * 2 : 1024, 0};
+        if (!grown.slots)
+                return false;
+        for (size_t i = 0; i < pending->capacity; i++) {
+                if (!pending->slots[i].item || pending->slots[i].item == SNAPSHOT_GONE)
+                        continue;
+                *find_snapshot(&grown, pending->slots[i].item->task_id) = pending->slots[i];
+                grown.used++;
+        }
+        free(pending->slots);
+        *pending = grown;
+        return true;
+}
+
+/* @p item changed at @p at_ms: its snapshot goes into the batch at its end. False when out of memory. */
+static bool note_snapshot(bl_pipeline_t *p, const bl_item_t *item, int64_t at_ms) {
+        bl_snapshots_t *pending = p->snapshots;
+        if ((pending->used + 1) * 2 > pending->capacity && !grow_snapshots(pending))
+                return false;
+        pending_snapshot_t *slot = find_snapshot(pending, item->task_id);
+        if (!slot->item)
+                pending->used++;
+        *slot = (pending_snapshot_t){item, at_ms};
+        return true;
+}
+
+/* A purged task takes no snapshot: its tombstone is the last word. */
+static void forget_snapshot(bl_pipeline_t *p, const char *task_id) {
+        if (!p->snapshots->used)
+                return;
+        pending_snapshot_t *slot = find_snapshot(p->snapshots, task_id);
+        if (slot->item)
+                slot->item = SNAPSHOT_GONE;
+}
+
+bool bl_outputs_open(bl_pipeline_t *p) {
+        return (p->snapshots = calloc(1, sizeof(*p->snapshots))) != NULL && grow_snapshots(p->snapshots);
+}
+
+void bl_outputs_close(bl_pipeline_t *p) {
+        if (p->snapshots)
+                free(p->snapshots->slots);
+        free(p->snapshots);
+        p->snapshots = NULL;
+}
+
+void bl_outputs_forget_snapshots(bl_pipeline_t *p) {
+        if (!p->snapshots || !p->snapshots->used)
+                return;
+        memset(p->snapshots->slots, 0, p->snapshots->capacity * sizeof(*p->snapshots->slots));
+        p->snapshots->used = 0;
+}
+
+/* @p item's snapshot, with its payload, into the batch; false when it cannot be encoded (the batch fails). */
+static bool write_snapshot(bl_pipeline_t *p, const bl_item_t *item, int64_t at_ms) {
+        const void *value;
+        size_t size;
+        if (bl_records_item(p->records, item, true, &value, &size)) {
+                encoding_failed(p, "a snapshot");
+                return false;
+        }
+        bl_batch_record_t record = {.topic = p->topic_state,
+                                    .partition = item->partition,
+                                    .key = item->task_id,
+                                    .key_size = strlen(item->task_id),
+                                    .value = value,
+                                    .value_size = size,
+                                    .timestamp_ms = at_ms};
+        bl_batch_produce(p->batch, &record);
+        return true;
+}
+
+void bl_outputs_write_snapshots(void *opaque) {
+        bl_pipeline_t *p = opaque;
+        bl_snapshots_t *pending = p->snapshots;
+        for (size_t i = 0; i < pending->capacity && pending->used; i++) {
+                const bl_item_t *item = pending->slots[i].item;
+                if (item && item != SNAPSHOT_GONE && !write_snapshot(p, item, pending->slots[i].at_ms))
+                        break;
+        }
+        bl_outputs_forget_snapshots(p);
+}
+
+/* ---- the backlog's sink ------------------------------------------------------------------------------------ */
+
 static void on_changed(void *opaque, const bl_transition_t *transition, const bl_item_t *item) {
         bl_pipeline_t *p = opaque;
-        const void *transition_value, *snapshot_value;
-        size_t transition_size, snapshot_size;
-        if (bl_records_change(p->records, transition, item, transition->submission, &transition_value,
-                              &transition_size, &snapshot_value, &snapshot_size)) {
-                encoding_failed(p, "a transition and its snapshot");
+        const void *transition_value;
+        size_t transition_size;
+        if (bl_records_transition(p->records, transition, item, transition->submission, &transition_value,
+                                  &transition_size)) {
+                encoding_failed(p, "a transition");
                 return;
         }
         bl_batch_record_t record = {.topic = p->topic_transitions,
@@ -52,13 +174,15 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
                                   .value_size = transition_size,
                                   .traceparent = bl_item_cold(item)->traceparent,
                                   .timestamp_ms = transition->at_ms};
-        bl_batch_produce(p->batch, &record);
-        record.topic = p->topic_state;
-        record.value = snapshot_value;
-        record.value_size = snapshot_size;
-        record.traceparent = NULL;
-        bl_batch_produce(p->batch, &record);
+        bl_batch_produce(p->batch, &record); /* before the next encoding reuses the records' buffer */
         p->stats.transitions++;
+        if (bl_state_is_terminal(transition->to)) {
+                /* the backlog lets go of the payload, labels and dependencies right after: the full snapshot now */
+                forget_snapshot(p, item->task_id);
+                write_snapshot(p, item, transition->at_ms);
+        } else if (!note_snapshot(p, item, transition->at_ms)) {
+                bl_batch_fail(p->batch, BL_FAULT_TRANSIENT, "outputs: out of memory");
+        }
 }
 
 /* The domain's place in the config, whose copy of the name outlives every delivery report; -1 if not there. */
@@ -157,6 +281,7 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
 
 static void on_purged(void *opaque, const char *task_id, int32_t partition) {
         bl_pipeline_t *p = opaque;
+        forget_snapshot(p, task_id);
         bl_batch_record_t tombstone = {
                 .topic = p->topic_state, .partition = partition, .key = task_id, .key_size = strlen(task_id)};
         bl_batch_produce(p->batch, &tombstone);

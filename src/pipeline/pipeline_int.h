@@ -140,6 +140,7 @@ typedef struct bl_pipeline_s {
         size_t partition_count, partition_capacity;
 
         bl_batch_t *batch;        /* the exactly-once batches: one transaction each (batch.h) */
+        struct bl_snapshots_s *snapshots; /* the tasks changed in the open batch (outputs.c) */
         bl_isolate_t *isolate;    /* units per batch, and the culprit of a batch that fails for good */
         bl_gate_t *gate;          /* the output topics the broker refuses now (gate.h) */
         char culprit_detail[BL_RECORD_DETAIL_MAX]; /* why the culprit is given up */
@@ -158,6 +159,8 @@ typedef struct bl_pipeline_s {
         char instance[256];
 } bl_pipeline_t;
 
+typedef struct bl_snapshots_s bl_snapshots_t;
+
 /* recovery.c */
 /** The hooks through which the batch reports its commits, aborts and lost producers to this pipeline. */
 void bl_recovery_hooks(bl_pipeline_t *p, bl_batch_hooks_t *hooks);
@@ -171,6 +174,13 @@ void bl_recovery_give_up_record(bl_pipeline_t *p, bl_input_partition_t *entry, c
 void bl_recovery_give_up_task(bl_pipeline_t *p, const bl_unit_t *culprit, int failures, int64_t now);
 
 /* outputs.c */
+/** The set of tasks changed in the open batch, whose snapshots it writes at its end. False: out of memory. */
+bool bl_outputs_open(bl_pipeline_t *p);
+void bl_outputs_close(bl_pipeline_t *p);
+/** The batch's closing hook: one snapshot of each task changed in it, into it, as the task is now. */
+void bl_outputs_write_snapshots(void *opaque);
+/** The batch is gone (aborted, or its producer lost): the tasks it changed are restored, not snapshotted. */
+void bl_outputs_forget_snapshots(bl_pipeline_t *p);
 void bl_outputs_backlog_sink(bl_pipeline_t *p, bl_backlog_sink_t *sink);
 void bl_outputs_ingest_sink(bl_pipeline_t *p, bl_ingest_sink_t *sink);
 /**

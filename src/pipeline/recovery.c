@@ -231,6 +231,7 @@ void bl_recovery_give_up_task(bl_pipeline_t *p, const bl_unit_t *culprit, int fa
 static void on_aborted(void *opaque, const bl_batch_failure_t *failure) {
         bl_pipeline_t *p = opaque;
         bl_isolate_action_t action = bl_isolate_failed(p->isolate, failure->fault, failure->open);
+        bl_outputs_forget_snapshots(p); /* the tasks they name are restored, not snapshotted */
         bool alone = failure->fault == BL_FAULT_OUTPUT && failure->refused_topic[0] &&
                      refuse_output(p, failure->refused_topic, failure->reason, failure->gate_closed);
         bl_gate_aborted(p->gate);
@@ -291,6 +292,7 @@ void bl_recovery_hooks(bl_pipeline_t *p, bl_batch_hooks_t *hooks) {
  * init_transactions aborts it), and the world goes back to the last commit with the new producer. */
 void bl_recovery_producer_lost(bl_pipeline_t *p) {
         bl_batch_reset(p->batch);
+        bl_outputs_forget_snapshots(p);
         bl_gate_aborted(p->gate);
         p->giving_up = false;
         bl_isolate_failed(p->isolate, BL_FAULT_TRANSIENT, false); /* both batches are gone */

@@ -251,6 +251,7 @@ static void on_revoked(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *pa
         bl_pipeline_t *p = opaque;
         (void)rk;
         bl_batch_commit(p->batch); /* finish the batch: its offsets are ours only until the partitions go */
+        bl_outputs_forget_snapshots(p); /* none left after a commit; after a failed one, none to write */
         if (bl_isolate_culprit(p->isolate, NULL))
                 bl_isolate_culprit_forget(p->isolate); /* the new owner finds it again if it must */
         for (int i = 0; i < partitions->cnt; i++) {
@@ -567,6 +568,9 @@ static bool open_batches(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
                                         .gate = p->gate,
                                         .stop = stop};
         bl_recovery_hooks(p, &settings.hooks);
+        settings.hooks.closing = bl_outputs_write_snapshots; /* one snapshot per changed task and batch */
+        if (!bl_outputs_open(p))
+                return false;
         if (!(p->batch = bl_batch_new(&settings))) {
                 bl_log_error("run", "cannot set up the transactions: out of resources");
                 return false;
@@ -620,6 +624,7 @@ static void pipeline_close(bl_pipeline_t *p) {
                 free(p->partitions[i].topic);
         free(p->partitions);
         bl_ingest_destroy(p->ingest);
+        bl_outputs_close(p);
         bl_isolate_destroy(p->isolate);
         bl_gate_destroy(p->gate);
         bl_steer_close(p);

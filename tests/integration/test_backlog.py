@@ -102,6 +102,39 @@ def test_full_lifecycle_driven_by_worker_results():
     assert [t["seq"] for t in history] == list(range(1, len(history) + 1))
 
 
+def test_one_snapshot_per_task_and_transaction():
+    """SPEC §3: backlog.state gets each changed task's latest snapshot once per transaction, not one per change;
+    a task that ends gets its full snapshot (payload included) before the backlog trims it."""
+    prefix = unique_prefix("snap")
+    env = environment(prefix)
+    create_topics(env)
+    total = 200
+    run = Backlogd(env)
+    try:
+        run.wait_for("snapshots")
+        submit(prefix, *[task_event(f"s{i}", payload=b"p" * 64) for i in range(total)])
+        wait_for_all(prefix, total)
+        report(prefix, result("s0", "STARTED", 1), result("s0", "COMPLETED", 1))
+        done = wait_for_state(prefix, "s0", "COMPLETED")
+    finally:
+        code, counts = run.stop()
+    assert code == 0
+    assert done["payload"] == b"p" * 64, "the final snapshot of an ended task lost its payload"
+    transitions = consume_all(prefix + "backlog.transitions", expected=3 * total)
+    snapshots = consume_all(prefix + "backlog.state", expected=total)
+    per_task = {}
+    for message in snapshots:
+        per_task[message.key()] = per_task.get(message.key(), 0) + 1
+    changes = {}
+    for message in transitions:
+        changes[message.key()] = changes.get(message.key(), 0) + 1
+    assert len(per_task) == total
+    assert all(per_task[key] <= changes[key] for key in per_task)
+    # each task's 3 changes (QUEUED, READY, DISPATCHED) took at most 2 transactions, most of them 1
+    assert len(snapshots) <= total + total // 2, f"{len(snapshots)} snapshots for {len(transitions)} changes"
+    assert len(snapshots) < len(transitions)
+
+
 def test_illegal_results_are_dead_lettered():
     prefix = unique_prefix("illegal")
     env = environment(prefix)
