@@ -16,7 +16,7 @@ def test_real_schemas_are_backward_compatible():
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == len(REAL_CONTRACTS)
-    assert "task_event           v1..v2   compatible" in lines
+    assert "task_event           v1..v3   compatible" in lines
     assert "transition           v1       compatible" in lines
     assert "all 5 contracts are backward compatible" in result.stderr
 
@@ -31,7 +31,7 @@ def test_incompatible_fixture_fails_with_the_reasons():
     result = backlogd("contracts", "check", "--schemas", CONTRACT_FIXTURES / "incompatible")
     assert result.returncode == 1
     out = result.stdout
-    assert "task_event           v1..v2   INCOMPATIBLE" in out
+    assert "task_event           v1..v3   INCOMPATIBLE" in out
     assert ("  v2 cannot read v1: TaskEvent.tier: reader field has no default and the writer has no such field"
             in out)
     assert "status_change        v1..v2   INCOMPATIBLE" in out
@@ -49,7 +49,7 @@ def test_compatible_fixture_passes_across_three_versions():
 def test_malformed_schema_is_reported_as_invalid():
     result = backlogd("contracts", "check", "--schemas", CONTRACT_FIXTURES / "malformed")
     assert result.returncode == 1
-    assert "task_event           v1..v2   INVALID" in result.stdout
+    assert "task_event           v1..v3   INVALID" in result.stdout
     assert "v2 is not a valid schema: TaskEvent.error: unknown type name 'TaskError'" in result.stdout
 
 
@@ -108,11 +108,11 @@ def test_an_unlisted_avsc_file_is_found_in_a_copy_of_the_real_schemas(tmp_path):
     schemas = tmp_path / "schemas"
     shutil.copytree(SOURCE_DIR / "schemas", schemas)
     assert backlogd("contracts", "check", "--schemas", schemas).returncode == 0
-    (schemas / "task_event" / "v3.avsc").write_text((schemas / "task_event" / "v2.avsc").read_text())
-    (schemas / "task_event" / ".v3.avsc.swp").write_text("an editor's swap file: hidden, not a schema")
+    (schemas / "task_event" / "v4.avsc").write_text((schemas / "task_event" / "v3.avsc").read_text())
+    (schemas / "task_event" / ".v4.avsc.swp").write_text("an editor's swap file: hidden, not a schema")
     result = backlogd("contracts", "check", "--schemas", schemas)
     assert result.returncode == 1
-    assert f"{schemas}/task_event/v3.avsc is not listed in {schemas}/ids.json" in result.stderr
+    assert f"{schemas}/task_event/v4.avsc is not listed in {schemas}/ids.json" in result.stderr
     assert "swp" not in result.stderr
 
 
