@@ -904,7 +904,8 @@ static const char *decimal(int32_t number, char out[12]) {
         return at;
 }
 
-static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
+static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, const bl_task_settings_t *settings,
+                         int64_t now_ms) {
         char dispatch_id[512];
         bl_criterion_t criteria[BL_BACKLOG_MAX_CRITERIA];
         bl_decision_t decision = {"fifo", "1", 0, criteria, 0};
@@ -914,7 +915,7 @@ static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms)
         join_text(policy, sizeof(policy), decision.policy_name, '@', decision.policy_version);
         item->attempt++;
         join_text(dispatch_id, sizeof(dispatch_id), item->task_id, '/', decimal(item->attempt, attempt));
-        item->lease_expires_at_ms = bl_duration_after(now_ms, lease_of(backlog, item));
+        item->lease_expires_at_ms = bl_duration_after(now_ms, settings->lease_ms);
         cause_t cause = {.cause = "dispatch", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms,
                          .dispatch_id = dispatch_id, .policy = policy, .has_score = true, .score = decision.score,
                          .rationale = decision.criteria, .rationale_count = decision.criteria_count};
@@ -929,7 +930,20 @@ static size_t dispatch_domain(bl_backlog_t *backlog, const char *domain, size_t 
         size_t sent = 0;
         bl_item_t *item;
         while (sent < max && (item = bl_scheduler_peek(backlog->scheduler, domain, now_ms))) {
-                dispatch_one(backlog, item, now_ms); /* DISPATCHED: out of the scheduler */
+                bl_task_settings_t settings = settings_of(backlog, item);
+                if (settings.approval_required && !item->approved) {
+                        /*
+                         * The policy in force asks for an approval the task lacks: the last check before
+                         * it leaves, whatever re-evaluation missed (a batch rolled back, a restart).
+                         */
+                        cause_t cause = {.cause = "policy", .reason = "approval", .occurred_at_ms = BL_NO_TIME,
+                                         .now_ms = now_ms};
+                        item->approval_required = true;
+                        if (!record_change(backlog, item, BL_STATE_BLOCKED, false, &cause))
+                                break;
+                        continue;
+                }
+                dispatch_one(backlog, item, &settings, now_ms); /* DISPATCHED: out of the scheduler */
                 if (bl_scheduler_contains(backlog->scheduler, item))
                         break; /* the change was refused: a bug, but never a spin */
                 sent++;

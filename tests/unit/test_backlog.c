@@ -1822,6 +1822,25 @@ static void test_new_policy_reevaluates_approval(void) {
         fixture_done(&fx);
 }
 
+static void test_dispatch_checks_approval_under_the_policy_in_force(void) {
+        fixture_t fx;
+        fixture_with_approval(&fx);
+        bl_task_event_t medium = submission("t", "d");
+        medium.risk = 0.5;
+        CHECK_INT(apply(&fx, medium), BL_APPLY_CHANGED);
+        CHECK_INT(submit(&fx, "low", "d"), BL_APPLY_CHANGED);
+        approval_threshold = 0.5; /* a new policy nobody re-evaluated the backlog for (a batch rolled back) */
+        mark_t m = mark(&fx);
+        CHECK_INT(dispatch(&fx, "d", 10), 1);
+        CHECK_STR(path_since(&fx, m, "t"), "BLOCKED");
+        CHECK_STR(last_change(&fx, "t")->cause, "policy");
+        CHECK_STATE(&fx, "low", BL_STATE_DISPATCHED);
+        CHECK_INT(send(&fx, "t", BL_EVENT_APPROVED), BL_APPLY_CHANGED);
+        CHECK_INT(dispatch(&fx, "d", 10), 1);
+        CHECK_STATE(&fx, "t", BL_STATE_DISPATCHED);
+        fixture_done(&fx);
+}
+
 /* ---- 11. retention ------------------------------------------------------------------------ */
 
 static void test_retention(void) {
@@ -3209,6 +3228,7 @@ int main(void) {
         RUN(test_cancel_says_who_and_why);
         RUN(test_update_raising_risk_asks_for_approval);
         RUN(test_new_policy_reevaluates_approval);
+        RUN(test_dispatch_checks_approval_under_the_policy_in_force);
         RUN(test_retention);
         RUN(test_retention_at_its_maximum_never_purges);
         RUN(test_retention_zero_purges_at_once_and_refuses_the_old_submission);
