@@ -7,7 +7,7 @@ import shutil
 from conftest_common import FIXTURES, SOURCE_DIR, backlogd, backlogd_json, clean_env
 
 CONTRACT_FIXTURES = FIXTURES / "contracts"
-REAL_CONTRACTS = {"task_event": [1, 2], "transition": [1], "backlog_item": [1], "dispatch_decision": [1],
+REAL_CONTRACTS = {"task_event": [1, 2, 3], "transition": [1], "backlog_item": [1], "dispatch_decision": [1],
                   "dependency_notice": [1]}
 
 
@@ -31,7 +31,7 @@ def test_incompatible_fixture_fails_with_the_reasons():
     result = backlogd("contracts", "check", "--schemas", CONTRACT_FIXTURES / "incompatible")
     assert result.returncode == 1
     out = result.stdout
-    assert "task_event           v1..v3   INCOMPATIBLE" in out
+    assert "task_event           v1..v2   INCOMPATIBLE" in out
     assert ("  v2 cannot read v1: TaskEvent.tier: reader field has no default and the writer has no such field"
             in out)
     assert "status_change        v1..v2   INCOMPATIBLE" in out
@@ -49,7 +49,7 @@ def test_compatible_fixture_passes_across_three_versions():
 def test_malformed_schema_is_reported_as_invalid():
     result = backlogd("contracts", "check", "--schemas", CONTRACT_FIXTURES / "malformed")
     assert result.returncode == 1
-    assert "task_event           v1..v3   INVALID" in result.stdout
+    assert "task_event           v1..v2   INVALID" in result.stdout
     assert "v2 is not a valid schema: TaskEvent.error: unknown type name 'TaskError'" in result.stdout
 
 
@@ -68,7 +68,7 @@ def test_json_shape():
     assert outcome["unlisted"] == []
     contracts = {c["contract"]: c for c in outcome["contracts"]}
     assert {name: c["versions"] for name, c in contracts.items()} == REAL_CONTRACTS
-    assert contracts["task_event"] == {"contract": "task_event", "versions": [1, 2], "ids": [1, 2],
+    assert contracts["task_event"] == {"contract": "task_event", "versions": [1, 2, 3], "ids": [1, 2, 7],
                                        "compatible": True, "failures": []}
 
     result, outcome = backlogd_json("contracts", "check", "--json", "--schemas", CONTRACT_FIXTURES / "incompatible")
