@@ -57,6 +57,8 @@ static const binding_t bindings[] = {
         {"event_type", K_EVENT_TYPE, MEMBER(event_type), NO_FLAG},
         {"occurred_at", K_TIMESTAMP, MEMBER(occurred_at_ms), NO_FLAG},
         {"producer", K_STRING, MEMBER(producer), NO_FLAG},
+        {"actor", K_OPT_STRING, MEMBER(actor), NO_FLAG},
+        {"reason", K_OPT_STRING, MEMBER(reason), NO_FLAG},
         {"tenant", K_OPT_STRING, MEMBER(tenant), NO_FLAG},
         {"sla_class", K_OPT_STRING, MEMBER(sla_class), NO_FLAG},
         {"task_type", K_OPT_STRING, MEMBER(task_type), NO_FLAG},

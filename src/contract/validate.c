@@ -15,7 +15,9 @@
  * HEARTBEAT, COMPLETED, FAILED): attempt >= 1 and a dispatch_id; FAILED
  * carries an error with a code. And whatever the type makes of a field, its
  * size is bounded (SPEC §2, §12): a CANCELLED or a result that carries a
- * payload, labels or ids gets the same bounds as a SUBMITTED. Pure, no
+ * payload, labels or ids gets the same bounds as a SUBMITTED. An operator's
+ * actor (v3) is an id of at most BL_ACTOR_MAX_BYTES, its reason text of at
+ * most BL_REASON_MAX_BYTES. Pure, no
  * allocation; any thread.
  */
 #include "contract/validate.h"
@@ -192,7 +194,9 @@ bool bl_validate_task_event(const bl_task_event_t *event, const bl_contract_rule
             !check_id("task_id", event->task_id, true, rules->id_max_bytes, error) ||
             !check_id("producer", event->producer, true, rules->id_max_bytes, error) ||
             !check_id("tenant", event->tenant, false, rules->id_max_bytes, error) ||
-            !check_id("sla_class", event->sla_class, false, rules->id_max_bytes, error))
+            !check_id("sla_class", event->sla_class, false, rules->id_max_bytes, error) ||
+            !check_id("actor", event->actor, false, BL_ACTOR_MAX_BYTES, error) ||
+            !check_text("reason", event->reason, false, BL_REASON_MAX_BYTES, error))
                 return false;
         if (event->occurred_at_ms < 0)
                 return violation(error, "occurred_at", "is before 1970");
@@ -200,7 +204,8 @@ bool bl_validate_task_event(const bl_task_event_t *event, const bl_contract_rule
         case BL_EVENT_SUBMITTED: type_rules_hold = check_task_fields(event, rules, true, error); break;
         case BL_EVENT_UPDATED: type_rules_hold = check_task_fields(event, rules, false, error); break;
         case BL_EVENT_CANCELLED:
-        case BL_EVENT_APPROVED: type_rules_hold = true; break;
+        case BL_EVENT_APPROVED:
+        case BL_EVENT_REJECTED: type_rules_hold = true; break;
         default: type_rules_hold = check_result_fields(event, rules, error); break;
         }
         return type_rules_hold && check_sizes(event, rules, error);

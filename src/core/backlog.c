@@ -538,7 +538,20 @@ static bl_apply_result_t submit(bl_backlog_t *backlog, bl_item_t *item, const bl
         return BL_APPLY_CHANGED;
 }
 
+/*
+ * Asks the policy again whether @p item needs approval (its risk, or the
+ * policy, changed). An approval given before stays valid unless the risk
+ * rose past what was approved: then the task waits for a new one.
+ */
+static void reevaluate_approval(bl_backlog_t *backlog, bl_item_t *item, bool risk_rose) {
+        bool required = settings_of(backlog, item).approval_required;
+        if (required && risk_rose)
+                item->approved = false;
+        item->approval_required = required;
+}
+
 static void apply_update(bl_backlog_t *backlog, bl_item_t *item, const bl_task_event_t *event, const cause_t *cause) {
+        bool risk_rose = event->has_risk && event->risk > item->risk;
         if (event->has_business_value)
                 item->business_value = event->business_value;
         if (event->has_risk)
@@ -551,12 +564,16 @@ static void apply_update(bl_backlog_t *backlog, bl_item_t *item, const bl_task_e
                 item->data_ready_at_ms = event->data_ready_at_ms;
         if (event->has_max_attempts)
                 item->max_attempts = event->max_attempts;
+        if (event->has_risk && !bl_state_is_terminal(item->state))
+                reevaluate_approval(backlog, item, risk_rose);
         record_change(backlog, item, item->state, false, cause);
         /* QUEUED: submitted past its deadline; a deadline moved ahead lets it go on. */
         bool rescued = item->state == BL_STATE_QUEUED &&
                        (item->deadline_ms == BL_NO_TIME || item->deadline_ms > cause->now_ms);
+        cause_t waits = *cause;
+        waits.reason = NULL; /* the change that follows says what it waits for, the note above who asked */
         if (item->state == BL_STATE_READY || item->state == BL_STATE_BLOCKED || rescued)
-                settle(backlog, item, *cause);
+                settle(backlog, item, waits);
 }
 
 static bl_apply_result_t illegal(const bl_task_event_t *event, const bl_item_t *item, char *detail,
@@ -605,7 +622,10 @@ static bl_apply_result_t apply_producer_event(bl_backlog_t *backlog, bl_item_t *
         remember_event(backlog, item, event->event_id);
         switch (event->event_type) {
         case BL_EVENT_UPDATED: apply_update(backlog, item, event, cause); break;
-        case BL_EVENT_CANCELLED: finish(backlog, item, BL_STATE_CANCELLED, cause, BL_REASON_NONE, NULL); break;
+        case BL_EVENT_CANCELLED:
+        case BL_EVENT_REJECTED: /* a rejection ends the task as a cancellation would, with its cause and reason */
+                finish(backlog, item, BL_STATE_CANCELLED, cause, BL_REASON_NONE, NULL);
+                break;
         default: /* APPROVED */
                 item->approved = true;
                 record_change(backlog, item, item->state, false, cause);
@@ -650,11 +670,29 @@ static bl_apply_result_t apply_result(bl_backlog_t *backlog, bl_item_t *item, co
         return BL_APPLY_CHANGED;
 }
 
+/*
+ * An operator's event (v3) says who and why: "by alice: risk reviewed", or
+ * either alone. NULL when it says neither.
+ */
+static const char *operator_reason(const bl_task_event_t *event, char *out, size_t out_size) {
+        if (event->actor && event->reason)
+                snprintf(out, out_size, "by %s: %s", event->actor, event->reason);
+        else if (event->actor)
+                snprintf(out, out_size, "by %s", event->actor);
+        else if (event->reason)
+                snprintf(out, out_size, "%s", event->reason);
+        else
+                return NULL;
+        return out;
+}
+
 bl_apply_result_t bl_backlog_apply_event(bl_backlog_t *backlog, const bl_task_event_t *event, int32_t partition,
                                          const bl_event_origin_t *origin, int64_t now_ms, char *detail,
                                          size_t detail_size) {
         bl_item_t *item = index_find(backlog, event->task_id);
+        char said[BL_OPERATOR_TEXT_MAX];
         cause_t cause = {.cause = bl_event_type_name(event->event_type),
+                         .reason = operator_reason(event, said, sizeof(said)),
                          .event_id = event->event_id,
                          .occurred_at_ms = event->occurred_at_ms,
                          .origin = origin,
@@ -866,7 +904,8 @@ static const char *decimal(int32_t number, char out[12]) {
         return at;
 }
 
-static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
+static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, const bl_task_settings_t *settings,
+                         int64_t now_ms) {
         char dispatch_id[512];
         bl_criterion_t criteria[BL_BACKLOG_MAX_CRITERIA];
         bl_decision_t decision = {"fifo", "1", 0, criteria, 0};
@@ -876,7 +915,7 @@ static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms)
         join_text(policy, sizeof(policy), decision.policy_name, '@', decision.policy_version);
         item->attempt++;
         join_text(dispatch_id, sizeof(dispatch_id), item->task_id, '/', decimal(item->attempt, attempt));
-        item->lease_expires_at_ms = bl_duration_after(now_ms, lease_of(backlog, item));
+        item->lease_expires_at_ms = bl_duration_after(now_ms, settings->lease_ms);
         cause_t cause = {.cause = "dispatch", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms,
                          .dispatch_id = dispatch_id, .policy = policy, .has_score = true, .score = decision.score,
                          .rationale = decision.criteria, .rationale_count = decision.criteria_count};
@@ -891,7 +930,20 @@ static size_t dispatch_domain(bl_backlog_t *backlog, const char *domain, size_t 
         size_t sent = 0;
         bl_item_t *item;
         while (sent < max && (item = bl_scheduler_peek(backlog->scheduler, domain, now_ms))) {
-                dispatch_one(backlog, item, now_ms); /* DISPATCHED: out of the scheduler */
+                bl_task_settings_t settings = settings_of(backlog, item);
+                if (settings.approval_required && !item->approved) {
+                        /*
+                         * The policy in force asks for an approval the task lacks: the last check before
+                         * it leaves, whatever re-evaluation missed (a batch rolled back, a restart).
+                         */
+                        cause_t cause = {.cause = "policy", .reason = "approval", .occurred_at_ms = BL_NO_TIME,
+                                         .now_ms = now_ms};
+                        item->approval_required = true;
+                        if (!record_change(backlog, item, BL_STATE_BLOCKED, false, &cause))
+                                break;
+                        continue;
+                }
+                dispatch_one(backlog, item, &settings, now_ms); /* DISPATCHED: out of the scheduler */
                 if (bl_scheduler_contains(backlog->scheduler, item))
                         break; /* the change was refused: a bug, but never a spin */
                 sent++;
@@ -973,6 +1025,33 @@ size_t bl_backlog_ready_in(const bl_backlog_t *backlog, const char *domain) {
 
 bool bl_backlog_is_ready_queued(const bl_backlog_t *backlog, const bl_item_t *item) {
         return bl_scheduler_contains(backlog->scheduler, item);
+}
+
+/*
+ * One item of bl_backlog_reevaluate_approvals: READY -> BLOCKED when it
+ * needs an approval it lacks now; BLOCKED -> READY when the approval was all
+ * it waited for and the policy no longer asks for it. True when it went BLOCKED.
+ */
+static bool reevaluate_one(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
+        if (item->placeholder || bl_state_is_terminal(item->state) || item->state == BL_STATE_DISPATCHED ||
+            item->state == BL_STATE_RUNNING || item->state == BL_STATE_FAILED)
+                return false;
+        reevaluate_approval(backlog, item, false);
+        if (item->state != BL_STATE_READY && item->state != BL_STATE_BLOCKED)
+                return false; /* QUEUED or RETRY_WAIT: settled with the new answer when they move on */
+        bl_state_t before = item->state;
+        cause_t cause = {.cause = "policy", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms};
+        settle(backlog, item, cause);
+        return before == BL_STATE_READY && item->state == BL_STATE_BLOCKED;
+}
+
+size_t bl_backlog_reevaluate_approvals(bl_backlog_t *backlog, int64_t now_ms) {
+        size_t blocked = 0;
+        /* record_change moves items between the scheduler's lists, never in the index: the walk stays valid */
+        for (size_t i = 0; i < backlog->slot_count; i++)
+                if (backlog->slots[i].item && reevaluate_one(backlog, backlog->slots[i].item, now_ms))
+                        blocked++;
+        return blocked;
 }
 
 void bl_backlog_rescore(bl_backlog_t *backlog, int64_t now_ms) {

@@ -195,6 +195,15 @@ bool bl_backlog_give_up(bl_backlog_t *backlog, const char *task_id, const char *
  */
 size_t bl_backlog_dispatch(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms);
 
+/**
+ * A new policy: asks it again whether each task not yet dispatched needs
+ * approval. A READY task that now needs one it lacks goes BLOCKED (cause
+ * "policy", reason "approval") until APPROVED; a BLOCKED one keeps waiting
+ * for the approval with whatever else it waits for. Returns how many went
+ * BLOCKED. O(tasks held): call it when the policy changes, not per batch.
+ */
+size_t bl_backlog_reevaluate_approvals(bl_backlog_t *backlog, int64_t now_ms);
+
 /** Scores every READY task again (the policy changed, or its inputs did). */
 void bl_backlog_rescore(bl_backlog_t *backlog, int64_t now_ms);
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char *const event_type_names[BL_EVENT__COUNT] = {
-        "SUBMITTED", "UPDATED", "CANCELLED", "APPROVED", "STARTED", "HEARTBEAT", "COMPLETED", "FAILED",
+        "SUBMITTED", "UPDATED", "CANCELLED", "APPROVED", "STARTED", "HEARTBEAT", "COMPLETED", "FAILED", "REJECTED",
 };
 
 const char *bl_event_type_name(bl_event_type_t type) {
@@ -24,4 +24,8 @@ int bl_event_type_parse(const char *name) {
 bool bl_event_type_is_result(bl_event_type_t type) {
         return type == BL_EVENT_STARTED || type == BL_EVENT_HEARTBEAT || type == BL_EVENT_COMPLETED ||
                type == BL_EVENT_FAILED;
+}
+
+bool bl_event_type_is_control_only(bl_event_type_t type) {
+        return type == BL_EVENT_APPROVED || type == BL_EVENT_REJECTED;
 }

@@ -24,8 +24,14 @@ typedef enum {
         BL_EVENT_HEARTBEAT,
         BL_EVENT_COMPLETED,
         BL_EVENT_FAILED,
+        BL_EVENT_REJECTED, /* v3 */
         BL_EVENT__COUNT
 } bl_event_type_t;
+
+/* An operator's actor plus reason as a transition carries them ("by ACTOR: REASON"), at most. */
+#define BL_ACTOR_MAX_BYTES 128
+#define BL_REASON_MAX_BYTES 512
+#define BL_OPERATOR_TEXT_MAX (BL_ACTOR_MAX_BYTES + BL_REASON_MAX_BYTES + 8)
 
 typedef struct bl_task_event_s {
         const char *event_id;
@@ -35,6 +41,8 @@ typedef struct bl_task_event_s {
         const char *producer;
         const char *tenant;    /* v2; NULL when absent */
         const char *sla_class; /* v2; "standard" by default */
+        const char *actor;     /* v3: who decided an operator's event; NULL when absent */
+        const char *reason;    /* v3: why; NULL when absent */
 
         /* SUBMITTED (and UPDATED, for what it changes) */
         const char *task_type;
@@ -78,5 +86,8 @@ int bl_event_type_parse(const char *name);
 
 /** True for the event types workers write to tasks.results. */
 bool bl_event_type_is_result(bl_event_type_t type);
+
+/** True for the event types honoured only from tasks.control (SPEC §12): APPROVED and REJECTED. */
+bool bl_event_type_is_control_only(bl_event_type_t type);
 
 #endif

@@ -10,8 +10,9 @@
  * domain is throttled (EXPIRED, deadline.expired in the DLQ). Some depend on
  * one or two of the tasks submitted just before them, in any domain, so
  * dependencies cross partitions through backlog.deps. Remediation tasks at
- * the policy's approval threshold are followed by an APPROVED, as a human
- * would send. Poison pills, one kind after another, go out at even intervals
+ * the policy's approval threshold are followed, half a second later, by an
+ * APPROVED on tasks.control with its actor and reason, as an approver would
+ * send it (on tasks.events it would be refused: SPEC §12). Poison pills, one kind after another, go out at even intervals
  * over the first 70% of the run.
  *
  * Events are built as JSON and encoded with the newest TaskEvent of the
@@ -41,6 +42,8 @@
 #define FLUSH_TIMEOUT_MS  5000
 #define PILLS             6
 #define UNKNOWN_SCHEMA_ID 9999
+#define PENDING_APPROVALS 256
+#define APPROVAL_DELAY_MS 500 /* another topic: an approval sent at once could overtake its submission */
 
 typedef struct counters_s {
         _Atomic uint64_t produced, submitted, approvals, with_deadline, short_deadline, with_deps, delivered,
@@ -55,6 +58,13 @@ struct bl_traffic_s {
         int32_t schema_id;
         rd_kafka_t *producer;
         char *topic;
+        char *control_topic;   /* tasks.control: the approvals, as an approver would send them */
+        int32_t control_schema_id;
+        struct {
+                char task_id[TASK_ID_MAX];
+                int64_t due_ms;
+        } approvals[PENDING_APPROVALS]; /* a ring, oldest first: sent APPROVAL_DELAY_MS after the submission */
+        size_t approvals_head, approvals_count;
         bl_rng_t rng;
         double rate;
         int64_t duration_ms;
@@ -104,9 +114,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void 
 /* ---- records -------------------------------------------------------------------- */
 
 /* Hands @p value (malloc'd; librdkafka frees it) to the producer, waiting out a full queue. */
-static void send_record(bl_traffic_t *traffic, const char *key, unsigned char *value, size_t value_size) {
+static void send_record(bl_traffic_t *traffic, const char *topic, const char *key, unsigned char *value,
+                        size_t value_size) {
         rd_kafka_resp_err_t err;
-        while ((err = rd_kafka_producev(traffic->producer, RD_KAFKA_V_TOPIC(traffic->topic),
+        while ((err = rd_kafka_producev(traffic->producer, RD_KAFKA_V_TOPIC(topic),
                                         RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(value, value_size),
                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END)) ==
                        RD_KAFKA_RESP_ERR__QUEUE_FULL &&
@@ -120,13 +131,13 @@ static void send_record(bl_traffic_t *traffic, const char *key, unsigned char *v
         atomic_fetch_add(&traffic->counters.produced, 1);
 }
 
-/* Encodes @p event (taken over) and sends it; with @p pill, spoils the bytes first. */
-static void send_event(bl_traffic_t *traffic, const char *task_id, json_t *event, int pill) {
+/* Encodes @p event (taken over) and sends it to @p topic; with @p pill, spoils the bytes first. */
+static void send_event_to(bl_traffic_t *traffic, const char *topic, int32_t schema_id, const char *task_id,
+                          json_t *event, int pill) {
         char errstr[512];
         unsigned char *value = NULL;
         size_t value_size = 0;
-        bl_err_t err =
-                bl_encode_json(traffic->schema, traffic->schema_id, event, &value, &value_size, errstr, sizeof(errstr));
+        bl_err_t err = bl_encode_json(traffic->schema, schema_id, event, &value, &value_size, errstr, sizeof(errstr));
         json_decref(event);
         if (err) {
                 bl_log_error("demo", "encoding %s: %s", task_id, errstr);
@@ -140,7 +151,11 @@ static void send_event(bl_traffic_t *traffic, const char *task_id, json_t *event
                 value[3] = (unsigned char)(UNKNOWN_SCHEMA_ID >> 8);
                 value[4] = (unsigned char)(UNKNOWN_SCHEMA_ID & 0xFF);
         }
-        send_record(traffic, task_id, value, value_size);
+        send_record(traffic, topic, task_id, value, value_size);
+}
+
+static void send_event(bl_traffic_t *traffic, const char *task_id, json_t *event, int pill) {
+        send_event_to(traffic, traffic->topic, traffic->schema_id, task_id, event, pill);
 }
 
 static json_t *new_event(const char *task_id, const char *event_id, const char *type) {
@@ -185,6 +200,38 @@ static json_t *pick_dependencies(bl_traffic_t *traffic) {
         return deps;
 }
 
+/* The approver's APPROVED on tasks.control, with who and why (TaskEvent v3). */
+static void approve(bl_traffic_t *traffic, const char *task_id) {
+        char event_id[TASK_ID_MAX + 16];
+        snprintf(event_id, sizeof(event_id), "%s/approved", task_id);
+        json_t *event = new_event(task_id, event_id, "APPROVED");
+        json_object_set_new(event, "actor", json_string("demo-approver"));
+        json_object_set_new(event, "reason", json_string("risk reviewed"));
+        send_event_to(traffic, traffic->control_topic, traffic->control_schema_id, task_id, event, -1);
+        atomic_fetch_add(&traffic->counters.approvals, 1);
+}
+
+static void queue_approval(bl_traffic_t *traffic, const char *task_id) {
+        if (traffic->approvals_count == PENDING_APPROVALS) { /* a flood of risky tasks: approve the oldest now */
+                approve(traffic, traffic->approvals[traffic->approvals_head].task_id);
+                traffic->approvals_head = (traffic->approvals_head + 1) % PENDING_APPROVALS;
+                traffic->approvals_count--;
+        }
+        size_t slot = (traffic->approvals_head + traffic->approvals_count) % PENDING_APPROVALS;
+        snprintf(traffic->approvals[slot].task_id, TASK_ID_MAX, "%s", task_id);
+        traffic->approvals[slot].due_ms = monotonic_ms() + APPROVAL_DELAY_MS;
+        traffic->approvals_count++;
+}
+
+/* Sends the approvals due at @p at_ms (all of them with @p at_ms INT64_MAX: the end). */
+static void send_due_approvals(bl_traffic_t *traffic, int64_t at_ms) {
+        while (traffic->approvals_count && traffic->approvals[traffic->approvals_head].due_ms <= at_ms) {
+                approve(traffic, traffic->approvals[traffic->approvals_head].task_id);
+                traffic->approvals_head = (traffic->approvals_head + 1) % PENDING_APPROVALS;
+                traffic->approvals_count--;
+        }
+}
+
 static void submit_task(bl_traffic_t *traffic) {
         char task_id[TASK_ID_MAX], event_id[64], payload[96];
         int d = pick_domain(traffic);
@@ -225,11 +272,8 @@ static void submit_task(bl_traffic_t *traffic) {
         atomic_fetch_add(&traffic->counters.submitted, 1);
         remember(traffic, task_id);
 
-        if (!strcmp(domain->name, "remediation") && risk >= BL_SCENARIO_APPROVAL_RISK) {
-                snprintf(event_id, sizeof(event_id), "%s/approved", task_id);
-                send_event(traffic, task_id, new_event(task_id, event_id, "APPROVED"), -1);
-                atomic_fetch_add(&traffic->counters.approvals, 1);
-        }
+        if (!strcmp(domain->name, "remediation") && risk >= BL_SCENARIO_APPROVAL_RISK)
+                queue_approval(traffic, task_id);
 }
 
 static void send_pill(bl_traffic_t *traffic, int number) {
@@ -262,8 +306,10 @@ static void *produce(void *opaque) {
                         submit_task(traffic);
                 if (pills_sent < PILLS && elapsed_ms >= (pills_sent + 1) * pill_interval_ms)
                         send_pill(traffic, pills_sent++);
+                send_due_approvals(traffic, monotonic_ms());
                 rd_kafka_poll(traffic->producer, TICK_MS);
         }
+        send_due_approvals(traffic, INT64_MAX);
         rd_kafka_flush(traffic->producer, FLUSH_TIMEOUT_MS);
         return NULL;
 }
@@ -285,7 +331,8 @@ bl_traffic_t *bl_traffic_start(const bl_config_t *config, uint64_t seed, double 
         bl_rng_seed(&traffic->rng, seed);
         atomic_init(&traffic->stop, false);
         traffic->topic = bl_config_topic_name(config, "tasks.events");
-        if (!traffic->topic || !bl_contract_source_open(&traffic->contracts, config, errstr, errstr_size))
+        traffic->control_topic = bl_config_topic_name(config, "tasks.control");
+        if (!traffic->topic || !traffic->control_topic || !bl_contract_source_open(&traffic->contracts, config, errstr, errstr_size))
                 goto fail;
         snprintf(subject, sizeof(subject), "%s-value", traffic->topic);
         traffic->schema = bl_schemas_newest(traffic->contracts.schemas, "task_event");
@@ -295,6 +342,10 @@ bl_traffic_t *bl_traffic_start(const bl_config_t *config, uint64_t seed, double 
         }
         if (bl_schemas_publish(traffic->contracts.schemas, traffic->schema, subject, &traffic->schema_id, errstr,
                                errstr_size))
+                goto fail;
+        snprintf(subject, sizeof(subject), "%s-value", traffic->control_topic);
+        if (bl_schemas_publish(traffic->contracts.schemas, traffic->schema, subject, &traffic->control_schema_id,
+                               errstr, errstr_size))
                 goto fail;
         if (!(conf = bl_kafka_conf_new(config, overrides, errstr, errstr_size)))
                 goto fail;
@@ -329,6 +380,7 @@ void bl_traffic_destroy(bl_traffic_t *traffic) {
                 rd_kafka_destroy(traffic->producer);
         bl_contract_source_close(&traffic->contracts);
         free(traffic->topic);
+        free(traffic->control_topic);
         free(traffic);
 }
 

@@ -2,8 +2,8 @@
  * topics.c: which topics backlogd needs (SPEC §1) and whether a cluster's
  * topics will do.
  *
- * The plan is derived from the configuration alone: the five co-partitioned
- * topics keyed by task_id (tasks.events, tasks.results, backlog.transitions,
+ * The plan is derived from the configuration alone: the six co-partitioned
+ * topics keyed by task_id (tasks.events, tasks.results, tasks.control, backlog.transitions,
  * backlog.state, backlog.deps), one dispatch.<domain> per configured domain,
  * the DLQ, and the policy topic. backlog.state and backlog.policy are
  * compacted; everything else deletes by time. backlog.policy has a single
@@ -28,6 +28,7 @@ typedef struct topic_template_s {
 
 static const topic_template_t fixed_topics[] = {
         {"tasks.events", true, "delete"},         {"tasks.results", true, "delete"},
+        {"tasks.control", true, "delete"},
         {"backlog.transitions", true, "delete"},  {"backlog.state", true, "compact"},
         {"backlog.deps", true, "delete"},         {"backlog.dlq", false, "delete"},
         {"backlog.policy", false, "compact"},

@@ -46,12 +46,18 @@ typedef struct bl_ingest_stats_s {
         uint64_t handed_on;
         uint64_t dead_lettered;
         uint64_t retries;
+        uint64_t refused_by_topic; /* APPROVED/REJECTED outside tasks.control, or a non-operator event on it */
 } bl_ingest_stats_t;
 
 typedef struct bl_ingest_s bl_ingest_t;
 
-/** Ingest over @p decoder and @p dlq (both borrowed) into @p sink (copied). */
-bl_ingest_t *bl_ingest_new(bl_decoder_t *decoder, bl_dlq_t *dlq, const bl_ingest_sink_t *sink);
+/**
+ * Ingest over @p decoder and @p dlq (both borrowed) into @p sink (copied).
+ * @p control_topic (copied) is tasks.control's name: the one topic whose
+ * APPROVED and REJECTED are honoured (SPEC §12).
+ */
+bl_ingest_t *bl_ingest_new(bl_decoder_t *decoder, bl_dlq_t *dlq, const bl_ingest_sink_t *sink,
+                           const char *control_topic);
 void bl_ingest_destroy(bl_ingest_t *ingest);
 
 /**

@@ -49,14 +49,14 @@ static void make_series(bl_pipeline_t *p) {
         bl_observe_t *o = &p->observe;
         const bl_metrics_backlogd_t *m = &o->metrics;
         const bl_strlist_t *domains = &p->config->domains;
-        const char *topics[] = {p->topic_events, p->topic_results, p->topic_deps};
+        const char *topics[] = {p->topic_events, p->topic_results, p->topic_control, p->topic_deps};
         for (int s = 0; s < BL_STATE__COUNT; s++) {
                 o->oldest[s] = bl_metrics_series(m->backlog_oldest_age_seconds, bl_state_name((bl_state_t)s));
                 for (size_t d = 0; d < domains->count && d < BL_OBSERVE_DOMAINS; d++)
                         o->items[s][d] = bl_metrics_series(m->backlog_items, bl_state_name((bl_state_t)s),
                                                            domains->items[d]);
         }
-        for (int t = 0; t < 3; t++)
+        for (int t = 0; t < 4; t++)
                 o->events[t] = bl_metrics_series(m->ingest_events, topics[t]);
         for (int r = 1; r < BL_REASON__COUNT; r++) {
                 o->dlq[r] = bl_metrics_series(m->dlq_records, bl_reason_name((bl_reason_t)r));
@@ -124,8 +124,8 @@ void bl_observe_ready(bl_pipeline_t *p, bool ready, const char *reason) {
 }
 
 void bl_observe_event(bl_pipeline_t *p, const char *topic) {
-        const char *topics[] = {p->topic_events, p->topic_results, p->topic_deps};
-        for (int t = 0; t < 3; t++)
+        const char *topics[] = {p->topic_events, p->topic_results, p->topic_control, p->topic_deps};
+        for (int t = 0; t < 4; t++)
                 if (!strcmp(topics[t], topic))
                         bl_metric_inc(p->observe.events[t], 1);
 }

@@ -50,7 +50,7 @@
 #include "pipeline/isolate.h"
 #include "pipeline/run.h"
 
-/** One assigned input partition (tasks.events, tasks.results or backlog.deps). */
+/** One assigned input partition (tasks.events, tasks.results, tasks.control or backlog.deps). */
 typedef struct bl_input_partition_s {
         char *topic;
         int32_t partition;
@@ -88,7 +88,7 @@ typedef struct bl_observe_s {
         bl_http_t *http; /* NULL when http.port is 0 */
         bl_metric_series_t *items[BL_STATE__COUNT][BL_OBSERVE_DOMAINS];
         bl_metric_series_t *oldest[BL_STATE__COUNT];
-        bl_metric_series_t *events[3]; /* tasks.events, tasks.results, backlog.deps */
+        bl_metric_series_t *events[4]; /* tasks.events, tasks.results, tasks.control, backlog.deps */
         bl_metric_series_t *dlq[BL_REASON__COUNT];
         bl_metric_series_t *invalid[BL_REASON__COUNT];
         bl_metric_series_t *lag[BL_OBSERVE_DOMAINS];
@@ -130,7 +130,7 @@ typedef struct bl_pipeline_s {
         bl_lag_t *lag;            /* NULL while no domain names a worker group */
         bl_observe_t observe;
 
-        char *topic_events, *topic_results, *topic_deps, *topic_state, *topic_transitions, *topic_dlq;
+        char *topic_events, *topic_results, *topic_control, *topic_deps, *topic_state, *topic_transitions, *topic_dlq;
         char **topic_dispatch;    /* dispatch.<domain> of each configured domain, in config order */
         int32_t task_event_id; /* the id of the newest TaskEvent, for dead-lettered submissions */
         bl_schema_t *submission_schema; /* a private copy of it to encode them with */

@@ -505,11 +505,11 @@ static bool open_consumer(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
 }
 
 static bool subscribe_inputs(bl_pipeline_t *p, char *errstr, size_t errstr_size) {
-        const char *topics[] = {p->topic_events, p->topic_results, p->topic_deps};
-        if (bl_consumer_subscribe(p->group_consumer, topics, 3, errstr, errstr_size))
+        const char *topics[] = {p->topic_events, p->topic_results, p->topic_control, p->topic_deps};
+        if (bl_consumer_subscribe(p->group_consumer, topics, 4, errstr, errstr_size))
                 return false;
-        bl_log_info("run", "consuming %s, %s and %s as group %s", p->topic_events, p->topic_results, p->topic_deps,
-                    p->config->group_id);
+        bl_log_info("run", "consuming %s, %s, %s and %s as group %s", p->topic_events, p->topic_results,
+                    p->topic_control, p->topic_deps, p->config->group_id);
         return true;
 }
 
@@ -517,6 +517,7 @@ static bool name_topics(bl_pipeline_t *p) {
         p->topic_events = bl_config_topic_name(p->config, "tasks.events");
         p->topic_results = bl_config_topic_name(p->config, "tasks.results");
         p->topic_deps = bl_config_topic_name(p->config, "backlog.deps");
+        p->topic_control = bl_config_topic_name(p->config, "tasks.control");
         p->topic_state = bl_config_topic_name(p->config, "backlog.state");
         p->topic_transitions = bl_config_topic_name(p->config, "backlog.transitions");
         p->topic_dlq = bl_config_topic_name(p->config, "backlog.dlq");
@@ -528,7 +529,7 @@ static bool name_topics(bl_pipeline_t *p) {
                 if (!(p->topic_dispatch[d] = bl_config_topic_name(p->config, role)))
                         return false;
         }
-        return p->topic_events && p->topic_results && p->topic_deps && p->topic_state && p->topic_transitions &&
+        return p->topic_events && p->topic_results && p->topic_deps && p->topic_control && p->topic_state && p->topic_transitions &&
                p->topic_dlq;
 }
 
@@ -551,7 +552,7 @@ static bool open_backlog(bl_pipeline_t *p) {
         p->credit = bl_credit_new();
         if (!p->credit || !bl_steer_open(p))
                 return false;
-        p->ingest = p->backlog ? bl_ingest_new(p->decoder, p->dlq, &ingest_sink) : NULL;
+        p->ingest = p->backlog ? bl_ingest_new(p->decoder, p->dlq, &ingest_sink, p->topic_control) : NULL;
         return p->ingest != NULL;
 }
 
@@ -640,6 +641,7 @@ static void pipeline_close(bl_pipeline_t *p) {
         free(p->topic_events);
         free(p->topic_results);
         free(p->topic_deps);
+        free(p->topic_control);
         free(p->topic_state);
         free(p->topic_transitions);
         free(p->topic_dlq);

@@ -104,6 +104,14 @@ static void adopt(bl_pipeline_t *p, bl_policy_t *policy, const char *source) {
                 apply_lag_bounds(p);
         if (p->backlog)
                 bl_backlog_rescore(p->backlog, bl_clock_wall_ms());
+        /* READY tasks the new policy wants approved wait for it now (their transitions go into the open batch);
+           without a batch, the check at dispatch (core/backlog.c) still holds them back */
+        if (p->backlog && p->batch && bl_batch_ensure(p->batch)) {
+                size_t blocked = bl_backlog_reevaluate_approvals(p->backlog, bl_clock_wall_ms());
+                if (blocked)
+                        bl_log_info("policy", "%zu READY tasks wait for approval under %s", blocked,
+                                    bl_policy_label(policy));
+        }
         bl_policy_destroy(old);
 }
 

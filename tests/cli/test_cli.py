@@ -93,8 +93,8 @@ def test_a_command_without_its_action_names_the_actions():
 
 
 def test_unknown_command_is_a_usage_error():
-    # approve is one of SPEC §15's operator commands not in this binary yet; tasks is.
-    for name in ["frobnicate", "approve", "Tasks", "Run"]:
+    # names are case-sensitive: Approve is not approve
+    for name in ["frobnicate", "Approve", "Tasks", "Run"]:
         result = backlogd(name, "--help")
         assert result.returncode == 2 and result.stdout == "", name
         assert result.stderr == f"backlogd: unknown command '{name}'\nTry 'backlogd --help'.\n", result.stderr

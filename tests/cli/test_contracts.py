@@ -7,7 +7,7 @@ import shutil
 from conftest_common import FIXTURES, SOURCE_DIR, backlogd, backlogd_json, clean_env
 
 CONTRACT_FIXTURES = FIXTURES / "contracts"
-REAL_CONTRACTS = {"task_event": [1, 2], "transition": [1], "backlog_item": [1], "dispatch_decision": [1],
+REAL_CONTRACTS = {"task_event": [1, 2, 3], "transition": [1], "backlog_item": [1], "dispatch_decision": [1],
                   "dependency_notice": [1]}
 
 
@@ -16,7 +16,7 @@ def test_real_schemas_are_backward_compatible():
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == len(REAL_CONTRACTS)
-    assert "task_event           v1..v2   compatible" in lines
+    assert "task_event           v1..v3   compatible" in lines
     assert "transition           v1       compatible" in lines
     assert "all 5 contracts are backward compatible" in result.stderr
 
@@ -68,7 +68,7 @@ def test_json_shape():
     assert outcome["unlisted"] == []
     contracts = {c["contract"]: c for c in outcome["contracts"]}
     assert {name: c["versions"] for name, c in contracts.items()} == REAL_CONTRACTS
-    assert contracts["task_event"] == {"contract": "task_event", "versions": [1, 2], "ids": [1, 2],
+    assert contracts["task_event"] == {"contract": "task_event", "versions": [1, 2, 3], "ids": [1, 2, 7],
                                        "compatible": True, "failures": []}
 
     result, outcome = backlogd_json("contracts", "check", "--json", "--schemas", CONTRACT_FIXTURES / "incompatible")
@@ -108,11 +108,11 @@ def test_an_unlisted_avsc_file_is_found_in_a_copy_of_the_real_schemas(tmp_path):
     schemas = tmp_path / "schemas"
     shutil.copytree(SOURCE_DIR / "schemas", schemas)
     assert backlogd("contracts", "check", "--schemas", schemas).returncode == 0
-    (schemas / "task_event" / "v3.avsc").write_text((schemas / "task_event" / "v2.avsc").read_text())
-    (schemas / "task_event" / ".v3.avsc.swp").write_text("an editor's swap file: hidden, not a schema")
+    (schemas / "task_event" / "v4.avsc").write_text((schemas / "task_event" / "v3.avsc").read_text())
+    (schemas / "task_event" / ".v4.avsc.swp").write_text("an editor's swap file: hidden, not a schema")
     result = backlogd("contracts", "check", "--schemas", schemas)
     assert result.returncode == 1
-    assert f"{schemas}/task_event/v3.avsc is not listed in {schemas}/ids.json" in result.stderr
+    assert f"{schemas}/task_event/v4.avsc is not listed in {schemas}/ids.json" in result.stderr
     assert "swp" not in result.stderr
 
 

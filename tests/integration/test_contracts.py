@@ -51,7 +51,7 @@ def test_registered_v1_is_compatible_and_the_rest_not_registered():
     assert result.returncode == 0, result.stdout + result.stderr
     subjects = subjects_of(outcome)
     events = subjects[f"{prefix}tasks.events-value"]
-    assert events["status"] == "compatible" and events["contract"] == "task_event" and events["version"] == 2
+    assert events["status"] == "compatible" and events["contract"] == "task_event" and events["version"] == 3
     assert events["registered_version"] == 1 and events["registered_id"] == schema_id
     assert subjects[f"{prefix}tasks.results-value"]["status"] == "not_registered"
     # Every subject of every contract, dispatch.<domain> once per configured domain.

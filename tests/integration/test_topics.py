@@ -8,7 +8,7 @@ import pytest
 from conftest_common import BACKLOGD, backlogd, backlogd_json
 from kafka_tools import broker_env, create_topic, describe_topics, unique_prefix
 
-COPARTITIONED = ["tasks.events", "tasks.results", "backlog.transitions", "backlog.state", "backlog.deps"]
+COPARTITIONED = ["tasks.events", "tasks.results", "tasks.control", "backlog.transitions", "backlog.state", "backlog.deps"]
 DOMAINS = ["data_preparation", "model_inference", "evaluation", "remediation"]
 ALL_ROLES = COPARTITIONED + ["backlog.dlq", "backlog.policy"] + [f"dispatch.{d}" for d in DOMAINS]
 
@@ -18,7 +18,7 @@ def test_creates_every_topic_then_changes_nothing():
     env = broker_env(prefix, BACKLOGD_TOPICS_PARTITIONS=4)
     first = backlogd("topics", "create", env=env)
     assert first.returncode == 0, first.stderr
-    assert "11 created" in first.stderr
+    assert "12 created" in first.stderr
 
     topics = describe_topics(prefix)
     assert sorted(topics) == sorted(prefix + role for role in ALL_ROLES)
@@ -32,7 +32,7 @@ def test_creates_every_topic_then_changes_nothing():
     second, outcome = backlogd_json("topics", "create", "--json", env=env)
     assert second.returncode == 0, second.stderr
     assert "nothing changed" in second.stderr
-    assert outcome["created"] == 0 and outcome["unchanged"] == 11 and outcome["ok"]
+    assert outcome["created"] == 0 and outcome["unchanged"] == 12 and outcome["ok"]
     # Nothing was deleted and re-created: the topic ids are the same.
     assert {n: t["topic_id"] for n, t in describe_topics(prefix).items()} == \
            {n: t["topic_id"] for n, t in topics.items()}

@@ -1676,6 +1676,171 @@ static void test_cancel_from_each_state(void) {
         }
 }
 
+/* ---- 10b. operators: approval, rejection, re-evaluation (SPEC §15) ------------------------ */
+
+static double approval_threshold = 0.7; /* risk at or above it needs APPROVED; raised past 1 to ask for none */
+
+static void approval_settings(void *opaque, const bl_item_t *item, bl_task_settings_t *settings) {
+        (void)opaque;
+        settings->approval_required = item->risk >= approval_threshold;
+}
+
+static void fixture_with_approval(fixture_t *fx) {
+        bl_backlog_options_t options = default_options();
+        options.settings = approval_settings;
+        approval_threshold = 0.7;
+        fixture_init(fx, &options);
+}
+
+static bl_task_event_t operator_event(const char *task_id, bl_event_type_t type, const char *actor,
+                                      const char *reason) {
+        bl_task_event_t event = producer_event(task_id, type);
+        event.actor = actor;
+        event.reason = reason;
+        return event;
+}
+
+static bl_apply_result_t update_risk(fixture_t *fx, const char *task_id, double risk) {
+        bl_task_event_t event = producer_event(task_id, BL_EVENT_UPDATED);
+        event.has_risk = true;
+        event.risk = risk;
+        return apply(fx, event);
+}
+
+static void test_approval_carries_actor_and_reason(void) {
+        fixture_t fx;
+        fixture_with_approval(&fx);
+        bl_task_event_t risky = submission("t", "d");
+        risky.risk = 0.9;
+        CHECK_INT(apply(&fx, risky), BL_APPLY_CHANGED);
+        CHECK_STATE(&fx, "t", BL_STATE_BLOCKED);
+        CHECK_STR(last_change(&fx, "t")->reason, "approval");
+        mark_t m = mark(&fx);
+        CHECK_INT(apply(&fx, operator_event("t", BL_EVENT_APPROVED, "alice", "risk reviewed")), BL_APPLY_CHANGED);
+        CHECK_STR(path_since(&fx, m, "t"), "=BLOCKED READY");
+        const rec_change_t *note = change_since(&fx, m, "t", 0), *ready = change_since(&fx, m, "t", 1);
+        CHECK_STR(note->cause, "APPROVED");
+        CHECK_STR(note->reason, "by alice: risk reviewed");
+        CHECK_STR(ready->reason, "by alice: risk reviewed");
+        CHECK_INT(dispatch(&fx, "d", 1), 1);
+        fixture_done(&fx);
+}
+
+static void test_rejection_cancels_with_the_reason(void) {
+        const bl_state_t states[] = {BL_STATE_BLOCKED, BL_STATE_READY, BL_STATE_DISPATCHED};
+        for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+                fixture_t fx;
+                fixture_init(&fx, NULL);
+                CHECK(make_in_state(&fx, "t", states[i]));
+                mark_t m = mark(&fx);
+                CHECK_INT(apply(&fx, operator_event("t", BL_EVENT_REJECTED, "bob", "too risky")), BL_APPLY_CHANGED);
+                CHECK_STR(path_since(&fx, m, "t"), "CANCELLED");
+                const rec_change_t *change = last_change(&fx, "t");
+                CHECK_INT(change->from, states[i]);
+                CHECK_STR(change->cause, "REJECTED");
+                CHECK_STR(change->reason, "by bob: too risky");
+                CHECK_INT(dead_letters_of(&fx, m, "t"), 0);
+                CHECK_INT(apply(&fx, operator_event("t", BL_EVENT_REJECTED, "bob", "again")), BL_APPLY_ILLEGAL);
+                CHECK_STR(fx.detail, "REJECTED for task t in CANCELLED");
+                fixture_done(&fx);
+        }
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        CHECK_INT(apply(&fx, operator_event("nobody", BL_EVENT_REJECTED, "bob", "x")), BL_APPLY_ILLEGAL);
+        fixture_done(&fx);
+}
+
+static void test_cancel_says_who_and_why(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        CHECK(make_in_state(&fx, "t", BL_STATE_RUNNING));
+        CHECK_INT(apply(&fx, operator_event("t", BL_EVENT_CANCELLED, "carol", NULL)), BL_APPLY_CHANGED);
+        CHECK_STR(last_change(&fx, "t")->reason, "by carol");
+        CHECK(make_in_state(&fx, "u", BL_STATE_READY));
+        CHECK_INT(apply(&fx, operator_event("u", BL_EVENT_CANCELLED, NULL, "superseded")), BL_APPLY_CHANGED);
+        CHECK_STR(last_change(&fx, "u")->reason, "superseded");
+        CHECK(make_in_state(&fx, "v", BL_STATE_READY));
+        CHECK_INT(send(&fx, "v", BL_EVENT_CANCELLED), BL_APPLY_CHANGED);
+        CHECK(!last_change(&fx, "v")->has_reason);
+        fixture_done(&fx);
+}
+
+static void test_update_raising_risk_asks_for_approval(void) {
+        fixture_t fx;
+        fixture_with_approval(&fx);
+        CHECK_INT(submit(&fx, "t", "d"), BL_APPLY_CHANGED); /* risk 0.1 */
+        CHECK_STATE(&fx, "t", BL_STATE_READY);
+        mark_t m = mark(&fx);
+        CHECK_INT(update_risk(&fx, "t", 0.5), BL_APPLY_CHANGED);
+        CHECK_STATE(&fx, "t", BL_STATE_READY); /* below the threshold: a note, nothing more */
+        CHECK_INT(update_risk(&fx, "t", 0.7), BL_APPLY_CHANGED); /* at it: BLOCKED awaiting approval */
+        CHECK_STR(path_since(&fx, m, "t"), "=READY =READY BLOCKED");
+        CHECK_STR(last_change(&fx, "t")->cause, "UPDATED");
+        CHECK_STR(last_change(&fx, "t")->reason, "approval");
+        CHECK(!bl_backlog_is_ready_queued(fx.backlog, get(&fx, "t")));
+        CHECK_INT(dispatch(&fx, "d", 10), 0);
+        CHECK_INT(send(&fx, "t", BL_EVENT_APPROVED), BL_APPLY_CHANGED);
+        CHECK_STATE(&fx, "t", BL_STATE_READY);
+        /* approved at 0.7: a rise to 0.95 voids that approval, a fall keeps it */
+        CHECK_INT(update_risk(&fx, "t", 0.95), BL_APPLY_CHANGED);
+        CHECK_STATE(&fx, "t", BL_STATE_BLOCKED);
+        CHECK_INT(send(&fx, "t", BL_EVENT_APPROVED), BL_APPLY_CHANGED);
+        CHECK_INT(update_risk(&fx, "t", 0.8), BL_APPLY_CHANGED);
+        CHECK_STATE(&fx, "t", BL_STATE_READY);
+        CHECK_INT(dispatch(&fx, "d", 10), 1);
+        /* a DISPATCHED task's risk rises: it is past the gate, nothing moves */
+        CHECK_INT(update_risk(&fx, "t", 1.0), BL_APPLY_CHANGED);
+        CHECK_STATE(&fx, "t", BL_STATE_DISPATCHED);
+        fixture_done(&fx);
+}
+
+static void test_new_policy_reevaluates_approval(void) {
+        fixture_t fx;
+        fixture_with_approval(&fx);
+        bl_task_event_t medium = submission("ready", "d");
+        medium.risk = 0.5;
+        CHECK_INT(apply(&fx, medium), BL_APPLY_CHANGED);
+        medium.task_id = "approved";
+        CHECK_INT(apply(&fx, medium), BL_APPLY_CHANGED);
+        CHECK_INT(send(&fx, "approved", BL_EVENT_APPROVED), BL_APPLY_CHANGED); /* approved before it was asked */
+        CHECK_INT(submit(&fx, "low", "d"), BL_APPLY_CHANGED);                /* risk 0.1 */
+        CHECK(make_in_state(&fx, "running", BL_STATE_RUNNING));
+        approval_threshold = 0.5; /* the new policy */
+        mark_t m = mark(&fx);
+        CHECK_INT(bl_backlog_reevaluate_approvals(fx.backlog, fx.now), 1);
+        CHECK_STR(path_since(&fx, m, "ready"), "BLOCKED");
+        CHECK_STR(last_change(&fx, "ready")->cause, "policy");
+        CHECK_STR(last_change(&fx, "ready")->reason, "approval");
+        CHECK_STATE(&fx, "approved", BL_STATE_READY);
+        CHECK_STATE(&fx, "low", BL_STATE_READY);
+        CHECK_STATE(&fx, "running", BL_STATE_RUNNING);
+        CHECK_INT(emitted_since(&fx, m), 1);
+        CHECK_INT(bl_backlog_reevaluate_approvals(fx.backlog, fx.now), 0); /* the same policy again: nothing */
+        approval_threshold = 2.0; /* a policy that asks for none lets the waiting one go */
+        CHECK_INT(bl_backlog_reevaluate_approvals(fx.backlog, fx.now), 0);
+        CHECK_STATE(&fx, "ready", BL_STATE_READY);
+        fixture_done(&fx);
+}
+
+static void test_dispatch_checks_approval_under_the_policy_in_force(void) {
+        fixture_t fx;
+        fixture_with_approval(&fx);
+        bl_task_event_t medium = submission("t", "d");
+        medium.risk = 0.5;
+        CHECK_INT(apply(&fx, medium), BL_APPLY_CHANGED);
+        CHECK_INT(submit(&fx, "low", "d"), BL_APPLY_CHANGED);
+        approval_threshold = 0.5; /* a new policy nobody re-evaluated the backlog for (a batch rolled back) */
+        mark_t m = mark(&fx);
+        CHECK_INT(dispatch(&fx, "d", 10), 1);
+        CHECK_STR(path_since(&fx, m, "t"), "BLOCKED");
+        CHECK_STR(last_change(&fx, "t")->cause, "policy");
+        CHECK_STATE(&fx, "low", BL_STATE_DISPATCHED);
+        CHECK_INT(send(&fx, "t", BL_EVENT_APPROVED), BL_APPLY_CHANGED);
+        CHECK_INT(dispatch(&fx, "d", 10), 1);
+        CHECK_STATE(&fx, "t", BL_STATE_DISPATCHED);
+        fixture_done(&fx);
+}
+
 /* ---- 11. retention ------------------------------------------------------------------------ */
 
 static void test_retention(void) {
@@ -3058,6 +3223,12 @@ int main(void) {
         RUN(test_dependency_already_over);
         RUN(test_dependency_fails_for_late_submission);
         RUN(test_cancel_from_each_state);
+        RUN(test_approval_carries_actor_and_reason);
+        RUN(test_rejection_cancels_with_the_reason);
+        RUN(test_cancel_says_who_and_why);
+        RUN(test_update_raising_risk_asks_for_approval);
+        RUN(test_new_policy_reevaluates_approval);
+        RUN(test_dispatch_checks_approval_under_the_policy_in_force);
         RUN(test_retention);
         RUN(test_retention_at_its_maximum_never_purges);
         RUN(test_retention_zero_purges_at_once_and_refuses_the_old_submission);

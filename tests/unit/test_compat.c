@@ -442,7 +442,7 @@ static json_t *load_contract(const char *relative) {
 }
 
 static void test_real_schemas(void) {
-        static const char *const every[] = {"task_event/v1.avsc", "task_event/v2.avsc", "transition/v1.avsc",
+        static const char *const every[] = {"task_event/v1.avsc", "task_event/v2.avsc", "task_event/v3.avsc", "transition/v1.avsc",
                                             "backlog_item/v1.avsc", "dispatch_decision/v1.avsc",
                                             "dependency_notice/v1.avsc"};
         char reason[REASON_BYTES] = "";
@@ -453,6 +453,13 @@ static void test_real_schemas(void) {
                 json_decref(contract);
         }
         CHECK_INT(bl_compat_can_read(v2, v1, reason, sizeof(reason)), BL_OK);
+        /* v3 (actor, reason, REJECTED) reads v1 and v2 data */
+        json_t *newest = load_contract("task_event/v3.avsc");
+        CHECK_INT(bl_compat_can_read(newest, v1, reason, sizeof(reason)), BL_OK);
+        CHECK_INT(bl_compat_can_read(newest, v2, reason, sizeof(reason)), BL_OK);
+        /* and v2 cannot read a v3 REJECTED: the symbol is new (the registry's FORWARD check would say so) */
+        CHECK_INT(bl_compat_can_read(v2, newest, reason, sizeof(reason)), BL_ERR_MISMATCH);
+        json_decref(newest);
 
         /* v3 = v2 with a required field: it cannot read v1 or v2 data. */
         json_t *v3 = json_deep_copy(v2);

@@ -409,7 +409,7 @@ static void test_direct_read_refuses_what_the_walk_refuses(void) {
         };
         char errstr[256];
         bl_projection_limits_t limits = {8, 8};
-        json_t *reader = json_load_file(BL_SCHEMAS_DIR "/task_event/v2.avsc", 0, NULL);
+        json_t *reader = json_load_file(BL_SCHEMAS_DIR "/task_event/v3.avsc", 0, NULL);
         bl_projector_t *projector = reader ? bl_projector_new(reader, &limits, errstr, sizeof(errstr)) : NULL;
         avro_schema_t writer = NULL;
         CHECK(projector != NULL);
@@ -738,6 +738,8 @@ static const string_site_t string_sites[] = {
         {"producer", "\"producer\": \"MARKER\"", "producer"},
         {"tenant", "\"tenant\": \"MARKER\"", "tenant"},
         {"sla_class", "\"sla_class\": \"MARKER\"", "sla_class"},
+        {"actor", "\"actor\": \"MARKER\"", "actor"},
+        {"reason", "\"reason\": \"MARKER\"", "reason"},
         {"task_type", "\"task_type\": \"MARKER\"", "task_type"},
         {"domain", "\"domain\": \"MARKER\"", "domain"},
         {"dispatch_id", "\"dispatch_id\": \"MARKER\"", "dispatch_id"},

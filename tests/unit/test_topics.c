@@ -39,10 +39,10 @@ static void test_plan_follows_spec(void) {
         char *envp[] = {"BACKLOGD_TOPICS_PREFIX=t1.", "BACKLOGD_TOPICS_PARTITIONS=8", NULL};
         bl_config_t *config = config_with(envp);
         bl_topic_plan_t *plan = bl_topic_plan_new(config);
-        const char *copartitioned[] = {"t1.tasks.events", "t1.tasks.results", "t1.backlog.transitions",
-                                       "t1.backlog.state", "t1.backlog.deps"};
-        CHECK_INT(plan->count, 7 + 4);
-        for (size_t i = 0; i < 5; i++) {
+        const char *copartitioned[] = {"t1.tasks.events", "t1.tasks.results", "t1.tasks.control",
+                                       "t1.backlog.transitions", "t1.backlog.state", "t1.backlog.deps"};
+        CHECK_INT(plan->count, 8 + 4);
+        for (size_t i = 0; i < 6; i++) {
                 const bl_topic_spec_t *spec = find(plan, copartitioned[i]);
                 CHECK(spec && spec->copartitioned && spec->partitions == 8);
         }
@@ -50,6 +50,7 @@ static void test_plan_follows_spec(void) {
         CHECK_STR(find(plan, "t1.backlog.policy")->cleanup_policy, "compact");
         CHECK_INT(find(plan, "t1.backlog.policy")->partitions, 1);
         CHECK_STR(find(plan, "t1.tasks.events")->cleanup_policy, "delete");
+        CHECK_STR(find(plan, "t1.tasks.control")->cleanup_policy, "delete");
         CHECK_STR(find(plan, "t1.backlog.dlq")->cleanup_policy, "delete");
         CHECK(!find(plan, "t1.backlog.dlq")->copartitioned);
         CHECK_INT(find(plan, "t1.backlog.transitions")->retention_ms, 7776000000LL);
@@ -131,7 +132,7 @@ static void test_check_all_differ_from_config(void) {
         for (size_t i = 0; i < plan->count; i++)
                 if (plan->topics[i].copartitioned)
                         observed[i].partitions = 12;
-        CHECK_INT(bl_topic_plan_check(plan, observed, collect, &found), 5);
+        CHECK_INT(bl_topic_plan_check(plan, observed, collect, &found), 6);
         CHECK(strstr(found.last, "co-partitioned") == NULL);
         free(observed);
         bl_topic_plan_destroy(plan);
