@@ -40,6 +40,7 @@
 #include "agent/answer.h"
 #include "agent/request.h"
 #include "base/log.h"
+#include "ops/http_client.h"
 
 #define DEFAULT_MAX_OUTSTANDING 64
 #define FIRST_BODY_CAPACITY 4096
@@ -302,48 +303,22 @@ static struct curl_slist *build_headers(const consultation_t *consultation) {
         const char *lines[] = {"Content-Type: application/json", "Accept: application/json",
                                "Expect:", /* no 100-continue round trip */
                                consultation->authorization};
-        struct curl_slist *headers = NULL;
-        for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]) && lines[i]; i++) {
-                struct curl_slist *appended = curl_slist_append(headers, lines[i]);
-                if (!appended) {
-                        curl_slist_free_all(headers);
-                        return NULL;
-                }
-                headers = appended;
-        }
-        return headers;
+        return bl_http_client_headers(lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 /* Every option of one consultation: the registry's transport and TLS settings, with this agent's bounds. */
 static CURLcode set_options(consultation_t *consultation) {
         CURL *curl = consultation->curl;
-        CURLcode rc = curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        if (!rc)
-#if LIBCURL_VERSION_NUM >= 0x075500
-                rc = curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-                rc = curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
+        CURLcode rc = bl_http_client_transport(curl, (long)consultation->timeout_ms,
+                                               (curl_off_t)consultation->max_response_bytes, consultation->curl_error);
         if (!rc)
                 rc = curl_easy_setopt(curl, CURLOPT_URL, consultation->url);
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, consultation->timeout_ms);
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, consultation->timeout_ms);
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)consultation->max_response_bytes);
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, consultation->curl_error);
         if (!rc)
                 rc = curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_response);
         if (!rc)
                 rc = curl_easy_setopt(curl, CURLOPT_WRITEDATA, consultation);
         if (!rc)
                 rc = curl_easy_setopt(curl, CURLOPT_HTTPHEADER, consultation->headers);
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_USERAGENT, "backlogd/" BL_VERSION);
         if (!rc)
                 rc = curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)consultation->request_length);
         if (!rc) /* the body is the consultation's and outlives the transfer */

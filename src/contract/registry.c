@@ -45,8 +45,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "ops/config.h"
 #include "base/log.h"
+#include "ops/config.h"
+#include "ops/http_client.h"
 
 #define MAX_RESPONSE_BYTES ((size_t)4 << 20)
 #define MAX_SUBJECT_BYTES 1024
@@ -202,45 +203,19 @@ static struct curl_slist *build_headers(void) {
                 "Content-Type: application/vnd.schemaregistry.v1+json",
                 "Expect:", /* no 100-continue round trip before large bodies */
         };
-        struct curl_slist *headers = NULL;
-        for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-                struct curl_slist *appended = curl_slist_append(headers, lines[i]);
-                if (!appended) {
-                        curl_slist_free_all(headers);
-                        return NULL;
-                }
-                headers = appended;
-        }
-        return headers;
+        return bl_http_client_headers(lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 static CURLcode set_transport_options(bl_registry_t *registry) {
         CURL *curl = registry->curl;
-        CURLcode rc = curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        if (!rc)
-#if LIBCURL_VERSION_NUM >= 0x075500
-                rc = curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-                rc = curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)registry->timeout_ms);
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)registry->timeout_ms);
+        CURLcode rc = bl_http_client_transport(curl, (long)registry->timeout_ms, (curl_off_t)MAX_RESPONSE_BYTES,
+                                               registry->curl_error);
         if (!rc)
                 rc = curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MAX_RESPONSE_BYTES);
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, registry->curl_error);
         if (!rc)
                 rc = curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
         if (!rc)
                 rc = curl_easy_setopt(curl, CURLOPT_HTTPHEADER, registry->headers);
-        if (!rc)
-                rc = curl_easy_setopt(curl, CURLOPT_USERAGENT, "backlogd/" BL_VERSION);
         return rc;
 }
 
