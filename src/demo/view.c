@@ -51,7 +51,7 @@ struct bl_view_s {
         bool terminal;
         domain_view_t domains[BL_SCENARIO_DOMAINS];
         bl_metric_series_t *dlq[BL_REASON__COUNT];
-        bl_metric_series_t *events_in, *results_in, *input_paused, *committed, *aborted;
+        bl_metric_series_t *events_in, *results_in, *control_in, *input_paused, *committed, *aborted;
         int64_t last_sample_ms;
         double last_draw_elapsed_s;
         double dispatch_rate;
@@ -69,10 +69,12 @@ bl_view_t *bl_view_new(const bl_metrics_backlogd_t *metrics, const bl_config_t *
         bl_view_t *view = calloc(1, sizeof(*view));
         char *events = bl_config_topic_name(config, "tasks.events");
         char *results = bl_config_topic_name(config, "tasks.results");
-        if (!view || !events || !results) {
+        char *control = bl_config_topic_name(config, "tasks.control");
+        if (!view || !events || !results || !control) {
                 free(view);
                 free(events);
                 free(results);
+                free(control);
                 return NULL;
         }
         view->out = out;
@@ -94,11 +96,13 @@ bl_view_t *bl_view_new(const bl_metrics_backlogd_t *metrics, const bl_config_t *
                 view->dlq[r] = bl_metrics_series(metrics->dlq_records, bl_reason_name((bl_reason_t)r));
         view->events_in = bl_metrics_series(metrics->ingest_events, events);
         view->results_in = bl_metrics_series(metrics->ingest_events, results);
+        view->control_in = bl_metrics_series(metrics->ingest_events, control); /* the approvals the traffic sends */
         view->input_paused = bl_metrics_series(metrics->backpressure_input_paused);
         view->committed = bl_metrics_series(metrics->txn_committed);
         view->aborted = bl_metrics_series(metrics->txn_aborted);
         free(events);
         free(results);
+        free(control);
         return view;
 }
 
@@ -148,7 +152,7 @@ void bl_view_sample(bl_view_t *view, int64_t now_ms) {
 }
 
 void bl_view_consumed(const bl_view_t *view, uint64_t *events, uint64_t *results) {
-        *events = count(view->events_in);
+        *events = count(view->events_in) + count(view->control_in); /* what the traffic sent, on both topics */
         *results = count(view->results_in);
 }
 

@@ -51,7 +51,7 @@ void bl_view_destroy(bl_view_t *view);
 /** Reads lag and throttling now: the maxima and the throttled time between two samples. Call often. */
 void bl_view_sample(bl_view_t *view, int64_t now_ms);
 
-/** Records of tasks.events and tasks.results the pipeline has consumed so far. */
+/** Records of tasks.events and tasks.control (together), and of tasks.results, the pipeline has consumed so far. */
 void bl_view_consumed(const bl_view_t *view, uint64_t *events, uint64_t *results);
 
 /** Draws the live view (or prints the plain line) for @p frame. */
