@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shlex
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -242,11 +243,36 @@ def admin():
 
 
 def create_acls(acls, timeout=30):
-    """Creates the bindings (Acl values) as the super user; returns when the broker has every one."""
+    """Creates the bindings (Acl values) as the super user; returns when the broker's authorizer has every one.
+    CreateAcls is answered once the controller has them; the broker applies them when it replays the metadata
+    a moment later, and a fresh broker's first request in between would be denied."""
     acls, client = list(acls), admin()
-    if acls:
-        for future in client.create_acls([binding(a) for a in acls], request_timeout=timeout).values():
-            future.result()
+    if not acls:
+        return
+    for future in client.create_acls([binding(a) for a in acls], request_timeout=timeout).values():
+        future.result()
+    wanted = {a.key() for a in acls}
+    any_binding = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
+                                   AclPermissionType.ANY)
+    deadline = time.monotonic() + timeout
+    while True:
+        present = {_key_of(b) for b in client.describe_acls(any_binding, request_timeout=timeout).result()}
+        if wanted <= present or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert wanted <= present, f"the broker did not apply {len(wanted - present)} of the ACLs within {timeout} s"
+
+
+_TYPE_NAMES = {ResourceType.TOPIC: "Topic", ResourceType.GROUP: "Group", ResourceType.TRANSACTIONAL_ID: "TransactionalId",
+               ResourceType.BROKER: "Cluster"}
+
+
+def _key_of(acl_binding):
+    """An AclBinding the broker describes, as Acl.key() spells it."""
+    kind = _TYPE_NAMES.get(acl_binding.restype, str(acl_binding.restype))
+    pattern = "prefixed" if acl_binding.resource_pattern_type == ResourcePatternType.PREFIXED else "literal"
+    operation = "".join(part.capitalize() for part in acl_binding.operation.name.split("_"))
+    return (acl_binding.principal, kind, acl_binding.name, pattern, operation)
 
 
 def delete_acls(acls, timeout=30):

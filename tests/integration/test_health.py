@@ -20,9 +20,19 @@ from test_backlog import create_topics, environment, submit
 from test_isolation import broker_pid
 from test_operate import free_port, get
 
-# Above commit.interval_ms + transaction.timeout_ms (100 + 3000). Short, so that the broker stops only a few
+# Above commit.interval_ms + transaction.timeout_ms (2000 + 3000). Short, so that the broker stops only a few
 # seconds: a long stop can fence the producer and keep the broker itself busy for a while after it returns.
-MAX_COMMIT_AGE_MS = 5000
+MAX_COMMIT_AGE_MS = 6000
+# Long enough that the batch the first input opens is still open when the broker stops right after: with
+# 100 ms, 200 tasks could be consumed and committed before the stop, or not consumed yet, and then nothing
+# waits and /healthz rightly stays 200.
+COMMIT_INTERVAL_MS = 2000
+
+
+def consumed(port):
+    """Input records the instance has consumed so far (backlogd_ingest_events_total, every topic)."""
+    _, text = get(port, "/metrics")
+    return sum(float(v) for v in re.findall(r"^backlogd_ingest_events_total\{[^}]*\} (\S+)$", text, re.M))
 
 
 def gauge(port, name):
@@ -45,7 +55,7 @@ def test_healthz_fails_while_nothing_commits_and_passes_again():
     prefix = unique_prefix("health")
     port = free_port()
     env = environment(prefix, BACKLOGD_HTTP_PORT=port, BACKLOGD_HTTP_ADDRESS="127.0.0.1",
-                      BACKLOGD_TRANSACTION_TIMEOUT_MS=3000,
+                      BACKLOGD_TRANSACTION_TIMEOUT_MS=3000, BACKLOGD_COMMIT_INTERVAL_MS=COMMIT_INTERVAL_MS,
                       BACKLOGD_HEALTH_MAX_COMMIT_AGE_MS=MAX_COMMIT_AGE_MS,
                       BACKLOGD_HEALTH_MAX_ABORTS_IN_ROW=1000000)  # here the commit age is what fails
     create_topics(env)
@@ -61,7 +71,11 @@ def test_healthz_fails_while_nothing_commits_and_passes_again():
 
         pid = broker_pid()
         submit(prefix, *[task_event(f"h{i}") for i in range(total)])
-        os.kill(pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while consumed(port) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert consumed(port) > 0, "the instance consumed nothing"
+        os.kill(pid, signal.SIGSTOP)  # with the batch its input opened still open (commit.interval_ms)
         try:
             assert get(port, "/healthz")[0] == 200, "failing before the limit"
             status, body = wait_for_healthz(port, 503, timeout=MAX_COMMIT_AGE_MS / 1000 + 30)
