@@ -557,7 +557,7 @@ static bool open_backlog(bl_pipeline_t *p) {
 }
 
 /* The batches over the consumer's queue, the isolate and gate bookkeeping, and recovery's hooks. */
-static bool open_batches(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
+static bool open_batches(bl_pipeline_t *p) {
         p->isolate = bl_isolate_new(ISOLATE_NORMAL_UNITS);
         p->gate = bl_gate_new(p->config->ingest_retry_backoff_ms, p->config->ingest_retry_backoff_max_ms);
         if (!p->isolate || !p->gate)
@@ -567,7 +567,7 @@ static bool open_batches(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
                                         .consumer = p->consumer,
                                         .isolate = p->isolate,
                                         .gate = p->gate,
-                                        .stop = stop};
+                                        .stop = p->stop};
         bl_recovery_hooks(p, &settings.hooks);
         settings.hooks.closing = bl_outputs_write_snapshots; /* one snapshot per changed task and batch */
         if (!bl_outputs_open(p))
@@ -583,7 +583,7 @@ static bool open_clients(bl_pipeline_t *p, int64_t dlq_topic_max_bytes) {
         char errstr[512], processor[512];
         bool retriable;
         int64_t letter_max = bl_config_producer_max_bytes(p->config);
-        if (!open_consumer(p, errstr, sizeof(errstr)) || !open_batches(p, p->stop) ||
+        if (!open_consumer(p, errstr, sizeof(errstr)) || !open_batches(p) ||
             !open_producer(p, &retriable, errstr, sizeof(errstr)) ||
             !(p->reader = bl_reader_new(p->config, errstr, sizeof(errstr)))) {
                 bl_log_error("run", "kafka: %s", errstr);
