@@ -304,6 +304,21 @@ static bool read_state(reader_t *r, const char *name, need_t need, bl_state_t *o
         return found == FOUND ? as_state(r, name, &value, out) : found == ABSENT;
 }
 
+/* DispatchDecision v2's kind: CANCEL sets *cancel; absent (v1) or DISPATCH leaves it false. */
+static bool read_dispatch_kind(reader_t *r, const char *name, bool *cancel) {
+        avro_value_t value;
+        const char *symbol;
+        lookup_t found = find(r, name, OPTIONAL, &value, NULL);
+        if (found != FOUND)
+                return found == ABSENT;
+        if (!as_symbol(r, name, &value, &symbol))
+                return false;
+        if (strcmp(symbol, "DISPATCH") && strcmp(symbol, "CANCEL"))
+                return incompatible(r, name, "a DispatchKind symbol this backlogd does not know");
+        *cancel = !strcmp(symbol, "CANCEL");
+        return true;
+}
+
 static bool read_bytes(reader_t *r, const char *name, void **out, size_t *size, bool *present) {
         avro_value_t value;
         lookup_t found = find(r, name, OPTIONAL, &value, present);
@@ -538,6 +553,30 @@ bl_item_t *bl_records_decode_item(bl_schemas_t *schemas, const void *value, size
 
 /* ---- Transition ------------------------------------------------------------------ */
 
+/* ---- who decided (Transition v2, DispatchDecision v2) ------------------------- */
+
+static void free_provenance(bl_provenance_t *p) {
+        free_owned(p->decided_by);
+        free_owned(p->fallback);
+        free_owned(p->agent_reason);
+        free_owned(p->consultation_id);
+}
+
+/* The fields into @p p; *@p slot points at it when any is set (a v1 record has none). */
+static bool read_provenance(reader_t *r, bl_provenance_t *p, const bl_provenance_t **slot) {
+        *p = bl_provenance_none();
+        if (!read_text(r, "decided_by", OPTIONAL, owned(&p->decided_by)) ||
+            !read_text(r, "fallback", OPTIONAL, owned(&p->fallback)) ||
+            !read_int(r, "agent_rank", OPTIONAL, &p->agent_rank, NULL) ||
+            !read_text(r, "agent_reason", OPTIONAL, owned(&p->agent_reason)) ||
+            !read_text(r, "consultation_id", OPTIONAL, owned(&p->consultation_id)) ||
+            !read_long(r, "consultation_latency_ms", OPTIONAL, &p->consultation_latency_ms, NULL) ||
+            !read_bool(r, "late", &p->late) || !read_bool(r, "probe", &p->probe))
+                return false;
+        *slot = bl_provenance_is_set(p) ? p : NULL;
+        return true;
+}
+
 void bl_transition_record_destroy(bl_transition_record_t *record) {
         bl_transition_t *t;
         if (!record)
@@ -550,6 +589,8 @@ void bl_transition_record_destroy(bl_transition_record_t *record) {
         free_owned(t->dispatch_id);
         free_owned(t->policy);
         free_rationale(t->rationale, t->rationale_count);
+        free_owned(t->actor);
+        free_provenance(&record->provenance);
         free_owned(record->origin.topic);
         free(record->instance);
         bl_item_destroy(record->item);
@@ -592,7 +633,8 @@ static bool read_transition(reader_t *r, bl_transition_record_t *record, int32_t
                read_double(r, "score", OPTIONAL, &t->score, &t->has_score) && read_origin(r, record) &&
                read_text(r, "instance", REQUIRED, &record->instance) &&
                read_rationale(r, "rationale", &t->rationale, &t->rationale_count) &&
-               read_item_after(r, record, partition);
+               read_item_after(r, record, partition) && read_text(r, "actor", OPTIONAL, owned(&t->actor)) &&
+               read_provenance(r, &record->provenance, &t->provenance);
 }
 
 bl_transition_record_t *bl_records_decode_transition(bl_schemas_t *schemas, const void *value, size_t size,
@@ -620,6 +662,9 @@ void bl_dispatch_record_destroy(bl_dispatch_record_t *record) {
         free_owned(record->dispatch.policy_name);
         free_owned(record->dispatch.policy_version);
         free_rationale(record->dispatch.rationale, record->dispatch.rationale_count);
+        free_owned(record->dispatch.actor);
+        free_owned(record->dispatch.cancel_reason);
+        free_provenance(&record->provenance);
         bl_item_destroy(record->item);
         free(record);
 }
@@ -637,7 +682,10 @@ static bool read_dispatch(reader_t *r, bl_dispatch_record_t *record) {
                   read_long(r, "decided_at", REQUIRED, &d->decided_at_ms, NULL) &&
                   read_long(r, "lease_expires_at", REQUIRED, &item->lease_expires_at_ms, NULL) &&
                   read_long(r, "deadline", OPTIONAL, &item->deadline_ms, NULL) &&
-                  read_labels(r, "labels", &cold.labels) && read_payload(r, item);
+                  read_labels(r, "labels", &cold.labels) && read_payload(r, item) &&
+                  read_dispatch_kind(r, "kind", &d->cancel) && read_text(r, "actor", OPTIONAL, owned(&d->actor)) &&
+                  read_text(r, "cancel_reason", OPTIONAL, owned(&d->cancel_reason)) &&
+                  read_provenance(r, &record->provenance, &d->provenance);
         return adopt_cold(r, item, &cold, ok);
 }
 

@@ -158,6 +158,7 @@ typedef struct bl_transition_record_s {
         bl_event_origin_t origin;   /* source_topic/partition/offset; partition and offset -1 when null */
         char *instance;
         bl_item_t *item;            /* the item after the change, in the partition given; NULL when absent */
+        bl_provenance_t provenance; /* transition.provenance points here when a field is set (v2) */
 } bl_transition_record_t;
 
 void bl_transition_record_destroy(bl_transition_record_t *record);
@@ -170,6 +171,7 @@ typedef struct bl_dispatch_record_s {
         bl_dispatch_t dispatch; /* strings and rationale owned by the record; dispatch.item is item */
         bl_item_t *item;        /* partition -1, and only what the decision carries: task_id, attempt, domain,
                                    task_type, tenant, lease_expires_at, deadline, labels, payload */
+        bl_provenance_t provenance; /* dispatch.provenance points here when a field is set (v2) */
 } bl_dispatch_record_t;
 
 void bl_dispatch_record_destroy(bl_dispatch_record_t *record);

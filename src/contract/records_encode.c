@@ -401,6 +401,20 @@ static bool put_origin(writer_t *w, const bl_event_origin_t *origin) {
                put_opt_long(w, "source_offset", origin != NULL, origin ? origin->offset : 0);
 }
 
+/* Who decided (Transition v2, DispatchDecision v2): every field null or false when @p p is NULL. */
+static bool put_provenance(writer_t *w, const bl_provenance_t *p) {
+        bl_provenance_t none = bl_provenance_none();
+        if (!p)
+                p = &none;
+        return put_opt_string(w, "decided_by", p->decided_by) && put_opt_string(w, "fallback", p->fallback) &&
+               put_opt_int(w, "agent_rank", p->agent_rank > 0, p->agent_rank) &&
+               put_opt_string(w, "agent_reason", p->agent_reason) &&
+               put_opt_string(w, "consultation_id", p->consultation_id) &&
+               put_opt_long(w, "consultation_latency_ms", p->consultation_latency_ms >= 0,
+                            p->consultation_latency_ms) &&
+               put_bool(w, "late", p->late) && put_bool(w, "probe", p->probe);
+}
+
 static bool put_transition(writer_t *w, const bl_transition_t *t, const bl_item_t *item_after, bool with_payload,
                            const char *instance) {
         return put_string(w, "task_id", t->task_id) && put_long(w, "seq", t->seq) &&
@@ -412,7 +426,8 @@ static bool put_transition(writer_t *w, const bl_transition_t *t, const bl_item_
                put_opt_string(w, "policy", t->policy) && put_opt_double(w, "score", t->has_score, t->score) &&
                put_origin(w, t->origin) && put_string(w, "instance", instance) &&
                put_rationale(w, "rationale", t->rationale, t->rationale_count) &&
-               put_opt_item(w, "item", item_after, with_payload) && complete(w);
+               put_opt_item(w, "item", item_after, with_payload) && put_opt_string(w, "actor", t->actor) &&
+               put_provenance(w, t->provenance) && complete(w);
 }
 
 static bool put_dispatch(writer_t *w, const bl_dispatch_t *d) {
@@ -426,7 +441,10 @@ static bool put_dispatch(writer_t *w, const bl_dispatch_t *d) {
                put_long(w, "decided_at", d->decided_at_ms) &&
                put_long(w, "lease_expires_at", item->lease_expires_at_ms) &&
                put_opt_time(w, "deadline", item->deadline_ms) && put_labels(w, "labels", &cold->labels) &&
-               put_opt_bytes(w, "payload", item->has_payload, item->payload, item->payload_size) && complete(w);
+               put_opt_bytes(w, "payload", item->has_payload, item->payload, item->payload_size) &&
+               put_symbol(w, "kind", d->cancel ? "CANCEL" : "DISPATCH") && put_opt_string(w, "actor", d->actor) &&
+               put_opt_string(w, "cancel_reason", d->cancel_reason) && put_provenance(w, d->provenance) &&
+               complete(w);
 }
 
 static bool put_notice(writer_t *w, const bl_notice_t *n) {
@@ -602,12 +620,16 @@ static bl_err_t self_check(bl_records_t *records, char *errstr, size_t errstr_si
         bl_item_t *item = sample_item();
         bl_criterion_t criterion = {"check", 1, 1, 1, 1};
         bl_event_origin_t origin = {"check", 0, 0, NULL};
+        bl_provenance_t provenance = {"check", "check", 1, "check", "check", 1, true, true};
         bl_transition_t transition = {.task_id = "check", .has_from = true, .cause = "check", .reason = "check",
                                       .event_id = "check", .occurred_at_ms = 1, .dispatch_id = "check",
                                       .policy = "check", .has_score = true, .rationale = &criterion,
-                                      .rationale_count = 1, .origin = &origin};
+                                      .rationale_count = 1, .origin = &origin, .actor = "check",
+                                      .provenance = &provenance};
         bl_dispatch_t dispatch = {.item = item, .dispatch_id = "check", .rationale = &criterion,
-                                  .rationale_count = 1, .policy_name = "check", .policy_version = "check"};
+                                  .rationale_count = 1, .policy_name = "check", .policy_version = "check",
+                                  .provenance = &provenance, .cancel = true, .actor = "check",
+                                  .cancel_reason = "check"};
         bl_notice_t notice = {.is_outcome = true, .to_task_id = "check", .from_task_id = "check",
                               .outcome = BL_STATE_COMPLETED};
         record_t samples[] = {

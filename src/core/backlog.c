@@ -68,6 +68,17 @@ typedef struct cause_s {
 
 static void reschedule(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms);
 
+/* ---- provenance --------------------------------------------------------------- */
+
+bl_provenance_t bl_provenance_none(void) {
+        return (bl_provenance_t){.consultation_latency_ms = -1};
+}
+
+bool bl_provenance_is_set(const bl_provenance_t *d) {
+        return d && (d->decided_by || d->fallback || d->agent_rank > 0 || d->agent_reason || d->consultation_id ||
+                     d->consultation_latency_ms >= 0 || d->late || d->probe);
+}
+
 /* ---- the hash index -------------------------------------------------------- */
 
 static uint64_t hash_id(const char *text) {

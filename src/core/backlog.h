@@ -52,6 +52,28 @@ typedef struct bl_event_origin_s {
         const char *traceparent; /* NULL when the record had none */
 } bl_event_origin_t;
 
+/**
+ * Who decided a change beyond the policy's usual order, for the audit
+ * (SPEC §13, §14): Transition v2 and DispatchDecision v2 carry these
+ * fields, each null when unset.
+ */
+typedef struct bl_provenance_s {
+        const char *decided_by;          /* agent name@version, or "policy"; NULL: not a pilot decision */
+        const char *fallback;            /* decided_by "policy" for a pilot task: why not the agent (timeout, ...) */
+        int32_t agent_rank;              /* in the agent's order, 1 first; 0: none */
+        const char *agent_reason;        /* the agent's reason for this task; NULL: none */
+        const char *consultation_id;     /* the consultation the decision came from; NULL: none */
+        int64_t consultation_latency_ms; /* of that consultation; -1: none */
+        bool late;                       /* dispatched past its deadline (on_deadline dispatch_late) */
+        bool probe;                      /* a probe of its domain's half-open breaker (SPEC §14) */
+} bl_provenance_t;
+
+/** A provenance with nothing set: every string NULL, no rank, latency -1. */
+bl_provenance_t bl_provenance_none(void);
+
+/** Whether @p provenance (NULL allowed) sets any field. */
+bool bl_provenance_is_set(const bl_provenance_t *decision);
+
 /** A state change, as recorded in backlog.transitions. Borrowed for the sink call. */
 typedef struct bl_transition_s {
         const char *task_id;
@@ -73,6 +95,8 @@ typedef struct bl_transition_s {
         size_t rationale_count;
         const bl_event_origin_t *origin; /* NULL when no input event caused it */
         bool submission;      /* the change that took the task's submission (its payload goes with it) */
+        const char *actor;    /* who asked for it (an operator's event, SPEC §15); NULL: none */
+        const bl_provenance_t *provenance; /* NULL: the policy decided as usual, or nothing was decided */
 } bl_transition_t;
 
 /** A dispatch decision for dispatch.<domain>. Borrowed for the sink call. */
@@ -85,6 +109,10 @@ typedef struct bl_dispatch_s {
         const char *policy_name;
         const char *policy_version;
         int64_t decided_at_ms;
+        const bl_provenance_t *provenance; /* NULL: the policy decided as usual */
+        bool cancel;                   /* a cancellation notice of this dispatch (SPEC §15), not a dispatch */
+        const char *actor;             /* with cancel: who cancelled it; NULL: none */
+        const char *cancel_reason;     /* with cancel: why; NULL: none */
 } bl_dispatch_t;
 
 /** A message between the owners of two tasks (backlog.deps, keyed by to_task_id). */

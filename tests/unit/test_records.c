@@ -294,7 +294,7 @@ static bl_transition_record_t *round_trip_transition(const bl_transition_t *t, c
         bl_record_error_t error;
         bl_transition_record_t *record;
         CHECK_INT(bl_records_transition(records, t, item, with_payload, &value, &size), BL_OK);
-        check_header(value, size, 3);
+        check_header(value, size, 8);
         record = bl_records_decode_transition(schemas, value, size, 3, &error);
         if (!record)
                 fprintf(stderr, "decode: %s\n", error.detail);
@@ -347,6 +347,7 @@ static void test_dispatch_transition_round_trips(void) {
                 CHECK(record->origin.traceparent == NULL); /* the Transition has no such field */
                 CHECK_STR(record->instance, "backlogd-test-0");
                 check_items_equal(record->item, item, with_payload);
+                CHECK(d->actor == NULL && d->provenance == NULL); /* the policy decided as usual */
                 bl_transition_record_destroy(record);
         }
         bl_item_destroy(item);
@@ -368,7 +369,82 @@ static void test_first_transition_round_trips(void) {
         bl_transition_record_destroy(record);
 }
 
+/* Who decided: Transition v2's actor and provenance read back as written. */
+static void test_transition_provenance_round_trips(void) {
+        bl_provenance_t agent = {"triage-agent@1.4.2", NULL, 3, "stale input data", "c-17", 42, false, false};
+        bl_provenance_t fallback = {"policy", "timeout", 0, NULL, "c-18", 250, true, true};
+        bl_transition_t t = {.task_id = "t-1", .seq = 4, .has_from = true, .from = BL_STATE_READY,
+                             .to = BL_STATE_BLOCKED, .cause = "agent", .reason = "escalated",
+                             .at_ms = 1795900000000, .occurred_at_ms = BL_NO_TIME, .actor = "alice",
+                             .provenance = &agent};
+        bl_transition_record_t *record = round_trip_transition(&t, NULL, false);
+        CHECK(record != NULL);
+        if (record) {
+                const bl_provenance_t *p = record->transition.provenance;
+                CHECK_STR(record->transition.actor, "alice");
+                CHECK(p == &record->provenance);
+                CHECK_STR(p->decided_by, "triage-agent@1.4.2");
+                CHECK(p->fallback == NULL);
+                CHECK_INT(p->agent_rank, 3);
+                CHECK_STR(p->agent_reason, "stale input data");
+                CHECK_STR(p->consultation_id, "c-17");
+                CHECK_INT(p->consultation_latency_ms, 42);
+                CHECK(!p->late && !p->probe);
+        }
+        bl_transition_record_destroy(record);
+        t.provenance = &fallback;
+        t.actor = NULL;
+        record = round_trip_transition(&t, NULL, false);
+        CHECK(record != NULL);
+        if (record) {
+                const bl_provenance_t *p = record->transition.provenance;
+                CHECK(record->transition.actor == NULL && p != NULL);
+                CHECK_STR(p->decided_by, "policy");
+                CHECK_STR(p->fallback, "timeout");
+                CHECK_INT(p->agent_rank, 0);
+                CHECK(p->agent_reason == NULL);
+                CHECK(p->late && p->probe);
+        }
+        bl_transition_record_destroy(record);
+}
+
 /* ---- dispatch decisions and notices ------------------------------------------------ */
+
+/* DispatchDecision v2: a cancellation notice with its actor and reason, and who decided. */
+static void test_cancellation_notice_round_trips(void) {
+        bl_item_t *item = full_item(0);
+        bl_provenance_t late = bl_provenance_none();
+        bl_dispatch_t dispatch = {.item = item, .dispatch_id = "t-full/2", .score = 0.5, .policy_name = "balanced",
+                                  .policy_version = "3", .decided_at_ms = 1795900000100, .cancel = true,
+                                  .actor = "bob", .cancel_reason = "duplicate job", .provenance = &late};
+        const void *value;
+        size_t size;
+        bl_record_error_t error;
+        bl_dispatch_record_t *record;
+        late.late = true;
+        CHECK_INT(bl_records_dispatch(records, &dispatch, &value, &size), BL_OK);
+        record = bl_records_decode_dispatch(schemas, value, size, &error);
+        CHECK(record != NULL);
+        if (record) {
+                CHECK(record->dispatch.cancel);
+                CHECK_STR(record->dispatch.actor, "bob");
+                CHECK_STR(record->dispatch.cancel_reason, "duplicate job");
+                CHECK(record->dispatch.provenance == &record->provenance && record->provenance.late);
+                CHECK(record->provenance.decided_by == NULL && record->provenance.consultation_latency_ms == -1);
+        }
+        bl_dispatch_record_destroy(record);
+        dispatch.cancel = false;
+        dispatch.actor = dispatch.cancel_reason = NULL;
+        dispatch.provenance = NULL;
+        CHECK_INT(bl_records_dispatch(records, &dispatch, &value, &size), BL_OK);
+        record = bl_records_decode_dispatch(schemas, value, size, &error);
+        CHECK(record != NULL);
+        if (record)
+                CHECK(!record->dispatch.cancel && record->dispatch.actor == NULL && !record->dispatch.provenance);
+        bl_dispatch_record_destroy(record);
+        bl_item_destroy(item);
+}
+
 
 static void test_dispatch_decision_round_trips(void) {
         bl_item_t *item = full_item(200);
@@ -380,7 +456,7 @@ static void test_dispatch_decision_round_trips(void) {
         bl_record_error_t error;
         bl_dispatch_record_t *record;
         CHECK_INT(bl_records_dispatch(records, &dispatch, &value, &size), BL_OK);
-        check_header(value, size, 5);
+        check_header(value, size, 9);
         record = bl_records_decode_dispatch(schemas, value, size, &error);
         CHECK(record != NULL);
         if (record) {
@@ -1151,7 +1227,9 @@ int main(void) {
         RUN(test_buffer_grows_and_is_reused);
         RUN(test_dispatch_transition_round_trips);
         RUN(test_first_transition_round_trips);
+        RUN(test_transition_provenance_round_trips);
         RUN(test_dispatch_decision_round_trips);
+        RUN(test_cancellation_notice_round_trips);
         RUN(test_notices_round_trip);
         RUN(test_decoded_notice_survives_the_next_encode);
         RUN(test_outcome_notice_needs_its_outcome);
