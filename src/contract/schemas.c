@@ -40,6 +40,7 @@ static void schema_destroy(bl_schema_t *schema) {
         if (schema->avro)
                 avro_schema_decref(schema->avro);
         json_decref(schema->json);
+        free(schema->item_plan);
         free(schema);
 }
 
