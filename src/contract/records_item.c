@@ -133,6 +133,7 @@ static const char *const error_names[E__COUNT] = {"code", "message", "retryable"
 #define PLAN_MAX_FIELDS 64
 #define PLAN_MAX_SYMBOLS 64
 #define MAP_MAX_KEYS 16 /* a larger map goes the generic way: its keys are checked for repeats pairwise */
+#define KIND_SLOTS 16   /* the kinds met last, by a hash of their fields: most snapshots share a few hundred */
 
 typedef struct plan_field_s {
         int8_t id;            /* field_id_t, or which TaskError field (E_*) */
@@ -149,7 +150,17 @@ typedef struct plan_s {
         int8_t states[PLAN_MAX_SYMBOLS]; /* the writer's TaskState index -> bl_state_t, -1 unknown */
         plan_field_t fields[PLAN_MAX_FIELDS];
         plan_field_t error_fields[E__COUNT];
+        const bl_kind_t *kinds[KIND_SLOTS]; /* a reference held on each, given back by bl_records_item_plan_free */
 } plan_t;
+
+void bl_records_item_plan_free(void *opaque) {
+        plan_t *plan = opaque;
+        if (!plan)
+                return;
+        for (size_t i = 0; i < KIND_SLOTS; i++)
+                bl_kind_release(plan->kinds[i]);
+        free(plan);
+}
 
 /* ---- planning a writer ----------------------------------------------------------- */
 
@@ -255,7 +266,7 @@ static plan_verdict_t plan_writer(plan_t *plan, avro_schema_t writer) {
 }
 
 /* The writer's plan, made on its first record; NULL when out of memory. */
-static const plan_t *plan_of(bl_schema_t *writer) {
+static plan_t *plan_of(bl_schema_t *writer) {
         plan_t *plan = writer->item_plan;
         if (plan)
                 return plan;
@@ -658,30 +669,74 @@ static void set_scalars(const staged_t *staged, bl_item_t *item) {
         item->placeholder = number_or(staged, F_PLACEHOLDER, 0) != 0;
 }
 
-/*
- * The item with its task_id and kind. The strings are made NUL-terminated in
- * @p scratch (room for the record's size and a NUL per string); task_type and
- * domain "" are a placeholder's NULL, tenant null is NULL and sla_class null
- * is "standard", as records.c reads them.
- */
-static bl_item_t *make_item(const staged_t *staged, int32_t partition, char *scratch) {
-        static const int ids[] = {F_TASK_ID, F_TASK_TYPE, F_DOMAIN, F_TENANT, F_SLA_CLASS};
-        const char *texts[5] = {NULL, NULL, NULL, NULL, "standard"};
-        for (size_t i = 0; i < 5; i++)
-                if (staged->present[ids[i]]) {
-                        texts[i] = scratch;
-                        scratch = put_text(scratch, &staged->text[ids[i]]);
-                }
-        return bl_item_new_of_kind(texts[0], partition, texts[1] && *texts[1] ? texts[1] : NULL,
-                                   texts[2] && *texts[2] ? texts[2] : NULL,
-                                   texts[3], texts[4]);
+/* ---- the kind, from the kinds met last ----------------------------------------------------- */
+
+static const span_t standard = {(const unsigned char *)"standard", 8};
+
+/* Whether a kind's field @p text is what the record's field reads as: @p span, or NULL for none. */
+static bool text_is(const char *text, const span_t *span) {
+        if (!span)
+                return text == NULL;
+        return text && strlen(text) == span->size && !memcmp(text, span->bytes, span->size);
 }
 
-static bl_item_t *build(const plan_t *plan, const staged_t *staged, size_t size, int32_t partition) {
-        char small[512], *scratch = size + 5 <= sizeof(small) ? small : malloc(size + 5);
-        bl_item_t *item = scratch ? make_item(staged, partition, scratch) : NULL;
+static uint64_t hash_spans(const span_t *const fields[4]) {
+        uint64_t hash = 0xcbf29ce484222325ULL;
+        for (int i = 0; i < 4; i++) {
+                for (size_t j = 0; fields[i] && j < fields[i]->size; j++)
+                        hash = (hash ^ fields[i]->bytes[j]) * 0x100000001b3ULL;
+                hash = (hash ^ (fields[i] ? 0x01u : 0x02u)) * 0x100000001b3ULL;
+        }
+        return hash;
+}
+
+/* The kind interned from the fields, each copied NUL-terminated; NULL when out of memory. */
+static const bl_kind_t *intern(const span_t *const fields[4]) {
+        char small[256], *scratch = small, *at;
+        const char *texts[4];
+        size_t size = 4;
+        for (int i = 0; i < 4; i++)
+                size += fields[i] ? fields[i]->size : 0;
+        if (size > sizeof(small) && !(scratch = malloc(size)))
+                return NULL;
+        at = scratch;
+        for (int i = 0; i < 4; i++) {
+                texts[i] = fields[i] ? at : NULL;
+                at = fields[i] ? put_text(at, fields[i]) : at;
+        }
+        const bl_kind_t *kind = bl_kind_intern(texts[0], texts[1], texts[2], texts[3]);
         if (scratch != small)
                 free(scratch);
+        return kind;
+}
+
+/*
+ * A reference to the record's kind: task_type and domain "" are a
+ * placeholder's NULL, tenant null is NULL and sla_class null is "standard",
+ * as records.c reads them. A kind met lately is taken from the plan's slots
+ * without hashing the table's way or comparing under its lock.
+ */
+static const bl_kind_t *kind_of(plan_t *plan, const staged_t *staged) {
+        const span_t *type = &staged->text[F_TASK_TYPE], *domain = &staged->text[F_DOMAIN];
+        const span_t *fields[4] = {type->size ? type : NULL, domain->size ? domain : NULL,
+                                   staged->present[F_TENANT] ? &staged->text[F_TENANT] : NULL,
+                                   staged->present[F_SLA_CLASS] ? &staged->text[F_SLA_CLASS] : &standard};
+        const bl_kind_t **slot = &plan->kinds[hash_spans(fields) % KIND_SLOTS], *kind = *slot;
+        if (kind && text_is(kind->task_type, fields[0]) && text_is(kind->domain, fields[1]) &&
+            text_is(kind->tenant, fields[2]) && text_is(kind->sla_class, fields[3]))
+                return bl_kind_hold(kind);
+        if (!(kind = intern(fields)))
+                return NULL;
+        bl_kind_release(*slot);
+        *slot = bl_kind_hold(kind);
+        return kind;
+}
+
+static bl_item_t *build(plan_t *plan, const staged_t *staged, int32_t partition) {
+        const span_t *task_id = &staged->text[F_TASK_ID];
+        const bl_kind_t *kind = kind_of(plan, staged);
+        bl_item_t *item = kind ? bl_item_new_with_kind((const char *)task_id->bytes, task_id->size, partition, kind)
+                               : NULL;
         if (!item)
                 return NULL;
         set_scalars(staged, item);
@@ -693,7 +748,7 @@ static bl_item_t *build(const plan_t *plan, const staged_t *staged, size_t size,
 
 bl_item_t *bl_records_item_read(bl_schema_t *writer, const unsigned char *body, size_t size, int32_t partition,
                                 bool *declined, bl_record_error_t *error) {
-        const plan_t *plan = plan_of(writer);
+        plan_t *plan = plan_of(writer);
         staged_t staged;
         bl_item_t *item;
         *declined = false;
@@ -705,7 +760,7 @@ bl_item_t *bl_records_item_read(bl_schema_t *writer, const unsigned char *body, 
                 *declined = true;
                 return NULL;
         }
-        if (!(item = build(plan, &staged, size, partition)))
+        if (!(item = build(plan, &staged, partition)))
                 bl_record_error_transient(error, "out of memory");
         return item;
 }

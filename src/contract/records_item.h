@@ -27,10 +27,14 @@
  * path would return for the same bytes.
  *
  * The plan of a writer is made on its first record and kept in @p writer
- * (writer->item_plan, one allocation that the schema cache frees with the
- * schema). Not thread-safe: the schema cache is one thread's.
+ * (writer->item_plan, freed with the schema by bl_records_item_plan_free),
+ * with references to the kinds met last. Not thread-safe: the schema cache
+ * is one thread's.
  */
 bl_item_t *bl_records_item_read(bl_schema_t *writer, const unsigned char *body, size_t size, int32_t partition,
                                 bool *declined, bl_record_error_t *error);
+
+/** Frees a writer's plan (bl_schema_t.item_plan) and gives back the kinds it holds. NULL is a no-op. */
+void bl_records_item_plan_free(void *plan);
 
 #endif

@@ -33,7 +33,7 @@ typedef struct bl_schema_s {
         bool compat_ok;
         char compat_reason[256];
         /* How contract/records_item.c reads BacklogItems written with this schema straight from
-         * their bytes: planned on the first one, one allocation, freed with the schema. */
+         * their bytes: planned on the first one, freed with the schema (bl_records_item_plan_free). */
         void *item_plan;
 } bl_schema_t;
 

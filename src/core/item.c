@@ -169,18 +169,18 @@ bl_item_t *bl_item_new(const char *task_id, int32_t partition) {
         return bl_item_new_of_kind(task_id, partition, NULL, NULL, NULL, "standard");
 }
 
-bl_item_t *bl_item_new_of_kind(const char *task_id, int32_t partition, const char *task_type, const char *domain,
-                               const char *tenant, const char *sla_class) {
-        size_t id_size = strlen(task_id) + 1, size = offsetof(bl_item_t, task_id_storage) + id_size;
+bl_item_t *bl_item_new_with_kind(const char *task_id, size_t task_id_size, int32_t partition, const bl_kind_t *kind) {
+        size_t size = offsetof(bl_item_t, task_id_storage) + task_id_size + 1;
         bl_item_t *item =
                 calloc(1, size > sizeof(bl_item_t) ? size : sizeof(bl_item_t)); /* a struct copy stays inside */
-        if (!item)
-                return NULL;
-        item->task_id = memcpy(item->task_id_storage, task_id, id_size);
-        if (!(item->kind = bl_kind_intern(task_type, domain, tenant, sla_class))) {
-                free(item);
+        if (!item) {
+                bl_kind_release(kind);
                 return NULL;
         }
+        memcpy(item->task_id_storage, task_id, task_id_size);
+        item->task_id_storage[task_id_size] = '\0';
+        item->task_id = item->task_id_storage;
+        item->kind = kind;
         item->partition = partition;
         item->state = BL_STATE_QUEUED;
         item->submitted_at_ms = item->deadline_ms = item->not_before_ms = item->data_ready_at_ms = BL_NO_TIME;
@@ -190,6 +190,12 @@ bl_item_t *bl_item_new_of_kind(const char *task_id, int32_t partition, const cha
         item->sched_slot = BL_ITEM_NO_SLOT;
         item->timer_due_ms = BL_NO_TIME;
         return item;
+}
+
+bl_item_t *bl_item_new_of_kind(const char *task_id, int32_t partition, const char *task_type, const char *domain,
+                               const char *tenant, const char *sla_class) {
+        const bl_kind_t *kind = bl_kind_intern(task_type, domain, tenant, sla_class);
+        return kind ? bl_item_new_with_kind(task_id, strlen(task_id), partition, kind) : NULL;
 }
 
 void bl_item_cold_clear(bl_item_cold_t *cold) {

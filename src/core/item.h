@@ -140,6 +140,12 @@ bl_item_t *bl_item_new(const char *task_id, int32_t partition);
 /** The same, of the kind with these fields (each may be NULL): one lookup in the kinds' table, not two. */
 bl_item_t *bl_item_new_of_kind(const char *task_id, int32_t partition, const char *task_type, const char *domain,
                                const char *tenant, const char *sla_class);
+/**
+ * The same, with the @p task_id_size bytes at @p task_id (no NUL needed) and
+ * @p kind, whose reference the item takes over (the caller's bl_kind_hold or
+ * bl_kind_intern). NULL when out of memory; the reference is then given back.
+ */
+bl_item_t *bl_item_new_with_kind(const char *task_id, size_t task_id_size, int32_t partition, const bl_kind_t *kind);
 /** Frees the item, its payload, event ids and cold fields, and gives back its kind. NULL is a no-op. */
 void bl_item_destroy(bl_item_t *item);
 
