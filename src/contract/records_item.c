@@ -133,7 +133,7 @@ static const char *const error_names[E__COUNT] = {"code", "message", "retryable"
 #define PLAN_MAX_FIELDS 64
 #define PLAN_MAX_SYMBOLS 64
 #define MAP_MAX_KEYS 16 /* a larger map goes the generic way: its keys are checked for repeats pairwise */
-#define KIND_SLOTS 16   /* the kinds met last, by a hash of their fields: most snapshots share a few hundred */
+#define KIND_SLOTS 4096 /* the kinds met last, by a hash of their fields (the restore bench has 7,000) */
 
 typedef struct plan_field_s {
         int8_t id;            /* field_id_t, or which TaskError field (E_*) */
@@ -150,6 +150,7 @@ typedef struct plan_s {
         int8_t states[PLAN_MAX_SYMBOLS]; /* the writer's TaskState index -> bl_state_t, -1 unknown */
         plan_field_t fields[PLAN_MAX_FIELDS];
         plan_field_t error_fields[E__COUNT];
+        int8_t field_at[F__COUNT];       /* each known field's place among the writer's, -1 when it lacks it */
         const bl_kind_t *kinds[KIND_SLOTS]; /* a reference held on each, given back by bl_records_item_plan_free */
 } plan_t;
 
@@ -241,6 +242,7 @@ static bool plan_field(plan_t *plan, avro_schema_t writer, size_t index, bool *s
             !shape_fits(known[id].shape, avro_typeof(value)))
                 return false;
         seen[id] = true;
+        plan->field_at[id] = (int8_t)index;
         *field = (plan_field_t){(int8_t)id, (int8_t)null_branch, -1, (uint8_t)avro_typeof(value)};
         switch (known[id].shape) {
         case S_STRINGS: return plan_elements(avro_schema_array_items(value), field);
@@ -253,6 +255,7 @@ static bool plan_field(plan_t *plan, avro_schema_t writer, size_t index, bool *s
 
 static plan_verdict_t plan_writer(plan_t *plan, avro_schema_t writer) {
         bool seen[F__COUNT] = {false};
+        memset(plan->field_at, -1, sizeof(plan->field_at));
         plan->field_count = avro_schema_record_size(writer);
         if (plan->field_count > PLAN_MAX_FIELDS)
                 return PLAN_GENERIC;
@@ -335,10 +338,26 @@ static bool get_span(cursor_t *c, span_t *span) {
         return true;
 }
 
+/*
+ * Whether @p size bytes are text as the generic path takes it: no NUL, valid
+ * UTF-8. Eight bytes at a time while they are ASCII without a NUL (almost
+ * every id, label and trace context), then the general checks for the rest.
+ */
+static bool text_ok(const unsigned char *bytes, size_t size) {
+        const uint64_t low = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+        size_t at = 0;
+        for (; at + 8 <= size; at += 8) {
+                uint64_t word;
+                memcpy(&word, bytes + at, sizeof(word));
+                if ((word & high) || ((word - low) & ~word & high)) /* a byte >= 0x80, or a zero byte */
+                        break;
+        }
+        return !memchr(bytes + at, 0, size - at) && bl_text_utf8_valid(bytes + at, size - at, NULL);
+}
+
 /* A string as the generic path takes it: no NUL inside, valid UTF-8. */
 static bool get_text(cursor_t *c, span_t *span) {
-        return get_span(c, span) && !memchr(span->bytes, 0, span->size) &&
-               bl_text_utf8_valid(span->bytes, span->size, NULL);
+        return get_span(c, span) && text_ok(span->bytes, span->size);
 }
 
 static bool get_boolean(cursor_t *c, bool *out) {
@@ -588,11 +607,9 @@ static bool make_text(const span_t *span, char **out) {
         return true;
 }
 
+/* The plan of a field the record has (staged->present). */
 static const plan_field_t *field_of(const plan_t *plan, int id) {
-        for (size_t i = 0; i < plan->field_count; i++)
-                if (plan->fields[i].id == id)
-                        return &plan->fields[i];
-        return NULL;
+        return &plan->fields[plan->field_at[id]];
 }
 
 static bool make_cold(const plan_t *plan, const staged_t *staged, bl_item_t *item) {

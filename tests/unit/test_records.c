@@ -1280,6 +1280,35 @@ static void test_direct_read_declines_to_the_generic_one(void) {
         bl_item_destroy(item);
 }
 
+/* A NUL or a byte that is not UTF-8 past the first eight bytes of a string (the words read at once) is still seen. */
+static void test_direct_read_checks_every_byte_of_a_string(void) {
+        static const char *const bad[] = {"abcdefgh\xffjklmnop", "abcdefghijklmno\xc3", "abcdefghijklmnopqrstuvw\x80"};
+        const void *value;
+        size_t size;
+        bl_record_error_t error;
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                bl_item_t *item = bl_item_new(bad[i], 0);
+                CHECK_INT(bl_records_item(records, item, false, &value, &size), BL_OK);
+                CHECK(bl_records_decode_item(schemas, value, size, 0, &error) == NULL);
+                CHECK_CONTAINS(error.detail, "task_id: not valid UTF-8");
+                check_reads_agree(value, size, 0, NULL);
+                bl_item_destroy(item);
+        }
+        for (size_t at = 0; at < 20; at++) { /* a NUL at every place of a 20-byte task_id */
+                bl_item_t *item = bl_item_new("abcdefghijklmnopqrst", 0);
+                unsigned char *copy;
+                CHECK_INT(bl_records_item(records, item, false, &value, &size), BL_OK);
+                copy = malloc(size);
+                memcpy(copy, value, size);
+                copy[BL_WIRE_HEADER_SIZE + 1 + at] = '\0';
+                CHECK(bl_records_decode_item(schemas, copy, size, 0, &error) == NULL);
+                CHECK_CONTAINS(error.detail, "task_id: contains a NUL byte");
+                check_reads_agree(copy, size, 0, NULL);
+                free(copy);
+                bl_item_destroy(item);
+        }
+}
+
 /* A change's transition, with the snapshot's item bytes spliced in, is byte for byte the transition encoded alone. */
 static void test_change_is_the_transition_and_snapshot_encoded_alone(void) {
         bl_criterion_t criterion = {"aging", 0.5, 0.25, 0.2, 0.05};
@@ -1386,6 +1415,7 @@ int main(void) {
         RUN(test_direct_read_is_the_one_taken);
         RUN(test_direct_read_agrees_on_damaged_bytes);
         RUN(test_direct_read_declines_to_the_generic_one);
+        RUN(test_direct_read_checks_every_byte_of_a_string);
         RUN(test_change_is_the_transition_and_snapshot_encoded_alone);
         if (getenv("BACKLOGD_RECORDS_MEASURE"))
                 measure_throughput();
