@@ -15,8 +15,9 @@
  * everything and notes where each field is (strings as pointers into the
  * bytes, arrays and maps as where their blocks start); the second makes the
  * item with one allocation per part: the item with its task_id, payload,
- * recent event ids end to end, the cold part, its string vectors at their
- * exact sizes and its labels packed.
+ * recent event ids end to end, and the cold part packed in one allocation
+ * with its vectors, labels and strings (bl_item_set_cold_packed), as long as
+ * nothing changes it.
  *
  * It accepts only bytes that the generic path accepts and reads the same way,
  * and declines everything else, which the caller then reads the generic way
@@ -538,102 +539,99 @@ static void each_entry(const list_t *list, const plan_field_t *field, bool map, 
         int64_t block;
         while (index < list->count && get_varint(&c, 10, &block))
                 for (int64_t i = 0; i < block; i++, index++) {
-                        span_t key = {0}, value;
+                        span_t key = {0}, value = {0};
                         next_entry(&c, field, map, &key, &value);
                         each(target, index, &key, &value);
                 }
 }
 
-/* Packs strings end to end, each with its NUL, in one allocation of text_bytes. */
+/* Packs strings end to end, each with its NUL; a vector's entries each get their slot. */
 typedef struct packer_s {
         char *at;
+        char **slots; /* NULL for a map */
 } packer_t;
 
 static void pack_entry(void *target, size_t index, const span_t *key, const span_t *value) {
         packer_t *packer = target;
-        (void)index;
         if (key->bytes)
                 packer->at = put_text(packer->at, key);
+        if (packer->slots)
+                packer->slots[index] = packer->at;
         packer->at = put_text(packer->at, value);
 }
 
-/* Copies each entry into a string vector that has room for them all; `failed` when out of memory. */
-typedef struct vec_filler_s {
-        bl_strvec_t *vec;
-        bool failed;
-} vec_filler_t;
-
-static void copy_entry(void *target, size_t index, const span_t *key, const span_t *value) {
-        vec_filler_t *filler = target;
-        char *copy;
-        (void)index;
-        (void)key;
-        if (filler->failed || !(copy = malloc(value->size + 1))) {
-                filler->failed = true;
-                return;
-        }
-        put_text(copy, value);
-        filler->vec->items[filler->vec->count++] = copy;
-}
-
-/* A string vector of exactly the list's strings, each its own allocation as bl_strvec_push makes them. */
-static bool make_strvec(const list_t *list, const plan_field_t *field, bl_strvec_t *vec) {
-        vec_filler_t filler = {vec, false};
-        if (!list->count)
-                return true;
-        if (!(vec->items = malloc(list->count * sizeof(*vec->items))))
-                return false;
-        vec->capacity = list->count;
-        each_entry(list, field, false, copy_entry, &filler);
-        return !filler.failed;
-}
-
-static bool make_labels(const list_t *list, const plan_field_t *field, bl_labels_t *labels) {
-        packer_t packer = {NULL};
-        if (!list->count)
-                return true;
-        if (!(labels->pairs = packer.at = malloc(list->text_bytes)))
-                return false;
-        each_entry(list, field, true, pack_entry, &packer);
-        labels->count = (uint32_t)list->count;
-        labels->size = (uint32_t)list->text_bytes;
-        return true;
-}
-
-static bool make_text(const span_t *span, char **out) {
-        if (!(*out = malloc(span->size + 1)))
-                return false;
-        put_text(*out, span);
-        return true;
-}
+static const int vectors[3] = {F_DEPENDS_ON, F_PENDING_DEPS, F_DEPENDENTS};
 
 /* The plan of a field the record has (staged->present). */
 static const plan_field_t *field_of(const plan_t *plan, int id) {
         return &plan->fields[plan->field_at[id]];
 }
 
-static bool make_cold(const plan_t *plan, const staged_t *staged, bl_item_t *item) {
-        bl_item_cold_t cold = {0};
-        static const int vectors[] = {F_DEPENDS_ON, F_PENDING_DEPS, F_DEPENDENTS};
-        bl_strvec_t *targets[] = {&cold.depends_on, &cold.pending_deps, &cold.dependents};
-        bool ok = true;
-        for (size_t i = 0; i < 3 && ok; i++)
+/* The bytes a view of the cold fields takes: each vector's slots, then every string with its NUL. */
+static size_t cold_view_bytes(const staged_t *staged) {
+        size_t bytes = 0;
+        for (size_t i = 0; i < 3; i++)
                 if (staged->present[vectors[i]])
-                        ok = make_strvec(&staged->list[vectors[i]], field_of(plan, vectors[i]), targets[i]);
-        if (ok && staged->present[F_LABELS])
-                ok = make_labels(&staged->list[F_LABELS], field_of(plan, F_LABELS), &cold.labels);
-        if (ok && staged->present[F_TRACEPARENT])
-                ok = make_text(&staged->text[F_TRACEPARENT], &cold.traceparent);
-        if (ok && staged->present[F_LAST_ERROR]) {
-                cold.has_last_error = true;
-                cold.error_retryable = staged->error_retryable;
-                ok = make_text(&staged->error_text[E_CODE], &cold.error_code) &&
-                     make_text(&staged->error_text[E_MESSAGE], &cold.error_message);
+                        bytes += staged->list[vectors[i]].count * sizeof(char *) + staged->list[vectors[i]].text_bytes;
+        if (staged->present[F_LABELS])
+                bytes += staged->list[F_LABELS].text_bytes;
+        if (staged->present[F_TRACEPARENT])
+                bytes += staged->text[F_TRACEPARENT].size + 1;
+        if (staged->present[F_LAST_ERROR])
+                bytes += staged->error_text[E_CODE].size + staged->error_text[E_MESSAGE].size + 2;
+        return bytes;
+}
+
+/* A view of the record's cold fields in @p scratch (cold_view_bytes of it, pointer-aligned): slots, then text. */
+static void cold_view(const plan_t *plan, const staged_t *staged, char *scratch, bl_item_cold_t *view) {
+        bl_strvec_t *targets[3] = {&view->depends_on, &view->pending_deps, &view->dependents};
+        char **slots = (char **)scratch;
+        size_t slot_count = 0;
+        for (size_t i = 0; i < 3; i++)
+                slot_count += staged->present[vectors[i]] ? staged->list[vectors[i]].count : 0;
+        packer_t packer = {(char *)(slots + slot_count), NULL};
+        for (size_t i = 0; i < 3; i++) {
+                const list_t *list = &staged->list[vectors[i]];
+                if (!staged->present[vectors[i]] || !list->count)
+                        continue;
+                packer.slots = targets[i]->items = slots;
+                targets[i]->count = targets[i]->capacity = list->count;
+                slots += list->count;
+                each_entry(list, field_of(plan, vectors[i]), false, pack_entry, &packer);
         }
-        if (ok && !bl_item_adopt_cold(item, &cold))
-                ok = false;
-        if (!ok)
-                bl_item_cold_clear(&cold);
+        packer.slots = NULL;
+        if (staged->present[F_LABELS] && staged->list[F_LABELS].count) {
+                view->labels = (bl_labels_t){packer.at, (uint32_t)staged->list[F_LABELS].count,
+                                             (uint32_t)staged->list[F_LABELS].text_bytes};
+                each_entry(&staged->list[F_LABELS], field_of(plan, F_LABELS), true, pack_entry, &packer);
+        }
+        if (staged->present[F_TRACEPARENT]) {
+                view->traceparent = packer.at;
+                packer.at = put_text(packer.at, &staged->text[F_TRACEPARENT]);
+        }
+        if (staged->present[F_LAST_ERROR]) {
+                view->has_last_error = true;
+                view->error_retryable = staged->error_retryable;
+                view->error_code = packer.at;
+                packer.at = put_text(packer.at, &staged->error_text[E_CODE]);
+                view->error_message = packer.at;
+                packer.at = put_text(packer.at, &staged->error_text[E_MESSAGE]);
+        }
+}
+
+/* The cold fields, packed in one allocation (bl_item_set_cold_packed); none when the record has none. */
+static bool make_cold(const plan_t *plan, const staged_t *staged, bl_item_t *item) {
+        _Alignas(sizeof(char *)) char small[1024];
+        size_t bytes = cold_view_bytes(staged);
+        char *scratch = bytes <= sizeof(small) ? small : malloc(bytes);
+        bl_item_cold_t view = {0};
+        bool ok;
+        if (!scratch)
+                return false;
+        cold_view(plan, staged, scratch, &view);
+        ok = bl_item_set_cold_packed(item, &view);
+        if (scratch != small)
+                free(scratch);
         return ok;
 }
 
