@@ -230,7 +230,10 @@ bl_item_t *bl_item_new_of_kind(const char *task_id, int32_t partition, const cha
 }
 
 void bl_item_cold_clear(bl_item_cold_t *cold) {
-        if (cold->packed_bytes) { /* everything is in the one allocation, the struct's own */
+        if (cold->packed_bytes) { /* all in the one allocation, the struct's own, but vectors changed since */
+                bl_strvec_clear(&cold->depends_on);
+                bl_strvec_clear(&cold->pending_deps);
+                bl_strvec_clear(&cold->dependents);
                 memset(cold, 0, sizeof(*cold));
                 return;
         }
@@ -347,6 +350,7 @@ static bool unpack_cold(bl_item_t *item) {
         }
         own->has_last_error = packed->has_last_error;
         own->error_retryable = packed->error_retryable;
+        bl_item_cold_clear(item->cold); /* a vector changed in place has allocations of its own */
         free(item->cold);
         item->cold = own;
         return true;
@@ -421,6 +425,8 @@ static size_t text_bytes(const char *text) {
 }
 
 static size_t strvec_bytes(const bl_strvec_t *vec) {
+        if (borrowed(vec))
+                return 0; /* in its packed cold part's allocation */
         size_t bytes = vec->capacity ? chunk_bytes(vec->capacity * sizeof(*vec->items)) : 0;
         for (size_t i = 0; i < vec->count; i++)
                 bytes += text_bytes(vec->items[i]);
@@ -429,7 +435,8 @@ static size_t strvec_bytes(const bl_strvec_t *vec) {
 
 static size_t cold_bytes(const bl_item_cold_t *cold) {
         if (cold->packed_bytes)
-                return chunk_bytes(cold->packed_bytes);
+                return chunk_bytes(cold->packed_bytes) + strvec_bytes(&cold->depends_on) +
+                       strvec_bytes(&cold->pending_deps) + strvec_bytes(&cold->dependents);
         return chunk_bytes(sizeof(*cold)) + strvec_bytes(&cold->depends_on) + strvec_bytes(&cold->pending_deps) +
                strvec_bytes(&cold->dependents) + (cold->labels.count ? chunk_bytes(cold->labels.size) : 0) +
                text_bytes(cold->traceparent) + text_bytes(cold->error_code) + text_bytes(cold->error_message);
@@ -455,6 +462,7 @@ size_t bl_item_trim(bl_item_t *item) {
         item->has_payload = false;
         bl_item_cold_t *cold = item->cold;
         if (cold && cold->packed_bytes && !cold->has_last_error) { /* nothing in it stays */
+                bl_item_cold_clear(cold);
                 free(cold);
                 item->cold = cold = NULL;
         }
@@ -462,9 +470,10 @@ size_t bl_item_trim(bl_item_t *item) {
                 bl_item_cold_t error = {.has_last_error = true, .error_retryable = cold->error_retryable,
                                         .error_code = cold->error_code, .error_message = cold->error_message};
                 item->cold = NULL;
-                if (bl_item_set_cold_packed(item, &error))
+                if (bl_item_set_cold_packed(item, &error)) {
+                        bl_item_cold_clear(cold);
                         free(cold);
-                else
+                } else
                         item->cold = cold;
                 cold = NULL;
         }

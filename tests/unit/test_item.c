@@ -271,6 +271,13 @@ static void test_packed_cold_part_trims(void) {
         item = bl_item_new("t-trim-all", 0);
         CHECK(bl_item_set_cold_packed(item, &own));
         CHECK(bl_item_trim(item) > 0 && item->cold == NULL);
+        bl_item_destroy(item);
+        item = bl_item_new("t-trim-changed", 0); /* a vector changed in place has allocations of its own */
+        CHECK(bl_item_set_cold_packed(item, &own));
+        size_t packed_bytes = bl_item_held_bytes(item);
+        CHECK(bl_strvec_push(&item->cold->dependents, "after-2"));
+        CHECK(bl_item_held_bytes(item) > packed_bytes);
+        CHECK(bl_item_trim(item) > 0 && item->cold == NULL);
         bl_item_cold_clear(&own);
         bl_item_destroy(item);
 }
