@@ -427,7 +427,11 @@ static bool get_list(cursor_t *c, const plan_field_t *field, bool map, list_t *l
         list->start = c->at;
         list->end = c->end;
         list->count = list->text_bytes = 0;
-        while (get_varint(c, 10, &block) && block != 0) {
+        for (;;) {
+                if (!get_varint(c, 10, &block))
+                        return false;
+                if (block == 0)
+                        break;
                 if (block < 0 || (uint64_t)block > (uint64_t)(c->end - c->at))
                         return false; /* sized blocks, or more entries than bytes: the generic way */
                 for (int64_t i = 0; i < block; i++, list->count++) {
@@ -444,7 +448,7 @@ static bool get_list(cursor_t *c, const plan_field_t *field, bool map, list_t *l
                         list->text_bytes += value.size + 1;
                 }
         }
-        return block == 0 && list->count <= (map ? UINT32_MAX : UINT16_MAX);
+        return list->count <= (map ? UINT32_MAX : UINT16_MAX);
 }
 
 static bool get_error(cursor_t *c, const plan_t *plan, staged_t *staged) {

@@ -1280,6 +1280,26 @@ static void test_direct_read_declines_to_the_generic_one(void) {
         bl_item_destroy(item);
 }
 
+/*
+ * Regression (found by fuzz_records): an array's block count that is no
+ * varint (ten bytes with the continuation bit) was taken for the end of the
+ * array whenever the uninitialised count happened to be 0, and the direct
+ * read accepted what the walk refuses.
+ */
+static void test_direct_read_refuses_a_block_count_that_is_no_number(void) {
+        static const unsigned char value[] = {
+                0x00, 0x00, 0x00, 0x00, 0x04, 0x1a, 0x70, 0x2d, 0x6c, 0x74, 0x61, 0x63, 0x65, 0x0b, 0x01, 0x6c,
+                0x64, 0x65, 0x72, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+                0x01, 0x86, 0x93, 0x03, 0x00, 0x31, 0x61, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xd8, 0xd8, 0xd8, 0xd8, 0xd8, 0xd8, 0xd8, 0xd8,
+                0xd8, 0xd8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+        bl_record_error_t error;
+        CHECK(bl_records_decode_item(schemas, value, sizeof(value), 0, &error) == NULL);
+        CHECK_INT(error.reason, BL_REASON_DECODE_AVRO);
+        CHECK_CONTAINS(error.detail, "number longer than its type allows");
+        check_reads_agree(value, sizeof(value), 0, NULL);
+}
+
 /* A NUL or a byte that is not UTF-8 past the first eight bytes of a string (the words read at once) is still seen. */
 static void test_direct_read_checks_every_byte_of_a_string(void) {
         static const char *const bad[] = {"abcdefgh\xffjklmnop", "abcdefghijklmno\xc3", "abcdefghijklmnopqrstuvw\x80"};
@@ -1416,6 +1436,7 @@ int main(void) {
         RUN(test_direct_read_agrees_on_damaged_bytes);
         RUN(test_direct_read_declines_to_the_generic_one);
         RUN(test_direct_read_checks_every_byte_of_a_string);
+        RUN(test_direct_read_refuses_a_block_count_that_is_no_number);
         RUN(test_change_is_the_transition_and_snapshot_encoded_alone);
         if (getenv("BACKLOGD_RECORDS_MEASURE"))
                 measure_throughput();
