@@ -67,6 +67,7 @@ typedef struct bl_pipeline_stats_s {
         uint64_t aborts;
         uint64_t transitions;
         uint64_t dispatched;
+        uint64_t cancel_notices; /* cancellation notices to dispatch.<domain> (SPEC §15) */
         uint64_t notices;
         uint64_t restored_items;
         uint64_t duplicates;
