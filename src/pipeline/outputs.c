@@ -232,6 +232,7 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
                 return;
         }
         p->stats.dispatched++;
+        bl_status_feed_dispatched(p, d);
         bl_observe_dispatch(p, dispatch->item->kind->domain, dispatch->policy_name, dispatch->policy_version);
 }
 
