@@ -12,8 +12,8 @@
  * (READY, in flight, dispatch rate, lag), one line per domain; the dead
  * letters by reason; the tasks awaiting approval, longest first. Each plot
  * is an <svg> with a fixed viewBox, scaled by CSS; its x axis spans
- * BL_STATUS_WINDOW_MS ending at the snapshot, its y axis 0 to a round top
- * (bl_status_page_axis_top). A gap in the samples longer than three sample
+ * BL_STATUS_WINDOW_MS ending at the snapshot (less while the samples cover
+ * less: span_of), its y axis 0 to a round top (bl_status_page_axis_top). A gap in the samples longer than three sample
  * intervals breaks the line rather than drawing across it.
  *
  * Pure: no clock, no lock, no I/O. Any thread.
@@ -145,10 +145,10 @@ static void put_number(page_t *page, double value) {
 static const char *const STYLE =
         "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1d2330;background:#fbfbfd}"
         "h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;margin:1.6em 0 .5em;border-bottom:1px solid #d5d9e2}"
-        "table{border-collapse:collapse;margin:.3em 0}th,td{padding:.25em .6em;border-bottom:1px solid #e4e7ee;"
+        "table{border-collapse:collapse;margin:.3em 0}th,td{padding:.2em .45em;border-bottom:1px solid #e4e7ee;"
         "text-align:right;white-space:nowrap}th{background:#eef1f6;font-weight:600}"
         "td.name,th.name{text-align:left}.muted{color:#7a8190}.bad{color:#b3261e;font-weight:600}"
-        ".ok{color:#1f7a3a}.facts span{margin-right:1.4em;display:inline-block}"
+        ".wide{overflow-x:auto}.ok{color:#1f7a3a}.facts span{margin-right:1.4em;display:inline-block}"
         ".plots{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;background:#fff;border:1px solid #e4e7ee;"
         "padding:.5em}figcaption{font-weight:600;margin-bottom:.3em}svg{width:540px;max-width:100%;height:auto}"
         ".legend span{margin-right:1em;white-space:nowrap}.swatch{display:inline-block;width:.9em;height:.9em;"
@@ -231,7 +231,7 @@ static void put_domains(page_t *page, const bl_status_snapshot_t *s) {
                 put(page, "<p class=\"muted\">No domain configured.</p>\n</section>\n");
                 return;
         }
-        put(page, "<table>\n<tr><th class=\"name\">domain</th>");
+        put(page, "<div class=\"wide\"><table>\n<tr><th class=\"name\">domain</th>");
         for (size_t i = 0; i < s->state_count; i++) {
                 put(page, "<th>");
                 put_text(page, s->state_names[i]);
@@ -241,7 +241,7 @@ static void put_domains(page_t *page, const bl_status_snapshot_t *s) {
                   "<th>breaker</th><th>agent</th></tr>\n");
         for (size_t d = 0; d < s->domain_count; d++)
                 put_domain_row(page, s, &s->domains[d]);
-        put(page, "</table>\n<p class=\"muted\">Lag: this instance's dispatch records the domain's workers have not "
+        put(page, "</table></div>\n<p class=\"muted\">Lag: this instance's dispatch records the domain's workers have not "
                   "read yet; credit: what it may still receive now, of its share of max_lag.</p>\n</section>\n");
 }
 
@@ -274,6 +274,31 @@ static void put_stroke(page_t *page, size_t domain) {
                 put(page, " stroke-dasharray=\"%zu 3\"", 2 + 2 * (domain / COLOUR_COUNT));
 }
 
+/*
+ * The plots' span: the last 15 minutes, or less while the samples cover less (a young instance): the
+ * shortest of 1, 2, 5, 10 and 15 minutes that holds them all, so that a minute of data fills the plot
+ * instead of its last fifteenth. The x ticks: 4 or 5 of them, in whole seconds or minutes.
+ */
+static const struct {
+        int64_t span_ms, tick_ms;
+} SPANS[] = {{60000, 15000}, {120000, 30000}, {300000, 60000}, {600000, 120000}, {BL_STATUS_WINDOW_MS, 300000}};
+#define SPAN_COUNT (sizeof(SPANS) / sizeof(SPANS[0]))
+
+static size_t span_of(const bl_status_ring_t *ring, int64_t end_ms) {
+        int64_t oldest = end_ms;
+        for (size_t i = 0; ring && i < bl_status_ring_count(ring); i++) {
+                int64_t at = bl_status_ring_time(ring, i);
+                if (at >= end_ms - BL_STATUS_WINDOW_MS) {
+                        oldest = at;
+                        break;
+                }
+        }
+        for (size_t i = 0; i < SPAN_COUNT; i++)
+                if (end_ms - oldest <= SPANS[i].span_ms)
+                        return i;
+        return SPAN_COUNT - 1;
+}
+
 static double series_max(const bl_status_ring_t *ring, size_t series, int64_t from_ms) {
         double max = 0;
         for (size_t i = 0; i < bl_status_ring_count(ring); i++)
@@ -282,7 +307,7 @@ static double series_max(const bl_status_ring_t *ring, size_t series, int64_t fr
         return max;
 }
 
-static void put_axes(page_t *page, double top, const char *unit) {
+static void put_axes(page_t *page, double top, const char *unit, size_t span) {
         const double inner_h = PLOT_H - PLOT_TOP - PLOT_BOTTOM, inner_w = PLOT_W - PLOT_LEFT - PLOT_RIGHT;
         put(page, "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" fill=\"#fff\" stroke=\"#c9ced8\"/>\n",
             PLOT_LEFT, PLOT_TOP, inner_w, inner_h);
@@ -296,14 +321,16 @@ static void put_axes(page_t *page, double top, const char *unit) {
                 put_number(page, top * tick / 4.0);
                 put(page, "</text>\n");
         }
-        for (int minute = 15; minute >= 0; minute -= 5) {
-                double x = PLOT_LEFT + inner_w * (15 - minute) / 15.0;
+        for (int64_t before_ms = SPANS[span].span_ms; before_ms >= 0; before_ms -= SPANS[span].tick_ms) {
+                double x = PLOT_LEFT + inner_w * (double)(SPANS[span].span_ms - before_ms) / (double)SPANS[span].span_ms;
                 put(page, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">", x,
                     PLOT_H - 6);
-                if (minute)
-                        put(page, "-%d min</text>\n", minute);
-                else
+                if (before_ms == 0)
                         put(page, "now</text>\n");
+                else if (before_ms % 60000)
+                        put(page, "-%" PRId64 " s</text>\n", before_ms / 1000);
+                else
+                        put(page, "-%" PRId64 " min</text>\n", before_ms / 60000);
         }
         put(page, "<text x=\"%d\" y=\"%d\" font-size=\"10\" fill=\"#777\">", PLOT_LEFT + 4, PLOT_TOP + 11);
         put_text(page, unit);
@@ -312,9 +339,9 @@ static void put_axes(page_t *page, double top, const char *unit) {
 
 /* One domain's line: polylines of the samples in the window, broken where samples are missing. */
 static void put_line(page_t *page, const bl_status_ring_t *ring, size_t series, size_t domain, int64_t end_ms,
-                     double top, const char *name) {
+                     int64_t span_ms, double top, const char *name) {
         const double inner_h = PLOT_H - PLOT_TOP - PLOT_BOTTOM, inner_w = PLOT_W - PLOT_LEFT - PLOT_RIGHT;
-        const int64_t start_ms = end_ms - BL_STATUS_WINDOW_MS;
+        const int64_t start_ms = end_ms - span_ms;
         int64_t last_ms = -1;
         bool open = false;
         put(page, "<g class=\"line\" data-domain=\"");
@@ -330,7 +357,7 @@ static void put_line(page_t *page, const bl_status_ring_t *ring, size_t series, 
                         put(page, "\"/>\n");
                         open = false;
                 }
-                double x = PLOT_LEFT + inner_w * (double)(at - start_ms) / BL_STATUS_WINDOW_MS;
+                double x = PLOT_LEFT + inner_w * (double)(at - start_ms) / (double)span_ms;
                 double value = bl_status_ring_value(ring, i, series);
                 double y = PLOT_TOP + inner_h - inner_h * (value > top ? top : value < 0 ? 0 : value) / top;
                 put(page, open ? " %.1f,%.1f" : "<polyline points=\"%.1f,%.1f", x, y);
@@ -343,7 +370,9 @@ static void put_line(page_t *page, const bl_status_ring_t *ring, size_t series, 
 }
 
 static void put_plot(page_t *page, const bl_status_snapshot_t *s, const bl_status_ring_t *ring, bl_status_plot_t plot) {
-        const int64_t end_ms = s->taken_at_ms, start_ms = end_ms - BL_STATUS_WINDOW_MS;
+        const int64_t end_ms = s->taken_at_ms;
+        const size_t span = span_of(ring, end_ms);
+        const int64_t start_ms = end_ms - SPANS[span].span_ms;
         bool usable = ring && bl_status_ring_series_count(ring) >= s->domain_count * BL_STATUS_PLOT__COUNT;
         double max = 0;
         for (size_t d = 0; usable && d < s->domain_count; d++) {
@@ -353,14 +382,15 @@ static void put_plot(page_t *page, const bl_status_snapshot_t *s, const bl_statu
         double top = bl_status_page_axis_top(max);
         put(page, "<figure>\n<figcaption>");
         put_text(page, PLOTS[plot].title);
-        put(page, " <span class=\"muted\">(last 15 min)</span></figcaption>\n");
+        put(page, " <span class=\"muted\">(last %" PRId64 " min)</span></figcaption>\n", SPANS[span].span_ms / 60000);
         put(page, "<svg id=\"%s\" class=\"plot\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"", PLOTS[plot].id,
             PLOT_W, PLOT_H);
         put_text(page, PLOTS[plot].title);
-        put(page, " per domain, last 15 minutes\" xmlns=\"http://www.w3.org/2000/svg\">\n");
-        put_axes(page, top, PLOTS[plot].unit);
+        put(page, " per domain, last minutes\" xmlns=\"http://www.w3.org/2000/svg\">\n");
+        put_axes(page, top, PLOTS[plot].unit, span);
         for (size_t d = 0; usable && d < s->domain_count; d++)
-                put_line(page, ring, d * BL_STATUS_PLOT__COUNT + plot, d, end_ms, top, s->domains[d].name);
+                put_line(page, ring, d * BL_STATUS_PLOT__COUNT + plot, d, end_ms, SPANS[span].span_ms, top,
+                         s->domains[d].name);
         if (!usable || bl_status_ring_count(ring) == 0)
                 put(page, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#999\">no samples yet</text>\n",
                     PLOT_W / 2, PLOT_H / 2);
@@ -368,7 +398,7 @@ static void put_plot(page_t *page, const bl_status_snapshot_t *s, const bl_statu
 }
 
 static void put_plots(page_t *page, const bl_status_snapshot_t *s, const bl_status_ring_t *ring) {
-        put(page, "<section id=\"plots\">\n<h2>The last 15 minutes</h2>\n<p class=\"legend\">");
+        put(page, "<section id=\"plots\">\n<h2>The last 15 minutes (or since the start)</h2>\n<p class=\"legend\">");
         for (size_t d = 0; d < s->domain_count; d++) {
                 put(page, "<span><svg class=\"swatch\" viewBox=\"0 0 10 10\" width=\"10\" height=\"10\" "
                           "xmlns=\"http://www.w3.org/2000/svg\"><line x1=\"0\" y1=\"5\" x2=\"10\" y2=\"5\" "

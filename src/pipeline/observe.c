@@ -100,7 +100,7 @@ bool bl_observe_open(bl_pipeline_t *p) {
         make_series(p);
         p->observe.health = (bl_http_health_t){.last_commit_ms = bl_clock_monotonic_ms()};
         if (!bl_http_options_from_config(p->config, &options))
-                return bl_status_feed_open(p); /* http.port 0: no endpoint (a caller's board, if any) */
+                return true; /* http.port 0: no endpoint, no status page */
         p->observe.http = bl_http_start(&options, p->observe.registry, errstr, sizeof(errstr));
         if (!p->observe.http) {
                 bl_log_error("observe", "http: %s", errstr);

@@ -113,8 +113,7 @@ typedef struct bl_observe_s {
 
 /** What the status page shows, gathered on the pipeline thread (status_feed.c). */
 typedef struct bl_status_feed_s {
-        bl_status_board_t *board;       /* the page's: the pipeline's own (owned) or the caller's; NULL: no page */
-        bool owned;
+        bl_status_board_t *board;       /* the page's, served by observe.http; NULL: no HTTP endpoint */
         bl_status_snapshot_t *snapshot; /* filled at each publish (about 55 KB: not on the stack) */
         int64_t started_at_ms;          /* wall clock */
         int64_t last_ms, interval_ms;   /* monotonic: the last publish, and the wait before the next */
@@ -239,9 +238,9 @@ void bl_observe_aborted(bl_pipeline_t *p);
 void bl_observe_tick(bl_pipeline_t *p);
 
 /* status_feed.c */
-/** The status page's board (the caller's, or a new one served by the HTTP endpoint); false: out of memory. */
+/** With the HTTP endpoint: the status page's board, served at /; false: out of memory. */
 bool bl_status_feed_open(bl_pipeline_t *p);
-/** After the HTTP server stopped: frees the board if it is the pipeline's own. */
+/** After the HTTP server stopped: frees the board. */
 void bl_status_feed_close(bl_pipeline_t *p);
 /** About once a second: a snapshot of the backlog and the domains, published to the board. */
 void bl_status_feed_tick(bl_pipeline_t *p);

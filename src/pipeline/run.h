@@ -12,7 +12,6 @@
 
 #include "ops/config.h"
 #include "ops/metrics.h"
-#include "ops/status.h"
 
 /**
  * Runs until *stop becomes non-zero (a signal handler sets it), then
@@ -53,10 +52,7 @@ typedef struct bl_pipeline_options_s {
         bl_metrics_t *registry;
         const bl_metrics_backlogd_t *metrics;
         bl_pipeline_report_t *report; /* NULL: none wanted */
-        /* The status page's board to fill about once a second (ops/status.h), for a caller that serves it
-         * itself (the demo). Borrowed: it must outlive the run. NULL: the pipeline makes its own, served
-         * at / when http.port is set. */
-        bl_status_board_t *status_board;
+
         /* Called on the pipeline thread each time a transactional producer is ready (at start-up and after
          * each renewal), for fault injection in tests (rd_kafka_test_fatal_error). The producer is borrowed
          * until the next call. NULL: none. */

@@ -19,8 +19,8 @@
  * agent) has its field in the snapshot and its place in fill_domain(): the
  * page shows "none" until something fills it.
  *
- * `backlogd run` makes its own board; `backlogd demo` hands one in through
- * bl_pipeline_options_t.status_board and serves it itself. Pipeline thread.
+ * The board exists only with the HTTP endpoint (http.port not 0), which
+ * serves it; `backlogd demo` turns the endpoint on. Pipeline thread.
  */
 #include <string.h>
 #include <time.h>
@@ -36,27 +36,19 @@
 bool bl_status_feed_open(bl_pipeline_t *p) {
         bl_status_feed_t *feed = &p->status;
         feed->started_at_ms = bl_clock_wall_ms();
-        feed->board = p->options ? p->options->status_board : NULL;
-        if (!feed->board && p->observe.http) {
-                if (!(feed->board = bl_status_board_new())) {
-                        bl_log_error("status", "out of memory for the status page");
-                        return false;
-                }
-                feed->owned = true;
-        }
-        if (feed->board && !(feed->snapshot = calloc(1, sizeof(*feed->snapshot)))) {
+        if (!p->observe.http)
+                return true; /* no HTTP endpoint: no page, nothing gathered */
+        if (!(feed->board = bl_status_board_new()) || !(feed->snapshot = calloc(1, sizeof(*feed->snapshot)))) {
                 bl_log_error("status", "out of memory for the status page");
                 return false;
         }
-        if (feed->owned)
-                bl_http_set_status_board(p->observe.http, feed->board);
+        bl_http_set_status_board(p->observe.http, feed->board);
         return true;
 }
 
 void bl_status_feed_close(bl_pipeline_t *p) {
         bl_status_feed_t *feed = &p->status;
-        if (feed->owned) /* the HTTP server that rendered it has stopped (observe.c) */
-                bl_status_board_destroy(feed->board);
+        bl_status_board_destroy(feed->board); /* the HTTP server that rendered it has stopped (observe.c) */
         free(feed->snapshot);
         memset(feed, 0, sizeof(*feed));
 }

@@ -108,8 +108,36 @@ static void test_every_domain_and_plot(void) {
         CHECK(!strstr(page, "deadline.expired"));
         CHECK_CONTAINS(page, "<th class=\"name\">total</th><th>3</th>");
         CHECK_CONTAINS(page, "No task waits for an approval.");
+        /* 2 minutes of samples: the plots span 2 minutes, ticked every 30 s */
+        CHECK_INT(occurrences(page, "(last 2 min)"), 4);
+        CHECK_INT(occurrences(page, ">-2 min</text>"), 4);
+        CHECK_INT(occurrences(page, ">-90 s</text>"), 4);
+        CHECK_INT(occurrences(page, ">now</text>"), 4);
         free(page);
         bl_status_ring_destroy(ring);
+        free(s);
+}
+
+/* However long the instance runs, the plots show the last 15 minutes at most. */
+static void test_span_grows_to_fifteen_minutes(void) {
+        bl_status_snapshot_t *s = malloc(sizeof(*s));
+        fill(s);
+        const struct {
+                size_t samples;
+                const char *caption, *first_tick;
+        } cases[] = {{1, "(last 1 min)", ">-1 min</text>"},       {61, "(last 1 min)", ">-45 s</text>"},
+                     {62, "(last 2 min)", ">-2 min</text>"},     {299, "(last 5 min)", ">-4 min</text>"},
+                     {700, "(last 15 min)", ">-10 min</text>"}, {900, "(last 15 min)", ">-15 min</text>"}};
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                bl_status_ring_t *ring = ring_for(3, cases[i].samples, 1000);
+                size_t length;
+                char *page = bl_status_page_render(s, ring, 5, &length);
+                CHECK_INT(occurrences(page, cases[i].caption), 4);
+                CHECK_INT(occurrences(page, cases[i].first_tick), 4);
+                CHECK_INT(occurrences(page, "<polyline points="), 12);
+                free(page);
+                bl_status_ring_destroy(ring);
+        }
         free(s);
 }
 
@@ -216,6 +244,7 @@ static void test_numbers(void) {
 
 int main(void) {
         RUN(test_every_domain_and_plot);
+        RUN(test_span_grows_to_fifteen_minutes);
         RUN(test_lines_break_at_gaps_and_window);
         RUN(test_approvals_longest_first_bounded);
         RUN(test_board);
