@@ -190,8 +190,7 @@ static void put_instance(page_t *page, const bl_status_snapshot_t *s, int refres
 
 /* ---- domains ---------------------------------------------------------------------- */
 
-static void put_domain_row(page_t *page, const bl_status_snapshot_t *s, const bl_status_domain_t *d) {
-        char age[32];
+static void put_state_row(page_t *page, const bl_status_snapshot_t *s, const bl_status_domain_t *d) {
         put(page, "<tr data-domain=\"");
         put_text(page, d->name);
         put(page, "\"><td class=\"name\"><b>");
@@ -200,8 +199,19 @@ static void put_domain_row(page_t *page, const bl_status_snapshot_t *s, const bl
         for (size_t i = 0; i < s->state_count; i++)
                 put(page, d->by_state[i] ? "<td>%" PRIu64 "</td>" : "<td class=\"muted\">%" PRIu64 "</td>",
                     d->by_state[i]);
+        put(page, "</tr>\n");
+}
+
+static void put_flow_row(page_t *page, const bl_status_domain_t *d) {
+        char age[32];
+        put(page, "<tr data-flow=\"");
+        put_text(page, d->name);
+        put(page, "\"><td class=\"name\"><b>");
+        put_text(page, d->name);
+        put(page, "</b></td>");
         put(page, "<td>%s</td>", d->oldest_ready_ms >= 0 ? bl_status_page_duration(d->oldest_ready_ms, age, sizeof(age))
                                                           : "-");
+        put(page, "<td>%.1f/s</td>", d->dispatch_rate);
         put(page, "<td>%" PRId64 "</td>", d->lag);
         if (d->limited)
                 put(page, "<td>%" PRId64 " of %" PRId64 "</td>", d->credit, d->lag_limit);
@@ -211,7 +221,6 @@ static void put_domain_row(page_t *page, const bl_status_snapshot_t *s, const bl
                 put(page, "<td class=\"bad\">topic refuses writes</td>");
         else
                 put(page, d->throttled ? "<td class=\"bad\">throttled</td>" : "<td class=\"ok\">open</td>");
-        put(page, "<td>%.1f/s</td>", d->dispatch_rate);
         const char *extras[] = {d->breaker, d->agent};
         for (size_t i = 0; i < 2; i++) {
                 if (extras[i][0]) {
@@ -225,6 +234,7 @@ static void put_domain_row(page_t *page, const bl_status_snapshot_t *s, const bl
         put(page, "</tr>\n");
 }
 
+/* Two tables of one row per domain: its tasks by state, then its flow (dispatch, backpressure, breaker, agent). */
 static void put_domains(page_t *page, const bl_status_snapshot_t *s) {
         put(page, "<section id=\"domains\">\n<h2>Domains: the backlog by state</h2>\n");
         if (s->domain_count == 0) {
@@ -237,12 +247,17 @@ static void put_domains(page_t *page, const bl_status_snapshot_t *s) {
                 put_text(page, s->state_names[i]);
                 put(page, "</th>");
         }
-        put(page, "<th>oldest READY</th><th>lag</th><th>credit</th><th>throttle</th><th>dispatch</th>"
-                  "<th>breaker</th><th>agent</th></tr>\n");
+        put(page, "</tr>\n");
         for (size_t d = 0; d < s->domain_count; d++)
-                put_domain_row(page, s, &s->domains[d]);
-        put(page, "</table></div>\n<p class=\"muted\">Lag: this instance's dispatch records the domain's workers have not "
-                  "read yet; credit: what it may still receive now, of its share of max_lag.</p>\n</section>\n");
+                put_state_row(page, s, &s->domains[d]);
+        put(page, "</table></div>\n<h2>Domains: dispatch and backpressure</h2>\n<div class=\"wide\"><table>\n"
+                  "<tr><th class=\"name\">domain</th><th>oldest READY</th><th>dispatch rate</th><th>lag</th>"
+                  "<th>credit</th><th>throttle</th><th>breaker</th><th>agent</th></tr>\n");
+        for (size_t d = 0; d < s->domain_count; d++)
+                put_flow_row(page, &s->domains[d]);
+        put(page, "</table></div>\n<p class=\"muted\">Lag: this instance's dispatch records the domain's workers "
+                  "have not read yet; credit: what it may still receive now, of its share of max_lag (no limit "
+                  "without a worker group in the policy).</p>\n</section>\n");
 }
 
 /* ---- plots ------------------------------------------------------------------------------ */

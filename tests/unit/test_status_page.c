@@ -93,6 +93,9 @@ static void test_every_domain_and_plot(void) {
         CHECK_INT(occurrences(page, "<g class=\"line\" data-domain=\"model_inference\""), 4);
         CHECK_INT(occurrences(page, "<polyline points="), 12); /* 3 domains, 4 plots, no gap */
         CHECK_CONTAINS(page, "<tr data-domain=\"evaluation\"><td class=\"name\"><b>evaluation</b></td><td>10</td>");
+        CHECK_INT(occurrences(page, "<tr data-domain="), 3);
+        CHECK_INT(occurrences(page, "<tr data-flow="), 3);
+        CHECK_CONTAINS(page, "<tr data-flow=\"evaluation\"><td class=\"name\"><b>evaluation</b></td><td>1 min 05 s</td>");
         CHECK_CONTAINS(page, "<td>93 of 100</td>");
         CHECK_CONTAINS(page, "<td class=\"bad\">throttled</td>");
         CHECK_CONTAINS(page, "<td>1 min 05 s</td>");
