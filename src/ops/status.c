@@ -7,8 +7,9 @@
  * once a second) copies the snapshot in and pushes one sample: for each
  * domain its READY count, in-flight count, dispatch rate and lag, at
  * d * BL_STATUS_PLOT__COUNT + plot. render() (HTTP thread, per request)
- * draws the page while it holds the mutex, so the pipeline may wait for one
- * render (about a millisecond for a few domains and a full ring) at most.
+ * copies both under the mutex and draws the page after letting go of it, so
+ * the pipeline never waits for a render, only for a copy (about 0.1 ms for a
+ * few domains and a full ring, 2 MB at most with 64 domains).
  *
  * The ring is made for the domains of the first snapshot (4 series each,
  * 900 samples: about 30 KB per domain); a snapshot with other domains
@@ -123,16 +124,30 @@ static char *copy_of(const char *text, size_t *length) {
 }
 
 char *bl_status_board_render(bl_status_board_t *board, int refresh_s, size_t *length) {
+        bl_status_snapshot_t *snapshot = malloc(sizeof(*snapshot));
+        bl_status_ring_t *ring = NULL;
+        bool published, copied = true;
+        if (!snapshot)
+                return NULL;
+        /* copies under the lock (well under a millisecond), draws without it: the pipeline never waits a render */
         pthread_mutex_lock(&board->lock);
-        if (!board->published) {
-                pthread_mutex_unlock(&board->lock);
-                return copy_of("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        published = board->published;
+        if (published) {
+                memcpy(snapshot, &board->snapshot, sizeof(*snapshot));
+                if (board->ring && !(ring = bl_status_ring_clone(board->ring)))
+                        copied = false;
+        }
+        pthread_mutex_unlock(&board->lock);
+        char *page = NULL;
+        if (!published)
+                page = copy_of("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                                "<meta http-equiv=\"refresh\" content=\"2\"><title>backlogd</title></head>"
                                "<body><h1>backlogd</h1><p>Starting: the pipeline has not published its status "
                                "yet.</p></body></html>\n",
                                length);
-        }
-        char *page = bl_status_page_render(&board->snapshot, board->ring, refresh_s, length);
-        pthread_mutex_unlock(&board->lock);
+        else if (copied)
+                page = bl_status_page_render(snapshot, ring, refresh_s, length);
+        bl_status_ring_destroy(ring);
+        free(snapshot);
         return page;
 }

@@ -57,14 +57,23 @@ static void put(page_t *page, const char *fmt, ...) __attribute__((format(printf
 
 static void put(page_t *page, const char *fmt, ...) {
         va_list ap;
-        va_start(ap, fmt);
-        int needed = vsnprintf(NULL, 0, fmt, ap);
-        va_end(ap);
-        if (needed < 0 || !reserve(page, (size_t)needed))
+        if (!reserve(page, 256)) /* most pieces fit in what is free: one vsnprintf, not two */
                 return;
+        size_t room = page->capacity - page->length;
         va_start(ap, fmt);
-        vsnprintf(page->text + page->length, (size_t)needed + 1, fmt, ap);
+        int needed = vsnprintf(page->text + page->length, room, fmt, ap);
         va_end(ap);
+        if (needed < 0) {
+                page->text[page->length] = '\0';
+                return;
+        }
+        if ((size_t)needed >= room) {
+                if (!reserve(page, (size_t)needed))
+                        return;
+                va_start(ap, fmt);
+                vsnprintf(page->text + page->length, (size_t)needed + 1, fmt, ap);
+                va_end(ap);
+        }
         page->length += (size_t)needed;
 }
 
@@ -352,13 +361,37 @@ static void put_axes(page_t *page, double top, const char *unit, size_t span) {
         put(page, "</text>\n");
 }
 
-/* One domain's line: polylines of the samples in the window, broken where samples are missing. */
+/*
+ * One domain's line: polylines of the samples in the span, broken where samples are missing. Samples
+ * that fall in the same POINT_PX-wide column are averaged into one point: a 15-minute line has at most
+ * a point every 2 pixels, not 900, whatever the sample rate.
+ */
+#define POINT_PX 2
+
+typedef struct line_s {
+        page_t *page;
+        bool open;       /* a polyline is being written */
+        long column;     /* of the point being gathered; -1: none */
+        double x_sum, y_sum;
+        int n;
+} line_t;
+
+static void flush_point(line_t *line) {
+        if (line->n == 0)
+                return;
+        put(line->page, line->open ? " %.1f,%.1f" : "<polyline points=\"%.1f,%.1f", line->x_sum / line->n,
+            line->y_sum / line->n);
+        line->open = true;
+        line->n = 0;
+        line->x_sum = line->y_sum = 0;
+}
+
 static void put_line(page_t *page, const bl_status_ring_t *ring, size_t series, size_t domain, int64_t end_ms,
                      int64_t span_ms, double top, const char *name) {
         const double inner_h = PLOT_H - PLOT_TOP - PLOT_BOTTOM, inner_w = PLOT_W - PLOT_LEFT - PLOT_RIGHT;
         const int64_t start_ms = end_ms - span_ms;
         int64_t last_ms = -1;
-        bool open = false;
+        line_t line = {.page = page, .column = -1};
         put(page, "<g class=\"line\" data-domain=\"");
         put_text(page, name);
         put(page, "\" fill=\"none\" stroke-width=\"1.8\" ");
@@ -368,18 +401,26 @@ static void put_line(page_t *page, const bl_status_ring_t *ring, size_t series, 
                 int64_t at = bl_status_ring_time(ring, i);
                 if (at < start_ms || at > end_ms)
                         continue;
-                if (open && at - last_ms > 3 * BL_STATUS_SAMPLE_MS) {
-                        put(page, "\"/>\n");
-                        open = false;
+                if (last_ms >= 0 && at - last_ms > 3 * BL_STATUS_SAMPLE_MS) { /* a gap: the line stops */
+                        flush_point(&line);
+                        if (line.open)
+                                put(page, "\"/>\n");
+                        line.open = false;
                 }
                 double x = PLOT_LEFT + inner_w * (double)(at - start_ms) / (double)span_ms;
                 double value = bl_status_ring_value(ring, i, series);
                 double y = PLOT_TOP + inner_h - inner_h * (value > top ? top : value < 0 ? 0 : value) / top;
-                put(page, open ? " %.1f,%.1f" : "<polyline points=\"%.1f,%.1f", x, y);
-                open = true;
+                long column = (long)(x / POINT_PX);
+                if (column != line.column)
+                        flush_point(&line);
+                line.column = column;
+                line.x_sum += x;
+                line.y_sum += y;
+                line.n++;
                 last_ms = at;
         }
-        if (open)
+        flush_point(&line);
+        if (line.open)
                 put(page, "\"/>\n");
         put(page, "</g>\n");
 }

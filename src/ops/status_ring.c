@@ -81,6 +81,16 @@ double bl_status_ring_value(const bl_status_ring_t *ring, size_t index, size_t s
         return row(ring, index)[1 + series];
 }
 
+bl_status_ring_t *bl_status_ring_clone(const bl_status_ring_t *ring) {
+        bl_status_ring_t *copy = bl_status_ring_new(ring->series_count, ring->capacity);
+        if (!copy)
+                return NULL;
+        copy->next = ring->next;
+        copy->count = ring->count;
+        memcpy(copy->rows, ring->rows, ring->capacity * (ring->series_count + 1) * sizeof(double));
+        return copy;
+}
+
 void bl_status_ring_clear(bl_status_ring_t *ring) {
         ring->next = 0;
         ring->count = 0;

@@ -36,6 +36,9 @@ int64_t bl_status_ring_time(const bl_status_ring_t *ring, size_t index);
 /** Value @p series of sample @p index, 0 the oldest held; 0 past the end. */
 double bl_status_ring_value(const bl_status_ring_t *ring, size_t index, size_t series);
 
+/** A copy of @p ring, samples and all (for a reader that must not hold its owner's lock). NULL: out of memory. */
+bl_status_ring_t *bl_status_ring_clone(const bl_status_ring_t *ring);
+
 /** Forgets every sample (the series changed meaning). */
 void bl_status_ring_clear(bl_status_ring_t *ring);
 

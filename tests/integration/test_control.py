@@ -98,6 +98,10 @@ def test_operators_commands_and_separation_of_duties(tmp_path):
         assert (steps[0]["actor"], steps[0]["reason"]) == (actor, reason), steps[0]
     text = backlogd("audit", "c-approve", env=env)
     assert text.returncode == 0 and "cause APPROVED, by alice, reason risk reviewed" in text.stdout, text.stdout
+    shown = backlogd("tasks", "show", "c-reject", env=env)
+    assert shown.returncode == 0 and "cause REJECTED, by bob, reason too risky" in shown.stdout, shown.stdout
+    shown, out = backlogd_json("tasks", "show", "c-reject", "--json", env=env)
+    assert [(t["actor"], t["reason"]) for t in out["transitions"] if t["cause"] == "REJECTED"] == [("bob", "too risky")]
     verify = backlogd("replay", "--verify", env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 

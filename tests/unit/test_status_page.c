@@ -138,6 +138,15 @@ static void test_span_grows_to_fifteen_minutes(void) {
                 CHECK_INT(occurrences(page, cases[i].caption), 4);
                 CHECK_INT(occurrences(page, cases[i].first_tick), 4);
                 CHECK_INT(occurrences(page, "<polyline points="), 12);
+                /* one point per sample while they are far apart; at most one per 2 px of the 478 px plot */
+                const char *points = strstr(page, "<polyline points=\"") + 18;
+                size_t count = 1;
+                for (const char *c = points; *c != '"'; c++)
+                        count += *c == ' ';
+                size_t span_s = cases[i].samples <= 61 ? 60 : cases[i].samples <= 121 ? 120 : cases[i].samples <= 300 ? 300 : 900;
+                CHECK(count <= 240);
+                if (span_s <= 120)
+                        CHECK_INT(count, cases[i].samples);
                 free(page);
                 bl_status_ring_destroy(ring);
         }

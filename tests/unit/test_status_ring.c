@@ -2,7 +2,8 @@
  * test_status_ring.c: the ring of samples behind the status page's plots:
  * it keeps the newest `capacity` samples in order, oldest first; values
  * land in their series; a sample older than the newest is dropped; clear
- * empties it; sizes that cannot be are refused.
+ * empties it; a clone is a copy that lives apart; sizes that cannot be
+ * are refused.
  */
 #include <stdint.h>
 
@@ -71,7 +72,28 @@ static void test_long_run_wraps(void) {
         bl_status_ring_destroy(ring);
 }
 
+/* A clone holds the same samples and lives apart from its original. */
+static void test_clone(void) {
+        bl_status_ring_t *ring = bl_status_ring_new(2, 3);
+        for (int i = 1; i <= 4; i++) {
+                double values[2] = {i, -i};
+                bl_status_ring_push(ring, 1000 * i, values);
+        }
+        bl_status_ring_t *copy = bl_status_ring_clone(ring);
+        CHECK(copy != NULL);
+        double later[2] = {9, 9};
+        bl_status_ring_push(ring, 9000, later);
+        CHECK_INT(bl_status_ring_count(copy), 3);
+        CHECK_INT(bl_status_ring_time(copy, 0), 2000);
+        CHECK_INT(bl_status_ring_time(copy, 2), 4000);
+        CHECK(bl_status_ring_value(copy, 2, 1) == -4);
+        CHECK_INT(bl_status_ring_time(ring, 2), 9000);
+        bl_status_ring_destroy(copy);
+        bl_status_ring_destroy(ring);
+}
+
 int main(void) {
+        RUN(test_clone);
         RUN(test_keeps_the_newest_in_order);
         RUN(test_time_only_grows);
         RUN(test_impossible_sizes);
