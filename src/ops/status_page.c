@@ -13,8 +13,9 @@
  * letters by reason; the tasks awaiting approval, longest first. Each plot
  * is an <svg> with a fixed viewBox, scaled by CSS; its x axis spans
  * BL_STATUS_WINDOW_MS ending at the snapshot (less while the samples cover
- * less: span_of), its y axis 0 to a round top (bl_status_page_axis_top). A gap in the samples longer than three sample
- * intervals breaks the line rather than drawing across it.
+ * less: span_of), its y axis 0 to a round top (bl_status_page_axis_top).
+ * A gap in the samples longer than three times their average distance
+ * (gap_ms_of) breaks the line rather than drawing across it.
  *
  * Pure: no clock, no lock, no I/O. Any thread.
  */
@@ -386,8 +387,28 @@ static void flush_point(line_t *line) {
         line->x_sum = line->y_sum = 0;
 }
 
+/*
+ * How far apart two samples may be and still be joined: three times their average distance in the span,
+ * at least three sample intervals. The pipeline samples less often while its walk over the tasks is long
+ * (a million tasks: every 15 s or so); a stall of its thread still shows as a gap.
+ */
+static int64_t gap_ms_of(const bl_status_ring_t *ring, int64_t start_ms, int64_t end_ms) {
+        int64_t first = -1, last = -1, count = 0;
+        for (size_t i = 0; i < bl_status_ring_count(ring); i++) {
+                int64_t at = bl_status_ring_time(ring, i);
+                if (at < start_ms || at > end_ms)
+                        continue;
+                if (first < 0)
+                        first = at;
+                last = at;
+                count++;
+        }
+        int64_t average = count > 1 ? (last - first) / (count - 1) : 0;
+        return 3 * (average > BL_STATUS_SAMPLE_MS ? average : BL_STATUS_SAMPLE_MS);
+}
+
 static void put_line(page_t *page, const bl_status_ring_t *ring, size_t series, size_t domain, int64_t end_ms,
-                     int64_t span_ms, double top, const char *name) {
+                     int64_t span_ms, int64_t gap_ms, double top, const char *name) {
         const double inner_h = PLOT_H - PLOT_TOP - PLOT_BOTTOM, inner_w = PLOT_W - PLOT_LEFT - PLOT_RIGHT;
         const int64_t start_ms = end_ms - span_ms;
         int64_t last_ms = -1;
@@ -401,7 +422,7 @@ static void put_line(page_t *page, const bl_status_ring_t *ring, size_t series, 
                 int64_t at = bl_status_ring_time(ring, i);
                 if (at < start_ms || at > end_ms)
                         continue;
-                if (last_ms >= 0 && at - last_ms > 3 * BL_STATUS_SAMPLE_MS) { /* a gap: the line stops */
+                if (last_ms >= 0 && at - last_ms > gap_ms) { /* a gap: the line stops */
                         flush_point(&line);
                         if (line.open)
                                 put(page, "\"/>\n");
@@ -444,8 +465,9 @@ static void put_plot(page_t *page, const bl_status_snapshot_t *s, const bl_statu
         put_text(page, PLOTS[plot].title);
         put(page, " per domain, last minutes\" xmlns=\"http://www.w3.org/2000/svg\">\n");
         put_axes(page, top, PLOTS[plot].unit, span);
+        int64_t gap_ms = usable ? gap_ms_of(ring, start_ms, end_ms) : 0;
         for (size_t d = 0; usable && d < s->domain_count; d++)
-                put_line(page, ring, d * BL_STATUS_PLOT__COUNT + plot, d, end_ms, SPANS[span].span_ms, top,
+                put_line(page, ring, d * BL_STATUS_PLOT__COUNT + plot, d, end_ms, SPANS[span].span_ms, gap_ms, top,
                          s->domains[d].name);
         if (!usable || bl_status_ring_count(ring) == 0)
                 put(page, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#999\">no samples yet</text>\n",

@@ -178,6 +178,20 @@ static void test_lines_break_at_gaps_and_window(void) {
         free(s);
 }
 
+/* A pipeline that samples every 15 s (a long walk over many tasks) still gets lines, not dots. */
+static void test_sparse_samples_still_join(void) {
+        bl_status_snapshot_t *s = malloc(sizeof(*s));
+        fill(s);
+        bl_status_ring_t *ring = ring_for(3, 60, 15000); /* 15 minutes at one sample per 15 s */
+        size_t length;
+        char *page = bl_status_page_render(s, ring, 5, &length);
+        CHECK_INT(occurrences(page, "<polyline points="), 12);
+        CHECK_INT(occurrences(page, "(last 15 min)"), 4);
+        free(page);
+        bl_status_ring_destroy(ring);
+        free(s);
+}
+
 static void test_approvals_longest_first_bounded(void) {
         bl_status_snapshot_t *s = malloc(sizeof(*s));
         fill(s);
@@ -258,6 +272,7 @@ int main(void) {
         RUN(test_every_domain_and_plot);
         RUN(test_span_grows_to_fifteen_minutes);
         RUN(test_lines_break_at_gaps_and_window);
+        RUN(test_sparse_samples_still_join);
         RUN(test_approvals_longest_first_bounded);
         RUN(test_board);
         RUN(test_numbers);
