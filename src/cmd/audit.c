@@ -175,7 +175,8 @@ static json_t *step_json(const audit_t *audit, const step_t *step) {
                          "s:i, s:I}",
                          "seq", (json_int_t)t->seq, "at", bl_history_format_time(t->at_ms, at, sizeof(at)), "at_ms",
                          (json_int_t)t->at_ms, "from", t->has_from ? json_string(bl_state_name(t->from)) : json_null(),
-                         "to", bl_state_name(t->to), "cause", t->cause, "reason", opt_string(t->reason), "actor", opt_string(t->actor), "event_id",
+                         "to", bl_state_name(t->to), "cause", t->cause, "reason", opt_string(t->reason), "actor",
+                         opt_string(t->actor), "event_id",
                          opt_string(t->event_id), "occurred_at",
                          t->occurred_at_ms != BL_NO_TIME
                                  ? json_string(bl_history_format_time(t->occurred_at_ms, occurred, sizeof(occurred)))

@@ -337,7 +337,8 @@ static void print_status_page_address(const demo_t *demo) {
                 return;
         }
         fprintf(stderr, "backlogd demo: status page on http://%s%s%s:%d/ (plots, backlog, approvals; /metrics too)\n",
-                v6 && !any ? "[" : "", any ? "127.0.0.1" : address, v6 && !any ? "]" : "", (int)demo->config->http_port);
+                v6 && !any ? "[" : "", any ? "127.0.0.1" : address, v6 && !any ? "]" : "",
+                (int)demo->config->http_port);
 }
 
 /*

@@ -969,7 +969,8 @@ static json_t *transitions_json(const showing_t *showing) {
                                        "at_ms", (json_int_t)t->at_ms, "from",
                                        t->has_from ? json_string(bl_state_name(t->from)) : json_null(), "to",
                                        bl_state_name(t->to), "cause", t->cause, "reason", opt_string(t->reason),
-                                       "actor", opt_string(t->actor), "attempt", (int)t->attempt, "dispatch_id", opt_string(t->dispatch_id),
+                                       "actor", opt_string(t->actor), "attempt", (int)t->attempt, "dispatch_id",
+                                       opt_string(t->dispatch_id),
                                        "policy", opt_string(t->policy),
                                        "score", t->has_score ? json_real(t->score) : json_null()));
         }

@@ -93,7 +93,8 @@ static bool same_domains(const bl_status_snapshot_t *a, const bl_status_snapshot
 
 void bl_status_board_publish(bl_status_board_t *board, const bl_status_snapshot_t *snapshot) {
         double values[BL_STATUS_DOMAINS_MAX * BL_STATUS_PLOT__COUNT] = {0};
-        size_t domains = snapshot->domain_count < BL_STATUS_DOMAINS_MAX ? snapshot->domain_count : BL_STATUS_DOMAINS_MAX;
+        size_t domains = snapshot->domain_count < BL_STATUS_DOMAINS_MAX ? snapshot->domain_count
+                                                                        : BL_STATUS_DOMAINS_MAX;
         for (size_t d = 0; d < domains; d++) {
                 const bl_status_domain_t *domain = &snapshot->domains[d];
                 double *sample = values + d * BL_STATUS_PLOT__COUNT;

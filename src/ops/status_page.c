@@ -347,7 +347,8 @@ static void put_axes(page_t *page, double top, const char *unit, size_t span) {
                 put(page, "</text>\n");
         }
         for (int64_t before_ms = SPANS[span].span_ms; before_ms >= 0; before_ms -= SPANS[span].tick_ms) {
-                double x = PLOT_LEFT + inner_w * (double)(SPANS[span].span_ms - before_ms) / (double)SPANS[span].span_ms;
+                double x =
+                        PLOT_LEFT + inner_w * (double)(SPANS[span].span_ms - before_ms) / (double)SPANS[span].span_ms;
                 put(page, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">", x,
                     PLOT_H - 6);
                 if (before_ms == 0)
