@@ -191,7 +191,7 @@ static void put_instance(page_t *page, const bl_status_snapshot_t *s, int refres
         put(page, "<span>%" PRIu64 " tasks held, %s</span>", s->tasks_held,
             bytes_text(s->memory_bytes, memory, sizeof(memory)));
         put(page, "<span>%" PRIu64 " transactions, %" PRIu64 " aborted</span>", s->transactions, s->aborts);
-        put(page, "<span>%" PRIu64 " cancellation notices</span>", s->cancel_notices);
+        put(page, "<span>cancellation notices sent: %" PRIu64 "</span>", s->cancel_notices);
         put(page, "</p>\n<p class=\"muted\">Read-only; this page reloads itself every %d s and runs no scripts. "
                   "Metrics: <a href=\"/metrics\">/metrics</a>, health: <a href=\"/healthz\">/healthz</a>, "
                   "<a href=\"/readyz\">/readyz</a>.</p>\n</header>\n",

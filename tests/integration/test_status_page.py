@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest_common import BACKLOGD, clean_env
+from conftest_common import BACKLOGD, backlogd, clean_env
 from kafka_tools import unique_prefix
 from pipeline import Backlogd
 from records import task_event
@@ -143,6 +143,14 @@ def test_run_status_page_in_chromium(tmp_path):
                 pass
             assert time.monotonic() < deadline, "\n".join(run.lines[-30:])
             time.sleep(0.5)
+        # a DISPATCHED task cancelled: its worker is told, and the page counts the notice
+        cancelled = backlogd("cancel", "s-0", "--by", "frank", "--reason", "not needed", env=env)
+        assert cancelled.returncode == 0, cancelled.stderr
+        while "<span>cancellation notices sent: 1</span>" not in page:
+            assert time.monotonic() < deadline, "\n".join(run.lines[-30:])
+            time.sleep(0.5)
+            with urllib.request.urlopen(url, timeout=5) as response:
+                page = response.read().decode()
         time.sleep(3)  # a few samples
         configured = re.findall(r'<tr data-domain="([^"]+)">', page)
         assert {"evaluation", "model_inference"} <= set(configured), configured

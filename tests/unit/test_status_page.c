@@ -34,6 +34,7 @@ static void fill(bl_status_snapshot_t *s) {
         s->ready = true;
         s->tasks_held = 42;
         s->memory_bytes = 3 << 20;
+        s->cancel_notices = 2;
         s->state_count = 3;
         bl_status_copy_text(s->state_names[0], BL_STATUS_NAME_MAX, "READY");
         bl_status_copy_text(s->state_names[1], BL_STATUS_NAME_MAX, "RUNNING");
@@ -85,6 +86,7 @@ static void test_every_domain_and_plot(void) {
         CHECK_CONTAINS(page, "policy <b>ops@3</b>");
         CHECK_CONTAINS(page, "up 1 h 02 min");
         CHECK_CONTAINS(page, "42 tasks held, 3.0 MiB");
+        CHECK_CONTAINS(page, "<span>cancellation notices sent: 2</span>");
         const char *plots[] = {"id=\"plot-ready\"", "id=\"plot-in-flight\"", "id=\"plot-dispatch-rate\"",
                                "id=\"plot-lag\""};
         for (size_t p = 0; p < 4; p++)
