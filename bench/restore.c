@@ -15,18 +15,27 @@
  * other, so that the noise of a shared machine hits both alike:
  *   (a) baseline: a plain consumer with the reader's settings
  *       (read_committed, queued.min.messages=1000000, ...) reading every
- *       partition to its end and touching each key and value byte, nothing
- *       decoded: what the broker and librdkafka cost;
+ *       partition to its end in batches of 1,000 as the reader does and
+ *       touching each key and value byte, nothing decoded: what the broker
+ *       and librdkafka cost;
  *   (b) restore as src/pipeline/restore.c does it: bl_reader_scan over all
  *       partitions, bl_records_decode_item, bl_backlog_restore into a fresh
  *       backlog, then bl_backlog_restore_finish.
  * Printed per run and as the median: items/s of both, the ratio (b)/(a),
  * the time of restore_finish alone, the memory the restored backlog holds
- * per item, and the time to drop every partition again (what an abort or a
- * revocation costs before the re-restore). Memory is the VmRSS growth
+ * per item, the time to drop every partition again (what an abort or a
+ * revocation costs before the re-restore), and the CPU time per item of (a)
+ * and (b) (the process's, librdkafka's threads included, and for (b) the
+ * restoring thread's alone: steadier than items/s on a shared machine).
+ * Memory is the VmRSS growth
  * across (b) and the main malloc arena's bytes in use (where the backlog is
  * built; 0 under a sanitizer's allocator), both after malloc_trim so that
  * the fetch buffers librdkafka freed do not count. Then one JSON line.
+ *
+ * --offline needs no broker: the same snapshots encoded in memory, then
+ * decoded and restored into a fresh backlog both ways, avro-c's generic read
+ * and the direct one (bl_records_decode_item_generic, bl_records_decode_item),
+ * R runs each: items/s, the thread's CPU per item and the heap per item.
  *
  * Performance is measured, not asserted: nothing here fails on a slow
  * figure, only on wrong data (a count that is not N, a record that does not
@@ -58,6 +67,7 @@
 #define PROBE_TIMEOUT_MS 10000
 #define TOPIC_READY_TIMEOUT_MS 30000
 #define SCAN_TIMEOUT_MS 30000
+#define BASELINE_BATCH 1000 /* records per consume call, as src/kafka/reader.c takes them */
 #define BASE_TIME_MS INT64_C(1767225600000) /* 2026-01-01: the snapshots' "now" */
 
 static volatile sig_atomic_t interrupted;
@@ -705,9 +715,11 @@ static double run_baseline(const bl_config_t *config, const char *topic, int32_t
                 snprintf(errstr, errstr_size, "metadata of %s: %s", topic, rd_kafka_err2str(err));
         else if ((err = rd_kafka_assign(consumer, list)))
                 snprintf(errstr, errstr_size, "assigning %s: %s", topic, rd_kafka_err2str(err));
-        while (!err && at_end < partitions && !interrupted) {
-                rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 100);
-                if (!message) {
+        rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(consumer);
+        rd_kafka_message_t *batch[BASELINE_BATCH];
+        while (!err && at_end < partitions && !interrupted) { /* in batches, as bl_reader_scan reads */
+                ssize_t count = rd_kafka_consume_batch_queue(queue, 100, batch, BASELINE_BATCH);
+                if (count <= 0) {
                         if ((idle_ms += 100) >= SCAN_TIMEOUT_MS) {
                                 snprintf(errstr, errstr_size, "reading %s: no progress for %d ms", topic,
                                          SCAN_TIMEOUT_MS);
@@ -716,16 +728,23 @@ static double run_baseline(const bl_config_t *config, const char *topic, int32_t
                         continue;
                 }
                 idle_ms = 0;
-                if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                        at_end++;
-                } else if (message->err) {
-                        snprintf(errstr, errstr_size, "reading %s: %s", topic, rd_kafka_message_errstr(message));
-                        err = message->err;
-                } else {
-                        touch(base, message);
+                for (ssize_t i = 0; i < count; i++) {
+                        rd_kafka_message_t *message = batch[i];
+                        if (err) {
+                                /* the rest of the batch is let go */
+                        } else if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                                at_end++;
+                        } else if (message->err) {
+                                snprintf(errstr, errstr_size, "reading %s: %s", topic,
+                                         rd_kafka_message_errstr(message));
+                                err = message->err;
+                        } else {
+                                touch(base, message);
+                        }
+                        rd_kafka_message_destroy(message);
                 }
-                rd_kafka_message_destroy(message);
         }
+        rd_kafka_queue_destroy(queue);
         if (!err && !interrupted) {
                 seconds = now_s() - started;
                 base->cpu_seconds = process_cpu_s() - cpu_started;
