@@ -3,7 +3,8 @@
  * task_type, domain, tenant and SLA class, freed with their last item, safe
  * from several threads), the packed recent event ids with their window, the
  * packed labels, the cold fields made only when one is set, and task_id kept in the item's own
- * allocation.
+ * allocation. A cold part packed in one allocation reads as an unpacked one, survives changes
+ * in place and through bl_item_cold_for_write, and trims to its last error.
  */
 #include "check.h"
 #include "core/item.h"

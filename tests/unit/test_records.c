@@ -3,7 +3,9 @@
  * schemas/: items, transitions, dispatch decisions and dependency notices
  * round-trip field by field, fully populated and sparse; older and newer
  * writer versions decode by field name with defaults; truncated, garbage
- * and foreign bytes fail cleanly with the field or reason named.
+ * and foreign bytes fail cleanly with the field or reason named. Snapshots
+ * read straight from their bytes (contract/records_item.c) are held to the
+ * generic read, random, damaged and cut ones alike.
  *
  * BACKLOGD_RECORDS_MEASURE=1 also prints encode and decode throughput of a
  * typical item (not part of the suite: it takes seconds).
