@@ -13,7 +13,13 @@
  *
  * A task is forgotten at its terminal transition, so the table holds the
  * tasks alive at the end of the history, not every task ever seen.
- * Not thread-safe.
+ *
+ * The live fold (bl_pilot_new_live, for the metrics of `run`) is the same
+ * code with two differences: it keeps no list of waits (each one leaves in
+ * the effect of its transition), and its caller follows only the tasks of
+ * domains with an agent (bl_pilot_fold_effect's track), so that its memory
+ * is those tasks alive and a few counters per row. The metrics and the
+ * report count alike because they are one fold. Not thread-safe.
  */
 #include "core/pilot.h"
 
@@ -52,6 +58,7 @@ typedef struct task_s {
 
 struct bl_pilot_s {
         int64_t since_ms, until_ms;
+        bool live;          /* bl_pilot_new_live: waits handed out, not kept */
         domain_t *domains;
         size_t domain_count, domain_capacity;
         task_t **buckets;
@@ -116,6 +123,17 @@ bl_pilot_t *bl_pilot_new(int64_t since_ms, int64_t until_ms) {
                 return NULL;
         }
         return pilot;
+}
+
+bl_pilot_t *bl_pilot_new_live(void) {
+        bl_pilot_t *pilot = bl_pilot_new(BL_NO_TIME, BL_NO_TIME);
+        if (pilot)
+                pilot->live = true;
+        return pilot;
+}
+
+size_t bl_pilot_tracked(const bl_pilot_t *pilot) {
+        return pilot->task_count;
 }
 
 void bl_pilot_destroy(bl_pilot_t *pilot) {
@@ -187,6 +205,10 @@ static task_t *task_of(bl_pilot_t *pilot, const char *task_id) {
         *slot = task;
         pilot->task_count++;
         return task;
+}
+
+static task_t *find_task(const bl_pilot_t *pilot, const char *task_id) {
+        return *task_slot(pilot, task_id);
 }
 
 static void forget_task(bl_pilot_t *pilot, const char *task_id) {
@@ -265,7 +287,7 @@ static bool in_window(const bl_pilot_t *pilot, int64_t at_ms) {
 
 /* READY -> DISPATCHED: the row of whoever decided, its wait, retries and fallbacks. */
 static bl_err_t fold_dispatch(bl_pilot_t *pilot, task_t *task, const bl_transition_t *t, const bl_item_t *item,
-                              bool counted) {
+                              bool counted, bl_pilot_effect_t *effect) {
         const char *label = bl_pilot_decided_by_label(t->provenance);
         int64_t ready_at = task->ready_at_ms != BL_NO_TIME ? task->ready_at_ms
                                                            : item ? item->ready_since_ms : BL_NO_TIME;
@@ -295,9 +317,15 @@ static bl_err_t fold_dispatch(bl_pilot_t *pilot, task_t *task, const bl_transiti
                 group->row.retries++;
         if (group->row.kind == BL_PILOT_POLICY)
                 group->row.fallbacks[fallback_of(t->provenance->fallback)]++;
-        if (ready_at != BL_NO_TIME && !add_wait(group, t->at_ms - ready_at))
-                return BL_ERR_NOMEM;
-        return BL_OK;
+        effect->dispatch_label = group->row.label;
+        if (ready_at == BL_NO_TIME)
+                return BL_OK;
+        effect->wait_ms = t->at_ms > ready_at ? t->at_ms - ready_at : 0;
+        if (pilot->live) {
+                group->row.waits++;
+                return BL_OK;
+        }
+        return add_wait(group, effect->wait_ms) ? BL_OK : BL_ERR_NOMEM;
 }
 
 /* A transition with cause "agent": a hold, or an escalation when it leaves the task awaiting approval. */
@@ -321,7 +349,8 @@ static bl_err_t fold_agent_action(bl_pilot_t *pilot, task_t *task, const bl_tran
 }
 
 /* The end of attempt 1 (it leaves DISPATCHED or RUNNING), and a terminal state's deadline verdict. */
-static void fold_outcome(bl_pilot_t *pilot, task_t *task, const bl_transition_t *t, bool counted) {
+static void fold_outcome(bl_pilot_t *pilot, task_t *task, const bl_transition_t *t, bool counted,
+                         bl_pilot_effect_t *effect) {
         bool leaves_attempt = t->has_from && (t->from == BL_STATE_DISPATCHED || t->from == BL_STATE_RUNNING) &&
                               t->to != BL_STATE_RUNNING;
         if (task->domain < 0)
@@ -330,9 +359,12 @@ static void fold_outcome(bl_pilot_t *pilot, task_t *task, const bl_transition_t 
         if (leaves_attempt && task->first_attempt_out) {
                 task->first_attempt_out = false;
                 if (counted && task->first_group != NO_GROUP) {
-                        domain->groups[task->first_group].row.first_attempts++;
+                        bl_pilot_group_t *row = &domain->groups[task->first_group].row;
+                        row->first_attempts++;
                         if (t->to == BL_STATE_COMPLETED)
-                                domain->groups[task->first_group].row.first_attempt_successes++;
+                                row->first_attempt_successes++;
+                        effect->attempt_label = row->label;
+                        effect->attempt_succeeded = t->to == BL_STATE_COMPLETED;
                 }
         }
         if (!counted)
@@ -344,8 +376,10 @@ static void fold_outcome(bl_pilot_t *pilot, task_t *task, const bl_transition_t 
         if (g == NO_GROUP) {
                 if (t->to == BL_STATE_EXPIRED)
                         domain->expired_undecided++;
+                effect->expired_undecided = t->to == BL_STATE_EXPIRED;
                 return;
         }
+        effect->miss_label = domain->groups[g].row.label;
         domain->groups[g].row.deadline_misses++;
         if (late)
                 domain->groups[g].row.completed_late++;
@@ -367,12 +401,28 @@ static bl_err_t note_item(bl_pilot_t *pilot, task_t *task, const bl_item_t *item
         return BL_OK;
 }
 
+/* Whether a transition speaks of an agent's pilot itself: followed even in a domain not known to have one. */
+static bool names_the_pilot(const bl_transition_t *t) {
+        return bl_pilot_decided_by_label(t->provenance) || (t->cause && !strcmp(t->cause, "agent"));
+}
+
 bl_err_t bl_pilot_fold(bl_pilot_t *pilot, const bl_transition_t *t, const bl_item_t *item_after) {
+        bl_pilot_effect_t effect;
+        return bl_pilot_fold_effect(pilot, t, item_after, true, &effect);
+}
+
+bl_err_t bl_pilot_fold_effect(bl_pilot_t *pilot, const bl_transition_t *t, const bl_item_t *item_after, bool track,
+                              bl_pilot_effect_t *effect) {
         bool counted = in_window(pilot, t->at_ms);
         task_t *task;
         bl_err_t err = BL_OK;
-        if (!t->task_id || !(task = task_of(pilot, t->task_id)))
-                return t->task_id ? BL_ERR_NOMEM : BL_OK;
+        *effect = (bl_pilot_effect_t){.wait_ms = -1};
+        if (!t->task_id)
+                return BL_OK;
+        if (!track && !names_the_pilot(t) && !(task = find_task(pilot, t->task_id)))
+                return BL_OK;
+        if (!(task = task_of(pilot, t->task_id)))
+                return BL_ERR_NOMEM;
         pilot->transitions++;
         if (counted) {
                 pilot->in_window++;
@@ -383,11 +433,13 @@ bl_err_t bl_pilot_fold(bl_pilot_t *pilot, const bl_transition_t *t, const bl_ite
         }
         if ((err = note_item(pilot, task, item_after)) != BL_OK)
                 return err;
+        if (task->domain >= 0)
+                effect->domain = pilot->domains[task->domain].name;
         if (t->to == BL_STATE_DISPATCHED)
-                err = fold_dispatch(pilot, task, t, item_after, counted);
+                err = fold_dispatch(pilot, task, t, item_after, counted, effect);
         else if (t->cause && !strcmp(t->cause, "agent"))
                 err = fold_agent_action(pilot, task, t, item_after, counted);
-        fold_outcome(pilot, task, t, counted);
+        fold_outcome(pilot, task, t, counted, effect);
         if (t->to == BL_STATE_READY && (!t->has_from || t->from != BL_STATE_READY))
                 task->ready_at_ms = t->at_ms;
         else if (t->to != BL_STATE_READY)

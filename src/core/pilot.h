@@ -128,11 +128,42 @@ bl_pilot_t *bl_pilot_new(int64_t since_ms, int64_t until_ms);
 void bl_pilot_destroy(bl_pilot_t *pilot);
 
 /**
+ * A fold for the live metrics (pipeline/observe.c): no window, and no list
+ * of waits kept (each wait is handed out in the effect instead), so that
+ * its memory is the tasks it follows and a few counters per row. NULL when
+ * out of memory.
+ */
+bl_pilot_t *bl_pilot_new_live(void);
+
+/**
  * One transition with the item after it (NULL when the record has none:
  * the domain and the deadline are then the task's last known), in its
  * task's order. BL_ERR_NOMEM when out of memory.
  */
 bl_err_t bl_pilot_fold(bl_pilot_t *pilot, const bl_transition_t *transition, const bl_item_t *item_after);
+
+/** What one transition counted, for the caller's metrics. Labels are the rows' (the fold's, until destroyed). */
+typedef struct bl_pilot_effect_s {
+        const char *domain;          /* the task's domain; NULL: nothing counted */
+        const char *dispatch_label;  /* a dispatch decided by this row; NULL: none */
+        int64_t wait_ms;             /* its wait since READY; -1: unknown */
+        const char *attempt_label;   /* attempt 1 ended, decided by this row; NULL: none */
+        bool attempt_succeeded;      /* it ended COMPLETED */
+        const char *miss_label;      /* a deadline miss counted in this row; NULL: none */
+        bool expired_undecided;      /* an EXPIRED task no row decided */
+} bl_pilot_effect_t;
+
+/**
+ * bl_pilot_fold, saying in @p effect what it counted. With @p track false
+ * a task the fold does not follow yet is left alone (no entry made): the
+ * live metrics follow only the tasks of domains with an agent; a
+ * transition naming decided_by, or with cause "agent", is followed anyway.
+ */
+bl_err_t bl_pilot_fold_effect(bl_pilot_t *pilot, const bl_transition_t *transition, const bl_item_t *item_after,
+                              bool track, bl_pilot_effect_t *effect);
+
+/** How many tasks the fold follows now (those not ended). */
+size_t bl_pilot_tracked(const bl_pilot_t *pilot);
 
 /** The report of what was folded; free it with bl_pilot_report_free. BL_ERR_NOMEM. */
 bl_err_t bl_pilot_report(const bl_pilot_t *pilot, bl_pilot_report_t *report);

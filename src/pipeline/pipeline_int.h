@@ -106,6 +106,8 @@ typedef struct bl_observe_s {
         int64_t last_gauges_ms;
         int64_t last_census_ms;
         int64_t census_interval_ms;  /* 0 at first; then GAUGE_TICK_MS, or longer while a walk takes long (observe.c) */
+        struct bl_pilot_s *pilot;    /* the live fold behind the pilot's metrics; NULL: out of memory (observe.c) */
+        struct bl_observe_pilot_s *pilot_series; /* their series, by domain and decided_by (observe.c) */
 } bl_observe_t;
 
 typedef struct bl_pipeline_s {
@@ -216,6 +218,8 @@ void bl_observe_close(bl_pipeline_t *p);
 void bl_observe_ready(bl_pipeline_t *p, bool ready, const char *reason);
 void bl_observe_event(bl_pipeline_t *p, const char *topic);
 void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy_name, const char *policy_version);
+/** Every transition written, for the metrics of an agent's pilot against its control group (SPEC §13). */
+void bl_observe_transition(bl_pipeline_t *p, const bl_transition_t *transition, const bl_item_t *item);
 /** A transaction committed (recovery.c): the commit age restarts, the aborts in a row are over. */
 void bl_observe_committed(bl_pipeline_t *p);
 /** A batch aborted (recovery.c): one more in a row; its work waits until a commit. */

@@ -210,6 +210,48 @@ static void test_many_agent_versions_stay_bounded(void) {
         bl_pilot_destroy(h.pilot);
 }
 
+/* The live fold hands out what each transition counted, and follows only the tasks it is told to. */
+static void test_live_effects(void) {
+        bl_pilot_t *live = bl_pilot_new_live();
+        bl_pilot_effect_t effect;
+        bl_provenance_t agent = bl_provenance_none();
+        bl_item_t *item = bl_item_new_of_kind("t1", 0, "t", "ml", NULL, "standard");
+        bl_transition_t ready = {.task_id = "t1", .seq = 1, .to = BL_STATE_READY, .cause = "SUBMITTED",
+                                 .at_ms = T0};
+        bl_transition_t dispatch = {.task_id = "t1", .seq = 2, .has_from = true, .from = BL_STATE_READY,
+                                    .to = BL_STATE_DISPATCHED, .cause = "dispatch", .attempt = 1,
+                                    .at_ms = T0 + 250, .provenance = &agent};
+        bl_transition_t done = {.task_id = "t1", .seq = 3, .has_from = true, .from = BL_STATE_DISPATCHED,
+                                .to = BL_STATE_COMPLETED, .cause = "COMPLETED", .attempt = 1, .at_ms = T0 + 900};
+        agent.decided_by = "triage@2";
+        item->deadline_ms = T0 + 500;
+        /* not followed: a domain without an agent, nothing counted, nothing kept */
+        CHECK_INT(bl_pilot_fold_effect(live, &ready, item, false, &effect), BL_OK);
+        CHECK(effect.domain == NULL);
+        CHECK_INT(bl_pilot_tracked(live), 0);
+        /* followed */
+        CHECK_INT(bl_pilot_fold_effect(live, &ready, item, true, &effect), BL_OK);
+        CHECK_STR(effect.domain, "ml");
+        CHECK(effect.dispatch_label == NULL && effect.attempt_label == NULL && effect.miss_label == NULL);
+        CHECK_INT(bl_pilot_tracked(live), 1);
+        CHECK_INT(bl_pilot_fold_effect(live, &dispatch, item, false, &effect), BL_OK);
+        CHECK_STR(effect.dispatch_label, "triage@2");
+        CHECK_INT(effect.wait_ms, 250);
+        CHECK_INT(bl_pilot_fold_effect(live, &done, item, false, &effect), BL_OK);
+        CHECK_STR(effect.attempt_label, "triage@2");
+        CHECK(effect.attempt_succeeded);
+        CHECK_STR(effect.miss_label, "triage@2"); /* completed after its deadline */
+        CHECK_INT(bl_pilot_tracked(live), 0);     /* ended: forgotten */
+        /* a dispatch naming decided_by is followed even when the caller did not know of the agent */
+        dispatch.task_id = "t2";
+        CHECK_INT(bl_pilot_fold_effect(live, &dispatch, item, false, &effect), BL_OK);
+        CHECK_STR(effect.dispatch_label, "triage@2");
+        CHECK_INT(effect.wait_ms, -1); /* its READY start was not seen */
+        CHECK_INT(bl_pilot_tracked(live), 1);
+        bl_item_destroy(item);
+        bl_pilot_destroy(live);
+}
+
 static void test_labels(void) {
         bl_provenance_t p = bl_provenance_none();
         CHECK(bl_pilot_decided_by_label(NULL) == NULL);
@@ -230,6 +272,7 @@ int main(void) {
         RUN(test_holds_escalations_and_expiries);
         RUN(test_window);
         RUN(test_many_agent_versions_stay_bounded);
+        RUN(test_live_effects);
         RUN(test_labels);
         return check_exit_status();
 }
