@@ -341,7 +341,7 @@ static bl_err_t fold_agent_action(bl_pilot_t *pilot, task_t *task, const bl_tran
         task->agent_group = g;
         if (!counted)
                 return BL_OK;
-        if (item && item->approval_required && !item->approved)
+        if (t->reason ? !strcmp(t->reason, "escalation") : item && item->approval_required && !item->approved)
                 domain->groups[g].row.escalations++;
         else
                 domain->groups[g].row.holds++;

@@ -26,8 +26,9 @@
  *                  of the agent that last held or escalated them); an
  *                  EXPIRED task that nobody decided for is counted apart
  *   holds, escalations  transitions with cause "agent", in the row of the
- *                  agent named by their decided_by: an escalation leaves
- *                  the task awaiting approval, a hold does not
+ *                  agent named by their decided_by: reason "escalation" or
+ *                  "hold" (without a reason: an escalation leaves the task
+ *                  awaiting approval, a hold does not)
  * Each task's history is followed from its first transition read, inside the
  * window or not, so that a wait or an outcome in the window knows how it
  * began. A task is forgotten once it ends (a terminal state).

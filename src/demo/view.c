@@ -11,6 +11,12 @@
  * more often than they are drawn, to add up the time each domain spent
  * throttled and the highest lag it reached.
  *
+ * The decision agent of BL_SCENARIO_AGENT_DOMAIN: what it served (the demo
+ * agent's own counters, in the frame) and how backlogd used it, from the
+ * pilot's series split by decided_by: dispatches (the wait histogram's
+ * count), first attempts and deadline misses of the agent's pilot, of the
+ * pilot's fallbacks to the policy and of the control group.
+ *
  * On a terminal the view is redrawn in place (cursor up, clear to end of
  * line); otherwise each period prints one plain line, which a log or a CI
  * job keeps readable. The summary goes to stdout, as text or JSON. Main
@@ -27,7 +33,7 @@
 #include "core/item.h"
 
 #define LINE_MAX_BYTES  512
-#define FRAME_LINES_MAX 24
+#define FRAME_LINES_MAX 32
 
 #define BOLD  "\033[1m"
 #define RED   "\033[1;31m"
@@ -46,8 +52,18 @@ typedef struct domain_view_s {
         double dispatch_rate;
 } domain_view_t;
 
+/* The rows of the agent's domain, by decided_by. */
+enum { PILOT_AGENT = 0, PILOT_POLICY, PILOT_CONTROL, PILOT_ROWS };
+static const char *const pilot_labels[PILOT_ROWS] = {BL_DEMO_AGENT_LABEL, "policy", "control"};
+static const char *const pilot_names[PILOT_ROWS] = {"the agent", "the policy (fallbacks)", "the control group"};
+
+typedef struct pilot_view_s {
+        bl_metric_series_t *wait, *first_completed, *first_failed, *misses;
+} pilot_view_t;
+
 struct bl_view_s {
         FILE *out;
+        pilot_view_t pilot[PILOT_ROWS];
         bool terminal;
         domain_view_t domains[BL_SCENARIO_DOMAINS];
         bl_metric_series_t *dlq[BL_REASON__COUNT];
@@ -94,6 +110,16 @@ bl_view_t *bl_view_new(const bl_metrics_backlogd_t *metrics, const bl_config_t *
         }
         for (int r = 1; r < BL_REASON__COUNT; r++)
                 view->dlq[r] = bl_metrics_series(metrics->dlq_records, bl_reason_name((bl_reason_t)r));
+        for (int g = 0; g < PILOT_ROWS; g++) {
+                pilot_view_t *row = &view->pilot[g];
+                row->wait = bl_metrics_series(metrics->pilot_wait_seconds, BL_SCENARIO_AGENT_DOMAIN, pilot_labels[g]);
+                row->first_completed = bl_metrics_series(metrics->pilot_first_attempts, BL_SCENARIO_AGENT_DOMAIN,
+                                                         pilot_labels[g], "completed");
+                row->first_failed = bl_metrics_series(metrics->pilot_first_attempts, BL_SCENARIO_AGENT_DOMAIN,
+                                                      pilot_labels[g], "failed");
+                row->misses = bl_metrics_series(metrics->pilot_deadline_misses, BL_SCENARIO_AGENT_DOMAIN,
+                                                pilot_labels[g]);
+        }
         view->events_in = bl_metrics_series(metrics->ingest_events, events);
         view->results_in = bl_metrics_series(metrics->ingest_events, results);
         view->control_in = bl_metrics_series(metrics->ingest_events, control); /* the approvals the traffic sends */
@@ -229,6 +255,34 @@ static void fit(char *line, int columns) {
         }
 }
 
+/* First attempts ended, and the share that completed (-1 without any). */
+static double first_attempt_rate(const pilot_view_t *row, uint64_t *ended) {
+        uint64_t completed = count(row->first_completed);
+        *ended = completed + count(row->first_failed);
+        return *ended ? (double)completed / (double)*ended : -1;
+}
+
+/* "agent" and "pilot" lines: what the agent served, and who decided evaluation's dispatches. */
+static void agent_lines(const bl_view_t *view, const bl_view_frame_t *frame, char *served, char *pilot) {
+        const bl_demo_agent_stats_t *a = &frame->agent;
+        uint64_t ended;
+        snprintf(served, LINE_MAX_BYTES,
+                 "%s on %.0f %% of %s: %llu consultations, %llu answered, %llu too late, %llu failed (500), "
+                 "%llu garbage; %llu holds asked, %llu parts to refuse",
+                 BL_DEMO_AGENT_LABEL, 100.0 * BL_SCENARIO_PILOT_SHARE, BL_SCENARIO_AGENT_DOMAIN,
+                 (unsigned long long)a->requests, (unsigned long long)a->answered, (unsigned long long)a->slow,
+                 (unsigned long long)a->failed, (unsigned long long)a->garbage, (unsigned long long)a->holds,
+                 (unsigned long long)a->baits);
+        snprintf(pilot, LINE_MAX_BYTES, "dispatched by");
+        for (int g = 0; g < PILOT_ROWS; g++) {
+                double rate = first_attempt_rate(&view->pilot[g], &ended);
+                append(pilot, "%s %s %llu", g ? "," : "", g == PILOT_AGENT ? BL_DEMO_AGENT_LABEL : pilot_labels[g],
+                       (unsigned long long)count(view->pilot[g].wait));
+                if (rate >= 0)
+                        append(pilot, " (%.0f %% first try)", 100.0 * rate);
+        }
+}
+
 static void draw_terminal(bl_view_t *view, const bl_view_frame_t *frame) {
         frame_lines_t lines = {.count = 0};
         char *line = next_line(&lines);
@@ -296,6 +350,14 @@ static void draw_terminal(bl_view_t *view, const bl_view_frame_t *frame) {
                 on_line++;
         }
 
+        char served[LINE_MAX_BYTES], pilot[LINE_MAX_BYTES];
+        agent_lines(view, frame, served, pilot);
+        next_line(&lines);
+        line = next_line(&lines);
+        append(line, BOLD "%-16s" RESET " %s", "agent", served);
+        line = next_line(&lines);
+        append(line, BOLD "%-16s" RESET " %s", "pilot", pilot);
+
         if (view->drawn_lines)
                 fprintf(view->out, "\033[%dF", view->drawn_lines); /* back to the first line of the last frame */
         for (int i = 0; i < lines.count; i++) {
@@ -317,6 +379,12 @@ static void draw_plain(bl_view_t *view, const bl_view_frame_t *frame) {
         for (int d = 0; d < BL_SCENARIO_DOMAINS; d++)
                 append(line, " %s lag %llu%s%s", view->domains[d].name, (unsigned long long)count(view->domains[d].lag),
                        view->domains[d].was_throttled ? " THROTTLED" : "", d + 1 < BL_SCENARIO_DOMAINS ? "," : "");
+        append(line, "; agent %llu answered, %llu failed, %llu late; %s by %s %llu, policy %llu, control %llu",
+               (unsigned long long)frame->agent.answered,
+               (unsigned long long)(frame->agent.failed + frame->agent.garbage), (unsigned long long)frame->agent.slow,
+               BL_SCENARIO_AGENT_DOMAIN, BL_DEMO_AGENT_LABEL, (unsigned long long)count(view->pilot[PILOT_AGENT].wait),
+               (unsigned long long)count(view->pilot[PILOT_POLICY].wait),
+               (unsigned long long)count(view->pilot[PILOT_CONTROL].wait));
         fprintf(view->out, "%s\n", line);
         fflush(view->out);
 }
@@ -346,6 +414,49 @@ static uint64_t pills_for(const bl_traffic_stats_t *traffic, bl_reason_t reason)
                 if (!strcmp(bl_pill_reason((bl_pill_t)i), bl_reason_name(reason)))
                         total += traffic->pills[i];
         return total;
+}
+
+/* The agent's part of the summary: what it served, and each group of its domain. */
+static json_t *agent_json(const bl_view_t *view, const bl_view_frame_t *frame) {
+        const bl_demo_agent_stats_t *a = &frame->agent;
+        json_t *groups = json_object();
+        for (int g = 0; groups && g < PILOT_ROWS; g++) {
+                uint64_t ended;
+                double rate = first_attempt_rate(&view->pilot[g], &ended);
+                json_object_set_new(groups, pilot_labels[g],
+                                    json_pack("{s:I, s:I, s:I, s:o, s:I}", "dispatched",
+                                              (json_int_t)count(view->pilot[g].wait), "first_attempts",
+                                              (json_int_t)ended, "first_attempts_completed",
+                                              (json_int_t)count(view->pilot[g].first_completed),
+                                              "first_attempt_success_rate", rate >= 0 ? json_real(rate) : json_null(),
+                                              "deadline_misses", (json_int_t)count(view->pilot[g].misses)));
+        }
+        return json_pack("{s:s, s:s, s:f, s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "domain",
+                         BL_SCENARIO_AGENT_DOMAIN, "decided_by", BL_DEMO_AGENT_LABEL, "pilot_share",
+                         BL_SCENARIO_PILOT_SHARE, "timeout_ms", BL_SCENARIO_AGENT_TIMEOUT_MS, "served", "requests",
+                         (json_int_t)a->requests, "answered", (json_int_t)a->answered, "too_late", (json_int_t)a->slow,
+                         "failed", (json_int_t)a->failed, "garbage", (json_int_t)a->garbage, "ordered",
+                         (json_int_t)a->ordered, "holds", (json_int_t)a->holds, "parts_to_refuse",
+                         (json_int_t)a->baits, "groups", groups);
+}
+
+static void agent_text(const bl_view_t *view, const bl_view_frame_t *frame, FILE *out) {
+        char served[LINE_MAX_BYTES], pilot[LINE_MAX_BYTES];
+        agent_lines(view, frame, served, pilot);
+        fprintf(out, "\nthe decision agent  %s\n", served);
+        fprintf(out, "%-17s %10s %16s %15s\n", BL_SCENARIO_AGENT_DOMAIN, "dispatched", "first try ok", "deadline misses");
+        for (int g = 0; g < PILOT_ROWS; g++) {
+                uint64_t ended;
+                double rate = first_attempt_rate(&view->pilot[g], &ended);
+                char first[48] = "-";
+                if (rate >= 0)
+                        snprintf(first, sizeof(first), "%llu/%llu %3.0f %%",
+                                 (unsigned long long)count(view->pilot[g].first_completed), (unsigned long long)ended,
+                                 100.0 * rate);
+                fprintf(out, "  %-22s %7llu %16s %15llu\n", pilot_names[g],
+                        (unsigned long long)count(view->pilot[g].wait), first,
+                        (unsigned long long)count(view->pilot[g].misses));
+        }
 }
 
 static json_t *summary_json(const bl_view_t *view, const bl_view_frame_t *frame, const bl_view_outcome_t *outcome) {
@@ -420,6 +531,7 @@ static json_t *summary_json(const bl_view_t *view, const bl_view_frame_t *frame,
         json_object_set_new(
                 root, "policy",
                 json_pack("{s:s, s:s}", "main", BL_SCENARIO_POLICY_LABEL, "canary", BL_SCENARIO_CANARY_LABEL));
+        json_object_set_new(root, "agent", agent_json(view, frame));
         json_object_set_new(root, "note", json_string(mock_note));
         return root;
 }
@@ -500,6 +612,7 @@ static void summary_text(const bl_view_t *view, const bl_view_frame_t *frame, co
                         fprintf(out, "   (%llu poison pill%s sent)", (unsigned long long)pills, pills == 1 ? "" : "s");
                 fprintf(out, "\n");
         }
+        agent_text(view, frame, out);
         fprintf(out, "\ntransactions: %llu committed, %llu aborted. %s\n", (unsigned long long)count(view->committed),
                 (unsigned long long)count(view->aborted), mock_note);
 }
