@@ -80,15 +80,15 @@ static double unit_of(uint64_t hash) {
 
 static fate_t fate_of(const bl_demo_agent_t *agent, const char *consultation_id) {
         int64_t number = consultation_number(consultation_id);
-        int64_t offset = 40 + (int64_t)(agent->seed % 40); /* the first spell after the first few dozen */
+        int64_t offset = SPELL_PERIOD - 5 - (int64_t)(agent->seed % 3); /* the first spell from the 5th to 7th */
         double draw = unit_of(bl_scenario_hash(agent->seed, consultation_id, 1));
         if (number >= 0 && (number + offset) % SPELL_PERIOD < SPELL_LENGTH)
                 return FATE_FAIL;
-        if (draw < 0.05)
-                return FATE_SLOW;
         if (draw < 0.08)
+                return FATE_SLOW;
+        if (draw < 0.12)
                 return FATE_FAIL;
-        return draw < 0.10 ? FATE_GARBAGE : FATE_ANSWER;
+        return draw < 0.15 ? FATE_GARBAGE : FATE_ANSWER;
 }
 
 /* ---- the answer -------------------------------------------------------------------------- */

@@ -36,10 +36,11 @@ typedef struct bl_demo_agent_s bl_demo_agent_t;
  * thread per connection (a slow answer holds only its own). Each
  * consultation's fate comes from @p seed and its consultation_id, so a run
  * is repeatable up to timing:
- *   - spells of failure: the consultations numbered n with n mod 97 below 6
- *     (the number is consultation_id's last digits) answer HTTP 500, enough
- *     in a row to open a breaker of a few failures;
- *   - otherwise 5 % answer past the request's timeout_ms, 3 % HTTP 500, 2 %
+ *   - spells of failure: 6 consultations in a row every 97 (counted by the
+ *     number that ends consultation_id), the first from the 5th to the 7th
+ *     by the seed, answer HTTP 500: enough to open a breaker of a few
+ *     failures, soon after the start;
+ *   - otherwise 8 % answer past the request's timeout_ms, 4 % HTTP 500, 3 %
  *     a body that is not JSON;
  *   - the rest: an order of the candidates by deadline (nearest first, then
  *     by the policy's score), holds of 300 ms for candidates whose input

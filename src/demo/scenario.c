@@ -12,10 +12,12 @@
  * tasks) without its comments, so that the demo shows the example policy at
  * work; only below 200 tasks a second is model_inference's max_lag lowered to
  * the rate (resume_lag half of it), so that a slower demo still shows the
- * throttle within seconds. evaluation names the demo's decision agent
- * (demo/agent.c, on loopback at the port given) for half its tasks, with a
- * short timeout and a breaker that opens after 3 failures in a row for 2 s,
- * so that a 30-second demo shows fallbacks and the breaker. The generator is splitmix64: small, seedable, good enough for a
+ * throttle within seconds. model_inference also names the demo's decision
+ * agent (demo/agent.c, on loopback at the port given) for half its tasks:
+ * backlogd consults it about the READY tasks a round leaves, and the slow
+ * domain always has some, with deadlines it may miss; a short timeout and a
+ * breaker that opens after 3 failures in a row for 2 s make a 30-second
+ * demo show fallbacks and the breaker. The generator is splitmix64: small, seedable, good enough for a
  * simulation. Pure; any thread (each with its own generator).
  */
 #include "demo/scenario.h"
@@ -32,7 +34,7 @@ const bl_scenario_domain_t bl_scenario_domains[BL_SCENARIO_DOMAINS] = {
         {"remediation", "remediation-workers", 0.15, 16, 100, 300, 200, false},
 };
 
-/* Left open: model_inference's max_lag and resume_lag, and evaluation's agent (bl_scenario_policy). */
+/* Left open: model_inference's max_lag, resume_lag and agent (bl_scenario_policy). */
 static const char policy_template[] =
         "{\n"
         "  \"name\": \"platform\",\n"
@@ -49,8 +51,8 @@ static const char policy_template[] =
         "    \"data_preparation\": {\"worker_group\": \"data-prep-workers\", \"max_lag\": 5000, \"resume_lag\": 2500,\n"
         "                         \"quota_share\": 0.3},\n"
         "    \"model_inference\": {\"max_lag\": %d, \"resume_lag\": %d, \"retry_base_ms\": 500,\n"
-        "                        \"retry_cap_ms\": 60000, \"max_attempts\": 5, \"quota_share\": 0.4},\n"
-        "    \"evaluation\": {\"quota_share\": 0.2%s},\n"
+        "                        \"retry_cap_ms\": 60000, \"max_attempts\": 5, \"quota_share\": 0.4%s},\n"
+        "    \"evaluation\": {\"quota_share\": 0.2},\n"
         "    \"remediation\": {\"max_attempts\": 2, \"approval_risk_threshold\": 0.7}\n"
         "  },\n"
         "  \"canary\": {\n"

@@ -35,7 +35,7 @@ extern const bl_scenario_domain_t bl_scenario_domains[BL_SCENARIO_DOMAINS];
 #define BL_SCENARIO_SLOW_MAX_LAG 200
 
 /** The domain the demo's decision agent governs a pilot share of (SPEC §13), and its settings. */
-#define BL_SCENARIO_AGENT_DOMAIN "evaluation"
+#define BL_SCENARIO_AGENT_DOMAIN "model_inference"
 #define BL_SCENARIO_PILOT_SHARE 0.5
 #define BL_SCENARIO_AGENT_TIMEOUT_MS 100
 #define BL_SCENARIO_AGENT_BREAKER_FAILURES 3
