@@ -5,14 +5,14 @@
  *
  * For a domain whose policy names an agent, each dispatch round
  * (dispatch.c hands every domain to bl_consult_round):
- *   1. an answer that came in since the last round applies first, if the
- *      round has something to give (credit within the quota): the
+ *   1. an answer that came in since the last round applies first: the
  *      guardrails (core/guardrails.h) judge it against what the backlog says
  *      of each candidate now; accepted escalations go BLOCKED awaiting
- *      approval, accepted holds BLOCKED until their end, accepted picks are
- *      dispatched in the agent's order, each with its provenance
- *      (decided_by name@version, rank, reason, consultation id, latency);
- *      refusals are counted by part and reason;
+ *      approval and accepted holds BLOCKED until their end at once; its
+ *      accepted picks are dispatched in the agent's order at the first round
+ *      with something to give (credit within the quota), each with its
+ *      provenance (decided_by name@version, rank, reason, consultation id,
+ *      latency); refusals are counted by part and reason;
  *   2. the policy dispatches the rest of the round's credit, each decision
  *      recorded as decided_by "policy" with its fallback (core/agent.h,
  *      bl_agent_fallback: control, refused, not_in_answer, breaker_open,
@@ -56,6 +56,7 @@ typedef struct consult_domain_s {
         char *in_flight;             /* the consultation id out now; NULL: none */
         bl_agent_outcome_t *answer;  /* ANSWERED, waiting for the next round; NULL: none */
         int64_t answer_at_ms;        /* when it came in (monotonic) */
+        bool waits_applied;          /* its escalations and holds are applied already; its order waits for credit */
         bl_agent_last_t last;        /* how the latest consultation that finished ended */
         bl_strvec_t refused;         /* tasks of the last answer applied whose part a guardrail refused */
 } consult_domain_t;
@@ -178,6 +179,7 @@ static void take_outcome(bl_pipeline_t *p, bl_agent_outcome_t *outcome) {
         drop_answer(domain);
         domain->answer = outcome;
         domain->answer_at_ms = consult_clock_ms();
+        domain->waits_applied = false;
 }
 
 void bl_consult_poll(bl_pipeline_t *p) {
@@ -190,8 +192,8 @@ void bl_consult_poll(bl_pipeline_t *p) {
 
 /* ---- an answer applied ---------------------------------------------------------------------- */
 
+/* Adds the tasks whose part was refused to those of the answer's other parts (cleared for each answer). */
 static void remember_refused(consult_domain_t *domain, const bl_guardrail_result_t *result) {
-        bl_strvec_clear(&domain->refused);
         for (size_t i = 0; i < result->refusal_count; i++)
                 if (result->refusals[i].task_id && !bl_strvec_contains(&domain->refused, result->refusals[i].task_id))
                         bl_strvec_push(&domain->refused, result->refusals[i].task_id);
@@ -255,32 +257,61 @@ static void log_refusals(const char *domain_name, const bl_agent_outcome_t *outc
 }
 
 /*
- * The waiting answer of @p domain applied to this round: what the guardrails accept goes through, the
- * refusals are counted. Returns the picks dispatched; *applied tells whether an answer was judged.
+ * Judges @p parts of the waiting answer of @p domain (a shallow copy of it with the other parts left out)
+ * against the backlog now, applies what the guardrails accept, counts what they refuse. Returns the picks
+ * dispatched; false in *judged when memory ran out (nothing applied).
  */
-static size_t apply_answer(bl_pipeline_t *p, consult_domain_t *domain, const char *domain_name,
-                           const bl_agent_policy_t *agent, size_t want, size_t quota, size_t take, int64_t now,
-                           bool *applied) {
-        bl_agent_outcome_t *outcome = domain->answer;
+static size_t apply_parts(bl_pipeline_t *p, consult_domain_t *domain, const char *domain_name,
+                          const bl_agent_policy_t *agent, const bl_agent_answer_t *parts, size_t want, size_t quota,
+                          size_t take, int64_t now, bool *judged) {
+        const bl_agent_outcome_t *outcome = domain->answer;
         bl_guardrail_fact_t *facts = calloc(outcome->candidate_count ? outcome->candidate_count : 1, sizeof(*facts));
         bl_guardrail_result_t result;
         size_t sent = 0;
-        domain->answer = NULL;
+        *judged = false;
         for (size_t i = 0; facts && i < outcome->candidate_count; i++)
                 facts[i] = bl_guardrail_fact_of(outcome->candidate_ids[i],
                                                 bl_backlog_find(p->backlog, outcome->candidate_ids[i]));
         bl_guardrail_round_t round = {.now_ms = now, .sent_at_ms = outcome->sent_at_ms, .credit = want, .quota = quota};
-        if (facts && bl_guardrails_apply(agent, &round, facts, outcome->candidate_count, &outcome->answer, &result)) {
+        if (facts && bl_guardrails_apply(agent, &round, facts, outcome->candidate_count, parts, &result)) {
                 apply_waits(p, outcome, &result, now);
                 sent = apply_order(p, outcome, &result, take, now);
                 remember_refused(domain, &result);
                 bl_observe_refusals(p, domain_name, &result);
                 log_refusals(domain_name, outcome, &result);
                 bl_guardrail_result_clear(&result);
-                *applied = true;
+                *judged = true;
         }
         free(facts);
-        bl_agent_outcome_destroy(outcome);
+        return sent;
+}
+
+/*
+ * The waiting answer of @p domain at this round. Its escalations and holds apply at once, whatever the
+ * round's credit (a task the agent wants a human to see waits for nobody's credit); its order applies at
+ * the first round with something to give, and then the answer is done. Returns the picks dispatched;
+ * *applied tells whether its order was judged in this round.
+ */
+static size_t apply_answer(bl_pipeline_t *p, consult_domain_t *domain, const char *domain_name,
+                           const bl_agent_policy_t *agent, size_t want, size_t quota, size_t take, int64_t now,
+                           bool *applied) {
+        const bl_agent_answer_t *answer = &domain->answer->answer;
+        size_t sent = 0;
+        bool judged = false;
+        *applied = false;
+        if (!domain->waits_applied) {
+                bl_strvec_clear(&domain->refused);
+                bl_agent_answer_t waits = *answer; /* borrowed: the outcome keeps owning every string */
+                waits.order_count = 0;
+                apply_parts(p, domain, domain_name, agent, &waits, want, quota, 0, now, &judged);
+                domain->waits_applied = true;
+        }
+        if (take > 0) {
+                bl_agent_answer_t order = *answer;
+                order.hold_count = order.escalation_count = 0;
+                sent = apply_parts(p, domain, domain_name, agent, &order, want, quota, take, now, applied);
+                drop_answer(domain);
+        }
         return sent;
 }
 
@@ -419,7 +450,7 @@ size_t bl_consult_round(bl_pipeline_t *p, size_t d, size_t take, size_t want, si
         bool applied = false;
         if (domain->answer && consult_clock_ms() - domain->answer_at_ms > ANSWER_MAX_AGE_MS)
                 drop_answer(domain);
-        if (domain->answer && take > 0)
+        if (domain->answer)
                 sent = apply_answer(p, domain, domain_name, agent, want, quota, take, now, &applied);
         if (sent < take) {
                 policy_round_t round = policy_round_of(domain, agent, applied);

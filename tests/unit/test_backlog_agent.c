@@ -144,7 +144,9 @@ static bl_provenance_t agent_said(int32_t rank, const char *reason) {
 }
 
 static const seen_t *last_change(const recorder_t *rec) {
-        return rec->change_count ? &rec->changes[rec->change_count - 1] : NULL;
+        static const seen_t nothing;
+        CHECK(rec->change_count > 0);
+        return rec->change_count > 0 ? &rec->changes[rec->change_count - 1] : &nothing;
 }
 
 static bl_state_t state_of(const bl_backlog_t *backlog, const char *task_id) {
