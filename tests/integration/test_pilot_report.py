@@ -1,4 +1,9 @@
-"""`backlogd pilot report` against the real broker: Transition v2 records
+"""`backlogd pilot report` against the real broker. First on what `backlogd
+run` recorded with the reference agent governing half of a throttled domain:
+the report splits every dispatch between the agent, the policy's fallbacks and
+the control group as the records' decided_by say, its counts agree with the
+run's own metrics split by decided_by (the same fold, live), and first
+attempts completed by the workers count as successes. Then on Transition v2 records
 written with fastavro (as `run` writes them in a domain with an agent: the
 dispatch's decided_by and fallback, holds and escalations with cause agent)
 into backlog.transitions, then the report read back as JSON and as text: the
@@ -12,14 +17,74 @@ import struct
 
 import fastavro
 
+import time
+
 from conftest_common import backlogd, backlogd_json
 from kafka_tools import broker_env, create_topic, unique_prefix
-from pipeline import produce_raw
-from records import IDS
+from pipeline import Backlogd, consume_all, produce_raw
+from records import IDS, decode, result, task_event
+from test_agents import AGENT_LABEL, Agent, Drain, all_in, environment, ids_in, wait_until, write_policy
+from test_backlog import create_topics, report, submit
+from test_operate import free_port, get, series
 
 TRANSITION_V2 = 8  # schemas/ids.json
 T0 = 1_800_000_000_000
 PARTITIONS = 3
+
+
+def test_pilot_report_of_a_run_with_the_reference_agent(tmp_path):
+    prefix = unique_prefix("pilotrun")
+    agent = Agent("--deadline-soon-ms", "3600000")
+    policy = write_policy(tmp_path, prefix, {"evaluation": {
+        "max_lag": 3, "resume_lag": 1,
+        "agent": {"url": agent.url(), "pilot_share": 0.5, "timeout_ms": 3000, "max_candidates": 100}}})
+    metrics_port = free_port()
+    env = environment(prefix, policy, BACKLOGD_HTTP_PORT=metrics_port)
+    create_topics(env)
+    pilot, control = ids_in(0.5, "p", 10), ids_in(0.5, "c", 10, pilot=False)
+    now = int(time.time() * 1000)
+    run, drain = Backlogd(env), None
+    try:
+        run.wait_for("snapshots")
+        ready_at = now + 2500
+        submit(prefix, *[task_event(t, domain="evaluation", business_value=0.2 + i / 40, risk=0.1,
+                                    deadline=now + 1_200_000 + i * 10_000, not_before=ready_at)
+                         for i, t in enumerate(pilot + control)])
+        drain = Drain(prefix, ["evaluation"], per_message_s=0.05)
+        drain.start()
+        wait_until("every task dispatched", all_in(prefix, pilot + control, "DISPATCHED"), timeout=60)
+        report(prefix, *[result(t, "COMPLETED", 1) for t in pilot + control])
+        wait_until("every task completed", all_in(prefix, pilot + control, "COMPLETED"), timeout=60)
+        metrics = get(metrics_port, "/metrics")[1]
+    finally:
+        if drain:
+            drain.close()
+        code, _ = run.stop()
+        agent.stop()
+    assert code == 0, "\n".join(run.lines[-30:])
+
+    recorded = [decode(m.value()) for m in consume_all(prefix + "dispatch.evaluation", expected=20, timeout=20)]
+    by_whom = {}
+    for decision in recorded:
+        label = decision["decided_by"] if decision["decided_by"] != "policy" else \
+            ("control" if decision["fallback"] == "control" else "policy")
+        by_whom[label] = by_whom.get(label, 0) + 1
+    assert by_whom.get(AGENT_LABEL, 0) > 0 and by_whom["control"] == 10, by_whom
+
+    listed, out = backlogd_json("pilot", "report", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    groups = rows(out, "evaluation")
+    assert {label: g["dispatches"] for label, g in groups.items()} == by_whom, (groups, by_whom)
+    assert groups["control"]["tasks"] == 10 and groups["control"]["first_attempt_success_rate"] == 1.0
+    assert groups[AGENT_LABEL]["group"] == "pilot" and groups[AGENT_LABEL]["first_attempt_successes"] > 0
+    assert sum(g["first_attempts"] for g in groups.values()) == 20
+    for label, group in groups.items():  # the run's metrics count what the report counts
+        assert series(metrics, "backlogd_pilot_wait_seconds_count", domain="evaluation",
+                      decided_by=label) == group["dispatches"], label
+        assert series(metrics, "backlogd_pilot_first_attempts_total", domain="evaluation", decided_by=label,
+                      outcome="completed") == group["first_attempt_successes"], label
+    text = backlogd("pilot", "report", "--domain", "evaluation", env=env)
+    assert f"domain evaluation: the pilot decided by {AGENT_LABEL} against its control group" in text.stdout
 
 
 class History:
