@@ -48,6 +48,8 @@ typedef int mhd_result_t;
 struct bl_demo_agent_s {
         struct MHD_Daemon *daemon;
         uint64_t seed;
+        bool steady;  /* bl_demo_agent_start_steady: every answer valid, after delay_ms */
+        int delay_ms;
         int port;
         _Atomic uint64_t requests, answered, slow, failed, garbage, bad_request, ordered, holds, baits;
 };
@@ -79,6 +81,8 @@ static double unit_of(uint64_t hash) {
 }
 
 static fate_t fate_of(const bl_demo_agent_t *agent, const char *consultation_id) {
+        if (agent->steady)
+                return FATE_ANSWER;
         int64_t number = consultation_number(consultation_id);
         int64_t offset = SPELL_PERIOD - 5 - (int64_t)(agent->seed % 3); /* the first spell from the 5th to 7th */
         double draw = unit_of(bl_scenario_hash(agent->seed, consultation_id, 1));
@@ -148,7 +152,7 @@ static bool fill_answer(bl_demo_agent_t *agent, const char *consultation_id, can
                         const limits_t *limits, json_t *order, json_t *holds) {
         size_t held_max = (size_t)(limits->max_held_share * (double)count), held = 0;
         uint64_t bait = bl_scenario_hash(agent->seed, consultation_id, 2);
-        bool baited = unit_of(bait) < 0.10;
+        bool baited = !agent->steady && unit_of(bait) < 0.10;
         /* the bait: a hold past hold_max_ms of the last candidate (left out of the order), or a task not sent */
         bool hold_bait = baited && (bait & 1) && count >= 2 && limits->hold_max_ms < 86400000 - 1000;
         bool ok = true;
@@ -268,6 +272,8 @@ static mhd_result_t decide(bl_demo_agent_t *agent, struct MHD_Connection *connec
                 sleep_ms(limits_of(request).timeout_ms + SLOW_EXTRA_MS);
                 __attribute__((fallthrough)); /* the answer, too late */
         case FATE_ANSWER:
+                if (agent->delay_ms > 0)
+                        sleep_ms(agent->delay_ms);
                 text = answer_text(agent, request, id);
                 if (!text) {
                         atomic_fetch_add(&agent->bad_request, 1);
@@ -341,7 +347,7 @@ static int listening_port(struct MHD_Daemon *daemon) {
         return ntohs(address.sin_port);
 }
 
-bl_demo_agent_t *bl_demo_agent_start(uint64_t seed, char *errstr, size_t errstr_size) {
+static bl_demo_agent_t *start(uint64_t seed, bool steady, int delay_ms, char *errstr, size_t errstr_size) {
         bl_demo_agent_t *agent = calloc(1, sizeof(*agent));
         struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = 0};
         if (!agent) {
@@ -349,6 +355,8 @@ bl_demo_agent_t *bl_demo_agent_start(uint64_t seed, char *errstr, size_t errstr_
                 return NULL;
         }
         agent->seed = seed;
+        agent->steady = steady;
+        agent->delay_ms = delay_ms;
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         agent->daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL,
                                          NULL, handle, agent, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
@@ -359,6 +367,14 @@ bl_demo_agent_t *bl_demo_agent_start(uint64_t seed, char *errstr, size_t errstr_
                 return NULL;
         }
         return agent;
+}
+
+bl_demo_agent_t *bl_demo_agent_start(uint64_t seed, char *errstr, size_t errstr_size) {
+        return start(seed, false, 0, errstr, errstr_size);
+}
+
+bl_demo_agent_t *bl_demo_agent_start_steady(int delay_ms, char *errstr, size_t errstr_size) {
+        return start(0, true, delay_ms, errstr, errstr_size);
 }
 
 void bl_demo_agent_stop(bl_demo_agent_t *agent) {

@@ -51,6 +51,13 @@ typedef struct bl_demo_agent_s bl_demo_agent_t;
  */
 bl_demo_agent_t *bl_demo_agent_start(uint64_t seed, char *errstr, size_t errstr_size);
 
+/**
+ * The same agent without its faults, for bench/agent.c: every consultation
+ * answered (deadlines first, stale input held) after @p delay_ms, nothing
+ * to refuse. NULL with errstr when libmicrohttpd cannot start.
+ */
+bl_demo_agent_t *bl_demo_agent_start_steady(int delay_ms, char *errstr, size_t errstr_size);
+
 /** Stops serving (waits for answers in progress: at most a slow one's delay) and frees it. NULL: no-op. */
 void bl_demo_agent_stop(bl_demo_agent_t *agent);
 
