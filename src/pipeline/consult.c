@@ -59,6 +59,7 @@ typedef struct consult_domain_s {
         bool waits_applied;          /* its escalations and holds are applied already; its order waits for credit */
         bl_agent_last_t last;        /* how the latest consultation that finished ended */
         bl_strvec_t refused;         /* tasks of the last answer applied whose part a guardrail refused */
+        uint32_t refused_reasons;    /* the refusal reasons (bits) last logged at info */
 } consult_domain_t;
 
 struct bl_consult_s {
@@ -240,20 +241,30 @@ static size_t apply_order(bl_pipeline_t *p, const bl_agent_outcome_t *outcome, c
         return sent;
 }
 
-static void log_refusals(const char *domain_name, const bl_agent_outcome_t *outcome,
+/*
+ * The refusals of one answer, logged: at info when the reasons differ from the last answer's (an agent
+ * that keeps breaking the same guardrail is told once, and counted always), else at debug.
+ */
+static void log_refusals(consult_domain_t *domain, const char *domain_name, const bl_agent_outcome_t *outcome,
                          const bl_guardrail_result_t *result) {
         char summary[512];
         size_t at = 0;
+        uint32_t reasons = 0;
         if (result->refusal_count == 0)
                 return;
         summary[0] = '\0';
         for (int r = 0; r < BL_REFUSAL__COUNT && at < sizeof(summary); r++)
-                if (result->refused[r])
+                if (result->refused[r]) {
+                        reasons |= 1u << r;
                         at += (size_t)snprintf(summary + at, sizeof(summary) - at, "%s%s %" PRIu32, at ? ", " : "",
                                                bl_refusal_name((bl_refusal_t)r), result->refused[r]);
-        bl_log_info("agent", "domain %s: %s (consultation %s): %zu part%s of the answer refused (%s); the rest applies",
-                    domain_name, outcome->answer.label, outcome->consultation_id, result->refusal_count,
-                    result->refusal_count == 1 ? "" : "s", summary);
+                }
+        bool news = reasons != domain->refused_reasons;
+        domain->refused_reasons = reasons;
+        bl_log(news ? BL_LOG_INFO : BL_LOG_DEBUG, "agent",
+               "domain %s: %s (consultation %s): %zu part%s of the answer refused (%s); the rest applies",
+               domain_name, outcome->answer.label, outcome->consultation_id, result->refusal_count,
+               result->refusal_count == 1 ? "" : "s", summary);
 }
 
 /*
@@ -278,7 +289,7 @@ static size_t apply_parts(bl_pipeline_t *p, consult_domain_t *domain, const char
                 sent = apply_order(p, outcome, &result, take, now);
                 remember_refused(domain, &result);
                 bl_observe_refusals(p, domain_name, &result);
-                log_refusals(domain_name, outcome, &result);
+                log_refusals(domain, domain_name, outcome, &result);
                 bl_guardrail_result_clear(&result);
                 *judged = true;
         }
@@ -384,7 +395,9 @@ static bool send_consultation(bl_pipeline_t *p, consult_domain_t *domain, const 
                                : BL_ERR_NOMEM;
         if (err == BL_OK) {
                 domain->in_flight = strdup(id);
-                sent = domain->in_flight != NULL; /* no copy: its outcome is dropped when it comes */
+                sent = domain->in_flight != NULL;
+                if (!sent) /* no copy of its id: its outcome is dropped when it comes, the breaker hears nothing */
+                        bl_breaker_forget(&domain->breaker);
         } else {
                 bl_observe_consultation(p, domain_name, "not_sent", 0);
                 bl_log_debug("agent", "domain %s: consultation not sent: %s", domain_name,
@@ -392,8 +405,8 @@ static bool send_consultation(bl_pipeline_t *p, consult_domain_t *domain, const 
         }
         free(candidates);
         free(rationales);
-        if (err != BL_OK && err != BL_ERR_UNAVAILABLE)
-                breaker_hears(p, domain_name, &domain->breaker, false); /* a bad token or request fails as the agent would */
+        if (err != BL_OK && err != BL_ERR_UNAVAILABLE) /* a bad token or request fails as the agent would */
+                breaker_hears(p, domain_name, &domain->breaker, false);
         else if (err == BL_ERR_UNAVAILABLE)
                 bl_breaker_forget(&domain->breaker);
         return sent;
