@@ -20,7 +20,10 @@
  *   3. then, when no consultation of the domain is in flight, no answer
  *      waits, the agent's breaker lets one out and READY pilot tasks are
  *      left, the best of them by policy score (up to max_candidates) go to
- *      the agent with the domain's context.
+ *      the agent with the domain's context. The search for them is a bounded
+ *      walk of the domain's scheduler (bl_backlog_best_ready); one that
+ *      sends nothing is not tried again for QUIET_AFTER_NOTHING_MS, since
+ *      the loop turns once per input record.
  * Outcomes are polled every turn of the loop (bl_consult_poll): the
  * breaker hears each, the metrics count it, an answer waits for the next
  * round. Nothing here waits: the agent client (agent/client.h) runs every
@@ -49,6 +52,7 @@
 
 #define ANSWER_MAX_AGE_MS 10000   /* an answer not applied by then is dropped: the domain has moved on */
 #define CANDIDATE_VISITS_MAX 200000 /* READY tasks one search for pilot candidates looks at, at most */
+#define QUIET_AFTER_NOTHING_MS 100  /* after a round that sent nothing (no pilot task, breaker shut): no search */
 
 typedef struct consult_domain_s {
         bool breaker_ready;          /* breaker initialised from the agent's settings */
@@ -60,6 +64,7 @@ typedef struct consult_domain_s {
         bl_agent_last_t last;        /* how the latest consultation that finished ended */
         bl_strvec_t refused;         /* tasks of the last answer applied whose part a guardrail refused */
         uint32_t refused_reasons;    /* the refusal reasons (bits) last logged at info */
+        int64_t quiet_until_ms;      /* no search for candidates before (monotonic): the loop turns per record */
 } consult_domain_t;
 
 struct bl_consult_s {
@@ -417,8 +422,10 @@ static void maybe_consult(bl_pipeline_t *p, consult_domain_t *domain, const char
                           const bl_agent_policy_t *agent, size_t credit, int64_t now) {
         size_t room = (size_t)agent->max_candidates < BL_AGENT_CANDIDATES_MAX ? (size_t)agent->max_candidates
                                                                                : BL_AGENT_CANDIDATES_MAX;
-        if (domain->in_flight || domain->answer || bl_backlog_ready_in(p->backlog, domain_name) == 0)
+        if (domain->in_flight || domain->answer || bl_backlog_ready_in(p->backlog, domain_name) == 0 ||
+            consult_clock_ms() < domain->quiet_until_ms)
                 return;
+        domain->quiet_until_ms = consult_clock_ms() + QUIET_AFTER_NOTHING_MS; /* unless one goes out below */
         const bl_item_t **items = calloc(room ? room : 1, sizeof(*items));
         size_t count = items ? bl_backlog_best_ready(p->backlog, domain_name, now, in_pilot, (void *)agent, items,
                                                      room, candidate_visits(agent))
@@ -431,9 +438,10 @@ static void maybe_consult(bl_pipeline_t *p, consult_domain_t *domain, const char
                                     domain_name, bl_breaker_state_name(before), bl_breaker_state_name(breaker->state));
                         bl_observe_agent_breaker(p, domain_name, breaker->state);
                 }
-                if (client_ready(p))
-                        send_consultation(p, domain, domain_name, agent, items, count, credit, now);
-                else
+                if (client_ready(p)) {
+                        if (send_consultation(p, domain, domain_name, agent, items, count, credit, now))
+                                domain->quiet_until_ms = 0;
+                } else
                         bl_breaker_forget(&domain->breaker);
         }
         free(items);
