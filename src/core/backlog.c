@@ -14,6 +14,13 @@
  * timer, keeps the READY lists right, and hands the transition with the new
  * snapshot to the sink. Nothing else writes item->state.
  *
+ * A domain's agent (SPEC §13) acts through the same function: a pick is a
+ * dispatch out of the scheduler's order, a hold or an escalation a change
+ * to BLOCKED with cause "agent", each with the provenance the caller gives.
+ * A hold's end is the task's not_before and both are marked among its
+ * labels (core/wait.h), so that the snapshot alone says whose wait it is;
+ * the marks go when the task leaves BLOCKED.
+ *
  * Time is whatever the caller says it is (now_ms): the backlog reads no
  * clock, so tests and replay drive it deterministically. The retry jitter
  * comes from a xorshift generator seeded by the options; the chosen retry_at
@@ -561,7 +568,9 @@ static bl_apply_result_t submit(bl_backlog_t *backlog, bl_item_t *item, const bl
  * rose past what was approved: then the task waits for a new one.
  */
 static void reevaluate_approval(bl_backlog_t *backlog, bl_item_t *item, bool risk_rose) {
-        bool required = settings_of(backlog, item).approval_required || bl_item_agent_mark(item, BL_AGENT_MARK_ESCALATION);
+        /* an agent's escalation asks for an approval whatever the policy says (SPEC §13) */
+        bool required = settings_of(backlog, item).approval_required ||
+                        bl_item_agent_mark(item, BL_AGENT_MARK_ESCALATION);
         if (required && risk_rose)
                 item->approved = false;
         item->approval_required = required;

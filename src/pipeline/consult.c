@@ -20,7 +20,10 @@
  *   3. then, when no consultation of the domain is in flight, no answer
  *      waits, the agent's breaker lets one out and READY pilot tasks are
  *      left, the best of them by policy score (up to max_candidates) go to
- *      the agent with the domain's context.
+ *      the agent with the domain's context. The search for them is a bounded
+ *      walk of the domain's scheduler (bl_backlog_best_ready); one that
+ *      sends nothing is not tried again for QUIET_AFTER_NOTHING_MS, since
+ *      the loop turns once per input record.
  * Outcomes are polled every turn of the loop (bl_consult_poll): the
  * breaker hears each, the metrics count it, an answer waits for the next
  * round. Nothing here waits: the agent client (agent/client.h) runs every
@@ -49,6 +52,7 @@
 
 #define ANSWER_MAX_AGE_MS 10000   /* an answer not applied by then is dropped: the domain has moved on */
 #define CANDIDATE_VISITS_MAX 200000 /* READY tasks one search for pilot candidates looks at, at most */
+#define QUIET_AFTER_NOTHING_MS 100  /* after a round that sent nothing (no pilot task, breaker shut): no search */
 
 typedef struct consult_domain_s {
         bool breaker_ready;          /* breaker initialised from the agent's settings */
@@ -59,6 +63,8 @@ typedef struct consult_domain_s {
         bool waits_applied;          /* its escalations and holds are applied already; its order waits for credit */
         bl_agent_last_t last;        /* how the latest consultation that finished ended */
         bl_strvec_t refused;         /* tasks of the last answer applied whose part a guardrail refused */
+        uint32_t refused_reasons;    /* the refusal reasons (bits) last logged at info */
+        int64_t quiet_until_ms;      /* no search for candidates before (monotonic): the loop turns per record */
 } consult_domain_t;
 
 struct bl_consult_s {
@@ -240,20 +246,30 @@ static size_t apply_order(bl_pipeline_t *p, const bl_agent_outcome_t *outcome, c
         return sent;
 }
 
-static void log_refusals(const char *domain_name, const bl_agent_outcome_t *outcome,
+/*
+ * The refusals of one answer, logged: at info when the reasons differ from the last answer's (an agent
+ * that keeps breaking the same guardrail is told once, and counted always), else at debug.
+ */
+static void log_refusals(consult_domain_t *domain, const char *domain_name, const bl_agent_outcome_t *outcome,
                          const bl_guardrail_result_t *result) {
         char summary[512];
         size_t at = 0;
+        uint32_t reasons = 0;
         if (result->refusal_count == 0)
                 return;
         summary[0] = '\0';
         for (int r = 0; r < BL_REFUSAL__COUNT && at < sizeof(summary); r++)
-                if (result->refused[r])
+                if (result->refused[r]) {
+                        reasons |= 1u << r;
                         at += (size_t)snprintf(summary + at, sizeof(summary) - at, "%s%s %" PRIu32, at ? ", " : "",
                                                bl_refusal_name((bl_refusal_t)r), result->refused[r]);
-        bl_log_info("agent", "domain %s: %s (consultation %s): %zu part%s of the answer refused (%s); the rest applies",
-                    domain_name, outcome->answer.label, outcome->consultation_id, result->refusal_count,
-                    result->refusal_count == 1 ? "" : "s", summary);
+                }
+        bool news = reasons != domain->refused_reasons;
+        domain->refused_reasons = reasons;
+        bl_log(news ? BL_LOG_INFO : BL_LOG_DEBUG, "agent",
+               "domain %s: %s (consultation %s): %zu part%s of the answer refused (%s); the rest applies",
+               domain_name, outcome->answer.label, outcome->consultation_id, result->refusal_count,
+               result->refusal_count == 1 ? "" : "s", summary);
 }
 
 /*
@@ -278,7 +294,7 @@ static size_t apply_parts(bl_pipeline_t *p, consult_domain_t *domain, const char
                 sent = apply_order(p, outcome, &result, take, now);
                 remember_refused(domain, &result);
                 bl_observe_refusals(p, domain_name, &result);
-                log_refusals(domain_name, outcome, &result);
+                log_refusals(domain, domain_name, outcome, &result);
                 bl_guardrail_result_clear(&result);
                 *judged = true;
         }
@@ -384,7 +400,9 @@ static bool send_consultation(bl_pipeline_t *p, consult_domain_t *domain, const 
                                : BL_ERR_NOMEM;
         if (err == BL_OK) {
                 domain->in_flight = strdup(id);
-                sent = domain->in_flight != NULL; /* no copy: its outcome is dropped when it comes */
+                sent = domain->in_flight != NULL;
+                if (!sent) /* no copy of its id: its outcome is dropped when it comes, the breaker hears nothing */
+                        bl_breaker_forget(&domain->breaker);
         } else {
                 bl_observe_consultation(p, domain_name, "not_sent", 0);
                 bl_log_debug("agent", "domain %s: consultation not sent: %s", domain_name,
@@ -392,8 +410,8 @@ static bool send_consultation(bl_pipeline_t *p, consult_domain_t *domain, const 
         }
         free(candidates);
         free(rationales);
-        if (err != BL_OK && err != BL_ERR_UNAVAILABLE)
-                breaker_hears(p, domain_name, &domain->breaker, false); /* a bad token or request fails as the agent would */
+        if (err != BL_OK && err != BL_ERR_UNAVAILABLE) /* a bad token or request fails as the agent would */
+                breaker_hears(p, domain_name, &domain->breaker, false);
         else if (err == BL_ERR_UNAVAILABLE)
                 bl_breaker_forget(&domain->breaker);
         return sent;
@@ -404,8 +422,10 @@ static void maybe_consult(bl_pipeline_t *p, consult_domain_t *domain, const char
                           const bl_agent_policy_t *agent, size_t credit, int64_t now) {
         size_t room = (size_t)agent->max_candidates < BL_AGENT_CANDIDATES_MAX ? (size_t)agent->max_candidates
                                                                                : BL_AGENT_CANDIDATES_MAX;
-        if (domain->in_flight || domain->answer || bl_backlog_ready_in(p->backlog, domain_name) == 0)
+        if (domain->in_flight || domain->answer || bl_backlog_ready_in(p->backlog, domain_name) == 0 ||
+            consult_clock_ms() < domain->quiet_until_ms)
                 return;
+        domain->quiet_until_ms = consult_clock_ms() + QUIET_AFTER_NOTHING_MS; /* unless one goes out below */
         const bl_item_t **items = calloc(room ? room : 1, sizeof(*items));
         size_t count = items ? bl_backlog_best_ready(p->backlog, domain_name, now, in_pilot, (void *)agent, items,
                                                      room, candidate_visits(agent))
@@ -418,9 +438,10 @@ static void maybe_consult(bl_pipeline_t *p, consult_domain_t *domain, const char
                                     domain_name, bl_breaker_state_name(before), bl_breaker_state_name(breaker->state));
                         bl_observe_agent_breaker(p, domain_name, breaker->state);
                 }
-                if (client_ready(p))
-                        send_consultation(p, domain, domain_name, agent, items, count, credit, now);
-                else
+                if (client_ready(p)) {
+                        if (send_consultation(p, domain, domain_name, agent, items, count, credit, now))
+                                domain->quiet_until_ms = 0;
+                } else
                         bl_breaker_forget(&domain->breaker);
         }
         free(items);

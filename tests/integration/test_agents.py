@@ -244,11 +244,11 @@ def test_pilot_follows_the_agent_control_the_policy_and_escalations_wait(tmp_pat
 
 def test_slow_agent_keeps_the_rate_its_breaker_opens_and_closes_and_kill_9_loses_nothing(tmp_path):
     prefix = unique_prefix("slowagent")
-    agent = Agent("--mode", "slow", "--slow-ms", "1500")
+    agent = Agent("--mode", "slow", "--slow-ms", "2000")
     port = agent.port
     limits = {"max_lag": 10, "resume_lag": 5}
     policy = write_policy(tmp_path, prefix, {
-        "evaluation": dict(limits, agent={"url": agent.url(), "pilot_share": 1.0, "timeout_ms": 150,
+        "evaluation": dict(limits, agent={"url": agent.url(), "pilot_share": 1.0, "timeout_ms": 400,
                                           "breaker_failures": 3, "breaker_cooldown_ms": 1000}),
         "model_inference": dict(limits)})
     metrics_port = free_port()
@@ -279,17 +279,18 @@ def test_slow_agent_keeps_the_rate_its_breaker_opens_and_closes_and_kill_9_loses
         assert "breaker_open" in fallbacks and fallbacks <= {"not_answered", "timeout", "breaker_open"}, fallbacks
         assert {d["fallback"] for _, d in drain.decisions if d["domain"] == "model_inference"} == {None}
 
-        # the agent answers again: the next trial closes the breaker; then kill -9 while it is consulted
+        # the agent answers again: with pilot tasks waiting, the next trial closes the breaker
         agent.stop()
         agent = Agent(port=port)
+        soon = int(time.time() * 1000) + 10 * MINUTE_MS  # the reference agent puts near deadlines first
+        more = [task_event(f"k{i:04d}", domain="evaluation", business_value=0.5, deadline=soon + i * 1000)
+                for i in range(200)]
+        submit(prefix, *more)
         run.wait_for(r"agent's breaker half_open -> closed", timeout=30)
         _, text = get(metrics_port, "/metrics")
         assert series(text, "backlogd_agent_breaker_state", domain="evaluation") == 0
-        soon = int(time.time() * 1000) + 10 * MINUTE_MS  # the reference agent puts near deadlines first
-        more = [task_event(f"k{i:04d}", domain="evaluation", business_value=0.5, deadline=soon + i * 1000)
-                for i in range(100)]
+        # then kill -9 while it is consulted
         answered = series(text, "backlogd_agent_consultations_total", domain="evaluation", outcome="answered") or 0
-        submit(prefix, *more)
         wait_until("consultations answered while the new tasks flow", lambda: (series(
             get(metrics_port, "/metrics")[1], "backlogd_agent_consultations_total", domain="evaluation",
             outcome="answered") or 0) >= answered + 2, timeout=20, every=0.1)
