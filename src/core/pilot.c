@@ -7,7 +7,7 @@
  *     version, "policy", "control"); at most MAX_GROUPS rows, the rest of a
  *     domain's agent labels share the row OVERFLOW_LABEL;
  *   - per task not yet ended, in a hash table of power-of-two buckets grown
- *     at load 1: its domain, since when it is READY, the rows of its first
+ *     at load 1: its domain and partition, since when it is READY, the rows of its first
  *     and of its last dispatch, of its last hold or escalation, and which
  *     rows have counted it among their tasks (a bit per row).
  *
@@ -18,7 +18,8 @@
  * code with two differences: it keeps no list of waits (each one leaves in
  * the effect of its transition), and its caller follows only the tasks of
  * domains with an agent (bl_pilot_fold_effect's track), so that its memory
- * is those tasks alive and a few counters per row. The metrics and the
+ * is those tasks alive and a few counters per row; the tasks of a revoked
+ * partition are forgotten (bl_pilot_forget_partition). The metrics and the
  * report count alike because they are one fold. Not thread-safe.
  */
 #include "core/pilot.h"
@@ -46,6 +47,7 @@ typedef struct domain_s {
 typedef struct task_s {
         struct task_s *next; /* in its bucket */
         int domain;          /* index, NO_GROUP until an item named it */
+        int32_t partition;   /* of its last item; -1 before one */
         int64_t ready_at_ms; /* BL_NO_TIME while not READY */
         int64_t deadline_ms;
         int first_group;     /* of its attempt-1 dispatch, while that attempt runs */
@@ -201,6 +203,7 @@ static task_t *task_of(bl_pilot_t *pilot, const char *task_id) {
                 return NULL;
         memcpy(task->task_id, task_id, length + 1);
         task->domain = task->first_group = task->last_group = task->agent_group = NO_GROUP;
+        task->partition = -1;
         task->ready_at_ms = task->deadline_ms = BL_NO_TIME;
         *slot = task;
         pilot->task_count++;
@@ -209,6 +212,23 @@ static task_t *task_of(bl_pilot_t *pilot, const char *task_id) {
 
 static task_t *find_task(const bl_pilot_t *pilot, const char *task_id) {
         return *task_slot(pilot, task_id);
+}
+
+size_t bl_pilot_forget_partition(bl_pilot_t *pilot, int32_t partition) {
+        size_t forgotten = 0;
+        for (size_t b = 0; b < pilot->bucket_count; b++)
+                for (task_t **slot = &pilot->buckets[b]; *slot;) {
+                        task_t *task = *slot;
+                        if (task->partition != partition) {
+                                slot = &task->next;
+                                continue;
+                        }
+                        *slot = task->next;
+                        free(task);
+                        pilot->task_count--;
+                        forgotten++;
+                }
+        return forgotten;
 }
 
 static void forget_task(bl_pilot_t *pilot, const char *task_id) {
@@ -398,6 +418,7 @@ static bl_err_t note_item(bl_pilot_t *pilot, task_t *task, const bl_item_t *item
                 task->domain = d;
         }
         task->deadline_ms = item->deadline_ms;
+        task->partition = item->partition;
         return BL_OK;
 }
 

@@ -163,6 +163,13 @@ typedef struct bl_pilot_effect_s {
 bl_err_t bl_pilot_fold_effect(bl_pilot_t *pilot, const bl_transition_t *transition, const bl_item_t *item_after,
                               bool track, bl_pilot_effect_t *effect);
 
+/**
+ * Forgets every task whose last item was in @p partition (its partition
+ * was revoked: another instance follows them now); returns how many.
+ * O(tasks followed).
+ */
+size_t bl_pilot_forget_partition(bl_pilot_t *pilot, int32_t partition);
+
 /** How many tasks the fold follows now (those not ended). */
 size_t bl_pilot_tracked(const bl_pilot_t *pilot);
 

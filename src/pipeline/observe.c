@@ -202,6 +202,11 @@ void bl_observe_transition(bl_pipeline_t *p, const bl_transition_t *transition, 
                 count_pilot_effect(p, &effect, transition->task_id);
 }
 
+void bl_observe_partition_revoked(bl_pipeline_t *p, int32_t partition) {
+        if (p->observe.pilot)
+                bl_pilot_forget_partition(p->observe.pilot, partition);
+}
+
 bool bl_observe_open(bl_pipeline_t *p) {
         char errstr[512];
         bl_http_options_t options;

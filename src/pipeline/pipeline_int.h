@@ -223,6 +223,8 @@ void bl_observe_event(bl_pipeline_t *p, const char *topic);
 void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy_name, const char *policy_version);
 /** Every transition written, for the metrics of an agent's pilot against its control group (SPEC §13). */
 void bl_observe_transition(bl_pipeline_t *p, const bl_transition_t *transition, const bl_item_t *item);
+/** @p partition was revoked: the pilot's metrics stop following its tasks. */
+void bl_observe_partition_revoked(bl_pipeline_t *p, int32_t partition);
 /** A transaction committed (recovery.c): the commit age restarts, the aborts in a row are over. */
 void bl_observe_committed(bl_pipeline_t *p);
 /** A batch aborted (recovery.c): one more in a row; its work waits until a commit. */

@@ -256,6 +256,7 @@ static void on_revoked(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *pa
                 bl_isolate_culprit_forget(p->isolate); /* the new owner finds it again if it must */
         for (int i = 0; i < partitions->cnt; i++) {
                 bl_backlog_drop_partition(p->backlog, partitions->elems[i].partition);
+                bl_observe_partition_revoked(p, partitions->elems[i].partition);
                 bl_inputs_remove(p, partitions->elems[i].topic, partitions->elems[i].partition);
         }
         p->ready = p->partition_count > 0 && p->ready;

@@ -248,6 +248,16 @@ static void test_live_effects(void) {
         CHECK_STR(effect.dispatch_label, "triage@2");
         CHECK_INT(effect.wait_ms, -1); /* its READY start was not seen */
         CHECK_INT(bl_pilot_tracked(live), 1);
+        /* its partition revoked: forgotten, and only its partition's tasks */
+        dispatch.task_id = "t3";
+        item->partition = 2;
+        CHECK_INT(bl_pilot_fold_effect(live, &dispatch, item, true, &effect), BL_OK);
+        CHECK_INT(bl_pilot_tracked(live), 2);
+        CHECK_INT(bl_pilot_forget_partition(live, 0), 1);
+        CHECK_INT(bl_pilot_tracked(live), 1);
+        CHECK_INT(bl_pilot_forget_partition(live, 0), 0);
+        CHECK_INT(bl_pilot_forget_partition(live, 2), 1);
+        CHECK_INT(bl_pilot_tracked(live), 0);
         bl_item_destroy(item);
         bl_pilot_destroy(live);
 }
