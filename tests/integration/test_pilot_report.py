@@ -94,7 +94,7 @@ class History:
         self.records, self.seq = [], {}
 
     def add(self, task, domain, from_state, to_state, cause, attempt, at, decided_by=None, fallback=None,
-            deadline=None, awaiting_approval=False):
+            deadline=None, awaiting_approval=False, reason=None):
         seq = self.seq[task] = self.seq.get(task, 0) + 1
         item = {"task_id": task, "state": to_state, "seq": seq, "attempt": attempt, "max_attempts": None,
                 "task_type": "batch_inference", "domain": domain, "tenant": None, "sla_class": "standard",
@@ -105,7 +105,7 @@ class History:
                 "payload": None, "traceparent": None, "last_error": None, "recent_event_ids": [],
                 "terminal_at": None, "placeholder": False}
         record = {"task_id": task, "seq": seq, "from_state": from_state, "to_state": to_state, "cause": cause,
-                  "reason": None, "event_id": None, "attempt": attempt, "at": at, "occurred_at": None,
+                  "reason": reason, "event_id": None, "attempt": attempt, "at": at, "occurred_at": None,
                   "dispatch_id": f"{task}/{attempt}" if to_state == "DISPATCHED" else None,
                   "policy": "value-first@1" if to_state == "DISPATCHED" else None, "score": None,
                   "source_topic": None, "source_partition": None, "source_offset": None, "instance": "pytest",
@@ -138,9 +138,14 @@ def history():
     h.attempt("c1", "remediation", 1, T0, T0 + 300, "policy", "control", "COMPLETED", T0 + 9000, deadline=T0 + 8000)
     h.attempt("c2", "remediation", 1, T0, T0 + 400, "policy", "control", "COMPLETED", T0 + 1000)
     h.add("e1", "remediation", "QUEUED", "READY", "SUBMITTED", 0, T0)
-    h.add("e1", "remediation", "READY", "BLOCKED", "agent", 0, T0 + 10, "triage@1.2", awaiting_approval=True)
+    # as `run` records them: reason escalation (the item awaits approval) or hold
+    h.add("e1", "remediation", "READY", "BLOCKED", "agent", 0, T0 + 10, "triage@1.2", awaiting_approval=True,
+          reason="escalation")
+    h.add("e2", "remediation", "QUEUED", "READY", "SUBMITTED", 0, T0)
+    h.add("e2", "remediation", "READY", "BLOCKED", "agent", 0, T0 + 10, "triage@1.2", reason="escalation")
     h.add("h1", "remediation", "QUEUED", "READY", "SUBMITTED", 0, T0, deadline=T0 + 4000)
-    h.add("h1", "remediation", "READY", "BLOCKED", "agent", 0, T0 + 10, "triage@1.2", deadline=T0 + 4000)
+    h.add("h1", "remediation", "READY", "BLOCKED", "agent", 0, T0 + 10, "triage@1.2", deadline=T0 + 4000,
+          reason="hold")
     h.add("h1", "remediation", "BLOCKED", "EXPIRED", "deadline", 0, T0 + 4000, deadline=T0 + 4000)
     h.attempt("x1", "evaluation", 1, T0, T0 + 10, None, None, "COMPLETED", T0 + 20)  # no agent
     return h
@@ -170,7 +175,7 @@ def test_pilot_report_against_its_control_group():
     assert agent["group"] == "pilot" and agent["tasks"] == 10 and agent["dispatches"] == 11
     assert agent["retries"] == 1 and agent["first_attempts"] == 10 and agent["first_attempt_successes"] == 9
     assert agent["wait_p50_ms"] == 500 and agent["wait_p90_ms"] == 900
-    assert agent["escalations"] == 1 and agent["holds"] == 1
+    assert agent["escalations"] == 2 and agent["holds"] == 1
     assert agent["deadline_misses"] == 1 and agent["expired"] == 1  # h1, held and expired
     fallback = groups["policy"]
     assert fallback["group"] == "fallback" and fallback["dispatches"] == 2
@@ -207,7 +212,7 @@ def test_domain_and_window():
     _, early = backlogd_json("pilot", "report", "--json", "--until", "2027-01-15T08:00:00.050Z", env=env)
     assert early["until"] == "2027-01-15T08:00:00.050Z"  # before the first dispatch: the hold and escalation
     agent = rows(early)["triage@1.2"]
-    assert agent["dispatches"] == 0 and agent["holds"] == 1 and agent["escalations"] == 1
+    assert agent["dispatches"] == 0 and agent["holds"] == 1 and agent["escalations"] == 2
 
 
 def test_usage_errors_stop_before_kafka():
