@@ -293,7 +293,7 @@ static double first_attempt_rate(const pilot_view_t *row, uint64_t *ended) {
         return *ended ? (double)completed / (double)*ended : -1;
 }
 
-/* "agent" and "pilot" lines: what the agent served, and who decided evaluation's dispatches. */
+/* "agent" and "pilot" lines: what the agent served, and who decided its domain's dispatches. */
 static void agent_lines(const bl_view_t *view, const bl_view_frame_t *frame, char *served, char *pilot) {
         const bl_demo_agent_stats_t *a = &frame->agent;
         uint64_t ended;

@@ -7,9 +7,9 @@
  * within its quota of the round. A domain whose workers lag (its credit is
  * spent) or whose dispatch topic the broker refuses (gate.h) gets nothing
  * while the others flow. A domain whose policy names an agent gets the
- * agent's accepted order first (consult.c). While a culprit is sought, timers and dispatches
- * are units of the batch like input records (isolate.h), and only as many
- * as the batch may take go. Pipeline thread.
+ * agent's accepted order first (consult.c). While a culprit is sought,
+ * timers and dispatches are units of the batch like input records
+ * (isolate.h), and only as many as the batch may take go. Pipeline thread.
  */
 #include <inttypes.h>
 #include <stdio.h>
