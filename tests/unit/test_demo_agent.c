@@ -7,7 +7,8 @@
  * then) or malformed, exactly as often as the agent says it did, and never
  * invalid; every answer puts deadlines first and holds stale input; the
  * parts meant to be refused are there as often as counted; the same seed
- * gives the same fates.
+ * gives the same fates. In its steady mode (bench/agent.c's) every
+ * consultation is answered after the delay, with nothing to refuse.
  */
 #include "check.h"
 #include "agent/client.h"
@@ -132,7 +133,45 @@ static void test_fates_and_answers(void) {
         CHECK_INT(stats_again.baits, stats.baits);
 }
 
+/* The steady mode of bench/agent.c: every consultation answered, after its delay, nothing to refuse. */
+static void test_steady(void) {
+        char errstr[256], url[128];
+        bl_demo_agent_stats_t stats;
+        bl_demo_agent_t *demo = bl_demo_agent_start_steady(5, errstr, sizeof(errstr));
+        bl_agent_client_t *client = bl_agent_client_new(0, errstr, sizeof(errstr));
+        bl_agent_policy_t agent;
+        CHECK(demo != NULL && client != NULL);
+        bl_agent_policy_defaults(&agent);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/decide", bl_demo_agent_port(demo));
+        agent.url = url;
+        agent.pilot_share = 1;
+        agent.timeout_ms = TIMEOUT_MS;
+        agent.hold_max_ms = 2000;
+        agent.deadline_margin_ms = 1000;
+        for (int n = 0; n < 20; n++) { /* the failing spell's numbers included */
+                char id[64];
+                snprintf(id, sizeof(id), "backlogd-0-%d", n);
+                bl_agent_outcome_t *outcome = consult(client, &agent, id);
+                CHECK(outcome != NULL);
+                if (!outcome)
+                        continue;
+                CHECK_INT(outcome->result, BL_AGENT_ANSWERED);
+                CHECK(outcome->latency_ms >= 5);
+                if (outcome->result == BL_AGENT_ANSWERED) {
+                        check_answer(&outcome->answer, agent.hold_max_ms);
+                        CHECK(!has_bait(&outcome->answer, agent.hold_max_ms));
+                }
+                bl_agent_outcome_destroy(outcome);
+        }
+        bl_agent_client_destroy(client);
+        bl_demo_agent_stats(demo, &stats);
+        bl_demo_agent_stop(demo);
+        CHECK_INT(stats.answered, 20);
+        CHECK_INT(stats.failed + stats.slow + stats.garbage + stats.baits, 0);
+}
+
 int main(void) {
         RUN(test_fates_and_answers);
+        RUN(test_steady);
         return check_exit_status();
 }
