@@ -94,7 +94,8 @@ why_not() {
   if ! bases_present; then
     local mirror
     mirror=$(debian_mirror) || { echo "no Debian mirror in this machine's apt sources (set BACKLOGD_IMAGE_MIRROR)"; return; }
-    curl -fsS -o /dev/null --max-time 20 "$mirror/dists/$RELEASE/Release" 2>/dev/null ||
+    python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=20)' \
+      "$mirror/dists/$RELEASE/Release" 2>/dev/null ||
       { echo "the base images are not made yet and Debian's mirror $mirror does not answer"; return; }
   fi
 }
@@ -343,8 +344,10 @@ prove_run() { # tag
   CONTAINER=backlogd-image-$$
   trap 'cleanup_container; cleanup_work' EXIT
   log "$tag: backlogd run (container $CONTAINER, HTTP port $port)"
+  # The HEALTHCHECK is run by hand below. Podman's timer for it needs systemd: where systemd is
+  # absent, run and stop complain that they cannot reach it (into the log; harmless).
   "${PODMAN[@]}" run -d --name "$CONTAINER" --network host --read-only "${ULIMITS[@]}" "${env[@]}" \
-    -e "BACKLOGD_HTTP_PORT=$port" "$tag" >>"$LOG"
+    -e "BACKLOGD_HTTP_PORT=$port" "$tag" >>"$LOG" 2>&1 || die "podman run failed (log: $LOG)"
   deadline=$((SECONDS + 90))
   until "${PODMAN[@]}" healthcheck run "$CONTAINER" >/dev/null 2>&1; do
     [[ $("${PODMAN[@]}" inspect --format '{{.State.Running}}' "$CONTAINER") == true ]] ||
@@ -376,7 +379,7 @@ prove_run() { # tag
   done
   log "$tag: all $tasks tasks DISPATCHED (backlogd tasks list, read from backlog.state)"
 
-  "${PODMAN[@]}" stop --time 30 "$CONTAINER" >>"$LOG"
+  "${PODMAN[@]}" stop --time 30 "$CONTAINER" >>"$LOG" 2>&1
   status=$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$CONTAINER")
   "${PODMAN[@]}" logs "$CONTAINER" >>"$LOG" 2>&1
   [[ $status == 0 ]] || die "backlogd run exited $status on SIGTERM (log: $LOG)"
@@ -418,7 +421,6 @@ clean() {
 }
 
 # ---- main --------------------------------------------------------------------
-mkdir -p "$CACHE"
 command=${1:-}
 case $command in
   check | base | build | demo | run | prove) ;;
@@ -430,6 +432,7 @@ if [[ -n $reason ]]; then
   log "podman cannot build and run the image here: $reason"
   exit 3
 fi
+mkdir -p "$CACHE"
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/backlogd-image-XXXXXX")
 case $command in
   check) log "podman can build and run the image here (runc, cgroupfs, nofile $NOFILE, nproc $NPROC)" ;;
