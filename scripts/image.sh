@@ -417,7 +417,7 @@ clean() {
       "${PODMAN[@]}" untag "$image" "localhost/$image" && log "removed the base $image"
     fi
   done
-  log "layers no tag needs any more: podman image prune"
+  log "the layers no tag needs any more stay in podman's storage: podman image prune frees them"
 }
 
 # ---- main --------------------------------------------------------------------
