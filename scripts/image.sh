@@ -65,10 +65,17 @@ log() { echo "image: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-# A scratch directory, made in main before any $(...) subshell uses it, removed at exit.
+# At exit: the container of `run` removed, the broker `prove` started stopped, the
+# scratch directory (made in main before any $(...) subshell uses it) removed.
 WORK=
-cleanup_work() { [[ -z $WORK ]] || rm -rf "$WORK"; }
-trap cleanup_work EXIT
+CONTAINER=
+STARTED_BROKER=0
+on_exit() {
+  [[ -z $CONTAINER ]] || "${PODMAN[@]}" rm -f "$CONTAINER" >/dev/null 2>&1 || true
+  ((STARTED_BROKER == 0)) || "$REPO/scripts/testenv.sh" stop kafka >&2 || true
+  [[ -z $WORK ]] || rm -rf "$WORK"
+}
+trap on_exit EXIT
 work_dir() { echo "${WORK:?no scratch directory}"; }
 
 # ---- podman on this machine --------------------------------------------------
@@ -319,9 +326,6 @@ EOF
 }
 
 # ---- `backlogd run` in the image against a real broker -----------------------
-CONTAINER=
-cleanup_container() { [[ -z $CONTAINER ]] || "${PODMAN[@]}" rm -f "$CONTAINER" >/dev/null 2>&1 || true; }
-
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # Topics made by the image's `topics create`, tasks published by its `produce`, a
@@ -330,6 +334,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 # list` reads back from backlog.state, then SIGTERM and exit status 0.
 prove_run() { # tag
   local tag=$1 bootstrap=${BACKLOGD_TEST_BOOTSTRAP:-} prefix port env domains domain i tasks count deadline status
+  local started=$SECONDS
   [[ -n $bootstrap ]] || die "run: no broker: set BACKLOGD_TEST_BOOTSTRAP (scripts/testenv.sh env), or use prove"
   prefix=image$(date +%s)$((RANDOM % 1000)).
   port=$(free_port)
@@ -342,7 +347,6 @@ prove_run() { # tag
     die "topics create in the image failed (log: $LOG)"
 
   CONTAINER=backlogd-image-$$
-  trap 'cleanup_container; cleanup_work' EXIT
   log "$tag: backlogd run (container $CONTAINER, HTTP port $port)"
   # The HEALTHCHECK is run by hand below. Podman's timer for it needs systemd: where systemd is
   # absent, run and stop complain that they cannot reach it (into the log; harmless).
@@ -383,28 +387,26 @@ prove_run() { # tag
   status=$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$CONTAINER")
   "${PODMAN[@]}" logs "$CONTAINER" >>"$LOG" 2>&1
   [[ $status == 0 ]] || die "backlogd run exited $status on SIGTERM (log: $LOG)"
-  log "$tag: stopped by SIGTERM, exit status 0"
+  log "$tag: stopped by SIGTERM, exit status 0 ($((SECONDS - started)) s from topics create)"
   echo "$prefix"
 }
 
 # ---- prove: all of it, with a broker of its own when none is given ----------
-STARTED_BROKER=0
-stop_broker() { ((STARTED_BROKER == 0)) || "$REPO/scripts/testenv.sh" stop kafka || true; }
-
 prove() {
-  local tag
+  local tag started=$SECONDS
   tag=$(build_image)
   prove_demo "$tag"
   if [[ -z ${BACKLOGD_TEST_BOOTSTRAP:-} ]]; then
-    trap 'cleanup_container; stop_broker; cleanup_work' EXIT
-    STARTED_BROKER=1
-    "$REPO/scripts/testenv.sh" start kafka
+    # A broker already running on that port is used and left running.
+    if ! "$REPO/scripts/testenv.sh" status kafka >/dev/null 2>&1; then
+      STARTED_BROKER=1
+      "$REPO/scripts/testenv.sh" start kafka >&2
+    fi
     eval "$("$REPO/scripts/testenv.sh" env)"
     export BACKLOGD_TEST_BOOTSTRAP
   fi
   prove_run "$tag" >/dev/null
-  trap 'cleanup_container; stop_broker; cleanup_work' EXIT
-  log "$tag: proven"
+  log "$tag: proven in $((SECONDS - started)) s"
 }
 
 clean() {
