@@ -297,7 +297,7 @@ prove_demo() { # tag
   mkdir -p "$out"
   log "$tag: backlogd demo --duration $DEMO_SECONDS (no network, read-only root)"
   started=$SECONDS
-  "${PODMAN[@]}" run --rm --network none --read-only "${ULIMITS[@]}" "$tag" \
+  "${PODMAN[@]}" run --rm --network none --read-only --no-healthcheck "${ULIMITS[@]}" "$tag" \
     demo --duration "$DEMO_SECONDS" --seed 1 --json >"$out/summary.json" 2>"$out/stderr" ||
     { tail -n 20 "$out/stderr" >&2; die "backlogd demo in the image failed"; }
   python3 - "$out/summary.json" "$DEMO_SECONDS" "$((SECONDS - started))" <<'EOF' || die "the demo's summary is wrong (above)"
@@ -340,7 +340,8 @@ prove_run() { # tag
   port=$(free_port)
   env=(-e "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=$bootstrap" -e "BACKLOGD_TOPICS_PREFIX=$prefix"
        -e BACKLOGD_TOPICS_PARTITIONS=3 -e "BACKLOGD_GROUP_ID=${prefix}backlogd" -e BACKLOGD_INSTANCE_ID=image)
-  local -a in_image=("${PODMAN[@]}" run --rm --network host --read-only "${ULIMITS[@]}" "${env[@]}")
+  # One-shot commands: the HEALTHCHECK is for `run` alone (--no-healthcheck).
+  local -a in_image=("${PODMAN[@]}" run --rm --network host --read-only --no-healthcheck "${ULIMITS[@]}" "${env[@]}")
 
   log "$tag: backlogd topics create (prefix $prefix, broker $bootstrap)"
   "${in_image[@]}" -e BACKLOGD_HTTP_PORT=0 "$tag" topics create >>"$LOG" 2>&1 ||

@@ -10,9 +10,10 @@ refusing to start, Debian's mirror out of reach before the bases exist) every te
 skips with `scripts/image.sh check`'s reason.
 
 Time (docs/operations.md, "Building and proving the image"): the first run on a
-machine makes the bases and builds the image (minutes); later runs reuse both by
-tag, the image's tag being a hash of its inputs, and take the demo and the short
-run only.
+machine makes the bases and builds the image, 6 to 8 minutes on the 2-core test
+machines under load; later runs reuse both by tag (the image's tag is a hash of its
+inputs) and take the demo and the short run only, about 35 s; after a change of the
+sources, about a minute.
 """
 import json
 import os
@@ -71,7 +72,7 @@ def test_image_is_the_dockerfiles_runtime_stage(image):
     assert config["StopSignal"] == "SIGTERM"
 
     # The binary carries the librdkafka scripts/librdkafka.sh pins, not Debian's 2.0.2.
-    result = subprocess.run([*PODMAN, "run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
+    result = subprocess.run([*PODMAN, "run", "--rm", "--network", "none", "--no-healthcheck", "--ulimit", "nofile=1024:1024",
                              "--ulimit", "nproc=1024:1024", image, "--version"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -82,7 +83,7 @@ def test_a_second_build_reuses_the_image(image):
     status, stdout, stderr = image_script("build", timeout=120)
     assert status == 0, stderr
     assert stdout.strip() == image
-    assert f"image {image}: reused" in stderr and "podman build" not in stderr, stderr
+    assert f"image {image}: reused" in stderr and "building " not in stderr, stderr
 
 
 def test_demo_in_the_image(image):
