@@ -214,8 +214,15 @@ import_base() { # rootfs, tag, mirror
   log "base $2: made, $(image_size "$2") ($(image_id "$2"))"
 }
 
+# One build at a time on a machine (a second waits): the bases and the image are shared.
+lock() {
+  exec 8>"$CACHE/image.lock"
+  flock 8
+}
+
 make_bases() {
   local base missing=() unknown=()
+  lock
   for base in $(dockerfile_bases); do
     if image_exists "$base"; then
       log "base $base: reused ($(image_id "$base"))"
@@ -256,6 +263,7 @@ source_hash() {
 }
 
 build_image() {
+  lock
   make_bases
   local tag started context archive
   tag=localhost/$NAME:src-$(source_hash)
