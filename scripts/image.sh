@@ -17,7 +17,8 @@
 # debian:12 and debian:12-slim), made from one `debootstrap --variant=minbase
 # bookworm` from the Debian mirror this machine's apt uses (`apt-get indextargets`;
 # BACKLOGD_IMAGE_MIRROR overrides it), with the apt sources this machine has
-# (bookworm, bookworm-updates, bookworm-security), apt's lists and caches emptied;
+# (bookworm, bookworm-updates, bookworm-security) and their updates installed,
+# apt's lists and caches emptied, the host's resolv.conf and hostname left out;
 # -slim also leaves out documentation, manuals and translations as Debian's own
 # slim images do. Each is imported with `podman import` under exactly the name the
 # Dockerfile gives, so `FROM debian:12` finds it locally; a tag already present is
@@ -173,10 +174,21 @@ write_sources() { # rootfs, mirror
   } >"$rootfs/etc/apt/sources.list.d/debian.sources"
 }
 
+# debootstrap installs the release as its point release has it: the updates and
+# security fixes since come from the sources written above, as in Debian's images.
+upgrade() { # rootfs
+  quietly "$LOG" chroot "$1" apt-get update >&2 &&
+    quietly "$LOG" env DEBIAN_FRONTEND=noninteractive chroot "$1" apt-get -y dist-upgrade >&2
+}
+
 # What Debian's images do after debootstrap: no package lists or caches in the
-# image, apt never keeps a downloaded .deb, no translations of the lists.
-tidy_apt() { # rootfs
+# image, apt never keeps a downloaded .deb, no translations of the lists, and
+# nothing of the machine that made it (its resolver and host name: the container
+# runtime supplies both).
+tidy() { # rootfs
   rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/var/cache/apt/archives/*.deb
+  : >"$1/etc/resolv.conf"
+  rm -f "$1/etc/hostname"
   cat >"$1/etc/apt/apt.conf.d/docker-clean" <<'EOF'
 // No .deb is kept after installing (as in Debian's images): installs in an image layer stay small.
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
@@ -242,7 +254,8 @@ make_bases() {
   quietly "$LOG" debootstrap --variant=minbase "$RELEASE" "$rootfs" "$mirror" >&2 ||
     die "debootstrap failed (log: $LOG)"
   write_sources "$rootfs" "$mirror"
-  tidy_apt "$rootfs"
+  upgrade "$rootfs" || die "apt-get dist-upgrade in the new base failed (log: $LOG)"
+  tidy "$rootfs"
   # The full base first, then the same tree slimmed.
   [[ " ${missing[*]} " == *" debian:12 "* ]] && import_base "$rootfs" debian:12 "$mirror"
   if [[ " ${missing[*]} " == *" debian:12-slim "* ]]; then
