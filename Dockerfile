@@ -33,7 +33,10 @@ ARG RUNTIME_IMAGE=debian:12-slim
 #   podman build --build-context librdkafka-source=DIR .     (buildah >= 1.27)
 #   docker buildx build --build-context librdkafka-source=DIR .
 # scripts/image.sh does so with the archive of the cache. Either way the builder
-# checks the archive's checksum again before it unpacks anything.
+# checks the archive's checksum again before it unpacks anything. (On this
+# project's machines npm's registry answers through a TLS-inspecting proxy whose
+# CA only the host trusts: this stage fails there with SELF_SIGNED_CERT_IN_CHAIN,
+# and the named context is the way.)
 FROM ${DEBIAN_IMAGE} AS librdkafka-source
 ENV DEBIAN_FRONTEND=noninteractive
 # hadolint ignore=DL3008
