@@ -4,7 +4,8 @@
 # librdkafka is not among them: scripts/librdkafka.sh builds a current release
 # into the cache (Debian 12's 2.0.2 cannot log in with SCRAM to Kafka 4); npm
 # fetches its source, and the -dev packages of the second line are what it is
-# built with (TLS, SASL, OIDC over libcurl, zstd, lz4, zlib). podman, runc and
+# built with (TLS, SASL, OIDC over libcurl, zstd, lz4, zlib). chromium loads the
+# status page headless in tests/integration/test_status_page.py. podman, runc and
 # debootstrap build and run the container image in the suite (scripts/image.sh;
 # the tier skips, saying why, where podman cannot run).
 # apt's output goes to $BACKLOGD_CACHE/install-deps.log (default
@@ -18,6 +19,7 @@ packages=(
   libssl-dev libsasl2-dev libzstd-dev liblz4-dev zlib1g-dev npm
   libavro-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev
   kcat valgrind clang libclang-rt-14-dev
+  chromium
   openjdk-17-jre-headless maven python3 python3-venv
   podman runc debootstrap
 )

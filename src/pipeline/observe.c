@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "core/guardrails.h"
 #include "pipeline/pipeline_int.h"
 
 #define GAUGE_TICK_MS 100     /* the gauges other modules count for: lag and throttling change fast */
@@ -100,19 +101,22 @@ bool bl_observe_open(bl_pipeline_t *p) {
         make_series(p);
         p->observe.health = (bl_http_health_t){.last_commit_ms = bl_clock_monotonic_ms()};
         if (!bl_http_options_from_config(p->config, &options))
-                return true; /* http.port 0: no endpoint */
+                return true; /* http.port 0: no endpoint, no status page */
         p->observe.http = bl_http_start(&options, p->observe.registry, errstr, sizeof(errstr));
         if (!p->observe.http) {
                 bl_log_error("observe", "http: %s", errstr);
                 return false;
         }
-        bl_log_info("observe", "serving /metrics, /healthz and /readyz on %s:%d", options.address,
+        if (!bl_status_feed_open(p))
+                return false;
+        bl_log_info("observe", "serving the status page /, /metrics, /healthz and /readyz on %s:%d", options.address,
                     bl_http_port(p->observe.http));
         return true;
 }
 
 void bl_observe_close(bl_pipeline_t *p) {
-        bl_http_stop(p->observe.http); /* before the registry it renders */
+        bl_http_stop(p->observe.http); /* before the registry and the status board it renders */
+        bl_status_feed_close(p);
         if (!(p->options && p->options->registry))
                 bl_metrics_destroy(p->observe.registry);
         p->observe.http = NULL;
@@ -160,6 +164,27 @@ void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *polic
         o->dispatched[d] = bl_metrics_series(o->metrics.dispatch_decisions, domain, policy);
         snprintf(o->dispatched_policy[d], sizeof(o->dispatched_policy[d]), "%s", policy);
         bl_metric_inc(o->dispatched[d], 1);
+}
+
+void bl_observe_consultation(bl_pipeline_t *p, const char *domain, const char *outcome, int64_t latency_ms) {
+        const bl_metrics_backlogd_t *m = &p->observe.metrics;
+        bl_metric_inc(bl_metrics_series(m->agent_consultations, domain, outcome), 1);
+        if (strcmp(outcome, "not_sent") && strcmp(outcome, "cancelled"))
+                bl_metric_observe(bl_metrics_series(m->agent_consultation_seconds, domain),
+                                  (double)latency_ms / 1000.0);
+}
+
+void bl_observe_agent_breaker(bl_pipeline_t *p, const char *domain, int state) {
+        bl_metric_set(bl_metrics_series(p->observe.metrics.agent_breaker_state, domain), (double)state);
+}
+
+void bl_observe_refusals(bl_pipeline_t *p, const char *domain, const bl_guardrail_result_t *result) {
+        const bl_metrics_backlogd_t *m = &p->observe.metrics;
+        for (size_t i = 0; i < result->refusal_count; i++)
+                bl_metric_inc(bl_metrics_series(m->agent_refusals, domain,
+                                                bl_agent_part_name(result->refusals[i].part),
+                                                bl_refusal_name(result->refusals[i].reason)),
+                              1);
 }
 
 typedef struct census_s {
@@ -309,6 +334,7 @@ static double thread_cpu_ms(void) {
 void bl_observe_tick(bl_pipeline_t *p) {
         int64_t now = bl_clock_monotonic_ms();
         bl_http_heartbeat(p->observe.http);
+        bl_status_feed_tick(p);
         if (now - p->observe.last_gauges_ms < GAUGE_TICK_MS)
                 return;
         p->observe.last_gauges_ms = now;

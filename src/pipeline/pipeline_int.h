@@ -9,6 +9,8 @@
  *     outputs.c   what the backlog and ingest decide, turned into records of the batch
  *     steer.c     the policy (file or backlog.policy) and the workers' lag, for the credit ledger
  *     observe.c   metrics, /healthz and /readyz
+ *     consult.c   the domains' agents: consultations out, answers applied at the dispatch round
+ *     status_feed.c  the status page's data, handed to the HTTP thread once a second
  *     recovery.c  a batch's outcome: offsets moved, or the world back to the last commit and the culprit given up
  *       inputs.c    the assigned partitions: pauses, retries, rewinds, the hold back
  *       restore.c   partitions read back from backlog.state
@@ -36,6 +38,7 @@
 #include "kafka/lag.h"
 #include "ops/http.h"
 #include "ops/metrics.h"
+#include "ops/status.h"
 #include "contract/records.h"
 #include "contract/source.h"
 #include "core/backlog.h"
@@ -67,6 +70,7 @@ typedef struct bl_pipeline_stats_s {
         uint64_t aborts;
         uint64_t transitions;
         uint64_t dispatched;
+        uint64_t cancel_notices; /* cancellation notices to dispatch.<domain> (SPEC §15) */
         uint64_t notices;
         uint64_t restored_items;
         uint64_t duplicates;
@@ -108,6 +112,16 @@ typedef struct bl_observe_s {
         int64_t census_interval_ms;  /* 0 at first; then GAUGE_TICK_MS, or longer while a walk takes long (observe.c) */
 } bl_observe_t;
 
+/** What the status page shows, gathered on the pipeline thread (status_feed.c). */
+typedef struct bl_status_feed_s {
+        bl_status_board_t *board;       /* the page's, served by observe.http; NULL: no HTTP endpoint */
+        bl_status_snapshot_t *snapshot; /* filled at each publish (about 55 KB: not on the stack) */
+        int64_t started_at_ms;          /* wall clock */
+        int64_t last_ms, interval_ms;   /* monotonic: the last publish, and the wait before the next */
+        uint64_t dispatched[BL_OBSERVE_DOMAINS];         /* dispatches per configured domain (outputs.c) */
+        uint64_t dispatched_at_last[BL_OBSERVE_DOMAINS]; /* as of the last publish: the rate */
+} bl_status_feed_t;
+
 typedef struct bl_pipeline_s {
         const bl_config_t *config;
         const bl_pipeline_options_t *options; /* NULL for `backlogd run` (run.h) */
@@ -129,6 +143,8 @@ typedef struct bl_pipeline_s {
         bl_credit_t *credit;      /* own dispatches against the workers' progress */
         bl_lag_t *lag;            /* NULL while no domain names a worker group */
         bl_observe_t observe;
+        struct bl_consult_s *consult; /* the domains' agents (consult.c) */
+        bl_status_feed_t status;
 
         char *topic_events, *topic_results, *topic_control, *topic_deps, *topic_state, *topic_transitions, *topic_dlq;
         char **topic_dispatch;    /* dispatch.<domain> of each configured domain, in config order */
@@ -160,6 +176,7 @@ typedef struct bl_pipeline_s {
 } bl_pipeline_t;
 
 typedef struct bl_snapshots_s bl_snapshots_t;
+typedef struct bl_consult_s bl_consult_t;
 
 /* recovery.c */
 /** The hooks through which the batch reports its commits, aborts and lost producers to this pipeline. */
@@ -222,6 +239,38 @@ void bl_observe_committed(bl_pipeline_t *p);
 void bl_observe_aborted(bl_pipeline_t *p);
 /** Heartbeat every turn; the cheap gauges and the health every 100 ms; the summary gauges once a second. */
 void bl_observe_tick(bl_pipeline_t *p);
+
+/** A consultation ended: counted by @p outcome (an agent result's name, or "not_sent"), its latency observed. */
+void bl_observe_consultation(bl_pipeline_t *p, const char *domain, const char *outcome, int64_t latency_ms);
+/** The agent's breaker of @p domain is now in @p state (0 closed, 1 open, 2 half-open on the gauge). */
+void bl_observe_agent_breaker(bl_pipeline_t *p, const char *domain, int state);
+struct bl_guardrail_result_s;
+/** The refusals of one answer, counted by part and reason. */
+void bl_observe_refusals(bl_pipeline_t *p, const char *domain, const struct bl_guardrail_result_s *result);
+
+/* consult.c */
+bool bl_consult_open(bl_pipeline_t *p);
+/** Cancels what is in flight and stops the agents' client: returns within milliseconds. */
+void bl_consult_close(bl_pipeline_t *p);
+/** Every turn of the loop: the consultations that ended, taken in (never waits). */
+void bl_consult_poll(bl_pipeline_t *p);
+/**
+ * The dispatch round of configured domain @p d: @p take dispatches (its credit within the quota), @p want
+ * of them before the quota, the round's @p quota and the domain's @p credit. Without an agent, the
+ * policy's order; with one, the answer in first, the policy for the rest, and the next consultation.
+ * Returns the dispatches made.
+ */
+size_t bl_consult_round(bl_pipeline_t *p, size_t d, size_t take, size_t want, size_t quota, size_t credit,
+                        int64_t now);
+/* status_feed.c */
+/** With the HTTP endpoint: the status page's board, served at /; false: out of memory. */
+bool bl_status_feed_open(bl_pipeline_t *p);
+/** After the HTTP server stopped: frees the board. */
+void bl_status_feed_close(bl_pipeline_t *p);
+/** About once a second: a snapshot of the backlog and the domains, published to the board. */
+void bl_status_feed_tick(bl_pipeline_t *p);
+/** A dispatch of configured domain @p domain (its index; -1: unlisted), for the dispatch rate. */
+void bl_status_feed_dispatched(bl_pipeline_t *p, int domain);
 
 /* dispatch.c */
 /** Timers and dispatch, each turn of the loop: a culprit task is given up first; nothing while held back. */
