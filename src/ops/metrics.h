@@ -157,6 +157,14 @@ typedef struct bl_metrics_backlogd_s {
         bl_metric_t *txn_producer_renewals;      /* counter: transactional producers made anew after a fencing */
         bl_metric_t *output_blocked;             /* gauge {topic}: 1 while the broker refuses writes to it */
         bl_metric_t *output_refusals;            /* counter {topic}: writes to it the broker refused */
+        bl_metric_t *agent_consultations;        /* counter {domain,outcome}: consultations of the domain's agent */
+        bl_metric_t *agent_consultation_seconds; /* histogram {domain}: time a consultation took, to its end */
+        bl_metric_t *agent_breaker_state;        /* gauge {domain}: the agent's breaker, 0 closed, 1 open, 2 half-open */
+        bl_metric_t *agent_refusals;             /* counter {domain,part,reason}: parts of answers refused */
+        /* An agent's pilot against its control group (SPEC §13), decided_by: name@version, policy or control */
+        bl_metric_t *pilot_wait_seconds;         /* histogram {domain,decided_by}: READY -> DISPATCHED */
+        bl_metric_t *pilot_deadline_misses;      /* counter {domain,decided_by}: EXPIRED or completed late */
+        bl_metric_t *pilot_first_attempts;       /* counter {domain,decided_by,outcome}: attempt 1 ended */
 } bl_metrics_backlogd_t;
 
 /**

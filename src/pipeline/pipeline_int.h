@@ -9,6 +9,7 @@
  *     outputs.c   what the backlog and ingest decide, turned into records of the batch
  *     steer.c     the policy (file or backlog.policy) and the workers' lag, for the credit ledger
  *     observe.c   metrics, /healthz and /readyz
+ *     consult.c   the domains' agents: consultations out, answers applied at the dispatch round
  *     status_feed.c  the status page's data, handed to the HTTP thread once a second
  *     recovery.c  a batch's outcome: offsets moved, or the world back to the last commit and the culprit given up
  *       inputs.c    the assigned partitions: pauses, retries, rewinds, the hold back
@@ -109,6 +110,8 @@ typedef struct bl_observe_s {
         int64_t last_gauges_ms;
         int64_t last_census_ms;
         int64_t census_interval_ms;  /* 0 at first; then GAUGE_TICK_MS, or longer while a walk takes long (observe.c) */
+        struct bl_pilot_s *pilot;    /* the live fold behind the pilot's metrics; NULL: out of memory (observe.c) */
+        struct bl_observe_pilot_s *pilot_series; /* their series, by domain and decided_by (observe.c) */
 } bl_observe_t;
 
 /** What the status page shows, gathered on the pipeline thread (status_feed.c). */
@@ -142,6 +145,7 @@ typedef struct bl_pipeline_s {
         bl_credit_t *credit;      /* own dispatches against the workers' progress */
         bl_lag_t *lag;            /* NULL while no domain names a worker group */
         bl_observe_t observe;
+        struct bl_consult_s *consult; /* the domains' agents (consult.c) */
         bl_status_feed_t status;
 
         char *topic_events, *topic_results, *topic_control, *topic_deps, *topic_state, *topic_transitions, *topic_dlq;
@@ -174,6 +178,7 @@ typedef struct bl_pipeline_s {
 } bl_pipeline_t;
 
 typedef struct bl_snapshots_s bl_snapshots_t;
+typedef struct bl_consult_s bl_consult_t;
 
 /* recovery.c */
 /** The hooks through which the batch reports its commits, aborts and lost producers to this pipeline. */
@@ -230,6 +235,10 @@ void bl_observe_close(bl_pipeline_t *p);
 void bl_observe_ready(bl_pipeline_t *p, bool ready, const char *reason);
 void bl_observe_event(bl_pipeline_t *p, const char *topic);
 void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy_name, const char *policy_version);
+/** Every transition written, for the metrics of an agent's pilot against its control group (SPEC §13). */
+void bl_observe_transition(bl_pipeline_t *p, const bl_transition_t *transition, const bl_item_t *item);
+/** @p partition was revoked: the pilot's metrics stop following its tasks. */
+void bl_observe_partition_revoked(bl_pipeline_t *p, int32_t partition);
 /** A transaction committed (recovery.c): the commit age restarts, the aborts in a row are over. */
 void bl_observe_committed(bl_pipeline_t *p);
 /** A batch aborted (recovery.c): one more in a row; its work waits until a commit. */
@@ -237,6 +246,28 @@ void bl_observe_aborted(bl_pipeline_t *p);
 /** Heartbeat every turn; the cheap gauges and the health every 100 ms; the summary gauges once a second. */
 void bl_observe_tick(bl_pipeline_t *p);
 
+/** A consultation ended: counted by @p outcome (an agent result's name, or "not_sent"), its latency observed. */
+void bl_observe_consultation(bl_pipeline_t *p, const char *domain, const char *outcome, int64_t latency_ms);
+/** The agent's breaker of @p domain is now in @p state (0 closed, 1 open, 2 half-open on the gauge). */
+void bl_observe_agent_breaker(bl_pipeline_t *p, const char *domain, int state);
+struct bl_guardrail_result_s;
+/** The refusals of one answer, counted by part and reason. */
+void bl_observe_refusals(bl_pipeline_t *p, const char *domain, const struct bl_guardrail_result_s *result);
+
+/* consult.c */
+bool bl_consult_open(bl_pipeline_t *p);
+/** Cancels what is in flight and stops the agents' client: returns within milliseconds. */
+void bl_consult_close(bl_pipeline_t *p);
+/** Every turn of the loop: the consultations that ended, taken in (never waits). */
+void bl_consult_poll(bl_pipeline_t *p);
+/**
+ * The dispatch round of configured domain @p d: @p take dispatches (its credit within the quota), @p want
+ * of them before the quota, the round's @p quota and the domain's @p credit. Without an agent, the
+ * policy's order; with one, the answer in first, the policy for the rest, and the next consultation.
+ * Returns the dispatches made.
+ */
+size_t bl_consult_round(bl_pipeline_t *p, size_t d, size_t take, size_t want, size_t quota, size_t credit,
+                        int64_t now);
 /* status_feed.c */
 /** With the HTTP endpoint: the status page's board, served at /; false: out of memory. */
 bool bl_status_feed_open(bl_pipeline_t *p);
