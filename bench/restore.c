@@ -35,7 +35,8 @@
  * --offline needs no broker: the same snapshots encoded in memory, then
  * decoded and restored into a fresh backlog both ways, avro-c's generic read
  * and the direct one (bl_records_decode_item_generic, bl_records_decode_item),
- * R runs each: items/s, the thread's CPU per item and the heap per item.
+ * R runs each: items/s, the thread's CPU per item, the heap per item and
+ * the time to drop the 6 partitions afterwards.
  *
  * Performance is measured, not asserted: nothing here fails on a slow
  * figure, only on wrong data (a count that is not N, a record that does not
@@ -928,6 +929,7 @@ static bool encode_all(bl_records_t *records, const options_t *o, encoded_t *out
 
 typedef struct offline_run_s {
         double seconds, thread_cpu_seconds, heap_per_item;
+        double drop_seconds; /* bl_backlog_drop_partition of the 6 partitions afterwards */
 } offline_run_t;
 
 /* Decodes every record (@p generic: avro-c's way) and restores it into a fresh backlog; false on a bad record. */
@@ -955,6 +957,10 @@ static bool restore_from_memory(const bl_config_t *config, bl_schemas_t *schemas
         run->seconds = now_s() - started;
         run->thread_cpu_seconds = thread_cpu_s() - cpu_started;
         run->heap_per_item = ((double)heap_in_use() - (double)heap_before) / (double)encoded->count;
+        double drop_started = now_s();
+        for (int32_t p = 0; ok && p < 6; p++)
+                bl_backlog_drop_partition(backlog, p);
+        run->drop_seconds = now_s() - drop_started;
         bl_backlog_destroy(backlog);
         return ok;
 }
@@ -964,6 +970,7 @@ static int run_offline(const bl_config_t *config, bl_schemas_t *schemas, bl_reco
         encoded_t encoded = {0};
         double generic_rate[BENCH_MAX_RUNS], direct_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS];
         double generic_cpu[BENCH_MAX_RUNS], direct_cpu[BENCH_MAX_RUNS], direct_heap[BENCH_MAX_RUNS];
+        double generic_heap[BENCH_MAX_RUNS], generic_drop[BENCH_MAX_RUNS], direct_drop[BENCH_MAX_RUNS];
         int status = 1;
         if (!encode_all(records, o, &encoded)) {
                 fprintf(stderr, "bench_restore: out of memory\n");
@@ -971,8 +978,9 @@ static int run_offline(const bl_config_t *config, bl_schemas_t *schemas, bl_reco
         }
         printf("restore bench, offline: %zu items, %zu-byte payload, %d runs; %.0f bytes a record\n\n", o->count,
                o->payload_bytes, o->runs, (double)encoded.offsets[encoded.count] / (double)encoded.count);
-        printf("%-4s %17s %17s %7s %15s %15s %12s\n", "run", "generic items/s", "direct items/s", "ratio",
-               "generic cpu us", "direct cpu us", "heap B/item");
+        printf("%-4s %17s %17s %7s %15s %15s %14s %14s %16s %16s\n", "run", "generic items/s", "direct items/s",
+               "ratio", "generic cpu us", "direct cpu us", "generic heap B", "direct heap B", "generic drop ms",
+               "direct drop ms");
         for (int r = 0; r < o->runs && !interrupted; r++) {
                 offline_run_t generic, direct;
                 if (!restore_from_memory(config, schemas, &encoded, true, &generic) ||
@@ -984,20 +992,27 @@ static int run_offline(const bl_config_t *config, bl_schemas_t *schemas, bl_reco
                 generic_cpu[r] = generic.thread_cpu_seconds * 1e6 / (double)o->count;
                 direct_cpu[r] = direct.thread_cpu_seconds * 1e6 / (double)o->count;
                 direct_heap[r] = direct.heap_per_item;
-                printf("%-4d %17.0f %17.0f %7.2f %15.2f %15.2f %12.0f\n", r + 1, generic_rate[r], direct_rate[r],
-                       ratio[r], generic_cpu[r], direct_cpu[r], direct_heap[r]);
+                generic_heap[r] = generic.heap_per_item;
+                generic_drop[r] = generic.drop_seconds * 1e3;
+                direct_drop[r] = direct.drop_seconds * 1e3;
+                printf("%-4d %17.0f %17.0f %7.2f %15.2f %15.2f %14.0f %14.0f %16.1f %16.1f\n", r + 1,
+                       generic_rate[r], direct_rate[r], ratio[r], generic_cpu[r], direct_cpu[r], generic_heap[r],
+                       direct_heap[r], generic_drop[r], direct_drop[r]);
                 fflush(stdout);
         }
-        printf("%-4s %17.0f %17.0f %7.2f %15.2f %15.2f %12.0f\n", "med", median(generic_rate, o->runs),
-               median(direct_rate, o->runs), median(ratio, o->runs), median(generic_cpu, o->runs),
-               median(direct_cpu, o->runs), median(direct_heap, o->runs));
+        printf("%-4s %17.0f %17.0f %7.2f %15.2f %15.2f %14.0f %14.0f %16.1f %16.1f\n", "med",
+               median(generic_rate, o->runs), median(direct_rate, o->runs), median(ratio, o->runs),
+               median(generic_cpu, o->runs), median(direct_cpu, o->runs), median(generic_heap, o->runs),
+               median(direct_heap, o->runs), median(generic_drop, o->runs), median(direct_drop, o->runs));
         printf("{\"bench\":\"restore_offline\",\"items\":%zu,\"payload_bytes\":%zu,\"runs\":%d,"
                "\"generic_items_per_s_median\":%.0f,\"direct_items_per_s_median\":%.0f,\"ratio_median\":%.3f,"
                "\"generic_cpu_us_per_item_median\":%.2f,\"direct_cpu_us_per_item_median\":%.2f,"
-               "\"heap_bytes_per_item_median\":%.1f}\n",
+               "\"generic_heap_bytes_per_item_median\":%.1f,\"direct_heap_bytes_per_item_median\":%.1f,"
+               "\"generic_drop_ms_median\":%.1f,\"direct_drop_ms_median\":%.1f}\n",
                o->count, o->payload_bytes, o->runs, median(generic_rate, o->runs), median(direct_rate, o->runs),
                median(ratio, o->runs), median(generic_cpu, o->runs), median(direct_cpu, o->runs),
-               median(direct_heap, o->runs));
+               median(generic_heap, o->runs), median(direct_heap, o->runs), median(generic_drop, o->runs),
+               median(direct_drop, o->runs));
         status = 0;
 done:
         free(encoded.bytes);
