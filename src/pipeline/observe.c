@@ -194,6 +194,10 @@ static void take_census(bl_pipeline_t *p) {
                 bl_metric_set(o->oldest[s],
                               census.oldest_since[s] == BL_NO_TIME ? 0 : (double)(now - census.oldest_since[s]) / 1000.0);
         }
+        for (size_t d = 0; d < p->config->domains.count && d < BL_OBSERVE_DOMAINS; d++)
+                bl_estimate_load(p, p->config->domains.items[d],
+                                 (int64_t)(census.counts[BL_STATE_DISPATCHED][d] + census.counts[BL_STATE_RUNNING][d]));
+        bl_estimate_gauges(p);
 }
 
 /* The gauges other modules keep counts for: cheap, every tick. */

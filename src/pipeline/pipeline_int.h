@@ -9,6 +9,7 @@
  *     outputs.c   what the backlog and ingest decide, turned into records of the batch
  *     steer.c     the policy (file or backlog.policy) and the workers' lag, for the credit ledger
  *     observe.c   metrics, /healthz and /readyz
+ *       estimate.c  each domain's capacity estimate, from the transitions (SPEC §14)
  *     recovery.c  a batch's outcome: offsets moved, or the world back to the last commit and the culprit given up
  *       inputs.c    the assigned partitions: pauses, retries, rewinds, the hold back
  *       restore.c   partitions read back from backlog.state
@@ -38,7 +39,9 @@
 #include "ops/metrics.h"
 #include "contract/records.h"
 #include "contract/source.h"
+#include "core/agent.h"
 #include "core/backlog.h"
+#include "core/capacity.h"
 #include "kafka/consumer.h"
 #include "kafka/reader.h"
 #include "kafka/txn_producer.h"
@@ -108,6 +111,11 @@ typedef struct bl_observe_s {
         int64_t census_interval_ms;  /* 0 at first; then GAUGE_TICK_MS, or longer while a walk takes long (observe.c) */
 } bl_observe_t;
 
+/** The capacity gauges of one domain (estimate.c). */
+typedef struct bl_estimate_series_s {
+        bl_metric_series_t *known, *throughput, *pickup, *runtime, *drain;
+} bl_estimate_series_t;
+
 typedef struct bl_pipeline_s {
         const bl_config_t *config;
         const bl_pipeline_options_t *options; /* NULL for `backlogd run` (run.h) */
@@ -129,6 +137,8 @@ typedef struct bl_pipeline_s {
         bl_credit_t *credit;      /* own dispatches against the workers' progress */
         bl_lag_t *lag;            /* NULL while no domain names a worker group */
         bl_observe_t observe;
+        bl_capacity_t *capacity;  /* each domain's capacity estimate (estimate.c) */
+        bl_estimate_series_t capacity_series[BL_OBSERVE_DOMAINS];
 
         char *topic_events, *topic_results, *topic_control, *topic_deps, *topic_state, *topic_transitions, *topic_dlq;
         char **topic_dispatch;    /* dispatch.<domain> of each configured domain, in config order */
@@ -222,6 +232,23 @@ void bl_observe_committed(bl_pipeline_t *p);
 void bl_observe_aborted(bl_pipeline_t *p);
 /** Heartbeat every turn; the cheap gauges and the health every 100 ms; the summary gauges once a second. */
 void bl_observe_tick(bl_pipeline_t *p);
+
+/* estimate.c */
+/** The capacity estimate and its gauges (after bl_observe_open); false: out of memory. */
+bool bl_estimate_open(bl_pipeline_t *p);
+void bl_estimate_close(bl_pipeline_t *p);
+/** What a transition teaches the estimate: a result, a pickup delay, a runtime (outputs.c's sink). */
+void bl_estimate_transition(bl_pipeline_t *p, const bl_transition_t *transition, const bl_item_t *item);
+/** @p domain has @p in_flight tasks DISPATCHED or RUNNING now (the census); READY from the backlog. */
+void bl_estimate_load(bl_pipeline_t *p, const char *domain, int64_t in_flight);
+/** The capacity gauges of every configured domain, now. */
+void bl_estimate_gauges(bl_pipeline_t *p);
+/**
+ * An agent's consultation context gets @p domain's estimate: throughput_per_s and drain_ms, left as
+ * they are (negative: unknown, not sent) while the estimate is not known.
+ */
+void bl_estimate_agent_context(const bl_pipeline_t *p, const char *domain, int64_t now_ms,
+                               bl_agent_context_t *context);
 
 /* dispatch.c */
 /** Timers and dispatch, each turn of the loop: a culprit task is given up first; nothing while held back. */
