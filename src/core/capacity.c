@@ -8,7 +8,8 @@
  * which starts at the window's first bucket or at the first result ever
  * seen, whichever is later (so a domain that just started is not diluted
  * by time before its first result). Counting costs O(1); an estimate sums
- * BUCKETS counters.
+ * BUCKETS counters. Results may arrive out of time order (a reader of
+ * several partitions): each is counted in its own bucket.
  *
  * Pickup delays and runtimes are running means and variances (West's
  * update with weight alpha): alpha is 1/n for the first RUNTIME_MEMORY
@@ -171,13 +172,20 @@ static void running_add(running_t *running, double sample) {
         running->variance = (1.0 - alpha) * (running->variance + alpha * delta * delta);
 }
 
+/*
+ * Results may come out of time order (inspect and replay read partitions one
+ * after the other): one whose bucket holds a later epoch is a window or more
+ * older than what is counted there, and outside the window: dropped.
+ */
 static void count_result(const bl_capacity_t *capacity, domain_t *domain, int64_t now_ms) {
         int64_t epoch = now_ms / capacity->bucket_ms;
         bucket_t *bucket = &domain->buckets[epoch % BUCKETS];
+        if (bucket->epoch > epoch)
+                return;
         if (bucket->epoch != epoch)
                 *bucket = (bucket_t){.epoch = epoch};
         bucket->results++;
-        if (domain->first_result_ms == BL_NO_TIME)
+        if (domain->first_result_ms == BL_NO_TIME || now_ms < domain->first_result_ms)
                 domain->first_result_ms = now_ms;
 }
 
@@ -289,6 +297,10 @@ void bl_capacity_expect(const bl_capacity_t *capacity, const bl_kind_t *kind, in
         out->wait_sd_ms = sqrt(ahead) * estimate.runtime_sd_ms / workers;
         out->runtime_ms = own ? type->runtime.mean : estimate.runtime_ms;
         out->runtime_sd_ms = sqrt(own ? type->runtime.variance : estimate.runtime_sd_ms * estimate.runtime_sd_ms);
+}
+
+int64_t bl_capacity_window_ms(const bl_capacity_t *capacity) {
+        return capacity->options.window_ms;
 }
 
 size_t bl_capacity_domain_count(const bl_capacity_t *capacity) {

@@ -101,6 +101,9 @@ int64_t bl_capacity_predicted_start_ms(const bl_capacity_estimate_t *estimate, i
 void bl_capacity_expect(const bl_capacity_t *capacity, const bl_kind_t *kind, int64_t now_ms,
                         bl_capacity_expectation_t *out);
 
+/** The window the throughput counts, as configured. */
+int64_t bl_capacity_window_ms(const bl_capacity_t *capacity);
+
 /** Domains seen so far, in the order first seen, and the name of each. */
 size_t bl_capacity_domain_count(const bl_capacity_t *capacity);
 const char *bl_capacity_domain_name(const bl_capacity_t *capacity, size_t index);

@@ -86,3 +86,48 @@ def test_dispatch_late_escalate_and_expire(tmp_path):
     steps = transitions_of(env, "d-late")
     out = [t for t in steps if t["cause"] == "dispatch"]
     assert len(out) == 1 and out[0]["reason"] == "late", steps
+
+
+def test_capacity_estimate_in_metrics_and_inspect():
+    """A worker that runs each task about 200 ms: the estimate becomes known, /metrics and `inspect` show it."""
+    from test_operate import free_port, get, series
+
+    prefix = unique_prefix("capacity")
+    port = free_port()
+    env = broker_env(prefix, BACKLOGD_TOPICS_PARTITIONS=3, BACKLOGD_GROUP_ID=prefix + "group",
+                     BACKLOGD_INSTANCE_ID=f"{prefix}i-{uuid.uuid4().hex[:6]}", BACKLOGD_HTTP_PORT=port,
+                     BACKLOGD_HTTP_ADDRESS="127.0.0.1", BACKLOGD_CAPACITY_MIN_SAMPLES=5,
+                     BACKLOGD_BACKLOG_LEASE_MS=600000)
+    create_topics(env)
+    tasks = [f"c-{i}" for i in range(8)]
+    submit(prefix, *[task_event(t, domain="evaluation", task_type="score") for t in tasks])
+    run = Backlogd(env)
+    try:
+        wait_for(prefix, {t: "DISPATCHED" for t in tasks})
+        for t in tasks:  # one worker, one task after the other
+            report(prefix, result(t, "STARTED", 1))
+            time.sleep(0.2)
+            report(prefix, result(t, "COMPLETED", 1))
+        wait_for(prefix, {t: "COMPLETED" for t in tasks})
+        submit(prefix, *[task_event(f"w-{i}", domain="evaluation", task_type="score") for i in range(3)])
+        wait_for(prefix, {f"w-{i}": "DISPATCHED" for i in range(3)})
+        time.sleep(2.5)  # the gauges follow the census, once a second
+        status, text = get(port, "/metrics")
+        assert status == 200
+        assert series(text, "backlogd_capacity_known", domain="evaluation") == 1
+        assert series(text, "backlogd_capacity_throughput_per_second", domain="evaluation") > 0
+        runtime = series(text, "backlogd_capacity_runtime_seconds", domain="evaluation")
+        assert 0.15 < runtime < 1.0, runtime
+        assert series(text, "backlogd_capacity_drain_seconds", domain="evaluation") > 0
+        assert series(text, "backlogd_capacity_known", domain="remediation") == 0
+    finally:
+        code, _ = run.stop()
+    assert code == 0, "\n".join(run.lines[-30:])
+    inspected, out = backlogd_json("inspect", "--json", env=env)
+    assert inspected.returncode == 0, inspected.stderr
+    estimate = out["capacity"]["evaluation"]
+    assert estimate["known"] is True and estimate["results"] == 8, estimate
+    assert estimate["in_flight"] == 3 and estimate["ready"] == 0
+    assert 150 < estimate["runtime_ms"] < 1000 and estimate["drain_ms"] > 0
+    text = backlogd("inspect", env=env)
+    assert text.returncode == 0 and "CAPACITY" in text.stdout and "evaluation: " in text.stdout, text.stdout

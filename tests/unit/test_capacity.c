@@ -184,6 +184,24 @@ static void test_only_workers_results_count(void) {
         bl_capacity_destroy(NULL);
 }
 
+/* Partitions read one after the other: results out of time order count all the same, within the window. */
+static void test_results_out_of_order(void) {
+        bl_capacity_options_t options = {.window_ms = 10000, .min_samples = 1};
+        bl_capacity_t *capacity = bl_capacity_new(&options);
+        for (int partition = 0; partition < 2; partition++)
+                for (int i = 0; i < 100; i++) /* 0.5 s apart in each: 4 results per second together */
+                        bl_capacity_observe(capacity, "inference", "embed", BL_STATE_RUNNING,
+                                            T0 + partition * 250 + i * 500 - 100, BL_STATE_COMPLETED, true,
+                                            T0 + partition * 250 + i * 500);
+        bl_capacity_observe(capacity, "inference", "embed", BL_STATE_RUNNING, T0, BL_STATE_COMPLETED, true,
+                            T0 + 100); /* long before the window: not counted, and no count lost */
+        bl_capacity_estimate_t estimate;
+        bl_capacity_estimate(capacity, "inference", T0 + 50000, &estimate);
+        CHECK(estimate.results >= 38 && estimate.results <= 42);
+        CHECK(near_relative(estimate.throughput_per_s, 4.0, 0.10));
+        bl_capacity_destroy(capacity);
+}
+
 static void test_runtime_per_task_type(void) {
         bl_capacity_options_t options = {.window_ms = 30000, .min_samples = 20};
         bl_capacity_t *capacity = bl_capacity_new(&options);
@@ -357,6 +375,7 @@ int main(void) {
         RUN(test_not_known_before_min_samples);
         RUN(test_window_forgets_an_old_rate);
         RUN(test_only_workers_results_count);
+        RUN(test_results_out_of_order);
         RUN(test_runtime_per_task_type);
         RUN(test_deadline_risk_orders_as_a_simulation);
         RUN(test_deadline_risk_in_the_score);
