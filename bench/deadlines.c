@@ -101,7 +101,8 @@ static double score(void *opaque, const bl_item_t *item, int64_t now_ms) {
 static void decide(void *opaque, const bl_item_t *item, int64_t now_ms, bl_decision_t *decision) {
         sim_t *sim = opaque;
         const bl_policy_t *chosen = NULL;
-        decision->score = bl_policy_score_task_with(sim->policy, item, now_ms, sim->capacity, decision->criteria, &chosen);
+        decision->score =
+                bl_policy_score_task_with(sim->policy, item, now_ms, sim->capacity, decision->criteria, &chosen);
         decision->criteria_count = BL_POLICY_CRITERIA;
         decision->policy_name = bl_policy_name(chosen);
         decision->policy_version = bl_policy_version(chosen);
@@ -322,7 +323,8 @@ int main(int argc, char **argv) {
         outcome_t totals[2] = {{0}};
         printf("%d workers, arrivals for %llu s at twice their capacity, deadlines 5-60 s after arrival\n",
                (int)workers, arrival_s);
-        printf("%6s %8s | %-29s | %-29s\n", "seed", "tasks", "baseline: met late expired", "+deadline_risk: met late expired");
+        printf("%6s %8s | %-29s | %-29s\n", "seed", "tasks", "baseline: met late expired",
+               "+deadline_risk: met late expired");
         for (uint64_t seed = 1; seed <= seeds; seed++) {
                 size_t count;
                 arrival_t *arrivals = make_arrivals(seed, (int)workers, (double)arrival_s, &count);

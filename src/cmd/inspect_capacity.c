@@ -194,9 +194,8 @@ void bl_inspect_capacity_print(const bl_inspect_capacity_t *capacity, char *cons
                                bl_cmd_format_duration(bl_capacity_predicted_start_ms(&e, now_ms, ranks_shown[r]) -
                                                               now_ms,
                                                       start, sizeof(start)));
-                printf(" #%" PRId64 " (last) %s\n", e.ready,
-                       bl_cmd_format_duration(bl_capacity_predicted_start_ms(&e, now_ms, (size_t)(e.ready - 1)) - now_ms,
-                                              start, sizeof(start)));
+                int64_t last_ms = bl_capacity_predicted_start_ms(&e, now_ms, (size_t)(e.ready - 1)) - now_ms;
+                printf(" #%" PRId64 " (last) %s\n", e.ready, bl_cmd_format_duration(last_ms, start, sizeof(start)));
         }
 }
 

@@ -858,8 +858,9 @@ static void expire(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
  */
 static void escalate(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
         char reason[BL_RECORD_DETAIL_MAX];
-        snprintf(reason, sizeof(reason), "escalated: deadline %" PRId64 " passed in %s before dispatch; awaiting approval",
-                 item->deadline_ms, bl_state_name(item->state));
+        snprintf(reason, sizeof(reason),
+                 "escalated: deadline %" PRId64 " passed in %s before dispatch; awaiting approval", item->deadline_ms,
+                 bl_state_name(item->state));
         cause_t cause = {.cause = "deadline", .reason = reason, .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms};
         item->approval_required = true;
         item->approved = false;

@@ -17,7 +17,9 @@
  * The run (bl_whatif_run) replays each domain on its own. The recorded
  * decisions, in time order, are the clock: at each decision time t the
  * candidate picks the best episode of its own READY set by
- * bl_policy_score_task at t, through the scheduler that `run` uses
+ * bl_policy_score_task_with at t (deadline_risk reading a capacity estimate
+ * rebuilt from the history: bl_whatif_set_capacity_options), through the
+ * scheduler that `run` uses
  * (core/scheduler.c: same tie-breaks), re-scored at t, so the counterfactual
  * has the same number of decisions at the same times. Several decisions at
  * the same millisecond are taken one after the other from scores at t.

@@ -12,7 +12,8 @@
  * deadline_risk of candidate tasks behind a queue is compared with the
  * share of simulated runs (random runtimes, the same workers) in which the
  * task misses its deadline at the back of the queue but not when started at
- * once: pairs the simulation separates clearly are ordered alike.
+ * once: pairs the simulation separates clearly are ordered alike
+ * (SHOW_RISK=1 in the environment prints both for every candidate).
  */
 #include "check.h"
 #include "core/capacity.h"
@@ -322,7 +323,8 @@ static void test_deadline_risk_orders_as_a_simulation(void) {
                 simulated[c] = (double)net / SIM_RUNS;
                 CHECK(analytic[c] >= 0 && analytic[c] <= 1);
                 if (getenv("SHOW_RISK"))
-                        fprintf(stderr, "%s left %.0f: analytic %.3f simulated %.3f\n", sim_types[type].name, left_ms, analytic[c], simulated[c]);
+                        fprintf(stderr, "%s left %.0f: analytic %.3f simulated %.3f\n", sim_types[type].name,
+                                left_ms, analytic[c], simulated[c]);
         }
         /* Every pair the simulation tells apart by more than its noise is ordered alike. */
         int compared = 0, agreed = 0;
