@@ -599,8 +599,12 @@ static bl_apply_result_t submit(bl_backlog_t *backlog, bl_item_t *item, const bl
  * policy, changed). An approval given before stays valid unless the risk
  * rose past what was approved: then the task waits for a new one.
  */
-static void reevaluate_approval(bl_backlog_t *backlog, bl_item_t *item, bool risk_rose) {
-        bool required = settings_of(backlog, item).approval_required;
+static void reevaluate_approval(bl_backlog_t *backlog, bl_item_t *item, bool risk_rose, int64_t now_ms) {
+        bl_task_settings_t settings = settings_of(backlog, item);
+        /* escalated (on_deadline escalate) and still past its deadline: the approval is the escalation's */
+        bool escalated = item->approval_required && settings.on_deadline == BL_ON_DEADLINE_ESCALATE &&
+                         item->deadline_ms != BL_NO_TIME && item->deadline_ms <= now_ms;
+        bool required = settings.approval_required || escalated;
         if (required && risk_rose)
                 item->approved = false;
         item->approval_required = required;
@@ -621,7 +625,7 @@ static void apply_update(bl_backlog_t *backlog, bl_item_t *item, const bl_task_e
         if (event->has_max_attempts)
                 item->max_attempts = event->max_attempts;
         if (event->has_risk && !bl_state_is_terminal(item->state))
-                reevaluate_approval(backlog, item, risk_rose);
+                reevaluate_approval(backlog, item, risk_rose, cause->now_ms);
         record_change(backlog, item, item->state, false, cause);
         /* QUEUED: submitted past its deadline; a deadline moved ahead lets it go on. */
         bool rescued = item->state == BL_STATE_QUEUED &&
@@ -1151,7 +1155,7 @@ static bool reevaluate_one(bl_backlog_t *backlog, bl_item_t *item, int64_t now_m
         if (item->placeholder || bl_state_is_terminal(item->state) || item->state == BL_STATE_DISPATCHED ||
             item->state == BL_STATE_RUNNING || item->state == BL_STATE_FAILED)
                 return false;
-        reevaluate_approval(backlog, item, false);
+        reevaluate_approval(backlog, item, false, now_ms);
         if (item->state != BL_STATE_READY && item->state != BL_STATE_BLOCKED)
                 return false; /* QUEUED or RETRY_WAIT: settled with the new answer when they move on */
         bl_state_t before = item->state;

@@ -1879,6 +1879,26 @@ static void test_on_deadline_escalate(void) {
         CHECK(dispatch_at(&fx, 0)->late);
         CHECK_STR(last_change(&fx, "due")->reason, "late");
 
+        /*
+         * Regression: an escalated task keeps waiting for its approval when the policy is asked again
+         * (a new policy, an UPDATED risk), though its risk alone needs none.
+         */
+        submit_valued(&fx, "escalated", 0.1, fx.now + 100);
+        advance_by(&fx, 100);
+        CHECK_STATE(&fx, "escalated", BL_STATE_BLOCKED);
+        CHECK_INT(bl_backlog_reevaluate_approvals(fx.backlog, fx.now), 0);
+        update_risk(&fx, "escalated", 0.2);
+        CHECK_STATE(&fx, "escalated", BL_STATE_BLOCKED);
+        CHECK(get(&fx, "escalated")->approval_required);
+        /* A deadline moved ahead ends the escalation: nothing to approve any more. */
+        bl_task_event_t later = producer_event("escalated", BL_EVENT_UPDATED);
+        later.has_deadline = true;
+        later.deadline_ms = fx.now + 60000;
+        later.has_risk = true;
+        later.risk = 0.2;
+        apply(&fx, later);
+        CHECK_STATE(&fx, "escalated", BL_STATE_READY);
+
         /* A task awaiting approval for its risk already is not escalated again: it keeps waiting. */
         bl_task_event_t risky = submission("risky", "d");
         risky.risk = 0.9;
