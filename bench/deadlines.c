@@ -204,8 +204,8 @@ static void step_workers(sim_t *sim, int64_t now_ms) {
                 }
                 in_flight += worker->busy;
         }
-        bl_capacity_set_load(sim->capacity, DOMAIN, in_flight,
-                             (int64_t)bl_backlog_ready_in(sim->backlog, DOMAIN));
+        bl_capacity_set_load(sim->capacity, DOMAIN, in_flight, (int64_t)bl_backlog_ready_in(sim->backlog, DOMAIN),
+                             now_ms);
 }
 
 static size_t free_workers(const sim_t *sim) {

@@ -355,7 +355,7 @@ static void read_capacity(inspect_t *inspect, const bl_config_t *config) {
                 const uint64_t *states = &inspect->by_domain[d * BL_STATE__COUNT];
                 bl_inspect_capacity_load(inspect->estimate, inspect->domains[d],
                                          (int64_t)(states[BL_STATE_DISPATCHED] + states[BL_STATE_RUNNING]),
-                                         (int64_t)states[BL_STATE_READY]);
+                                         (int64_t)states[BL_STATE_READY], inspect->read_at_ms);
         }
 }
 

@@ -158,8 +158,9 @@ bool bl_inspect_capacity_read(bl_inspect_capacity_t *capacity, bl_cmd_scan_t *sc
         return read && !capacity->interrupted && !capacity->out_of_memory;
 }
 
-void bl_inspect_capacity_load(bl_inspect_capacity_t *capacity, const char *domain, int64_t in_flight, int64_t ready) {
-        if (!bl_capacity_set_load(capacity->capacity, domain, in_flight, ready))
+void bl_inspect_capacity_load(bl_inspect_capacity_t *capacity, const char *domain, int64_t in_flight, int64_t ready,
+                              int64_t now_ms) {
+        if (!bl_capacity_set_load(capacity->capacity, domain, in_flight, ready, now_ms))
                 capacity->out_of_memory = true;
 }
 

@@ -28,8 +28,9 @@ void bl_inspect_capacity_destroy(bl_inspect_capacity_t *capacity);
  */
 bool bl_inspect_capacity_read(bl_inspect_capacity_t *capacity, bl_cmd_scan_t *scan);
 
-/** @p domain has @p in_flight tasks DISPATCHED or RUNNING and @p ready READY (from backlog.state). */
-void bl_inspect_capacity_load(bl_inspect_capacity_t *capacity, const char *domain, int64_t in_flight, int64_t ready);
+/** @p domain has @p in_flight tasks DISPATCHED or RUNNING and @p ready READY at @p now_ms (from backlog.state). */
+void bl_inspect_capacity_load(bl_inspect_capacity_t *capacity, const char *domain, int64_t in_flight, int64_t ready,
+                              int64_t now_ms);
 
 /** The text section: one line per domain of @p domains (@p count, in that order), as of @p now_ms. */
 void bl_inspect_capacity_print(const bl_inspect_capacity_t *capacity, char *const *domains, const size_t *order,

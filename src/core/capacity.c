@@ -64,6 +64,7 @@ typedef struct domain_s {
         size_t type_count;
         int64_t in_flight;
         int64_t ready;
+        bl_capacity_estimate_t at_load; /* taken by the last set_load: what expect reads */
 } domain_t;
 
 struct bl_capacity_s {
@@ -219,12 +220,14 @@ bool bl_capacity_observe(bl_capacity_t *capacity, const char *domain_name, const
         return true;
 }
 
-bool bl_capacity_set_load(bl_capacity_t *capacity, const char *domain_name, int64_t in_flight, int64_t ready) {
+bool bl_capacity_set_load(bl_capacity_t *capacity, const char *domain_name, int64_t in_flight, int64_t ready,
+                          int64_t now_ms) {
         domain_t *domain = domain_for_write(capacity, domain_name);
         if (!domain)
                 return false;
         domain->in_flight = in_flight > 0 ? in_flight : 0;
         domain->ready = ready > 0 ? ready : 0;
+        bl_capacity_estimate(capacity, domain_name, now_ms, &domain->at_load);
         return true;
 }
 
@@ -280,23 +283,22 @@ int64_t bl_capacity_predicted_start_ms(const bl_capacity_estimate_t *estimate, i
         return now_ms + (int64_t)llround(wait_ms);
 }
 
-void bl_capacity_expect(const bl_capacity_t *capacity, const bl_kind_t *kind, int64_t now_ms,
-                        bl_capacity_expectation_t *out) {
+void bl_capacity_expect(const bl_capacity_t *capacity, const bl_kind_t *kind, bl_capacity_expectation_t *out) {
         *out = (bl_capacity_expectation_t){0};
-        bl_capacity_estimate_t estimate;
-        bl_capacity_estimate(capacity, kind->domain, now_ms, &estimate);
-        if (!estimate.known)
+        const domain_t *domain = find_domain(capacity, kind->domain);
+        if (!domain || !domain->at_load.known)
                 return;
-        const task_type_t *type = find_type(find_domain(capacity, kind->domain), kind->task_type);
+        const bl_capacity_estimate_t *estimate = &domain->at_load;
+        const task_type_t *type = find_type(domain, kind->task_type);
         bool own = type && type->runtime.count >= capacity->options.min_samples;
-        double ahead = results_ahead(&estimate, (size_t)estimate.ready);
-        double workers = estimate.concurrency > 1.0 ? estimate.concurrency : 1.0;
+        double ahead = results_ahead(estimate, (size_t)estimate->ready);
+        double workers = estimate->concurrency > 1.0 ? estimate->concurrency : 1.0;
         out->known = true;
-        out->start_now_ms = estimate.pickup_ms;
-        out->wait_ms = ahead * 1000.0 / estimate.throughput_per_s + estimate.pickup_ms;
-        out->wait_sd_ms = sqrt(ahead) * estimate.runtime_sd_ms / workers;
-        out->runtime_ms = own ? type->runtime.mean : estimate.runtime_ms;
-        out->runtime_sd_ms = sqrt(own ? type->runtime.variance : estimate.runtime_sd_ms * estimate.runtime_sd_ms);
+        out->start_now_ms = estimate->pickup_ms;
+        out->wait_ms = ahead * 1000.0 / estimate->throughput_per_s + estimate->pickup_ms;
+        out->wait_sd_ms = sqrt(ahead) * estimate->runtime_sd_ms / workers;
+        out->runtime_ms = own ? type->runtime.mean : estimate->runtime_ms;
+        out->runtime_sd_ms = own ? sqrt(type->runtime.variance) : estimate->runtime_sd_ms;
 }
 
 int64_t bl_capacity_window_ms(const bl_capacity_t *capacity) {

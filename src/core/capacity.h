@@ -83,8 +83,14 @@ bool bl_capacity_configure(bl_capacity_t *capacity, const bl_capacity_options_t 
 bool bl_capacity_observe(bl_capacity_t *capacity, const char *domain, const char *task_type, bl_state_t from,
                          int64_t from_since_ms, bl_state_t to, bool by_worker, int64_t now_ms);
 
-/** What is in flight and READY in @p domain now (the pipeline sets it each batch). False when out of memory. */
-bool bl_capacity_set_load(bl_capacity_t *capacity, const char *domain, int64_t in_flight, int64_t ready);
+/**
+ * What is in flight and READY in @p domain at @p now_ms (the pipeline sets it
+ * once a second), and the domain's estimate taken then: what
+ * bl_capacity_expect reads until the next call, so that scoring a million
+ * READY tasks does not estimate a million times. False when out of memory.
+ */
+bool bl_capacity_set_load(bl_capacity_t *capacity, const char *domain, int64_t in_flight, int64_t ready,
+                          int64_t now_ms);
 
 /** The estimate of @p domain at @p now_ms; a domain never seen gets one with nothing known. */
 void bl_capacity_estimate(const bl_capacity_t *capacity, const char *domain, int64_t now_ms,
@@ -97,9 +103,12 @@ void bl_capacity_estimate(const bl_capacity_t *capacity, const char *domain, int
  */
 int64_t bl_capacity_predicted_start_ms(const bl_capacity_estimate_t *estimate, int64_t now_ms, size_t rank);
 
-/** What deadline_risk needs of a task of @p kind at @p now_ms (see bl_capacity_expectation_t). */
-void bl_capacity_expect(const bl_capacity_t *capacity, const bl_kind_t *kind, int64_t now_ms,
-                        bl_capacity_expectation_t *out);
+/**
+ * What deadline_risk needs of a task of @p kind (see bl_capacity_expectation_t),
+ * by the domain's estimate as of its last bl_capacity_set_load (not known
+ * before one). Two lookups by name and a few multiplications.
+ */
+void bl_capacity_expect(const bl_capacity_t *capacity, const bl_kind_t *kind, bl_capacity_expectation_t *out);
 
 /** The window the throughput counts, as configured. */
 int64_t bl_capacity_window_ms(const bl_capacity_t *capacity);

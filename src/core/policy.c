@@ -278,7 +278,7 @@ static void deadline_risk_of(const bl_item_t *item, int64_t now_ms, const bl_cap
         *normalised = 0.0;
         if (!capacity || item->deadline_ms == BL_NO_TIME)
                 return;
-        bl_capacity_expect(capacity, item->kind, now_ms, &expectation);
+        bl_capacity_expect(capacity, item->kind, &expectation);
         if (!expectation.known)
                 return;
         double left_ms = (double)bl_duration_between(now_ms, item->deadline_ms);

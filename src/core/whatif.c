@@ -521,7 +521,7 @@ static void feed_capacity(sim_t *sim, int64_t now_ms) {
                                     sample->by_worker, sample->at_ms);
                 sim->in_flight += (int64_t)is_out(sample->to) - (int64_t)is_out(sample->from);
         }
-        bl_capacity_set_load(sim->capacity, sim->domain, sim->in_flight, (int64_t)sim->ready_count);
+        bl_capacity_set_load(sim->capacity, sim->domain, sim->in_flight, (int64_t)sim->ready_count, now_ms);
 }
 
 static episode_t *episode_of(bl_item_t *item) {

@@ -2,7 +2,8 @@
  * estimate.c: the capacity estimate of `backlogd run` (SPEC §14,
  * core/capacity.h): fed from the backlog's transitions as the sink hands
  * them to outputs.c, given each domain's load (in flight from the census,
- * READY from the scheduler) once a second, and shown as gauges. The policy
+ * which walks every item once a second or less often, READY from the
+ * scheduler, which counts it) every gauge tick (100 ms), and shown as gauges. The policy
  * reads it through steer.c for the deadline_risk criterion, and an agent's
  * consultation through bl_estimate_agent_context.
  *
@@ -51,17 +52,20 @@ void bl_estimate_transition(bl_pipeline_t *p, const bl_transition_t *transition,
                             transition->from_since_ms, transition->to, by_worker, transition->at_ms);
 }
 
-void bl_estimate_load(bl_pipeline_t *p, const char *domain, int64_t in_flight) {
-        if (p->capacity)
-                bl_capacity_set_load(p->capacity, domain, in_flight, (int64_t)bl_backlog_ready_in(p->backlog, domain));
+void bl_estimate_in_flight(bl_pipeline_t *p, size_t domain_index, int64_t in_flight) {
+        if (domain_index < BL_OBSERVE_DOMAINS)
+                p->capacity_in_flight[domain_index] = in_flight;
 }
 
-void bl_estimate_gauges(bl_pipeline_t *p) {
+void bl_estimate_tick(bl_pipeline_t *p) {
         int64_t now = bl_clock_wall_ms();
         for (size_t d = 0; p->capacity && d < p->config->domains.count && d < BL_OBSERVE_DOMAINS; d++) {
+                const char *domain = p->config->domains.items[d];
                 bl_capacity_estimate_t estimate;
                 const bl_estimate_series_t *series = &p->capacity_series[d];
-                bl_capacity_estimate(p->capacity, p->config->domains.items[d], now, &estimate);
+                bl_capacity_set_load(p->capacity, domain, p->capacity_in_flight[d],
+                                     (int64_t)bl_backlog_ready_in(p->backlog, domain), now);
+                bl_capacity_estimate(p->capacity, domain, now, &estimate);
                 bl_metric_set(series->known, estimate.known ? 1 : 0);
                 bl_metric_set(series->throughput, estimate.throughput_per_s);
                 bl_metric_set(series->pickup, estimate.pickup_ms / 1000.0);

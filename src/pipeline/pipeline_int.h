@@ -139,6 +139,7 @@ typedef struct bl_pipeline_s {
         bl_observe_t observe;
         bl_capacity_t *capacity;  /* each domain's capacity estimate (estimate.c) */
         bl_estimate_series_t capacity_series[BL_OBSERVE_DOMAINS];
+        int64_t capacity_in_flight[BL_OBSERVE_DOMAINS]; /* DISPATCHED or RUNNING, as the last census counted */
 
         char *topic_events, *topic_results, *topic_control, *topic_deps, *topic_state, *topic_transitions, *topic_dlq;
         char **topic_dispatch;    /* dispatch.<domain> of each configured domain, in config order */
@@ -239,10 +240,10 @@ bool bl_estimate_open(bl_pipeline_t *p);
 void bl_estimate_close(bl_pipeline_t *p);
 /** What a transition teaches the estimate: a result, a pickup delay, a runtime (outputs.c's sink). */
 void bl_estimate_transition(bl_pipeline_t *p, const bl_transition_t *transition, const bl_item_t *item);
-/** @p domain has @p in_flight tasks DISPATCHED or RUNNING now (the census); READY from the backlog. */
-void bl_estimate_load(bl_pipeline_t *p, const char *domain, int64_t in_flight);
-/** The capacity gauges of every configured domain, now. */
-void bl_estimate_gauges(bl_pipeline_t *p);
+/** The configured domain @p domain_index has @p in_flight tasks DISPATCHED or RUNNING (the census counted). */
+void bl_estimate_in_flight(bl_pipeline_t *p, size_t domain_index, int64_t in_flight);
+/** Each domain's load now (READY from the backlog), its estimate taken for deadline_risk, and the gauges. */
+void bl_estimate_tick(bl_pipeline_t *p);
 /**
  * An agent's consultation context gets @p domain's estimate: throughput_per_s and drain_ms, left as
  * they are (negative: unknown, not sent) while the estimate is not known.

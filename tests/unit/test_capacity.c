@@ -86,7 +86,7 @@ static void test_converges_on_a_worker_of_known_rate(void) {
         bl_capacity_t *capacity = bl_capacity_new(&options);
         worker_model_t model = {.workers = 4, .pickup_ms = 50, .runtime_ms = 200, .runtime_sd_ms = 40};
         run_workers(capacity, "embed", &model, T0, T0 + 60000);
-        CHECK(bl_capacity_set_load(capacity, "inference", 4, 160));
+        CHECK(bl_capacity_set_load(capacity, "inference", 4, 160, T0 + 60000));
         bl_capacity_estimate_t estimate;
         bl_capacity_estimate(capacity, "inference", T0 + 60000, &estimate);
         CHECK(estimate.known);
@@ -118,8 +118,11 @@ static void test_not_known_before_min_samples(void) {
         CHECK(!estimate.known && estimate.results > 30 && estimate.results < 50);
         bl_capacity_expectation_t expectation;
         bl_kind_t kind = {.domain = "inference", .task_type = "embed"};
-        bl_capacity_expect(capacity, &kind, T0 + 4000, &expectation);
-        CHECK(!expectation.known);
+        bl_capacity_expect(capacity, &kind, &expectation);
+        CHECK(!expectation.known); /* no load set yet */
+        CHECK(bl_capacity_set_load(capacity, "inference", 1, 0, T0 + 4000));
+        bl_capacity_expect(capacity, &kind, &expectation);
+        CHECK(!expectation.known); /* too few samples */
         CHECK(bl_policy_deadline_risk(1000, &expectation) == 0);
         run_workers(capacity, "embed", &model, T0 + 4000, T0 + 8000);
         bl_capacity_estimate(capacity, "inference", T0 + 8000, &estimate);
@@ -216,9 +219,10 @@ static void test_runtime_per_task_type(void) {
         bl_kind_t train = {.domain = "inference", .task_type = "train"};
         bl_kind_t rare = {.domain = "inference", .task_type = "rare"};
         bl_capacity_expectation_t e_embed, e_train, e_rare;
-        bl_capacity_expect(capacity, &embed, T0 + 20000, &e_embed);
-        bl_capacity_expect(capacity, &train, T0 + 20000, &e_train);
-        bl_capacity_expect(capacity, &rare, T0 + 20000, &e_rare);
+        CHECK(bl_capacity_set_load(capacity, "inference", 4, 10, T0 + 20000));
+        bl_capacity_expect(capacity, &embed, &e_embed);
+        bl_capacity_expect(capacity, &train, &e_train);
+        bl_capacity_expect(capacity, &rare, &e_rare);
         CHECK(e_embed.known && e_train.known && e_rare.known);
         CHECK(near_relative(e_embed.runtime_ms, 100, 0.10));
         CHECK(near_relative(e_train.runtime_ms, 900, 0.10));
@@ -226,8 +230,8 @@ static void test_runtime_per_task_type(void) {
         bl_capacity_estimate(capacity, "inference", T0 + 20000, &estimate);
         CHECK(e_rare.runtime_ms == estimate.runtime_ms); /* the domain's */
         /* Nothing READY and workers to spare: a task starts after its pickup delay. */
-        CHECK(bl_capacity_set_load(capacity, "inference", 0, 0));
-        bl_capacity_expect(capacity, &embed, T0 + 20000, &e_embed);
+        CHECK(bl_capacity_set_load(capacity, "inference", 0, 0, T0 + 20000));
+        bl_capacity_expect(capacity, &embed, &e_embed);
         CHECK(near_relative(e_embed.wait_ms, 30, 0.10) && e_embed.wait_sd_ms == 0);
         bl_capacity_destroy(capacity);
 }
@@ -298,7 +302,7 @@ static bl_capacity_t *learn_sim_workers(int64_t *end_ms) {
                 free_at[next] = (double)(done - T0);
                 *end_ms = done > *end_ms ? done : *end_ms;
         }
-        bl_capacity_set_load(capacity, "inference", SIM_WORKERS, SIM_QUEUE);
+        bl_capacity_set_load(capacity, "inference", SIM_WORKERS, SIM_QUEUE, *end_ms);
         return capacity;
 }
 
@@ -315,7 +319,7 @@ static void test_deadline_risk_orders_as_a_simulation(void) {
                 double left_ms = 200.0 + 400.0 * (double)(c / 2); /* 0.2 s to 6.2 s */
                 bl_kind_t kind = {.domain = "inference", .task_type = sim_types[type].name};
                 bl_capacity_expectation_t expectation;
-                bl_capacity_expect(capacity, &kind, last_ms, &expectation);
+                bl_capacity_expect(capacity, &kind, &expectation);
                 analytic[c] = bl_policy_deadline_risk(left_ms, &expectation);
                 int net = 0;
                 for (int run = 0; run < SIM_RUNS; run++)
