@@ -1,7 +1,9 @@
 /*
  * policy.h: the scheduling policy of SPEC §4 as plain data: a name and a
- * version, weights that turn six criteria into one score, each domain's
- * worker group, lag bounds, retries and guardrails (quota share, approval
+ * version, weights that turn seven criteria into one score (deadline_risk
+ * reads the domains' capacity estimate, core/capacity.h), each domain's
+ * worker group, lag bounds, retries, what a passed deadline does
+ * (on_deadline, decision_deadline_ms) and guardrails (quota share, approval
  * above a risk threshold), and maybe a canary policy that scores a stable
  * fraction of the tasks; a domain may name a decision agent (SPEC §13) that
  * governs a pilot share of its tasks. Here: scoring, guardrails and the
@@ -210,8 +212,9 @@ const bl_domain_policy_t *bl_policy_domain_at(const bl_policy_t *policy, size_t 
 const bl_domain_policy_t *bl_policy_defaults(const bl_policy_t *policy);
 
 /**
- * The score of @p item at @p now_ms: Σ weight_i × criterion_i over the six
- * criteria, each normalised to [0, 1] (docs/policy.md gives the formulas).
+ * The score of @p item at @p now_ms: Σ weight_i × criterion_i over the seven
+ * criteria, each normalised to [0, 1] (docs/policy.md gives the formulas);
+ * deadline_risk is 0 here, without a capacity estimate (bl_policy_score_with).
  * When @p out is not NULL it receives the rationale, one entry per
  * criterion in bl_criterion_id_t order, names static; the contributions add
  * up to the score exactly (summed in that order). No allocation, no lookup
