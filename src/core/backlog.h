@@ -129,6 +129,7 @@ typedef struct bl_notice_s {
 typedef struct bl_backlog_sink_s {
         /* A change of @p item (already applied): append the transition, write the snapshot. */
         void (*changed)(void *opaque, const bl_transition_t *transition, const bl_item_t *item);
+        /* A dispatch decision; with dispatch->cancel, the cancellation notice of the task's last dispatch. */
         void (*dispatched)(void *opaque, const bl_dispatch_t *dispatch);
         void (*notice)(void *opaque, const bl_notice_t *notice);
         /* A task given up (retries.exhausted, deadline.expired, dependency_failed): its submission to the DLQ. */
