@@ -162,6 +162,10 @@ typedef struct bl_metrics_backlogd_s {
         bl_metric_t *capacity_pickup_seconds;    /* gauge {domain}: mean DISPATCHED -> STARTED */
         bl_metric_t *capacity_runtime_seconds;   /* gauge {domain}: mean STARTED -> COMPLETED */
         bl_metric_t *capacity_drain_seconds;     /* gauge {domain}: time to run what is in flight and READY */
+        bl_metric_t *agent_consultations;        /* counter {domain,outcome}: consultations of the domain's agent */
+        bl_metric_t *agent_consultation_seconds; /* histogram {domain}: time a consultation took, to its end */
+        bl_metric_t *agent_breaker_state;        /* gauge {domain}: the agent's breaker, 0 closed, 1 open, 2 half-open */
+        bl_metric_t *agent_refusals;             /* counter {domain,part,reason}: parts of answers refused */
 } bl_metrics_backlogd_t;
 
 /**

@@ -6,9 +6,10 @@
  * READY tasks, best score first (the backlog's scheduler decides which),
  * within its quota of the round. A domain whose workers lag (its credit is
  * spent) or whose dispatch topic the broker refuses (gate.h) gets nothing
- * while the others flow. While a culprit is sought, timers and dispatches
- * are units of the batch like input records (isolate.h), and only as many
- * as the batch may take go. Pipeline thread.
+ * while the others flow. A domain whose policy names an agent gets the
+ * agent's accepted order first (consult.c). While a culprit is sought,
+ * timers and dispatches are units of the batch like input records
+ * (isolate.h), and only as many as the batch may take go. Pipeline thread.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,7 +36,7 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
         double share = p->total_input_partitions > 0
                                ? (double)owned_input_partitions(p) / (double)p->total_input_partitions
                                : 1.0;
-        size_t want[BL_OBSERVE_DOMAINS] = {0}, round_total = 0, sent = 0;
+        size_t want[BL_OBSERVE_DOMAINS] = {0}, credits[BL_OBSERVE_DOMAINS] = {0}, round_total = 0, sent = 0;
         size_t domains = p->config->domains.count < BL_OBSERVE_DOMAINS ? p->config->domains.count : BL_OBSERVE_DOMAINS;
         int64_t monotonic = bl_clock_monotonic_ms();
         for (size_t d = 0; d < domains; d++) {
@@ -43,7 +44,7 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
                 bool changed;
                 if (!bl_gate_open(p->gate, p->topic_dispatch[d], monotonic))
                         continue; /* its topic refuses writes now: its tasks wait READY (gate.h) */
-                size_t credit = bl_credit_available(p->credit, domain, share, &changed);
+                size_t credit = credits[d] = bl_credit_available(p->credit, domain, share, &changed);
                 size_t ready = bl_backlog_ready_in(p->backlog, domain);
                 if (changed)
                         bl_log(bl_credit_throttled(p->credit, domain) ? BL_LOG_WARN : BL_LOG_INFO, "backpressure",
@@ -55,12 +56,12 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
                         want[d] = bl_isolate_room(p->isolate) - round_total; /* a culprit is sought */
                 round_total += want[d];
         }
-        /* Quotas (a guardrail): each domain takes at most its share of this round. */
+        /* Quotas (a guardrail): each domain takes at most its share of this round; a domain's agent
+           decides its pilot's share of it (consult.c). */
         for (size_t d = 0; d < domains; d++) {
                 size_t quota = bl_steer_quota(p, p->config->domains.items[d], round_total);
                 size_t take = want[d] < quota ? want[d] : quota;
-                if (take > 0)
-                        sent += bl_backlog_dispatch(p->backlog, p->config->domains.items[d], take, now);
+                sent += bl_consult_round(p, d, take, want[d], quota, credits[d], now);
         }
         return sent;
 }
@@ -85,6 +86,7 @@ void bl_dispatch_advance(bl_pipeline_t *p) {
         int64_t due = bl_backlog_next_due(p->backlog);
         int failures = 0;
         const bl_unit_t *culprit = bl_isolate_culprit(p->isolate, &failures);
+        bl_consult_poll(p); /* every turn: the agents' outcomes in, their breakers told */
         if (!p->ready || p->held_back)
                 return;
         if (culprit && culprit->kind != BL_UNIT_RECORD && !p->giving_up)

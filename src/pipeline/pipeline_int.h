@@ -10,6 +10,7 @@
  *     steer.c     the policy (file or backlog.policy) and the workers' lag, for the credit ledger
  *     observe.c   metrics, /healthz and /readyz
  *       estimate.c  each domain's capacity estimate, from the transitions (SPEC §14)
+ *     consult.c   the domains' agents: consultations out, answers applied at the dispatch round
  *     status_feed.c  the status page's data, handed to the HTTP thread once a second
  *     recovery.c  a batch's outcome: offsets moved, or the world back to the last commit and the culprit given up
  *       inputs.c    the assigned partitions: pauses, retries, rewinds, the hold back
@@ -152,6 +153,7 @@ typedef struct bl_pipeline_s {
         bl_capacity_t *capacity;  /* each domain's capacity estimate (estimate.c) */
         bl_estimate_series_t capacity_series[BL_OBSERVE_DOMAINS];
         int64_t capacity_in_flight[BL_OBSERVE_DOMAINS]; /* DISPATCHED or RUNNING, as the last census counted */
+        struct bl_consult_s *consult; /* the domains' agents (consult.c) */
         bl_status_feed_t status;
 
         char *topic_events, *topic_results, *topic_control, *topic_deps, *topic_state, *topic_transitions, *topic_dlq;
@@ -184,6 +186,7 @@ typedef struct bl_pipeline_s {
 } bl_pipeline_t;
 
 typedef struct bl_snapshots_s bl_snapshots_t;
+typedef struct bl_consult_s bl_consult_t;
 
 /* recovery.c */
 /** The hooks through which the batch reports its commits, aborts and lost producers to this pipeline. */
@@ -263,6 +266,28 @@ void bl_estimate_tick(bl_pipeline_t *p);
  */
 void bl_estimate_agent_context(const bl_pipeline_t *p, const char *domain, int64_t now_ms,
                                bl_agent_context_t *context);
+/** A consultation ended: counted by @p outcome (an agent result's name, or "not_sent"), its latency observed. */
+void bl_observe_consultation(bl_pipeline_t *p, const char *domain, const char *outcome, int64_t latency_ms);
+/** The agent's breaker of @p domain is now in @p state (0 closed, 1 open, 2 half-open on the gauge). */
+void bl_observe_agent_breaker(bl_pipeline_t *p, const char *domain, int state);
+struct bl_guardrail_result_s;
+/** The refusals of one answer, counted by part and reason. */
+void bl_observe_refusals(bl_pipeline_t *p, const char *domain, const struct bl_guardrail_result_s *result);
+
+/* consult.c */
+bool bl_consult_open(bl_pipeline_t *p);
+/** Cancels what is in flight and stops the agents' client: returns within milliseconds. */
+void bl_consult_close(bl_pipeline_t *p);
+/** Every turn of the loop: the consultations that ended, taken in (never waits). */
+void bl_consult_poll(bl_pipeline_t *p);
+/**
+ * The dispatch round of configured domain @p d: @p take dispatches (its credit within the quota), @p want
+ * of them before the quota, the round's @p quota and the domain's @p credit. Without an agent, the
+ * policy's order; with one, the answer in first, the policy for the rest, and the next consultation.
+ * Returns the dispatches made.
+ */
+size_t bl_consult_round(bl_pipeline_t *p, size_t d, size_t take, size_t want, size_t quota, size_t credit,
+                        int64_t now);
 /* status_feed.c */
 /** With the HTTP endpoint: the status page's board, served at /; false: out of memory. */
 bool bl_status_feed_open(bl_pipeline_t *p);
