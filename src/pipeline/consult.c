@@ -392,7 +392,7 @@ static bool send_consultation(bl_pipeline_t *p, consult_domain_t *domain, const 
                 if (*at <= ' ' || *at > '~')
                         *at = '_'; /* a host name is printable already; the id must be */
         for (size_t i = 0; candidates && rationales && i < count; i++)
-                bl_agent_candidate_of(p->policy, items[i], now, rationales[i], &candidates[i]);
+                bl_agent_candidate_of(p->policy, items[i], now, p->capacity, rationales[i], &candidates[i]);
         bl_agent_request_t request = {.domain = domain_name, .consultation_id = id, .now_ms = now,
                                       .candidates = candidates, .candidate_count = count,
                                       .context = context_of(p, domain_name, credit, now)};

@@ -16,6 +16,7 @@
  * (SHOW_RISK=1 in the environment prints both for every candidate).
  */
 #include "check.h"
+#include "core/agent.h"
 #include "core/capacity.h"
 #include "core/policy.h"
 #include "random.h"
@@ -366,6 +367,9 @@ static void test_deadline_risk_in_the_score(void) {
         CHECK(out[BL_CRITERION_DEADLINE_RISK].raw < 0);
         CHECK(score == out[BL_CRITERION_DEADLINE_RISK].contribution);
         CHECK(bl_policy_score_task(policy, &item, now, out, NULL) == 0); /* without the estimate */
+        bl_agent_candidate_t candidate; /* an agent is sent the score the pipeline dispatches by */
+        bl_agent_candidate_of(policy, &item, now, capacity, out, &candidate);
+        CHECK(candidate.score == score && out[BL_CRITERION_DEADLINE_RISK].normalised > 0.9);
         item.deadline_ms = now + 100; /* lost even if started now: nothing to gain */
         bl_policy_score_task_with(policy, &item, now, capacity, out, NULL);
         CHECK(out[BL_CRITERION_DEADLINE_RISK].normalised < 0.05);
