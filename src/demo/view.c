@@ -9,7 +9,9 @@
  * thread updates them. The pipeline refreshes its gauges once a second, so
  * the view does not need to look more often; lag and throttling are sampled
  * more often than they are drawn, to add up the time each domain spent
- * throttled and the highest lag it reached.
+ * throttled and the highest lag it reached. Each domain's capacity estimate
+ * (SPEC §14: its workers' results per second, runtime, drain time) comes
+ * from the capacity gauges, "-" while not known.
  *
  * The decision agent of BL_SCENARIO_AGENT_DOMAIN: what it served (the demo
  * agent's own counters, in the frame) and how backlogd used it, from the
@@ -50,6 +52,7 @@ typedef struct domain_view_s {
         const char *name;
         bl_metric_series_t *items[BL_STATE__COUNT];
         bl_metric_series_t *lag, *throttled, *dispatched[2];
+        bl_metric_series_t *capacity_known, *throughput, *runtime, *drain;
         double max_lag;
         int64_t throttled_ms;
         int throttled_times;
@@ -125,6 +128,10 @@ bl_view_t *bl_view_new(const bl_metrics_backlogd_t *metrics, const bl_config_t *
                         bl_metrics_series(metrics->dispatch_decisions, domain->name, BL_SCENARIO_POLICY_LABEL);
                 domain->dispatched[1] =
                         bl_metrics_series(metrics->dispatch_decisions, domain->name, BL_SCENARIO_CANARY_LABEL);
+                domain->capacity_known = bl_metrics_series(metrics->capacity_known, domain->name);
+                domain->throughput = bl_metrics_series(metrics->capacity_throughput, domain->name);
+                domain->runtime = bl_metrics_series(metrics->capacity_runtime_seconds, domain->name);
+                domain->drain = bl_metrics_series(metrics->capacity_drain_seconds, domain->name);
         }
         for (int r = 1; r < BL_REASON__COUNT; r++)
                 view->dlq[r] = bl_metrics_series(metrics->dlq_records, bl_reason_name((bl_reason_t)r));
@@ -168,6 +175,20 @@ void bl_view_destroy(bl_view_t *view) {
 static uint64_t count(const bl_metric_series_t *series) {
         double value = bl_metric_value(series);
         return value > 0 ? (uint64_t)(value + 0.5) : 0;
+}
+
+static bool capacity_known(const domain_view_t *domain) {
+        return bl_metric_value(domain->capacity_known) > 0.5;
+}
+
+/* "12.3/s  run 1.2 s  drains in 40 s" for @p domain, or why not yet. */
+static void append_capacity(char *line, size_t size, const domain_view_t *domain) {
+        size_t used = strlen(line);
+        if (!capacity_known(domain))
+                snprintf(line + used, size - used, "%7s %8s %9s  not known yet", "-", "-", "-");
+        else
+                snprintf(line + used, size - used, "%7.1f %7.2fs %8.1fs", bl_metric_value(domain->throughput),
+                         bl_metric_value(domain->runtime), bl_metric_value(domain->drain));
 }
 
 static uint64_t dispatched(const domain_view_t *domain) {
@@ -402,6 +423,15 @@ static void draw_terminal(bl_view_t *view, const bl_view_frame_t *frame) {
 
         next_line(&lines);
         line = next_line(&lines);
+        append(line, BOLD "%-16s %7s %8s %9s" RESET, "capacity", "done/s", "runtime", "drains in");
+        for (int d = 0; d < BL_SCENARIO_DOMAINS; d++) {
+                line = next_line(&lines);
+                append(line, "%-16s ", view->domains[d].name);
+                append_capacity(line, LINE_MAX_BYTES, &view->domains[d]);
+        }
+
+        next_line(&lines);
+        line = next_line(&lines);
         append(line, BOLD "%-16s" RESET, "dead letters");
         if (!dlq_total(view))
                 append(line, " none yet");
@@ -581,8 +611,12 @@ static json_t *summary_json(const bl_view_t *view, const bl_view_frame_t *frame,
                 for (int s = 0; s < BL_STATE__COUNT; s++)
                         json_object_set_new(states, bl_state_name((bl_state_t)s),
                                             json_integer((json_int_t)count(domain->items[s])));
+                json_t *capacity = json_pack("{s:b, s:f, s:f, s:f}", "known", capacity_known(domain),
+                                             "throughput_per_s", bl_metric_value(domain->throughput), "runtime_s",
+                                             bl_metric_value(domain->runtime), "drain_s",
+                                             bl_metric_value(domain->drain));
                 json_object_set_new(domains, domain->name,
-                                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:b, s:f, s:f, s:i, s:o}",
+                                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:b, s:f, s:f, s:i, s:o, s:o}",
                                               "dispatched", (json_int_t)dispatched(domain), "started",
                                               (json_int_t)workers->taken, "retried", (json_int_t)workers->retries_taken,
                                               "completed", (json_int_t)workers->completed, "failed_retryable",
@@ -590,7 +624,7 @@ static json_t *summary_json(const bl_view_t *view, const bl_view_frame_t *frame,
                                               (json_int_t)workers->failed_permanent, "worker_slots", workers->slots,
                                               "slow", bl_scenario_domains[d].slow, "max_lag", domain->max_lag,
                                               "throttled_s", (double)domain->throttled_ms / 1000.0, "throttled_times",
-                                              domain->throttled_times, "backlog", states));
+                                              domain->throttled_times, "backlog", states, "capacity", capacity));
                 total_dispatched += dispatched(domain);
                 completed += workers->completed;
                 failed_retryable += workers->failed_retryable;
@@ -694,6 +728,14 @@ static void summary_text(const bl_view_t *view, const bl_view_frame_t *frame, co
                 if (bl_scenario_domains[d].slow)
                         fprintf(out, "   <- the slow domain, max_lag %d", frame->slow_max_lag);
                 fprintf(out, "\n");
+        }
+
+        fprintf(out, "\n%-17s %7s %8s %9s   (each domain's capacity estimate at the end)\n", "capacity", "done/s",
+                "runtime", "drains in");
+        for (int d = 0; d < BL_SCENARIO_DOMAINS; d++) {
+                char line[LINE_MAX_BYTES] = "";
+                append_capacity(line, sizeof(line), &view->domains[d]);
+                fprintf(out, "%-17s %s\n", view->domains[d].name, line);
         }
 
         fprintf(out, "\ndead letters%s\n", outcome->dlq_read_back ? " (read back from backlog.dlq)" : "");

@@ -739,6 +739,28 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
           "Batches in which the broker refused a write to this output topic (each one aborted and ran again).",
           "topic", NULL, 0},
          SLOT(output_refusals)},
+        {{"backlogd_capacity_known", BL_METRIC_GAUGE,
+          "1 once the domain's capacity estimate has capacity.min_samples results in its window and as many "
+          "runtimes (the other capacity gauges and deadline_risk hold from then on), else 0.",
+          "domain", NULL, 0},
+         SLOT(capacity_known)},
+        {{"backlogd_capacity_throughput_per_second", BL_METRIC_GAUGE,
+          "Results of the domain's workers per second over capacity.window_ms: their capacity while tasks wait "
+          "READY, the arrival rate otherwise.",
+          "domain", NULL, 0},
+         SLOT(capacity_throughput)},
+        {{"backlogd_capacity_pickup_seconds", BL_METRIC_GAUGE,
+          "Mean time from a dispatch to the worker's STARTED (DISPATCHED -> RUNNING), recently.", "domain", NULL, 0},
+         SLOT(capacity_pickup_seconds)},
+        {{"backlogd_capacity_runtime_seconds", BL_METRIC_GAUGE,
+          "Mean time from STARTED to COMPLETED of the domain's tasks, every task_type, recently.", "domain", NULL,
+          0},
+         SLOT(capacity_runtime_seconds)},
+        {{"backlogd_capacity_drain_seconds", BL_METRIC_GAUGE,
+          "Predicted time to run what the domain has in flight and READY at its throughput; 0 while the estimate "
+          "is not known.",
+          "domain", NULL, 0},
+         SLOT(capacity_drain_seconds)},
         {{"backlogd_agent_consultations_total", BL_METRIC_COUNTER,
           "Consultations of the domain's decision agent, by outcome: answered, timeout, http_error, redirect, tls, "
           "unreachable, too_large, malformed, invalid, cancelled, internal, not_sent (refused before it left).",

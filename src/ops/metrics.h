@@ -157,6 +157,11 @@ typedef struct bl_metrics_backlogd_s {
         bl_metric_t *txn_producer_renewals;      /* counter: transactional producers made anew after a fencing */
         bl_metric_t *output_blocked;             /* gauge {topic}: 1 while the broker refuses writes to it */
         bl_metric_t *output_refusals;            /* counter {topic}: writes to it the broker refused */
+        bl_metric_t *capacity_known;             /* gauge {domain}: 1 once its capacity estimate has enough samples */
+        bl_metric_t *capacity_throughput;        /* gauge {domain}: its workers' results per second, recently */
+        bl_metric_t *capacity_pickup_seconds;    /* gauge {domain}: mean DISPATCHED -> STARTED */
+        bl_metric_t *capacity_runtime_seconds;   /* gauge {domain}: mean STARTED -> COMPLETED */
+        bl_metric_t *capacity_drain_seconds;     /* gauge {domain}: time to run what is in flight and READY */
         bl_metric_t *agent_consultations;        /* counter {domain,outcome}: consultations of the domain's agent */
         bl_metric_t *agent_consultation_seconds; /* histogram {domain}: time a consultation took, to its end */
         bl_metric_t *agent_breaker_state;        /* gauge {domain}: the agent's breaker, 0 closed, 1 open, 2 half-open */

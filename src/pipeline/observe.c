@@ -342,6 +342,10 @@ static void take_census(bl_pipeline_t *p) {
                 bl_metric_set(o->oldest[s],
                               census.oldest_since[s] == BL_NO_TIME ? 0 : (double)(now - census.oldest_since[s]) / 1000.0);
         }
+        for (size_t d = 0; d < p->config->domains.count && d < BL_OBSERVE_DOMAINS; d++)
+                bl_estimate_in_flight(p, d,
+                                      (int64_t)(census.counts[BL_STATE_DISPATCHED][d] +
+                                                census.counts[BL_STATE_RUNNING][d]));
 }
 
 /* The gauges other modules keep counts for: cheap, every tick. */
@@ -357,6 +361,7 @@ static void update_gauges(bl_pipeline_t *p) {
                 bl_metric_set(o->throttled[d], bl_credit_throttled(p->credit, p->config->domains.items[d]) ? 1 : 0);
         }
         bl_metric_set(o->input_paused, p->input_paused ? 1 : 0);
+        bl_estimate_tick(p);
 }
 
 /* Whether anything waits for a commit; cheap: a few flags, the assigned partitions and the next timer. */

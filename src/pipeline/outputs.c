@@ -179,6 +179,7 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
         bl_batch_produce(p->batch, &record); /* before the next encoding reuses the records' buffer */
         p->stats.transitions++;
         bl_observe_transition(p, transition, item);
+        bl_estimate_transition(p, transition, item);
         if (bl_state_is_terminal(transition->to)) {
                 /* the backlog lets go of the payload, labels and dependencies right after: the full snapshot now */
                 forget_snapshot(p, item->task_id);

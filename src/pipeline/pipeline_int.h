@@ -9,6 +9,7 @@
  *     outputs.c   what the backlog and ingest decide, turned into records of the batch
  *     steer.c     the policy (file or backlog.policy) and the workers' lag, for the credit ledger
  *     observe.c   metrics, /healthz and /readyz
+ *       estimate.c  each domain's capacity estimate, from the transitions (SPEC §14)
  *     consult.c   the domains' agents: consultations out, answers applied at the dispatch round
  *     status_feed.c  the status page's data, handed to the HTTP thread once a second
  *     recovery.c  a batch's outcome: offsets moved, or the world back to the last commit and the culprit given up
@@ -41,7 +42,9 @@
 #include "ops/status.h"
 #include "contract/records.h"
 #include "contract/source.h"
+#include "core/agent.h"
 #include "core/backlog.h"
+#include "core/capacity.h"
 #include "kafka/consumer.h"
 #include "kafka/reader.h"
 #include "kafka/txn_producer.h"
@@ -114,6 +117,10 @@ typedef struct bl_observe_s {
         struct bl_observe_pilot_s *pilot_series; /* their series, by domain and decided_by (observe.c) */
 } bl_observe_t;
 
+/** The capacity gauges of one domain (estimate.c). */
+typedef struct bl_estimate_series_s {
+        bl_metric_series_t *known, *throughput, *pickup, *runtime, *drain;
+} bl_estimate_series_t;
 /** What the status page shows, gathered on the pipeline thread (status_feed.c). */
 typedef struct bl_status_feed_s {
         bl_status_board_t *board;       /* the page's, served by observe.http; NULL: no HTTP endpoint */
@@ -145,6 +152,9 @@ typedef struct bl_pipeline_s {
         bl_credit_t *credit;      /* own dispatches against the workers' progress */
         bl_lag_t *lag;            /* NULL while no domain names a worker group */
         bl_observe_t observe;
+        bl_capacity_t *capacity;  /* each domain's capacity estimate (estimate.c) */
+        bl_estimate_series_t capacity_series[BL_OBSERVE_DOMAINS];
+        int64_t capacity_in_flight[BL_OBSERVE_DOMAINS]; /* DISPATCHED or RUNNING, as the last census counted */
         struct bl_consult_s *consult; /* the domains' agents (consult.c) */
         bl_status_feed_t status;
 
@@ -246,6 +256,22 @@ void bl_observe_aborted(bl_pipeline_t *p);
 /** Heartbeat every turn; the cheap gauges and the health every 100 ms; the summary gauges once a second. */
 void bl_observe_tick(bl_pipeline_t *p);
 
+/* estimate.c */
+/** The capacity estimate and its gauges (after bl_observe_open); false: out of memory. */
+bool bl_estimate_open(bl_pipeline_t *p);
+void bl_estimate_close(bl_pipeline_t *p);
+/** What a transition teaches the estimate: a result, a pickup delay, a runtime (outputs.c's sink). */
+void bl_estimate_transition(bl_pipeline_t *p, const bl_transition_t *transition, const bl_item_t *item);
+/** The configured domain @p domain_index has @p in_flight tasks DISPATCHED or RUNNING (the census counted). */
+void bl_estimate_in_flight(bl_pipeline_t *p, size_t domain_index, int64_t in_flight);
+/** Each domain's load now (READY from the backlog), its estimate taken for deadline_risk, and the gauges. */
+void bl_estimate_tick(bl_pipeline_t *p);
+/**
+ * An agent's consultation context gets @p domain's estimate: throughput_per_s and drain_ms, left as
+ * they are (negative: unknown, not sent) while the estimate is not known.
+ */
+void bl_estimate_agent_context(const bl_pipeline_t *p, const char *domain, int64_t now_ms,
+                               bl_agent_context_t *context);
 /** A consultation ended: counted by @p outcome (an agent result's name, or "not_sent"), its latency observed. */
 void bl_observe_consultation(bl_pipeline_t *p, const char *domain, const char *outcome, int64_t latency_ms);
 /** The agent's breaker of @p domain is now in @p state (0 closed, 1 open, 2 half-open on the gauge). */

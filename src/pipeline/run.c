@@ -551,7 +551,7 @@ static bool open_backlog(bl_pipeline_t *p) {
         bl_outputs_ingest_sink(p, &ingest_sink);
         p->backlog = bl_backlog_new(&options, &backlog_sink);
         p->credit = bl_credit_new();
-        if (!p->credit || !bl_steer_open(p) || !bl_consult_open(p))
+        if (!p->credit || !bl_estimate_open(p) || !bl_steer_open(p) || !bl_consult_open(p))
                 return false;
         p->ingest = p->backlog ? bl_ingest_new(p->decoder, p->dlq, &ingest_sink, p->topic_control) : NULL;
         return p->ingest != NULL;
@@ -634,6 +634,7 @@ static void pipeline_close(bl_pipeline_t *p) {
         bl_lag_destroy(p->lag);
         bl_credit_destroy(p->credit);
         bl_backlog_destroy(p->backlog);
+        bl_estimate_close(p);
         bl_observe_close(p);
         bl_dlq_destroy(p->dlq);
         bl_records_destroy(p->records);
