@@ -966,11 +966,22 @@ size_t bl_backlog_advance_max(bl_backlog_t *backlog, int64_t now_ms, size_t max,
         return fired;
 }
 
+/*
+ * Whether @p item ended and is still within its retention. backlog.state holds its end, and purging it
+ * early would break what a restart assumes (bl_backlog_restore_finish: whatever was purged, was purged at
+ * the end of its retention, so now minus the retention is a sound forget horizon): a SUBMITTED of it sent
+ * again after a restart would run it twice.
+ */
+static bool ended_within_retention(const bl_backlog_t *backlog, const bl_item_t *item, int64_t now_ms) {
+        return bl_state_is_terminal(item->state) && !item->placeholder && now_ms != BL_NO_TIME &&
+               now_ms < bl_duration_after(remembered_from(item), backlog->options.retention_ms);
+}
+
 bool bl_backlog_give_up(bl_backlog_t *backlog, const char *task_id, const char *detail, bool remove, int64_t now_ms) {
         bl_item_t *item = index_find(backlog, task_id);
         cause_t cause = {.cause = "processing_failed", .reason = "processing_failed", .occurred_at_ms = BL_NO_TIME,
                          .now_ms = now_ms};
-        if (!item)
+        if (!item || ended_within_retention(backlog, item, now_ms))
                 return false;
         if (remove || bl_state_is_terminal(item->state) || item->placeholder) {
                 purge(backlog, item);

@@ -225,9 +225,12 @@ size_t bl_backlog_advance_max(bl_backlog_t *backlog, int64_t now_ms, size_t max,
 /**
  * Gives up @p task_id for good because its own change cannot be written (SPEC §6): a live task goes
  * DEAD (cause processing_failed, @p detail as its error) and its submission to the DLQ with reason
- * processing.failed; its dependents hear it failed. A terminal task is purged (tombstoned) at once.
+ * processing.failed; its dependents hear it failed. A terminal task is purged (tombstoned) at once once
+ * its retention is up (its purge timer is the only unit of it that can fail then).
  * With @p remove, the task is only forgotten and tombstoned, nothing else emitted: the last resort
- * when even the DEAD change could not be written. False when the task is unknown.
+ * when even the DEAD change could not be written. False when the task is unknown, or ended and still
+ * within its retention: backlog.state holds its end, so there is nothing to give up, and forgetting it
+ * early would let a SUBMITTED sent again after a restart run it twice.
  */
 bool bl_backlog_give_up(bl_backlog_t *backlog, const char *task_id, const char *detail, bool remove, int64_t now_ms);
 

@@ -663,6 +663,16 @@ static void test_every_legal_change_reached(void) {
                 CHECK_STATE(&fx, task_id, BL_STATE_DEAD);
         }
         CHECK(!bl_backlog_give_up(fx.backlog, "nobody", "outputs: refused", false, fx.now));
+        /* An ended task is not given up (purged early) within its retention: a restart would forget it too soon,
+         * and its SUBMITTED sent again would run it twice (found by fuzz_pipeline). Its purge, once due, is. */
+        CHECK(make_in_state(&fx, "ended", BL_STATE_RUNNING));
+        report(&fx, "ended", BL_EVENT_COMPLETED, 1);
+        CHECK_STATE(&fx, "ended", BL_STATE_COMPLETED);
+        CHECK(!bl_backlog_give_up(fx.backlog, "ended", "outputs: refused", false, fx.now));
+        CHECK(!bl_backlog_give_up(fx.backlog, "ended", "outputs: refused", true, fx.now));
+        CHECK_STATE(&fx, "ended", BL_STATE_COMPLETED);
+        CHECK(bl_backlog_give_up(fx.backlog, "ended", "outputs: refused", false, fx.now + 60000));
+        CHECK(find(&fx, "ended") == NULL);
         fixture_done(&fx);
 
         int legal_changes = 0;
