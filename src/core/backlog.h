@@ -12,6 +12,10 @@
  *   DISPATCHED | RUNNING -> FAILED       lease expired (no STARTED/HEARTBEAT in time)
  *   FAILED -> RETRY_WAIT -> READY        back-off with full jitter
  *   FAILED -> DEAD                       last attempt, or not retryable (DLQ retries.exhausted)
+ *   FAILED -> BLOCKED                    ... unless a remediation rule takes it: it waits on a new
+ *                                        remediation task, and runs again (a new series of attempts)
+ *                                        when that one COMPLETED (SPEC §14)
+ *   RUNNING -> FAILED                    running past its max_runtime_ms (runtime_exceeded), heartbeats or not
  *   QUEUED | BLOCKED | READY | RETRY_WAIT -> EXPIRED   deadline passed (DLQ deadline.expired)
  *   any non-terminal -> CANCELLED
  *   any non-terminal -> DEAD             given up: its own change cannot be written (DLQ processing.failed)
@@ -113,6 +117,7 @@ typedef struct bl_dispatch_s {
         bool cancel;                   /* a cancellation notice of this dispatch (SPEC §15), not a dispatch */
         const char *actor;             /* with cancel: who cancelled it; NULL: none */
         const char *cancel_reason;     /* with cancel: why; NULL: none */
+        int64_t ready_since_ms;        /* when the task became READY (the wait ends at decided_at_ms); BL_NO_TIME */
 } bl_dispatch_t;
 
 /** A message between the owners of two tasks (backlog.deps, keyed by to_task_id). */
@@ -124,7 +129,7 @@ typedef struct bl_notice_s {
         int64_t at_ms;
 } bl_notice_t;
 
-/** Where the backlog's decisions go. Every callback must be set; none may fail. */
+/** Where the backlog's decisions go. Every callback but submitted must be set; none may fail. */
 typedef struct bl_backlog_sink_s {
         /* A change of @p item (already applied): append the transition, write the snapshot. */
         void (*changed)(void *opaque, const bl_transition_t *transition, const bl_item_t *item);
@@ -135,6 +140,12 @@ typedef struct bl_backlog_sink_s {
         /* A terminal task past its retention: tombstone it in backlog.state. */
         void (*purged)(void *opaque, const char *task_id, int32_t partition);
         void *opaque;
+        /*
+         * Optional (NULL: no remediation): a new task the backlog submits, a remediation task (SPEC §14), as
+         * a SUBMITTED TaskEvent to tasks.events keyed by its id, in the same transaction as the change that
+         * made it. @p task is a temporary item (partition -1), borrowed for the call.
+         */
+        void (*submitted)(void *opaque, const bl_item_t *task);
 } bl_backlog_sink_t;
 
 #define BL_BACKLOG_MAX_CRITERIA 8
@@ -155,7 +166,23 @@ typedef struct bl_task_settings_s {
         int64_t retry_cap_ms;
         int32_t max_attempts;       /* unless the task sets its own */
         bool approval_required;     /* BLOCKED until APPROVED (decided once, at submission) */
+        int64_t max_runtime_ms;     /* RUNNING longer than this fails (runtime_exceeded); 0: no bound */
 } bl_task_settings_t;
+
+/** Where a task out of retries goes instead of the DLQ (a remediation rule, SPEC §14). */
+typedef struct bl_remediation_plan_s {
+        const char *domain;    /* of the remediation task; borrowed from the policy */
+        const char *task_type; /* of the remediation task */
+        int32_t max_rounds;    /* remediations of one task at most; past them it goes DEAD as usual */
+} bl_remediation_plan_t;
+
+/* The labels a remediation sets (docs/policy.md): on the failed task ... */
+#define BL_LABEL_REMEDIATION_TASK "backlogd.remediation.task"   /* the remediation task it waits on */
+#define BL_LABEL_REMEDIATION_ROUND "backlogd.remediation.round" /* how many remediations it had */
+#define BL_LABEL_ATTEMPT_BASE "backlogd.remediation.attempt_base" /* attempts before its current series */
+/* ... and on the remediation task */
+#define BL_LABEL_REMEDIATES "backlogd.remediates"               /* the failed task */
+#define BL_LABEL_FAILED_ERROR "backlogd.remediates.error_code"  /* its last error code */
 
 typedef struct bl_backlog_options_s {
         int64_t lease_ms;        /* DISPATCHED/RUNNING without STARTED/HEARTBEAT this long: FAILED */
@@ -171,6 +198,8 @@ typedef struct bl_backlog_options_s {
         double (*score)(void *opaque, const bl_item_t *item, int64_t now_ms);
         void (*decide)(void *opaque, const bl_item_t *item, int64_t now_ms, bl_decision_t *decision);
         void (*settings)(void *opaque, const bl_item_t *item, bl_task_settings_t *settings);
+        /* Optional: whether a rule remediates @p item, out of retries, instead of the DLQ; fills @p plan. */
+        bool (*remediation)(void *opaque, const bl_item_t *item, bl_remediation_plan_t *plan);
         void *policy_opaque;
 } bl_backlog_options_t;
 
@@ -222,6 +251,14 @@ bool bl_backlog_give_up(bl_backlog_t *backlog, const char *task_id, const char *
  * altogether without a policy). Returns how many in all.
  */
 size_t bl_backlog_dispatch(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms);
+
+/**
+ * bl_backlog_dispatch with @p provenance (borrowed, NULL: none) on every
+ * decision and its DISPATCHED transition: the probes of a half-open
+ * breaker (provenance.probe, SPEC §14).
+ */
+size_t bl_backlog_dispatch_marked(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms,
+                                  const bl_provenance_t *provenance);
 
 /**
  * A new policy: asks it again whether each task not yet dispatched needs

@@ -22,6 +22,7 @@
 
 #include "core/backlog.h" /* bl_criterion_t */
 #include "core/item.h"
+#include "core/resilience.h"
 
 /** The criteria, in the order of every rationale. */
 typedef enum {
@@ -91,6 +92,8 @@ typedef struct bl_domain_policy_s {
         double approval_risk_threshold; /* [0, 1]: risk >= this needs APPROVED first, with has_approval */
         bl_agent_policy_t *agent;       /* the domain's agent, owned; NULL: the policy alone decides. Always
                                            NULL in the defaults and in a canary: an agent belongs to a domain */
+        bl_resilience_policy_t *resilience; /* runtime bounds, breaker, remediation rules (SPEC §14), owned;
+                                               NULL: none of them. A canary has the main policy's */
 } bl_domain_policy_t;
 
 /**

@@ -4,7 +4,7 @@
  * bisection is given up first (recovery.c); then the timers due fire
  * (leases, retries, deadlines); then each domain gets at most its credit of
  * READY tasks, best score first (the backlog's scheduler decides which),
- * within its quota of the round. A domain whose workers lag (its credit is
+ * within its quota of the round and as its circuit breaker allows (resilience.c). A domain whose workers lag (its credit is
  * spent) or whose dispatch topic the broker refuses (gate.h) gets nothing
  * while the others flow. While a culprit is sought, timers and dispatches
  * are units of the batch like input records (isolate.h), and only as many
@@ -25,6 +25,21 @@ static size_t owned_input_partitions(const bl_pipeline_t *p) {
         return owned;
 }
 
+
+/*
+ * Up to @p take READY tasks of @p domain, as many as its circuit breaker lets out (SPEC §14): all while it
+ * is closed, none while open, its free probe slots while half-open (each then marked probe).
+ */
+static size_t dispatch_behind_breaker(bl_pipeline_t *p, const char *domain, size_t take, int64_t now) {
+        bool probes;
+        size_t allowed = bl_resilience_allowance(p, domain, take, now, &probes);
+        bl_provenance_t probe = bl_provenance_none();
+        probe.probe = true;
+        if (allowed == 0)
+                return 0;
+        return probes ? bl_backlog_dispatch_marked(p->backlog, domain, allowed, now, &probe)
+                      : bl_backlog_dispatch(p->backlog, domain, allowed, now);
+}
 
 /*
  * Dispatch (SPEC §4, §5): each domain gets at most its credit, this
@@ -60,7 +75,7 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
                 size_t quota = bl_steer_quota(p, p->config->domains.items[d], round_total);
                 size_t take = want[d] < quota ? want[d] : quota;
                 if (take > 0)
-                        sent += bl_backlog_dispatch(p->backlog, p->config->domains.items[d], take, now);
+                        sent += dispatch_behind_breaker(p, p->config->domains.items[d], take, now);
         }
         return sent;
 }
