@@ -6,7 +6,9 @@ that keeps heartbeating past max_runtime_ms fails with runtime_exceeded; a
 task out of retries spawns a remediation task, runs again once that one
 completed, and is dead-lettered when its rounds are spent."""
 import json
+import re
 import time
+from datetime import datetime
 
 from confluent_kafka import Consumer
 
@@ -94,24 +96,35 @@ def test_breaker_opens_on_failures_holds_the_domain_and_closes_on_recovery(tmp_p
         worker.serve(outage, 60, until=lambda: run.messages("breaker closed -> open"))
         opened = run.wait_for(f"domain {DOMAIN} breaker closed -> open", timeout=5)
         assert "FAILED" in opened[0] and "no attempt is spent" in opened[0]
-        # open: nothing more is dispatched through the cool-down, and the tasks wait READY
-        during = worker.serve(outage, 2)
-        before_probe = len(worker.read)
-        assert all(d["probe"] is False for d in worker.read), "probes before the cool-down"
+        # open: the workers go on failing what was dispatched before; nothing new goes through the cool-down
+        worker.serve(outage, 2)
         # recovered: the probes complete, the breaker closes, and every task completes
         worker.serve(completed_answer, 60, until=lambda: run.messages(f"domain {DOMAIN} breaker half_open -> closed"))
-        run.wait_for(f"domain {DOMAIN} breaker open -> half_open", timeout=5)
         run.wait_for(f"domain {DOMAIN} breaker half_open -> closed", timeout=5)
-        probes = [d for d in worker.read[before_probe:] if d["probe"]]
-        assert len(probes) == 2, worker.read[before_probe:]
         worker.serve(completed_answer, 60, until=lambda: all_completed(prefix, tasks))
         assert all_completed(prefix, tasks)
     finally:
         worker.close()
         code, counts = run.stop()
     assert code == 0, counts
-    assert not [d for d in during if not d["probe"]], "dispatched while open"
+    opened_at, half_open_at, closed_at = (logged_at(run, f"domain {DOMAIN} breaker {change}")
+                                          for change in ("closed -> open", "open -> half_open", "half_open -> closed"))
+    assert half_open_at - opened_at >= 3000  # the cool-down
+    held = [d for d in worker.read if opened_at <= d["decided_at"] < half_open_at]
+    assert held == [], "dispatched while open"
+    probes = [d for d in worker.read if d["probe"]]
+    assert len(probes) == 2 and all(half_open_at <= d["decided_at"] <= closed_at for d in probes), probes
+    assert not [d for d in worker.read if half_open_at <= d["decided_at"] < closed_at and not d["probe"]]
     assert consume_all(prefix + "backlog.dlq", expected=0, timeout=3) == []
+
+
+def logged_at(run, pattern):
+    """The time (ms since 1970) of the first log line whose message matches `pattern`."""
+    for line in run.lines:
+        entry = json.loads(line)
+        if re.search(pattern, entry.get("msg", "")):
+            return int(datetime.strptime(entry["ts"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
+    raise AssertionError(f"no log line /{pattern}/")
 
 
 def completed_answer(decision):
