@@ -7,12 +7,18 @@
  * max_lag (200) and the domain is throttled while the others flow, opens
  * again below resume_lag (100) as its workers catch up, and fills again.
  *
+ * evaluation has an outage (BL_SCENARIO_OUTAGE_*): its workers fail nearly
+ * everything for a few seconds, its circuit breaker opens (the policy gives it
+ * one), its tasks wait READY, and probes close it once the outage is over.
+ *
  * The policy is config/policy.json's (weights, criteria, worker groups, lag
  * bounds, retries, quotas, approval guardrail, the canary on 10% of the
  * tasks) without its comments, so that the demo shows the example policy at
  * work; only below 200 tasks a second is model_inference's max_lag lowered to
  * the rate (resume_lag half of it), so that a slower demo still shows the
- * throttle within seconds. The generator is splitmix64: small, seedable, good enough for a
+ * throttle within seconds, and evaluation's breaker counts over 4 s and
+ * cools down for 1.5 s (a minute and 30 s in config/policy.json), so that a
+ * demo of seconds shows it open and close. The generator is splitmix64: small, seedable, good enough for a
  * simulation. Pure; any thread (each with its own generator).
  */
 #include "demo/scenario.h"
@@ -47,7 +53,9 @@ static const char policy_template[] =
         "                         \"quota_share\": 0.3},\n"
         "    \"model_inference\": {\"max_lag\": %d, \"resume_lag\": %d, \"retry_base_ms\": 500,\n"
         "                        \"retry_cap_ms\": 60000, \"max_attempts\": 5, \"quota_share\": 0.4},\n"
-        "    \"evaluation\": {\"quota_share\": 0.2},\n"
+        "    \"evaluation\": {\"quota_share\": 0.2, \"max_runtime_ms\": 7200000,\n"
+        "                   \"breaker\": {\"failure_share\": 0.5, \"window_ms\": 4000, \"min_results\": 10,\n"
+        "                               \"cooldown_ms\": 1500, \"probes\": 3}},\n"
         "    \"remediation\": {\"max_attempts\": 2, \"approval_risk_threshold\": 0.7}\n"
         "  },\n"
         "  \"canary\": {\n"

@@ -143,7 +143,7 @@ static void judge_result(bl_pipeline_t *p, size_t d, const bl_transition_t *tran
                 if (bl_domain_breaker_result(breaker, transition->task_id, transition->to == BL_STATE_COMPLETED,
                                              transition->at_ms))
                         log_change(p, d, from);
-        } else if (worker_result && transition->to != transition->from) {
+        } else if (worker_result && transition->to != BL_STATE_RUNNING && transition->to != transition->from) {
                 bl_domain_breaker_probe_lost(breaker, transition->task_id); /* cancelled or given up */
         }
 }
