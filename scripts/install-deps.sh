@@ -4,7 +4,8 @@
 # librdkafka is not among them: scripts/librdkafka.sh builds a current release
 # into the cache (Debian 12's 2.0.2 cannot log in with SCRAM to Kafka 4); npm
 # fetches its source, and the -dev packages of the second line are what it is
-# built with (TLS, SASL, OIDC over libcurl, zstd, lz4, zlib).
+# built with (TLS, SASL, OIDC over libcurl, zstd, lz4, zlib). chromium loads the
+# status page headless in tests/integration/test_status_page.py.
 # apt's output goes to $BACKLOGD_CACHE/install-deps.log (default
 # ~/.cache/backlogd), shown when a step fails (scripts/quiet.sh).
 set -euo pipefail
@@ -16,6 +17,7 @@ packages=(
   libssl-dev libsasl2-dev libzstd-dev liblz4-dev zlib1g-dev npm
   libavro-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev
   kcat valgrind clang libclang-rt-14-dev
+  chromium
   openjdk-17-jre-headless maven python3 python3-venv
 )
 

@@ -48,12 +48,12 @@ static void usage(FILE *out) {
         fprintf(out, "Usage: backlogd audit [-c FILE] [--json] TASK_ID\n"
                      "\n"
                      "Prints the whole history of one task from backlog.transitions, in seq order:\n"
-                     "for each state change its time, from -> to, cause and reason, the input\n"
-                     "event and where it was read (topic, partition, offset), the attempt, the\n"
-                     "instance that made the change and the error a failure recorded; for a\n"
-                     "dispatch also the dispatch id, the policy, the score and each criterion of\n"
-                     "the rationale (raw, normalised, weight, contribution). Reads only the\n"
-                     "partition that holds TASK_ID.\n"
+                     "for each state change its time, from -> to, cause, who asked (an operator's\n"
+                     "actor) and the reason, the input event and where it was read (topic,\n"
+                     "partition, offset), the attempt, the instance that made the change and the\n"
+                     "error a failure recorded; for a dispatch also the dispatch id, the policy,\n"
+                     "the score and each criterion of the rationale (raw, normalised, weight,\n"
+                     "contribution). Reads only the partition that holds TASK_ID.\n"
                      "\n"
                      "Options:\n"
                      "  -c, --config FILE  configuration file (else $BACKLOGD_CONFIG, else defaults)\n"
@@ -171,11 +171,12 @@ static json_t *step_json(const audit_t *audit, const step_t *step) {
                 source = json_pack("{s:s, s:i, s:I}", "topic", t->origin->topic, "partition", (int)t->origin->partition,
                                    "offset", (json_int_t)t->origin->offset);
         }
-        return json_pack("{s:I, s:s, s:I, s:o, s:s, s:s, s:o, s:o, s:o, s:i, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:i, "
-                         "s:I}",
+        return json_pack("{s:I, s:s, s:I, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:i, s:o, s:s, s:o, s:o, s:o, s:o, s:o, "
+                         "s:i, s:I}",
                          "seq", (json_int_t)t->seq, "at", bl_history_format_time(t->at_ms, at, sizeof(at)), "at_ms",
                          (json_int_t)t->at_ms, "from", t->has_from ? json_string(bl_state_name(t->from)) : json_null(),
-                         "to", bl_state_name(t->to), "cause", t->cause, "reason", opt_string(t->reason), "event_id",
+                         "to", bl_state_name(t->to), "cause", t->cause, "reason", opt_string(t->reason), "actor",
+                         opt_string(t->actor), "event_id",
                          opt_string(t->event_id), "occurred_at",
                          t->occurred_at_ms != BL_NO_TIME
                                  ? json_string(bl_history_format_time(t->occurred_at_ms, occurred, sizeof(occurred)))
@@ -206,6 +207,8 @@ static void print_step(const step_t *step) {
         char at[48], occurred[48];
         printf("%4" PRId64 "  %s  %s -> %s  cause %s", t->seq, bl_history_format_time(t->at_ms, at, sizeof(at)),
                t->has_from ? bl_state_name(t->from) : "(new)", bl_state_name(t->to), t->cause);
+        if (t->actor)
+                printf(", by %s", t->actor);
         if (t->reason)
                 printf(", reason %s", t->reason);
         printf("\n      attempt %d, instance %s\n", (int)t->attempt, step->record->instance);

@@ -6,8 +6,9 @@
  * pipeline, bl_pipeline_run_with(), runs on a thread of its own, with a
  * config the demo builds: the mock's bootstrap servers, three partitions a
  * topic, a short session timeout (a rebalance on the mock takes
- * session.timeout.ms - 1 s), no HTTP endpoint unless BACKLOGD_HTTP_PORT asks
- * for one, and config/policy.json's policy (demo/scenario.c) in a scratch
+ * session.timeout.ms - 1 s), the HTTP endpoint on 127.0.0.1 (a free port
+ * unless --http-port or BACKLOGD_HTTP_PORT says) so that the status page can
+ * be watched while it runs, and config/policy.json's policy (demo/scenario.c) in a scratch
  * file. Two things differ from `backlogd run`, both in the options the
  * pipeline takes (pipeline/run.h): the start-up check of the topics is
  * skipped (the mock has no DescribeConfigs), and the metrics registry is the
@@ -24,14 +25,17 @@
  * the summary goes to stdout. Signal handlers only set a flag.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +64,7 @@ typedef struct demo_opts_s {
         uint64_t seed;
         double rate;
         bool json;
+        int http_port; /* the status page's; 0: a free one */
 } demo_opts_t;
 
 /* The pipeline's thread and what it shares with the main thread. */
@@ -106,14 +111,18 @@ static void usage(FILE *out) {
                      "view on stderr (redrawn on a terminal, one line a second otherwise) shows the\n"
                      "backlog by state, lag and throttling per domain, the dispatch rate and the DLQ by\n"
                      "reason; a summary goes to stdout at the end. Nothing outside the process is used.\n"
-                     "SIGINT or SIGTERM: stop early, with the summary. BACKLOGD_HTTP_PORT serves\n"
-                     "/metrics while it runs; BACKLOGD_LOG_LEVEL (default error) shows the pipeline's logs.\n"
+                     "SIGINT or SIGTERM: stop early, with the summary. While it runs, the status page\n"
+                     "(http://127.0.0.1:PORT/, its address printed at the start) shows the same with plots\n"
+                     "of the last minutes, beside /metrics, /healthz and /readyz. BACKLOGD_LOG_LEVEL\n"
+                     "(default error) shows the pipeline's logs.\n"
                      "\n"
                      "Options:\n"
                      "  --duration SECONDS       how long the producers run (default 30)\n"
                      "  --seed N                 the generator's seed, for a repeatable run (default: from the clock)\n"
                      "  --rate EVENTS_PER_SECOND tasks submitted per second (default 200)\n"
                      "  --json                   the summary as one JSON object\n"
+                     "  --http-port PORT         the status page's port on 127.0.0.1 (default: a free one;\n"
+                     "                           BACKLOGD_HTTP_PORT and BACKLOGD_HTTP_ADDRESS win)\n"
                      "  -h, --help               this help\n");
 }
 
@@ -144,7 +153,8 @@ static int parse_options(int argc, char **argv, demo_opts_t *opts) {
         static const struct option options[] = {
                 {"duration", required_argument, NULL, 'd'}, {"seed", required_argument, NULL, 's'},
                 {"rate", required_argument, NULL, 'r'},     {"json", no_argument, NULL, 'j'},
-                {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+                {"http-port", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+                {NULL, 0, NULL, 0},
         };
         int opt;
         char *end;
@@ -166,6 +176,13 @@ static int parse_options(int argc, char **argv, demo_opts_t *opts) {
                                 return bl_cmd_usage_error("demo", "--rate takes events a second from 1 to 10000");
                         break;
                 case 'j': opts->json = true; break;
+                case 'p': {
+                        double port;
+                        if (!parse_number(optarg, 1, 65535, &port) || port != floor(port))
+                                return bl_cmd_usage_error("demo", "--http-port takes a TCP port from 1 to 65535");
+                        opts->http_port = (int)port;
+                        break;
+                }
                 case 'h': usage(stdout); return -1;
                 default: return bl_cmd_usage_error("demo", "bad option");
                 }
@@ -203,6 +220,20 @@ static void print_problem(const char *key, const char *reason, bool fatal, void 
         fprintf(stderr, "backlogd demo: config %s: %s: %s\n", fatal ? "error" : "warning", key, reason);
 }
 
+/* A TCP port on 127.0.0.1 that no one listens on now (the kernel's pick); 0 when none can be had. */
+static int free_local_port(void) {
+        struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t length = sizeof(address);
+        int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
+        if (probe < 0)
+                return 0;
+        if (!bind(probe, (struct sockaddr *)&address, sizeof(address)) &&
+            !getsockname(probe, (struct sockaddr *)&address, &length))
+                port = ntohs(address.sin_port);
+        close(probe);
+        return port;
+}
+
 /*
  * The demo's config: its own settings, then the few variables of the
  * caller's environment it honours (later entries win).
@@ -211,7 +242,7 @@ static bl_config_t *build_config(demo_t *demo) {
         static const char *const honoured[] = {"BACKLOGD_HTTP_PORT=", "BACKLOGD_HTTP_ADDRESS=", "BACKLOGD_LOG_LEVEL=",
                                                "BACKLOGD_SCHEMAS_DIR=", "BACKLOGD_KAFKA_DEBUG="};
         extern char **environ;
-        char settings[10][512];
+        char settings[12][512];
         char *envp[sizeof(settings) / sizeof(settings[0]) + 64];
         size_t count = 0;
         snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=%s",
@@ -224,7 +255,10 @@ static bl_config_t *build_config(demo_t *demo) {
         snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_GROUP_ID=backlogd-demo");
         snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_INSTANCE_ID=demo");
         snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_POLICY_FILE=%s", demo->policy_path);
-        snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_HTTP_PORT=0");
+        /* the status page: the port asked for, else a free one (BACKLOGD_HTTP_PORT, when set, wins) */
+        snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_HTTP_ADDRESS=127.0.0.1");
+        snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_HTTP_PORT=%d",
+                 demo->opts.http_port ? demo->opts.http_port : free_local_port());
         snprintf(settings[count++], sizeof(settings[0]), "BACKLOGD_LOG_LEVEL=error");
         for (size_t i = 0; i < count; i++)
                 envp[i] = settings[i];
@@ -293,7 +327,24 @@ static bool start_all(demo_t *demo) {
         return true;
 }
 
-/* Waits for the pipeline to join its group and restore; false when it stopped, or a signal came, first. */
+/* Where the pipeline serves the status page, for whoever runs the demo. */
+static void print_status_page_address(const demo_t *demo) {
+        const char *address = demo->config->http_address;
+        bool any = !strcmp(address, "0.0.0.0") || !strcmp(address, "::");
+        bool v6 = strchr(address, ':') != NULL;
+        if (demo->config->http_port == 0) {
+                fprintf(stderr, "backlogd demo: no status page (BACKLOGD_HTTP_PORT=0)\n");
+                return;
+        }
+        fprintf(stderr, "backlogd demo: status page on http://%s%s%s:%d/ (plots, backlog, approvals; /metrics too)\n",
+                v6 && !any ? "[" : "", any ? "127.0.0.1" : address, v6 && !any ? "]" : "",
+                (int)demo->config->http_port);
+}
+
+/*
+ * Waits for the pipeline to join its group and restore, then says where its status page is; false when
+ * it stopped, or a signal came, first.
+ */
 static bool wait_until_ready(demo_t *demo) {
         int64_t give_up = monotonic_ms() + START_TIMEOUT_MS;
         fprintf(stderr,
@@ -310,6 +361,7 @@ static bool wait_until_ready(demo_t *demo) {
                 }
                 sleep_ms(50);
         }
+        print_status_page_address(demo);
         return true;
 }
 

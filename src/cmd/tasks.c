@@ -901,6 +901,8 @@ static void print_transitions_text(const showing_t *showing) {
                 const bl_transition_t *t = &ring_at(showing, i)->transition;
                 printf("%6" PRId64 "  %s  %s -> %s  cause %s", t->seq, bl_history_format_time(t->at_ms, at, sizeof(at)),
                        t->has_from ? bl_state_name(t->from) : "(new)", bl_state_name(t->to), t->cause);
+                if (t->actor)
+                        printf(", by %s", t->actor);
                 if (t->reason)
                         printf(", reason %s", t->reason);
                 if (t->attempt)
@@ -962,12 +964,13 @@ static json_t *transitions_json(const showing_t *showing) {
         for (size_t i = 0; i < ring_count(showing); i++) {
                 const bl_transition_t *t = &ring_at(showing, i)->transition;
                 json_array_append_new(
-                        out, json_pack("{s:I, s:s, s:I, s:o, s:s, s:s, s:o, s:i, s:o, s:o, s:o}", "seq",
+                        out, json_pack("{s:I, s:s, s:I, s:o, s:s, s:s, s:o, s:o, s:i, s:o, s:o, s:o}", "seq",
                                        (json_int_t)t->seq, "at", bl_history_format_time(t->at_ms, at, sizeof(at)),
                                        "at_ms", (json_int_t)t->at_ms, "from",
                                        t->has_from ? json_string(bl_state_name(t->from)) : json_null(), "to",
                                        bl_state_name(t->to), "cause", t->cause, "reason", opt_string(t->reason),
-                                       "attempt", (int)t->attempt, "dispatch_id", opt_string(t->dispatch_id),
+                                       "actor", opt_string(t->actor), "attempt", (int)t->attempt, "dispatch_id",
+                                       opt_string(t->dispatch_id),
                                        "policy", opt_string(t->policy),
                                        "score", t->has_score ? json_real(t->score) : json_null()));
         }

@@ -54,6 +54,7 @@ typedef struct cause_s {
         const char *cause;
         const char *reason;
         const char *event_id;
+        const char *actor; /* an operator's event: who asked (SPEC §15) */
         int64_t occurred_at_ms;
         const bl_event_origin_t *origin;
         int64_t now_ms;
@@ -69,6 +70,7 @@ typedef struct cause_s {
 
 static void reschedule(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms);
 static int64_t runtime_ends_at(const bl_backlog_t *backlog, const bl_item_t *item);
+static void notify_worker_of_cancel(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause);
 
 /* ---- provenance --------------------------------------------------------------- */
 
@@ -298,6 +300,7 @@ static bool record_change(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to,
                 .origin = cause->origin,
                 .submission = cause->submission,
                 .provenance = cause->provenance,
+                .actor = cause->actor,
         };
         backlog->sink.changed(backlog->sink.opaque, &transition, item);
         return true;
@@ -782,6 +785,7 @@ static bl_apply_result_t apply_producer_event(bl_backlog_t *backlog, bl_item_t *
         case BL_EVENT_UPDATED: apply_update(backlog, item, event, cause); break;
         case BL_EVENT_CANCELLED:
         case BL_EVENT_REJECTED: /* a rejection ends the task as a cancellation would, with its cause and reason */
+                notify_worker_of_cancel(backlog, item, cause);
                 finish(backlog, item, BL_STATE_CANCELLED, cause, BL_REASON_NONE, NULL);
                 break;
         default: /* APPROVED */
@@ -828,30 +832,14 @@ static bl_apply_result_t apply_result(bl_backlog_t *backlog, bl_item_t *item, co
         return BL_APPLY_CHANGED;
 }
 
-/*
- * An operator's event (v3) says who and why: "by alice: risk reviewed", or
- * either alone. NULL when it says neither.
- */
-static const char *operator_reason(const bl_task_event_t *event, char *out, size_t out_size) {
-        if (event->actor && event->reason)
-                snprintf(out, out_size, "by %s: %s", event->actor, event->reason);
-        else if (event->actor)
-                snprintf(out, out_size, "by %s", event->actor);
-        else if (event->reason)
-                snprintf(out, out_size, "%s", event->reason);
-        else
-                return NULL;
-        return out;
-}
-
 bl_apply_result_t bl_backlog_apply_event(bl_backlog_t *backlog, const bl_task_event_t *event, int32_t partition,
                                          const bl_event_origin_t *origin, int64_t now_ms, char *detail,
                                          size_t detail_size) {
         bl_item_t *item = index_find(backlog, event->task_id);
-        char said[BL_OPERATOR_TEXT_MAX];
         cause_t cause = {.cause = bl_event_type_name(event->event_type),
-                         .reason = operator_reason(event, said, sizeof(said)),
+                         .reason = event->reason, /* an operator's event (v3) says why, and who in actor */
                          .event_id = event->event_id,
+                         .actor = event->actor,
                          .occurred_at_ms = event->occurred_at_ms,
                          .origin = origin,
                          .now_ms = now_ms};
@@ -1078,6 +1066,30 @@ static const char *decimal(int32_t number, char out[12]) {
         if (number < 0)
                 *--at = '-';
         return at;
+}
+
+/*
+ * A task cancelled (or rejected) while a worker holds it, DISPATCHED or
+ * RUNNING: a cancellation notice to its domain's dispatch topic (SPEC §15),
+ * with the task_id, attempt and dispatch_id of the dispatch it cancels, so
+ * that its worker can stop and compensate, and a worker that does not read
+ * the kind drops it as a duplicate dispatch_id. No policy chose it: its
+ * policy is "operator" at the operator's event type, its score 0.
+ */
+static void notify_worker_of_cancel(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause) {
+        char dispatch_id[512], attempt[12];
+        if (item->state != BL_STATE_DISPATCHED && item->state != BL_STATE_RUNNING)
+                return;
+        join_text(dispatch_id, sizeof(dispatch_id), item->task_id, '/', decimal(item->attempt, attempt));
+        bl_dispatch_t notice = {.item = item,
+                                .dispatch_id = dispatch_id,
+                                .policy_name = "operator",
+                                .policy_version = cause->cause,
+                                .decided_at_ms = cause->now_ms,
+                                .cancel = true,
+                                .actor = cause->actor,
+                                .cancel_reason = cause->reason};
+        backlog->sink.dispatched(backlog->sink.opaque, &notice);
 }
 
 static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, const bl_task_settings_t *settings,

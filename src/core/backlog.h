@@ -117,7 +117,8 @@ typedef struct bl_dispatch_s {
         bool cancel;                   /* a cancellation notice of this dispatch (SPEC §15), not a dispatch */
         const char *actor;             /* with cancel: who cancelled it; NULL: none */
         const char *cancel_reason;     /* with cancel: why; NULL: none */
-        int64_t ready_since_ms;        /* when the task became READY (the wait ends at decided_at_ms); BL_NO_TIME */
+        int64_t ready_since_ms;        /* when the task became READY (the wait ends at decided_at_ms); 0 or
+                                          BL_NO_TIME: not known (a notice, a dispatch not from READY) */
 } bl_dispatch_t;
 
 /** A message between the owners of two tasks (backlog.deps, keyed by to_task_id). */
@@ -133,6 +134,7 @@ typedef struct bl_notice_s {
 typedef struct bl_backlog_sink_s {
         /* A change of @p item (already applied): append the transition, write the snapshot. */
         void (*changed)(void *opaque, const bl_transition_t *transition, const bl_item_t *item);
+        /* A dispatch decision; with dispatch->cancel, the cancellation notice of the task's last dispatch. */
         void (*dispatched)(void *opaque, const bl_dispatch_t *dispatch);
         void (*notice)(void *opaque, const bl_notice_t *notice);
         /* A task given up (retries.exhausted, deadline.expired, dependency_failed): its submission to the DLQ. */

@@ -198,6 +198,19 @@ size_t bl_credit_available(bl_credit_t *credit, const char *domain, double share
         return ledger->throttled || outstanding >= limit ? 0 : (size_t)(limit - outstanding);
 }
 
+bool bl_credit_peek(const bl_credit_t *credit, const char *domain, double share, int64_t *limit, int64_t *room) {
+        const domain_ledger_t *ledger = find_domain(credit, domain);
+        if (!ledger)
+                return false;
+        int64_t outstanding = outstanding_of(ledger);
+        int64_t own_limit = (int64_t)ceil((double)ledger->max_lag * share);
+        if (own_limit < 1)
+                own_limit = 1;
+        *limit = own_limit;
+        *room = ledger->throttled || outstanding >= own_limit ? 0 : own_limit - outstanding;
+        return true;
+}
+
 bool bl_credit_throttled(const bl_credit_t *credit, const char *domain) {
         const domain_ledger_t *ledger = find_domain(credit, domain);
         return ledger && ledger->throttled;

@@ -62,6 +62,13 @@ size_t bl_credit_available(bl_credit_t *credit, const char *domain, double share
 
 bool bl_credit_throttled(const bl_credit_t *credit, const char *domain);
 
+/**
+ * What bl_credit_available() would say, changing nothing (for the status page): @p domain's limit at
+ * @p share into *limit and what it may receive now into *room (0 while throttled). False, with nothing
+ * written, when the domain was never declared: it has no limit.
+ */
+bool bl_credit_peek(const bl_credit_t *credit, const char *domain, double share, int64_t *limit, int64_t *room);
+
 /** Calls @p fn for every declared domain. */
 void bl_credit_foreach(const bl_credit_t *credit,
                        void (*fn)(const char *domain, int64_t outstanding, bool throttled, void *opaque), void *opaque);

@@ -28,10 +28,9 @@ typedef enum {
         BL_EVENT__COUNT
 } bl_event_type_t;
 
-/* An operator's actor plus reason as a transition carries them ("by ACTOR: REASON"), at most. */
+/* An operator's actor and reason, at most (a transition carries each in a field of its own). */
 #define BL_ACTOR_MAX_BYTES 128
 #define BL_REASON_MAX_BYTES 512
-#define BL_OPERATOR_TEXT_MAX (BL_ACTOR_MAX_BYTES + BL_REASON_MAX_BYTES + 8)
 
 typedef struct bl_task_event_s {
         const char *event_id;

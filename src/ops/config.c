@@ -190,10 +190,11 @@ const conf_key_t bl_config_keys[] = {
          "for the commit. 0: no overlap, every commit is waited for."},
 
         {"http.address", CONF_STRING, FIELD(http_address), "\"0.0.0.0\"", 1, 100, NULL, ip_address_rule, 0,
-         "Address the HTTP endpoint (/metrics, /healthz, /readyz) listens on: a numeric IPv4 or IPv6 address; "
+         "Address the HTTP endpoint (the status page /, /metrics, /healthz, /readyz) listens on: a numeric IPv4 "
+         "or IPv6 address; "
          "0.0.0.0 is every IPv4 interface, 127.0.0.1 this host only."},
         {"http.port", CONF_INT, FIELD(http_port), "9464", 0, 65535, NULL, NULL, 0,
-         "TCP port of the HTTP endpoint; 0 turns it off."},
+         "TCP port of the HTTP endpoint (the status page /, /metrics, /healthz, /readyz); 0 turns it off."},
         {"http.healthz_stale_ms", CONF_INT, FIELD(http_healthz_stale_ms), "30000", 1000, 3600000, NULL, NULL, 0,
          "/healthz answers 503 when the run loop has not turned for this long (the liveness probe then "
          "restarts the instance)."},

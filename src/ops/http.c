@@ -1,5 +1,5 @@
 /*
- * http.c: /metrics, /healthz and /readyz over libmicrohttpd.
+ * http.c: /metrics, /healthz, /readyz and the status page / over libmicrohttpd.
  *
  * libmicrohttpd runs one polling thread of its own (MHD_USE_INTERNAL_POLLING_
  * THREAD, epoll or poll as available) and calls handle_request() on it for
@@ -9,6 +9,8 @@
  *
  * What the handler reads is shared with the pipeline thread:
  *
+ *   status_board       the status page's data (ops/status.h), published by the
+ *                      pipeline thread and rendered here under the board's lock; *
  *   last_heartbeat_ms  an atomic, stored by bl_http_heartbeat() each turn of
  *                      the run loop and compared with the monotonic clock,
  *                      so /healthz fails when the loop is stuck even though
@@ -61,6 +63,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "ops/status.h"
 
 #if MHD_VERSION >= 0x00097002
 typedef enum MHD_Result mhd_result_t;
@@ -73,6 +76,10 @@ typedef int mhd_result_t;
 #define WARN_INTERVAL_MS 10000  /* at most one warning of this module per interval */
 #define REASON_MAX 200
 #define TEXT_CONTENT_TYPE "text/plain; charset=utf-8"
+#define HTML_CONTENT_TYPE "text/html; charset=utf-8"
+/* The status page needs nothing from anywhere: no script runs, no asset loads, even if text in it tried. */
+#define STATUS_PAGE_POLICY "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'"
+#define STATUS_PAGE_REFRESH_S 5
 #define ALLOWED_METHODS "GET, HEAD"
 
 /* An open connection, for the watchdog: from libmicrohttpd's STARTED to its CLOSED notification. */
@@ -93,6 +100,7 @@ struct bl_http_s {
         uint64_t max_aborts_in_row;
         int64_t connection_max_ms;
         _Atomic int64_t last_heartbeat_ms;
+        bl_status_board_t *_Atomic status_board; /* borrowed; NULL: / is 404 */
 
         pthread_mutex_t lock; /* guards ready, reason and health */
         bool ready;
@@ -360,6 +368,30 @@ static mhd_result_t answer_readyz(bl_http_t *http, struct MHD_Connection *connec
         return answer(connection, MHD_HTTP_SERVICE_UNAVAILABLE, TEXT_CONTENT_TYPE, body, NULL, NULL);
 }
 
+/* The status page (SPEC §15), rendered from the board under its lock: never from the pipeline's own data. */
+static mhd_result_t answer_status_page(bl_http_t *http, struct MHD_Connection *connection) {
+        bl_status_board_t *board = atomic_load(&http->status_board);
+        size_t length = 0;
+        char *page;
+        if (!board)
+                return answer(connection, MHD_HTTP_NOT_FOUND, TEXT_CONTENT_TYPE, "not found\n", NULL, NULL);
+        if (!(page = bl_status_board_render(board, STATUS_PAGE_REFRESH_S, &length)))
+                return answer(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, TEXT_CONTENT_TYPE, "out of memory\n", NULL,
+                              NULL);
+        struct MHD_Response *response = MHD_create_response_from_buffer(length, page, MHD_RESPMEM_MUST_FREE);
+        if (!response) {
+                free(page);
+                return MHD_NO;
+        }
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, HTML_CONTENT_TYPE);
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        MHD_add_response_header(response, "Content-Security-Policy", STATUS_PAGE_POLICY);
+        MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
+        mhd_result_t result = MHD_queue_response(connection, MHD_HTTP_OK, response);
+        MHD_destroy_response(response);
+        return result;
+}
+
 static mhd_result_t handle_request(void *opaque, struct MHD_Connection *connection, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **request_state) {
@@ -378,6 +410,8 @@ static mhd_result_t handle_request(void *opaque, struct MHD_Connection *connecti
                 return answer_healthz(http, connection);
         if (!strcmp(url, "/readyz"))
                 return answer_readyz(http, connection);
+        if (!strcmp(url, "/"))
+                return answer_status_page(http, connection);
         return answer(connection, MHD_HTTP_NOT_FOUND, TEXT_CONTENT_TYPE, "not found\n", NULL, NULL);
 }
 
@@ -521,6 +555,7 @@ bl_http_t *bl_http_start(const bl_http_options_t *options, bl_metrics_t *registr
         if (idle_timeout_s > IDLE_TIMEOUT_MAX_S)
                 idle_timeout_s = IDLE_TIMEOUT_MAX_S;
         atomic_init(&http->last_heartbeat_ms, monotonic_ms());
+        atomic_init(&http->status_board, NULL);
         atomic_init(&http->started, false);
         snprintf(http->reason, sizeof(http->reason), "starting");
         bool v6 = address.ss_family == AF_INET6;
@@ -609,6 +644,11 @@ void bl_http_set_ready(bl_http_t *http, bool ready, const char *reason) {
         memcpy(http->reason, reason, length);
         http->reason[length] = '\0';
         pthread_mutex_unlock(&http->lock);
+}
+
+void bl_http_set_status_board(bl_http_t *http, bl_status_board_t *board) {
+        if (http)
+                atomic_store(&http->status_board, board);
 }
 
 void bl_http_set_health(bl_http_t *http, const bl_http_health_t *health) {

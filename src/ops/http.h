@@ -15,6 +15,10 @@
  *                 restart would not make the topic writable.
  *   GET /readyz   200 "ok" once the pipeline said bl_http_set_ready(true);
  *                 503 with its reason before (readiness), e.g. "restoring 3 partitions"
+ *   GET /         the status page (SPEC §15, ops/status.h): HTML with inline SVG
+ *                 plots, no scripts and no external assets (a Content-Security-
+ *                 Policy forbids both), reloading itself every 5 s; 404 until
+ *                 bl_http_set_status_board() gave it a board
  *   HEAD          the same status and headers as GET, without the body
  *   other paths   404; any other method 405 (with Allow: GET, HEAD)
  *
@@ -24,7 +28,8 @@
  * max_connections, and the warnings all this causes are logged at most once
  * per 10 s with the count of those left out.
  *
- * Nothing else is served: no configuration, no secrets. libmicrohttpd
+ * Nothing else is served: no configuration, no secrets (the status page shows
+ * counts, domain names, the policy's name and the ids of tasks awaiting approval). libmicrohttpd
  * answers on a thread of its own; every function here may be called from
  * any thread.
  */
@@ -37,6 +42,7 @@
 
 #include "ops/config.h"
 #include "ops/metrics.h"
+#include "ops/status.h"
 
 typedef struct bl_http_s bl_http_t;
 
@@ -122,6 +128,12 @@ int bl_http_port(const bl_http_t *http);
  * work such as a restore). One atomic store; NULL: no-op.
  */
 void bl_http_heartbeat(bl_http_t *http);
+
+/**
+ * Serves the status page at / from @p board (borrowed: it must outlive the server, or be set back to
+ * NULL first). NULL @p http: no-op; NULL @p board: / answers 404.
+ */
+void bl_http_set_status_board(bl_http_t *http, bl_status_board_t *board);
 
 /**
  * Sets the progress /healthz judges (copied under the server's lock): call

@@ -100,19 +100,22 @@ bool bl_observe_open(bl_pipeline_t *p) {
         make_series(p);
         p->observe.health = (bl_http_health_t){.last_commit_ms = bl_clock_monotonic_ms()};
         if (!bl_http_options_from_config(p->config, &options))
-                return true; /* http.port 0: no endpoint */
+                return true; /* http.port 0: no endpoint, no status page */
         p->observe.http = bl_http_start(&options, p->observe.registry, errstr, sizeof(errstr));
         if (!p->observe.http) {
                 bl_log_error("observe", "http: %s", errstr);
                 return false;
         }
-        bl_log_info("observe", "serving /metrics, /healthz and /readyz on %s:%d", options.address,
+        if (!bl_status_feed_open(p))
+                return false;
+        bl_log_info("observe", "serving the status page /, /metrics, /healthz and /readyz on %s:%d", options.address,
                     bl_http_port(p->observe.http));
         return true;
 }
 
 void bl_observe_close(bl_pipeline_t *p) {
-        bl_http_stop(p->observe.http); /* before the registry it renders */
+        bl_http_stop(p->observe.http); /* before the registry and the status board it renders */
+        bl_status_feed_close(p);
         if (!(p->options && p->options->registry))
                 bl_metrics_destroy(p->observe.registry);
         p->observe.http = NULL;
@@ -309,6 +312,7 @@ static double thread_cpu_ms(void) {
 void bl_observe_tick(bl_pipeline_t *p) {
         int64_t now = bl_clock_monotonic_ms();
         bl_http_heartbeat(p->observe.http);
+        bl_status_feed_tick(p);
         if (now - p->observe.last_gauges_ms < GAUGE_TICK_MS)
                 return;
         p->observe.last_gauges_ms = now;

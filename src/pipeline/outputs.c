@@ -10,7 +10,9 @@
  *                   only the last one anyway, and restore reads only that); a
  *                   change into a terminal state writes its snapshot at once,
  *                   since the backlog trims the task right after it
- *   dispatched   -> dispatch.<domain>, keyed by task_id, with traceparent
+ *   dispatched   -> dispatch.<domain>, keyed by task_id, with traceparent; a
+ *                   cancellation notice (kind CANCEL) goes the same way but is
+ *                   no dispatch: not counted as one, only in the credit
  *   notice       -> backlog.deps, keyed by the task it is addressed to, so it
  *                   reaches that task's owner whichever instance it is
  *   dead_letter  -> backlog.dlq: the task's submission as a TaskEvent
@@ -202,7 +204,8 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         const void *value;
         size_t size;
         int d = dispatch_domain(p, dispatch->item->kind->domain);
-        bl_isolate_unit(p->isolate, BL_UNIT_DISPATCH, dispatch->item->task_id, dispatch->item->partition, -1);
+        if (!dispatch->cancel) /* a cancellation notice belongs to the operator's event: that record is the unit */
+                bl_isolate_unit(p->isolate, BL_UNIT_DISPATCH, dispatch->item->task_id, dispatch->item->partition, -1);
         if (bl_records_dispatch(p->records, dispatch, &value, &size)) {
                 encoding_failed(p, "a dispatch decision");
                 return;
@@ -225,9 +228,14 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
                                   .delivery_opaque = (void *)domain};
         bl_batch_produce(p->batch, &record);
         if (domain)
-                bl_credit_sent(p->credit, domain);
+                bl_credit_sent(p->credit, domain); /* a notice too is a record the workers must read past */
+        if (dispatch->cancel) {
+                p->stats.cancel_notices++;
+                return;
+        }
         p->stats.dispatched++;
         bl_resilience_dispatched(p, dispatch);
+        bl_status_feed_dispatched(p, d);
         bl_observe_dispatch(p, dispatch->item->kind->domain, dispatch->policy_name, dispatch->policy_version);
 }
 

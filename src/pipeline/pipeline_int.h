@@ -10,6 +10,7 @@
  *     steer.c     the policy (file or backlog.policy) and the workers' lag, for the credit ledger
  *     resilience.c  each domain's circuit breaker on worker failures, and the outcome series (SPEC §14)
  *     observe.c   metrics, /healthz and /readyz
+ *     status_feed.c  the status page's data, handed to the HTTP thread once a second
  *     recovery.c  a batch's outcome: offsets moved, or the world back to the last commit and the culprit given up
  *       inputs.c    the assigned partitions: pauses, retries, rewinds, the hold back
  *       restore.c   partitions read back from backlog.state
@@ -38,6 +39,7 @@
 #include "kafka/lag.h"
 #include "ops/http.h"
 #include "ops/metrics.h"
+#include "ops/status.h"
 #include "contract/records.h"
 #include "contract/source.h"
 #include "core/backlog.h"
@@ -69,6 +71,7 @@ typedef struct bl_pipeline_stats_s {
         uint64_t aborts;
         uint64_t transitions;
         uint64_t dispatched;
+        uint64_t cancel_notices; /* cancellation notices to dispatch.<domain> (SPEC §15) */
         uint64_t notices;
         uint64_t restored_items;
         uint64_t duplicates;
@@ -110,6 +113,16 @@ typedef struct bl_observe_s {
         int64_t census_interval_ms;  /* 0 at first; then GAUGE_TICK_MS, or longer while a walk takes long (observe.c) */
 } bl_observe_t;
 
+/** What the status page shows, gathered on the pipeline thread (status_feed.c). */
+typedef struct bl_status_feed_s {
+        bl_status_board_t *board;       /* the page's, served by observe.http; NULL: no HTTP endpoint */
+        bl_status_snapshot_t *snapshot; /* filled at each publish (about 55 KB: not on the stack) */
+        int64_t started_at_ms;          /* wall clock */
+        int64_t last_ms, interval_ms;   /* monotonic: the last publish, and the wait before the next */
+        uint64_t dispatched[BL_OBSERVE_DOMAINS];         /* dispatches per configured domain (outputs.c) */
+        uint64_t dispatched_at_last[BL_OBSERVE_DOMAINS]; /* as of the last publish: the rate */
+} bl_status_feed_t;
+
 typedef struct bl_pipeline_s {
         const bl_config_t *config;
         const bl_pipeline_options_t *options; /* NULL for `backlogd run` (run.h) */
@@ -132,6 +145,7 @@ typedef struct bl_pipeline_s {
         struct bl_resilience_s *resilience; /* the domains' breakers and outcome series (resilience.c) */
         bl_lag_t *lag;            /* NULL while no domain names a worker group */
         bl_observe_t observe;
+        bl_status_feed_t status;
 
         char *topic_events, *topic_results, *topic_control, *topic_deps, *topic_state, *topic_transitions, *topic_dlq;
         char **topic_dispatch;    /* dispatch.<domain> of each configured domain, in config order */
@@ -247,6 +261,16 @@ void bl_resilience_dispatched(bl_pipeline_t *p, const bl_dispatch_t *dispatch);
  */
 bool bl_pipeline_domain_breaker(const bl_pipeline_t *p, const char *domain, bl_breaker_state_t *state,
                                 int64_t *since_ms, uint64_t *opened_count);
+
+/* status_feed.c */
+/** With the HTTP endpoint: the status page's board, served at /; false: out of memory. */
+bool bl_status_feed_open(bl_pipeline_t *p);
+/** After the HTTP server stopped: frees the board. */
+void bl_status_feed_close(bl_pipeline_t *p);
+/** About once a second: a snapshot of the backlog and the domains, published to the board. */
+void bl_status_feed_tick(bl_pipeline_t *p);
+/** A dispatch of configured domain @p domain (its index; -1: unlisted), for the dispatch rate. */
+void bl_status_feed_dispatched(bl_pipeline_t *p, int domain);
 
 /* dispatch.c */
 /** Timers and dispatch, each turn of the loop: a culprit task is given up first; nothing while held back. */

@@ -171,7 +171,7 @@ void bl_resilience_dispatched(bl_pipeline_t *p, const bl_dispatch_t *dispatch) {
         int d = domain_of(p, dispatch->item->kind->domain);
         if (d < 0 || dispatch->cancel)
                 return;
-        if (dispatch->ready_since_ms != BL_NO_TIME && dispatch->decided_at_ms >= dispatch->ready_since_ms)
+        if (dispatch->ready_since_ms > 0 && dispatch->decided_at_ms >= dispatch->ready_since_ms)
                 bl_metric_observe(p->resilience->domains[d].wait_seconds,
                                   (double)(dispatch->decided_at_ms - dispatch->ready_since_ms) / 1000.0);
         if (dispatch->provenance && dispatch->provenance->probe)

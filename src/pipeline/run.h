@@ -52,6 +52,7 @@ typedef struct bl_pipeline_options_s {
         bl_metrics_t *registry;
         const bl_metrics_backlogd_t *metrics;
         bl_pipeline_report_t *report; /* NULL: none wanted */
+
         /* Called on the pipeline thread each time a transactional producer is ready (at start-up and after
          * each renewal), for fault injection in tests (rd_kafka_test_fatal_error). The producer is borrowed
          * until the next call. NULL: none. */

@@ -158,13 +158,13 @@ def test_slow_clients_cannot_hold_healthz():
 def test_head_answers_status_and_headers_without_a_body():
     instance = Instance()
     try:
-        for path, status in [("/healthz", 200), ("/readyz", 503), ("/metrics", 200), ("/", 404)]:
+        for path, status in [("/healthz", 200), ("/readyz", 503), ("/metrics", 200), ("/", 200), ("/nothing", 404)]:
             got, headers, body, _ = probe(instance.port, "HEAD", path, source="127.0.0.1")
             get_status, get_headers, get_body, _ = probe(instance.port, "GET", path, source="127.0.0.1")
             assert (got, get_status) == (status, status), path
             assert body == b"", path
             assert headers["Content-Type"] == get_headers["Content-Type"], path
-            if path != "/metrics":  # the metrics change between the two requests
+            if path not in ("/metrics", "/"):  # the metrics and the status page change between the two requests
                 assert int(headers["Content-Length"]) == len(get_body), path
         status, headers, _, _ = probe(instance.port, "DELETE", "/healthz", source="127.0.0.1")
         assert status == 405 and headers["Allow"] == "GET, HEAD"

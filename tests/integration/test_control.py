@@ -11,7 +11,7 @@ import uuid
 from conftest_common import backlogd, backlogd_json
 from kafka_tools import broker_env, unique_prefix
 from pipeline import Backlogd, consume_all, produce_raw
-from records import encode_event, read_state, task_event
+from records import encode_event, read_dispatches, read_state, result, task_event
 
 HOUR_MS = 3_600_000
 POLICY = {
@@ -38,7 +38,7 @@ def audit(env, task_id):
 
 
 def steps_of(out):
-    return out["transitions"] if "transitions" in out else out["steps"]
+    return out if isinstance(out, list) else out["transitions"] if "transitions" in out else out["steps"]
 
 
 def test_operators_commands_and_separation_of_duties(tmp_path):
@@ -88,15 +88,53 @@ def test_operators_commands_and_separation_of_duties(tmp_path):
     assert code == 0, "\n".join(run.lines[-30:])
     assert any("dlq.contract.violation=1" in line for line in run.lines), "the refusal is counted"
 
-    approve = audit(env, "c-approve")
-    text = json.dumps(approve)
-    assert "APPROVED" in text and "by alice: risk reviewed" in text
-    assert "by bob: too risky" in json.dumps(audit(env, "c-reject"))
-    assert "REJECTED" in json.dumps(audit(env, "c-reject"))
-    assert "by carol: superseded" in json.dumps(audit(env, "c-cancel"))
-    assert "by dave: quarter end" in json.dumps(audit(env, "c-value"))
+    # who asked is a field of its own (Transition v2 actor); the reason stays the operator's words
+    for task, cause, actor, reason in [("c-approve", "APPROVED", "alice", "risk reviewed"),
+                                       ("c-reject", "REJECTED", "bob", "too risky"),
+                                       ("c-cancel", "CANCELLED", "carol", "superseded"),
+                                       ("c-value", "UPDATED", "dave", "quarter end")]:
+        steps = [s for s in steps_of(audit(env, task)) if s["cause"] == cause]
+        assert steps, f"{task}: no {cause} step"
+        assert (steps[0]["actor"], steps[0]["reason"]) == (actor, reason), steps[0]
+    text = backlogd("audit", "c-approve", env=env)
+    assert text.returncode == 0 and "cause APPROVED, by alice, reason risk reviewed" in text.stdout, text.stdout
+    shown = backlogd("tasks", "show", "c-reject", env=env)
+    assert shown.returncode == 0 and "cause REJECTED, by bob, reason too risky" in shown.stdout, shown.stdout
+    shown, out = backlogd_json("tasks", "show", "c-reject", "--json", env=env)
+    assert [(t["actor"], t["reason"]) for t in out["transitions"] if t["cause"] == "REJECTED"] == [("bob", "too risky")]
     verify = backlogd("replay", "--verify", env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_cancel_of_a_running_task_notifies_its_worker():
+    """SPEC §15: cancelling a RUNNING task writes, in the same transaction as its CANCELLED, a
+    DispatchDecision of kind CANCEL on dispatch.<domain> with the task's key, attempt and dispatch_id."""
+    prefix = unique_prefix("cancel")
+    env = broker_env(prefix, BACKLOGD_TOPICS_PARTITIONS=3, BACKLOGD_GROUP_ID=prefix + "group",
+                     BACKLOGD_INSTANCE_ID=f"{prefix}i-{uuid.uuid4().hex[:6]}")
+    created = backlogd("topics", "create", env=env)
+    assert created.returncode == 0, created.stderr
+    produce_raw(prefix + "tasks.events", [("k-run", encode_event(task_event("k-run", domain="evaluation")), None)])
+    run = Backlogd(env)
+    try:
+        wait_for(prefix, {"k-run": "DISPATCHED"})
+        produce_raw(prefix + "tasks.results", [("k-run", encode_event(result("k-run", "STARTED", 1)), None)])
+        wait_for(prefix, {"k-run": "RUNNING"})
+        sent = backlogd("cancel", "k-run", "--by", "erin", "--reason", "input data withdrawn", env=env)
+        assert sent.returncode == 0, sent.stderr
+        wait_for(prefix, {"k-run": "CANCELLED"})
+    finally:
+        code, _ = run.stop()
+    assert code == 0, "\n".join(run.lines[-30:])
+
+    records = [r for r in read_dispatches(prefix, "evaluation", expected=2, timeout=30) if r["task_id"] == "k-run"]
+    assert [r["kind"] for r in records] == ["DISPATCH", "CANCEL"], records
+    dispatch, notice = records
+    assert (notice["attempt"], notice["dispatch_id"]) == (dispatch["attempt"], dispatch["dispatch_id"]) == (1, "k-run/1")
+    assert (notice["actor"], notice["cancel_reason"]) == ("erin", "input data withdrawn")
+    assert (dispatch["actor"], dispatch["cancel_reason"]) == (None, None)
+    steps = [s for s in steps_of(audit(env, "k-run")) if s["cause"] == "CANCELLED"]
+    assert steps and (steps[0]["from"], steps[0]["to"], steps[0]["actor"]) == ("RUNNING", "CANCELLED", "erin")
 
 
 def test_usage_errors_exit_2():

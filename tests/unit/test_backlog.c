@@ -36,6 +36,8 @@ typedef struct rec_change_s {
         char cause[TEXT_MAX];
         bool has_reason;
         char reason[TEXT_MAX];
+        bool has_actor;
+        char actor[ID_MAX];
         char event_id[ID_MAX];
         char dispatch_id[ID_MAX];
         int32_t attempt;
@@ -60,6 +62,10 @@ typedef struct rec_dispatch_s {
         char policy[ID_MAX];
         int32_t attempt;
         int64_t decided_at_ms;
+        bool cancel;
+        char actor[ID_MAX];
+        char cancel_reason[TEXT_MAX];
+        char policy_version[ID_MAX];
 } rec_dispatch_t;
 
 typedef struct rec_notice_s {
@@ -146,6 +152,8 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
         copy_text(change->cause, sizeof(change->cause), transition->cause);
         change->has_reason = transition->reason != NULL;
         copy_text(change->reason, sizeof(change->reason), transition->reason);
+        change->has_actor = transition->actor != NULL;
+        copy_text(change->actor, sizeof(change->actor), transition->actor);
         copy_text(change->event_id, sizeof(change->event_id), transition->event_id);
         copy_text(change->dispatch_id, sizeof(change->dispatch_id), transition->dispatch_id);
         change->attempt = transition->attempt;
@@ -183,6 +191,10 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         copy_text(record->policy, sizeof(record->policy), dispatch->policy_name);
         record->attempt = dispatch->item->attempt;
         record->decided_at_ms = dispatch->decided_at_ms;
+        record->cancel = dispatch->cancel;
+        copy_text(record->actor, sizeof(record->actor), dispatch->actor);
+        copy_text(record->cancel_reason, sizeof(record->cancel_reason), dispatch->cancel_reason);
+        copy_text(record->policy_version, sizeof(record->policy_version), dispatch->policy_version);
 }
 
 static void on_notice(void *opaque, const bl_notice_t *notice) {
@@ -1776,8 +1788,10 @@ static void test_approval_carries_actor_and_reason(void) {
         CHECK_STR(path_since(&fx, m, "t"), "=BLOCKED READY");
         const rec_change_t *note = change_since(&fx, m, "t", 0), *ready = change_since(&fx, m, "t", 1);
         CHECK_STR(note->cause, "APPROVED");
-        CHECK_STR(note->reason, "by alice: risk reviewed");
-        CHECK_STR(ready->reason, "by alice: risk reviewed");
+        CHECK_STR(note->reason, "risk reviewed");
+        CHECK_STR(note->actor, "alice");
+        CHECK_STR(ready->reason, "risk reviewed");
+        CHECK_STR(ready->actor, "alice");
         CHECK_INT(dispatch(&fx, "d", 1), 1);
         fixture_done(&fx);
 }
@@ -1794,7 +1808,8 @@ static void test_rejection_cancels_with_the_reason(void) {
                 const rec_change_t *change = last_change(&fx, "t");
                 CHECK_INT(change->from, states[i]);
                 CHECK_STR(change->cause, "REJECTED");
-                CHECK_STR(change->reason, "by bob: too risky");
+                CHECK_STR(change->reason, "too risky");
+                CHECK_STR(change->actor, "bob");
                 CHECK_INT(dead_letters_of(&fx, m, "t"), 0);
                 CHECK_INT(apply(&fx, operator_event("t", BL_EVENT_REJECTED, "bob", "again")), BL_APPLY_ILLEGAL);
                 CHECK_STR(fx.detail, "REJECTED for task t in CANCELLED");
@@ -1811,14 +1826,59 @@ static void test_cancel_says_who_and_why(void) {
         fixture_init(&fx, NULL);
         CHECK(make_in_state(&fx, "t", BL_STATE_RUNNING));
         CHECK_INT(apply(&fx, operator_event("t", BL_EVENT_CANCELLED, "carol", NULL)), BL_APPLY_CHANGED);
-        CHECK_STR(last_change(&fx, "t")->reason, "by carol");
+        CHECK(!last_change(&fx, "t")->has_reason);
+        CHECK_STR(last_change(&fx, "t")->actor, "carol");
         CHECK(make_in_state(&fx, "u", BL_STATE_READY));
         CHECK_INT(apply(&fx, operator_event("u", BL_EVENT_CANCELLED, NULL, "superseded")), BL_APPLY_CHANGED);
         CHECK_STR(last_change(&fx, "u")->reason, "superseded");
+        CHECK(!last_change(&fx, "u")->has_actor);
         CHECK(make_in_state(&fx, "v", BL_STATE_READY));
         CHECK_INT(send(&fx, "v", BL_EVENT_CANCELLED), BL_APPLY_CHANGED);
         CHECK(!last_change(&fx, "v")->has_reason);
+        CHECK(!last_change(&fx, "v")->has_actor);
         fixture_done(&fx);
+}
+
+/* SPEC §15: a task cancelled while a worker holds it tells that worker, on its dispatch topic; no other does. */
+static void test_cancel_of_held_task_notifies_its_worker(void) {
+        const bl_state_t held[] = {BL_STATE_DISPATCHED, BL_STATE_RUNNING};
+        const bl_event_type_t how[] = {BL_EVENT_CANCELLED, BL_EVENT_REJECTED};
+        for (size_t i = 0; i < 2; i++) {
+                fixture_t fx;
+                fixture_init(&fx, NULL);
+                CHECK(make_in_state(&fx, "t", held[i]));
+                const rec_dispatch_t *sent = dispatch_at(&fx, fx.rec.dispatch_count - 1);
+                char sent_id[ID_MAX];
+                int32_t sent_attempt = sent->attempt;
+                copy_text(sent_id, sizeof(sent_id), sent->dispatch_id);
+                mark_t m = mark(&fx);
+                CHECK_INT(apply(&fx, operator_event("t", how[i], "carol", "superseded")), BL_APPLY_CHANGED);
+                CHECK_INT(fx.rec.dispatch_count - m.dispatches, 1);
+                const rec_dispatch_t *notice = dispatch_at(&fx, m.dispatches);
+                CHECK(notice->cancel);
+                CHECK_STR(notice->task_id, "t");
+                CHECK_STR(notice->dispatch_id, sent_id);
+                CHECK_INT(notice->attempt, sent_attempt);
+                CHECK_STR(notice->domain, "t");
+                CHECK_STR(notice->actor, "carol");
+                CHECK_STR(notice->cancel_reason, "superseded");
+                CHECK_STR(notice->policy, "operator");
+                CHECK_STR(notice->policy_version, bl_event_type_name(how[i]));
+                CHECK_INT(notice->decided_at_ms, fx.now);
+                CHECK_STATE(&fx, "t", BL_STATE_CANCELLED);
+                fixture_done(&fx);
+        }
+        const bl_state_t not_held[] = {BL_STATE_BLOCKED, BL_STATE_READY, BL_STATE_RETRY_WAIT};
+        for (size_t i = 0; i < 3; i++) {
+                fixture_t fx;
+                fixture_init(&fx, NULL);
+                CHECK(make_in_state(&fx, "t", not_held[i]));
+                mark_t m = mark(&fx);
+                CHECK_INT(apply(&fx, operator_event("t", BL_EVENT_CANCELLED, "carol", NULL)), BL_APPLY_CHANGED);
+                CHECK_INT(fx.rec.dispatch_count - m.dispatches, 0);
+                CHECK_STATE(&fx, "t", BL_STATE_CANCELLED);
+                fixture_done(&fx);
+        }
 }
 
 static void test_update_raising_risk_asks_for_approval(void) {
@@ -3070,6 +3130,15 @@ static void check_step(random_run_t *run, mark_t m) {
                 INVARIANT(run, !strcmp(record->dispatch_id, dispatch_id), "dispatch id %s", record->dispatch_id);
                 INVARIANT(run, record->attempt >= 1 && record->attempt < RANDOM_ATTEMPTS, "attempt %d",
                           (int)record->attempt);
+                if (record->cancel) { /* the notice of a dispatch made before, of a task ended CANCELLED */
+                        const bl_item_t *item = find(&run->fx, record->task_id);
+                        INVARIANT(run, record->attempt >= 1 && record->attempt < RANDOM_ATTEMPTS &&
+                                               task->dispatched[record->attempt],
+                                  "cancellation notice of %s, never dispatched", record->dispatch_id);
+                        INVARIANT(run, item && item->state == BL_STATE_CANCELLED && item->attempt == record->attempt,
+                                  "cancellation notice of %s for a task not cancelled", record->dispatch_id);
+                        continue;
+                }
                 if (record->attempt >= 1 && record->attempt < RANDOM_ATTEMPTS) {
                         INVARIANT(run, !task->dispatched[record->attempt], "%s dispatched twice",
                                   record->dispatch_id);
@@ -3432,6 +3501,7 @@ int main(void) {
         RUN(test_approval_carries_actor_and_reason);
         RUN(test_rejection_cancels_with_the_reason);
         RUN(test_cancel_says_who_and_why);
+        RUN(test_cancel_of_held_task_notifies_its_worker);
         RUN(test_update_raising_risk_asks_for_approval);
         RUN(test_new_policy_reevaluates_approval);
         RUN(test_dispatch_checks_approval_under_the_policy_in_force);

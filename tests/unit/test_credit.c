@@ -86,11 +86,42 @@ static void test_share_splits_the_budget(void) {
         bl_credit_destroy(credit);
 }
 
+/* The status page's view: what available would say, without moving the throttle either way. */
+static void test_peek_changes_nothing(void) {
+        int64_t limit = -1, room = -1;
+        bl_credit_t *credit = bl_credit_new();
+        CHECK(!bl_credit_peek(credit, "eval", 1.0, &limit, &room));
+        CHECK_INT(limit, -1);
+        bl_credit_set_domain(credit, "eval", 1, 10, 4);
+        CHECK(bl_credit_peek(credit, "eval", 0.5, &limit, &room));
+        CHECK_INT(limit, 5);
+        CHECK_INT(room, 5);
+        record_committed(credit, "eval", 0, 0, 10); /* 10 outstanding: available would throttle it */
+        CHECK(bl_credit_peek(credit, "eval", 1.0, &limit, &room));
+        CHECK_INT(room, 0);
+        CHECK(!bl_credit_throttled(credit, "eval"));
+        CHECK_INT(bl_credit_available(credit, "eval", 1.0, NULL), 0);
+        CHECK(bl_credit_throttled(credit, "eval"));
+        bl_credit_committed(credit, "eval", 0, 5); /* 5 outstanding: still throttled (resume 4) */
+        CHECK(bl_credit_peek(credit, "eval", 1.0, &limit, &room));
+        CHECK_INT(room, 0);
+        CHECK_INT(bl_credit_available(credit, "eval", 1.0, NULL), 0);
+        bl_credit_committed(credit, "eval", 0, 7);
+        CHECK(bl_credit_peek(credit, "eval", 1.0, &limit, &room));
+        CHECK_INT(room, 0); /* the throttle is lifted by the dispatcher's next look, not by a peek */
+        CHECK(bl_credit_throttled(credit, "eval"));
+        CHECK_INT(bl_credit_available(credit, "eval", 1.0, NULL), 7);
+        CHECK(bl_credit_peek(credit, "eval", 1.0, &limit, &room));
+        CHECK_INT(room, 7);
+        bl_credit_destroy(credit);
+}
+
 int main(void) {
         RUN(test_outstanding_follows_workers);
         RUN(test_markers_and_foreign_records_do_not_count);
         RUN(test_aborted_records_are_forgotten);
         RUN(test_throttle_with_hysteresis);
         RUN(test_share_splits_the_budget);
+        RUN(test_peek_changes_nothing);
         return check_exit_status();
 }

@@ -7,7 +7,9 @@
  * body; a port in use is a clear error naming the address and port. The
  * health rules: work that waits too long for a commit, or too many aborts in
  * a row, fail /healthz; an idle instance stays healthy. A connection is cut
- * after its total time even while it keeps sending. The config keys http.*
+ * after its total time even while it keeps sending. The status page / is
+ * served from a board once one is set, read-only, with a policy that loads
+ * nothing. The config keys http.*
  * and health.* feed the options.
  */
 #include <arpa/inet.h>
@@ -23,11 +25,13 @@
 #include "ops/http.h"
 #include "base/log.h"
 #include "ops/metrics.h"
+#include "ops/status.h"
 
 typedef struct reply_s {
         long status;
         char content_type[128];
         char allow[64];
+        char csp[256];
         char body[65536];
         size_t body_length;
 } reply_t;
@@ -46,6 +50,10 @@ static size_t collect_body(char *data, size_t size, size_t count, void *opaque) 
 static size_t collect_header(char *data, size_t size, size_t count, void *opaque) {
         reply_t *reply = opaque;
         size_t length = size * count;
+        if (length > 24 && !strncasecmp(data, "Content-Security-Policy:", 24)) {
+                snprintf(reply->csp, sizeof(reply->csp), "%.*s", (int)(length - 24), data + 24);
+                reply->csp[strcspn(reply->csp, "\r\n")] = '\0';
+        }
         if (length > 6 && !strncasecmp(data, "Allow:", 6)) {
                 snprintf(reply->allow, sizeof(reply->allow), "%.*s", (int)(length - 6), data + 6);
                 reply->allow[strcspn(reply->allow, "\r\n")] = '\0';
@@ -228,6 +236,50 @@ static void test_head(void) {
         CHECK_INT(request(port, "HEAD", "/nothing", NULL)->status, 404);
         bl_http_stop(http);
         bl_metrics_destroy(registry);
+}
+
+/* The status page: 404 without a board; with one, the page as last published, read-only, nothing loaded. */
+static void test_status_page(void) {
+        bl_http_t *http = start(NULL, 30000);
+        bl_status_board_t *board = bl_status_board_new();
+        bl_status_snapshot_t *snapshot = calloc(1, sizeof(*snapshot));
+        CHECK(http && board && snapshot);
+        if (!http || !board || !snapshot) {
+                bl_http_stop(http);
+                bl_status_board_destroy(board);
+                free(snapshot);
+                return;
+        }
+        int port = bl_http_port(http);
+        CHECK_INT(request(port, "GET", "/", NULL)->status, 404);
+        bl_http_set_status_board(http, board);
+        reply_t *reply = request(port, "GET", "/", NULL);
+        CHECK_INT(reply->status, 200);
+        CHECK_CONTAINS(reply->body, "has not published its status yet");
+        snapshot->taken_at_ms = 1800000000000;
+        snapshot->domain_count = 1;
+        bl_status_copy_text(snapshot->domains[0].name, BL_STATUS_NAME_MAX, "evaluation");
+        bl_status_copy_text(snapshot->instance, BL_STATUS_ID_MAX, "node-7");
+        bl_status_board_publish(board, snapshot);
+        reply = request(port, "GET", "/", NULL);
+        CHECK_INT(reply->status, 200);
+        CHECK_STR(reply->content_type, "text/html; charset=utf-8");
+        CHECK_CONTAINS(reply->csp, "default-src 'none'");
+        CHECK_CONTAINS(reply->body, "<title>backlogd node-7</title>");
+        CHECK_CONTAINS(reply->body, "<svg id=\"plot-lag\"");
+        reply = request(port, "HEAD", "/", NULL);
+        CHECK_INT(reply->status, 200);
+        CHECK_INT(reply->body_length, 0);
+        reply = request(port, "POST", "/", "approve=t1");
+        CHECK_INT(reply->status, 405);
+        CHECK_STR(reply->allow, " GET, HEAD");
+        CHECK_INT(request(port, "GET", "/index.html", NULL)->status, 404);
+        bl_http_set_status_board(http, NULL);
+        CHECK_INT(request(port, "GET", "/", NULL)->status, 404);
+        bl_http_set_status_board(NULL, board);
+        bl_http_stop(http);
+        bl_status_board_destroy(board);
+        free(snapshot);
 }
 
 static int64_t monotonic_now_ms(void) {
@@ -498,6 +550,7 @@ int main(void) {
         RUN(test_readyz);
         RUN(test_not_found_and_methods);
         RUN(test_head);
+        RUN(test_status_page);
         RUN(test_health_rules);
         RUN(test_healthz_judges_progress);
         RUN(test_connection_total_time);
