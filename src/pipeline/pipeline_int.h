@@ -261,6 +261,12 @@ void bl_resilience_dispatched(bl_pipeline_t *p, const bl_dispatch_t *dispatch);
  */
 bool bl_pipeline_domain_breaker(const bl_pipeline_t *p, const char *domain, bl_breaker_state_t *state,
                                 int64_t *since_ms, uint64_t *opened_count);
+/**
+ * The same in words for the status page's breaker column, into @p out: "" (no breaker), "closed
+ * (opened 2 times)", "open for 12 s", "half-open: probing for 3 s".
+ */
+void bl_resilience_breaker_text(const bl_pipeline_t *p, const char *domain, int64_t now_ms, char *out,
+                                size_t out_size);
 
 /* status_feed.c */
 /** With the HTTP endpoint: the status page's board, served at /; false: out of memory. */

@@ -189,3 +189,21 @@ bool bl_pipeline_domain_breaker(const bl_pipeline_t *p, const char *domain, bl_b
         *opened_count = breaker->opened_count;
         return breaker->settings.enabled;
 }
+
+void bl_resilience_breaker_text(const bl_pipeline_t *p, const char *domain, int64_t now_ms, char *out,
+                                size_t out_size) {
+        bl_breaker_state_t state;
+        int64_t since_ms;
+        uint64_t opened;
+        if (!bl_pipeline_domain_breaker(p, domain, &state, &since_ms, &opened)) {
+                snprintf(out, out_size, "%s", ""); /* the page says "none" */
+                return;
+        }
+        int64_t for_s = now_ms > since_ms ? (now_ms - since_ms) / 1000 : 0;
+        if (state == BL_BREAKER_CLOSED)
+                snprintf(out, out_size, "closed (opened %llu times)", (unsigned long long)opened);
+        else if (state == BL_BREAKER_OPEN)
+                snprintf(out, out_size, "open for %lld s", (long long)for_s);
+        else
+                snprintf(out, out_size, "half-open: probing for %lld s", (long long)for_s);
+}
