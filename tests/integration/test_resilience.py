@@ -12,11 +12,13 @@ from datetime import datetime
 
 from confluent_kafka import Consumer
 
+from conftest_common import backlogd_json
 from kafka_tools import BOOTSTRAP, unique_prefix
 from pipeline import Backlogd, consume_all
 from records import decode, result, task_event
 from test_backlog import create_topics, report, submit, wait_for_state
 from test_backpressure import environment
+from test_operate import free_port
 
 DOMAIN = "evaluation"
 
@@ -83,7 +85,8 @@ def test_breaker_opens_on_failures_holds_the_domain_and_closes_on_recovery(tmp_p
     prefix = unique_prefix("breaker")
     policy = write_policy(tmp_path, prefix, max_attempts=5, breaker={
         "failure_share": 0.5, "window_ms": 10000, "min_results": 10, "cooldown_ms": 3000, "probes": 2})
-    env = environment(prefix, policy)
+    port = free_port()
+    env = environment(prefix, policy, BACKLOGD_HTTP_PORT=port)
     create_topics(env)
     run = Backlogd(env)
     worker = Worker(prefix, DOMAIN)
@@ -102,6 +105,14 @@ def test_breaker_opens_on_failures_holds_the_domain_and_closes_on_recovery(tmp_p
         assert "FAILED" in opened[0] and "no attempt is spent" in opened[0]
         # open: the workers go on failing what was dispatched before; nothing new goes through the cool-down
         worker.serve(outage, 2)
+        # the READY tasks wait for the breaker: the instance's /metrics says so, backlog.state alone cannot
+        listed, waiting = backlogd_json("tasks", "list", "--waiting-for", "breaker", "--json", "--metrics",
+                                        f"http://127.0.0.1:{port}/metrics", env=env)
+        assert listed.returncode == 0, listed.stderr
+        assert waiting["matched"] > 0 and {t["domain"] for t in waiting["tasks"]} == {DOMAIN}, waiting
+        assert all(t["state"] == "READY" and t["waiting_for"][0]["reason"] == "breaker" for t in waiting["tasks"])
+        blind, unknown = backlogd_json("tasks", "list", "--waiting-for", "breaker", "--json", env=env)
+        assert unknown["matched"] == 0 and "--metrics" in blind.stderr
         # recovered: the probes complete, the breaker closes, and every task completes
         worker.serve(completed_answer, 60, until=lambda: run.messages(f"domain {DOMAIN} breaker half_open -> closed"))
         run.wait_for(f"domain {DOMAIN} breaker half_open -> closed", timeout=5)
