@@ -106,12 +106,13 @@ size_t bl_domain_breaker_allowance(bl_domain_breaker_t *breaker, int64_t now_ms,
                 if (now_ms - breaker->state_since_ms < breaker->settings.cooldown_ms)
                         return 0;
                 snprintf(breaker->last_change, sizeof(breaker->last_change),
-                         "cool-down of %lld ms passed: up to %d probe tasks go out", (long long)breaker->settings.cooldown_ms,
-                         (int)breaker->settings.probes);
+                         "cool-down of %lld ms passed: up to %d probe tasks go out",
+                         (long long)breaker->settings.cooldown_ms, (int)breaker->settings.probes);
                 *changed = set_state(breaker, BL_BREAKER_HALF_OPEN, now_ms);
         }
         size_t free_slots = 0;
-        int32_t limit = breaker->settings.probes < BL_BREAKER_PROBES_MAX ? breaker->settings.probes : BL_BREAKER_PROBES_MAX;
+        int32_t limit = breaker->settings.probes < BL_BREAKER_PROBES_MAX ? breaker->settings.probes
+                                                                          : BL_BREAKER_PROBES_MAX;
         for (int32_t i = 0; i < limit; i++)
                 free_slots += breaker->probe_task_ids[i] == NULL;
         if (breaker->probes_succeeded >= limit)

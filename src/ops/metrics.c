@@ -635,7 +635,8 @@ static const double commit_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.25,  0.5,    1,     2.5,  5,     10,   30};
 
 /* A task's wait and its whole life: from milliseconds to a day. */
-static const double task_time_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400};
+static const double task_time_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,    2.5,   5,
+                                           10,   30,   60,  300,  900, 3600, 14400, 86400};
 
 #define COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))
 #define SLOT(field) offsetof(bl_metrics_backlogd_t, field)

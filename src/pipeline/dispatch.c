@@ -4,9 +4,10 @@
  * bisection is given up first (recovery.c); then the timers due fire
  * (leases, retries, deadlines); then each domain gets at most its credit of
  * READY tasks, best score first (the backlog's scheduler decides which),
- * within its quota of the round and as its circuit breaker allows (resilience.c). A domain whose workers lag (its credit is
- * spent) or whose dispatch topic the broker refuses (gate.h) gets nothing
- * while the others flow. While a culprit is sought, timers and dispatches
+ * within its quota of the round and as far as its circuit breaker lets
+ * (resilience.c). A domain whose workers lag (its credit is spent) or whose
+ * dispatch topic the broker refuses (gate.h) gets nothing while the others
+ * flow. While a culprit is sought, timers and dispatches
  * are units of the batch like input records (isolate.h), and only as many
  * as the batch may take go. Pipeline thread.
  */

@@ -127,8 +127,8 @@ static void count_outcome(bl_pipeline_t *p, size_t d, int outcome, const char *t
                 label = "unnamed";
         if (!entry->outcomes[outcome] || strcmp(entry->outcome_policy[outcome], label)) {
                 snprintf(entry->outcome_policy[outcome], sizeof(entry->outcome_policy[outcome]), "%s", label);
-                entry->outcomes[outcome] = bl_metrics_series(p->observe.metrics.task_outcomes,
-                                                             p->config->domains.items[d], label, outcome_names[outcome]);
+                entry->outcomes[outcome] = bl_metrics_series(p->observe.metrics.task_outcomes, p->config->domains.items[d],
+                                                             label, outcome_names[outcome]);
         }
         bl_metric_inc(entry->outcomes[outcome], 1);
 }
