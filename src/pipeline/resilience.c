@@ -158,8 +158,9 @@ void bl_resilience_changed(bl_pipeline_t *p, const bl_transition_t *transition, 
                 if (item->submitted_at_ms != BL_NO_TIME && transition->at_ms >= item->submitted_at_ms)
                         bl_metric_observe(p->resilience->domains[d].end_to_end_seconds,
                                           (double)(transition->at_ms - item->submitted_at_ms) / 1000.0);
-        } else if (transition->to == BL_STATE_FAILED) {
-                count_outcome(p, (size_t)d, 1, item->task_id);
+        } else if (transition->to == BL_STATE_FAILED && transition->has_from &&
+                   (transition->from == BL_STATE_DISPATCHED || transition->from == BL_STATE_RUNNING)) {
+                count_outcome(p, (size_t)d, 1, item->task_id); /* an attempt; a dependency's failure is none */
         } else if (transition->to == BL_STATE_DEAD) {
                 count_outcome(p, (size_t)d, 2, item->task_id);
         } else if (transition->cause && !strcmp(transition->cause, "remediation")) {
