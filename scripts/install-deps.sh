@@ -5,7 +5,9 @@
 # into the cache (Debian 12's 2.0.2 cannot log in with SCRAM to Kafka 4); npm
 # fetches its source, and the -dev packages of the second line are what it is
 # built with (TLS, SASL, OIDC over libcurl, zstd, lz4, zlib). chromium loads the
-# status page headless in tests/integration/test_status_page.py.
+# status page headless in tests/integration/test_status_page.py. podman, runc and
+# debootstrap build and run the container image in the suite (scripts/image.sh;
+# the tier skips, saying why, where podman cannot run).
 # apt's output goes to $BACKLOGD_CACHE/install-deps.log (default
 # ~/.cache/backlogd), shown when a step fails (scripts/quiet.sh).
 set -euo pipefail
@@ -19,6 +21,7 @@ packages=(
   kcat valgrind clang libclang-rt-14-dev
   chromium
   openjdk-17-jre-headless maven python3 python3-venv
+  podman runc debootstrap
 )
 
 missing=()

@@ -2,7 +2,9 @@
 # The whole test suite, as `make test` and CI run it:
 #   1. install missing Debian packages, the Python test environment, the
 #      deployment validators (kustomize, promtool) and librdkafka (built once
-#      from its released source, scripts/librdkafka.sh) into the cache;
+#      from its released source, scripts/librdkafka.sh) into the cache, and start
+#      the container image's build in the background where podman can build
+#      (scripts/image.sh; integration.image uses it at the end);
 #   2. build and run the unit tests with ASan and UBSan (build-asan/);
 #   3. build the two libFuzzer targets with clang (build-fuzz/): fuzz_decode
 #      (one record through the decoder) and fuzz_pipeline (sequences of records
@@ -21,6 +23,23 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 scripts/install-deps.sh
 scripts/librdkafka.sh build # every build directory below links this one (CMakeLists.txt)
+
+# The container image (integration.image, at the end) takes minutes to build cold: it is
+# built now, beside the steps below, which wait on the broker and timers more than on the
+# CPU. integration.image waits for this build (scripts/image.sh holds a lock) and then finds
+# the image tagged. Where podman cannot build here, nothing starts and the tier skips.
+mkdir -p build
+if scripts/image.sh check >/dev/null 2>&1; then
+  echo "== building the container image in the background (log: build/image-build.log)"
+  scripts/image.sh build >build/image-build.log 2>&1 &
+  image_build=$!
+fi
+# Whatever happens below: no image build left running, no test servers left up.
+cleanup() {
+  [ -z "${image_build:-}" ] || kill "$image_build" 2>/dev/null || true
+  [ -z "${servers_started:-}" ] || scripts/testenv.sh stop all || true
+}
+trap cleanup EXIT
 python=$(scripts/python-env.sh)
 scripts/deploy-tools.sh >/dev/null # kustomize and promtool for the deployment checks, into the cache
 generator=()
@@ -71,7 +90,7 @@ fuzz fuzz_pipeline pipeline
 
 echo "== full suite against the real broker and registry (build/)"
 configure_and_build build
-trap 'scripts/testenv.sh stop all || true' EXIT
+servers_started=1
 scripts/testenv.sh start all
 eval "$(scripts/testenv.sh env)"
 export BACKLOGD_TEST_BOOTSTRAP BACKLOGD_TEST_REGISTRY

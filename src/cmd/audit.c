@@ -1,7 +1,9 @@
 /*
  * audit.c: `backlogd audit TASK_ID`: one task's whole history from
  * backlog.transitions, each step with its cause and, for a dispatch, the
- * policy and the rationale (SPEC §9).
+ * policy and the rationale (SPEC §9), and who decided when the record says
+ * (decided_by, fallback, the agent's rank and reason, the consultation and
+ * its latency: SPEC §13).
  *
  * Every transition of a task is keyed by its task_id and written to the
  * task's partition, which is where Java's murmur2 partitioner puts the key
@@ -156,6 +158,23 @@ static json_t *error_json(const step_t *step) {
                          failure->error_message ? failure->error_message : "", "retryable", failure->error_retryable);
 }
 
+/* Who decided (SPEC §13, §14): the provenance fields set, or null when none is. */
+static json_t *provenance_json(const bl_provenance_t *d) {
+        if (!bl_provenance_is_set(d))
+                return json_null();
+        json_t *out = json_object();
+        json_object_set_new(out, "decided_by", opt_string(d->decided_by));
+        json_object_set_new(out, "fallback", opt_string(d->fallback));
+        json_object_set_new(out, "agent_rank", d->agent_rank > 0 ? json_integer(d->agent_rank) : json_null());
+        json_object_set_new(out, "agent_reason", opt_string(d->agent_reason));
+        json_object_set_new(out, "consultation_id", opt_string(d->consultation_id));
+        json_object_set_new(out, "consultation_latency_ms",
+                            d->consultation_latency_ms >= 0 ? json_integer(d->consultation_latency_ms) : json_null());
+        json_object_set_new(out, "late", json_boolean(d->late));
+        json_object_set_new(out, "probe", json_boolean(d->probe));
+        return out;
+}
+
 static json_t *step_json(const audit_t *audit, const step_t *step) {
         const bl_transition_t *t = &step->record->transition;
         char at[48], occurred[48];
@@ -172,7 +191,7 @@ static json_t *step_json(const audit_t *audit, const step_t *step) {
                                    "offset", (json_int_t)t->origin->offset);
         }
         return json_pack("{s:I, s:s, s:I, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:i, s:o, s:s, s:o, s:o, s:o, s:o, s:o, "
-                         "s:i, s:I}",
+                         "s:o, s:i, s:I}",
                          "seq", (json_int_t)t->seq, "at", bl_history_format_time(t->at_ms, at, sizeof(at)), "at_ms",
                          (json_int_t)t->at_ms, "from", t->has_from ? json_string(bl_state_name(t->from)) : json_null(),
                          "to", bl_state_name(t->to), "cause", t->cause, "reason", opt_string(t->reason), "actor",
@@ -184,8 +203,30 @@ static json_t *step_json(const audit_t *audit, const step_t *step) {
                          "attempt", (int)t->attempt, "source", source, "instance", step->record->instance,
                          "dispatch_id", opt_string(t->dispatch_id), "policy", opt_string(t->policy), "score",
                          t->has_score ? json_real(t->score) : json_null(), "rationale", rationale, "error",
-                         error_json(step), "partition",
+                         error_json(step), "provenance", provenance_json(t->provenance), "partition",
                          (int)audit->partition, "offset", (json_int_t)step->offset);
+}
+
+/* "decided by ranker@2 (rank 1: why), consultation c-1 in 12 ms", or "decided by policy (fallback timeout)". */
+static void print_provenance(const bl_provenance_t *d) {
+        if (!bl_provenance_is_set(d))
+                return;
+        printf("      decided by %s", d->decided_by ? d->decided_by : "-");
+        if (d->fallback)
+                printf(" (fallback %s)", d->fallback);
+        if (d->agent_rank > 0)
+                printf(", rank %d", (int)d->agent_rank);
+        if (d->agent_reason)
+                printf(", reason \"%s\"", d->agent_reason);
+        if (d->consultation_id)
+                printf(", consultation %s", d->consultation_id);
+        if (d->consultation_latency_ms >= 0)
+                printf(" in %" PRId64 " ms", d->consultation_latency_ms);
+        if (d->late)
+                printf(", late");
+        if (d->probe)
+                printf(", probe");
+        printf("\n");
 }
 
 static void print_rationale(const bl_transition_t *t) {
@@ -226,6 +267,7 @@ static void print_step(const step_t *step) {
                 printf("      error %s: %s (%s)\n", failed->error_code ? failed->error_code : "",
                        failed->error_message ? failed->error_message : "",
                        failed->error_retryable ? "retryable" : "not retryable");
+        print_provenance(t->provenance);
         if (t->dispatch_id || t->policy) {
                 printf("      dispatch %s, policy %s", t->dispatch_id ? t->dispatch_id : "-",
                        t->policy ? t->policy : "-");

@@ -87,7 +87,7 @@ static void usage(FILE *out) {
                 "  retry       RETRY_WAIT: the back-off before its next attempt\n"
                 "  worker      DISPATCHED or RUNNING: its worker, until its lease ends\n"
                 "  breaker     READY behind its domain's open circuit breaker (SPEC 14; needs --metrics)\n"
-                "  agent       none until backlogd consults agents (SPEC 13)\n"
+                "  agent       BLOCKED: held by its domain's agent until the hold's end (SPEC 13)\n"
                 "\n"
                 "Options:\n"
                 "      --state S        QUEUED, BLOCKED, READY, DISPATCHED, RUNNING, RETRY_WAIT,\n"

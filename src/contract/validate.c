@@ -29,6 +29,7 @@
 #include "base/text.h"
 
 #define MAX_ATTEMPTS_LIMIT 1000
+#define BL_RESERVED_LABEL_PREFIX "backlogd." /* core/wait.h's marks: never from a producer */
 #define PATH_KEY_MAX_BYTES 100 /* of a label key quoted in a field path: the detail stays whole */
 
 static bool violation(bl_record_error_t *error, const char *field, const char *what) {
@@ -113,6 +114,12 @@ static bool check_labels(const bl_task_event_t *event, const bl_contract_rules_t
                                            event->label_count, rules->labels_max);
         for (size_t i = 0; i < event->label_count; i++) {
                 const char *key = event->label_keys[i];
+                if (!strncmp(key, BL_RESERVED_LABEL_PREFIX, strlen(BL_RESERVED_LABEL_PREFIX)))
+                        return bl_record_error_set(error, BL_REASON_CONTRACT_VIOLATION,
+                                                   "%s: the prefix \"" BL_RESERVED_LABEL_PREFIX
+                                                   "\" is reserved for backlogd's own marks (an agent's hold or "
+                                                   "escalation)",
+                                                   label_path(path, sizeof(path), key, i, true));
                 if (!check_text(label_path(path, sizeof(path), key, i, false), key, true, rules->label_max_bytes,
                                 error) ||
                     !check_text(label_path(path, sizeof(path), key, i, true), event->label_values[i], false,

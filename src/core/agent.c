@@ -1,7 +1,8 @@
 /*
  * agent.c: the plain data of a consultation (core/agent.h): a candidate
- * made from a backlog item, an unknown context, and freeing a decoded
- * answer. Pure C; any thread (an item only while its owner does not change
+ * made from a backlog item, an unknown context, freeing a decoded
+ * answer, and the fallback a policy decision records in a domain with an
+ * agent. Pure C; any thread (an item only while its owner does not change
  * it).
  */
 #include "core/agent.h"
@@ -72,4 +73,20 @@ void bl_agent_answer_clear(bl_agent_answer_t *answer) {
         free(answer->agent_version);
         free(answer->label);
         memset(answer, 0, sizeof(*answer));
+}
+
+const char *bl_agent_fallback(bool in_pilot, bool refused, const bl_agent_round_state_t *state) {
+        if (!in_pilot)
+                return "control";
+        if (refused)
+                return "refused";
+        if (state->answer_applied)
+                return "not_in_answer";
+        if (state->breaker_open)
+                return "breaker_open";
+        if (state->last == BL_AGENT_LAST_TIMEOUT)
+                return "timeout";
+        if (state->last == BL_AGENT_LAST_FAILED)
+                return "failed";
+        return "not_answered";
 }

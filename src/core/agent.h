@@ -125,4 +125,30 @@ typedef struct bl_agent_answer_s {
 /** Frees what @p answer holds and zeroes it. NULL is a no-op. */
 void bl_agent_answer_clear(bl_agent_answer_t *answer);
 
+/** How the latest finished consultation of a domain ended, for the fallback of the policy's decisions. */
+typedef enum {
+        BL_AGENT_LAST_NONE = 0, /* none has finished yet */
+        BL_AGENT_LAST_ANSWERED, /* a valid answer */
+        BL_AGENT_LAST_TIMEOUT,  /* no answer within timeout_ms */
+        BL_AGENT_LAST_FAILED,   /* any other failure (HTTP, TLS, malformed, too large, ...) */
+} bl_agent_last_t;
+
+/** What a dispatch round of a domain with an agent knows of its agent. */
+typedef struct bl_agent_round_state_s {
+        bool breaker_open;     /* the agent's breaker lets no consultation out (open, or half-open on trial) */
+        bool answer_applied;   /* an answer was applied in this round */
+        bl_agent_last_t last;  /* the latest consultation that finished */
+} bl_agent_round_state_t;
+
+/**
+ * Why the policy, not the agent, decided a task of a domain with an agent
+ * (the provenance's fallback, SPEC §13): "control" when the task is not in
+ * the pilot; else "refused" when a guardrail refused the agent's part for
+ * it (@p refused); else "not_in_answer" when an answer applied in this
+ * round left it out; else "breaker_open", "timeout" or "failed" after the
+ * breaker or the latest consultation; else "not_answered" (none in yet, or
+ * the latest answer was applied in a round before). Static strings.
+ */
+const char *bl_agent_fallback(bool in_pilot, bool refused, const bl_agent_round_state_t *state);
+
 #endif

@@ -14,6 +14,13 @@
  * timer, keeps the READY lists right, and hands the transition with the new
  * snapshot to the sink. Nothing else writes item->state.
  *
+ * A domain's agent (SPEC §13) acts through the same function: a pick is a
+ * dispatch out of the scheduler's order, a hold or an escalation a change
+ * to BLOCKED with cause "agent", each with the provenance the caller gives.
+ * A hold's end is the task's not_before and both are marked among its
+ * labels (core/wait.h), so that the snapshot alone says whose wait it is;
+ * the marks go when the task leaves BLOCKED.
+ *
  * Time is whatever the caller says it is (now_ms): the backlog reads no
  * clock, so tests and replay drive it deterministically. The retry jitter
  * comes from a xorshift generator seeded by the options; the chosen retry_at
@@ -24,6 +31,7 @@
 
 #include "core/duration.h"
 #include "core/scheduler.h"
+#include "core/wait.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -65,10 +73,11 @@ typedef struct cause_s {
         const bl_criterion_t *rationale;
         size_t rationale_count;
         bool submission;
-        const bl_provenance_t *provenance; /* NULL: none */
+        const bl_provenance_t *provenance; /* who decided, beyond the policy's usual order; NULL: none */
 } cause_t;
 
 static void reschedule(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms);
+static void drop_agent_marks(bl_item_t *item);
 static int64_t runtime_ends_at(const bl_backlog_t *backlog, const bl_item_t *item);
 static void notify_worker_of_cancel(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause);
 
@@ -276,6 +285,8 @@ static bool record_change(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to,
                 item->terminal_at_ms = cause->now_ms;
         if (from != to || first || to == BL_STATE_READY)
                 ready_update(backlog, item, cause->now_ms); /* a note on a READY task re-scores it */
+        if (!first && from == BL_STATE_BLOCKED && to != BL_STATE_BLOCKED)
+                drop_agent_marks(item); /* the agent's hold or escalation is over with the wait */
         reschedule(backlog, item, cause->now_ms);
         account(backlog, item);
 
@@ -705,7 +716,9 @@ static bl_apply_result_t submit(bl_backlog_t *backlog, bl_item_t *item, const bl
  * rose past what was approved: then the task waits for a new one.
  */
 static void reevaluate_approval(bl_backlog_t *backlog, bl_item_t *item, bool risk_rose) {
-        bool required = settings_of(backlog, item).approval_required;
+        /* an agent's escalation asks for an approval whatever the policy says (SPEC §13) */
+        bool required = settings_of(backlog, item).approval_required ||
+                        bl_item_agent_mark(item, BL_AGENT_MARK_ESCALATION);
         if (required && risk_rose)
                 item->approved = false;
         item->approval_required = required;
@@ -981,7 +994,11 @@ static bool fire(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
                 item->retry_at_ms = BL_NO_TIME;
                 settle(backlog, item, cause);
         } else if (item->state == BL_STATE_BLOCKED) {
-                cause.cause = "not_before";
+                bool hold_over = bl_item_agent_mark(item, BL_AGENT_MARK_HOLD) && item->not_before_ms <= now_ms;
+                cause.cause = hold_over ? "hold_ended" : "not_before";
+                cause.reason = hold_over ? "agent" : NULL;
+                if (hold_over)
+                        drop_agent_marks(item); /* over even if something else keeps the task BLOCKED */
                 settle(backlog, item, cause);
                 reschedule(backlog, item, now_ms);
         } else {
@@ -1093,7 +1110,7 @@ static void notify_worker_of_cancel(bl_backlog_t *backlog, bl_item_t *item, cons
 }
 
 static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, const bl_task_settings_t *settings,
-                         int64_t now_ms, const bl_provenance_t *provenance) {
+                         const bl_provenance_t *provenance, int64_t now_ms) {
         char dispatch_id[512];
         bl_criterion_t criteria[BL_BACKLOG_MAX_CRITERIA];
         bl_decision_t decision = {"fifo", "1", 0, criteria, 0};
@@ -1108,34 +1125,43 @@ static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, const bl_task_s
         cause_t cause = {.cause = "dispatch", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms,
                          .dispatch_id = dispatch_id, .policy = policy, .has_score = true, .score = decision.score,
                          .rationale = decision.criteria, .rationale_count = decision.criteria_count,
-                         .provenance = provenance};
+                         .provenance = bl_provenance_is_set(provenance) ? provenance : NULL};
         record_change(backlog, item, BL_STATE_DISPATCHED, false, &cause);
         bl_dispatch_t dispatch = {item,           dispatch_id,          decision.score,
                                   decision.criteria, decision.criteria_count, decision.policy_name,
-                                  decision.policy_version, now_ms, provenance};
+                                  decision.policy_version, now_ms, cause.provenance};
         dispatch.ready_since_ms = ready_since_ms;
         backlog->sink.dispatched(backlog->sink.opaque, &dispatch);
 }
 
+/*
+ * The last check before a READY task leaves: the policy in force asks for an
+ * approval the task lacks (whatever re-evaluation missed: a batch rolled
+ * back, a restart). Then it goes BLOCKED until APPROVED and true is returned.
+ */
+static bool blocked_for_approval(bl_backlog_t *backlog, bl_item_t *item, const bl_task_settings_t *settings,
+                                 int64_t now_ms) {
+        if (!settings->approval_required || item->approved)
+                return false;
+        cause_t cause = {.cause = "policy", .reason = "approval", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms};
+        item->approval_required = true;
+        record_change(backlog, item, BL_STATE_BLOCKED, false, &cause);
+        return true;
+}
+
 static size_t dispatch_domain(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms,
-                              const bl_provenance_t *provenance) {
+                              bl_provenance_fn *provenance_of, void *opaque) {
         size_t sent = 0;
         bl_item_t *item;
         while (sent < max && (item = bl_scheduler_peek(backlog->scheduler, domain, now_ms))) {
                 bl_task_settings_t settings = settings_of(backlog, item);
-                if (settings.approval_required && !item->approved) {
-                        /*
-                         * The policy in force asks for an approval the task lacks: the last check before
-                         * it leaves, whatever re-evaluation missed (a batch rolled back, a restart).
-                         */
-                        cause_t cause = {.cause = "policy", .reason = "approval", .occurred_at_ms = BL_NO_TIME,
-                                         .now_ms = now_ms};
-                        item->approval_required = true;
-                        if (!record_change(backlog, item, BL_STATE_BLOCKED, false, &cause))
-                                break;
+                if (blocked_for_approval(backlog, item, &settings, now_ms)) {
+                        if (bl_scheduler_contains(backlog->scheduler, item))
+                                break; /* the change was refused: a bug, but never a spin */
                         continue;
                 }
-                dispatch_one(backlog, item, &settings, now_ms, provenance); /* DISPATCHED: out of the scheduler */
+                const bl_provenance_t *provenance = provenance_of ? provenance_of(opaque, item) : NULL;
+                dispatch_one(backlog, item, &settings, provenance, now_ms); /* DISPATCHED: out of the scheduler */
                 if (bl_scheduler_contains(backlog->scheduler, item))
                         break; /* the change was refused: a bug, but never a spin */
                 sent++;
@@ -1146,15 +1172,122 @@ static size_t dispatch_domain(bl_backlog_t *backlog, const char *domain, size_t 
 size_t bl_backlog_dispatch(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms) {
         size_t sent = 0;
         if (domain)
-                return dispatch_domain(backlog, domain, max, now_ms, NULL);
+                return dispatch_domain(backlog, domain, max, now_ms, NULL, NULL);
         for (size_t i = 0; i < bl_scheduler_domain_count(backlog->scheduler); i++)
-                sent += dispatch_domain(backlog, bl_scheduler_domain_name(backlog->scheduler, i), max, now_ms, NULL);
+                sent += dispatch_domain(backlog, bl_scheduler_domain_name(backlog->scheduler, i), max, now_ms, NULL,
+                                        NULL);
         return sent;
 }
 
-size_t bl_backlog_dispatch_marked(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms,
-                                  const bl_provenance_t *provenance) {
-        return dispatch_domain(backlog, domain, max, now_ms, provenance);
+size_t bl_backlog_dispatch_with(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms,
+                                bl_provenance_fn *provenance_of, void *opaque) {
+        return dispatch_domain(backlog, domain, max, now_ms, provenance_of, opaque);
+}
+
+/* ---- what a domain's agent decides (SPEC §13) --------------------------------------------- */
+
+/* The READY task @p task_id, or NULL (unknown, a placeholder, or in another state). */
+static bl_item_t *ready_task(const bl_backlog_t *backlog, const char *task_id) {
+        bl_item_t *item = index_find(backlog, task_id);
+        return item && !item->placeholder && item->state == BL_STATE_READY ? item : NULL;
+}
+
+bl_dispatch_outcome_t bl_backlog_dispatch_task(bl_backlog_t *backlog, const char *task_id,
+                                               const bl_provenance_t *provenance, int64_t now_ms) {
+        bl_item_t *item = ready_task(backlog, task_id);
+        if (!item || !bl_scheduler_contains(backlog->scheduler, item))
+                return BL_DISPATCH_NOT_READY;
+        bl_task_settings_t settings = settings_of(backlog, item);
+        if (blocked_for_approval(backlog, item, &settings, now_ms))
+                return BL_DISPATCH_BLOCKED;
+        dispatch_one(backlog, item, &settings, provenance, now_ms);
+        return item->state == BL_STATE_DISPATCHED ? BL_DISPATCH_SENT : BL_DISPATCH_NOT_READY;
+}
+
+/*
+ * The item's labels again, without the mark @p drop (NULL: none) and with
+ * @p key = @p value added (NULL: none). False when out of memory (the
+ * labels then stay as they were).
+ */
+static bool relabel(bl_item_t *item, const char *drop, const char *key, const char *value) {
+        bl_item_cold_t *cold = bl_item_cold_for_write(item);
+        if (!cold)
+                return false;
+        size_t count = 0, room = cold->labels.count + 1;
+        const char **keys = malloc(room * sizeof(*keys)), **values = malloc(room * sizeof(*values));
+        const char *at = NULL, *text;
+        bool ok = keys && values;
+        while (ok && (at = bl_labels_next(&cold->labels, at, &text)))
+                if ((!drop || strcmp(at, drop)) && (!key || strcmp(at, key))) {
+                        keys[count] = at;
+                        values[count++] = text;
+                }
+        if (ok && key) {
+                keys[count] = key;
+                values[count++] = value;
+        }
+        bl_labels_t labels = {0};
+        ok = ok && bl_labels_set(&labels, keys, values, count);
+        if (ok) {
+                bl_labels_clear(&cold->labels);
+                cold->labels = labels;
+        }
+        free(keys);
+        free(values);
+        return ok;
+}
+
+static void drop_agent_marks(bl_item_t *item) {
+        if (bl_item_agent_mark(item, BL_AGENT_MARK_HOLD))
+                relabel(item, BL_AGENT_MARK_HOLD, NULL, NULL);
+        if (bl_item_agent_mark(item, BL_AGENT_MARK_ESCALATION))
+                relabel(item, BL_AGENT_MARK_ESCALATION, NULL, NULL);
+}
+
+/* The agent's name@version, the value of its marks: whoever reads the snapshot sees whose wait it is. */
+static const char *agent_of(const bl_provenance_t *provenance) {
+        return provenance && provenance->decided_by ? provenance->decided_by : "agent";
+}
+
+bool bl_backlog_agent_hold(bl_backlog_t *backlog, const char *task_id, int64_t until_ms,
+                           const bl_provenance_t *provenance, int64_t now_ms) {
+        bl_item_t *item = ready_task(backlog, task_id);
+        if (!item || until_ms <= now_ms || !relabel(item, NULL, BL_AGENT_MARK_HOLD, agent_of(provenance)))
+                return false;
+        int64_t not_before = item->not_before_ms;
+        item->not_before_ms = until_ms; /* what the snapshot keeps of the hold: its end (wait.h) */
+        cause_t cause = {.cause = "agent", .reason = "hold", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms,
+                         .provenance = provenance};
+        if (record_change(backlog, item, BL_STATE_BLOCKED, false, &cause))
+                return true;
+        item->not_before_ms = not_before;
+        relabel(item, BL_AGENT_MARK_HOLD, NULL, NULL);
+        return false;
+}
+
+bool bl_backlog_agent_escalate(bl_backlog_t *backlog, const char *task_id, const bl_provenance_t *provenance,
+                               int64_t now_ms) {
+        bl_item_t *item = ready_task(backlog, task_id);
+        if (!item || !relabel(item, NULL, BL_AGENT_MARK_ESCALATION, agent_of(provenance)))
+                return false;
+        bool required = item->approval_required, approved = item->approved;
+        item->approval_required = true;
+        item->approved = false; /* an approval given before was for the policy's reasons, not the agent's */
+        cause_t cause = {.cause = "agent", .reason = "escalation", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms,
+                         .provenance = provenance};
+        if (record_change(backlog, item, BL_STATE_BLOCKED, false, &cause))
+                return true;
+        item->approval_required = required;
+        item->approved = approved;
+        relabel(item, BL_AGENT_MARK_ESCALATION, NULL, NULL);
+        return false;
+}
+
+size_t bl_backlog_best_ready(bl_backlog_t *backlog, const char *domain, int64_t now_ms,
+                             bool (*accept)(void *opaque, const bl_item_t *item), void *opaque,
+                             const bl_item_t **out, size_t max, size_t max_visits) {
+        return bl_scheduler_best(backlog->scheduler, domain, now_ms, accept, opaque, (bl_item_t **)out, max,
+                                 max_visits);
 }
 
 /* ---- restore, lookup, life cycle ---------------------------------------------------------- */

@@ -254,13 +254,63 @@ bool bl_backlog_give_up(bl_backlog_t *backlog, const char *task_id, const char *
  */
 size_t bl_backlog_dispatch(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms);
 
+/** The provenance of a policy dispatch of @p item: NULL for none. Must not change the backlog. */
+typedef const bl_provenance_t *(bl_provenance_fn)(void *opaque, const bl_item_t *item);
+
 /**
- * bl_backlog_dispatch with @p provenance (borrowed, NULL: none) on every
- * decision and its DISPATCHED transition: the probes of a half-open
- * breaker (provenance.probe, SPEC §14).
+ * bl_backlog_dispatch for one domain, each dispatch (transition and
+ * decision) with the provenance @p provenance_of gives for its task (NULL:
+ * none): the policy's order in a domain whose agent governs a pilot share
+ * (SPEC §13), recorded as decided by the policy and why.
  */
-size_t bl_backlog_dispatch_marked(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms,
-                                  const bl_provenance_t *provenance);
+size_t bl_backlog_dispatch_with(bl_backlog_t *backlog, const char *domain, size_t max, int64_t now_ms,
+                                bl_provenance_fn *provenance_of, void *opaque);
+
+typedef enum {
+        BL_DISPATCH_SENT = 0,  /* DISPATCHED, its decision to the sink */
+        BL_DISPATCH_NOT_READY, /* unknown, or not READY */
+        BL_DISPATCH_BLOCKED,   /* the policy in force wants an approval it lacks: BLOCKED now (cause policy) */
+} bl_dispatch_outcome_t;
+
+/**
+ * Dispatches the READY task @p task_id now, out of the policy's order, with
+ * @p provenance (borrowed for the call; NULL: none) on its transition and
+ * decision: an agent's pick that the guardrails accepted (core/guardrails.h).
+ * The last approval check of every dispatch applies.
+ */
+bl_dispatch_outcome_t bl_backlog_dispatch_task(bl_backlog_t *backlog, const char *task_id,
+                                               const bl_provenance_t *provenance, int64_t now_ms);
+
+/**
+ * The agent's hold (SPEC §13): the READY task @p task_id goes BLOCKED
+ * (cause "agent", reason "hold", @p provenance) until @p until_ms, kept as
+ * its not_before and marked as the agent's (core/wait.h); the timer brings
+ * it back READY then (cause "hold_ended"). The guardrails bound @p until_ms
+ * before. False, with nothing changed, when the task is not READY, the
+ * hold ends at or before @p now_ms, or memory runs out.
+ */
+bool bl_backlog_agent_hold(bl_backlog_t *backlog, const char *task_id, int64_t until_ms,
+                           const bl_provenance_t *provenance, int64_t now_ms);
+
+/**
+ * The agent's escalation (SPEC §13): the READY task @p task_id goes BLOCKED
+ * awaiting approval (cause "agent", reason "escalation", @p provenance),
+ * marked as the agent's so that no policy re-evaluation lets it go; an
+ * APPROVED event releases it as any approval does. False, with nothing
+ * changed, when the task is not READY or memory runs out.
+ */
+bool bl_backlog_agent_escalate(bl_backlog_t *backlog, const char *task_id, const bl_provenance_t *provenance,
+                               int64_t now_ms);
+
+/**
+ * The best READY tasks of @p domain that @p accept takes (NULL: all), best
+ * first, at most @p max into @p out, looking at no more than @p max_visits
+ * (bl_scheduler_best): the candidates of a consultation. Borrowed: valid
+ * until the backlog changes.
+ */
+size_t bl_backlog_best_ready(bl_backlog_t *backlog, const char *domain, int64_t now_ms,
+                             bool (*accept)(void *opaque, const bl_item_t *item), void *opaque,
+                             const bl_item_t **out, size_t max, size_t max_visits);
 
 /**
  * A new policy: asks it again whether each task not yet dispatched needs

@@ -315,6 +315,79 @@ bl_item_t *bl_scheduler_pop(bl_scheduler_t *scheduler, const char *domain_name, 
         return best;
 }
 
+/*
+ * The frontier of bl_scheduler_best: slots of the domain's heap not yet
+ * visited whose parent was, as a binary max-heap by better(). The best of
+ * the frontier is the best entry of the domain not yet visited, so the walk
+ * visits entries in the scheduler's order, touching O(visits) of them.
+ */
+typedef struct frontier_s {
+        const domain_t *domain;
+        size_t *slots;
+        size_t count;
+} frontier_t;
+
+static bool frontier_better(const frontier_t *f, size_t a, size_t b) {
+        return better(&f->domain->entries[f->slots[a]], &f->domain->entries[f->slots[b]]);
+}
+
+static void frontier_swap(frontier_t *f, size_t a, size_t b) {
+        size_t slot = f->slots[a];
+        f->slots[a] = f->slots[b];
+        f->slots[b] = slot;
+}
+
+static void frontier_push(frontier_t *f, size_t slot) {
+        size_t at = f->count++;
+        f->slots[at] = slot;
+        while (at > 0 && frontier_better(f, at, (at - 1) / 2)) {
+                frontier_swap(f, at, (at - 1) / 2);
+                at = (at - 1) / 2;
+        }
+}
+
+static size_t frontier_pop(frontier_t *f) {
+        size_t best = f->slots[0], at = 0;
+        f->slots[0] = f->slots[--f->count];
+        for (;;) {
+                size_t left = 2 * at + 1, right = left + 1, top = at;
+                if (left < f->count && frontier_better(f, left, top))
+                        top = left;
+                if (right < f->count && frontier_better(f, right, top))
+                        top = right;
+                if (top == at)
+                        return best;
+                frontier_swap(f, at, top);
+                at = top;
+        }
+}
+
+size_t bl_scheduler_best(bl_scheduler_t *scheduler, const char *domain_name, int64_t now_ms,
+                         bl_scheduler_accept_fn *accept, void *opaque, bl_item_t **out, size_t max,
+                         size_t max_visits) {
+        domain_t *domain = domain_find(scheduler, domain_name);
+        if (!domain || domain->count == 0 || max == 0 || max_visits == 0)
+                return 0;
+        refresh(scheduler, domain, now_ms);
+        if (max_visits > domain->count)
+                max_visits = domain->count;
+        frontier_t frontier = {domain, malloc((max_visits * ARITY + 1) * sizeof(size_t)), 0};
+        if (!frontier.slots)
+                return 0;
+        size_t found = 0;
+        frontier_push(&frontier, 0);
+        for (size_t visits = 0; found < max && visits < max_visits && frontier.count > 0; visits++) {
+                size_t slot = frontier_pop(&frontier);
+                bl_item_t *item = domain->entries[slot].item;
+                if (!accept || accept(opaque, item))
+                        out[found++] = item;
+                for (size_t child = slot * ARITY + 1; child <= slot * ARITY + ARITY && child < domain->count; child++)
+                        frontier_push(&frontier, child);
+        }
+        free(frontier.slots);
+        return found;
+}
+
 void bl_scheduler_rescore(bl_scheduler_t *scheduler, int64_t now_ms) {
         for (size_t i = 0; i < scheduler->domain_count; i++)
                 rescore_domain(scheduler, &scheduler->domains[i], now_ms);

@@ -103,6 +103,20 @@ bl_item_t *bl_scheduler_peek(bl_scheduler_t *scheduler, const char *domain, int6
  */
 bl_item_t *bl_scheduler_pop(bl_scheduler_t *scheduler, const char *domain, int64_t now_ms, double *score);
 
+/** Whether the walk of bl_scheduler_best takes @p item. Must not change the scheduler. */
+typedef bool(bl_scheduler_accept_fn)(void *opaque, const bl_item_t *item);
+
+/**
+ * The best items of @p domain that @p accept takes (NULL: every item), in
+ * the scheduler's order, left in: at most @p max into @p out, looking at
+ * no more than @p max_visits items (best first), so that a filter that
+ * takes few costs a bounded walk. May re-score the domain first, as a peek
+ * does. Returns how many it wrote; 0 when out of memory.
+ */
+size_t bl_scheduler_best(bl_scheduler_t *scheduler, const char *domain, int64_t now_ms,
+                         bl_scheduler_accept_fn *accept, void *opaque, bl_item_t **out, size_t max,
+                         size_t max_visits);
+
 /** Re-scores every item of every domain at @p now_ms: O(n). */
 void bl_scheduler_rescore(bl_scheduler_t *scheduler, int64_t now_ms);
 

@@ -8,8 +8,11 @@
  * the backlog itself blocks a task for (core/backlog.c, blocked_by): a
  * pending dependency, a not_before after now, an approval required and not
  * given; a BLOCKED task can wait for several at once, and each is named.
- * A reason without a probe is one backlogd has no state for yet: its entry
- * says why, and it never matches. Pure C, any thread: no state.
+ * A task held by its domain's agent (SPEC §13) is BLOCKED with the hold's
+ * end as its not_before and the mark BL_AGENT_MARK_HOLD among its labels:
+ * it waits for the agent, not for a not_before. A reason without a probe is
+ * one backlogd has no state for yet: its entry says why, and it never
+ * matches. Pure C, any thread: no state.
  */
 #include "core/wait.h"
 
@@ -50,13 +53,36 @@ static size_t probe_dependency(const bl_item_t *item, int64_t now_ms, const bl_w
         return pending->count;
 }
 
+bool bl_item_agent_mark(const bl_item_t *item, const char *key) {
+        const char *value, *at = NULL;
+        if (!item->cold || item->cold->labels.count == 0)
+                return false;
+        while ((at = bl_labels_next(&item->cold->labels, at, &value)))
+                if (!strcmp(at, key))
+                        return true;
+        return false;
+}
+
+/* BLOCKED until a time: its not_before, or the end of its agent's hold (which the snapshot keeps there). */
+static bool blocked_until_later(const bl_item_t *item, int64_t now_ms) {
+        return live(item) && item->state == BL_STATE_BLOCKED && item->not_before_ms != BL_NO_TIME &&
+               item->not_before_ms > now_ms;
+}
+
 static size_t probe_not_before(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context,
                                bl_wait_t *out, size_t room) {
         (void)context;
-        if (!live(item) || item->state != BL_STATE_BLOCKED || item->not_before_ms == BL_NO_TIME ||
-            item->not_before_ms <= now_ms)
+        if (!blocked_until_later(item, now_ms) || bl_item_agent_mark(item, BL_AGENT_MARK_HOLD))
                 return 0;
         return found(out, room, BL_WAIT_NOT_BEFORE, item->not_before_ms, NULL);
+}
+
+static size_t probe_agent(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context, bl_wait_t *out,
+                          size_t room) {
+        (void)context;
+        if (!blocked_until_later(item, now_ms) || !bl_item_agent_mark(item, BL_AGENT_MARK_HOLD))
+                return 0;
+        return found(out, room, BL_WAIT_AGENT, item->not_before_ms, NULL);
 }
 
 static size_t probe_approval(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context,
@@ -103,8 +129,7 @@ static const reason_entry_t reasons[BL_WAIT__COUNT] = {
         [BL_WAIT_RETRY] = {"retry", probe_retry, NULL},
         [BL_WAIT_WORKER] = {"worker", probe_worker, NULL},
         [BL_WAIT_BREAKER] = {"breaker", probe_breaker, NULL},
-        [BL_WAIT_AGENT] = {"agent", NULL,
-                           "none until backlogd consults agents (SPEC §13): no task is held by one yet"},
+        [BL_WAIT_AGENT] = {"agent", probe_agent, NULL},
 };
 
 const char *bl_wait_reason_name(bl_wait_reason_t reason) {

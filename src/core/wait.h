@@ -14,10 +14,15 @@
  * item. The domain's circuit breaker (SPEC §14) is state of the running
  * instances, not of the task: a READY task waits for it when its domain's
  * breaker is open, which only a caller that knows the breakers can say
- * (bl_wait_context_t; `tasks list --metrics` asks the instances). An agent's
- * hold (SPEC §13) is a reason already, so that callers accept and document
- * it, but backlogd has none yet: its probe is absent, no task waits for it,
- * and bl_wait_reason_absent() says so.
+ * (bl_wait_context_t; `tasks list --metrics` asks the instances).
+ *
+ * An agent's hold or escalation (SPEC §13) is marked in the task's snapshot
+ * itself, so that `tasks list`, a restore and replay see it: a label
+ * BL_AGENT_MARK_HOLD (the hold: BLOCKED, its end kept as not_before) or
+ * BL_AGENT_MARK_ESCALATION (BLOCKED awaiting approval because the agent
+ * asked), valued with the agent's name@version, set by core/backlog.c and
+ * dropped when the task leaves BLOCKED. The BacklogItem contract has no field
+ * of its own for it yet; the labels carry it meanwhile.
  */
 #ifndef BL_WAIT_H
 #define BL_WAIT_H
@@ -36,7 +41,7 @@ typedef enum {
         BL_WAIT_RETRY,          /* RETRY_WAIT: the back-off before its next attempt */
         BL_WAIT_WORKER,         /* DISPATCHED or RUNNING: its worker's STARTED, HEARTBEAT or result */
         BL_WAIT_BREAKER,        /* READY behind its domain's open (or half-open) circuit breaker (SPEC §14) */
-        BL_WAIT_AGENT,          /* held by its domain's agent (SPEC §13): not yet */
+        BL_WAIT_AGENT,          /* BLOCKED: held by its domain's agent (SPEC §13) until the hold's end */
         BL_WAIT__COUNT
 } bl_wait_reason_t;
 
@@ -47,6 +52,13 @@ typedef struct bl_wait_s {
                                  only an event ends it */
         const char *task_id;  /* BL_WAIT_DEPENDENCY: the task waited for, borrowed from the item; else NULL */
 } bl_wait_t;
+
+/** The labels that mark an agent's hold and escalation in a task's snapshot (above). */
+#define BL_AGENT_MARK_HOLD "backlogd.agent.hold"
+#define BL_AGENT_MARK_ESCALATION "backlogd.agent.escalation"
+
+/** Whether @p item carries the mark @p key (BL_AGENT_MARK_HOLD or BL_AGENT_MARK_ESCALATION). */
+bool bl_item_agent_mark(const bl_item_t *item, const char *key);
 
 /** "dependency", "not_before", "approval", "retry", "worker", "breaker", "agent" (static). */
 const char *bl_wait_reason_name(bl_wait_reason_t reason);

@@ -49,7 +49,7 @@ typedef struct slot_s {
 
 typedef struct counters_s {
         _Atomic uint64_t taken, retries_taken, completed, failed_retryable, failed_permanent, undecodable, delivered,
-                delivery_failed;
+                delivery_failed, cancelled;
 } counters_t;
 
 struct bl_workers_s {
@@ -156,7 +156,19 @@ static fate_t fate_of(const bl_workers_t *workers, const char *task_id, int32_t 
         return FATE_COMPLETED;
 }
 
-/* A dispatch record into @p slot: decoded, STARTED sent. */
+/* A cancellation notice: the slot running @p dispatch_id stops and reports nothing (the task is CANCELLED). */
+static void stop_cancelled(bl_workers_t *workers, const char *dispatch_id) {
+        for (int i = 0; i < workers->slot_count; i++) {
+                slot_t *slot = &workers->slots[i];
+                if (slot->busy && !strcmp(slot->dispatch_id, dispatch_id)) {
+                        slot->busy = false;
+                        atomic_fetch_add(&workers->counters.cancelled, 1);
+                        return;
+                }
+        }
+}
+
+/* A dispatch record into @p slot: decoded, STARTED sent; a cancellation notice stops its attempt instead. */
 static void take(bl_workers_t *workers, slot_t *slot, const rd_kafka_message_t *message, int64_t now) {
         bl_record_error_t error;
         bl_dispatch_record_t *record =
@@ -168,6 +180,11 @@ static void take(bl_workers_t *workers, slot_t *slot, const rd_kafka_message_t *
                 bl_log_warn("demo", "%s workers: a dispatch record at offset %lld did not decode: %s",
                             workers->domain->name, (long long)message->offset,
                             message->payload ? error.detail : "no value");
+                return;
+        }
+        if (record->dispatch.cancel) { /* a cancellation notice (SPEC §15): stop that attempt, take nothing */
+                stop_cancelled(workers, record->dispatch.dispatch_id);
+                bl_dispatch_record_destroy(record);
                 return;
         }
         snprintf(slot->task_id, sizeof(slot->task_id), "%s", record->item->task_id);
@@ -357,4 +374,5 @@ void bl_workers_stats(const bl_workers_t *workers, bl_workers_stats_t *stats) {
         stats->undecodable = atomic_load(&c->undecodable);
         stats->delivered = atomic_load(&c->delivered);
         stats->delivery_failed = atomic_load(&c->delivery_failed);
+        stats->cancelled = atomic_load(&c->cancelled);
 }

@@ -26,6 +26,7 @@ typedef struct bl_workers_stats_s {
         uint64_t undecodable;     /* dispatch records that did not decode (none expected) */
         uint64_t delivered;       /* results on tasks.results */
         uint64_t delivery_failed; /* results that did not reach it */
+        uint64_t cancelled;       /* attempts stopped by a cancellation notice on the dispatch topic */
 } bl_workers_stats_t;
 
 /**

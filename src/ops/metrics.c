@@ -637,6 +637,9 @@ static const double commit_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 /* A task's wait and its whole life: from milliseconds to a day. */
 static const double task_time_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,    2.5,   5,
                                            10,   30,   60,  300,  900, 3600, 14400, 86400};
+/* A consultation is bounded by the agent's timeout_ms: 10 ms to 60 s. */
+static const double consultation_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                              0.25,  0.5,    1,     2.5,  5,     10,   30, 60};
 
 #define COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))
 #define SLOT(field) offsetof(bl_metrics_backlogd_t, field)
@@ -763,6 +766,25 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
           "Time from a task's submission (its occurred_at) to its completion, by domain.", "domain",
           task_time_buckets, COUNT_OF(task_time_buckets)},
          SLOT(task_end_to_end_seconds)},
+        {{"backlogd_agent_consultations_total", BL_METRIC_COUNTER,
+          "Consultations of the domain's decision agent, by outcome: answered, timeout, http_error, redirect, tls, "
+          "unreachable, too_large, malformed, invalid, cancelled, internal, not_sent (refused before it left).",
+          "domain,outcome", NULL, 0},
+         SLOT(agent_consultations)},
+        {{"backlogd_agent_consultation_seconds", BL_METRIC_HISTOGRAM,
+          "Time one consultation of the domain's agent took, from its request queued to its end (bounded by the "
+          "agent's timeout_ms).",
+          "domain", consultation_buckets, COUNT_OF(consultation_buckets)},
+         SLOT(agent_consultation_seconds)},
+        {{"backlogd_agent_breaker_state", BL_METRIC_GAUGE,
+          "The circuit breaker of the domain's agent: 0 closed, 1 open (the policy alone decides), 2 half-open "
+          "(one trial consultation).",
+          "domain", NULL, 0},
+         SLOT(agent_breaker_state)},
+        {{"backlogd_agent_refusals_total", BL_METRIC_COUNTER,
+          "Parts of the agent's answers that a guardrail refused, by part (order, hold, escalation) and reason.",
+          "domain,part,reason", NULL, 0},
+         SLOT(agent_refusals)},
 };
 const size_t bl_metrics_catalogue_count = COUNT_OF(bl_metrics_catalogue);
 

@@ -163,6 +163,10 @@ typedef struct bl_metrics_backlogd_s {
         bl_metric_t *task_outcomes;              /* counter {domain,policy,outcome}: completed, failed, dead */
         bl_metric_t *task_wait_seconds;          /* histogram {domain}: READY -> DISPATCHED */
         bl_metric_t *task_end_to_end_seconds;    /* histogram {domain}: SUBMITTED -> COMPLETED */
+        bl_metric_t *agent_consultations;        /* counter {domain,outcome}: consultations of the domain's agent */
+        bl_metric_t *agent_consultation_seconds; /* histogram {domain}: time a consultation took, to its end */
+        bl_metric_t *agent_breaker_state;        /* gauge {domain}: the agent's breaker, 0 closed, 1 open, 2 half-open */
+        bl_metric_t *agent_refusals;             /* counter {domain,part,reason}: parts of answers refused */
 } bl_metrics_backlogd_t;
 
 /**

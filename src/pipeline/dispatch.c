@@ -7,9 +7,11 @@
  * within its quota of the round and as far as its circuit breaker lets
  * (resilience.c). A domain whose workers lag (its credit is spent) or whose
  * dispatch topic the broker refuses (gate.h) gets nothing while the others
- * flow. While a culprit is sought, timers and dispatches
- * are units of the batch like input records (isolate.h), and only as many
- * as the batch may take go. Pipeline thread.
+ * flow. A domain whose policy names an agent gets the agent's accepted
+ * order first (consult.c), except the probes of a half-open breaker, which
+ * the policy picks. While a culprit is sought, timers and dispatches are
+ * units of the batch like input records (isolate.h), and only as many as
+ * the batch may take go. Pipeline thread.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,19 +29,28 @@ static size_t owned_input_partitions(const bl_pipeline_t *p) {
 }
 
 
+static const bl_provenance_t *probe_provenance(void *opaque, const bl_item_t *item) {
+        (void)item;
+        return opaque;
+}
+
 /*
- * Up to @p take READY tasks of @p domain, as many as its circuit breaker lets out (SPEC §14): all while it
- * is closed, none while open, its free probe slots while half-open (each then marked probe).
+ * Up to @p take READY tasks of domain @p d, as many as its circuit breaker lets out (SPEC §14): all while
+ * it is closed (through the domain's agent, if it has one), none while open, its free probe slots while
+ * half-open, each then marked probe and picked by the policy.
  */
-static size_t dispatch_behind_breaker(bl_pipeline_t *p, const char *domain, size_t take, int64_t now) {
-        bool probes;
-        size_t allowed = bl_resilience_allowance(p, domain, take, now, &probes);
+static size_t dispatch_behind_breaker(bl_pipeline_t *p, size_t d, size_t take, size_t want, size_t quota,
+                                      size_t credit, int64_t now) {
+        const char *domain = p->config->domains.items[d];
+        bool probes = false;
+        size_t allowed = take > 0 ? bl_resilience_allowance(p, domain, take, now, &probes) : 0;
         bl_provenance_t probe = bl_provenance_none();
         probe.probe = true;
-        if (allowed == 0)
-                return 0;
-        return probes ? bl_backlog_dispatch_marked(p->backlog, domain, allowed, now, &probe)
-                      : bl_backlog_dispatch(p->backlog, domain, allowed, now);
+        if (probes)
+                return allowed > 0 ? bl_backlog_dispatch_with(p->backlog, domain, allowed, now, probe_provenance,
+                                                              &probe)
+                                   : 0;
+        return bl_consult_round(p, d, allowed, want, quota, credit, now);
 }
 
 /*
@@ -51,7 +62,7 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
         double share = p->total_input_partitions > 0
                                ? (double)owned_input_partitions(p) / (double)p->total_input_partitions
                                : 1.0;
-        size_t want[BL_OBSERVE_DOMAINS] = {0}, round_total = 0, sent = 0;
+        size_t want[BL_OBSERVE_DOMAINS] = {0}, credits[BL_OBSERVE_DOMAINS] = {0}, round_total = 0, sent = 0;
         size_t domains = p->config->domains.count < BL_OBSERVE_DOMAINS ? p->config->domains.count : BL_OBSERVE_DOMAINS;
         int64_t monotonic = bl_clock_monotonic_ms();
         for (size_t d = 0; d < domains; d++) {
@@ -59,7 +70,7 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
                 bool changed;
                 if (!bl_gate_open(p->gate, p->topic_dispatch[d], monotonic))
                         continue; /* its topic refuses writes now: its tasks wait READY (gate.h) */
-                size_t credit = bl_credit_available(p->credit, domain, share, &changed);
+                size_t credit = credits[d] = bl_credit_available(p->credit, domain, share, &changed);
                 size_t ready = bl_backlog_ready_in(p->backlog, domain);
                 if (changed)
                         bl_log(bl_credit_throttled(p->credit, domain) ? BL_LOG_WARN : BL_LOG_INFO, "backpressure",
@@ -71,12 +82,12 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
                         want[d] = bl_isolate_room(p->isolate) - round_total; /* a culprit is sought */
                 round_total += want[d];
         }
-        /* Quotas (a guardrail): each domain takes at most its share of this round. */
+        /* Quotas (a guardrail): each domain takes at most its share of this round; a domain's agent
+           decides its pilot's share of it (consult.c). */
         for (size_t d = 0; d < domains; d++) {
                 size_t quota = bl_steer_quota(p, p->config->domains.items[d], round_total);
                 size_t take = want[d] < quota ? want[d] : quota;
-                if (take > 0)
-                        sent += dispatch_behind_breaker(p, p->config->domains.items[d], take, now);
+                sent += dispatch_behind_breaker(p, d, take, want[d], quota, credits[d], now);
         }
         return sent;
 }
@@ -101,6 +112,7 @@ void bl_dispatch_advance(bl_pipeline_t *p) {
         int64_t due = bl_backlog_next_due(p->backlog);
         int failures = 0;
         const bl_unit_t *culprit = bl_isolate_culprit(p->isolate, &failures);
+        bl_consult_poll(p); /* every turn: the agents' outcomes in, their breakers told */
         if (!p->ready || p->held_back)
                 return;
         if (culprit && culprit->kind != BL_UNIT_RECORD && !p->giving_up)

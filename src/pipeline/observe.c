@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "core/guardrails.h"
 #include "pipeline/pipeline_int.h"
 
 #define GAUGE_TICK_MS 100     /* the gauges other modules count for: lag and throttling change fast */
@@ -163,6 +164,27 @@ void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *polic
         o->dispatched[d] = bl_metrics_series(o->metrics.dispatch_decisions, domain, policy);
         snprintf(o->dispatched_policy[d], sizeof(o->dispatched_policy[d]), "%s", policy);
         bl_metric_inc(o->dispatched[d], 1);
+}
+
+void bl_observe_consultation(bl_pipeline_t *p, const char *domain, const char *outcome, int64_t latency_ms) {
+        const bl_metrics_backlogd_t *m = &p->observe.metrics;
+        bl_metric_inc(bl_metrics_series(m->agent_consultations, domain, outcome), 1);
+        if (strcmp(outcome, "not_sent") && strcmp(outcome, "cancelled"))
+                bl_metric_observe(bl_metrics_series(m->agent_consultation_seconds, domain),
+                                  (double)latency_ms / 1000.0);
+}
+
+void bl_observe_agent_breaker(bl_pipeline_t *p, const char *domain, int state) {
+        bl_metric_set(bl_metrics_series(p->observe.metrics.agent_breaker_state, domain), (double)state);
+}
+
+void bl_observe_refusals(bl_pipeline_t *p, const char *domain, const bl_guardrail_result_t *result) {
+        const bl_metrics_backlogd_t *m = &p->observe.metrics;
+        for (size_t i = 0; i < result->refusal_count; i++)
+                bl_metric_inc(bl_metrics_series(m->agent_refusals, domain,
+                                                bl_agent_part_name(result->refusals[i].part),
+                                                bl_refusal_name(result->refusals[i].reason)),
+                              1);
 }
 
 typedef struct census_s {

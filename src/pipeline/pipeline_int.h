@@ -10,6 +10,7 @@
  *     steer.c     the policy (file or backlog.policy) and the workers' lag, for the credit ledger
  *     resilience.c  each domain's circuit breaker on worker failures, and the outcome series (SPEC §14)
  *     observe.c   metrics, /healthz and /readyz
+ *     consult.c   the domains' agents: consultations out, answers applied at the dispatch round
  *     status_feed.c  the status page's data, handed to the HTTP thread once a second
  *     recovery.c  a batch's outcome: offsets moved, or the world back to the last commit and the culprit given up
  *       inputs.c    the assigned partitions: pauses, retries, rewinds, the hold back
@@ -145,6 +146,7 @@ typedef struct bl_pipeline_s {
         struct bl_resilience_s *resilience; /* the domains' breakers and outcome series (resilience.c) */
         bl_lag_t *lag;            /* NULL while no domain names a worker group */
         bl_observe_t observe;
+        struct bl_consult_s *consult; /* the domains' agents (consult.c) */
         bl_status_feed_t status;
 
         char *topic_events, *topic_results, *topic_control, *topic_deps, *topic_state, *topic_transitions, *topic_dlq;
@@ -177,6 +179,7 @@ typedef struct bl_pipeline_s {
 } bl_pipeline_t;
 
 typedef struct bl_snapshots_s bl_snapshots_t;
+typedef struct bl_consult_s bl_consult_t;
 
 /* recovery.c */
 /** The hooks through which the batch reports its commits, aborts and lost producers to this pipeline. */
@@ -247,7 +250,7 @@ void bl_resilience_close(bl_pipeline_t *p);
 void bl_resilience_configure(bl_pipeline_t *p);
 /**
  * How many of @p want READY tasks of @p domain its breaker lets out now; *@p probes: they go as probes
- * (bl_backlog_dispatch_marked with provenance.probe).
+ * (dispatch.c marks them provenance.probe).
  */
 size_t bl_resilience_allowance(bl_pipeline_t *p, const char *domain, size_t want, int64_t now_ms, bool *probes);
 /** A transition the backlog recorded (outputs.c): results for the breakers, outcomes for the series. */
@@ -268,6 +271,28 @@ bool bl_pipeline_domain_breaker(const bl_pipeline_t *p, const char *domain, bl_b
 void bl_resilience_breaker_text(const bl_pipeline_t *p, const char *domain, int64_t now_ms, char *out,
                                 size_t out_size);
 
+/** A consultation ended: counted by @p outcome (an agent result's name, or "not_sent"), its latency observed. */
+void bl_observe_consultation(bl_pipeline_t *p, const char *domain, const char *outcome, int64_t latency_ms);
+/** The agent's breaker of @p domain is now in @p state (0 closed, 1 open, 2 half-open on the gauge). */
+void bl_observe_agent_breaker(bl_pipeline_t *p, const char *domain, int state);
+struct bl_guardrail_result_s;
+/** The refusals of one answer, counted by part and reason. */
+void bl_observe_refusals(bl_pipeline_t *p, const char *domain, const struct bl_guardrail_result_s *result);
+
+/* consult.c */
+bool bl_consult_open(bl_pipeline_t *p);
+/** Cancels what is in flight and stops the agents' client: returns within milliseconds. */
+void bl_consult_close(bl_pipeline_t *p);
+/** Every turn of the loop: the consultations that ended, taken in (never waits). */
+void bl_consult_poll(bl_pipeline_t *p);
+/**
+ * The dispatch round of configured domain @p d: @p take dispatches (its credit within the quota), @p want
+ * of them before the quota, the round's @p quota and the domain's @p credit. Without an agent, the
+ * policy's order; with one, the answer in first, the policy for the rest, and the next consultation.
+ * Returns the dispatches made.
+ */
+size_t bl_consult_round(bl_pipeline_t *p, size_t d, size_t take, size_t want, size_t quota, size_t credit,
+                        int64_t now);
 /* status_feed.c */
 /** With the HTTP endpoint: the status page's board, served at /; false: out of memory. */
 bool bl_status_feed_open(bl_pipeline_t *p);

@@ -550,7 +550,7 @@ static bool open_backlog(bl_pipeline_t *p) {
         bl_outputs_ingest_sink(p, &ingest_sink);
         p->backlog = bl_backlog_new(&options, &backlog_sink);
         p->credit = bl_credit_new();
-        if (!p->credit || !bl_resilience_open(p) || !bl_steer_open(p))
+        if (!p->credit || !bl_resilience_open(p) || !bl_steer_open(p) || !bl_consult_open(p))
                 return false;
         p->ingest = p->backlog ? bl_ingest_new(p->decoder, p->dlq, &ingest_sink, p->topic_control) : NULL;
         return p->ingest != NULL;
@@ -624,6 +624,7 @@ static void pipeline_close(bl_pipeline_t *p) {
         for (size_t i = 0; i < p->partition_count; i++)
                 free(p->partitions[i].topic);
         free(p->partitions);
+        bl_consult_close(p); /* its client's thread cancels what is in flight */
         bl_ingest_destroy(p->ingest);
         bl_outputs_close(p);
         bl_isolate_destroy(p->isolate);

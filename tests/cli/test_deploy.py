@@ -57,7 +57,7 @@ OVERLAYS = {"base": DEPLOY / "base", "production": DEPLOY / "overlays" / "produc
 # librdkafka is linked statically (scripts/librdkafka.sh): the first five are the libraries it links.
 RUNTIME_PACKAGES = {"libssl3", "libsasl2-2", "libzstd1", "liblz4-1", "zlib1g",
                     "libavro23", "libjansson4", "libcurl4", "libmicrohttpd12"}
-BUILD_PACKAGES = {"libssl-dev", "libsasl2-dev", "libzstd-dev", "liblz4-dev", "zlib1g-dev", "npm",
+BUILD_PACKAGES = {"libssl-dev", "libsasl2-dev", "libzstd-dev", "liblz4-dev", "zlib1g-dev",
                   "libavro-dev", "libjansson-dev", "libcurl4-openssl-dev", "libmicrohttpd-dev",
                   "cmake", "ninja-build"}
 # The oldest Kubernetes release validated against, and the newest kubernetes-validate knows.
@@ -214,9 +214,17 @@ def configs(rendered, tmp_path_factory):
 
 def test_dockerfile_stages_user_ports_entrypoint(dockerfile):
     assert dockerfile.is_multistage
-    assert dockerfile.parent_images == ["debian:12", "debian:12-slim"]
-    (builder_name, builder), (runtime_name, runtime) = stages(dockerfile)
-    assert (builder_name, runtime_name) == ("builder", "runtime")
+    assert dockerfile.parent_images == ["debian:12", "debian:12", "debian:12-slim"]
+    (source_name, source), (builder_name, builder), (runtime_name, runtime) = stages(dockerfile)
+    assert (source_name, builder_name, runtime_name) == ("librdkafka-source", "builder", "runtime")
+
+    # librdkafka's source archive: fetched with Debian's npm by a stage of its own, which a build
+    # that has the archive replaces with a named build context (scripts/image.sh); the builder
+    # takes the archive from it and needs no npm.
+    assert apt_installs(source) == {"npm", "ca-certificates"}
+    assert any("librdkafka.sh fetch" in run_ for run_ in instruction_values(source, "RUN"))
+    assert "--from=librdkafka-source /librdkafka/ /var/cache/backlogd/" in instruction_values(builder, "COPY")
+    assert "npm" not in apt_installs(builder)
 
     # The builder configures the installed schemas path, builds and installs.
     assert BUILD_PACKAGES <= apt_installs(builder)

@@ -6,7 +6,8 @@
  * plus an aging term, counting their calls so the tests can see when the
  * scheduler re-scores. Time is a number the tests advance by hand.
  *
- * The random test runs thousands of inserts, updates, removals, peeks, pops
+ * bl_scheduler_best's walk is checked against the pop order, filtered and
+ * bounded. The random test runs thousands of inserts, updates, removals, peeks, pops
  * and re-scores against a naive model (a flat array searched linearly for
  * the best entry), with scores quantised so that ties of score and of READY
  * time are frequent, and checks every invariant after every step.
@@ -640,8 +641,54 @@ static void test_random_against_model(void) {
                 bl_item_destroy(model.entries[i].item);
 }
 
+/* ---- the best few, filtered (bl_scheduler_best) ------------------------------------------------ */
+
+static bool odd_value_tenths(void *opaque, const bl_item_t *item) {
+        (void)opaque;
+        return (int)lround(item->business_value * 100) % 2 == 1;
+}
+
+static void test_best_walks_in_order_with_a_filter(void) {
+        score_ctx_t ctx = {0};
+        bl_scheduler_t *s = new_scheduler(&ctx, 0);
+        bl_item_t *items[200], *out[200];
+        /* values 0.00 .. 1.99 shuffled in: the heap's layout is not the order */
+        for (int i = 0; i < 200; i++) {
+                char id[16];
+                int v = (i * 73) % 200;
+                snprintf(id, sizeof(id), "t%03d", v);
+                items[i] = make_item(id, "infer", v / 100.0, T0);
+                CHECK(bl_scheduler_insert(s, items[i], T0));
+        }
+        /* unfiltered: the same order as pops would give */
+        size_t found = bl_scheduler_best(s, "infer", T0, NULL, NULL, out, 5, 1000);
+        CHECK_INT(found, 5);
+        for (size_t i = 0; i < found; i++)
+                CHECK_INT(lround(out[i]->business_value * 100), 199 - (long)i);
+        /* filtered: the best odd values, best first, nothing taken out */
+        found = bl_scheduler_best(s, "infer", T0, odd_value_tenths, NULL, out, 10, 1000);
+        CHECK_INT(found, 10);
+        for (size_t i = 0; i < found; i++)
+                CHECK_INT(lround(out[i]->business_value * 100), 199 - 2 * (long)i);
+        CHECK_INT(bl_scheduler_total(s), 200);
+        CHECK(bl_scheduler_verify(s));
+        /* the walk looks at no more than max_visits items: 6 visits see 3 odd ones */
+        CHECK_INT(bl_scheduler_best(s, "infer", T0, odd_value_tenths, NULL, out, 10, 6), 3);
+        /* more wanted than there are: all of them */
+        CHECK_INT(bl_scheduler_best(s, "infer", T0, odd_value_tenths, NULL, out, 200, 100000), 100);
+        /* nothing asked, an unknown domain */
+        CHECK_INT(bl_scheduler_best(s, "infer", T0, NULL, NULL, out, 0, 10), 0);
+        CHECK_INT(bl_scheduler_best(s, "train", T0, NULL, NULL, out, 5, 10), 0);
+        for (int i = 0; i < 200; i++) {
+                bl_scheduler_remove(s, items[i]);
+                bl_item_destroy(items[i]);
+        }
+        bl_scheduler_destroy(s);
+}
+
 int main(void) {
         RUN(test_orders_by_score);
+        RUN(test_best_walks_in_order_with_a_filter);
         RUN(test_fifo_among_equal_scores);
         RUN(test_nan_score_goes_last);
         RUN(test_remove_and_update);

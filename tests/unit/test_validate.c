@@ -164,6 +164,8 @@ static void test_bounded_sizes(void) {
         event.label_keys = long_value;
         event.label_values = values;
         expect_violation(&event, "labels{key 0}: 10 bytes, the limit is 8");
+        event.label_keys = (const char *const[]){"backlogd.agent.hold"};
+        expect_violation(&event, "labels.backlogd.agent.hold: the prefix \"backlogd.\" is reserved");
         event = submitted();
         event.has_payload = true;
         event.payload = "12345";

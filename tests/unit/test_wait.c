@@ -5,7 +5,9 @@
  * all three at once in their order; RETRY_WAIT's back-off and a worker's
  * lease with their ends; READY, terminal tasks and placeholders waiting for
  * nothing; a short output array still counting every wait; the reasons'
- * names both ways; agent accepted but absent; the breaker known only from a context. Then a real
+ * names both ways; the breaker known only from a context; an agent's hold
+ * (its mark and its end as not_before) waiting for the agent, not for a
+ * not_before, and nothing once over. Then a real
  * backlog (core/backlog.c): every BLOCKED it records has the reason that
  * bl_item_waits names first, and APPROVED and the dependency's completion
  * take the waits away.
@@ -127,11 +129,12 @@ static void test_reason_names_and_absent_reasons(void) {
         CHECK_STR(bl_wait_reason_name(BL_WAIT__COUNT), "unknown");
         for (int r = BL_WAIT_DEPENDENCY; r <= BL_WAIT_BREAKER; r++)
                 CHECK(bl_wait_reason_absent((bl_wait_reason_t)r) == NULL);
-        CHECK_CONTAINS(bl_wait_reason_absent(BL_WAIT_AGENT), "none until");
+        CHECK(bl_wait_reason_absent(BL_WAIT_AGENT) == NULL);
 
-        /* accepted, and never matched, whatever the item */
+        /* without a hold mark nothing waits for the agent; without a context, nothing for a breaker */
         bl_item_t *item = item_in(BL_STATE_READY);
         CHECK(!bl_item_waits_for(item, NOW, BL_WAIT_AGENT));
+        CHECK(!bl_item_waits_for(item, NOW, BL_WAIT_BREAKER));
         item->state = BL_STATE_BLOCKED;
         item->approval_required = true;
         CHECK(!bl_item_waits_for(item, NOW, BL_WAIT_AGENT));
@@ -172,6 +175,31 @@ static void test_breaker_from_the_context(void) {
         CHECK(bl_item_waits_for_in(held, NOW, &context, BL_WAIT_WORKER));
         bl_item_destroy(held);
         bl_item_destroy(other);
+
+static void test_agent_hold_waits_for_the_agent(void) {
+        const char *keys[] = {"team", BL_AGENT_MARK_HOLD}, *values[] = {"ml", "ranker@2"};
+        bl_item_t *item = item_in(BL_STATE_BLOCKED);
+        bl_wait_t waits[2];
+        item->not_before_ms = NOW + 3000; /* the hold's end */
+        CHECK(bl_labels_set(&bl_item_cold_for_write(item)->labels, keys, values, 2));
+        CHECK(bl_item_agent_mark(item, BL_AGENT_MARK_HOLD));
+        CHECK(!bl_item_agent_mark(item, BL_AGENT_MARK_ESCALATION));
+        CHECK_INT(bl_item_waits(item, NOW, waits, 2), 1);
+        CHECK_INT(waits[0].reason, BL_WAIT_AGENT);
+        CHECK_INT(waits[0].until_ms, NOW + 3000);
+        CHECK(!bl_item_waits_for(item, NOW, BL_WAIT_NOT_BEFORE));
+        /* over: nothing, whatever the mark says */
+        CHECK_INT(bl_item_waits(item, NOW + 3000, NULL, 0), 0);
+        /* READY with a stale mark: nothing either */
+        item->state = BL_STATE_READY;
+        CHECK(!bl_item_waits_for(item, NOW, BL_WAIT_AGENT));
+        /* an approval wait besides the hold: both, in the table's order */
+        item->state = BL_STATE_BLOCKED;
+        item->approval_required = true;
+        CHECK_INT(bl_item_waits(item, NOW, waits, 2), 2);
+        CHECK_INT(waits[0].reason, BL_WAIT_APPROVAL);
+        CHECK_INT(waits[1].reason, BL_WAIT_AGENT);
+        bl_item_destroy(item);
 }
 
 /* ---- against the backlog's own blocking ------------------------------------------- */
@@ -270,6 +298,7 @@ int main(void) {
         RUN(test_ready_terminal_and_placeholders_wait_for_nothing);
         RUN(test_reason_names_and_absent_reasons);
         RUN(test_breaker_from_the_context);
+        RUN(test_agent_hold_waits_for_the_agent);
         RUN(test_blocked_reasons_agree_with_the_backlog);
         return check_exit_status();
 }
