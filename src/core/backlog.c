@@ -570,7 +570,7 @@ static bl_item_t *remediation_task(const bl_item_t *item, const bl_remediation_p
         char round_text[24], event_id[600]; /* task_id: at most 400 bytes */
         snprintf(round_text, sizeof(round_text), "%" PRId64, round);
         snprintf(event_id, sizeof(event_id), "%s:submitted", task_id);
-        const char *keys[] = {BL_LABEL_REMEDIATES, BL_LABEL_REMEDIATION_ROUND, "backlogd.remediates.task_type",
+        const char *keys[] = {BL_LABEL_REMEDIATES, BL_LABEL_REMEDIATES_ROUND, BL_LABEL_REMEDIATES_TYPE,
                               BL_LABEL_FAILED_ERROR};
         const char *values[] = {item->task_id, round_text, item->kind->task_type ? item->kind->task_type : "",
                                 failed->has_last_error && failed->error_code ? failed->error_code : ""};

@@ -178,13 +178,18 @@ typedef struct bl_remediation_plan_s {
         int32_t max_rounds;    /* remediations of one task at most; past them it goes DEAD as usual */
 } bl_remediation_plan_t;
 
-/* The labels a remediation sets (docs/policy.md): on the failed task ... */
+/*
+ * The labels a remediation sets (docs/policy.md). On the failed task, by the backlog itself (the
+ * reserved prefix "backlogd.", which no producer may send and no resubmission carries) ...
+ */
 #define BL_LABEL_REMEDIATION_TASK "backlogd.remediation.task"   /* the remediation task it waits on */
 #define BL_LABEL_REMEDIATION_ROUND "backlogd.remediation.round" /* how many remediations it had */
 #define BL_LABEL_ATTEMPT_BASE "backlogd.remediation.attempt_base" /* attempts before its current series */
-/* ... and on the remediation task */
-#define BL_LABEL_REMEDIATES "backlogd.remediates"               /* the failed task */
-#define BL_LABEL_FAILED_ERROR "backlogd.remediates.error_code"  /* its last error code */
+/* ... and in the remediation task's SUBMITTED, for its workers */
+#define BL_LABEL_REMEDIATES "remediation.of"                    /* the failed task */
+#define BL_LABEL_REMEDIATES_ROUND "remediation.round"           /* which of its remediations */
+#define BL_LABEL_REMEDIATES_TYPE "remediation.task_type"        /* its task_type */
+#define BL_LABEL_FAILED_ERROR "remediation.error_code"          /* its last error code */
 
 typedef struct bl_backlog_options_s {
         int64_t lease_ms;        /* DISPATCHED/RUNNING without STARTED/HEARTBEAT this long: FAILED */

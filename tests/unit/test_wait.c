@@ -175,6 +175,7 @@ static void test_breaker_from_the_context(void) {
         CHECK(bl_item_waits_for_in(held, NOW, &context, BL_WAIT_WORKER));
         bl_item_destroy(held);
         bl_item_destroy(other);
+}
 
 static void test_agent_hold_waits_for_the_agent(void) {
         const char *keys[] = {"team", BL_AGENT_MARK_HOLD}, *values[] = {"ml", "ranker@2"};
