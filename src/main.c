@@ -35,6 +35,7 @@ static const command_t commands[] = {
         {"prioritize", "prioritize TASK_ID", bl_cmd_prioritize, "change a task's business value or deadline"},
         {"replay", "replay --verify|--policy", bl_cmd_replay,
          "check state against its history; re-score it under a policy"},
+        {"pilot", "pilot report", bl_cmd_pilot, "an agent's pilot against its control group, per domain"},
         {"dlq", "dlq list|redrive", bl_cmd_dlq, "show the dead-letter queue; republish chosen records"},
         {"policy", "policy check|publish", bl_cmd_policy, "validate a scheduling policy; publish it"},
         {"config", "config check|reference", bl_cmd_config, "validate a config file; print the reference"},

@@ -32,6 +32,7 @@ int bl_cmd_reject(int argc, char **argv);
 int bl_cmd_cancel(int argc, char **argv);
 int bl_cmd_prioritize(int argc, char **argv);
 int bl_cmd_replay(int argc, char **argv);
+int bl_cmd_pilot(int argc, char **argv);
 int bl_cmd_policy(int argc, char **argv);
 int bl_cmd_dlq(int argc, char **argv);
 

@@ -22,7 +22,9 @@
  * stop, then the workers; once the pipeline has taken in their last results
  * and counted its backlog once more, it is stopped as on SIGTERM (the batch
  * committed, the group left). backlog.dlq is then read back by reason and
- * the summary goes to stdout. Signal handlers only set a flag.
+ * the summary goes to stdout. Before it all, model_inference's decision agent
+ * (demo/agent.c) starts on loopback, and the policy names it with its port.
+ * Signal handlers only set a flag.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -40,6 +42,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "demo/agent.h"
 #include "demo/mock.h"
 #include "demo/scenario.h"
 #include "demo/traffic.h"
@@ -83,6 +86,7 @@ typedef struct demo_s {
         char scratch_dir[256];
         char policy_path[300];
         int slow_max_lag; /* model_inference's max_lag in the policy written */
+        bl_demo_agent_t *agent; /* model_inference's decision agent, on loopback */
         bl_mock_t *mock;
         bl_config_t *config;
         bl_metrics_t *registry;
@@ -110,7 +114,10 @@ static void usage(FILE *out) {
                      "workers are too slow, so that domain is throttled while the others flow. A live\n"
                      "view on stderr (redrawn on a terminal, one line a second otherwise) shows the\n"
                      "backlog by state, lag and throttling per domain, the dispatch rate and the DLQ by\n"
-                     "reason; a summary goes to stdout at the end. Nothing outside the process is used.\n"
+                     "reason. A decision agent on loopback governs half of model_inference's tasks,\n"
+                     "and is sometimes slow and sometimes wrong: the view shows its consultations, the\n"
+                     "fallbacks to the policy, the parts of its answers refused and its breaker. A\n"
+                     "summary goes to stdout at the end. Nothing outside the process is used.\n"
                      "SIGINT or SIGTERM: stop early, with the summary. While it runs, the status page\n"
                      "(http://127.0.0.1:PORT/, its address printed at the start) shows the same with plots\n"
                      "of the last minutes, beside /metrics, /healthz and /readyz. BACKLOGD_LOG_LEVEL\n"
@@ -195,7 +202,12 @@ static int parse_options(int argc, char **argv, demo_opts_t *opts) {
 /* ---- set-up ----------------------------------------------------------------------- */
 
 static bool write_policy(demo_t *demo) {
+        char errstr[256];
         const char *tmp = getenv("TMPDIR");
+        if (!(demo->agent = bl_demo_agent_start(demo->opts.seed, errstr, sizeof(errstr)))) {
+                fprintf(stderr, "backlogd demo: %s\n", errstr);
+                return false;
+        }
         snprintf(demo->scratch_dir, sizeof(demo->scratch_dir), "%s/backlogd-demo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(demo->scratch_dir)) {
                 fprintf(stderr, "backlogd demo: cannot make a scratch directory %s: %s\n", demo->scratch_dir,
@@ -204,7 +216,7 @@ static bool write_policy(demo_t *demo) {
                 return false;
         }
         snprintf(demo->policy_path, sizeof(demo->policy_path), "%s/policy.json", demo->scratch_dir);
-        char *policy = bl_scenario_policy(demo->opts.rate, &demo->slow_max_lag);
+        char *policy = bl_scenario_policy(demo->opts.rate, bl_demo_agent_port(demo->agent), &demo->slow_max_lag);
         FILE *file = policy ? fopen(demo->policy_path, "w") : NULL;
         bool ok = file && fputs(policy, file) >= 0;
         free(policy);
@@ -390,6 +402,7 @@ static void fill_frame(const demo_t *demo, bl_view_frame_t *frame) {
         frame->bootstraps = bl_mock_bootstraps(demo->mock);
         if (demo->traffic)
                 bl_traffic_stats(demo->traffic, &frame->traffic);
+        bl_demo_agent_stats(demo->agent, &frame->agent);
         for (int d = 0; d < BL_SCENARIO_DOMAINS; d++)
                 if (demo->workers[d])
                         bl_workers_stats(demo->workers[d], &frame->workers[d]);
@@ -491,6 +504,7 @@ static void close_all(demo_t *demo) {
         bl_metrics_destroy(demo->registry); /* after the pipeline, which fills it */
         bl_config_destroy(demo->config);
         bl_mock_destroy(demo->mock); /* after every client of it */
+        bl_demo_agent_stop(demo->agent); /* after the pipeline, which consults it */
         if (*demo->policy_path)
                 unlink(demo->policy_path);
         if (*demo->scratch_dir)

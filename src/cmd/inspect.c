@@ -15,7 +15,13 @@
  * Only committed records are read, never the open transaction of a running
  * instance, so inspect gives the same counts before and after a restart of
  * `run`. The ages are measured against the wall clock when the read ended
- * (read_at). Main thread.
+ * (read_at).
+ *
+ * Then backlog.transitions is read for each domain's capacity estimate
+ * (inspect_capacity.c): throughput, pickup, runtime, drain time and the
+ * predicted start of READY tasks by rank, with in flight and READY as
+ * counted here. When that topic cannot be read the counts are still
+ * printed, without the estimate. Main thread.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -24,6 +30,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/inspect_capacity.h"
 #include "cmd/scan.h"
 #include "contract/records.h"
 #include "core/history.h"
@@ -56,6 +63,7 @@ typedef struct inspect_s {
         uint64_t *by_domain;  /* domain_count x BL_STATE__COUNT */
         int64_t oldest_since_ms[BL_STATE__COUNT]; /* BL_NO_TIME: no item in that state */
         int64_t read_at_ms;
+        bl_inspect_capacity_t *estimate; /* the capacity estimate; NULL: backlog.transitions could not be read */
 } inspect_t;
 
 static void usage(FILE *out) {
@@ -64,6 +72,9 @@ static void usage(FILE *out) {
                      "Reads backlog.state to its committed end and prints how many tasks the\n"
                      "backlog holds in each state, a table of domain by state, and for each state\n"
                      "the age of its oldest task (now minus the time it entered that state).\n"
+                     "Then reads backlog.transitions for each domain's capacity estimate: its\n"
+                     "workers' results per second over capacity.window_ms, pickup delay, runtime,\n"
+                     "drain time, and when the next, 10th, 100th and last READY task would start.\n"
                      "Purged tasks (tombstones) are left out; placeholders (tasks that others wait\n"
                      "for but that nobody submitted yet) are counted apart. Reads only committed\n"
                      "records, so the answer does not change when `backlogd run` restarts.\n"
@@ -268,6 +279,9 @@ static void print_text(const inspect_t *inspect, const size_t *order) {
                                        inspect->by_domain[d * BL_STATE__COUNT + s]);
                 printf("  %5" PRIu64 "\n", total);
         }
+        if (inspect->estimate)
+                bl_inspect_capacity_print(inspect->estimate, inspect->domains, order, inspect->domain_count,
+                                          inspect->read_at_ms);
 }
 
 static json_t *counts_json(const inspect_t *inspect, const size_t *order) {
@@ -293,10 +307,14 @@ static json_t *counts_json(const inspect_t *inspect, const size_t *order) {
                 }
                 json_object_set_new(by_domain, inspect->domains[d], states);
         }
-        return json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:I, s:I}", "topic", inspect->topic, "items",
+        json_t *capacity = inspect->estimate ? bl_inspect_capacity_json(inspect->estimate, inspect->domains, order,
+                                                                        inspect->domain_count, inspect->read_at_ms)
+                                             : json_null();
+        return json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:I, s:I, s:o}", "topic", inspect->topic, "items",
                          (json_int_t)inspect->items, "placeholders", (json_int_t)inspect->placeholders, "by_state",
                          by_state, "by_domain", by_domain, "oldest_age_ms", oldest, "read_at",
-                         (json_int_t)inspect->read_at_ms, "unreadable", (json_int_t)inspect->unreadable);
+                         (json_int_t)inspect->read_at_ms, "unreadable", (json_int_t)inspect->unreadable, "capacity",
+                         capacity);
 }
 
 static bool report(const inspect_t *inspect, bool as_json) {
@@ -321,6 +339,26 @@ static bool report(const inspect_t *inspect, bool as_json) {
 
 /* ---- the command ----------------------------------------------------------------- */
 
+/* The capacity estimate, from backlog.transitions; left out (NULL) when that cannot be read. */
+static void read_capacity(inspect_t *inspect, const bl_config_t *config) {
+        if (!(inspect->estimate = bl_inspect_capacity_new(config))) {
+                inspect->out_of_memory = true;
+                return;
+        }
+        if (!bl_inspect_capacity_read(inspect->estimate, &inspect->scan)) {
+                fprintf(stderr, "backlogd inspect: the capacity estimate is left out\n");
+                bl_inspect_capacity_destroy(inspect->estimate);
+                inspect->estimate = NULL;
+                return;
+        }
+        for (size_t d = 0; d < inspect->domain_count; d++) {
+                const uint64_t *states = &inspect->by_domain[d * BL_STATE__COUNT];
+                bl_inspect_capacity_load(inspect->estimate, inspect->domains[d],
+                                         (int64_t)(states[BL_STATE_DISPATCHED] + states[BL_STATE_RUNNING]),
+                                         (int64_t)states[BL_STATE_READY], inspect->read_at_ms);
+        }
+}
+
 static void inspect_close(inspect_t *inspect) {
         for (size_t i = 0; i < inspect->count; i++)
                 free(inspect->summaries[i].task_id);
@@ -330,6 +368,7 @@ static void inspect_close(inspect_t *inspect) {
         free(inspect->domains);
         free(inspect->by_domain);
         free(inspect->topic);
+        bl_inspect_capacity_destroy(inspect->estimate);
         bl_cmd_scan_close(&inspect->scan);
 }
 
@@ -345,7 +384,11 @@ static int inspect_run(const bl_config_t *config, bool as_json) {
             inspect.interrupted)
                 goto done;
         inspect.read_at_ms = bl_cmd_now_ms();
-        if (inspect.out_of_memory || !count(&inspect) || !report(&inspect, as_json)) {
+        if (!inspect.out_of_memory && !count(&inspect))
+                inspect.out_of_memory = true;
+        if (!inspect.out_of_memory)
+                read_capacity(&inspect, config);
+        if (inspect.out_of_memory || !report(&inspect, as_json)) {
                 fprintf(stderr, "backlogd inspect: out of memory\n");
                 goto done;
         }

@@ -113,6 +113,10 @@ static const char *formula(const bl_policy_t *policy, bl_criterion_id_t criterio
         case BL_CRITERION_AGING:
                 snprintf(out, out_size, "clamp(ms READY / %lld)", (long long)bl_policy_aging_horizon_ms(policy));
                 break;
+        case BL_CRITERION_DEADLINE_RISK:
+                snprintf(out, out_size,
+                         "P(late if it waits its turn) - P(late if it starts now); 0 without deadline or estimate");
+                break;
         default: snprintf(out, out_size, "clamp(attempts made / max_attempts)"); break;
         }
         return out;
@@ -164,6 +168,29 @@ static const char *token_shown(const bl_agent_policy_t *agent) {
 }
 
 /* The domains' agents (SPEC §13, docs/agents.md): where, which share, and the bounds they are held to. */
+/* What a deadline passed before dispatch does, and the decision deadlines (SPEC §14, docs/policy.md). */
+static void print_deadline_row(const bl_domain_policy_t *settings, const char *label) {
+        const char *meaning[BL_ON_DEADLINE__COUNT] = {
+                "EXPIRED, to the DLQ (deadline.expired)",
+                "dispatched first all the same, marked late",
+                "BLOCKED awaiting approval (an escalation), then dispatched late",
+        };
+        char decision[64] = "none";
+        if (settings->decision_deadline_ms > 0)
+                snprintf(decision, sizeof(decision), "dispatched first after %lld ms READY",
+                         (long long)settings->decision_deadline_ms);
+        printf("  %-20s %-14s %s; decision deadline: %s\n", label, bl_on_deadline_name(settings->on_deadline),
+               (unsigned)settings->on_deadline < BL_ON_DEADLINE__COUNT ? meaning[settings->on_deadline] : "?",
+               decision);
+}
+
+static void print_deadlines(const bl_policy_t *policy) {
+        printf("\ndeadlines (a deadline passed before dispatch; the longest a task waits READY)\n");
+        for (size_t i = 0; i < bl_policy_domain_count(policy); i++)
+                print_deadline_row(bl_policy_domain_at(policy, i), bl_policy_domain_at(policy, i)->domain);
+        print_deadline_row(bl_policy_defaults(policy), "(other domains)");
+}
+
 static void print_agents(const bl_policy_t *policy) {
         bool any = false;
         for (size_t i = 0; i < bl_policy_domain_count(policy); i++) {
@@ -259,6 +286,7 @@ static void print_summary(const bl_policy_t *policy) {
         printf("\n  score = sum of weight x criterion; quota: at most floor(share x round) of a scheduling\n"
                "  round's dispatches (at least 1); approval: risk at or above the threshold waits BLOCKED\n"
                "  for an APPROVED event.\n");
+        print_deadlines(policy);
         print_agents(policy);
         print_resilience(policy);
         if (!canary) {

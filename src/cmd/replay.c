@@ -485,6 +485,9 @@ static int replay_policy(const bl_config_t *config, const char *path, bool as_js
                 fprintf(stderr, "backlogd replay: out of memory\n");
                 goto done;
         }
+        /* deadline_risk reads the capacity estimate `run` would have had: its window and minimum samples */
+        bl_capacity_options_t capacity = {config->capacity_window_ms, (int32_t)config->capacity_min_samples};
+        bl_whatif_set_capacity_options(replay.whatif, &capacity);
         if (!bl_cmd_scan_open(&replay.scan, "replay", config) ||
             !bl_cmd_scan_topic(&replay.scan, replay.topic_transitions, NULL, 0, read_transition, &replay) ||
             replay.interrupted || replay.out_of_memory) {

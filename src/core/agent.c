@@ -11,7 +11,8 @@
 #include <string.h>
 
 void bl_agent_candidate_of(const bl_policy_t *policy, const bl_item_t *item, int64_t now_ms,
-                           bl_criterion_t rationale[BL_POLICY_CRITERIA], bl_agent_candidate_t *out) {
+                           const bl_capacity_t *capacity, bl_criterion_t rationale[BL_POLICY_CRITERIA],
+                           bl_agent_candidate_t *out) {
         const bl_policy_t *chosen = NULL;
         const bl_item_cold_t *cold = bl_item_cold(item);
         int32_t max_attempts = item->max_attempts;
@@ -33,7 +34,7 @@ void bl_agent_candidate_of(const bl_policy_t *policy, const bl_item_t *item, int
                 .payload = item->has_payload ? item->payload : NULL,
                 .payload_size = item->has_payload ? item->payload_size : 0,
         };
-        out->score = bl_policy_score_task(policy, item, now_ms, rationale, &chosen);
+        out->score = bl_policy_score_task_with(policy, item, now_ms, capacity, rationale, &chosen);
         out->policy_label = chosen ? bl_policy_label(chosen) : NULL;
 }
 

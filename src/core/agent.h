@@ -46,7 +46,8 @@ typedef struct bl_agent_candidate_s {
 
 /**
  * @p item as a candidate, scored now by the policy that scores it
- * (bl_policy_score_task: the canary for its share): every field borrowed
+ * (bl_policy_score_task_with: the canary for its share; @p capacity, which
+ * deadline_risk reads, may be NULL): every field borrowed
  * from the item, its kind and @p rationale (BL_POLICY_CRITERIA entries the
  * caller provides and keeps while the candidate is used), the attempt a
  * dispatch now would be (item->attempt + 1), max_attempts the task's own or
@@ -54,7 +55,8 @@ typedef struct bl_agent_candidate_s {
  * with send_payload.
  */
 void bl_agent_candidate_of(const bl_policy_t *policy, const bl_item_t *item, int64_t now_ms,
-                           bl_criterion_t rationale[BL_POLICY_CRITERIA], bl_agent_candidate_t *out);
+                           const bl_capacity_t *capacity, bl_criterion_t rationale[BL_POLICY_CRITERIA],
+                           bl_agent_candidate_t *out);
 
 /** What the domain looks like when the consultation starts. A negative number: unknown, not sent. */
 typedef struct bl_agent_context_s {

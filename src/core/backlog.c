@@ -34,6 +34,7 @@
 #include "core/wait.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,7 @@ static void ready_update(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms)
  */
 static bool record_change(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to, bool first, const cause_t *cause) {
         bl_state_t from = item->state;
+        int64_t from_since_ms = first ? BL_NO_TIME : item->state_since_ms;
         if (!first && !bl_state_transition_legal(from, to))
                 return false;
         item->seq++;
@@ -279,8 +281,10 @@ static bool record_change(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to,
         }
         if (to == BL_STATE_READY && item->ready_since_ms == BL_NO_TIME)
                 item->ready_since_ms = cause->now_ms;
-        if (to != BL_STATE_READY)
+        if (to != BL_STATE_READY) {
                 item->ready_since_ms = BL_NO_TIME;
+                item->overdue = false;
+        }
         if (bl_state_is_terminal(to) && item->terminal_at_ms == BL_NO_TIME)
                 item->terminal_at_ms = cause->now_ms;
         if (from != to || first || to == BL_STATE_READY)
@@ -301,6 +305,7 @@ static bool record_change(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to,
                 .event_id = cause->event_id,
                 .attempt = item->attempt,
                 .at_ms = cause->now_ms,
+                .from_since_ms = from_since_ms,
                 .occurred_at_ms = cause->occurred_at_ms,
                 .dispatch_id = cause->dispatch_id,
                 .policy = cause->policy,
@@ -341,6 +346,44 @@ static int64_t remembered_from(const bl_item_t *item) {
         return since;
 }
 
+/* ---- deadlines (SPEC §14: on_deadline, decision_deadline_ms) --------------------------------- */
+
+static bl_task_settings_t settings_of(const bl_backlog_t *backlog, const bl_item_t *item);
+
+/*
+ * Whether the deadline of @p item, passed, needs nothing more from its
+ * timer: the policy sends it out late (dispatch_late), or escalated it
+ * already (escalate: awaiting approval, or approved and so sent out late).
+ * Expire always needs the timer. Asks the policy only for a passed deadline.
+ */
+static bool deadline_settled(const bl_backlog_t *backlog, const bl_item_t *item) {
+        bl_on_deadline_t on_deadline = settings_of(backlog, item).on_deadline;
+        return on_deadline == BL_ON_DEADLINE_DISPATCH_LATE ||
+               (on_deadline == BL_ON_DEADLINE_ESCALATE && item->approval_required);
+}
+
+/* The deadline as a timer: none once it passed and deadline_settled() (@p now_ms BL_NO_TIME: restore, keep it). */
+static int64_t deadline_due(const bl_backlog_t *backlog, const bl_item_t *item, int64_t now_ms) {
+        if (item->deadline_ms == BL_NO_TIME || now_ms == BL_NO_TIME || item->deadline_ms > now_ms)
+                return item->deadline_ms;
+        return deadline_settled(backlog, item) ? BL_NO_TIME : item->deadline_ms;
+}
+
+/*
+ * A READY task's timer: its deadline, and its decision deadline (READY
+ * since + decision_deadline_ms), which marks it overdue when it fires. An
+ * overdue task waits for no timer but an expiring deadline.
+ */
+static int64_t ready_due(const bl_backlog_t *backlog, const bl_item_t *item, int64_t now_ms) {
+        if (item->overdue)
+                return deadline_due(backlog, item, now_ms);
+        int64_t decision_deadline_ms = settings_of(backlog, item).decision_deadline_ms;
+        int64_t decision_due = decision_deadline_ms > 0 && item->ready_since_ms != BL_NO_TIME
+                                       ? bl_duration_after(item->ready_since_ms, decision_deadline_ms)
+                                       : BL_NO_TIME;
+        return earliest(item->deadline_ms, decision_due);
+}
+
 /*
  * The one time at which @p item needs attention, given its state. A
  * not_before that has passed no longer wakes a BLOCKED task (something else
@@ -352,12 +395,12 @@ static int64_t next_due(const bl_backlog_t *backlog, const bl_item_t *item, int6
         switch (item->state) {
         case BL_STATE_DISPATCHED: return item->lease_expires_at_ms;
         case BL_STATE_RUNNING: return earliest(item->lease_expires_at_ms, runtime_ends_at(backlog, item));
-        case BL_STATE_RETRY_WAIT: return earliest(item->retry_at_ms, item->deadline_ms);
+        case BL_STATE_RETRY_WAIT: return earliest(item->retry_at_ms, deadline_due(backlog, item, now_ms));
         case BL_STATE_BLOCKED:
                 return earliest(now_ms == BL_NO_TIME || item->not_before_ms > now_ms ? item->not_before_ms : BL_NO_TIME,
-                                item->deadline_ms);
-        case BL_STATE_QUEUED:
-        case BL_STATE_READY: return item->deadline_ms;
+                                deadline_due(backlog, item, now_ms));
+        case BL_STATE_QUEUED: return item->deadline_ms; /* submitted late: fire() moves it on, whatever the policy */
+        case BL_STATE_READY: return ready_due(backlog, item, now_ms);
         default: return BL_NO_TIME;
         }
 }
@@ -394,8 +437,10 @@ static int64_t retry_delay(bl_backlog_t *backlog, const bl_task_settings_t *sett
 
 /* The options' defaults, then whatever the policy says for this task. */
 static bl_task_settings_t settings_of(const bl_backlog_t *backlog, const bl_item_t *item) {
-        bl_task_settings_t settings = {backlog->options.lease_ms, backlog->options.retry_base_ms,
-                                       backlog->options.retry_cap_ms, backlog->options.max_attempts, false, 0};
+        bl_task_settings_t settings = {.lease_ms = backlog->options.lease_ms,
+                                       .retry_base_ms = backlog->options.retry_base_ms,
+                                       .retry_cap_ms = backlog->options.retry_cap_ms,
+                                       .max_attempts = backlog->options.max_attempts};
         if (backlog->options.settings)
                 backlog->options.settings(backlog->options.policy_opaque, item, &settings);
         return settings;
@@ -715,9 +760,15 @@ static bl_apply_result_t submit(bl_backlog_t *backlog, bl_item_t *item, const bl
  * policy, changed). An approval given before stays valid unless the risk
  * rose past what was approved: then the task waits for a new one.
  */
-static void reevaluate_approval(bl_backlog_t *backlog, bl_item_t *item, bool risk_rose) {
-        /* an agent's escalation asks for an approval whatever the policy says (SPEC §13) */
-        bool required = settings_of(backlog, item).approval_required ||
+static void reevaluate_approval(bl_backlog_t *backlog, bl_item_t *item, bool risk_rose, int64_t now_ms) {
+        bl_task_settings_t settings = settings_of(backlog, item);
+        /*
+         * An escalation asks for an approval whatever the policy says: an agent's (SPEC §13), and one of
+         * on_deadline escalate while its deadline stays passed (SPEC §14; a deadline moved ahead ends it).
+         */
+        bool escalated = item->approval_required && settings.on_deadline == BL_ON_DEADLINE_ESCALATE &&
+                         item->deadline_ms != BL_NO_TIME && item->deadline_ms <= now_ms;
+        bool required = settings.approval_required || escalated ||
                         bl_item_agent_mark(item, BL_AGENT_MARK_ESCALATION);
         if (required && risk_rose)
                 item->approved = false;
@@ -739,7 +790,7 @@ static void apply_update(bl_backlog_t *backlog, bl_item_t *item, const bl_task_e
         if (event->has_max_attempts)
                 item->max_attempts = event->max_attempts;
         if (event->has_risk && !bl_state_is_terminal(item->state))
-                reevaluate_approval(backlog, item, risk_rose);
+                reevaluate_approval(backlog, item, risk_rose, cause->now_ms);
         record_change(backlog, item, item->state, false, cause);
         /* QUEUED: submitted past its deadline; a deadline moved ahead lets it go on. */
         bool rescued = item->state == BL_STATE_QUEUED &&
@@ -969,17 +1020,65 @@ static void runtime_exceeded(bl_backlog_t *backlog, bl_item_t *item, cause_t *ca
         fail_attempt(backlog, item, cause);
 }
 
+/*
+ * on_deadline escalate: BLOCKED awaiting approval, the transition the
+ * escalation record (cause deadline, reason "escalated: ..."). Once APPROVED
+ * it goes READY and out first, marked late, like dispatch_late.
+ */
+static void escalate(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
+        char reason[BL_RECORD_DETAIL_MAX];
+        snprintf(reason, sizeof(reason),
+                 "escalated: deadline %" PRId64 " passed in %s before dispatch; awaiting approval", item->deadline_ms,
+                 bl_state_name(item->state));
+        cause_t cause = {.cause = "deadline", .reason = reason, .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms};
+        item->approval_required = true;
+        item->approved = false;
+        item->retry_at_ms = BL_NO_TIME;
+        record_change(backlog, item, BL_STATE_BLOCKED, false, &cause);
+}
+
+/* A deadline passed before dispatch and not settled yet: expire or escalate, as the policy says. */
+static void miss_deadline(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
+        if (settings_of(backlog, item).on_deadline == BL_ON_DEADLINE_ESCALATE)
+                escalate(backlog, item, now_ms);
+        else
+                expire(backlog, item, now_ms);
+}
+
+/* Whether READY @p item goes out before any task of a better score: late, or past its decision deadline. */
+static bool overdue_now(const bl_backlog_t *backlog, const bl_item_t *item, int64_t now_ms) {
+        if (item->deadline_ms != BL_NO_TIME && item->deadline_ms <= now_ms)
+                return true; /* fire() expires or escalates it first unless deadline_settled() */
+        int64_t decision_deadline_ms = settings_of(backlog, item).decision_deadline_ms;
+        return decision_deadline_ms > 0 && item->ready_since_ms != BL_NO_TIME &&
+               bl_duration_after(item->ready_since_ms, decision_deadline_ms) <= now_ms;
+}
+
+/* Marks READY @p item overdue and re-scores it: the scheduler puts it first (backlog_score). No transition. */
+static void make_overdue(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
+        item->overdue = true;
+        bl_scheduler_insert(backlog->scheduler, item, now_ms);
+        reschedule(backlog, item, now_ms);
+}
+
 /* Acts on the due timer of @p item; false when there was nothing to do (a stale timer). */
 static bool fire(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
         cause_t cause = {.occurred_at_ms = BL_NO_TIME, .now_ms = now_ms};
         int64_t seq = item->seq;
         bool expirable = item->state == BL_STATE_QUEUED || item->state == BL_STATE_BLOCKED ||
                          item->state == BL_STATE_READY || item->state == BL_STATE_RETRY_WAIT;
+        bool deadline_passed = item->deadline_ms != BL_NO_TIME && item->deadline_ms <= now_ms;
         if (bl_state_is_terminal(item->state) || item->placeholder) {
                 purge(backlog, item);
                 return true;
-        } else if (expirable && item->deadline_ms != BL_NO_TIME && item->deadline_ms <= now_ms) {
-                expire(backlog, item, now_ms);
+        } else if (expirable && deadline_passed && !deadline_settled(backlog, item)) {
+                miss_deadline(backlog, item, now_ms);
+        } else if (item->state == BL_STATE_READY && !item->overdue && overdue_now(backlog, item, now_ms)) {
+                make_overdue(backlog, item, now_ms);
+        } else if (item->state == BL_STATE_QUEUED && deadline_passed) {
+                cause.cause = "deadline";
+                cause.reason = "late";
+                settle(backlog, item, cause); /* submitted past its deadline, sent out late all the same */
         } else if (item->state == BL_STATE_RUNNING && runtime_ends_at(backlog, item) != BL_NO_TIME &&
                    runtime_ends_at(backlog, item) <= now_ms) {
                 runtime_exceeded(backlog, item, &cause);
@@ -1109,6 +1208,13 @@ static void notify_worker_of_cancel(bl_backlog_t *backlog, bl_item_t *item, cons
         backlog->sink.dispatched(backlog->sink.opaque, &notice);
 }
 
+/* Why a dispatch skipped the order of scores: "late" (past its deadline), "decision_deadline", or NULL. */
+static const char *overdue_reason(const bl_item_t *item, bool late) {
+        if (late)
+                return "late";
+        return item->overdue ? "decision_deadline" : NULL;
+}
+
 static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, const bl_task_settings_t *settings,
                          const bl_provenance_t *provenance, int64_t now_ms) {
         char dispatch_id[512];
@@ -1122,10 +1228,13 @@ static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, const bl_task_s
         item->attempt++;
         join_text(dispatch_id, sizeof(dispatch_id), item->task_id, '/', decimal(item->attempt, attempt));
         item->lease_expires_at_ms = bl_duration_after(now_ms, settings->lease_ms);
-        cause_t cause = {.cause = "dispatch", .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms,
-                         .dispatch_id = dispatch_id, .policy = policy, .has_score = true, .score = decision.score,
-                         .rationale = decision.criteria, .rationale_count = decision.criteria_count,
-                         .provenance = bl_provenance_is_set(provenance) ? provenance : NULL};
+        bl_provenance_t decided = provenance ? *provenance : bl_provenance_none();
+        decided.late = item->deadline_ms != BL_NO_TIME && item->deadline_ms <= now_ms;
+        cause_t cause = {.cause = "dispatch", .reason = overdue_reason(item, decided.late),
+                         .occurred_at_ms = BL_NO_TIME, .now_ms = now_ms, .dispatch_id = dispatch_id, .policy = policy,
+                         .has_score = true, .score = decision.score, .rationale = decision.criteria,
+                         .rationale_count = decision.criteria_count,
+                         .provenance = bl_provenance_is_set(&decided) ? &decided : NULL};
         record_change(backlog, item, BL_STATE_DISPATCHED, false, &cause);
         bl_dispatch_t dispatch = {item,           dispatch_id,          decision.score,
                                   decision.criteria, decision.criteria_count, decision.policy_name,
@@ -1305,6 +1414,7 @@ void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
         item->timer_due_ms = BL_NO_TIME;
         item->sched_slot = BL_ITEM_NO_SLOT;
         item->held_bytes = 0;
+        item->overdue = false; /* the timers find it again */
         if (!index_add(backlog, item)) {
                 bl_item_destroy(item);
                 return;
@@ -1366,7 +1476,7 @@ static bool reevaluate_one(bl_backlog_t *backlog, bl_item_t *item, int64_t now_m
         if (item->placeholder || bl_state_is_terminal(item->state) || item->state == BL_STATE_DISPATCHED ||
             item->state == BL_STATE_RUNNING || item->state == BL_STATE_FAILED)
                 return false;
-        reevaluate_approval(backlog, item, false);
+        reevaluate_approval(backlog, item, false, now_ms);
         if (item->state != BL_STATE_READY && item->state != BL_STATE_BLOCKED)
                 return false; /* QUEUED or RETRY_WAIT: settled with the new answer when they move on */
         bl_state_t before = item->state;
@@ -1423,12 +1533,21 @@ void bl_backlog_foreach(const bl_backlog_t *backlog, void (*fn)(const bl_item_t 
                         fn(backlog->slots[i].item, opaque);
 }
 
-/* Without a policy every READY task scores the same: the scheduler's tie-break makes it FIFO. */
-static double fifo_score(void *opaque, const bl_item_t *item, int64_t now_ms) {
-        (void)opaque;
-        (void)item;
-        (void)now_ms;
-        return 0;
+/*
+ * The scheduler's score: an overdue task (late, or past its decision
+ * deadline) before any other, FIFO among them (the scheduler's tie-break);
+ * the others as the policy scores them, or all alike without one (FIFO).
+ */
+static double backlog_score(void *opaque, const bl_item_t *item, int64_t now_ms) {
+        const bl_backlog_t *backlog = opaque;
+        if (item->overdue)
+                return INFINITY;
+        return backlog->options.score ? backlog->options.score(backlog->options.policy_opaque, item, now_ms) : 0;
+}
+
+const char *bl_on_deadline_name(bl_on_deadline_t on_deadline) {
+        static const char *const names[BL_ON_DEADLINE__COUNT] = {"expire", "dispatch_late", "escalate"};
+        return (unsigned)on_deadline < BL_ON_DEADLINE__COUNT ? names[on_deadline] : "?";
 }
 
 bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backlog_sink_t *sink) {
@@ -1441,9 +1560,7 @@ bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backl
         backlog->forgotten_through_ms = BL_NO_TIME;
         backlog->slot_count = 1024;
         backlog->slots = calloc(backlog->slot_count, sizeof(*backlog->slots));
-        bl_scheduler_options_t scheduler_options = {options->rescore_interval_ms,
-                                                    options->score ? options->score : fifo_score,
-                                                    options->policy_opaque};
+        bl_scheduler_options_t scheduler_options = {options->rescore_interval_ms, backlog_score, backlog};
         backlog->scheduler = bl_scheduler_new(&scheduler_options);
         if (!backlog->slots || !backlog->scheduler) {
                 bl_backlog_destroy(backlog);

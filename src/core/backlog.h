@@ -90,6 +90,7 @@ typedef struct bl_transition_s {
         const char *event_id; /* NULL when no input event caused it */
         int32_t attempt;
         int64_t at_ms;
+        int64_t from_since_ms; /* when the task entered @p from (its state_since before the change); BL_NO_TIME: none */
         int64_t occurred_at_ms;
         const char *dispatch_id;
         const char *policy;   /* name@version, for dispatches */
@@ -161,6 +162,17 @@ typedef struct bl_decision_s {
         size_t criteria_count;
 } bl_decision_t;
 
+/** What a task's deadline passing before its dispatch does (SPEC §14, the policy's on_deadline). */
+typedef enum {
+        BL_ON_DEADLINE_EXPIRE = 0,    /* EXPIRED, its submission to the DLQ (deadline.expired) */
+        BL_ON_DEADLINE_DISPATCH_LATE, /* dispatched anyway, first of its domain, the decision marked late */
+        BL_ON_DEADLINE_ESCALATE,      /* BLOCKED awaiting approval (cause deadline); once APPROVED, as late */
+        BL_ON_DEADLINE__COUNT
+} bl_on_deadline_t;
+
+/** "expire", "dispatch_late", "escalate" (static); "?" for anything else. */
+const char *bl_on_deadline_name(bl_on_deadline_t on_deadline);
+
 /** What the policy says about one task; starts from the options' defaults. */
 typedef struct bl_task_settings_s {
         int64_t lease_ms;
@@ -168,6 +180,8 @@ typedef struct bl_task_settings_s {
         int64_t retry_cap_ms;
         int32_t max_attempts;       /* unless the task sets its own */
         bool approval_required;     /* BLOCKED until APPROVED (decided once, at submission) */
+        bl_on_deadline_t on_deadline;  /* default expire */
+        int64_t decision_deadline_ms;  /* READY this long: dispatched before any task of a better score; 0: never */
         int64_t max_runtime_ms;     /* RUNNING longer than this fails (runtime_exceeded); 0: no bound */
 } bl_task_settings_t;
 

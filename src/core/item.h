@@ -129,6 +129,7 @@ typedef struct bl_item_s {
         bool approved;
         bool has_payload;
         bool placeholder;       /* not submitted yet; exists to hold dependents that wait for it */
+        bool overdue;           /* backlog's own: READY past its decision deadline, or late: dispatched first */
         char task_id_storage[]; /* where bl_item_new keeps task_id */
 } bl_item_t;
 

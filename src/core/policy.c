@@ -38,7 +38,7 @@
 const bl_policy_fallback_t bl_policy_builtin_fallback = {1000, 300000, 3};
 
 static const char *const criterion_names[BL_POLICY_CRITERIA] = {
-        "business_value", "risk", "sla_urgency", "freshness", "aging", "retry_penalty",
+        "business_value", "risk", "sla_urgency", "freshness", "aging", "retry_penalty", "deadline_risk",
 };
 
 /* The horizons of a policy that names none (bl_horizon_id_t order). */
@@ -256,8 +256,50 @@ static inline double keep_if(bool keep, double value) {
 /* Freshness decays no further than 2^-1000: a normal double, so exp2 never underflows into its slow path. */
 #define FRESHNESS_HALF_LIVES_MAX 1000.0
 
+/* P(X > @p margin_ms) for X normal with mean 0 and @p sd_ms; a step at 0 without spread. */
+static double exceeds(double margin_ms, double sd_ms) {
+        if (!(sd_ms > 0))
+                return margin_ms < 0 ? 1.0 : 0.0;
+        return 0.5 * erfc(margin_ms / (sd_ms * 1.4142135623730951));
+}
+
+double bl_policy_deadline_risk(double left_ms, const bl_capacity_expectation_t *e) {
+        if (!e->known)
+                return 0.0;
+        double runtime_variance = e->runtime_sd_ms * e->runtime_sd_ms;
+        double miss_waiting = exceeds(left_ms - e->wait_ms - e->runtime_ms,
+                                      sqrt(runtime_variance + e->wait_sd_ms * e->wait_sd_ms));
+        double miss_now = exceeds(left_ms - e->start_now_ms - e->runtime_ms, e->runtime_sd_ms);
+        return clamp01(miss_waiting - miss_now);
+}
+
+/*
+ * deadline_risk, off the hot path: only with a weight, a deadline and an
+ * estimate. Raw: the slack left if the task waits its turn (ms; negative:
+ * it would finish late), 0 without an estimate.
+ */
+static void deadline_risk_of(const bl_item_t *item, int64_t now_ms, const bl_capacity_t *capacity, double *raw,
+                             double *normalised) {
+        bl_capacity_expectation_t expectation;
+        *raw = 0.0;
+        *normalised = 0.0;
+        if (!capacity || item->deadline_ms == BL_NO_TIME)
+                return;
+        bl_capacity_expect(capacity, item->kind, &expectation);
+        if (!expectation.known)
+                return;
+        double left_ms = (double)bl_duration_between(now_ms, item->deadline_ms);
+        *raw = left_ms - expectation.wait_ms - expectation.runtime_ms + 0.0;
+        *normalised = bl_policy_deadline_risk(left_ms, &expectation);
+}
+
 double bl_policy_score_in(const bl_policy_t *policy, const bl_domain_policy_t *domain, const bl_item_t *item,
                           int64_t now_ms, bl_criterion_t out[BL_POLICY_CRITERIA]) {
+        return bl_policy_score_with(policy, domain, item, now_ms, NULL, out);
+}
+
+double bl_policy_score_with(const bl_policy_t *policy, const bl_domain_policy_t *domain, const bl_item_t *item,
+                            int64_t now_ms, const bl_capacity_t *capacity, bl_criterion_t out[BL_POLICY_CRITERIA]) {
         double raw[BL_POLICY_CRITERIA], normalised[BL_POLICY_CRITERIA], contribution[BL_POLICY_CRITERIA];
         bool has_deadline = item->deadline_ms != BL_NO_TIME;
         bool has_data = item->data_ready_at_ms != BL_NO_TIME;
@@ -294,6 +336,12 @@ double bl_policy_score_in(const bl_policy_t *policy, const bl_domain_policy_t *d
         raw[BL_CRITERION_RETRY_PENALTY] = (double)item->attempt;
         normalised[BL_CRITERION_RETRY_PENALTY] = clamp01((double)item->attempt / (double)max_attempts);
 
+        raw[BL_CRITERION_DEADLINE_RISK] = 0.0;
+        normalised[BL_CRITERION_DEADLINE_RISK] = 0.0;
+        if (policy->weights[BL_CRITERION_DEADLINE_RISK] != 0.0)
+                deadline_risk_of(item, now_ms, capacity, &raw[BL_CRITERION_DEADLINE_RISK],
+                                 &normalised[BL_CRITERION_DEADLINE_RISK]);
+
         double score = 0.0;
         for (size_t i = 0; i < BL_POLICY_CRITERIA; i++) {
                 contribution[i] = policy->weights[i] * normalised[i];
@@ -318,10 +366,17 @@ double bl_policy_score(const bl_policy_t *policy, const bl_item_t *item, int64_t
 
 double bl_policy_score_task(const bl_policy_t *policy, const bl_item_t *item, int64_t now_ms,
                             bl_criterion_t out[BL_POLICY_CRITERIA], const bl_policy_t **chosen) {
+        return bl_policy_score_task_with(policy, item, now_ms, NULL, out, chosen);
+}
+
+double bl_policy_score_task_with(const bl_policy_t *policy, const bl_item_t *item, int64_t now_ms,
+                                 const bl_capacity_t *capacity, bl_criterion_t out[BL_POLICY_CRITERIA],
+                                 const bl_policy_t **chosen) {
         const bl_policy_t *scorer = bl_policy_for_task(policy, item->task_id);
         if (chosen)
                 *chosen = scorer;
-        return bl_policy_score_in(scorer, bl_policy_domain(scorer, item->kind->domain), item, now_ms, out);
+        return bl_policy_score_with(scorer, bl_policy_domain(scorer, item->kind->domain), item, now_ms, capacity,
+                                    out);
 }
 
 /* ---- guardrails -------------------------------------------------------------------------- */

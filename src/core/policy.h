@@ -1,7 +1,9 @@
 /*
  * policy.h: the scheduling policy of SPEC §4 as plain data: a name and a
- * version, weights that turn six criteria into one score, each domain's
- * worker group, lag bounds, retries and guardrails (quota share, approval
+ * version, weights that turn seven criteria into one score (deadline_risk
+ * reads the domains' capacity estimate, core/capacity.h), each domain's
+ * worker group, lag bounds, retries, what a passed deadline does
+ * (on_deadline, decision_deadline_ms) and guardrails (quota share, approval
  * above a risk threshold), and maybe a canary policy that scores a stable
  * fraction of the tasks; a domain may name a decision agent (SPEC §13) that
  * governs a pilot share of its tasks. Here: scoring, guardrails and the
@@ -20,7 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/backlog.h" /* bl_criterion_t */
+#include "core/backlog.h" /* bl_criterion_t, bl_on_deadline_t */
+#include "core/capacity.h"
 #include "core/item.h"
 #include "core/resilience.h"
 
@@ -32,10 +35,11 @@ typedef enum {
         BL_CRITERION_FRESHNESS,
         BL_CRITERION_AGING,
         BL_CRITERION_RETRY_PENALTY,
+        BL_CRITERION_DEADLINE_RISK, /* needs a capacity estimate (core/capacity.h); 0 without one */
         BL_POLICY_CRITERIA /* how many */
 } bl_criterion_id_t;
 
-/** "business_value", "risk", "sla_urgency", "freshness", "aging", "retry_penalty" (static). */
+/** "business_value", "risk", "sla_urgency", "freshness", "aging", "retry_penalty", "deadline_risk" (static). */
 const char *bl_policy_criterion_name(bl_criterion_id_t criterion);
 
 #define BL_POLICY_WEIGHT_MIN (-10.0)
@@ -90,6 +94,8 @@ typedef struct bl_domain_policy_s {
         double quota_share;             /* [0, 1] of one scheduling round's dispatches, with has_quota */
         bool has_approval;              /* false: no task of the domain needs approval */
         double approval_risk_threshold; /* [0, 1]: risk >= this needs APPROVED first, with has_approval */
+        bl_on_deadline_t on_deadline;   /* what a deadline passed before dispatch does (SPEC §14) */
+        int64_t decision_deadline_ms;   /* READY this long: dispatched first, whatever its score; 0: never */
         bl_agent_policy_t *agent;       /* the domain's agent, owned; NULL: the policy alone decides. Always
                                            NULL in the defaults and in a canary: an agent belongs to a domain */
         bl_resilience_policy_t *resilience; /* runtime bounds, breaker, remediation rules (SPEC §14), owned;
@@ -209,8 +215,9 @@ const bl_domain_policy_t *bl_policy_domain_at(const bl_policy_t *policy, size_t 
 const bl_domain_policy_t *bl_policy_defaults(const bl_policy_t *policy);
 
 /**
- * The score of @p item at @p now_ms: Σ weight_i × criterion_i over the six
- * criteria, each normalised to [0, 1] (docs/policy.md gives the formulas).
+ * The score of @p item at @p now_ms: Σ weight_i × criterion_i over the seven
+ * criteria, each normalised to [0, 1] (docs/policy.md gives the formulas);
+ * deadline_risk is 0 here, without a capacity estimate (bl_policy_score_with).
  * When @p out is not NULL it receives the rationale, one entry per
  * criterion in bl_criterion_id_t order, names static; the contributions add
  * up to the score exactly (summed in that order). No allocation, no lookup
@@ -229,6 +236,18 @@ double bl_policy_score_in(const bl_policy_t *policy, const bl_domain_policy_t *d
                           int64_t now_ms, bl_criterion_t out[BL_POLICY_CRITERIA]);
 
 /**
+ * bl_policy_score_in with the domains' capacity estimate, which the
+ * deadline_risk criterion reads (docs/policy.md gives its model): the
+ * probability that @p item misses its deadline if it waits behind the READY
+ * tasks of its domain, less the probability that it misses it even if it
+ * starts now. @p capacity NULL, a task without a deadline, a domain whose
+ * estimate is not known yet or a weight of 0: deadline_risk is 0 and costs
+ * nothing. @p capacity is only read.
+ */
+double bl_policy_score_with(const bl_policy_t *policy, const bl_domain_policy_t *domain, const bl_item_t *item,
+                            int64_t now_ms, const bl_capacity_t *capacity, bl_criterion_t out[BL_POLICY_CRITERIA]);
+
+/**
  * The score of @p item by the policy that bl_policy_for_task picks for it
  * (the canary for its fraction of tasks, else @p policy), which goes to
  * @p chosen (may be NULL) so that the decision can name it
@@ -236,6 +255,19 @@ double bl_policy_score_in(const bl_policy_t *policy, const bl_domain_policy_t *d
  */
 double bl_policy_score_task(const bl_policy_t *policy, const bl_item_t *item, int64_t now_ms,
                             bl_criterion_t out[BL_POLICY_CRITERIA], const bl_policy_t **chosen);
+
+/** bl_policy_score_task with the capacity estimate that deadline_risk reads (bl_policy_score_with). */
+double bl_policy_score_task_with(const bl_policy_t *policy, const bl_item_t *item, int64_t now_ms,
+                                 const bl_capacity_t *capacity, bl_criterion_t out[BL_POLICY_CRITERIA],
+                                 const bl_policy_t **chosen);
+
+/**
+ * The deadline_risk of a task whose deadline is @p left_ms from now, given
+ * @p expectation (bl_capacity_expect): P(miss | starts at the back of the
+ * queue) - P(miss | starts now), each P(wait + runtime > left) with the
+ * wait and runtime normal. In [0, 1]; 0 when the expectation is not known.
+ */
+double bl_policy_deadline_risk(double left_ms, const bl_capacity_expectation_t *expectation);
 
 /**
  * Whether @p item must wait BLOCKED for an APPROVED event: its domain has

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/capacity.h"
 #include "core/duration.h"
 #include "core/scheduler.h"
 
@@ -96,6 +97,7 @@ typedef struct episode_s {
 
 typedef struct task_s {
         char *task_id;
+        int64_t state_since_ms; /* when its last change of state was recorded: the next one's from_since */
         struct task_s *bucket_next;
         episode_t *open;       /* READY now */
         episode_t *dispatched; /* the last episode, ended by a dispatch, with none READY since */
@@ -106,7 +108,23 @@ typedef struct label_s {
         size_t count;
 } label_t;
 
+/*
+ * A recorded change into or out of DISPATCHED or RUNNING: what the capacity
+ * estimate learns from (results, pickups, runtimes) and the domain's tasks
+ * in flight, replayed in time order with the decisions (deadline_risk).
+ */
+typedef struct capacity_sample_s {
+        int64_t at_ms;
+        int64_t from_since_ms;
+        size_t domain;
+        bl_state_t from, to;
+        bool by_worker; /* not a lease that expired */
+} capacity_sample_t;
+
 struct bl_whatif_s {
+        capacity_sample_t *samples; /* in the order folded */
+        size_t sample_count, sample_capacity;
+        bl_capacity_options_t capacity_options;
         task_t **buckets;
         size_t bucket_count; /* a power of two */
         task_t **tasks;
@@ -153,6 +171,7 @@ bl_whatif_t *bl_whatif_new(void) {
         if (!whatif)
                 return NULL;
         whatif->history_end_ms = BL_NO_TIME;
+        whatif->capacity_options = (bl_capacity_options_t){.window_ms = 60000, .min_samples = 20};
         whatif->bucket_count = 64;
         if (!(whatif->buckets = calloc(whatif->bucket_count, sizeof(*whatif->buckets)))) {
                 bl_whatif_destroy(whatif);
@@ -176,6 +195,7 @@ void bl_whatif_destroy(bl_whatif_t *whatif) {
                 free(whatif->domains[i]);
         for (size_t i = 0; i < whatif->policy_count; i++)
                 free(whatif->policies[i].text);
+        free(whatif->samples);
         free(whatif->episodes);
         free(whatif->tasks);
         free(whatif->buckets);
@@ -324,11 +344,45 @@ static void leave(episode_t *episode, bl_state_t to, int64_t at_ms, int64_t offs
         episode->left_to = to;
 }
 
+bool bl_whatif_set_capacity_options(bl_whatif_t *whatif, const bl_capacity_options_t *options) {
+        bl_capacity_t *check = bl_capacity_new(options);
+        if (!check)
+                return false;
+        bl_capacity_destroy(check);
+        whatif->capacity_options = *options;
+        return true;
+}
+
+static bool is_out(bl_state_t state) {
+        return state == BL_STATE_DISPATCHED || state == BL_STATE_RUNNING;
+}
+
+/* Keeps @p t as a capacity sample when it moves a task into or out of DISPATCHED / RUNNING. */
+static bool keep_sample(bl_whatif_t *whatif, const task_t *task, const bl_transition_t *t, const bl_item_t *item) {
+        if (!t->has_from || t->from == t->to || !(is_out(t->from) || is_out(t->to)) || !item)
+                return true;
+        size_t domain = intern_domain(whatif, item->kind->domain ? item->kind->domain : "");
+        if (domain == SIZE_MAX ||
+            !reserve_one((void **)&whatif->samples, whatif->sample_count, &whatif->sample_capacity,
+                         sizeof(capacity_sample_t)))
+                return false;
+        whatif->samples[whatif->sample_count++] =
+                (capacity_sample_t){t->at_ms, task->state_since_ms, domain, t->from, t->to,
+                                    !t->cause || strcmp(t->cause, "lease_expired") != 0};
+        return true;
+}
+
 bl_err_t bl_whatif_fold(bl_whatif_t *whatif, const bl_transition_t *t, const bl_item_t *item_after, int32_t partition,
                         int64_t offset) {
         task_t *task = find_or_add(whatif, t->task_id ? t->task_id : "");
         if (!task)
                 return BL_ERR_NOMEM;
+        if (!t->has_from)
+                task->state_since_ms = BL_NO_TIME;
+        if (!keep_sample(whatif, task, t, item_after))
+                return BL_ERR_NOMEM;
+        if (!t->has_from || t->from != t->to)
+                task->state_since_ms = t->at_ms;
         whatif->transitions++;
         if (whatif->history_end_ms == BL_NO_TIME || t->at_ms > whatif->history_end_ms)
                 whatif->history_end_ms = t->at_ms;
@@ -386,6 +440,10 @@ typedef struct event_s {
 
 typedef struct sim_s {
         const bl_policy_t *candidate;
+        bl_capacity_t *capacity;            /* the domain's estimate as of the decision time (deadline_risk) */
+        const capacity_sample_t **samples;  /* the domain's, by time */
+        size_t sample_count, samples_fed;
+        int64_t in_flight;                  /* DISPATCHED or RUNNING as recorded, as of the samples fed */
         bl_scheduler_t *scheduler;
         char *domain;    /* the whatif's */
         bl_kind_t kind;  /* only the domain: lent to the items, not interned */
@@ -447,7 +505,23 @@ static event_t pop_event(sim_t *sim) {
 
 static double score_candidate(void *opaque, const bl_item_t *item, int64_t now_ms) {
         const sim_t *sim = opaque;
-        return bl_policy_score_task(sim->candidate, item, now_ms, NULL, NULL);
+        return bl_policy_score_task_with(sim->candidate, item, now_ms, sim->capacity, NULL, NULL);
+}
+
+/*
+ * The capacity estimate as `run` had it at @p now_ms: every sample up to
+ * then learnt, the tasks in flight as recorded, READY as the candidate has
+ * them (its own READY set).
+ */
+static void feed_capacity(sim_t *sim, int64_t now_ms) {
+        for (; sim->samples_fed < sim->sample_count && sim->samples[sim->samples_fed]->at_ms <= now_ms;
+             sim->samples_fed++) {
+                const capacity_sample_t *sample = sim->samples[sim->samples_fed];
+                bl_capacity_observe(sim->capacity, sim->domain, NULL, sample->from, sample->from_since_ms, sample->to,
+                                    sample->by_worker, sample->at_ms);
+                sim->in_flight += (int64_t)is_out(sample->to) - (int64_t)is_out(sample->from);
+        }
+        bl_capacity_set_load(sim->capacity, sim->domain, sim->in_flight, (int64_t)sim->ready_count, now_ms);
 }
 
 static episode_t *episode_of(bl_item_t *item) {
@@ -612,6 +686,7 @@ static void decide(sim_t *sim, episode_t **decisions, size_t first, size_t count
                 sim->now[sim->now_count++] = pop_event(sim);
         }
         expire(sim, now_ms);
+        feed_capacity(sim, now_ms);
         bl_scheduler_rescore(sim->scheduler, now_ms);
         for (size_t i = first; i < first + count && !sim->out_of_memory; i++) {
                 bool changed = false;
@@ -826,6 +901,26 @@ static bool summarise(episode_t **episodes, size_t count, episode_t **decisions,
         return ok;
 }
 
+/* By time; at the same millisecond in the order folded (a task's own changes stay in order). */
+static int compare_samples(const void *a, const void *b) {
+        const capacity_sample_t *x = *(const capacity_sample_t *const *)a, *y = *(const capacity_sample_t *const *)b;
+        if (x->at_ms != y->at_ms)
+                return x->at_ms < y->at_ms ? -1 : 1;
+        return x < y ? -1 : x > y;
+}
+
+/* The samples of @p domain, by time, into @p sim; false when out of memory. */
+static bool domain_samples(const bl_whatif_t *whatif, size_t domain, sim_t *sim) {
+        sim->samples = malloc((whatif->sample_count ? whatif->sample_count : 1) * sizeof(*sim->samples));
+        if (!sim->samples)
+                return false;
+        for (size_t i = 0; i < whatif->sample_count; i++)
+                if (whatif->samples[i].domain == domain)
+                        sim->samples[sim->sample_count++] = &whatif->samples[i];
+        qsort(sim->samples, sim->sample_count, sizeof(*sim->samples), compare_samples);
+        return true;
+}
+
 static bl_err_t run_domain(bl_whatif_t *whatif, const bl_policy_t *candidate, size_t domain, episode_t **episodes,
                            size_t count, bl_whatif_domain_t *out) {
         sim_t sim = {.candidate = candidate, .domain = whatif->domains[domain], .kind.domain = whatif->domains[domain]};
@@ -835,7 +930,8 @@ static bl_err_t run_domain(bl_whatif_t *whatif, const bl_policy_t *candidate, si
         bl_err_t err = BL_ERR_NOMEM;
         out->domain = whatif->domains[domain];
         out->episodes = count;
-        if (!decisions || !(sim.scheduler = bl_scheduler_new(&options)))
+        if (!decisions || !(sim.scheduler = bl_scheduler_new(&options)) ||
+            !(sim.capacity = bl_capacity_new(&whatif->capacity_options)) || !domain_samples(whatif, domain, &sim))
                 goto done;
         for (size_t i = 0; i < count; i++) {
                 episode_t *e = episodes[i];
@@ -877,6 +973,8 @@ static bl_err_t run_domain(bl_whatif_t *whatif, const bl_policy_t *candidate, si
                 err = BL_OK;
 done:
         bl_scheduler_destroy(sim.scheduler);
+        bl_capacity_destroy(sim.capacity);
+        free(sim.samples);
         free(sim.events);
         free(sim.now);
         free(sim.ready);

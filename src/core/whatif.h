@@ -17,7 +17,9 @@
  * The run (bl_whatif_run) replays each domain on its own. The recorded
  * decisions, in time order, are the clock: at each decision time t the
  * candidate picks the best episode of its own READY set by
- * bl_policy_score_task at t, through the scheduler that `run` uses
+ * bl_policy_score_task_with at t (deadline_risk reading a capacity estimate
+ * rebuilt from the history: bl_whatif_set_capacity_options), through the
+ * scheduler that `run` uses
  * (core/scheduler.c: same tie-breaks), re-scored at t, so the counterfactual
  * has the same number of decisions at the same times. Several decisions at
  * the same millisecond are taken one after the other from scores at t.
@@ -60,6 +62,7 @@
 #include <stdint.h>
 
 #include "core/backlog.h"
+#include "core/capacity.h"
 #include "core/item.h"
 #include "core/policy.h"
 #include "base/err.h"
@@ -160,6 +163,17 @@ typedef struct bl_whatif_report_s {
  * BL_ERR_NOMEM (the report is then empty).
  */
 bl_err_t bl_whatif_run(bl_whatif_t *whatif, const bl_policy_t *candidate, bl_whatif_report_t *report);
+
+/**
+ * The capacity estimate the candidate's deadline_risk reads (core/capacity.h):
+ * window and minimum samples, as `run` has them in its config (default 60 s,
+ * 20). The estimate is rebuilt for each domain from the recorded changes into
+ * and out of DISPATCHED and RUNNING, learnt up to each decision time, with the
+ * candidate's own READY set as the READY load; runtimes by domain, not by
+ * task_type (the episodes keep no task_type). False (nothing changed) when
+ * @p options are invalid.
+ */
+bool bl_whatif_set_capacity_options(bl_whatif_t *whatif, const bl_capacity_options_t *options);
 
 void bl_whatif_report_free(bl_whatif_report_t *report);
 

@@ -18,7 +18,12 @@
  * the rate (resume_lag half of it), so that a slower demo still shows the
  * throttle within seconds, and evaluation's breaker counts over 4 s and
  * cools down for 1.5 s (a minute and 30 s in config/policy.json), so that a
- * demo of seconds shows it open and close. The generator is splitmix64: small, seedable, good enough for a
+ * demo of seconds shows it open and close. model_inference also names the
+ * demo's decision agent (demo/agent.c, on loopback at the port given) for
+ * half its tasks: backlogd consults it about the READY tasks a round leaves,
+ * and the slow domain always has some, with deadlines it may miss; a short
+ * timeout and a breaker that opens after 3 failures in a row for 2 s make a
+ * 30-second demo show fallbacks and the breaker. The generator is splitmix64: small, seedable, good enough for a
  * simulation. Pure; any thread (each with its own generator).
  */
 #include "demo/scenario.h"
@@ -35,7 +40,7 @@ const bl_scenario_domain_t bl_scenario_domains[BL_SCENARIO_DOMAINS] = {
         {"remediation", "remediation-workers", 0.15, 16, 100, 300, 200, false},
 };
 
-/* Two numbers are left open: model_inference's max_lag and resume_lag (bl_scenario_policy). */
+/* Left open: model_inference's max_lag, resume_lag and agent (bl_scenario_policy). */
 static const char policy_template[] =
         "{\n"
         "  \"name\": \"platform\",\n"
@@ -52,7 +57,7 @@ static const char policy_template[] =
         "    \"data_preparation\": {\"worker_group\": \"data-prep-workers\", \"max_lag\": 5000, \"resume_lag\": 2500,\n"
         "                         \"quota_share\": 0.3},\n"
         "    \"model_inference\": {\"max_lag\": %d, \"resume_lag\": %d, \"retry_base_ms\": 500,\n"
-        "                        \"retry_cap_ms\": 60000, \"max_attempts\": 5, \"quota_share\": 0.4},\n"
+        "                        \"retry_cap_ms\": 60000, \"max_attempts\": 5, \"quota_share\": 0.4%s},\n"
         "    \"evaluation\": {\"quota_share\": 0.2, \"max_runtime_ms\": 7200000,\n"
         "                   \"breaker\": {\"failure_share\": 0.5, \"window_ms\": 4000, \"min_results\": 10,\n"
         "                               \"cooldown_ms\": 1500, \"probes\": 3}},\n"
@@ -75,12 +80,29 @@ static const char policy_template[] =
         "  }\n"
         "}\n";
 
-char *bl_scenario_policy(double rate, int *slow_max_lag) {
+/* The agent of BL_SCENARIO_AGENT_DOMAIN at @p port on loopback, as members of its domain's section. */
+static void agent_section(int port, char *out, size_t out_size) {
+        if (port <= 0) {
+                out[0] = '\0';
+                return;
+        }
+        snprintf(out, out_size,
+                 ",\n                   \"agent\": {\"url\": \"http://127.0.0.1:%d/decide\", \"pilot_share\": %.2f,\n"
+                 "                             \"timeout_ms\": %d, \"max_candidates\": 100, \"hold_max_ms\": 2000,\n"
+                 "                             \"deadline_margin_ms\": 1000, \"breaker_failures\": %d,\n"
+                 "                             \"breaker_cooldown_ms\": %d}",
+                 port, BL_SCENARIO_PILOT_SHARE, BL_SCENARIO_AGENT_TIMEOUT_MS, BL_SCENARIO_AGENT_BREAKER_FAILURES,
+                 BL_SCENARIO_AGENT_BREAKER_COOLDOWN_MS);
+}
+
+char *bl_scenario_policy(double rate, int agent_port, int *slow_max_lag) {
         int max_lag = rate >= BL_SCENARIO_SLOW_MAX_LAG ? BL_SCENARIO_SLOW_MAX_LAG : rate < 10 ? 10 : (int)rate;
-        int size = snprintf(NULL, 0, policy_template, max_lag, max_lag / 2);
+        char agent[512];
+        agent_section(agent_port, agent, sizeof(agent));
+        int size = snprintf(NULL, 0, policy_template, max_lag, max_lag / 2, agent);
         char *text = size > 0 ? malloc((size_t)size + 1) : NULL;
         if (text)
-                snprintf(text, (size_t)size + 1, policy_template, max_lag, max_lag / 2);
+                snprintf(text, (size_t)size + 1, policy_template, max_lag, max_lag / 2, agent);
         if (slow_max_lag)
                 *slow_max_lag = max_lag;
         return text;

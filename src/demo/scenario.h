@@ -44,12 +44,21 @@ extern const bl_scenario_domain_t bl_scenario_domains[BL_SCENARIO_DOMAINS];
 /** model_inference's max_lag in config/policy.json. */
 #define BL_SCENARIO_SLOW_MAX_LAG 200
 
+/** The domain the demo's decision agent governs a pilot share of (SPEC §13), and its settings. */
+#define BL_SCENARIO_AGENT_DOMAIN "model_inference"
+#define BL_SCENARIO_PILOT_SHARE 0.5
+#define BL_SCENARIO_AGENT_TIMEOUT_MS 100
+#define BL_SCENARIO_AGENT_BREAKER_FAILURES 3
+#define BL_SCENARIO_AGENT_BREAKER_COOLDOWN_MS 2000
+
 /**
  * The policy the pipeline follows at @p rate submissions a second, as JSON
- * (malloc'd; the caller frees it; NULL when out of memory), and the slow
- * domain's max_lag in it through @p slow_max_lag (may be NULL).
+ * (malloc'd; the caller frees it; NULL when out of memory), with the demo's
+ * agent at @p agent_port on 127.0.0.1 for BL_SCENARIO_AGENT_DOMAIN (0: no
+ * agent), and the slow domain's max_lag in it through @p slow_max_lag (may
+ * be NULL).
  */
-char *bl_scenario_policy(double rate, int *slow_max_lag);
+char *bl_scenario_policy(double rate, int agent_port, int *slow_max_lag);
 
 /** The name@version labels of the policy's decisions. */
 #define BL_SCENARIO_POLICY_LABEL "platform@3"

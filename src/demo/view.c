@@ -9,7 +9,18 @@
  * thread updates them. The pipeline refreshes its gauges once a second, so
  * the view does not need to look more often; lag and throttling are sampled
  * more often than they are drawn, to add up the time each domain spent
- * throttled and the highest lag it reached.
+ * throttled and the highest lag it reached. Each domain's capacity estimate
+ * (SPEC §14: its workers' results per second, runtime, drain time) comes
+ * from the capacity gauges, "-" while not known.
+ *
+ * The decision agent of BL_SCENARIO_AGENT_DOMAIN: what it served (the demo
+ * agent's own counters, in the frame) and how backlogd used it, from the
+ * pilot's series split by decided_by: dispatches (the wait histogram's
+ * count), first attempts and deadline misses of the agent's pilot, of the
+ * pilot's fallbacks to the policy and of the control group; and the
+ * pipeline's own account of it: consultations by outcome, the parts of
+ * answers refused by reason, the agent's breaker (sampled, to count how
+ * often it opened).
  *
  * On a terminal the view is redrawn in place (cursor up, clear to end of
  * line); otherwise each period prints one plain line, which a log or a CI
@@ -24,11 +35,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "agent/client.h"
 #include "core/breaker.h"
+#include "core/guardrails.h"
 #include "core/item.h"
 
 #define LINE_MAX_BYTES  512
-#define FRAME_LINES_MAX 24
+#define FRAME_LINES_MAX 32
 
 #define BOLD  "\033[1m"
 #define RED   "\033[1;31m"
@@ -41,6 +54,7 @@ typedef struct domain_view_s {
         bl_metric_series_t *lag, *throttled, *dispatched[2];
         bl_metric_series_t *breaker_state, *breaker_opened; /* its circuit breaker (SPEC §14) */
         int breaker_now; /* 0 closed, 1 open, 2 half-open, as last sampled */
+        bl_metric_series_t *capacity_known, *throughput, *runtime, *drain;
         double max_lag;
         int64_t throttled_ms;
         int throttled_times;
@@ -49,8 +63,25 @@ typedef struct domain_view_s {
         double dispatch_rate;
 } domain_view_t;
 
+/* The rows of the agent's domain, by decided_by. */
+enum { PILOT_AGENT = 0, PILOT_POLICY, PILOT_CONTROL, PILOT_ROWS };
+static const char *const pilot_labels[PILOT_ROWS] = {BL_DEMO_AGENT_LABEL, "policy", "control"};
+static const char *const pilot_names[PILOT_ROWS] = {"the agent", "the policy (fallbacks)", "the control group"};
+
+typedef struct pilot_view_s {
+        bl_metric_series_t *wait, *first_completed, *first_failed, *misses;
+} pilot_view_t;
+
+#define CONSULTATION_OUTCOMES (BL_AGENT_RESULT__COUNT + 1) /* the client's results, and not_sent */
+
 struct bl_view_s {
         FILE *out;
+        pilot_view_t pilot[PILOT_ROWS];
+        bl_metric_series_t *consultations[CONSULTATION_OUTCOMES];
+        bl_metric_series_t *refusals[3][BL_REFUSAL__COUNT]; /* by part: order, hold, escalation */
+        bl_metric_series_t *breaker;
+        int breaker_state;    /* as last sampled: a bl_breaker_state_t */
+        int breaker_openings; /* times it was seen to open */
         bool terminal;
         domain_view_t domains[BL_SCENARIO_DOMAINS];
         bl_metric_series_t *dlq[BL_REASON__COUNT];
@@ -67,6 +98,11 @@ static const bl_state_t shown_states[] = {BL_STATE_READY,   BL_STATE_BLOCKED,   
                                           BL_STATE_DEAD,    BL_STATE_EXPIRED};
 static const char *const shown_headers[] = {"ready", "blocked", "sent", "running", "retry", "done", "dead", "expired"};
 #define SHOWN_STATES (sizeof(shown_states) / sizeof(shown_states[0]))
+
+/* The outcome label of consultations: the client's results, then not_sent (refused before it left). */
+static const char *outcome_name(int outcome) {
+        return outcome < BL_AGENT_RESULT__COUNT ? bl_agent_result_name((bl_agent_result_t)outcome) : "not_sent";
+}
 
 bl_view_t *bl_view_new(const bl_metrics_backlogd_t *metrics, const bl_config_t *config, FILE *out, bool terminal) {
         bl_view_t *view = calloc(1, sizeof(*view));
@@ -96,9 +132,32 @@ bl_view_t *bl_view_new(const bl_metrics_backlogd_t *metrics, const bl_config_t *
                         bl_metrics_series(metrics->dispatch_decisions, domain->name, BL_SCENARIO_POLICY_LABEL);
                 domain->dispatched[1] =
                         bl_metrics_series(metrics->dispatch_decisions, domain->name, BL_SCENARIO_CANARY_LABEL);
+                domain->capacity_known = bl_metrics_series(metrics->capacity_known, domain->name);
+                domain->throughput = bl_metrics_series(metrics->capacity_throughput, domain->name);
+                domain->runtime = bl_metrics_series(metrics->capacity_runtime_seconds, domain->name);
+                domain->drain = bl_metrics_series(metrics->capacity_drain_seconds, domain->name);
         }
         for (int r = 1; r < BL_REASON__COUNT; r++)
                 view->dlq[r] = bl_metrics_series(metrics->dlq_records, bl_reason_name((bl_reason_t)r));
+        for (int g = 0; g < PILOT_ROWS; g++) {
+                pilot_view_t *row = &view->pilot[g];
+                row->wait = bl_metrics_series(metrics->pilot_wait_seconds, BL_SCENARIO_AGENT_DOMAIN, pilot_labels[g]);
+                row->first_completed = bl_metrics_series(metrics->pilot_first_attempts, BL_SCENARIO_AGENT_DOMAIN,
+                                                         pilot_labels[g], "completed");
+                row->first_failed = bl_metrics_series(metrics->pilot_first_attempts, BL_SCENARIO_AGENT_DOMAIN,
+                                                      pilot_labels[g], "failed");
+                row->misses = bl_metrics_series(metrics->pilot_deadline_misses, BL_SCENARIO_AGENT_DOMAIN,
+                                                pilot_labels[g]);
+        }
+        for (int r = 0; r < CONSULTATION_OUTCOMES; r++)
+                view->consultations[r] =
+                        bl_metrics_series(metrics->agent_consultations, BL_SCENARIO_AGENT_DOMAIN, outcome_name(r));
+        for (int part = 0; part < 3; part++)
+                for (int r = 0; r < BL_REFUSAL__COUNT; r++)
+                        view->refusals[part][r] = bl_metrics_series(
+                                metrics->agent_refusals, BL_SCENARIO_AGENT_DOMAIN,
+                                bl_agent_part_name((bl_agent_part_t)part), bl_refusal_name((bl_refusal_t)r));
+        view->breaker = bl_metrics_series(metrics->agent_breaker_state, BL_SCENARIO_AGENT_DOMAIN);
         view->events_in = bl_metrics_series(metrics->ingest_events, events);
         view->results_in = bl_metrics_series(metrics->ingest_events, results);
         view->control_in = bl_metrics_series(metrics->ingest_events, control); /* the approvals the traffic sends */
@@ -120,6 +179,20 @@ void bl_view_destroy(bl_view_t *view) {
 static uint64_t count(const bl_metric_series_t *series) {
         double value = bl_metric_value(series);
         return value > 0 ? (uint64_t)(value + 0.5) : 0;
+}
+
+static bool capacity_known(const domain_view_t *domain) {
+        return bl_metric_value(domain->capacity_known) > 0.5;
+}
+
+/* "12.3/s  run 1.2 s  drains in 40 s" for @p domain, or why not yet. */
+static void append_capacity(char *line, size_t size, const domain_view_t *domain) {
+        size_t used = strlen(line);
+        if (!capacity_known(domain))
+                snprintf(line + used, size - used, "%7s %8s %9s  not known yet", "-", "-", "-");
+        else
+                snprintf(line + used, size - used, "%7.1f %7.2fs %8.1fs", bl_metric_value(domain->throughput),
+                         bl_metric_value(domain->runtime), bl_metric_value(domain->drain));
 }
 
 static uint64_t dispatched(const domain_view_t *domain) {
@@ -154,6 +227,10 @@ void bl_view_sample(bl_view_t *view, int64_t now_ms) {
                 domain->was_throttled = throttled;
                 domain->breaker_now = (int)(bl_metric_value(domain->breaker_state) + 0.5);
         }
+        int breaker = (int)(bl_metric_value(view->breaker) + 0.5);
+        if (breaker == BL_BREAKER_OPEN && view->breaker_state != BL_BREAKER_OPEN)
+                view->breaker_openings++;
+        view->breaker_state = breaker >= 0 && breaker < BL_BREAKER__COUNT ? breaker : BL_BREAKER_CLOSED;
         view->last_sample_ms = now_ms;
 }
 
@@ -249,6 +326,71 @@ static void fit(char *line, int columns) {
         }
 }
 
+/* First attempts ended, and the share that completed (-1 without any). */
+static double first_attempt_rate(const pilot_view_t *row, uint64_t *ended) {
+        uint64_t completed = count(row->first_completed);
+        *ended = completed + count(row->first_failed);
+        return *ended ? (double)completed / (double)*ended : -1;
+}
+
+/* "agent" and "pilot" lines: what the agent served, and who decided its domain's dispatches. */
+static void agent_lines(const bl_view_t *view, const bl_view_frame_t *frame, char *served, char *pilot) {
+        const bl_demo_agent_stats_t *a = &frame->agent;
+        uint64_t ended;
+        snprintf(served, LINE_MAX_BYTES,
+                 "%s on %.0f %% of %s: %llu consultations, %llu answered, %llu too late, %llu failed (500), "
+                 "%llu garbage; %llu holds asked, %llu parts to refuse",
+                 BL_DEMO_AGENT_LABEL, 100.0 * BL_SCENARIO_PILOT_SHARE, BL_SCENARIO_AGENT_DOMAIN,
+                 (unsigned long long)a->requests, (unsigned long long)a->answered, (unsigned long long)a->slow,
+                 (unsigned long long)a->failed, (unsigned long long)a->garbage, (unsigned long long)a->holds,
+                 (unsigned long long)a->baits);
+        snprintf(pilot, LINE_MAX_BYTES, "dispatched by");
+        for (int g = 0; g < PILOT_ROWS; g++) {
+                double rate = first_attempt_rate(&view->pilot[g], &ended);
+                append(pilot, "%s %s %llu", g ? "," : "", g == PILOT_AGENT ? BL_DEMO_AGENT_LABEL : pilot_labels[g],
+                       (unsigned long long)count(view->pilot[g].wait));
+                if (rate >= 0)
+                        append(pilot, " (%.0f %% first try)", 100.0 * rate);
+        }
+}
+
+static uint64_t refused_total(const bl_view_t *view) {
+        uint64_t total = 0;
+        for (int part = 0; part < 3; part++)
+                for (int r = 0; r < BL_REFUSAL__COUNT; r++)
+                        total += count(view->refusals[part][r]);
+        return total;
+}
+
+/* "consultations" and "refused" lines: how backlogd's consultations ended, what it refused, the breaker. */
+static void consultation_lines(const bl_view_t *view, char *consulted, char *refused) {
+        bool any = false;
+        consulted[0] = refused[0] = '\0';
+        for (int r = 0; r < CONSULTATION_OUTCOMES; r++)
+                if (count(view->consultations[r]) || r == BL_AGENT_ANSWERED) {
+                        append(consulted, "%s%s %llu", any ? ", " : "", outcome_name(r),
+                               (unsigned long long)count(view->consultations[r]));
+                        any = true;
+                }
+        append(consulted, "; breaker %s (opened %d time%s)",
+               bl_breaker_state_name((bl_breaker_state_t)view->breaker_state), view->breaker_openings,
+               view->breaker_openings == 1 ? "" : "s");
+        append(refused, "%llu part%s refused", (unsigned long long)refused_total(view),
+               refused_total(view) == 1 ? "" : "s");
+        any = false;
+        for (int part = 0; part < 3; part++)
+                for (int r = 0; r < BL_REFUSAL__COUNT; r++)
+                        if (count(view->refusals[part][r])) {
+                                append(refused, "%s%s %s %llu", any ? ", " : ": ",
+                                       bl_agent_part_name((bl_agent_part_t)part), bl_refusal_name((bl_refusal_t)r),
+                                       (unsigned long long)count(view->refusals[part][r]));
+                                any = true;
+                        }
+        append(refused, "; %llu pilot dispatch%s by the policy (fallbacks)",
+               (unsigned long long)count(view->pilot[PILOT_POLICY].wait),
+               count(view->pilot[PILOT_POLICY].wait) == 1 ? "" : "es");
+}
+
 static void draw_terminal(bl_view_t *view, const bl_view_frame_t *frame) {
         frame_lines_t lines = {.count = 0};
         char *line = next_line(&lines);
@@ -301,6 +443,15 @@ static void draw_terminal(bl_view_t *view, const bl_view_frame_t *frame) {
 
         next_line(&lines);
         line = next_line(&lines);
+        append(line, BOLD "%-16s %7s %8s %9s" RESET, "capacity", "done/s", "runtime", "drains in");
+        for (int d = 0; d < BL_SCENARIO_DOMAINS; d++) {
+                line = next_line(&lines);
+                append(line, "%-16s ", view->domains[d].name);
+                append_capacity(line, LINE_MAX_BYTES, &view->domains[d]);
+        }
+
+        next_line(&lines);
+        line = next_line(&lines);
         append(line, BOLD "%-16s" RESET, "dead letters");
         if (!dlq_total(view))
                 append(line, " none yet");
@@ -316,6 +467,20 @@ static void draw_terminal(bl_view_t *view, const bl_view_frame_t *frame) {
                        (unsigned long long)count(view->dlq[r]));
                 on_line++;
         }
+
+        char served[LINE_MAX_BYTES], pilot[LINE_MAX_BYTES];
+        agent_lines(view, frame, served, pilot);
+        next_line(&lines);
+        line = next_line(&lines);
+        append(line, BOLD "%-16s" RESET " %s", "agent", served);
+        line = next_line(&lines);
+        append(line, BOLD "%-16s" RESET " %s", "pilot", pilot);
+        char consulted[LINE_MAX_BYTES], refused[LINE_MAX_BYTES];
+        consultation_lines(view, consulted, refused);
+        line = next_line(&lines);
+        append(line, BOLD "%-16s" RESET " %s", "consultations", consulted);
+        line = next_line(&lines);
+        append(line, BOLD "%-16s" RESET " %s", "guardrails", refused);
 
         if (view->drawn_lines)
                 fprintf(view->out, "\033[%dF", view->drawn_lines); /* back to the first line of the last frame */
@@ -343,6 +508,12 @@ static void draw_plain(bl_view_t *view, const bl_view_frame_t *frame) {
                        : view->domains[d].breaker_now == 2 ? " BREAKER HALF-OPEN"
                                                            : "",
                        d + 1 < BL_SCENARIO_DOMAINS ? "," : "");
+        append(line, "; agent %llu answered, %llu failed, %llu late, breaker %s; %s by %s %llu, policy %llu, control %llu",
+               (unsigned long long)frame->agent.answered,
+               (unsigned long long)(frame->agent.failed + frame->agent.garbage), (unsigned long long)frame->agent.slow,
+               bl_breaker_state_name((bl_breaker_state_t)view->breaker_state), BL_SCENARIO_AGENT_DOMAIN, BL_DEMO_AGENT_LABEL, (unsigned long long)count(view->pilot[PILOT_AGENT].wait),
+               (unsigned long long)count(view->pilot[PILOT_POLICY].wait),
+               (unsigned long long)count(view->pilot[PILOT_CONTROL].wait));
         fprintf(view->out, "%s\n", line);
         fflush(view->out);
 }
@@ -374,6 +545,69 @@ static uint64_t pills_for(const bl_traffic_stats_t *traffic, bl_reason_t reason)
         return total;
 }
 
+/* The agent's part of the summary: what it served, and each group of its domain. */
+static json_t *agent_json(const bl_view_t *view, const bl_view_frame_t *frame) {
+        const bl_demo_agent_stats_t *a = &frame->agent;
+        json_t *groups = json_object();
+        for (int g = 0; groups && g < PILOT_ROWS; g++) {
+                uint64_t ended;
+                double rate = first_attempt_rate(&view->pilot[g], &ended);
+                json_object_set_new(groups, pilot_labels[g],
+                                    json_pack("{s:I, s:I, s:I, s:o, s:I}", "dispatched",
+                                              (json_int_t)count(view->pilot[g].wait), "first_attempts",
+                                              (json_int_t)ended, "first_attempts_completed",
+                                              (json_int_t)count(view->pilot[g].first_completed),
+                                              "first_attempt_success_rate", rate >= 0 ? json_real(rate) : json_null(),
+                                              "deadline_misses", (json_int_t)count(view->pilot[g].misses)));
+        }
+        json_t *consultations = json_object(), *refusals = json_object();
+        for (int r = 0; consultations && r < CONSULTATION_OUTCOMES; r++)
+                json_object_set_new(consultations, outcome_name(r),
+                                    json_integer((json_int_t)count(view->consultations[r])));
+        for (int part = 0; refusals && part < 3; part++)
+                for (int r = 0; r < BL_REFUSAL__COUNT; r++)
+                        if (count(view->refusals[part][r])) {
+                                char name[64];
+                                snprintf(name, sizeof(name), "%s.%s", bl_agent_part_name((bl_agent_part_t)part),
+                                         bl_refusal_name((bl_refusal_t)r));
+                                json_object_set_new(refusals, name,
+                                                    json_integer((json_int_t)count(view->refusals[part][r])));
+                        }
+        return json_pack("{s:s, s:s, s:f, s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:o, s:s, "
+                         "s:i}",
+                         "domain",
+                         BL_SCENARIO_AGENT_DOMAIN, "decided_by", BL_DEMO_AGENT_LABEL, "pilot_share",
+                         BL_SCENARIO_PILOT_SHARE, "timeout_ms", BL_SCENARIO_AGENT_TIMEOUT_MS, "served", "requests",
+                         (json_int_t)a->requests, "answered", (json_int_t)a->answered, "too_late", (json_int_t)a->slow,
+                         "failed", (json_int_t)a->failed, "garbage", (json_int_t)a->garbage, "ordered",
+                         (json_int_t)a->ordered, "holds", (json_int_t)a->holds, "parts_to_refuse",
+                         (json_int_t)a->baits, "groups", groups, "consultations", consultations, "refusals", refusals,
+                         "breaker", bl_breaker_state_name((bl_breaker_state_t)view->breaker_state),
+                         "breaker_openings", view->breaker_openings);
+}
+
+static void agent_text(const bl_view_t *view, const bl_view_frame_t *frame, FILE *out) {
+        char served[LINE_MAX_BYTES], pilot[LINE_MAX_BYTES];
+        agent_lines(view, frame, served, pilot);
+        char consulted[LINE_MAX_BYTES], refused[LINE_MAX_BYTES];
+        consultation_lines(view, consulted, refused);
+        fprintf(out, "\nthe decision agent  %s\n", served);
+        fprintf(out, "%-20s%s\n%-20s%s\n", "consultations", consulted, "guardrails", refused);
+        fprintf(out, "%-17s %10s %16s %15s\n", BL_SCENARIO_AGENT_DOMAIN, "dispatched", "first try ok", "deadline misses");
+        for (int g = 0; g < PILOT_ROWS; g++) {
+                uint64_t ended;
+                double rate = first_attempt_rate(&view->pilot[g], &ended);
+                char first[48] = "-";
+                if (rate >= 0)
+                        snprintf(first, sizeof(first), "%llu/%llu %3.0f %%",
+                                 (unsigned long long)count(view->pilot[g].first_completed), (unsigned long long)ended,
+                                 100.0 * rate);
+                fprintf(out, "  %-22s %7llu %16s %15llu\n", pilot_names[g],
+                        (unsigned long long)count(view->pilot[g].wait), first,
+                        (unsigned long long)count(view->pilot[g].misses));
+        }
+}
+
 static json_t *summary_json(const bl_view_t *view, const bl_view_frame_t *frame, const bl_view_outcome_t *outcome) {
         const bl_traffic_stats_t *traffic = &frame->traffic;
         json_t *root = json_object(), *domains = json_object(), *backlog = json_object(), *dlq = json_object(),
@@ -402,8 +636,12 @@ static json_t *summary_json(const bl_view_t *view, const bl_view_frame_t *frame,
                 for (int s = 0; s < BL_STATE__COUNT; s++)
                         json_object_set_new(states, bl_state_name((bl_state_t)s),
                                             json_integer((json_int_t)count(domain->items[s])));
+                json_t *capacity = json_pack("{s:b, s:f, s:f, s:f}", "known", capacity_known(domain),
+                                             "throughput_per_s", bl_metric_value(domain->throughput), "runtime_s",
+                                             bl_metric_value(domain->runtime), "drain_s",
+                                             bl_metric_value(domain->drain));
                 json_object_set_new(domains, domain->name,
-                                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:b, s:f, s:f, s:i, s:I, s:s, s:o}",
+                                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:b, s:f, s:f, s:i, s:I, s:s, s:o, s:o}",
                                               "dispatched", (json_int_t)dispatched(domain), "started",
                                               (json_int_t)workers->taken, "retried", (json_int_t)workers->retries_taken,
                                               "completed", (json_int_t)workers->completed, "failed_retryable",
@@ -414,7 +652,7 @@ static json_t *summary_json(const bl_view_t *view, const bl_view_frame_t *frame,
                                               domain->throttled_times, "breaker_opened",
                                               (json_int_t)count(domain->breaker_opened), "breaker",
                                               bl_breaker_state_name((bl_breaker_state_t)domain->breaker_now),
-                                              "backlog", states));
+                                              "backlog", states, "capacity", capacity));
                 total_dispatched += dispatched(domain);
                 completed += workers->completed;
                 failed_retryable += workers->failed_retryable;
@@ -449,6 +687,7 @@ static json_t *summary_json(const bl_view_t *view, const bl_view_frame_t *frame,
         json_object_set_new(
                 root, "policy",
                 json_pack("{s:s, s:s}", "main", BL_SCENARIO_POLICY_LABEL, "canary", BL_SCENARIO_CANARY_LABEL));
+        json_object_set_new(root, "agent", agent_json(view, frame));
         json_object_set_new(root, "note", json_string(mock_note));
         return root;
 }
@@ -523,6 +762,14 @@ static void summary_text(const bl_view_t *view, const bl_view_frame_t *frame, co
                 fprintf(out, "\n");
         }
 
+        fprintf(out, "\n%-17s %7s %8s %9s   (each domain's capacity estimate at the end)\n", "capacity", "done/s",
+                "runtime", "drains in");
+        for (int d = 0; d < BL_SCENARIO_DOMAINS; d++) {
+                char line[LINE_MAX_BYTES] = "";
+                append_capacity(line, sizeof(line), &view->domains[d]);
+                fprintf(out, "%-17s %s\n", view->domains[d].name, line);
+        }
+
         fprintf(out, "\ndead letters%s\n", outcome->dlq_read_back ? " (read back from backlog.dlq)" : "");
         for (int r = 1; r < BL_REASON__COUNT; r++) {
                 uint64_t letters = dlq_count(view, outcome, (bl_reason_t)r), pills = pills_for(traffic, (bl_reason_t)r);
@@ -533,6 +780,7 @@ static void summary_text(const bl_view_t *view, const bl_view_frame_t *frame, co
                         fprintf(out, "   (%llu poison pill%s sent)", (unsigned long long)pills, pills == 1 ? "" : "s");
                 fprintf(out, "\n");
         }
+        agent_text(view, frame, out);
         fprintf(out, "\ntransactions: %llu committed, %llu aborted. %s\n", (unsigned long long)count(view->committed),
                 (unsigned long long)count(view->aborted), mock_note);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "core/reason.h"
+#include "demo/agent.h"
 #include "demo/scenario.h"
 #include "demo/traffic.h"
 #include "demo/workers.h"
@@ -29,6 +30,7 @@ typedef struct bl_view_frame_s {
         const char *bootstraps;
         bl_traffic_stats_t traffic;
         bl_workers_stats_t workers[BL_SCENARIO_DOMAINS];
+        bl_demo_agent_stats_t agent; /* what the demo's agent served */
 } bl_view_frame_t;
 
 /** How the run ended, for the summary. */

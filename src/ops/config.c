@@ -162,6 +162,12 @@ const conf_key_t bl_config_keys[] = {
         {"backlog.rescore_interval_ms", CONF_INT, FIELD(backlog_rescore_interval_ms), "1000", 0, 3600000, NULL, NULL,
          0, "The READY tasks are scored again at most this often, so that aging, deadline urgency and freshness "
             "stay current (0: only when a task becomes READY)."},
+        {"capacity.window_ms", CONF_INT, FIELD(capacity_window_ms), "60000", 1000, 3600000, NULL, NULL, 0,
+         "The capacity estimate of each domain (SPEC §14) counts its workers' results over this long: throughput, "
+         "drain time, predicted starts and the deadline_risk criterion follow the workers this fast."},
+        {"capacity.min_samples", CONF_INT, FIELD(capacity_min_samples), "20", 1, 1000000, NULL, NULL, 0,
+         "A domain's capacity estimate is known once it saw this many results in the window and this many "
+         "runtimes; before, deadline_risk is 0 and the estimate is shown as unknown."},
         {"backlog.max_ready_items", CONF_INT, FIELD(backlog_max_ready_items), "1000000", 1, 100000000, NULL, NULL,
          0, "Input backpressure: at this many READY tasks the instance pauses tasks.events (and keeps polling)."},
         {"backlog.resume_ready_items", CONF_INT, FIELD(backlog_resume_ready_items), "800000", 0, 100000000, NULL,

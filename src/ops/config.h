@@ -63,6 +63,8 @@ typedef struct bl_config_s {
         int64_t backlog_retention_ms;
         int64_t backlog_dedup_window;
         int64_t backlog_rescore_interval_ms;
+        int64_t capacity_window_ms;   /* the capacity estimate's window of results (core/capacity.h) */
+        int64_t capacity_min_samples; /* results and runtimes before an estimate is known */
         int64_t backlog_max_ready_items;
         int64_t backlog_resume_ready_items;
         int64_t backlog_max_memory_bytes;

@@ -633,6 +633,9 @@ static const double decision_buckets[] = {0.00001, 0.000025, 0.00005, 0.0001, 0.
 /* A commit is a round trip to the transaction coordinator, and worse under load. */
 static const double commit_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                         0.25,  0.5,    1,     2.5,  5,     10,   30};
+/* A task's wait for dispatch: from a blink to an hour behind a throttled domain. */
+static const double pilot_wait_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,   2.5,
+                                            5,    10,    30,   60,  120,  300, 900, 3600};
 
 /* A task's wait and its whole life: from milliseconds to a day. */
 static const double task_time_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,    2.5,   5,
@@ -766,6 +769,28 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
           "Time from a task's submission (its occurred_at) to its completion, by domain.", "domain",
           task_time_buckets, COUNT_OF(task_time_buckets)},
          SLOT(task_end_to_end_seconds)},
+        {{"backlogd_capacity_known", BL_METRIC_GAUGE,
+          "1 once the domain's capacity estimate has capacity.min_samples results in its window and as many "
+          "runtimes (the other capacity gauges and deadline_risk hold from then on), else 0.",
+          "domain", NULL, 0},
+         SLOT(capacity_known)},
+        {{"backlogd_capacity_throughput_per_second", BL_METRIC_GAUGE,
+          "Results of the domain's workers per second over capacity.window_ms: their capacity while tasks wait "
+          "READY, the arrival rate otherwise.",
+          "domain", NULL, 0},
+         SLOT(capacity_throughput)},
+        {{"backlogd_capacity_pickup_seconds", BL_METRIC_GAUGE,
+          "Mean time from a dispatch to the worker's STARTED (DISPATCHED -> RUNNING), recently.", "domain", NULL, 0},
+         SLOT(capacity_pickup_seconds)},
+        {{"backlogd_capacity_runtime_seconds", BL_METRIC_GAUGE,
+          "Mean time from STARTED to COMPLETED of the domain's tasks, every task_type, recently.", "domain", NULL,
+          0},
+         SLOT(capacity_runtime_seconds)},
+        {{"backlogd_capacity_drain_seconds", BL_METRIC_GAUGE,
+          "Predicted time to run what the domain has in flight and READY at its throughput; 0 while the estimate "
+          "is not known.",
+          "domain", NULL, 0},
+         SLOT(capacity_drain_seconds)},
         {{"backlogd_agent_consultations_total", BL_METRIC_COUNTER,
           "Consultations of the domain's decision agent, by outcome: answered, timeout, http_error, redirect, tls, "
           "unreachable, too_large, malformed, invalid, cancelled, internal, not_sent (refused before it left).",
@@ -785,6 +810,21 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
           "Parts of the agent's answers that a guardrail refused, by part (order, hold, escalation) and reason.",
           "domain,part,reason", NULL, 0},
          SLOT(agent_refusals)},
+        {{"backlogd_pilot_wait_seconds", BL_METRIC_HISTOGRAM,
+          "Wait READY -> DISPATCHED in a domain with a decision agent, by who decided the dispatch: the agent's "
+          "name@version (the pilot), policy (a pilot task the policy decided) or control (the control group).",
+          "domain,decided_by", pilot_wait_buckets, COUNT_OF(pilot_wait_buckets)},
+         SLOT(pilot_wait_seconds)},
+        {{"backlogd_pilot_deadline_misses_total", BL_METRIC_COUNTER,
+          "Tasks of a domain with a decision agent that ended EXPIRED or COMPLETED after their deadline, by who "
+          "decided their last dispatch (or held them): name@version, policy or control.",
+          "domain,decided_by", NULL, 0},
+         SLOT(pilot_deadline_misses)},
+        {{"backlogd_pilot_first_attempts_total", BL_METRIC_COUNTER,
+          "First attempts ended in a domain with a decision agent, by who decided their dispatch and by outcome: "
+          "completed, or failed (anything else).",
+          "domain,decided_by,outcome", NULL, 0},
+         SLOT(pilot_first_attempts)},
 };
 const size_t bl_metrics_catalogue_count = COUNT_OF(bl_metrics_catalogue);
 

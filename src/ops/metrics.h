@@ -163,10 +163,19 @@ typedef struct bl_metrics_backlogd_s {
         bl_metric_t *task_outcomes;              /* counter {domain,policy,outcome}: completed, failed, dead */
         bl_metric_t *task_wait_seconds;          /* histogram {domain}: READY -> DISPATCHED */
         bl_metric_t *task_end_to_end_seconds;    /* histogram {domain}: SUBMITTED -> COMPLETED */
+        bl_metric_t *capacity_known;             /* gauge {domain}: 1 once its capacity estimate has enough samples */
+        bl_metric_t *capacity_throughput;        /* gauge {domain}: its workers' results per second, recently */
+        bl_metric_t *capacity_pickup_seconds;    /* gauge {domain}: mean DISPATCHED -> STARTED */
+        bl_metric_t *capacity_runtime_seconds;   /* gauge {domain}: mean STARTED -> COMPLETED */
+        bl_metric_t *capacity_drain_seconds;     /* gauge {domain}: time to run what is in flight and READY */
         bl_metric_t *agent_consultations;        /* counter {domain,outcome}: consultations of the domain's agent */
         bl_metric_t *agent_consultation_seconds; /* histogram {domain}: time a consultation took, to its end */
         bl_metric_t *agent_breaker_state;        /* gauge {domain}: the agent's breaker, 0 closed, 1 open, 2 half-open */
         bl_metric_t *agent_refusals;             /* counter {domain,part,reason}: parts of answers refused */
+        /* An agent's pilot against its control group (SPEC §13), decided_by: name@version, policy or control */
+        bl_metric_t *pilot_wait_seconds;         /* histogram {domain,decided_by}: READY -> DISPATCHED */
+        bl_metric_t *pilot_deadline_misses;      /* counter {domain,decided_by}: EXPIRED or completed late */
+        bl_metric_t *pilot_first_attempts;       /* counter {domain,decided_by,outcome}: attempt 1 ended */
 } bl_metrics_backlogd_t;
 
 /**

@@ -355,12 +355,13 @@ static size_t candidate_visits(const bl_agent_policy_t *agent) {
         return visits > CANDIDATE_VISITS_MAX ? CANDIDATE_VISITS_MAX : (size_t)visits + 1;
 }
 
-static bl_agent_context_t context_of(const bl_pipeline_t *p, const char *domain_name, size_t credit) {
+static bl_agent_context_t context_of(const bl_pipeline_t *p, const char *domain_name, size_t credit, int64_t now) {
         bl_agent_context_t context = bl_agent_context_unknown();
         context.credit = credit == SIZE_MAX ? -1 : (int64_t)credit;
         context.lag = bl_credit_outstanding(p->credit, domain_name);
         context.throttled = bl_credit_throttled(p->credit, domain_name);
         context.ready = (int64_t)bl_backlog_ready_in(p->backlog, domain_name);
+        bl_estimate_agent_context(p, domain_name, now, &context); /* throughput and drain time, once known */
         return context;
 }
 
@@ -391,10 +392,10 @@ static bool send_consultation(bl_pipeline_t *p, consult_domain_t *domain, const 
                 if (*at <= ' ' || *at > '~')
                         *at = '_'; /* a host name is printable already; the id must be */
         for (size_t i = 0; candidates && rationales && i < count; i++)
-                bl_agent_candidate_of(p->policy, items[i], now, rationales[i], &candidates[i]);
+                bl_agent_candidate_of(p->policy, items[i], now, p->capacity, rationales[i], &candidates[i]);
         bl_agent_request_t request = {.domain = domain_name, .consultation_id = id, .now_ms = now,
                                       .candidates = candidates, .candidate_count = count,
-                                      .context = context_of(p, domain_name, credit)};
+                                      .context = context_of(p, domain_name, credit, now)};
         bl_err_t err = candidates && rationales
                                ? bl_agent_client_consult(p->consult->client, agent, &request, errstr, sizeof(errstr))
                                : BL_ERR_NOMEM;

@@ -24,6 +24,16 @@
  * state in observe.health and copies it to the HTTP server, which judges it
  * at each request (bl_http_health_failing); a change of verdict is logged
  * here, once.
+ *
+ * The pilot of a domain's decision agent (SPEC §13) against its control
+ * group: every transition written passes through the live fold of
+ * core/pilot.c (bl_observe_transition), the same fold as `backlogd pilot
+ * report`, which follows the tasks of domains with an agent and says what
+ * each transition counted: a wait, the end of a first attempt, a deadline
+ * miss, each in the row of who decided (decided_by: the agent's
+ * name@version, policy, control). The series of (domain, decided_by) are
+ * looked up once and kept; the fold bounds the rows per domain, so the
+ * labels are bounded too (never a task id).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -34,6 +44,8 @@
 
 #include "base/log.h"
 #include "core/guardrails.h"
+#include "core/pilot.h"
+#include "core/policy.h"
 #include "pipeline/pipeline_int.h"
 
 #define GAUGE_TICK_MS 100     /* the gauges other modules count for: lag and throttling change fast */
@@ -87,6 +99,114 @@ static void make_series(bl_pipeline_t *p) {
         o->aborts_in_row = bl_metrics_series(m->pipeline_aborts_in_row);
 }
 
+/* ---- an agent's pilot against its control group (SPEC §13) -------------------------- */
+
+/* The series of one (domain, decided_by). */
+typedef struct pilot_series_s {
+        char *domain, *decided_by;
+        bl_metric_series_t *wait, *misses, *completed, *failed;
+} pilot_series_t;
+
+struct bl_observe_pilot_s {
+        pilot_series_t *entries;
+        size_t count, capacity;
+        bool out_of_memory_logged;
+};
+
+static void close_pilot(bl_observe_t *o) {
+        for (size_t i = 0; o->pilot_series && i < o->pilot_series->count; i++) {
+                free(o->pilot_series->entries[i].domain);
+                free(o->pilot_series->entries[i].decided_by);
+        }
+        if (o->pilot_series)
+                free(o->pilot_series->entries);
+        free(o->pilot_series);
+        bl_pilot_destroy(o->pilot);
+        o->pilot_series = NULL;
+        o->pilot = NULL;
+}
+
+static bool open_pilot(bl_observe_t *o) {
+        o->pilot = bl_pilot_new_live();
+        o->pilot_series = calloc(1, sizeof(*o->pilot_series));
+        return o->pilot && o->pilot_series;
+}
+
+/* The series of (@p domain, @p decided_by), made at its first use; NULL when out of memory. */
+static pilot_series_t *pilot_series(bl_observe_t *o, const char *domain, const char *decided_by) {
+        struct bl_observe_pilot_s *all = o->pilot_series;
+        const bl_metrics_backlogd_t *m = &o->metrics;
+        for (size_t i = 0; i < all->count; i++)
+                if (!strcmp(all->entries[i].decided_by, decided_by) && !strcmp(all->entries[i].domain, domain))
+                        return &all->entries[i];
+        if (all->count == all->capacity) {
+                size_t capacity = all->capacity ? all->capacity * 2 : 8;
+                pilot_series_t *entries = realloc(all->entries, capacity * sizeof(*entries));
+                if (!entries)
+                        return NULL;
+                all->entries = entries;
+                all->capacity = capacity;
+        }
+        pilot_series_t *entry = &all->entries[all->count];
+        if (!(entry->domain = strdup(domain)) || !(entry->decided_by = strdup(decided_by))) {
+                free(entry->domain);
+                return NULL;
+        }
+        entry->wait = bl_metrics_series(m->pilot_wait_seconds, domain, decided_by);
+        entry->misses = bl_metrics_series(m->pilot_deadline_misses, domain, decided_by);
+        entry->completed = bl_metrics_series(m->pilot_first_attempts, domain, decided_by, "completed");
+        entry->failed = bl_metrics_series(m->pilot_first_attempts, domain, decided_by, "failed");
+        all->count++;
+        return entry;
+}
+
+/* The domain's agent in the running policy; NULL: none (or no policy). */
+static const bl_agent_policy_t *agent_of(const bl_pipeline_t *p, const char *domain) {
+        return p->policy && domain ? bl_policy_domain(p->policy, domain)->agent : NULL;
+}
+
+/* An EXPIRED task no row decided: the control group's when it is not a pilot task, else the policy's. */
+static const char *undecided_label(const bl_pipeline_t *p, const char *domain, const char *task_id) {
+        const bl_agent_policy_t *agent = agent_of(p, domain);
+        return agent && bl_policy_in_pilot(agent, task_id) ? "policy" : "control";
+}
+
+static void count_pilot_effect(bl_pipeline_t *p, const bl_pilot_effect_t *effect, const char *task_id) {
+        bl_observe_t *o = &p->observe;
+        pilot_series_t *series;
+        if (effect->dispatch_label && effect->wait_ms >= 0 &&
+            (series = pilot_series(o, effect->domain, effect->dispatch_label)))
+                bl_metric_observe(series->wait, (double)effect->wait_ms / 1000.0);
+        if (effect->attempt_label && (series = pilot_series(o, effect->domain, effect->attempt_label)))
+                bl_metric_inc(effect->attempt_succeeded ? series->completed : series->failed, 1);
+        if (effect->miss_label && (series = pilot_series(o, effect->domain, effect->miss_label)))
+                bl_metric_inc(series->misses, 1);
+        if (effect->expired_undecided &&
+            (series = pilot_series(o, effect->domain, undecided_label(p, effect->domain, task_id))))
+                bl_metric_inc(series->misses, 1);
+}
+
+void bl_observe_transition(bl_pipeline_t *p, const bl_transition_t *transition, const bl_item_t *item) {
+        bl_observe_t *o = &p->observe;
+        bl_pilot_effect_t effect;
+        bool track = item && item->kind && agent_of(p, item->kind->domain);
+        if (!o->pilot || !o->pilot_series)
+                return;
+        if (bl_pilot_fold_effect(o->pilot, transition, item, track, &effect) != BL_OK) {
+                if (!o->pilot_series->out_of_memory_logged)
+                        bl_log_error("observe", "the pilot's metrics: out of memory; some transitions not counted");
+                o->pilot_series->out_of_memory_logged = true;
+                return;
+        }
+        if (effect.domain)
+                count_pilot_effect(p, &effect, transition->task_id);
+}
+
+void bl_observe_partition_revoked(bl_pipeline_t *p, int32_t partition) {
+        if (p->observe.pilot)
+                bl_pilot_forget_partition(p->observe.pilot, partition);
+}
+
 bool bl_observe_open(bl_pipeline_t *p) {
         char errstr[512];
         bl_http_options_t options;
@@ -99,6 +219,8 @@ bool bl_observe_open(bl_pipeline_t *p) {
                 return false;
         }
         make_series(p);
+        if (!open_pilot(&p->observe))
+                bl_log_error("observe", "the pilot's metrics: out of memory; they stay at 0");
         p->observe.health = (bl_http_health_t){.last_commit_ms = bl_clock_monotonic_ms()};
         if (!bl_http_options_from_config(p->config, &options))
                 return true; /* http.port 0: no endpoint, no status page */
@@ -117,6 +239,7 @@ bool bl_observe_open(bl_pipeline_t *p) {
 void bl_observe_close(bl_pipeline_t *p) {
         bl_http_stop(p->observe.http); /* before the registry and the status board it renders */
         bl_status_feed_close(p);
+        close_pilot(&p->observe);
         if (!(p->options && p->options->registry))
                 bl_metrics_destroy(p->observe.registry);
         p->observe.http = NULL;
@@ -219,6 +342,10 @@ static void take_census(bl_pipeline_t *p) {
                 bl_metric_set(o->oldest[s],
                               census.oldest_since[s] == BL_NO_TIME ? 0 : (double)(now - census.oldest_since[s]) / 1000.0);
         }
+        for (size_t d = 0; d < p->config->domains.count && d < BL_OBSERVE_DOMAINS; d++)
+                bl_estimate_in_flight(p, d,
+                                      (int64_t)(census.counts[BL_STATE_DISPATCHED][d] +
+                                                census.counts[BL_STATE_RUNNING][d]));
 }
 
 /* The gauges other modules keep counts for: cheap, every tick. */
@@ -234,6 +361,7 @@ static void update_gauges(bl_pipeline_t *p) {
                 bl_metric_set(o->throttled[d], bl_credit_throttled(p->credit, p->config->domains.items[d]) ? 1 : 0);
         }
         bl_metric_set(o->input_paused, p->input_paused ? 1 : 0);
+        bl_estimate_tick(p);
 }
 
 /* Whether anything waits for a commit; cheap: a few flags, the assigned partitions and the next timer. */

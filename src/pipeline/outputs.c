@@ -180,6 +180,8 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
         bl_batch_produce(p->batch, &record); /* before the next encoding reuses the records' buffer */
         p->stats.transitions++;
         bl_resilience_changed(p, transition, item);
+        bl_observe_transition(p, transition, item);
+        bl_estimate_transition(p, transition, item);
         if (bl_state_is_terminal(transition->to)) {
                 /* the backlog lets go of the payload, labels and dependencies right after: the full snapshot now */
                 forget_snapshot(p, item->task_id);

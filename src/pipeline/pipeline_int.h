@@ -10,6 +10,7 @@
  *     steer.c     the policy (file or backlog.policy) and the workers' lag, for the credit ledger
  *     resilience.c  each domain's circuit breaker on worker failures, and the outcome series (SPEC §14)
  *     observe.c   metrics, /healthz and /readyz
+ *       estimate.c  each domain's capacity estimate, from the transitions (SPEC §14)
  *     consult.c   the domains' agents: consultations out, answers applied at the dispatch round
  *     status_feed.c  the status page's data, handed to the HTTP thread once a second
  *     recovery.c  a batch's outcome: offsets moved, or the world back to the last commit and the culprit given up
@@ -43,7 +44,9 @@
 #include "ops/status.h"
 #include "contract/records.h"
 #include "contract/source.h"
+#include "core/agent.h"
 #include "core/backlog.h"
+#include "core/capacity.h"
 #include "kafka/consumer.h"
 #include "kafka/reader.h"
 #include "kafka/txn_producer.h"
@@ -112,8 +115,14 @@ typedef struct bl_observe_s {
         int64_t last_gauges_ms;
         int64_t last_census_ms;
         int64_t census_interval_ms;  /* 0 at first; then GAUGE_TICK_MS, or longer while a walk takes long (observe.c) */
+        struct bl_pilot_s *pilot;    /* the live fold behind the pilot's metrics; NULL: out of memory (observe.c) */
+        struct bl_observe_pilot_s *pilot_series; /* their series, by domain and decided_by (observe.c) */
 } bl_observe_t;
 
+/** The capacity gauges of one domain (estimate.c). */
+typedef struct bl_estimate_series_s {
+        bl_metric_series_t *known, *throughput, *pickup, *runtime, *drain;
+} bl_estimate_series_t;
 /** What the status page shows, gathered on the pipeline thread (status_feed.c). */
 typedef struct bl_status_feed_s {
         bl_status_board_t *board;       /* the page's, served by observe.http; NULL: no HTTP endpoint */
@@ -146,6 +155,9 @@ typedef struct bl_pipeline_s {
         struct bl_resilience_s *resilience; /* the domains' breakers and outcome series (resilience.c) */
         bl_lag_t *lag;            /* NULL while no domain names a worker group */
         bl_observe_t observe;
+        bl_capacity_t *capacity;  /* each domain's capacity estimate (estimate.c) */
+        bl_estimate_series_t capacity_series[BL_OBSERVE_DOMAINS];
+        int64_t capacity_in_flight[BL_OBSERVE_DOMAINS]; /* DISPATCHED or RUNNING, as the last census counted */
         struct bl_consult_s *consult; /* the domains' agents (consult.c) */
         bl_status_feed_t status;
 
@@ -236,6 +248,10 @@ void bl_observe_close(bl_pipeline_t *p);
 void bl_observe_ready(bl_pipeline_t *p, bool ready, const char *reason);
 void bl_observe_event(bl_pipeline_t *p, const char *topic);
 void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *policy_name, const char *policy_version);
+/** Every transition written, for the metrics of an agent's pilot against its control group (SPEC §13). */
+void bl_observe_transition(bl_pipeline_t *p, const bl_transition_t *transition, const bl_item_t *item);
+/** @p partition was revoked: the pilot's metrics stop following its tasks. */
+void bl_observe_partition_revoked(bl_pipeline_t *p, int32_t partition);
 /** A transaction committed (recovery.c): the commit age restarts, the aborts in a row are over. */
 void bl_observe_committed(bl_pipeline_t *p);
 /** A batch aborted (recovery.c): one more in a row; its work waits until a commit. */
@@ -271,6 +287,22 @@ bool bl_pipeline_domain_breaker(const bl_pipeline_t *p, const char *domain, bl_b
 void bl_resilience_breaker_text(const bl_pipeline_t *p, const char *domain, int64_t now_ms, char *out,
                                 size_t out_size);
 
+/* estimate.c */
+/** The capacity estimate and its gauges (after bl_observe_open); false: out of memory. */
+bool bl_estimate_open(bl_pipeline_t *p);
+void bl_estimate_close(bl_pipeline_t *p);
+/** What a transition teaches the estimate: a result, a pickup delay, a runtime (outputs.c's sink). */
+void bl_estimate_transition(bl_pipeline_t *p, const bl_transition_t *transition, const bl_item_t *item);
+/** The configured domain @p domain_index has @p in_flight tasks DISPATCHED or RUNNING (the census counted). */
+void bl_estimate_in_flight(bl_pipeline_t *p, size_t domain_index, int64_t in_flight);
+/** Each domain's load now (READY from the backlog), its estimate taken for deadline_risk, and the gauges. */
+void bl_estimate_tick(bl_pipeline_t *p);
+/**
+ * An agent's consultation context gets @p domain's estimate: throughput_per_s and drain_ms, left as
+ * they are (negative: unknown, not sent) while the estimate is not known.
+ */
+void bl_estimate_agent_context(const bl_pipeline_t *p, const char *domain, int64_t now_ms,
+                               bl_agent_context_t *context);
 /** A consultation ended: counted by @p outcome (an agent result's name, or "not_sent"), its latency observed. */
 void bl_observe_consultation(bl_pipeline_t *p, const char *domain, const char *outcome, int64_t latency_ms);
 /** The agent's breaker of @p domain is now in @p state (0 closed, 1 open, 2 half-open on the gauge). */

@@ -256,6 +256,7 @@ static void on_revoked(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *pa
                 bl_isolate_culprit_forget(p->isolate); /* the new owner finds it again if it must */
         for (int i = 0; i < partitions->cnt; i++) {
                 bl_backlog_drop_partition(p->backlog, partitions->elems[i].partition);
+                bl_observe_partition_revoked(p, partitions->elems[i].partition);
                 bl_inputs_remove(p, partitions->elems[i].topic, partitions->elems[i].partition);
         }
         p->ready = p->partition_count > 0 && p->ready;
@@ -550,7 +551,8 @@ static bool open_backlog(bl_pipeline_t *p) {
         bl_outputs_ingest_sink(p, &ingest_sink);
         p->backlog = bl_backlog_new(&options, &backlog_sink);
         p->credit = bl_credit_new();
-        if (!p->credit || !bl_resilience_open(p) || !bl_steer_open(p) || !bl_consult_open(p))
+        if (!p->credit || !bl_estimate_open(p) || !bl_resilience_open(p) || !bl_steer_open(p) ||
+            !bl_consult_open(p))
                 return false;
         p->ingest = p->backlog ? bl_ingest_new(p->decoder, p->dlq, &ingest_sink, p->topic_control) : NULL;
         return p->ingest != NULL;
@@ -634,6 +636,7 @@ static void pipeline_close(bl_pipeline_t *p) {
         bl_lag_destroy(p->lag);
         bl_credit_destroy(p->credit);
         bl_backlog_destroy(p->backlog);
+        bl_estimate_close(p);
         bl_observe_close(p);
         bl_dlq_destroy(p->dlq);
         bl_records_destroy(p->records);

@@ -29,7 +29,7 @@
 
 static double score_task(void *opaque, const bl_item_t *item, int64_t now_ms) {
         bl_pipeline_t *p = opaque;
-        return p->policy ? bl_policy_score_task(p->policy, item, now_ms, NULL, NULL) : 0;
+        return p->policy ? bl_policy_score_task_with(p->policy, item, now_ms, p->capacity, NULL, NULL) : 0;
 }
 
 static void decide(void *opaque, const bl_item_t *item, int64_t now_ms, bl_decision_t *decision) {
@@ -37,7 +37,8 @@ static void decide(void *opaque, const bl_item_t *item, int64_t now_ms, bl_decis
         const bl_policy_t *chosen = NULL;
         if (!p->policy)
                 return; /* fifo@1 as the backlog set it */
-        decision->score = bl_policy_score_task(p->policy, item, now_ms, decision->criteria, &chosen);
+        decision->score =
+                bl_policy_score_task_with(p->policy, item, now_ms, p->capacity, decision->criteria, &chosen);
         decision->criteria_count = BL_POLICY_CRITERIA;
         decision->policy_name = bl_policy_name(chosen);
         decision->policy_version = bl_policy_version(chosen);
@@ -56,6 +57,10 @@ static void task_settings(void *opaque, const bl_item_t *item, bl_task_settings_
                 settings->max_runtime_ms = bl_resilience_max_runtime_ms(domain->resilience, item->kind->task_type);
         }
         settings->approval_required = bl_policy_requires_approval(chosen, item);
+        if (domain) {
+                settings->on_deadline = domain->on_deadline;
+                settings->decision_deadline_ms = domain->decision_deadline_ms;
+        }
 }
 
 /* Whether a remediation rule of the task's domain takes it, out of retries (SPEC §14). */

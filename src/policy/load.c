@@ -81,6 +81,8 @@ enum {
         KEY_MAX_ATTEMPTS,
         KEY_QUOTA_SHARE,
         KEY_APPROVAL_RISK_THRESHOLD,
+        KEY_ON_DEADLINE,
+        KEY_DECISION_DEADLINE_MS,
         KEY_AGENT,
         KEY_MAX_RUNTIME_MS,
         KEY_MAX_RUNTIME_BY_TASK_TYPE,
@@ -101,6 +103,8 @@ static const struct {
         {"max_attempts", 1, MAX_ATTEMPTS_MAX, false},
         {"quota_share", 0, 1, true},
         {"approval_risk_threshold", 0, 1, false},
+        {"on_deadline", 0, 0, false},
+        {"decision_deadline_ms", 0, HORIZON_MAX_MS, false},
         {"agent", 0, 0, true},
         {"max_runtime_ms", 0, RUNTIME_MS_MAX, true},
         {"max_runtime_ms_by_task_type", 1, RUNTIME_MS_MAX, true},
@@ -883,6 +887,26 @@ static void check_remediation_domains(parser_t *parser, const bl_policy_t *polic
 
 /* ---- domain settings ------------------------------------------------------------------- */
 
+/* "expire", "dispatch_late" or "escalate" (SPEC §14) into @p out. */
+static bool read_on_deadline(parser_t *parser, const char *path, const json_t *value, bl_on_deadline_t *out) {
+        const char *names[BL_ON_DEADLINE__COUNT];
+        for (int i = 0; i < BL_ON_DEADLINE__COUNT; i++)
+                names[i] = bl_on_deadline_name((bl_on_deadline_t)i);
+        if (!json_is_string(value)) {
+                report(parser, true, path, "expected one of \"%s\", \"%s\", \"%s\", got %s", names[0], names[1],
+                       names[2], json_type_name(value));
+                return false;
+        }
+        for (int i = 0; i < BL_ON_DEADLINE__COUNT; i++)
+                if (!strcmp(json_string_value(value), names[i])) {
+                        *out = (bl_on_deadline_t)i;
+                        return true;
+                }
+        report(parser, true, path, "\"%s\" is not one of \"%s\", \"%s\", \"%s\"", json_string_value(value),
+               names[0], names[1], names[2]);
+        return false;
+}
+
 static int domain_key_index(const char *name) {
         for (int i = 0; i < KEY__COUNT; i++)
                 if (!strcmp(name, domain_keys[i].name))
@@ -970,6 +994,11 @@ static unsigned read_domain_section(parser_t *parser, const json_t *section, con
                         ok = read_fraction_or_null(parser, key_path, value, &settings->has_approval,
                                                    &settings->approval_risk_threshold);
                         break;
+                case KEY_ON_DEADLINE: ok = read_on_deadline(parser, key_path, value, &settings->on_deadline); break;
+                case KEY_DECISION_DEADLINE_MS:
+                        ok = read_int(parser, key_path, value, domain_keys[key].min, domain_keys[key].max,
+                                      &settings->decision_deadline_ms);
+                        break;
                 case KEY_AGENT: ok = read_agent(parser, key_path, value, &settings->agent); break;
                 default: ok = read_resilience_key(parser, key_path, key, value, settings); break;
                 }
@@ -1029,9 +1058,9 @@ static void read_weights(parser_t *parser, bl_policy_t *policy, const json_t *we
         join_path(path, sizeof(path), prefix, "weights");
         if (!weights) {
                 report(parser, true, path,
-                       "missing: a policy must weigh at least one criterion (%s, %s, %s, %s, %s, %s)",
+                       "missing: a policy must weigh at least one criterion (%s, %s, %s, %s, %s, %s, %s)",
                        criterion_names[0], criterion_names[1], criterion_names[2], criterion_names[3],
-                       criterion_names[4], criterion_names[5]);
+                       criterion_names[4], criterion_names[5], criterion_names[6]);
                 return;
         }
         if (!json_is_object(weights)) {
@@ -1570,6 +1599,8 @@ static json_t *describe_settings(const bl_domain_policy_t *settings, bool is_can
                                     fraction_or_null(settings->has_quota, settings->quota_share));
         json_object_set_new(object, "approval_risk_threshold",
                             fraction_or_null(settings->has_approval, settings->approval_risk_threshold));
+        json_object_set_new(object, "on_deadline", json_string(bl_on_deadline_name(settings->on_deadline)));
+        json_object_set_new(object, "decision_deadline_ms", json_integer(settings->decision_deadline_ms));
         if (settings->agent)
                 json_object_set_new(object, "agent", describe_agent(settings->agent));
         if (settings->resilience && !is_canary)

@@ -1,5 +1,5 @@
 """The benchmarks' command lines, without a broker or Java: bench_e2e's options (the contenders,
-the latency phase) parse and refuse bad values, and the Kafka Streams peer's build script answers
+the latency phase) and bench_agent's parse and refuse bad values, and the Kafka Streams peer's build script answers
 --help and says when Java or Maven is missing. The benchmarks themselves are not tests
 (docs/performance.md)."""
 import os
@@ -8,6 +8,7 @@ import subprocess
 from conftest_common import SOURCE_DIR
 
 BENCH_E2E = os.environ.get("BENCH_E2E_BIN", str(SOURCE_DIR / "build" / "bench_e2e"))
+BENCH_AGENT = os.environ.get("BENCH_AGENT_BIN", str(SOURCE_DIR / "build" / "bench_agent"))
 PEER_SCRIPT = SOURCE_DIR / "bench" / "peers" / "kstreams" / "build.sh"
 
 
@@ -52,3 +53,15 @@ def test_peer_script_help_and_usage_error():
 def test_peer_check_says_when_java_is_missing():
     result = run("/bin/bash", PEER_SCRIPT, "check", env={"PATH": "/nonexistent", "HOME": "/nonexistent"})
     assert result.returncode == 3, (result.stdout, result.stderr)
+
+
+def test_agent_bench_options_parse_and_refuse_bad_values():
+    result = run(BENCH_AGENT, "--help")
+    assert result.returncode == 0, result.stderr
+    for option in ("--agent-delay-ms MS", "--max-lag N", "--pilot-share S", "--timeout-ms MS", "--max-candidates N",
+                   "--tasks N", "--runs R"):
+        assert option in result.stdout, option
+    for args in (["--pilot-share", "1.5"], ["--timeout-ms", "5"], ["--max-candidates", "501"], ["--max-lag", "0"],
+                 ["--agent-delay-ms", "x"], ["--bogus"]):
+        refused = run(BENCH_AGENT, *args)
+        assert refused.returncode == 2 and refused.stdout == "", (args, refused.stdout, refused.stderr)

@@ -46,7 +46,7 @@ def test_check_json_is_the_effective_policy():
     inference = policy["domains"]["model_inference"]
     assert inference == {"worker_group": "model_inference-workers", "max_lag": 200, "resume_lag": 100,
                          "retry_base_ms": 500, "retry_cap_ms": 60000, "max_attempts": 5, "quota_share": 0.4,
-                         "approval_risk_threshold": 0.9}
+                         "approval_risk_threshold": 0.9, "on_deadline": "expire", "decision_deadline_ms": 0}
     assert policy["domains"]["remediation"]["quota_share"] is None
     assert policy["weights"]["aging"] == 7.0
     assert policy["canary"]["fraction"] == 0.1

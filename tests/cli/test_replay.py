@@ -55,3 +55,24 @@ def test_unreachable_cluster_fails_in_time():
         assert result.returncode == 1, args
         assert f"backlogd {args[0]}: " in result.stderr and "127.0.0.1:1" in result.stderr, args
         assert result.stdout == "", args
+
+
+def test_pilot_report_without_a_broker():
+    """`pilot report`: its help, usage errors before any Kafka handle (exit 2), an unreachable cluster
+    in time (exit 1, naming it)."""
+    help_text = backlogd("pilot", "--help")
+    assert help_text.returncode == 0 and help_text.stdout.startswith("Usage: backlogd pilot report")
+    for args in [("pilot", "report", "--since", "yesterday"), ("pilot", "report", "--until", "-5m"),
+                 ("pilot", "report", "--since", "1h", "--until", "2h"), ("pilot", "report", "x"),
+                 ("pilot", "report", "--bogus")]:
+        result = backlogd(*args, env=UNREACHABLE, timeout=10)
+        assert result.returncode == 2 and result.stdout == "", args
+        assert "Try 'backlogd pilot --help'" in result.stderr, args
+    assert "--until must be later than --since" in backlogd("pilot", "report", "--since", "1h", "--until",
+                                                            "2h").stderr
+    result = backlogd("pilot", "report", "--since", "2026-12-07T17:00:00Z", "--until", "1700000000000",
+                      env=UNREACHABLE, timeout=30)
+    assert result.returncode == 2  # until before since
+    result = backlogd("pilot", "report", "--since", "15m", env=UNREACHABLE, timeout=30)
+    assert result.returncode == 1 and "backlogd pilot: " in result.stderr and "127.0.0.1:1" in result.stderr
+    assert result.stdout == ""

@@ -5,7 +5,10 @@ the pipeline end to end, so it runs with the integration tier.
 The run is seeded, so the tasks, their fates and the poison pills are the
 same every time; only thread timing varies, and nothing below depends on it
 beyond what the scenario makes certain (the slow domain's workers manage a
-quarter of what it is sent, so it reaches max_lag within seconds)."""
+quarter of what it is sent, so it reaches max_lag within seconds). The demo's
+decision agent governs half of that domain: backlogd's count of its
+consultations agrees with the agent's own, and every dispatch there is counted
+under who decided it."""
 import json
 import signal
 import subprocess
@@ -74,6 +77,26 @@ def test_demo_runs_every_domain_throttles_the_slow_one_and_dead_letters_the_pill
     assert len(lines) >= DURATION - 2 and "\033" not in result.stderr
     assert any("THROTTLED" in line for line in lines)
     assert any("evaluation lag" in line and "BREAKER OPEN" in line for line in lines)
+    assert all("; agent " in line and " breaker " in line for line in lines), lines[-1]
+
+    # The decision agent on loopback governs half of the slow domain: backlogd consulted it, and its
+    # account of the consultations is the agent's own; every dispatch there says who decided it.
+    agent = summary["agent"]
+    assert agent["domain"] == slow["name"] and agent["decided_by"] == "demo-agent@1", agent
+    served, consulted = agent["served"], agent["consultations"]
+    assert served["requests"] > 0, agent
+    assert consulted["answered"] == served["answered"], agent
+    assert consulted["http_error"] == served["failed"] and consulted["malformed"] == served["garbage"], agent
+    assert consulted["timeout"] <= served["too_late"], agent  # one still out at the stop ends cancelled
+    assert consulted["invalid"] == 0, agent
+    assert agent["breaker"] in ("closed", "open", "half_open")
+    groups = agent["groups"]
+    # how many the agent's answers decide depends on when credit comes back (a throttled domain): not asserted
+    assert groups["policy"]["dispatched"] + groups["demo-agent@1"]["dispatched"] > 0, groups
+    assert groups["control"]["dispatched"] > 0, groups
+    governed = sum(group["dispatched"] for group in groups.values())
+    assert 0.9 * summary["domains"][slow["name"]]["dispatched"] <= governed, (groups, summary["domains"])
+    assert governed <= summary["domains"][slow["name"]]["dispatched"], groups
 
 
 def test_demo_text_summary():
@@ -85,6 +108,10 @@ def test_demo_text_summary():
         assert domain in out
     assert "the slow domain" in out and "dead letters (read back from backlog.dlq)" in out
     assert "decode.wire_format" in out and "accepts transactions and ignores them" in out
+    assert "the decision agent  demo-agent@1 on 50 % of model_inference:" in out
+    for line in ("consultations       answered ", "guardrails          ", "  the agent ", "  the policy (fallbacks) ",
+                 "  the control group "):
+        assert line in out, line
 
 
 def test_demo_stops_cleanly_on_sigterm():

@@ -190,7 +190,7 @@ def test_tasks_list_and_show_against_what_run_wrote(tmp_path):
     score = shown["score"]
     assert score["policy"] == "ops@7" and score["source"] == str(policy) and score["if_ready"] is True
     assert [c["name"] for c in score["rationale"]] == ["business_value", "risk", "sla_urgency", "freshness", "aging",
-                                                       "retry_penalty"]
+                                                       "retry_penalty", "deadline_risk"]
     assert abs(sum(c["contribution"] for c in score["rationale"]) - score["value"]) < 1e-9
     by_name = {c["name"]: c for c in score["rationale"]}
     assert by_name["business_value"]["raw"] == 0.9 and by_name["business_value"]["weight"] == 2.0

@@ -20,6 +20,7 @@ static const bl_criterion_t rationale[BL_POLICY_CRITERIA] = {
         {"business_value", 0.8, 0.8, 2, 1.6},    {"risk", 0.3, 0.3, -1, -0.3},
         {"sla_urgency", 240000, 0.9333, 2.5, 2.33325}, {"freshness", 10800000, 0.7071, 1, 0.7071},
         {"aging", 60000, 0.0167, 5, 0.0833},     {"retry_penalty", 1, 0.3333, -1, -0.3333},
+        {"deadline_risk", -1500, 0.25, 2, 0.5},
 };
 
 static const char *const label_keys[] = {"team", "dataset"};

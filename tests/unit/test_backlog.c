@@ -53,6 +53,8 @@ typedef struct rec_change_s {
         bool has_payload;        /* the snapshot handed over carried these: what backlog.state gets */
         size_t labels, depends_on;
         bool has_traceparent;
+        int64_t from_since_ms;
+        bool late;               /* its provenance says dispatched past the deadline */
 } rec_change_t;
 
 typedef struct rec_dispatch_s {
@@ -62,6 +64,7 @@ typedef struct rec_dispatch_s {
         char policy[ID_MAX];
         int32_t attempt;
         int64_t decided_at_ms;
+        bool late;
         bool cancel;
         char actor[ID_MAX];
         char cancel_reason[TEXT_MAX];
@@ -175,6 +178,8 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
         change->labels = bl_item_cold(item)->labels.count;
         change->depends_on = bl_item_cold(item)->depends_on.count;
         change->has_traceparent = bl_item_cold(item)->traceparent != NULL;
+        change->from_since_ms = transition->from_since_ms;
+        change->late = transition->provenance && transition->provenance->late;
         if (transition->has_from && transition->from != transition->to) {
                 reached[transition->from][transition->to] = true;
                 if (!bl_state_transition_legal(transition->from, transition->to))
@@ -191,6 +196,7 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         copy_text(record->policy, sizeof(record->policy), dispatch->policy_name);
         record->attempt = dispatch->item->attempt;
         record->decided_at_ms = dispatch->decided_at_ms;
+        record->late = dispatch->provenance && dispatch->provenance->late;
         record->cancel = dispatch->cancel;
         copy_text(record->actor, sizeof(record->actor), dispatch->actor);
         copy_text(record->cancel_reason, sizeof(record->cancel_reason), dispatch->cancel_reason);
@@ -1793,6 +1799,251 @@ static void test_approval_carries_actor_and_reason(void) {
         CHECK_STR(ready->reason, "risk reviewed");
         CHECK_STR(ready->actor, "alice");
         CHECK_INT(dispatch(&fx, "d", 1), 1);
+        fixture_done(&fx);
+}
+
+/* ---- on_deadline and decision_deadline_ms (SPEC §14) --------------------------------------------- */
+
+static bl_on_deadline_t deadline_policy = BL_ON_DEADLINE_EXPIRE;
+static int64_t decision_deadline_ms;
+
+/* The policy of these tests: on_deadline and decision deadline as set, approval above 0.7 risk. */
+static void deadline_settings(void *opaque, const bl_item_t *item, bl_task_settings_t *settings) {
+        (void)opaque;
+        settings->on_deadline = deadline_policy;
+        settings->decision_deadline_ms = decision_deadline_ms;
+        settings->approval_required = item->risk >= 0.7;
+}
+
+/* A task's business value is its score: the tests choose the order. */
+static double value_score(void *opaque, const bl_item_t *item, int64_t now_ms) {
+        (void)opaque;
+        (void)now_ms;
+        return item->business_value;
+}
+
+static void fixture_with_deadlines(fixture_t *fx, bl_on_deadline_t on_deadline, int64_t decision_ms) {
+        bl_backlog_options_t options = default_options();
+        options.settings = deadline_settings;
+        options.score = value_score;
+        options.retry_base_ms = options.retry_cap_ms = 0;
+        deadline_policy = on_deadline;
+        decision_deadline_ms = decision_ms;
+        fixture_init(fx, &options);
+}
+
+/* The worker of @p task_id starts and completes @p attempt at once. */
+static void run_to_completion(fixture_t *fx, const char *task_id, int32_t attempt) {
+        report(fx, task_id, BL_EVENT_STARTED, attempt);
+        report(fx, task_id, BL_EVENT_COMPLETED, attempt);
+        CHECK_STATE(fx, task_id, BL_STATE_COMPLETED);
+}
+
+static void submit_valued(fixture_t *fx, const char *task_id, double value, int64_t deadline_ms) {
+        bl_task_event_t event = submission(task_id, "d");
+        event.business_value = value;
+        if (deadline_ms != BL_NO_TIME) {
+                event.has_deadline = true;
+                event.deadline_ms = deadline_ms;
+        }
+        apply(fx, event);
+}
+
+static void test_on_deadline_dispatch_late(void) {
+        fixture_t fx;
+        fixture_with_deadlines(&fx, BL_ON_DEADLINE_DISPATCH_LATE, 0);
+        CHECK_STR(bl_on_deadline_name(BL_ON_DEADLINE_DISPATCH_LATE), "dispatch_late");
+        CHECK_STR(bl_on_deadline_name(BL_ON_DEADLINE__COUNT), "?");
+        submit_valued(&fx, "valuable", 0.9, BL_NO_TIME);
+        submit_valued(&fx, "due", 0.1, fx.now + 500);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), fx.now + 500);
+        mark_t m = mark(&fx);
+        advance_by(&fx, 500);
+        /* Not expired, no letter, no transition: READY still, and first of its domain now. */
+        CHECK_INT(emitted_since(&fx, m), 0);
+        CHECK_STATE(&fx, "due", BL_STATE_READY);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), BL_NO_TIME); /* its timer is done */
+        CHECK_INT(dispatch(&fx, "d", 1), 1);
+        CHECK_STR(dispatch_at(&fx, 0)->task_id, "due");
+        CHECK(dispatch_at(&fx, 0)->late);
+        const rec_change_t *out = last_change(&fx, "due");
+        CHECK_STR(out->cause, "dispatch");
+        CHECK_STR(out->reason, "late");
+        CHECK(out->late);
+        CHECK_INT(dispatch(&fx, "d", 1), 1);
+        CHECK_STR(dispatch_at(&fx, 1)->task_id, "valuable");
+        CHECK(!dispatch_at(&fx, 1)->late && !last_change(&fx, "valuable")->late);
+        CHECK(!last_change(&fx, "valuable")->has_reason);
+        run_to_completion(&fx, "valuable", 1);
+
+        /* A failed attempt past the deadline is retried (late), not expired. */
+        report_failure(&fx, "due", 1, true);
+        advance_by(&fx, 0);
+        CHECK_STATE(&fx, "due", BL_STATE_READY);
+        CHECK_INT(dispatch(&fx, "d", 1), 1);
+        CHECK(dispatch_at(&fx, 2)->late);
+        run_to_completion(&fx, "due", 2);
+
+        /* Submitted past its deadline: QUEUED, then READY at the next advance, and out late. */
+        bl_task_event_t stale = submission("stale", "d");
+        stale.occurred_at_ms = fx.now - 5000;
+        stale.has_deadline = true;
+        stale.deadline_ms = fx.now - 1000;
+        m = mark(&fx);
+        apply(&fx, stale);
+        submit_valued(&fx, "better", 0.9, BL_NO_TIME);
+        advance_by(&fx, 0);
+        CHECK_STR(path_since(&fx, m, "stale"), "QUEUED READY");
+        CHECK_STR(last_change(&fx, "stale")->cause, "deadline");
+        CHECK_INT(dead_letters_of(&fx, m, "stale"), 0);
+        CHECK_INT(dispatch(&fx, "d", 1), 1);
+        CHECK_STR(dispatch_at(&fx, 3)->task_id, "stale");
+        CHECK(dispatch_at(&fx, 3)->late);
+        run_to_completion(&fx, "stale", 1);
+
+        /* BLOCKED by not_before past the deadline: READY when not_before comes, then out late. */
+        bl_task_event_t later = submission("later", "d");
+        later.has_deadline = true;
+        later.deadline_ms = fx.now + 100;
+        later.has_not_before = true;
+        later.not_before_ms = fx.now + 1000;
+        apply(&fx, later);
+        advance_by(&fx, 100);
+        CHECK_STATE(&fx, "later", BL_STATE_BLOCKED);
+        advance_by(&fx, 900);
+        CHECK_STATE(&fx, "later", BL_STATE_READY);
+        CHECK_INT(dispatch(&fx, "d", 1), 1);
+        CHECK_STR(dispatch_at(&fx, 4)->task_id, "later");
+        CHECK(dispatch_at(&fx, 4)->late);
+        fixture_done(&fx);
+}
+
+static void test_on_deadline_escalate(void) {
+        fixture_t fx;
+        fixture_with_deadlines(&fx, BL_ON_DEADLINE_ESCALATE, 0);
+        submit_valued(&fx, "valuable", 0.9, BL_NO_TIME);
+        submit_valued(&fx, "due", 0.1, fx.now + 500);
+        mark_t m = mark(&fx);
+        advance_by(&fx, 500);
+        /* The escalation record: BLOCKED, cause deadline, reason "escalated: ...", no letter. */
+        CHECK_STR(path_since(&fx, m, "due"), "BLOCKED");
+        const rec_change_t *escalation = last_change(&fx, "due");
+        CHECK_STR(escalation->cause, "deadline");
+        CHECK(!strncmp(escalation->reason, "escalated: ", 11));
+        CHECK_CONTAINS(escalation->reason, "passed in READY");
+        CHECK_CONTAINS(escalation->reason, "awaiting approval");
+        CHECK_INT(dead_letters_of(&fx, m, "due"), 0);
+        CHECK(get(&fx, "due")->approval_required && !get(&fx, "due")->approved);
+        /* It waits: not dispatched, no timer that would escalate it again. */
+        CHECK_INT(bl_backlog_next_due(fx.backlog), BL_NO_TIME);
+        m = mark(&fx);
+        advance_by(&fx, 10000);
+        CHECK_INT(emitted_since(&fx, m), 0);
+        /* Approved: READY, and out first, marked late. */
+        submit_valued(&fx, "better", 1.0, BL_NO_TIME);
+        CHECK_INT(apply(&fx, operator_event("due", BL_EVENT_APPROVED, "alice", "run it late")), BL_APPLY_CHANGED);
+        CHECK_STATE(&fx, "due", BL_STATE_READY);
+        advance_by(&fx, 0);
+        CHECK_INT(dispatch(&fx, "d", 1), 1);
+        CHECK_STR(dispatch_at(&fx, 0)->task_id, "due");
+        CHECK(dispatch_at(&fx, 0)->late);
+        CHECK_STR(last_change(&fx, "due")->reason, "late");
+
+        /*
+         * Regression: an escalated task keeps waiting for its approval when the policy is asked again
+         * (a new policy, an UPDATED risk), though its risk alone needs none.
+         */
+        submit_valued(&fx, "escalated", 0.1, fx.now + 100);
+        advance_by(&fx, 100);
+        CHECK_STATE(&fx, "escalated", BL_STATE_BLOCKED);
+        CHECK_INT(bl_backlog_reevaluate_approvals(fx.backlog, fx.now), 0);
+        update_risk(&fx, "escalated", 0.2);
+        CHECK_STATE(&fx, "escalated", BL_STATE_BLOCKED);
+        CHECK(get(&fx, "escalated")->approval_required);
+        /* A deadline moved ahead ends the escalation: nothing to approve any more. */
+        bl_task_event_t later = producer_event("escalated", BL_EVENT_UPDATED);
+        later.has_deadline = true;
+        later.deadline_ms = fx.now + 60000;
+        later.has_risk = true;
+        later.risk = 0.2;
+        apply(&fx, later);
+        CHECK_STATE(&fx, "escalated", BL_STATE_READY);
+
+        /* A task awaiting approval for its risk already is not escalated again: it keeps waiting. */
+        bl_task_event_t risky = submission("risky", "d");
+        risky.risk = 0.9;
+        risky.has_deadline = true;
+        risky.deadline_ms = fx.now + 100;
+        apply(&fx, risky);
+        CHECK_STATE(&fx, "risky", BL_STATE_BLOCKED);
+        m = mark(&fx);
+        advance_by(&fx, 200);
+        CHECK_INT(emitted_since(&fx, m), 0);
+        CHECK_STATE(&fx, "risky", BL_STATE_BLOCKED);
+
+        /* A RETRY_WAIT past its deadline is escalated from there. */
+        fixture_done(&fx);
+        fixture_with_deadlines(&fx, BL_ON_DEADLINE_ESCALATE, 0);
+        submit_valued(&fx, "retrying", 0.5, fx.now + 500);
+        dispatch(&fx, "d", 1);
+        report_failure(&fx, "retrying", 1, true);
+        m = mark(&fx);
+        advance_by(&fx, 500);
+        CHECK_STR(path_since(&fx, m, "retrying"), "BLOCKED"); /* the deadline first, the retry after approval */
+        CHECK_STR(last_change(&fx, "retrying")->cause, "deadline");
+        CHECK_CONTAINS(last_change(&fx, "retrying")->reason, "passed in RETRY_WAIT");
+        fixture_done(&fx);
+}
+
+static void test_decision_deadline(void) {
+        fixture_t fx;
+        fixture_with_deadlines(&fx, BL_ON_DEADLINE_EXPIRE, 1000);
+        submit_valued(&fx, "low", 0.1, BL_NO_TIME);
+        CHECK_INT(bl_backlog_next_due(fx.backlog), fx.now + 1000);
+        /* Better tasks keep coming: by score, "low" would wait for ever. */
+        for (int i = 0; i < 5; i++) {
+                char id[16];
+                snprintf(id, sizeof(id), "high-%d", i);
+                submit_valued(&fx, id, 0.9, BL_NO_TIME);
+                advance_by(&fx, 150);
+                CHECK_INT(dispatch(&fx, "d", 1), 1);
+                CHECK(!strncmp(dispatch_at(&fx, (size_t)i)->task_id, "high-", 5));
+        }
+        submit_valued(&fx, "high-5", 0.9, BL_NO_TIME);
+        advance_to(&fx, T0 + 1000);
+        /* READY 1000 ms: dispatched before any better task, one within the credit given. */
+        CHECK_INT(dispatch(&fx, "d", 1), 1);
+        CHECK_STR(dispatch_at(&fx, 5)->task_id, "low");
+        CHECK(!dispatch_at(&fx, 5)->late);
+        CHECK_STR(last_change(&fx, "low")->reason, "decision_deadline");
+        CHECK_STATE(&fx, "high-5", BL_STATE_READY);
+        /* The overdue mark goes with the READY state: back from a failure, it waits its turn again. */
+        report_failure(&fx, "low", 1, true);
+        advance_by(&fx, 0);
+        CHECK_STATE(&fx, "low", BL_STATE_READY);
+        CHECK(!get(&fx, "low")->overdue);
+        CHECK_INT(dispatch(&fx, "d", 1), 1);
+        CHECK_STR(dispatch_at(&fx, 6)->task_id, "high-5");
+        fixture_done(&fx);
+}
+
+/* Each transition says since when the task was in the state it leaves: the capacity estimate's input. */
+static void test_transition_says_since_when(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        submit(&fx, "t", "d");
+        CHECK_INT(last_change(&fx, "t")->from_since_ms, T0); /* QUEUED -> READY at once */
+        advance_by(&fx, 100);
+        dispatch(&fx, "d", 1);
+        CHECK_INT(last_change(&fx, "t")->from_since_ms, T0); /* READY since T0 */
+        advance_by(&fx, 40);
+        report(&fx, "t", BL_EVENT_STARTED, 1);
+        CHECK_INT(last_change(&fx, "t")->from_since_ms, T0 + 100); /* the pickup: 40 ms */
+        advance_by(&fx, 200);
+        report(&fx, "t", BL_EVENT_HEARTBEAT, 1);
+        advance_by(&fx, 300);
+        report(&fx, "t", BL_EVENT_COMPLETED, 1);
+        CHECK_INT(last_change(&fx, "t")->from_since_ms, T0 + 140); /* the runtime: 500 ms, heartbeats apart */
         fixture_done(&fx);
 }
 
@@ -3503,6 +3754,10 @@ int main(void) {
         RUN(test_cancel_says_who_and_why);
         RUN(test_cancel_of_held_task_notifies_its_worker);
         RUN(test_update_raising_risk_asks_for_approval);
+        RUN(test_on_deadline_dispatch_late);
+        RUN(test_on_deadline_escalate);
+        RUN(test_decision_deadline);
+        RUN(test_transition_says_since_when);
         RUN(test_new_policy_reevaluates_approval);
         RUN(test_dispatch_checks_approval_under_the_policy_in_force);
         RUN(test_retention);

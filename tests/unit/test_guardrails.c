@@ -404,7 +404,7 @@ static void test_candidates_and_facts_from_items(void) {
 
         bl_criterion_t rationale[BL_POLICY_CRITERIA];
         bl_agent_candidate_t candidate;
-        bl_agent_candidate_of(policy, item, T0, rationale, &candidate);
+        bl_agent_candidate_of(policy, item, T0, NULL, rationale, &candidate);
         CHECK_STR(candidate.task_id, "task-7");
         CHECK_INT(candidate.attempt, 2);
         CHECK_INT(candidate.max_attempts, 3); /* the domain's (the built-in fallback) */

@@ -586,8 +586,8 @@ static void test_score_is_the_sum_of_its_rationale(void) {
         CHECK(policy != NULL);
         if (!policy)
                 return;
-        static const char *const names[] = {"business_value", "risk",  "sla_urgency",
-                                            "freshness",      "aging", "retry_penalty"};
+        static const char *const names[] = {"business_value", "risk",          "sla_urgency",  "freshness",
+                                            "aging",          "retry_penalty", "deadline_risk"};
         bl_item_t item = item_of("t-1", "model_inference", 0.8, 0.3);
         item.deadline_ms = T0 + 1800000;
         item.data_ready_at_ms = T0 - 7200000;

@@ -141,6 +141,38 @@ static void test_nan_score_goes_last(void) {
         bl_item_destroy(low);
 }
 
+/* An overdue task (the backlog scores it +infinity: late, or past its decision deadline) goes first, oldest first. */
+static double overdue_first(void *opaque, const bl_item_t *item, int64_t now_ms) {
+        (void)opaque;
+        (void)now_ms;
+        return item->overdue ? INFINITY : item->business_value;
+}
+
+static void test_overdue_first_oldest_first(void) {
+        bl_scheduler_options_t options = {1000, overdue_first, NULL};
+        bl_scheduler_t *s = bl_scheduler_new(&options);
+        bl_item_t *best = make_item("best", "eval", 1e300, T0);
+        bl_item_t *late_new = make_item("late-new", "eval", 0.1, T0 + 20);
+        bl_item_t *late_old = make_item("late-old", "eval", 0.0, T0 + 10);
+        CHECK(bl_scheduler_insert(s, best, T0 + 30));
+        CHECK(bl_scheduler_insert(s, late_new, T0 + 30));
+        CHECK(bl_scheduler_insert(s, late_old, T0 + 30));
+        CHECK(bl_scheduler_peek(s, "eval", T0 + 30) == best);
+        late_new->overdue = late_old->overdue = true;
+        CHECK(bl_scheduler_insert(s, late_new, T0 + 40)); /* in already: re-scored, as the backlog does */
+        CHECK(bl_scheduler_insert(s, late_old, T0 + 40));
+        CHECK(bl_scheduler_verify(s));
+        double score = 0;
+        CHECK(bl_scheduler_pop(s, "eval", T0 + 40, &score) == late_old); /* equal scores: READY longer first */
+        CHECK(isinf(score) && score > 0);
+        CHECK(bl_scheduler_pop(s, "eval", T0 + 40, &score) == late_new);
+        CHECK(bl_scheduler_pop(s, "eval", T0 + 40, &score) == best);
+        bl_scheduler_destroy(s);
+        bl_item_destroy(best);
+        bl_item_destroy(late_new);
+        bl_item_destroy(late_old);
+}
+
 /* ---- membership, domains, counts ----------------------------------------------------------- */
 
 static void test_remove_and_update(void) {
@@ -691,6 +723,7 @@ int main(void) {
         RUN(test_best_walks_in_order_with_a_filter);
         RUN(test_fifo_among_equal_scores);
         RUN(test_nan_score_goes_last);
+        RUN(test_overdue_first_oldest_first);
         RUN(test_remove_and_update);
         RUN(test_domains_independent);
         RUN(test_empty_and_unknown);

@@ -30,6 +30,7 @@ typedef struct candidate_s {
 
 static const candidate_t VALUE_FIRST = {"value-first", "2", BL_CRITERION_BUSINESS_VALUE};
 static const candidate_t OLDEST_FIRST = {"oldest-first", "1", BL_CRITERION_AGING};
+static const candidate_t AT_RISK_FIRST = {"at-risk-first", "1", BL_CRITERION_DEADLINE_RISK};
 
 static bl_policy_t *policy_of(const candidate_t *candidate) {
         bl_policy_t *policy = bl_policy_new(NULL);
@@ -458,6 +459,60 @@ static void test_empty_history(void) {
         bl_whatif_destroy(NULL);
 }
 
+/*
+ * deadline_risk in the replay: 30 tasks each run 1 s by one worker (results,
+ * pickups and runtimes recorded), then five READY at once and one recorded
+ * decision, FIFO: "roomy" (deadline in an hour). "tight" (deadline 3 s
+ * ahead) makes it only if it goes now, not behind the other four: a
+ * candidate weighing deadline_risk picks it; with too few samples for an
+ * estimate deadline_risk is 0 and the candidate picks as FIFO did.
+ */
+static void recorded_worker_then_a_queue(topic_fx_t *topic) {
+        for (int i = 0; i < 30; i++) {
+                char id[16];
+                snprintf(id, sizeof(id), "w-%02d", i);
+                task_fx_t warm = task_fx(topic, id, 0.5);
+                ready_at(&warm, i * 1000);
+                dispatched_then_started(&warm, i * 1000 + 10);
+                go(&warm, BL_STATE_COMPLETED, i * 1000 + 1110);
+        }
+        task_fx_t roomy = task_fx(topic, "roomy", 0.5), tight = task_fx(topic, "tight", 0.5);
+        roomy.deadline_ms = T0 + 3600000;
+        tight.deadline_ms = T0 + 34500;
+        ready_at(&roomy, 30900);
+        for (int i = 0; i < 3; i++) {
+                char id[16];
+                snprintf(id, sizeof(id), "q-%d", i);
+                task_fx_t queued = task_fx(topic, id, 0.5);
+                ready_at(&queued, 31000);
+        }
+        ready_at(&tight, 31500);
+        go(&roomy, BL_STATE_DISPATCHED, 32000);
+}
+
+static void test_deadline_risk_reads_the_recorded_capacity(void) {
+        bl_whatif_report_t report = {0};
+        topic_fx_t topic = {bl_whatif_new(), {0}};
+        bl_capacity_options_t options = {.window_ms = 60000, .min_samples = 10};
+        CHECK(bl_whatif_set_capacity_options(topic.whatif, &options));
+        recorded_worker_then_a_queue(&topic);
+        const bl_whatif_domain_t *domain = run(&topic, &AT_RISK_FIRST, &report);
+        CHECK_INT(domain->decisions, 31);
+        CHECK_INT(domain->same_task, 30); /* the warm-up had one task READY each time; the last differs */
+        bl_whatif_report_free(&report);
+        domain = run(&topic, &OLDEST_FIRST, &report);
+        CHECK_INT(domain->same_task, 31);
+        bl_whatif_report_free(&report);
+        options.min_samples = 1000; /* never known: deadline_risk is 0 for every task, FIFO decides */
+        CHECK(bl_whatif_set_capacity_options(topic.whatif, &options));
+        domain = run(&topic, &AT_RISK_FIRST, &report);
+        CHECK_INT(domain->same_task, 31);
+        bl_whatif_report_free(&report);
+        options.window_ms = 0;
+        CHECK(!bl_whatif_set_capacity_options(topic.whatif, &options));
+        bl_whatif_destroy(topic.whatif);
+}
+
 int main(void) {
         RUN(test_value_first_reorders_a_fifo_history_with_exact_waits);
         RUN(test_the_order_tasks_were_read_in_does_not_matter);
@@ -467,5 +522,6 @@ int main(void) {
         RUN(test_a_dispatch_without_its_ready_start_is_skipped);
         RUN(test_offsets_order_one_millisecond);
         RUN(test_empty_history);
+        RUN(test_deadline_risk_reads_the_recorded_capacity);
         return check_exit_status();
 }
