@@ -15,18 +15,28 @@
  * other, so that the noise of a shared machine hits both alike:
  *   (a) baseline: a plain consumer with the reader's settings
  *       (read_committed, queued.min.messages=1000000, ...) reading every
- *       partition to its end and touching each key and value byte, nothing
- *       decoded: what the broker and librdkafka cost;
+ *       partition to its end in batches of 1,000 as the reader does and
+ *       touching each key and value byte, nothing decoded: what the broker
+ *       and librdkafka cost;
  *   (b) restore as src/pipeline/restore.c does it: bl_reader_scan over all
  *       partitions, bl_records_decode_item, bl_backlog_restore into a fresh
  *       backlog, then bl_backlog_restore_finish.
  * Printed per run and as the median: items/s of both, the ratio (b)/(a),
  * the time of restore_finish alone, the memory the restored backlog holds
- * per item, and the time to drop every partition again (what an abort or a
- * revocation costs before the re-restore). Memory is the VmRSS growth
+ * per item, the time to drop every partition again (what an abort or a
+ * revocation costs before the re-restore), and the CPU time per item of (a)
+ * and (b) (the process's, librdkafka's threads included, and for (b) the
+ * restoring thread's alone: steadier than items/s on a shared machine).
+ * Memory is the VmRSS growth
  * across (b) and the main malloc arena's bytes in use (where the backlog is
  * built; 0 under a sanitizer's allocator), both after malloc_trim so that
  * the fetch buffers librdkafka freed do not count. Then one JSON line.
+ *
+ * --offline needs no broker: the same snapshots encoded in memory, then
+ * decoded and restored into a fresh backlog both ways, avro-c's generic read
+ * and the direct one (bl_records_decode_item_generic, bl_records_decode_item),
+ * R runs each: items/s, the thread's CPU per item, the heap per item and
+ * the time to drop the 6 partitions afterwards.
  *
  * Performance is measured, not asserted: nothing here fails on a slow
  * figure, only on wrong data (a count that is not N, a record that does not
@@ -40,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +68,7 @@
 #define PROBE_TIMEOUT_MS 10000
 #define TOPIC_READY_TIMEOUT_MS 30000
 #define SCAN_TIMEOUT_MS 30000
+#define BASELINE_BATCH 1000 /* records per consume call, as src/kafka/reader.c takes them */
 #define BASE_TIME_MS INT64_C(1767225600000) /* 2026-01-01: the snapshots' "now" */
 
 static volatile sig_atomic_t interrupted;
@@ -86,19 +98,47 @@ static void usage(FILE *out) {
                 "      --runs R               measured runs, baseline and restore each (default 3)\n"
                 "      --keep                 leave the topic on the broker\n"
                 "      --topic-prefix PREFIX  (default bench-<pid>-)\n"
+                "      --offline              no broker: the same snapshots encoded in memory, decoded and\n"
+                "                             restored both ways (the direct read and avro-c's generic one)\n"
                 "  -h, --help                 this help\n");
+}
+
+static bool offline; /* --offline */
+
+static int take_option(int val, const char *arg, void *opaque) {
+        (void)arg, (void)opaque;
+        if (val == 256)
+                offline = true;
+        return 0;
 }
 
 
 
 /* 0 when the options are usable, -1 after --help, 2 on a usage error. */
 static int parse_options(int argc, char **argv, options_t *o) {
-        static const bench_broker_defaults_t defaults = {"bench_restore", "items", 1000000, "bench-", usage};
+        static const struct option extra[] = {{"offline", no_argument, NULL, 256}, {NULL, 0, NULL, 0}};
+        static const bench_broker_defaults_t defaults = {"bench_restore", "items", 1000000, "bench-", usage,
+                                                         extra, take_option, NULL};
         return bench_parse_broker_options(argc, argv, &defaults, o);
 }
 
 /* ---- clocks, memory, statistics ---------------------------------------------- */
 
+
+/* CPU seconds, user and system, of every thread of the process so far (librdkafka's included). */
+static double process_cpu_s(void) {
+        struct rusage usage;
+        getrusage(RUSAGE_SELF, &usage);
+        return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec +
+               (double)usage.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU seconds of the calling thread so far. */
+static double thread_cpu_s(void) {
+        struct timespec now;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+        return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
 
 /* Resident set size in bytes (VmRSS), or 0 when /proc cannot say. */
 static size_t rss_bytes(void) {
@@ -622,6 +662,7 @@ static double await_markers(rd_kafka_t *admin, const char *topic, int32_t partit
 
 typedef struct baseline_s {
         size_t records;
+        double cpu_seconds; /* the process's, over the read */
         uint64_t checksum; /* of every key and value byte: they are read, as decoding would */
 } baseline_t;
 
@@ -662,6 +703,7 @@ static double run_baseline(const bl_config_t *config, const char *topic, int32_t
                 rd_kafka_topic_partition_list_add(list, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
         memset(base, 0, sizeof(*base));
         started = now_s();
+        double cpu_started = process_cpu_s();
         /* As bl_reader_scan starts: metadata of the topic. Without it, a fresh consumer's first
          * fetch waits half a second for its own metadata refresh. */
         rd_kafka_topic_t *handle = rd_kafka_topic_new(consumer, topic, NULL);
@@ -674,9 +716,11 @@ static double run_baseline(const bl_config_t *config, const char *topic, int32_t
                 snprintf(errstr, errstr_size, "metadata of %s: %s", topic, rd_kafka_err2str(err));
         else if ((err = rd_kafka_assign(consumer, list)))
                 snprintf(errstr, errstr_size, "assigning %s: %s", topic, rd_kafka_err2str(err));
-        while (!err && at_end < partitions && !interrupted) {
-                rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 100);
-                if (!message) {
+        rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(consumer);
+        rd_kafka_message_t *batch[BASELINE_BATCH];
+        while (!err && at_end < partitions && !interrupted) { /* in batches, as bl_reader_scan reads */
+                ssize_t count = rd_kafka_consume_batch_queue(queue, 100, batch, BASELINE_BATCH);
+                if (count <= 0) {
                         if ((idle_ms += 100) >= SCAN_TIMEOUT_MS) {
                                 snprintf(errstr, errstr_size, "reading %s: no progress for %d ms", topic,
                                          SCAN_TIMEOUT_MS);
@@ -685,18 +729,27 @@ static double run_baseline(const bl_config_t *config, const char *topic, int32_t
                         continue;
                 }
                 idle_ms = 0;
-                if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                        at_end++;
-                } else if (message->err) {
-                        snprintf(errstr, errstr_size, "reading %s: %s", topic, rd_kafka_message_errstr(message));
-                        err = message->err;
-                } else {
-                        touch(base, message);
+                for (ssize_t i = 0; i < count; i++) {
+                        rd_kafka_message_t *message = batch[i];
+                        if (err) {
+                                /* the rest of the batch is let go */
+                        } else if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                                at_end++;
+                        } else if (message->err) {
+                                snprintf(errstr, errstr_size, "reading %s: %s", topic,
+                                         rd_kafka_message_errstr(message));
+                                err = message->err;
+                        } else {
+                                touch(base, message);
+                        }
+                        rd_kafka_message_destroy(message);
                 }
-                rd_kafka_message_destroy(message);
         }
-        if (!err && !interrupted)
+        rd_kafka_queue_destroy(queue);
+        if (!err && !interrupted) {
                 seconds = now_s() - started;
+                base->cpu_seconds = process_cpu_s() - cpu_started;
+        }
         else if (interrupted)
                 snprintf(errstr, errstr_size, "interrupted");
         rd_kafka_assign(consumer, NULL);
@@ -765,10 +818,14 @@ typedef struct restore_run_s {
         double rss_per_item;
         double heap_per_item;
         double drop_seconds;   /* bl_backlog_drop_partition of every partition afterwards */
+        double cpu_seconds;    /* the process's over the restore, librdkafka's threads included */
+        double thread_cpu_seconds; /* the restoring thread's alone */
 } restore_run_t;
 
-static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const char *topic, int32_t partitions,
-                        size_t expected, restore_run_t *run, char *errstr, size_t errstr_size) {
+/* A fresh backlog with the config's settings and a sink that drops everything (restore emits nothing). */
+static bl_backlog_t *backlog_new(const bl_config_t *config) {
+        static const bl_backlog_sink_t sink = {sink_changed, sink_dispatched, sink_notice, sink_dead_letter,
+                                               sink_purged, NULL};
         bl_backlog_options_t options = {
                 .lease_ms = config->backlog_lease_ms,
                 .retry_base_ms = config->backlog_retry_base_ms,
@@ -778,19 +835,23 @@ static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const 
                 .dedup_window = (size_t)config->backlog_dedup_window,
                 .seed = 1,
         };
-        bl_backlog_sink_t sink = {sink_changed, sink_dispatched, sink_notice, sink_dead_letter, sink_purged, NULL};
+        return bl_backlog_new(&options, &sink);
+}
+
+static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const char *topic, int32_t partitions,
+                        size_t expected, restore_run_t *run, char *errstr, size_t errstr_size) {
         restore_ctx_t ctx = {schemas, NULL, 0, 0, 0, ""};
         bl_reader_t *reader = bl_reader_new(config, errstr, errstr_size);
         bool ok = false;
         if (!reader)
                 return false;
-        if (!(ctx.backlog = bl_backlog_new(&options, &sink))) {
+        if (!(ctx.backlog = backlog_new(config))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto done;
         }
         malloc_trim(0);
         size_t rss_before = rss_bytes(), heap_before = heap_in_use();
-        double started = now_s();
+        double started = now_s(), cpu_started = process_cpu_s(), thread_cpu_started = thread_cpu_s();
         bl_err_t err = bl_reader_scan(reader, topic, NULL, 0, restore_record, &ctx, SCAN_TIMEOUT_MS, errstr,
                                       errstr_size);
         double finish_started = now_s();
@@ -799,6 +860,8 @@ static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const 
         bl_backlog_restore_finish(ctx.backlog, 0);
         run->finish_seconds = now_s() - finish_started;
         run->seconds = now_s() - started;
+        run->cpu_seconds = process_cpu_s() - cpu_started;
+        run->thread_cpu_seconds = thread_cpu_s() - thread_cpu_started;
         malloc_trim(0); /* the fetch buffers librdkafka freed are not the backlog's */
         run->rss_per_item = ((double)rss_bytes() - (double)rss_before) / (double)expected;
         run->heap_per_item = ((double)heap_in_use() - (double)heap_before) / (double)expected;
@@ -824,6 +887,139 @@ done:
         return ok;
 }
 
+/* ---- --offline: the pipeline thread's work alone, from memory ------------------------------ */
+
+typedef struct encoded_s {
+        unsigned char *bytes;
+        size_t *offsets; /* count + 1 */
+        size_t count;
+} encoded_t;
+
+static bool encode_all(bl_records_t *records, const options_t *o, encoded_t *out) {
+        size_t capacity = o->count * (o->payload_bytes + 512), used = 0;
+        out->count = o->count;
+        out->bytes = malloc(capacity);
+        out->offsets = malloc((o->count + 1) * sizeof(*out->offsets));
+        if (!out->bytes || !out->offsets)
+                return false;
+        for (size_t i = 0; i < o->count; i++) {
+                bl_item_t *item = make_item(i, o->count, o->payload_bytes);
+                const void *value;
+                size_t size;
+                if (!item || bl_records_item(records, item, true, &value, &size) != BL_OK) {
+                        bl_item_destroy(item);
+                        return false;
+                }
+                if (used + size > capacity) {
+                        unsigned char *grown = realloc(out->bytes, capacity *= 2);
+                        if (!grown) {
+                                bl_item_destroy(item);
+                                return false;
+                        }
+                        out->bytes = grown;
+                }
+                out->offsets[i] = used;
+                memcpy(out->bytes + used, value, size);
+                used += size;
+                bl_item_destroy(item);
+        }
+        out->offsets[o->count] = used;
+        return true;
+}
+
+typedef struct offline_run_s {
+        double seconds, thread_cpu_seconds, heap_per_item;
+        double drop_seconds; /* bl_backlog_drop_partition of the 6 partitions afterwards */
+} offline_run_t;
+
+/* Decodes every record (@p generic: avro-c's way) and restores it into a fresh backlog; false on a bad record. */
+static bool restore_from_memory(const bl_config_t *config, bl_schemas_t *schemas, const encoded_t *encoded,
+                                bool generic, offline_run_t *run) {
+        bl_backlog_t *backlog = backlog_new(config);
+        bl_record_error_t error;
+        bool ok = backlog != NULL;
+        malloc_trim(0);
+        size_t heap_before = heap_in_use();
+        double started = now_s(), cpu_started = thread_cpu_s();
+        for (size_t i = 0; ok && i < encoded->count; i++) {
+                const unsigned char *value = encoded->bytes + encoded->offsets[i];
+                size_t size = encoded->offsets[i + 1] - encoded->offsets[i];
+                int32_t partition = (int32_t)(i % 6);
+                bl_item_t *item = generic ? bl_records_decode_item_generic(schemas, value, size, partition, &error)
+                                          : bl_records_decode_item(schemas, value, size, partition, &error);
+                if (!(ok = item != NULL))
+                        fprintf(stderr, "bench_restore: record %zu: %s\n", i, error.detail);
+                else
+                        bl_backlog_restore(backlog, item);
+        }
+        if (ok)
+                bl_backlog_restore_finish(backlog, 0);
+        run->seconds = now_s() - started;
+        run->thread_cpu_seconds = thread_cpu_s() - cpu_started;
+        run->heap_per_item = ((double)heap_in_use() - (double)heap_before) / (double)encoded->count;
+        double drop_started = now_s();
+        for (int32_t p = 0; ok && p < 6; p++)
+                bl_backlog_drop_partition(backlog, p);
+        run->drop_seconds = now_s() - drop_started;
+        bl_backlog_destroy(backlog);
+        return ok;
+}
+
+/* Both ways, R runs, alternating; prints a table and a JSON line. */
+static int run_offline(const bl_config_t *config, bl_schemas_t *schemas, bl_records_t *records, const options_t *o) {
+        encoded_t encoded = {0};
+        double generic_rate[BENCH_MAX_RUNS], direct_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS];
+        double generic_cpu[BENCH_MAX_RUNS], direct_cpu[BENCH_MAX_RUNS], direct_heap[BENCH_MAX_RUNS];
+        double generic_heap[BENCH_MAX_RUNS], generic_drop[BENCH_MAX_RUNS], direct_drop[BENCH_MAX_RUNS];
+        int status = 1;
+        if (!encode_all(records, o, &encoded)) {
+                fprintf(stderr, "bench_restore: out of memory\n");
+                goto done;
+        }
+        printf("restore bench, offline: %zu items, %zu-byte payload, %d runs; %.0f bytes a record\n\n", o->count,
+               o->payload_bytes, o->runs, (double)encoded.offsets[encoded.count] / (double)encoded.count);
+        printf("%-4s %17s %17s %7s %15s %15s %14s %14s %16s %16s\n", "run", "generic items/s", "direct items/s",
+               "ratio", "generic cpu us", "direct cpu us", "generic heap B", "direct heap B", "generic drop ms",
+               "direct drop ms");
+        for (int r = 0; r < o->runs && !interrupted; r++) {
+                offline_run_t generic, direct;
+                if (!restore_from_memory(config, schemas, &encoded, true, &generic) ||
+                    !restore_from_memory(config, schemas, &encoded, false, &direct))
+                        goto done;
+                generic_rate[r] = (double)o->count / generic.seconds;
+                direct_rate[r] = (double)o->count / direct.seconds;
+                ratio[r] = direct_rate[r] / generic_rate[r];
+                generic_cpu[r] = generic.thread_cpu_seconds * 1e6 / (double)o->count;
+                direct_cpu[r] = direct.thread_cpu_seconds * 1e6 / (double)o->count;
+                direct_heap[r] = direct.heap_per_item;
+                generic_heap[r] = generic.heap_per_item;
+                generic_drop[r] = generic.drop_seconds * 1e3;
+                direct_drop[r] = direct.drop_seconds * 1e3;
+                printf("%-4d %17.0f %17.0f %7.2f %15.2f %15.2f %14.0f %14.0f %16.1f %16.1f\n", r + 1,
+                       generic_rate[r], direct_rate[r], ratio[r], generic_cpu[r], direct_cpu[r], generic_heap[r],
+                       direct_heap[r], generic_drop[r], direct_drop[r]);
+                fflush(stdout);
+        }
+        printf("%-4s %17.0f %17.0f %7.2f %15.2f %15.2f %14.0f %14.0f %16.1f %16.1f\n", "med",
+               median(generic_rate, o->runs), median(direct_rate, o->runs), median(ratio, o->runs),
+               median(generic_cpu, o->runs), median(direct_cpu, o->runs), median(generic_heap, o->runs),
+               median(direct_heap, o->runs), median(generic_drop, o->runs), median(direct_drop, o->runs));
+        printf("{\"bench\":\"restore_offline\",\"items\":%zu,\"payload_bytes\":%zu,\"runs\":%d,"
+               "\"generic_items_per_s_median\":%.0f,\"direct_items_per_s_median\":%.0f,\"ratio_median\":%.3f,"
+               "\"generic_cpu_us_per_item_median\":%.2f,\"direct_cpu_us_per_item_median\":%.2f,"
+               "\"generic_heap_bytes_per_item_median\":%.1f,\"direct_heap_bytes_per_item_median\":%.1f,"
+               "\"generic_drop_ms_median\":%.1f,\"direct_drop_ms_median\":%.1f}\n",
+               o->count, o->payload_bytes, o->runs, median(generic_rate, o->runs), median(direct_rate, o->runs),
+               median(ratio, o->runs), median(generic_cpu, o->runs), median(direct_cpu, o->runs),
+               median(generic_heap, o->runs), median(direct_heap, o->runs), median(generic_drop, o->runs),
+               median(direct_drop, o->runs));
+        status = 0;
+done:
+        free(encoded.bytes);
+        free(encoded.offsets);
+        return status;
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static bl_config_t *load_config(const options_t *o) {
@@ -840,6 +1036,7 @@ int main(int argc, char **argv) {
         fill_stats_t filled = {0};
         double baseline_rate[BENCH_MAX_RUNS], restore_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS], finish_ms[BENCH_MAX_RUNS];
         double rss_item[BENCH_MAX_RUNS], heap_item[BENCH_MAX_RUNS], drop_ms[BENCH_MAX_RUNS];
+        double base_cpu_us[BENCH_MAX_RUNS], restore_cpu_us[BENCH_MAX_RUNS], thread_cpu_us[BENCH_MAX_RUNS];
         bl_contract_source_t contracts = {0};
         bl_records_t *records = NULL;
         bl_config_t *config = NULL;
@@ -860,6 +1057,10 @@ int main(int argc, char **argv) {
         if (!bl_contract_source_open(&contracts, config, errstr, sizeof(errstr)) ||
             !(records = bl_records_new(contracts.schemas, NULL, "bench_restore", errstr, sizeof(errstr)))) {
                 fprintf(stderr, "bench_restore: contracts in %s: %s\n", bl_config_schemas_dir(config), errstr);
+                goto done;
+        }
+        if (offline) {
+                status = run_offline(config, contracts.schemas, records, &o);
                 goto done;
         }
         if (!(admin = admin_new(config, &quiet, errstr, sizeof(errstr)))) {
@@ -908,8 +1109,9 @@ int main(int argc, char **argv) {
                 if (filled.states[s])
                         printf(" %s %.1f%%", bl_state_name((bl_state_t)s),
                                100.0 * (double)filled.states[s] / (double)o.count);
-        printf("\n\n%-4s %17s %17s %7s %18s %11s %12s %9s\n", "run", "baseline items/s", "restore items/s", "ratio",
-               "restore_finish ms", "rss B/item", "heap B/item", "drop ms");
+        printf("\n\n%-4s %17s %17s %7s %18s %11s %12s %9s %13s %13s %13s\n", "run", "baseline items/s",
+               "restore items/s", "ratio", "restore_finish ms", "rss B/item", "heap B/item", "drop ms",
+               "base cpu us", "restore cpu us", "thread cpu us");
         fflush(stdout);
 
         for (int r = 0; r < o.runs; r++) {
@@ -937,13 +1139,18 @@ int main(int argc, char **argv) {
                 rss_item[r] = run.rss_per_item;
                 heap_item[r] = run.heap_per_item;
                 drop_ms[r] = run.drop_seconds * 1e3;
-                printf("%-4d %17.0f %17.0f %7.3f %18.1f %11.0f %12.0f %9.1f\n", r + 1, baseline_rate[r],
-                       restore_rate[r], ratio[r], finish_ms[r], rss_item[r], heap_item[r], drop_ms[r]);
+                base_cpu_us[r] = base.cpu_seconds * 1e6 / (double)o.count;
+                restore_cpu_us[r] = run.cpu_seconds * 1e6 / (double)o.count;
+                thread_cpu_us[r] = run.thread_cpu_seconds * 1e6 / (double)o.count;
+                printf("%-4d %17.0f %17.0f %7.3f %18.1f %11.0f %12.0f %9.1f %13.2f %13.2f %13.2f\n", r + 1,
+                       baseline_rate[r], restore_rate[r], ratio[r], finish_ms[r], rss_item[r], heap_item[r],
+                       drop_ms[r], base_cpu_us[r], restore_cpu_us[r], thread_cpu_us[r]);
                 fflush(stdout);
         }
-        printf("%-4s %17.0f %17.0f %7.3f %18.1f %11.0f %12.0f %9.1f\n", "med", median(baseline_rate, o.runs),
-               median(restore_rate, o.runs), median(ratio, o.runs), median(finish_ms, o.runs),
-               median(rss_item, o.runs), median(heap_item, o.runs), median(drop_ms, o.runs));
+        printf("%-4s %17.0f %17.0f %7.3f %18.1f %11.0f %12.0f %9.1f %13.2f %13.2f %13.2f\n", "med",
+               median(baseline_rate, o.runs), median(restore_rate, o.runs), median(ratio, o.runs),
+               median(finish_ms, o.runs), median(rss_item, o.runs), median(heap_item, o.runs), median(drop_ms, o.runs),
+               median(base_cpu_us, o.runs), median(restore_cpu_us, o.runs), median(thread_cpu_us, o.runs));
         printf("{\"bench\":\"restore\",\"items\":%zu,\"partitions\":%d,\"payload_bytes\":%zu,\"runs\":%d,"
                "\"record_bytes_avg\":%.1f,\"fill_items_per_s\":%.0f,\"baseline_items_per_s\":[",
                o.count, (int)o.partitions, o.payload_bytes, o.runs, (double)filled.value_bytes / (double)o.count,
@@ -955,10 +1162,12 @@ int main(int argc, char **argv) {
                 printf("%s%.0f", r ? "," : "", restore_rate[r]);
         printf("],\"baseline_items_per_s_median\":%.0f,\"restore_items_per_s_median\":%.0f,\"ratio_median\":%.4f,"
                "\"restore_finish_ms_median\":%.2f,\"rss_bytes_per_item_median\":%.1f,"
-               "\"heap_bytes_per_item_median\":%.1f,\"drop_ms_median\":%.1f}\n",
+               "\"heap_bytes_per_item_median\":%.1f,\"drop_ms_median\":%.1f,\"baseline_cpu_us_per_item_median\":%.2f,"
+               "\"restore_cpu_us_per_item_median\":%.2f,\"restore_thread_cpu_us_per_item_median\":%.2f}\n",
                median(baseline_rate, o.runs), median(restore_rate, o.runs), median(ratio, o.runs),
                median(finish_ms, o.runs), median(rss_item, o.runs), median(heap_item, o.runs),
-               median(drop_ms, o.runs));
+               median(drop_ms, o.runs), median(base_cpu_us, o.runs), median(restore_cpu_us, o.runs),
+               median(thread_cpu_us, o.runs));
         status = 0;
 done:
         fflush(stdout);

@@ -6,10 +6,11 @@
 #      the container image's build in the background where podman can build
 #      (scripts/image.sh; integration.image uses it at the end);
 #   2. build and run the unit tests with ASan and UBSan (build-asan/);
-#   3. build the two libFuzzer targets with clang (build-fuzz/): fuzz_decode
-#      (one record through the decoder) and fuzz_pipeline (sequences of records
-#      through decoder, backlog and outputs); fuzz each from a copy of its seed
-#      corpus for half of BACKLOGD_FUZZ_SECONDS (default 60, so 30 s each): a
+#   3. build the three libFuzzer targets with clang (build-fuzz/): fuzz_decode
+#      (one record through the decoder), fuzz_pipeline (sequences of records
+#      through decoder, backlog and outputs) and fuzz_records (a snapshot read
+#      directly and the generic way); fuzz each from a copy of its seed corpus
+#      for a third of BACKLOGD_FUZZ_SECONDS (default 60, so 20 s each): a
 #      crash, a leak or a timeout fails the suite;
 #   4. build the normal configuration (build/), start the real Kafka broker
 #      and Schema Registry, run every ctest there (unit, valgrind, integration),
@@ -59,11 +60,11 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
 
 fuzz_seconds=${BACKLOGD_FUZZ_SECONDS:-60}
-fuzz_each=$(((fuzz_seconds + 1) / 2))
+fuzz_each=$(((fuzz_seconds + 2) / 3))
 [ -f build-fuzz/CMakeCache.txt ] ||
   CC=clang cmake -S . -B build-fuzz "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBACKLOGD_FUZZ=ON >/dev/null
 cmake -S . -B build-fuzz -DBACKLOGD_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j "$jobs" --target fuzz_decode fuzz_pipeline
+cmake --build build-fuzz -j "$jobs" --target fuzz_decode fuzz_pipeline fuzz_records
 
 # fuzz target, corpus name: fuzzes for fuzz_each seconds from a copy of tests/fuzz/corpus/<name>/.
 fuzz() {
@@ -87,6 +88,7 @@ fuzz() {
 }
 fuzz fuzz_decode decode
 fuzz fuzz_pipeline pipeline
+fuzz fuzz_records records
 
 echo "== full suite against the real broker and registry (build/)"
 configure_and_build build

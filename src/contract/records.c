@@ -25,6 +25,7 @@
 
 #include "contract/avro_bounds.h"
 #include "base/text.h"
+#include "contract/records_item.h"
 #include "contract/wire.h"
 
 /* ==== decoding ============================================================= */
@@ -526,18 +527,19 @@ static bool read_avro(bl_schema_t *writer, const unsigned char *body, size_t bod
         return rc == 0 || bl_record_error_set(error, BL_REASON_DECODE_AVRO, "%s", avro_strerror());
 }
 
-/* Decodes @p value into its writer schema's value, which must be the record @p name; @p r reads it. */
-static bool decode_value(bl_schemas_t *schemas, const void *value, size_t size, const char *name, reader_t *r,
-                         bl_record_error_t *error) {
-        const unsigned char *body;
-        size_t body_size;
+/* The body and writer schema of @p value, which must be the record @p name. */
+static bool unframe(bl_schemas_t *schemas, const void *value, size_t size, const char *name, bl_schema_t **writer,
+                    const unsigned char **body, size_t *body_size, bl_record_error_t *error) {
         int32_t schema_id;
-        bl_schema_t *writer;
         bl_record_error_clear(error);
-        if (!bl_wire_parse(value, size, &schema_id, &body, &body_size, error) ||
-            !writer_schema(schemas, schema_id, name, &writer, error) ||
-            !bl_avro_bounds_check(writer->avro, body, body_size, error) ||
-            !read_avro(writer, body, body_size, error))
+        return bl_wire_parse(value, size, &schema_id, body, body_size, error) &&
+               writer_schema(schemas, schema_id, name, writer, error);
+}
+
+/* The generic read of a body: bounds walk, then avro-c into the writer's value, which @p r is set to read. */
+static bool read_generic(bl_schema_t *writer, const unsigned char *body, size_t body_size, const char *name,
+                         reader_t *r, bl_record_error_t *error) {
+        if (!bl_avro_bounds_check(writer->avro, body, body_size, error) || !read_avro(writer, body, body_size, error))
                 return false;
         r->record = writer->value;
         r->path = name;
@@ -545,10 +547,45 @@ static bool decode_value(bl_schemas_t *schemas, const void *value, size_t size, 
         return true;
 }
 
+/* Decodes @p value into its writer schema's value, which must be the record @p name; @p r reads it. */
+static bool decode_value(bl_schemas_t *schemas, const void *value, size_t size, const char *name, reader_t *r,
+                         bl_record_error_t *error) {
+        const unsigned char *body;
+        size_t body_size;
+        bl_schema_t *writer;
+        return unframe(schemas, value, size, name, &writer, &body, &body_size, error) &&
+               read_generic(writer, body, body_size, name, r, error);
+}
+
+/*
+ * A snapshot straight from its bytes (records_item.c) unless that reader
+ * declines it or @p generic_only; then, or for the verdict on bytes it
+ * declined, the generic way.
+ */
+static bl_item_t *decode_item(bl_schemas_t *schemas, const void *value, size_t size, int32_t partition,
+                              bool generic_only, bl_record_error_t *error) {
+        const unsigned char *body;
+        size_t body_size;
+        bl_schema_t *writer;
+        bl_item_t *item;
+        bool declined = true;
+        reader_t r;
+        if (!unframe(schemas, value, size, "BacklogItem", &writer, &body, &body_size, error))
+                return NULL;
+        if (!generic_only &&
+            ((item = bl_records_item_read(writer, body, body_size, partition, &declined, error)) || !declined))
+                return item;
+        return read_generic(writer, body, body_size, "BacklogItem", &r, error) ? read_item(&r, partition) : NULL;
+}
+
 bl_item_t *bl_records_decode_item(bl_schemas_t *schemas, const void *value, size_t size, int32_t partition,
                                   bl_record_error_t *error) {
-        reader_t r;
-        return decode_value(schemas, value, size, "BacklogItem", &r, error) ? read_item(&r, partition) : NULL;
+        return decode_item(schemas, value, size, partition, false, error);
+}
+
+bl_item_t *bl_records_decode_item_generic(bl_schemas_t *schemas, const void *value, size_t size, int32_t partition,
+                                          bl_record_error_t *error) {
+        return decode_item(schemas, value, size, partition, true, error);
 }
 
 /* ---- Transition ------------------------------------------------------------------ */

@@ -17,6 +17,8 @@
  */
 #include "contract/schemas.h"
 
+#include "contract/records_item.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ static void schema_destroy(bl_schema_t *schema) {
         if (schema->avro)
                 avro_schema_decref(schema->avro);
         json_decref(schema->json);
+        bl_records_item_plan_free(schema->item_plan);
         free(schema);
 }
 

@@ -32,6 +32,9 @@ typedef struct bl_schema_s {
         bool compat_checked;
         bool compat_ok;
         char compat_reason[256];
+        /* How contract/records_item.c reads BacklogItems written with this schema straight from
+         * their bytes: planned on the first one, freed with the schema (bl_records_item_plan_free). */
+        void *item_plan;
 } bl_schema_t;
 
 typedef struct bl_schemas_s bl_schemas_t;

@@ -6,7 +6,10 @@
  * with its task_id at the end; a shared kind (kind.c) in place of four
  * strings; its recent event ids packed end to end in one more allocation;
  * the fields few items set (dependencies, labels, trace context, last error)
- * in one more, made the first time one is set. Readers that may meet an
+ * in one more, made the first time one is set. A restored item's come packed:
+ * the struct, the vectors' arrays and every string in that one allocation,
+ * unpacked into allocations of their own the first time they are changed
+ * (bl_item_cold_for_write). Readers that may meet an
  * item without them go through bl_item_cold, which answers an empty set.
  *
  * The table lists each change from != to that SPEC §3 allows. A record with
@@ -78,8 +81,32 @@ bool bl_state_transition_legal(bl_state_t from, bl_state_t to) {
 
 /* ---- string vectors ------------------------------------------------------ */
 
+/* Borrowed: the array and strings are a packed cold part's (see bl_strvec_t). */
+static bool borrowed(const bl_strvec_t *vec) {
+        return vec->capacity == 0 && vec->items != NULL;
+}
+
+/* Makes a borrowed vector's array and strings its own; false when out of memory, the vector then as it was. */
+static bool own_strings(bl_strvec_t *vec) {
+        char **items = malloc(vec->count * sizeof(*items));
+        if (!items)
+                return false;
+        for (size_t i = 0; i < vec->count; i++)
+                if (!(items[i] = strdup(vec->items[i]))) {
+                        while (i--)
+                                free(items[i]);
+                        free(items);
+                        return false;
+                }
+        vec->items = items;
+        vec->capacity = vec->count;
+        return true;
+}
+
 bool bl_strvec_push(bl_strvec_t *vec, const char *text) {
         char *copy;
+        if (borrowed(vec) && !own_strings(vec))
+                return false;
         if (vec->count == vec->capacity) {
                 size_t capacity = vec->capacity ? vec->capacity * 2 : 4;
                 char **items = realloc(vec->items, capacity * sizeof(*items));
@@ -106,6 +133,8 @@ bool bl_strvec_remove(bl_strvec_t *vec, const char *text) {
         for (size_t i = 0; i < vec->count; i++) {
                 if (strcmp(vec->items[i], text))
                         continue;
+                if (borrowed(vec) && !own_strings(vec))
+                        return false;
                 free(vec->items[i]);
                 memmove(&vec->items[i], &vec->items[i + 1], (vec->count - i - 1) * sizeof(*vec->items));
                 vec->count--;
@@ -115,9 +144,11 @@ bool bl_strvec_remove(bl_strvec_t *vec, const char *text) {
 }
 
 void bl_strvec_clear(bl_strvec_t *vec) {
-        for (size_t i = 0; i < vec->count; i++)
-                free(vec->items[i]);
-        free(vec->items);
+        if (!borrowed(vec)) {
+                for (size_t i = 0; i < vec->count; i++)
+                        free(vec->items[i]);
+                free(vec->items);
+        }
         memset(vec, 0, sizeof(*vec));
 }
 
@@ -169,18 +200,18 @@ bl_item_t *bl_item_new(const char *task_id, int32_t partition) {
         return bl_item_new_of_kind(task_id, partition, NULL, NULL, NULL, "standard");
 }
 
-bl_item_t *bl_item_new_of_kind(const char *task_id, int32_t partition, const char *task_type, const char *domain,
-                               const char *tenant, const char *sla_class) {
-        size_t id_size = strlen(task_id) + 1, size = offsetof(bl_item_t, task_id_storage) + id_size;
+bl_item_t *bl_item_new_with_kind(const char *task_id, size_t task_id_size, int32_t partition, const bl_kind_t *kind) {
+        size_t size = offsetof(bl_item_t, task_id_storage) + task_id_size + 1;
         bl_item_t *item =
                 calloc(1, size > sizeof(bl_item_t) ? size : sizeof(bl_item_t)); /* a struct copy stays inside */
-        if (!item)
-                return NULL;
-        item->task_id = memcpy(item->task_id_storage, task_id, id_size);
-        if (!(item->kind = bl_kind_intern(task_type, domain, tenant, sla_class))) {
-                free(item);
+        if (!item) {
+                bl_kind_release(kind);
                 return NULL;
         }
+        memcpy(item->task_id_storage, task_id, task_id_size);
+        item->task_id_storage[task_id_size] = '\0';
+        item->task_id = item->task_id_storage;
+        item->kind = kind;
         item->partition = partition;
         item->state = BL_STATE_QUEUED;
         item->submitted_at_ms = item->deadline_ms = item->not_before_ms = item->data_ready_at_ms = BL_NO_TIME;
@@ -192,7 +223,20 @@ bl_item_t *bl_item_new_of_kind(const char *task_id, int32_t partition, const cha
         return item;
 }
 
+bl_item_t *bl_item_new_of_kind(const char *task_id, int32_t partition, const char *task_type, const char *domain,
+                               const char *tenant, const char *sla_class) {
+        const bl_kind_t *kind = bl_kind_intern(task_type, domain, tenant, sla_class);
+        return kind ? bl_item_new_with_kind(task_id, strlen(task_id), partition, kind) : NULL;
+}
+
 void bl_item_cold_clear(bl_item_cold_t *cold) {
+        if (cold->packed_bytes) { /* all in the one allocation, the struct's own, but vectors changed since */
+                bl_strvec_clear(&cold->depends_on);
+                bl_strvec_clear(&cold->pending_deps);
+                bl_strvec_clear(&cold->dependents);
+                memset(cold, 0, sizeof(*cold));
+                return;
+        }
         bl_strvec_clear(&cold->depends_on);
         bl_strvec_clear(&cold->pending_deps);
         bl_strvec_clear(&cold->dependents);
@@ -217,6 +261,98 @@ bool bl_item_adopt_cold(bl_item_t *item, bl_item_cold_t *cold) {
                 return false;
         *item->cold = *cold;
         memset(cold, 0, sizeof(*cold));
+        return true;
+}
+
+/* ---- the packed cold part: one allocation ------------------------------------ */
+
+static const bl_strvec_t *cold_vector(const bl_item_cold_t *cold, int which) {
+        return which == 0 ? &cold->depends_on : which == 1 ? &cold->pending_deps : &cold->dependents;
+}
+
+/* Copies @p text to *@p at with its NUL and moves *@p at past it; NULL stays NULL. */
+static char *pack_text(char **at, const char *text) {
+        size_t size;
+        char *copy = *at;
+        if (!text)
+                return NULL;
+        size = strlen(text) + 1;
+        memcpy(copy, text, size);
+        *at += size;
+        return copy;
+}
+
+bool bl_item_set_cold_packed(bl_item_t *item, const bl_item_cold_t *cold) {
+        size_t pointers = 0, text = cold->labels.count ? cold->labels.size : 0, total;
+        const char *const texts[] = {cold->traceparent, cold->error_code, cold->error_message};
+        if (cold_is_empty(cold))
+                return true;
+        for (int v = 0; v < 3; v++) {
+                const bl_strvec_t *vec = cold_vector(cold, v);
+                pointers += vec->count;
+                for (size_t i = 0; i < vec->count; i++)
+                        text += strlen(vec->items[i]) + 1;
+        }
+        for (size_t i = 0; i < 3; i++)
+                text += texts[i] ? strlen(texts[i]) + 1 : 0;
+        total = sizeof(bl_item_cold_t) + pointers * sizeof(char *) + text;
+        bl_item_cold_t *packed = total <= UINT32_MAX ? malloc(total) : NULL;
+        if (!packed)
+                return false;
+        char **slot = (char **)(packed + 1), *at = (char *)(slot + pointers);
+        *packed = (bl_item_cold_t){.has_last_error = cold->has_last_error, .error_retryable = cold->error_retryable,
+                                   .packed_bytes = (uint32_t)total};
+        for (int v = 0; v < 3; v++) {
+                const bl_strvec_t *vec = cold_vector(cold, v);
+                bl_strvec_t *target = (bl_strvec_t *)cold_vector(packed, v);
+                if (!vec->count)
+                        continue;
+                target->items = slot; /* capacity 0: borrowed */
+                target->count = vec->count;
+                for (size_t i = 0; i < vec->count; i++)
+                        *slot++ = pack_text(&at, vec->items[i]);
+        }
+        if (cold->labels.count) {
+                packed->labels = (bl_labels_t){memcpy(at, cold->labels.pairs, cold->labels.size), cold->labels.count,
+                                               cold->labels.size};
+                at += cold->labels.size;
+        }
+        packed->traceparent = pack_text(&at, cold->traceparent);
+        packed->error_code = pack_text(&at, cold->error_code);
+        packed->error_message = pack_text(&at, cold->error_message);
+        item->cold = packed;
+        return true;
+}
+
+/* The packed cold part as fields of their own, in place of it; false when out of memory (it then stays). */
+static bool unpack_cold(bl_item_t *item) {
+        const bl_item_cold_t *packed = item->cold;
+        bl_item_cold_t *own = calloc(1, sizeof(*own));
+        bool ok = own != NULL;
+        for (int v = 0; ok && v < 3; v++) {
+                const bl_strvec_t *vec = cold_vector(packed, v);
+                for (size_t i = 0; ok && i < vec->count; i++)
+                        ok = bl_strvec_push((bl_strvec_t *)cold_vector(own, v), vec->items[i]);
+        }
+        if (ok && packed->labels.count && (ok = (own->labels.pairs = malloc(packed->labels.size)) != NULL)) {
+                memcpy(own->labels.pairs, packed->labels.pairs, packed->labels.size);
+                own->labels.count = packed->labels.count;
+                own->labels.size = packed->labels.size;
+        }
+        ok = ok && bl_item_replace_text(&own->traceparent, packed->traceparent) &&
+             bl_item_replace_text(&own->error_code, packed->error_code) &&
+             bl_item_replace_text(&own->error_message, packed->error_message);
+        if (!ok) {
+                if (own)
+                        bl_item_cold_clear(own);
+                free(own);
+                return false;
+        }
+        own->has_last_error = packed->has_last_error;
+        own->error_retryable = packed->error_retryable;
+        bl_item_cold_clear(item->cold); /* a vector changed in place has allocations of its own */
+        free(item->cold);
+        item->cold = own;
         return true;
 }
 
@@ -250,6 +386,8 @@ const bl_item_cold_t *bl_item_cold(const bl_item_t *item) {
 }
 
 bl_item_cold_t *bl_item_cold_for_write(bl_item_t *item) {
+        if (item->cold && item->cold->packed_bytes && !unpack_cold(item))
+                return NULL;
         if (!item->cold)
                 item->cold = calloc(1, sizeof(*item->cold));
         return item->cold;
@@ -287,6 +425,8 @@ static size_t text_bytes(const char *text) {
 }
 
 static size_t strvec_bytes(const bl_strvec_t *vec) {
+        if (borrowed(vec))
+                return 0; /* in its packed cold part's allocation */
         size_t bytes = vec->capacity ? chunk_bytes(vec->capacity * sizeof(*vec->items)) : 0;
         for (size_t i = 0; i < vec->count; i++)
                 bytes += text_bytes(vec->items[i]);
@@ -294,6 +434,9 @@ static size_t strvec_bytes(const bl_strvec_t *vec) {
 }
 
 static size_t cold_bytes(const bl_item_cold_t *cold) {
+        if (cold->packed_bytes)
+                return chunk_bytes(cold->packed_bytes) + strvec_bytes(&cold->depends_on) +
+                       strvec_bytes(&cold->pending_deps) + strvec_bytes(&cold->dependents);
         return chunk_bytes(sizeof(*cold)) + strvec_bytes(&cold->depends_on) + strvec_bytes(&cold->pending_deps) +
                strvec_bytes(&cold->dependents) + (cold->labels.count ? chunk_bytes(cold->labels.size) : 0) +
                text_bytes(cold->traceparent) + text_bytes(cold->error_code) + text_bytes(cold->error_message);
@@ -318,6 +461,22 @@ size_t bl_item_trim(bl_item_t *item) {
         item->payload_size = 0;
         item->has_payload = false;
         bl_item_cold_t *cold = item->cold;
+        if (cold && cold->packed_bytes && !cold->has_last_error) { /* nothing in it stays */
+                bl_item_cold_clear(cold);
+                free(cold);
+                item->cold = cold = NULL;
+        }
+        if (cold && cold->packed_bytes) { /* the last error stays, packed alone; whole when out of memory */
+                bl_item_cold_t error = {.has_last_error = true, .error_retryable = cold->error_retryable,
+                                        .error_code = cold->error_code, .error_message = cold->error_message};
+                item->cold = NULL;
+                if (bl_item_set_cold_packed(item, &error)) {
+                        bl_item_cold_clear(cold);
+                        free(cold);
+                } else
+                        item->cold = cold;
+                cold = NULL;
+        }
         if (cold) {
                 bl_strvec_clear(&cold->depends_on);
                 bl_strvec_clear(&cold->pending_deps);

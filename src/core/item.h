@@ -37,7 +37,11 @@ bool bl_state_is_terminal(bl_state_t state);
 /** Whether the static table allows @p from -> @p to; from == to (a note: no state change) always is. */
 bool bl_state_transition_legal(bl_state_t from, bl_state_t to);
 
-/** A growable array of owned strings. */
+/**
+ * A growable array of owned strings. capacity 0 with items set: the array
+ * and strings are borrowed from a packed cold part (bl_item_set_cold_packed);
+ * push and remove first make them the vector's own, clear lets them be.
+ */
 typedef struct bl_strvec_s {
         char **items;
         size_t count;
@@ -70,6 +74,13 @@ const char *bl_labels_next(const bl_labels_t *labels, const char *key, const cha
  * The fields most items never set: dependencies, labels, the trace context
  * and the last error. An item holds them behind one pointer, made the first
  * time one is set (bl_item_cold_for_write).
+ *
+ * Packed (packed_bytes > 0): the struct and everything it points to are one
+ * allocation of packed_bytes, as restore reads a snapshot's
+ * (bl_item_set_cold_packed): about a third of the bytes and one allocation
+ * instead of five or more. Read it as any other; change it only through
+ * bl_item_cold_for_write, which unpacks it first (its vectors also survive a
+ * direct bl_strvec_push or bl_strvec_remove, see bl_strvec_t).
  */
 typedef struct bl_item_cold_s {
         bl_strvec_t depends_on;
@@ -79,6 +90,7 @@ typedef struct bl_item_cold_s {
         char *traceparent; /* NULL when absent */
         bool has_last_error;
         bool error_retryable;
+        uint32_t packed_bytes; /* 0: each field its own allocation */
         char *error_code;
         char *error_message;
 } bl_item_cold_t;
@@ -141,6 +153,12 @@ bl_item_t *bl_item_new(const char *task_id, int32_t partition);
 /** The same, of the kind with these fields (each may be NULL): one lookup in the kinds' table, not two. */
 bl_item_t *bl_item_new_of_kind(const char *task_id, int32_t partition, const char *task_type, const char *domain,
                                const char *tenant, const char *sla_class);
+/**
+ * The same, with the @p task_id_size bytes at @p task_id (no NUL needed) and
+ * @p kind, whose reference the item takes over (the caller's bl_kind_hold or
+ * bl_kind_intern). NULL when out of memory; the reference is then given back.
+ */
+bl_item_t *bl_item_new_with_kind(const char *task_id, size_t task_id_size, int32_t partition, const bl_kind_t *kind);
 /** Frees the item, its payload, event ids and cold fields, and gives back its kind. NULL is a no-op. */
 void bl_item_destroy(bl_item_t *item);
 
@@ -159,7 +177,13 @@ bl_item_cold_t *bl_item_cold_for_write(bl_item_t *item);
 /** Moves @p cold's fields into the item's (which must have none yet) unless every one is unset. False when out of
  * memory; @p cold then stays. */
 bool bl_item_adopt_cold(bl_item_t *item, bl_item_cold_t *cold);
-/** Frees what @p cold holds and unsets every field. */
+/**
+ * Gives the item (which must have no cold part yet) a packed copy of
+ * @p cold's fields, whose strings may be anywhere, unless every one is unset.
+ * False when out of memory (or more than 4 GiB); the item then has none.
+ */
+bool bl_item_set_cold_packed(bl_item_t *item, const bl_item_cold_t *cold);
+/** Frees what @p cold holds and unsets every field (a packed one holds nothing apart from itself). */
 void bl_item_cold_clear(bl_item_cold_t *cold);
 /** Replaces *@p field by a copy of @p value (NULL clears it). False when out of memory; *@p field then stays. */
 bool bl_item_replace_text(char **field, const char *value);

@@ -19,6 +19,8 @@
 
 #include "kafka/client.h"
 
+#define SCAN_BATCH 1000 /* records taken from the consumer's queue at once */
+
 struct bl_reader_s {
         rd_kafka_t *consumer;
         rd_kafka_t *probe; /* read_uncommitted, for the true high watermark (read_committed ones give the LSO) */
@@ -98,40 +100,62 @@ static bool at_high_watermark(bl_reader_t *reader, const char *topic, int32_t p,
         return eof_offset >= high;
 }
 
-/* Consumes until every assigned partition reached its high watermark; BL_OK, or a timeout without progress. */
+/* A partition's EOF: it counts as read once the EOF has reached the high watermark. */
+static void note_eof(bl_reader_t *reader, const rd_kafka_topic_partition_list_t *list, bool *done, int32_t *at_end,
+                     const rd_kafka_message_t *message) {
+        for (int i = 0; i < list->cnt; i++)
+                if (list->elems[i].partition == message->partition && !done[i] &&
+                    at_high_watermark(reader, list->elems[0].topic, message->partition, message->offset)) {
+                        done[i] = true;
+                        (*at_end)++;
+                }
+}
+
+/*
+ * Consumes until every assigned partition reached its high watermark; BL_OK,
+ * or a timeout without progress. Records come in batches of up to
+ * SCAN_BATCH from the consumer's queue: one lock and wake-up per batch, not
+ * per record (a scan never pauses or seeks, so the batch calls' trouble with
+ * those in librdkafka 2.0 does not arise).
+ */
 static bl_err_t consume_to_end(bl_reader_t *reader, const rd_kafka_topic_partition_list_t *list, bl_reader_cb *cb,
                                void *opaque, int timeout_ms, char *errstr, size_t errstr_size) {
         const char *topic = list->elems[0].topic;
         bool *done = calloc((size_t)list->cnt, sizeof(*done));
+        rd_kafka_message_t **batch = malloc(SCAN_BATCH * sizeof(*batch));
+        rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(reader->consumer);
         int32_t at_end = 0;
         int idle_ms = 0;
         bl_err_t err = BL_OK;
-        if (!done)
-                return bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "out of memory");
+        if (!done || !batch || !queue)
+                err = bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "out of memory");
         while (at_end < list->cnt && !err) {
-                rd_kafka_message_t *message = rd_kafka_consumer_poll(reader->consumer, 100);
-                if (!message) {
+                ssize_t count = rd_kafka_consume_batch_queue(queue, 100, batch, SCAN_BATCH);
+                if (count <= 0) {
                         if ((idle_ms += 100) >= timeout_ms)
                                 err = bl_err_set(errstr, errstr_size, BL_ERR_TIMEOUT,
                                                  "reading %s: no progress for %d ms", topic, timeout_ms);
                         continue;
                 }
                 idle_ms = 0;
-                if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                        for (int i = 0; i < list->cnt; i++)
-                                if (list->elems[i].partition == message->partition && !done[i] &&
-                                    at_high_watermark(reader, topic, message->partition, message->offset)) {
-                                        done[i] = true;
-                                        at_end++;
-                                }
-                } else if (message->err) {
-                        err = bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "reading %s: %s", topic,
-                                         rd_kafka_message_errstr(message));
-                } else if (!cb(message, opaque)) {
-                        at_end = list->cnt; /* the caller has seen enough */
+                for (ssize_t i = 0; i < count; i++) {
+                        rd_kafka_message_t *message = batch[i];
+                        if (err || at_end == list->cnt) {
+                                /* an error, or the caller has seen enough: the rest of the batch is let go */
+                        } else if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                                note_eof(reader, list, done, &at_end, message);
+                        } else if (message->err) {
+                                err = bl_err_set(errstr, errstr_size, BL_ERR_KAFKA, "reading %s: %s", topic,
+                                                 rd_kafka_message_errstr(message));
+                        } else if (!cb(message, opaque)) {
+                                at_end = list->cnt;
+                        }
+                        rd_kafka_message_destroy(message);
                 }
-                rd_kafka_message_destroy(message);
         }
+        if (queue)
+                rd_kafka_queue_destroy(queue);
+        free(batch);
         free(done);
         return err;
 }

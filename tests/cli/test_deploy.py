@@ -625,6 +625,33 @@ def test_compose_services(compose):
 
 
 
+def test_compose_instances_consult_the_reference_agent(compose):
+    """The two instances run config/policy.json plus an agent on model_inference: the compose
+    service `agent`, the reference agent (examples/agents/), at the url the policy names."""
+    services = compose["services"]
+    mounted = {}
+    for name in ("backlogd-1", "backlogd-2"):
+        targets = {v["target"]: v["source"] for v in services[name]["volumes"]}
+        mounted[name] = Path(targets["/etc/backlogd/policy.json"])
+    assert set(mounted.values()) == {SOURCE_DIR / "deploy" / "compose" / "policy.json"}
+    policy = json.loads((SOURCE_DIR / "deploy" / "compose" / "policy.json").read_text())
+    default = json.loads((SOURCE_DIR / "config" / "policy.json").read_text())
+    agent = policy["domains"]["model_inference"].pop("agent")
+    policy.pop("//"), default.pop("//")
+    assert policy == default, "deploy/compose/policy.json is config/policy.json and the agent, nothing else"
+    checked = backlogd("policy", "check", SOURCE_DIR / "deploy" / "compose" / "policy.json")
+    assert checked.returncode == 0, checked.stderr
+    assert "model_inference: " + agent["url"] in checked.stdout
+
+    service = services["agent"]
+    script = {v["target"]: v["source"] for v in service["volumes"]}["/agents"]
+    assert Path(script) == SOURCE_DIR / "examples" / "agents"
+    entrypoint = service["entrypoint"]
+    assert entrypoint[:3] == ["python", "-u", "/agents/reference_agent.py"]
+    port = entrypoint[entrypoint.index("--port") + 1]
+    assert agent["url"].startswith(f"http://agent:{port}/")
+
+
 def test_compose_prometheus_scrapes_both_instances_and_grafana_has_the_dashboard(compose):
     """Prometheus scrapes the /metrics of both `run` services on the compose network; Grafana gets
     deploy/grafana/'s datasource and dashboard provisioned; both images are pinned, and Grafana is

@@ -24,8 +24,15 @@
  * the DLQ takes only as record.too_large. A '~' in a step marked not_utf8
  * becomes the byte 0xFF after encoding (JSON cannot carry it).
  *
- * Usage: corpus_gen <decode dir> [<pipeline dir>]   (fixtures from
- * BACKLOGD_FIXTURES or the source tree). Run once by hand when the seeds
+ * A records seed (fuzz_records, tests/fuzz/corpus/records/) is a whole
+ * BacklogItem value as bl_records_item encodes it with the contracts in
+ * schemas/: a full item, a placeholder, a terminal one with its last error,
+ * one with more labels than the direct read takes (the generic way), and a
+ * full one cut in half.
+ *
+ * Usage: corpus_gen <decode dir> [<pipeline dir> [<records dir>]]   (fixtures
+ * from BACKLOGD_FIXTURES or the source tree, contracts from BACKLOGD_SCHEMAS or
+ * the source tree's schemas/). Run once by hand when the seeds
  * must change; single-threaded. Files named regress-* are inputs that found
  * bugs, kept byte for byte: this program neither writes nor removes them.
  */
@@ -36,10 +43,14 @@
 
 #include "contract/catalog.h"
 #include "contract/encode.h"
+#include "contract/records.h"
 #include "contract/schemas.h"
 
 #ifndef BL_FUZZ_FIXTURES_DIR
 #define BL_FUZZ_FIXTURES_DIR "tests/fixtures"
+#endif
+#ifndef BL_FUZZ_SCHEMAS_DIR
+#define BL_FUZZ_SCHEMAS_DIR "schemas"
 #endif
 
 #define KEY_ABSENT 0xFF
@@ -379,14 +390,108 @@ static int write_pipeline_seed(bl_schemas_t *schemas, const char *dir, const pip
         return rc;
 }
 
+/* ---- fuzz_records seeds ------------------------------------------------------------ */
+
+/* A snapshot with a bit of everything, or with @p label_count labels besides. */
+static bl_item_t *seed_item(const char *task_id, bl_state_t state, size_t label_count) {
+        static const char *const keys[] = {"team", "env"}, *const values[] = {"ml", "prod"};
+        bl_item_t *item = bl_item_new_of_kind(task_id, 3, "train", "model_inference", "acme", "gold");
+        bl_item_cold_t cold = {0};
+        char many_keys[24][16], many_values[24][16];
+        const char *many_key_texts[24], *many_value_texts[24];
+        bool ok = item != NULL;
+        if (!ok)
+                return NULL;
+        item->state = state;
+        item->seq = 7;
+        item->attempt = 2;
+        item->business_value = 0.75;
+        item->risk = 0.1;
+        item->submitted_at_ms = 1767225600000;
+        item->state_since_ms = 1767225660000;
+        item->deadline_ms = 1767229200000;
+        item->payload = malloc(50);
+        if ((ok = item->payload != NULL)) {
+                memset(item->payload, 'p', 50);
+                item->payload_size = 50;
+                item->has_payload = true;
+        }
+        ok = ok && bl_strvec_push(&cold.depends_on, "t-before") && bl_strvec_push(&cold.dependents, "t-after") &&
+             bl_item_replace_text(&cold.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        for (size_t i = 0; i < label_count && i < 24; i++) {
+                snprintf(many_keys[i], sizeof(many_keys[i]), "key-%zu", i);
+                snprintf(many_values[i], sizeof(many_values[i]), "value-%zu", i);
+                many_key_texts[i] = many_keys[i];
+                many_value_texts[i] = many_values[i];
+        }
+        ok = ok && (label_count ? bl_labels_set(&cold.labels, many_key_texts, many_value_texts, label_count)
+                                : bl_labels_set(&cold.labels, keys, values, 2));
+        if (ok && bl_state_is_terminal(state)) {
+                cold.has_last_error = true;
+                ok = bl_item_replace_text(&cold.error_code, "worker.oom") &&
+                     bl_item_replace_text(&cold.error_message, "killed");
+        }
+        ok = ok && bl_item_adopt_cold(item, &cold) &&
+             bl_item_remember_event(item, "8d0f6a4e-0d8b-4c36-9a57-1f7c62e8a001", 32) &&
+             bl_item_remember_event(item, "8d0f6a4e-0d8b-4c36-9a57-1f7c62e8a002", 32);
+        bl_item_cold_clear(&cold);
+        if (!ok) {
+                bl_item_destroy(item);
+                return NULL;
+        }
+        return item;
+}
+
+static int write_item_seed(bl_records_t *records, const char *dir, const char *name, bl_item_t *item, bool cut) {
+        const void *value;
+        size_t size;
+        int failed = !item || bl_records_item(records, item, true, &value, &size) != BL_OK;
+        if (!failed)
+                failed = write_seed(dir, name, value, cut ? size / 2 : size);
+        bl_item_destroy(item);
+        return failed;
+}
+
+static int write_records_seeds(const char *dir) {
+        char errstr[512];
+        const char *schemas_dir = getenv("BACKLOGD_SCHEMAS");
+        bl_catalog_t *catalog = bl_catalog_load(schemas_dir && *schemas_dir ? schemas_dir : BL_FUZZ_SCHEMAS_DIR,
+                                                errstr, sizeof(errstr));
+        bl_schemas_t *schemas = catalog ? bl_schemas_new(catalog, NULL, errstr, sizeof(errstr)) : NULL;
+        bl_records_t *records = schemas ? bl_records_new(schemas, NULL, "corpus_gen", errstr, sizeof(errstr)) : NULL;
+        int failures = 0;
+        bl_item_t *placeholder = bl_item_new("t-placeholder", 0);
+        if (!records) {
+                fprintf(stderr, "records: %s\n", errstr);
+                failures = 1;
+        } else {
+                if (placeholder)
+                        placeholder->placeholder = true;
+                failures += write_item_seed(records, dir, "item-full", seed_item("t-full", BL_STATE_READY, 0), false);
+                failures += write_item_seed(records, dir, "item-placeholder", placeholder, false);
+                placeholder = NULL;
+                failures += write_item_seed(records, dir, "item-dead-with-error", seed_item("t-dead", BL_STATE_DEAD, 0),
+                                            false);
+                failures += write_item_seed(records, dir, "item-24-labels", seed_item("t-labels", BL_STATE_BLOCKED, 24),
+                                            false);
+                failures += write_item_seed(records, dir, "poison-item-cut-in-half",
+                                            seed_item("t-cut", BL_STATE_RUNNING, 0), true);
+        }
+        bl_item_destroy(placeholder);
+        bl_records_destroy(records);
+        bl_schemas_destroy(schemas);
+        bl_catalog_destroy(catalog);
+        return failures;
+}
+
 int main(int argc, char **argv) {
         char errstr[512], fixtures_dir[1024];
         const char *fixtures = getenv("BACKLOGD_FIXTURES");
         bl_catalog_t *catalog;
         bl_schemas_t *schemas;
         int failures = 0;
-        if (argc != 2 && argc != 3) {
-                fprintf(stderr, "usage: corpus_gen <decode dir> [<pipeline dir>]\n");
+        if (argc < 2 || argc > 4) {
+                fprintf(stderr, "usage: corpus_gen <decode dir> [<pipeline dir> [<records dir>]]\n");
                 return 2;
         }
         snprintf(fixtures_dir, sizeof(fixtures_dir), "%s/schemas",
@@ -407,8 +512,10 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof(poison_seeds) / sizeof(poison_seeds[0]); i++)
                 failures += write_seed(argv[1], poison_seeds[i].name, poison_seeds[i].bytes,
                                        poison_seeds[i].size) != 0;
-        for (size_t i = 0; argc == 3 && i < sizeof(pipeline_seeds) / sizeof(pipeline_seeds[0]); i++)
+        for (size_t i = 0; argc >= 3 && i < sizeof(pipeline_seeds) / sizeof(pipeline_seeds[0]); i++)
                 failures += write_pipeline_seed(schemas, argv[2], &pipeline_seeds[i]) != 0;
+        if (argc == 4)
+                failures += write_records_seeds(argv[3]);
         bl_schemas_destroy(schemas);
         bl_catalog_destroy(catalog);
         return failures ? 1 : 0;

@@ -58,7 +58,8 @@
  *  - the state machine takes only legal transitions: each from the state the
  *    sink last saw for the task, with seq one higher, across restarts too
  *    (a restored task goes on from its snapshot); the same (task_id, attempt) of one submission is
- *    never dispatched twice, restarts included, and a task submitted again
+ *    never dispatched twice, restarts included (a cancellation notice only
+ *    follows its dispatch), and a task submitted again
  *    after its purge is dispatched only when its submission is newer than
  *    the forgotten one;
  *  - every log line is one JSON object, whatever bytes the input held;
@@ -445,6 +446,16 @@ static void check_dispatch_once(const bl_item_t *item) {
         task->dispatches[task->dispatch_count++] = (dispatch_seen_t){item->attempt, item->submitted_at_ms};
 }
 
+/* A cancellation notice names an attempt of this submission that was dispatched (SPEC §15). */
+static void check_cancel_follows_dispatch(const bl_item_t *item) {
+        task_seen_t *task = task_seen(item->task_id);
+        for (size_t i = 0; i < task->dispatch_count; i++)
+                if (task->dispatches[i].attempt == item->attempt &&
+                    task->dispatches[i].submitted_at_ms >= item->submitted_at_ms)
+                        return;
+        violated("a cancellation notice of an attempt never dispatched", item->task_id);
+}
+
 static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         const bl_item_t *item = dispatch->item;
         const void *value;
@@ -453,8 +464,11 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         (void)opaque;
         if (!configured_domain(item->kind->domain))
                 violated("a dispatch to a domain that is not configured", item->kind->domain);
-        check_dispatch_once(item);
-        trace("dispatch", dispatch->dispatch_id, dispatch->policy_version);
+        if (dispatch->cancel)
+                check_cancel_follows_dispatch(item);
+        else
+                check_dispatch_once(item);
+        trace(dispatch->cancel ? "cancel" : "dispatch", dispatch->dispatch_id, dispatch->policy_version);
         if (bl_records_dispatch(once.records, dispatch, &value, &size))
                 violated("a dispatch decision cannot be encoded", bl_records_last_error(once.records));
         produce("dispatch.<domain>", item->task_id, strlen(item->task_id), value, size);
@@ -463,7 +477,8 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
                 violated("a dispatch decision does not decode back", error.detail);
         if (strcmp(back->item->task_id, item->task_id) || back->item->attempt != item->attempt ||
             !back->dispatch.dispatch_id || strcmp(back->dispatch.dispatch_id, dispatch->dispatch_id) ||
-            !back->item->kind->domain || strcmp(back->item->kind->domain, item->kind->domain))
+            !back->item->kind->domain || strcmp(back->item->kind->domain, item->kind->domain) ||
+            back->dispatch.cancel != dispatch->cancel)
                 violated("a dispatch decision decodes back to another task, attempt or domain", item->task_id);
         bl_dispatch_record_destroy(back);
 }

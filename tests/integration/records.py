@@ -72,6 +72,17 @@ def read_state(prefix, expected=0, timeout=20):
     return state
 
 
+
+def wait_for_states(prefix, expected, timeout=60):
+    """Waits until backlog.state holds each task of {task_id: state} in that state; fails with what it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = {t: i["state"] for t, i in read_state(prefix, timeout=2).items() if t in expected}
+        if seen == expected:
+            return
+        assert time.monotonic() < deadline, f"backlog.state holds {seen}, expected {expected}"
+        time.sleep(0.3)
+
 def read_dispatches(prefix, domain, expected=0, timeout=20):
     return [decode(m.value()) for m in consume_all(prefix + "dispatch." + domain, expected=expected,
                                                    timeout=timeout)]

@@ -11,7 +11,7 @@ import uuid
 from conftest_common import backlogd, backlogd_json
 from kafka_tools import broker_env, unique_prefix
 from pipeline import Backlogd, consume_all, produce_raw
-from records import encode_event, read_dispatches, read_state, result, task_event
+from records import encode_event, read_dispatches, read_state, result, task_event, wait_for_states
 
 HOUR_MS = 3_600_000
 POLICY = {
@@ -19,16 +19,6 @@ POLICY = {
     "weights": {"business_value": 1.0},
     "defaults": {"approval_risk_threshold": 0.8},
 }
-
-
-def wait_for(prefix, expected, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = {t: i["state"] for t, i in read_state(prefix, timeout=2).items() if t in expected}
-        if seen == expected:
-            return
-        assert time.monotonic() < deadline, f"backlog.state holds {seen}, expected {expected}"
-        time.sleep(0.5)
 
 
 def audit(env, task_id):
@@ -60,7 +50,7 @@ def test_operators_commands_and_separation_of_duties(tmp_path):
     produce_raw(prefix + "tasks.events", [(t["task_id"], encode_event(t), None) for t in tasks])
     run = Backlogd(env)
     try:
-        wait_for(prefix, {"c-approve": "BLOCKED", "c-refused": "BLOCKED", "c-reject": "BLOCKED",
+        wait_for_states(prefix, {"c-approve": "BLOCKED", "c-refused": "BLOCKED", "c-reject": "BLOCKED",
                           "c-cancel": "BLOCKED", "c-value": "BLOCKED"})
         # APPROVED on tasks.events: refused, whoever wrote it
         forged = task_event("c-refused", "APPROVED")
@@ -80,7 +70,7 @@ def test_operators_commands_and_separation_of_duties(tmp_path):
             sent = backlogd(command, task, *extra, env=env)
             assert sent.returncode == 0, sent.stderr
             assert f"1 " in sent.stderr and prefix + "tasks.control" in sent.stderr
-        wait_for(prefix, {"c-approve": "DISPATCHED", "c-refused": "BLOCKED", "c-reject": "CANCELLED",
+        wait_for_states(prefix, {"c-approve": "DISPATCHED", "c-refused": "BLOCKED", "c-reject": "CANCELLED",
                           "c-cancel": "CANCELLED", "c-value": "BLOCKED"})
         assert read_state(prefix, timeout=2)["c-value"]["business_value"] == 0.9
     finally:
@@ -117,12 +107,12 @@ def test_cancel_of_a_running_task_notifies_its_worker():
     produce_raw(prefix + "tasks.events", [("k-run", encode_event(task_event("k-run", domain="evaluation")), None)])
     run = Backlogd(env)
     try:
-        wait_for(prefix, {"k-run": "DISPATCHED"})
+        wait_for_states(prefix, {"k-run": "DISPATCHED"})
         produce_raw(prefix + "tasks.results", [("k-run", encode_event(result("k-run", "STARTED", 1)), None)])
-        wait_for(prefix, {"k-run": "RUNNING"})
+        wait_for_states(prefix, {"k-run": "RUNNING"})
         sent = backlogd("cancel", "k-run", "--by", "erin", "--reason", "input data withdrawn", env=env)
         assert sent.returncode == 0, sent.stderr
-        wait_for(prefix, {"k-run": "CANCELLED"})
+        wait_for_states(prefix, {"k-run": "CANCELLED"})
     finally:
         code, _ = run.stop()
     assert code == 0, "\n".join(run.lines[-30:])

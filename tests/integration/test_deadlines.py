@@ -11,7 +11,7 @@ import uuid
 from conftest_common import backlogd, backlogd_json
 from kafka_tools import broker_env, unique_prefix
 from pipeline import Backlogd, consume_all
-from records import read_dispatches, read_state, result, task_event
+from records import read_dispatches, result, task_event, wait_for_states
 from test_backlog import create_topics, report, submit
 
 POLICY = {
@@ -23,16 +23,6 @@ POLICY = {
         "data_preparation": {"on_deadline": "expire"},
     },
 }
-
-
-def wait_for(prefix, expected, timeout=40):
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = {t: i["state"] for t, i in read_state(prefix, timeout=2).items() if t in expected}
-        if seen == expected:
-            return
-        assert time.monotonic() < deadline, f"backlog.state holds {seen}, expected {expected}"
-        time.sleep(0.3)
 
 
 def transitions_of(env, task_id):
@@ -60,9 +50,9 @@ def test_dispatch_late_escalate_and_expire(tmp_path):
                                      ("d-expire", "data_preparation")]])
     run = Backlogd(env)
     try:
-        wait_for(prefix, {"gate": "DISPATCHED", "d-late": "BLOCKED", "d-escalate": "BLOCKED", "d-expire": "EXPIRED"})
+        wait_for_states(prefix, {"gate": "DISPATCHED", "d-late": "BLOCKED", "d-escalate": "BLOCKED", "d-expire": "EXPIRED"})
         report(prefix, result("gate", "STARTED", 1), result("gate", "COMPLETED", 1))
-        wait_for(prefix, {"gate": "COMPLETED", "d-late": "DISPATCHED", "d-escalate": "BLOCKED"})
+        wait_for_states(prefix, {"gate": "COMPLETED", "d-late": "DISPATCHED", "d-escalate": "BLOCKED"})
         late = [d for d in read_dispatches(prefix, "evaluation", expected=1) if d["task_id"] == "d-late"]
         assert len(late) == 1 and late[0]["late"] is True, late
         assert "deadline_risk" in json.dumps(late[0]), "the rationale names every criterion"
@@ -74,7 +64,7 @@ def test_dispatch_late_escalate_and_expire(tmp_path):
 
         approved = backlogd("approve", "d-escalate", "--by", "alice", "--reason", "late is fine", env=env)
         assert approved.returncode == 0, approved.stderr
-        wait_for(prefix, {"d-escalate": "DISPATCHED"})
+        wait_for_states(prefix, {"d-escalate": "DISPATCHED"})
         dispatched = read_dispatches(prefix, "remediation", expected=1)
         assert len(dispatched) == 1 and dispatched[0]["late"] is True, dispatched
         letters = consume_all(prefix + "backlog.dlq", expected=1, timeout=10)
@@ -103,14 +93,14 @@ def test_capacity_estimate_in_metrics_and_inspect():
     submit(prefix, *[task_event(t, domain="evaluation", task_type="score") for t in tasks])
     run = Backlogd(env)
     try:
-        wait_for(prefix, {t: "DISPATCHED" for t in tasks})
+        wait_for_states(prefix, {t: "DISPATCHED" for t in tasks})
         for t in tasks:  # one worker, one task after the other
             report(prefix, result(t, "STARTED", 1))
             time.sleep(0.2)
             report(prefix, result(t, "COMPLETED", 1))
-        wait_for(prefix, {t: "COMPLETED" for t in tasks})
+        wait_for_states(prefix, {t: "COMPLETED" for t in tasks})
         submit(prefix, *[task_event(f"w-{i}", domain="evaluation", task_type="score") for i in range(3)])
-        wait_for(prefix, {f"w-{i}": "DISPATCHED" for i in range(3)})
+        wait_for_states(prefix, {f"w-{i}": "DISPATCHED" for i in range(3)})
         time.sleep(2.5)  # the gauges follow the census, once a second
         status, text = get(port, "/metrics")
         assert status == 200

@@ -3,7 +3,8 @@
  * task_type, domain, tenant and SLA class, freed with their last item, safe
  * from several threads), the packed recent event ids with their window, the
  * packed labels, the cold fields made only when one is set, and task_id kept in the item's own
- * allocation.
+ * allocation. A cold part packed in one allocation reads as an unpacked one, survives changes
+ * in place and through bl_item_cold_for_write, and trims to its last error.
  */
 #include "check.h"
 #include "core/item.h"
@@ -193,6 +194,95 @@ static void test_cold_fields_only_when_set(void) {
         bl_item_destroy(item);
 }
 
+/* A cold part with a bit of everything, its fields of their own. */
+static void fill_cold(bl_item_cold_t *cold) {
+        CHECK(bl_strvec_push(&cold->depends_on, "dep-a") && bl_strvec_push(&cold->depends_on, "dep-b"));
+        CHECK(bl_strvec_push(&cold->pending_deps, "dep-b"));
+        CHECK(bl_strvec_push(&cold->dependents, "after-1"));
+        CHECK(bl_labels_set(&cold->labels, (const char *const[]){"team", "env"}, (const char *const[]){"ml", "prod"},
+                            2));
+        CHECK(bl_item_replace_text(&cold->traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        cold->has_last_error = true;
+        cold->error_retryable = true;
+        CHECK(bl_item_replace_text(&cold->error_code, "worker.oom"));
+        CHECK(bl_item_replace_text(&cold->error_message, "killed"));
+}
+
+static void check_cold_filled(const bl_item_cold_t *cold) {
+        const char *value = NULL;
+        CHECK_INT(cold->depends_on.count, 2);
+        CHECK(cold->depends_on.count == 2 && !strcmp(cold->depends_on.items[0], "dep-a") &&
+              !strcmp(cold->depends_on.items[1], "dep-b"));
+        CHECK(bl_strvec_contains(&cold->dependents, "after-1"));
+        CHECK_STR(bl_labels_next(&cold->labels, NULL, &value), "team");
+        CHECK_STR(value, "ml");
+        CHECK_STR(cold->traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        CHECK(cold->has_last_error && cold->error_retryable);
+        CHECK_STR(cold->error_code, "worker.oom");
+        CHECK_STR(cold->error_message, "killed");
+}
+
+/* A packed cold part reads as the unpacked one, holds fewer bytes, and changes safely (unpacked first). */
+static void test_packed_cold_part(void) {
+        bl_item_cold_t own = {0};
+        bl_item_t *packed = bl_item_new("t-packed", 0), *unpacked = bl_item_new("t-unpacked", 0);
+        fill_cold(&own);
+        CHECK(bl_item_set_cold_packed(packed, &own));
+        CHECK(bl_item_adopt_cold(unpacked, &own));
+        CHECK(packed->cold && packed->cold->packed_bytes > 0);
+        check_cold_filled(bl_item_cold(packed));
+        CHECK(bl_item_held_bytes(packed) < bl_item_held_bytes(unpacked));
+        /* the backlog removes a pending dependency in place: the vector takes its strings for its own first */
+        CHECK(bl_strvec_remove(&packed->cold->pending_deps, "dep-b"));
+        CHECK_INT(packed->cold->pending_deps.count, 0);
+        CHECK(!bl_strvec_remove(&packed->cold->pending_deps, "dep-b"));
+        CHECK(bl_strvec_push(&packed->cold->dependents, "after-2"));
+        CHECK(packed->cold->packed_bytes > 0); /* the rest stays packed */
+        bl_item_cold_t *cold = bl_item_cold_for_write(packed);
+        CHECK(cold != NULL && cold->packed_bytes == 0);
+        if (cold) {
+                check_cold_filled(cold);
+                CHECK(bl_strvec_contains(&cold->dependents, "after-2"));
+                CHECK(bl_item_replace_text(&cold->traceparent, NULL));
+                CHECK(bl_labels_set(&cold->labels, (const char *const[]){"k"}, (const char *const[]){"v"}, 1));
+        }
+        bl_item_destroy(packed);
+        bl_item_destroy(unpacked);
+
+        bl_item_cold_t empty = {0};
+        bl_item_t *bare = bl_item_new("t-bare", 0);
+        CHECK(bl_item_set_cold_packed(bare, &empty) && bare->cold == NULL); /* nothing set: nothing held */
+        bl_item_destroy(bare);
+}
+
+/* Trimming a packed cold part keeps the last error alone, as it does an unpacked one. */
+static void test_packed_cold_part_trims(void) {
+        bl_item_cold_t own = {0};
+        bl_item_t *item = bl_item_new("t-trim", 0);
+        fill_cold(&own);
+        CHECK(bl_item_set_cold_packed(item, &own));
+        CHECK(bl_item_trim(item) > 0);
+        CHECK(item->cold != NULL);
+        CHECK(bl_item_cold(item)->depends_on.count == 0 && bl_item_cold(item)->labels.count == 0 &&
+              bl_item_cold(item)->traceparent == NULL);
+        CHECK_STR(bl_item_cold(item)->error_code, "worker.oom");
+        bl_item_destroy(item);
+        own.has_last_error = false;
+        CHECK(bl_item_replace_text(&own.error_code, NULL) && bl_item_replace_text(&own.error_message, NULL));
+        item = bl_item_new("t-trim-all", 0);
+        CHECK(bl_item_set_cold_packed(item, &own));
+        CHECK(bl_item_trim(item) > 0 && item->cold == NULL);
+        bl_item_destroy(item);
+        item = bl_item_new("t-trim-changed", 0); /* a vector changed in place has allocations of its own */
+        CHECK(bl_item_set_cold_packed(item, &own));
+        size_t packed_bytes = bl_item_held_bytes(item);
+        CHECK(bl_strvec_push(&item->cold->dependents, "after-2"));
+        CHECK(bl_item_held_bytes(item) > packed_bytes);
+        CHECK(bl_item_trim(item) > 0 && item->cold == NULL);
+        bl_item_cold_clear(&own);
+        bl_item_destroy(item);
+}
+
 static void test_labels_pack_their_pairs(void) {
         bl_labels_t labels = {0};
         const char *value = NULL;
@@ -226,5 +316,7 @@ int main(void) {
         RUN(test_event_ids_keep_a_window);
         RUN(test_cold_fields_only_when_set);
         RUN(test_labels_pack_their_pairs);
+        RUN(test_packed_cold_part);
+        RUN(test_packed_cold_part_trims);
         return check_exit_status();
 }

@@ -3,11 +3,14 @@
  * schemas/: items, transitions, dispatch decisions and dependency notices
  * round-trip field by field, fully populated and sparse; older and newer
  * writer versions decode by field name with defaults; truncated, garbage
- * and foreign bytes fail cleanly with the field or reason named.
+ * and foreign bytes fail cleanly with the field or reason named. Snapshots
+ * read straight from their bytes (contract/records_item.c) are held to the
+ * generic read, random, damaged and cut ones alike.
  *
  * BACKLOGD_RECORDS_MEASURE=1 also prints encode and decode throughput of a
  * typical item (not part of the suite: it takes seconds).
  */
+#define _GNU_SOURCE /* memmem */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1147,6 +1150,187 @@ static void test_random_items_round_trip(void) {
         }
 }
 
+/* ---- the direct read of snapshots against the generic one ------------------------------------- */
+
+/* Both reads of @p value: the same item, or the same refusal (reason, detail, schema id, transient). */
+static void check_reads_agree(const void *value, size_t size, int32_t partition, bl_item_t **direct_out) {
+        bl_record_error_t direct_error, generic_error;
+        bl_item_t *direct = bl_records_decode_item(schemas, value, size, partition, &direct_error);
+        bl_item_t *generic = bl_records_decode_item_generic(schemas, value, size, partition, &generic_error);
+        CHECK((direct == NULL) == (generic == NULL));
+        if (direct && generic)
+                check_items_equal(direct, generic, true);
+        if (!direct && !generic) {
+                CHECK_INT(direct_error.reason, generic_error.reason);
+                CHECK_STR(direct_error.detail, generic_error.detail);
+                CHECK_INT(direct_error.schema_id, generic_error.schema_id);
+                CHECK_INT(direct_error.transient, generic_error.transient);
+        }
+        bl_item_destroy(generic);
+        if (direct_out)
+                *direct_out = direct;
+        else
+                bl_item_destroy(direct);
+}
+
+/* The task_id the schema cache's generic value of BacklogItem holds now: the last record avro-c read. */
+static const char *generic_value_task_id(void) {
+        char errstr[256];
+        bl_schema_t *writer = NULL;
+        avro_value_t field;
+        const char *task_id = NULL;
+        size_t size;
+        CHECK_INT(bl_schemas_get(schemas, 4, &writer, errstr, sizeof(errstr)), BL_OK);
+        if (writer && !avro_value_get_by_name(&writer->value, "task_id", &field, NULL))
+                avro_value_get_string(&field, &task_id, &size);
+        return task_id ? task_id : "";
+}
+
+/* Random items decode to the same item both ways. */
+static void test_direct_read_matches_the_generic_one(void) {
+        for (int i = 0; i < 3000; i++) {
+                const void *value;
+                size_t size;
+                bl_item_t *item = random_item(), *decoded = NULL;
+                bool with_payload = !one_in(3);
+                CHECK_INT(bl_records_item(records, item, with_payload, &value, &size), BL_OK);
+                check_reads_agree(value, size, item->partition, &decoded);
+                check_items_equal(decoded, item, with_payload);
+                bl_item_destroy(decoded);
+                bl_item_destroy(item);
+        }
+}
+
+/* The snapshots backlogd writes are read straight from their bytes: avro-c's value is not touched. */
+static void test_direct_read_is_the_one_taken(void) {
+        const void *value;
+        size_t size;
+        bl_record_error_t error;
+        bl_item_t *item = bl_item_new("t-read-by-avro-c", 0);
+        CHECK_INT(bl_records_item(records, item, false, &value, &size), BL_OK);
+        bl_item_destroy(bl_records_decode_item_generic(schemas, value, size, 0, &error));
+        bl_item_destroy(item);
+        for (int i = 0; i < 100; i++) {
+                item = random_item();
+                CHECK_INT(bl_records_item(records, item, true, &value, &size), BL_OK);
+                bl_item_destroy(bl_records_decode_item(schemas, value, size, 0, &error));
+                bl_item_destroy(item);
+        }
+        item = full_item(200);
+        CHECK_INT(bl_records_item(records, item, true, &value, &size), BL_OK);
+        bl_item_destroy(bl_records_decode_item(schemas, value, size, 0, &error));
+        bl_item_destroy(item);
+        CHECK_STR(generic_value_task_id(), "t-read-by-avro-c");
+}
+
+/*
+ * Valid snapshots with one to four bytes changed: whatever the direct read
+ * makes of them, the generic one makes too: the same item or the same error.
+ * Every cut of one agrees too.
+ */
+static void test_direct_read_agrees_on_damaged_bytes(void) {
+        size_t accepted = 0, rounds = 6000;
+        for (size_t round = 0; round < rounds; round++) {
+                bl_item_t *item = random_item(), *decoded = NULL;
+                const void *value;
+                size_t size;
+                unsigned char *copy;
+                CHECK_INT(bl_records_item(records, item, one_in(2), &value, &size), BL_OK);
+                copy = malloc(size);
+                memcpy(copy, value, size);
+                for (size_t changes = 1 + next_random() % 4; changes > 0; changes--) {
+                        size_t at = BL_WIRE_HEADER_SIZE + next_random() % (size - BL_WIRE_HEADER_SIZE);
+                        copy[at] = one_in(2) ? (unsigned char)next_random() : (unsigned char)(copy[at] ^ 1);
+                }
+                check_reads_agree(copy, size, 1, &decoded);
+                accepted += decoded != NULL;
+                bl_item_destroy(decoded);
+                if (round % 20 == 0)
+                        for (size_t cut = 0; cut < size; cut += 1 + size / 64)
+                                check_reads_agree(copy, cut, 1, NULL);
+                free(copy);
+                bl_item_destroy(item);
+        }
+        CHECK(accepted > 0 && accepted < rounds); /* both outcomes were seen */
+}
+
+/* Bytes the direct read declines (a map key twice, a NUL, an unknown symbol) get the generic verdict. */
+static void test_direct_read_declines_to_the_generic_one(void) {
+        static const char *const keys[] = {"ka", "kb"}, *const values[] = {"first", "other"};
+        const void *value;
+        size_t size;
+        unsigned char *copy, *key;
+        bl_item_t *item = full_item(10), *decoded = NULL;
+        CHECK(bl_labels_set(&bl_item_cold_for_write(item)->labels, keys, values, 2));
+        CHECK_INT(bl_records_item(records, item, true, &value, &size), BL_OK);
+        copy = malloc(size);
+        memcpy(copy, value, size);
+        key = memmem(copy, size, "kb", 2);
+        CHECK(key != NULL);
+        if (key) {
+                key[1] = 'a'; /* the map holds "ka" twice: avro-c keeps the first place and the last value */
+                check_reads_agree(copy, size, 0, &decoded);
+                CHECK(decoded && bl_item_cold(decoded)->labels.count == 1);
+                bl_item_destroy(decoded);
+                key[1] = '\0'; /* a NUL in a map key: refused */
+                check_reads_agree(copy, size, 0, NULL);
+        }
+        memcpy(copy, value, size);
+        copy[BL_WIRE_HEADER_SIZE + 1 + strlen(item->task_id)] = 2 * 11; /* state index 11: past TaskState's symbols */
+        check_reads_agree(copy, size, 0, NULL);
+        free(copy);
+        bl_item_destroy(item);
+}
+
+/*
+ * Regression (found by fuzz_records): an array's block count that is no
+ * varint (ten bytes with the continuation bit) was taken for the end of the
+ * array whenever the uninitialised count happened to be 0, and the direct
+ * read accepted what the walk refuses.
+ */
+static void test_direct_read_refuses_a_block_count_that_is_no_number(void) {
+        static const unsigned char value[] = {
+                0x00, 0x00, 0x00, 0x00, 0x04, 0x1a, 0x70, 0x2d, 0x6c, 0x74, 0x61, 0x63, 0x65, 0x0b, 0x01, 0x6c,
+                0x64, 0x65, 0x72, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+                0x01, 0x86, 0x93, 0x03, 0x00, 0x31, 0x61, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xd8, 0xd8, 0xd8, 0xd8, 0xd8, 0xd8, 0xd8, 0xd8,
+                0xd8, 0xd8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+        bl_record_error_t error;
+        CHECK(bl_records_decode_item(schemas, value, sizeof(value), 0, &error) == NULL);
+        CHECK_INT(error.reason, BL_REASON_DECODE_AVRO);
+        CHECK_CONTAINS(error.detail, "number longer than its type allows");
+        check_reads_agree(value, sizeof(value), 0, NULL);
+}
+
+/* A NUL or a byte that is not UTF-8 past the first eight bytes of a string (the words read at once) is still seen. */
+static void test_direct_read_checks_every_byte_of_a_string(void) {
+        static const char *const bad[] = {"abcdefgh\xffjklmnop", "abcdefghijklmno\xc3", "abcdefghijklmnopqrstuvw\x80"};
+        const void *value;
+        size_t size;
+        bl_record_error_t error;
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                bl_item_t *item = bl_item_new(bad[i], 0);
+                CHECK_INT(bl_records_item(records, item, false, &value, &size), BL_OK);
+                CHECK(bl_records_decode_item(schemas, value, size, 0, &error) == NULL);
+                CHECK_CONTAINS(error.detail, "task_id: not valid UTF-8");
+                check_reads_agree(value, size, 0, NULL);
+                bl_item_destroy(item);
+        }
+        for (size_t at = 0; at < 20; at++) { /* a NUL at every place of a 20-byte task_id */
+                bl_item_t *item = bl_item_new("abcdefghijklmnopqrst", 0);
+                unsigned char *copy;
+                CHECK_INT(bl_records_item(records, item, false, &value, &size), BL_OK);
+                copy = malloc(size);
+                memcpy(copy, value, size);
+                copy[BL_WIRE_HEADER_SIZE + 1 + at] = '\0';
+                CHECK(bl_records_decode_item(schemas, copy, size, 0, &error) == NULL);
+                CHECK_CONTAINS(error.detail, "task_id: contains a NUL byte");
+                check_reads_agree(copy, size, 0, NULL);
+                free(copy);
+                bl_item_destroy(item);
+        }
+}
+
 /* A change's transition, with the snapshot's item bytes spliced in, is byte for byte the transition encoded alone. */
 static void test_change_is_the_transition_and_snapshot_encoded_alone(void) {
         bl_criterion_t criterion = {"aging", 0.5, 0.25, 0.2, 0.05};
@@ -1201,7 +1385,7 @@ static void measure_throughput(void) {
         size_t size = 0;
         unsigned char *copy;
         bl_record_error_t error;
-        double started = seconds_now(), encode_s, decode_s;
+        double started = seconds_now(), encode_s, decode_s, generic_s;
         for (int i = 0; i < count; i++) {
                 item->seq = i;
                 bl_records_item(records, item, true, &value, &size);
@@ -1213,8 +1397,13 @@ static void measure_throughput(void) {
         for (int i = 0; i < count; i++)
                 bl_item_destroy(bl_records_decode_item(schemas, copy, size, 0, &error));
         decode_s = seconds_now() - started;
-        fprintf(stderr, "typical item (%zu bytes framed): encode %.0f items/s, decode %.0f items/s\n", size,
-                count / encode_s, count / decode_s);
+        started = seconds_now();
+        for (int i = 0; i < count; i++)
+                bl_item_destroy(bl_records_decode_item_generic(schemas, copy, size, 0, &error));
+        generic_s = seconds_now() - started;
+        fprintf(stderr,
+                "typical item (%zu bytes framed): encode %.0f items/s, decode %.0f items/s (generic path: %.0f)\n",
+                size, count / encode_s, count / decode_s, count / generic_s);
         free(copy);
         bl_item_destroy(item);
 }
@@ -1244,6 +1433,12 @@ int main(void) {
         RUN(test_encoder_checks_each_field_against_the_schema);
         RUN(test_encoder_follows_the_schemas_union_order);
         RUN(test_random_items_round_trip);
+        RUN(test_direct_read_matches_the_generic_one);
+        RUN(test_direct_read_is_the_one_taken);
+        RUN(test_direct_read_agrees_on_damaged_bytes);
+        RUN(test_direct_read_declines_to_the_generic_one);
+        RUN(test_direct_read_checks_every_byte_of_a_string);
+        RUN(test_direct_read_refuses_a_block_count_that_is_no_number);
         RUN(test_change_is_the_transition_and_snapshot_encoded_alone);
         if (getenv("BACKLOGD_RECORDS_MEASURE"))
                 measure_throughput();
