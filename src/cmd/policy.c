@@ -223,6 +223,46 @@ static void print_agents(const bl_policy_t *policy) {
                 printf("\nagents: none (the policy alone decides)\n");
 }
 
+/* One domain's failure settings (SPEC §14), in words; nothing when it has none. Returns whether any was shown. */
+static bool print_domain_resilience(const bl_domain_policy_t *settings, bool any) {
+        const bl_resilience_policy_t *resilience = settings->resilience;
+        bool bounded = resilience && (resilience->max_runtime_ms > 0 || resilience->runtime_by_task_type_count > 0);
+        if (!resilience || (!bounded && !resilience->breaker.enabled && resilience->rule_count == 0))
+                return any;
+        if (!any)
+                printf("\nresilience (runtime bounds, circuit breakers, remediation rules)\n");
+        printf("  %s:\n", settings->domain);
+        if (resilience->max_runtime_ms > 0)
+                printf("    RUNNING longer than %lld ms fails (runtime_exceeded), heartbeats or not\n",
+                       (long long)resilience->max_runtime_ms);
+        for (size_t i = 0; i < resilience->runtime_by_task_type_count; i++)
+                printf("    task_type %s: RUNNING longer than %lld ms fails\n",
+                       resilience->runtime_by_task_type[i].task_type,
+                       (long long)resilience->runtime_by_task_type[i].max_runtime_ms);
+        const bl_breaker_policy_t *breaker = &resilience->breaker;
+        if (breaker->enabled)
+                printf("    breaker: opens when >= %g%% of at least %d results in %lld ms FAILED; then nothing is "
+                       "dispatched for %lld ms, then %d probes go out; their success closes it\n",
+                       breaker->failure_share * 100, (int)breaker->min_results, (long long)breaker->window_ms,
+                       (long long)breaker->cooldown_ms, (int)breaker->probes);
+        for (size_t i = 0; i < resilience->rule_count; i++) {
+                const bl_remediation_rule_t *rule = &resilience->rules[i];
+                printf("    remediation: out of retries (task_type %s, error code %s) -> a %s task in %s; when it "
+                       "COMPLETED the task runs again, at most %d rounds, then the DLQ\n",
+                       rule->task_type ? rule->task_type : "any", rule->error_code ? rule->error_code : "any",
+                       rule->remediation_task_type, rule->remediation_domain, (int)rule->max_rounds);
+        }
+        return true;
+}
+
+static void print_resilience(const bl_policy_t *policy) {
+        bool any = false;
+        for (size_t i = 0; i < bl_policy_domain_count(policy); i++)
+                any = print_domain_resilience(bl_policy_domain_at(policy, i), any);
+        if (!any)
+                printf("\nresilience: no runtime bound, breaker or remediation rule\n");
+}
+
 /* For --json: each agent's token, masked, by domain (the document itself names only its variable). */
 static json_t *agent_tokens(const bl_policy_t *policy) {
         json_t *tokens = json_object();
@@ -248,6 +288,7 @@ static void print_summary(const bl_policy_t *policy) {
                "  for an APPROVED event.\n");
         print_deadlines(policy);
         print_agents(policy);
+        print_resilience(policy);
         if (!canary) {
                 printf("\ncanary: none\n");
                 return;

@@ -38,10 +38,20 @@
 #include "contract/records.h"
 #include "core/history.h"
 #include "core/wait.h"
+#include "ops/scrape.h"
 #include "policy/load.h"
 
 #define SHOW_TRANSITIONS_DEFAULT 10
 #define SHOW_WAITS_MAX 64 /* more than the contract's bound on depends_on */
+#define METRICS_URLS_MAX 64 /* instances asked with --metrics */
+#define HELD_DOMAINS_MAX 64 /* as many as the domains key allows */
+#define SCRAPE_TIMEOUT_MS 5000
+
+/* The domains whose circuit breaker holds their tasks on some instance asked (--metrics, SPEC §14). */
+typedef struct held_domains_s {
+        char names[HELD_DOMAINS_MAX][128];
+        size_t count;
+} held_domains_t;
 
 typedef struct tasks_opts_s {
         const char *config_path;
@@ -53,12 +63,14 @@ typedef struct tasks_opts_s {
         size_t limit;     /* 0: every match */
         size_t transitions;
         const char *task_id;
+        const char *metrics_urls[METRICS_URLS_MAX]; /* list: instances' /metrics, for their breakers */
+        size_t metrics_count;
 } tasks_opts_t;
 
 static void usage(FILE *out) {
         fprintf(out,
                 "Usage: backlogd tasks list [--state S] [--domain D] [--tenant T] [--waiting-for W] [--limit N]\n"
-                "                           [-c FILE] [--json]\n"
+                "                           [--metrics URL]... [-c FILE] [--json]\n"
                 "       backlogd tasks show TASK_ID [--transitions N] [-c FILE] [--json]\n"
                 "\n"
                 "list  the tasks of backlog.state (its committed end) that match every filter given,\n"
@@ -74,7 +86,7 @@ static void usage(FILE *out) {
                 "  approval    BLOCKED until APPROVED (its risk is at or above the threshold)\n"
                 "  retry       RETRY_WAIT: the back-off before its next attempt\n"
                 "  worker      DISPATCHED or RUNNING: its worker, until its lease ends\n"
-                "  breaker     none until backlogd has a circuit breaker per domain (SPEC 14)\n"
+                "  breaker     READY behind its domain's open circuit breaker (SPEC 14; needs --metrics)\n"
                 "  agent       BLOCKED: held by its domain's agent until the hold's end (SPEC 13)\n"
                 "\n"
                 "Options:\n"
@@ -84,6 +96,8 @@ static void usage(FILE *out) {
                 "      --tenant T       tasks of tenant T\n"
                 "      --waiting-for W  tasks that wait for W (above)\n"
                 "      --limit N        at most N tasks (the oldest in their state); the total is still told\n"
+                "      --metrics URL    list: a running instance's /metrics (repeat for each): its circuit\n"
+                "                       breakers say which READY tasks wait for one (backlog.state cannot)\n"
                 "      --transitions N  show: the last N transitions (default %d; 0: none)\n"
                 "  -c, --config FILE    configuration file (else $BACKLOGD_CONFIG, else defaults)\n"
                 "      --json           one JSON object on stdout\n"
@@ -132,13 +146,14 @@ static int parse_options(const char *action, int argc, char **argv, tasks_opts_t
                 {"state", required_argument, NULL, 's'},    {"domain", required_argument, NULL, 'd'},
                 {"tenant", required_argument, NULL, 't'},   {"waiting-for", required_argument, NULL, 'w'},
                 {"limit", required_argument, NULL, 'l'},    {"transitions", required_argument, NULL, 'n'},
+                {"metrics", required_argument, NULL, 'm'},
                 {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
         };
         bool listing = !strcmp(action, "list");
         int opt;
         optind = 1;
         while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-                if (listing ? opt == 'n' : strchr("sdtwl", opt) != NULL)
+                if (listing ? opt == 'n' : strchr("sdtwlm", opt) != NULL)
                         return bl_cmd_usage_error("tasks", "--%s is not an option of 'tasks %s'",
                                                   long_name(options, opt), action);
                 switch (opt) {
@@ -168,6 +183,16 @@ static int parse_options(const char *action, int argc, char **argv, tasks_opts_t
                         if (!parse_count(optarg, &opts->transitions))
                                 return bl_cmd_usage_error("tasks", "--transitions %s: a whole number, 0 or more",
                                                           optarg);
+                        break;
+                case 'm':
+                        if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+                                return bl_cmd_usage_error("tasks", "--metrics %s: an http:// or https:// URL of an "
+                                                                   "instance's /metrics",
+                                                          optarg);
+                        if (opts->metrics_count == METRICS_URLS_MAX)
+                                return bl_cmd_usage_error("tasks", "--metrics: at most %d instances",
+                                                          METRICS_URLS_MAX);
+                        opts->metrics_urls[opts->metrics_count++] = optarg;
                         break;
                 case 'h': usage(stdout); return BL_EXIT_OK;
                 default: return bl_cmd_usage_error("tasks", "bad option");
@@ -299,6 +324,7 @@ typedef struct listing_s {
         bool out_of_memory;
         bool interrupted;
         int64_t read_at_ms;
+        bl_wait_context_t context; /* the breakers the instances asked hold (--metrics); empty: none known */
 } listing_t;
 
 static bool passes_static_filters(const tasks_opts_t *opts, const bl_item_t *item) {
@@ -406,7 +432,8 @@ static bool collect_matches(listing_t *listing) {
                 if (!entry->item)
                         continue;
                 if (listing->opts->waiting_for >= 0 &&
-                    !bl_item_waits_for(entry->item, listing->read_at_ms, (bl_wait_reason_t)listing->opts->waiting_for))
+                    !bl_item_waits_for_in(entry->item, listing->read_at_ms, &listing->context,
+                                          (bl_wait_reason_t)listing->opts->waiting_for))
                         continue;
                 listing->matches[listing->match_count++] = entry->item;
         }
@@ -471,7 +498,7 @@ static void print_list_text(const listing_t *listing) {
         for (size_t i = 0; i < shown; i++) {
                 const bl_item_t *item = listing->matches[i];
                 bl_wait_t waits[4];
-                size_t count = bl_item_waits(item, listing->read_at_ms, waits, 4);
+                size_t count = bl_item_waits_in(item, listing->read_at_ms, &listing->context, waits, 4);
                 printf("%-*s  %-10s  %-*s  %-*s  %8s  ", id_width, item->task_id, bl_state_name(item->state),
                        domain_width, item->kind->domain ? item->kind->domain : "-", tenant_width,
                        item->kind->tenant ? item->kind->tenant : "-",
@@ -488,9 +515,9 @@ static void print_list_text(const listing_t *listing) {
         }
 }
 
-static json_t *task_row_json(const bl_item_t *item, int64_t now_ms) {
+static json_t *task_row_json(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context) {
         json_t *row = item_json(item, now_ms), *waits = json_array();
-        size_t count = bl_item_waits(item, now_ms, NULL, 0);
+        size_t count = bl_item_waits_in(item, now_ms, context, NULL, 0);
         bl_wait_t *all = malloc((count ? count : 1) * sizeof(*all));
         if (!row || !waits || !all) {
                 json_decref(row);
@@ -498,7 +525,7 @@ static json_t *task_row_json(const bl_item_t *item, int64_t now_ms) {
                 free(all);
                 return NULL;
         }
-        bl_item_waits(item, now_ms, all, count);
+        bl_item_waits_in(item, now_ms, context, all, count);
         for (size_t w = 0; w < count; w++)
                 json_array_append_new(waits, wait_json(&all[w]));
         free(all);
@@ -519,7 +546,7 @@ static bool print_list_json(const listing_t *listing) {
         size_t shown = shown_count(listing);
         json_t *tasks = json_array(), *out;
         for (size_t i = 0; i < shown; i++) {
-                json_t *row = task_row_json(listing->matches[i], listing->read_at_ms);
+                json_t *row = task_row_json(listing->matches[i], listing->read_at_ms, &listing->context);
                 if (!row || json_array_append_new(tasks, row)) {
                         json_decref(tasks);
                         return false;
@@ -548,14 +575,58 @@ static void listing_close(listing_t *listing) {
         bl_cmd_scan_close(&listing->scan);
 }
 
+static void note_breaker(void *opaque, const char *domain, double state) {
+        held_domains_t *held = opaque;
+        if (state < 0.5 || !*domain || held->count == HELD_DOMAINS_MAX)
+                return; /* closed */
+        for (size_t i = 0; i < held->count; i++)
+                if (!strcmp(held->names[i], domain))
+                        return;
+        snprintf(held->names[held->count++], sizeof(held->names[0]), "%s", domain);
+}
+
+/*
+ * The domains whose breaker is open or half-open on any instance named by --metrics. Each instance
+ * judges the tasks it owns; with several, a domain held on one is taken as held for all its READY tasks
+ * (backlog.state does not say which instance owns which). False, said on stderr, when one cannot be asked.
+ */
+static bool ask_breakers(const tasks_opts_t *opts, held_domains_t *held) {
+        char errstr[512];
+        for (size_t i = 0; i < opts->metrics_count; i++)
+                if (bl_scrape_metric(opts->metrics_urls[i], "backlogd_domain_breaker_state", "domain",
+                                     SCRAPE_TIMEOUT_MS, note_breaker, held, errstr, sizeof(errstr))) {
+                        fprintf(stderr, "backlogd tasks: --metrics: %s\n", errstr);
+                        return false;
+                }
+        return true;
+}
+
+static bool breaker_holds(void *opaque, const char *domain) {
+        const held_domains_t *held = opaque;
+        for (size_t i = 0; i < held->count; i++)
+                if (!strcmp(held->names[i], domain))
+                        return true;
+        return false;
+}
+
 static int tasks_list(const bl_config_t *config, const tasks_opts_t *opts) {
         listing_t listing = {.opts = opts};
         const char *absent = opts->waiting_for >= 0 ? bl_wait_reason_absent((bl_wait_reason_t)opts->waiting_for)
                                                     : NULL;
         int status = BL_EXIT_FAILURE;
+        held_domains_t held = {.count = 0};
         if (absent)
                 fprintf(stderr, "backlogd tasks: --waiting-for %s: %s\n",
                         bl_wait_reason_name((bl_wait_reason_t)opts->waiting_for), absent);
+        if (opts->waiting_for == BL_WAIT_BREAKER && !opts->metrics_count)
+                fprintf(stderr, "backlogd tasks: --waiting-for breaker: backlog.state does not say which breakers "
+                                "are open (the running instances keep them): name their /metrics with --metrics "
+                                "URL; without it no task is found waiting for one\n");
+        if (opts->metrics_count) {
+                if (!ask_breakers(opts, &held))
+                        goto done;
+                listing.context = (bl_wait_context_t){breaker_holds, &held};
+        }
         if (!(listing.topic = bl_config_topic_name(config, "backlog.state"))) {
                 fprintf(stderr, "backlogd tasks: out of memory\n");
                 goto done;

@@ -5,7 +5,7 @@
  * dependency_failed, processing.failed) goes to backlog.dlq as what was
  * submitted: a SUBMITTED TaskEvent built from the item, which the pipeline
  * then encodes with the newest TaskEvent schema, so that a redrive publishes
- * it as any producer's event. The original event_id is kept while the item
+ * it as any producer's event, without the labels backlogd set itself. The original event_id is kept while the item
  * still remembers it; the payload goes base64 in the JSON form the encoder
  * reads ({"base64": ...}). Pure: no Kafka; any thread, one item at a time.
  */
@@ -13,6 +13,11 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Labels backlogd sets on a task itself (agents' marks, remediation): never in a submission, which a
+ * redrive publishes as a producer's event and the contract refuses with them (contract/validate.c). */
+#define RESERVED_LABEL_PREFIX "backlogd."
 
 static json_t *strvec_json(const bl_strvec_t *vec) {
         json_t *array = json_array();
@@ -65,7 +70,8 @@ json_t *bl_submission_json(const bl_item_t *item) {
         const char *value;
         for (const char *key = bl_labels_next(&cold->labels, NULL, &value); key;
              key = bl_labels_next(&cold->labels, key, &value))
-                json_object_set_new(labels, key, json_string(value));
+                if (strncmp(key, RESERVED_LABEL_PREFIX, strlen(RESERVED_LABEL_PREFIX)))
+                        json_object_set_new(labels, key, json_string(value)); /* backlogd's own marks stay out */
         json_object_set_new(event, "labels", labels);
         if (item->has_payload) {
                 char *encoded = base64(item->payload, item->payload_size);

@@ -79,6 +79,7 @@ typedef struct cause_s {
 
 static void reschedule(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms);
 static void drop_agent_marks(bl_item_t *item);
+static int64_t runtime_ends_at(const bl_backlog_t *backlog, const bl_item_t *item);
 static void notify_worker_of_cancel(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause);
 
 /* ---- provenance --------------------------------------------------------------- */
@@ -392,8 +393,8 @@ static int64_t next_due(const bl_backlog_t *backlog, const bl_item_t *item, int6
         if (bl_state_is_terminal(item->state) || item->placeholder)
                 return bl_duration_after(remembered_from(item), backlog->options.retention_ms);
         switch (item->state) {
-        case BL_STATE_DISPATCHED:
-        case BL_STATE_RUNNING: return item->lease_expires_at_ms;
+        case BL_STATE_DISPATCHED: return item->lease_expires_at_ms;
+        case BL_STATE_RUNNING: return earliest(item->lease_expires_at_ms, runtime_ends_at(backlog, item));
         case BL_STATE_RETRY_WAIT: return earliest(item->retry_at_ms, deadline_due(backlog, item, now_ms));
         case BL_STATE_BLOCKED:
                 return earliest(now_ms == BL_NO_TIME || item->not_before_ms > now_ms ? item->not_before_ms : BL_NO_TIME,
@@ -436,15 +437,35 @@ static int64_t retry_delay(bl_backlog_t *backlog, const bl_task_settings_t *sett
 
 /* The options' defaults, then whatever the policy says for this task. */
 static bl_task_settings_t settings_of(const bl_backlog_t *backlog, const bl_item_t *item) {
-        bl_task_settings_t settings = {backlog->options.lease_ms, backlog->options.retry_base_ms,
-                                       backlog->options.retry_cap_ms, backlog->options.max_attempts, false};
+        bl_task_settings_t settings = {.lease_ms = backlog->options.lease_ms,
+                                       .retry_base_ms = backlog->options.retry_base_ms,
+                                       .retry_cap_ms = backlog->options.retry_cap_ms,
+                                       .max_attempts = backlog->options.max_attempts};
         if (backlog->options.settings)
                 backlog->options.settings(backlog->options.policy_opaque, item, &settings);
         return settings;
 }
 
+/* A label of @p item as a number, or 0 when it has none. */
+static int64_t label_number(const bl_item_t *item, const char *name) {
+        const char *value;
+        for (const char *key = bl_labels_next(&bl_item_cold(item)->labels, NULL, &value); key;
+             key = bl_labels_next(&bl_item_cold(item)->labels, key, &value))
+                if (!strcmp(key, name))
+                        return strtoll(value, NULL, 10);
+        return 0;
+}
+
+/* The attempts of the task's current series end at this one: after a remediation a new series starts. */
 static int32_t max_attempts_of(const bl_backlog_t *backlog, const bl_item_t *item) {
-        return item->max_attempts > 0 ? item->max_attempts : settings_of(backlog, item).max_attempts;
+        int32_t per_series = item->max_attempts > 0 ? item->max_attempts : settings_of(backlog, item).max_attempts;
+        return (int32_t)label_number(item, BL_LABEL_ATTEMPT_BASE) + per_series;
+}
+
+/* When a RUNNING @p item passes its max_runtime_ms (counted from its STARTED), or BL_NO_TIME: no bound. */
+static int64_t runtime_ends_at(const bl_backlog_t *backlog, const bl_item_t *item) {
+        int64_t bound = settings_of(backlog, item).max_runtime_ms;
+        return bound > 0 ? bl_duration_after(item->state_since_ms, bound) : BL_NO_TIME;
 }
 
 static int64_t lease_of(const bl_backlog_t *backlog, const bl_item_t *item) {
@@ -514,7 +535,9 @@ static void settle(bl_backlog_t *backlog, bl_item_t *item, cause_t cause) {
         record_change(backlog, item, to, false, &cause);
 }
 
-/* After FAILED: another attempt after a back-off, or DEAD with the submission in the DLQ. */
+static bool remediate(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause);
+
+/* After FAILED: another attempt after a back-off, a remediation, or DEAD with the submission in the DLQ. */
 static void retry_or_die(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause) {
         int32_t limit = max_attempts_of(backlog, item);
         cause_t next = *cause;
@@ -526,6 +549,8 @@ static void retry_or_die(bl_backlog_t *backlog, bl_item_t *item, const cause_t *
                 record_change(backlog, item, BL_STATE_RETRY_WAIT, false, &next);
                 return;
         }
+        if (remediate(backlog, item, cause))
+                return;
         char detail[BL_RECORD_DETAIL_MAX];
         snprintf(detail, sizeof(detail), "%s after attempt %d of %d: %s: %s",
                  cold->error_retryable ? "retries exhausted" : "not retryable", (int)item->attempt, (int)limit,
@@ -538,6 +563,128 @@ static void fail_attempt(bl_backlog_t *backlog, bl_item_t *item, const cause_t *
         item->lease_expires_at_ms = BL_NO_TIME;
         if (record_change(backlog, item, BL_STATE_FAILED, false, cause))
                 retry_or_die(backlog, item, cause);
+}
+
+/* ---- remediation (SPEC §14) ------------------------------------------------------ */
+
+/*
+ * Gives @p item's labels the @p count pairs of @p keys and @p values,
+ * replacing a label of the same key and keeping the others in their order.
+ * False when out of memory (the labels then stay).
+ */
+static bool put_labels(bl_item_t *item, const char *const *keys, const char *const *values, size_t count) {
+        bl_item_cold_t *cold = bl_item_cold_for_write(item);
+        if (!cold)
+                return false;
+        size_t total = cold->labels.count + count, used = 0;
+        const char **all_keys = calloc(total ? total : 1, sizeof(*all_keys));
+        const char **all_values = calloc(total ? total : 1, sizeof(*all_values));
+        bool ok = all_keys && all_values;
+        const char *value;
+        for (const char *key = bl_labels_next(&cold->labels, NULL, &value); ok && key;
+             key = bl_labels_next(&cold->labels, key, &value)) {
+                bool replaced = false;
+                for (size_t i = 0; i < count; i++)
+                        replaced = replaced || !strcmp(key, keys[i]);
+                if (!replaced) {
+                        all_keys[used] = key;
+                        all_values[used++] = value;
+                }
+        }
+        for (size_t i = 0; ok && i < count; i++) {
+                all_keys[used] = keys[i];
+                all_values[used++] = values[i];
+        }
+        bl_labels_t labels = {0};
+        ok = ok && bl_labels_set(&labels, all_keys, all_values, used);
+        free(all_keys);
+        free(all_values);
+        if (!ok)
+                return false;
+        bl_labels_clear(&cold->labels);
+        cold->labels = labels;
+        return true;
+}
+
+/* The remediation task of @p item's round @p round (a temporary item to hand to the sink), or NULL. */
+static bl_item_t *remediation_task(const bl_item_t *item, const bl_remediation_plan_t *plan, const char *task_id,
+                                   int64_t round, int64_t now_ms) {
+        bl_item_t *task = bl_item_new_of_kind(task_id, -1, plan->task_type, plan->domain, item->kind->tenant,
+                                              item->kind->sla_class);
+        const bl_item_cold_t *failed = bl_item_cold(item);
+        char round_text[24], event_id[600]; /* task_id: at most 400 bytes */
+        snprintf(round_text, sizeof(round_text), "%" PRId64, round);
+        snprintf(event_id, sizeof(event_id), "%s:submitted", task_id);
+        const char *keys[] = {BL_LABEL_REMEDIATES, BL_LABEL_REMEDIATES_ROUND, BL_LABEL_REMEDIATES_TYPE,
+                              BL_LABEL_FAILED_ERROR};
+        const char *values[] = {item->task_id, round_text, item->kind->task_type ? item->kind->task_type : "",
+                                failed->has_last_error && failed->error_code ? failed->error_code : ""};
+        if (!task || !put_labels(task, keys, values, 4) || !bl_item_remember_event(task, event_id, 1)) {
+                bl_item_destroy(task);
+                return NULL;
+        }
+        task->submitted_at_ms = now_ms;
+        task->business_value = item->business_value;
+        task->risk = item->risk;
+        return task;
+}
+
+/*
+ * A task out of retries that a remediation rule takes: instead of DEAD, it
+ * goes BLOCKED on a new remediation task, submitted in the same transaction
+ * (the sink's submitted), and registers as its dependent through
+ * backlog.deps like any dependency, wherever that task's owner is. When it
+ * COMPLETED the task goes READY with a new series of attempts (the attempt
+ * numbers go on: a dispatch id is never reused); when it ends otherwise, the
+ * task fails with dependency_failed as any dependent would. At most
+ * max_rounds times. False when no rule takes it (or out of memory): DEAD.
+ */
+static bool remediate(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause) {
+        bl_remediation_plan_t plan = {0};
+        if (!backlog->options.remediation || !backlog->sink.submitted || item->placeholder ||
+            !backlog->options.remediation(backlog->options.policy_opaque, item, &plan))
+                return false;
+        int64_t round = label_number(item, BL_LABEL_REMEDIATION_ROUND) + 1;
+        if (round > plan.max_rounds)
+                return false;
+        char task_id[400], round_text[24], attempt_text[24], reason[BL_RECORD_DETAIL_MAX + 512];
+        snprintf(task_id, sizeof(task_id), "%s:remediation:%" PRId64, item->task_id, round);
+        snprintf(round_text, sizeof(round_text), "%" PRId64, round);
+        snprintf(attempt_text, sizeof(attempt_text), "%d", (int)item->attempt);
+        const char *keys[] = {BL_LABEL_REMEDIATION_TASK, BL_LABEL_REMEDIATION_ROUND, BL_LABEL_ATTEMPT_BASE};
+        const char *values[] = {task_id, round_text, attempt_text};
+        bl_item_t *task = remediation_task(item, &plan, task_id, round, cause->now_ms);
+        bl_item_cold_t *cold = bl_item_cold_for_write(item);
+        if (!task || !cold || bl_strvec_contains(&cold->depends_on, task_id) || !put_labels(item, keys, values, 3) ||
+            !bl_strvec_push(&cold->depends_on, task_id) || !bl_strvec_push(&cold->pending_deps, task_id)) {
+                bl_item_destroy(task);
+                return false;
+        }
+        snprintf(reason, sizeof(reason), "%s: waits on remediation %s (round %" PRId64 " of %d) in %s",
+                 cold->error_retryable ? "retries_exhausted" : "not_retryable", task_id, round, (int)plan.max_rounds,
+                 plan.domain);
+        cause_t next = *cause;
+        next.cause = "remediation";
+        next.reason = reason;
+        if (!record_change(backlog, item, BL_STATE_BLOCKED, false, &next)) {
+                bl_item_destroy(task);
+                return false;
+        }
+        backlog->sink.submitted(backlog->sink.opaque, task);
+        bl_notice_t notice = {false, task_id, item->task_id, BL_STATE_QUEUED, cause->now_ms};
+        backlog->sink.notice(backlog->sink.opaque, &notice);
+        bl_item_destroy(task);
+        return true;
+}
+
+/* Whether @p from_task_id is the remediation task @p item waits on. */
+static bool remediated_by(const bl_item_t *item, const char *from_task_id) {
+        const char *value;
+        for (const char *key = bl_labels_next(&bl_item_cold(item)->labels, NULL, &value); key;
+             key = bl_labels_next(&bl_item_cold(item)->labels, key, &value))
+                if (!strcmp(key, BL_LABEL_REMEDIATION_TASK))
+                        return !strcmp(value, from_task_id);
+        return false;
 }
 
 /* ---- events from producers ------------------------------------------------------- */
@@ -803,6 +950,10 @@ static void dependency_ended(bl_backlog_t *backlog, bl_item_t *item, const bl_no
             !bl_strvec_remove(&item->cold->pending_deps, notice->from_task_id))
                 return;
         if (notice->outcome == BL_STATE_COMPLETED) {
+                if (remediated_by(item, notice->from_task_id)) {
+                        cause.cause = "remediated";
+                        cause.reason = notice->from_task_id; /* a new series of attempts starts */
+                }
                 record_change(backlog, item, item->state, false, &cause);
                 if (item->state == BL_STATE_BLOCKED || item->state == BL_STATE_QUEUED)
                         settle(backlog, item, cause);
@@ -856,6 +1007,17 @@ static void expire(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
         snprintf(detail, sizeof(detail), "deadline %" PRId64 " passed in %s before dispatch", item->deadline_ms,
                  bl_state_name(item->state));
         finish(backlog, item, BL_STATE_EXPIRED, &cause, BL_REASON_DEADLINE_EXPIRED, detail);
+}
+
+/* RUNNING past its max_runtime_ms: FAILED (runtime_exceeded, retryable), heartbeats or not (SPEC §14). */
+static void runtime_exceeded(bl_backlog_t *backlog, bl_item_t *item, cause_t *cause) {
+        char message[BL_RECORD_DETAIL_MAX];
+        snprintf(message, sizeof(message), "RUNNING since %" PRId64 " past max_runtime_ms %" PRId64,
+                 item->state_since_ms, settings_of(backlog, item).max_runtime_ms);
+        set_error(item, "runtime_exceeded", message, true);
+        cause->cause = "runtime_exceeded";
+        cause->reason = "runtime_exceeded";
+        fail_attempt(backlog, item, cause);
 }
 
 /*
@@ -917,6 +1079,9 @@ static bool fire(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
                 cause.cause = "deadline";
                 cause.reason = "late";
                 settle(backlog, item, cause); /* submitted past its deadline, sent out late all the same */
+        } else if (item->state == BL_STATE_RUNNING && runtime_ends_at(backlog, item) != BL_NO_TIME &&
+                   runtime_ends_at(backlog, item) <= now_ms) {
+                runtime_exceeded(backlog, item, &cause);
         } else if ((item->state == BL_STATE_DISPATCHED || item->state == BL_STATE_RUNNING) &&
                    item->lease_expires_at_ms <= now_ms) {
                 set_error(item, "lease_expired", "no STARTED or HEARTBEAT within the lease", true);
@@ -1070,6 +1235,7 @@ static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, const bl_task_s
                 backlog->options.decide(backlog->options.policy_opaque, item, now_ms, &decision);
         char policy[256], attempt[12];
         join_text(policy, sizeof(policy), decision.policy_name, '@', decision.policy_version);
+        int64_t ready_since_ms = item->ready_since_ms; /* cleared by the change */
         item->attempt++;
         join_text(dispatch_id, sizeof(dispatch_id), item->task_id, '/', decimal(item->attempt, attempt));
         item->lease_expires_at_ms = bl_duration_after(now_ms, settings->lease_ms);
@@ -1084,6 +1250,7 @@ static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, const bl_task_s
         bl_dispatch_t dispatch = {item,           dispatch_id,          decision.score,
                                   decision.criteria, decision.criteria_count, decision.policy_name,
                                   decision.policy_version, now_ms, cause.provenance};
+        dispatch.ready_since_ms = ready_since_ms;
         backlog->sink.dispatched(backlog->sink.opaque, &dispatch);
 }
 

@@ -12,6 +12,10 @@
  *   DISPATCHED | RUNNING -> FAILED       lease expired (no STARTED/HEARTBEAT in time)
  *   FAILED -> RETRY_WAIT -> READY        back-off with full jitter
  *   FAILED -> DEAD                       last attempt, or not retryable (DLQ retries.exhausted)
+ *   FAILED -> BLOCKED                    ... unless a remediation rule takes it: it waits on a new
+ *                                        remediation task, and runs again (a new series of attempts)
+ *                                        when that one COMPLETED (SPEC §14)
+ *   RUNNING -> FAILED                    running past its max_runtime_ms (runtime_exceeded), heartbeats or not
  *   QUEUED | BLOCKED | READY | RETRY_WAIT -> EXPIRED   deadline passed (DLQ deadline.expired)
  *   any non-terminal -> CANCELLED
  *   any non-terminal -> DEAD             given up: its own change cannot be written (DLQ processing.failed)
@@ -114,6 +118,8 @@ typedef struct bl_dispatch_s {
         bool cancel;                   /* a cancellation notice of this dispatch (SPEC §15), not a dispatch */
         const char *actor;             /* with cancel: who cancelled it; NULL: none */
         const char *cancel_reason;     /* with cancel: why; NULL: none */
+        int64_t ready_since_ms;        /* when the task became READY (the wait ends at decided_at_ms); 0 or
+                                          BL_NO_TIME: not known (a notice, a dispatch not from READY) */
 } bl_dispatch_t;
 
 /** A message between the owners of two tasks (backlog.deps, keyed by to_task_id). */
@@ -125,7 +131,7 @@ typedef struct bl_notice_s {
         int64_t at_ms;
 } bl_notice_t;
 
-/** Where the backlog's decisions go. Every callback must be set; none may fail. */
+/** Where the backlog's decisions go. Every callback but submitted must be set; none may fail. */
 typedef struct bl_backlog_sink_s {
         /* A change of @p item (already applied): append the transition, write the snapshot. */
         void (*changed)(void *opaque, const bl_transition_t *transition, const bl_item_t *item);
@@ -137,6 +143,12 @@ typedef struct bl_backlog_sink_s {
         /* A terminal task past its retention: tombstone it in backlog.state. */
         void (*purged)(void *opaque, const char *task_id, int32_t partition);
         void *opaque;
+        /*
+         * Optional (NULL: no remediation): a new task the backlog submits, a remediation task (SPEC §14), as
+         * a SUBMITTED TaskEvent to tasks.events keyed by its id, in the same transaction as the change that
+         * made it. @p task is a temporary item (partition -1), borrowed for the call.
+         */
+        void (*submitted)(void *opaque, const bl_item_t *task);
 } bl_backlog_sink_t;
 
 #define BL_BACKLOG_MAX_CRITERIA 8
@@ -170,7 +182,28 @@ typedef struct bl_task_settings_s {
         bool approval_required;     /* BLOCKED until APPROVED (decided once, at submission) */
         bl_on_deadline_t on_deadline;  /* default expire */
         int64_t decision_deadline_ms;  /* READY this long: dispatched before any task of a better score; 0: never */
+        int64_t max_runtime_ms;     /* RUNNING longer than this fails (runtime_exceeded); 0: no bound */
 } bl_task_settings_t;
+
+/** Where a task out of retries goes instead of the DLQ (a remediation rule, SPEC §14). */
+typedef struct bl_remediation_plan_s {
+        const char *domain;    /* of the remediation task; borrowed from the policy */
+        const char *task_type; /* of the remediation task */
+        int32_t max_rounds;    /* remediations of one task at most; past them it goes DEAD as usual */
+} bl_remediation_plan_t;
+
+/*
+ * The labels a remediation sets (docs/policy.md). On the failed task, by the backlog itself (the
+ * reserved prefix "backlogd.", which no producer may send and no resubmission carries) ...
+ */
+#define BL_LABEL_REMEDIATION_TASK "backlogd.remediation.task"   /* the remediation task it waits on */
+#define BL_LABEL_REMEDIATION_ROUND "backlogd.remediation.round" /* how many remediations it had */
+#define BL_LABEL_ATTEMPT_BASE "backlogd.remediation.attempt_base" /* attempts before its current series */
+/* ... and in the remediation task's SUBMITTED, for its workers */
+#define BL_LABEL_REMEDIATES "remediation.of"                    /* the failed task */
+#define BL_LABEL_REMEDIATES_ROUND "remediation.round"           /* which of its remediations */
+#define BL_LABEL_REMEDIATES_TYPE "remediation.task_type"        /* its task_type */
+#define BL_LABEL_FAILED_ERROR "remediation.error_code"          /* its last error code */
 
 typedef struct bl_backlog_options_s {
         int64_t lease_ms;        /* DISPATCHED/RUNNING without STARTED/HEARTBEAT this long: FAILED */
@@ -186,6 +219,8 @@ typedef struct bl_backlog_options_s {
         double (*score)(void *opaque, const bl_item_t *item, int64_t now_ms);
         void (*decide)(void *opaque, const bl_item_t *item, int64_t now_ms, bl_decision_t *decision);
         void (*settings)(void *opaque, const bl_item_t *item, bl_task_settings_t *settings);
+        /* Optional: whether a rule remediates @p item, out of retries, instead of the DLQ; fills @p plan. */
+        bool (*remediation)(void *opaque, const bl_item_t *item, bl_remediation_plan_t *plan);
         void *policy_opaque;
 } bl_backlog_options_t;
 

@@ -80,6 +80,7 @@ static void free_settings(bl_domain_policy_t *settings) {
         free((char *)settings->domain);
         free((char *)settings->worker_group);
         bl_agent_policy_destroy(settings->agent);
+        bl_resilience_policy_destroy(settings->resilience);
 }
 
 void bl_policy_destroy(bl_policy_t *policy) {
@@ -138,8 +139,14 @@ bool bl_policy_finish(bl_policy_t *policy) {
 /* A canary takes over the main policy's domain-level settings (they cannot be split by task). */
 static bool adopt_domain_settings(bl_domain_policy_t *to, const bl_domain_policy_t *from) {
         char *group = strdup(from->worker_group);
-        if (!group)
+        bool oom;
+        bl_resilience_policy_t *resilience = bl_resilience_policy_copy(from->resilience, &oom);
+        if (!group || oom) {
+                free(group);
                 return false;
+        }
+        bl_resilience_policy_destroy(to->resilience);
+        to->resilience = resilience;
         free((char *)to->worker_group);
         to->worker_group = group;
         to->max_lag = from->max_lag;

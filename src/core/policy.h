@@ -25,6 +25,7 @@
 #include "core/backlog.h" /* bl_criterion_t, bl_on_deadline_t */
 #include "core/capacity.h"
 #include "core/item.h"
+#include "core/resilience.h"
 
 /** The criteria, in the order of every rationale. */
 typedef enum {
@@ -97,6 +98,8 @@ typedef struct bl_domain_policy_s {
         int64_t decision_deadline_ms;   /* READY this long: dispatched first, whatever its score; 0: never */
         bl_agent_policy_t *agent;       /* the domain's agent, owned; NULL: the policy alone decides. Always
                                            NULL in the defaults and in a canary: an agent belongs to a domain */
+        bl_resilience_policy_t *resilience; /* runtime bounds, breaker, remediation rules (SPEC §14), owned;
+                                               NULL: none of them. A canary has the main policy's */
 } bl_domain_policy_t;
 
 /**

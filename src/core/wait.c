@@ -18,7 +18,8 @@
 
 #include <string.h>
 
-typedef size_t(probe_fn)(const bl_item_t *item, int64_t now_ms, bl_wait_t *out, size_t room);
+typedef size_t(probe_fn)(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context, bl_wait_t *out,
+                         size_t room);
 
 typedef struct reason_entry_s {
         const char *name;
@@ -40,9 +41,11 @@ static size_t found(bl_wait_t *out, size_t room, bl_wait_reason_t reason, int64_
         return 1;
 }
 
-static size_t probe_dependency(const bl_item_t *item, int64_t now_ms, bl_wait_t *out, size_t room) {
+static size_t probe_dependency(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context,
+                               bl_wait_t *out, size_t room) {
         const bl_strvec_t *pending = &bl_item_cold(item)->pending_deps;
         (void)now_ms;
+        (void)context;
         if (!live(item) || item->state != BL_STATE_BLOCKED)
                 return 0;
         for (size_t i = 0; i < pending->count && i < room; i++)
@@ -66,37 +69,57 @@ static bool blocked_until_later(const bl_item_t *item, int64_t now_ms) {
                item->not_before_ms > now_ms;
 }
 
-static size_t probe_not_before(const bl_item_t *item, int64_t now_ms, bl_wait_t *out, size_t room) {
+static size_t probe_not_before(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context,
+                               bl_wait_t *out, size_t room) {
+        (void)context;
         if (!blocked_until_later(item, now_ms) || bl_item_agent_mark(item, BL_AGENT_MARK_HOLD))
                 return 0;
         return found(out, room, BL_WAIT_NOT_BEFORE, item->not_before_ms, NULL);
 }
 
-static size_t probe_agent(const bl_item_t *item, int64_t now_ms, bl_wait_t *out, size_t room) {
+static size_t probe_agent(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context, bl_wait_t *out,
+                          size_t room) {
+        (void)context;
         if (!blocked_until_later(item, now_ms) || !bl_item_agent_mark(item, BL_AGENT_MARK_HOLD))
                 return 0;
         return found(out, room, BL_WAIT_AGENT, item->not_before_ms, NULL);
 }
 
-static size_t probe_approval(const bl_item_t *item, int64_t now_ms, bl_wait_t *out, size_t room) {
+static size_t probe_approval(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context,
+                             bl_wait_t *out, size_t room) {
         (void)now_ms;
+        (void)context;
         if (!live(item) || item->state != BL_STATE_BLOCKED || !item->approval_required || item->approved)
                 return 0;
         return found(out, room, BL_WAIT_APPROVAL, BL_NO_TIME, NULL);
 }
 
-static size_t probe_retry(const bl_item_t *item, int64_t now_ms, bl_wait_t *out, size_t room) {
+static size_t probe_retry(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context, bl_wait_t *out,
+                          size_t room) {
         (void)now_ms;
+        (void)context;
         if (!live(item) || item->state != BL_STATE_RETRY_WAIT)
                 return 0;
         return found(out, room, BL_WAIT_RETRY, item->retry_at_ms, NULL);
 }
 
-static size_t probe_worker(const bl_item_t *item, int64_t now_ms, bl_wait_t *out, size_t room) {
+static size_t probe_worker(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context,
+                           bl_wait_t *out, size_t room) {
         (void)now_ms;
+        (void)context;
         if (!live(item) || (item->state != BL_STATE_DISPATCHED && item->state != BL_STATE_RUNNING))
                 return 0;
         return found(out, room, BL_WAIT_WORKER, item->lease_expires_at_ms, NULL);
+}
+
+/* READY while the running instances hold its domain back (SPEC §14): only the caller's context knows. */
+static size_t probe_breaker(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context,
+                            bl_wait_t *out, size_t room) {
+        (void)now_ms;
+        if (!live(item) || item->state != BL_STATE_READY || !context || !context->breaker_holds ||
+            !item->kind->domain || !context->breaker_holds(context->opaque, item->kind->domain))
+                return 0;
+        return found(out, room, BL_WAIT_BREAKER, BL_NO_TIME, NULL);
 }
 
 static const reason_entry_t reasons[BL_WAIT__COUNT] = {
@@ -105,9 +128,7 @@ static const reason_entry_t reasons[BL_WAIT__COUNT] = {
         [BL_WAIT_APPROVAL] = {"approval", probe_approval, NULL},
         [BL_WAIT_RETRY] = {"retry", probe_retry, NULL},
         [BL_WAIT_WORKER] = {"worker", probe_worker, NULL},
-        [BL_WAIT_BREAKER] = {"breaker", NULL,
-                             "none until backlogd has a circuit breaker per domain (SPEC §14): no task waits for "
-                             "one yet"},
+        [BL_WAIT_BREAKER] = {"breaker", probe_breaker, NULL},
         [BL_WAIT_AGENT] = {"agent", probe_agent, NULL},
 };
 
@@ -126,18 +147,28 @@ const char *bl_wait_reason_absent(bl_wait_reason_t reason) {
         return (unsigned)reason < BL_WAIT__COUNT ? reasons[reason].absent : NULL;
 }
 
-size_t bl_item_waits(const bl_item_t *item, int64_t now_ms, bl_wait_t *out, size_t max) {
+size_t bl_item_waits_in(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context, bl_wait_t *out,
+                        size_t max) {
         size_t total = 0;
         for (int i = 0; i < BL_WAIT__COUNT; i++) {
                 size_t room = total < max ? max - total : 0;
                 if (reasons[i].probe)
-                        total += reasons[i].probe(item, now_ms, room ? out + total : NULL, room);
+                        total += reasons[i].probe(item, now_ms, context, room ? out + total : NULL, room);
         }
         return total;
 }
 
-bool bl_item_waits_for(const bl_item_t *item, int64_t now_ms, bl_wait_reason_t reason) {
+size_t bl_item_waits(const bl_item_t *item, int64_t now_ms, bl_wait_t *out, size_t max) {
+        return bl_item_waits_in(item, now_ms, NULL, out, max);
+}
+
+bool bl_item_waits_for_in(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context,
+                          bl_wait_reason_t reason) {
         if ((unsigned)reason >= BL_WAIT__COUNT || !reasons[reason].probe)
                 return false;
-        return reasons[reason].probe(item, now_ms, NULL, 0) > 0;
+        return reasons[reason].probe(item, now_ms, context, NULL, 0) > 0;
+}
+
+bool bl_item_waits_for(const bl_item_t *item, int64_t now_ms, bl_wait_reason_t reason) {
+        return bl_item_waits_for_in(item, now_ms, NULL, reason);
 }

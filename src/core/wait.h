@@ -11,9 +11,10 @@
  * and placeholders wait for nothing.
  *
  * The reasons are one table in wait.c, each with a probe that reads the
- * item. The domain's circuit breaker (SPEC §14) is a reason already, so
- * that callers accept and document it, but backlogd has none yet: its probe
- * is absent, no task waits for it, and bl_wait_reason_absent() says so.
+ * item. The domain's circuit breaker (SPEC §14) is state of the running
+ * instances, not of the task: a READY task waits for it when its domain's
+ * breaker is open, which only a caller that knows the breakers can say
+ * (bl_wait_context_t; `tasks list --metrics` asks the instances).
  *
  * An agent's hold or escalation (SPEC §13) is marked in the task's snapshot
  * itself, so that `tasks list`, a restore and replay see it: a label
@@ -39,7 +40,7 @@ typedef enum {
         BL_WAIT_APPROVAL,       /* BLOCKED: its risk needs an APPROVED event that has not come */
         BL_WAIT_RETRY,          /* RETRY_WAIT: the back-off before its next attempt */
         BL_WAIT_WORKER,         /* DISPATCHED or RUNNING: its worker's STARTED, HEARTBEAT or result */
-        BL_WAIT_BREAKER,        /* READY behind its domain's open circuit breaker (SPEC §14): not yet */
+        BL_WAIT_BREAKER,        /* READY behind its domain's open (or half-open) circuit breaker (SPEC §14) */
         BL_WAIT_AGENT,          /* BLOCKED: held by its domain's agent (SPEC §13) until the hold's end */
         BL_WAIT__COUNT
 } bl_wait_reason_t;
@@ -83,5 +84,19 @@ size_t bl_item_waits(const bl_item_t *item, int64_t now_ms, bl_wait_t *out, size
 
 /** Whether @p item waits for @p reason at @p now_ms (one probe, nothing written). */
 bool bl_item_waits_for(const bl_item_t *item, int64_t now_ms, bl_wait_reason_t reason);
+
+/** What the items do not hold: the domains whose circuit breaker holds their READY tasks now. */
+typedef struct bl_wait_context_s {
+        bool (*breaker_holds)(void *opaque, const char *domain); /* NULL: no breaker known */
+        void *opaque;
+} bl_wait_context_t;
+
+/** bl_item_waits with @p context (NULL: none, as bl_item_waits): a READY task may wait for its breaker. */
+size_t bl_item_waits_in(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context, bl_wait_t *out,
+                        size_t max);
+
+/** bl_item_waits_for with @p context (NULL: none). */
+bool bl_item_waits_for_in(const bl_item_t *item, int64_t now_ms, const bl_wait_context_t *context,
+                          bl_wait_reason_t reason);
 
 #endif

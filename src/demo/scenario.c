@@ -7,17 +7,23 @@
  * max_lag (200) and the domain is throttled while the others flow, opens
  * again below resume_lag (100) as its workers catch up, and fills again.
  *
+ * evaluation has an outage (BL_SCENARIO_OUTAGE_*): its workers fail nearly
+ * everything for a few seconds, its circuit breaker opens (the policy gives it
+ * one), its tasks wait READY, and probes close it once the outage is over.
+ *
  * The policy is config/policy.json's (weights, criteria, worker groups, lag
  * bounds, retries, quotas, approval guardrail, the canary on 10% of the
  * tasks) without its comments, so that the demo shows the example policy at
  * work; only below 200 tasks a second is model_inference's max_lag lowered to
  * the rate (resume_lag half of it), so that a slower demo still shows the
- * throttle within seconds. model_inference also names the demo's decision
- * agent (demo/agent.c, on loopback at the port given) for half its tasks:
- * backlogd consults it about the READY tasks a round leaves, and the slow
- * domain always has some, with deadlines it may miss; a short timeout and a
- * breaker that opens after 3 failures in a row for 2 s make a 30-second
- * demo show fallbacks and the breaker. The generator is splitmix64: small, seedable, good enough for a
+ * throttle within seconds, and evaluation's breaker counts over 4 s and
+ * cools down for 1.5 s (a minute and 30 s in config/policy.json), so that a
+ * demo of seconds shows it open and close. model_inference also names the
+ * demo's decision agent (demo/agent.c, on loopback at the port given) for
+ * half its tasks: backlogd consults it about the READY tasks a round leaves,
+ * and the slow domain always has some, with deadlines it may miss; a short
+ * timeout and a breaker that opens after 3 failures in a row for 2 s make a
+ * 30-second demo show fallbacks and the breaker. The generator is splitmix64: small, seedable, good enough for a
  * simulation. Pure; any thread (each with its own generator).
  */
 #include "demo/scenario.h"
@@ -52,7 +58,9 @@ static const char policy_template[] =
         "                         \"quota_share\": 0.3},\n"
         "    \"model_inference\": {\"max_lag\": %d, \"resume_lag\": %d, \"retry_base_ms\": 500,\n"
         "                        \"retry_cap_ms\": 60000, \"max_attempts\": 5, \"quota_share\": 0.4%s},\n"
-        "    \"evaluation\": {\"quota_share\": 0.2},\n"
+        "    \"evaluation\": {\"quota_share\": 0.2, \"max_runtime_ms\": 7200000,\n"
+        "                   \"breaker\": {\"failure_share\": 0.5, \"window_ms\": 4000, \"min_results\": 10,\n"
+        "                               \"cooldown_ms\": 1500, \"probes\": 3}},\n"
         "    \"remediation\": {\"max_attempts\": 2, \"approval_risk_threshold\": 0.7}\n"
         "  },\n"
         "  \"canary\": {\n"

@@ -28,6 +28,16 @@ extern const bl_scenario_domain_t bl_scenario_domains[BL_SCENARIO_DOMAINS];
 #define BL_SCENARIO_FAIL_RETRYABLE 0.08
 #define BL_SCENARIO_FAIL_PERMANENT 0.02
 
+/**
+ * The outage (SPEC §14): between these times after its workers start, the workers of
+ * BL_SCENARIO_OUTAGE_DOMAIN fail this share of their attempts (retryable), so that its circuit breaker
+ * opens, holds the domain's tasks READY through the outage, and closes on its probes once it is over.
+ */
+#define BL_SCENARIO_OUTAGE_DOMAIN "evaluation"
+#define BL_SCENARIO_OUTAGE_FROM_MS 2000
+#define BL_SCENARIO_OUTAGE_UNTIL_MS 7000
+#define BL_SCENARIO_OUTAGE_FAIL 0.9
+
 /** The slow domain's workers manage this fraction of what it is sent. */
 #define BL_SCENARIO_SLOW_CAPACITY 0.25
 

@@ -52,6 +52,8 @@ typedef struct domain_view_s {
         const char *name;
         bl_metric_series_t *items[BL_STATE__COUNT];
         bl_metric_series_t *lag, *throttled, *dispatched[2];
+        bl_metric_series_t *breaker_state, *breaker_opened; /* its circuit breaker (SPEC §14) */
+        int breaker_now; /* 0 closed, 1 open, 2 half-open, as last sampled */
         bl_metric_series_t *capacity_known, *throughput, *runtime, *drain;
         double max_lag;
         int64_t throttled_ms;
@@ -124,6 +126,8 @@ bl_view_t *bl_view_new(const bl_metrics_backlogd_t *metrics, const bl_config_t *
                                 bl_metrics_series(metrics->backlog_items, bl_state_name((bl_state_t)s), domain->name);
                 domain->lag = bl_metrics_series(metrics->backpressure_lag, domain->name);
                 domain->throttled = bl_metrics_series(metrics->backpressure_throttled, domain->name);
+                domain->breaker_state = bl_metrics_series(metrics->domain_breaker_state, domain->name);
+                domain->breaker_opened = bl_metrics_series(metrics->domain_breaker_opened, domain->name);
                 domain->dispatched[0] =
                         bl_metrics_series(metrics->dispatch_decisions, domain->name, BL_SCENARIO_POLICY_LABEL);
                 domain->dispatched[1] =
@@ -221,6 +225,7 @@ void bl_view_sample(bl_view_t *view, int64_t now_ms) {
                 if (throttled && !domain->was_throttled)
                         domain->throttled_times++;
                 domain->was_throttled = throttled;
+                domain->breaker_now = (int)(bl_metric_value(domain->breaker_state) + 0.5);
         }
         int breaker = (int)(bl_metric_value(view->breaker) + 0.5);
         if (breaker == BL_BREAKER_OPEN && view->breaker_state != BL_BREAKER_OPEN)
@@ -235,6 +240,20 @@ void bl_view_consumed(const bl_view_t *view, uint64_t *events, uint64_t *results
 }
 
 /* ---- the live view ---------------------------------------------------------------------- */
+
+/* The domain's breaker now, and how often it opened: "closed", "OPEN (2x)", "half-open (1x)". */
+static const char *breaker_text(const domain_view_t *domain) {
+        static char text[64];
+        static const char *const states[] = {GREEN "closed" RESET, RED "OPEN" RESET, "half-open"};
+        uint64_t opened = count(domain->breaker_opened);
+        int state = domain->breaker_now >= 0 && domain->breaker_now <= 2 ? domain->breaker_now : 0;
+        if (opened)
+                snprintf(text, sizeof(text), "%s (%llux)", states[state], (unsigned long long)opened);
+        else
+                snprintf(text, sizeof(text), "%s", states[state]);
+        return text;
+}
+
 
 static void update_rates(bl_view_t *view, double elapsed_s) {
         double interval_s = elapsed_s - view->last_draw_elapsed_s;
@@ -407,18 +426,19 @@ static void draw_terminal(bl_view_t *view, const bl_view_frame_t *frame) {
 
         next_line(&lines);
         line = next_line(&lines);
-        append(line, BOLD "%-16s %10s %5s %6s %7s  %-9s  %s" RESET, "dispatch", "dispatched", "/s", "lag", "max lag",
-               "now", "throttled");
+        append(line, BOLD "%-16s %10s %5s %6s %7s  %-9s  %-14s  %s" RESET, "dispatch", "dispatched", "/s", "lag",
+               "max lag", "now", "throttled", "breaker");
         for (int d = 0; d < BL_SCENARIO_DOMAINS; d++) {
                 domain_view_t *domain = &view->domains[d];
                 line = next_line(&lines);
                 append(line, "%-16s %10llu %5.0f %6llu %7.0f  ", domain->name, (unsigned long long)dispatched(domain),
                        domain->dispatch_rate, (unsigned long long)count(domain->lag), domain->max_lag);
                 append(line, "%s", domain->was_throttled ? RED "THROTTLED" RESET : GREEN "open     " RESET);
+                char throttled[32] = "never";
                 if (domain->throttled_times)
-                        append(line, "  %.1f s, %dx", (double)domain->throttled_ms / 1000.0, domain->throttled_times);
-                else
-                        append(line, "  never");
+                        snprintf(throttled, sizeof(throttled), "%.1f s, %dx", (double)domain->throttled_ms / 1000.0,
+                                 domain->throttled_times);
+                append(line, "  %-14s  %s", throttled, breaker_text(domain));
         }
 
         next_line(&lines);
@@ -481,8 +501,13 @@ static void draw_plain(bl_view_t *view, const bl_view_frame_t *frame) {
                (unsigned long long)in_state(view, BL_STATE_READY), (unsigned long long)in_state(view, BL_STATE_RUNNING),
                (unsigned long long)in_state(view, BL_STATE_COMPLETED), (unsigned long long)dlq_total(view));
         for (int d = 0; d < BL_SCENARIO_DOMAINS; d++)
-                append(line, " %s lag %llu%s%s", view->domains[d].name, (unsigned long long)count(view->domains[d].lag),
-                       view->domains[d].was_throttled ? " THROTTLED" : "", d + 1 < BL_SCENARIO_DOMAINS ? "," : "");
+                append(line, " %s lag %llu%s%s%s", view->domains[d].name,
+                       (unsigned long long)count(view->domains[d].lag),
+                       view->domains[d].was_throttled ? " THROTTLED" : "",
+                       view->domains[d].breaker_now == 1   ? " BREAKER OPEN"
+                       : view->domains[d].breaker_now == 2 ? " BREAKER HALF-OPEN"
+                                                           : "",
+                       d + 1 < BL_SCENARIO_DOMAINS ? "," : "");
         append(line, "; agent %llu answered, %llu failed, %llu late, breaker %s; %s by %s %llu, policy %llu, control %llu",
                (unsigned long long)frame->agent.answered,
                (unsigned long long)(frame->agent.failed + frame->agent.garbage), (unsigned long long)frame->agent.slow,
@@ -616,7 +641,7 @@ static json_t *summary_json(const bl_view_t *view, const bl_view_frame_t *frame,
                                              bl_metric_value(domain->runtime), "drain_s",
                                              bl_metric_value(domain->drain));
                 json_object_set_new(domains, domain->name,
-                                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:b, s:f, s:f, s:i, s:o, s:o}",
+                                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:b, s:f, s:f, s:i, s:I, s:s, s:o, s:o}",
                                               "dispatched", (json_int_t)dispatched(domain), "started",
                                               (json_int_t)workers->taken, "retried", (json_int_t)workers->retries_taken,
                                               "completed", (json_int_t)workers->completed, "failed_retryable",
@@ -624,7 +649,10 @@ static json_t *summary_json(const bl_view_t *view, const bl_view_frame_t *frame,
                                               (json_int_t)workers->failed_permanent, "worker_slots", workers->slots,
                                               "slow", bl_scenario_domains[d].slow, "max_lag", domain->max_lag,
                                               "throttled_s", (double)domain->throttled_ms / 1000.0, "throttled_times",
-                                              domain->throttled_times, "backlog", states, "capacity", capacity));
+                                              domain->throttled_times, "breaker_opened",
+                                              (json_int_t)count(domain->breaker_opened), "breaker",
+                                              bl_breaker_state_name((bl_breaker_state_t)domain->breaker_now),
+                                              "backlog", states, "capacity", capacity));
                 total_dispatched += dispatched(domain);
                 completed += workers->completed;
                 failed_retryable += workers->failed_retryable;
@@ -710,16 +738,17 @@ static void summary_text(const bl_view_t *view, const bl_view_frame_t *frame, co
         }
         fprintf(out, "%s\n\n", any_state ? "" : " empty");
 
-        fprintf(out, "%-17s %10s %9s %7s %7s %7s %8s  %s\n", "domain", "dispatched", "completed", "failed", "retried",
-                "expired", "max lag", "throttled");
+        fprintf(out, "%-17s %10s %9s %7s %7s %7s %8s %8s  %s\n", "domain", "dispatched", "completed", "failed",
+                "retried", "expired", "max lag", "breaker", "throttled");
         for (int d = 0; d < BL_SCENARIO_DOMAINS; d++) {
                 const domain_view_t *domain = &view->domains[d];
                 const bl_workers_stats_t *workers = &frame->workers[d];
-                fprintf(out, "%-17s %10llu %9llu %7llu %7llu %7llu %8.0f  ", domain->name,
+                fprintf(out, "%-17s %10llu %9llu %7llu %7llu %7llu %8.0f %7llux  ", domain->name,
                         (unsigned long long)dispatched(domain), (unsigned long long)workers->completed,
                         (unsigned long long)(workers->failed_retryable + workers->failed_permanent),
                         (unsigned long long)workers->retries_taken,
-                        (unsigned long long)count(domain->items[BL_STATE_EXPIRED]), domain->max_lag);
+                        (unsigned long long)count(domain->items[BL_STATE_EXPIRED]), domain->max_lag,
+                        (unsigned long long)count(domain->breaker_opened));
                 if (domain->throttled_times)
                         fprintf(out, "%.1f s (%d time%s)", (double)domain->throttled_ms / 1000.0,
                                 domain->throttled_times, domain->throttled_times == 1 ? "" : "s");
@@ -727,6 +756,9 @@ static void summary_text(const bl_view_t *view, const bl_view_frame_t *frame, co
                         fprintf(out, "never");
                 if (bl_scenario_domains[d].slow)
                         fprintf(out, "   <- the slow domain, max_lag %d", frame->slow_max_lag);
+                if (!strcmp(domain->name, BL_SCENARIO_OUTAGE_DOMAIN))
+                        fprintf(out, "   <- its workers' outage, %.0f s to %.0f s: the breaker holds its tasks",
+                                BL_SCENARIO_OUTAGE_FROM_MS / 1000.0, BL_SCENARIO_OUTAGE_UNTIL_MS / 1000.0);
                 fprintf(out, "\n");
         }
 

@@ -62,6 +62,7 @@ struct bl_workers_s {
         char *results_topic;
         char producer_name[128];
         uint64_t seed;
+        int64_t started_ms; /* monotonic: the outage counts from here */
         bl_rng_t rng;
         slot_t *slots;
         int slot_count;
@@ -133,9 +134,21 @@ static void send_result(bl_workers_t *workers, const slot_t *slot, const char *t
         }
 }
 
-/* The fate of an attempt: a function of the seed, the task and the attempt, not of timing. */
-static fate_t fate_of(const bl_workers_t *workers, const char *task_id, int32_t attempt) {
+/* Whether the outage domain's workers are in their outage at @p now (monotonic ms). */
+static bool in_outage(const bl_workers_t *workers, int64_t now) {
+        return !strcmp(workers->domain->name, BL_SCENARIO_OUTAGE_DOMAIN) &&
+               now - workers->started_ms >= BL_SCENARIO_OUTAGE_FROM_MS &&
+               now - workers->started_ms < BL_SCENARIO_OUTAGE_UNTIL_MS;
+}
+
+/*
+ * The fate of an attempt: a function of the seed, the task and the attempt, not of timing; only the
+ * outage, which depends on when the attempt is taken, fails most attempts of its domain.
+ */
+static fate_t fate_of(const bl_workers_t *workers, const char *task_id, int32_t attempt, int64_t now) {
         double draw = (double)(bl_scenario_hash(workers->seed, task_id, attempt) >> 11) / 9007199254740992.0;
+        if (in_outage(workers, now) && draw < BL_SCENARIO_OUTAGE_FAIL)
+                return FATE_FAILED_RETRYABLE;
         if (draw < BL_SCENARIO_FAIL_PERMANENT)
                 return FATE_FAILED_PERMANENT;
         if (draw < BL_SCENARIO_FAIL_PERMANENT + BL_SCENARIO_FAIL_RETRYABLE)
@@ -177,7 +190,7 @@ static void take(bl_workers_t *workers, slot_t *slot, const rd_kafka_message_t *
         snprintf(slot->task_id, sizeof(slot->task_id), "%s", record->item->task_id);
         snprintf(slot->dispatch_id, sizeof(slot->dispatch_id), "%s", record->dispatch.dispatch_id);
         slot->attempt = record->item->attempt;
-        slot->fate = fate_of(workers, slot->task_id, slot->attempt);
+        slot->fate = fate_of(workers, slot->task_id, slot->attempt, now);
         slot->done_at_ms =
                 now + bl_rng_range(&workers->rng, workers->domain->work_ms_min, workers->domain->work_ms_max);
         slot->busy = true;
@@ -294,6 +307,7 @@ bl_workers_t *bl_workers_start(const bl_config_t *config, const bl_scenario_doma
         }
         workers->domain = domain;
         workers->seed = seed;
+        workers->started_ms = monotonic_ms();
         bl_rng_seed(&workers->rng, seed ^ bl_scenario_hash(seed, domain->name, 0));
         atomic_init(&workers->stop, false);
         snprintf(workers->producer_name, sizeof(workers->producer_name), "demo-%s-worker", domain->name);

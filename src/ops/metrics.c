@@ -637,6 +637,9 @@ static const double commit_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 static const double pilot_wait_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,   2.5,
                                             5,    10,    30,   60,  120,  300, 900, 3600};
 
+/* A task's wait and its whole life: from milliseconds to a day. */
+static const double task_time_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,    2.5,   5,
+                                           10,   30,   60,  300,  900, 3600, 14400, 86400};
 /* A consultation is bounded by the agent's timeout_ms: 10 ms to 60 s. */
 static const double consultation_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                               0.25,  0.5,    1,     2.5,  5,     10,   30, 60};
@@ -739,6 +742,33 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
           "Batches in which the broker refused a write to this output topic (each one aborted and ran again).",
           "topic", NULL, 0},
          SLOT(output_refusals)},
+        {{"backlogd_domain_breaker_state", BL_METRIC_GAUGE,
+          "The domain's circuit breaker on worker failures: 0 closed, 1 open (nothing dispatched), 2 half-open "
+          "(probes out).",
+          "domain", NULL, 0},
+         SLOT(domain_breaker_state)},
+        {{"backlogd_domain_breaker_opened_total", BL_METRIC_COUNTER,
+          "Times the domain's circuit breaker opened (a share of FAILED results over its window).", "domain", NULL,
+          0},
+         SLOT(domain_breaker_opened)},
+        {{"backlogd_remediations_total", BL_METRIC_COUNTER,
+          "Tasks out of retries that a remediation rule took: each waits on a new remediation task instead of the "
+          "DLQ.",
+          "domain", NULL, 0},
+         SLOT(remediations)},
+        {{"backlogd_task_outcomes_total", BL_METRIC_COUNTER,
+          "Tasks that COMPLETED, attempts that FAILED and tasks that went DEAD, by domain and by the policy "
+          "(name@version) that governs the task.",
+          "domain,policy,outcome", NULL, 0},
+         SLOT(task_outcomes)},
+        {{"backlogd_task_wait_seconds", BL_METRIC_HISTOGRAM,
+          "Time a task waited READY before it was dispatched, by domain.", "domain", task_time_buckets,
+          COUNT_OF(task_time_buckets)},
+         SLOT(task_wait_seconds)},
+        {{"backlogd_task_end_to_end_seconds", BL_METRIC_HISTOGRAM,
+          "Time from a task's submission (its occurred_at) to its completion, by domain.", "domain",
+          task_time_buckets, COUNT_OF(task_time_buckets)},
+         SLOT(task_end_to_end_seconds)},
         {{"backlogd_capacity_known", BL_METRIC_GAUGE,
           "1 once the domain's capacity estimate has capacity.min_samples results in its window and as many "
           "runtimes (the other capacity gauges and deadline_risk hold from then on), else 0.",

@@ -157,6 +157,12 @@ typedef struct bl_metrics_backlogd_s {
         bl_metric_t *txn_producer_renewals;      /* counter: transactional producers made anew after a fencing */
         bl_metric_t *output_blocked;             /* gauge {topic}: 1 while the broker refuses writes to it */
         bl_metric_t *output_refusals;            /* counter {topic}: writes to it the broker refused */
+        bl_metric_t *domain_breaker_state;       /* gauge {domain}: 0 closed, 1 open, 2 half-open (SPEC §14) */
+        bl_metric_t *domain_breaker_opened;      /* counter {domain}: times the domain's breaker opened */
+        bl_metric_t *remediations;               /* counter {domain}: tasks a remediation rule took out of retries */
+        bl_metric_t *task_outcomes;              /* counter {domain,policy,outcome}: completed, failed, dead */
+        bl_metric_t *task_wait_seconds;          /* histogram {domain}: READY -> DISPATCHED */
+        bl_metric_t *task_end_to_end_seconds;    /* histogram {domain}: SUBMITTED -> COMPLETED */
         bl_metric_t *capacity_known;             /* gauge {domain}: 1 once its capacity estimate has enough samples */
         bl_metric_t *capacity_throughput;        /* gauge {domain}: its workers' results per second, recently */
         bl_metric_t *capacity_pickup_seconds;    /* gauge {domain}: mean DISPATCHED -> STARTED */

@@ -4,12 +4,14 @@
  * bisection is given up first (recovery.c); then the timers due fire
  * (leases, retries, deadlines); then each domain gets at most its credit of
  * READY tasks, best score first (the backlog's scheduler decides which),
- * within its quota of the round. A domain whose workers lag (its credit is
- * spent) or whose dispatch topic the broker refuses (gate.h) gets nothing
- * while the others flow. A domain whose policy names an agent gets the
- * agent's accepted order first (consult.c). While a culprit is sought,
- * timers and dispatches are units of the batch like input records
- * (isolate.h), and only as many as the batch may take go. Pipeline thread.
+ * within its quota of the round and as far as its circuit breaker lets
+ * (resilience.c). A domain whose workers lag (its credit is spent) or whose
+ * dispatch topic the broker refuses (gate.h) gets nothing while the others
+ * flow. A domain whose policy names an agent gets the agent's accepted
+ * order first (consult.c), except the probes of a half-open breaker, which
+ * the policy picks. While a culprit is sought, timers and dispatches are
+ * units of the batch like input records (isolate.h), and only as many as
+ * the batch may take go. Pipeline thread.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,6 +28,30 @@ static size_t owned_input_partitions(const bl_pipeline_t *p) {
         return owned;
 }
 
+
+static const bl_provenance_t *probe_provenance(void *opaque, const bl_item_t *item) {
+        (void)item;
+        return opaque;
+}
+
+/*
+ * Up to @p take READY tasks of domain @p d, as many as its circuit breaker lets out (SPEC §14): all while
+ * it is closed (through the domain's agent, if it has one), none while open, its free probe slots while
+ * half-open, each then marked probe and picked by the policy.
+ */
+static size_t dispatch_behind_breaker(bl_pipeline_t *p, size_t d, size_t take, size_t want, size_t quota,
+                                      size_t credit, int64_t now) {
+        const char *domain = p->config->domains.items[d];
+        bool probes = false;
+        size_t allowed = take > 0 ? bl_resilience_allowance(p, domain, take, now, &probes) : 0;
+        bl_provenance_t probe = bl_provenance_none();
+        probe.probe = true;
+        if (probes)
+                return allowed > 0 ? bl_backlog_dispatch_with(p->backlog, domain, allowed, now, probe_provenance,
+                                                              &probe)
+                                   : 0;
+        return bl_consult_round(p, d, allowed, want, quota, credit, now);
+}
 
 /*
  * Dispatch (SPEC §4, §5): each domain gets at most its credit, this
@@ -61,7 +87,7 @@ static size_t dispatch_with_credit(bl_pipeline_t *p, int64_t now) {
         for (size_t d = 0; d < domains; d++) {
                 size_t quota = bl_steer_quota(p, p->config->domains.items[d], round_total);
                 size_t take = want[d] < quota ? want[d] : quota;
-                sent += bl_consult_round(p, d, take, want[d], quota, credits[d], now);
+                sent += dispatch_behind_breaker(p, d, take, want[d], quota, credits[d], now);
         }
         return sent;
 }

@@ -18,6 +18,7 @@
  *   dead_letter  -> backlog.dlq: the task's submission as a TaskEvent
  *                   (SUBMITTED, newest version), through the one DLQ function
  *   purged       -> a tombstone in backlog.state
+ *   submitted    -> tasks.events: a remediation task's SUBMITTED, keyed by its id
  *
  * Record buffers belong to bl_records_t and are copied (batch.c). An output
  * that cannot be encoded fails the batch as a record's fault: the batches
@@ -178,6 +179,7 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
                                   .timestamp_ms = transition->at_ms};
         bl_batch_produce(p->batch, &record); /* before the next encoding reuses the records' buffer */
         p->stats.transitions++;
+        bl_resilience_changed(p, transition, item);
         bl_observe_transition(p, transition, item);
         bl_estimate_transition(p, transition, item);
         if (bl_state_is_terminal(transition->to)) {
@@ -234,6 +236,7 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
                 return;
         }
         p->stats.dispatched++;
+        bl_resilience_dispatched(p, dispatch);
         bl_status_feed_dispatched(p, d);
         bl_observe_dispatch(p, dispatch->item->kind->domain, dispatch->policy_name, dispatch->policy_version);
 }
@@ -289,6 +292,39 @@ static void on_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reas
         json_decref(event);
 }
 
+/*
+ * A task the backlog submits (a remediation task, SPEC §14): its SUBMITTED TaskEvent (newest version) to
+ * tasks.events, keyed by its id so that its partition's owner takes it, in the open transaction with the
+ * change that made it: both or neither.
+ */
+static void on_submitted(void *opaque, const bl_item_t *task) {
+        bl_pipeline_t *p = opaque;
+        char errstr[512];
+        unsigned char *value = NULL;
+        size_t size = 0;
+        json_t *event = bl_submission_json(task);
+        if (!event || bl_encode_json(p->submission_schema, p->task_event_id, event, &value, &size, errstr,
+                                     sizeof(errstr))) {
+                if (!event)
+                        snprintf(errstr, sizeof(errstr), "its fields do not make a JSON document");
+                bl_log_error("outputs", "cannot encode remediation task %s: %s; the batch will be aborted",
+                             task->task_id, errstr);
+                bl_batch_fail(p->batch, BL_FAULT_RECORD, "outputs: cannot encode a remediation task: %s", errstr);
+        } else {
+                bl_batch_record_t record = {.topic = p->topic_events,
+                                            .partition = RD_KAFKA_PARTITION_UA,
+                                            .key = task->task_id,
+                                            .key_size = strlen(task->task_id),
+                                            .value = value,
+                                            .value_size = size,
+                                            .timestamp_ms = task->submitted_at_ms};
+                bl_batch_produce(p->batch, &record); /* copied */
+                bl_log_info("outputs", "remediation task %s submitted to %s", task->task_id, p->topic_events);
+        }
+        free(value);
+        json_decref(event);
+}
+
 static void on_purged(void *opaque, const char *task_id, int32_t partition) {
         bl_pipeline_t *p = opaque;
         forget_snapshot(p, task_id);
@@ -303,6 +339,7 @@ void bl_outputs_backlog_sink(bl_pipeline_t *p, bl_backlog_sink_t *sink) {
         sink->notice = on_notice;
         sink->dead_letter = on_dead_letter;
         sink->purged = on_purged;
+        sink->submitted = on_submitted;
         sink->opaque = p;
 }
 

@@ -8,6 +8,7 @@
  *     dispatch.c  timers due and READY tasks dispatched within credit, quotas and the gate
  *     outputs.c   what the backlog and ingest decide, turned into records of the batch
  *     steer.c     the policy (file or backlog.policy) and the workers' lag, for the credit ledger
+ *     resilience.c  each domain's circuit breaker on worker failures, and the outcome series (SPEC §14)
  *     observe.c   metrics, /healthz and /readyz
  *       estimate.c  each domain's capacity estimate, from the transitions (SPEC §14)
  *     consult.c   the domains' agents: consultations out, answers applied at the dispatch round
@@ -36,6 +37,7 @@
 #include "base/clock.h"
 #include "contract/decoder.h"
 #include "core/credit.h"
+#include "core/domain_breaker.h"
 #include "kafka/lag.h"
 #include "ops/http.h"
 #include "ops/metrics.h"
@@ -150,6 +152,7 @@ typedef struct bl_pipeline_s {
         int64_t policy_checked_ms;
         bool lag_watched[BL_OBSERVE_DOMAINS];
         bl_credit_t *credit;      /* own dispatches against the workers' progress */
+        struct bl_resilience_s *resilience; /* the domains' breakers and outcome series (resilience.c) */
         bl_lag_t *lag;            /* NULL while no domain names a worker group */
         bl_observe_t observe;
         bl_capacity_t *capacity;  /* each domain's capacity estimate (estimate.c) */
@@ -255,6 +258,34 @@ void bl_observe_committed(bl_pipeline_t *p);
 void bl_observe_aborted(bl_pipeline_t *p);
 /** Heartbeat every turn; the cheap gauges and the health every 100 ms; the summary gauges once a second. */
 void bl_observe_tick(bl_pipeline_t *p);
+
+/* resilience.c */
+bool bl_resilience_open(bl_pipeline_t *p);
+void bl_resilience_close(bl_pipeline_t *p);
+/** The running policy's breaker settings to each domain's breaker (a policy adopted). */
+void bl_resilience_configure(bl_pipeline_t *p);
+/**
+ * How many of @p want READY tasks of @p domain its breaker lets out now; *@p probes: they go as probes
+ * (dispatch.c marks them provenance.probe).
+ */
+size_t bl_resilience_allowance(bl_pipeline_t *p, const char *domain, size_t want, int64_t now_ms, bool *probes);
+/** A transition the backlog recorded (outputs.c): results for the breakers, outcomes for the series. */
+void bl_resilience_changed(bl_pipeline_t *p, const bl_transition_t *transition, const bl_item_t *item);
+/** A dispatch decision (outputs.c): the wait for the series, a probe for its breaker. */
+void bl_resilience_dispatched(bl_pipeline_t *p, const bl_dispatch_t *dispatch);
+/**
+ * The breaker of @p domain as this instance sees it, for the status page: its state (CLOSED while the
+ * policy has none), since when, and how often it opened. False when the domain has no breaker enabled
+ * (or is not configured); the outputs are then still set when the domain is configured.
+ */
+bool bl_pipeline_domain_breaker(const bl_pipeline_t *p, const char *domain, bl_breaker_state_t *state,
+                                int64_t *since_ms, uint64_t *opened_count);
+/**
+ * The same in words for the status page's breaker column, into @p out: "" (no breaker), "closed
+ * (opened 2 times)", "open for 12 s", "half-open: probing for 3 s".
+ */
+void bl_resilience_breaker_text(const bl_pipeline_t *p, const char *domain, int64_t now_ms, char *out,
+                                size_t out_size);
 
 /* estimate.c */
 /** The capacity estimate and its gauges (after bl_observe_open); false: out of memory. */

@@ -551,7 +551,8 @@ static bool open_backlog(bl_pipeline_t *p) {
         bl_outputs_ingest_sink(p, &ingest_sink);
         p->backlog = bl_backlog_new(&options, &backlog_sink);
         p->credit = bl_credit_new();
-        if (!p->credit || !bl_estimate_open(p) || !bl_steer_open(p) || !bl_consult_open(p))
+        if (!p->credit || !bl_estimate_open(p) || !bl_resilience_open(p) || !bl_steer_open(p) ||
+            !bl_consult_open(p))
                 return false;
         p->ingest = p->backlog ? bl_ingest_new(p->decoder, p->dlq, &ingest_sink, p->topic_control) : NULL;
         return p->ingest != NULL;
@@ -631,6 +632,7 @@ static void pipeline_close(bl_pipeline_t *p) {
         bl_isolate_destroy(p->isolate);
         bl_gate_destroy(p->gate);
         bl_steer_close(p);
+        bl_resilience_close(p);
         bl_lag_destroy(p->lag);
         bl_credit_destroy(p->credit);
         bl_backlog_destroy(p->backlog);

@@ -15,9 +15,10 @@
  * comes DUTY_FACTOR times its CPU time later, at the soonest a second, so
  * it never takes more than about 1 % of the thread.
  *
- * Per-domain state the pipeline does not keep yet (a circuit breaker, an
- * agent) has its field in the snapshot and its place in fill_domain(): the
- * page shows "none" until something fills it.
+ * Each domain's circuit breaker comes from resilience.c. Per-domain state
+ * the pipeline does not keep yet (an agent) has its field in the snapshot
+ * and its place in fill_domain(): the page shows "none" until something
+ * fills it.
  *
  * The board exists only with the HTTP endpoint (http.port not 0), which
  * serves it; `backlogd demo` turns the endpoint on. Pipeline thread.
@@ -105,11 +106,10 @@ static void fill_domain(bl_pipeline_t *p, size_t d, double share, double elapsed
         uint64_t dispatched = p->status.dispatched[d] - p->status.dispatched_at_last[d];
         domain->dispatch_rate = elapsed_s > 0 ? (double)dispatched / elapsed_s : 0;
         p->status.dispatched_at_last[d] = p->status.dispatched[d];
+        bl_resilience_breaker_text(p, name, now_ms, domain->breaker, sizeof(domain->breaker)); /* SPEC §14 */
         /*
-         * domain->breaker and domain->agent: the place for the state of the domain's circuit breaker
-         * (SPEC §14: "open", "half-open: probing") and of its agent (SPEC §13: "answered 2 s ago"), set
-         * here by whichever part of the pipeline keeps them. This pipeline keeps neither yet: the
-         * snapshot starts zeroed and the page says "none".
+         * domain->agent: the place for the state of the domain's agent (SPEC §13: "answered 2 s ago"), set
+         * here by the part of the pipeline that keeps it. This pipeline keeps none yet: the page says "none".
          */
 }
 

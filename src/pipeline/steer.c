@@ -10,7 +10,8 @@
  * The backlog asks the policy through three callbacks: the score of a task
  * (for the scheduler's order), the decision with its rationale and the name
  * of the policy that made it (the canary for its stable fraction of tasks),
- * and the task's settings (retries, approval). The domains' worker groups
+ * the task's settings (retries, approval, runtime bound) and whether a
+ * remediation rule takes a task out of retries. The domains' worker groups
  * and lag bounds go to the credit ledger and the lag monitor, whose answers
  * (the worker groups' committed offsets) this file hands to the ledger.
  * Swapping the policy re-scores every READY task at once. Pipeline thread.
@@ -53,6 +54,7 @@ static void task_settings(void *opaque, const bl_item_t *item, bl_task_settings_
                 settings->retry_base_ms = domain->retry_base_ms;
                 settings->retry_cap_ms = domain->retry_cap_ms;
                 settings->max_attempts = domain->max_attempts;
+                settings->max_runtime_ms = bl_resilience_max_runtime_ms(domain->resilience, item->kind->task_type);
         }
         settings->approval_required = bl_policy_requires_approval(chosen, item);
         if (domain) {
@@ -61,11 +63,27 @@ static void task_settings(void *opaque, const bl_item_t *item, bl_task_settings_
         }
 }
 
+/* Whether a remediation rule of the task's domain takes it, out of retries (SPEC §14). */
+static bool task_remediation(void *opaque, const bl_item_t *item, bl_remediation_plan_t *plan) {
+        bl_pipeline_t *p = opaque;
+        if (!p->policy)
+                return false;
+        const bl_domain_policy_t *domain = bl_policy_domain(p->policy, item->kind->domain ? item->kind->domain : "");
+        const bl_remediation_rule_t *rule = bl_resilience_rule_for(domain->resilience, item);
+        if (!rule)
+                return false;
+        plan->domain = rule->remediation_domain;
+        plan->task_type = rule->remediation_task_type;
+        plan->max_rounds = rule->max_rounds;
+        return true;
+}
+
 void bl_steer_backlog_options(bl_pipeline_t *p, bl_backlog_options_t *options) {
         options->rescore_interval_ms = p->config->backlog_rescore_interval_ms;
         options->score = score_task;
         options->decide = decide;
         options->settings = task_settings;
+        options->remediation = task_remediation;
         options->policy_opaque = p;
 }
 
@@ -107,6 +125,7 @@ static void adopt(bl_pipeline_t *p, bl_policy_t *policy, const char *source) {
                     bl_policy_canary(policy) ? bl_policy_label(bl_policy_canary(policy)) : "");
         if (p->lag)
                 apply_lag_bounds(p);
+        bl_resilience_configure(p);
         if (p->backlog)
                 bl_backlog_rescore(p->backlog, bl_clock_wall_ms());
         /* READY tasks the new policy wants approved wait for it now (their transitions go into the open batch);

@@ -54,6 +54,7 @@
 #define LAG_MAX              ((int64_t)1000000000)
 #define RETRY_MS_MAX         ((int64_t)86400000)
 #define MAX_ATTEMPTS_MAX     1000
+#define RUNTIME_MS_MAX       ((int64_t)30 * 86400000)
 #define FILE_MAX_BYTES       ((long)4 << 20)
 #define DOMAIN_TEMPLATE      "{domain}"
 
@@ -83,6 +84,10 @@ enum {
         KEY_ON_DEADLINE,
         KEY_DECISION_DEADLINE_MS,
         KEY_AGENT,
+        KEY_MAX_RUNTIME_MS,
+        KEY_MAX_RUNTIME_BY_TASK_TYPE,
+        KEY_BREAKER,
+        KEY_REMEDIATION,
         KEY__COUNT
 };
 static const struct {
@@ -101,6 +106,10 @@ static const struct {
         {"on_deadline", 0, 0, false},
         {"decision_deadline_ms", 0, HORIZON_MAX_MS, false},
         {"agent", 0, 0, true},
+        {"max_runtime_ms", 0, RUNTIME_MS_MAX, true},
+        {"max_runtime_ms_by_task_type", 1, RUNTIME_MS_MAX, true},
+        {"breaker", 0, 0, true},
+        {"remediation", 0, 0, true},
 };
 #define BIT(key) (1u << (key))
 
@@ -607,6 +616,275 @@ static bool read_agent(parser_t *parser, const char *path, const json_t *section
         return ok;
 }
 
+/* ---- a domain's failure settings (SPEC §14) ------------------------------------------------ */
+
+static size_t domain_index(const char *const *domains, size_t domain_count, const char *name);
+
+static const char *const breaker_keys[] = {"enabled", "failure_share", "window_ms", "min_results", "cooldown_ms",
+                                           "probes"};
+static const char *const rule_keys[] = {"reason", "task_type", "error_code", "domain", "remediation_task_type",
+                                        "max_rounds"};
+
+/* The domain's resilience settings to write into, made on first use. NULL with the problem reported. */
+static bl_resilience_policy_t *resilience_of(parser_t *parser, const char *path, bl_domain_policy_t *settings) {
+        if (!settings->resilience && !(settings->resilience = bl_resilience_policy_new()))
+                report(parser, true, path, "out of memory");
+        return settings->resilience;
+}
+
+/* "max_runtime_ms_by_task_type": {"<task_type>": ms, ...}, replacing any list the defaults gave. */
+static bool read_runtime_by_task_type(parser_t *parser, const char *path, const json_t *value,
+                                      bl_resilience_policy_t *resilience) {
+        const char *member;
+        const json_t *bound;
+        bool ok = true;
+        if (!json_is_object(value)) {
+                report(parser, true, path, "expected an object {\"<task_type>\": milliseconds, ...}, got %s",
+                       json_type_name(value));
+                return false;
+        }
+        for (size_t i = 0; i < resilience->runtime_by_task_type_count; i++)
+                free(resilience->runtime_by_task_type[i].task_type);
+        free(resilience->runtime_by_task_type);
+        resilience->runtime_by_task_type_count = 0;
+        resilience->runtime_by_task_type = calloc(json_object_size(value) + 1, sizeof(bl_runtime_bound_t));
+        if (!resilience->runtime_by_task_type) {
+                report(parser, true, path, "out of memory");
+                return false;
+        }
+        json_object_foreach((json_t *)value, member, bound) {
+                char member_path[512];
+                int64_t number;
+                if (is_comment(member))
+                        continue;
+                join_path(member_path, sizeof(member_path), path, member);
+                if (!read_int(parser, member_path, bound, 1, RUNTIME_MS_MAX, &number)) {
+                        ok = false;
+                        continue;
+                }
+                bl_runtime_bound_t *entry = &resilience->runtime_by_task_type[resilience->runtime_by_task_type_count];
+                if (!(entry->task_type = strdup(member))) {
+                        report(parser, true, member_path, "out of memory");
+                        return false;
+                }
+                entry->max_runtime_ms = number;
+                resilience->runtime_by_task_type_count++;
+        }
+        return ok;
+}
+
+/* One key of a "breaker" object into @p breaker; false with the problem reported. */
+static bool read_breaker_value(parser_t *parser, const char *path, size_t key, const json_t *value,
+                               bl_breaker_policy_t *breaker) {
+        static const int64_t bounds[][2] = {{0, 0}, {0, 0}, {1000, 86400000}, {1, 1000000}, {100, 86400000},
+                                            {1, BL_BREAKER_PROBES_MAX}};
+        int64_t number;
+        if (key == 0) {
+                if (!json_is_boolean(value)) {
+                        report(parser, true, path, "expected true or false, got %s", json_type_name(value));
+                        return false;
+                }
+                breaker->enabled = json_is_true(value);
+                return true;
+        }
+        if (key == 1) {
+                if (!read_number(parser, path, value, 0.0, 1.0, &breaker->failure_share))
+                        return false;
+                if (breaker->failure_share > 0)
+                        return true;
+                report(parser, true, path, "must be above 0: at 0 the breaker would open on successes alone");
+                return false;
+        }
+        if (!read_int(parser, path, value, bounds[key][0], bounds[key][1], &number))
+                return false;
+        if (key == 2)
+                breaker->window_ms = number;
+        else if (key == 3)
+                breaker->min_results = (int32_t)number;
+        else if (key == 4)
+                breaker->cooldown_ms = number;
+        else
+                breaker->probes = (int32_t)number;
+        return true;
+}
+
+/* "breaker": {...} over the settings the defaults gave (on unless "enabled": false), or null: off. */
+static bool read_breaker(parser_t *parser, const char *path, const json_t *value, bl_breaker_policy_t *breaker) {
+        const char *member;
+        const json_t *entry;
+        bool ok = true;
+        if (json_is_null(value)) {
+                breaker->enabled = false;
+                return true;
+        }
+        if (!json_is_object(value)) {
+                report(parser, true, path, "expected an object of breaker settings or null, got %s",
+                       json_type_name(value));
+                return false;
+        }
+        breaker->enabled = true;
+        json_object_foreach((json_t *)value, member, entry) {
+                char member_path[512];
+                size_t key;
+                if (is_comment(member))
+                        continue;
+                join_path(member_path, sizeof(member_path), path, member);
+                for (key = 0; key < COUNT(breaker_keys) && strcmp(member, breaker_keys[key]); key++)
+                        ;
+                if (key == COUNT(breaker_keys)) {
+                        report_unknown(parser, member_path, member, breaker_keys, COUNT(breaker_keys));
+                        ok = false;
+                } else {
+                        ok = read_breaker_value(parser, member_path, key, entry, breaker) && ok;
+                }
+        }
+        return ok;
+}
+
+/* A text of a remediation rule (a task type, an error code, a domain), copied into *@p out. */
+static bool read_rule_text(parser_t *parser, const char *path, const json_t *value, char **out) {
+        if (!json_is_string(value) || !*json_string_value(value) || strlen(json_string_value(value)) > 200) {
+                report(parser, true, path, "expected a non-empty string of at most 200 characters, got %s",
+                       json_type_name(value));
+                return false;
+        }
+        free(*out);
+        if (!(*out = strdup(json_string_value(value)))) {
+                report(parser, true, path, "out of memory");
+                return false;
+        }
+        return true;
+}
+
+static bool read_rule_member(parser_t *parser, const char *path, size_t key, const json_t *value,
+                             bl_remediation_rule_t *rule) {
+        int64_t number;
+        switch (key) {
+        case 0:
+                if (json_is_string(value) && !strcmp(json_string_value(value), "retries.exhausted"))
+                        return true;
+                report(parser, true, path, "only \"retries.exhausted\" can be remediated: the other letters are of "
+                                           "records, or of tasks that did not fail");
+                return false;
+        case 1: return read_rule_text(parser, path, value, &rule->task_type);
+        case 2: return read_rule_text(parser, path, value, &rule->error_code);
+        case 3: return read_rule_text(parser, path, value, &rule->remediation_domain);
+        case 4: return read_rule_text(parser, path, value, &rule->remediation_task_type);
+        default:
+                if (!read_int(parser, path, value, 1, 100, &number))
+                        return false;
+                rule->max_rounds = (int32_t)number;
+                return true;
+        }
+}
+
+/* One rule of "remediation" into @p rule (zeroed by the caller); false with the problems reported. */
+static bool read_rule(parser_t *parser, const char *path, const json_t *value, bl_remediation_rule_t *rule) {
+        const char *member;
+        const json_t *entry;
+        bool ok = true;
+        rule->max_rounds = 1;
+        if (!json_is_object(value)) {
+                report(parser, true, path, "expected a rule object {\"reason\": \"retries.exhausted\", ...}, got %s",
+                       json_type_name(value));
+                return false;
+        }
+        json_object_foreach((json_t *)value, member, entry) {
+                char member_path[512];
+                size_t key;
+                if (is_comment(member))
+                        continue;
+                join_path(member_path, sizeof(member_path), path, member);
+                for (key = 0; key < COUNT(rule_keys) && strcmp(member, rule_keys[key]); key++)
+                        ;
+                if (key == COUNT(rule_keys)) {
+                        report_unknown(parser, member_path, member, rule_keys, COUNT(rule_keys));
+                        ok = false;
+                } else {
+                        ok = read_rule_member(parser, member_path, key, entry, rule) && ok;
+                }
+        }
+        if (!rule->remediation_domain && !(rule->remediation_domain = strdup(BL_REMEDIATION_DEFAULT_DOMAIN)))
+                ok = false;
+        if (!rule->remediation_task_type && !(rule->remediation_task_type = strdup(BL_REMEDIATION_DEFAULT_TASK_TYPE)))
+                ok = false;
+        return ok;
+}
+
+/* "remediation": [rule, ...], replacing any rules the defaults gave. */
+static bool read_rules(parser_t *parser, const char *path, const json_t *value, bl_resilience_policy_t *resilience) {
+        bool ok = true;
+        if (!json_is_array(value)) {
+                report(parser, true, path, "expected an array of rules, got %s", json_type_name(value));
+                return false;
+        }
+        for (size_t i = 0; i < resilience->rule_count; i++) {
+                bl_remediation_rule_t *rule = &resilience->rules[i];
+                free(rule->task_type);
+                free(rule->error_code);
+                free(rule->remediation_domain);
+                free(rule->remediation_task_type);
+        }
+        free(resilience->rules);
+        resilience->rule_count = 0;
+        if (!(resilience->rules = calloc(json_array_size(value) + 1, sizeof(*resilience->rules)))) {
+                report(parser, true, path, "out of memory");
+                return false;
+        }
+        for (size_t i = 0; i < json_array_size(value); i++) {
+                char rule_path[512], index[32];
+                snprintf(index, sizeof(index), "%zu", i);
+                join_path(rule_path, sizeof(rule_path), path, index);
+                ok = read_rule(parser, rule_path, json_array_get(value, i), &resilience->rules[i]) && ok;
+                resilience->rule_count++; /* freed with the policy, whole or not */
+        }
+        return ok;
+}
+
+/* max_runtime_ms, max_runtime_ms_by_task_type, breaker or remediation of a domain section. */
+static bool read_resilience_key(parser_t *parser, const char *path, int key, const json_t *value,
+                                bl_domain_policy_t *settings) {
+        bl_resilience_policy_t *resilience = resilience_of(parser, path, settings);
+        if (!resilience)
+                return false;
+        switch (key) {
+        case KEY_MAX_RUNTIME_MS:
+                return read_int(parser, path, value, 0, RUNTIME_MS_MAX, &resilience->max_runtime_ms);
+        case KEY_MAX_RUNTIME_BY_TASK_TYPE: return read_runtime_by_task_type(parser, path, value, resilience);
+        case KEY_BREAKER: return read_breaker(parser, path, value, &resilience->breaker);
+        default: return read_rules(parser, path, value, resilience);
+        }
+}
+
+/* Every rule's remediation domain must be a configured one (its tasks are dispatched there). */
+static void check_remediation_domains(parser_t *parser, const bl_policy_t *policy, const char *const *domains,
+                                      size_t domain_count, const char *prefix) {
+        char path[512];
+        for (size_t d = 0; d < policy->domain_count; d++) {
+                const bl_resilience_policy_t *resilience = policy->domains[d].resilience;
+                for (size_t i = 0; resilience && i < resilience->rule_count; i++) {
+                        const char *target = resilience->rules[i].remediation_domain;
+                        char domains_path[512], domain_path[512], rule_path[512], index[32];
+                        if (!target)
+                                continue;
+                        join_path(domains_path, sizeof(domains_path), prefix, "domains");
+                        join_path(domain_path, sizeof(domain_path), domains_path, policy->domains[d].domain);
+                        join_path(rule_path, sizeof(rule_path), domain_path, "remediation");
+                        snprintf(index, sizeof(index), "%zu", i);
+                        join_path(path, sizeof(path), rule_path, index);
+                        if (domains && domain_index(domains, domain_count, target) == SIZE_MAX)
+                                report(parser, true, path,
+                                       "remediation domain %s is not a configured domain: add it to the config's "
+                                       "domains (its tasks are dispatched to dispatch.%s)",
+                                       target, target);
+                        else if (!strcmp(target, policy->domains[d].domain))
+                                report(parser, false, path,
+                                       "remediates into its own domain: a remediation task that fails may be "
+                                       "remediated in turn");
+                }
+        }
+}
+
 /* ---- domain settings ------------------------------------------------------------------- */
 
 /* "expire", "dispatch_late" or "escalate" (SPEC §14) into @p out. */
@@ -722,6 +1000,7 @@ static unsigned read_domain_section(parser_t *parser, const json_t *section, con
                                       &settings->decision_deadline_ms);
                         break;
                 case KEY_AGENT: ok = read_agent(parser, key_path, value, &settings->agent); break;
+                default: ok = read_resilience_key(parser, key_path, key, value, settings); break;
                 }
                 if (ok)
                         set |= BIT(key);
@@ -1129,7 +1408,9 @@ static bl_policy_t *parse_policy(parser_t *parser, const json_t *root, const cha
                 settings->domain = strdup(domain_names[i]);
                 settings->worker_group = NULL;
                 settings->agent = NULL; /* never in the defaults: an agent belongs to one domain */
-                if (!settings->domain)
+                bool resilience_oom;
+                settings->resilience = bl_resilience_policy_copy(policy->defaults.resilience, &resilience_oom);
+                if (!settings->domain || resilience_oom)
                         goto oom;
                 join_path(domain_path, sizeof(domain_path), path, domain_names[i]);
                 if (domain_sections[i])
@@ -1147,8 +1428,10 @@ static bl_policy_t *parse_policy(parser_t *parser, const json_t *root, const cha
                 any_domain_sets_quota = any_domain_sets_quota || (set & BIT(KEY_QUOTA_SHARE));
                 check_pairs(parser, domain_path, settings, set, defaults_set, true);
         }
-        if (!is_canary)
+        if (!is_canary) {
                 check_quota_sum(parser, policy, any_domain_sets_quota, prefix);
+                check_remediation_domains(parser, policy, domains, domain_count, prefix);
+        }
         if (parser->fatal_count == 0)
                 check_aging(parser, policy, prefix);
 
@@ -1271,6 +1554,36 @@ static json_t *describe_agent(const bl_agent_policy_t *agent) {
         return object;
 }
 
+/* A domain's failure settings into its section of the document, as the parser reads them. */
+static void describe_resilience(json_t *object, const bl_resilience_policy_t *resilience) {
+        json_t *by_type = json_object(), *rules = json_array();
+        const bl_breaker_policy_t *breaker = &resilience->breaker;
+        json_object_set_new(object, "max_runtime_ms", json_integer(resilience->max_runtime_ms));
+        for (size_t i = 0; i < resilience->runtime_by_task_type_count; i++)
+                json_object_set_new(by_type, resilience->runtime_by_task_type[i].task_type,
+                                    json_integer(resilience->runtime_by_task_type[i].max_runtime_ms));
+        json_object_set_new(object, "max_runtime_ms_by_task_type", by_type);
+        json_object_set_new(object, "breaker",
+                            json_pack("{s:b, s:f, s:I, s:i, s:I, s:i}", "enabled", breaker->enabled, "failure_share",
+                                      breaker->failure_share, "window_ms", (json_int_t)breaker->window_ms,
+                                      "min_results", (int)breaker->min_results, "cooldown_ms",
+                                      (json_int_t)breaker->cooldown_ms, "probes", (int)breaker->probes));
+        for (size_t i = 0; i < resilience->rule_count; i++) {
+                const bl_remediation_rule_t *rule = &resilience->rules[i];
+                json_t *entry = json_pack("{s:s, s:s, s:s, s:i}", "reason", "retries.exhausted", "domain",
+                                          rule->remediation_domain ? rule->remediation_domain : "",
+                                          "remediation_task_type",
+                                          rule->remediation_task_type ? rule->remediation_task_type : "",
+                                          "max_rounds", (int)rule->max_rounds);
+                if (rule->task_type)
+                        json_object_set_new(entry, "task_type", json_string(rule->task_type));
+                if (rule->error_code)
+                        json_object_set_new(entry, "error_code", json_string(rule->error_code));
+                json_array_append_new(rules, entry);
+        }
+        json_object_set_new(object, "remediation", rules);
+}
+
 static json_t *describe_settings(const bl_domain_policy_t *settings, bool is_canary) {
         json_t *object = json_object();
         if (!is_canary) {
@@ -1290,6 +1603,8 @@ static json_t *describe_settings(const bl_domain_policy_t *settings, bool is_can
         json_object_set_new(object, "decision_deadline_ms", json_integer(settings->decision_deadline_ms));
         if (settings->agent)
                 json_object_set_new(object, "agent", describe_agent(settings->agent));
+        if (settings->resilience && !is_canary)
+                describe_resilience(object, settings->resilience);
         return object;
 }
 

@@ -234,13 +234,15 @@ def test_tasks_options_are_checked_before_any_broker():
              (["show"], "show: missing TASK_ID"),
              (["show", ""], "show: TASK_ID is empty"),
              (["show", "t-1", "t-2"], "unexpected argument 't-2'"),
-             (["show", "t-1", "--waiting-for", "approval"], "--waiting-for is not an option of 'tasks show'")]
+             (["show", "t-1", "--waiting-for", "approval"], "--waiting-for is not an option of 'tasks show'"),
+             (["list", "--metrics", "backlogd-0:9464"], "--metrics backlogd-0:9464: an http:// or https:// URL"),
+             (["show", "t-1", "--metrics", "http://a/metrics"], "--metrics is not an option of 'tasks show'")]
     for args, message in cases:
         result = backlogd("tasks", *args, env=clean_env())
         assert result.returncode == 2 and result.stdout == "", (args, result.stderr)
         assert result.stderr.startswith(f"backlogd tasks: {message}"), (args, result.stderr)
-    # breaker is a reason already: accepted (no usage error), documented as "none until ..."; agent holds are real
+    # every reason is documented and in the help; breaker needs --metrics (the instances keep the breakers)
     page = (SOURCE_DIR / "docs" / "cli" / "tasks.md").read_text()
     for reason in ["dependency", "not_before", "approval", "retry", "worker", "breaker", "agent"]:
         assert f"| `{reason}` |" in page and reason in backlogd("tasks", "--help").stdout, reason
-    assert page.count("none until backlogd") == 1
+    assert page.count("none until backlogd") == 0 and "--metrics URL" in backlogd("tasks", "--help").stdout

@@ -47,6 +47,12 @@ def test_demo_runs_every_domain_throttles_the_slow_one_and_dead_letters_the_pill
         else:
             assert domain["throttled_times"] == 0, (name, domain)
     assert summary["dispatched"] == sum(d["dispatched"] for d in summary["domains"].values())
+    # evaluation's workers have an outage from 2 s to 7 s: its breaker opens, and closes on its probes after it.
+    for name, domain in summary["domains"].items():
+        if name == "evaluation":
+            assert domain["breaker_opened"] >= 1 and domain["breaker"] == "closed", domain
+        else:
+            assert domain["breaker_opened"] == 0 and domain["breaker"] == "closed", (name, domain)
 
     # Every poison pill is in backlog.dlq under its reason (read back from the topic, not counted).
     assert summary["dlq_source"] == "backlog.dlq"
@@ -70,6 +76,7 @@ def test_demo_runs_every_domain_throttles_the_slow_one_and_dead_letters_the_pill
     lines = [line for line in result.stderr.splitlines() if line.startswith("demo ")]
     assert len(lines) >= DURATION - 2 and "\033" not in result.stderr
     assert any("THROTTLED" in line for line in lines)
+    assert any("evaluation lag" in line and "BREAKER OPEN" in line for line in lines)
     assert all("; agent " in line and " breaker " in line for line in lines), lines[-1]
 
     # The decision agent on loopback governs half of the slow domain: backlogd consulted it, and its

@@ -162,7 +162,10 @@ def test_tasks_list_and_show_against_what_run_wrote(tmp_path):
     result_ = backlogd("tasks", "list", "--waiting-for", "breaker", "--json", env=env)
     assert result_.returncode == 0, result_.stderr
     assert json.loads(result_.stdout)["tasks"] == []
-    assert "--waiting-for breaker: none until" in result_.stderr
+    assert "--waiting-for breaker: " in result_.stderr and "name their /metrics with --metrics URL" in result_.stderr
+    # an instance that cannot be asked is an error, not an empty answer
+    unasked = backlogd("tasks", "list", "--waiting-for", "breaker", "--metrics", "http://127.0.0.1:1/metrics", env=env)
+    assert unasked.returncode == 1 and "--metrics: http://127.0.0.1:1/metrics" in unasked.stderr
     # no agent here: nothing held by one, and nothing to say about it (tests/integration/test_agents.py holds some)
     result_ = backlogd("tasks", "list", "--waiting-for", "agent", "--json", env=env)
     assert result_.returncode == 0 and json.loads(result_.stdout)["tasks"] == [] and result_.stderr == "", \

@@ -93,7 +93,17 @@ typedef struct rec_purge_s {
         int32_t partition;
 } rec_purge_t;
 
+typedef struct rec_submitted_s {
+        char task_id[ID_MAX];
+        char domain[ID_MAX];
+        char task_type[ID_MAX];
+        char remediates[ID_MAX]; /* its backlogd.remediates label */
+        int64_t submitted_at_ms;
+} rec_submitted_t;
+
 typedef struct recorder_s {
+        rec_submitted_t *submitted;
+        size_t submitted_count, submitted_capacity;
         rec_change_t *changes;
         size_t change_count, change_capacity;
         rec_dispatch_t *dispatches;
@@ -221,7 +231,22 @@ static void on_purged(void *opaque, const char *task_id, int32_t partition) {
         record->partition = partition;
 }
 
+static void on_submitted(void *opaque, const bl_item_t *task) {
+        recorder_t *rec = opaque;
+        rec_submitted_t *record = APPEND(rec->submitted, rec->submitted_count, rec->submitted_capacity);
+        const char *value;
+        copy_text(record->task_id, sizeof(record->task_id), task->task_id);
+        copy_text(record->domain, sizeof(record->domain), task->kind->domain);
+        copy_text(record->task_type, sizeof(record->task_type), task->kind->task_type);
+        record->submitted_at_ms = task->submitted_at_ms;
+        for (const char *key = bl_labels_next(&bl_item_cold(task)->labels, NULL, &value); key;
+             key = bl_labels_next(&bl_item_cold(task)->labels, key, &value))
+                if (!strcmp(key, BL_LABEL_REMEDIATES))
+                        copy_text(record->remediates, sizeof(record->remediates), value);
+}
+
 static void recorder_free(recorder_t *rec) {
+        free(rec->submitted);
         free(rec->changes);
         free(rec->dispatches);
         free(rec->notices);
@@ -257,7 +282,8 @@ static bl_backlog_options_t default_options(void) {
 static void fixture_init(fixture_t *fx, const bl_backlog_options_t *options) {
         bl_backlog_options_t defaults = default_options();
         memset(fx, 0, sizeof(*fx));
-        bl_backlog_sink_t sink = {on_changed, on_dispatched, on_notice, on_dead_letter, on_purged, &fx->rec};
+        bl_backlog_sink_t sink = {on_changed, on_dispatched, on_notice, on_dead_letter, on_purged, &fx->rec,
+                                  on_submitted};
         fx->backlog = bl_backlog_new(options ? options : &defaults, &sink);
         if (!fx->backlog) {
                 fprintf(stderr, "bl_backlog_new failed\n");
@@ -520,6 +546,28 @@ static bool make_in_state(fixture_t *fx, const char *task_id, bl_state_t state) 
         return item && item->state == state;
 }
 
+/* ---- the policy's answers for SPEC §14: a runtime bound, a remediation rule ---------------- */
+
+static void runtime_bound_settings(void *opaque, const bl_item_t *item, bl_task_settings_t *settings) {
+        (void)opaque;
+        settings->max_runtime_ms = item->kind->task_type && !strcmp(item->kind->task_type, "long") ? 0 : 5000;
+}
+
+static bool remediate_once(void *opaque, const bl_item_t *item, bl_remediation_plan_t *plan) {
+        (void)opaque;
+        if (item->kind->domain && !strcmp(item->kind->domain, "remediation"))
+                return false; /* a remediation task that fails is not remediated in turn */
+        *plan = (bl_remediation_plan_t){"remediation", "fix", 1};
+        return true;
+}
+
+static bl_backlog_options_t remediating_options(void) {
+        bl_backlog_options_t options = default_options();
+        options.max_attempts = 2;
+        options.remediation = remediate_once;
+        return options;
+}
+
 /* ---- 1. the static table ----------------------------------------------------------------- */
 
 /* SPEC §3, written out: expected[from][to]; the diagonal is a note (no change), always allowed. */
@@ -532,7 +580,7 @@ static const unsigned char expected_legal[BL_STATE__COUNT][BL_STATE__COUNT] = {
         [BL_STATE_RUNNING] = /*   */ {0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 0},
         [BL_STATE_RETRY_WAIT] = /**/ {0, 1, 1, 0, 0, 1, 0, 0, 1, 1, 1},
         [BL_STATE_COMPLETED] = /* */ {0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0},
-        [BL_STATE_FAILED] = /*    */ {0, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0},
+        [BL_STATE_FAILED] = /*    */ {0, 1, 0, 0, 0, 1, 0, 1, 1, 0, 0}, /* B: a remediation rule took it */
         [BL_STATE_DEAD] = /*      */ {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0},
         [BL_STATE_CANCELLED] = /* */ {0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0},
         [BL_STATE_EXPIRED] = /*   */ {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
@@ -675,6 +723,14 @@ static void test_every_legal_change_reached(void) {
         CHECK(find(&fx, "ended") == NULL);
         fixture_done(&fx);
 
+        /* FAILED -> BLOCKED: out of retries, a remediation rule takes it */
+        options = remediating_options();
+        fixture_init(&fx, &options);
+        CHECK(make_in_state(&fx, "remedied", BL_STATE_RUNNING));
+        report_failure(&fx, "remedied", 1, false);
+        CHECK_STATE(&fx, "remedied", BL_STATE_BLOCKED);
+        fixture_done(&fx);
+
         int legal_changes = 0;
         for (int from = 0; from < BL_STATE__COUNT; from++) {
                 for (int to = 0; to < BL_STATE__COUNT; to++) {
@@ -687,7 +743,7 @@ static void test_every_legal_change_reached(void) {
                                         bl_state_name((bl_state_t)to));
                 }
         }
-        CHECK_INT(legal_changes, 31);
+        CHECK_INT(legal_changes, 32);
         CHECK_INT(illegal_emitted, 0);
 }
 
@@ -3529,8 +3585,158 @@ static void test_give_up_removes_without_moving_the_horizon(void) {
         fixture_done(&fx);
 }
 
+/* ---- SPEC §14: runtime bound and remediation ------------------------------------------------ */
+
+/* A RUNNING task past max_runtime_ms fails (runtime_exceeded) although it heartbeats; it is retried as any failure. */
+static void test_runtime_bound(void) {
+        bl_backlog_options_t options = default_options();
+        options.settings = runtime_bound_settings;
+        fixture_t fx;
+        fixture_init(&fx, &options);
+        submit(&fx, "slow", "slow");
+        bl_task_event_t event = submission("unbounded", "slow");
+        event.task_type = "long"; /* its task_type has no bound */
+        apply(&fx, event);
+        CHECK_INT(dispatch(&fx, "slow", 2), 2);
+        advance_by(&fx, 300);
+        int64_t started = fx.now;
+        report(&fx, "slow", BL_EVENT_STARTED, 1);
+        report(&fx, "unbounded", BL_EVENT_STARTED, 1);
+        mark_t before = mark(&fx);
+        for (int beat = 0; beat < 9; beat++) { /* a heartbeat every 500 ms keeps the 1 s lease alive */
+                advance_by(&fx, 500);
+                report(&fx, "slow", BL_EVENT_HEARTBEAT, 1);
+                report(&fx, "unbounded", BL_EVENT_HEARTBEAT, 1);
+        }
+        CHECK_STATE(&fx, "slow", BL_STATE_RUNNING);
+        CHECK_INT(get(&fx, "slow")->state_since_ms, started); /* heartbeats are notes: RUNNING since STARTED */
+        CHECK_INT(get(&fx, "slow")->timer_due_ms, started + 5000);
+        advance_to(&fx, started + 5000);
+        CHECK_STR(path_since(&fx, before, "slow"), "=RUNNING =RUNNING =RUNNING =RUNNING =RUNNING =RUNNING =RUNNING "
+                                                   "=RUNNING =RUNNING FAILED RETRY_WAIT");
+        const rec_change_t *failed = change_since(&fx, before, "slow", 9);
+        CHECK_STR(failed->cause, "runtime_exceeded");
+        CHECK_STR(failed->reason, "runtime_exceeded");
+        CHECK_STR(bl_item_cold(get(&fx, "slow"))->error_code, "runtime_exceeded");
+        CHECK(bl_item_cold(get(&fx, "slow"))->error_retryable);
+        CHECK_STATE(&fx, "unbounded", BL_STATE_RUNNING);
+        /* its last attempt past the bound: DEAD with the letter, as any failure */
+        advance_to(&fx, get(&fx, "slow")->retry_at_ms);
+        dispatch(&fx, "slow", 1);
+        report(&fx, "slow", BL_EVENT_STARTED, 2);
+        advance_by(&fx, 5000);
+        CHECK_STATE(&fx, "slow", BL_STATE_RETRY_WAIT);
+        advance_to(&fx, get(&fx, "slow")->retry_at_ms);
+        dispatch(&fx, "slow", 1);
+        report(&fx, "slow", BL_EVENT_STARTED, 3);
+        started = fx.now;
+        for (int beat = 0; beat < 9; beat++) {
+                advance_by(&fx, 500);
+                report(&fx, "slow", BL_EVENT_HEARTBEAT, 3);
+        }
+        advance_to(&fx, started + 4999);
+        CHECK_STATE(&fx, "slow", BL_STATE_RUNNING);
+        advance_to(&fx, started + 5000);
+        CHECK_STATE(&fx, "slow", BL_STATE_DEAD);
+        CHECK_INT(last_dead_letter(&fx, "slow")->reason, BL_REASON_RETRIES_EXHAUSTED);
+        CHECK_CONTAINS(last_dead_letter(&fx, "slow")->detail, "runtime_exceeded");
+        fixture_done(&fx);
+}
+
+/* The remediation task's SUBMITTED as the pipeline writes it to tasks.events, applied back. */
+static void submit_remediation(fixture_t *fx, const rec_submitted_t *task) {
+        const char *keys[] = {BL_LABEL_REMEDIATES};
+        const char *values[] = {task->remediates};
+        bl_task_event_t event = submission(task->task_id, task->domain);
+        event.task_type = task->task_type;
+        event.label_keys = keys;
+        event.label_values = values;
+        event.label_count = 1;
+        event.occurred_at_ms = task->submitted_at_ms;
+        apply(fx, event);
+}
+
+/* Fails every attempt of @p task_id's series from @p first to @p last, waiting out each back-off. */
+static void fail_series(fixture_t *fx, const char *task_id, int32_t first, int32_t last) {
+        for (int32_t attempt = first; attempt <= last; attempt++) {
+                if (get(fx, task_id)->state == BL_STATE_RETRY_WAIT)
+                        advance_to(fx, get(fx, task_id)->retry_at_ms);
+                CHECK_INT(dispatch(fx, get(fx, task_id)->kind->domain, 1), 1);
+                report_failure(fx, task_id, attempt, true);
+        }
+}
+
+/*
+ * A task out of retries that a rule takes waits BLOCKED on a new remediation task instead of the DLQ;
+ * when that COMPLETED it runs again with a new series of attempts; past max_rounds it is DEAD as usual.
+ */
+static void test_remediation_loop(void) {
+        bl_backlog_options_t options = remediating_options();
+        fixture_t fx;
+        fixture_init(&fx, &options);
+        submit(&fx, "job", "etl");
+        mark_t before = mark(&fx);
+        fail_series(&fx, "job", 1, 2);
+        CHECK_STR(path_since(&fx, before, "job"), "DISPATCHED FAILED RETRY_WAIT READY DISPATCHED FAILED BLOCKED");
+        CHECK_INT(dead_letters_of(&fx, before, "job"), 0);
+        const rec_change_t *blocked = last_change(&fx, "job");
+        CHECK_STR(blocked->cause, "remediation");
+        CHECK_CONTAINS(blocked->reason, "waits on remediation job:remediation:1 (round 1 of 1)");
+        CHECK_INT(blocked->pending_deps, 1);
+        /* the remediation task, submitted with the change, and the failed task waiting on it */
+        CHECK_INT(fx.rec.submitted_count, 1);
+        rec_submitted_t task = fx.rec.submitted[0];
+        CHECK_STR(task.task_id, "job:remediation:1");
+        CHECK_STR(task.domain, "remediation");
+        CHECK_STR(task.task_type, "fix");
+        CHECK_STR(task.remediates, "job");
+        const rec_notice_t *waiting = notice_at(&fx, fx.rec.notice_count - 1);
+        CHECK(!waiting->is_outcome);
+        CHECK_STR(waiting->to, "job:remediation:1");
+        CHECK_STR(waiting->from, "job");
+        route(&fx); /* ahead of the submission: a placeholder holds the dependent */
+        submit_remediation(&fx, &task);
+        CHECK_STATE(&fx, "job:remediation:1", BL_STATE_READY);
+        CHECK_INT(dispatch(&fx, "remediation", 1), 1);
+        report(&fx, "job:remediation:1", BL_EVENT_COMPLETED, 1);
+        route(&fx);
+        CHECK_STATE(&fx, "job", BL_STATE_READY);
+        const rec_change_t *resolved = change_since(&fx, before, "job", 7);
+        CHECK_STR(resolved->cause, "remediated");
+        CHECK_STR(resolved->reason, "job:remediation:1");
+        /* a new series of two attempts, numbered on: 3 and 4; then no round is left */
+        before = mark(&fx);
+        fail_series(&fx, "job", 3, 4);
+        CHECK_STR(path_since(&fx, before, "job"), "DISPATCHED FAILED RETRY_WAIT READY DISPATCHED FAILED DEAD");
+        CHECK_STR(dispatch_at(&fx, fx.rec.dispatch_count - 1)->dispatch_id, "job/4");
+        CHECK_INT(dead_letters_of(&fx, before, "job"), 1);
+        CHECK_CONTAINS(last_dead_letter(&fx, "job")->detail, "retries exhausted after attempt 4 of 4");
+        CHECK_INT(fx.rec.submitted_count, 1);
+        fixture_done(&fx);
+}
+
+/* A remediation task that does not complete fails the task it was for (dependency_failed), to the DLQ. */
+static void test_remediation_that_fails(void) {
+        bl_backlog_options_t options = remediating_options();
+        fixture_t fx;
+        fixture_init(&fx, &options);
+        submit(&fx, "job", "etl");
+        fail_series(&fx, "job", 1, 2);
+        CHECK_INT(fx.rec.submitted_count, 1);
+        route(&fx);
+        submit_remediation(&fx, &fx.rec.submitted[0]);
+        send(&fx, "job:remediation:1", BL_EVENT_CANCELLED);
+        route(&fx);
+        CHECK_STATE(&fx, "job", BL_STATE_DEAD);
+        CHECK_INT(last_dead_letter(&fx, "job")->reason, BL_REASON_DEPENDENCY_FAILED);
+        fixture_done(&fx);
+}
+
 int main(void) {
         RUN(test_table_matches_spec);
+        RUN(test_runtime_bound);
+        RUN(test_remediation_loop);
+        RUN(test_remediation_that_fails);
         RUN(test_give_up_removes_without_moving_the_horizon);
         RUN(test_every_legal_change_reached);
         RUN(test_illegal_events_rejected);

@@ -16,6 +16,7 @@
 #include "check.h"
 #include "base/log.h"
 #include "ops/metrics.h"
+#include "ops/scrape.h"
 
 static bl_metric_t *add(bl_metrics_t *registry, const char *name, bl_metric_type_t type, const char *help,
                         const char *labels) {
@@ -421,9 +422,68 @@ static void test_empty_registry(void) {
         free(text);
 }
 
+/* ---- reading a page back (ops/scrape.c) ------------------------------------------------ */
+
+typedef struct samples_s {
+        char labels[8][64];
+        double values[8];
+        int count;
+} samples_t;
+
+static void keep_sample(void *opaque, const char *label_value, double value) {
+        samples_t *samples = opaque;
+        if (samples->count < 8) {
+                snprintf(samples->labels[samples->count], sizeof(samples->labels[0]), "%s", label_value);
+                samples->values[samples->count++] = value;
+        }
+}
+
+/* What the registry renders, read back by the scraper: the one metric asked for, by its label, escapes undone. */
+static void test_scrape_reads_what_is_rendered(void) {
+        bl_metrics_t *registry = bl_metrics_new();
+        bl_metrics_backlogd_t m;
+        char errstr[256];
+        CHECK(registry && bl_metrics_register_backlogd(registry, &m, errstr, sizeof(errstr)) == BL_OK);
+        bl_metric_set(bl_metrics_series(m.domain_breaker_state, "evaluation"), 1);
+        bl_metric_set(bl_metrics_series(m.domain_breaker_state, "model_inference"), 0);
+        bl_metric_set(bl_metrics_series(m.domain_breaker_state, "odd \"name\"\\x"), 2);
+        bl_metric_set(bl_metrics_series(m.domain_breaker_opened, "evaluation"), 7);
+        size_t length;
+        char *page = bl_metrics_render_string(registry, &length);
+        CHECK(page != NULL);
+        samples_t samples = {.count = 0};
+        if (page)
+                bl_scrape_parse(page, length, "backlogd_domain_breaker_state", "domain", keep_sample, &samples);
+        CHECK_INT(samples.count, 3);
+        CHECK_STR(samples.labels[0], "evaluation");
+        CHECK(samples.values[0] == 1);
+        CHECK_STR(samples.labels[1], "model_inference");
+        CHECK(samples.values[1] == 0);
+        CHECK_STR(samples.labels[2], "odd \"name\"\\x");
+        CHECK(samples.values[2] == 2);
+        /* a metric without labels, another label, a name that only starts like the metric */
+        const char text[] = "# HELP x_total a\nx_total 5\nx_total_more 9\nx{a=\"1\",b=\"two\"} 3.5\n";
+        samples.count = 0;
+        bl_scrape_parse(text, sizeof(text) - 1, "x_total", "domain", keep_sample, &samples);
+        bl_scrape_parse(text, sizeof(text) - 1, "x", "b", keep_sample, &samples);
+        CHECK_INT(samples.count, 2);
+        CHECK_STR(samples.labels[0], "");
+        CHECK(samples.values[0] == 5);
+        CHECK_STR(samples.labels[1], "two");
+        CHECK(samples.values[1] == 3.5);
+        /* a page that cannot be fetched is an error, said */
+        CHECK_INT(bl_scrape_metric("http://127.0.0.1:1/metrics", "x", "a", 2000, keep_sample, &samples, errstr,
+                                   sizeof(errstr)),
+                  BL_ERR_UNAVAILABLE);
+        CHECK_CONTAINS(errstr, "http://127.0.0.1:1/metrics");
+        free(page);
+        bl_metrics_destroy(registry);
+}
+
 int main(void) {
         bl_log_set_level(BL_LOG_ERROR); /* the refusals tested are logged as warnings */
         RUN(test_counters_and_gauges);
+        RUN(test_scrape_reads_what_is_rendered);
         RUN(test_escaping);
         RUN(test_histograms);
         RUN(test_numbers);

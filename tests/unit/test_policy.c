@@ -951,7 +951,94 @@ static void test_agent_warnings(void) {
         bl_policy_destroy(policy);
 }
 
+/* ---- SPEC §14: runtime bounds, breakers, remediation rules -------------------------------- */
+
+static void test_resilience_settings_are_read(void) {
+        problems_t problems;
+        bl_policy_t *policy = load(fixture("resilience.json"), &problems);
+        CHECK(policy != NULL);
+        print_problems("resilience", &problems);
+        if (!policy)
+                return;
+        const bl_resilience_policy_t *evaluation = bl_policy_domain(policy, "evaluation")->resilience;
+        const bl_resilience_policy_t *preparation = bl_policy_domain(policy, "data_preparation")->resilience;
+        const bl_resilience_policy_t *inference = bl_policy_domain(policy, "model_inference")->resilience;
+        CHECK(evaluation && preparation && inference);
+        if (!evaluation || !preparation || !inference) {
+                bl_policy_destroy(policy);
+                return;
+        }
+        /* runtime: the task_type's own bound, else the domain's (from the defaults), 0 turned off */
+        CHECK_INT(bl_resilience_max_runtime_ms(evaluation, "train"), 3600000);
+        CHECK_INT(bl_resilience_max_runtime_ms(evaluation, "score"), 60000);
+        CHECK_INT(bl_resilience_max_runtime_ms(evaluation, NULL), 60000);
+        CHECK_INT(bl_resilience_max_runtime_ms(preparation, "train"), 0);
+        CHECK_INT(bl_resilience_max_runtime_ms(NULL, "train"), 0);
+        /* breaker: the defaults' object turns it on everywhere, a domain adds to it or turns it off */
+        CHECK(inference->breaker.enabled);
+        CHECK(inference->breaker.failure_share == 0.6);
+        CHECK_INT(inference->breaker.min_results, 5);
+        CHECK_INT(inference->breaker.cooldown_ms, 30000);
+        CHECK(evaluation->breaker.enabled);
+        CHECK_INT(evaluation->breaker.cooldown_ms, 1000);
+        CHECK_INT(evaluation->breaker.min_results, 5);
+        CHECK(!preparation->breaker.enabled);
+        /* remediation: the first rule that matches takes the task */
+        CHECK_INT(evaluation->rule_count, 2);
+        CHECK_INT(inference->rule_count, 0);
+        bl_item_t *item = bl_item_new_of_kind("t", 0, "train", "evaluation", NULL, "standard");
+        CHECK(item != NULL);
+        if (item) {
+                const bl_remediation_rule_t *rule = bl_resilience_rule_for(evaluation, item);
+                CHECK(rule == &evaluation->rules[1]); /* no error yet: the catch-all */
+                bl_item_cold_t *cold = bl_item_cold_for_write(item);
+                cold->has_last_error = true;
+                bl_item_replace_text(&cold->error_code, "OOM");
+                rule = bl_resilience_rule_for(evaluation, item);
+                CHECK(rule == &evaluation->rules[0]);
+                if (rule) {
+                        CHECK_STR(rule->remediation_task_type, "resize");
+                        CHECK_STR(rule->remediation_domain, "remediation");
+                        CHECK_INT(rule->max_rounds, 2);
+                }
+                CHECK_STR(evaluation->rules[1].remediation_task_type, "remediate");
+                CHECK_INT(evaluation->rules[1].max_rounds, 1);
+                CHECK(bl_resilience_rule_for(inference, item) == NULL);
+                bl_item_destroy(item);
+        }
+        /* described and read back, the same policy */
+        json_t *described = bl_policy_describe(policy);
+        char *text = json_dumps(described, JSON_COMPACT);
+        bl_policy_t *again = parse_text(text, &problems);
+        CHECK(again != NULL);
+        if (again) {
+                json_t *described_again = bl_policy_describe(again);
+                CHECK(json_equal(described, described_again));
+                json_decref(described_again);
+        }
+        bl_policy_destroy(again);
+        free(text);
+        json_decref(described);
+        bl_policy_destroy(policy);
+}
+
+static void test_resilience_errors(void) {
+        EXPECT_ERRORS("resilience_errors.json",
+                      {"domains.evaluation.max_runtime_ms", "-1 is out of range [0, 2592000000]"},
+                      {"domains.evaluation.max_runtime_ms_by_task_type.a", "0 is out of range [1, 2592000000]"},
+                      {"domains.evaluation.breaker.failure_shar", "unknown key (did you mean failure_share?)"},
+                      {"domains.evaluation.breaker.probes", "40 is out of range [1, 16]"},
+                      {"domains.evaluation.breaker.failure_share", "must be above 0"},
+                      {"domains.model_inference.breaker", "expected an object of breaker settings or null"},
+                      {"domains.model_inference.remediation.0.reason", "only \"retries.exhausted\" can be remediated"},
+                      {"domains.model_inference.remediation.0", "remediation domain fixers is not a configured domain"},
+                      {"domains.model_inference.remediation.1.max_rounds", "0 is out of range [1, 100]"},
+                      {"domains.model_inference.remediation.2", "expected a rule object"});
+}
+
 int main(void) {
+        RUN(test_resilience_settings_are_read);
+        RUN(test_resilience_errors);
         RUN(test_example_policy);
         RUN(test_minimal_policy_and_defaults);
         RUN(test_retry_settings_fall_back_to_the_config);

@@ -3,6 +3,7 @@
  * contract.violation naming its field, and a good event of each type passes.
  */
 #include "check.h"
+#include "contract/submission.h"
 #include "contract/validate.h"
 
 static const char *const domains[] = {"model_inference", "evaluation"};
@@ -285,8 +286,29 @@ static void test_update_checks_what_it_carries(void) {
         expect_violation(&event, "risk");
 }
 
+/* A submission rebuilt from an item (a dead letter, a remediation task) keeps the producer's labels only. */
+static void test_submission_leaves_reserved_labels_out(void) {
+        const char *keys[] = {"team", "backlogd.remediation.round", "remediation.of"};
+        const char *values[] = {"ml", "1", "job"};
+        bl_item_t *item = bl_item_new_of_kind("t-1", 0, "train", "evaluation", NULL, "standard");
+        CHECK(item != NULL);
+        if (!item)
+                return;
+        item->submitted_at_ms = 1700000000000;
+        CHECK(bl_labels_set(&bl_item_cold_for_write(item)->labels, keys, values, 3));
+        json_t *event = bl_submission_json(item);
+        json_t *labels = json_object_get(event, "labels");
+        CHECK_INT(json_object_size(labels), 2);
+        CHECK_STR(json_string_value(json_object_get(labels, "team")), "ml");
+        CHECK_STR(json_string_value(json_object_get(labels, "remediation.of")), "job");
+        CHECK(json_object_get(labels, "backlogd.remediation.round") == NULL);
+        json_decref(event);
+        bl_item_destroy(item);
+}
+
 int main(void) {
         RUN(test_good_events_pass);
+        RUN(test_submission_leaves_reserved_labels_out);
         RUN(test_ids);
         RUN(test_submission_fields);
         RUN(test_times);

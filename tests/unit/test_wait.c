@@ -5,9 +5,9 @@
  * all three at once in their order; RETRY_WAIT's back-off and a worker's
  * lease with their ends; READY, terminal tasks and placeholders waiting for
  * nothing; a short output array still counting every wait; the reasons'
- * names both ways; breaker accepted but absent; an agent's hold (its mark
- * and its end as not_before) waiting for the agent, not for a not_before,
- * and nothing once over. Then a real
+ * names both ways; the breaker known only from a context; an agent's hold
+ * (its mark and its end as not_before) waiting for the agent, not for a
+ * not_before, and nothing once over. Then a real
  * backlog (core/backlog.c): every BLOCKED it records has the reason that
  * bl_item_waits names first, and APPROVED and the dependency's completion
  * take the waits away.
@@ -127,20 +127,54 @@ static void test_reason_names_and_absent_reasons(void) {
         CHECK_INT(bl_wait_reason_parse(""), -1);
         CHECK_INT(bl_wait_reason_parse(NULL), -1);
         CHECK_STR(bl_wait_reason_name(BL_WAIT__COUNT), "unknown");
-        for (int r = BL_WAIT_DEPENDENCY; r <= BL_WAIT_WORKER; r++)
+        for (int r = BL_WAIT_DEPENDENCY; r <= BL_WAIT_BREAKER; r++)
                 CHECK(bl_wait_reason_absent((bl_wait_reason_t)r) == NULL);
-        CHECK_CONTAINS(bl_wait_reason_absent(BL_WAIT_BREAKER), "none until");
         CHECK(bl_wait_reason_absent(BL_WAIT_AGENT) == NULL);
 
-        /* the breaker: accepted, and never matched, whatever the item */
+        /* without a hold mark nothing waits for the agent; without a context, nothing for a breaker */
         bl_item_t *item = item_in(BL_STATE_READY);
-        CHECK(!bl_item_waits_for(item, NOW, BL_WAIT_BREAKER));
         CHECK(!bl_item_waits_for(item, NOW, BL_WAIT_AGENT));
+        CHECK(!bl_item_waits_for(item, NOW, BL_WAIT_BREAKER));
         item->state = BL_STATE_BLOCKED;
         item->approval_required = true;
         CHECK(!bl_item_waits_for(item, NOW, BL_WAIT_AGENT));
-        CHECK(!bl_item_waits_for(item, NOW, BL_WAIT_BREAKER));
         bl_item_destroy(item);
+}
+
+/* The breakers the context names open (SPEC §14): evaluation's. */
+static bool evaluation_held(void *opaque, const char *domain) {
+        (void)opaque;
+        return !strcmp(domain, "evaluation");
+}
+
+/* A READY task waits for its domain's breaker when the context says it holds the domain; nothing else does. */
+static void test_breaker_from_the_context(void) {
+        bl_wait_context_t context = {evaluation_held, NULL}, unknown = {NULL, NULL};
+        bl_wait_t waits[2];
+        bl_item_t *held = bl_item_new_of_kind("h", 0, "score", "evaluation", NULL, "standard");
+        bl_item_t *other = bl_item_new_of_kind("o", 0, "score", "model_inference", NULL, "standard");
+        CHECK(held && other);
+        if (!held || !other) {
+                bl_item_destroy(held);
+                bl_item_destroy(other);
+                return;
+        }
+        held->state = other->state = BL_STATE_READY;
+        CHECK(!bl_item_waits_for(held, NOW, BL_WAIT_BREAKER)); /* without a context nothing is known */
+        CHECK(!bl_item_waits_for_in(held, NOW, &unknown, BL_WAIT_BREAKER));
+        CHECK(bl_item_waits_for_in(held, NOW, &context, BL_WAIT_BREAKER));
+        CHECK(!bl_item_waits_for_in(other, NOW, &context, BL_WAIT_BREAKER));
+        CHECK_INT(bl_item_waits_in(held, NOW, &context, waits, 2), 1);
+        CHECK_INT(waits[0].reason, BL_WAIT_BREAKER);
+        CHECK_INT(waits[0].until_ms, BL_NO_TIME);
+        CHECK_INT(bl_item_waits(held, NOW, NULL, 0), 0);
+        /* dispatched already: its worker, not the breaker */
+        held->state = BL_STATE_DISPATCHED;
+        held->lease_expires_at_ms = NOW + 1000;
+        CHECK(!bl_item_waits_for_in(held, NOW, &context, BL_WAIT_BREAKER));
+        CHECK(bl_item_waits_for_in(held, NOW, &context, BL_WAIT_WORKER));
+        bl_item_destroy(held);
+        bl_item_destroy(other);
 }
 
 static void test_agent_hold_waits_for_the_agent(void) {
@@ -264,6 +298,7 @@ int main(void) {
         RUN(test_retry_and_worker_wait_until_their_time);
         RUN(test_ready_terminal_and_placeholders_wait_for_nothing);
         RUN(test_reason_names_and_absent_reasons);
+        RUN(test_breaker_from_the_context);
         RUN(test_agent_hold_waits_for_the_agent);
         RUN(test_blocked_reasons_agree_with_the_backlog);
         return check_exit_status();
