@@ -317,6 +317,8 @@ bool bl_consult_open(bl_pipeline_t *p);
 void bl_consult_close(bl_pipeline_t *p);
 /** Every turn of the loop: the consultations that ended, taken in (never waits). */
 void bl_consult_poll(bl_pipeline_t *p);
+/** Domain @p d's agent as the status page shows it ("breaker closed, last answered 2 s ago"); "" without one. */
+void bl_consult_status_text(const bl_pipeline_t *p, size_t d, char *out, size_t size);
 /**
  * The dispatch round of configured domain @p d: @p take dispatches (its credit within the quota), @p want
  * of them before the quota, the round's @p quota and the domain's @p credit. Without an agent, the

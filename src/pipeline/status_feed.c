@@ -15,10 +15,9 @@
  * comes DUTY_FACTOR times its CPU time later, at the soonest a second, so
  * it never takes more than about 1 % of the thread.
  *
- * Each domain's circuit breaker comes from resilience.c. Per-domain state
- * the pipeline does not keep yet (an agent) has its field in the snapshot
- * and its place in fill_domain(): the page shows "none" until something
- * fills it.
+ * Each domain's circuit breaker comes from resilience.c, its agent's state
+ * (the agent's breaker, how and when the last consultation ended) from
+ * consult.c; a domain without either shows "none".
  *
  * The board exists only with the HTTP endpoint (http.port not 0), which
  * serves it; `backlogd demo` turns the endpoint on. Pipeline thread.
@@ -107,10 +106,7 @@ static void fill_domain(bl_pipeline_t *p, size_t d, double share, double elapsed
         domain->dispatch_rate = elapsed_s > 0 ? (double)dispatched / elapsed_s : 0;
         p->status.dispatched_at_last[d] = p->status.dispatched[d];
         bl_resilience_breaker_text(p, name, now_ms, domain->breaker, sizeof(domain->breaker)); /* SPEC §14 */
-        /*
-         * domain->agent: the place for the state of the domain's agent (SPEC §13: "answered 2 s ago"), set
-         * here by the part of the pipeline that keeps it. This pipeline keeps none yet: the page says "none".
-         */
+        bl_consult_status_text(p, d, domain->agent, sizeof(domain->agent)); /* SPEC §13; "" without an agent */
 }
 
 static void fill_instance(bl_pipeline_t *p, bl_status_snapshot_t *s, int64_t now_ms) {

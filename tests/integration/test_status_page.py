@@ -115,6 +115,10 @@ def test_demo_status_page_in_chromium():
         time.sleep(12)  # a dozen samples for the plots, and model_inference throttled
         dom = check_page_in_chromium(address.group(1), DEMO_DOMAINS, "status_page_demo.png")
         assert "throttled" in dom and "Awaiting approval" in dom and "Dead letters by reason" in dom
+        # the demo's agent governs model_inference: its row shows the agent's breaker and last consultation
+        flow = re.search(r'<tr data-flow="model_inference">.*?</tr>', dom, re.S).group(0)
+        assert re.search(r"breaker (closed|open|half_open), (last (answered|timed out|failed) \d+ s ago|none finished)",
+                         flow), flow
         read_only(address.group(1))
     finally:
         out, _ = demo.communicate(timeout=90)
