@@ -105,7 +105,7 @@ def test_a_subject_without_a_rule_is_still_checked_by_backlogd():
 def test_unchanged_contract_under_a_copy_of_itself():
     """The newest version registered as is: compatible, whatever the level."""
     prefix = unique_prefix("contracts")
-    dispatch = json.loads((SCHEMAS / "dispatch_decision" / "v1.avsc").read_text())
+    dispatch = json.loads((SCHEMAS / "dispatch_decision" / "v2.avsc").read_text())
     register(f"{prefix}dispatch.remediation-value", dispatch, "BACKWARD_TRANSITIVE")
     result, outcome = check(prefix)
     assert result.returncode == 0, result.stdout
