@@ -12,9 +12,11 @@
 #      directly and the generic way); fuzz each from a copy of its seed corpus
 #      for a third of BACKLOGD_FUZZ_SECONDS (default 60, so 20 s each): a
 #      crash, a leak or a timeout fails the suite;
-#   4. build the normal configuration (build/), start the real Kafka broker
-#      and Schema Registry, run every ctest there (unit, valgrind, integration),
-#      and stop the servers whatever happened.
+#   4. build the normal configuration (build/), run the unit tests there under
+#      valgrind (in parallel: they need no broker), then start the real Kafka
+#      broker and Schema Registry, run the integration tests, and stop the
+#      servers whatever happened (the unit label, CLI tier included, ran under
+#      ASan in step 2).
 # Exit status 0 only when every step passed.
 set -euo pipefail
 
@@ -90,10 +92,14 @@ fuzz fuzz_decode decode
 fuzz fuzz_pipeline pipeline
 fuzz fuzz_records records
 
-echo "== full suite against the real broker and registry (build/)"
+echo "== unit tests under valgrind (build/)"
 configure_and_build build
+ctest --test-dir build -L valgrind --output-on-failure -j "$jobs"
+
+# The unit label (the unit tests and the CLI tier) ran above under ASan and UBSan already.
+echo "== integration tests against the real broker and registry (build/)"
 servers_started=1
 scripts/testenv.sh start all
 eval "$(scripts/testenv.sh env)"
 export BACKLOGD_TEST_BOOTSTRAP BACKLOGD_TEST_REGISTRY
-ctest --test-dir build --output-on-failure
+ctest --test-dir build -L integration --output-on-failure
