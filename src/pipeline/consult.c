@@ -62,7 +62,6 @@ typedef struct consult_domain_s {
         int64_t answer_at_ms;        /* when it came in (monotonic) */
         bool waits_applied;          /* its escalations and holds are applied already; its order waits for credit */
         bl_agent_last_t last;        /* how the latest consultation that finished ended */
-        int64_t last_at_ms;          /* when it finished (monotonic) */
         bl_strvec_t refused;         /* tasks of the last answer applied whose part a guardrail refused */
         uint32_t refused_reasons;    /* the refusal reasons (bits) last logged at info */
         int64_t quiet_until_ms;      /* no search for candidates before (monotonic): the loop turns per record */
@@ -176,7 +175,6 @@ static void take_outcome(bl_pipeline_t *p, bl_agent_outcome_t *outcome) {
         breaker_hears(p, outcome->domain, breaker_of(p, domain, outcome->domain, agent), answered);
         domain->last = answered ? BL_AGENT_LAST_ANSWERED
                                 : outcome->result == BL_AGENT_TIMEOUT ? BL_AGENT_LAST_TIMEOUT : BL_AGENT_LAST_FAILED;
-        domain->last_at_ms = consult_clock_ms();
         if (!answered) {
                 bl_log_debug("agent", "domain %s: consultation %s %s after %" PRId64 " ms: %s; the policy decides",
                              outcome->domain, outcome->consultation_id, bl_agent_result_name(outcome->result),
@@ -188,23 +186,6 @@ static void take_outcome(bl_pipeline_t *p, bl_agent_outcome_t *outcome) {
         domain->answer = outcome;
         domain->answer_at_ms = consult_clock_ms();
         domain->waits_applied = false;
-}
-
-void bl_consult_status_text(const bl_pipeline_t *p, size_t d, char *out, size_t size) {
-        static const char *const lasts[] = {"none finished yet", "answered", "timed out", "failed"};
-        const char *name = p->config->domains.items[d];
-        const consult_domain_t *domain = p->consult && d < BL_OBSERVE_DOMAINS ? &p->consult->domains[d] : NULL;
-        if (!agent_of(p, name) || !domain) {
-                snprintf(out, size, "%s", "");
-                return;
-        }
-        const char *breaker = domain->breaker_ready ? bl_breaker_state_name(domain->breaker.state) : "closed";
-        if (domain->last == BL_AGENT_LAST_NONE)
-                snprintf(out, size, "breaker %s, %s%s", breaker, lasts[domain->last],
-                         domain->in_flight ? ", one out" : "");
-        else
-                snprintf(out, size, "breaker %s, last %s %" PRId64 " s ago%s", breaker, lasts[domain->last],
-                         (consult_clock_ms() - domain->last_at_ms) / 1000, domain->in_flight ? ", one out" : "");
 }
 
 void bl_consult_poll(bl_pipeline_t *p) {

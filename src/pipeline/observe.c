@@ -291,6 +291,12 @@ void bl_observe_dispatch(bl_pipeline_t *p, const char *domain, const char *polic
 
 void bl_observe_consultation(bl_pipeline_t *p, const char *domain, const char *outcome, int64_t latency_ms) {
         const bl_metrics_backlogd_t *m = &p->observe.metrics;
+        int d = domain_index(p, domain);
+        if (d >= 0 && strcmp(outcome, "not_sent")) { /* for the status page */
+                p->observe.agents[d].known = true;
+                p->observe.agents[d].last = outcome;
+                p->observe.agents[d].last_at_ms = bl_clock_monotonic_ms();
+        }
         bl_metric_inc(bl_metrics_series(m->agent_consultations, domain, outcome), 1);
         if (strcmp(outcome, "not_sent") && strcmp(outcome, "cancelled"))
                 bl_metric_observe(bl_metrics_series(m->agent_consultation_seconds, domain),
@@ -298,7 +304,12 @@ void bl_observe_consultation(bl_pipeline_t *p, const char *domain, const char *o
 }
 
 void bl_observe_agent_breaker(bl_pipeline_t *p, const char *domain, int state) {
+        int d = domain_index(p, domain);
         bl_metric_set(bl_metrics_series(p->observe.metrics.agent_breaker_state, domain), (double)state);
+        if (d >= 0) {
+                p->observe.agents[d].known = true;
+                p->observe.agents[d].breaker = state;
+        }
 }
 
 void bl_observe_refusals(bl_pipeline_t *p, const char *domain, const bl_guardrail_result_t *result) {

@@ -90,6 +90,14 @@ typedef struct bl_pipeline_stats_s {
 
 #define BL_OBSERVE_DOMAINS 64 /* as many as the domains key allows */
 
+/** A domain's agent as the status page shows it: what consult.c last reported to observe.c. */
+typedef struct bl_agent_view_s {
+        bool known;         /* consult.c reported on it at least once */
+        int breaker;        /* the agent's breaker (core/breaker.h's state) */
+        const char *last;   /* the outcome of the last consultation that finished (static); NULL: none yet */
+        int64_t last_at_ms; /* when it finished, monotonic */
+} bl_agent_view_t;
+
 /** The series `run` updates, created once (observe.c). */
 typedef struct bl_observe_s {
         bl_metrics_t *registry;
@@ -117,6 +125,7 @@ typedef struct bl_observe_s {
         int64_t census_interval_ms;  /* 0 at first; then GAUGE_TICK_MS, or longer while a walk takes long (observe.c) */
         struct bl_pilot_s *pilot;    /* the live fold behind the pilot's metrics; NULL: out of memory (observe.c) */
         struct bl_observe_pilot_s *pilot_series; /* their series, by domain and decided_by (observe.c) */
+        bl_agent_view_t agents[BL_OBSERVE_DOMAINS]; /* by domain index, for the status page */
 } bl_observe_t;
 
 /** The capacity gauges of one domain (estimate.c). */
@@ -317,8 +326,6 @@ bool bl_consult_open(bl_pipeline_t *p);
 void bl_consult_close(bl_pipeline_t *p);
 /** Every turn of the loop: the consultations that ended, taken in (never waits). */
 void bl_consult_poll(bl_pipeline_t *p);
-/** Domain @p d's agent as the status page shows it ("breaker closed, last answered 2 s ago"); "" without one. */
-void bl_consult_status_text(const bl_pipeline_t *p, size_t d, char *out, size_t size);
 /**
  * The dispatch round of configured domain @p d: @p take dispatches (its credit within the quota), @p want
  * of them before the quota, the round's @p quota and the domain's @p credit. Without an agent, the

@@ -16,16 +16,18 @@
  * it never takes more than about 1 % of the thread.
  *
  * Each domain's circuit breaker comes from resilience.c, its agent's state
- * (the agent's breaker, how and when the last consultation ended) from
- * consult.c; a domain without either shows "none".
+ * (the agent's breaker, how and when the last consultation ended) from what
+ * consult.c reported to observe.c; a domain without either shows "none".
  *
  * The board exists only with the HTTP endpoint (http.port not 0), which
  * serves it; `backlogd demo` turns the endpoint on. Pipeline thread.
  */
+#include <inttypes.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/log.h"
+#include "core/breaker.h"
 #include "core/wait.h"
 #include "pipeline/pipeline_int.h"
 #include "policy/load.h"
@@ -82,6 +84,22 @@ static void count_item(const bl_item_t *item, void *opaque) {
                                         walk->now_ms - item->state_since_ms);
 }
 
+/* Domain @p d's agent: "breaker closed, last answered 2 s ago"; "" when it has none or was never consulted. */
+static void agent_text(const bl_pipeline_t *p, size_t d, char *out, size_t size) {
+        const bl_agent_view_t *view = &p->observe.agents[d];
+        const char *name = p->config->domains.items[d];
+        const bl_domain_policy_t *settings = p->policy ? bl_policy_domain(p->policy, name) : NULL;
+        if (!view->known || !settings || !settings->agent) {
+                snprintf(out, size, "%s", "");
+                return;
+        }
+        if (!view->last)
+                snprintf(out, size, "breaker %s, none finished yet", bl_breaker_state_name(view->breaker));
+        else
+                snprintf(out, size, "breaker %s, last %s %" PRId64 " s ago", bl_breaker_state_name(view->breaker),
+                         view->last, (bl_clock_monotonic_ms() - view->last_at_ms) / 1000);
+}
+
 /* This instance's share of the input partitions, as dispatch.c computes it for the credit. */
 static double input_share(const bl_pipeline_t *p) {
         size_t owned = 0;
@@ -106,7 +124,7 @@ static void fill_domain(bl_pipeline_t *p, size_t d, double share, double elapsed
         domain->dispatch_rate = elapsed_s > 0 ? (double)dispatched / elapsed_s : 0;
         p->status.dispatched_at_last[d] = p->status.dispatched[d];
         bl_resilience_breaker_text(p, name, now_ms, domain->breaker, sizeof(domain->breaker)); /* SPEC §14 */
-        bl_consult_status_text(p, d, domain->agent, sizeof(domain->agent)); /* SPEC §13; "" without an agent */
+        agent_text(p, d, domain->agent, sizeof(domain->agent)); /* SPEC §13 */
 }
 
 static void fill_instance(bl_pipeline_t *p, bl_status_snapshot_t *s, int64_t now_ms) {

@@ -117,8 +117,7 @@ def test_demo_status_page_in_chromium():
         assert "throttled" in dom and "Awaiting approval" in dom and "Dead letters by reason" in dom
         # the demo's agent governs model_inference: its row shows the agent's breaker and last consultation
         flow = re.search(r'<tr data-flow="model_inference">.*?</tr>', dom, re.S).group(0)
-        assert re.search(r"breaker (closed|open|half_open), (last (answered|timed out|failed) \d+ s ago|none finished)",
-                         flow), flow
+        assert re.search(r"breaker (closed|open|half_open), (last \w+ \d+ s ago|none finished yet)", flow), flow
         read_only(address.group(1))
     finally:
         out, _ = demo.communicate(timeout=90)
