@@ -673,6 +673,33 @@ static bool read_runtime_by_task_type(parser_t *parser, const char *path, const 
         return ok;
 }
 
+/* A member reader of read_members: the member @p key (an index into the caller's key table) into @p target. */
+typedef bool (*member_reader_t)(parser_t *parser, const char *path, size_t key, const json_t *value, void *target);
+
+/* Each member of the object @p value: comments skipped, unknown keys reported, the others read; false on any problem. */
+static bool read_members(parser_t *parser, const char *path, const json_t *value, const char *const *keys,
+                         size_t key_count, member_reader_t read_member, void *target) {
+        const char *member;
+        const json_t *entry;
+        bool ok = true;
+        json_object_foreach((json_t *)value, member, entry) {
+                char member_path[512];
+                size_t key;
+                if (is_comment(member))
+                        continue;
+                join_path(member_path, sizeof(member_path), path, member);
+                for (key = 0; key < key_count && strcmp(member, keys[key]); key++)
+                        ;
+                if (key == key_count) {
+                        report_unknown(parser, member_path, member, keys, key_count);
+                        ok = false;
+                } else {
+                        ok = read_member(parser, member_path, key, entry, target) && ok;
+                }
+        }
+        return ok;
+}
+
 /* One key of a "breaker" object into @p breaker; false with the problem reported. */
 static bool read_breaker_value(parser_t *parser, const char *path, size_t key, const json_t *value,
                                bl_breaker_policy_t *breaker) {
@@ -708,11 +735,12 @@ static bool read_breaker_value(parser_t *parser, const char *path, size_t key, c
         return true;
 }
 
+static bool read_breaker_member(parser_t *parser, const char *path, size_t key, const json_t *value, void *target) {
+        return read_breaker_value(parser, path, key, value, target);
+}
+
 /* "breaker": {...} over the settings the defaults gave (on unless "enabled": false), or null: off. */
 static bool read_breaker(parser_t *parser, const char *path, const json_t *value, bl_breaker_policy_t *breaker) {
-        const char *member;
-        const json_t *entry;
-        bool ok = true;
         if (json_is_null(value)) {
                 breaker->enabled = false;
                 return true;
@@ -723,22 +751,7 @@ static bool read_breaker(parser_t *parser, const char *path, const json_t *value
                 return false;
         }
         breaker->enabled = true;
-        json_object_foreach((json_t *)value, member, entry) {
-                char member_path[512];
-                size_t key;
-                if (is_comment(member))
-                        continue;
-                join_path(member_path, sizeof(member_path), path, member);
-                for (key = 0; key < COUNT(breaker_keys) && strcmp(member, breaker_keys[key]); key++)
-                        ;
-                if (key == COUNT(breaker_keys)) {
-                        report_unknown(parser, member_path, member, breaker_keys, COUNT(breaker_keys));
-                        ok = false;
-                } else {
-                        ok = read_breaker_value(parser, member_path, key, entry, breaker) && ok;
-                }
-        }
-        return ok;
+        return read_members(parser, path, value, breaker_keys, COUNT(breaker_keys), read_breaker_member, breaker);
 }
 
 /* A text of a remediation rule (a task type, an error code, a domain), copied into *@p out. */
@@ -778,32 +791,19 @@ static bool read_rule_member(parser_t *parser, const char *path, size_t key, con
         }
 }
 
+static bool read_rule_entry(parser_t *parser, const char *path, size_t key, const json_t *value, void *target) {
+        return read_rule_member(parser, path, key, value, target);
+}
+
 /* One rule of "remediation" into @p rule (zeroed by the caller); false with the problems reported. */
 static bool read_rule(parser_t *parser, const char *path, const json_t *value, bl_remediation_rule_t *rule) {
-        const char *member;
-        const json_t *entry;
-        bool ok = true;
         rule->max_rounds = 1;
         if (!json_is_object(value)) {
                 report(parser, true, path, "expected a rule object {\"reason\": \"retries.exhausted\", ...}, got %s",
                        json_type_name(value));
                 return false;
         }
-        json_object_foreach((json_t *)value, member, entry) {
-                char member_path[512];
-                size_t key;
-                if (is_comment(member))
-                        continue;
-                join_path(member_path, sizeof(member_path), path, member);
-                for (key = 0; key < COUNT(rule_keys) && strcmp(member, rule_keys[key]); key++)
-                        ;
-                if (key == COUNT(rule_keys)) {
-                        report_unknown(parser, member_path, member, rule_keys, COUNT(rule_keys));
-                        ok = false;
-                } else {
-                        ok = read_rule_member(parser, member_path, key, entry, rule) && ok;
-                }
-        }
+        bool ok = read_members(parser, path, value, rule_keys, COUNT(rule_keys), read_rule_entry, rule);
         if (!rule->remediation_domain && !(rule->remediation_domain = strdup(BL_REMEDIATION_DEFAULT_DOMAIN)))
                 ok = false;
         if (!rule->remediation_task_type && !(rule->remediation_task_type = strdup(BL_REMEDIATION_DEFAULT_TASK_TYPE)))
