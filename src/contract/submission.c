@@ -51,9 +51,8 @@ static char *base64(const void *data, size_t size) {
 json_t *bl_submission_json(const bl_item_t *item) {
         const bl_item_cold_t *cold = bl_item_cold(item);
         const char *first_event_id = bl_item_event_next(item, NULL);
-        char event_id[512];
+        const char *event_id = first_event_id ? first_event_id : item->task_id;
         json_t *labels = json_object();
-        snprintf(event_id, sizeof(event_id), "%s", first_event_id ? first_event_id : item->task_id);
         json_t *event = json_pack(
                 "{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:f, s:f, s:o, s:s}", "event_id", event_id, "task_id",
                 item->task_id, "event_type", "SUBMITTED", "occurred_at", (json_int_t)item->submitted_at_ms, "producer",

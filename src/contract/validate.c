@@ -167,13 +167,21 @@ static bool check_task_fields(const bl_task_event_t *event, const bl_contract_ru
         return check_times(event, error);
 }
 
+/*
+ * The longest dispatch_id a worker may echo: backlogd makes it from a
+ * task_id of up to id_max_bytes, a '/' and the attempt (up to 11 digits).
+ */
+static size_t dispatch_id_max(const bl_contract_rules_t *rules) {
+        return rules->id_max_bytes + 12;
+}
+
 static bool check_result_fields(const bl_task_event_t *event, const bl_contract_rules_t *rules,
                                 bl_record_error_t *error) {
         if (!event->has_attempt)
                 return violation(error, "attempt", "required in a result");
         if (event->attempt < 1)
                 return violation(error, "attempt", "must be 1 or more");
-        if (!check_id("dispatch_id", event->dispatch_id, true, rules->id_max_bytes, error))
+        if (!check_id("dispatch_id", event->dispatch_id, true, dispatch_id_max(rules), error))
                 return false;
         if (event->event_type == BL_EVENT_FAILED && !event->has_error)
                 return violation(error, "error", "required in a FAILED result");
@@ -188,7 +196,7 @@ static bool check_result_fields(const bl_task_event_t *event, const bl_contract_
 static bool check_sizes(const bl_task_event_t *event, const bl_contract_rules_t *rules, bl_record_error_t *error) {
         return check_id("task_type", event->task_type, false, rules->id_max_bytes, error) &&
                check_id("domain", event->domain, false, rules->id_max_bytes, error) &&
-               check_id("dispatch_id", event->dispatch_id, false, rules->id_max_bytes, error) &&
+               check_id("dispatch_id", event->dispatch_id, false, dispatch_id_max(rules), error) &&
                check_id("error.code", event->error_code, false, rules->id_max_bytes, error) &&
                check_text("error.message", event->error_message, false, rules->text_max_bytes, error) &&
                check_collections(event, rules, error);

@@ -535,7 +535,8 @@ static void settle(bl_backlog_t *backlog, bl_item_t *item, cause_t cause) {
         record_change(backlog, item, to, false, &cause);
 }
 
-static bool remediate(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause);
+static bool remediate(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause, char *refused,
+                      size_t refused_size);
 
 /* After FAILED: another attempt after a back-off, a remediation, or DEAD with the submission in the DLQ. */
 static void retry_or_die(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause) {
@@ -549,12 +550,14 @@ static void retry_or_die(bl_backlog_t *backlog, bl_item_t *item, const cause_t *
                 record_change(backlog, item, BL_STATE_RETRY_WAIT, false, &next);
                 return;
         }
-        if (remediate(backlog, item, cause))
+        char detail[BL_RECORD_DETAIL_MAX], refused[160] = "";
+        if (remediate(backlog, item, cause, refused, sizeof(refused)))
                 return;
-        char detail[BL_RECORD_DETAIL_MAX];
-        snprintf(detail, sizeof(detail), "%s after attempt %d of %d: %s: %s",
+        cold = bl_item_cold(item); /* a remediation that failed half-way may have unpacked it */
+        snprintf(detail, sizeof(detail), "%s after attempt %d of %d%s%s: %s: %s",
                  cold->error_retryable ? "retries exhausted" : "not retryable", (int)item->attempt, (int)limit,
-                 cold->error_code ? cold->error_code : "?", cold->error_message ? cold->error_message : "");
+                 *refused ? ", " : "", refused, cold->error_code ? cold->error_code : "?",
+                 cold->error_message ? cold->error_message : "");
         next.reason = cold->error_retryable ? "retries_exhausted" : "not_retryable";
         finish(backlog, item, BL_STATE_DEAD, &next, BL_REASON_RETRIES_EXHAUSTED, detail);
 }
@@ -606,15 +609,55 @@ static bool put_labels(bl_item_t *item, const char *const *keys, const char *con
         return true;
 }
 
+#define REMEDIATION_ID_INFIX ":remediation:"
+#define REMEDIATION_EVENT_SUFFIX ":submitted"
+
+/*
+ * The id of @p item's remediation task of @p round into @p out, or false
+ * with @p refused saying why there is none: the id, and its SUBMITTED's
+ * event id, must pass the contract's limits.id_max_bytes as any producer's
+ * would, or that SUBMITTED would be dead-lettered and the task would wait
+ * for it for ever.
+ */
+static bool remediation_id(const bl_backlog_t *backlog, const bl_item_t *item, int64_t round,
+                           char out[BL_ID_MAX_BYTES + 1], char *refused, size_t refused_size) {
+        size_t limit = backlog->options.id_max_bytes ? backlog->options.id_max_bytes : BL_ID_MAX_BYTES;
+        int size = snprintf(out, BL_ID_MAX_BYTES + 1, "%s" REMEDIATION_ID_INFIX "%" PRId64, item->task_id, round);
+        size_t event_id_size = (size_t)size + strlen(REMEDIATION_EVENT_SUFFIX);
+        if (size > 0 && event_id_size <= limit)
+                return true;
+        snprintf(refused, refused_size,
+                 "no remediation: its task's event id would be %zu bytes, over limits.id_max_bytes (%zu)",
+                 event_id_size, limit);
+        return false;
+}
+
+/*
+ * Whether @p item is a remediation task itself, "<of>:remediation:<round>"
+ * with its label remediation.of saying <of>. It is not remediated in turn:
+ * a rule that matched every task type would otherwise start a chain without
+ * end, each link's id longer than the last.
+ */
+static bool is_remediation_task(const bl_item_t *item) {
+        const char *of = NULL, *value;
+        const bl_labels_t *labels = &bl_item_cold(item)->labels;
+        for (const char *key = bl_labels_next(labels, NULL, &value); key; key = bl_labels_next(labels, key, &value))
+                if (!strcmp(key, BL_LABEL_REMEDIATES))
+                        of = value;
+        size_t of_size = of ? strlen(of) : 0;
+        return of && !strncmp(item->task_id, of, of_size) &&
+               !strncmp(item->task_id + of_size, REMEDIATION_ID_INFIX, strlen(REMEDIATION_ID_INFIX));
+}
+
 /* The remediation task of @p item's round @p round (a temporary item to hand to the sink), or NULL. */
 static bl_item_t *remediation_task(const bl_item_t *item, const bl_remediation_plan_t *plan, const char *task_id,
                                    int64_t round, int64_t now_ms) {
         bl_item_t *task = bl_item_new_of_kind(task_id, -1, plan->task_type, plan->domain, item->kind->tenant,
                                               item->kind->sla_class);
         const bl_item_cold_t *failed = bl_item_cold(item);
-        char round_text[24], event_id[600]; /* task_id: at most 400 bytes */
+        char round_text[24], event_id[BL_ID_MAX_BYTES + sizeof(REMEDIATION_EVENT_SUFFIX)];
         snprintf(round_text, sizeof(round_text), "%" PRId64, round);
-        snprintf(event_id, sizeof(event_id), "%s:submitted", task_id);
+        snprintf(event_id, sizeof(event_id), "%s" REMEDIATION_EVENT_SUFFIX, task_id);
         const char *keys[] = {BL_LABEL_REMEDIATES, BL_LABEL_REMEDIATES_ROUND, BL_LABEL_REMEDIATES_TYPE,
                               BL_LABEL_FAILED_ERROR};
         const char *values[] = {item->task_id, round_text, item->kind->task_type ? item->kind->task_type : "",
@@ -639,16 +682,16 @@ static bl_item_t *remediation_task(const bl_item_t *item, const bl_remediation_p
  * task fails with dependency_failed as any dependent would. At most
  * max_rounds times. False when no rule takes it (or out of memory): DEAD.
  */
-static bool remediate(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause) {
+static bool remediate(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause, char *refused,
+                      size_t refused_size) {
         bl_remediation_plan_t plan = {0};
         if (!backlog->options.remediation || !backlog->sink.submitted || item->placeholder ||
-            !backlog->options.remediation(backlog->options.policy_opaque, item, &plan))
+            is_remediation_task(item) || !backlog->options.remediation(backlog->options.policy_opaque, item, &plan))
                 return false;
         int64_t round = label_number(item, BL_LABEL_REMEDIATION_ROUND) + 1;
-        if (round > plan.max_rounds)
+        char task_id[BL_ID_MAX_BYTES + 1], round_text[24], attempt_text[24], reason[2 * BL_ID_MAX_BYTES + 160];
+        if (round > plan.max_rounds || !remediation_id(backlog, item, round, task_id, refused, refused_size))
                 return false;
-        char task_id[400], round_text[24], attempt_text[24], reason[BL_RECORD_DETAIL_MAX + 512];
-        snprintf(task_id, sizeof(task_id), "%s:remediation:%" PRId64, item->task_id, round);
         snprintf(round_text, sizeof(round_text), "%" PRId64, round);
         snprintf(attempt_text, sizeof(attempt_text), "%d", (int)item->attempt);
         const char *keys[] = {BL_LABEL_REMEDIATION_TASK, BL_LABEL_REMEDIATION_ROUND, BL_LABEL_ATTEMPT_BASE};
@@ -1204,7 +1247,7 @@ static const char *decimal(int32_t number, char out[12]) {
  * policy is "operator" at the operator's event type, its score 0.
  */
 static void notify_worker_of_cancel(bl_backlog_t *backlog, bl_item_t *item, const cause_t *cause) {
-        char dispatch_id[512], attempt[12];
+        char dispatch_id[BL_DISPATCH_ID_SIZE], attempt[12];
         if (item->state != BL_STATE_DISPATCHED && item->state != BL_STATE_RUNNING)
                 return;
         join_text(dispatch_id, sizeof(dispatch_id), item->task_id, '/', decimal(item->attempt, attempt));
@@ -1228,7 +1271,7 @@ static const char *overdue_reason(const bl_item_t *item, bool late) {
 
 static void dispatch_one(bl_backlog_t *backlog, bl_item_t *item, const bl_task_settings_t *settings,
                          const bl_provenance_t *provenance, int64_t now_ms) {
-        char dispatch_id[512];
+        char dispatch_id[BL_DISPATCH_ID_SIZE];
         bl_criterion_t criteria[BL_BACKLOG_MAX_CRITERIA];
         bl_decision_t decision = {"fifo", "1", 0, criteria, 0};
         if (backlog->options.decide)

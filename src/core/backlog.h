@@ -205,11 +205,20 @@ typedef struct bl_remediation_plan_s {
 #define BL_LABEL_REMEDIATES_TYPE "remediation.task_type"        /* its task_type */
 #define BL_LABEL_FAILED_ERROR "remediation.error_code"          /* its last error code */
 
+/*
+ * The longest id (task_id, event_id, ...) any configuration admits: the
+ * maximum of limits.id_max_bytes. A dispatch_id is a task_id, '/' and an
+ * attempt number, so it takes up to 12 bytes more.
+ */
+#define BL_ID_MAX_BYTES 4096
+#define BL_DISPATCH_ID_SIZE (BL_ID_MAX_BYTES + 13)
+
 typedef struct bl_backlog_options_s {
         int64_t lease_ms;        /* DISPATCHED/RUNNING without STARTED/HEARTBEAT this long: FAILED */
         int64_t retry_base_ms;   /* back-off before attempt n+1: uniform in [0, min(cap, base * 2^(n-1))] */
         int64_t retry_cap_ms;
         int32_t max_attempts;    /* unless the task says otherwise */
+        size_t id_max_bytes;     /* the longest task_id the contract admits (limits.id_max_bytes); 0: BL_ID_MAX_BYTES */
         int64_t retention_ms;    /* terminal tasks stay this long, then are purged; INT64_MAX: never */
         size_t dedup_window;     /* event ids remembered per task */
         uint64_t seed;           /* for the jitter; fixed in tests */

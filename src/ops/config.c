@@ -117,7 +117,7 @@ const conf_key_t bl_config_keys[] = {
         {"limits.message_max_bytes", CONF_INT, FIELD(limits_message_max_bytes), "1048576", 64, 104857600, NULL,
          NULL, 0, "Largest input record value accepted; a larger one goes to the DLQ (contract.violation)."},
         {"limits.id_max_bytes", CONF_INT, FIELD(limits_id_max_bytes), "200", 8, 4096, NULL, NULL, 0,
-         "Longest event_id, task_id, dispatch_id, task_type, domain, producer and tenant, in bytes."},
+         "Longest event_id, task_id, task_type, domain, producer and tenant, in bytes (a dispatch_id, made from a task_id, may be 12 bytes longer)."},
         {"limits.text_max_bytes", CONF_INT, FIELD(limits_text_max_bytes), "4096", 64, 1048576, NULL, NULL, 0,
          "Longest free text (error code and message), in bytes."},
         {"limits.depends_on_max", CONF_INT, FIELD(limits_depends_on_max), "32", 0, 10000, NULL, NULL, 0,

@@ -540,6 +540,7 @@ static bool open_backlog(bl_pipeline_t *p) {
                 .retry_base_ms = p->config->backlog_retry_base_ms,
                 .retry_cap_ms = p->config->backlog_retry_cap_ms,
                 .max_attempts = (int32_t)p->config->backlog_max_attempts,
+                .id_max_bytes = (size_t)p->config->limits_id_max_bytes,
                 .retention_ms = p->config->backlog_retention_ms,
                 .dedup_window = (size_t)p->config->backlog_dedup_window,
                 .seed = (uint64_t)bl_clock_wall_ms() ^ (uint64_t)getpid() << 32,

@@ -879,8 +879,8 @@ static void check_remediation_domains(parser_t *parser, const bl_policy_t *polic
                                        target, target);
                         else if (!strcmp(target, policy->domains[d].domain))
                                 report(parser, false, path,
-                                       "remediates into its own domain: a remediation task that fails may be "
-                                       "remediated in turn");
+                                       "remediates into its own domain: its remediation tasks go to the workers "
+                                       "whose failures they are to fix");
                 }
         }
 }

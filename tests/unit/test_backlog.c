@@ -60,6 +60,8 @@ typedef struct rec_change_s {
 typedef struct rec_dispatch_s {
         char task_id[ID_MAX];
         char dispatch_id[ID_MAX];
+        size_t dispatch_id_size; /* whole, however long */
+        char dispatch_id_tail[8]; /* its last 7 bytes */
         char domain[ID_MAX];
         char policy[ID_MAX];
         int32_t attempt;
@@ -192,6 +194,9 @@ static void on_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
         rec_dispatch_t *record = APPEND(rec->dispatches, rec->dispatch_count, rec->dispatch_capacity);
         copy_text(record->task_id, sizeof(record->task_id), dispatch->item->task_id);
         copy_text(record->dispatch_id, sizeof(record->dispatch_id), dispatch->dispatch_id);
+        record->dispatch_id_size = strlen(dispatch->dispatch_id);
+        copy_text(record->dispatch_id_tail, sizeof(record->dispatch_id_tail),
+                  dispatch->dispatch_id + (record->dispatch_id_size > 7 ? record->dispatch_id_size - 7 : 0));
         copy_text(record->domain, sizeof(record->domain), dispatch->item->kind->domain);
         copy_text(record->policy, sizeof(record->policy), dispatch->policy_name);
         record->attempt = dispatch->item->attempt;
@@ -558,6 +563,14 @@ static bool remediate_once(void *opaque, const bl_item_t *item, bl_remediation_p
         if (item->kind->domain && !strcmp(item->kind->domain, "remediation"))
                 return false; /* a remediation task that fails is not remediated in turn */
         *plan = (bl_remediation_plan_t){"remediation", "fix", 1};
+        return true;
+}
+
+/* A rule that takes every task, in every domain, its own remediation tasks' included. */
+static bool remediate_every_task(void *opaque, const bl_item_t *item, bl_remediation_plan_t *plan) {
+        (void)opaque;
+        (void)item;
+        *plan = (bl_remediation_plan_t){"remediation", "fix", 3};
         return true;
 }
 
@@ -3732,8 +3745,92 @@ static void test_remediation_that_fails(void) {
         fixture_done(&fx);
 }
 
+/*
+ * A remediation task that runs out of retries is DEAD even when a rule would take it: a rule for
+ * every task type must not start a chain without end (job:remediation:1:remediation:1, ...).
+ */
+static void test_remediation_task_not_remediated_in_turn(void) {
+        bl_backlog_options_t options = remediating_options();
+        options.remediation = remediate_every_task;
+        fixture_t fx;
+        fixture_init(&fx, &options);
+        submit(&fx, "job", "etl");
+        fail_series(&fx, "job", 1, 2);
+        CHECK_INT(fx.rec.submitted_count, 1);
+        route(&fx);
+        submit_remediation(&fx, &fx.rec.submitted[0]);
+        mark_t before = mark(&fx);
+        fail_series(&fx, "job:remediation:1", 1, 2);
+        CHECK_STR(path_since(&fx, before, "job:remediation:1"),
+                  "DISPATCHED FAILED RETRY_WAIT READY DISPATCHED FAILED DEAD");
+        CHECK_INT(fx.rec.submitted_count, 1);
+        route(&fx);
+        CHECK_STATE(&fx, "job", BL_STATE_DEAD);
+        CHECK_INT(last_dead_letter(&fx, "job")->reason, BL_REASON_DEPENDENCY_FAILED);
+        /* a producer's task whose id merely looks like one is remediated as any other */
+        bl_task_event_t lookalike = submission("other:remediation:1", "etl");
+        const char *keys[] = {BL_LABEL_REMEDIATES};
+        const char *values[] = {"someone-else"};
+        lookalike.label_keys = keys;
+        lookalike.label_values = values;
+        lookalike.label_count = 1;
+        apply(&fx, lookalike);
+        fail_series(&fx, "other:remediation:1", 1, 2);
+        CHECK_STATE(&fx, "other:remediation:1", BL_STATE_BLOCKED);
+        CHECK_INT(fx.rec.submitted_count, 2);
+        fixture_done(&fx);
+}
+
+/*
+ * A remediation task's id is the failed task's and ":remediation:<round>", its SUBMITTED's event id
+ * that and ":submitted": when they would not pass limits.id_max_bytes, the SUBMITTED would be
+ * dead-lettered and the task would wait for it for ever. It goes DEAD instead, and the letter says why.
+ */
+static void test_remediation_id_within_the_id_limit(void) {
+        bl_backlog_options_t options = remediating_options();
+        options.id_max_bytes = 40;
+        fixture_t fx;
+        fixture_init(&fx, &options);
+        submit(&fx, "twenty-five-bytes-task-id", "etl"); /* 25 + 13 + 1 + 10 = 49 bytes of event id */
+        submit(&fx, "sixteen-byte-job", "load");         /* 16 + 13 + 1 + 10 = 40: just fits */
+        fail_series(&fx, "twenty-five-bytes-task-id", 1, 2);
+        CHECK_STATE(&fx, "twenty-five-bytes-task-id", BL_STATE_DEAD);
+        CHECK_INT(last_dead_letter(&fx, "twenty-five-bytes-task-id")->reason, BL_REASON_RETRIES_EXHAUSTED);
+        CHECK_CONTAINS(last_dead_letter(&fx, "twenty-five-bytes-task-id")->detail,
+                       "retries exhausted after attempt 2 of 2, no remediation: its task's event id would be 49 "
+                       "bytes, over limits.id_max_bytes (40)");
+        CHECK_INT(fx.rec.submitted_count, 0);
+        fail_series(&fx, "sixteen-byte-job", 1, 2);
+        CHECK_STATE(&fx, "sixteen-byte-job", BL_STATE_BLOCKED);
+        CHECK_INT(fx.rec.submitted_count, 1);
+        CHECK_STR(fx.rec.submitted[0].task_id, "sixteen-byte-job:remediation:1");
+        fixture_done(&fx);
+}
+
+/* A task_id as long as any configuration admits keeps its whole dispatch_id: no two tasks share one. */
+static void test_dispatch_id_of_the_longest_task_id(void) {
+        fixture_t fx;
+        fixture_init(&fx, NULL);
+        static char ids[2][BL_ID_MAX_BYTES + 1];
+        for (int i = 0; i < 2; i++) {
+                memset(ids[i], 'a', BL_ID_MAX_BYTES);
+                ids[i][BL_ID_MAX_BYTES - 1] = (char)('0' + i);
+                submit(&fx, ids[i], "etl");
+        }
+        CHECK_INT(dispatch(&fx, "etl", 2), 2);
+        for (int i = 0; i < 2; i++) {
+                const rec_dispatch_t *sent = dispatch_at(&fx, fx.rec.dispatch_count - 2 + (size_t)i);
+                CHECK_INT(sent->dispatch_id_size, BL_ID_MAX_BYTES + 2);
+                CHECK_STR(sent->dispatch_id_tail, i == 0 ? "aaaa0/1" : "aaaa1/1");
+        }
+        fixture_done(&fx);
+}
+
 int main(void) {
         RUN(test_table_matches_spec);
+        RUN(test_remediation_task_not_remediated_in_turn);
+        RUN(test_remediation_id_within_the_id_limit);
+        RUN(test_dispatch_id_of_the_longest_task_id);
         RUN(test_runtime_bound);
         RUN(test_remediation_loop);
         RUN(test_remediation_that_fails);

@@ -254,6 +254,25 @@ static void test_results(void) {
         expect_violation(&event, "error.message");
 }
 
+/*
+ * The dispatch_id a worker echoes is made by backlogd from a task_id of up to id_max_bytes (16
+ * here), '/' and the attempt: its bound is 12 bytes more, or the result of a task with the longest
+ * id would be dead-lettered and the task retried until DEAD.
+ */
+static void test_dispatch_id_of_the_longest_task_id(void) {
+        bl_task_event_t event = result(BL_EVENT_COMPLETED);
+        event.task_id = "0123456789abcdef";             /* 16 bytes: the longest */
+        event.dispatch_id = "0123456789abcdef/2147483647"; /* 27 = 16 + 11 */
+        expect_valid(&event);
+        event.dispatch_id = "0123456789abcdef/-2147483648"; /* 28 = 16 + 12 */
+        expect_valid(&event);
+        event.dispatch_id = "0123456789abcdef/-21474836480"; /* 29 */
+        expect_violation(&event, "dispatch_id");
+        event = submitted();
+        event.dispatch_id = "0123456789abcdef/-21474836480";
+        expect_violation(&event, "dispatch_id");
+}
+
 /* Regression (found by the fuzzer): every type's fields are bounded, not only SUBMITTED's. */
 static void test_every_type_is_bounded(void) {
         const char *long_value[] = {"0123456789"}, *key[] = {"k"};
@@ -310,6 +329,7 @@ int main(void) {
         RUN(test_good_events_pass);
         RUN(test_submission_leaves_reserved_labels_out);
         RUN(test_ids);
+        RUN(test_dispatch_id_of_the_longest_task_id);
         RUN(test_submission_fields);
         RUN(test_times);
         RUN(test_bounded_sizes);
