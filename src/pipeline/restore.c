@@ -49,8 +49,10 @@ static bl_item_t *decode_snapshot(restore_ctx_t *ctx, const rd_kafka_message_t *
 static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
         restore_ctx_t *ctx = opaque;
         bl_record_error_t error;
-        char task_id[1024];
+        char task_id[BL_ID_MAX_BYTES + 1];
         if (!message->key)
+                return true;
+        if (!message->payload && message->key_len > BL_ID_MAX_BYTES) /* no task has so long an id */
                 return true;
         if (!message->payload) { /* a tombstone: the task was purged */
                 snprintf(task_id, sizeof(task_id), "%.*s", (int)message->key_len, (const char *)message->key);
