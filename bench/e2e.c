@@ -301,12 +301,13 @@ static void config_problem(const char *key, const char *reason, bool fatal, void
  */
 /* The environment of a deployment's config, what config_for loads and `backlogd run` as a child is given. */
 typedef struct config_env_s {
-        char settings[6][512];
-        char *envp[6 + 4];
+        char settings[7][512];
+        char *envp[7 + 4];
 } config_env_t;
 
 static void config_env(const options_t *o, const char *prefix, const char *group, config_env_t *env) {
-        static const char *const passed_on[] = {"BACKLOGD_COMMIT_INTERVAL_MS", "BACKLOGD_COMMIT_HOLD_MAX_BYTES"};
+        static const char *const passed_on[] = {"BACKLOGD_COMMIT_INTERVAL_MS", "BACKLOGD_COMMIT_HOLD_MAX_BYTES",
+                                                "BACKLOGD_PRODUCER_LINGER_MS"};
         size_t count = 0, size = sizeof(env->settings[0]);
         snprintf(env->settings[count++], size, "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=%s", o->bootstrap);
         snprintf(env->settings[count++], size, "BACKLOGD_TOPICS_PREFIX=%s", prefix);
@@ -719,7 +720,9 @@ static bool run_baseline(const topic_set_t *input, const topic_set_t *output, co
         snprintf(group, sizeof(group), "%sbaseline", output->prefix);
         snprintf(transactional_id, sizeof(transactional_id), "%sbaseline", output->prefix);
         /* the settings of src/pipeline/run.c: open_consumer and open_producer, through the same kafka/ calls */
-        const char *producer_overrides[] = {"partitioner", "murmur2_random", "linger.ms", "5", NULL};
+        char linger_ms[32];
+        snprintf(linger_ms, sizeof(linger_ms), "%lld", (long long)input->config->producer_linger_ms);
+        const char *producer_overrides[] = {"partitioner", "murmur2_random", "linger.ms", linger_ms, NULL};
         bl_txn_settings_t producer_settings = {.transactional_id = transactional_id,
                                                .client_id = "baseline",
                                                .transaction_timeout_ms = input->config->transaction_timeout_ms,
