@@ -7,8 +7,10 @@ directory, e.g. build/testenv/kafka-data/<topic>-<p>/*.log, as `bench_e2e
 walks its Avro body along the writer schema from schemas/ (ids.json) and
 prints, per contract and schema id, the records, the mean value bytes, and the
 mean bytes of each top-level field (a nested record's fields as parent.child).
+With --by-seq, transitions are also counted apart by their seq (1: the task's
+first, the submission's; 2, 3, ...: the changes after it).
 
-    scripts/record_bytes.py build/testenv/kafka-data/bench-e2e-123-cal.backlog.*-[0-9]/*.log
+    scripts/record_bytes.py [--by-seq] build/testenv/kafka-data/bench-e2e-123-cal.backlog.*-[0-9]/*.log
 
 Only what the bench needs: no compression, no control batches' values.
 """
@@ -133,7 +135,7 @@ class Walker:
         return isinstance(schema, dict) and schema.get("type") == "record"
 
 
-def main(paths):
+def main(paths, by_seq):
     catalog = json.load(open(os.path.join(SCHEMAS, "ids.json")))["schemas"]
     schemas = {e["id"]: (e["contract"], json.load(open(os.path.join(SCHEMAS, e["file"])))) for e in catalog}
     stats = collections.defaultdict(lambda: [0, 0, collections.Counter()])
@@ -144,7 +146,12 @@ def main(paths):
             schema_id = struct.unpack_from(">i", value, 1)[0]
             contract, schema = schemas[schema_id]
             walker = Walker()
-            entry = stats[(contract, schema_id)]
+            label = contract
+            if by_seq and contract == "transition":
+                id_size, pos = varint(value, 5)  # task_id comes first, then seq
+                seq = varint(value, pos + id_size)[0]
+                label = "transition seq %d" % seq
+            entry = stats[(label, schema_id)]
             end = walker.skip(schema, value, 5, entry[2], "")
             if end != len(value):
                 raise SystemExit("%s: a %s record of %d bytes ends at %d" % (path, contract, len(value), end))
@@ -158,6 +165,7 @@ def main(paths):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    args = [a for a in sys.argv[1:] if a != "--by-seq"]
+    if not args:
         raise SystemExit(__doc__)
-    main(sys.argv[1:])
+    main(args, len(args) < len(sys.argv) - 1)
