@@ -6,7 +6,10 @@ backlog.state and every dispatch.<domain>, read_committed, from the beginning
 to the end; the calibration of `build/bench_e2e --keep` leaves such a set under
 <prefix>cal.), decodes each transition with fastavro along its writer schema,
 re-encodes it in the shape below, and prints the value bytes per SUBMITTED
-event (one snapshot each) as written and as they would be, by to_state.
+event (one snapshot each) as written and as they would be, by to_state:
+told against the task's transition before wherever it is, and only when the
+same transaction wrote it (what a writer needs to remember: a transaction's
+changes, as src/pipeline/outputs.c does for the snapshots, or every task's).
 
 The proposed shape is Transition v2 where a task's later transition carries,
 instead of the whole item after it, only the item's fields that changed since
@@ -61,7 +64,7 @@ def load_schemas():
 
 
 def read_topic(bootstrap, topic):
-    """Every committed value of @topic: (schema id, bytes)."""
+    """Every committed value of @topic: (schema id, bytes, partition, offset)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "record-delta", "enable.auto.commit": False,
                          "isolation.level": "read_committed"})
     metadata = consumer.list_topics(topic, timeout=10).topics[topic]
@@ -73,14 +76,22 @@ def read_topic(bootstrap, topic):
             idle += 1
         elif not message.error() and message.value():
             value = message.value()
-            values.append((struct.unpack(">I", value[1:5])[0], value))
+            values.append((struct.unpack(">I", value[1:5])[0], value, message.partition(), message.offset()))
     consumer.close()
     return values
 
 
 def decoded(values, schemas):
+    """(size, record, transaction) of each value; a transaction is told by the offset its commit
+    marker takes: two records of a partition with a gap between their offsets are in two."""
     parsed = {i: fastavro.parse_schema(copy.deepcopy(s)) for i, s in schemas.items()}
-    return [(len(v), fastavro.schemaless_reader(io.BytesIO(v[5:]), parsed[i])) for i, v in values]
+    out, last, transaction = [], {}, 0
+    for schema_id, value, partition, offset in sorted(values, key=lambda v: (v[2], v[3])):
+        if partition not in last or last[partition] != offset - 1:
+            transaction += 1
+        last[partition] = offset
+        out.append((len(value), fastavro.schemaless_reader(io.BytesIO(value[5:]), parsed[schema_id]), transaction))
+    return out
 
 
 # ---- the proposed Transition shape ---------------------------------------------------------------------
@@ -137,20 +148,24 @@ def as_delta(record, before):
     return out
 
 
-def print_delta(transitions, transition_schema, events):
+def print_delta(transitions, transition_schema, events, within_transaction):
+    """The transitions in the proposed shape; @within_transaction: a change is told against the
+    task's transition before only when the same transaction wrote it (else the whole item again)."""
     shape = delta_schema(transition_schema)
     by_task = collections.defaultdict(list)
-    for _, record in transitions:
-        by_task[record["task_id"]].append(record)
+    for _, record, transaction in transitions:
+        by_task[record["task_id"]].append((record, transaction))
     sizes = collections.Counter()
     for records in by_task.values():
-        before = None
-        for record in sorted(records, key=lambda r: r["seq"]):
+        before, before_transaction = None, None
+        for record, transaction in sorted(records, key=lambda r: r[0]["seq"]):
+            known = before if not within_transaction or transaction == before_transaction else None
             out = io.BytesIO()
-            fastavro.schemaless_writer(out, shape, as_delta(record, before))
+            fastavro.schemaless_writer(out, shape, as_delta(record, known))
             sizes[record["to_state"]] += 5 + len(out.getvalue())
-            before = record
-    print(f"proposed Transition shape: {sum(sizes.values()) / events:.1f} value bytes per event")
+            before, before_transaction = record, transaction
+    told = "the transaction's transition before" if within_transaction else "the task's transition before"
+    print(f"proposed Transition shape, against {told}: {sum(sizes.values()) / events:.1f} value bytes per event")
     for state, size in sizes.items():
         print(f"    to {state:<12} {size / events:.1f} per event")
     return sum(sizes.values()) / events
@@ -175,16 +190,19 @@ def main():
     transitions = decoded(read["backlog.transitions"], schemas)
     print(f"{events} tasks (one snapshot each) under {args.prefix}; value bytes per event:")
     for name, values in read.items():
-        print(f"    {name:<22} {len(values) / events:.2f} records, {sum(len(v) for _, v in values) / events:8.1f}")
+        print(f"    {name:<22} {len(values) / events:.2f} records, {sum(len(v[1]) for v in values) / events:8.1f}")
     by_state = collections.Counter()
-    for size, record in transitions:
+    for size, record, _ in transitions:
         by_state[record["to_state"]] += size
     print("    transitions as written, by to_state: " +
           ", ".join(f"{state} {size / events:.1f}" for state, size in by_state.items()))
-    written = sum(len(v) for values in read.values() for _, v in values) / events
+    written = sum(len(v[1]) for values in read.values() for v in values) / events
     others = written - sum(by_state.values()) / events
     print(f"in all as written: {written:.1f}")
-    print(f"in all with the proposed transitions: {print_delta(transitions, schemas[transition_id], events) + others:.1f}")
+    for within_transaction in (False, True):
+        proposed = print_delta(transitions, schemas[transition_id], events, within_transaction)
+        print(f"in all with them: {proposed + others:.1f}")
+    print(f"transactions on backlog.transitions: {len({t for _, _, t in transitions})}")
     return 0
 
 
