@@ -4,8 +4,9 @@
  * The fetch queue: with librdkafka's defaults a full fetch queue idles the
  * fetcher for a second (fetch.queue.backoff.ms), which cost 98k against
  * 156k msg/s at 5 us per message, with 2.12.0 as with 2.0.2
- * (docs/performance.md); queued.min.messages and queued.max.messages.kbytes
- * keep it fed. Offsets are never committed by the consumer: they travel in
+ * (docs/performance.md). A large queued.min.messages and a backoff of 10 ms
+ * keep it fed; its size in bytes is consumer.queue_max_kbytes, since what
+ * it holds counts in the process's memory. Offsets are never committed by the consumer: they travel in
  * the producer's transactions, so enable.auto.commit and
  * enable.auto.offset.store are off. The rebalance callback runs in the
  * consumer's poll, on the caller's thread.
@@ -34,19 +35,21 @@ static const char *const fixed_properties[] = {
         "isolation.level", "read_committed",
         "auto.offset.reset", "earliest",
         "queued.min.messages", "1000000",
-        "queued.max.messages.kbytes", "131072",
+        "fetch.queue.backoff.ms", "10",
 };
 
 /* The fixed properties, the settings' own, then the caller's overrides, in one NULL-terminated list. */
-static const char **consumer_properties(const bl_consumer_settings_t *settings) {
+static const char **consumer_properties(const bl_consumer_settings_t *settings, const char *queue_kbytes) {
         size_t fixed = sizeof(fixed_properties) / sizeof(fixed_properties[0]), extra = 0, n = 0;
         while (settings->overrides && settings->overrides[extra])
                 extra++;
-        const char **properties = calloc(fixed + extra + 9, sizeof(*properties));
+        const char **properties = calloc(fixed + extra + 11, sizeof(*properties));
         if (!properties)
                 return NULL;
         for (size_t i = 0; i < fixed; i++)
                 properties[n++] = fixed_properties[i];
+        properties[n++] = "queued.max.messages.kbytes";
+        properties[n++] = queue_kbytes;
         properties[n++] = "group.id";
         properties[n++] = settings->group_id;
         properties[n++] = "enable.partition.eof";
@@ -85,7 +88,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 bl_consumer_t *bl_consumer_new(const bl_config_t *config, const bl_consumer_settings_t *settings, char *errstr,
                                size_t errstr_size) {
-        const char **properties = consumer_properties(settings);
+        char queue_kbytes[24];
+        snprintf(queue_kbytes, sizeof(queue_kbytes), "%lld", (long long)config->consumer_queue_max_kbytes);
+        const char **properties = consumer_properties(settings, queue_kbytes);
         bl_consumer_t *consumer = calloc(1, sizeof(*consumer));
         rd_kafka_conf_t *conf = properties && consumer ? bl_kafka_conf_new(config, properties, errstr, errstr_size)
                                                        : NULL;

@@ -199,6 +199,12 @@ const conf_key_t bl_config_keys[] = {
          "request. Nothing is visible to read_committed readers before the commit, and the commit sends what "
          "waits at once, so a longer linger costs no latency up to commit.interval_ms; it makes fewer, larger "
          "requests (less CPU for backlogd and the broker) at the price of a commit that has more left to send."},
+        {"consumer.queue_max_kbytes", CONF_INT, FIELD(consumer_queue_max_kbytes), "16384", 1024, 2097151, NULL,
+         NULL, 0,
+         "queued.max.messages.kbytes of the input consumer: the most input librdkafka fetches ahead of the "
+         "pipeline, in KiB, all partitions together. It counts in the process's memory (RSS) at full speed; "
+         "past it the fetcher waits fetch.queue.backoff.ms (10) before it fetches again. 16 MiB keeps one "
+         "vCPU's pipeline fed (docs/performance.md)."},
 
         {"http.address", CONF_STRING, FIELD(http_address), "\"0.0.0.0\"", 1, 100, NULL, ip_address_rule, 0,
          "Address the HTTP endpoint (the status page /, /metrics, /healthz, /readyz) listens on: a numeric IPv4 "
