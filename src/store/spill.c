@@ -260,14 +260,18 @@ static bl_err_t copy_blob(bl_spill_t *spill, bl_spill_ref_t ref, compact_target_
         return err;
 }
 
-/* Copies every blob of @p refs into @p target, their new offsets into @p offsets. */
-static bl_err_t copy_blobs(bl_spill_t *spill, bl_spill_ref_t *const *refs, size_t count,
-                           compact_target_t *target, uint64_t *offsets, char *errstr, size_t errstr_size) {
-        for (size_t i = 0; i < count; i++) {
-                offsets[i] = target->file_end + target->buffered;
-                bl_err_t err = copy_blob(spill, *refs[i], target, errstr, errstr_size);
+/* Copies every blob that @p walk visits into @p target; their bytes in *live_bytes, their count in *blobs. */
+static bl_err_t copy_blobs(bl_spill_t *spill, const bl_spill_walk_t *walk, compact_target_t *target,
+                           uint64_t *live_bytes, uint64_t *blobs, char *errstr, size_t errstr_size) {
+        uint64_t *offset;
+        uint32_t len;
+        walk->start(walk->opaque);
+        while (walk->next(walk->opaque, &offset, &len)) {
+                bl_err_t err = copy_blob(spill, (bl_spill_ref_t){*offset, len}, target, errstr, errstr_size);
                 if (err != BL_OK)
                         return err;
+                *live_bytes += len;
+                ++*blobs;
         }
         bl_err_t err = write_all(target->fd, target->buffer, target->buffered, target->file_end, errstr,
                                  errstr_size);
@@ -278,24 +282,30 @@ static bl_err_t copy_blobs(bl_spill_t *spill, bl_spill_ref_t *const *refs, size_
         return err;
 }
 
-bl_err_t bl_spill_compact(bl_spill_t *spill, bl_spill_ref_t *const *refs, size_t count, char *errstr,
-                          size_t errstr_size) {
+/* The second walk: each blob's new offset is the sum of the sizes before it, in the walk's order. */
+static void write_new_offsets(const bl_spill_walk_t *walk) {
+        uint64_t *offset, next_offset = 0;
+        uint32_t len;
+        walk->start(walk->opaque);
+        while (walk->next(walk->opaque, &offset, &len)) {
+                *offset = next_offset;
+                next_offset += len;
+        }
+}
+
+bl_err_t bl_spill_compact(bl_spill_t *spill, const bl_spill_walk_t *walk, char *errstr, size_t errstr_size) {
         compact_target_t target = {.fd = -1};
-        uint64_t *offsets = malloc((count ? count : 1) * sizeof(*offsets));
+        uint64_t live_bytes = 0, blobs = 0;
         target.buffer = malloc(BL_SPILL_BUFFER_BYTES);
         bl_err_t err = BL_OK;
-        if (!offsets || !target.buffer)
+        if (!target.buffer)
                 err = bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "spill store: out of memory");
         if (err == BL_OK)
                 err = open_unlinked_file(spill->dir, &target.fd, errstr, errstr_size);
         if (err == BL_OK)
-                err = copy_blobs(spill, refs, count, &target, offsets, errstr, errstr_size);
+                err = copy_blobs(spill, walk, &target, &live_bytes, &blobs, errstr, errstr_size);
         if (err == BL_OK) {
-                uint64_t live_bytes = 0;
-                for (size_t i = 0; i < count; i++) {
-                        refs[i]->offset = offsets[i];
-                        live_bytes += refs[i]->len;
-                }
+                write_new_offsets(walk);
                 close(spill->fd);
                 spill->fd = target.fd;
                 target.fd = -1;
@@ -303,7 +313,7 @@ bl_err_t bl_spill_compact(bl_spill_t *spill, bl_spill_ref_t *const *refs, size_t
                 spill->buffered = 0;
                 spill->stats.live_bytes = live_bytes;
                 spill->stats.dead_bytes = 0;
-                spill->stats.blobs_live = count;
+                spill->stats.blobs_live = blobs;
                 spill->stats.compactions_total++;
         }
         if (err == BL_ERR_IO)
@@ -311,7 +321,6 @@ bl_err_t bl_spill_compact(bl_spill_t *spill, bl_spill_ref_t *const *refs, size_t
         if (target.fd >= 0)
                 close(target.fd);
         free(target.buffer);
-        free(offsets);
         return err;
 }
 

@@ -80,15 +80,29 @@ void bl_spill_release(bl_spill_t *spill, bl_spill_ref_t ref);
 bool bl_spill_wants_compaction(const bl_spill_t *spill, uint64_t min_file_bytes);
 
 /**
- * Copies the @p count live blobs that @p refs point at into a new file (in
- * the same directory), in that order, then replaces the old file by it and
- * writes each blob's new place through its pointer. The owner walks its
- * items to gather @p refs; every live blob must be among them (one that is
- * not is lost). On any failure (BL_ERR_IO, BL_ERR_NOMEM) nothing changes:
- * the old file and every ref stay valid.
+ * How a compaction visits the owner's live blobs: start() begins a walk,
+ * each next() hands the place of one live blob (*@p offset points at where
+ * the owner keeps its offset, *@p len is its size) and returns false after
+ * the last. Every walk must visit the same blobs in the same order (the
+ * owner changes nothing between them), so that no array of refs is needed.
  */
-bl_err_t bl_spill_compact(bl_spill_t *spill, bl_spill_ref_t *const *refs, size_t count, char *errstr,
-                          size_t errstr_size);
+typedef struct bl_spill_walk_s {
+        void *opaque;
+        void (*start)(void *opaque);
+        bool (*next)(void *opaque, uint64_t **offset, uint32_t *len);
+} bl_spill_walk_t;
+
+/**
+ * Copies the live blobs that @p walk visits into a new file (in the same
+ * directory), in that order, replaces the old file by it, then walks again
+ * and writes each blob's new offset where the owner keeps it. Every live
+ * blob must be visited (one that is not is lost). On any failure (BL_ERR_IO,
+ * BL_ERR_NOMEM) nothing changes: the old file and every offset stay valid.
+ * It takes the time of reading and writing every live byte once (about
+ * 0.35 s for 1M blobs of 500 B from the page cache; bench_spill), on the
+ * owner's thread.
+ */
+bl_err_t bl_spill_compact(bl_spill_t *spill, const bl_spill_walk_t *walk, char *errstr, size_t errstr_size);
 
 void bl_spill_stats(const bl_spill_t *spill, bl_spill_stats_t *out);
 /** The directory the store's file was made in. */
