@@ -3728,16 +3728,21 @@ static void test_remediation_loop(void) {
         fixture_done(&fx);
 }
 
+/* "job" out of retries, and the remediation task a rule made for it submitted: job waits on it. */
+static void job_waiting_on_its_remediation(fixture_t *fx) {
+        submit(fx, "job", "etl");
+        fail_series(fx, "job", 1, 2);
+        CHECK_INT(fx->rec.submitted_count, 1);
+        route(fx);
+        submit_remediation(fx, &fx->rec.submitted[0]);
+}
+
 /* A remediation task that does not complete fails the task it was for (dependency_failed), to the DLQ. */
 static void test_remediation_that_fails(void) {
         bl_backlog_options_t options = remediating_options();
         fixture_t fx;
         fixture_init(&fx, &options);
-        submit(&fx, "job", "etl");
-        fail_series(&fx, "job", 1, 2);
-        CHECK_INT(fx.rec.submitted_count, 1);
-        route(&fx);
-        submit_remediation(&fx, &fx.rec.submitted[0]);
+        job_waiting_on_its_remediation(&fx);
         send(&fx, "job:remediation:1", BL_EVENT_CANCELLED);
         route(&fx);
         CHECK_STATE(&fx, "job", BL_STATE_DEAD);
@@ -3754,11 +3759,7 @@ static void test_remediation_task_not_remediated_in_turn(void) {
         options.remediation = remediate_every_task;
         fixture_t fx;
         fixture_init(&fx, &options);
-        submit(&fx, "job", "etl");
-        fail_series(&fx, "job", 1, 2);
-        CHECK_INT(fx.rec.submitted_count, 1);
-        route(&fx);
-        submit_remediation(&fx, &fx.rec.submitted[0]);
+        job_waiting_on_its_remediation(&fx);
         mark_t before = mark(&fx);
         fail_series(&fx, "job:remediation:1", 1, 2);
         CHECK_STR(path_since(&fx, before, "job:remediation:1"),
