@@ -11,50 +11,11 @@
 #include "core/kind.h"
 #include "random.h"
 #include "random_item.h"
+#include "memory_spill.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A spill store in memory: bytes appended end to end, released ones counted. */
-typedef struct memory_store_s {
-        unsigned char *bytes;
-        size_t size, capacity;
-        size_t live_bytes;
-        bool refuse_appends;
-        bool fail_reads;
-} memory_store_t;
-
-static bl_err_t memory_append(void *opaque, const void *bytes, size_t len, uint64_t *offset, char *errstr,
-                              size_t errstr_size) {
-        memory_store_t *store = opaque;
-        if (store->refuse_appends)
-                return bl_err_set(errstr, errstr_size, BL_ERR_IO, "memory store: refused");
-        if (store->size + len > store->capacity) {
-                store->capacity = (store->size + len) * 2;
-                store->bytes = realloc(store->bytes, store->capacity);
-        }
-        memcpy(store->bytes + store->size, bytes, len);
-        *offset = store->size;
-        store->size += len;
-        store->live_bytes += len;
-        return BL_OK;
-}
-
-static bl_err_t memory_read(void *opaque, uint64_t offset, uint32_t len, void *out, char *errstr,
-                            size_t errstr_size) {
-        memory_store_t *store = opaque;
-        if (store->fail_reads || offset + len > store->size)
-                return bl_err_set(errstr, errstr_size, BL_ERR_IO, "memory store: cannot read");
-        memcpy(out, store->bytes + offset, len);
-        return BL_OK;
-}
-
-static void memory_release(void *opaque, uint64_t offset, uint32_t len) {
-        memory_store_t *store = opaque;
-        (void)offset;
-        store->live_bytes -= len;
-}
 
 static void check_stub_of(const bl_frozen_t *frozen, const bl_item_t *item) {
         CHECK_STR(frozen->task_id, item->task_id);
