@@ -452,6 +452,15 @@ void bl_backlog_spill_stats(const bl_backlog_t *backlog, bl_backlog_spill_stats_
         *out = backlog->spill_stats;
 }
 
+void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(uint64_t *offset, uint32_t len, void *opaque),
+                               void *opaque) {
+        for (size_t i = 0; i < backlog->slot_count; i++)
+                if (backlog->slots[i].entry && entry_is_frozen(backlog->slots[i].entry)) {
+                        bl_frozen_t *frozen = entry_frozen(backlog->slots[i].entry);
+                        fn(&frozen->spill_offset, frozen->spill_len, opaque);
+                }
+}
+
 /* ---- READY tasks ------------------------------------------------------------ */
 
 /* The scheduler holds exactly the READY tasks that are not placeholders. */

@@ -445,4 +445,13 @@ typedef struct bl_backlog_spill_stats_s {
 
 void bl_backlog_spill_stats(const bl_backlog_t *backlog, bl_backlog_spill_stats_t *out);
 
+/**
+ * Calls @p fn with where each frozen task's bytes are in the spill store:
+ * *@p offset may be rewritten (a compaction moved them), @p len may not.
+ * The pointers stay good until the backlog next freezes or thaws, so a
+ * compaction may gather them in one walk and write them after its copy.
+ */
+void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(uint64_t *offset, uint32_t len, void *opaque),
+                               void *opaque);
+
 #endif

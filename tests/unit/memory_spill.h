@@ -20,6 +20,7 @@ typedef struct memory_store_s {
         size_t live_bytes;
         bool refuse_appends;
         bool fail_reads;
+        const unsigned char *old_bytes; /* a compaction's source, while it copies */
 } memory_store_t;
 
 static bl_err_t memory_append(void *opaque, const void *bytes, size_t len, uint64_t *offset, char *errstr,
