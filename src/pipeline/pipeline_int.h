@@ -57,6 +57,7 @@
 #include "pipeline/ingest.h"
 #include "pipeline/isolate.h"
 #include "pipeline/run.h"
+#include "pipeline/spill_glue.h"
 
 /** One assigned input partition (tasks.events, tasks.results, tasks.control or backlog.deps). */
 typedef struct bl_input_partition_s {
@@ -157,6 +158,7 @@ typedef struct bl_pipeline_s {
         bl_dlq_t *dlq;
         bl_ingest_t *ingest;
         bl_backlog_t *backlog;
+        bl_spill_glue_t *spill; /* the tasks at rest; NULL with backlog.spill_enabled false */
         struct bl_policy_s *policy; /* NULL: FIFO (steer.c) */
         int64_t policy_checked_ms;
         bool lag_watched[BL_OBSERVE_DOMAINS];

@@ -6,7 +6,10 @@
  * and back; the store does the rest (its file, buffer, counts). A refused
  * append comes back to the backlog as an error, which keeps the task whole;
  * a failed read comes back as one too, which the backlog treats as the loss
- * of the task. Pipeline thread only, as the backlog that calls it.
+ * of the task. Compaction gathers where the backlog's frozen tasks are in
+ * one walk (bl_backlog_foreach_frozen), then walks that array twice as the
+ * store asks (copy, new offsets). Pipeline thread only, as the backlog that
+ * calls it.
  */
 #include "pipeline/spill_glue.h"
 
@@ -65,6 +68,72 @@ void bl_spill_glue_destroy(bl_spill_glue_t *glue) {
 
 const bl_spill_ops_t *bl_spill_glue_ops(const bl_spill_glue_t *glue) {
         return glue ? &glue->ops : NULL;
+}
+
+/* Where one frozen task's bytes are: the backlog's field and their size. */
+typedef struct frozen_place_s {
+        uint64_t *offset;
+        uint32_t len;
+} frozen_place_t;
+
+typedef struct frozen_places_s {
+        frozen_place_t *places;
+        size_t count;
+        size_t capacity;
+        size_t at; /* the walk's position */
+        bool out_of_memory;
+} frozen_places_t;
+
+static void gather_place(uint64_t *offset, uint32_t len, void *opaque) {
+        frozen_places_t *gathered = opaque;
+        if (gathered->count == gathered->capacity && !gathered->out_of_memory) {
+                size_t capacity = gathered->capacity ? gathered->capacity * 2 : 4096;
+                frozen_place_t *grown = realloc(gathered->places, capacity * sizeof(*grown));
+                if (!grown)
+                        gathered->out_of_memory = true;
+                else {
+                        gathered->places = grown;
+                        gathered->capacity = capacity;
+                }
+        }
+        if (!gathered->out_of_memory)
+                gathered->places[gathered->count++] = (frozen_place_t){offset, len};
+}
+
+static void places_start(void *opaque) {
+        ((frozen_places_t *)opaque)->at = 0;
+}
+
+static bool places_next(void *opaque, uint64_t **offset, uint32_t *len) {
+        frozen_places_t *gathered = opaque;
+        if (gathered->at == gathered->count)
+                return false;
+        *offset = gathered->places[gathered->at].offset;
+        *len = gathered->places[gathered->at].len;
+        gathered->at++;
+        return true;
+}
+
+bool bl_spill_glue_compact_if_due(bl_spill_glue_t *glue, bl_backlog_t *backlog, uint64_t min_file_bytes) {
+        if (!glue || !bl_spill_wants_compaction(glue->store, min_file_bytes))
+                return false;
+        frozen_places_t gathered = {0};
+        bl_backlog_foreach_frozen(backlog, gather_place, &gathered);
+        char errstr[512] = "out of memory gathering the frozen tasks";
+        bl_spill_stats_t before;
+        bl_spill_stats(glue->store, &before);
+        bl_spill_walk_t walk = {.opaque = &gathered, .start = places_start, .next = places_next};
+        bl_err_t err = gathered.out_of_memory ? BL_ERR_NOMEM : bl_spill_compact(glue->store, &walk, errstr,
+                                                                                sizeof(errstr));
+        free(gathered.places);
+        if (err != BL_OK) {
+                bl_log_warn("spill", "compaction failed, the file stays at %llu bytes: %s",
+                            (unsigned long long)before.file_bytes, errstr);
+                return false;
+        }
+        bl_log_info("spill", "compacted: %llu live bytes of %zu tasks kept, %llu dead bytes dropped",
+                    (unsigned long long)before.live_bytes, gathered.count, (unsigned long long)before.dead_bytes);
+        return true;
 }
 
 void bl_spill_glue_stats(const bl_spill_glue_t *glue, bl_spill_stats_t *out) {

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "base/err.h"
+#include "core/backlog.h"
 #include "core/frozen.h"
 #include "ops/config.h"
 #include "store/spill.h"
@@ -29,6 +30,17 @@ void bl_spill_glue_destroy(bl_spill_glue_t *glue);
 
 /** What bl_backlog_options_t.spill takes, valid for the glue's life; NULL for a NULL glue. */
 const bl_spill_ops_t *bl_spill_glue_ops(const bl_spill_glue_t *glue);
+
+/**
+ * Between batches, after bl_backlog_freeze_at_rest: when the store's dead
+ * bytes pass its live ones in a file of at least @p min_file_bytes
+ * (BL_SPILL_COMPACT_MIN_BYTES in a deployment), copies @p backlog's frozen
+ * tasks' bytes to a new file and moves their stubs to it. It gathers the
+ * stubs' places first (16 bytes a frozen task, freed at the end). A failed
+ * compaction changes nothing and is logged: the file stays as large until
+ * the next try. Nothing for a NULL glue. Returns whether it compacted.
+ */
+bool bl_spill_glue_compact_if_due(bl_spill_glue_t *glue, bl_backlog_t *backlog, uint64_t min_file_bytes);
 
 /** The store's figures for metrics; all 0 for a NULL glue. */
 void bl_spill_glue_stats(const bl_spill_glue_t *glue, bl_spill_stats_t *out);
