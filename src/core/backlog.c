@@ -1815,7 +1815,7 @@ static void view_of(const bl_frozen_t *frozen, bl_item_t *view) {
                 .not_before_ms = BL_NO_TIME,
                 .data_ready_at_ms = BL_NO_TIME,
                 .state_since_ms = frozen->state_since_ms,
-                .ready_since_ms = frozen->ready_since_ms,
+                .ready_since_ms = BL_NO_TIME, /* as bl_frozen_may_freeze requires */
                 .lease_expires_at_ms = BL_NO_TIME,
                 .retry_at_ms = BL_NO_TIME,
                 .terminal_at_ms = BL_NO_TIME,

@@ -413,8 +413,9 @@ int64_t bl_backlog_forgotten_through(const bl_backlog_t *backlog);
 /**
  * Calls @p fn for every item, in no particular order; it must not change the
  * backlog. A frozen task is handed as a view of its stub, thawing nothing:
- * its task_id, kind, partition, state, state_since_ms, ready_since_ms,
- * timer_due_ms, approval_required, approved and overdue are the task's;
+ * its task_id, kind, partition, state, state_since_ms, ready_since_ms
+ * (always BL_NO_TIME), timer_due_ms, approval_required, approved and overdue
+ * are the task's;
  * every other field is unset (no payload, no event ids, no cold part, the
  * other times BL_NO_TIME, seq and attempts 0). The per-second walks read
  * no more than that; bl_backlog_find gives the whole task.

@@ -22,7 +22,7 @@
 
 bool bl_frozen_may_freeze(const bl_item_t *item) {
         return item->state != BL_STATE_READY && !item->placeholder && item->sched_slot == BL_ITEM_NO_SLOT &&
-               !(item->approval_required && !item->approved);
+               !(item->approval_required && !item->approved) && item->ready_since_ms == BL_NO_TIME;
 }
 
 static bl_frozen_t *stub_of(const bl_item_t *item) {
@@ -33,7 +33,6 @@ static bl_frozen_t *stub_of(const bl_item_t *item) {
         *frozen = (bl_frozen_t){
                 .kind = bl_kind_hold(item->kind),
                 .state_since_ms = item->state_since_ms,
-                .ready_since_ms = item->ready_since_ms,
                 .timer_due_ms = item->timer_due_ms,
                 .timer_slot = item->timer_slot,
                 .partition = item->partition,

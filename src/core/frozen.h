@@ -5,8 +5,9 @@
  *
  * The stub keeps what the backlog's index, its timer heap and the
  * per-second walks (the census by state and domain, state_since,
- * ready_since, approval) read without the task: task_id, kind, partition,
- * state, three times, two approval flags, the timer slot; and where the
+ * approval) read without the task: task_id, kind, partition, state,
+ * state_since and the timer's due time, two approval flags, the timer slot;
+ * and where the
  * task's encoding (core/item_codec.h) is. Everything else (payload, event
  * ids, the cold part, the other times, scores, seq, attempts) is read back
  * by bl_frozen_thaw when anything touches the task.
@@ -38,11 +39,13 @@ typedef struct bl_spill_ops_s {
         void (*release)(void *opaque, uint64_t offset, uint32_t len);
 } bl_spill_ops_t;
 
-/** A frozen task: 56 bytes and its task_id (one allocation). */
+/**
+ * A frozen task: 48 bytes and its task_id (one allocation). Its
+ * ready_since_ms is BL_NO_TIME (bl_frozen_may_freeze), so not kept.
+ */
 typedef struct bl_frozen_s {
         const bl_kind_t *kind; /* a reference of its own, as the item held */
         int64_t state_since_ms;
-        int64_t ready_since_ms;
         int64_t timer_due_ms;
         uint64_t spill_offset;
         uint32_t spill_len;
@@ -58,7 +61,9 @@ typedef struct bl_frozen_s {
 /**
  * Whether the backlog may freeze @p item: at rest (not READY, which the
  * scheduler scores; not a placeholder, which dependents fill in; not waiting
- * for an approval) and not in the scheduler's heap.
+ * for an approval), not in the scheduler's heap, and without a
+ * ready_since_ms (which only a READY task has, unless a snapshot says
+ * otherwise).
  */
 bool bl_frozen_may_freeze(const bl_item_t *item);
 
