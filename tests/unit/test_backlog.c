@@ -18,8 +18,12 @@
 #include "memory_spill.h"
 #include "core/wait.h"
 #include "core/backlog.h"
+#include "base/log.h"
 
 #include <inttypes.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2877,6 +2881,37 @@ static void test_a_refused_freeze_keeps_tasks_whole(void) {
         free(store.bytes);
 }
 
+/* A frozen task whose bytes cannot be read back stops the instance, saying which task and why. */
+static void test_a_lost_frozen_task_stops_the_instance(void) {
+        FILE *log = tmpfile();
+        fflush(stderr);
+        pid_t child = fork();
+        if (child == 0) {
+                memory_store_t store = {0};
+                bl_spill_ops_t spill = memory_spill_ops(&store);
+                bl_backlog_options_t options = default_options();
+                options.spill = &spill;
+                fixture_t fx;
+                fixture_init(&fx, &options);
+                submit(&fx, "lost", "d");
+                dispatch(&fx, "d", 1);
+                bl_backlog_freeze_at_rest(fx.backlog);
+                store.fail_reads = true;
+                bl_log_set_output(log);
+                find(&fx, "lost"); /* does not return */
+                _exit(0);
+        }
+        int status = 0;
+        CHECK(child > 0 && waitpid(child, &status, 0) == child);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+        char line[512] = "";
+        rewind(log);
+        CHECK(fgets(line, sizeof(line), log) != NULL);
+        CHECK_CONTAINS(line, "a frozen task could not be read back from the spill store, stopping");
+        CHECK_CONTAINS(line, "thawing task lost: memory store: cannot read");
+        fclose(log);
+}
+
 static void test_drop_partition(void) {
         fixture_t fx;
         fixture_init(&fx, NULL);
@@ -4097,6 +4132,7 @@ int main(void) {
         RUN(test_restore);
         RUN(test_restore_into_frozen_tasks);
         RUN(test_a_refused_freeze_keeps_tasks_whole);
+        RUN(test_a_lost_frozen_task_stops_the_instance);
         RUN(test_drop_partition);
         RUN(test_fifo_dispatch);
         RUN(test_many_timers);
