@@ -1712,6 +1712,15 @@ void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms) {
 size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
         size_t dropped = 0;
         bl_scheduler_remove_partition(backlog->scheduler, partition); /* at once: the loop's removals find none */
+        for (size_t i = 0; i < backlog->touched_count;) { /* at once too: one pass, not one per task dropped */
+                bl_item_t *item = backlog->touched[i];
+                if (item->partition != partition) {
+                        i++;
+                        continue;
+                }
+                item->touched = false;
+                backlog->touched[i] = backlog->touched[--backlog->touched_count];
+        }
         for (size_t i = 0; i < backlog->slot_count;) {
                 entry_t *entry = backlog->slots[i].entry;
                 int32_t of = !entry ? -1

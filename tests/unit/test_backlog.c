@@ -2881,6 +2881,35 @@ static void test_a_refused_freeze_keeps_tasks_whole(void) {
         free(store.bytes);
 }
 
+/* Dropping a partition (a revoke, an aborted batch) takes its tasks changed since the last freeze off the list
+ * to freeze, in one pass: the next freeze meets only the other partitions' tasks. */
+static void test_drop_partition_before_the_freeze(void) {
+        memory_store_t store = {0};
+        bl_spill_ops_t spill = memory_spill_ops(&store);
+        bl_backlog_options_t options = default_options();
+        options.spill = &spill;
+        fixture_t fx;
+        fixture_init(&fx, &options);
+        char task_id[32];
+        for (int i = 0; i < 3000; i++) {
+                fx.partition = i % 3;
+                snprintf(task_id, sizeof(task_id), "t%d", i);
+                submit(&fx, task_id, "d");
+        }
+        CHECK_INT(dispatch(&fx, "d", 3000), 3000);
+        CHECK_INT(bl_backlog_drop_partition(fx.backlog, 1), 1000);
+        CHECK_INT(bl_backlog_freeze_at_rest(fx.backlog), 2000);
+        CHECK_INT(bl_backlog_drop_partition(fx.backlog, 0), 1000); /* frozen ones: no thaw */
+        bl_backlog_spill_stats_t stats;
+        bl_backlog_spill_stats(fx.backlog, &stats);
+        CHECK_INT(stats.frozen, 1000);
+        CHECK_INT(stats.thaws_total, 0);
+        CHECK_INT(bl_backlog_size(fx.backlog), 1000);
+        CHECK_STATE(&fx, "t2", BL_STATE_DISPATCHED);
+        fixture_done(&fx);
+        free(store.bytes);
+}
+
 /* A frozen task whose bytes cannot be read back stops the instance, saying which task and why. */
 static void test_a_lost_frozen_task_stops_the_instance(void) {
         FILE *log = tmpfile();
@@ -4133,6 +4162,7 @@ int main(void) {
         RUN(test_restore_into_frozen_tasks);
         RUN(test_a_refused_freeze_keeps_tasks_whole);
         RUN(test_a_lost_frozen_task_stops_the_instance);
+        RUN(test_drop_partition_before_the_freeze);
         RUN(test_drop_partition);
         RUN(test_fifo_dispatch);
         RUN(test_many_timers);
