@@ -9,6 +9,12 @@
  * by reschedule() after every change), and the scheduler (core/scheduler.c)
  * of the READY items.
  *
+ * With a spill store (options.spill), a task at rest is held frozen: its
+ * index and timer heap entries point at a small stub (core/frozen.h), the
+ * task itself lies encoded in the store, and whatever reaches it by task_id
+ * or by its timer thaws it back in place first (see "frozen tasks" below).
+ * Past the lookups, every function here sees whole items only.
+ *
  * Every change goes through record_change(): it checks the static table
  * (core/item.c), bumps the item's seq, stamps state_since, reschedules its
  * timer, keeps the READY lists right, and hands the transition with the new
