@@ -114,6 +114,8 @@ typedef struct bl_observe_s {
         bl_metric_series_t *input_paused, *decision_seconds, *commit_seconds, *committed, *aborted;
         bl_metric_series_t *memory_bytes; /* set by input backpressure (run.c), on every loop turn */
         bl_metric_series_t *restore_seconds, *restore_items;
+        bl_metric_series_t *frozen_tasks, *spill_file_bytes, *freeze_failures; /* after each batch's freeze */
+        uint64_t freeze_failures_counted;
         bl_metric_series_t *given_up[3]; /* by the culprit's kind: record, timer, dispatch */
         bl_metric_series_t *held_back, *producer_renewals;
         bl_metric_series_t *last_commit_age, *stalled, *aborts_in_row;

@@ -546,6 +546,15 @@ static void write_snapshots_then_freeze(void *opaque) {
                 return;
         bl_backlog_freeze_at_rest(p->backlog);
         bl_spill_glue_compact_if_due(p->spill, p->backlog, BL_SPILL_COMPACT_MIN_BYTES);
+        bl_backlog_spill_stats_t frozen;
+        bl_spill_stats_t store;
+        bl_backlog_spill_stats(p->backlog, &frozen);
+        bl_spill_glue_stats(p->spill, &store);
+        bl_metric_set(p->observe.frozen_tasks, (double)frozen.frozen);
+        bl_metric_set(p->observe.spill_file_bytes, (double)store.file_bytes);
+        bl_metric_inc(p->observe.freeze_failures,
+                      (double)(frozen.freeze_failures_total - p->observe.freeze_failures_counted));
+        p->observe.freeze_failures_counted = frozen.freeze_failures_total;
 }
 
 static bool open_backlog(bl_pipeline_t *p) {
