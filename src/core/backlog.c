@@ -1684,6 +1684,7 @@ void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
         item->timer_due_ms = BL_NO_TIME;
         item->sched_slot = BL_ITEM_NO_SLOT;
         item->held_bytes = 0;
+        item->touched = false; /* whatever a copy of an item said: this backlog's list has not got it */
         item->overdue = false; /* the timers find it again */
         if (!index_add(backlog, item)) {
                 bl_item_destroy(item);

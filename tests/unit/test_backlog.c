@@ -2910,6 +2910,37 @@ static void test_drop_partition_before_the_freeze(void) {
         free(store.bytes);
 }
 
+/*
+ * Regression: restore took an item's touched mark as it came, so a copy of a task touched in another
+ * backlog made restore read before the start of an empty list to freeze (a crash), or a READY one was
+ * never frozen once it came to rest.
+ */
+static void test_restore_ignores_a_copied_touched_mark(void) {
+        memory_store_t store = {0};
+        bl_spill_ops_t spill = memory_spill_ops(&store);
+        bl_backlog_options_t options = default_options();
+        options.spill = &spill;
+        fixture_t fx;
+        fixture_init(&fx, &options);
+        bl_item_t *resting = bl_item_new_of_kind("resting", 0, "t", "d", NULL, "standard");
+        bl_item_t *ready = bl_item_new_of_kind("ready", 0, "t", "d", NULL, "standard");
+        resting->state = BL_STATE_DISPATCHED;
+        resting->lease_expires_at_ms = fx.now + 1000;
+        ready->state = BL_STATE_READY;
+        ready->ready_since_ms = ready->state_since_ms = fx.now;
+        resting->touched = ready->touched = true;
+        bl_backlog_restore(fx.backlog, resting);
+        bl_backlog_restore(fx.backlog, ready);
+        bl_backlog_restore_finish(fx.backlog, fx.now);
+        bl_backlog_spill_stats_t stats;
+        bl_backlog_spill_stats(fx.backlog, &stats);
+        CHECK_INT(stats.frozen, 1);
+        CHECK_INT(dispatch(&fx, "d", 1), 1);
+        CHECK_INT(bl_backlog_freeze_at_rest(fx.backlog), 1); /* the READY one, now DISPATCHED, comes to rest */
+        fixture_done(&fx);
+        free(store.bytes);
+}
+
 /* A frozen task whose bytes cannot be read back stops the instance, saying which task and why. */
 static void test_a_lost_frozen_task_stops_the_instance(void) {
         FILE *log = tmpfile();
@@ -4163,6 +4194,7 @@ int main(void) {
         RUN(test_a_refused_freeze_keeps_tasks_whole);
         RUN(test_a_lost_frozen_task_stops_the_instance);
         RUN(test_drop_partition_before_the_freeze);
+        RUN(test_restore_ignores_a_copied_touched_mark);
         RUN(test_drop_partition);
         RUN(test_fifo_dispatch);
         RUN(test_many_timers);
