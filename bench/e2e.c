@@ -53,7 +53,9 @@
  * one JSON line. With --latency S, a last phase measures decision latency: `backlogd run` as a child over
  * topics of its own, an open-loop producer at half of backlogd's median steady events/s (or
  * --latency-rate) for S seconds, each event stamped with its due time, and a read_committed consumer of
- * every dispatch topic noting when each event's dispatch arrives: p50, p90, p99, p99.9 and max.
+ * every dispatch topic noting when each event's dispatch arrives: p50, p90, p99, p99.9 and max; and
+ * backlogd's part, read from the child's /metrics at the end (an HTTP port of its own): its batches' age
+ * from the first record to the commit's end and its commit times, p50 and p99 as bucket bounds.
  * Performance is measured, not asserted:
  * the bench fails only on wrong data. Topics are deleted at the end unless
  * --keep, also after a failure or ^C. The main thread drives everything and
@@ -64,11 +66,15 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -301,12 +307,13 @@ static void config_problem(const char *key, const char *reason, bool fatal, void
  */
 /* The environment of a deployment's config, what config_for loads and `backlogd run` as a child is given. */
 typedef struct config_env_s {
-        char settings[6][512];
-        char *envp[6 + 4];
+        char settings[7][512];
+        char *envp[7 + 4];
 } config_env_t;
 
 static void config_env(const options_t *o, const char *prefix, const char *group, config_env_t *env) {
-        static const char *const passed_on[] = {"BACKLOGD_COMMIT_INTERVAL_MS", "BACKLOGD_COMMIT_HOLD_MAX_BYTES"};
+        static const char *const passed_on[] = {"BACKLOGD_COMMIT_INTERVAL_MS", "BACKLOGD_COMMIT_HOLD_MAX_BYTES",
+                                                "BACKLOGD_PRODUCER_LINGER_MS"};
         size_t count = 0, size = sizeof(env->settings[0]);
         snprintf(env->settings[count++], size, "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=%s", o->bootstrap);
         snprintf(env->settings[count++], size, "BACKLOGD_TOPICS_PREFIX=%s", prefix);
@@ -719,7 +726,9 @@ static bool run_baseline(const topic_set_t *input, const topic_set_t *output, co
         snprintf(group, sizeof(group), "%sbaseline", output->prefix);
         snprintf(transactional_id, sizeof(transactional_id), "%sbaseline", output->prefix);
         /* the settings of src/pipeline/run.c: open_consumer and open_producer, through the same kafka/ calls */
-        const char *producer_overrides[] = {"partitioner", "murmur2_random", "linger.ms", "5", NULL};
+        char linger_ms[32];
+        snprintf(linger_ms, sizeof(linger_ms), "%lld", (long long)input->config->producer_linger_ms);
+        const char *producer_overrides[] = {"partitioner", "murmur2_random", "linger.ms", linger_ms, NULL};
         bl_txn_settings_t producer_settings = {.transactional_id = transactional_id,
                                                .client_id = "baseline",
                                                .transaction_timeout_ms = input->config->transaction_timeout_ms,
@@ -1259,7 +1268,99 @@ typedef struct latency_result_s {
         double p50, p90, p99, p999, max;
         size_t over_target;          /* events later than LATENCY_TARGET_MS */
         char slow_seconds[256];      /* the seconds of the loop whose slowest event was over the target */
+        /* backlogd's own histograms, from its /metrics at the end (0 when not read): bucket bounds, seconds */
+        double transactions, age_p50, age_p99, commit_p50, commit_p99;
 } latency_result_t;
+
+/* ---- backlogd's part: its batch ages and commit times, from its /metrics ---------------------------- */
+
+/* A free TCP port on 127.0.0.1 for the child's HTTP endpoint; 0 when none could be had. */
+static int free_port(void) {
+        struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t size = sizeof(address);
+        int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+        if (fd >= 0 && !bind(fd, (struct sockaddr *)&address, sizeof(address)) &&
+            !getsockname(fd, (struct sockaddr *)&address, &size))
+                port = ntohs(address.sin_port);
+        if (fd >= 0)
+                close(fd);
+        return port;
+}
+
+/* GET /metrics from 127.0.0.1:@p port, whole, into a string to free; NULL when it cannot be read. */
+static char *fetch_metrics(int port) {
+        struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                      .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        static const char request[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        size_t used = 0, capacity = 1 << 16;
+        char *text = malloc(capacity);
+        ssize_t got;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (!text || fd < 0 || connect(fd, (struct sockaddr *)&address, sizeof(address)) ||
+            write(fd, request, sizeof(request) - 1) != (ssize_t)(sizeof(request) - 1))
+                goto fail;
+        while ((got = read(fd, text + used, capacity - used - 1)) > 0) {
+                used += (size_t)got;
+                if (used + 1 == capacity) {
+                        char *grown = realloc(text, capacity *= 2);
+                        if (!grown)
+                                goto fail;
+                        text = grown;
+                }
+        }
+        close(fd);
+        text[used] = '\0';
+        return text;
+fail:
+        if (fd >= 0)
+                close(fd);
+        free(text);
+        return NULL;
+}
+
+/*
+ * The bound of the first bucket of histogram @p name in @p text that holds a share @p q of its count (what
+ * histogram_quantile would interpolate within); its count into @p count. 0 when the histogram is not there.
+ */
+static double bucket_quantile(const char *text, const char *name, double q, double *count) {
+        char prefix[128], total_name[128];
+        const char *at;
+        double total = 0;
+        snprintf(total_name, sizeof(total_name), "\n%s_count ", name);
+        if (!(at = strstr(text, total_name)))
+                return 0;
+        total = strtod(at + strlen(total_name), NULL);
+        *count = total;
+        snprintf(prefix, sizeof(prefix), "\n%s_bucket{le=\"", name);
+        for (at = strstr(text, prefix); at; at = strstr(at + 1, prefix)) {
+                char *end;
+                double bound = strtod(at + strlen(prefix), &end);
+                const char *value = strstr(end, "} ");
+                if (value && total > 0 && strtod(value + 2, NULL) >= q * total)
+                        return strncmp(at + strlen(prefix), "+Inf", 4) ? bound : INFINITY;
+        }
+        return 0;
+}
+
+/* A bucket bound as JSON, in @p out: null above the last bucket (+Inf) and when not read (0). */
+static const char *json_bound(double bound, char *out) {
+        if (!isfinite(bound) || bound <= 0)
+                return "null";
+        snprintf(out, 32, "%g", bound);
+        return out;
+}
+
+static void read_backlogd_part(int port, latency_result_t *result) {
+        char *text = port ? fetch_metrics(port) : NULL;
+        double commits = 0;
+        if (!text)
+                return;
+        result->age_p50 = bucket_quantile(text, "backlogd_txn_batch_age_seconds", 0.50, &result->transactions);
+        result->age_p99 = bucket_quantile(text, "backlogd_txn_batch_age_seconds", 0.99, &result->transactions);
+        result->commit_p50 = bucket_quantile(text, "backlogd_txn_commit_seconds", 0.50, &commits);
+        result->commit_p99 = bucket_quantile(text, "backlogd_txn_commit_seconds", 0.99, &commits);
+        free(text);
+}
 
 /*
  * Where in the loop the slow events were: each second of the loop (from its first measured event) whose
@@ -1354,6 +1455,13 @@ static bool run_latency(rd_kafka_t *admin, bl_schemas_t *schemas, const options_
         }
         consumer_started = true;
         config_env(o, set.prefix, set.group, &env);
+        char http_port[64];
+        int port = free_port();
+        for (size_t i = 0; port && env.envp[i]; i++)
+                if (!strcmp(env.envp[i], "BACKLOGD_HTTP_PORT=0")) { /* its /metrics tells its part */
+                        snprintf(http_port, sizeof(http_port), "BACKLOGD_HTTP_PORT=%d", port);
+                        env.envp[i] = http_port;
+                }
         char *argv[] = {(char *)extra.backlogd_path, "run", NULL};
         fflush(stdout);
         fflush(stderr);
@@ -1374,6 +1482,7 @@ static bool run_latency(rd_kafka_t *admin, bl_schemas_t *schemas, const options_
                 goto done;
         latency_wait_seen(&lat, lat.count, LATENCY_DRAIN_S);
         latency_summarise(&lat, result);
+        read_backlogd_part(port, result);
         ok = result->measured > 0 && !lat.errstr[0];
         if (!ok)
                 snprintf(errstr, errstr_size, "%s", lat.errstr[0] ? lat.errstr : "no dispatch was seen");
@@ -1590,6 +1699,7 @@ static void print_series_json(const char *key, const double *values, int runs, b
 
 static void print_json(const options_t *o, const record_mix_t *mix, const series_t *series,
                        const latency_result_t *latency) {
+        char bounds[4][32];
         int b = backlogd_contender();
         printf("{\"bench\":\"e2e\",\"events\":%zu,\"partitions\":%d,\"payload_bytes\":%zu,\"runs\":%d,"
                "\"records_per_event\":[%zu,%zu,%zu],\"value_bytes\":[%zu,%zu,%zu],\"contenders\":{",
@@ -1622,10 +1732,13 @@ static void print_json(const options_t *o, const record_mix_t *mix, const series
         if (latency)
                 printf(",\"latency\":{\"events_per_s\":%.0f,\"seconds\":%.0f,\"measured\":%zu,\"missing\":%zu,"
                        "\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f,\"p999_ms\":%.1f,\"max_ms\":%.1f,"
-                       "\"producer_behind_max_ms\":%.1f,\"over_250_ms\":%zu}",
+                       "\"producer_behind_max_ms\":%.1f,\"over_250_ms\":%zu,\"backlogd_transactions\":%.0f,"
+                       "\"batch_age_p50_s\":%s,\"batch_age_p99_s\":%s,\"commit_p50_s\":%s,\"commit_p99_s\":%s}",
                        latency->rate, latency->seconds, latency->measured, latency->missing, latency->p50,
                        latency->p90, latency->p99, latency->p999, latency->max, latency->behind_ms,
-                       latency->over_target);
+                       latency->over_target, latency->transactions, json_bound(latency->age_p50, bounds[0]),
+                       json_bound(latency->age_p99, bounds[1]), json_bound(latency->commit_p50, bounds[2]),
+                       json_bound(latency->commit_p99, bounds[3]));
         printf("}\n");
 }
 
@@ -1824,6 +1937,12 @@ int main(int argc, char **argv) {
                        latency.max, latency.behind_ms);
                 printf("     %zu events over %.0f ms; the seconds of the loop whose slowest event was (second:ms): %s\n",
                        latency.over_target, LATENCY_TARGET_MS, latency.slow_seconds[0] ? latency.slow_seconds : "none");
+                if (latency.transactions > 0)
+                        printf("     backlogd's part (its /metrics, warm-up included, bucket bounds): %.0f transactions; "
+                               "a batch's first record to its commit's end p50 <= %.3f s, p99 <= %.3f s; "
+                               "the commit p50 <= %.3f s, p99 <= %.3f s\n",
+                               latency.transactions, latency.age_p50, latency.age_p99, latency.commit_p50,
+                               latency.commit_p99);
         }
         print_json(&o, &mix, series, extra.latency_seconds > 0 ? &latency : NULL);
         status = 0;

@@ -205,6 +205,11 @@ const conf_key_t bl_config_keys[] = {
         {"commit.hold_max_bytes", CONF_INT, FIELD(commit_hold_max_bytes), "67108864", 0, 1073741824, NULL, NULL, 0,
          "Most bytes of the next batch's records held in memory while a commit runs; past it the loop waits "
          "for the commit. 0: no overlap, every commit is waited for."},
+        {"producer.linger_ms", CONF_INT, FIELD(producer_linger_ms), "5", 0, 1000, NULL, NULL, 0,
+         "linger.ms of the transactional producer: how long a partition's records wait to fill a produce "
+         "request. Nothing is visible to read_committed readers before the commit, and the commit sends what "
+         "waits at once, so a longer linger costs no latency up to commit.interval_ms; it makes fewer, larger "
+         "requests (less CPU for backlogd and the broker) at the price of a commit that has more left to send."},
 
         {"http.address", CONF_STRING, FIELD(http_address), "\"0.0.0.0\"", 1, 100, NULL, ip_address_rule, 0,
          "Address the HTTP endpoint (the status page /, /metrics, /healthz, /readyz) listens on: a numeric IPv4 "

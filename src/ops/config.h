@@ -78,6 +78,7 @@ typedef struct bl_config_s {
         int64_t ingest_retry_backoff_max_ms;
         int64_t commit_interval_ms;
         int64_t commit_hold_max_bytes;
+        int64_t producer_linger_ms;
 
         char *http_address;         /* numeric IPv4 or IPv6 address of /metrics, /healthz, /readyz */
         int64_t http_port;          /* 0: no HTTP server */

@@ -633,6 +633,10 @@ static const double decision_buckets[] = {0.00001, 0.000025, 0.00005, 0.0001, 0.
 /* A commit is a round trip to the transaction coordinator, and worse under load. */
 static const double commit_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                         0.25,  0.5,    1,     2.5,  5,     10,   30};
+/* A batch gathers for commit.interval_ms (100 ms by default), then commits: longer only when behind. */
+static const double batch_age_buckets[] = {0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10, 30};
+/* Input records per transaction: one, up to what a second of a fast instance brings. */
+static const double batch_records_buckets[] = {1, 10, 100, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000};
 /* A task's wait for dispatch: from a blink to an hour behind a throttled domain. */
 static const double pilot_wait_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,   2.5,
                                             5,    10,    30,   60,  120,  300, 900, 3600};
@@ -700,6 +704,16 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
           "Time to commit one transaction, input offsets included.", NULL, commit_buckets,
           COUNT_OF(commit_buckets)},
          SLOT(txn_commit_seconds)},
+        {{"backlogd_txn_batch_age_seconds", BL_METRIC_HISTOGRAM,
+          "Time from a batch's first input record to the end of its commit: the longest its records waited to be "
+          "visible to read_committed readers. About commit.interval_ms plus the commit's time while the instance "
+          "keeps up; growing when it falls behind.",
+          NULL, batch_age_buckets, COUNT_OF(batch_age_buckets)},
+         SLOT(txn_batch_age_seconds)},
+        {{"backlogd_txn_batch_records", BL_METRIC_HISTOGRAM,
+          "Input offsets one transaction committed (records, and transaction markers of transactional producers).",
+          NULL, batch_records_buckets, COUNT_OF(batch_records_buckets)},
+         SLOT(txn_batch_records)},
         {{"backlogd_restore_seconds", BL_METRIC_GAUGE,
           "Duration of the last restore of assigned partitions from backlog.state.", NULL, NULL, 0},
          SLOT(restore_seconds)},

@@ -147,6 +147,8 @@ typedef struct bl_metrics_backlogd_s {
         bl_metric_t *txn_committed;              /* counter: transactions committed */
         bl_metric_t *txn_aborted;                /* counter: transactions aborted */
         bl_metric_t *txn_commit_seconds;         /* histogram: time to commit one transaction */
+        bl_metric_t *txn_batch_age_seconds;      /* histogram: a batch's first record to its commit's end */
+        bl_metric_t *txn_batch_records;          /* histogram: input offsets one transaction committed */
         bl_metric_t *restore_seconds;            /* gauge: duration of the last restore */
         bl_metric_t *restore_items;              /* counter: tasks read back from backlog.state */
         bl_metric_t *pipeline_last_commit_age_seconds; /* gauge: time since the last commit (or the start) */

@@ -98,6 +98,7 @@ struct bl_batch_s {
         bool gate_closed;
         int64_t started_ms;
         bl_txn_commit_t *committing; /* the batch before, committing on its own thread; NULL: none */
+        int64_t committing_started_ms; /* when that batch opened */
         held_t held;
         reports_t reports;
         topic_handle_t *topics;
@@ -612,6 +613,13 @@ static void commit_failed(bl_batch_t *batch, const bl_txn_result_t *result) {
         abort_batch(batch, fault, false, failure);
 }
 
+/* How long the batch just committed kept its first record from being visible: its part of the latency. */
+static void note_age(bl_batch_t *batch) {
+        batch->stats.last_age_ms = bl_clock_monotonic_ms() - batch->committing_started_ms;
+        if (batch->stats.last_age_ms > batch->stats.age_max_ms)
+                batch->stats.age_max_ms = batch->stats.last_age_ms;
+}
+
 /*
  * The outcome of the commit in flight, once it is over, or at once with @p wait. On success the batch held
  * meanwhile begins its transaction and its records go in.
@@ -631,6 +639,7 @@ static void collect_commit(bl_batch_t *batch, bool wait) {
                 bl_fault_t ignored = BL_FAULT_NONE;
                 char failure[BL_RECORD_DETAIL_MAX];
                 take_refusal(batch, &ignored, failure, sizeof(failure)); /* none, since it committed */
+                note_age(batch);
                 batch->settings.hooks.committed(batch->settings.hooks.opaque, offsets, result.took_ms);
         }
         rd_kafka_topic_partition_list_destroy(offsets);
@@ -655,6 +664,7 @@ static void hand_off(bl_batch_t *batch) {
         if (!commit)
                 return; /* out of memory: the batch stays open, and is handed off at the next turn */
         batch->committing = commit;
+        batch->committing_started_ms = batch->started_ms;
         batch->open = false;
         batch->begun = false;
         bl_isolate_handed_off(batch->settings.isolate);

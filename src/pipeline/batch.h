@@ -88,6 +88,8 @@ typedef struct bl_batch_stats_s {
         uint64_t held_records;    /* records held while the batch before theirs committed */
         uint64_t held_peak_bytes; /* the most held at once: keys and values */
         uint64_t commit_wait_ms;  /* time the pipeline thread waited for a commit */
+        int64_t last_age_ms;      /* the batch last committed: from its first record to its commit's end */
+        int64_t age_max_ms;       /* the longest of those */
 } bl_batch_stats_t;
 
 /** A batch over no producer yet (bl_batch_set_producer). NULL when out of resources. */

@@ -88,6 +88,8 @@ static void make_series(bl_pipeline_t *p) {
         o->freeze_failures = bl_metrics_series(m->spill_freeze_failures);
         o->decision_seconds = bl_metrics_series(m->scheduler_decision_seconds);
         o->commit_seconds = bl_metrics_series(m->txn_commit_seconds);
+        o->batch_age_seconds = bl_metrics_series(m->txn_batch_age_seconds);
+        o->batch_records = bl_metrics_series(m->txn_batch_records);
         o->committed = bl_metrics_series(m->txn_committed);
         o->aborted = bl_metrics_series(m->txn_aborted);
         o->given_up[BL_UNIT_RECORD] = bl_metrics_series(m->pipeline_given_up, "record");

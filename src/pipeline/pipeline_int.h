@@ -112,6 +112,7 @@ typedef struct bl_observe_s {
         bl_metric_series_t *lag[BL_OBSERVE_DOMAINS];
         bl_metric_series_t *throttled[BL_OBSERVE_DOMAINS];
         bl_metric_series_t *input_paused, *decision_seconds, *commit_seconds, *committed, *aborted;
+        bl_metric_series_t *batch_age_seconds, *batch_records;
         bl_metric_series_t *memory_bytes; /* set by input backpressure (run.c), on every loop turn */
         bl_metric_series_t *restore_seconds, *restore_items;
         bl_metric_series_t *frozen_tasks, *spill_file_bytes, *freeze_failures; /* after each batch's freeze */

@@ -130,7 +130,9 @@ static void culprit_given_up(bl_pipeline_t *p) {
 
 static void on_committed(void *opaque, const rd_kafka_topic_partition_list_t *offsets, int64_t took_ms) {
         bl_pipeline_t *p = opaque;
+        int64_t inputs = 0;
         bl_metric_observe(p->observe.commit_seconds, (double)took_ms / 1000.0);
+        bl_metric_observe(p->observe.batch_age_seconds, (double)bl_batch_stats(p->batch)->last_age_ms / 1000.0);
         bl_metric_inc(p->observe.committed, 1);
         bl_observe_committed(p);
         bl_credit_transaction_committed(p->credit);
@@ -145,10 +147,13 @@ static void on_committed(void *opaque, const rd_kafka_topic_partition_list_t *of
                 bl_input_partition_t *entry =
                         bl_inputs_find(p, offsets->elems[i].topic, offsets->elems[i].partition);
                 if (entry) {
+                        if (entry->committed_offset >= 0 && offsets->elems[i].offset > entry->committed_offset)
+                                inputs += offsets->elems[i].offset - entry->committed_offset;
                         entry->committed_offset = offsets->elems[i].offset;
                         entry->backoff_ms = 0; /* it moved: a later pause starts from the first back-off */
                 }
         }
+        bl_metric_observe(p->observe.batch_records, (double)inputs);
 }
 
 

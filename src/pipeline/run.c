@@ -129,13 +129,13 @@ static void log_stats(bl_pipeline_t *p, const char *what) {
                     " transitions=%" PRIu64 " dispatched=%" PRIu64 " notices=%" PRIu64 " duplicates=%" PRIu64
                     " stale=%" PRIu64 " illegal=%" PRIu64 " items=%zu transactions=%" PRIu64 " aborts=%" PRIu64
                     " restored=%" PRIu64 " held=%" PRIu64 " held_peak_bytes=%" PRIu64 " commit_ms=%" PRIu64
-                    " commit_wait_ms=%" PRIu64 " given_up=%" PRIu64 " producer_renewals=%" PRIu64
+                    " commit_wait_ms=%" PRIu64 " batch_age_max_ms=%" PRId64 " given_up=%" PRIu64 " producer_renewals=%" PRIu64
                     " partitions=%zu paused=%zu%s",
                     what, stats->consumed, stats->handed_on, stats->dead_lettered, stats->retries, p->stats.transitions,
                     p->stats.dispatched, p->stats.notices, p->stats.duplicates, p->stats.stale_results,
                     p->stats.illegal, bl_backlog_size(p->backlog), p->stats.transactions, p->stats.aborts,
                     p->stats.restored_items, batch->held_records, batch->held_peak_bytes, p->stats.commit_ms,
-                    batch->commit_wait_ms, p->stats.given_up, p->stats.producer_restarts, p->partition_count, paused,
+                    batch->commit_wait_ms, batch->age_max_ms, p->stats.given_up, p->stats.producer_restarts, p->partition_count, paused,
                     by_reason);
         p->last_stats_ms = bl_clock_monotonic_ms();
 }
@@ -391,7 +391,9 @@ static bool open_contracts(bl_pipeline_t *p, volatile sig_atomic_t *stop) {
 static bool open_producer(bl_pipeline_t *p, bool *retriable, char *errstr, size_t errstr_size) {
         char transactional_id[512];
         snprintf(transactional_id, sizeof(transactional_id), "%s-%s", p->config->group_id, p->instance);
-        const char *overrides[] = {"partitioner", "murmur2_random", "linger.ms", "5", NULL};
+        char linger_ms[32];
+        snprintf(linger_ms, sizeof(linger_ms), "%lld", (long long)p->config->producer_linger_ms);
+        const char *overrides[] = {"partitioner", "murmur2_random", "linger.ms", linger_ms, NULL};
         bl_txn_settings_t settings = {.transactional_id = transactional_id,
                                       .client_id = p->instance,
                                       .transaction_timeout_ms = p->config->transaction_timeout_ms,
@@ -721,7 +723,8 @@ int bl_pipeline_run_with(const bl_config_t *config, const bl_pipeline_options_t 
                                                (double)bl_batch_stats(p.batch)->commit_wait_ms / 1000.0,
                                                bl_batch_stats(p.batch)->held_peak_bytes,
                                                p.stats.producer_restarts,
-                                               p.stats.given_up};
+                                               p.stats.given_up,
+                                               (double)bl_batch_stats(p.batch)->age_max_ms / 1000.0};
 done:
         pipeline_close(&p);
         return status;

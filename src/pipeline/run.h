@@ -32,6 +32,7 @@ typedef struct bl_pipeline_report_s {
         uint64_t held_peak_bytes;   /* the most held at once for the next transaction (keys and values) */
         uint64_t producer_renewals; /* transactional producers made anew after a fatal state (fenced, ...) */
         uint64_t given_up;          /* culprits of failed batches given up (processing.failed) */
+        double batch_age_max_seconds; /* the longest from a batch's first record to its commit's end */
 } bl_pipeline_report_t;
 
 /**

@@ -19,6 +19,10 @@
  * as a fencing after a broker stall does, which a real broker produces only
  * by timing): the run makes a new producer, restores and goes on committing,
  * and exits 0; nothing submitted is missing from backlog.state.
+ *
+ * The third runs with producer.linger_ms set: the producer lingers that long,
+ * and the run reports how long its batches kept their first record waiting
+ * (at least commit.interval_ms, and not the whole run).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -56,7 +60,7 @@ static void print_problem(const char *key, const char *reason, bool fatal, void 
         fprintf(stderr, "config %s: %s: %s\n", fatal ? "error" : "warning", key, reason);
 }
 
-static bl_config_t *mock_config(bl_mock_t *mock) {
+static bl_config_t *mock_config_with(bl_mock_t *mock, const char *extra) {
         char bootstrap[256], schemas[1024];
         const char *source_schemas = getenv("BACKLOGD_SCHEMAS_DIR");
         snprintf(bootstrap, sizeof(bootstrap), "BACKLOGD_KAFKA_BOOTSTRAP_SERVERS=%s", bl_mock_bootstraps(mock));
@@ -69,8 +73,13 @@ static bl_config_t *mock_config(bl_mock_t *mock) {
                         "BACKLOGD_GROUP_ID=overlap-test",
                         "BACKLOGD_INSTANCE_ID=overlap-test",
                         "BACKLOGD_HTTP_PORT=0",
+                        (char *)extra,
                         NULL};
         return bl_config_load(NULL, envp, print_problem, NULL);
+}
+
+static bl_config_t *mock_config(bl_mock_t *mock) {
+        return mock_config_with(mock, NULL);
 }
 
 /* ---- backlog.state read back: the distinct task_ids it holds -------------------------- */
@@ -253,8 +262,55 @@ done:
         bl_mock_destroy(mock);
 }
 
+/* The linger.ms the pipeline's producer was made with. */
+static void note_linger(rd_kafka_t *producer, void *opaque) {
+        char *linger = opaque;
+        size_t size = 32;
+        if (rd_kafka_conf_get(rd_kafka_conf(producer), "linger.ms", linger, &size) != RD_KAFKA_CONF_OK)
+                snprintf(linger, 32, "unknown");
+}
+
+static void test_the_producer_lingers_as_configured_and_batch_ages_are_reported(void) {
+        char errstr[512], linger[32] = "";
+        bl_mock_t *mock = bl_mock_new(1, errstr, sizeof(errstr));
+        bl_config_t *config = mock ? mock_config_with(mock, "BACKLOGD_PRODUCER_LINGER_MS=40") : NULL;
+        pipeline_thread_t pipeline = {.config = config};
+        pthread_t thread;
+        CHECK(mock && config);
+        if (!mock || !config || bl_mock_create_topics(mock, config, errstr, sizeof(errstr))) {
+                fprintf(stderr, "set-up: %s\n", errstr);
+                goto done;
+        }
+        bl_log_set_level(BL_LOG_WARN);
+        pipeline.options.skip_topic_check = true;
+        pipeline.options.report = &pipeline.report;
+        pipeline.options.producer_ready = note_linger;
+        pipeline.options.producer_ready_opaque = linger;
+        CHECK(pthread_create(&thread, NULL, run_pipeline, &pipeline) == 0);
+        bl_traffic_t *traffic = bl_traffic_start(config, 13, 1500, 3000, errstr, sizeof(errstr));
+        CHECK(traffic != NULL);
+        sleep(5); /* joined, and committing */
+        bl_traffic_stop(traffic);
+        sleep(1);
+        pipeline.stop = 1;
+        pthread_join(thread, NULL);
+        bl_traffic_destroy(traffic);
+        fprintf(stderr, "linger: %s ms, %llu committed, batches at most %.3f s old\n", linger,
+                (unsigned long long)pipeline.report.transactions, pipeline.report.batch_age_max_seconds);
+        CHECK_INT(pipeline.status, 0);
+        CHECK_STR(linger, "40");
+        CHECK(pipeline.report.transactions >= 2);
+        CHECK(pipeline.report.batch_age_max_seconds >= (double)config->commit_interval_ms / 1000.0);
+        CHECK(pipeline.report.batch_age_max_seconds < 5.0); /* not the age of the run */
+done:
+        bl_log_set_level(BL_LOG_INFO);
+        bl_config_destroy(config);
+        bl_mock_destroy(mock);
+}
+
 int main(void) {
         RUN(test_a_failed_commit_drops_the_held_batch_and_the_run_goes_on);
         RUN(test_a_fatal_producer_is_made_anew_and_the_run_goes_on);
+        RUN(test_the_producer_lingers_as_configured_and_batch_ages_are_reported);
         return check_exit_status();
 }
