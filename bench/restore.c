@@ -38,6 +38,10 @@
  * R runs each: items/s, the thread's CPU per item, the heap per item and
  * the time to drop the 6 partitions afterwards.
  *
+ * Each run restores twice after its baseline: into whole items, then into
+ * frozen stubs over a spill file in $TMPDIR (core/frozen.h, store/spill.h:
+ * what `backlogd run` does with backlog.spill_enabled), a "spill" line each.
+ *
  * Performance is measured, not asserted: nothing here fails on a slow
  * figure, only on wrong data (a count that is not N, a record that does not
  * decode). The topic is deleted at the end unless --keep, also after a
@@ -58,6 +62,8 @@
 #include "contract/records.h"
 #include "contract/source.h"
 #include "core/backlog.h"
+#include "core/frozen.h"
+#include "store/spill.h"
 #include "kafka/client.h"
 #include "kafka/reader.h"
 #include "ops/config.h"
@@ -822,8 +828,26 @@ typedef struct restore_run_s {
         double thread_cpu_seconds; /* the restoring thread's alone */
 } restore_run_t;
 
-/* A fresh backlog with the config's settings and a sink that drops everything (restore emits nothing). */
-static bl_backlog_t *backlog_new(const bl_config_t *config) {
+/* bl_spill_ops_t over a bl_spill_t, as src/pipeline/spill_glue.c fills it. */
+static bl_err_t spill_append(void *opaque, const void *bytes, size_t len, uint64_t *offset, char *errstr,
+                             size_t errstr_size) {
+        bl_spill_ref_t ref;
+        bl_err_t err = bl_spill_append(opaque, bytes, len, &ref, errstr, errstr_size);
+        *offset = ref.offset;
+        return err;
+}
+static bl_err_t spill_read(void *opaque, uint64_t offset, uint32_t len, void *out, char *errstr, size_t errstr_size) {
+        return bl_spill_read(opaque, (bl_spill_ref_t){offset, len}, out, errstr, errstr_size);
+}
+static void spill_release(void *opaque, uint64_t offset, uint32_t len) {
+        bl_spill_release(opaque, (bl_spill_ref_t){offset, len});
+}
+
+/*
+ * A fresh backlog with the config's settings and a sink that drops everything (restore emits nothing);
+ * with @p spill, its tasks at rest frozen into that store.
+ */
+static bl_backlog_t *backlog_new(const bl_config_t *config, const bl_spill_ops_t *spill) {
         static const bl_backlog_sink_t sink = {sink_changed, sink_dispatched, sink_notice, sink_dead_letter,
                                                sink_purged, NULL};
         bl_backlog_options_t options = {
@@ -834,18 +858,24 @@ static bl_backlog_t *backlog_new(const bl_config_t *config) {
                 .retention_ms = config->backlog_retention_ms,
                 .dedup_window = (size_t)config->backlog_dedup_window,
                 .seed = 1,
+                .spill = spill,
         };
         return bl_backlog_new(&options, &sink);
 }
 
 static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const char *topic, int32_t partitions,
-                        size_t expected, restore_run_t *run, char *errstr, size_t errstr_size) {
+                        size_t expected, bool frozen, restore_run_t *run, char *errstr, size_t errstr_size) {
         restore_ctx_t ctx = {schemas, NULL, 0, 0, 0, ""};
+        bl_spill_t *store = NULL;
+        bl_spill_ops_t spill = {NULL, spill_append, spill_read, spill_release};
         bl_reader_t *reader = bl_reader_new(config, errstr, errstr_size);
         bool ok = false;
         if (!reader)
                 return false;
-        if (!(ctx.backlog = backlog_new(config))) {
+        if (frozen && bl_spill_new(NULL, &store, errstr, errstr_size) != BL_OK)
+                goto done;
+        spill.opaque = store;
+        if (!(ctx.backlog = backlog_new(config, frozen ? &spill : NULL))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto done;
         }
@@ -883,6 +913,7 @@ static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const 
         }
 done:
         bl_backlog_destroy(ctx.backlog);
+        bl_spill_destroy(store);
         bl_reader_destroy(reader);
         return ok;
 }
@@ -935,7 +966,7 @@ typedef struct offline_run_s {
 /* Decodes every record (@p generic: avro-c's way) and restores it into a fresh backlog; false on a bad record. */
 static bool restore_from_memory(const bl_config_t *config, bl_schemas_t *schemas, const encoded_t *encoded,
                                 bool generic, offline_run_t *run) {
-        bl_backlog_t *backlog = backlog_new(config);
+        bl_backlog_t *backlog = backlog_new(config, NULL);
         bl_record_error_t error;
         bool ok = backlog != NULL;
         malloc_trim(0);
@@ -1037,6 +1068,8 @@ int main(int argc, char **argv) {
         double baseline_rate[BENCH_MAX_RUNS], restore_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS], finish_ms[BENCH_MAX_RUNS];
         double rss_item[BENCH_MAX_RUNS], heap_item[BENCH_MAX_RUNS], drop_ms[BENCH_MAX_RUNS];
         double base_cpu_us[BENCH_MAX_RUNS], restore_cpu_us[BENCH_MAX_RUNS], thread_cpu_us[BENCH_MAX_RUNS];
+        double spill_rate[BENCH_MAX_RUNS], spill_ratio[BENCH_MAX_RUNS], spill_rss[BENCH_MAX_RUNS];
+        double spill_heap[BENCH_MAX_RUNS], spill_drop[BENCH_MAX_RUNS], spill_thread_cpu_us[BENCH_MAX_RUNS];
         bl_contract_source_t contracts = {0};
         bl_records_t *records = NULL;
         bl_config_t *config = NULL;
@@ -1128,7 +1161,7 @@ int main(int argc, char **argv) {
                         goto done;
                 }
                 baseline_rate[r] = (double)o.count / seconds;
-                if (!run_restore(config, contracts.schemas, topic, o.partitions, o.count, &run, errstr,
+                if (!run_restore(config, contracts.schemas, topic, o.partitions, o.count, false, &run, errstr,
                                  sizeof(errstr))) {
                         fprintf(stderr, "bench_restore: restore: %s\n", errstr);
                         goto done;
@@ -1145,6 +1178,22 @@ int main(int argc, char **argv) {
                 printf("%-4d %17.0f %17.0f %7.3f %18.1f %11.0f %12.0f %9.1f %13.2f %13.2f %13.2f\n", r + 1,
                        baseline_rate[r], restore_rate[r], ratio[r], finish_ms[r], rss_item[r], heap_item[r],
                        drop_ms[r], base_cpu_us[r], restore_cpu_us[r], thread_cpu_us[r]);
+                fflush(stdout);
+                restore_run_t frozen = {0};
+                if (!run_restore(config, contracts.schemas, topic, o.partitions, o.count, true, &frozen, errstr,
+                                 sizeof(errstr))) {
+                        fprintf(stderr, "bench_restore: restore into frozen stubs: %s\n", errstr);
+                        goto done;
+                }
+                spill_rate[r] = (double)o.count / frozen.seconds;
+                spill_ratio[r] = spill_rate[r] / baseline_rate[r];
+                spill_rss[r] = frozen.rss_per_item;
+                spill_heap[r] = frozen.heap_per_item;
+                spill_drop[r] = frozen.drop_seconds * 1e3;
+                spill_thread_cpu_us[r] = frozen.thread_cpu_seconds * 1e6 / (double)o.count;
+                printf("%-4s %17s %17.0f %7.3f %18.1f %11.0f %12.0f %9.1f %13s %13.2f %13.2f\n", "spill", "",
+                       spill_rate[r], spill_ratio[r], frozen.finish_seconds * 1e3, spill_rss[r], spill_heap[r],
+                       spill_drop[r], "", frozen.cpu_seconds * 1e6 / (double)o.count, spill_thread_cpu_us[r]);
                 fflush(stdout);
         }
         printf("%-4s %17.0f %17.0f %7.3f %18.1f %11.0f %12.0f %9.1f %13.2f %13.2f %13.2f\n", "med",
@@ -1163,11 +1212,16 @@ int main(int argc, char **argv) {
         printf("],\"baseline_items_per_s_median\":%.0f,\"restore_items_per_s_median\":%.0f,\"ratio_median\":%.4f,"
                "\"restore_finish_ms_median\":%.2f,\"rss_bytes_per_item_median\":%.1f,"
                "\"heap_bytes_per_item_median\":%.1f,\"drop_ms_median\":%.1f,\"baseline_cpu_us_per_item_median\":%.2f,"
-               "\"restore_cpu_us_per_item_median\":%.2f,\"restore_thread_cpu_us_per_item_median\":%.2f}\n",
+               "\"restore_cpu_us_per_item_median\":%.2f,\"restore_thread_cpu_us_per_item_median\":%.2f,"
+               "\"spill_restore_items_per_s_median\":%.0f,\"spill_ratio_median\":%.4f,"
+               "\"spill_rss_bytes_per_item_median\":%.1f,\"spill_heap_bytes_per_item_median\":%.1f,"
+               "\"spill_drop_ms_median\":%.1f,\"spill_thread_cpu_us_per_item_median\":%.2f}\n",
                median(baseline_rate, o.runs), median(restore_rate, o.runs), median(ratio, o.runs),
                median(finish_ms, o.runs), median(rss_item, o.runs), median(heap_item, o.runs),
                median(drop_ms, o.runs), median(base_cpu_us, o.runs), median(restore_cpu_us, o.runs),
-               median(thread_cpu_us, o.runs));
+               median(thread_cpu_us, o.runs), median(spill_rate, o.runs), median(spill_ratio, o.runs),
+               median(spill_rss, o.runs), median(spill_heap, o.runs), median(spill_drop, o.runs),
+               median(spill_thread_cpu_us, o.runs));
         status = 0;
 done:
         fflush(stdout);

@@ -9,6 +9,12 @@
  * by reschedule() after every change), and the scheduler (core/scheduler.c)
  * of the READY items.
  *
+ * With a spill store (options.spill), a task at rest is held frozen: its
+ * index and timer heap entries point at a small stub (core/frozen.h), the
+ * task itself lies encoded in the store, and whatever reaches it by task_id
+ * or by its timer thaws it back in place first (see "frozen tasks" below).
+ * Past the lookups, every function here sees whole items only.
+ *
  * Every change goes through record_change(): it checks the static table
  * (core/item.c), bumps the item's seq, stamps state_since, reschedules its
  * timer, keeps the READY lists right, and hands the transition with the new
@@ -33,15 +39,24 @@
 #include "core/scheduler.h"
 #include "core/wait.h"
 
+#include "base/log.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * An entry of the index and the timer heap: a whole item, or a frozen task's
+ * stub (core/frozen.h) with its lowest bit set (both come from malloc, so
+ * that bit is free). The helpers below read either.
+ */
+typedef void entry_t;
+
 typedef struct index_slot_s {
-        uint64_t hash; /* of item->task_id: a probe compares it before the string, a grow does not hash again */
-        bl_item_t *item; /* NULL: the slot is free */
+        uint64_t hash; /* of the task_id: a probe compares it before the string, a grow does not hash again */
+        entry_t *entry; /* NULL: the slot is free */
 } index_slot_t;
 
 struct bl_backlog_s {
@@ -50,12 +65,16 @@ struct bl_backlog_s {
         index_slot_t *slots;
         size_t slot_count; /* a power of two */
         size_t item_count;
-        bl_item_t **heap;
+        entry_t **heap;
         size_t heap_count, heap_capacity;
         bl_scheduler_t *scheduler; /* the READY tasks of each domain, best first */
         uint64_t random_state;
-        size_t item_bytes;         /* sum of every item's held_bytes */
+        size_t item_bytes;         /* sum of every item's held_bytes and every stub's bytes */
         int64_t forgotten_through_ms; /* the forget horizon: see refused_as_forgotten(); BL_NO_TIME: none */
+        bl_item_t **touched;       /* whole tasks changed or thawed since the last freeze (item->touched) */
+        size_t touched_count, touched_capacity;
+        bl_item_bytes_t scratch;   /* freeze's and thaw's bytes */
+        bl_backlog_spill_stats_t spill_stats;
 };
 
 /* What caused a change: passed down from the event, notice or timer. */
@@ -93,6 +112,41 @@ bool bl_provenance_is_set(const bl_provenance_t *d) {
                      d->consultation_latency_ms >= 0 || d->late || d->probe);
 }
 
+/* ---- entries: whole items and frozen stubs ------------------------------------------ */
+
+#define FROZEN_BIT ((uintptr_t)1)
+
+static bool entry_is_frozen(const entry_t *entry) {
+        return ((uintptr_t)entry & FROZEN_BIT) != 0;
+}
+
+static bl_frozen_t *entry_frozen(const entry_t *entry) {
+        return (bl_frozen_t *)((uintptr_t)entry & ~FROZEN_BIT);
+}
+
+static entry_t *frozen_entry(bl_frozen_t *frozen) {
+        return (entry_t *)((uintptr_t)frozen | FROZEN_BIT);
+}
+
+static const char *entry_task_id(const entry_t *entry) {
+        return entry_is_frozen(entry) ? entry_frozen(entry)->task_id : ((const bl_item_t *)entry)->task_id;
+}
+
+static int64_t entry_due(const entry_t *entry) {
+        return entry_is_frozen(entry) ? entry_frozen(entry)->timer_due_ms : ((const bl_item_t *)entry)->timer_due_ms;
+}
+
+static uint32_t entry_timer_slot(const entry_t *entry) {
+        return entry_is_frozen(entry) ? entry_frozen(entry)->timer_slot : ((const bl_item_t *)entry)->timer_slot;
+}
+
+static void entry_set_timer_slot(entry_t *entry, uint32_t slot) {
+        if (entry_is_frozen(entry))
+                entry_frozen(entry)->timer_slot = slot;
+        else
+                ((bl_item_t *)entry)->timer_slot = slot;
+}
+
 /* ---- the hash index -------------------------------------------------------- */
 
 static uint64_t hash_id(const char *text) {
@@ -106,21 +160,34 @@ static size_t slot_mask(const bl_backlog_t *backlog) {
         return backlog->slot_count - 1;
 }
 
-static bl_item_t *index_find(const bl_backlog_t *backlog, const char *task_id) {
+#define NO_INDEX_SLOT SIZE_MAX
+
+/* The index slot of @p task_id, or NO_INDEX_SLOT. */
+static size_t index_slot_of(const bl_backlog_t *backlog, const char *task_id) {
         uint64_t hash = hash_id(task_id);
-        for (size_t i = hash & slot_mask(backlog); backlog->slots[i].item; i = (i + 1) & slot_mask(backlog))
-                if (backlog->slots[i].hash == hash && !strcmp(backlog->slots[i].item->task_id, task_id))
-                        return backlog->slots[i].item;
-        return NULL;
+        for (size_t i = hash & slot_mask(backlog); backlog->slots[i].entry; i = (i + 1) & slot_mask(backlog))
+                if (backlog->slots[i].hash == hash && !strcmp(entry_task_id(backlog->slots[i].entry), task_id))
+                        return i;
+        return NO_INDEX_SLOT;
+}
+
+static bl_item_t *thaw_slot(bl_backlog_t *backlog, size_t slot);
+
+/* The whole item of @p task_id (thawed when frozen), or NULL. */
+static bl_item_t *index_find(bl_backlog_t *backlog, const char *task_id) {
+        size_t slot = index_slot_of(backlog, task_id);
+        if (slot == NO_INDEX_SLOT)
+                return NULL;
+        return entry_is_frozen(backlog->slots[slot].entry) ? thaw_slot(backlog, slot) : backlog->slots[slot].entry;
 }
 
 /* Into the first free slot of @p hash's run; there always is one (the table is never full). */
-static void index_place(index_slot_t *slots, size_t mask, uint64_t hash, bl_item_t *item) {
+static void index_place(index_slot_t *slots, size_t mask, uint64_t hash, entry_t *entry) {
         size_t i = hash & mask;
-        while (slots[i].item)
+        while (slots[i].entry)
                 i = (i + 1) & mask;
         slots[i].hash = hash;
-        slots[i].item = item;
+        slots[i].entry = entry;
 }
 
 static bool index_grow(bl_backlog_t *backlog) {
@@ -129,13 +196,15 @@ static bool index_grow(bl_backlog_t *backlog) {
         if (!slots)
                 return false;
         for (size_t i = 0; i < backlog->slot_count; i++)
-                if (backlog->slots[i].item)
-                        index_place(slots, count - 1, backlog->slots[i].hash, backlog->slots[i].item);
+                if (backlog->slots[i].entry)
+                        index_place(slots, count - 1, backlog->slots[i].hash, backlog->slots[i].entry);
         free(backlog->slots);
         backlog->slots = slots;
         backlog->slot_count = count;
         return true;
 }
+
+static void mark_touched(bl_backlog_t *backlog, bl_item_t *item);
 
 static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
         /* at most three quarters full: short runs, and always a free slot to end a probe */
@@ -143,6 +212,7 @@ static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
                 return false;
         index_place(backlog->slots, slot_mask(backlog), hash_id(item->task_id), item);
         backlog->item_count++;
+        mark_touched(backlog, item);
         return true;
 }
 
@@ -152,7 +222,7 @@ static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
  */
 static void index_clear_slot(bl_backlog_t *backlog, size_t hole) {
         size_t mask = slot_mask(backlog);
-        for (size_t next = (hole + 1) & mask; backlog->slots[next].item; next = (next + 1) & mask) {
+        for (size_t next = (hole + 1) & mask; backlog->slots[next].entry; next = (next + 1) & mask) {
                 size_t home = backlog->slots[next].hash & mask;
                 bool home_after_hole = ((home - hole) & mask) <= ((next - hole) & mask) && home != hole;
                 if (home_after_hole)
@@ -160,18 +230,24 @@ static void index_clear_slot(bl_backlog_t *backlog, size_t hole) {
                 backlog->slots[hole] = backlog->slots[next];
                 hole = next;
         }
-        backlog->slots[hole].item = NULL;
+        backlog->slots[hole].entry = NULL;
         backlog->slots[hole].hash = 0;
         backlog->item_count--;
 }
 
+/* The index slot that holds @p entry itself, or NO_INDEX_SLOT. */
+static size_t index_slot_holding(const bl_backlog_t *backlog, const entry_t *entry) {
+        uint64_t hash = hash_id(entry_task_id(entry));
+        for (size_t i = hash & slot_mask(backlog); backlog->slots[i].entry; i = (i + 1) & slot_mask(backlog))
+                if (backlog->slots[i].entry == entry)
+                        return i;
+        return NO_INDEX_SLOT;
+}
+
 static void index_remove(bl_backlog_t *backlog, const bl_item_t *item) {
-        uint64_t hash = hash_id(item->task_id);
-        for (size_t i = hash & slot_mask(backlog); backlog->slots[i].item; i = (i + 1) & slot_mask(backlog))
-                if (backlog->slots[i].item == item) {
-                        index_clear_slot(backlog, i);
-                        return;
-                }
+        size_t slot = index_slot_holding(backlog, item);
+        if (slot != NO_INDEX_SLOT)
+                index_clear_slot(backlog, slot);
 }
 
 /* ---- memory held -------------------------------------------------------------- */
@@ -191,57 +267,61 @@ static void unaccount(bl_backlog_t *backlog, bl_item_t *item) {
 
 /* ---- the timer heap --------------------------------------------------------- */
 
-static void heap_place(bl_backlog_t *backlog, size_t slot, bl_item_t *item) {
-        backlog->heap[slot] = item;
-        item->timer_slot = slot;
+static void heap_place(bl_backlog_t *backlog, size_t slot, entry_t *entry) {
+        backlog->heap[slot] = entry;
+        entry_set_timer_slot(entry, (uint32_t)slot);
 }
 
 static void heap_up(bl_backlog_t *backlog, size_t slot) {
-        bl_item_t *item = backlog->heap[slot];
+        entry_t *entry = backlog->heap[slot];
         while (slot > 0) {
                 size_t parent = (slot - 1) / 2;
-                if (backlog->heap[parent]->timer_due_ms <= item->timer_due_ms)
+                if (entry_due(backlog->heap[parent]) <= entry_due(entry))
                         break;
                 heap_place(backlog, slot, backlog->heap[parent]);
                 slot = parent;
         }
-        heap_place(backlog, slot, item);
+        heap_place(backlog, slot, entry);
 }
 
 static void heap_down(bl_backlog_t *backlog, size_t slot) {
-        bl_item_t *item = backlog->heap[slot];
+        entry_t *entry = backlog->heap[slot];
         for (;;) {
                 size_t child = slot * 2 + 1;
                 if (child >= backlog->heap_count)
                         break;
                 if (child + 1 < backlog->heap_count &&
-                    backlog->heap[child + 1]->timer_due_ms < backlog->heap[child]->timer_due_ms)
+                    entry_due(backlog->heap[child + 1]) < entry_due(backlog->heap[child]))
                         child++;
-                if (item->timer_due_ms <= backlog->heap[child]->timer_due_ms)
+                if (entry_due(entry) <= entry_due(backlog->heap[child]))
                         break;
                 heap_place(backlog, slot, backlog->heap[child]);
                 slot = child;
         }
-        heap_place(backlog, slot, item);
+        heap_place(backlog, slot, entry);
 }
 
-static void heap_remove(bl_backlog_t *backlog, bl_item_t *item) {
-        size_t slot = item->timer_slot;
+static void heap_remove_entry(bl_backlog_t *backlog, entry_t *entry) {
+        size_t slot = entry_timer_slot(entry);
         if (slot == BL_ITEM_NO_SLOT)
                 return;
-        item->timer_slot = BL_ITEM_NO_SLOT;
-        bl_item_t *last = backlog->heap[--backlog->heap_count];
+        entry_set_timer_slot(entry, BL_ITEM_NO_SLOT);
+        entry_t *last = backlog->heap[--backlog->heap_count];
         if (slot == backlog->heap_count)
                 return;
         heap_place(backlog, slot, last);
         heap_up(backlog, slot);
-        heap_down(backlog, last->timer_slot);
+        heap_down(backlog, entry_timer_slot(last));
+}
+
+static void heap_remove(bl_backlog_t *backlog, bl_item_t *item) {
+        heap_remove_entry(backlog, item);
 }
 
 static bool heap_insert(bl_backlog_t *backlog, bl_item_t *item) {
         if (backlog->heap_count == backlog->heap_capacity) {
                 size_t capacity = backlog->heap_capacity ? backlog->heap_capacity * 2 : 64;
-                bl_item_t **heap = realloc(backlog->heap, capacity * sizeof(*heap));
+                entry_t **heap = realloc(backlog->heap, capacity * sizeof(*heap));
                 if (!heap)
                         return false;
                 backlog->heap = heap;
@@ -250,6 +330,141 @@ static bool heap_insert(bl_backlog_t *backlog, bl_item_t *item) {
         heap_place(backlog, backlog->heap_count++, item);
         heap_up(backlog, item->timer_slot);
         return true;
+}
+
+/* ---- frozen tasks ------------------------------------------------------------ */
+
+/*
+ * A task at rest is frozen (bl_backlog_freeze_at_rest) into a stub in its
+ * index slot and timer heap slot; anything that reaches it by task_id, or
+ * its timer firing, thaws it back in place first (index_find), so that
+ * every function below the lookups sees whole items only. The tasks changed
+ * or thawed since the last freeze are listed in touched (each marked, so a
+ * task is listed once and leaves the list when it is destroyed).
+ */
+static void mark_touched(bl_backlog_t *backlog, bl_item_t *item) {
+        if (!backlog->options.spill || item->touched)
+                return;
+        if (backlog->touched_count == backlog->touched_capacity) {
+                size_t capacity = backlog->touched_capacity ? backlog->touched_capacity * 2 : 1024;
+                bl_item_t **touched = realloc(backlog->touched, capacity * sizeof(*touched));
+                if (!touched)
+                        return; /* it stays whole: nothing lost */
+                backlog->touched = touched;
+                backlog->touched_capacity = capacity;
+        }
+        backlog->touched[backlog->touched_count++] = item;
+        item->touched = true;
+}
+
+/* Frees @p item, which has left the index, first taking it off the touched list. */
+static void destroy_item(bl_backlog_t *backlog, bl_item_t *item) {
+        if (item && item->touched)
+                for (size_t i = 0; i < backlog->touched_count; i++)
+                        if (backlog->touched[i] == item) {
+                                backlog->touched[i] = backlog->touched[--backlog->touched_count];
+                                break;
+                        }
+        bl_item_destroy(item);
+}
+
+/* A stub's bytes in the store could not be read back: the task is lost, and no decision about it is sound. */
+static void thaw_failed(const char *errstr) {
+        bl_log_error("backlog", "a frozen task could not be read back from the spill store, stopping: %s", errstr);
+        abort();
+}
+
+static bl_item_t *thaw_slot(bl_backlog_t *backlog, size_t slot) {
+        bl_frozen_t *frozen = entry_frozen(backlog->slots[slot].entry);
+        char errstr[512];
+        bl_err_t err;
+        bl_item_t *item = bl_frozen_thaw(frozen, backlog->options.spill, &backlog->scratch, &err, errstr, sizeof(errstr));
+        if (!item)
+                thaw_failed(errstr);
+        backlog->slots[slot].entry = item;
+        if (item->timer_slot != BL_ITEM_NO_SLOT)
+                backlog->heap[item->timer_slot] = item;
+        backlog->item_bytes -= bl_frozen_held_bytes(frozen);
+        bl_frozen_release(frozen, backlog->options.spill);
+        account(backlog, item);
+        backlog->spill_stats.frozen--;
+        backlog->spill_stats.thaws_total++;
+        mark_touched(backlog, item);
+        return item;
+}
+
+/* Frees what index slot @p slot holds, which leaves the index, the heap and the scheduler; emits nothing. */
+static void drop_slot(bl_backlog_t *backlog, size_t slot) {
+        entry_t *entry = backlog->slots[slot].entry;
+        index_clear_slot(backlog, slot);
+        heap_remove_entry(backlog, entry);
+        if (entry_is_frozen(entry)) {
+                bl_frozen_t *frozen = entry_frozen(entry);
+                backlog->item_bytes -= bl_frozen_held_bytes(frozen);
+                backlog->spill_stats.frozen--;
+                bl_frozen_release(frozen, backlog->options.spill);
+                return;
+        }
+        bl_item_t *item = entry;
+        unaccount(backlog, item);
+        bl_scheduler_remove(backlog->scheduler, item);
+        destroy_item(backlog, item);
+}
+
+/* Puts a stub of @p item, whole in the index, in its place; false (the item stays) when the store refused it. */
+static bool freeze_item(bl_backlog_t *backlog, bl_item_t *item, char *errstr, size_t errstr_size) {
+        bl_err_t err;
+        size_t slot = index_slot_holding(backlog, item);
+        if (slot == NO_INDEX_SLOT || !bl_frozen_may_freeze(item))
+                return false;
+        bl_frozen_t *frozen = bl_frozen_freeze(item, backlog->options.spill, &backlog->scratch, &err, errstr,
+                                               errstr_size);
+        if (!frozen) {
+                backlog->spill_stats.freeze_failures_total++;
+                return false;
+        }
+        backlog->slots[slot].entry = frozen_entry(frozen);
+        if (frozen->timer_slot != BL_ITEM_NO_SLOT)
+                backlog->heap[frozen->timer_slot] = frozen_entry(frozen);
+        unaccount(backlog, item);
+        backlog->item_bytes += bl_frozen_held_bytes(frozen);
+        destroy_item(backlog, item);
+        backlog->spill_stats.frozen++;
+        backlog->spill_stats.freezes_total++;
+        return true;
+}
+
+size_t bl_backlog_freeze_at_rest(bl_backlog_t *backlog) {
+        size_t frozen = 0, failed = 0;
+        char errstr[512] = "";
+        for (size_t i = 0; i < backlog->touched_count; i++) {
+                bl_item_t *item = backlog->touched[i];
+                item->touched = false;
+                if (!bl_frozen_may_freeze(item))
+                        continue;
+                if (freeze_item(backlog, item, errstr, sizeof(errstr)))
+                        frozen++;
+                else
+                        failed++;
+        }
+        backlog->touched_count = 0;
+        if (failed)
+                bl_log_warn("backlog", "%zu task(s) at rest stay whole in memory, the spill store refused them: %s",
+                            failed, errstr);
+        return frozen;
+}
+
+void bl_backlog_spill_stats(const bl_backlog_t *backlog, bl_backlog_spill_stats_t *out) {
+        *out = backlog->spill_stats;
+}
+
+void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(uint64_t *offset, uint32_t len, void *opaque),
+                               void *opaque) {
+        for (size_t i = 0; i < backlog->slot_count; i++)
+                if (backlog->slots[i].entry && entry_is_frozen(backlog->slots[i].entry)) {
+                        bl_frozen_t *frozen = entry_frozen(backlog->slots[i].entry);
+                        fn(&frozen->spill_offset, frozen->spill_len, opaque);
+                }
 }
 
 /* ---- READY tasks ------------------------------------------------------------ */
@@ -293,6 +508,7 @@ static bool record_change(bl_backlog_t *backlog, bl_item_t *item, bl_state_t to,
                 drop_agent_marks(item); /* the agent's hold or escalation is over with the wait */
         reschedule(backlog, item, cause->now_ms);
         account(backlog, item);
+        mark_touched(backlog, item); /* frozen at the batch's end if it is then at rest */
 
         bl_transition_t transition = {
                 .task_id = item->task_id,
@@ -1040,7 +1256,7 @@ static void purge(bl_backlog_t *backlog, bl_item_t *item) {
         bl_scheduler_remove(backlog->scheduler, item);
         index_remove(backlog, item);
         backlog->sink.purged(backlog->sink.opaque, item->task_id, item->partition);
-        bl_item_destroy(item);
+        destroy_item(backlog, item);
 }
 
 static void expire(bl_backlog_t *backlog, bl_item_t *item, int64_t now_ms) {
@@ -1155,8 +1371,10 @@ size_t bl_backlog_advance(bl_backlog_t *backlog, int64_t now_ms) {
 
 size_t bl_backlog_advance_max(bl_backlog_t *backlog, int64_t now_ms, size_t max, char *last_task_id, size_t size) {
         size_t fired = 0;
-        while (fired < max && backlog->heap_count > 0 && backlog->heap[0]->timer_due_ms <= now_ms) {
+        while (fired < max && backlog->heap_count > 0 && entry_due(backlog->heap[0]) <= now_ms) {
                 bl_item_t *item = backlog->heap[0];
+                if (entry_is_frozen(item))
+                        item = index_find(backlog, entry_frozen(item)->task_id); /* thawed into heap[0] */
                 int64_t due = item->timer_due_ms;
                 if (last_task_id)
                         snprintf(last_task_id, size, "%s", item->task_id);
@@ -1202,7 +1420,7 @@ bool bl_backlog_give_up(bl_backlog_t *backlog, const char *task_id, const char *
 }
 
 int64_t bl_backlog_next_due(const bl_backlog_t *backlog) {
-        return backlog->heap_count > 0 ? backlog->heap[0]->timer_due_ms : BL_NO_TIME;
+        return backlog->heap_count > 0 ? entry_due(backlog->heap[0]) : BL_NO_TIME;
 }
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
@@ -1351,7 +1569,10 @@ size_t bl_backlog_dispatch_with(bl_backlog_t *backlog, const char *domain, size_
 
 /* The READY task @p task_id, or NULL (unknown, a placeholder, or in another state). */
 static bl_item_t *ready_task(const bl_backlog_t *backlog, const char *task_id) {
-        bl_item_t *item = index_find(backlog, task_id);
+        size_t slot = index_slot_of(backlog, task_id);
+        bl_item_t *item = slot == NO_INDEX_SLOT || entry_is_frozen(backlog->slots[slot].entry)
+                                  ? NULL /* a frozen task is never READY */
+                                  : backlog->slots[slot].entry;
         return item && !item->placeholder && item->state == BL_STATE_READY ? item : NULL;
 }
 
@@ -1456,28 +1677,33 @@ size_t bl_backlog_best_ready(bl_backlog_t *backlog, const char *domain, int64_t 
 /* ---- restore, lookup, life cycle ---------------------------------------------------------- */
 
 void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
-        bl_item_t *existing = index_find(backlog, item->task_id);
-        if (existing) {
-                unaccount(backlog, existing);
-                heap_remove(backlog, existing);
-                bl_scheduler_remove(backlog->scheduler, existing);
-                index_remove(backlog, existing);
-                bl_item_destroy(existing);
-        }
+        size_t existing = index_slot_of(backlog, item->task_id);
+        if (existing != NO_INDEX_SLOT)
+                drop_slot(backlog, existing);
         item->timer_slot = BL_ITEM_NO_SLOT;
         item->timer_due_ms = BL_NO_TIME;
         item->sched_slot = BL_ITEM_NO_SLOT;
         item->held_bytes = 0;
+        item->touched = false; /* whatever a copy of an item said: this backlog's list has not got it */
         item->overdue = false; /* the timers find it again */
         if (!index_add(backlog, item)) {
                 bl_item_destroy(item);
                 return;
+        }
+        if (item->touched && backlog->touched[backlog->touched_count - 1] == item) {
+                backlog->touched_count--; /* restore freezes it below, or leaves it as it was */
+                item->touched = false;
         }
         if (bl_state_is_terminal(item->state))
                 bl_item_trim(item); /* the snapshot comes back whole; a terminal task keeps what finish() keeps */
         account(backlog, item);
         ready_update(backlog, item, item->ready_since_ms != BL_NO_TIME ? item->ready_since_ms : 0);
         reschedule(backlog, item, BL_NO_TIME);
+        char errstr[512];
+        if (backlog->options.spill && bl_frozen_may_freeze(item) && !freeze_item(backlog, item, errstr, sizeof(errstr))) {
+                bl_log_warn("backlog", "restored task %s stays whole in memory: %s", item->task_id, errstr);
+                mark_touched(backlog, item); /* tried again at the next freeze */
+        }
 }
 
 void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms) {
@@ -1493,17 +1719,25 @@ void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms) {
 size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
         size_t dropped = 0;
         bl_scheduler_remove_partition(backlog->scheduler, partition); /* at once: the loop's removals find none */
-        for (size_t i = 0; i < backlog->slot_count;) {
-                bl_item_t *item = backlog->slots[i].item;
-                if (!item || item->partition != partition) {
+        for (size_t i = 0; i < backlog->touched_count;) { /* at once too: one pass, not one per task dropped */
+                bl_item_t *item = backlog->touched[i];
+                if (item->partition != partition) {
                         i++;
                         continue;
                 }
-                index_clear_slot(backlog, i); /* a later entry may move into slot i: look at it again */
-                unaccount(backlog, item);
-                heap_remove(backlog, item);
-                bl_scheduler_remove(backlog->scheduler, item);
-                bl_item_destroy(item);
+                item->touched = false;
+                backlog->touched[i] = backlog->touched[--backlog->touched_count];
+        }
+        for (size_t i = 0; i < backlog->slot_count;) {
+                entry_t *entry = backlog->slots[i].entry;
+                int32_t of = !entry ? -1
+                             : entry_is_frozen(entry) ? entry_frozen(entry)->partition
+                                                      : ((bl_item_t *)entry)->partition;
+                if (!entry || of != partition) {
+                        i++;
+                        continue;
+                }
+                drop_slot(backlog, i); /* a later entry may move into slot i: look at it again */
                 dropped++;
         }
         return dropped;
@@ -1542,9 +1776,19 @@ static bool reevaluate_one(bl_backlog_t *backlog, bl_item_t *item, int64_t now_m
 size_t bl_backlog_reevaluate_approvals(bl_backlog_t *backlog, int64_t now_ms) {
         size_t blocked = 0;
         /* record_change moves items between the scheduler's lists, never in the index: the walk stays valid */
-        for (size_t i = 0; i < backlog->slot_count; i++)
-                if (backlog->slots[i].item && reevaluate_one(backlog, backlog->slots[i].item, now_ms))
+        for (size_t i = 0; i < backlog->slot_count; i++) {
+                entry_t *entry = backlog->slots[i].entry;
+                if (!entry)
+                        continue;
+                if (entry_is_frozen(entry)) { /* only a task that may wait for an approval is thawed */
+                        bl_state_t state = (bl_state_t)entry_frozen(entry)->state;
+                        if (state != BL_STATE_QUEUED && state != BL_STATE_BLOCKED && state != BL_STATE_RETRY_WAIT)
+                                continue;
+                        entry = thaw_slot(backlog, i);
+                }
+                if (reevaluate_one(backlog, entry, now_ms))
                         blocked++;
+        }
         return blocked;
 }
 
@@ -1553,19 +1797,15 @@ void bl_backlog_rescore(bl_backlog_t *backlog, int64_t now_ms) {
 }
 
 bool bl_backlog_forget(bl_backlog_t *backlog, const char *task_id) {
-        bl_item_t *item = index_find(backlog, task_id);
-        if (!item)
+        size_t slot = index_slot_of(backlog, task_id);
+        if (slot == NO_INDEX_SLOT)
                 return false;
-        unaccount(backlog, item);
-        heap_remove(backlog, item);
-        bl_scheduler_remove(backlog->scheduler, item);
-        index_remove(backlog, item);
-        bl_item_destroy(item);
+        drop_slot(backlog, slot);
         return true;
 }
 
 const bl_item_t *bl_backlog_find(const bl_backlog_t *backlog, const char *task_id) {
-        return index_find(backlog, task_id);
+        return index_find((bl_backlog_t *)backlog, task_id); /* a thaw changes how, not what, the backlog holds */
 }
 
 size_t bl_backlog_size(const bl_backlog_t *backlog) {
@@ -1581,10 +1821,43 @@ int64_t bl_backlog_forgotten_through(const bl_backlog_t *backlog) {
         return backlog->forgotten_through_ms;
 }
 
+/* What bl_backlog_foreach hands for a frozen task: its stub's fields, every other one unset. */
+static void view_of(const bl_frozen_t *frozen, bl_item_t *view) {
+        *view = (bl_item_t){
+                .task_id = frozen->task_id,
+                .kind = frozen->kind,
+                .submitted_at_ms = BL_NO_TIME,
+                .deadline_ms = BL_NO_TIME,
+                .not_before_ms = BL_NO_TIME,
+                .data_ready_at_ms = BL_NO_TIME,
+                .state_since_ms = frozen->state_since_ms,
+                .ready_since_ms = BL_NO_TIME, /* as bl_frozen_may_freeze requires */
+                .lease_expires_at_ms = BL_NO_TIME,
+                .retry_at_ms = BL_NO_TIME,
+                .terminal_at_ms = BL_NO_TIME,
+                .timer_due_ms = frozen->timer_due_ms,
+                .partition = frozen->partition,
+                .timer_slot = frozen->timer_slot,
+                .sched_slot = BL_ITEM_NO_SLOT,
+                .state = (bl_state_t)frozen->state,
+                .approval_required = frozen->approval_required,
+                .approved = frozen->approved,
+                .overdue = frozen->overdue,
+        };
+}
+
 void bl_backlog_foreach(const bl_backlog_t *backlog, void (*fn)(const bl_item_t *item, void *opaque), void *opaque) {
-        for (size_t i = 0; i < backlog->slot_count; i++)
-                if (backlog->slots[i].item)
-                        fn(backlog->slots[i].item, opaque);
+        bl_item_t view;
+        for (size_t i = 0; i < backlog->slot_count; i++) {
+                entry_t *entry = backlog->slots[i].entry;
+                if (!entry)
+                        continue;
+                if (entry_is_frozen(entry)) {
+                        view_of(entry_frozen(entry), &view);
+                        entry = &view;
+                }
+                fn(entry, opaque);
+        }
 }
 
 /*
@@ -1626,8 +1899,15 @@ bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backl
 void bl_backlog_destroy(bl_backlog_t *backlog) {
         if (!backlog)
                 return;
-        for (size_t i = 0; backlog->slots && i < backlog->slot_count; i++)
-                bl_item_destroy(backlog->slots[i].item);
+        for (size_t i = 0; backlog->slots && i < backlog->slot_count; i++) {
+                entry_t *entry = backlog->slots[i].entry;
+                if (entry && entry_is_frozen(entry))
+                        bl_frozen_destroy(entry_frozen(entry)); /* its bytes go with the store */
+                else
+                        bl_item_destroy(entry);
+        }
+        free(backlog->touched);
+        bl_item_bytes_free(&backlog->scratch);
         bl_scheduler_destroy(backlog->scheduler);
         free(backlog->slots);
         free(backlog->heap);

@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/frozen.h"
 #include "core/item.h"
 #include "core/reason.h"
 #include "core/task_event.h"
@@ -231,6 +232,12 @@ typedef struct bl_backlog_options_s {
         /* Optional: whether a rule remediates @p item, out of retries, instead of the DLQ; fills @p plan. */
         bool (*remediation)(void *opaque, const bl_item_t *item, bl_remediation_plan_t *plan);
         void *policy_opaque;
+
+        /*
+         * Optional: where tasks at rest go (core/frozen.h), borrowed for the backlog's life. NULL: every
+         * task stays whole in the heap. See bl_backlog_freeze_at_rest.
+         */
+        const bl_spill_ops_t *spill;
 } bl_backlog_options_t;
 
 typedef struct bl_backlog_s bl_backlog_t;
@@ -379,6 +386,11 @@ size_t bl_backlog_ready_count(const bl_backlog_t *backlog);
 /** READY tasks of @p domain. */
 size_t bl_backlog_ready_in(const bl_backlog_t *backlog, const char *domain);
 
+/**
+ * The task @p task_id, or NULL. A frozen task is thawed first (read back
+ * from the spill store: the backlog changes, though its contents do not),
+ * and stays whole until the next bl_backlog_freeze_at_rest.
+ */
 const bl_item_t *bl_backlog_find(const bl_backlog_t *backlog, const char *task_id);
 size_t bl_backlog_size(const bl_backlog_t *backlog);
 
@@ -398,10 +410,49 @@ size_t bl_backlog_memory_bytes(const bl_backlog_t *backlog);
  */
 int64_t bl_backlog_forgotten_through(const bl_backlog_t *backlog);
 
-/** Calls @p fn for every item, in no particular order; it must not change the backlog. */
+/**
+ * Calls @p fn for every item, in no particular order; it must not change the
+ * backlog. A frozen task is handed as a view of its stub, thawing nothing:
+ * its task_id, kind, partition, state, state_since_ms, ready_since_ms
+ * (always BL_NO_TIME), timer_due_ms, approval_required, approved and overdue
+ * are the task's;
+ * every other field is unset (no payload, no event ids, no cold part, the
+ * other times BL_NO_TIME, seq and attempts 0). The per-second walks read
+ * no more than that; bl_backlog_find gives the whole task.
+ */
 void bl_backlog_foreach(const bl_backlog_t *backlog, void (*fn)(const bl_item_t *item, void *opaque), void *opaque);
 
 /** The next time a timer is due, or BL_NO_TIME. */
 int64_t bl_backlog_next_due(const bl_backlog_t *backlog);
+
+/**
+ * Freezes the tasks changed or thawed since the last call that are at rest
+ * (bl_frozen_may_freeze): each becomes a stub in the heap and its encoding
+ * in the spill store. The caller must hold no pointer to any task across
+ * the call: the pipeline calls it once a batch's snapshots are written. A
+ * task the store refuses stays whole (counted in freeze_failures, logged
+ * once a call) and is tried again when it next changes. Nothing without
+ * options.spill. Returns the tasks frozen.
+ */
+size_t bl_backlog_freeze_at_rest(bl_backlog_t *backlog);
+
+/** The frozen tasks and what freezing has done, for metrics. */
+typedef struct bl_backlog_spill_stats_s {
+        size_t frozen;             /* tasks held as stubs now */
+        uint64_t freezes_total;    /* tasks frozen */
+        uint64_t thaws_total;      /* tasks thawed */
+        uint64_t freeze_failures_total; /* tasks the store refused, left whole */
+} bl_backlog_spill_stats_t;
+
+void bl_backlog_spill_stats(const bl_backlog_t *backlog, bl_backlog_spill_stats_t *out);
+
+/**
+ * Calls @p fn with where each frozen task's bytes are in the spill store:
+ * *@p offset may be rewritten (a compaction moved them), @p len may not.
+ * The pointers stay good until the backlog next freezes or thaws, so a
+ * compaction may gather them in one walk and write them after its copy.
+ */
+void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(uint64_t *offset, uint32_t len, void *opaque),
+                               void *opaque);
 
 #endif

@@ -142,6 +142,7 @@ typedef struct bl_item_s {
         bool has_payload;
         bool placeholder;       /* not submitted yet; exists to hold dependents that wait for it */
         bool overdue;           /* backlog's own: READY past its decision deadline, or late: dispatched first */
+        bool touched;           /* backlog's own: in its list of tasks to freeze at the batch's end */
         char task_id_storage[]; /* where bl_item_new keeps task_id */
 } bl_item_t;
 

@@ -182,6 +182,17 @@ const conf_key_t bl_config_keys[] = {
          1099511627776, NULL, NULL, 0,
          "The low watermark: below this many bytes held, tasks.events resumes. Below max_memory_bytes; at least "
          "1 MiB, above what an empty backlog's index takes, so that input always resumes once tasks drain."},
+        {"backlog.spill_enabled", CONF_BOOL, FIELD(backlog_spill_enabled), "true", 0, 0, NULL, NULL, 0,
+         "Keep each task at rest (its snapshot written; not READY, not waiting for approval) as a small stub in "
+         "the heap and the rest of it in the spill file (backlog.spill_dir), read back when the task is touched, "
+         "as Kafka Streams keeps its state in RocksDB. false: every task whole in the heap (more memory, no "
+         "file)."},
+        {"backlog.spill_dir", CONF_STRING, FIELD(backlog_spill_dir), "\"\"", 0, 4096, NULL, NULL, 0,
+         "The directory of the spill file (backlog.spill_enabled): a file made there and unlinked at once, one per "
+         "instance, as large as its tasks at rest encoded (about 150 B each without payload, plus the payload) "
+         "and at most about twice that before it is compacted. A cache of backlog.state: nothing in it outlives "
+         "the process. Empty: $TMPDIR, else /tmp. Put it on a disk, not tmpfs (a tmpfs file is memory again): in "
+         "Kubernetes an emptyDir without medium: Memory. Startup fails when no file can be made there."},
         {"transaction.timeout_ms", CONF_INT, FIELD(transaction_timeout_ms), "10000", 1000, 900000, NULL, NULL, 0,
          "transaction.timeout.ms of the transactional producer: how long an abandoned transaction can hold "
          "read_committed readers back."},

@@ -69,6 +69,8 @@ typedef struct bl_config_s {
         int64_t backlog_resume_ready_items;
         int64_t backlog_max_memory_bytes;
         int64_t backlog_resume_memory_bytes;
+        bool backlog_spill_enabled; /* tasks at rest kept in the spill file, not the heap (store/spill.h) */
+        char *backlog_spill_dir;    /* "": $TMPDIR, else /tmp */
         int64_t transaction_timeout_ms;
         int64_t shutdown_grace_ms;
 

@@ -839,6 +839,18 @@ const bl_metrics_catalogue_entry_t bl_metrics_catalogue[] = {
           "completed, or failed (anything else).",
           "domain,decided_by,outcome", NULL, 0},
          SLOT(pilot_first_attempts)},
+        {{"backlogd_backlog_frozen_tasks", BL_METRIC_GAUGE,
+          "Tasks at rest held as small stubs, the rest of each in the spill file (backlog.spill_enabled).", NULL, NULL,
+          0},
+         SLOT(backlog_frozen_tasks)},
+        {{"backlogd_spill_file_bytes", BL_METRIC_GAUGE,
+          "Size of the spill file (backlog.spill_dir), dead bytes included until the next compaction.", NULL, NULL,
+          0},
+         SLOT(spill_file_bytes)},
+        {{"backlogd_spill_freeze_failures_total", BL_METRIC_COUNTER,
+          "Tasks kept whole in the heap because the spill file refused their bytes (disk full, I/O error).", NULL,
+          NULL, 0},
+         SLOT(spill_freeze_failures)},
 };
 const size_t bl_metrics_catalogue_count = COUNT_OF(bl_metrics_catalogue);
 

@@ -178,6 +178,10 @@ typedef struct bl_metrics_backlogd_s {
         bl_metric_t *pilot_wait_seconds;         /* histogram {domain,decided_by}: READY -> DISPATCHED */
         bl_metric_t *pilot_deadline_misses;      /* counter {domain,decided_by}: EXPIRED or completed late */
         bl_metric_t *pilot_first_attempts;       /* counter {domain,decided_by,outcome}: attempt 1 ended */
+        /* The tasks at rest out of the heap (issue 18 item 6): stubs in the backlog, their bytes in the spill file */
+        bl_metric_t *backlog_frozen_tasks;       /* gauge: tasks held as stubs */
+        bl_metric_t *spill_file_bytes;           /* gauge: the spill file's size, dead bytes included */
+        bl_metric_t *spill_freeze_failures;      /* counter: tasks kept whole because the file refused them */
 } bl_metrics_backlogd_t;
 
 /**

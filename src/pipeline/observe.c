@@ -83,6 +83,9 @@ static void make_series(bl_pipeline_t *p) {
         }
         o->input_paused = bl_metrics_series(m->backpressure_input_paused);
         o->memory_bytes = bl_metrics_series(m->backlog_memory_bytes);
+        o->frozen_tasks = bl_metrics_series(m->backlog_frozen_tasks);
+        o->spill_file_bytes = bl_metrics_series(m->spill_file_bytes);
+        o->freeze_failures = bl_metrics_series(m->spill_freeze_failures);
         o->decision_seconds = bl_metrics_series(m->scheduler_decision_seconds);
         o->commit_seconds = bl_metrics_series(m->txn_commit_seconds);
         o->batch_age_seconds = bl_metrics_series(m->txn_batch_age_seconds);

@@ -57,6 +57,7 @@
 #include "pipeline/ingest.h"
 #include "pipeline/isolate.h"
 #include "pipeline/run.h"
+#include "pipeline/spill_glue.h"
 
 /** One assigned input partition (tasks.events, tasks.results, tasks.control or backlog.deps). */
 typedef struct bl_input_partition_s {
@@ -114,6 +115,8 @@ typedef struct bl_observe_s {
         bl_metric_series_t *batch_age_seconds, *batch_records;
         bl_metric_series_t *memory_bytes; /* set by input backpressure (run.c), on every loop turn */
         bl_metric_series_t *restore_seconds, *restore_items;
+        bl_metric_series_t *frozen_tasks, *spill_file_bytes, *freeze_failures; /* after each batch's freeze */
+        uint64_t freeze_failures_counted;
         bl_metric_series_t *given_up[3]; /* by the culprit's kind: record, timer, dispatch */
         bl_metric_series_t *held_back, *producer_renewals;
         bl_metric_series_t *last_commit_age, *stalled, *aborts_in_row;
@@ -158,6 +161,7 @@ typedef struct bl_pipeline_s {
         bl_dlq_t *dlq;
         bl_ingest_t *ingest;
         bl_backlog_t *backlog;
+        bl_spill_glue_t *spill; /* the tasks at rest; NULL with backlog.spill_enabled false */
         struct bl_policy_s *policy; /* NULL: FIFO (steer.c) */
         int64_t policy_checked_ms;
         bool lag_watched[BL_OBSERVE_DOMAINS];

@@ -536,6 +536,29 @@ static bool name_topics(bl_pipeline_t *p) {
                p->topic_dlq;
 }
 
+/*
+ * The batch's closing hook: the snapshots first (outputs.c holds the changed
+ * tasks' pointers until they are written), then the tasks at rest frozen out
+ * of the heap, and the spill file compacted when half of it is dead.
+ */
+static void write_snapshots_then_freeze(void *opaque) {
+        bl_pipeline_t *p = opaque;
+        bl_outputs_write_snapshots(p);
+        if (!p->spill)
+                return;
+        bl_backlog_freeze_at_rest(p->backlog);
+        bl_spill_glue_compact_if_due(p->spill, p->backlog, BL_SPILL_COMPACT_MIN_BYTES);
+        bl_backlog_spill_stats_t frozen;
+        bl_spill_stats_t store;
+        bl_backlog_spill_stats(p->backlog, &frozen);
+        bl_spill_glue_stats(p->spill, &store);
+        bl_metric_set(p->observe.frozen_tasks, (double)frozen.frozen);
+        bl_metric_set(p->observe.spill_file_bytes, (double)store.file_bytes);
+        bl_metric_inc(p->observe.freeze_failures,
+                      (double)(frozen.freeze_failures_total - p->observe.freeze_failures_counted));
+        p->observe.freeze_failures_counted = frozen.freeze_failures_total;
+}
+
 static bool open_backlog(bl_pipeline_t *p) {
         bl_backlog_options_t options = {
                 .lease_ms = p->config->backlog_lease_ms,
@@ -549,6 +572,12 @@ static bool open_backlog(bl_pipeline_t *p) {
         };
         bl_backlog_sink_t backlog_sink;
         bl_ingest_sink_t ingest_sink;
+        char errstr[512];
+        if (bl_spill_glue_new(p->config, &p->spill, errstr, sizeof(errstr)) != BL_OK) {
+                bl_log_error("run", "%s", errstr);
+                return false;
+        }
+        options.spill = bl_spill_glue_ops(p->spill);
         bl_steer_backlog_options(p, &options);
         bl_outputs_backlog_sink(p, &backlog_sink);
         bl_outputs_ingest_sink(p, &ingest_sink);
@@ -574,7 +603,7 @@ static bool open_batches(bl_pipeline_t *p) {
                                         .gate = p->gate,
                                         .stop = p->stop};
         bl_recovery_hooks(p, &settings.hooks);
-        settings.hooks.closing = bl_outputs_write_snapshots; /* one snapshot per changed task and batch */
+        settings.hooks.closing = write_snapshots_then_freeze; /* one snapshot per changed task and batch */
         if (!bl_outputs_open(p))
                 return false;
         if (!(p->batch = bl_batch_new(&settings))) {
@@ -639,6 +668,7 @@ static void pipeline_close(bl_pipeline_t *p) {
         bl_lag_destroy(p->lag);
         bl_credit_destroy(p->credit);
         bl_backlog_destroy(p->backlog);
+        bl_spill_glue_destroy(p->spill); /* after the backlog, whose stubs point into it */
         bl_estimate_close(p);
         bl_observe_close(p);
         bl_dlq_destroy(p->dlq);

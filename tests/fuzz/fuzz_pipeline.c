@@ -33,7 +33,10 @@
  * After the record: the dependency notices produced so far are read back
  * (decoded as bl_outputs_apply_notice_record does) and applied, then the
  * timers due fire (bl_backlog_advance), READY tasks are dispatched
- * (bl_backlog_dispatch) and the notices are applied again. One backlog per
+ * (bl_backlog_dispatch) and the notices are applied again; last, the tasks
+ * at rest are frozen into a spill store (bl_backlog_freeze_at_rest, as the
+ * pipeline does once a batch's snapshots are written), so that every later
+ * step thaws what it touches, and a restart restores into frozen tasks. One backlog per
  * input, with a fixed seed: the same input always runs the same way. The
  * decoders, the encoder and the policy are built once and reused, as a
  * running instance reuses them.
@@ -90,6 +93,7 @@
 #include "ops/config.h"
 #include "base/log.h"
 #include "pipeline/dlq.h"
+#include "store/spill.h"
 
 #ifndef BL_FUZZ_FIXTURES_DIR
 #define BL_FUZZ_FIXTURES_DIR "tests/fixtures"
@@ -209,6 +213,8 @@ typedef struct pending_notice_s {
 
 static struct {
         bl_backlog_t *backlog;
+        bl_spill_t *spill;         /* the tasks at rest, frozen at the end of every step */
+        bl_spill_ops_t spill_ops;
         bl_dlq_t *dlq;
         int64_t now_ms;
         int64_t step;
@@ -717,8 +723,26 @@ static void task_settings(void *opaque, const bl_item_t *item, bl_task_settings_
         settings->approval_required = bl_policy_requires_approval(chosen, item);
 }
 
+/* bl_spill_ops_t over the input's bl_spill_t, as src/pipeline/spill_glue.c fills it. */
+static bl_err_t spill_append(void *opaque, const void *bytes, size_t len, uint64_t *offset, char *errstr,
+                             size_t errstr_size) {
+        bl_spill_ref_t ref;
+        bl_err_t err = bl_spill_append(opaque, bytes, len, &ref, errstr, errstr_size);
+        *offset = ref.offset;
+        return err;
+}
+
+static bl_err_t spill_read(void *opaque, uint64_t offset, uint32_t len, void *out, char *errstr,
+                           size_t errstr_size) {
+        return bl_spill_read(opaque, (bl_spill_ref_t){offset, len}, out, errstr, errstr_size);
+}
+
+static void spill_release(void *opaque, uint64_t offset, uint32_t len) {
+        bl_spill_release(opaque, (bl_spill_ref_t){offset, len});
+}
+
 static bl_backlog_t *new_backlog(void) {
-        static const bl_backlog_options_t options = {
+        static bl_backlog_options_t options = {
                 .lease_ms = 1000,
                 .retry_base_ms = 100,
                 .retry_cap_ms = 1000,
@@ -732,6 +756,7 @@ static bl_backlog_t *new_backlog(void) {
                 .settings = task_settings,
         };
         static const bl_backlog_sink_t sink = {on_changed, on_dispatched, on_notice, on_dead_letter, on_purged, NULL};
+        options.spill = &run.spill_ops;
         return bl_backlog_new(&options, &sink);
 }
 
@@ -759,6 +784,10 @@ static void restart(void) {
 }
 
 static void start_input(void) {
+        char errstr[256];
+        if (bl_spill_new(NULL, &run.spill, errstr, sizeof(errstr)))
+                violated("no spill store", errstr);
+        run.spill_ops = (bl_spill_ops_t){run.spill, spill_append, spill_read, spill_release};
         run.backlog = new_backlog();
         run.dlq = bl_dlq_new(produce_letter, NULL, TOPIC_DLQ, "backlogd fuzz backlogd-fuzz-0");
         run.log = open_memstream(&run.log_text, &run.log_size);
@@ -790,6 +819,7 @@ static void finish_input(void) {
                 bl_notice_record_destroy(run.notices[i].record);
         free(run.notices);
         bl_backlog_destroy(run.backlog);
+        bl_spill_destroy(run.spill);
         bl_dlq_destroy(run.dlq);
         bl_log_set_output(stderr);
         fclose(run.log);
@@ -889,6 +919,7 @@ static void run_step(const uint8_t *step, size_t size) {
         bl_backlog_dispatch(run.backlog, NULL, control & CONTROL_DISPATCH_MASK, run.now_ms);
         if (!(control & CONTROL_HOLD_NOTICES))
                 apply_notices();
+        bl_backlog_freeze_at_rest(run.backlog); /* as run.c does once a batch's snapshots are written */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -179,6 +179,10 @@ def test_input_pauses_at_its_memory_budget_while_results_flow(tmp_path):
         assert all(state.get(f"big{i}", {}).get("state") == "COMPLETED" for i in range(40))
         metrics = metrics_when(port, "backlogd_backpressure_input_paused", 0)
         assert series(metrics, "backlogd_backlog_memory_bytes") < 1572864, "completed tasks still hold payloads"
+        # Issue 18 item 6: the completed tasks are at rest, stubs in the heap and their bytes in the spill file.
+        metrics = metrics_when(port, "backlogd_backlog_frozen_tasks", 40)
+        assert series(metrics, "backlogd_spill_file_bytes") > 0
+        assert series(metrics, "backlogd_spill_freeze_failures_total") == 0
     finally:
         if workers:
             workers.close()

@@ -15,9 +15,15 @@
  * the timer heap have no other window.
  */
 #include "check.h"
+#include "memory_spill.h"
+#include "core/wait.h"
 #include "core/backlog.h"
+#include "base/log.h"
 
 #include <inttypes.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2675,7 +2681,53 @@ static bl_item_t *copy_item(const bl_item_t *from) {
         return copy;
 }
 
-static void test_restore(void) {
+/* What bl_backlog_foreach showed of one task: the fields the per-second walks read. */
+typedef struct walked_s {
+        char task_id[ID_MAX];
+        const char *domain;
+        bl_state_t state;
+        int64_t state_since_ms, ready_since_ms;
+        bool placeholder, waits_for_approval;
+} walked_t;
+
+typedef struct walk_s {
+        walked_t items[32];
+        size_t count;
+} walk_t;
+
+static void walk_one(const bl_item_t *item, void *opaque) {
+        walk_t *walk = opaque;
+        if (walk->count == 32)
+                return;
+        walked_t *w = &walk->items[walk->count++];
+        copy_text(w->task_id, sizeof(w->task_id), item->task_id);
+        w->domain = item->kind->domain;
+        w->state = item->state;
+        w->state_since_ms = item->state_since_ms;
+        w->ready_since_ms = item->ready_since_ms;
+        w->placeholder = item->placeholder;
+        w->waits_for_approval = bl_item_waits_for(item, T0, BL_WAIT_APPROVAL);
+}
+
+/* The walk shows each task (a frozen one too) as the task found whole shows it. */
+static void check_walk_matches_find(fixture_t *fx) {
+        walk_t walk = {0};
+        bl_backlog_foreach(fx->backlog, walk_one, &walk);
+        CHECK_INT(walk.count, bl_backlog_size(fx->backlog));
+        for (size_t i = 0; i < walk.count; i++) {
+                const walked_t *w = &walk.items[i];
+                const bl_item_t *item = find(fx, w->task_id);
+                CHECK(item != NULL);
+                if (item)
+                        CHECK(item->kind->domain == w->domain && item->state == w->state &&
+                              item->state_since_ms == w->state_since_ms && item->ready_since_ms == w->ready_since_ms &&
+                              item->placeholder == w->placeholder &&
+                              bl_item_waits_for(item, T0, BL_WAIT_APPROVAL) == w->waits_for_approval);
+        }
+}
+
+/* Restore, with tasks at rest held whole (@p spill NULL) or frozen as they are restored. */
+static void restore_with(const bl_spill_ops_t *spill) {
         fixture_t source, fx;
         fixture_init(&source, NULL);
         const int64_t start = source.now;
@@ -2717,7 +2769,9 @@ static void test_restore(void) {
                 copies[i] = copy_item(find(&source, restored_ids[i]));
         fixture_done(&source);
 
-        fixture_init(&fx, NULL);
+        bl_backlog_options_t options = default_options();
+        options.spill = spill;
+        fixture_init(&fx, &options);
         fx.now = start + 15; /* a live READY task of another partition, between r2 and r3 */
         fx.partition = 1;
         submit(&fx, "live", "d");
@@ -2743,6 +2797,10 @@ static void test_restore(void) {
         bl_backlog_restore_finish(fx.backlog, fx.now);
         CHECK_INT(emitted_since(&fx, m), 0);
         CHECK_INT(bl_backlog_size(fx.backlog), RESTORED + 2);
+        bl_backlog_spill_stats_t stats;
+        bl_backlog_spill_stats(fx.backlog, &stats);
+        CHECK_INT(stats.frozen, spill ? 6 : 0); /* b1, b2, pl (BLOCKED), w1, h1 (DISPATCHED), c1 (COMPLETED) */
+        check_walk_matches_find(&fx);
         CHECK_INT(get(&fx, "r2")->seq, 2);
         CHECK_STATE(&fx, "r2", BL_STATE_READY);
         const bl_item_t *pl = find(&fx, "pl");
@@ -2781,6 +2839,137 @@ static void test_restore(void) {
         advance_to(&fx, start + 40 + 60000);
         CHECK(find(&fx, "c1") == NULL);
         fixture_done(&fx);
+}
+
+static void test_restore(void) {
+        restore_with(NULL);
+}
+
+/* Tasks at rest are frozen as they are restored, and thawed by whatever touches them: the same story. */
+static void test_restore_into_frozen_tasks(void) {
+        memory_store_t store = {0};
+        bl_spill_ops_t spill = memory_spill_ops(&store);
+        restore_with(&spill);
+        free(store.bytes);
+}
+
+/* A store that refuses the bytes leaves the tasks whole, counted, and tries them again when they next change. */
+static void test_a_refused_freeze_keeps_tasks_whole(void) {
+        memory_store_t store = {.refuse_appends = true};
+        bl_spill_ops_t spill = memory_spill_ops(&store);
+        bl_backlog_options_t options = default_options();
+        options.spill = &spill;
+        fixture_t fx;
+        fixture_init(&fx, &options);
+        submit(&fx, "a", "d");
+        submit(&fx, "b", "d");
+        CHECK_INT(dispatch(&fx, "d", 2), 2);
+        CHECK_INT(bl_backlog_freeze_at_rest(fx.backlog), 0);
+        bl_backlog_spill_stats_t stats;
+        bl_backlog_spill_stats(fx.backlog, &stats);
+        CHECK_INT(stats.freeze_failures_total, 2);
+        CHECK_INT(stats.frozen, 0);
+        CHECK_STATE(&fx, "a", BL_STATE_DISPATCHED);
+        store.refuse_appends = false;
+        CHECK_INT(bl_backlog_freeze_at_rest(fx.backlog), 0); /* unchanged since: not tried again yet */
+        report(&fx, "a", BL_EVENT_STARTED, 1);
+        CHECK_INT(bl_backlog_freeze_at_rest(fx.backlog), 1);
+        bl_backlog_spill_stats(fx.backlog, &stats);
+        CHECK_INT(stats.frozen, 1);
+        CHECK_STATE(&fx, "a", BL_STATE_RUNNING); /* thawed by the look */
+        fixture_done(&fx);
+        free(store.bytes);
+}
+
+/* Dropping a partition (a revoke, an aborted batch) takes its tasks changed since the last freeze off the list
+ * to freeze, in one pass: the next freeze meets only the other partitions' tasks. */
+static void test_drop_partition_before_the_freeze(void) {
+        memory_store_t store = {0};
+        bl_spill_ops_t spill = memory_spill_ops(&store);
+        bl_backlog_options_t options = default_options();
+        options.spill = &spill;
+        fixture_t fx;
+        fixture_init(&fx, &options);
+        char task_id[32];
+        for (int i = 0; i < 3000; i++) {
+                fx.partition = i % 3;
+                snprintf(task_id, sizeof(task_id), "t%d", i);
+                submit(&fx, task_id, "d");
+        }
+        CHECK_INT(dispatch(&fx, "d", 3000), 3000);
+        CHECK_INT(bl_backlog_drop_partition(fx.backlog, 1), 1000);
+        CHECK_INT(bl_backlog_freeze_at_rest(fx.backlog), 2000);
+        CHECK_INT(bl_backlog_drop_partition(fx.backlog, 0), 1000); /* frozen ones: no thaw */
+        bl_backlog_spill_stats_t stats;
+        bl_backlog_spill_stats(fx.backlog, &stats);
+        CHECK_INT(stats.frozen, 1000);
+        CHECK_INT(stats.thaws_total, 0);
+        CHECK_INT(bl_backlog_size(fx.backlog), 1000);
+        CHECK_STATE(&fx, "t2", BL_STATE_DISPATCHED);
+        fixture_done(&fx);
+        free(store.bytes);
+}
+
+/*
+ * Regression: restore took an item's touched mark as it came, so a copy of a task touched in another
+ * backlog made restore read before the start of an empty list to freeze (a crash), or a READY one was
+ * never frozen once it came to rest.
+ */
+static void test_restore_ignores_a_copied_touched_mark(void) {
+        memory_store_t store = {0};
+        bl_spill_ops_t spill = memory_spill_ops(&store);
+        bl_backlog_options_t options = default_options();
+        options.spill = &spill;
+        fixture_t fx;
+        fixture_init(&fx, &options);
+        bl_item_t *resting = bl_item_new_of_kind("resting", 0, "t", "d", NULL, "standard");
+        bl_item_t *ready = bl_item_new_of_kind("ready", 0, "t", "d", NULL, "standard");
+        resting->state = BL_STATE_DISPATCHED;
+        resting->lease_expires_at_ms = fx.now + 1000;
+        ready->state = BL_STATE_READY;
+        ready->ready_since_ms = ready->state_since_ms = fx.now;
+        resting->touched = ready->touched = true;
+        bl_backlog_restore(fx.backlog, resting);
+        bl_backlog_restore(fx.backlog, ready);
+        bl_backlog_restore_finish(fx.backlog, fx.now);
+        bl_backlog_spill_stats_t stats;
+        bl_backlog_spill_stats(fx.backlog, &stats);
+        CHECK_INT(stats.frozen, 1);
+        CHECK_INT(dispatch(&fx, "d", 1), 1);
+        CHECK_INT(bl_backlog_freeze_at_rest(fx.backlog), 1); /* the READY one, now DISPATCHED, comes to rest */
+        fixture_done(&fx);
+        free(store.bytes);
+}
+
+/* A frozen task whose bytes cannot be read back stops the instance, saying which task and why. */
+static void test_a_lost_frozen_task_stops_the_instance(void) {
+        FILE *log = tmpfile();
+        fflush(stderr);
+        pid_t child = fork();
+        if (child == 0) {
+                memory_store_t store = {0};
+                bl_spill_ops_t spill = memory_spill_ops(&store);
+                bl_backlog_options_t options = default_options();
+                options.spill = &spill;
+                fixture_t fx;
+                fixture_init(&fx, &options);
+                submit(&fx, "lost", "d");
+                dispatch(&fx, "d", 1);
+                bl_backlog_freeze_at_rest(fx.backlog);
+                store.fail_reads = true;
+                bl_log_set_output(log);
+                find(&fx, "lost"); /* does not return */
+                _exit(0);
+        }
+        int status = 0;
+        CHECK(child > 0 && waitpid(child, &status, 0) == child);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+        char line[512] = "";
+        rewind(log);
+        CHECK(fgets(line, sizeof(line), log) != NULL);
+        CHECK_CONTAINS(line, "a frozen task could not be read back from the spill store, stopping");
+        CHECK_CONTAINS(line, "thawing task lost: memory store: cannot read");
+        fclose(log);
 }
 
 static void test_drop_partition(void) {
@@ -3503,7 +3692,11 @@ static void check_step(random_run_t *run, mark_t m) {
         }
 }
 
-static void run_random(uint64_t seed, int steps) {
+/*
+ * One random run; with @p spill, every task at rest is frozen after every step (bl_backlog_freeze_at_rest),
+ * as often as the pipeline could: the run must emit the very records it emits without.
+ */
+static random_run_t *random_run_with(uint64_t seed, int steps, const bl_spill_ops_t *spill) {
         random_run_t *run = calloc(1, sizeof(*run));
         if (!run)
                 exit(2);
@@ -3528,6 +3721,7 @@ static void run_random(uint64_t seed, int steps) {
                 break;
         default: break;
         }
+        run->options.spill = spill;
         fixture_init(&run->fx, &run->options);
         for (int i = 0; i < RANDOM_TASKS; i++)
                 snprintf(run->ids[i], sizeof(run->ids[i]), "r%d", i);
@@ -3563,7 +3757,14 @@ static void run_random(uint64_t seed, int steps) {
                 check_step(run, m);
                 if (advanced)
                         check_nothing_overdue(run);
+                if (spill)
+                        bl_backlog_freeze_at_rest(run->fx.backlog);
         }
+        return run;
+}
+
+static void run_random(uint64_t seed, int steps) {
+        random_run_t *run = random_run_with(seed, steps, NULL);
         fixture_done(&run->fx);
         free(run);
 }
@@ -3573,6 +3774,116 @@ static void test_random_sequences(void) {
         illegal_emitted = 0;
         for (uint64_t seed = 1; seed <= 6; seed++)
                 run_random(seed, 4000);
+        CHECK_INT(illegal_emitted, 0);
+}
+
+/* Whether two runs' records are the same, change by change and dispatch by dispatch. */
+static void check_same_records(const recorder_t *a, const recorder_t *b, uint64_t seed) {
+        CHECK_INT(b->change_count, a->change_count);
+        CHECK_INT(b->dispatch_count, a->dispatch_count);
+        CHECK_INT(b->notice_count, a->notice_count);
+        CHECK_INT(b->dead_count, a->dead_count);
+        CHECK_INT(b->purge_count, a->purge_count);
+        size_t count = a->change_count < b->change_count ? a->change_count : b->change_count;
+        for (size_t i = 0; i < count; i++) {
+                const rec_change_t *x = &a->changes[i], *y = &b->changes[i];
+                bool same = !strcmp(x->task_id, y->task_id) && x->seq == y->seq && x->from == y->from &&
+                            x->to == y->to && !strcmp(x->cause, y->cause) && !strcmp(x->reason, y->reason) &&
+                            !strcmp(x->dispatch_id, y->dispatch_id) && x->attempt == y->attempt &&
+                            x->at_ms == y->at_ms && x->state == y->state && x->item_seq == y->item_seq &&
+                            x->item_attempt == y->item_attempt && x->placeholder == y->placeholder &&
+                            x->deadline_ms == y->deadline_ms && x->lease_expires_at_ms == y->lease_expires_at_ms &&
+                            x->retry_at_ms == y->retry_at_ms && x->terminal_at_ms == y->terminal_at_ms &&
+                            x->ready_since_ms == y->ready_since_ms && x->state_since_ms == y->state_since_ms &&
+                            x->dependents == y->dependents && x->pending_deps == y->pending_deps &&
+                            x->has_payload == y->has_payload && x->labels == y->labels &&
+                            x->depends_on == y->depends_on && x->has_traceparent == y->has_traceparent &&
+                            x->from_since_ms == y->from_since_ms && x->late == y->late;
+                CHECK(same);
+                if (!same) {
+                        fprintf(stderr, "seed %" PRIu64 ": change %zu differs (%s seq %" PRId64 ")\n", seed, i,
+                                x->task_id, x->seq);
+                        return;
+                }
+        }
+        count = a->dispatch_count < b->dispatch_count ? a->dispatch_count : b->dispatch_count;
+        for (size_t i = 0; i < count; i++)
+                CHECK(!strcmp(a->dispatches[i].dispatch_id, b->dispatches[i].dispatch_id) &&
+                      a->dispatches[i].decided_at_ms == b->dispatches[i].decided_at_ms &&
+                      a->dispatches[i].late == b->dispatches[i].late);
+}
+
+/* What a compaction does: the frozen tasks' bytes copied, in walk order, into a new store; the old one freed. */
+static void move_blob(uint64_t *offset, uint32_t len, void *opaque) {
+        memory_store_t *moved = opaque;
+        moved->bytes = realloc(moved->bytes, moved->size + len);
+        memcpy(moved->bytes + moved->size, moved->old_bytes + *offset, len);
+        *offset = moved->size;
+        moved->size += len;
+        moved->live_bytes += len;
+}
+
+static void compact_memory_store(bl_backlog_t *backlog, memory_store_t *store) {
+        memory_store_t moved = {.old_bytes = store->bytes};
+        bl_backlog_foreach_frozen(backlog, move_blob, &moved);
+        CHECK_INT(moved.live_bytes, store->live_bytes);
+        free(store->bytes);
+        moved.old_bytes = NULL;
+        moved.capacity = moved.size;
+        *store = moved;
+}
+
+/* Every task of the run found whole, after its bytes moved: thawed from their new place. */
+static void check_frozen_tasks_thaw(random_run_t *run) {
+        for (int i = 0; i < RANDOM_TASKS; i++) {
+                const bl_item_t *item = bl_backlog_find(run->fx.backlog, run->ids[i]);
+                CHECK(!item || !strcmp(item->task_id, run->ids[i]));
+        }
+}
+
+/*
+ * Tasks frozen after every step and thawed by whatever touches them next (an event, a notice, a timer, a
+ * dispatch's dependents, a find) behave as tasks held whole: the same random runs emit the same records.
+ */
+static void test_frozen_tasks_change_nothing(void) {
+        invariant_messages = 0;
+        illegal_emitted = 0;
+        for (uint64_t seed = 1; seed <= 6; seed++) {
+                memory_store_t store = {0};
+                bl_spill_ops_t spill = memory_spill_ops(&store);
+                random_run_t *whole = random_run_with(seed, 4000, NULL);
+                random_run_t *frozen = random_run_with(seed, 4000, &spill);
+                check_same_records(&whole->fx.rec, &frozen->fx.rec, seed);
+                bl_backlog_spill_stats_t stats;
+                bl_backlog_spill_stats(frozen->fx.backlog, &stats);
+                CHECK(stats.freezes_total > 100);
+                CHECK(stats.thaws_total > 10);
+                CHECK_INT(stats.freeze_failures_total, 0);
+                CHECK_INT(bl_backlog_size(frozen->fx.backlog), bl_backlog_size(whole->fx.backlog));
+                /* Every task, found whole, as the whole run holds it. */
+                for (int i = 0; i < RANDOM_TASKS; i++) {
+                        const bl_item_t *a = bl_backlog_find(whole->fx.backlog, whole->ids[i]);
+                        const bl_item_t *b = bl_backlog_find(frozen->fx.backlog, frozen->ids[i]);
+                        CHECK_INT(a != NULL, b != NULL);
+                        if (a && b)
+                                CHECK(a->seq == b->seq && a->state == b->state && a->attempt == b->attempt &&
+                                      a->timer_due_ms == b->timer_due_ms && a->overdue == b->overdue &&
+                                      a->recent_event_count == b->recent_event_count);
+                }
+                fixture_done(&whole->fx);
+                free(whole);
+                bl_backlog_freeze_at_rest(frozen->fx.backlog);
+                compact_memory_store(frozen->fx.backlog, &store);
+                check_frozen_tasks_thaw(frozen);
+                for (int p = 0; p < 4; p++) /* dropping partitions lets go of every stub's bytes */
+                        bl_backlog_drop_partition(frozen->fx.backlog, p);
+                bl_backlog_spill_stats(frozen->fx.backlog, &stats);
+                CHECK_INT(stats.frozen, 0);
+                CHECK_INT(store.live_bytes, 0);
+                fixture_done(&frozen->fx);
+                free(frozen);
+                free(store.bytes);
+        }
         CHECK_INT(illegal_emitted, 0);
 }
 
@@ -3879,9 +4190,15 @@ int main(void) {
         RUN(test_terminal_tasks_keep_only_what_dedup_needs);
         RUN(test_restore_trims_terminal_tasks);
         RUN(test_restore);
+        RUN(test_restore_into_frozen_tasks);
+        RUN(test_a_refused_freeze_keeps_tasks_whole);
+        RUN(test_a_lost_frozen_task_stops_the_instance);
+        RUN(test_drop_partition_before_the_freeze);
+        RUN(test_restore_ignores_a_copied_touched_mark);
         RUN(test_drop_partition);
         RUN(test_fifo_dispatch);
         RUN(test_many_timers);
         RUN(test_random_sequences);
+        RUN(test_frozen_tasks_change_nothing);
         return check_exit_status();
 }

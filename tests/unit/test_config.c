@@ -165,6 +165,28 @@ static void test_environment_overrides(void) {
         bl_config_destroy(config);
 }
 
+/* The spill store's keys: on by default in the temp dir; a deployment points it at its volume, or turns it off. */
+static void test_spill_keys(void) {
+        bl_config_t *config = bl_config_new_defaults();
+        CHECK(config != NULL);
+        if (config) {
+                CHECK(config->backlog_spill_enabled);
+                CHECK_STR(config->backlog_spill_dir, "");
+        }
+        bl_config_destroy(config);
+        char *envp[] = {"BACKLOGD_BACKLOG_SPILL_DIR=/var/lib/backlogd/spill", "BACKLOGD_BACKLOG_SPILL_ENABLED=false",
+                        NULL};
+        problems_t problems = {0};
+        config = bl_config_load(fixture("valid_full.json"), envp, collect, &problems);
+        CHECK(config != NULL);
+        CHECK_INT(problems.count, 0);
+        if (config) {
+                CHECK(!config->backlog_spill_enabled);
+                CHECK_STR(config->backlog_spill_dir, "/var/lib/backlogd/spill");
+        }
+        bl_config_destroy(config);
+}
+
 static void test_environment_errors(void) {
         char *envp[] = {"BACKLOGD_TOPICS_PARTITIONS=twelve", "BACKLOGD_LOG_LEVEL=loud",
                         "BACKLOGD_KAFKA_ISOLATION_LEVEL=read_uncommitted", NULL};
@@ -509,6 +531,7 @@ int main(void) {
         RUN(test_syntax_error_names_line);
         RUN(test_every_error_is_reported);
         RUN(test_environment_overrides);
+        RUN(test_spill_keys);
         RUN(test_environment_errors);
         RUN(test_env_names);
         RUN(test_sources_are_shown);

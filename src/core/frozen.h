@@ -1,0 +1,100 @@
+/*
+ * frozen.h: a task at rest held as a small stub while the rest of it lies
+ * in a spill store (store/spill.h, reached through bl_spill_ops_t since core
+ * may not include it).
+ *
+ * The stub keeps what the backlog's index, its timer heap and the
+ * per-second walks (the census by state and domain, state_since,
+ * approval) read without the task: task_id, kind, partition, state,
+ * state_since and the timer's due time, two approval flags, the timer slot;
+ * and where the
+ * task's encoding (core/item_codec.h) is. Everything else (payload, event
+ * ids, the cold part, the other times, scores, seq, attempts) is read back
+ * by bl_frozen_thaw when anything touches the task.
+ */
+#ifndef BL_FROZEN_H
+#define BL_FROZEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "core/item.h"
+#include "core/item_codec.h"
+
+/**
+ * A spill store as core sees it: append bytes and learn where they went,
+ * read them back, let them go. bl_frozen_* call these on the one thread
+ * that owns the store.
+ */
+typedef struct bl_spill_ops_s {
+        void *opaque;
+        /** Stores the @p len bytes; their place in *@p offset. BL_ERR_IO when they could not be (nothing stored). */
+        bl_err_t (*append)(void *opaque, const void *bytes, size_t len, uint64_t *offset, char *errstr,
+                           size_t errstr_size);
+        /** Copies the @p len bytes at @p offset into @p out. An error means they are lost. */
+        bl_err_t (*read)(void *opaque, uint64_t offset, uint32_t len, void *out, char *errstr, size_t errstr_size);
+        /** The bytes at @p offset are no longer needed. */
+        void (*release)(void *opaque, uint64_t offset, uint32_t len);
+} bl_spill_ops_t;
+
+/**
+ * A frozen task: 48 bytes and its task_id (one allocation). Its
+ * ready_since_ms is BL_NO_TIME (bl_frozen_may_freeze), so not kept.
+ */
+typedef struct bl_frozen_s {
+        const bl_kind_t *kind; /* a reference of its own, as the item held */
+        int64_t state_since_ms;
+        int64_t timer_due_ms;
+        uint64_t spill_offset;
+        uint32_t spill_len;
+        uint32_t timer_slot; /* as the item's: the backlog's position of it in the timer heap */
+        int32_t partition;
+        uint8_t state;       /* a bl_state_t */
+        bool approval_required;
+        bool approved;
+        bool overdue;
+        char task_id[];
+} bl_frozen_t;
+
+/**
+ * Whether the backlog may freeze @p item: at rest (not READY, which the
+ * scheduler scores; not a placeholder, which dependents fill in; not waiting
+ * for an approval), not in the scheduler's heap, and without a
+ * ready_since_ms (which only a READY task has, unless a snapshot says
+ * otherwise).
+ */
+bool bl_frozen_may_freeze(const bl_item_t *item);
+
+/**
+ * Encodes @p item into @p scratch (reused across calls), appends it through
+ * @p spill and returns a new stub of it; the item is left as it was, for the
+ * caller to destroy once the stub has taken its place. NULL when the store
+ * refused the bytes (errstr says why, BL_ERR_IO in *@p err) or memory ran
+ * out (BL_ERR_NOMEM): the caller keeps the item whole, nothing is lost.
+ */
+bl_frozen_t *bl_frozen_freeze(const bl_item_t *item, const bl_spill_ops_t *spill, bl_item_bytes_t *scratch,
+                              bl_err_t *err, char *errstr, size_t errstr_size);
+
+/**
+ * A new item, whole again, from @p frozen: read, decoded, its timer slot the
+ * stub's. The stub and its bytes in the store stay, for the caller to let go
+ * with bl_frozen_release once the item has taken their place. NULL with
+ * *@p err BL_ERR_IO or BL_ERR_MISMATCH when the bytes could not be read or
+ * decoded (the task is lost: the owner must stop, errstr names the task and
+ * the reason), BL_ERR_NOMEM when memory ran out (the stub stays good).
+ */
+bl_item_t *bl_frozen_thaw(const bl_frozen_t *frozen, const bl_spill_ops_t *spill, bl_item_bytes_t *scratch,
+                          bl_err_t *err, char *errstr, size_t errstr_size);
+
+/** Lets go of the stub's bytes in the store and frees it (its kind reference too). NULL is a no-op. */
+void bl_frozen_release(bl_frozen_t *frozen, const bl_spill_ops_t *spill);
+
+/** Frees the stub and its kind reference, leaving its bytes in the store (which is going away). NULL is a no-op. */
+void bl_frozen_destroy(bl_frozen_t *frozen);
+
+/** The heap bytes the stub holds, as bl_item_held_bytes counts (malloc chunks). */
+size_t bl_frozen_held_bytes(const bl_frozen_t *frozen);
+
+#endif
