@@ -324,7 +324,7 @@ public final class KStreamsPeer {
                 }
                 if (change < first)
                     continue;
-                GenericRecord t = new GenericData.Record(transitionSchema);
+                GenericRecord t = withDefaults(transitionSchema);
                 t.put("task_id", taskId);
                 t.put("seq", (long) change + 1);
                 t.put("from_state", change == 0 ? null : new GenericData.EnumSymbol(stateSchema, to[change - 1]));
@@ -388,7 +388,7 @@ public final class KStreamsPeer {
 
         GenericRecord decision(GenericRecord event, GenericRecord item, String taskId, String dispatchId, long now,
                                long lease) {
-            GenericRecord d = new GenericData.Record(decisionSchema);
+            GenericRecord d = withDefaults(decisionSchema);
             d.put("task_id", taskId);
             d.put("attempt", 1);
             d.put("dispatch_id", dispatchId);
@@ -412,6 +412,17 @@ public final class KStreamsPeer {
         }
 
         /* The Confluent wire header (zero, the schema id big-endian), then the Avro binary body. */
+        /* A record of @p schema with every field that has a default set to it: the newer versions' fields
+           (Transition v2's late and probe, DispatchDecision v2's kind) as backlogd writes them for the FIFO policy. */
+        static GenericRecord withDefaults(Schema schema) {
+            GenericRecord record = new GenericData.Record(schema);
+            for (Schema.Field field : schema.getFields())
+                if (field.hasDefaultValue())
+                    record.put(field.pos(), GenericData.get().deepCopy(field.schema(),
+                            GenericData.get().getDefaultValue(field)));
+            return record;
+        }
+
         byte[] encode(GenericDatumWriter<GenericRecord> writer, int schemaId, GenericRecord record) {
             buffer.reset();
             buffer.write(0);
