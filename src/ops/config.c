@@ -177,7 +177,7 @@ const conf_key_t bl_config_keys[] = {
          "Input backpressure: when the tasks held take this many bytes of heap (the backlog's own count of its "
          "items, index and queues), the instance pauses tasks.events (and keeps polling). 0: no memory budget; "
          "else above resume_memory_bytes. Leave room under the container's limit for librdkafka's buffers "
-         "(queued.max.messages.kbytes) and the batch being committed (commit.hold_max_bytes)."},
+         "(consumer.queue_max_kbytes) and the batch being committed (commit.hold_max_bytes)."},
         {"backlog.resume_memory_bytes", CONF_INT, FIELD(backlog_resume_memory_bytes), "939524096", 1048576,
          1099511627776, NULL, NULL, 0,
          "The low watermark: below this many bytes held, tasks.events resumes. Below max_memory_bytes; at least "
