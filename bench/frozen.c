@@ -24,44 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_backlog.h"
 #include "bench_util.h"
-#include "core/backlog.h"
-#include "core/frozen.h"
-#include "store/spill.h"
 
 #define T0 ((int64_t)1765100000000)
 
-static void drop_change(void *opaque, const bl_transition_t *transition, const bl_item_t *item) {
-        (void)opaque, (void)transition, (void)item;
-}
-static void drop_dispatch(void *opaque, const bl_dispatch_t *dispatch) {
-        (void)opaque, (void)dispatch;
-}
-static void drop_notice(void *opaque, const bl_notice_t *notice) {
-        (void)opaque, (void)notice;
-}
-static void drop_letter(void *opaque, const bl_item_t *item, bl_reason_t reason, const char *detail) {
-        (void)opaque, (void)item, (void)reason, (void)detail;
-}
-static void drop_purge(void *opaque, const char *task_id, int32_t partition) {
-        (void)opaque, (void)task_id, (void)partition;
-}
-
-/* bl_spill_ops_t over a bl_spill_t, as the pipeline's glue fills it. */
-static bl_err_t spill_append(void *opaque, const void *bytes, size_t len, uint64_t *offset, char *errstr,
-                             size_t errstr_size) {
-        bl_spill_ref_t ref;
-        bl_err_t err = bl_spill_append(opaque, bytes, len, &ref, errstr, errstr_size);
-        *offset = ref.offset;
-        return err;
-}
-static bl_err_t spill_read(void *opaque, uint64_t offset, uint32_t len, void *out, char *errstr,
-                           size_t errstr_size) {
-        return bl_spill_read(opaque, (bl_spill_ref_t){offset, len}, out, errstr, errstr_size);
-}
-static void spill_release(void *opaque, uint64_t offset, uint32_t len) {
-        bl_spill_release(opaque, (bl_spill_ref_t){offset, len});
-}
 
 static size_t rss_bytes(void) {
         char line[256];
@@ -94,7 +61,7 @@ static bl_backlog_t *dispatched_tasks(unsigned long long tasks, unsigned long lo
         bl_backlog_options_t options = {.lease_ms = 300000, .retry_base_ms = 1000, .retry_cap_ms = 300000,
                                         .max_attempts = 3, .retention_ms = 604800000, .dedup_window = 32,
                                         .seed = 1, .spill = spill};
-        bl_backlog_sink_t sink = {drop_change, drop_dispatch, drop_notice, drop_letter, drop_purge, NULL};
+        bl_backlog_sink_t sink = bench_null_sink();
         bl_backlog_t *backlog = bl_backlog_new(&options, &sink);
         char *payload = calloc(1, payload_bytes + 1);
         const char *keys[] = {"team", "pipeline"}, *values[] = {"ml-platform", "nightly-eval"};
@@ -148,7 +115,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "%s\n", errstr);
                 return 1;
         }
-        bl_spill_ops_t spill = {store, spill_append, spill_read, spill_release};
+        bl_spill_ops_t spill = bench_spill_ops(store);
         point_t empty = measure();
         bl_backlog_t *backlog = dispatched_tasks(tasks, payload_bytes, NULL);
         if (!backlog)

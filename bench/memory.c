@@ -25,27 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_backlog.h"
 #include "bench_util.h"
-#include "core/backlog.h"
 
 #define T0 ((int64_t)1700000000000)
 #define WAVE 1000 /* tasks in flight at once, as a steady stream keeps them */
-
-static void drop_change(void *opaque, const bl_transition_t *transition, const bl_item_t *item) {
-        (void)opaque, (void)transition, (void)item;
-}
-static void drop_dispatch(void *opaque, const bl_dispatch_t *dispatch) {
-        (void)opaque, (void)dispatch;
-}
-static void drop_notice(void *opaque, const bl_notice_t *notice) {
-        (void)opaque, (void)notice;
-}
-static void drop_letter(void *opaque, const bl_item_t *item, bl_reason_t reason, const char *detail) {
-        (void)opaque, (void)item, (void)reason, (void)detail;
-}
-static void drop_purge(void *opaque, const char *task_id, int32_t partition) {
-        (void)opaque, (void)task_id, (void)partition;
-}
 
 /* Resident set size in bytes (VmRSS), or 0 when /proc cannot say. */
 static size_t rss_bytes(void) {
@@ -98,7 +82,7 @@ int main(int argc, char **argv) {
         bl_backlog_options_t options = {.lease_ms = 300000, .retry_base_ms = 1000, .retry_cap_ms = 300000,
                                         .max_attempts = 3, .retention_ms = 604800000, .dedup_window = 32,
                                         .seed = 1};
-        bl_backlog_sink_t sink = {drop_change, drop_dispatch, drop_notice, drop_letter, drop_purge, NULL};
+        bl_backlog_sink_t sink = bench_null_sink();
         char *payload = malloc(payload_bytes + 1);
         if (!payload)
                 return 1;

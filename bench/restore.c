@@ -58,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_backlog.h"
 #include "bench_kafka.h"
 #include "contract/records.h"
 #include "contract/source.h"
@@ -802,22 +803,6 @@ static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
         return true;
 }
 
-static void sink_changed(void *opaque, const bl_transition_t *transition, const bl_item_t *item) {
-        (void)opaque, (void)transition, (void)item;
-}
-static void sink_dispatched(void *opaque, const bl_dispatch_t *dispatch) {
-        (void)opaque, (void)dispatch;
-}
-static void sink_notice(void *opaque, const bl_notice_t *notice) {
-        (void)opaque, (void)notice;
-}
-static void sink_dead_letter(void *opaque, const bl_item_t *item, bl_reason_t reason, const char *detail) {
-        (void)opaque, (void)item, (void)reason, (void)detail;
-}
-static void sink_purged(void *opaque, const char *task_id, int32_t partition) {
-        (void)opaque, (void)task_id, (void)partition;
-}
-
 typedef struct restore_run_s {
         double seconds;        /* scan, decode, restore and restore_finish */
         double finish_seconds; /* restore_finish alone */
@@ -828,28 +813,12 @@ typedef struct restore_run_s {
         double thread_cpu_seconds; /* the restoring thread's alone */
 } restore_run_t;
 
-/* bl_spill_ops_t over a bl_spill_t, as src/pipeline/spill_glue.c fills it. */
-static bl_err_t spill_append(void *opaque, const void *bytes, size_t len, uint64_t *offset, char *errstr,
-                             size_t errstr_size) {
-        bl_spill_ref_t ref;
-        bl_err_t err = bl_spill_append(opaque, bytes, len, &ref, errstr, errstr_size);
-        *offset = ref.offset;
-        return err;
-}
-static bl_err_t spill_read(void *opaque, uint64_t offset, uint32_t len, void *out, char *errstr, size_t errstr_size) {
-        return bl_spill_read(opaque, (bl_spill_ref_t){offset, len}, out, errstr, errstr_size);
-}
-static void spill_release(void *opaque, uint64_t offset, uint32_t len) {
-        bl_spill_release(opaque, (bl_spill_ref_t){offset, len});
-}
-
 /*
  * A fresh backlog with the config's settings and a sink that drops everything (restore emits nothing);
  * with @p spill, its tasks at rest frozen into that store.
  */
 static bl_backlog_t *backlog_new(const bl_config_t *config, const bl_spill_ops_t *spill) {
-        static const bl_backlog_sink_t sink = {sink_changed, sink_dispatched, sink_notice, sink_dead_letter,
-                                               sink_purged, NULL};
+        bl_backlog_sink_t sink = bench_null_sink();
         bl_backlog_options_t options = {
                 .lease_ms = config->backlog_lease_ms,
                 .retry_base_ms = config->backlog_retry_base_ms,
@@ -867,7 +836,7 @@ static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const 
                         size_t expected, bool frozen, restore_run_t *run, char *errstr, size_t errstr_size) {
         restore_ctx_t ctx = {schemas, NULL, 0, 0, 0, ""};
         bl_spill_t *store = NULL;
-        bl_spill_ops_t spill = {NULL, spill_append, spill_read, spill_release};
+        bl_spill_ops_t spill = bench_spill_ops(NULL);
         bl_reader_t *reader = bl_reader_new(config, errstr, errstr_size);
         bool ok = false;
         if (!reader)
