@@ -71,7 +71,7 @@ struct bl_backlog_s {
         uint64_t random_state;
         size_t item_bytes;         /* sum of every item's held_bytes and every stub's bytes */
         int64_t forgotten_through_ms; /* the forget horizon: see refused_as_forgotten(); BL_NO_TIME: none */
-        bl_item_t **touched;       /* whole tasks changed or thawed since the last freeze (item->touched) */
+        bl_item_t **touched;       /* whole tasks changed or thawed since the last freeze (item->touched_slot) */
         size_t touched_count, touched_capacity;
         bl_item_bytes_t scratch;   /* freeze's and thaw's bytes */
         bl_backlog_spill_stats_t spill_stats;
@@ -339,11 +339,12 @@ static bool heap_insert(bl_backlog_t *backlog, bl_item_t *item) {
  * index slot and timer heap slot; anything that reaches it by task_id, or
  * its timer firing, thaws it back in place first (index_find), so that
  * every function below the lookups sees whole items only. The tasks changed
- * or thawed since the last freeze are listed in touched (each marked, so a
- * task is listed once and leaves the list when it is destroyed).
+ * or thawed since the last freeze are listed in touched (each knows its
+ * place there, so a task is listed once and leaves the list at once when it
+ * is destroyed, however long the list).
  */
 static void mark_touched(bl_backlog_t *backlog, bl_item_t *item) {
-        if (!backlog->options.spill || item->touched)
+        if (!backlog->options.spill || item->touched_slot != BL_ITEM_NO_SLOT)
                 return;
         if (backlog->touched_count == backlog->touched_capacity) {
                 size_t capacity = backlog->touched_capacity ? backlog->touched_capacity * 2 : 1024;
@@ -353,18 +354,17 @@ static void mark_touched(bl_backlog_t *backlog, bl_item_t *item) {
                 backlog->touched = touched;
                 backlog->touched_capacity = capacity;
         }
+        item->touched_slot = (uint32_t)backlog->touched_count;
         backlog->touched[backlog->touched_count++] = item;
-        item->touched = true;
 }
 
 /* Frees @p item, which has left the index, first taking it off the touched list. */
 static void destroy_item(bl_backlog_t *backlog, bl_item_t *item) {
-        if (item && item->touched)
-                for (size_t i = 0; i < backlog->touched_count; i++)
-                        if (backlog->touched[i] == item) {
-                                backlog->touched[i] = backlog->touched[--backlog->touched_count];
-                                break;
-                        }
+        if (item && item->touched_slot != BL_ITEM_NO_SLOT) {
+                bl_item_t *last = backlog->touched[--backlog->touched_count];
+                backlog->touched[item->touched_slot] = last;
+                last->touched_slot = item->touched_slot;
+        }
         bl_item_destroy(item);
 }
 
@@ -439,7 +439,7 @@ size_t bl_backlog_freeze_at_rest(bl_backlog_t *backlog) {
         char errstr[512] = "";
         for (size_t i = 0; i < backlog->touched_count; i++) {
                 bl_item_t *item = backlog->touched[i];
-                item->touched = false;
+                item->touched_slot = BL_ITEM_NO_SLOT; /* off the list already: destroy_item need not take it off */
                 if (!bl_frozen_may_freeze(item))
                         continue;
                 if (freeze_item(backlog, item, errstr, sizeof(errstr)))
@@ -1684,15 +1684,15 @@ void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
         item->timer_due_ms = BL_NO_TIME;
         item->sched_slot = BL_ITEM_NO_SLOT;
         item->held_bytes = 0;
-        item->touched = false; /* whatever a copy of an item said: this backlog's list has not got it */
+        item->touched_slot = BL_ITEM_NO_SLOT; /* whatever a copy of an item said: this backlog's list has not got it */
         item->overdue = false; /* the timers find it again */
         if (!index_add(backlog, item)) {
                 bl_item_destroy(item);
                 return;
         }
-        if (item->touched && backlog->touched[backlog->touched_count - 1] == item) {
-                backlog->touched_count--; /* restore freezes it below, or leaves it as it was */
-                item->touched = false;
+        if (item->touched_slot != BL_ITEM_NO_SLOT) { /* the list's last: restore freezes it below, or leaves it */
+                backlog->touched_count--;
+                item->touched_slot = BL_ITEM_NO_SLOT;
         }
         if (bl_state_is_terminal(item->state))
                 bl_item_trim(item); /* the snapshot comes back whole; a terminal task keeps what finish() keeps */
@@ -1725,8 +1725,10 @@ size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
                         i++;
                         continue;
                 }
-                item->touched = false;
+                item->touched_slot = BL_ITEM_NO_SLOT;
                 backlog->touched[i] = backlog->touched[--backlog->touched_count];
+                if (i < backlog->touched_count)
+                        backlog->touched[i]->touched_slot = (uint32_t)i;
         }
         for (size_t i = 0; i < backlog->slot_count;) {
                 entry_t *entry = backlog->slots[i].entry;

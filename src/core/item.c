@@ -219,6 +219,7 @@ bl_item_t *bl_item_new_with_kind(const char *task_id, size_t task_id_size, int32
         item->retry_at_ms = item->terminal_at_ms = BL_NO_TIME;
         item->timer_slot = BL_ITEM_NO_SLOT;
         item->sched_slot = BL_ITEM_NO_SLOT;
+        item->touched_slot = BL_ITEM_NO_SLOT;
         item->timer_due_ms = BL_NO_TIME;
         return item;
 }

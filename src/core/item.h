@@ -135,6 +135,7 @@ typedef struct bl_item_s {
         uint32_t timer_slot; /* backlog's own: position in the timer heap, or BL_ITEM_NO_SLOT */
         uint32_t sched_slot; /* backlog's own: position in its domain's scheduler heap, or BL_ITEM_NO_SLOT */
         uint32_t held_bytes; /* backlog's own: bl_item_held_bytes when it last counted the item */
+        uint32_t touched_slot; /* backlog's own: position in its list of tasks to freeze at the batch's end, or BL_ITEM_NO_SLOT */
         bl_state_t state;
         uint16_t recent_event_count; /* at most the dedup window */
         bool approval_required;
@@ -142,7 +143,6 @@ typedef struct bl_item_s {
         bool has_payload;
         bool placeholder;       /* not submitted yet; exists to hold dependents that wait for it */
         bool overdue;           /* backlog's own: READY past its decision deadline, or late: dispatched first */
-        bool touched;           /* backlog's own: in its list of tasks to freeze at the batch's end */
         char task_id_storage[]; /* where bl_item_new keeps task_id */
 } bl_item_t;
 

@@ -2911,6 +2911,51 @@ static void test_drop_partition_before_the_freeze(void) {
 }
 
 /*
+ * The list of tasks to freeze at the batch's end loses tasks in any order: each knows its place in
+ * it (a task destroyed used to be looked for through the whole list, so a batch that changed many
+ * tasks and purged many took time in their product). What stays is frozen, once, and nothing else.
+ */
+static void test_touched_list_loses_tasks_in_any_order(void) {
+        memory_store_t store = {0};
+        bl_spill_ops_t spill = memory_spill_ops(&store);
+        bl_backlog_options_t options = default_options();
+        options.spill = &spill;
+        fixture_t fx;
+        fixture_init(&fx, &options);
+        char id[32];
+        for (int i = 0; i < 300; i++) {
+                fx.partition = i % 2;
+                snprintf(id, sizeof(id), "task-%03d", i);
+                submit(&fx, id, "d");
+        }
+        CHECK_INT(dispatch(&fx, "d", 300), 300); /* every one changed in this batch: 300 on the list */
+        size_t forgotten = 0;
+        for (int i = 299; i >= 0; i -= 3) { /* from the end, then the middle: every place in the list */
+                snprintf(id, sizeof(id), "task-%03d", i);
+                forgotten += bl_backlog_forget(fx.backlog, id);
+        }
+        for (int i = 1; i < 300; i += 7) {
+                snprintf(id, sizeof(id), "task-%03d", i);
+                forgotten += bl_backlog_forget(fx.backlog, id);
+        }
+        size_t in_partition_1 = 0;
+        for (int i = 1; i < 300; i += 2) {
+                snprintf(id, sizeof(id), "task-%03d", i);
+                in_partition_1 += bl_backlog_find(fx.backlog, id) != NULL;
+        }
+        CHECK_INT(bl_backlog_drop_partition(fx.backlog, 1), in_partition_1);
+        size_t left = bl_backlog_size(fx.backlog);
+        CHECK_INT(left, 300 - forgotten - in_partition_1);
+        CHECK_INT(bl_backlog_freeze_at_rest(fx.backlog), left);
+        CHECK_INT(bl_backlog_freeze_at_rest(fx.backlog), 0);
+        bl_backlog_spill_stats_t stats;
+        bl_backlog_spill_stats(fx.backlog, &stats);
+        CHECK_INT(stats.frozen, left);
+        fixture_done(&fx);
+        free(store.bytes);
+}
+
+/*
  * Regression: restore took an item's touched mark as it came, so a copy of a task touched in another
  * backlog made restore read before the start of an empty list to freeze (a crash), or a READY one was
  * never frozen once it came to rest.
@@ -2928,7 +2973,7 @@ static void test_restore_ignores_a_copied_touched_mark(void) {
         resting->lease_expires_at_ms = fx.now + 1000;
         ready->state = BL_STATE_READY;
         ready->ready_since_ms = ready->state_since_ms = fx.now;
-        resting->touched = ready->touched = true;
+        resting->touched_slot = ready->touched_slot = 0;
         bl_backlog_restore(fx.backlog, resting);
         bl_backlog_restore(fx.backlog, ready);
         bl_backlog_restore_finish(fx.backlog, fx.now);
@@ -4195,6 +4240,7 @@ int main(void) {
         RUN(test_a_lost_frozen_task_stops_the_instance);
         RUN(test_drop_partition_before_the_freeze);
         RUN(test_restore_ignores_a_copied_touched_mark);
+        RUN(test_touched_list_loses_tasks_in_any_order);
         RUN(test_drop_partition);
         RUN(test_fifo_dispatch);
         RUN(test_many_timers);
