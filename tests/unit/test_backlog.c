@@ -2881,22 +2881,33 @@ static void test_a_refused_freeze_keeps_tasks_whole(void) {
         free(store.bytes);
 }
 
+/* A fixture whose backlog freezes its tasks at rest into @p store (through @p spill, which it points at). */
+static void fixture_init_frozen(fixture_t *fx, memory_store_t *store, bl_spill_ops_t *spill) {
+        *spill = memory_spill_ops(store);
+        bl_backlog_options_t options = default_options();
+        options.spill = spill;
+        fixture_init(fx, &options);
+}
+
+/* @p count tasks "<prefix><i>" of domain "d", task i on partition i % @p partitions, all dispatched. */
+static void dispatch_over_partitions(fixture_t *fx, const char *prefix, int count, int32_t partitions) {
+        char task_id[32];
+        for (int i = 0; i < count; i++) {
+                fx->partition = i % partitions;
+                snprintf(task_id, sizeof(task_id), "%s%d", prefix, i);
+                submit(fx, task_id, "d");
+        }
+        CHECK_INT(dispatch(fx, "d", (size_t)count), count);
+}
+
 /* Dropping a partition (a revoke, an aborted batch) takes its tasks changed since the last freeze off the list
  * to freeze, in one pass: the next freeze meets only the other partitions' tasks. */
 static void test_drop_partition_before_the_freeze(void) {
         memory_store_t store = {0};
-        bl_spill_ops_t spill = memory_spill_ops(&store);
-        bl_backlog_options_t options = default_options();
-        options.spill = &spill;
+        bl_spill_ops_t spill;
         fixture_t fx;
-        fixture_init(&fx, &options);
-        char task_id[32];
-        for (int i = 0; i < 3000; i++) {
-                fx.partition = i % 3;
-                snprintf(task_id, sizeof(task_id), "t%d", i);
-                submit(&fx, task_id, "d");
-        }
-        CHECK_INT(dispatch(&fx, "d", 3000), 3000);
+        fixture_init_frozen(&fx, &store, &spill);
+        dispatch_over_partitions(&fx, "t", 3000, 3);
         CHECK_INT(bl_backlog_drop_partition(fx.backlog, 1), 1000);
         CHECK_INT(bl_backlog_freeze_at_rest(fx.backlog), 2000);
         CHECK_INT(bl_backlog_drop_partition(fx.backlog, 0), 1000); /* frozen ones: no thaw */
@@ -2917,30 +2928,23 @@ static void test_drop_partition_before_the_freeze(void) {
  */
 static void test_touched_list_loses_tasks_in_any_order(void) {
         memory_store_t store = {0};
-        bl_spill_ops_t spill = memory_spill_ops(&store);
-        bl_backlog_options_t options = default_options();
-        options.spill = &spill;
+        bl_spill_ops_t spill;
         fixture_t fx;
-        fixture_init(&fx, &options);
+        fixture_init_frozen(&fx, &store, &spill);
         char id[32];
-        for (int i = 0; i < 300; i++) {
-                fx.partition = i % 2;
-                snprintf(id, sizeof(id), "task-%03d", i);
-                submit(&fx, id, "d");
-        }
-        CHECK_INT(dispatch(&fx, "d", 300), 300); /* every one changed in this batch: 300 on the list */
+        dispatch_over_partitions(&fx, "task-", 300, 2); /* every one changed in this batch: 300 on the list */
         size_t forgotten = 0;
         for (int i = 299; i >= 0; i -= 3) { /* from the end, then the middle: every place in the list */
-                snprintf(id, sizeof(id), "task-%03d", i);
+                snprintf(id, sizeof(id), "task-%d", i);
                 forgotten += bl_backlog_forget(fx.backlog, id);
         }
         for (int i = 1; i < 300; i += 7) {
-                snprintf(id, sizeof(id), "task-%03d", i);
+                snprintf(id, sizeof(id), "task-%d", i);
                 forgotten += bl_backlog_forget(fx.backlog, id);
         }
         size_t in_partition_1 = 0;
         for (int i = 1; i < 300; i += 2) {
-                snprintf(id, sizeof(id), "task-%03d", i);
+                snprintf(id, sizeof(id), "task-%d", i);
                 in_partition_1 += bl_backlog_find(fx.backlog, id) != NULL;
         }
         CHECK_INT(bl_backlog_drop_partition(fx.backlog, 1), in_partition_1);
@@ -2962,11 +2966,9 @@ static void test_touched_list_loses_tasks_in_any_order(void) {
  */
 static void test_restore_ignores_a_copied_touched_mark(void) {
         memory_store_t store = {0};
-        bl_spill_ops_t spill = memory_spill_ops(&store);
-        bl_backlog_options_t options = default_options();
-        options.spill = &spill;
+        bl_spill_ops_t spill;
         fixture_t fx;
-        fixture_init(&fx, &options);
+        fixture_init_frozen(&fx, &store, &spill);
         bl_item_t *resting = bl_item_new_of_kind("resting", 0, "t", "d", NULL, "standard");
         bl_item_t *ready = bl_item_new_of_kind("ready", 0, "t", "d", NULL, "standard");
         resting->state = BL_STATE_DISPATCHED;
