@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -79,6 +80,20 @@ static inline uint64_t rng_below(rng_t *rng, uint64_t bound) {
 /* Uniform in [0, 1). */
 static inline double rng_unit(rng_t *rng) {
         return (double)(rng_next(rng) >> 11) / 9007199254740992.0;
+}
+
+/* Resident set size in bytes (VmRSS), or 0 when /proc cannot say. */
+static inline size_t rss_bytes(void) {
+        char line[256];
+        size_t kib = 0;
+        FILE *status = fopen("/proc/self/status", "r");
+        if (!status)
+                return 0;
+        while (fgets(line, sizeof(line), status))
+                if (sscanf(line, "VmRSS: %zu kB", &kib) == 1)
+                        break;
+        fclose(status);
+        return kib * 1024;
 }
 
 #endif

@@ -29,20 +29,6 @@
 
 #define T0 ((int64_t)1765100000000)
 
-
-static size_t rss_bytes(void) {
-        char line[256];
-        size_t kib = 0;
-        FILE *status = fopen("/proc/self/status", "r");
-        if (!status)
-                return 0;
-        while (fgets(line, sizeof(line), status))
-                if (sscanf(line, "VmRSS: %zu kB", &kib) == 1)
-                        break;
-        fclose(status);
-        return kib * 1024;
-}
-
 typedef struct point_s {
         size_t rss, heap;
 } point_t;

@@ -31,20 +31,6 @@
 #define T0 ((int64_t)1700000000000)
 #define WAVE 1000 /* tasks in flight at once, as a steady stream keeps them */
 
-/* Resident set size in bytes (VmRSS), or 0 when /proc cannot say. */
-static size_t rss_bytes(void) {
-        char line[256];
-        size_t kib = 0;
-        FILE *status = fopen("/proc/self/status", "r");
-        if (!status)
-                return 0;
-        while (fgets(line, sizeof(line), status))
-                if (sscanf(line, "VmRSS: %zu kB", &kib) == 1)
-                        break;
-        fclose(status);
-        return kib * 1024;
-}
-
 typedef struct point_s {
         const char *name;
         size_t rss, heap, counted;

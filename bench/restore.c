@@ -119,8 +119,6 @@ static int take_option(int val, const char *arg, void *opaque) {
         return 0;
 }
 
-
-
 /* 0 when the options are usable, -1 after --help, 2 on a usage error. */
 static int parse_options(int argc, char **argv, options_t *o) {
         static const struct option extra[] = {{"offline", no_argument, NULL, 256}, {NULL, 0, NULL, 0}};
@@ -130,7 +128,6 @@ static int parse_options(int argc, char **argv, options_t *o) {
 }
 
 /* ---- clocks, memory, statistics ---------------------------------------------- */
-
 
 /* CPU seconds, user and system, of every thread of the process so far (librdkafka's included). */
 static double process_cpu_s(void) {
@@ -147,33 +144,12 @@ static double thread_cpu_s(void) {
         return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
-/* Resident set size in bytes (VmRSS), or 0 when /proc cannot say. */
-static size_t rss_bytes(void) {
-        char line[256];
-        size_t kib = 0;
-        FILE *status = fopen("/proc/self/status", "r");
-        if (!status)
-                return 0;
-        while (fgets(line, sizeof(line), status))
-                if (sscanf(line, "VmRSS: %zu kB", &kib) == 1)
-                        break;
-        fclose(status);
-        return kib * 1024;
-}
-
 /* Bytes in use in the main malloc arena: where the main thread, so the backlog, allocates. */
 static size_t heap_in_use(void) {
         return mallinfo2().uordblks;
 }
 
-
-
 /* ---- synthetic snapshots --------------------------------------------------------- */
-
-
-
-
-
 
 static bool rng_chance(rng_t *rng, unsigned per_mille) {
         return rng_below(rng, 1000) < per_mille;
