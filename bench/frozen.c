@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "bench_backlog.h"
+#include "pipeline/spill_glue.h"
 #include "bench_util.h"
 
 #define T0 ((int64_t)1765100000000)
@@ -101,7 +102,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "%s\n", errstr);
                 return 1;
         }
-        bl_spill_ops_t spill = bench_spill_ops(store);
+        bl_spill_ops_t spill = bl_spill_ops_over(store);
         point_t empty = measure();
         bl_backlog_t *backlog = dispatched_tasks(tasks, payload_bytes, NULL);
         if (!backlog)

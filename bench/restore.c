@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "bench_backlog.h"
+#include "pipeline/spill_glue.h"
 #include "bench_kafka.h"
 #include "contract/records.h"
 #include "contract/source.h"
@@ -812,7 +813,7 @@ static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const 
                         size_t expected, bool frozen, restore_run_t *run, char *errstr, size_t errstr_size) {
         restore_ctx_t ctx = {schemas, NULL, 0, 0, 0, ""};
         bl_spill_t *store = NULL;
-        bl_spill_ops_t spill = bench_spill_ops(NULL);
+        bl_spill_ops_t spill = bl_spill_ops_over(NULL);
         bl_reader_t *reader = bl_reader_new(config, errstr, errstr_size);
         bool ok = false;
         if (!reader)

@@ -53,7 +53,7 @@ bl_err_t bl_spill_glue_new(const bl_config_t *config, bl_spill_glue_t **out, cha
                 free(glue);
                 return bl_err_set(errstr, errstr_size, err, "backlog.spill_dir: %s", store_error);
         }
-        glue->ops = (bl_spill_ops_t){glue->store, glue_append, glue_read, glue_release};
+        glue->ops = bl_spill_ops_over(glue->store);
         bl_log_info("spill", "tasks at rest go to an unlinked file in %s", bl_spill_dir(glue->store));
         *out = glue;
         return BL_OK;
@@ -64,6 +64,10 @@ void bl_spill_glue_destroy(bl_spill_glue_t *glue) {
                 return;
         bl_spill_destroy(glue->store);
         free(glue);
+}
+
+bl_spill_ops_t bl_spill_ops_over(bl_spill_t *store) {
+        return (bl_spill_ops_t){store, glue_append, glue_read, glue_release};
 }
 
 const bl_spill_ops_t *bl_spill_glue_ops(const bl_spill_glue_t *glue) {

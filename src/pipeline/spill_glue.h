@@ -31,6 +31,10 @@ void bl_spill_glue_destroy(bl_spill_glue_t *glue);
 /** What bl_backlog_options_t.spill takes, valid for the glue's life; NULL for a NULL glue. */
 const bl_spill_ops_t *bl_spill_glue_ops(const bl_spill_glue_t *glue);
 
+/** The backlog's spill operations over @p store (NULL: to be set later), as the glue hands them on; for tests and
+ * benches that make a store of their own. */
+bl_spill_ops_t bl_spill_ops_over(bl_spill_t *store);
+
 /**
  * Between batches, after bl_backlog_freeze_at_rest: when the store's dead
  * bytes pass its live ones in a file of at least @p min_file_bytes

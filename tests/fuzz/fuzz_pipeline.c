@@ -93,6 +93,7 @@
 #include "ops/config.h"
 #include "base/log.h"
 #include "pipeline/dlq.h"
+#include "pipeline/spill_glue.h"
 #include "store/spill.h"
 
 #ifndef BL_FUZZ_FIXTURES_DIR
@@ -723,24 +724,6 @@ static void task_settings(void *opaque, const bl_item_t *item, bl_task_settings_
         settings->approval_required = bl_policy_requires_approval(chosen, item);
 }
 
-/* bl_spill_ops_t over the input's bl_spill_t, as src/pipeline/spill_glue.c fills it. */
-static bl_err_t spill_append(void *opaque, const void *bytes, size_t len, uint64_t *offset, char *errstr,
-                             size_t errstr_size) {
-        bl_spill_ref_t ref;
-        bl_err_t err = bl_spill_append(opaque, bytes, len, &ref, errstr, errstr_size);
-        *offset = ref.offset;
-        return err;
-}
-
-static bl_err_t spill_read(void *opaque, uint64_t offset, uint32_t len, void *out, char *errstr,
-                           size_t errstr_size) {
-        return bl_spill_read(opaque, (bl_spill_ref_t){offset, len}, out, errstr, errstr_size);
-}
-
-static void spill_release(void *opaque, uint64_t offset, uint32_t len) {
-        bl_spill_release(opaque, (bl_spill_ref_t){offset, len});
-}
-
 static bl_backlog_t *new_backlog(void) {
         static bl_backlog_options_t options = {
                 .lease_ms = 1000,
@@ -787,7 +770,7 @@ static void start_input(void) {
         char errstr[256];
         if (bl_spill_new(NULL, &run.spill, errstr, sizeof(errstr)))
                 violated("no spill store", errstr);
-        run.spill_ops = (bl_spill_ops_t){run.spill, spill_append, spill_read, spill_release};
+        run.spill_ops = bl_spill_ops_over(run.spill);
         run.backlog = new_backlog();
         run.dlq = bl_dlq_new(produce_letter, NULL, TOPIC_DLQ, "backlogd fuzz backlogd-fuzz-0");
         run.log = open_memstream(&run.log_text, &run.log_size);
