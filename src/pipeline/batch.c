@@ -528,20 +528,45 @@ rd_kafka_resp_err_t bl_batch_produce_dead_letter(void *opaque, const char *topic
 /* ---- abort and commit -------------------------------------------------------------------------------------- */
 
 /*
+ * An abort that has timed out for longer than the bound is not waited out: after an outage, librdkafka can
+ * keep the coordinator's request queued for minutes after the coordinator is back (seen with 2.12.0: its
+ * EndTxn stayed in the TxnCoordinator's out-queue for over two minutes while the broker answered everything
+ * else). By then the coordinator has aborted the transaction itself (transaction.timeout_ms), and a new
+ * producer's init_transactions aborts whatever is left: the producer is taken for lost, and the run makes a
+ * new one, rewinds and restores, as after a fencing.
+ */
+static bool abort_hung(bl_batch_t *batch, int64_t started_ms) {
+        int64_t waited_ms = bl_clock_monotonic_ms() - started_ms;
+        if (batch->settings.abort_max_ms <= 0 || waited_ms < batch->settings.abort_max_ms)
+                return false;
+        bl_log_warn("txn",
+                    "abort_transaction has not finished in %" PRId64 " ms: a new producer takes over, and its "
+                    "init_transactions ends the transaction",
+                    waited_ms);
+        batch->lost = true;
+        batch->settings.hooks.producer_lost(batch->settings.hooks.opaque);
+        return true;
+}
+
+/*
  * Aborts the producer's transaction. A timeout (the broker slow or away) is resumed by calling again, as
- * librdkafka asks, until it is done; false when the run cannot go on. Each call waits a short slice, so
- * that the waiting hook keeps the heartbeat, the gauges and /healthz current through a broker outage;
- * only the first timeout is logged.
+ * librdkafka asks, until it is done or abort_max_ms has passed (abort_hung); false when the run cannot go
+ * on with this producer. Each call waits a short slice, so that the waiting hook keeps the heartbeat, the
+ * gauges and /healthz current through a broker outage; only the first timeout is logged.
  */
 static bool abort_transaction(bl_batch_t *batch) {
         const bl_batch_hooks_t *hooks = &batch->settings.hooks;
         bl_txn_result_t result;
         int timeouts = 0;
+        int64_t started_ms = bl_clock_monotonic_ms();
         while ((result = bl_txn_producer_abort(batch->producer, ABORT_SLICE_MS)).verdict != BL_TXN_OK) {
                 bool retriable = result.verdict == BL_TXN_RETRIABLE;
                 hooks->waiting(hooks->opaque);
                 bool stopping = *batch->settings.stop;
-                if (retriable && !stopping && result.code == RD_KAFKA_RESP_ERR__TIMED_OUT && timeouts++ > 0)
+                bool timed_out = retriable && !stopping && result.code == RD_KAFKA_RESP_ERR__TIMED_OUT;
+                if (timed_out && abort_hung(batch, started_ms))
+                        return false;
+                if (timed_out && timeouts++ > 0)
                         continue;
                 if (producer_lost(batch, &result))
                         return false;

@@ -81,6 +81,7 @@ typedef struct bl_batch_settings_s {
         bl_isolate_t *isolate;       /* borrowed: units per batch (the batch hands off when there is no room) */
         bl_gate_t *gate;             /* borrowed: refused output topics (records for them are refused here) */
         volatile sig_atomic_t *stop; /* set when the instance is told to stop: an abort is not waited out */
+        int64_t abort_max_ms;        /* an abort not done by then: the producer is taken for lost (0: no bound) */
         bl_batch_hooks_t hooks;
 } bl_batch_settings_t;
 

@@ -601,7 +601,9 @@ static bool open_batches(bl_pipeline_t *p) {
                                         .consumer = p->consumer,
                                         .isolate = p->isolate,
                                         .gate = p->gate,
-                                        .stop = p->stop};
+                                        .stop = p->stop,
+                                        /* by then the coordinator has aborted the transaction itself */
+                                        .abort_max_ms = p->config->transaction_timeout_ms};
         bl_recovery_hooks(p, &settings.hooks);
         settings.hooks.closing = write_snapshots_then_freeze; /* one snapshot per changed task and batch */
         if (!bl_outputs_open(p))

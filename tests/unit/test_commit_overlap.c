@@ -20,6 +20,10 @@
  * by timing): the run makes a new producer, restores and goes on committing,
  * and exits 0; nothing submitted is missing from backlog.state.
  *
+ * The fourth makes the abort hang: the coordinator answers the first EndTxn only after 30 s, as a
+ * real one did after an outage (its request queued for minutes in librdkafka). The run does not wait
+ * that out: past transaction.timeout_ms it makes a new producer, restores and goes on, and exits 0.
+ *
  * The third runs with producer.linger_ms set: the producer lingers that long,
  * and the run reports how long its batches kept their first record waiting
  * (at least commit.interval_ms, and not the whole run).
@@ -30,6 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "check.h"
 #include "demo/mock.h"
 #include "demo/traffic.h"
@@ -39,7 +44,9 @@
 #include "pipeline/run.h"
 
 #define FAILING_RTT_MS         1000
-#define API_ADD_OFFSETS_TO_TXN 25 /* the Kafka protocol's ApiKey; librdkafka (2.12.0 too) exports no names for them */
+#define API_ADD_OFFSETS_TO_TXN 25 /* the Kafka protocol's ApiKeys; librdkafka (2.12.0 too) exports no names for them */
+#define API_END_TXN            26
+#define HUNG_ABORT_RTT_MS      30000 /* far past the bound on an abort: transaction.timeout_ms, 3 s here */
 
 typedef struct pipeline_thread_s {
         const bl_config_t *config;
@@ -308,9 +315,70 @@ done:
         bl_mock_destroy(mock);
 }
 
+static void test_an_abort_that_hangs_is_given_up_for_a_new_producer(void) {
+        char errstr[512];
+        bl_mock_t *mock = bl_mock_new(1, errstr, sizeof(errstr));
+        bl_config_t *config = mock ? mock_config_with(mock, "BACKLOGD_TRANSACTION_TIMEOUT_MS=3000") : NULL;
+        pipeline_thread_t pipeline = {.config = config};
+        producers_t producers = {NULL, 0};
+        bl_traffic_stats_t traffic_stats = {0};
+        pthread_t thread;
+        CHECK(mock && config);
+        if (!mock || !config || bl_mock_create_topics(mock, config, errstr, sizeof(errstr))) {
+                fprintf(stderr, "set-up: %s\n", errstr);
+                goto done;
+        }
+        bl_log_set_level(BL_LOG_WARN);
+        /* The first commit fails (abortable), and the abort's EndTxn is answered only after 30 s. */
+        rd_kafka_mock_cluster_t *cluster = bl_mock_cluster(mock);
+        CHECK_INT(rd_kafka_mock_broker_push_request_error_rtts(cluster, 1, API_ADD_OFFSETS_TO_TXN, 1,
+                                                               RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
+                                                               FAILING_RTT_MS),
+                  RD_KAFKA_RESP_ERR_NO_ERROR);
+        CHECK_INT(rd_kafka_mock_broker_push_request_error_rtts(cluster, 1, API_END_TXN, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
+                                                               HUNG_ABORT_RTT_MS),
+                  RD_KAFKA_RESP_ERR_NO_ERROR);
+        pipeline.options.skip_topic_check = true;
+        pipeline.options.report = &pipeline.report;
+        pipeline.options.producer_ready = producer_ready;
+        pipeline.options.producer_ready_opaque = &producers;
+        int64_t started_ms = bl_clock_monotonic_ms();
+        CHECK(pthread_create(&thread, NULL, run_pipeline, &pipeline) == 0);
+        bl_traffic_t *traffic = bl_traffic_start(config, 13, 1500, 3000, errstr, sizeof(errstr));
+        CHECK(traffic != NULL);
+        sleep(4);
+        bl_traffic_stop(traffic);
+        bl_traffic_stats(traffic, &traffic_stats);
+        while (atomic_load(&producers.made) < 2 && bl_clock_monotonic_ms() - started_ms < 25000)
+                sleep(1);
+        sleep(4); /* the new producer restores and commits the rest */
+        pipeline.stop = 1;
+        pthread_join(thread, NULL);
+        int64_t took_ms = bl_clock_monotonic_ms() - started_ms;
+        bl_traffic_destroy(traffic);
+
+        size_t in_state = tasks_in_state(config);
+        fprintf(stderr, "hung abort: %llu renewals, %llu aborts, %llu committed, %zu of %llu tasks in state, %lld ms\n",
+                (unsigned long long)pipeline.report.producer_renewals, (unsigned long long)pipeline.report.aborts,
+                (unsigned long long)pipeline.report.transactions, in_state,
+                (unsigned long long)traffic_stats.submitted, (long long)took_ms);
+        CHECK_INT(pipeline.status, 0);
+        CHECK_INT(pipeline.report.producer_renewals, 1);
+        CHECK_INT(atomic_load(&producers.made), 2);
+        CHECK(pipeline.report.transactions >= 2);
+        CHECK(took_ms < HUNG_ABORT_RTT_MS); /* the hung EndTxn was not waited out */
+        CHECK(traffic_stats.submitted > 1000);
+        CHECK_INT(in_state, traffic_stats.submitted);
+done:
+        bl_log_set_level(BL_LOG_INFO);
+        bl_config_destroy(config);
+        bl_mock_destroy(mock);
+}
+
 int main(void) {
         RUN(test_a_failed_commit_drops_the_held_batch_and_the_run_goes_on);
         RUN(test_a_fatal_producer_is_made_anew_and_the_run_goes_on);
         RUN(test_the_producer_lingers_as_configured_and_batch_ages_are_reported);
+        RUN(test_an_abort_that_hangs_is_given_up_for_a_new_producer);
         return check_exit_status();
 }
