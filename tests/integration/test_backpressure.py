@@ -5,6 +5,7 @@ max_memory_bytes of tasks held while results keep flowing, and nothing is
 lost; tasks that keep failing are retried with growing delays, then
 dead-lettered; a task past its deadline is escalated to the DLQ."""
 import json
+import re
 import time
 
 from confluent_kafka import Consumer
@@ -157,9 +158,12 @@ def test_input_pauses_at_its_memory_budget_while_results_flow(tmp_path):
         payload = b"x" * 100000
         submit(prefix, *[task_event(f"big{i}", domain="evaluation", payload=payload) for i in range(40)])
         line = run.wait_for("input paused")
-        assert "bytes held (backlog.max_memory_bytes 2097152)" in str(line), line
+        held = re.search(r"(\d+) bytes held \(backlog.max_memory_bytes 2097152\)", str(line))
+        assert held and int(held.group(1)) >= 2097152, line
+        # Paused, the gauge stays at or above the resume mark; dispatched tasks freeze meanwhile (their
+        # payloads leave the heap), so it may already be below the budget that paused the input.
         metrics = metrics_when(port, "backlogd_backpressure_input_paused", 1)
-        assert series(metrics, "backlogd_backlog_memory_bytes") >= 2097152
+        assert series(metrics, "backlogd_backlog_memory_bytes") >= 1572864
         assert len(read_state(prefix, timeout=3)) < 40, "the instance took in everything despite the budget"
 
         workers = Workers(prefix, "evaluation")
