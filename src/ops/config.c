@@ -195,7 +195,8 @@ const conf_key_t bl_config_keys[] = {
          "Kubernetes an emptyDir without medium: Memory. Startup fails when no file can be made there."},
         {"transaction.timeout_ms", CONF_INT, FIELD(transaction_timeout_ms), "10000", 1000, 900000, NULL, NULL, 0,
          "transaction.timeout.ms of the transactional producer: how long an abandoned transaction can hold "
-         "read_committed readers back."},
+         "read_committed readers back. Also how long an abort is waited for: past it, a new producer takes "
+         "over."},
         {"shutdown.grace_ms", CONF_INT, FIELD(shutdown_grace_ms), "25000", 1000, 600000, NULL, NULL, 0,
          "After SIGTERM or SIGINT the instance finishes its batch, commits, leaves the group and exits 0; if that "
          "takes longer than this it exits 1. Keep it below Kubernetes' terminationGracePeriodSeconds."},
