@@ -46,6 +46,7 @@
 #define FAILING_RTT_MS         1000
 #define API_ADD_OFFSETS_TO_TXN 25 /* the Kafka protocol's ApiKeys; librdkafka (2.12.0 too) exports no names for them */
 #define API_END_TXN            26
+#define DRAIN_TIMEOUT_S        30    /* for the tasks submitted to reach backlog.state once the traffic stops */
 #define HUNG_ABORT_RTT_MS      30000 /* far past the bound on an abort: transaction.timeout_ms, 3 s here */
 
 typedef struct pipeline_thread_s {
@@ -139,6 +140,18 @@ static size_t tasks_in_state(const bl_config_t *config) {
         return distinct;
 }
 
+/*
+ * Waits until backlog.state holds @p expected tasks or @p timeout_s has passed: how long the rest takes to
+ * be taken in and committed depends on the machine (under ASan on a loaded one, more than a few seconds).
+ */
+static void wait_for_state(const bl_config_t *config, uint64_t expected, int timeout_s) {
+        for (int waited = 0; waited < timeout_s; waited++) {
+                sleep(1);
+                if (tasks_in_state(config) >= expected)
+                        return;
+        }
+}
+
 /* The N of the first "batch aborted (why), with N records held" in @p log; -1 when there is none. */
 static long held_at_first_abort(const char *log) {
         const char *at = strstr(log, "batch aborted (");
@@ -175,7 +188,7 @@ static void test_a_failed_commit_drops_the_held_batch_and_the_run_goes_on(void) 
         sleep(4); /* the group's first join on the mock takes about 3 s; the traffic runs meanwhile */
         bl_traffic_stop(traffic);
         bl_traffic_stats(traffic, &traffic_stats);
-        sleep(3); /* the rest taken in and committed */
+        wait_for_state(config, traffic_stats.submitted, DRAIN_TIMEOUT_S); /* the rest taken in and committed */
         pipeline.stop = 1;
         pthread_join(thread, NULL);
         bl_traffic_destroy(traffic);
@@ -247,7 +260,7 @@ static void test_a_fatal_producer_is_made_anew_and_the_run_goes_on(void) {
         sleep(2);
         bl_traffic_stop(traffic);
         bl_traffic_stats(traffic, &traffic_stats);
-        sleep(3);
+        wait_for_state(config, traffic_stats.submitted, DRAIN_TIMEOUT_S);
         pipeline.stop = 1;
         pthread_join(thread, NULL);
         bl_traffic_destroy(traffic);
@@ -349,16 +362,17 @@ static void test_an_abort_that_hangs_is_given_up_for_a_new_producer(void) {
         sleep(4);
         bl_traffic_stop(traffic);
         bl_traffic_stats(traffic, &traffic_stats);
-        while (atomic_load(&producers.made) < 2 && bl_clock_monotonic_ms() - started_ms < 25000)
-                sleep(1);
-        sleep(4); /* the new producer restores and commits the rest */
+        while (atomic_load(&producers.made) < 2 && bl_clock_monotonic_ms() - started_ms < HUNG_ABORT_RTT_MS)
+                usleep(100 * 1000);
+        int64_t took_ms = bl_clock_monotonic_ms() - started_ms; /* to the new producer */
+        wait_for_state(config, traffic_stats.submitted, DRAIN_TIMEOUT_S); /* the new producer commits the rest */
         pipeline.stop = 1;
         pthread_join(thread, NULL);
-        int64_t took_ms = bl_clock_monotonic_ms() - started_ms;
         bl_traffic_destroy(traffic);
 
         size_t in_state = tasks_in_state(config);
-        fprintf(stderr, "hung abort: %llu renewals, %llu aborts, %llu committed, %zu of %llu tasks in state, %lld ms\n",
+        fprintf(stderr, "hung abort: %llu renewals, %llu aborts, %llu committed, %zu of %llu tasks in state, "
+                        "a new producer after %lld ms\n",
                 (unsigned long long)pipeline.report.producer_renewals, (unsigned long long)pipeline.report.aborts,
                 (unsigned long long)pipeline.report.transactions, in_state,
                 (unsigned long long)traffic_stats.submitted, (long long)took_ms);
