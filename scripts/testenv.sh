@@ -382,6 +382,12 @@ transaction.state.log.num.partitions=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Some tests stop the whole node (SIGSTOP) for 30 s. Waking up, its controller would fence its own broker for
+# the heartbeats it missed, and unfencing it moves every partition's leader and reloads the coordinators:
+# 8 to 15 s more, growing with the partitions the suite has made, in which no transaction can end. A broker
+# stalled in a real cluster has its controllers elsewhere; here the broker's recovery would be timed, not
+# backlogd's.
+broker.session.timeout.ms=60000
 EOF
 }
 
