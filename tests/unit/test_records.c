@@ -1377,18 +1377,18 @@ static void take_field(bl_item_t *to, const bl_item_t *from, int field) {
         const char *keys[8], *values[8];
         size_t labels = 0;
         switch (field) {
-        case 0: to->max_attempts = from->max_attempts == to->max_attempts ? to->max_attempts + 1 : from->max_attempts; break;
+        case 0: to->max_attempts = to->max_attempts == 7 ? 8 : 7; break;
         case 1: CHECK(bl_item_set_kind(to, f->task_type ? f->task_type : "t2", k->domain, k->tenant, k->sla_class)); break;
         case 2: CHECK(bl_item_set_kind(to, k->task_type, f->domain ? f->domain : "d2", k->tenant, k->sla_class)); break;
         case 3: CHECK(bl_item_set_kind(to, k->task_type, k->domain, k->tenant ? NULL : "acme", k->sla_class)); break;
         case 4: CHECK(bl_item_set_kind(to, k->task_type, k->domain, k->tenant, "platinum")); break;
         case 5: to->business_value += 1.5; break;
         case 6: to->risk -= 0.25; break;
-        case 7: to->submitted_at_ms += 7; break;
+        case 7: to->submitted_at_ms = to->submitted_at_ms == 1795900000130 ? 1795900000131 : 1795900000130; break;
         case 8: to->deadline_ms = to->deadline_ms == BL_NO_TIME ? 1795900000123 : BL_NO_TIME; break;
         case 9: to->not_before_ms = to->not_before_ms == BL_NO_TIME ? 1795900000124 : BL_NO_TIME; break;
         case 10: to->data_ready_at_ms = to->data_ready_at_ms == BL_NO_TIME ? 1795900000125 : BL_NO_TIME; break;
-        case 11: to->state_since_ms += 11; break;
+        case 11: to->state_since_ms = to->state_since_ms == 1795900000132 ? 1795900000133 : 1795900000132; break;
         case 12: to->ready_since_ms = to->ready_since_ms == BL_NO_TIME ? 1795900000126 : BL_NO_TIME; break;
         case 13: to->lease_expires_at_ms = to->lease_expires_at_ms == BL_NO_TIME ? 1795900000127 : BL_NO_TIME; break;
         case 14: to->retry_at_ms = to->retry_at_ms == BL_NO_TIME ? 1795900000128 : BL_NO_TIME; break;
