@@ -20,8 +20,11 @@ the transition before; where dispatch_id is null when it is task_id/attempt,
 and instance null after a task's first transition. The first transition keeps
 the whole item with its payload, less the item's task_id (the transition's),
 an sla_class of "standard" and the newest recent_event_id when it is the
-transition's event_id. backlogd does not write this shape: this measures a
-proposal (docs/performance.md, End to end, Calibration).
+transition's event_id. This measured the proposal on Transition v2 output
+before backlogd wrote Transition v3 (schemas/transition/v3.avsc), the shape
+it became (docs/performance.md, End to end, Calibration). It reads v1 and v2
+records only: on v3 output, bench_e2e's calibration line and
+scripts/record_bytes.py say what is written.
 
     PY=$(scripts/python-env.sh)      # confluent-kafka and fastavro (tests/requirements.txt)
     build/bench_e2e --runs 1 --no-peer --backlogd process --events 20000 --keep --topic-prefix rd-
@@ -187,6 +190,10 @@ def main():
               file=sys.stderr)
         return 2
     events = len(read["backlog.state"])
+    first_schema = schemas[read["backlog.transitions"][0][0]]
+    if any(field["name"] == "changes" for field in first_schema["fields"]):
+        print("record_delta: the transitions are Transition v3 already; see scripts/record_bytes.py", file=sys.stderr)
+        return 2
     transitions = decoded(read["backlog.transitions"], schemas)
     print(f"{events} tasks (one snapshot each) under {args.prefix}; value bytes per event:")
     for name, values in read.items():

@@ -96,8 +96,8 @@ static bool read_transition(const rd_kafka_message_t *message, void *opaque) {
                         audit->topic, (int)message->partition, message->offset);
                 return true;
         }
-        record = bl_records_decode_transition(audit->scan.contracts.schemas, message->payload, message->len,
-                                              message->partition, &error);
+        record = bl_transition_reader_read(audit->scan.transitions, message->key, message->key_len, message->payload,
+                                           message->len, message->partition, -1, &error);
         if (!record) {
                 audit->unreadable++;
                 audit->interrupted = error.transient;

@@ -120,8 +120,8 @@ static bool read_transition(const rd_kafka_message_t *message, void *opaque) {
         bl_transition_record_t *record;
         if (!message->payload)
                 return true;
-        record = bl_records_decode_transition(capacity->scan->contracts.schemas, message->payload, message->len,
-                                              message->partition, &error);
+        record = bl_transition_reader_read(capacity->scan->transitions, message->key, message->key_len,
+                                           message->payload, message->len, message->partition, message->offset, &error);
         if (!record && error.transient) {
                 fprintf(stderr, "backlogd inspect: %s [%d] offset %" PRId64 ": %s\n", capacity->topic,
                         (int)message->partition, message->offset, error.detail);

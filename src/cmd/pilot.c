@@ -155,8 +155,9 @@ static bool read_transition(const rd_kafka_message_t *message, void *opaque) {
         bl_transition_record_t *record = NULL;
         bl_err_t err;
         if (message->payload)
-                record = bl_records_decode_transition(scan->scan.contracts.schemas, message->payload, message->len,
-                                                      message->partition, &error);
+                record = bl_transition_reader_read(scan->scan.transitions, message->key, message->key_len,
+                                                   message->payload, message->len, message->partition,
+                                                   message->offset, &error);
         else
                 bl_record_error_set(&error, BL_REASON_DECODE_WIRE_FORMAT, "a tombstone");
         if (!record && error.transient) {

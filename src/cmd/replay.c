@@ -110,8 +110,9 @@ static bool read_transition(const rd_kafka_message_t *message, void *opaque) {
         if (message->key)
                 snprintf(key, sizeof(key), "%.*s", (int)message->key_len, (const char *)message->key);
         if (message->payload)
-                record = bl_records_decode_transition(replay->scan.contracts.schemas, message->payload, message->len,
-                                                      message->partition, &error);
+                record = bl_transition_reader_read(replay->scan.transitions, message->key, message->key_len,
+                                                   message->payload, message->len, message->partition,
+                                                   message->offset, &error);
         else
                 bl_record_error_set(&error, BL_REASON_DECODE_WIRE_FORMAT, "a tombstone");
         if (!record && error.transient) {

@@ -67,10 +67,16 @@ bool bl_cmd_scan_open(bl_cmd_scan_t *scan, const char *command, const bl_config_
                 fprintf(stderr, "backlogd %s: %s\n", command, errstr);
                 return false;
         }
+        if (!(scan->transitions = bl_transition_reader_new(scan->contracts.schemas, 0))) {
+                fprintf(stderr, "backlogd %s: out of memory\n", command);
+                return false;
+        }
         return true;
 }
 
 void bl_cmd_scan_close(bl_cmd_scan_t *scan) {
+        bl_transition_reader_destroy(scan->transitions);
+        scan->transitions = NULL;
         bl_reader_destroy(scan->reader);
         scan->reader = NULL;
         bl_contract_source_close(&scan->contracts);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "contract/source.h"
+#include "contract/transitions.h"
 #include "kafka/reader.h"
 #include "ops/config.h"
 
@@ -20,6 +21,7 @@ typedef struct bl_cmd_scan_s {
         const bl_config_t *config;    /* borrowed */
         bl_contract_source_t contracts;
         bl_reader_t *reader;
+        bl_transition_reader_t *transitions; /* backlog.transitions' records, each item carried forward (v3) */
 } bl_cmd_scan_t;
 
 /**

@@ -732,8 +732,8 @@ static bool read_task_transition(const rd_kafka_message_t *message, void *opaque
         showing->transitions_seen++;
         if (!keep)
                 return true;
-        record = bl_records_decode_transition(showing->scan.contracts.schemas, message->payload, message->len,
-                                              message->partition, &error);
+        record = bl_transition_reader_read(showing->scan.transitions, message->key, message->key_len, message->payload,
+                                           message->len, message->partition, -1, &error);
         if (!record) {
                 showing->unreadable++;
                 showing->interrupted = error.transient;

@@ -57,10 +57,45 @@ bool bl_avro_schema_nullable(avro_schema_t schema, avro_schema_t *value, int *nu
 
 static bl_avro_shape_t *compile(avro_schema_t record, int depth, char *errstr, size_t errstr_size);
 
-/* The element of an array or map: its type, and its enum or record. */
+/*
+ * An array's union of records (Transition v3's changes): a shape named "union" whose fields are the
+ * branches in union order, each named as its record and of that record's shape.
+ */
+static bl_avro_shape_t *compile_union(avro_schema_t union_schema, int depth, char *errstr, size_t errstr_size) {
+        bl_avro_shape_t *shape = calloc(1, sizeof(*shape));
+        if (!shape || !(shape->name = strdup("union")))
+                goto nomem;
+        shape->count = avro_schema_union_size(union_schema);
+        if (shape->count && !(shape->fields = calloc(shape->count, sizeof(*shape->fields))))
+                goto nomem;
+        for (size_t i = 0; i < shape->count; i++) {
+                avro_schema_t branch = bl_avro_schema_resolved(avro_schema_union_branch(union_schema, (int)i));
+                bl_avro_field_t *field = &shape->fields[i];
+                field->null_branch = field->value_branch = -1;
+                field->type = AVRO_RECORD;
+                if (avro_typeof(branch) != AVRO_RECORD) {
+                        snprintf(errstr, errstr_size, "an array of a union whose branch %zu is not a record", i);
+                        goto fail;
+                }
+                if (!(field->name = strdup(avro_schema_name(branch))))
+                        goto nomem;
+                if (!(field->record = compile(branch, depth + 1, errstr, errstr_size)))
+                        goto fail;
+        }
+        return shape;
+nomem:
+        snprintf(errstr, errstr_size, "out of memory");
+fail:
+        bl_avro_shape_free(shape);
+        return NULL;
+}
+
+/* The element of an array or map: its type, and its enum or record (or union of records). */
 static bool compile_element(avro_schema_t element, int depth, bl_avro_field_t *field, char *errstr,
                             size_t errstr_size) {
         field->element = avro_typeof(element);
+        if (field->element == AVRO_UNION)
+                return (field->record = compile_union(element, depth + 1, errstr, errstr_size)) != NULL;
         if (field->element == AVRO_ENUM && !(field->symbols = calloc(1, sizeof(*field->symbols)))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return false;
@@ -162,18 +197,20 @@ static bool enums_equal(avro_schema_t a, avro_schema_t b) {
         return true;
 }
 
+bool bl_avro_field_equal(const bl_avro_field_t *x, const bl_avro_field_t *y) {
+        return !strcmp(x->name, y->name) && x->type == y->type && x->null_branch == y->null_branch &&
+               x->value_branch == y->value_branch && x->element == y->element &&
+               enums_equal(x->enum_schema, y->enum_schema) && bl_avro_shape_equal(x->record, y->record);
+}
+
 bool bl_avro_shape_equal(const bl_avro_shape_t *a, const bl_avro_shape_t *b) {
         if (!a || !b)
                 return a == b;
         if (strcmp(a->name, b->name) || a->count != b->count)
                 return false;
-        for (size_t i = 0; i < a->count; i++) {
-                const bl_avro_field_t *x = &a->fields[i], *y = &b->fields[i];
-                if (strcmp(x->name, y->name) || x->type != y->type || x->null_branch != y->null_branch ||
-                    x->value_branch != y->value_branch || x->element != y->element ||
-                    !enums_equal(x->enum_schema, y->enum_schema) || !bl_avro_shape_equal(x->record, y->record))
+        for (size_t i = 0; i < a->count; i++)
+                if (!bl_avro_field_equal(&a->fields[i], &b->fields[i]))
                         return false;
-        }
         return true;
 }
 

@@ -58,7 +58,9 @@ struct bl_avro_shape_s {
  * Compiles record schema @p record (borrowed; it must outlive the shape for
  * the enums). NULL with errstr naming the field when the schema is not a
  * record or uses what the encoders never write: a union other than a
- * nullable type, or nesting deeper than 8 records. Out of memory likewise.
+ * nullable type (except the items of an array, which may be a union of
+ * records: element AVRO_UNION, and record a shape whose fields are the
+ * branches), or nesting deeper than 8 records. Out of memory likewise.
  */
 bl_avro_shape_t *bl_avro_shape_new(avro_schema_t record, char *errstr, size_t errstr_size);
 void bl_avro_shape_free(bl_avro_shape_t *shape);
@@ -76,6 +78,9 @@ bool bl_avro_schema_nullable(avro_schema_t schema, avro_schema_t *value, int *nu
 
 /** Whether @p a and @p b write the same bytes for the same values: names, types, branches, nesting. */
 bool bl_avro_shape_equal(const bl_avro_shape_t *a, const bl_avro_shape_t *b);
+
+/** Whether fields @p a and @p b have the same name and write the same bytes for the same values. */
+bool bl_avro_field_equal(const bl_avro_field_t *a, const bl_avro_field_t *b);
 
 /** Index of field @p name in @p shape, or -1. */
 int bl_avro_shape_index(const bl_avro_shape_t *shape, const char *name);

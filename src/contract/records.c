@@ -20,11 +20,13 @@
  */
 #include "contract/records.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "contract/avro_bounds.h"
 #include "base/text.h"
+#include "contract/records_int.h"
 #include "contract/records_item.h"
 #include "contract/wire.h"
 
@@ -655,12 +657,300 @@ static bool read_item_after(reader_t *r, bl_transition_record_t *record, int32_t
         return record->item != NULL;
 }
 
-static bool read_transition(reader_t *r, bl_transition_record_t *record, int32_t partition) {
+/* ---- Transition v3: the item told as changes ------------------------------------ */
+
+typedef enum { BASE_NONE, BASE_NEW, BASE_BEFORE } base_t;
+
+/* The contract's NEW base: a fresh item, its required times 0 (bl_item_new leaves them unset). */
+static bl_item_t *fresh_item(reader_t *r, const char *task_id, int32_t partition) {
+        bl_item_t *item = bl_item_new(task_id, partition);
+        if (!item) {
+                out_of_memory(r);
+                return NULL;
+        }
+        item->submitted_at_ms = item->state_since_ms = 0;
+        return item;
+}
+
+bl_item_t *bl_records_item_copy_without_payload(const bl_item_t *item, int32_t partition) {
+        const bl_kind_t *kind = item->kind;
+        bl_item_t *copy = bl_item_new_of_kind(item->task_id, partition, kind->task_type, kind->domain, kind->tenant,
+                                              kind->sla_class);
+        bool ok = copy != NULL;
+        if (ok) {
+                copy->seq = item->seq;
+                copy->business_value = item->business_value;
+                copy->risk = item->risk;
+                copy->submitted_at_ms = item->submitted_at_ms;
+                copy->deadline_ms = item->deadline_ms;
+                copy->not_before_ms = item->not_before_ms;
+                copy->data_ready_at_ms = item->data_ready_at_ms;
+                copy->state_since_ms = item->state_since_ms;
+                copy->ready_since_ms = item->ready_since_ms;
+                copy->lease_expires_at_ms = item->lease_expires_at_ms;
+                copy->retry_at_ms = item->retry_at_ms;
+                copy->terminal_at_ms = item->terminal_at_ms;
+                copy->attempt = item->attempt;
+                copy->max_attempts = item->max_attempts;
+                copy->state = item->state;
+                copy->approval_required = item->approval_required;
+                copy->approved = item->approved;
+                copy->placeholder = item->placeholder;
+        }
+        for (const char *id = NULL; ok && (id = bl_item_event_next(item, id));)
+                ok = bl_item_remember_event(copy, id, UINT16_MAX);
+        if (ok && item->cold)
+                ok = bl_item_set_cold_packed(copy, bl_item_cold(item));
+        if (!ok) {
+                bl_item_destroy(copy);
+                return NULL;
+        }
+        return copy;
+}
+
+static bool clear_event_ids(bl_item_t *item) {
+        free(item->recent_event_ids);
+        item->recent_event_ids = NULL;
+        item->recent_event_count = 0;
+        return true;
+}
+
+/* One of task_type, domain, tenant, sla_class changed: the item's kind with it. */
+static bool apply_kind_change(reader_t *r, const char *name, bl_item_t *item) {
+        const bl_kind_t *kind = item->kind;
+        const char *fields[4] = {kind->task_type, kind->domain, kind->tenant, kind->sla_class};
+        static const char *const names[4] = {"task_type", "domain", "tenant", "sla_class"};
+        int which = 0;
+        while (strcmp(names[which], name))
+                which++;
+        fields[which] = NULL;
+        if (!read_string(r, name, which == 1 || which == 0 ? REQUIRED : OPTIONAL, &fields[which]))
+                return false;
+        if (which < 2 && fields[which] && !*fields[which])
+                fields[which] = NULL; /* "" in a placeholder's */
+        if (which == 3 && !fields[3])
+                fields[3] = "standard";
+        return bl_item_set_kind(item, fields[0], fields[1], fields[2], fields[3]) || out_of_memory(r);
+}
+
+/* The optional time @p name of @p item (null unsets it), or NULL when @p name is not one. */
+static int64_t *optional_time(bl_item_t *item, const char *name) {
+        static const char *const names[] = {"deadline",         "not_before", "data_ready_at", "ready_since",
+                                            "lease_expires_at", "retry_at",   "terminal_at"};
+        int64_t *const slots[] = {&item->deadline_ms,         &item->not_before_ms, &item->data_ready_at_ms,
+                                  &item->ready_since_ms,      &item->lease_expires_at_ms, &item->retry_at_ms,
+                                  &item->terminal_at_ms};
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+                if (!strcmp(names[i], name))
+                        return slots[i];
+        return NULL;
+}
+
+/* The cold fields a change replaces: emptied first, then read. */
+static bool apply_cold_change(reader_t *r, const char *name, bl_item_t *item) {
+        bl_item_cold_t *cold = bl_item_cold_for_write(item);
+        if (!cold)
+                return out_of_memory(r);
+        if (!strcmp(name, "depends_on") || !strcmp(name, "pending_deps") || !strcmp(name, "dependents")) {
+                bl_strvec_t *vec = !strcmp(name, "depends_on")     ? &cold->depends_on
+                                   : !strcmp(name, "pending_deps") ? &cold->pending_deps
+                                                                   : &cold->dependents;
+                bl_strvec_clear(vec);
+                return read_strvec(r, name, vec);
+        }
+        if (!strcmp(name, "labels")) {
+                bl_labels_clear(&cold->labels);
+                return read_labels(r, name, &cold->labels);
+        }
+        if (!strcmp(name, "traceparent")) {
+                free(cold->traceparent);
+                cold->traceparent = NULL;
+                return read_text(r, name, OPTIONAL, &cold->traceparent);
+        }
+        free(cold->error_code);
+        free(cold->error_message);
+        cold->error_code = cold->error_message = NULL;
+        cold->has_last_error = cold->error_retryable = false;
+        return read_last_error(r, cold);
+}
+
+/* One change record, whose one field is the BacklogItem's field of the same name, onto @p item. */
+static bool apply_change(reader_t *r, bl_item_t *item) {
+        const char *name = avro_schema_record_field_name(avro_value_get_schema(&r->record), 0);
+        int64_t *time;
+        if (!name)
+                return incompatible(r, "changes", "an empty change record");
+        if (!strcmp(name, "max_attempts")) {
+                item->max_attempts = 0;
+                return read_int(r, name, OPTIONAL, &item->max_attempts, NULL);
+        }
+        if (!strcmp(name, "task_type") || !strcmp(name, "domain") || !strcmp(name, "tenant") ||
+            !strcmp(name, "sla_class"))
+                return apply_kind_change(r, name, item);
+        if (!strcmp(name, "business_value"))
+                return read_double(r, name, REQUIRED, &item->business_value, NULL);
+        if (!strcmp(name, "risk"))
+                return read_double(r, name, REQUIRED, &item->risk, NULL);
+        if (!strcmp(name, "submitted_at"))
+                return read_long(r, name, REQUIRED, &item->submitted_at_ms, NULL);
+        if (!strcmp(name, "state_since"))
+                return read_long(r, name, REQUIRED, &item->state_since_ms, NULL);
+        if ((time = optional_time(item, name))) {
+                *time = BL_NO_TIME;
+                return read_long(r, name, OPTIONAL, time, NULL);
+        }
+        if (!strcmp(name, "approval_required"))
+                return read_bool(r, name, &item->approval_required);
+        if (!strcmp(name, "approved"))
+                return read_bool(r, name, &item->approved);
+        if (!strcmp(name, "placeholder"))
+                return read_bool(r, name, &item->placeholder);
+        if (!strcmp(name, "payload")) {
+                free(item->payload);
+                item->payload = NULL;
+                item->payload_size = 0;
+                item->has_payload = false;
+                return read_payload(r, item);
+        }
+        if (!strcmp(name, "recent_event_ids"))
+                return clear_event_ids(item) && read_event_ids(r, name, item);
+        if (!strcmp(name, "depends_on") || !strcmp(name, "pending_deps") || !strcmp(name, "dependents") ||
+            !strcmp(name, "labels") || !strcmp(name, "traceparent") || !strcmp(name, "last_error"))
+                return apply_cold_change(r, name, item);
+        return incompatible(r, name, "a change of a field this backlogd does not know");
+}
+
+static bool apply_changes(reader_t *r, bl_item_t *item) {
+        avro_value_t array;
+        size_t count = 0;
+        lookup_t found = find(r, "changes", OPTIONAL, &array, NULL);
+        if (found != FOUND)
+                return found == ABSENT;
+        if (avro_value_get_type(&array) != AVRO_ARRAY)
+                return incompatible(r, "changes", "expected an array");
+        avro_value_get_size(&array, &count);
+        for (size_t i = 0; i < count; i++) {
+                reader_t change = {.path = "Transition.changes", .error = r->error};
+                avro_value_get_by_index(&array, i, &change.record, NULL);
+                if (!unwrap(&change.record) || avro_value_get_type(&change.record) != AVRO_RECORD)
+                        return incompatible(r, "changes", "expected a change record");
+                if (!apply_change(&change, item))
+                        return false;
+        }
+        return true;
+}
+
+static bool read_base(reader_t *r, base_t *base) {
+        avro_value_t value;
+        const char *symbol;
+        lookup_t found = find(r, "base", OPTIONAL, &value, NULL);
+        if (found != FOUND)
+                return found == ABSENT;
+        if (!as_symbol(r, "base", &value, &symbol))
+                return false;
+        if (!strcmp(symbol, "NONE"))
+                *base = BASE_NONE;
+        else if (!strcmp(symbol, "NEW"))
+                *base = BASE_NEW;
+        else if (!strcmp(symbol, "BEFORE"))
+                *base = BASE_BEFORE;
+        else
+                return incompatible(r, "base", "an ItemBase symbol this backlogd does not know");
+        return true;
+}
+
+/* Whether @p before is the task's transition right before @p t, as a BEFORE base needs. */
+static bool is_before(const bl_transition_record_t *before, const bl_transition_t *t) {
+        return before && before->transition.seq == t->seq - 1 && before->transition.task_id &&
+               !strcmp(before->transition.task_id, t->task_id);
+}
+
+/* The state_since, recent_event_ids and identity rules of the base (schemas/transition/v3.avsc). */
+static bool derive(reader_t *r, bl_item_t *item, const bl_transition_t *t, base_t base) {
+        if (base == BASE_NEW || !t->has_from || t->from != t->to)
+                item->state_since_ms = t->at_ms;
+        if (base == BASE_NEW && t->event_id && !bl_item_remember_event(item, t->event_id, UINT16_MAX))
+                return out_of_memory(r);
+        item->state = t->to;
+        item->seq = t->seq;
+        item->attempt = t->attempt;
+        return true;
+}
+
+/* The item after a v3 change: NULL (and no error) for base NONE, or BEFORE without the transition before. */
+static bool read_item_told(reader_t *r, bl_transition_record_t *record, base_t base,
+                           const bl_transition_record_t *before, int32_t partition) {
+        const bl_transition_t *t = &record->transition;
+        bl_item_t *item = NULL;
+        if (base == BASE_NONE)
+                return true;
+        if (base == BASE_BEFORE && (!is_before(before, t) || !before->item)) {
+                record->unknown_before = true;
+                return true;
+        }
+        if (base == BASE_NEW)
+                item = fresh_item(r, t->task_id, partition);
+        else if (!(item = bl_records_item_copy_without_payload(before->item, partition)))
+                out_of_memory(r);
+        if (!item || !derive(r, item, t, base) || !apply_changes(r, item)) {
+                bl_item_destroy(item);
+                return false;
+        }
+        record->item = item;
+        return true;
+}
+
+/* v3's markers: cause null (as before), instance null (as before), dispatch_id "" (task_id/attempt). */
+static bool resolve_markers(reader_t *r, bl_transition_record_t *record, const bl_transition_record_t *before) {
         bl_transition_t *t = &record->transition;
+        bool known = is_before(before, t);
+        if (!t->cause) {
+                const bl_transition_t *b = known ? &before->transition : NULL;
+                record->unknown_before |= !known;
+                if (!(t->cause = strdup(known ? b->cause : "unknown")) ||
+                    (known && b->event_id && !(t->event_id = strdup(b->event_id))) ||
+                    (known && before->origin.topic && !(record->origin.topic = strdup(before->origin.topic))))
+                        return out_of_memory(r);
+                if (known) {
+                        t->occurred_at_ms = b->occurred_at_ms;
+                        record->origin.partition = before->origin.partition;
+                        record->origin.offset = before->origin.offset;
+                        t->origin = record->origin.topic ? &record->origin : NULL;
+                }
+        }
+        if (!record->instance) {
+                record->unknown_before |= !known;
+                if (!(record->instance = strdup(known ? before->instance : "unknown")))
+                        return out_of_memory(r);
+        }
+        if (t->dispatch_id && !*t->dispatch_id) {
+                size_t size = strlen(t->task_id) + 16;
+                char *id = malloc(size);
+                if (!id)
+                        return out_of_memory(r);
+                snprintf(id, size, "%s/%d", t->task_id, (int)t->attempt);
+                free_owned(t->dispatch_id);
+                t->dispatch_id = id;
+        }
+        return true;
+}
+
+/*
+ * A Transition of any version; a v3 one (it has `base`) told against @p before, the task's transition
+ * before as this reader decoded it, or NULL.
+ */
+static bool read_transition(reader_t *r, bl_transition_record_t *record, int32_t partition,
+                            const bl_transition_record_t *before) {
+        bl_transition_t *t = &record->transition;
+        base_t base = BASE_NONE;
+        bool told = false;
+        avro_value_t probe;
         t->occurred_at_ms = BL_NO_TIME;
+        told = avro_value_get_by_name(&r->record, "base", &probe, NULL) == 0;
         return read_text(r, "task_id", REQUIRED, owned(&t->task_id)) && read_long(r, "seq", REQUIRED, &t->seq, NULL) &&
                read_state(r, "from_state", OPTIONAL, &t->from, &t->has_from) &&
-               read_state(r, "to_state", REQUIRED, &t->to, NULL) && read_text(r, "cause", REQUIRED, owned(&t->cause)) &&
+               read_state(r, "to_state", REQUIRED, &t->to, NULL) &&
+               read_text(r, "cause", told ? OPTIONAL : REQUIRED, owned(&t->cause)) &&
                read_text(r, "reason", OPTIONAL, owned(&t->reason)) &&
                read_text(r, "event_id", OPTIONAL, owned(&t->event_id)) &&
                read_int(r, "attempt", REQUIRED, &t->attempt, NULL) && read_long(r, "at", REQUIRED, &t->at_ms, NULL) &&
@@ -668,14 +958,17 @@ static bool read_transition(reader_t *r, bl_transition_record_t *record, int32_t
                read_text(r, "dispatch_id", OPTIONAL, owned(&t->dispatch_id)) &&
                read_text(r, "policy", OPTIONAL, owned(&t->policy)) &&
                read_double(r, "score", OPTIONAL, &t->score, &t->has_score) && read_origin(r, record) &&
-               read_text(r, "instance", REQUIRED, &record->instance) &&
+               read_text(r, "instance", told ? OPTIONAL : REQUIRED, &record->instance) &&
                read_rationale(r, "rationale", &t->rationale, &t->rationale_count) &&
                read_item_after(r, record, partition) && read_text(r, "actor", OPTIONAL, owned(&t->actor)) &&
-               read_provenance(r, &record->provenance, &t->provenance);
+               read_provenance(r, &record->provenance, &t->provenance) &&
+               (!told || (read_base(r, &base) && resolve_markers(r, record, before) &&
+                          read_item_told(r, record, base, before, partition)));
 }
 
-bl_transition_record_t *bl_records_decode_transition(bl_schemas_t *schemas, const void *value, size_t size,
-                                                     int32_t partition, bl_record_error_t *error) {
+bl_transition_record_t *bl_records_decode_transition_after(bl_schemas_t *schemas, const void *value, size_t size,
+                                                           int32_t partition, const bl_transition_record_t *before,
+                                                           bl_record_error_t *error) {
         reader_t r;
         bl_transition_record_t *record;
         if (!decode_value(schemas, value, size, "Transition", &r, error))
@@ -684,10 +977,15 @@ bl_transition_record_t *bl_records_decode_transition(bl_schemas_t *schemas, cons
                 out_of_memory(&r);
                 return NULL;
         }
-        if (read_transition(&r, record, partition))
+        if (read_transition(&r, record, partition, before))
                 return record;
         bl_transition_record_destroy(record);
         return NULL;
+}
+
+bl_transition_record_t *bl_records_decode_transition(bl_schemas_t *schemas, const void *value, size_t size,
+                                                     int32_t partition, bl_record_error_t *error) {
+        return bl_records_decode_transition_after(schemas, value, size, partition, NULL, error);
 }
 
 /* ---- DispatchDecision ----------------------------------------------------------- */

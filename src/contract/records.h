@@ -117,8 +117,19 @@ void bl_records_destroy(bl_records_t *records);
  */
 bl_err_t bl_records_item(bl_records_t *records, const bl_item_t *item, bool with_payload, const void **value,
                          size_t *size);
+/*
+ * A Transition v3 (the contract's newest) tells the item after the change
+ * as changes against the task's transition before when @p records wrote
+ * that one (seq - 1) since the last bl_records_forget_changes, and against
+ * a fresh item otherwise (schemas/transition/v3.avsc says how). The caller
+ * forgets at the end of each transaction, committed or aborted, so that a
+ * transaction's first transition of each task carries its whole item.
+ */
 bl_err_t bl_records_transition(bl_records_t *records, const bl_transition_t *transition, const bl_item_t *item_after,
                                bool with_payload, const void **value, size_t *size);
+
+/** Forgets what each task's last transition told: the transaction they were written in is over. */
+void bl_records_forget_changes(bl_records_t *records);
 /**
  * One change as backlog.transitions and backlog.state take it: the
  * Transition with the item after it (its payload only with @p with_payload)
@@ -171,12 +182,33 @@ typedef struct bl_transition_record_s {
         char *instance;
         bl_item_t *item;            /* the item after the change, in the partition given; NULL when absent */
         bl_provenance_t provenance; /* transition.provenance points here when a field is set (v2) */
+        /*
+         * A v3 record told against the task's transition before (seq - 1), which the reader did not have
+         * (it started after it): item is NULL, and what the record gave as before is not known: cause and
+         * instance read "unknown", event_id, occurred_at and the origin are absent.
+         */
+        bool unknown_before;
 } bl_transition_record_t;
 
 void bl_transition_record_destroy(bl_transition_record_t *record);
 
+/**
+ * A Transition of any version. A v3 record that tells its item against the
+ * task's transition before comes back with unknown_before: read them with
+ * a bl_transition_reader_t (contract/transitions.h), which keeps what
+ * they need.
+ */
 bl_transition_record_t *bl_records_decode_transition(bl_schemas_t *schemas, const void *value, size_t size,
                                                      int32_t partition, bl_record_error_t *error);
+
+/**
+ * The same, with @p before the task's transition before as this reader
+ * decoded it (NULL: none known). It serves only when its task_id is the
+ * record's and its seq the record's seq - 1, and must hold its item whole.
+ */
+bl_transition_record_t *bl_records_decode_transition_after(bl_schemas_t *schemas, const void *value, size_t size,
+                                                           int32_t partition, const bl_transition_record_t *before,
+                                                           bl_record_error_t *error);
 
 /** A DispatchDecision read back, for inspect and tests. Owns everything it points to. */
 typedef struct bl_dispatch_record_s {

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "contract/avro_out.h"
+#include "contract/records_memo.h"
 #include "contract/wire.h"
 
 /*
@@ -302,25 +303,24 @@ static bool put_last_error(writer_t *w, const bl_item_cold_t *cold) {
 
 /* ---- BacklogItem, in the contract's field order ----------------------------- */
 
-static bool put_item_identity(writer_t *w, const bl_item_t *item) {
-        return put_string(w, "task_id", item->task_id) && put_symbol(w, "state", bl_state_name(item->state)) &&
-               put_long(w, "seq", item->seq) && put_int(w, "attempt", item->attempt) &&
-               put_opt_int(w, "max_attempts", item->max_attempts != 0, item->max_attempts) &&
-               put_string(w, "task_type", item->kind->task_type) && put_string(w, "domain", item->kind->domain) &&
-               put_opt_string(w, "tenant", item->kind->tenant) &&
-               put_string(w, "sla_class", item->kind->sla_class ? item->kind->sla_class : "standard") &&
-               put_double(w, "business_value", item->business_value) && put_double(w, "risk", item->risk);
-}
+/*
+ * The BacklogItem's fields, one by one: the snapshot writes them all in turn; Transition v3 writes
+ * each field that changed alone, as the one field of its change record (changes_plan_t below).
+ */
+typedef enum {
+        F_TASK_ID, F_STATE, F_SEQ, F_ATTEMPT, F_MAX_ATTEMPTS, F_TASK_TYPE, F_DOMAIN, F_TENANT, F_SLA_CLASS,
+        F_BUSINESS_VALUE, F_RISK, F_SUBMITTED_AT, F_DEADLINE, F_NOT_BEFORE, F_DATA_READY_AT, F_STATE_SINCE,
+        F_READY_SINCE, F_LEASE_EXPIRES_AT, F_RETRY_AT, F_DEPENDS_ON, F_PENDING_DEPS, F_DEPENDENTS,
+        F_APPROVAL_REQUIRED, F_APPROVED, F_LABELS, F_PAYLOAD, F_TRACEPARENT, F_LAST_ERROR, F_RECENT_EVENT_IDS,
+        F_TERMINAL_AT, F_PLACEHOLDER, ITEM_FIELD_COUNT
+} item_field_t;
 
-static bool put_item_times(writer_t *w, const bl_item_t *item) {
-        return put_long(w, "submitted_at", item->submitted_at_ms) && put_opt_time(w, "deadline", item->deadline_ms) &&
-               put_opt_time(w, "not_before", item->not_before_ms) &&
-               put_opt_time(w, "data_ready_at", item->data_ready_at_ms) &&
-               put_long(w, "state_since", item->state_since_ms) &&
-               put_opt_time(w, "ready_since", item->ready_since_ms) &&
-               put_opt_time(w, "lease_expires_at", item->lease_expires_at_ms) &&
-               put_opt_time(w, "retry_at", item->retry_at_ms);
-}
+static const char *const item_field_names[ITEM_FIELD_COUNT] = {
+        "task_id", "state", "seq", "attempt", "max_attempts", "task_type", "domain", "tenant", "sla_class",
+        "business_value", "risk", "submitted_at", "deadline", "not_before", "data_ready_at", "state_since",
+        "ready_since", "lease_expires_at", "retry_at", "depends_on", "pending_deps", "dependents",
+        "approval_required", "approved", "labels", "payload", "traceparent", "last_error", "recent_event_ids",
+        "terminal_at", "placeholder"};
 
 /* The payload, its place noted when a snapshot is recorded for splicing. */
 static bool put_payload(writer_t *w, const bl_item_t *item, bool with_payload) {
@@ -335,22 +335,52 @@ static bool put_payload(writer_t *w, const bl_item_t *item, bool with_payload) {
         return true;
 }
 
-static bool put_item_relations(writer_t *w, const bl_item_t *item, bool with_payload) {
+/* Field @p f of @p item (the names are literals, so begin() compares them by pointer after the first). */
+static bool put_item_field(writer_t *w, item_field_t f, const bl_item_t *item, bool with_payload) {
         const bl_item_cold_t *cold = bl_item_cold(item);
-        return put_strvec(w, "depends_on", &cold->depends_on) && put_strvec(w, "pending_deps", &cold->pending_deps) &&
-               put_strvec(w, "dependents", &cold->dependents) &&
-               put_bool(w, "approval_required", item->approval_required) && put_bool(w, "approved", item->approved) &&
-               put_labels(w, "labels", &cold->labels) && put_payload(w, item, with_payload) &&
-               put_opt_string(w, "traceparent", cold->traceparent) && put_last_error(w, cold) &&
-               put_event_ids(w, "recent_event_ids", item) && put_opt_time(w, "terminal_at", item->terminal_at_ms) &&
-               put_bool(w, "placeholder", item->placeholder);
+        switch (f) {
+        case F_TASK_ID: return put_string(w, "task_id", item->task_id);
+        case F_STATE: return put_symbol(w, "state", bl_state_name(item->state));
+        case F_SEQ: return put_long(w, "seq", item->seq);
+        case F_ATTEMPT: return put_int(w, "attempt", item->attempt);
+        case F_MAX_ATTEMPTS: return put_opt_int(w, "max_attempts", item->max_attempts != 0, item->max_attempts);
+        case F_TASK_TYPE: return put_string(w, "task_type", item->kind->task_type);
+        case F_DOMAIN: return put_string(w, "domain", item->kind->domain);
+        case F_TENANT: return put_opt_string(w, "tenant", item->kind->tenant);
+        case F_SLA_CLASS: return put_string(w, "sla_class", item->kind->sla_class ? item->kind->sla_class : "standard");
+        case F_BUSINESS_VALUE: return put_double(w, "business_value", item->business_value);
+        case F_RISK: return put_double(w, "risk", item->risk);
+        case F_SUBMITTED_AT: return put_long(w, "submitted_at", item->submitted_at_ms);
+        case F_DEADLINE: return put_opt_time(w, "deadline", item->deadline_ms);
+        case F_NOT_BEFORE: return put_opt_time(w, "not_before", item->not_before_ms);
+        case F_DATA_READY_AT: return put_opt_time(w, "data_ready_at", item->data_ready_at_ms);
+        case F_STATE_SINCE: return put_long(w, "state_since", item->state_since_ms);
+        case F_READY_SINCE: return put_opt_time(w, "ready_since", item->ready_since_ms);
+        case F_LEASE_EXPIRES_AT: return put_opt_time(w, "lease_expires_at", item->lease_expires_at_ms);
+        case F_RETRY_AT: return put_opt_time(w, "retry_at", item->retry_at_ms);
+        case F_DEPENDS_ON: return put_strvec(w, "depends_on", &cold->depends_on);
+        case F_PENDING_DEPS: return put_strvec(w, "pending_deps", &cold->pending_deps);
+        case F_DEPENDENTS: return put_strvec(w, "dependents", &cold->dependents);
+        case F_APPROVAL_REQUIRED: return put_bool(w, "approval_required", item->approval_required);
+        case F_APPROVED: return put_bool(w, "approved", item->approved);
+        case F_LABELS: return put_labels(w, "labels", &cold->labels);
+        case F_PAYLOAD: return put_payload(w, item, with_payload);
+        case F_TRACEPARENT: return put_opt_string(w, "traceparent", cold->traceparent);
+        case F_LAST_ERROR: return put_last_error(w, cold);
+        case F_RECENT_EVENT_IDS: return put_event_ids(w, "recent_event_ids", item);
+        case F_TERMINAL_AT: return put_opt_time(w, "terminal_at", item->terminal_at_ms);
+        case F_PLACEHOLDER: return put_bool(w, "placeholder", item->placeholder);
+        default: return put_fail(w, BL_ERR_MISMATCH, "?", "not a BacklogItem field");
+        }
 }
 
 static bool put_item(writer_t *w, const bl_item_t *item, bool with_payload) {
         if (w->marks)
                 w->marks->body_start = w->out->size;
-        if (!put_item_identity(w, item) || !put_item_times(w, item) || !put_item_relations(w, item, with_payload) ||
-            !complete(w))
+        for (int f = 0; f < ITEM_FIELD_COUNT; f++)
+                if (!put_item_field(w, (item_field_t)f, item, with_payload))
+                        return false;
+        if (!complete(w))
                 return false;
         if (w->marks) {
                 w->marks->body_end = w->out->size;
@@ -430,6 +460,296 @@ static bool put_transition(writer_t *w, const bl_transition_t *t, const bl_item_
                put_provenance(w, t->provenance) && complete(w);
 }
 
+/* ---- Transition v3: the item after the change told as changes ---------------- *
+ *
+ * The contract's `changes` is an array of a union of one-field records, one
+ * per BacklogItem field (but task_id, state, seq and attempt, which are the
+ * transition's). The plan maps each branch to the item field it carries. A
+ * change is found by bytes: each branch's field of the item after is
+ * encoded alone, and compared with the same field of the base (a fresh
+ * item, or what this task's transition before told in the same
+ * transaction, kept in the memo); the ones that differ are written, their
+ * bytes as they are. The base's derived fields (state_since, the NEW
+ * base's recent_event_ids, the payload) follow the rules the contract's
+ * `base` documents, which the readers apply the same way.
+ */
+
+#define CHANGE_BRANCHES_MAX 48
+
+typedef struct changes_plan_s {
+        bl_avro_shape_t *branches;           /* the union's shape, borrowed from the transition's shape */
+        size_t count;
+        item_field_t field_of[CHANGE_BRANCHES_MAX];
+        int branch_of[ITEM_FIELD_COUNT];     /* -1: the transition's own (task_id, state, seq, attempt) */
+        bl_avro_out_t fresh;                 /* each branch's field of a fresh item, end to end */
+        size_t fresh_starts[CHANGE_BRANCHES_MAX + 1];
+} changes_plan_t;
+
+/* What one v3 transition tells, computed before it is written. */
+typedef struct told_s {
+        const char *base;            /* "NONE", "NEW" or "BEFORE": static strings, memoised by pointer */
+        bool as_before;              /* cause, event_id, occurred_at and source_* as the transition before */
+        bool instance_as_before;
+        size_t count;
+        int changed[CHANGE_BRANCHES_MAX]; /* branches, in order */
+        bl_avro_out_t values;        /* each branch's field of the item after, end to end */
+        size_t starts[CHANGE_BRANCHES_MAX + 1];
+        bl_avro_out_t derived;       /* the base's derived fields, and the cause's bytes */
+} told_t;
+
+static const char BASE_NONE[] = "NONE", BASE_NEW[] = "NEW", BASE_BEFORE[] = "BEFORE";
+
+static bool is_transition_field(item_field_t f) {
+        return f == F_TASK_ID || f == F_STATE || f == F_SEQ || f == F_ATTEMPT;
+}
+
+static void changes_plan_free(changes_plan_t *plan) {
+        bl_avro_out_free(&plan->fresh);
+}
+
+/* Field @p f of @p item alone, as branch @p b's record writes it, appended to @p out. */
+static bool put_branch_value(const changes_plan_t *plan, int b, item_field_t f, const bl_item_t *item,
+                             bool with_payload, bl_avro_out_t *out, writer_t *parent) {
+        writer_t w = {out, plan->branches->fields[b].record, 0, plan->branches->fields[b].name, NULL, NULL,
+                      parent->err, parent->errstr, parent->errstr_size};
+        return put_item_field(&w, f, item, with_payload) && complete(&w);
+}
+
+/* Every branch's field of @p item into @p out, branch b's bytes at [starts[b], starts[b + 1]). */
+static bool put_branch_values(const changes_plan_t *plan, const bl_item_t *item, bool with_payload,
+                              bl_avro_out_t *out, size_t *starts, writer_t *parent) {
+        bl_avro_out_reset(out);
+        for (size_t b = 0; b < plan->count; b++) {
+                starts[b] = out->size;
+                if (!put_branch_value(plan, (int)b, plan->field_of[b], item, with_payload, out, parent))
+                        return false;
+        }
+        starts[plan->count] = out->size;
+        return !out->out_of_memory;
+}
+
+/* The plan of @p transition's shape: NULL (a v1 or v2 shape, with the whole item) or filled in. */
+static bool changes_plan_compile(bl_avro_shape_t *transition, changes_plan_t *plan, bool *has_changes, char *errstr,
+                                 size_t errstr_size) {
+        int at = bl_avro_shape_index(transition, "changes");
+        bl_err_t err = BL_OK;
+        writer_t check = {NULL, transition, 0, "Transition.changes", NULL, NULL, &err, errstr, errstr_size};
+        bl_item_t *fresh;
+        bool ok;
+        memset(plan, 0, sizeof(*plan));
+        *has_changes = at >= 0;
+        if (at < 0)
+                return true;
+        plan->branches = transition->fields[at].record;
+        if (transition->fields[at].type != AVRO_ARRAY || transition->fields[at].element != AVRO_UNION ||
+            plan->branches->count > CHANGE_BRANCHES_MAX)
+                return put_fail(&check, BL_ERR_MISMATCH, "changes", "not an array of a union of at most 48 records");
+        plan->count = plan->branches->count;
+        for (int f = 0; f < ITEM_FIELD_COUNT; f++)
+                plan->branch_of[f] = -1;
+        for (size_t b = 0; b < plan->count; b++) {
+                const bl_avro_shape_t *branch = plan->branches->fields[b].record;
+                int f = 0;
+                while (f < ITEM_FIELD_COUNT &&
+                       (branch->count != 1 || strcmp(branch->fields[0].name, item_field_names[f])))
+                        f++;
+                if (f == ITEM_FIELD_COUNT || is_transition_field((item_field_t)f) || plan->branch_of[f] >= 0)
+                        return put_fail(&check, BL_ERR_MISMATCH, plan->branches->fields[b].name,
+                                        "not one field of the BacklogItem that a change can carry, once");
+                plan->field_of[b] = (item_field_t)f;
+                plan->branch_of[f] = (int)b;
+        }
+        for (int f = 0; f < ITEM_FIELD_COUNT; f++)
+                if (plan->branch_of[f] < 0 && !is_transition_field((item_field_t)f))
+                        return put_fail(&check, BL_ERR_MISMATCH, item_field_names[f], "no change record carries it");
+        if (!(fresh = bl_item_new("", 0)))
+                return put_fail(&check, BL_ERR_NOMEM, "changes", "out of memory");
+        fresh->submitted_at_ms = fresh->state_since_ms = 0; /* the contract's NEW base: required times 0 */
+        ok = put_branch_values(plan, fresh, false, &plan->fresh, plan->fresh_starts, &check);
+        bl_item_destroy(fresh);
+        if (!ok && !err)
+                put_fail(&check, BL_ERR_NOMEM, "changes", "out of memory");
+        return ok;
+}
+
+/* The memo's bytes of a task: uint32 starts (count + 1, relative), the values, then the cause's bytes. */
+static size_t memo_header_size(const changes_plan_t *plan) {
+        return (plan->count + 1) * sizeof(uint32_t) + sizeof(uint32_t);
+}
+
+/* The cause, event and origin of @p t, as bytes to compare with the transition before's. */
+static void put_cause_bytes(bl_avro_out_t *out, const bl_transition_t *t) {
+        const char *texts[] = {t->cause, t->event_id, t->origin ? t->origin->topic : NULL};
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+                bl_avro_out_long(out, texts[i] ? (int64_t)strlen(texts[i]) : -1);
+                if (texts[i])
+                        bl_avro_out_raw(out, texts[i], strlen(texts[i]));
+        }
+        bl_avro_out_long(out, t->occurred_at_ms);
+        bl_avro_out_long(out, t->origin ? t->origin->partition : -1);
+        bl_avro_out_long(out, t->origin ? t->origin->offset : -1);
+}
+
+/* Keeps what @p told said of @p item for the task's next transition in the transaction. */
+static bool remember_told(bl_records_memo_t *memo, const changes_plan_t *plan, const bl_transition_t *t,
+                          told_t *told, size_t cause_size) {
+        size_t header = memo_header_size(plan), values = told->starts[plan->count];
+        size_t size = header + values + cause_size;
+        unsigned char stack[2048], *bytes = size <= sizeof(stack) ? stack : malloc(size);
+        uint32_t number;
+        bool ok;
+        if (!bytes || values > UINT32_MAX || cause_size > UINT32_MAX) {
+                if (bytes != stack)
+                        free(bytes);
+                return false;
+        }
+        for (size_t b = 0; b <= plan->count; b++) {
+                number = (uint32_t)told->starts[b];
+                memcpy(bytes + b * sizeof(number), &number, sizeof(number));
+        }
+        number = (uint32_t)cause_size;
+        memcpy(bytes + (plan->count + 1) * sizeof(number), &number, sizeof(number));
+        memcpy(bytes + header, told->values.bytes, values);
+        memcpy(bytes + header + values, told->derived.bytes, cause_size);
+        ok = bl_records_memo_put(memo, t->task_id, t->seq, bytes, size);
+        if (bytes != stack)
+                free(bytes);
+        return ok;
+}
+
+/* A base value: @p bytes of @p size. */
+typedef struct span_s {
+        const unsigned char *bytes;
+        size_t size;
+} span_t;
+
+/* Branch @p b's value in a memo's bytes. */
+static span_t memo_value(const changes_plan_t *plan, const unsigned char *kept, int b) {
+        uint32_t start, end;
+        memcpy(&start, kept + (size_t)b * sizeof(start), sizeof(start));
+        memcpy(&end, kept + (size_t)(b + 1) * sizeof(end), sizeof(end));
+        return (span_t){kept + memo_header_size(plan) + start, end - start};
+}
+
+/* The base's derived value of field @p f, written into told->derived; false when @p f has none here. */
+static bool derived_value(const changes_plan_t *plan, told_t *told, item_field_t f, const bl_transition_t *t,
+                          bool fresh, span_t *value, writer_t *parent) {
+        size_t at = told->derived.size;
+        int b = plan->branch_of[f];
+        writer_t w = {&told->derived, plan->branches->fields[b].record, 0, plan->branches->fields[b].name, NULL,
+                      NULL, parent->err, parent->errstr, parent->errstr_size};
+        bool ok;
+        if (f == F_STATE_SINCE && (fresh || !t->has_from || t->from != t->to))
+                ok = put_long(&w, "state_since", t->at_ms);
+        else if (f == F_PAYLOAD)
+                ok = put_opt_bytes(&w, "payload", false, NULL, 0);
+        else if (f == F_RECENT_EVENT_IDS && fresh && t->event_id)
+                ok = begin_block(&w, "recent_event_ids", AVRO_ARRAY, AVRO_STRING, 1) != NULL;
+        else
+                return false;
+        if (ok && f == F_RECENT_EVENT_IDS) {
+                bl_avro_out_string(&told->derived, t->event_id);
+                bl_avro_out_long(&told->derived, 0);
+        }
+        ok = ok && complete(&w);
+        /* told->derived may move as it grows: the span is taken once the value is written */
+        *value = (span_t){told->derived.bytes + at, ok ? told->derived.size - at : 0};
+        return ok;
+}
+
+/*
+ * What the v3 transition @p t with @p item after it tells: its base, its changes and its markers, against
+ * the task's transition before in @p memo (NULL: no memory, every item told whole against NEW), which
+ * then keeps this one. False with the error in @p parent when the item cannot be encoded.
+ */
+static bool tell_changes(const changes_plan_t *plan, bl_records_memo_t *memo, const bl_transition_t *t,
+                         const bl_item_t *item, bool with_payload, told_t *told, writer_t *parent) {
+        const unsigned char *kept = NULL;
+        size_t kept_size = 0, cause_size;
+        int64_t kept_seq = 0;
+        told->count = 0;
+        told->as_before = told->instance_as_before = false;
+        bl_avro_out_reset(&told->derived);
+        if (!item) {
+                told->base = BASE_NONE;
+                return true;
+        }
+        if (item->state != t->to || item->seq != t->seq || item->attempt != t->attempt)
+                return put_fail(parent, BL_ERR_MISMATCH, "changes",
+                                "the item's state, seq and attempt are not the transition's, as v3 has them");
+        if (!put_branch_values(plan, item, with_payload, &told->values, told->starts, parent))
+                return *parent->err || put_fail(parent, BL_ERR_NOMEM, "changes", "out of memory");
+        if (memo && (kept = bl_records_memo_find(memo, t->task_id, &kept_seq, &kept_size)) && kept_seq != t->seq - 1)
+                kept = NULL;
+        told->base = kept ? BASE_BEFORE : BASE_NEW;
+        /* the cause's bytes go first into derived: the derived values after them are spans read at once */
+        put_cause_bytes(&told->derived, t);
+        cause_size = told->derived.size;
+        if (kept) {
+                uint32_t kept_cause;
+                memcpy(&kept_cause, kept + (plan->count + 1) * sizeof(uint32_t), sizeof(kept_cause));
+                told->as_before = t->cause && kept_cause == cause_size &&
+                                  !memcmp(kept + kept_size - kept_cause, told->derived.bytes, cause_size);
+                told->instance_as_before = true;
+        }
+        for (size_t b = 0; b < plan->count; b++) {
+                span_t base, now = {told->values.bytes + told->starts[b], told->starts[b + 1] - told->starts[b]};
+                if (!derived_value(plan, told, plan->field_of[b], t, kept == NULL, &base, parent)) {
+                        if (*parent->err)
+                                return false;
+                        base = kept ? memo_value(plan, kept, (int)b)
+                                    : (span_t){plan->fresh.bytes + plan->fresh_starts[b],
+                                               plan->fresh_starts[b + 1] - plan->fresh_starts[b]};
+                }
+                if (base.size != now.size || memcmp(base.bytes, now.bytes, now.size))
+                        told->changed[told->count++] = (int)b;
+        }
+        if (told->derived.out_of_memory)
+                return put_fail(parent, BL_ERR_NOMEM, "changes", "out of memory");
+        if (memo && !remember_told(memo, plan, t, told, cause_size))
+                return put_fail(parent, BL_ERR_NOMEM, "changes", "out of memory");
+        return true;
+}
+
+/* "" for task_id/attempt, the id backlogd gives its dispatches; the id itself otherwise. */
+static const char *dispatch_id_told(const bl_transition_t *t) {
+        size_t length = strlen(t->task_id);
+        char attempt[16];
+        if (!t->dispatch_id || strncmp(t->dispatch_id, t->task_id, length) || t->dispatch_id[length] != '/')
+                return t->dispatch_id;
+        snprintf(attempt, sizeof(attempt), "%d", (int)t->attempt);
+        return strcmp(t->dispatch_id + length + 1, attempt) ? t->dispatch_id : "";
+}
+
+static bool put_changes(writer_t *w, const told_t *told) {
+        if (!begin_block(w, "changes", AVRO_ARRAY, AVRO_UNION, told->count))
+                return false;
+        for (size_t i = 0; i < told->count; i++) {
+                int b = told->changed[i];
+                bl_avro_out_long(w->out, b);
+                bl_avro_out_raw(w->out, told->values.bytes + told->starts[b], told->starts[b + 1] - told->starts[b]);
+        }
+        bl_avro_out_long(w->out, 0);
+        return true;
+}
+
+static bool put_transition_v3(writer_t *w, const bl_transition_t *t, const char *instance, const told_t *told) {
+        bool again = told->as_before;
+        return put_string(w, "task_id", t->task_id) && put_long(w, "seq", t->seq) &&
+               put_opt_state(w, "from_state", t->has_from, t->from) &&
+               put_symbol(w, "to_state", bl_state_name(t->to)) &&
+               put_opt_string(w, "cause", again ? NULL : t->cause ? t->cause : "") &&
+               put_opt_string(w, "reason", t->reason) && put_opt_string(w, "event_id", again ? NULL : t->event_id) &&
+               put_int(w, "attempt", t->attempt) && put_long(w, "at", t->at_ms) &&
+               put_opt_time(w, "occurred_at", again ? BL_NO_TIME : t->occurred_at_ms) &&
+               put_opt_string(w, "dispatch_id", dispatch_id_told(t)) && put_opt_string(w, "policy", t->policy) &&
+               put_opt_double(w, "score", t->has_score, t->score) && put_origin(w, again ? NULL : t->origin) &&
+               put_opt_string(w, "instance", told->instance_as_before ? NULL : instance) &&
+               put_rationale(w, "rationale", t->rationale, t->rationale_count) &&
+               put_opt_string(w, "actor", t->actor) && put_provenance(w, t->provenance) &&
+               put_symbol(w, "base", told->base) && put_changes(w, told) && complete(w);
+}
+
 static bool put_dispatch(writer_t *w, const bl_dispatch_t *d) {
         const bl_item_t *item = d->item;
         const bl_item_cold_t *cold = bl_item_cold(item);
@@ -474,6 +794,7 @@ typedef struct record_s {
         const bl_notice_t *notice;
         item_bytes_t *marks;        /* an item's: note where its bytes lie */
         const item_bytes_t *splice; /* a transition's: the snapshot of its item, already encoded */
+        const told_t *told;         /* a v3 transition's: its item told as changes (tell_changes) */
 } record_t;
 
 static bool put_record(writer_t *w, const record_t *r) {
@@ -481,6 +802,8 @@ static bool put_record(writer_t *w, const record_t *r) {
         case ITEM:
                 return put_item(w, r->item, r->with_payload);
         case TRANSITION:
+                if (r->told)
+                        return put_transition_v3(w, r->transition, r->instance, r->told);
                 return put_transition(w, r->transition, r->item, r->with_payload, r->instance);
         case DISPATCH:
                 return put_dispatch(w, r->dispatch);
@@ -513,16 +836,47 @@ static bl_err_t encode(bl_avro_shape_t *shape, int32_t schema_id, const record_t
         return BL_OK;
 }
 
-/* The same, along a shape compiled for this call from @p schema. */
-static bl_err_t encode_with_schema(bl_schema_t *schema, int32_t schema_id, const record_t *r, bl_avro_out_t *out,
+/*
+ * A transition along @p shape: as v1 and v2 write it (the whole item), or as v3 tells it when the shape
+ * has changes, against @p memo (NULL: every item told whole).
+ */
+static bl_err_t encode_transition(bl_avro_shape_t *shape, const changes_plan_t *plan, bl_records_memo_t *memo,
+                                  told_t *told, int32_t schema_id, record_t *r, bl_avro_out_t *out, char *errstr,
+                                  size_t errstr_size) {
+        bl_err_t err = BL_OK;
+        writer_t parent = {out, shape, 0, "Transition", NULL, NULL, &err, errstr, errstr_size};
+        if (!plan)
+                return encode(shape, schema_id, r, out, errstr, errstr_size);
+        if (!tell_changes(plan, memo, r->transition, r->item, r->with_payload, told, &parent))
+                return err;
+        r->told = told;
+        return encode(shape, schema_id, r, out, errstr, errstr_size);
+}
+
+/* The same, along a shape compiled for this call from @p schema; a v3 transition is told whole. */
+static bl_err_t encode_with_schema(bl_schema_t *schema, int32_t schema_id, record_t *r, bl_avro_out_t *out,
                                    char *errstr, size_t errstr_size) {
         char why[200];
         bl_avro_shape_t *shape = bl_avro_shape_new(schema->avro, why, sizeof(why));
+        changes_plan_t plan;
+        told_t told = {0};
+        bool has_changes = false;
         bl_err_t err;
         if (!shape)
                 return bl_err_set(errstr, errstr_size, BL_ERR_MISMATCH, "schema id %d is not a %s record: %s",
                                   (int)schema->id, record_names[r->kind], why);
-        err = encode(shape, schema_id, r, out, errstr, errstr_size);
+        if (r->kind != TRANSITION || strcmp(shape->name, "Transition")) {
+                err = encode(shape, schema_id, r, out, errstr, errstr_size);
+        } else if (!changes_plan_compile(shape, &plan, &has_changes, errstr, errstr_size)) {
+                err = BL_ERR_MISMATCH;
+        } else {
+                err = encode_transition(shape, has_changes ? &plan : NULL, NULL, &told, schema_id, r, out, errstr,
+                                        errstr_size);
+        }
+        if (has_changes)
+                changes_plan_free(&plan);
+        bl_avro_out_free(&told.values);
+        bl_avro_out_free(&told.derived);
         bl_avro_shape_free(shape);
         return err;
 }
@@ -565,6 +919,10 @@ struct bl_records_s {
         char *instance;
         bl_records_buffer_t buffer;
         bl_records_buffer_t snapshot; /* bl_records_change's snapshot, beside its transition in buffer */
+        bool has_changes;             /* the Transition contract tells the item as changes (v3) */
+        changes_plan_t plan;
+        bl_records_memo_t *memo;      /* what each task's last transition told in the open transaction */
+        told_t told;
         char last_error[256];
 };
 
@@ -575,6 +933,10 @@ void bl_records_destroy(bl_records_t *records) {
                 bl_avro_shape_free(records->shapes[kind]);
         bl_records_buffer_free(&records->buffer);
         bl_records_buffer_free(&records->snapshot);
+        changes_plan_free(&records->plan);
+        bl_records_memo_destroy(records->memo);
+        bl_avro_out_free(&records->told.values);
+        bl_avro_out_free(&records->told.derived);
         free(records->instance);
         free(records);
 }
@@ -642,8 +1004,13 @@ static bl_err_t self_check(bl_records_t *records, char *errstr, size_t errstr_si
         if (!item)
                 return bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "out of memory");
         for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]) && !err; i++)
-                err = encode(records->shapes[samples[i].kind], records->ids[samples[i].kind], &samples[i],
-                             &records->buffer, errstr, errstr_size);
+                err = samples[i].kind == TRANSITION
+                              ? encode_transition(records->shapes[TRANSITION],
+                                                  records->has_changes ? &records->plan : NULL, NULL, &records->told,
+                                                  records->ids[TRANSITION], &samples[i], &records->buffer, errstr,
+                                                  errstr_size)
+                              : encode(records->shapes[samples[i].kind], records->ids[samples[i].kind], &samples[i],
+                                       &records->buffer, errstr, errstr_size);
         bl_item_destroy(item);
         return err;
 }
@@ -664,6 +1031,13 @@ bl_records_t *bl_records_new(bl_schemas_t *schemas, const bl_records_ids_t *ids,
                 records->ids[TRANSITION] = ids->transition;
                 records->ids[DISPATCH] = ids->dispatch;
                 records->ids[NOTICE] = ids->notice;
+        }
+        if (!changes_plan_compile(records->shapes[TRANSITION], &records->plan, &records->has_changes, errstr,
+                                  errstr_size) ||
+            !(records->memo = bl_records_memo_new())) {
+                if (!records->memo)
+                        bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "out of memory");
+                goto fail;
         }
         int item_field = bl_avro_shape_index(records->shapes[TRANSITION], "item");
         records->splice_items = item_field >= 0 &&
@@ -695,11 +1069,28 @@ bl_err_t bl_records_item(bl_records_t *records, const bl_item_t *item, bool with
         return encode_out(records, &r, value, size);
 }
 
+/* A transition into the buffer, told against the memo when the contract is v3. */
+static bl_err_t encode_transition_out(bl_records_t *records, record_t *r, const void **value, size_t *size) {
+        bl_err_t err = encode_transition(records->shapes[TRANSITION], records->has_changes ? &records->plan : NULL,
+                                         records->memo, &records->told, records->ids[TRANSITION], r, &records->buffer,
+                                         records->last_error, sizeof(records->last_error));
+        if (err)
+                return err;
+        records->last_error[0] = '\0';
+        *value = records->buffer.bytes;
+        *size = records->buffer.size;
+        return BL_OK;
+}
+
 bl_err_t bl_records_transition(bl_records_t *records, const bl_transition_t *transition, const bl_item_t *item_after,
                                bool with_payload, const void **value, size_t *size) {
         record_t r = {.kind = TRANSITION, .item = item_after, .with_payload = with_payload,
                       .transition = transition, .instance = records->instance};
-        return encode_out(records, &r, value, size);
+        return encode_transition_out(records, &r, value, size);
+}
+
+void bl_records_forget_changes(bl_records_t *records) {
+        bl_records_memo_clear(records->memo);
 }
 
 bl_err_t bl_records_change(bl_records_t *records, const bl_transition_t *transition, const bl_item_t *item,
@@ -713,7 +1104,7 @@ bl_err_t bl_records_change(bl_records_t *records, const bl_transition_t *transit
                               records->last_error, sizeof(records->last_error));
         if (err)
                 return err;
-        if ((err = encode_out(records, &change, transition_value, transition_size)))
+        if ((err = encode_transition_out(records, &change, transition_value, transition_size)))
                 return err;
         *snapshot_value = records->snapshot.bytes;
         *snapshot_size = records->snapshot.size;

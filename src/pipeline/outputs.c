@@ -4,7 +4,13 @@
  *
  *   changed      -> backlog.transitions (the Transition, with the item after
  *                   it; the payload only where the submission was taken), on the
- *                   task's own partition; the task is noted as changed
+ *                   task's own partition; the task is noted as changed. A
+ *                   task's later change in the same transaction tells only
+ *                   what changed since its change before (Transition v3):
+ *                   the records' memory of it is forgotten wherever the
+ *                   snapshots are, at the batch's end, on an abort and on a
+ *                   lost producer, so that a batch redone from the last
+ *                   commit tells each task's first change whole again
  *   (batch end)  -> backlog.state: one snapshot of each task changed in the
  *                   batch, as it is at the hand-off (SPEC §3: compaction keeps
  *                   only the last one anyway, and restore reads only that); a
@@ -122,6 +128,8 @@ void bl_outputs_close(bl_pipeline_t *p) {
 }
 
 void bl_outputs_forget_snapshots(bl_pipeline_t *p) {
+        if (p->records)
+                bl_records_forget_changes(p->records); /* the transaction is over: its first change is told whole */
         if (!p->snapshots || !p->snapshots->used)
                 return;
         memset(p->snapshots->slots, 0, p->snapshots->capacity * sizeof(*p->snapshots->slots));

@@ -85,6 +85,7 @@
 #include "contract/encode.h"
 #include "contract/records.h"
 #include "contract/submission.h"
+#include "contract/transitions.h"
 #include "contract/schemas.h"
 #include "contract/wire.h"
 #include "core/backlog.h"
@@ -180,6 +181,7 @@ static struct {
         bl_schema_t *submission_schema; /* a dead letter's TaskEvent, as run.c keeps it */
         int32_t task_event_id;
         bl_schemas_t *readback;         /* decodes every record produced, and walks it */
+        bl_transition_reader_t *transitions; /* reads the transitions back, each item carried forward (v3) */
         bl_policy_t *policy;
 } once;
 
@@ -409,8 +411,9 @@ static void on_changed(void *opaque, const bl_transition_t *transition, const bl
                               &transition_size, &snapshot_value, &snapshot_size))
                 violated("a transition and its snapshot cannot be encoded", bl_records_last_error(once.records));
         produce("backlog.transitions", item->task_id, strlen(item->task_id), transition_value, transition_size);
-        bl_transition_record_t *back = bl_records_decode_transition(once.readback, transition_value, transition_size,
-                                                                    item->partition, &error);
+        bl_transition_record_t *back = bl_transition_reader_read(once.transitions, item->task_id,
+                                                                 strlen(item->task_id), transition_value,
+                                                                 transition_size, item->partition, -1, &error);
         if (!back)
                 violated("a transition does not decode back", error.detail);
         if (strcmp(back->transition.task_id, item->task_id) || back->transition.to != transition->to ||
@@ -666,7 +669,8 @@ static void build_once(void) {
             !(once.catalog = bl_catalog_load(BL_SCHEMAS_DIR, errstr, sizeof(errstr))) ||
             !(once.schemas = bl_schemas_new(once.catalog, NULL, errstr, sizeof(errstr))) ||
             !(once.records = bl_records_new(once.schemas, NULL, "backlogd-fuzz-0", errstr, sizeof(errstr))) ||
-            !(once.readback = bl_schemas_new(once.catalog, NULL, errstr, sizeof(errstr)))) {
+            !(once.readback = bl_schemas_new(once.catalog, NULL, errstr, sizeof(errstr))) ||
+            !(once.transitions = bl_transition_reader_new(once.readback, 0))) {
                 fprintf(stderr, "fuzz_pipeline: contracts: %s\n", errstr);
                 exit(2);
         }
@@ -685,6 +689,7 @@ static void build_once(void) {
 static void destroy_once(void) {
         bl_policy_destroy(once.policy);
         bl_schema_free(once.submission_schema);
+        bl_transition_reader_destroy(once.transitions);
         bl_schemas_destroy(once.readback);
         bl_records_destroy(once.records);
         bl_schemas_destroy(once.schemas);
@@ -910,6 +915,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 build_once();
                 atexit(destroy_once);
         }
+        bl_records_forget_changes(once.records); /* each input its own transaction, read from its start */
+        bl_transition_reader_destroy(once.transitions);
+        if (!(once.transitions = bl_transition_reader_new(once.readback, 0)))
+                violated("out of memory", "the transition reader");
         start_input();
         for (const uint8_t *step = data, *end = data + size; step && step <= end; run.step++) {
                 const uint8_t *next = memmem(step, (size_t)(end - step), SEPARATOR, SEPARATOR_SIZE);

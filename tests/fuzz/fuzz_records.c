@@ -15,8 +15,13 @@
  * refusal is the same reason and detail both ways, never transient (there is
  * no registry to be unavailable), with a non-empty detail; an item is the
  * same field by field both ways, its strings readable to their NUL and
- * its payload and event ids to their sizes. Single-threaded, as libFuzzer
- * runs it.
+ * its payload and event ids to their sizes.
+ *
+ * Each input is also read as a Transition by one bl_transition_reader_t
+ * kept across inputs, under the key "t", so that a v3 record (id 10) is
+ * told against what an earlier input left: a record read has its cause and
+ * instance; a v3 item has the transition's state, seq and attempt; a
+ * record told against one not read has no item; a refusal has its reason. Single-threaded, as libFuzzer runs it.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,6 +32,7 @@
 #include "contract/catalog.h"
 #include "contract/records.h"
 #include "contract/schemas.h"
+#include "contract/transitions.h"
 
 #ifndef BL_FUZZ_SCHEMAS_DIR
 #define BL_FUZZ_SCHEMAS_DIR "schemas"
@@ -42,11 +48,13 @@ const char *__lsan_default_options(void) {
 
 static bl_catalog_t *catalog;
 static bl_schemas_t *schemas;
+static bl_transition_reader_t *transitions;
 
 static void setup(void) {
         char errstr[512];
         if (!(catalog = bl_catalog_load(BL_FUZZ_SCHEMAS_DIR, errstr, sizeof(errstr))) ||
-            !(schemas = bl_schemas_new(catalog, NULL, errstr, sizeof(errstr)))) {
+            !(schemas = bl_schemas_new(catalog, NULL, errstr, sizeof(errstr))) ||
+            !(transitions = bl_transition_reader_new(schemas, 64))) {
                 fprintf(stderr, "fuzz_records: %s\n", errstr);
                 abort();
         }
@@ -125,6 +133,24 @@ static void check_same_item(const bl_item_t *a, const bl_item_t *b) {
         check_same_cold(bl_item_cold(a), bl_item_cold(b));
 }
 
+/* The input as the next record of task "t" in backlog.transitions, its item carried forward (v3). */
+static void read_transition(const unsigned char *value, size_t size) {
+        bl_record_error_t error;
+        bl_transition_record_t *record = bl_transition_reader_read(transitions, "t", 1, value, size, 0, -1, &error);
+        if (!record) {
+                expect(!error.transient && error.detail[0], "a transition refused without its reason");
+                return;
+        }
+        const bl_transition_t *t = &record->transition;
+        expect(t->task_id && t->cause && record->instance, "a transition without its task, cause or instance");
+        expect(!record->unknown_before || !record->item, "an item told against a transition not read");
+        if (record->item && size >= 5 && !value[1] && !value[2] && !value[3] && value[4] == 10) /* v3 */
+                expect(record->item->state == t->to && record->item->seq == t->seq &&
+                               record->item->attempt == t->attempt,
+                       "a v3 item whose state, seq or attempt is not the transition's");
+        bl_transition_record_destroy(record);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         bl_record_error_t direct_error, generic_error;
         unsigned char *value = size ? malloc(size) : NULL; /* exactly its size: ASan sees a read past it */
@@ -144,6 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         bl_item_destroy(direct);
         bl_item_destroy(generic);
+        read_transition(value, size);
         free(value);
         return 0;
 }

@@ -11,7 +11,7 @@ import pytest
 from conftest_common import backlogd
 from kafka_tools import broker_env, kafka_tool, unique_prefix
 from pipeline import Backlogd, consume_all, produce_raw
-from records import decode, encode_event, read_dispatches, read_state, result, task_event, wait_for_all
+from records import decode, decode_transitions, encode_event, read_dispatches, read_state, result, task_event, wait_for_all
 
 DOMAIN = "model_inference"
 
@@ -94,7 +94,7 @@ def test_full_lifecycle_driven_by_worker_results():
     transitions = consume_all(prefix + "backlog.transitions", expected=20)
     # each record's timestamp is the time of its change, not of the produce call
     assert all(m.timestamp()[1] == decode(m.value())["at"] for m in transitions)
-    history = [decode(m.value()) for m in transitions if m.key() == b"flaky"]
+    history = [t for t in decode_transitions(transitions) if t["task_id"] == "flaky"]
     steps = [(t["from_state"], t["to_state"], t["cause"]) for t in history]
     assert steps[:2] == [(None, "QUEUED", "SUBMITTED"), ("QUEUED", "READY", "SUBMITTED")]
     assert ("RUNNING", "FAILED", "FAILED") in steps and ("FAILED", "RETRY_WAIT", "FAILED") in steps

@@ -13,7 +13,7 @@ from confluent_kafka import Consumer
 from conftest_common import backlogd
 from kafka_tools import BOOTSTRAP, broker_env, unique_prefix
 from pipeline import Backlogd, consume_all
-from records import decode, read_dispatches, read_state, result, task_event
+from records import decode, decode_transitions, read_dispatches, read_state, result, task_event
 from test_backlog import create_topics, report, submit, wait_for_state
 from test_operate import free_port, get, series
 
@@ -221,7 +221,7 @@ def test_failing_tasks_are_retried_with_growing_delays_then_dead_lettered(tmp_pa
         code, counts = run.stop()
     assert code == 0
 
-    transitions = [decode(m.value()) for m in consume_all(prefix + "backlog.transitions", expected=tasks * 15)]
+    transitions = decode_transitions(consume_all(prefix + "backlog.transitions", expected=tasks * 15))
     waits = [t["item"] for t in transitions if t["to_state"] == "RETRY_WAIT"]
     retried = {(t["task_id"], t["item"]["attempt"]): t["item"]["state_since"] for t in transitions
                if t["from_state"] == "RETRY_WAIT" and t["to_state"] == "READY"}

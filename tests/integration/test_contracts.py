@@ -91,7 +91,7 @@ def test_a_subject_without_a_rule_is_still_checked_by_backlogd():
     """With compatibility NONE the registry accepts anything; backlogd's own resolution does not."""
     prefix = unique_prefix("contracts")
     older = json.loads((SCHEMAS / "transition" / "v1.avsc").read_text())
-    older["fields"] = [f for f in older["fields"] if f["name"] != "instance"]
+    older["fields"] = [f for f in older["fields"] if f["name"] != "at"]
     register(f"{prefix}backlog.transitions-value", older, "NONE")
 
     result, outcome = check(prefix)
@@ -99,7 +99,7 @@ def test_a_subject_without_a_rule_is_still_checked_by_backlogd():
     transitions = subjects_of(outcome)[f"{prefix}backlog.transitions-value"]
     assert transitions["status"] == "incompatible"
     assert transitions["reasons"] == [
-        "backlogd: Transition.instance: reader field has no default and the writer has no such field"]
+        "backlogd: Transition.at: reader field has no default and the writer has no such field"]
 
 
 def test_unchanged_contract_under_a_copy_of_itself():

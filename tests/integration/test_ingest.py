@@ -184,7 +184,7 @@ def test_events_from_a_standard_serializer_are_accepted():
         code, counts = run.stop()
     assert code == 0 and counts["handed_on"] == 6 and counts["dead_lettered"] == 0
     # backlogd registered its own output schemas at start-up.
-    assert run.messages(r"transition v2 registered under " + re.escape(prefix) + "backlog.transitions-value")
+    assert run.messages(r"transition v3 registered under " + re.escape(prefix) + "backlog.transitions-value")
 
 
 def test_registry_outage_pauses_and_loses_nothing():

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer
 from conftest_common import backlogd_json
 from kafka_tools import BOOTSTRAP, unique_prefix
 from pipeline import Backlogd, consume_all
-from records import decode, result, task_event
+from records import decode, decode_transitions, result, task_event
 from test_backlog import create_topics, report, submit, wait_for_state
 from test_backpressure import environment
 from test_operate import free_port
@@ -78,7 +78,7 @@ def completed(decision):
 
 def history(prefix, task_id, expected):
     records = consume_all(prefix + "backlog.transitions", expected=expected, timeout=20)
-    return [decode(m.value()) for m in records if m.key() == task_id.encode()]
+    return [t for t in decode_transitions(records) if t["task_id"] == task_id]
 
 
 def test_breaker_opens_on_failures_holds_the_domain_and_closes_on_recovery(tmp_path):

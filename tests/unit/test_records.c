@@ -21,6 +21,7 @@
 #include "random.h"
 #include "contract/encode.h"
 #include "contract/records.h"
+#include "contract/transitions.h"
 #include "contract/wire.h"
 
 static bl_catalog_t *catalog;
@@ -296,8 +297,9 @@ static bl_transition_record_t *round_trip_transition(const bl_transition_t *t, c
         size_t size;
         bl_record_error_t error;
         bl_transition_record_t *record;
+        bl_records_forget_changes(records); /* a transaction of its own: the item is told whole */
         CHECK_INT(bl_records_transition(records, t, item, with_payload, &value, &size), BL_OK);
-        check_header(value, size, 8);
+        check_header(value, size, 10);
         record = bl_records_decode_transition(schemas, value, size, 3, &error);
         if (!record)
                 fprintf(stderr, "decode: %s\n", error.detail);
@@ -316,6 +318,7 @@ static void check_criteria(const bl_criterion_t *actual, size_t actual_count, co
 
 static void test_dispatch_transition_round_trips(void) {
         bl_item_t *item = full_item(200);
+        item->state = BL_STATE_DISPATCHED; /* v3: the item's state, seq and attempt are the transition's */
         bl_event_origin_t origin = {"tasks.events", 7, 123456789012, "00-ignored-01"};
         bl_transition_t t = {.task_id = "t-full", .seq = 42, .has_from = true, .from = BL_STATE_READY,
                              .to = BL_STATE_DISPATCHED, .cause = "dispatch", .reason = "scheduled",
@@ -909,7 +912,7 @@ static void test_encoders_refuse_other_records(void) {
 }
 
 static void test_transition_schema_parses_with_its_embedded_item(void) {
-        bl_schema_t *transition = bl_schemas_newest(schemas, "transition");
+        bl_schema_t *transition = bl_schemas_version(schemas, "transition", 2);
         avro_schema_t item_union;
         int index;
         CHECK(transition != NULL);
@@ -1344,6 +1347,7 @@ static void test_change_is_the_transition_and_snapshot_encoded_alone(void) {
                 const void *change_value, *snapshot_value, *alone;
                 size_t change_size, snapshot_size, alone_size;
                 unsigned char *change_copy, *snapshot_copy;
+                bl_records_forget_changes(records);
                 CHECK_INT(bl_records_change(records, &transition, item, with_payload, &change_value, &change_size,
                                             &snapshot_value, &snapshot_size),
                           BL_OK);
@@ -1351,6 +1355,7 @@ static void test_change_is_the_transition_and_snapshot_encoded_alone(void) {
                 snapshot_copy = malloc(snapshot_size);
                 memcpy(change_copy, change_value, change_size);
                 memcpy(snapshot_copy, snapshot_value, snapshot_size);
+                bl_records_forget_changes(records);
                 CHECK_INT(bl_records_transition(records, &transition, item, with_payload, &alone, &alone_size), BL_OK);
                 CHECK(alone_size == change_size && !memcmp(alone, change_copy, change_size));
                 CHECK_INT(bl_records_item(records, item, true, &alone, &alone_size), BL_OK);
@@ -1359,6 +1364,336 @@ static void test_change_is_the_transition_and_snapshot_encoded_alone(void) {
                 free(snapshot_copy);
                 bl_item_destroy(item);
         }
+}
+
+/* ---- Transition v3: the item told as changes, and read back with the transition reader ------------- */
+
+/* Gives @p to field @p field of @p from (the order of Transition v3's change records); 27 fields. */
+#define CHANGE_FIELDS 27
+static void take_field(bl_item_t *to, const bl_item_t *from, int field) {
+        const bl_kind_t *k = to->kind, *f = from->kind;
+        bl_item_cold_t *cold = bl_item_cold_for_write(to);
+        const bl_item_cold_t *other = bl_item_cold(from);
+        const char *keys[8], *values[8];
+        size_t labels = 0;
+        switch (field) {
+        case 0: to->max_attempts = to->max_attempts == 7 ? 8 : 7; break;
+        case 1: CHECK(bl_item_set_kind(to, f->task_type ? f->task_type : "t2", k->domain, k->tenant, k->sla_class)); break;
+        case 2: CHECK(bl_item_set_kind(to, k->task_type, f->domain ? f->domain : "d2", k->tenant, k->sla_class)); break;
+        case 3: CHECK(bl_item_set_kind(to, k->task_type, k->domain, k->tenant ? NULL : "acme", k->sla_class)); break;
+        case 4: CHECK(bl_item_set_kind(to, k->task_type, k->domain, k->tenant, "platinum")); break;
+        case 5: to->business_value += 1.5; break;
+        case 6: to->risk -= 0.25; break;
+        case 7: to->submitted_at_ms = to->submitted_at_ms == 1795900000130 ? 1795900000131 : 1795900000130; break;
+        case 8: to->deadline_ms = to->deadline_ms == BL_NO_TIME ? 1795900000123 : BL_NO_TIME; break;
+        case 9: to->not_before_ms = to->not_before_ms == BL_NO_TIME ? 1795900000124 : BL_NO_TIME; break;
+        case 10: to->data_ready_at_ms = to->data_ready_at_ms == BL_NO_TIME ? 1795900000125 : BL_NO_TIME; break;
+        case 11: to->state_since_ms = to->state_since_ms == 1795900000132 ? 1795900000133 : 1795900000132; break;
+        case 12: to->ready_since_ms = to->ready_since_ms == BL_NO_TIME ? 1795900000126 : BL_NO_TIME; break;
+        case 13: to->lease_expires_at_ms = to->lease_expires_at_ms == BL_NO_TIME ? 1795900000127 : BL_NO_TIME; break;
+        case 14: to->retry_at_ms = to->retry_at_ms == BL_NO_TIME ? 1795900000128 : BL_NO_TIME; break;
+        case 15: bl_strvec_clear(&cold->depends_on); push_random(&cold->depends_on, 1 + next_random() % 3); break;
+        case 16: bl_strvec_clear(&cold->pending_deps); push_random(&cold->pending_deps, 1 + next_random() % 3); break;
+        case 17: bl_strvec_clear(&cold->dependents); push_random(&cold->dependents, 1 + next_random() % 3); break;
+        case 18: to->approval_required = !to->approval_required; break;
+        case 19: to->approved = !to->approved; break;
+        case 20:
+                for (const char *key = bl_labels_next(&other->labels, NULL, &values[0]); key && labels < 8;
+                     key = bl_labels_next(&other->labels, key, &values[labels]))
+                        keys[labels++] = key;
+                CHECK(bl_labels_set(&cold->labels, keys, values, labels ? labels - 1 : 0));
+                if (!labels || labels == 1)
+                        CHECK(bl_labels_set(&cold->labels, (const char *const[]){"new"}, (const char *const[]){"v"}, 1));
+                break;
+        case 21: set_payload(to, 10 + next_random() % 50); break;
+        case 22: CHECK(bl_item_replace_text(&cold->traceparent, cold->traceparent ? NULL : "00-ab-cd-01")); break;
+        case 23:
+                cold->has_last_error = !cold->has_last_error;
+                cold->error_retryable = cold->has_last_error && !cold->error_retryable;
+                CHECK(bl_item_replace_text(&cold->error_code, cold->has_last_error ? "E" : NULL));
+                CHECK(bl_item_replace_text(&cold->error_message, cold->has_last_error ? "went wrong" : NULL));
+                break;
+        case 24: CHECK(bl_item_remember_event(to, "e-new", 32)); break;
+        case 25: to->terminal_at_ms = to->terminal_at_ms == BL_NO_TIME ? 1795900000129 : BL_NO_TIME; break;
+        default: to->placeholder = !to->placeholder; break;
+        }
+}
+
+/* One transition of @p item (its state, seq and attempt), caused as @p cause says, encoded and copied. */
+static unsigned char *told_transition(bl_transition_t *t, const bl_item_t *item, bool with_payload, size_t *size) {
+        const void *value;
+        unsigned char *copy;
+        t->task_id = item->task_id;
+        t->to = item->state;
+        t->seq = item->seq;
+        t->attempt = item->attempt;
+        CHECK_INT(bl_records_transition(records, t, item, with_payload, &value, size), BL_OK);
+        copy = malloc(*size);
+        memcpy(copy, value, *size);
+        return copy;
+}
+
+/* Reads @p value of @p item's task at @p offset of the item's partition through @p reader. */
+static bl_transition_record_t *read_told(bl_transition_reader_t *reader, const bl_item_t *item, const void *value,
+                                         size_t size, int64_t offset) {
+        bl_record_error_t error;
+        bl_transition_record_t *record = bl_transition_reader_read(reader, item->task_id, strlen(item->task_id), value,
+                                                                   size, item->partition, offset, &error);
+        if (!record)
+                fprintf(stderr, "decode: %s\n", error.detail);
+        CHECK(record != NULL);
+        return record;
+}
+
+/* A task's next transition: seq + 1, into a state the random item may not have had. */
+static void next_change(bl_transition_t *t, bl_item_t *item) {
+        t->has_from = true;
+        t->from = item->state;
+        item->state = (bl_state_t)(next_random() % BL_STATE__COUNT);
+        item->seq++;
+        if (one_in(3))
+                item->attempt++;
+}
+
+/* Each field changed alone, in the same transaction: the later record is a change, read back whole. */
+static void test_every_field_change_round_trips(void) {
+        for (int field = 0; field < CHANGE_FIELDS; field++) {
+                bl_transition_reader_t *reader = bl_transition_reader_new(schemas, 0);
+                bl_item_t *item = random_item(), *other = random_item();
+                bl_transition_t t = {.cause = "SUBMITTED", .event_id = "e-1", .at_ms = 1795900000000,
+                                     .occurred_at_ms = BL_NO_TIME};
+                size_t first_size, later_size;
+                unsigned char *first, *later;
+                bl_transition_record_t *record, *alone;
+                bl_record_error_t error;
+                item->seq = 1;
+                bl_records_forget_changes(records);
+                first = told_transition(&t, item, true, &first_size);
+                next_change(&t, item);
+                t.at_ms += 5;
+                take_field(item, other, field);
+                later = told_transition(&t, item, field == 21, &later_size);
+                bl_transition_record_destroy(read_told(reader, item, first, first_size, 100));
+                record = read_told(reader, item, later, later_size, 101);
+                if (record)
+                        check_items_equal(record->item, item, field == 21);
+                alone = bl_records_decode_transition(schemas, later, later_size, 3, &error);
+                CHECK(alone && alone->unknown_before && !alone->item); /* it was told against the one before */
+                CHECK(later_size < first_size || field == 21);
+                bl_transition_record_destroy(alone);
+                bl_transition_record_destroy(record);
+                free(first);
+                free(later);
+                bl_item_destroy(item);
+                bl_item_destroy(other);
+                bl_transition_reader_destroy(reader);
+        }
+}
+
+/* Random items through random chains of changes, some in one transaction, some across: each read back whole. */
+static void test_random_change_chains_round_trip(void) {
+        bl_transition_reader_t *reader = bl_transition_reader_new(schemas, 0);
+        int64_t offset = 0;
+        for (int i = 0; i < 300; i++) {
+                bl_item_t *item = random_item(), *other = random_item();
+                bl_transition_t t = {.cause = "SUBMITTED", .event_id = one_in(2) ? "e-1" : NULL,
+                                     .at_ms = 1795900000000, .occurred_at_ms = BL_NO_TIME};
+                item->seq = 1 + (int64_t)(next_random() % 1000);
+                bl_records_forget_changes(records);
+                for (int step = 0; step < 6; step++) {
+                        bool with_payload = one_in(3);
+                        size_t size;
+                        unsigned char *value;
+                        bl_transition_record_t *record;
+                        if (step) {
+                                next_change(&t, item);
+                                for (int k = (int)(next_random() % 4); k > 0; k--)
+                                        take_field(item, other, (int)(next_random() % CHANGE_FIELDS));
+                                t.cause = one_in(2) ? t.cause : "dispatch";
+                                t.at_ms += (int64_t)(next_random() % 3);
+                        }
+                        if (one_in(4)) { /* the transaction ends: a commit marker takes an offset */
+                                bl_records_forget_changes(records);
+                                offset++;
+                        }
+                        value = told_transition(&t, item, with_payload, &size);
+                        record = read_told(reader, item, value, size, offset++);
+                        if (record) {
+                                check_items_equal(record->item, item, with_payload);
+                                CHECK_STR(record->transition.cause, t.cause);
+                                check_optional_str(record->transition.event_id, t.event_id);
+                                CHECK_STR(record->instance, "backlogd-test-0");
+                                CHECK(!record->unknown_before);
+                        }
+                        bl_transition_record_destroy(record);
+                        free(value);
+                }
+                bl_item_destroy(item);
+                bl_item_destroy(other);
+        }
+        bl_transition_reader_destroy(reader);
+}
+
+/* What a later transition says is as before (cause, event, origin, instance) and dispatch_id task_id/attempt. */
+static void test_markers_read_back_as_before(void) {
+        bl_transition_reader_t *reader = bl_transition_reader_new(schemas, 0);
+        bl_item_t *item = full_item(20);
+        bl_event_origin_t origin = {"tasks.events", 4, 99, NULL};
+        bl_transition_t t = {.cause = "SUBMITTED", .event_id = "e-3", .at_ms = 1795900000000,
+                             .occurred_at_ms = 1795899999000, .origin = &origin};
+        size_t sizes[3];
+        unsigned char *values[3];
+        bl_transition_record_t *record;
+        item->seq = 1;
+        item->state = BL_STATE_QUEUED;
+        bl_records_forget_changes(records);
+        values[0] = told_transition(&t, item, true, &sizes[0]);
+        next_change(&t, item);
+        item->state = BL_STATE_READY;
+        values[1] = told_transition(&t, item, false, &sizes[1]); /* the same event: as before */
+        next_change(&t, item);
+        item->state = BL_STATE_DISPATCHED;
+        t.cause = "dispatch";
+        t.event_id = NULL;
+        t.origin = NULL;
+        t.occurred_at_ms = BL_NO_TIME;
+        t.dispatch_id = "t-full/3";
+        item->attempt = 3;
+        values[2] = told_transition(&t, item, false, &sizes[2]);
+        for (int i = 0; i < 3; i++) {
+                record = read_told(reader, item, values[i], sizes[i], 7 + i);
+                if (!record)
+                        continue;
+                CHECK_STR(record->transition.cause, i < 2 ? "SUBMITTED" : "dispatch");
+                check_optional_str(record->transition.event_id, i < 2 ? "e-3" : NULL);
+                CHECK_INT(record->transition.occurred_at_ms, i < 2 ? 1795899999000 : BL_NO_TIME);
+                CHECK(i < 2 ? record->transition.origin && record->origin.offset == 99 : !record->transition.origin);
+                check_optional_str(record->transition.dispatch_id, i < 2 ? NULL : "t-full/3");
+                CHECK_STR(record->instance, "backlogd-test-0");
+                CHECK(record->item && record->item->state == (i == 0   ? BL_STATE_QUEUED
+                                                              : i == 1 ? BL_STATE_READY
+                                                                       : BL_STATE_DISPATCHED));
+                bl_transition_record_destroy(record);
+        }
+        CHECK(sizes[1] < 120 && sizes[2] < 120); /* told against the one before, nothing fixed repeated */
+        for (int i = 0; i < 3; i++)
+                free(values[i]);
+        bl_item_destroy(item);
+        bl_transition_reader_destroy(reader);
+}
+
+/*
+ * A reader that starts mid-transaction, or after a gap in the offsets, does not know what a change is told
+ * against: no item, cause and instance "unknown", never a wrong item; the task's next transaction is whole.
+ */
+static void test_unknown_base_gives_no_item(void) {
+        bl_item_t *item = full_item(0);
+        bl_transition_t t = {.cause = "SUBMITTED", .event_id = "e-3", .at_ms = 1795900000000,
+                             .occurred_at_ms = BL_NO_TIME};
+        size_t sizes[4];
+        unsigned char *values[4];
+        item->seq = 1;
+        bl_records_forget_changes(records);
+        values[0] = told_transition(&t, item, true, &sizes[0]);
+        for (int i = 1; i < 3; i++) {
+                next_change(&t, item);
+                values[i] = told_transition(&t, item, false, &sizes[i]);
+        }
+        bl_records_forget_changes(records); /* the transaction is over */
+        next_change(&t, item);
+        values[3] = told_transition(&t, item, false, &sizes[3]);
+        {       /* started at the second record */
+                bl_transition_reader_t *reader = bl_transition_reader_new(schemas, 0);
+                for (int i = 1; i < 4; i++) {
+                        bl_transition_record_t *record = read_told(reader, item, values[i], sizes[i], 10 + i);
+                        if (!record)
+                                continue;
+                        CHECK_INT(record->unknown_before, i < 3);
+                        CHECK_INT(record->item == NULL, i < 3);
+                        CHECK_STR(record->instance, i < 3 ? "unknown" : "backlogd-test-0");
+                        CHECK_STR(record->transition.cause, i < 3 ? "unknown" : "SUBMITTED");
+                        if (i == 3)
+                                check_items_equal(record->item, item, false);
+                        bl_transition_record_destroy(record);
+                }
+                bl_transition_reader_destroy(reader);
+        }
+        {       /* every record, but a gap in the offsets before the second: the transaction looks over */
+                bl_transition_reader_t *reader = bl_transition_reader_new(schemas, 0);
+                bl_transition_record_destroy(read_told(reader, item, values[0], sizes[0], 20));
+                CHECK_INT(bl_transition_reader_kept(reader), 1);
+                bl_transition_record_t *record = read_told(reader, item, values[1], sizes[1], 22);
+                CHECK(record && record->unknown_before && !record->item);
+                CHECK_INT(bl_transition_reader_kept(reader), 0);
+                bl_transition_record_destroy(record);
+                bl_transition_reader_destroy(reader);
+        }
+        for (int i = 0; i < 4; i++)
+                free(values[i]);
+        bl_item_destroy(item);
+}
+
+/* Records of Transition v2 (the whole item in each) still read, through the reader too. */
+static void test_v2_records_still_read(void) {
+        bl_schema_t *v2 = bl_schemas_version(schemas, "transition", 2);
+        bl_transition_reader_t *reader = bl_transition_reader_new(schemas, 0);
+        bl_records_buffer_t buffer = {0};
+        bl_item_t *item = full_item(30);
+        bl_transition_t t = {.task_id = "t-full", .seq = 42, .has_from = true, .from = BL_STATE_READY,
+                             .to = BL_STATE_RUNNING, .cause = "STARTED", .event_id = "e-3", .attempt = 2,
+                             .at_ms = 1795900000100, .occurred_at_ms = BL_NO_TIME};
+        char errstr[256];
+        bl_record_error_t error;
+        CHECK(v2 != NULL);
+        if (v2) {
+                CHECK_INT(bl_records_encode_transition(v2, 8, &t, item, true, "backlogd-old", &buffer, errstr,
+                                                       sizeof(errstr)),
+                          BL_OK);
+                check_header(buffer.bytes, buffer.size, 8);
+                bl_transition_record_t *record = bl_transition_reader_read(reader, "t-full", 6, buffer.bytes,
+                                                                           buffer.size, 3, 0, &error);
+                CHECK(record != NULL);
+                if (record) {
+                        check_items_equal(record->item, item, true);
+                        CHECK_STR(record->instance, "backlogd-old");
+                        CHECK_STR(record->transition.cause, "STARTED");
+                        CHECK(!record->unknown_before);
+                }
+                bl_transition_record_destroy(record);
+        }
+        bl_records_buffer_free(&buffer);
+        bl_item_destroy(item);
+        bl_transition_reader_destroy(reader);
+}
+
+/* Without offsets, the reader keeps at most max_tasks, then starts over. */
+static void test_reader_keeps_at_most_max_tasks(void) {
+        bl_transition_reader_t *reader = bl_transition_reader_new(schemas, 3);
+        for (int i = 0; i < 10; i++) {
+                bl_item_t *item = random_item();
+                bl_transition_t t = {.cause = "SUBMITTED", .at_ms = 1, .occurred_at_ms = BL_NO_TIME};
+                size_t size;
+                unsigned char *value;
+                item->seq = 1;
+                value = told_transition(&t, item, false, &size);
+                bl_transition_record_destroy(read_told(reader, item, value, size, -1));
+                CHECK(bl_transition_reader_kept(reader) <= 3);
+                free(value);
+                bl_item_destroy(item);
+        }
+        bl_transition_reader_destroy(reader);
+}
+
+/* The writer refuses an item whose state, seq or attempt are not the transition's: v3 would lose them. */
+static void test_item_must_agree_with_its_transition(void) {
+        bl_item_t *item = full_item(0);
+        bl_transition_t t = {.task_id = "t-full", .seq = item->seq, .to = BL_STATE_READY, .cause = "x",
+                             .attempt = item->attempt, .occurred_at_ms = BL_NO_TIME};
+        const void *value;
+        size_t size;
+        CHECK_INT(bl_records_transition(records, &t, item, false, &value, &size), BL_ERR_MISMATCH);
+        CHECK_CONTAINS(bl_records_last_error(records), "state, seq and attempt");
+        bl_item_destroy(item);
 }
 
 /* ---- throughput (on request) --------------------------------------------------------------- */
@@ -1440,6 +1775,13 @@ int main(void) {
         RUN(test_direct_read_checks_every_byte_of_a_string);
         RUN(test_direct_read_refuses_a_block_count_that_is_no_number);
         RUN(test_change_is_the_transition_and_snapshot_encoded_alone);
+        RUN(test_every_field_change_round_trips);
+        RUN(test_random_change_chains_round_trip);
+        RUN(test_markers_read_back_as_before);
+        RUN(test_unknown_base_gives_no_item);
+        RUN(test_v2_records_still_read);
+        RUN(test_reader_keeps_at_most_max_tasks);
+        RUN(test_item_must_agree_with_its_transition);
         if (getenv("BACKLOGD_RECORDS_MEASURE"))
                 measure_throughput();
         teardown();

@@ -8,14 +8,17 @@
  * reads the task from a persistent (RocksDB) key-value store whose changelog is
  * the task's snapshot stream (what backlog.state is to backlogd), and writes what
  * backlogd writes for a new task: the transitions SUBMITTED -> QUEUED -> READY ->
- * DISPATCHED (the first with the payload in its item), a snapshot of the item into
+ * DISPATCHED in one transaction, as Transition v3 tells them (the first with
+ * the whole item and its payload as changes against a fresh item, the later
+ * two with only what changed and their cause, event and instance as before,
+ * schemas/transition/v3.avsc), a snapshot of the item into
  * the store (so into its changelog) after the last --snapshots changes, and a
  * DispatchDecision to <dispatch-prefix><domain>. A repeated event_id for a known
  * task writes nothing, as in backlogd. Other event types are counted and skipped:
  * the bench sends only submissions.
  *
- * Outputs are encoded with the writer schemas transition/v1, backlog_item/v1 and
- * dispatch_decision/v1 under the file registry's ids (schemas/ids.json), as
+ * Outputs are encoded with the newest writer schemas of transition, backlog_item
+ * and dispatch_decision under the file registry's ids (schemas/ids.json), as
  * `backlogd run` writes them without a Schema Registry. Everything runs with
  * processing.guarantee=exactly_once_v2 and the given commit interval (backlogd's
  * commit.interval_ms). The throughput settings are in streamsConfig() and
@@ -33,6 +36,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -224,6 +228,13 @@ public final class KStreamsPeer {
         final int transitionId, itemId, decisionId;
         final GenericDatumWriter<GenericRecord> transitionWriter, itemWriter, decisionWriter;
         final GenericDatumReader<GenericRecord> itemReader;
+        final Schema baseSchema;                      /* Transition v3's ItemBase */
+        final List<Schema> changeBranches;            /* one record per BacklogItem field, in order */
+        final Map<String, Schema> changeOf = new HashMap<>();
+        final List<GenericDatumWriter<Object>> fieldWriters = new ArrayList<>();
+        final List<byte[]> freshBytes = new ArrayList<>(); /* each field of the NEW base, encoded */
+        final ByteArrayOutputStream fieldBuffer = new ByteArrayOutputStream(512);
+        BinaryEncoder fieldEncoder;
         final ByteArrayOutputStream buffer = new ByteArrayOutputStream(4096);
         BinaryEncoder encoder;
         BinaryDecoder decoder;
@@ -246,6 +257,62 @@ public final class KStreamsPeer {
             itemWriter = new GenericDatumWriter<>(itemSchema);
             decisionWriter = new GenericDatumWriter<>(decisionSchema);
             itemReader = new GenericDatumReader<>(itemSchema);
+            baseSchema = transitionSchema.getField("base").schema();
+            changeBranches = transitionSchema.getField("changes").schema().getElementType().getTypes();
+            for (Schema branch : changeBranches) {
+                Schema.Field field = branch.getFields().get(0);
+                changeOf.put(field.name(), branch);
+                fieldWriters.add(new GenericDatumWriter<>(field.schema()));
+                freshBytes.add(encodeField(fieldWriters.size() - 1, freshValue(field)));
+            }
+        }
+
+        /* The NEW base's value of a field: its default, or "" and 0 for the required ones without one. */
+        static Object freshValue(Schema.Field field) {
+            if (field.hasDefaultValue())
+                return GenericData.get().getDefaultValue(field);
+            return switch (field.schema().getType()) {
+                case STRING -> "";
+                case DOUBLE -> 0.0;
+                case LONG -> 0L;
+                default -> throw new IllegalStateException("no NEW value for " + field.name());
+            };
+        }
+
+        /* Field @p index's value alone, as its change record's one field writes it. */
+        byte[] encodeField(int index, Object value) {
+            fieldBuffer.reset();
+            fieldEncoder = EncoderFactory.get().binaryEncoder(fieldBuffer, fieldEncoder);
+            try {
+                fieldWriters.get(index).write(value, fieldEncoder);
+                fieldEncoder.flush();
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot encode a change: " + e.getMessage(), e);
+            }
+            return fieldBuffer.toByteArray();
+        }
+
+        GenericRecord change(String field, Object value) {
+            GenericRecord change = new GenericData.Record(changeOf.get(field));
+            change.put(0, value);
+            return change;
+        }
+
+        /* The first change of the task: every field of @p item not as the NEW base has it (state_since at
+           @p now, recent_event_ids [the event]), as backlogd finds them, by their bytes. */
+        List<GenericRecord> changesAgainstNew(GenericRecord item, long now, String eventId) {
+            List<GenericRecord> changes = new ArrayList<>();
+            for (int i = 0; i < changeBranches.size(); i++) {
+                String name = changeBranches.get(i).getFields().get(0).name();
+                byte[] base = switch (name) {
+                    case "state_since" -> encodeField(i, now);
+                    case "recent_event_ids" -> encodeField(i, List.of(eventId));
+                    default -> freshBytes.get(i);
+                };
+                if (!Arrays.equals(base, encodeField(i, item.get(name))))
+                    changes.add(change(name, item.get(name)));
+            }
+            return changes;
         }
 
         @Override
@@ -329,26 +396,32 @@ public final class KStreamsPeer {
                 t.put("seq", (long) change + 1);
                 t.put("from_state", change == 0 ? null : new GenericData.EnumSymbol(stateSchema, to[change - 1]));
                 t.put("to_state", new GenericData.EnumSymbol(stateSchema, to[change]));
-                t.put("cause", dispatch ? "dispatch" : "SUBMITTED");
-                t.put("event_id", dispatch ? null : eventId);
+                /* v3: a later change of the transaction says its cause, event and instance are as before
+                   (null), and dispatch_id task_id/attempt is "" */
+                boolean told = change > first;
+                boolean asBefore = told && !dispatch;
+                t.put("cause", asBefore ? null : dispatch ? "dispatch" : "SUBMITTED");
+                t.put("event_id", dispatch || asBefore ? null : eventId);
                 t.put("attempt", dispatch ? 1 : 0);
                 t.put("at", now);
-                t.put("occurred_at", dispatch ? null : event.get("occurred_at"));
-                t.put("dispatch_id", dispatch ? dispatchId : null);
+                t.put("occurred_at", dispatch || asBefore ? null : event.get("occurred_at"));
+                t.put("dispatch_id", dispatch ? "" : null);
                 t.put("policy", dispatch ? "fifo@1" : null);
                 t.put("score", dispatch ? 0.0 : null);
-                t.put("source_topic", dispatch ? null : origin.topic());
-                t.put("source_partition", dispatch ? null : origin.partition());
-                t.put("source_offset", dispatch ? null : origin.offset());
-                t.put("instance", o.instance);
+                t.put("source_topic", dispatch || asBefore ? null : origin.topic());
+                t.put("source_partition", dispatch || asBefore ? null : origin.partition());
+                t.put("source_offset", dispatch || asBefore ? null : origin.offset());
+                t.put("instance", told ? null : o.instance);
                 t.put("rationale", List.of());
-                Object payload = item.get("payload");
-                if (change != 0) /* only the first transition carries the payload, as backlogd writes it */
-                    item.put("payload", null);
-                t.put("item", item);
+                t.put("base", new GenericData.EnumSymbol(baseSchema, told ? "BEFORE" : "NEW"));
+                if (!told) /* the whole item, its payload with it, against a fresh one */
+                    t.put("changes", changesAgainstNew(item, now, eventId));
+                else if (change == 1) /* QUEUED -> READY: state_since is `at` by the base's rule */
+                    t.put("changes", List.of(change("ready_since", now)));
+                else
+                    t.put("changes", List.of(change("ready_since", null), change("lease_expires_at", lease)));
                 context.forward(record.withKey(taskId).withValue(encode(transitionWriter, transitionId, t))
                         .withTimestamp(now), TRANSITIONS_SINK);
-                item.put("payload", payload);
                 if (change >= 3 - o.snapshots)
                     store.put(taskId, encode(itemWriter, itemId, item));
             }
