@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from conftest_common import SOURCE_DIR, backlogd
 from kafka_tools import unique_prefix
 from pipeline import Backlogd
-from records import decode, encode_event, result, wait_for_all
+from records import decode, encode_event, result, wait_for_all, wait_for_states
 import secure
 
 DOMAIN = "model_inference"
@@ -104,8 +104,10 @@ def run_every_job(tmp_path, prefix, names):
         job("producer", "produce", stdin="".join(json.dumps(t) + "\n" for t in tasks))
         poison = dict(tasks[0], task_id="poison", domain="nowhere")
         job("producer", "produce", "--no-validate", stdin=json.dumps(poison) + "\n")
-        # Decisions go to tasks.control, which the operator may write and the producer may not.
-        job("operator", "prioritize", "s2", "--business-value", "0.9", "--reason", "customer escalation")
+        # Decisions go to tasks.control, which the operator may write and the producer may not. s1 waits for s0,
+        # which no worker completes yet: an UPDATED for it is legal whenever it comes (s2 could be DISPATCHED).
+        wait_for_states(prefix, {"s1": "BLOCKED"})
+        job("operator", "prioritize", "s1", "--business-value", "0.9", "--reason", "customer escalation")
         refused = backlogd("approve", "s3", "--reason", "self-approval", env=env["producer"])
         assert refused.returncode != 0 and "uthoriz" in refused.stderr, refused.stderr
         work(prefix, names.name("Group", f"{DOMAIN}-workers"), TASKS, run)
