@@ -86,10 +86,6 @@ static bl_config_t *mock_config_with(bl_mock_t *mock, const char *extra) {
         return bl_config_load(NULL, envp, print_problem, NULL);
 }
 
-static bl_config_t *mock_config(bl_mock_t *mock) {
-        return mock_config_with(mock, NULL);
-}
-
 /* ---- backlog.state read back: the distinct task_ids it holds -------------------------- */
 
 typedef struct keys_s {
@@ -159,62 +155,121 @@ static long held_at_first_abort(const char *log) {
         return at ? strtol(at + strlen("), with "), NULL, 10) : -1;
 }
 
-static void test_a_failed_commit_drops_the_held_batch_and_the_run_goes_on(void) {
-        char errstr[512], *log = NULL;
-        size_t log_size = 0;
-        FILE *log_stream = open_memstream(&log, &log_size);
-        bl_mock_t *mock = bl_mock_new(1, errstr, sizeof(errstr));
-        bl_config_t *config = mock ? mock_config(mock) : NULL;
-        pipeline_thread_t pipeline = {.config = config};
-        bl_traffic_stats_t traffic_stats = {0};
+/*
+ * One test's world: a mock cluster with the plan's topics, a config over it, the pipeline on a thread of
+ * its own and the demo's traffic feeding tasks.events. fixture_open sets it up (false: the set-up failed,
+ * and said why); the test sets the pipeline's options, then fixture_start, fixture_stop_traffic,
+ * fixture_stop and fixture_close in turn.
+ */
+typedef struct fixture_s {
+        bl_mock_t *mock;
+        bl_config_t *config;
+        pipeline_thread_t pipeline;
         pthread_t thread;
-        CHECK(mock && config && log_stream);
-        if (!mock || !config || !log_stream || bl_mock_create_topics(mock, config, errstr, sizeof(errstr))) {
+        bool started;
+        bl_traffic_t *traffic;
+        bl_traffic_stats_t traffic_stats;
+} fixture_t;
+
+static bool fixture_open(fixture_t *fixture, const char *extra_env) {
+        char errstr[512] = "";
+        memset(fixture, 0, sizeof(*fixture));
+        fixture->mock = bl_mock_new(1, errstr, sizeof(errstr));
+        fixture->config = fixture->mock ? mock_config_with(fixture->mock, extra_env) : NULL;
+        fixture->pipeline.config = fixture->config;
+        CHECK(fixture->mock && fixture->config);
+        if (!fixture->mock || !fixture->config ||
+            bl_mock_create_topics(fixture->mock, fixture->config, errstr, sizeof(errstr))) {
                 fprintf(stderr, "set-up: %s\n", errstr);
-                goto done;
+                return false;
         }
-        bl_log_set_output(log_stream);
         bl_log_set_level(BL_LOG_WARN);
-        /* The first transaction's offsets are refused after a second: abortable (librdkafka's txnmgr). */
-        CHECK_INT(rd_kafka_mock_broker_push_request_error_rtts(bl_mock_cluster(mock), 1, API_ADD_OFFSETS_TO_TXN, 1,
+        fixture->pipeline.options.skip_topic_check = true; /* the mock has no DescribeConfigs; the topics are the plan's */
+        fixture->pipeline.options.report = &fixture->pipeline.report;
+        return true;
+}
+
+/* The pipeline starts, and the traffic with @p seed (1,500 tasks/s for at most 3 s). */
+static void fixture_start(fixture_t *fixture, uint64_t seed) {
+        char errstr[512];
+        fixture->started = pthread_create(&fixture->thread, NULL, run_pipeline, &fixture->pipeline) == 0;
+        CHECK(fixture->started);
+        fixture->traffic = bl_traffic_start(fixture->config, seed, 1500, 3000, errstr, sizeof(errstr));
+        CHECK(fixture->traffic != NULL);
+}
+
+static void fixture_stop_traffic(fixture_t *fixture) {
+        if (!fixture->traffic)
+                return;
+        bl_traffic_stop(fixture->traffic);
+        bl_traffic_stats(fixture->traffic, &fixture->traffic_stats);
+}
+
+static void fixture_stop(fixture_t *fixture) {
+        fixture->pipeline.stop = 1;
+        if (fixture->started)
+                pthread_join(fixture->thread, NULL);
+        fixture->started = false;
+        bl_traffic_destroy(fixture->traffic);
+        fixture->traffic = NULL;
+}
+
+static void fixture_close(fixture_t *fixture) {
+        fixture_stop(fixture);
+        bl_log_set_level(BL_LOG_INFO);
+        bl_config_destroy(fixture->config);
+        bl_mock_destroy(fixture->mock);
+}
+
+/* The mock's broker answers the next AddOffsetsToTxn after a second with an error that makes the commit abortable
+ * (librdkafka's txnmgr). */
+static void refuse_the_next_offsets(fixture_t *fixture) {
+        CHECK_INT(rd_kafka_mock_broker_push_request_error_rtts(bl_mock_cluster(fixture->mock), 1,
+                                                               API_ADD_OFFSETS_TO_TXN, 1,
                                                                RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
                                                                FAILING_RTT_MS),
                   RD_KAFKA_RESP_ERR_NO_ERROR);
-        pipeline.options.skip_topic_check = true; /* the mock has no DescribeConfigs; the topics are the plan's */
-        pipeline.options.report = &pipeline.report;
-        CHECK(pthread_create(&thread, NULL, run_pipeline, &pipeline) == 0);
-        bl_traffic_t *traffic = bl_traffic_start(config, 7, 1500, 3000, errstr, sizeof(errstr));
-        CHECK(traffic != NULL);
+}
+
+static void test_a_failed_commit_drops_the_held_batch_and_the_run_goes_on(void) {
+        char *log = NULL;
+        size_t log_size = 0;
+        FILE *log_stream = open_memstream(&log, &log_size);
+        fixture_t fixture;
+        CHECK(log_stream != NULL);
+        if (!fixture_open(&fixture, NULL) || !log_stream)
+                goto done;
+        bl_log_set_output(log_stream);
+        refuse_the_next_offsets(&fixture);
+        fixture_start(&fixture, 7);
         sleep(4); /* the group's first join on the mock takes about 3 s; the traffic runs meanwhile */
-        bl_traffic_stop(traffic);
-        bl_traffic_stats(traffic, &traffic_stats);
-        wait_for_state(config, traffic_stats.submitted, DRAIN_TIMEOUT_S); /* the rest taken in and committed */
-        pipeline.stop = 1;
-        pthread_join(thread, NULL);
-        bl_traffic_destroy(traffic);
+        fixture_stop_traffic(&fixture);
+        wait_for_state(fixture.config, fixture.traffic_stats.submitted, DRAIN_TIMEOUT_S); /* the rest committed */
+        fixture_stop(&fixture);
         fflush(log_stream);
         bl_log_set_output(NULL);
 
-        size_t in_state = tasks_in_state(config);
+        const bl_pipeline_report_t *report = &fixture.pipeline.report;
+        size_t in_state = tasks_in_state(fixture.config);
         fprintf(stderr,
                 "commit_overlap: %llu aborted, %llu committed, %ld records held at the first abort, "
                 "%zu of %llu tasks in backlog.state\n",
-                (unsigned long long)pipeline.report.aborts, (unsigned long long)pipeline.report.transactions,
-                held_at_first_abort(log), in_state, (unsigned long long)traffic_stats.submitted);
-        CHECK_INT(pipeline.status, 0);
-        CHECK(pipeline.report.aborts >= 1);
-        CHECK(pipeline.report.transactions >= 2); /* it went on committing after the abort */
-        CHECK(held_at_first_abort(log) > 0);      /* the failed commit had the next batch held behind it */
-        CHECK(traffic_stats.submitted > 1000);
-        CHECK_INT(in_state, traffic_stats.submitted); /* the dropped held batch ran again */
+                (unsigned long long)report->aborts, (unsigned long long)report->transactions,
+                held_at_first_abort(log), in_state, (unsigned long long)fixture.traffic_stats.submitted);
+        CHECK_INT(fixture.pipeline.status, 0);
+        CHECK(report->aborts >= 1);
+        CHECK(report->transactions >= 2);    /* it went on committing after the abort */
+        CHECK(held_at_first_abort(log) > 0); /* the failed commit had the next batch held behind it */
+        CHECK(fixture.traffic_stats.submitted > 1000);
+        CHECK_INT(in_state, fixture.traffic_stats.submitted); /* the dropped held batch ran again */
         if (check_failures)
                 fprintf(stderr, "the pipeline's log:\n%s\n", log ? log : "");
 done:
+        bl_log_set_output(NULL);
+        fixture_close(&fixture);
         if (log_stream)
                 fclose(log_stream);
         free(log);
-        bl_config_destroy(config);
-        bl_mock_destroy(mock);
 }
 
 /* The first producer the pipeline makes, for the test thread to make fatal once. */
@@ -230,27 +285,35 @@ static void producer_ready(rd_kafka_t *producer, void *opaque) {
         atomic_fetch_add(&producers->made, 1);
 }
 
+static void count_producers(fixture_t *fixture, producers_t *producers) {
+        *producers = (producers_t){NULL, 0};
+        fixture->pipeline.options.producer_ready = producer_ready;
+        fixture->pipeline.options.producer_ready_opaque = producers;
+}
+
+/* What a test of a new producer prints and checks once the run is over. */
+static void check_renewed_once(const char *what, fixture_t *fixture, producers_t *producers, const char *more) {
+        const bl_pipeline_report_t *report = &fixture->pipeline.report;
+        size_t in_state = tasks_in_state(fixture->config);
+        fprintf(stderr, "%s: %llu renewals, %d producers, %llu aborts, %llu committed, %zu of %llu tasks in state%s\n",
+                what, (unsigned long long)report->producer_renewals, atomic_load(&producers->made),
+                (unsigned long long)report->aborts, (unsigned long long)report->transactions, in_state,
+                (unsigned long long)fixture->traffic_stats.submitted, more);
+        CHECK_INT(fixture->pipeline.status, 0); /* not the instance's end */
+        CHECK_INT(report->producer_renewals, 1);
+        CHECK_INT(atomic_load(&producers->made), 2);
+        CHECK(report->transactions >= 2);
+        CHECK(fixture->traffic_stats.submitted > 1000);
+        CHECK_INT(in_state, fixture->traffic_stats.submitted);
+}
+
 static void test_a_fatal_producer_is_made_anew_and_the_run_goes_on(void) {
-        char errstr[512];
-        bl_mock_t *mock = bl_mock_new(1, errstr, sizeof(errstr));
-        bl_config_t *config = mock ? mock_config(mock) : NULL;
-        pipeline_thread_t pipeline = {.config = config};
-        producers_t producers = {NULL, 0};
-        bl_traffic_stats_t traffic_stats = {0};
-        pthread_t thread;
-        CHECK(mock && config);
-        if (!mock || !config || bl_mock_create_topics(mock, config, errstr, sizeof(errstr))) {
-                fprintf(stderr, "set-up: %s\n", errstr);
+        fixture_t fixture;
+        producers_t producers;
+        if (!fixture_open(&fixture, NULL))
                 goto done;
-        }
-        bl_log_set_level(BL_LOG_WARN);
-        pipeline.options.skip_topic_check = true;
-        pipeline.options.report = &pipeline.report;
-        pipeline.options.producer_ready = producer_ready;
-        pipeline.options.producer_ready_opaque = &producers;
-        CHECK(pthread_create(&thread, NULL, run_pipeline, &pipeline) == 0);
-        bl_traffic_t *traffic = bl_traffic_start(config, 11, 1500, 3000, errstr, sizeof(errstr));
-        CHECK(traffic != NULL);
+        count_producers(&fixture, &producers);
+        fixture_start(&fixture, 11);
         sleep(4); /* joined, and committing */
         rd_kafka_t *first = atomic_load(&producers.first);
         CHECK(first != NULL);
@@ -258,28 +321,12 @@ static void test_a_fatal_producer_is_made_anew_and_the_run_goes_on(void) {
                 CHECK_INT(rd_kafka_test_fatal_error(first, RD_KAFKA_RESP_ERR_PRODUCER_FENCED, "injected by the test"),
                           RD_KAFKA_RESP_ERR_NO_ERROR);
         sleep(2);
-        bl_traffic_stop(traffic);
-        bl_traffic_stats(traffic, &traffic_stats);
-        wait_for_state(config, traffic_stats.submitted, DRAIN_TIMEOUT_S);
-        pipeline.stop = 1;
-        pthread_join(thread, NULL);
-        bl_traffic_destroy(traffic);
-
-        size_t in_state = tasks_in_state(config);
-        fprintf(stderr, "fatal producer: %llu renewals, %d producers, %llu committed, %zu of %llu tasks in state\n",
-                (unsigned long long)pipeline.report.producer_renewals, atomic_load(&producers.made),
-                (unsigned long long)pipeline.report.transactions, in_state,
-                (unsigned long long)traffic_stats.submitted);
-        CHECK_INT(pipeline.status, 0); /* not the instance's end */
-        CHECK_INT(pipeline.report.producer_renewals, 1);
-        CHECK_INT(atomic_load(&producers.made), 2);
-        CHECK(pipeline.report.transactions >= 2);
-        CHECK(traffic_stats.submitted > 1000);
-        CHECK_INT(in_state, traffic_stats.submitted);
+        fixture_stop_traffic(&fixture);
+        wait_for_state(fixture.config, fixture.traffic_stats.submitted, DRAIN_TIMEOUT_S);
+        fixture_stop(&fixture);
+        check_renewed_once("fatal producer", &fixture, &producers, "");
 done:
-        bl_log_set_level(BL_LOG_INFO);
-        bl_config_destroy(config);
-        bl_mock_destroy(mock);
+        fixture_close(&fixture);
 }
 
 /* The linger.ms the pipeline's producer was made with. */
@@ -291,102 +338,55 @@ static void note_linger(rd_kafka_t *producer, void *opaque) {
 }
 
 static void test_the_producer_lingers_as_configured_and_batch_ages_are_reported(void) {
-        char errstr[512], linger[32] = "";
-        bl_mock_t *mock = bl_mock_new(1, errstr, sizeof(errstr));
-        bl_config_t *config = mock ? mock_config_with(mock, "BACKLOGD_PRODUCER_LINGER_MS=40") : NULL;
-        pipeline_thread_t pipeline = {.config = config};
-        pthread_t thread;
-        CHECK(mock && config);
-        if (!mock || !config || bl_mock_create_topics(mock, config, errstr, sizeof(errstr))) {
-                fprintf(stderr, "set-up: %s\n", errstr);
+        char linger[32] = "";
+        fixture_t fixture;
+        if (!fixture_open(&fixture, "BACKLOGD_PRODUCER_LINGER_MS=40"))
                 goto done;
-        }
-        bl_log_set_level(BL_LOG_WARN);
-        pipeline.options.skip_topic_check = true;
-        pipeline.options.report = &pipeline.report;
-        pipeline.options.producer_ready = note_linger;
-        pipeline.options.producer_ready_opaque = linger;
-        CHECK(pthread_create(&thread, NULL, run_pipeline, &pipeline) == 0);
-        bl_traffic_t *traffic = bl_traffic_start(config, 13, 1500, 3000, errstr, sizeof(errstr));
-        CHECK(traffic != NULL);
+        fixture.pipeline.options.producer_ready = note_linger;
+        fixture.pipeline.options.producer_ready_opaque = linger;
+        fixture_start(&fixture, 13);
         sleep(5); /* joined, and committing */
-        bl_traffic_stop(traffic);
+        fixture_stop_traffic(&fixture);
         sleep(1);
-        pipeline.stop = 1;
-        pthread_join(thread, NULL);
-        bl_traffic_destroy(traffic);
+        fixture_stop(&fixture);
+        const bl_pipeline_report_t *report = &fixture.pipeline.report;
         fprintf(stderr, "linger: %s ms, %llu committed, batches at most %.3f s old\n", linger,
-                (unsigned long long)pipeline.report.transactions, pipeline.report.batch_age_max_seconds);
-        CHECK_INT(pipeline.status, 0);
+                (unsigned long long)report->transactions, report->batch_age_max_seconds);
+        CHECK_INT(fixture.pipeline.status, 0);
         CHECK_STR(linger, "40");
-        CHECK(pipeline.report.transactions >= 2);
-        CHECK(pipeline.report.batch_age_max_seconds >= (double)config->commit_interval_ms / 1000.0);
-        CHECK(pipeline.report.batch_age_max_seconds < 5.0); /* not the age of the run */
+        CHECK(report->transactions >= 2);
+        CHECK(report->batch_age_max_seconds >= (double)fixture.config->commit_interval_ms / 1000.0);
+        CHECK(report->batch_age_max_seconds < 5.0); /* not the age of the run */
 done:
-        bl_log_set_level(BL_LOG_INFO);
-        bl_config_destroy(config);
-        bl_mock_destroy(mock);
+        fixture_close(&fixture);
 }
 
 static void test_an_abort_that_hangs_is_given_up_for_a_new_producer(void) {
-        char errstr[512];
-        bl_mock_t *mock = bl_mock_new(1, errstr, sizeof(errstr));
-        bl_config_t *config = mock ? mock_config_with(mock, "BACKLOGD_TRANSACTION_TIMEOUT_MS=3000") : NULL;
-        pipeline_thread_t pipeline = {.config = config};
-        producers_t producers = {NULL, 0};
-        bl_traffic_stats_t traffic_stats = {0};
-        pthread_t thread;
-        CHECK(mock && config);
-        if (!mock || !config || bl_mock_create_topics(mock, config, errstr, sizeof(errstr))) {
-                fprintf(stderr, "set-up: %s\n", errstr);
+        char more[64];
+        fixture_t fixture;
+        producers_t producers;
+        if (!fixture_open(&fixture, "BACKLOGD_TRANSACTION_TIMEOUT_MS=3000"))
                 goto done;
-        }
-        bl_log_set_level(BL_LOG_WARN);
         /* The first commit fails (abortable), and the abort's EndTxn is answered only after 30 s. */
-        rd_kafka_mock_cluster_t *cluster = bl_mock_cluster(mock);
-        CHECK_INT(rd_kafka_mock_broker_push_request_error_rtts(cluster, 1, API_ADD_OFFSETS_TO_TXN, 1,
-                                                               RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
-                                                               FAILING_RTT_MS),
+        refuse_the_next_offsets(&fixture);
+        CHECK_INT(rd_kafka_mock_broker_push_request_error_rtts(bl_mock_cluster(fixture.mock), 1, API_END_TXN, 1,
+                                                               RD_KAFKA_RESP_ERR_NO_ERROR, HUNG_ABORT_RTT_MS),
                   RD_KAFKA_RESP_ERR_NO_ERROR);
-        CHECK_INT(rd_kafka_mock_broker_push_request_error_rtts(cluster, 1, API_END_TXN, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
-                                                               HUNG_ABORT_RTT_MS),
-                  RD_KAFKA_RESP_ERR_NO_ERROR);
-        pipeline.options.skip_topic_check = true;
-        pipeline.options.report = &pipeline.report;
-        pipeline.options.producer_ready = producer_ready;
-        pipeline.options.producer_ready_opaque = &producers;
+        count_producers(&fixture, &producers);
         int64_t started_ms = bl_clock_monotonic_ms();
-        CHECK(pthread_create(&thread, NULL, run_pipeline, &pipeline) == 0);
-        bl_traffic_t *traffic = bl_traffic_start(config, 13, 1500, 3000, errstr, sizeof(errstr));
-        CHECK(traffic != NULL);
+        fixture_start(&fixture, 13);
         sleep(4);
-        bl_traffic_stop(traffic);
-        bl_traffic_stats(traffic, &traffic_stats);
+        fixture_stop_traffic(&fixture);
         while (atomic_load(&producers.made) < 2 && bl_clock_monotonic_ms() - started_ms < HUNG_ABORT_RTT_MS)
                 usleep(100 * 1000);
         int64_t took_ms = bl_clock_monotonic_ms() - started_ms; /* to the new producer */
-        wait_for_state(config, traffic_stats.submitted, DRAIN_TIMEOUT_S); /* the new producer commits the rest */
-        pipeline.stop = 1;
-        pthread_join(thread, NULL);
-        bl_traffic_destroy(traffic);
-
-        size_t in_state = tasks_in_state(config);
-        fprintf(stderr, "hung abort: %llu renewals, %llu aborts, %llu committed, %zu of %llu tasks in state, "
-                        "a new producer after %lld ms\n",
-                (unsigned long long)pipeline.report.producer_renewals, (unsigned long long)pipeline.report.aborts,
-                (unsigned long long)pipeline.report.transactions, in_state,
-                (unsigned long long)traffic_stats.submitted, (long long)took_ms);
-        CHECK_INT(pipeline.status, 0);
-        CHECK_INT(pipeline.report.producer_renewals, 1);
-        CHECK_INT(atomic_load(&producers.made), 2);
-        CHECK(pipeline.report.transactions >= 2);
+        wait_for_state(fixture.config, fixture.traffic_stats.submitted, DRAIN_TIMEOUT_S); /* the rest committed */
+        fixture_stop(&fixture);
+        snprintf(more, sizeof(more), ", a new producer after %lld ms", (long long)took_ms);
+        check_renewed_once("hung abort", &fixture, &producers, more);
         CHECK(took_ms < HUNG_ABORT_RTT_MS); /* the hung EndTxn was not waited out */
-        CHECK(traffic_stats.submitted > 1000);
-        CHECK_INT(in_state, traffic_stats.submitted);
 done:
-        bl_log_set_level(BL_LOG_INFO);
-        bl_config_destroy(config);
-        bl_mock_destroy(mock);
+        fixture_close(&fixture);
 }
 
 int main(void) {
