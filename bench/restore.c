@@ -769,6 +769,7 @@ typedef struct restore_ctx_s {
         bl_backlog_t *backlog;
         size_t items, tombstones, unreadable;
         char first_error[BL_RECORD_DETAIL_MAX + 64];
+        bl_records_item_view_t view; /* as restore.c reads each snapshot: in place */
 } restore_ctx_t;
 
 /* As restore_record in src/pipeline/restore.c. */
@@ -786,13 +787,23 @@ static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
                 ctx->tombstones++;
                 return true;
         }
-        bl_item_t *item = bl_records_decode_item(ctx->schemas, message->payload, message->len, message->partition,
-                                                 &error);
+        bool borrowed;
+        bl_item_t *item = bl_records_decode_item_view(ctx->schemas, message->payload, message->len,
+                                                      message->partition, &ctx->view, &borrowed, &error);
         if (!item) {
                 if (ctx->unreadable++ == 0)
                         snprintf(ctx->first_error, sizeof(ctx->first_error), "[%d] offset %" PRId64 ": %s: %s",
                                  (int)message->partition, message->offset, bl_reason_name(error.reason),
                                  error.detail);
+                return true;
+        }
+        if (borrowed && bl_backlog_restore_view(ctx->backlog, item)) { /* at rest: a stub, never made whole */
+                ctx->items++;
+                return true;
+        }
+        if (borrowed && !(item = bl_records_item_view_whole(&ctx->view))) {
+                snprintf(ctx->first_error, sizeof(ctx->first_error), "out of memory");
+                ctx->unreadable++;
                 return true;
         }
         bl_backlog_restore(ctx->backlog, item);
@@ -878,6 +889,7 @@ static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const 
                 run->drop_seconds = now_s() - drop_started;
         }
 done:
+        bl_records_item_view_free(&ctx.view);
         bl_backlog_destroy(ctx.backlog);
         bl_spill_destroy(store);
         bl_reader_destroy(reader);
@@ -944,6 +956,7 @@ static bool restore_from_memory(const bl_config_t *config, bl_schemas_t *schemas
         }
         spill.opaque = store;
         bl_backlog_t *backlog = backlog_new(config, frozen ? &spill : NULL);
+        bl_records_item_view_t view = {0};
         bl_record_error_t error;
         bool ok = backlog != NULL;
         malloc_trim(0);
@@ -953,12 +966,15 @@ static bool restore_from_memory(const bl_config_t *config, bl_schemas_t *schemas
                 const unsigned char *value = encoded->bytes + encoded->offsets[i];
                 size_t size = encoded->offsets[i + 1] - encoded->offsets[i];
                 int32_t partition = (int32_t)(i % 6);
+                bool borrowed = false;
                 bl_item_t *item = generic ? bl_records_decode_item_generic(schemas, value, size, partition, &error)
-                                          : bl_records_decode_item(schemas, value, size, partition, &error);
+                                          : bl_records_decode_item_view(schemas, value, size, partition, &view,
+                                                                        &borrowed, &error);
                 if (!(ok = item != NULL))
                         fprintf(stderr, "bench_restore: record %zu: %s\n", i, error.detail);
-                else
-                        bl_backlog_restore(backlog, item);
+                else if (!borrowed || !bl_backlog_restore_view(backlog, item))
+                        ok = (item = borrowed ? bl_records_item_view_whole(&view) : item) != NULL &&
+                             (bl_backlog_restore(backlog, item), true);
         }
         if (ok)
                 bl_backlog_restore_finish(backlog, 0);
@@ -969,6 +985,7 @@ static bool restore_from_memory(const bl_config_t *config, bl_schemas_t *schemas
         for (int32_t p = 0; ok && p < 6; p++)
                 bl_backlog_drop_partition(backlog, p);
         run->drop_seconds = now_s() - drop_started;
+        bl_records_item_view_free(&view);
         bl_backlog_destroy(backlog);
         bl_spill_destroy(store);
         return ok;

@@ -13,7 +13,10 @@
  * index and timer heap entries point at a small stub (core/frozen.h), the
  * task itself lies encoded in the store, and whatever reaches it by task_id
  * or by its timer thaws it back in place first (see "frozen tasks" below).
- * Past the lookups, every function here sees whole items only.
+ * Past the lookups, every function here sees whole items only. Restore
+ * reads each snapshot in place (bl_backlog_restore_view): a task at rest
+ * goes from those bytes to its stub and the store without being made whole,
+ * and the timers restore adds are ordered once at its end (heap_settle).
  *
  * Every change goes through record_change(): it checks the static table
  * (core/item.c), bumps the item's seq, stamps state_since, reschedules its
@@ -67,6 +70,7 @@ struct bl_backlog_s {
         size_t item_count;
         entry_t **heap;
         size_t heap_count, heap_capacity;
+        bool heap_unordered;       /* restore appended timers in any order: heap_settle() orders them */
         bl_scheduler_t *scheduler; /* the READY tasks of each domain, best first */
         uint64_t random_state;
         size_t item_bytes;         /* sum of every item's held_bytes and every stub's bytes */
@@ -162,13 +166,17 @@ static size_t slot_mask(const bl_backlog_t *backlog) {
 
 #define NO_INDEX_SLOT SIZE_MAX
 
-/* The index slot of @p task_id, or NO_INDEX_SLOT. */
-static size_t index_slot_of(const bl_backlog_t *backlog, const char *task_id) {
-        uint64_t hash = hash_id(task_id);
+/* The index slot of @p task_id, whose hash_id is @p hash, or NO_INDEX_SLOT. */
+static size_t index_slot_hashed(const bl_backlog_t *backlog, const char *task_id, uint64_t hash) {
         for (size_t i = hash & slot_mask(backlog); backlog->slots[i].entry; i = (i + 1) & slot_mask(backlog))
                 if (backlog->slots[i].hash == hash && !strcmp(entry_task_id(backlog->slots[i].entry), task_id))
                         return i;
         return NO_INDEX_SLOT;
+}
+
+/* The index slot of @p task_id, or NO_INDEX_SLOT. */
+static size_t index_slot_of(const bl_backlog_t *backlog, const char *task_id) {
+        return index_slot_hashed(backlog, task_id, hash_id(task_id));
 }
 
 static bl_item_t *thaw_slot(bl_backlog_t *backlog, size_t slot);
@@ -206,9 +214,13 @@ static bool index_grow(bl_backlog_t *backlog) {
 
 static void mark_touched(bl_backlog_t *backlog, bl_item_t *item);
 
+/* Room for one more entry: at most three quarters full, for short runs and always a free slot to end a probe. */
+static bool index_room(bl_backlog_t *backlog) {
+        return 4 * (backlog->item_count + 1) <= 3 * backlog->slot_count || index_grow(backlog);
+}
+
 static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
-        /* at most three quarters full: short runs, and always a free slot to end a probe */
-        if (4 * (backlog->item_count + 1) > 3 * backlog->slot_count && !index_grow(backlog))
+        if (!index_room(backlog))
                 return false;
         index_place(backlog->slots, slot_mask(backlog), hash_id(item->task_id), item);
         backlog->item_count++;
@@ -310,6 +322,8 @@ static void heap_remove_entry(bl_backlog_t *backlog, entry_t *entry) {
         if (slot == backlog->heap_count)
                 return;
         heap_place(backlog, slot, last);
+        if (backlog->heap_unordered)
+                return; /* heap_settle orders it with the rest */
         heap_up(backlog, slot);
         heap_down(backlog, entry_timer_slot(last));
 }
@@ -318,17 +332,47 @@ static void heap_remove(bl_backlog_t *backlog, bl_item_t *item) {
         heap_remove_entry(backlog, item);
 }
 
-static bool heap_insert(bl_backlog_t *backlog, bl_item_t *item) {
-        if (backlog->heap_count == backlog->heap_capacity) {
-                size_t capacity = backlog->heap_capacity ? backlog->heap_capacity * 2 : 64;
-                entry_t **heap = realloc(backlog->heap, capacity * sizeof(*heap));
-                if (!heap)
-                        return false;
-                backlog->heap = heap;
-                backlog->heap_capacity = capacity;
-        }
-        heap_place(backlog, backlog->heap_count++, item);
-        heap_up(backlog, item->timer_slot);
+/* Room for one more timer. */
+static bool heap_room(bl_backlog_t *backlog) {
+        if (backlog->heap_count < backlog->heap_capacity)
+                return true;
+        size_t capacity = backlog->heap_capacity ? backlog->heap_capacity * 2 : 64;
+        entry_t **heap = realloc(backlog->heap, capacity * sizeof(*heap));
+        if (!heap)
+                return false;
+        backlog->heap = heap;
+        backlog->heap_capacity = capacity;
+        return true;
+}
+
+/*
+ * Restore appends its timers without ordering them (heap_append): one
+ * heapify when it is over, which costs less than ordering each of millions
+ * as it comes. Whatever else uses the heap orders it first.
+ */
+static void heap_settle(bl_backlog_t *backlog) {
+        if (!backlog->heap_unordered)
+                return;
+        backlog->heap_unordered = false;
+        for (size_t slot = backlog->heap_count / 2; slot-- > 0;)
+                heap_down(backlog, slot);
+}
+
+static bool heap_insert(bl_backlog_t *backlog, entry_t *entry) {
+        if (!heap_room(backlog))
+                return false;
+        heap_settle(backlog);
+        heap_place(backlog, backlog->heap_count++, entry);
+        heap_up(backlog, entry_timer_slot(entry));
+        return true;
+}
+
+/* Restore's: @p entry at the end, in no order yet (heap_settle). */
+static bool heap_append(bl_backlog_t *backlog, entry_t *entry) {
+        if (!heap_room(backlog))
+                return false;
+        heap_place(backlog, backlog->heap_count++, entry);
+        backlog->heap_unordered = backlog->heap_count > 1;
         return true;
 }
 
@@ -1371,6 +1415,7 @@ size_t bl_backlog_advance(bl_backlog_t *backlog, int64_t now_ms) {
 
 size_t bl_backlog_advance_max(bl_backlog_t *backlog, int64_t now_ms, size_t max, char *last_task_id, size_t size) {
         size_t fired = 0;
+        heap_settle(backlog);
         while (fired < max && backlog->heap_count > 0 && entry_due(backlog->heap[0]) <= now_ms) {
                 bl_item_t *item = backlog->heap[0];
                 if (entry_is_frozen(item))
@@ -1420,6 +1465,7 @@ bool bl_backlog_give_up(bl_backlog_t *backlog, const char *task_id, const char *
 }
 
 int64_t bl_backlog_next_due(const bl_backlog_t *backlog) {
+        heap_settle((bl_backlog_t *)backlog); /* the order of the timers, not what they are */
         return backlog->heap_count > 0 ? entry_due(backlog->heap[0]) : BL_NO_TIME;
 }
 
@@ -1698,7 +1744,9 @@ void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
                 bl_item_trim(item); /* the snapshot comes back whole; a terminal task keeps what finish() keeps */
         account(backlog, item);
         ready_update(backlog, item, item->ready_since_ms != BL_NO_TIME ? item->ready_since_ms : 0);
-        reschedule(backlog, item, BL_NO_TIME);
+        item->timer_due_ms = next_due(backlog, item, BL_NO_TIME); /* as reschedule would, its heap ordered later */
+        if (item->timer_due_ms != BL_NO_TIME && !heap_append(backlog, item))
+                item->timer_due_ms = BL_NO_TIME;
         char errstr[512];
         if (backlog->options.spill && bl_frozen_may_freeze(item) && !freeze_item(backlog, item, errstr, sizeof(errstr))) {
                 bl_log_warn("backlog", "restored task %s stays whole in memory: %s", item->task_id, errstr);
@@ -1706,11 +1754,83 @@ void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
         }
 }
 
+/*
+ * What bl_item_trim leaves of a terminal task, as a view: no payload, and of
+ * the cold fields only the last error, which @p kept holds when there is one.
+ */
+static void trim_view(bl_item_t *view, bl_item_cold_t *kept) {
+        const bl_item_cold_t *cold = view->cold;
+        view->payload = NULL;
+        view->payload_size = 0;
+        view->has_payload = false;
+        view->cold = NULL;
+        if (!cold || !cold->has_last_error)
+                return;
+        *kept = (bl_item_cold_t){.has_last_error = true,
+                                 .error_retryable = cold->error_retryable,
+                                 .error_code = cold->error_code,
+                                 .error_message = cold->error_message};
+        view->cold = kept;
+}
+
+/*
+ * The stub of @p view, at rest, straight into the index and the timer heap
+ * as bl_backlog_restore followed by freeze_item would leave it. False, with
+ * nothing changed but the task's old entry dropped (which bl_backlog_restore
+ * would drop too), when there was no room or the store refused the bytes
+ * (@p errstr says why).
+ */
+static bool restore_frozen(bl_backlog_t *backlog, bl_item_t *view, char *errstr, size_t errstr_size) {
+        uint64_t hash = hash_id(view->task_id);
+        size_t existing = index_slot_hashed(backlog, view->task_id, hash);
+        bl_err_t err;
+        if (existing != NO_INDEX_SLOT)
+                drop_slot(backlog, existing);
+        if (!index_room(backlog) || !heap_room(backlog)) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return false;
+        }
+        view->timer_due_ms = next_due(backlog, view, BL_NO_TIME);
+        bl_frozen_t *frozen = bl_frozen_freeze(view, backlog->options.spill, &backlog->scratch, &err, errstr,
+                                               errstr_size);
+        if (!frozen) {
+                backlog->spill_stats.freeze_failures_total++;
+                return false;
+        }
+        index_place(backlog->slots, slot_mask(backlog), hash, frozen_entry(frozen));
+        backlog->item_count++;
+        if (frozen->timer_due_ms != BL_NO_TIME)
+                heap_append(backlog, frozen_entry(frozen)); /* room was made above */
+        backlog->item_bytes += bl_frozen_held_bytes(frozen);
+        backlog->spill_stats.frozen++;
+        backlog->spill_stats.freezes_total++;
+        return true;
+}
+
+bool bl_backlog_restore_view(bl_backlog_t *backlog, const bl_item_t *snapshot) {
+        bl_item_t view = *snapshot; /* its fields the backlog's to set; what they point to stays the caller's */
+        bl_item_cold_t kept;
+        char errstr[512] = "";
+        view.timer_slot = view.sched_slot = view.touched_slot = BL_ITEM_NO_SLOT;
+        view.timer_due_ms = BL_NO_TIME;
+        view.held_bytes = 0;
+        view.overdue = false; /* the timers find it again */
+        if (bl_state_is_terminal(view.state))
+                trim_view(&view, &kept);
+        if (!backlog->options.spill || !bl_frozen_may_freeze(&view))
+                return false;
+        if (restore_frozen(backlog, &view, errstr, sizeof(errstr)))
+                return true;
+        bl_log_warn("backlog", "restored task %s is taken whole: %s", view.task_id, errstr);
+        return false;
+}
+
 void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms) {
         /*
          * Whatever was purged before this restore (by this instance before a restart, or by the partition's
          * previous owner) was purged by now, so its retention started at or before now - retention.
          */
+        heap_settle(backlog);
         if (now_ms != BL_NO_TIME && now_ms >= backlog->options.retention_ms)
                 forget_through(backlog, now_ms - backlog->options.retention_ms);
         bl_scheduler_rescore(backlog->scheduler, now_ms); /* restored tasks were scored as of no time in particular */

@@ -371,6 +371,18 @@ bool bl_backlog_is_ready_queued(const bl_backlog_t *backlog, const bl_item_t *it
  */
 void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item);
 
+/**
+ * The same for a task at rest read as @p view, an item whose pointers are
+ * borrowed (restore reads each snapshot in place: contract/records.h,
+ * bl_records_decode_item_view), which the backlog reads and never changes
+ * or frees: with a spill store, it goes there straight from the view and
+ * only its stub is made, as bl_backlog_restore and a freeze would leave it.
+ * False, with nothing taken over, for a task that is not frozen (no store,
+ * not at rest) or that the store refused: the caller then hands the whole
+ * item to bl_backlog_restore.
+ */
+bool bl_backlog_restore_view(bl_backlog_t *backlog, const bl_item_t *view);
+
 /** After a run of bl_backlog_restore: scores the restored READY tasks as of @p now_ms. */
 void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms);
 
