@@ -2,7 +2,7 @@
  * backlog.c: the tasks an instance owns and every change made to them.
  *
  * Three indexes hold the items: a hash table by task_id (open addressing,
- * linear probing, each slot the task_id's hash and the item, doubled past
+ * linear probing, each slot 32 bits of the task_id's hash and the item, doubled past
  * three quarters full, deletion by backward shift so that no tombstones
  * pile up), a binary min-heap of the one timer each item may have (the
  * earliest of its lease, retry, not_before, deadline and purge times, kept
@@ -57,16 +57,17 @@
  */
 typedef void entry_t;
 
-typedef struct index_slot_s {
-        uint64_t hash; /* of the task_id: a probe compares it before the string, a grow does not hash again */
-        entry_t *entry; /* NULL: the slot is free */
-} index_slot_t;
 
 struct bl_backlog_s {
         bl_backlog_options_t options;
         bl_backlog_sink_t sink;
-        index_slot_t *slots;
-        size_t slot_count; /* a power of two */
+        /*
+         * The index's slots as two arrays, 12 bytes a slot: each entry (NULL: the slot is free) and the low
+         * 32 bits of its task_id's hash, which a probe compares before the string and a grow places it by.
+         */
+        entry_t **slot_entry;
+        uint32_t *slot_hash;
+        size_t slot_count; /* a power of two, at most 2^32 */
         size_t item_count;
         entry_t **heap;
         size_t heap_count, heap_capacity;
@@ -78,6 +79,7 @@ struct bl_backlog_s {
         bl_item_t **touched;       /* whole tasks changed or thawed since the last freeze (item->touched_slot) */
         size_t touched_count, touched_capacity;
         bl_item_bytes_t scratch;   /* freeze's and thaw's bytes */
+        bl_frozen_arena_t *stubs;  /* where frozen tasks' stubs live; NULL without options.spill */
         bl_backlog_spill_stats_t spill_stats;
 };
 
@@ -168,8 +170,8 @@ static size_t slot_mask(const bl_backlog_t *backlog) {
 
 /* The index slot of @p task_id, whose hash_id is @p hash, or NO_INDEX_SLOT. */
 static size_t index_slot_hashed(const bl_backlog_t *backlog, const char *task_id, uint64_t hash) {
-        for (size_t i = hash & slot_mask(backlog); backlog->slots[i].entry; i = (i + 1) & slot_mask(backlog))
-                if (backlog->slots[i].hash == hash && !strcmp(entry_task_id(backlog->slots[i].entry), task_id))
+        for (size_t i = hash & slot_mask(backlog); backlog->slot_entry[i]; i = (i + 1) & slot_mask(backlog))
+                if (backlog->slot_hash[i] == (uint32_t)hash && !strcmp(entry_task_id(backlog->slot_entry[i]), task_id))
                         return i;
         return NO_INDEX_SLOT;
 }
@@ -186,28 +188,36 @@ static bl_item_t *index_find(bl_backlog_t *backlog, const char *task_id) {
         size_t slot = index_slot_of(backlog, task_id);
         if (slot == NO_INDEX_SLOT)
                 return NULL;
-        return entry_is_frozen(backlog->slots[slot].entry) ? thaw_slot(backlog, slot) : backlog->slots[slot].entry;
+        return entry_is_frozen(backlog->slot_entry[slot]) ? thaw_slot(backlog, slot) : backlog->slot_entry[slot];
 }
 
 /* Into the first free slot of @p hash's run; there always is one (the table is never full). */
-static void index_place(index_slot_t *slots, size_t mask, uint64_t hash, entry_t *entry) {
+static void index_place(entry_t **entries, uint32_t *hashes, size_t mask, uint64_t hash, entry_t *entry) {
         size_t i = hash & mask;
-        while (slots[i].entry)
+        while (entries[i])
                 i = (i + 1) & mask;
-        slots[i].hash = hash;
-        slots[i].entry = entry;
+        hashes[i] = (uint32_t)hash;
+        entries[i] = entry;
 }
 
 static bool index_grow(bl_backlog_t *backlog) {
         size_t count = backlog->slot_count * 2;
-        index_slot_t *slots = calloc(count, sizeof(*slots));
-        if (!slots)
+        if (count > (size_t)UINT32_MAX + 1) /* the 32 bits of hash kept must place every slot */
                 return false;
+        entry_t **entries = calloc(count, sizeof(*entries));
+        uint32_t *hashes = calloc(count, sizeof(*hashes));
+        if (!entries || !hashes) {
+                free(entries);
+                free(hashes);
+                return false;
+        }
         for (size_t i = 0; i < backlog->slot_count; i++)
-                if (backlog->slots[i].entry)
-                        index_place(slots, count - 1, backlog->slots[i].hash, backlog->slots[i].entry);
-        free(backlog->slots);
-        backlog->slots = slots;
+                if (backlog->slot_entry[i])
+                        index_place(entries, hashes, count - 1, backlog->slot_hash[i], backlog->slot_entry[i]);
+        free(backlog->slot_entry);
+        free(backlog->slot_hash);
+        backlog->slot_entry = entries;
+        backlog->slot_hash = hashes;
         backlog->slot_count = count;
         return true;
 }
@@ -222,7 +232,7 @@ static bool index_room(bl_backlog_t *backlog) {
 static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
         if (!index_room(backlog))
                 return false;
-        index_place(backlog->slots, slot_mask(backlog), hash_id(item->task_id), item);
+        index_place(backlog->slot_entry, backlog->slot_hash, slot_mask(backlog), hash_id(item->task_id), item);
         backlog->item_count++;
         mark_touched(backlog, item);
         return true;
@@ -234,24 +244,25 @@ static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
  */
 static void index_clear_slot(bl_backlog_t *backlog, size_t hole) {
         size_t mask = slot_mask(backlog);
-        for (size_t next = (hole + 1) & mask; backlog->slots[next].entry; next = (next + 1) & mask) {
-                size_t home = backlog->slots[next].hash & mask;
+        for (size_t next = (hole + 1) & mask; backlog->slot_entry[next]; next = (next + 1) & mask) {
+                size_t home = backlog->slot_hash[next] & mask;
                 bool home_after_hole = ((home - hole) & mask) <= ((next - hole) & mask) && home != hole;
                 if (home_after_hole)
                         continue; /* it may stay: the hole is not on its way from home */
-                backlog->slots[hole] = backlog->slots[next];
+                backlog->slot_entry[hole] = backlog->slot_entry[next];
+                backlog->slot_hash[hole] = backlog->slot_hash[next];
                 hole = next;
         }
-        backlog->slots[hole].entry = NULL;
-        backlog->slots[hole].hash = 0;
+        backlog->slot_entry[hole] = NULL;
+        backlog->slot_hash[hole] = 0;
         backlog->item_count--;
 }
 
 /* The index slot that holds @p entry itself, or NO_INDEX_SLOT. */
 static size_t index_slot_holding(const bl_backlog_t *backlog, const entry_t *entry) {
         uint64_t hash = hash_id(entry_task_id(entry));
-        for (size_t i = hash & slot_mask(backlog); backlog->slots[i].entry; i = (i + 1) & slot_mask(backlog))
-                if (backlog->slots[i].entry == entry)
+        for (size_t i = hash & slot_mask(backlog); backlog->slot_entry[i]; i = (i + 1) & slot_mask(backlog))
+                if (backlog->slot_entry[i] == entry)
                         return i;
         return NO_INDEX_SLOT;
 }
@@ -419,17 +430,17 @@ static void thaw_failed(const char *errstr) {
 }
 
 static bl_item_t *thaw_slot(bl_backlog_t *backlog, size_t slot) {
-        bl_frozen_t *frozen = entry_frozen(backlog->slots[slot].entry);
+        bl_frozen_t *frozen = entry_frozen(backlog->slot_entry[slot]);
         char errstr[512];
         bl_err_t err;
         bl_item_t *item = bl_frozen_thaw(frozen, backlog->options.spill, &backlog->scratch, &err, errstr, sizeof(errstr));
         if (!item)
                 thaw_failed(errstr);
-        backlog->slots[slot].entry = item;
+        backlog->slot_entry[slot] = item;
         if (item->timer_slot != BL_ITEM_NO_SLOT)
                 backlog->heap[item->timer_slot] = item;
-        backlog->item_bytes -= bl_frozen_held_bytes(frozen);
-        bl_frozen_release(frozen, backlog->options.spill);
+        backlog->item_bytes -= bl_frozen_held_bytes(frozen, backlog->stubs);
+        bl_frozen_release(frozen, backlog->options.spill, backlog->stubs);
         account(backlog, item);
         backlog->spill_stats.frozen--;
         backlog->spill_stats.thaws_total++;
@@ -439,14 +450,14 @@ static bl_item_t *thaw_slot(bl_backlog_t *backlog, size_t slot) {
 
 /* Frees what index slot @p slot holds, which leaves the index, the heap and the scheduler; emits nothing. */
 static void drop_slot(bl_backlog_t *backlog, size_t slot) {
-        entry_t *entry = backlog->slots[slot].entry;
+        entry_t *entry = backlog->slot_entry[slot];
         index_clear_slot(backlog, slot);
         heap_remove_entry(backlog, entry);
         if (entry_is_frozen(entry)) {
                 bl_frozen_t *frozen = entry_frozen(entry);
-                backlog->item_bytes -= bl_frozen_held_bytes(frozen);
+                backlog->item_bytes -= bl_frozen_held_bytes(frozen, backlog->stubs);
                 backlog->spill_stats.frozen--;
-                bl_frozen_release(frozen, backlog->options.spill);
+                bl_frozen_release(frozen, backlog->options.spill, backlog->stubs);
                 return;
         }
         bl_item_t *item = entry;
@@ -461,17 +472,17 @@ static bool freeze_item(bl_backlog_t *backlog, bl_item_t *item, char *errstr, si
         size_t slot = index_slot_holding(backlog, item);
         if (slot == NO_INDEX_SLOT || !bl_frozen_may_freeze(item))
                 return false;
-        bl_frozen_t *frozen = bl_frozen_freeze(item, backlog->options.spill, &backlog->scratch, &err, errstr,
-                                               errstr_size);
+        bl_frozen_t *frozen = bl_frozen_freeze(item, backlog->options.spill, backlog->stubs, &backlog->scratch, &err,
+                                               errstr, errstr_size);
         if (!frozen) {
                 backlog->spill_stats.freeze_failures_total++;
                 return false;
         }
-        backlog->slots[slot].entry = frozen_entry(frozen);
+        backlog->slot_entry[slot] = frozen_entry(frozen);
         if (frozen->timer_slot != BL_ITEM_NO_SLOT)
                 backlog->heap[frozen->timer_slot] = frozen_entry(frozen);
         unaccount(backlog, item);
-        backlog->item_bytes += bl_frozen_held_bytes(frozen);
+        backlog->item_bytes += bl_frozen_held_bytes(frozen, backlog->stubs);
         destroy_item(backlog, item);
         backlog->spill_stats.frozen++;
         backlog->spill_stats.freezes_total++;
@@ -505,8 +516,8 @@ void bl_backlog_spill_stats(const bl_backlog_t *backlog, bl_backlog_spill_stats_
 void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(uint64_t *offset, uint32_t len, void *opaque),
                                void *opaque) {
         for (size_t i = 0; i < backlog->slot_count; i++)
-                if (backlog->slots[i].entry && entry_is_frozen(backlog->slots[i].entry)) {
-                        bl_frozen_t *frozen = entry_frozen(backlog->slots[i].entry);
+                if (backlog->slot_entry[i] && entry_is_frozen(backlog->slot_entry[i])) {
+                        bl_frozen_t *frozen = entry_frozen(backlog->slot_entry[i]);
                         fn(&frozen->spill_offset, frozen->spill_len, opaque);
                 }
 }
@@ -1616,9 +1627,9 @@ size_t bl_backlog_dispatch_with(bl_backlog_t *backlog, const char *domain, size_
 /* The READY task @p task_id, or NULL (unknown, a placeholder, or in another state). */
 static bl_item_t *ready_task(const bl_backlog_t *backlog, const char *task_id) {
         size_t slot = index_slot_of(backlog, task_id);
-        bl_item_t *item = slot == NO_INDEX_SLOT || entry_is_frozen(backlog->slots[slot].entry)
+        bl_item_t *item = slot == NO_INDEX_SLOT || entry_is_frozen(backlog->slot_entry[slot])
                                   ? NULL /* a frozen task is never READY */
-                                  : backlog->slots[slot].entry;
+                                  : backlog->slot_entry[slot];
         return item && !item->placeholder && item->state == BL_STATE_READY ? item : NULL;
 }
 
@@ -1791,17 +1802,17 @@ static bool restore_frozen(bl_backlog_t *backlog, bl_item_t *view, char *errstr,
                 return false;
         }
         view->timer_due_ms = next_due(backlog, view, BL_NO_TIME);
-        bl_frozen_t *frozen = bl_frozen_freeze(view, backlog->options.spill, &backlog->scratch, &err, errstr,
-                                               errstr_size);
+        bl_frozen_t *frozen = bl_frozen_freeze(view, backlog->options.spill, backlog->stubs, &backlog->scratch, &err,
+                                               errstr, errstr_size);
         if (!frozen) {
                 backlog->spill_stats.freeze_failures_total++;
                 return false;
         }
-        index_place(backlog->slots, slot_mask(backlog), hash, frozen_entry(frozen));
+        index_place(backlog->slot_entry, backlog->slot_hash, slot_mask(backlog), hash, frozen_entry(frozen));
         backlog->item_count++;
         if (frozen->timer_due_ms != BL_NO_TIME)
                 heap_append(backlog, frozen_entry(frozen)); /* room was made above */
-        backlog->item_bytes += bl_frozen_held_bytes(frozen);
+        backlog->item_bytes += bl_frozen_held_bytes(frozen, backlog->stubs);
         backlog->spill_stats.frozen++;
         backlog->spill_stats.freezes_total++;
         return true;
@@ -1851,7 +1862,7 @@ size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
                         backlog->touched[i]->touched_slot = (uint32_t)i;
         }
         for (size_t i = 0; i < backlog->slot_count;) {
-                entry_t *entry = backlog->slots[i].entry;
+                entry_t *entry = backlog->slot_entry[i];
                 int32_t of = !entry ? -1
                              : entry_is_frozen(entry) ? entry_frozen(entry)->partition
                                                       : ((bl_item_t *)entry)->partition;
@@ -1899,7 +1910,7 @@ size_t bl_backlog_reevaluate_approvals(bl_backlog_t *backlog, int64_t now_ms) {
         size_t blocked = 0;
         /* record_change moves items between the scheduler's lists, never in the index: the walk stays valid */
         for (size_t i = 0; i < backlog->slot_count; i++) {
-                entry_t *entry = backlog->slots[i].entry;
+                entry_t *entry = backlog->slot_entry[i];
                 if (!entry)
                         continue;
                 if (entry_is_frozen(entry)) { /* only a task that may wait for an approval is thawed */
@@ -1935,7 +1946,7 @@ size_t bl_backlog_size(const bl_backlog_t *backlog) {
 }
 
 size_t bl_backlog_memory_bytes(const bl_backlog_t *backlog) {
-        return backlog->item_bytes + backlog->slot_count * sizeof(*backlog->slots) +
+        return backlog->item_bytes + backlog->slot_count * (sizeof(*backlog->slot_entry) + sizeof(*backlog->slot_hash)) +
                backlog->heap_capacity * sizeof(*backlog->heap) + bl_scheduler_memory_bytes(backlog->scheduler);
 }
 
@@ -1971,7 +1982,7 @@ static void view_of(const bl_frozen_t *frozen, bl_item_t *view) {
 void bl_backlog_foreach(const bl_backlog_t *backlog, void (*fn)(const bl_item_t *item, void *opaque), void *opaque) {
         bl_item_t view;
         for (size_t i = 0; i < backlog->slot_count; i++) {
-                entry_t *entry = backlog->slots[i].entry;
+                entry_t *entry = backlog->slot_entry[i];
                 if (!entry)
                         continue;
                 if (entry_is_frozen(entry)) {
@@ -2008,10 +2019,12 @@ bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backl
         backlog->random_state = options->seed ? options->seed : 0x9E3779B97F4A7C15ULL;
         backlog->forgotten_through_ms = BL_NO_TIME;
         backlog->slot_count = 1024;
-        backlog->slots = calloc(backlog->slot_count, sizeof(*backlog->slots));
+        backlog->slot_entry = calloc(backlog->slot_count, sizeof(*backlog->slot_entry));
+        backlog->slot_hash = calloc(backlog->slot_count, sizeof(*backlog->slot_hash));
         bl_scheduler_options_t scheduler_options = {options->rescore_interval_ms, backlog_score, backlog};
         backlog->scheduler = bl_scheduler_new(&scheduler_options);
-        if (!backlog->slots || !backlog->scheduler) {
+        backlog->stubs = options->spill ? bl_frozen_arena_new() : NULL;
+        if (!backlog->slot_entry || !backlog->slot_hash || !backlog->scheduler || (options->spill && !backlog->stubs)) {
                 bl_backlog_destroy(backlog);
                 return NULL;
         }
@@ -2021,17 +2034,19 @@ bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backl
 void bl_backlog_destroy(bl_backlog_t *backlog) {
         if (!backlog)
                 return;
-        for (size_t i = 0; backlog->slots && i < backlog->slot_count; i++) {
-                entry_t *entry = backlog->slots[i].entry;
+        for (size_t i = 0; backlog->slot_entry && i < backlog->slot_count; i++) {
+                entry_t *entry = backlog->slot_entry[i];
                 if (entry && entry_is_frozen(entry))
-                        bl_frozen_destroy(entry_frozen(entry)); /* its bytes go with the store */
+                        bl_frozen_destroy(entry_frozen(entry), backlog->stubs); /* its bytes go with the store */
                 else
                         bl_item_destroy(entry);
         }
         free(backlog->touched);
+        bl_frozen_arena_destroy(backlog->stubs);
         bl_item_bytes_free(&backlog->scratch);
         bl_scheduler_destroy(backlog->scheduler);
-        free(backlog->slots);
+        free(backlog->slot_entry);
+        free(backlog->slot_hash);
         free(backlog->heap);
         free(backlog);
 }
