@@ -513,13 +513,10 @@ void bl_backlog_spill_stats(const bl_backlog_t *backlog, bl_backlog_spill_stats_
         *out = backlog->spill_stats;
 }
 
-void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(uint64_t *offset, uint32_t len, void *opaque),
-                               void *opaque) {
+void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(bl_frozen_t *frozen, void *opaque), void *opaque) {
         for (size_t i = 0; i < backlog->slot_count; i++)
-                if (backlog->slot_entry[i] && entry_is_frozen(backlog->slot_entry[i])) {
-                        bl_frozen_t *frozen = entry_frozen(backlog->slot_entry[i]);
-                        fn(&frozen->spill_offset, frozen->spill_len, opaque);
-                }
+                if (backlog->slot_entry[i] && entry_is_frozen(backlog->slot_entry[i]))
+                        fn(entry_frozen(backlog->slot_entry[i]), opaque);
 }
 
 /* ---- READY tasks ------------------------------------------------------------ */

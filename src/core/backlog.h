@@ -459,12 +459,12 @@ typedef struct bl_backlog_spill_stats_s {
 void bl_backlog_spill_stats(const bl_backlog_t *backlog, bl_backlog_spill_stats_t *out);
 
 /**
- * Calls @p fn with where each frozen task's bytes are in the spill store:
- * *@p offset may be rewritten (a compaction moved them), @p len may not.
- * The pointers stay good until the backlog next freezes or thaws, so a
- * compaction may gather them in one walk and write them after its copy.
+ * Calls @p fn with each frozen task's stub, whose bytes' place in the spill
+ * store (bl_frozen_spill_offset, bl_frozen_spill_len) a compaction may move
+ * (bl_frozen_move). The stubs stay where they are until the backlog next
+ * freezes or thaws, so a compaction may gather them in one walk and move
+ * them after its copy.
  */
-void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(uint64_t *offset, uint32_t len, void *opaque),
-                               void *opaque);
+void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(bl_frozen_t *frozen, void *opaque), void *opaque);
 
 #endif

@@ -99,8 +99,10 @@ static void arena_give(bl_frozen_arena_t *arena, void *stub, size_t size) {
 
 /* ---- stubs --------------------------------------------------------------------------- */
 
+/* The stub's bytes: its fields and its task_id, at least the struct (a short id ends inside its padding). */
 static size_t stub_size(const char *task_id) {
-        return offsetof(bl_frozen_t, task_id) + strlen(task_id) + 1;
+        size_t size = offsetof(bl_frozen_t, task_id) + strlen(task_id) + 1;
+        return size > sizeof(bl_frozen_t) ? size : sizeof(bl_frozen_t);
 }
 
 bool bl_frozen_may_freeze(const bl_item_t *item) {
@@ -124,31 +126,39 @@ static bl_frozen_t *stub_of(const bl_item_t *item, bl_frozen_arena_t *arena) {
                 .approved = item->approved,
                 .overdue = item->overdue,
         };
-        memcpy(frozen->task_id, item->task_id, size - offsetof(bl_frozen_t, task_id));
+        memcpy(frozen->task_id, item->task_id, strlen(item->task_id) + 1);
         return frozen;
 }
 
 bl_frozen_t *bl_frozen_freeze(const bl_item_t *item, const bl_spill_ops_t *spill, bl_frozen_arena_t *arena,
                               bl_item_bytes_t *scratch, bl_err_t *err, char *errstr, size_t errstr_size) {
         *err = BL_OK;
-        if (!bl_item_encode(item, scratch) || scratch->size > UINT32_MAX) {
+        if (!bl_item_encode(item, scratch)) {
                 *err = bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "freezing task %s: out of memory",
                                   item->task_id);
+                return NULL;
+        }
+        if (scratch->size > BL_FROZEN_MAX_LEN) {
+                *err = bl_err_set(errstr, errstr_size, BL_ERR_INVALID_ARG,
+                                  "freezing task %s: %zu bytes, more than a stub can point at", item->task_id,
+                                  scratch->size);
                 return NULL;
         }
         uint64_t offset = 0;
         *err = spill->append(spill->opaque, scratch->bytes, scratch->size, &offset, errstr, errstr_size);
         if (*err)
                 return NULL;
-        bl_frozen_t *frozen = stub_of(item, arena);
+        bl_frozen_t *frozen = offset <= BL_FROZEN_MAX_OFFSET ? stub_of(item, arena) : NULL;
         if (!frozen) {
                 spill->release(spill->opaque, offset, (uint32_t)scratch->size);
-                *err = bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "freezing task %s: out of memory",
-                                  item->task_id);
+                *err = offset > BL_FROZEN_MAX_OFFSET
+                               ? bl_err_set(errstr, errstr_size, BL_ERR_INVALID_ARG,
+                                            "freezing task %s: the spill file passed 1 TiB", item->task_id)
+                               : bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "freezing task %s: out of memory",
+                                            item->task_id);
                 return NULL;
         }
-        frozen->spill_offset = offset;
-        frozen->spill_len = (uint32_t)scratch->size;
+        frozen->spill_place = offset << BL_FROZEN_LEN_BITS | scratch->size;
         return frozen;
 }
 
@@ -167,13 +177,14 @@ bl_item_t *bl_frozen_thaw(const bl_frozen_t *frozen, const bl_spill_ops_t *spill
                           bl_err_t *err, char *errstr, size_t errstr_size) {
         char reason[256] = "";
         bl_item_t *item = NULL;
-        if (!scratch_fit(scratch, frozen->spill_len)) {
+        uint32_t len = bl_frozen_spill_len(frozen);
+        if (!scratch_fit(scratch, len)) {
                 *err = bl_err_set(errstr, errstr_size, BL_ERR_NOMEM, "thawing task %s: out of memory",
                                   frozen->task_id);
                 return NULL;
         }
-        scratch->size = frozen->spill_len;
-        *err = spill->read(spill->opaque, frozen->spill_offset, frozen->spill_len, scratch->bytes, reason,
+        scratch->size = len;
+        *err = spill->read(spill->opaque, bl_frozen_spill_offset(frozen), len, scratch->bytes, reason,
                            sizeof(reason));
         if (!*err)
                 *err = bl_item_decode(scratch->bytes, scratch->size, &item, reason, sizeof(reason));
@@ -193,7 +204,7 @@ bl_item_t *bl_frozen_thaw(const bl_frozen_t *frozen, const bl_spill_ops_t *spill
 void bl_frozen_release(bl_frozen_t *frozen, const bl_spill_ops_t *spill, bl_frozen_arena_t *arena) {
         if (!frozen)
                 return;
-        spill->release(spill->opaque, frozen->spill_offset, frozen->spill_len);
+        spill->release(spill->opaque, bl_frozen_spill_offset(frozen), bl_frozen_spill_len(frozen));
         bl_frozen_destroy(frozen, arena);
 }
 

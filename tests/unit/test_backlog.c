@@ -3964,11 +3964,12 @@ static void check_same_records(const recorder_t *a, const recorder_t *b, uint64_
 }
 
 /* What a compaction does: the frozen tasks' bytes copied, in walk order, into a new store; the old one freed. */
-static void move_blob(uint64_t *offset, uint32_t len, void *opaque) {
+static void move_blob(bl_frozen_t *frozen, void *opaque) {
         memory_store_t *moved = opaque;
+        uint32_t len = bl_frozen_spill_len(frozen);
         moved->bytes = realloc(moved->bytes, moved->size + len);
-        memcpy(moved->bytes + moved->size, moved->old_bytes + *offset, len);
-        *offset = moved->size;
+        memcpy(moved->bytes + moved->size, moved->old_bytes + bl_frozen_spill_offset(frozen), len);
+        bl_frozen_move(frozen, moved->size);
         moved->size += len;
         moved->live_bytes += len;
 }

@@ -99,7 +99,7 @@ static void test_only_tasks_at_rest_freeze(void) {
 
 /*
  * A DISPATCHED task with a UUID task_id: its stub is one chunk of 96 bytes
- * on its own, 88 in an arena, against the item's 224 and more.
+ * on its own, 80 in an arena, against the item's 224 and more.
  */
 static void test_a_stub_is_small(void) {
         memory_store_t store = {0};
@@ -118,7 +118,7 @@ static void test_a_stub_is_small(void) {
         bl_frozen_release(frozen, &spill, NULL);
         bl_frozen_arena_t *arena = bl_frozen_arena_new();
         frozen = bl_frozen_freeze(item, &spill, arena, &scratch, &err, errstr, sizeof(errstr));
-        CHECK_INT(bl_frozen_held_bytes(frozen, arena), 88);
+        CHECK_INT(bl_frozen_held_bytes(frozen, arena), 80);
         bl_frozen_release(frozen, &spill, arena);
         bl_frozen_arena_destroy(arena);
         bl_item_destroy(item);
@@ -138,7 +138,8 @@ static void test_the_arena_reuses_freed_stubs(void) {
         bl_frozen_arena_t *arena = bl_frozen_arena_new();
         char errstr[256], long_id[600];
         bl_err_t err;
-        bl_item_t *a = bl_item_new("task-a", 0), *b = bl_item_new("task-b", 0), *c = bl_item_new("task-c-longer", 1);
+        bl_item_t *a = bl_item_new("task-a", 0), *b = bl_item_new("task-b", 0);
+        bl_item_t *c = bl_item_new("task-c-with-a-longer-id", 1);
         bl_frozen_t *fa = bl_frozen_freeze(a, &spill, arena, &scratch, &err, errstr, sizeof(errstr));
         bl_frozen_t *fb = bl_frozen_freeze(b, &spill, arena, &scratch, &err, errstr, sizeof(errstr));
         CHECK((char *)fb == (char *)fa + bl_frozen_held_bytes(fa, arena)); /* end to end, no header between */
@@ -201,20 +202,17 @@ static void test_lost_bytes_are_an_error_naming_the_task(void) {
         CHECK_CONTAINS(errstr, "thawing task first: memory store: cannot read");
         store.fail_reads = false;
         /* Another task's bytes where the stub points. */
-        uint64_t offset = a->spill_offset;
-        uint32_t len = a->spill_len;
-        a->spill_offset = b->spill_offset;
-        a->spill_len = b->spill_len;
+        uint64_t place = a->spill_place;
+        a->spill_place = b->spill_place;
         CHECK(bl_frozen_thaw(a, &spill, &scratch, &err, errstr, sizeof(errstr)) == NULL);
         CHECK_INT(err, BL_ERR_MISMATCH);
         CHECK_CONTAINS(errstr, "another task's");
         /* Bytes cut short. */
-        a->spill_offset = offset;
-        a->spill_len = len - 1;
+        a->spill_place = place - 1; /* its length one less */
         CHECK(bl_frozen_thaw(a, &spill, &scratch, &err, errstr, sizeof(errstr)) == NULL);
         CHECK_INT(err, BL_ERR_MISMATCH);
         CHECK_CONTAINS(errstr, "thawing task first: item codec");
-        a->spill_len = len;
+        a->spill_place = place;
         bl_frozen_release(a, &spill, NULL);
         bl_frozen_release(b, &spill, NULL);
         CHECK_INT(store.live_bytes, 0);
