@@ -171,6 +171,25 @@ static void test_the_arena_reuses_freed_stubs(void) {
         free(store.bytes);
 }
 
+/* A task whose bytes pass what a stub can point at (16 MiB) is not frozen: the task stays whole, the store untouched. */
+static void test_a_task_too_large_for_a_stub_stays_whole(void) {
+        memory_store_t store = {0};
+        bl_spill_ops_t spill = {&store, memory_append, memory_read, memory_release};
+        bl_item_bytes_t scratch = {0};
+        char errstr[256];
+        bl_err_t err;
+        bl_item_t *item = bl_item_new("huge", 0);
+        item->payload_size = (uint32_t)BL_FROZEN_MAX_LEN + 1;
+        item->payload = calloc(1, item->payload_size);
+        item->has_payload = true;
+        CHECK(bl_frozen_freeze(item, &spill, NULL, &scratch, &err, errstr, sizeof(errstr)) == NULL);
+        CHECK_INT(err, BL_ERR_INVALID_ARG);
+        CHECK_CONTAINS(errstr, "freezing task huge");
+        CHECK_INT(store.size, 0);
+        bl_item_destroy(item);
+        bl_item_bytes_free(&scratch);
+}
+
 static void test_a_refused_append_keeps_the_task_whole(void) {
         memory_store_t store = {.refuse_appends = true};
         bl_spill_ops_t spill = {&store, memory_append, memory_read, memory_release};
@@ -227,6 +246,7 @@ int main(void) {
         RUN(test_only_tasks_at_rest_freeze);
         RUN(test_a_stub_is_small);
         RUN(test_the_arena_reuses_freed_stubs);
+        RUN(test_a_task_too_large_for_a_stub_stays_whole);
         RUN(test_a_refused_append_keeps_the_task_whole);
         RUN(test_lost_bytes_are_an_error_naming_the_task);
         CHECK_INT(bl_kind_count(), 0);
