@@ -595,7 +595,7 @@ bl_item_t *bl_records_decode_item_view(bl_schemas_t *schemas, const void *value,
                 return NULL;
         if (bl_records_item_read_view(writer, body, body_size, partition, view, &declined, error)) {
                 *borrowed = true;
-                return &view->item;
+                return view->item;
         }
         if (!declined)
                 return NULL;

@@ -164,7 +164,7 @@ bl_item_t *bl_records_decode_item(bl_schemas_t *schemas, const void *value, size
  * zeroes; bl_records_item_view_free at the end.
  */
 typedef struct bl_records_item_view_s {
-        bl_item_t item;
+        bl_item_t *item; /* made on the first read, reused (an item ends in its task_id's storage: not embedded) */
         bl_item_cold_t cold;
         char *scratch;
         size_t scratch_capacity;
@@ -175,7 +175,7 @@ typedef struct bl_records_item_view_s {
  * As bl_records_decode_item, without making the item when the direct reader
  * takes the record (restore's path for a task at rest, which the backlog
  * freezes straight from it): *@p borrowed true and the item is
- * &view->item, its payload pointing into @p value and its other texts into
+ * view->item, its payload pointing into @p value and its other texts into
  * the view, good until the view's next use or @p value goes; the caller
  * never changes what it points to nor destroys it. When the direct reader
  * declines it, an item of the caller's own as bl_records_decode_item's,

@@ -811,16 +811,16 @@ static bool fill_view(plan_t *plan, const staged_t *staged, int32_t partition, b
         const span_t *task_id = &staged->text[F_TASK_ID];
         const bl_kind_t *kind;
         if (!view_fit(view, cold_bytes + (has_ids ? ids->text_bytes : 0) + task_id->size + 1) ||
-            !(kind = kind_of(plan, staged)))
+            (!view->item && !(view->item = calloc(1, sizeof(bl_item_t)))) || !(kind = kind_of(plan, staged)))
                 return false;
-        bl_kind_release(view->item.kind);
-        view->item = (bl_item_t){.kind = kind,
-                                 .partition = partition,
-                                 .timer_due_ms = BL_NO_TIME,
-                                 .timer_slot = BL_ITEM_NO_SLOT,
-                                 .sched_slot = BL_ITEM_NO_SLOT,
-                                 .touched_slot = BL_ITEM_NO_SLOT};
-        bl_item_t *item = &view->item;
+        bl_kind_release(view->item->kind);
+        *view->item = (bl_item_t){.kind = kind,
+                                  .partition = partition,
+                                  .timer_due_ms = BL_NO_TIME,
+                                  .timer_slot = BL_ITEM_NO_SLOT,
+                                  .sched_slot = BL_ITEM_NO_SLOT,
+                                  .touched_slot = BL_ITEM_NO_SLOT};
+        bl_item_t *item = view->item;
         set_scalars(staged, item);
         char *at = view->scratch + cold_bytes;
         view->cold = (bl_item_cold_t){0};
@@ -869,11 +869,13 @@ bool bl_records_item_read_view(bl_schema_t *writer, const unsigned char *body, s
 
 bl_item_t *bl_records_item_view_whole(const bl_records_item_view_t *view) {
         const view_record_t *record = view->record;
-        return build(record->plan, &record->staged, record->partition, bl_kind_hold(view->item.kind));
+        return build(record->plan, &record->staged, record->partition, bl_kind_hold(view->item->kind));
 }
 
 void bl_records_item_view_free(bl_records_item_view_t *view) {
-        bl_kind_release(view->item.kind);
+        if (view->item)
+                bl_kind_release(view->item->kind);
+        free(view->item);
         free(view->scratch);
         free(view->record);
         *view = (bl_records_item_view_t){0};

@@ -1172,7 +1172,7 @@ static void check_view_agrees(const void *value, size_t size, int32_t partition,
                 CHECK_INT(error.reason, direct_error->reason);
                 CHECK_STR(error.detail, direct_error->detail);
         }
-        CHECK(!item || borrowed == (item == &view.item));
+        CHECK(!item || borrowed == (item == view.item));
         if (!borrowed)
                 bl_item_destroy(item);
 }
