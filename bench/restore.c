@@ -28,15 +28,16 @@
  * and (b) (the process's, librdkafka's threads included, and for (b) the
  * restoring thread's alone: steadier than items/s on a shared machine).
  * Memory is the VmRSS growth
- * across (b) and the main malloc arena's bytes in use (where the backlog is
- * built; 0 under a sanitizer's allocator), both after malloc_trim so that
+ * across (b) and the bytes in use of the main malloc arena (where the backlog is
+ * built) and of malloc's mapped chunks (0 under a sanitizer's allocator), both after malloc_trim so that
  * the fetch buffers librdkafka freed do not count. Then one JSON line.
  *
  * --offline needs no broker: the same snapshots encoded in memory, then
- * decoded and restored into a fresh backlog both ways, avro-c's generic read
- * and the direct one (bl_records_decode_item_generic, bl_records_decode_item),
- * R runs each: items/s, the thread's CPU per item, the heap per item and
- * the time to drop the 6 partitions afterwards.
+ * decoded and restored into a fresh backlog three ways, avro-c's generic read
+ * and the direct one (bl_records_decode_item_generic, bl_records_decode_item)
+ * into whole items, and the direct one into frozen stubs over a spill file
+ * in $TMPDIR ("spill"), R runs each: items/s, the thread's CPU per item, the
+ * heap per item and the time to drop the 6 partitions afterwards.
  *
  * Each run restores twice after its baseline: into whole items, then into
  * frozen stubs over a spill file in $TMPDIR (core/frozen.h, store/spill.h:
@@ -50,6 +51,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,22 +109,40 @@ static void usage(FILE *out) {
                 "      --keep                 leave the topic on the broker\n"
                 "      --topic-prefix PREFIX  (default bench-<pid>-)\n"
                 "      --offline              no broker: the same snapshots encoded in memory, decoded and\n"
-                "                             restored both ways (the direct read and avro-c's generic one)\n"
+                "                             restored three ways (avro-c's generic read, the direct one, the\n"
+                "                             direct one into frozen stubs over a spill file)\n"
+                "      --way WAY              with --offline, only that way: generic, direct or spill\n"
                 "  -h, --help                 this help\n");
 }
 
-static bool offline; /* --offline */
+/* The ways --offline restores: avro-c's generic read, the direct one, the direct one into frozen stubs. */
+enum { WAY_GENERIC, WAY_DIRECT, WAY_SPILL, WAY__COUNT };
+static const char *const way_names[WAY__COUNT] = {"generic", "direct", "spill"};
+
+static bool offline;         /* --offline */
+static int only_way = -1;    /* --way: the one way --offline runs (for a profile); -1: all */
 
 static int take_option(int val, const char *arg, void *opaque) {
-        (void)arg, (void)opaque;
+        (void)opaque;
         if (val == 256)
                 offline = true;
+        if (val == 257) {
+                for (int w = 0; w < WAY__COUNT; w++)
+                        if (!strcmp(arg, way_names[w]))
+                                only_way = w;
+                if (only_way < 0) {
+                        fprintf(stderr, "bench_restore: --way takes generic, direct or spill, not %s\n", arg);
+                        return 2;
+                }
+        }
         return 0;
 }
 
 /* 0 when the options are usable, -1 after --help, 2 on a usage error. */
 static int parse_options(int argc, char **argv, options_t *o) {
-        static const struct option extra[] = {{"offline", no_argument, NULL, 256}, {NULL, 0, NULL, 0}};
+        static const struct option extra[] = {{"offline", no_argument, NULL, 256},
+                                              {"way", required_argument, NULL, 257},
+                                              {NULL, 0, NULL, 0}};
         static const bench_broker_defaults_t defaults = {"bench_restore", "items", 1000000, "bench-", usage,
                                                          extra, take_option, NULL};
         return bench_parse_broker_options(argc, argv, &defaults, o);
@@ -145,9 +165,13 @@ static double thread_cpu_s(void) {
         return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
-/* Bytes in use in the main malloc arena: where the main thread, so the backlog, allocates. */
+/*
+ * Bytes in use in the main malloc arena, where the main thread, so the backlog, allocates, and in the chunks
+ * malloc mapped on their own (the index's arrays, the stubs' blocks: left out before issue 18's stub arena).
+ */
 static size_t heap_in_use(void) {
-        return mallinfo2().uordblks;
+        struct mallinfo2 info = mallinfo2();
+        return info.uordblks + info.hblkhd;
 }
 
 /* ---- synthetic snapshots --------------------------------------------------------- */
@@ -277,7 +301,7 @@ static bl_item_t *make_item(uint64_t index, uint64_t total, size_t payload_bytes
                 item->data_ready_at_ms = item->submitted_at_ms - (int64_t)rng_below(&rng, 86400000ULL);
         if (state == BL_STATE_BLOCKED && rng_chance(&rng, 300))
                 item->not_before_ms = BASE_TIME_MS + (int64_t)rng_below(&rng, 86400000ULL);
-        if (state != BL_STATE_QUEUED && state != BL_STATE_BLOCKED)
+        if (state == BL_STATE_READY) /* record_change clears it as a task leaves READY */
                 item->ready_since_ms = item->state_since_ms - (int64_t)rng_below(&rng, 600000);
         if (state == BL_STATE_DISPATCHED || state == BL_STATE_RUNNING)
                 item->lease_expires_at_ms = item->state_since_ms + 300000;
@@ -749,6 +773,7 @@ typedef struct restore_ctx_s {
         bl_backlog_t *backlog;
         size_t items, tombstones, unreadable;
         char first_error[BL_RECORD_DETAIL_MAX + 64];
+        bl_records_item_view_t view; /* as restore.c reads each snapshot: in place */
 } restore_ctx_t;
 
 /* As restore_record in src/pipeline/restore.c. */
@@ -766,13 +791,23 @@ static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
                 ctx->tombstones++;
                 return true;
         }
-        bl_item_t *item = bl_records_decode_item(ctx->schemas, message->payload, message->len, message->partition,
-                                                 &error);
+        bool borrowed;
+        bl_item_t *item = bl_records_decode_item_view(ctx->schemas, message->payload, message->len,
+                                                      message->partition, &ctx->view, &borrowed, &error);
         if (!item) {
                 if (ctx->unreadable++ == 0)
                         snprintf(ctx->first_error, sizeof(ctx->first_error), "[%d] offset %" PRId64 ": %s: %s",
                                  (int)message->partition, message->offset, bl_reason_name(error.reason),
                                  error.detail);
+                return true;
+        }
+        if (borrowed && bl_backlog_restore_view(ctx->backlog, item)) { /* at rest: a stub, never made whole */
+                ctx->items++;
+                return true;
+        }
+        if (borrowed && !(item = bl_records_item_view_whole(&ctx->view))) {
+                snprintf(ctx->first_error, sizeof(ctx->first_error), "out of memory");
+                ctx->unreadable++;
                 return true;
         }
         bl_backlog_restore(ctx->backlog, item);
@@ -811,7 +846,7 @@ static bl_backlog_t *backlog_new(const bl_config_t *config, const bl_spill_ops_t
 
 static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const char *topic, int32_t partitions,
                         size_t expected, bool frozen, restore_run_t *run, char *errstr, size_t errstr_size) {
-        restore_ctx_t ctx = {schemas, NULL, 0, 0, 0, ""};
+        restore_ctx_t ctx = {.schemas = schemas};
         bl_spill_t *store = NULL;
         bl_spill_ops_t spill = bl_spill_ops_over(NULL);
         bl_reader_t *reader = bl_reader_new(config, errstr, errstr_size);
@@ -858,6 +893,7 @@ static bool run_restore(const bl_config_t *config, bl_schemas_t *schemas, const 
                 run->drop_seconds = now_s() - drop_started;
         }
 done:
+        bl_records_item_view_free(&ctx.view);
         bl_backlog_destroy(ctx.backlog);
         bl_spill_destroy(store);
         bl_reader_destroy(reader);
@@ -909,10 +945,22 @@ typedef struct offline_run_s {
         double drop_seconds; /* bl_backlog_drop_partition of the 6 partitions afterwards */
 } offline_run_t;
 
-/* Decodes every record (@p generic: avro-c's way) and restores it into a fresh backlog; false on a bad record. */
+/*
+ * Decodes every record (@p generic: avro-c's way) and restores it into a fresh backlog, with @p frozen its tasks
+ * at rest frozen into a spill store of its own in $TMPDIR; false on a bad record.
+ */
 static bool restore_from_memory(const bl_config_t *config, bl_schemas_t *schemas, const encoded_t *encoded,
-                                bool generic, offline_run_t *run) {
-        bl_backlog_t *backlog = backlog_new(config, NULL);
+                                bool generic, bool frozen, offline_run_t *run) {
+        bl_spill_t *store = NULL;
+        bl_spill_ops_t spill = bl_spill_ops_over(NULL);
+        char errstr[256];
+        if (frozen && bl_spill_new(NULL, &store, errstr, sizeof(errstr)) != BL_OK) {
+                fprintf(stderr, "bench_restore: %s\n", errstr);
+                return false;
+        }
+        spill.opaque = store;
+        bl_backlog_t *backlog = backlog_new(config, frozen ? &spill : NULL);
+        bl_records_item_view_t view = {0};
         bl_record_error_t error;
         bool ok = backlog != NULL;
         malloc_trim(0);
@@ -922,12 +970,15 @@ static bool restore_from_memory(const bl_config_t *config, bl_schemas_t *schemas
                 const unsigned char *value = encoded->bytes + encoded->offsets[i];
                 size_t size = encoded->offsets[i + 1] - encoded->offsets[i];
                 int32_t partition = (int32_t)(i % 6);
+                bool borrowed = false;
                 bl_item_t *item = generic ? bl_records_decode_item_generic(schemas, value, size, partition, &error)
-                                          : bl_records_decode_item(schemas, value, size, partition, &error);
+                                          : bl_records_decode_item_view(schemas, value, size, partition, &view,
+                                                                        &borrowed, &error);
                 if (!(ok = item != NULL))
                         fprintf(stderr, "bench_restore: record %zu: %s\n", i, error.detail);
-                else
-                        bl_backlog_restore(backlog, item);
+                else if (!borrowed || !bl_backlog_restore_view(backlog, item))
+                        ok = (item = borrowed ? bl_records_item_view_whole(&view) : item) != NULL &&
+                             (bl_backlog_restore(backlog, item), true);
         }
         if (ok)
                 bl_backlog_restore_finish(backlog, 0);
@@ -938,16 +989,30 @@ static bool restore_from_memory(const bl_config_t *config, bl_schemas_t *schemas
         for (int32_t p = 0; ok && p < 6; p++)
                 bl_backlog_drop_partition(backlog, p);
         run->drop_seconds = now_s() - drop_started;
+        bl_records_item_view_free(&view);
         bl_backlog_destroy(backlog);
+        bl_spill_destroy(store);
         return ok;
 }
 
-/* Both ways, R runs, alternating; prints a table and a JSON line. */
+/* Each way's figures over the runs. */
+typedef struct way_figures_s {
+        double rate[BENCH_MAX_RUNS], cpu[BENCH_MAX_RUNS], heap[BENCH_MAX_RUNS], drop[BENCH_MAX_RUNS];
+} way_figures_t;
+
+static void print_offline_row(const char *label, const double *figures) {
+        printf("%-4s", label);
+        for (int w = 0; w < WAY__COUNT; w++)
+                printf(" %15.0f %10.2f %10.0f %10.1f", figures[4 * w], figures[4 * w + 1], figures[4 * w + 2],
+                       figures[4 * w + 3]);
+        printf("\n");
+}
+
+/* Every way, R runs, alternating; prints a table and a JSON line. */
 static int run_offline(const bl_config_t *config, bl_schemas_t *schemas, bl_records_t *records, const options_t *o) {
         encoded_t encoded = {0};
-        double generic_rate[BENCH_MAX_RUNS], direct_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS];
-        double generic_cpu[BENCH_MAX_RUNS], direct_cpu[BENCH_MAX_RUNS], direct_heap[BENCH_MAX_RUNS];
-        double generic_heap[BENCH_MAX_RUNS], generic_drop[BENCH_MAX_RUNS], direct_drop[BENCH_MAX_RUNS];
+        way_figures_t ways[WAY__COUNT];
+        double row[4 * WAY__COUNT];
         int status = 1;
         if (!encode_all(records, o, &encoded)) {
                 fprintf(stderr, "bench_restore: out of memory\n");
@@ -955,41 +1020,41 @@ static int run_offline(const bl_config_t *config, bl_schemas_t *schemas, bl_reco
         }
         printf("restore bench, offline: %zu items, %zu-byte payload, %d runs; %.0f bytes a record\n\n", o->count,
                o->payload_bytes, o->runs, (double)encoded.offsets[encoded.count] / (double)encoded.count);
-        printf("%-4s %17s %17s %7s %15s %15s %14s %14s %16s %16s\n", "run", "generic items/s", "direct items/s",
-               "ratio", "generic cpu us", "direct cpu us", "generic heap B", "direct heap B", "generic drop ms",
-               "direct drop ms");
+        printf("%-4s", "run");
+        for (int w = 0; w < WAY__COUNT; w++)
+                printf(" %7s items/s %10s %10s %10s", way_names[w], "cpu us", "heap B", "drop ms");
+        printf("\n");
         for (int r = 0; r < o->runs && !interrupted; r++) {
-                offline_run_t generic, direct;
-                if (!restore_from_memory(config, schemas, &encoded, true, &generic) ||
-                    !restore_from_memory(config, schemas, &encoded, false, &direct))
-                        goto done;
-                generic_rate[r] = (double)o->count / generic.seconds;
-                direct_rate[r] = (double)o->count / direct.seconds;
-                ratio[r] = direct_rate[r] / generic_rate[r];
-                generic_cpu[r] = generic.thread_cpu_seconds * 1e6 / (double)o->count;
-                direct_cpu[r] = direct.thread_cpu_seconds * 1e6 / (double)o->count;
-                direct_heap[r] = direct.heap_per_item;
-                generic_heap[r] = generic.heap_per_item;
-                generic_drop[r] = generic.drop_seconds * 1e3;
-                direct_drop[r] = direct.drop_seconds * 1e3;
-                printf("%-4d %17.0f %17.0f %7.2f %15.2f %15.2f %14.0f %14.0f %16.1f %16.1f\n", r + 1,
-                       generic_rate[r], direct_rate[r], ratio[r], generic_cpu[r], direct_cpu[r], generic_heap[r],
-                       direct_heap[r], generic_drop[r], direct_drop[r]);
+                for (int w = 0; w < WAY__COUNT; w++) {
+                        offline_run_t run = {INFINITY, 0, 0, 0}; /* a way not run: all 0 */
+                        if ((only_way < 0 || w == only_way) &&
+                            !restore_from_memory(config, schemas, &encoded, w == WAY_GENERIC, w == WAY_SPILL, &run))
+                                goto done;
+                        ways[w].rate[r] = row[4 * w] = (double)o->count / run.seconds;
+                        ways[w].cpu[r] = row[4 * w + 1] = run.thread_cpu_seconds * 1e6 / (double)o->count;
+                        ways[w].heap[r] = row[4 * w + 2] = run.heap_per_item;
+                        ways[w].drop[r] = row[4 * w + 3] = run.drop_seconds * 1e3;
+                }
+                char label[16];
+                snprintf(label, sizeof(label), "%d", r + 1);
+                print_offline_row(label, row);
                 fflush(stdout);
         }
-        printf("%-4s %17.0f %17.0f %7.2f %15.2f %15.2f %14.0f %14.0f %16.1f %16.1f\n", "med",
-               median(generic_rate, o->runs), median(direct_rate, o->runs), median(ratio, o->runs),
-               median(generic_cpu, o->runs), median(direct_cpu, o->runs), median(generic_heap, o->runs),
-               median(direct_heap, o->runs), median(generic_drop, o->runs), median(direct_drop, o->runs));
-        printf("{\"bench\":\"restore_offline\",\"items\":%zu,\"payload_bytes\":%zu,\"runs\":%d,"
-               "\"generic_items_per_s_median\":%.0f,\"direct_items_per_s_median\":%.0f,\"ratio_median\":%.3f,"
-               "\"generic_cpu_us_per_item_median\":%.2f,\"direct_cpu_us_per_item_median\":%.2f,"
-               "\"generic_heap_bytes_per_item_median\":%.1f,\"direct_heap_bytes_per_item_median\":%.1f,"
-               "\"generic_drop_ms_median\":%.1f,\"direct_drop_ms_median\":%.1f}\n",
-               o->count, o->payload_bytes, o->runs, median(generic_rate, o->runs), median(direct_rate, o->runs),
-               median(ratio, o->runs), median(generic_cpu, o->runs), median(direct_cpu, o->runs),
-               median(generic_heap, o->runs), median(direct_heap, o->runs), median(generic_drop, o->runs),
-               median(direct_drop, o->runs));
+        for (int w = 0; w < WAY__COUNT; w++) {
+                row[4 * w] = median(ways[w].rate, o->runs);
+                row[4 * w + 1] = median(ways[w].cpu, o->runs);
+                row[4 * w + 2] = median(ways[w].heap, o->runs);
+                row[4 * w + 3] = median(ways[w].drop, o->runs);
+        }
+        print_offline_row("med", row);
+        printf("{\"bench\":\"restore_offline\",\"items\":%zu,\"payload_bytes\":%zu,\"runs\":%d", o->count,
+               o->payload_bytes, o->runs);
+        for (int w = 0; w < WAY__COUNT; w++)
+                printf(",\"%s_items_per_s_median\":%.0f,\"%s_cpu_us_per_item_median\":%.2f,"
+                       "\"%s_heap_bytes_per_item_median\":%.1f,\"%s_drop_ms_median\":%.1f",
+                       way_names[w], row[4 * w], way_names[w], row[4 * w + 1], way_names[w], row[4 * w + 2],
+                       way_names[w], row[4 * w + 3]);
+        printf("}\n");
         status = 0;
 done:
         free(encoded.bytes);

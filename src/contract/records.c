@@ -585,6 +585,25 @@ bl_item_t *bl_records_decode_item(bl_schemas_t *schemas, const void *value, size
         return decode_item(schemas, value, size, partition, false, error);
 }
 
+bl_item_t *bl_records_decode_item_view(bl_schemas_t *schemas, const void *value, size_t size, int32_t partition,
+                                       bl_records_item_view_t *view, bool *borrowed, bl_record_error_t *error) {
+        const unsigned char *body;
+        size_t body_size;
+        bl_schema_t *writer;
+        bool declined = true;
+        reader_t r;
+        *borrowed = false;
+        if (!unframe(schemas, value, size, "BacklogItem", &writer, &body, &body_size, error))
+                return NULL;
+        if (bl_records_item_read_view(writer, body, body_size, partition, view, &declined, error)) {
+                *borrowed = true;
+                return view->item;
+        }
+        if (!declined)
+                return NULL;
+        return read_generic(writer, body, body_size, "BacklogItem", &r, error) ? read_item(&r, partition) : NULL;
+}
+
 bl_item_t *bl_records_decode_item_generic(bl_schemas_t *schemas, const void *value, size_t size, int32_t partition,
                                           bl_record_error_t *error) {
         return decode_item(schemas, value, size, partition, true, error);

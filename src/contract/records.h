@@ -169,6 +169,44 @@ bl_item_t *bl_records_decode_item(bl_schemas_t *schemas, const void *value, size
                                   bl_record_error_t *error);
 
 /**
+ * Where bl_records_decode_item_view reads snapshots in place, one after the
+ * other: the item it hands out (its kind a reference of the view's own), its
+ * cold fields, and the scratch its texts are copied to. Start from all
+ * zeroes; bl_records_item_view_free at the end.
+ */
+typedef struct bl_records_item_view_s {
+        bl_item_t *item; /* made on the first read, reused (an item ends in its task_id's storage: not embedded) */
+        bl_item_cold_t cold;
+        char *scratch;
+        size_t scratch_capacity;
+        void *record; /* records_item.c's: the record as its first pass found it, for bl_records_item_view_whole */
+} bl_records_item_view_t;
+
+/**
+ * As bl_records_decode_item, without making the item when the direct reader
+ * takes the record (restore's path for a task at rest, which the backlog
+ * freezes straight from it): *@p borrowed true and the item is
+ * view->item, its payload pointing into @p value and its other texts into
+ * the view, good until the view's next use or @p value goes; the caller
+ * never changes what it points to nor destroys it. When the direct reader
+ * declines it, an item of the caller's own as bl_records_decode_item's,
+ * *@p borrowed false.
+ */
+bl_item_t *bl_records_decode_item_view(bl_schemas_t *schemas, const void *value, size_t size, int32_t partition,
+                                       bl_records_item_view_t *view, bool *borrowed, bl_record_error_t *error);
+
+/**
+ * A whole item of the caller's own (bl_item_destroy), equal to the view
+ * bl_records_decode_item_view last handed out of @p view, whose record's
+ * bytes must still be there: for a task the backlog does not take from a
+ * view. NULL when out of memory.
+ */
+bl_item_t *bl_records_item_view_whole(const bl_records_item_view_t *view);
+
+/** Frees what @p view holds and zeroes it. */
+void bl_records_item_view_free(bl_records_item_view_t *view);
+
+/**
  * The same, always through avro-c's generic values: for writer schemas the
  * direct reader does not plan, and as the oracle tests hold it to.
  */

@@ -134,7 +134,7 @@ static const char *const error_names[E__COUNT] = {"code", "message", "retryable"
 #define PLAN_MAX_FIELDS 64
 #define PLAN_MAX_SYMBOLS 64
 #define MAP_MAX_KEYS 16 /* a larger map goes the generic way: its keys are checked for repeats pairwise */
-#define KIND_SLOTS 4096 /* the kinds met last, by a hash of their fields (the restore bench has 7,000) */
+#define KIND_SLOTS 16384 /* the kinds met last, by a hash of their fields (the restore bench has 7,000) */
 
 typedef struct plan_field_s {
         int8_t id;            /* field_id_t, or which TaskError field (E_*) */
@@ -752,9 +752,9 @@ static const bl_kind_t *kind_of(plan_t *plan, const staged_t *staged) {
         return kind;
 }
 
-static bl_item_t *build(plan_t *plan, const staged_t *staged, int32_t partition) {
+/* The item of a staged record, of @p kind (a reference it takes over; NULL: out of memory). */
+static bl_item_t *build(plan_t *plan, const staged_t *staged, int32_t partition, const bl_kind_t *kind) {
         const span_t *task_id = &staged->text[F_TASK_ID];
-        const bl_kind_t *kind = kind_of(plan, staged);
         bl_item_t *item = kind ? bl_item_new_with_kind((const char *)task_id->bytes, task_id->size, partition, kind)
                                : NULL;
         if (!item)
@@ -764,6 +764,121 @@ static bl_item_t *build(plan_t *plan, const staged_t *staged, int32_t partition)
                 return item;
         bl_item_destroy(item);
         return NULL;
+}
+
+/* ---- the item in place: a view for restore ------------------------------------------- */
+
+/* What a view keeps of its record (view->record), to build the whole item if asked. */
+typedef struct view_record_s {
+        plan_t *plan;
+        staged_t staged; /* its spans point into the record's bytes */
+        int32_t partition;
+} view_record_t;
+
+/* The record's cold fields set at all: what bl_item_set_cold_packed would keep. */
+static bool cold_present(const staged_t *staged) {
+        for (size_t i = 0; i < 3; i++)
+                if (staged->present[vectors[i]] && staged->list[vectors[i]].count)
+                        return true;
+        return (staged->present[F_LABELS] && staged->list[F_LABELS].count) || staged->present[F_TRACEPARENT] ||
+               staged->present[F_LAST_ERROR];
+}
+
+static bool view_fit(bl_records_item_view_t *view, size_t size) {
+        if (size <= view->scratch_capacity)
+                return true;
+        size_t capacity = view->scratch_capacity ? view->scratch_capacity : 1024;
+        while (capacity < size)
+                capacity *= 2;
+        char *grown = malloc(capacity); /* nothing in it is kept from one record to the next */
+        if (!grown)
+                return false;
+        free(view->scratch);
+        view->scratch = grown;
+        view->scratch_capacity = capacity;
+        return true;
+}
+
+/*
+ * The view's item from a staged record: the cold view first (its slots want
+ * the scratch's alignment), then the event ids and the task_id; the payload
+ * stays in the record's bytes.
+ */
+static bool fill_view(plan_t *plan, const staged_t *staged, int32_t partition, bl_records_item_view_t *view) {
+        const list_t *ids = &staged->list[F_RECENT_EVENT_IDS];
+        bool has_ids = staged->present[F_RECENT_EVENT_IDS] && ids->count;
+        size_t cold_bytes = (cold_view_bytes(staged) + sizeof(char *) - 1) & ~(sizeof(char *) - 1);
+        const span_t *task_id = &staged->text[F_TASK_ID];
+        const bl_kind_t *kind;
+        if (!view_fit(view, cold_bytes + (has_ids ? ids->text_bytes : 0) + task_id->size + 1) ||
+            (!view->item && !(view->item = calloc(1, sizeof(bl_item_t)))) || !(kind = kind_of(plan, staged)))
+                return false;
+        bl_kind_release(view->item->kind);
+        *view->item = (bl_item_t){.kind = kind,
+                                  .partition = partition,
+                                  .timer_due_ms = BL_NO_TIME,
+                                  .timer_slot = BL_ITEM_NO_SLOT,
+                                  .sched_slot = BL_ITEM_NO_SLOT,
+                                  .touched_slot = BL_ITEM_NO_SLOT};
+        bl_item_t *item = view->item;
+        set_scalars(staged, item);
+        char *at = view->scratch + cold_bytes;
+        view->cold = (bl_item_cold_t){0};
+        if (cold_present(staged)) {
+                cold_view(plan, staged, view->scratch, &view->cold);
+                item->cold = &view->cold;
+        }
+        if (has_ids) {
+                packer_t packer = {at, NULL};
+                each_entry(ids, field_of(plan, F_RECENT_EVENT_IDS), false, pack_entry, &packer);
+                item->recent_event_ids = at;
+                item->recent_event_count = (uint16_t)ids->count;
+                at = packer.at;
+        }
+        item->task_id = at;
+        put_text(at, task_id);
+        if (staged->present[F_PAYLOAD]) {
+                item->payload = (void *)staged->text[F_PAYLOAD].bytes; /* never written through: the view is const */
+                item->payload_size = (uint32_t)staged->text[F_PAYLOAD].size;
+                item->has_payload = true;
+        }
+        return true;
+}
+
+bool bl_records_item_read_view(bl_schema_t *writer, const unsigned char *body, size_t size, int32_t partition,
+                               bl_records_item_view_t *view, bool *declined, bl_record_error_t *error) {
+        plan_t *plan = plan_of(writer);
+        view_record_t *record = view->record;
+        *declined = false;
+        if (!plan || (!record && !(view->record = record = malloc(sizeof(*record))))) {
+                bl_record_error_transient(error, "out of memory");
+                return false;
+        }
+        if (plan->verdict != PLAN_DIRECT || !stage(plan, body, size, &record->staged)) {
+                *declined = true;
+                return false;
+        }
+        record->plan = plan;
+        record->partition = partition;
+        if (!fill_view(plan, &record->staged, partition, view)) {
+                bl_record_error_transient(error, "out of memory");
+                return false;
+        }
+        return true;
+}
+
+bl_item_t *bl_records_item_view_whole(const bl_records_item_view_t *view) {
+        const view_record_t *record = view->record;
+        return build(record->plan, &record->staged, record->partition, bl_kind_hold(view->item->kind));
+}
+
+void bl_records_item_view_free(bl_records_item_view_t *view) {
+        if (view->item)
+                bl_kind_release(view->item->kind);
+        free(view->item);
+        free(view->scratch);
+        free(view->record);
+        *view = (bl_records_item_view_t){0};
 }
 
 bl_item_t *bl_records_item_read(bl_schema_t *writer, const unsigned char *body, size_t size, int32_t partition,
@@ -780,7 +895,7 @@ bl_item_t *bl_records_item_read(bl_schema_t *writer, const unsigned char *body, 
                 *declined = true;
                 return NULL;
         }
-        if (!(item = build(plan, &staged, partition)))
+        if (!(item = build(plan, &staged, partition, kind_of(plan, &staged))))
                 bl_record_error_transient(error, "out of memory");
         return item;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "contract/records.h"
 #include "contract/schemas.h"
 #include "core/item.h"
 #include "core/reason.h"
@@ -33,6 +34,14 @@
  */
 bl_item_t *bl_records_item_read(bl_schema_t *writer, const unsigned char *body, size_t size, int32_t partition,
                                 bool *declined, bl_record_error_t *error);
+
+/**
+ * The same, read in place into @p view (records.h, bl_records_decode_item_view):
+ * true with view->item set, its payload pointing into @p body. False with
+ * *@p declined as above, or a transient @p error when out of memory.
+ */
+bool bl_records_item_read_view(bl_schema_t *writer, const unsigned char *body, size_t size, int32_t partition,
+                               bl_records_item_view_t *view, bool *declined, bl_record_error_t *error);
 
 /** Frees a writer's plan (bl_schema_t.item_plan) and gives back the kinds it holds. NULL is a no-op. */
 void bl_records_item_plan_free(void *plan);

@@ -2,7 +2,7 @@
  * backlog.c: the tasks an instance owns and every change made to them.
  *
  * Three indexes hold the items: a hash table by task_id (open addressing,
- * linear probing, each slot the task_id's hash and the item, doubled past
+ * linear probing, each slot 32 bits of the task_id's hash and the item, doubled past
  * three quarters full, deletion by backward shift so that no tombstones
  * pile up), a binary min-heap of the one timer each item may have (the
  * earliest of its lease, retry, not_before, deadline and purge times, kept
@@ -13,7 +13,10 @@
  * index and timer heap entries point at a small stub (core/frozen.h), the
  * task itself lies encoded in the store, and whatever reaches it by task_id
  * or by its timer thaws it back in place first (see "frozen tasks" below).
- * Past the lookups, every function here sees whole items only.
+ * Past the lookups, every function here sees whole items only. Restore
+ * reads each snapshot in place (bl_backlog_restore_view): a task at rest
+ * goes from those bytes to its stub and the store without being made whole,
+ * and the timers restore adds are ordered once at its end (heap_settle).
  *
  * Every change goes through record_change(): it checks the static table
  * (core/item.c), bumps the item's seq, stamps state_since, reschedules its
@@ -54,19 +57,21 @@
  */
 typedef void entry_t;
 
-typedef struct index_slot_s {
-        uint64_t hash; /* of the task_id: a probe compares it before the string, a grow does not hash again */
-        entry_t *entry; /* NULL: the slot is free */
-} index_slot_t;
 
 struct bl_backlog_s {
         bl_backlog_options_t options;
         bl_backlog_sink_t sink;
-        index_slot_t *slots;
-        size_t slot_count; /* a power of two */
+        /*
+         * The index's slots as two arrays, 12 bytes a slot: each entry (NULL: the slot is free) and the low
+         * 32 bits of its task_id's hash, which a probe compares before the string and a grow places it by.
+         */
+        entry_t **slot_entry;
+        uint32_t *slot_hash;
+        size_t slot_count; /* a power of two, at most 2^32 */
         size_t item_count;
         entry_t **heap;
         size_t heap_count, heap_capacity;
+        bool heap_unordered;       /* restore appended timers in any order: heap_settle() orders them */
         bl_scheduler_t *scheduler; /* the READY tasks of each domain, best first */
         uint64_t random_state;
         size_t item_bytes;         /* sum of every item's held_bytes and every stub's bytes */
@@ -74,6 +79,7 @@ struct bl_backlog_s {
         bl_item_t **touched;       /* whole tasks changed or thawed since the last freeze (item->touched_slot) */
         size_t touched_count, touched_capacity;
         bl_item_bytes_t scratch;   /* freeze's and thaw's bytes */
+        bl_frozen_arena_t *stubs;  /* where frozen tasks' stubs live; NULL without options.spill */
         bl_backlog_spill_stats_t spill_stats;
 };
 
@@ -162,13 +168,17 @@ static size_t slot_mask(const bl_backlog_t *backlog) {
 
 #define NO_INDEX_SLOT SIZE_MAX
 
-/* The index slot of @p task_id, or NO_INDEX_SLOT. */
-static size_t index_slot_of(const bl_backlog_t *backlog, const char *task_id) {
-        uint64_t hash = hash_id(task_id);
-        for (size_t i = hash & slot_mask(backlog); backlog->slots[i].entry; i = (i + 1) & slot_mask(backlog))
-                if (backlog->slots[i].hash == hash && !strcmp(entry_task_id(backlog->slots[i].entry), task_id))
+/* The index slot of @p task_id, whose hash_id is @p hash, or NO_INDEX_SLOT. */
+static size_t index_slot_hashed(const bl_backlog_t *backlog, const char *task_id, uint64_t hash) {
+        for (size_t i = hash & slot_mask(backlog); backlog->slot_entry[i]; i = (i + 1) & slot_mask(backlog))
+                if (backlog->slot_hash[i] == (uint32_t)hash && !strcmp(entry_task_id(backlog->slot_entry[i]), task_id))
                         return i;
         return NO_INDEX_SLOT;
+}
+
+/* The index slot of @p task_id, or NO_INDEX_SLOT. */
+static size_t index_slot_of(const bl_backlog_t *backlog, const char *task_id) {
+        return index_slot_hashed(backlog, task_id, hash_id(task_id));
 }
 
 static bl_item_t *thaw_slot(bl_backlog_t *backlog, size_t slot);
@@ -178,39 +188,51 @@ static bl_item_t *index_find(bl_backlog_t *backlog, const char *task_id) {
         size_t slot = index_slot_of(backlog, task_id);
         if (slot == NO_INDEX_SLOT)
                 return NULL;
-        return entry_is_frozen(backlog->slots[slot].entry) ? thaw_slot(backlog, slot) : backlog->slots[slot].entry;
+        return entry_is_frozen(backlog->slot_entry[slot]) ? thaw_slot(backlog, slot) : backlog->slot_entry[slot];
 }
 
 /* Into the first free slot of @p hash's run; there always is one (the table is never full). */
-static void index_place(index_slot_t *slots, size_t mask, uint64_t hash, entry_t *entry) {
+static void index_place(entry_t **entries, uint32_t *hashes, size_t mask, uint64_t hash, entry_t *entry) {
         size_t i = hash & mask;
-        while (slots[i].entry)
+        while (entries[i])
                 i = (i + 1) & mask;
-        slots[i].hash = hash;
-        slots[i].entry = entry;
+        hashes[i] = (uint32_t)hash;
+        entries[i] = entry;
 }
 
 static bool index_grow(bl_backlog_t *backlog) {
         size_t count = backlog->slot_count * 2;
-        index_slot_t *slots = calloc(count, sizeof(*slots));
-        if (!slots)
+        if (count > (size_t)UINT32_MAX + 1) /* the 32 bits of hash kept must place every slot */
                 return false;
+        entry_t **entries = calloc(count, sizeof(*entries));
+        uint32_t *hashes = calloc(count, sizeof(*hashes));
+        if (!entries || !hashes) {
+                free(entries);
+                free(hashes);
+                return false;
+        }
         for (size_t i = 0; i < backlog->slot_count; i++)
-                if (backlog->slots[i].entry)
-                        index_place(slots, count - 1, backlog->slots[i].hash, backlog->slots[i].entry);
-        free(backlog->slots);
-        backlog->slots = slots;
+                if (backlog->slot_entry[i])
+                        index_place(entries, hashes, count - 1, backlog->slot_hash[i], backlog->slot_entry[i]);
+        free(backlog->slot_entry);
+        free(backlog->slot_hash);
+        backlog->slot_entry = entries;
+        backlog->slot_hash = hashes;
         backlog->slot_count = count;
         return true;
 }
 
 static void mark_touched(bl_backlog_t *backlog, bl_item_t *item);
 
+/* Room for one more entry: at most three quarters full, for short runs and always a free slot to end a probe. */
+static bool index_room(bl_backlog_t *backlog) {
+        return 4 * (backlog->item_count + 1) <= 3 * backlog->slot_count || index_grow(backlog);
+}
+
 static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
-        /* at most three quarters full: short runs, and always a free slot to end a probe */
-        if (4 * (backlog->item_count + 1) > 3 * backlog->slot_count && !index_grow(backlog))
+        if (!index_room(backlog))
                 return false;
-        index_place(backlog->slots, slot_mask(backlog), hash_id(item->task_id), item);
+        index_place(backlog->slot_entry, backlog->slot_hash, slot_mask(backlog), hash_id(item->task_id), item);
         backlog->item_count++;
         mark_touched(backlog, item);
         return true;
@@ -222,24 +244,25 @@ static bool index_add(bl_backlog_t *backlog, bl_item_t *item) {
  */
 static void index_clear_slot(bl_backlog_t *backlog, size_t hole) {
         size_t mask = slot_mask(backlog);
-        for (size_t next = (hole + 1) & mask; backlog->slots[next].entry; next = (next + 1) & mask) {
-                size_t home = backlog->slots[next].hash & mask;
+        for (size_t next = (hole + 1) & mask; backlog->slot_entry[next]; next = (next + 1) & mask) {
+                size_t home = backlog->slot_hash[next] & mask;
                 bool home_after_hole = ((home - hole) & mask) <= ((next - hole) & mask) && home != hole;
                 if (home_after_hole)
                         continue; /* it may stay: the hole is not on its way from home */
-                backlog->slots[hole] = backlog->slots[next];
+                backlog->slot_entry[hole] = backlog->slot_entry[next];
+                backlog->slot_hash[hole] = backlog->slot_hash[next];
                 hole = next;
         }
-        backlog->slots[hole].entry = NULL;
-        backlog->slots[hole].hash = 0;
+        backlog->slot_entry[hole] = NULL;
+        backlog->slot_hash[hole] = 0;
         backlog->item_count--;
 }
 
 /* The index slot that holds @p entry itself, or NO_INDEX_SLOT. */
 static size_t index_slot_holding(const bl_backlog_t *backlog, const entry_t *entry) {
         uint64_t hash = hash_id(entry_task_id(entry));
-        for (size_t i = hash & slot_mask(backlog); backlog->slots[i].entry; i = (i + 1) & slot_mask(backlog))
-                if (backlog->slots[i].entry == entry)
+        for (size_t i = hash & slot_mask(backlog); backlog->slot_entry[i]; i = (i + 1) & slot_mask(backlog))
+                if (backlog->slot_entry[i] == entry)
                         return i;
         return NO_INDEX_SLOT;
 }
@@ -310,6 +333,8 @@ static void heap_remove_entry(bl_backlog_t *backlog, entry_t *entry) {
         if (slot == backlog->heap_count)
                 return;
         heap_place(backlog, slot, last);
+        if (backlog->heap_unordered)
+                return; /* heap_settle orders it with the rest */
         heap_up(backlog, slot);
         heap_down(backlog, entry_timer_slot(last));
 }
@@ -318,17 +343,47 @@ static void heap_remove(bl_backlog_t *backlog, bl_item_t *item) {
         heap_remove_entry(backlog, item);
 }
 
-static bool heap_insert(bl_backlog_t *backlog, bl_item_t *item) {
-        if (backlog->heap_count == backlog->heap_capacity) {
-                size_t capacity = backlog->heap_capacity ? backlog->heap_capacity * 2 : 64;
-                entry_t **heap = realloc(backlog->heap, capacity * sizeof(*heap));
-                if (!heap)
-                        return false;
-                backlog->heap = heap;
-                backlog->heap_capacity = capacity;
-        }
-        heap_place(backlog, backlog->heap_count++, item);
-        heap_up(backlog, item->timer_slot);
+/* Room for one more timer. */
+static bool heap_room(bl_backlog_t *backlog) {
+        if (backlog->heap_count < backlog->heap_capacity)
+                return true;
+        size_t capacity = backlog->heap_capacity ? backlog->heap_capacity * 2 : 64;
+        entry_t **heap = realloc(backlog->heap, capacity * sizeof(*heap));
+        if (!heap)
+                return false;
+        backlog->heap = heap;
+        backlog->heap_capacity = capacity;
+        return true;
+}
+
+/*
+ * Restore appends its timers without ordering them (heap_append): one
+ * heapify when it is over, which costs less than ordering each of millions
+ * as it comes. Whatever else uses the heap orders it first.
+ */
+static void heap_settle(bl_backlog_t *backlog) {
+        if (!backlog->heap_unordered)
+                return;
+        backlog->heap_unordered = false;
+        for (size_t slot = backlog->heap_count / 2; slot-- > 0;)
+                heap_down(backlog, slot);
+}
+
+static bool heap_insert(bl_backlog_t *backlog, entry_t *entry) {
+        if (!heap_room(backlog))
+                return false;
+        heap_settle(backlog);
+        heap_place(backlog, backlog->heap_count++, entry);
+        heap_up(backlog, entry_timer_slot(entry));
+        return true;
+}
+
+/* Restore's: @p entry at the end, in no order yet (heap_settle). */
+static bool heap_append(bl_backlog_t *backlog, entry_t *entry) {
+        if (!heap_room(backlog))
+                return false;
+        heap_place(backlog, backlog->heap_count++, entry);
+        backlog->heap_unordered = backlog->heap_count > 1;
         return true;
 }
 
@@ -375,17 +430,17 @@ static void thaw_failed(const char *errstr) {
 }
 
 static bl_item_t *thaw_slot(bl_backlog_t *backlog, size_t slot) {
-        bl_frozen_t *frozen = entry_frozen(backlog->slots[slot].entry);
+        bl_frozen_t *frozen = entry_frozen(backlog->slot_entry[slot]);
         char errstr[512];
         bl_err_t err;
         bl_item_t *item = bl_frozen_thaw(frozen, backlog->options.spill, &backlog->scratch, &err, errstr, sizeof(errstr));
         if (!item)
                 thaw_failed(errstr);
-        backlog->slots[slot].entry = item;
+        backlog->slot_entry[slot] = item;
         if (item->timer_slot != BL_ITEM_NO_SLOT)
                 backlog->heap[item->timer_slot] = item;
-        backlog->item_bytes -= bl_frozen_held_bytes(frozen);
-        bl_frozen_release(frozen, backlog->options.spill);
+        backlog->item_bytes -= bl_frozen_held_bytes(frozen, backlog->stubs);
+        bl_frozen_release(frozen, backlog->options.spill, backlog->stubs);
         account(backlog, item);
         backlog->spill_stats.frozen--;
         backlog->spill_stats.thaws_total++;
@@ -395,14 +450,14 @@ static bl_item_t *thaw_slot(bl_backlog_t *backlog, size_t slot) {
 
 /* Frees what index slot @p slot holds, which leaves the index, the heap and the scheduler; emits nothing. */
 static void drop_slot(bl_backlog_t *backlog, size_t slot) {
-        entry_t *entry = backlog->slots[slot].entry;
+        entry_t *entry = backlog->slot_entry[slot];
         index_clear_slot(backlog, slot);
         heap_remove_entry(backlog, entry);
         if (entry_is_frozen(entry)) {
                 bl_frozen_t *frozen = entry_frozen(entry);
-                backlog->item_bytes -= bl_frozen_held_bytes(frozen);
+                backlog->item_bytes -= bl_frozen_held_bytes(frozen, backlog->stubs);
                 backlog->spill_stats.frozen--;
-                bl_frozen_release(frozen, backlog->options.spill);
+                bl_frozen_release(frozen, backlog->options.spill, backlog->stubs);
                 return;
         }
         bl_item_t *item = entry;
@@ -417,17 +472,17 @@ static bool freeze_item(bl_backlog_t *backlog, bl_item_t *item, char *errstr, si
         size_t slot = index_slot_holding(backlog, item);
         if (slot == NO_INDEX_SLOT || !bl_frozen_may_freeze(item))
                 return false;
-        bl_frozen_t *frozen = bl_frozen_freeze(item, backlog->options.spill, &backlog->scratch, &err, errstr,
-                                               errstr_size);
+        bl_frozen_t *frozen = bl_frozen_freeze(item, backlog->options.spill, backlog->stubs, &backlog->scratch, &err,
+                                               errstr, errstr_size);
         if (!frozen) {
                 backlog->spill_stats.freeze_failures_total++;
                 return false;
         }
-        backlog->slots[slot].entry = frozen_entry(frozen);
+        backlog->slot_entry[slot] = frozen_entry(frozen);
         if (frozen->timer_slot != BL_ITEM_NO_SLOT)
                 backlog->heap[frozen->timer_slot] = frozen_entry(frozen);
         unaccount(backlog, item);
-        backlog->item_bytes += bl_frozen_held_bytes(frozen);
+        backlog->item_bytes += bl_frozen_held_bytes(frozen, backlog->stubs);
         destroy_item(backlog, item);
         backlog->spill_stats.frozen++;
         backlog->spill_stats.freezes_total++;
@@ -458,13 +513,10 @@ void bl_backlog_spill_stats(const bl_backlog_t *backlog, bl_backlog_spill_stats_
         *out = backlog->spill_stats;
 }
 
-void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(uint64_t *offset, uint32_t len, void *opaque),
-                               void *opaque) {
+void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(bl_frozen_t *frozen, void *opaque), void *opaque) {
         for (size_t i = 0; i < backlog->slot_count; i++)
-                if (backlog->slots[i].entry && entry_is_frozen(backlog->slots[i].entry)) {
-                        bl_frozen_t *frozen = entry_frozen(backlog->slots[i].entry);
-                        fn(&frozen->spill_offset, frozen->spill_len, opaque);
-                }
+                if (backlog->slot_entry[i] && entry_is_frozen(backlog->slot_entry[i]))
+                        fn(entry_frozen(backlog->slot_entry[i]), opaque);
 }
 
 /* ---- READY tasks ------------------------------------------------------------ */
@@ -1371,6 +1423,7 @@ size_t bl_backlog_advance(bl_backlog_t *backlog, int64_t now_ms) {
 
 size_t bl_backlog_advance_max(bl_backlog_t *backlog, int64_t now_ms, size_t max, char *last_task_id, size_t size) {
         size_t fired = 0;
+        heap_settle(backlog);
         while (fired < max && backlog->heap_count > 0 && entry_due(backlog->heap[0]) <= now_ms) {
                 bl_item_t *item = backlog->heap[0];
                 if (entry_is_frozen(item))
@@ -1420,6 +1473,7 @@ bool bl_backlog_give_up(bl_backlog_t *backlog, const char *task_id, const char *
 }
 
 int64_t bl_backlog_next_due(const bl_backlog_t *backlog) {
+        heap_settle((bl_backlog_t *)backlog); /* the order of the timers, not what they are */
         return backlog->heap_count > 0 ? entry_due(backlog->heap[0]) : BL_NO_TIME;
 }
 
@@ -1570,9 +1624,9 @@ size_t bl_backlog_dispatch_with(bl_backlog_t *backlog, const char *domain, size_
 /* The READY task @p task_id, or NULL (unknown, a placeholder, or in another state). */
 static bl_item_t *ready_task(const bl_backlog_t *backlog, const char *task_id) {
         size_t slot = index_slot_of(backlog, task_id);
-        bl_item_t *item = slot == NO_INDEX_SLOT || entry_is_frozen(backlog->slots[slot].entry)
+        bl_item_t *item = slot == NO_INDEX_SLOT || entry_is_frozen(backlog->slot_entry[slot])
                                   ? NULL /* a frozen task is never READY */
-                                  : backlog->slots[slot].entry;
+                                  : backlog->slot_entry[slot];
         return item && !item->placeholder && item->state == BL_STATE_READY ? item : NULL;
 }
 
@@ -1698,7 +1752,9 @@ void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
                 bl_item_trim(item); /* the snapshot comes back whole; a terminal task keeps what finish() keeps */
         account(backlog, item);
         ready_update(backlog, item, item->ready_since_ms != BL_NO_TIME ? item->ready_since_ms : 0);
-        reschedule(backlog, item, BL_NO_TIME);
+        item->timer_due_ms = next_due(backlog, item, BL_NO_TIME); /* as reschedule would, its heap ordered later */
+        if (item->timer_due_ms != BL_NO_TIME && !heap_append(backlog, item))
+                item->timer_due_ms = BL_NO_TIME;
         char errstr[512];
         if (backlog->options.spill && bl_frozen_may_freeze(item) && !freeze_item(backlog, item, errstr, sizeof(errstr))) {
                 bl_log_warn("backlog", "restored task %s stays whole in memory: %s", item->task_id, errstr);
@@ -1706,11 +1762,83 @@ void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item) {
         }
 }
 
+/*
+ * What bl_item_trim leaves of a terminal task, as a view: no payload, and of
+ * the cold fields only the last error, which @p kept holds when there is one.
+ */
+static void trim_view(bl_item_t *view, bl_item_cold_t *kept) {
+        const bl_item_cold_t *cold = view->cold;
+        view->payload = NULL;
+        view->payload_size = 0;
+        view->has_payload = false;
+        view->cold = NULL;
+        if (!cold || !cold->has_last_error)
+                return;
+        *kept = (bl_item_cold_t){.has_last_error = true,
+                                 .error_retryable = cold->error_retryable,
+                                 .error_code = cold->error_code,
+                                 .error_message = cold->error_message};
+        view->cold = kept;
+}
+
+/*
+ * The stub of @p view, at rest, straight into the index and the timer heap
+ * as bl_backlog_restore followed by freeze_item would leave it. False, with
+ * nothing changed but the task's old entry dropped (which bl_backlog_restore
+ * would drop too), when there was no room or the store refused the bytes
+ * (@p errstr says why).
+ */
+static bool restore_frozen(bl_backlog_t *backlog, bl_item_t *view, char *errstr, size_t errstr_size) {
+        uint64_t hash = hash_id(view->task_id);
+        size_t existing = index_slot_hashed(backlog, view->task_id, hash);
+        bl_err_t err;
+        if (existing != NO_INDEX_SLOT)
+                drop_slot(backlog, existing);
+        if (!index_room(backlog) || !heap_room(backlog)) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return false;
+        }
+        view->timer_due_ms = next_due(backlog, view, BL_NO_TIME);
+        bl_frozen_t *frozen = bl_frozen_freeze(view, backlog->options.spill, backlog->stubs, &backlog->scratch, &err,
+                                               errstr, errstr_size);
+        if (!frozen) {
+                backlog->spill_stats.freeze_failures_total++;
+                return false;
+        }
+        index_place(backlog->slot_entry, backlog->slot_hash, slot_mask(backlog), hash, frozen_entry(frozen));
+        backlog->item_count++;
+        if (frozen->timer_due_ms != BL_NO_TIME)
+                heap_append(backlog, frozen_entry(frozen)); /* room was made above */
+        backlog->item_bytes += bl_frozen_held_bytes(frozen, backlog->stubs);
+        backlog->spill_stats.frozen++;
+        backlog->spill_stats.freezes_total++;
+        return true;
+}
+
+bool bl_backlog_restore_view(bl_backlog_t *backlog, const bl_item_t *snapshot) {
+        bl_item_t view = *snapshot; /* its fields the backlog's to set; what they point to stays the caller's */
+        bl_item_cold_t kept;
+        char errstr[512] = "";
+        view.timer_slot = view.sched_slot = view.touched_slot = BL_ITEM_NO_SLOT;
+        view.timer_due_ms = BL_NO_TIME;
+        view.held_bytes = 0;
+        view.overdue = false; /* the timers find it again */
+        if (bl_state_is_terminal(view.state))
+                trim_view(&view, &kept);
+        if (!backlog->options.spill || !bl_frozen_may_freeze(&view))
+                return false;
+        if (restore_frozen(backlog, &view, errstr, sizeof(errstr)))
+                return true;
+        bl_log_warn("backlog", "restored task %s is taken whole: %s", view.task_id, errstr);
+        return false;
+}
+
 void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms) {
         /*
          * Whatever was purged before this restore (by this instance before a restart, or by the partition's
          * previous owner) was purged by now, so its retention started at or before now - retention.
          */
+        heap_settle(backlog);
         if (now_ms != BL_NO_TIME && now_ms >= backlog->options.retention_ms)
                 forget_through(backlog, now_ms - backlog->options.retention_ms);
         bl_scheduler_rescore(backlog->scheduler, now_ms); /* restored tasks were scored as of no time in particular */
@@ -1731,7 +1859,7 @@ size_t bl_backlog_drop_partition(bl_backlog_t *backlog, int32_t partition) {
                         backlog->touched[i]->touched_slot = (uint32_t)i;
         }
         for (size_t i = 0; i < backlog->slot_count;) {
-                entry_t *entry = backlog->slots[i].entry;
+                entry_t *entry = backlog->slot_entry[i];
                 int32_t of = !entry ? -1
                              : entry_is_frozen(entry) ? entry_frozen(entry)->partition
                                                       : ((bl_item_t *)entry)->partition;
@@ -1779,7 +1907,7 @@ size_t bl_backlog_reevaluate_approvals(bl_backlog_t *backlog, int64_t now_ms) {
         size_t blocked = 0;
         /* record_change moves items between the scheduler's lists, never in the index: the walk stays valid */
         for (size_t i = 0; i < backlog->slot_count; i++) {
-                entry_t *entry = backlog->slots[i].entry;
+                entry_t *entry = backlog->slot_entry[i];
                 if (!entry)
                         continue;
                 if (entry_is_frozen(entry)) { /* only a task that may wait for an approval is thawed */
@@ -1815,7 +1943,7 @@ size_t bl_backlog_size(const bl_backlog_t *backlog) {
 }
 
 size_t bl_backlog_memory_bytes(const bl_backlog_t *backlog) {
-        return backlog->item_bytes + backlog->slot_count * sizeof(*backlog->slots) +
+        return backlog->item_bytes + backlog->slot_count * (sizeof(*backlog->slot_entry) + sizeof(*backlog->slot_hash)) +
                backlog->heap_capacity * sizeof(*backlog->heap) + bl_scheduler_memory_bytes(backlog->scheduler);
 }
 
@@ -1851,7 +1979,7 @@ static void view_of(const bl_frozen_t *frozen, bl_item_t *view) {
 void bl_backlog_foreach(const bl_backlog_t *backlog, void (*fn)(const bl_item_t *item, void *opaque), void *opaque) {
         bl_item_t view;
         for (size_t i = 0; i < backlog->slot_count; i++) {
-                entry_t *entry = backlog->slots[i].entry;
+                entry_t *entry = backlog->slot_entry[i];
                 if (!entry)
                         continue;
                 if (entry_is_frozen(entry)) {
@@ -1888,10 +2016,12 @@ bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backl
         backlog->random_state = options->seed ? options->seed : 0x9E3779B97F4A7C15ULL;
         backlog->forgotten_through_ms = BL_NO_TIME;
         backlog->slot_count = 1024;
-        backlog->slots = calloc(backlog->slot_count, sizeof(*backlog->slots));
+        backlog->slot_entry = calloc(backlog->slot_count, sizeof(*backlog->slot_entry));
+        backlog->slot_hash = calloc(backlog->slot_count, sizeof(*backlog->slot_hash));
         bl_scheduler_options_t scheduler_options = {options->rescore_interval_ms, backlog_score, backlog};
         backlog->scheduler = bl_scheduler_new(&scheduler_options);
-        if (!backlog->slots || !backlog->scheduler) {
+        backlog->stubs = options->spill ? bl_frozen_arena_new() : NULL;
+        if (!backlog->slot_entry || !backlog->slot_hash || !backlog->scheduler || (options->spill && !backlog->stubs)) {
                 bl_backlog_destroy(backlog);
                 return NULL;
         }
@@ -1901,17 +2031,19 @@ bl_backlog_t *bl_backlog_new(const bl_backlog_options_t *options, const bl_backl
 void bl_backlog_destroy(bl_backlog_t *backlog) {
         if (!backlog)
                 return;
-        for (size_t i = 0; backlog->slots && i < backlog->slot_count; i++) {
-                entry_t *entry = backlog->slots[i].entry;
+        for (size_t i = 0; backlog->slot_entry && i < backlog->slot_count; i++) {
+                entry_t *entry = backlog->slot_entry[i];
                 if (entry && entry_is_frozen(entry))
-                        bl_frozen_destroy(entry_frozen(entry)); /* its bytes go with the store */
+                        bl_frozen_destroy(entry_frozen(entry), backlog->stubs); /* its bytes go with the store */
                 else
                         bl_item_destroy(entry);
         }
         free(backlog->touched);
+        bl_frozen_arena_destroy(backlog->stubs);
         bl_item_bytes_free(&backlog->scratch);
         bl_scheduler_destroy(backlog->scheduler);
-        free(backlog->slots);
+        free(backlog->slot_entry);
+        free(backlog->slot_hash);
         free(backlog->heap);
         free(backlog);
 }

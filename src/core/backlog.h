@@ -371,6 +371,18 @@ bool bl_backlog_is_ready_queued(const bl_backlog_t *backlog, const bl_item_t *it
  */
 void bl_backlog_restore(bl_backlog_t *backlog, bl_item_t *item);
 
+/**
+ * The same for a task at rest read as @p view, an item whose pointers are
+ * borrowed (restore reads each snapshot in place: contract/records.h,
+ * bl_records_decode_item_view), which the backlog reads and never changes
+ * or frees: with a spill store, it goes there straight from the view and
+ * only its stub is made, as bl_backlog_restore and a freeze would leave it.
+ * False, with nothing taken over, for a task that is not frozen (no store,
+ * not at rest) or that the store refused: the caller then hands the whole
+ * item to bl_backlog_restore.
+ */
+bool bl_backlog_restore_view(bl_backlog_t *backlog, const bl_item_t *view);
+
 /** After a run of bl_backlog_restore: scores the restored READY tasks as of @p now_ms. */
 void bl_backlog_restore_finish(bl_backlog_t *backlog, int64_t now_ms);
 
@@ -447,12 +459,12 @@ typedef struct bl_backlog_spill_stats_s {
 void bl_backlog_spill_stats(const bl_backlog_t *backlog, bl_backlog_spill_stats_t *out);
 
 /**
- * Calls @p fn with where each frozen task's bytes are in the spill store:
- * *@p offset may be rewritten (a compaction moved them), @p len may not.
- * The pointers stay good until the backlog next freezes or thaws, so a
- * compaction may gather them in one walk and write them after its copy.
+ * Calls @p fn with each frozen task's stub, whose bytes' place in the spill
+ * store (bl_frozen_spill_offset, bl_frozen_spill_len) a compaction may move
+ * (bl_frozen_move). The stubs stay where they are until the backlog next
+ * freezes or thaws, so a compaction may gather them in one walk and move
+ * them after its copy.
  */
-void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(uint64_t *offset, uint32_t len, void *opaque),
-                               void *opaque);
+void bl_backlog_foreach_frozen(bl_backlog_t *backlog, void (*fn)(bl_frozen_t *frozen, void *opaque), void *opaque);
 
 #endif

@@ -39,24 +39,66 @@ typedef struct bl_spill_ops_s {
         void (*release)(void *opaque, uint64_t offset, uint32_t len);
 } bl_spill_ops_t;
 
+/* A stub's spill_place: the bytes' offset in its high bits, their length in its low BL_FROZEN_LEN_BITS. */
+#define BL_FROZEN_LEN_BITS 24
+#define BL_FROZEN_MAX_LEN ((UINT64_C(1) << BL_FROZEN_LEN_BITS) - 1)           /* 16 MiB - 1 */
+#define BL_FROZEN_MAX_OFFSET ((UINT64_C(1) << (64 - BL_FROZEN_LEN_BITS)) - 1) /* 1 TiB - 1 */
+
 /**
- * A frozen task: 48 bytes and its task_id (one allocation). Its
- * ready_since_ms is BL_NO_TIME (bl_frozen_may_freeze), so not kept.
+ * A frozen task: 42 bytes and its task_id (64 bytes with a 21-character
+ * one, 80 with a UUID), in one piece of a stub arena (or one allocation of
+ * its own without one). Its ready_since_ms is BL_NO_TIME
+ * (bl_frozen_may_freeze), so not kept. Where its bytes are is one word:
+ * read it with bl_frozen_spill_offset and bl_frozen_spill_len.
  */
 typedef struct bl_frozen_s {
         const bl_kind_t *kind; /* a reference of its own, as the item held */
         int64_t state_since_ms;
         int64_t timer_due_ms;
-        uint64_t spill_offset;
-        uint32_t spill_len;
-        uint32_t timer_slot; /* as the item's: the backlog's position of it in the timer heap */
+        uint64_t spill_place; /* offset << BL_FROZEN_LEN_BITS | length */
+        uint32_t timer_slot;  /* as the item's: the backlog's position of it in the timer heap */
         int32_t partition;
-        uint8_t state;       /* a bl_state_t */
-        bool approval_required;
-        bool approved;
-        bool overdue;
+        uint8_t state;        /* a bl_state_t */
+        bool approval_required : 1;
+        bool approved : 1;
+        bool overdue : 1;
         char task_id[];
 } bl_frozen_t;
+
+static inline uint64_t bl_frozen_spill_offset(const bl_frozen_t *frozen) {
+        return frozen->spill_place >> BL_FROZEN_LEN_BITS;
+}
+
+static inline uint32_t bl_frozen_spill_len(const bl_frozen_t *frozen) {
+        return (uint32_t)(frozen->spill_place & BL_FROZEN_MAX_LEN);
+}
+
+/** Where the stub's bytes are after a compaction moved them to @p offset (at most BL_FROZEN_MAX_OFFSET). */
+static inline void bl_frozen_move(bl_frozen_t *frozen, uint64_t offset) {
+        frozen->spill_place = offset << BL_FROZEN_LEN_BITS | bl_frozen_spill_len(frozen);
+}
+
+/**
+ * Where stubs live: blocks of BL_FROZEN_ARENA_BLOCK bytes carved into
+ * stubs by size (8-byte steps), each freed stub kept for the next of its
+ * size. No malloc header or 16-byte rounding per stub, and no stub among the
+ * short-lived allocations of whole items, whose holes would keep the heap
+ * large after they are freed. Stubs larger than BL_FROZEN_ARENA_MAX_STUB
+ * (a task_id of more than about 460 bytes) are allocated on their own. The
+ * blocks are kept until the arena is destroyed, for the stubs to come.
+ * One thread: the owner's.
+ */
+typedef struct bl_frozen_arena_s bl_frozen_arena_t;
+
+#define BL_FROZEN_ARENA_BLOCK ((size_t)1 << 20)
+#define BL_FROZEN_ARENA_MAX_STUB 512
+
+/** A new, empty arena; NULL when out of memory. */
+bl_frozen_arena_t *bl_frozen_arena_new(void);
+/** Frees every block, and with them the stubs still in them (whose kinds must have been let go). NULL is a no-op. */
+void bl_frozen_arena_destroy(bl_frozen_arena_t *arena);
+/** The bytes of the arena's blocks (stubs and free room alike). */
+size_t bl_frozen_arena_bytes(const bl_frozen_arena_t *arena);
 
 /**
  * Whether the backlog may freeze @p item: at rest (not READY, which the
@@ -69,13 +111,16 @@ bool bl_frozen_may_freeze(const bl_item_t *item);
 
 /**
  * Encodes @p item into @p scratch (reused across calls), appends it through
- * @p spill and returns a new stub of it; the item is left as it was, for the
+ * @p spill and returns a new stub of it, in @p arena (NULL: an allocation of
+ * its own); the item is left as it was, for the
  * caller to destroy once the stub has taken its place. NULL when the store
- * refused the bytes (errstr says why, BL_ERR_IO in *@p err) or memory ran
- * out (BL_ERR_NOMEM): the caller keeps the item whole, nothing is lost.
+ * refused the bytes (errstr says why, BL_ERR_IO in *@p err), they are more
+ * than BL_FROZEN_MAX_LEN or would lie past BL_FROZEN_MAX_OFFSET
+ * (BL_ERR_INVALID_ARG), or memory ran out (BL_ERR_NOMEM): the caller keeps
+ * the item whole, nothing is lost.
  */
-bl_frozen_t *bl_frozen_freeze(const bl_item_t *item, const bl_spill_ops_t *spill, bl_item_bytes_t *scratch,
-                              bl_err_t *err, char *errstr, size_t errstr_size);
+bl_frozen_t *bl_frozen_freeze(const bl_item_t *item, const bl_spill_ops_t *spill, bl_frozen_arena_t *arena,
+                              bl_item_bytes_t *scratch, bl_err_t *err, char *errstr, size_t errstr_size);
 
 /**
  * A new item, whole again, from @p frozen: read, decoded, its timer slot the
@@ -88,13 +133,23 @@ bl_frozen_t *bl_frozen_freeze(const bl_item_t *item, const bl_spill_ops_t *spill
 bl_item_t *bl_frozen_thaw(const bl_frozen_t *frozen, const bl_spill_ops_t *spill, bl_item_bytes_t *scratch,
                           bl_err_t *err, char *errstr, size_t errstr_size);
 
-/** Lets go of the stub's bytes in the store and frees it (its kind reference too). NULL is a no-op. */
-void bl_frozen_release(bl_frozen_t *frozen, const bl_spill_ops_t *spill);
+/**
+ * Lets go of the stub's bytes in the store and frees it (its kind reference
+ * too) back to @p arena, the one it was made in. NULL is a no-op.
+ */
+void bl_frozen_release(bl_frozen_t *frozen, const bl_spill_ops_t *spill, bl_frozen_arena_t *arena);
 
-/** Frees the stub and its kind reference, leaving its bytes in the store (which is going away). NULL is a no-op. */
-void bl_frozen_destroy(bl_frozen_t *frozen);
+/**
+ * Frees the stub (back to @p arena, the one it was made in) and its kind
+ * reference, leaving its bytes in the store (which is going away). NULL is a
+ * no-op.
+ */
+void bl_frozen_destroy(bl_frozen_t *frozen, bl_frozen_arena_t *arena);
 
-/** The heap bytes the stub holds, as bl_item_held_bytes counts (malloc chunks). */
-size_t bl_frozen_held_bytes(const bl_frozen_t *frozen);
+/**
+ * The heap bytes the stub holds as bl_item_held_bytes counts them: its piece
+ * of @p arena, or its malloc chunk.
+ */
+size_t bl_frozen_held_bytes(const bl_frozen_t *frozen, const bl_frozen_arena_t *arena);
 
 #endif

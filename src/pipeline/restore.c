@@ -9,8 +9,10 @@
  * the backlog takes the items back as they were committed. A snapshot whose
  * schema is being fetched waits for the fetch (contract/fetcher.c); one that
  * cannot be read now (its schema's registry does not answer) makes the whole
- * restore wait and start again: a partition is never half restored. Time
- * spent and items read are logged. Pipeline thread.
+ * restore wait and start again: a partition is never half restored. With a
+ * spill store, each snapshot is read in place where it can be
+ * (bl_records_decode_item_view), so that a task at rest goes to the store
+ * as a stub without ever being made whole; without one, each is made whole. Time spent and items read are logged. Pipeline thread.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@ typedef struct restore_ctx_s {
         uint64_t items, tombstones, unreadable;
         bool transient;              /* a snapshot could not be read now: restore again later */
         char why[BL_RECORD_DETAIL_MAX];
+        bl_records_item_view_t view; /* each snapshot read in place, for the backlog to copy what it keeps */
 } restore_ctx_t;
 
 /*
@@ -35,15 +38,28 @@ typedef struct restore_ctx_s {
  * the fetch is bounded by registry.timeout_ms. What the fetch fails with is
  * a plain transient error, and the whole restore starts again after a back-off.
  */
-static bl_item_t *decode_snapshot(restore_ctx_t *ctx, const rd_kafka_message_t *message, bl_record_error_t *error) {
+static bl_item_t *decode_snapshot(restore_ctx_t *ctx, const rd_kafka_message_t *message, bool *borrowed,
+                                  bl_record_error_t *error) {
+        bl_schemas_t *schemas = ctx->p->contracts.schemas;
         bl_item_t *item;
-        while (!(item = bl_records_decode_item(ctx->p->contracts.schemas, message->payload, message->len,
-                                               message->partition, error)) &&
+        *borrowed = false;
+        while (!(item = ctx->p->spill ? bl_records_decode_item_view(schemas, message->payload, message->len,
+                                                                    message->partition, &ctx->view, borrowed, error)
+                                      : bl_records_decode_item(schemas, message->payload, message->len,
+                                                               message->partition, error)) &&
                error->pending && !*ctx->p->stop) {
                 bl_schemas_wait(ctx->p->contracts.schemas, error->schema_id, SCHEMA_WAIT_SLICE_MS);
                 bl_http_heartbeat(ctx->p->observe.http); /* waiting on a bounded fetch is not hanging */
         }
         return item;
+}
+
+/* Hands the backlog @p item whole, or, NULL, the whole item of the view last read; false when out of memory. */
+static bool restore_whole(restore_ctx_t *ctx, bl_item_t *item) {
+        if (!item && !(item = bl_records_item_view_whole(&ctx->view)))
+                return false;
+        bl_backlog_restore(ctx->p->backlog, item);
+        return true;
 }
 
 static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
@@ -60,7 +76,8 @@ static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
                 ctx->tombstones++;
                 return true;
         }
-        bl_item_t *item = decode_snapshot(ctx, message, &error);
+        bool borrowed;
+        bl_item_t *item = decode_snapshot(ctx, message, &borrowed, &error);
         if (!item && error.transient) {
                 snprintf(ctx->why, sizeof(ctx->why), "%s", error.detail);
                 ctx->transient = true;
@@ -72,7 +89,12 @@ static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
                              (int)message->partition, message->offset, bl_reason_name(error.reason), error.detail);
                 return true;
         }
-        bl_backlog_restore(ctx->p->backlog, item);
+        if ((!borrowed || !bl_backlog_restore_view(ctx->p->backlog, item)) && /* at rest: a stub, never whole */
+            !restore_whole(ctx, borrowed ? NULL : item)) {
+                snprintf(ctx->why, sizeof(ctx->why), "out of memory taking task snapshots over");
+                ctx->transient = true;
+                return false; /* restored again from the start, as for a passing fault */
+        }
         if (++ctx->items % 10000 == 0)
                 bl_http_heartbeat(ctx->p->observe.http); /* a long restore is alive, not hung */
         return true;
@@ -87,6 +109,7 @@ bl_err_t bl_restore_partitions(bl_pipeline_t *p, const int32_t *partitions, size
                 bl_backlog_drop_partition(p->backlog, partitions[i]);
         err = bl_reader_scan(p->reader, p->topic_state, partitions, count, restore_record, &ctx,
                              (int)p->config->admin_timeout_ms, errstr, errstr_size);
+        bl_records_item_view_free(&ctx.view);
         if (!err && ctx.transient)
                 err = bl_err_set(errstr, errstr_size, BL_ERR_UNAVAILABLE, "%s", ctx.why);
         if (err)

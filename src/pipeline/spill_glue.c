@@ -8,8 +8,8 @@
  * a failed read comes back as one too, which the backlog treats as the loss
  * of the task. Compaction gathers where the backlog's frozen tasks are in
  * one walk (bl_backlog_foreach_frozen), then walks that array twice as the
- * store asks (copy, new offsets). Pipeline thread only, as the backlog that
- * calls it.
+ * store asks (copy, new offsets), and moves each stub to its new offset once
+ * the copy went through. Pipeline thread only, as the backlog that calls it.
  */
 #include "pipeline/spill_glue.h"
 
@@ -74,9 +74,10 @@ const bl_spill_ops_t *bl_spill_glue_ops(const bl_spill_glue_t *glue) {
         return glue ? &glue->ops : NULL;
 }
 
-/* Where one frozen task's bytes are: the backlog's field and their size. */
+/* Where one frozen task's bytes are: its stub, and their offset (which the compaction rewrites) and size. */
 typedef struct frozen_place_s {
-        uint64_t *offset;
+        bl_frozen_t *frozen;
+        uint64_t offset;
         uint32_t len;
 } frozen_place_t;
 
@@ -88,7 +89,7 @@ typedef struct frozen_places_s {
         bool out_of_memory;
 } frozen_places_t;
 
-static void gather_place(uint64_t *offset, uint32_t len, void *opaque) {
+static void gather_place(bl_frozen_t *frozen, void *opaque) {
         frozen_places_t *gathered = opaque;
         if (gathered->count == gathered->capacity && !gathered->out_of_memory) {
                 size_t capacity = gathered->capacity ? gathered->capacity * 2 : 4096;
@@ -101,7 +102,8 @@ static void gather_place(uint64_t *offset, uint32_t len, void *opaque) {
                 }
         }
         if (!gathered->out_of_memory)
-                gathered->places[gathered->count++] = (frozen_place_t){offset, len};
+                gathered->places[gathered->count++] =
+                        (frozen_place_t){frozen, bl_frozen_spill_offset(frozen), bl_frozen_spill_len(frozen)};
 }
 
 static void places_start(void *opaque) {
@@ -112,7 +114,7 @@ static bool places_next(void *opaque, uint64_t **offset, uint32_t *len) {
         frozen_places_t *gathered = opaque;
         if (gathered->at == gathered->count)
                 return false;
-        *offset = gathered->places[gathered->at].offset;
+        *offset = &gathered->places[gathered->at].offset;
         *len = gathered->places[gathered->at].len;
         gathered->at++;
         return true;
@@ -129,6 +131,8 @@ bool bl_spill_glue_compact_if_due(bl_spill_glue_t *glue, bl_backlog_t *backlog, 
         bl_spill_walk_t walk = {.opaque = &gathered, .start = places_start, .next = places_next};
         bl_err_t err = gathered.out_of_memory ? BL_ERR_NOMEM : bl_spill_compact(glue->store, &walk, errstr,
                                                                                 sizeof(errstr));
+        for (size_t i = 0; err == BL_OK && i < gathered.count; i++) /* the copy went through: the stubs follow */
+                bl_frozen_move(gathered.places[i].frozen, gathered.places[i].offset);
         free(gathered.places);
         if (err != BL_OK) {
                 bl_log_warn("spill", "compaction failed, the file stays at %llu bytes: %s",

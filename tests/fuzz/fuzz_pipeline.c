@@ -750,23 +750,31 @@ static bl_backlog_t *new_backlog(void) {
 
 /*
  * A restart: a new backlog restored from backlog.state, as restore.c does it (every snapshot
- * decoded and taken over, then scored as of now), while the notices in flight stay in backlog.deps.
+ * read in place, a task at rest frozen straight from it, the others taken over whole, then scored as of now), while the notices in flight stay in backlog.deps.
  */
 static void restart(void) {
         bl_record_error_t error;
+        bl_records_item_view_t view = {0};
         bl_backlog_destroy(run.backlog);
         if (!(run.backlog = new_backlog()))
                 violated("out of memory", NULL);
         for (size_t b = 0; b < TASK_BUCKETS; b++)
                 for (task_seen_t *task = run.tasks[b]; task; task = task->next) {
+                        bool borrowed;
                         if (!task->snapshot)
                                 continue;
-                        bl_item_t *item = bl_records_decode_item(once.readback, task->snapshot, task->snapshot_size,
-                                                                 task->partition, &error);
+                        bl_item_t *item = bl_records_decode_item_view(once.readback, task->snapshot,
+                                                                      task->snapshot_size, task->partition, &view,
+                                                                      &borrowed, &error);
                         if (!item)
                                 violated("a snapshot does not decode on restore", error.detail);
+                        if (borrowed && bl_backlog_restore_view(run.backlog, item))
+                                continue; /* at rest: a stub straight from the bytes */
+                        if (borrowed && !(item = bl_records_item_view_whole(&view)))
+                                violated("out of memory", NULL);
                         bl_backlog_restore(run.backlog, item);
                 }
+        bl_records_item_view_free(&view);
         bl_backlog_restore_finish(run.backlog, run.now_ms);
         trace("restart", "", NULL);
 }

@@ -2726,8 +2726,23 @@ static void check_walk_matches_find(fixture_t *fx) {
         }
 }
 
-/* Restore, with tasks at rest held whole (@p spill NULL) or frozen as they are restored. */
-static void restore_with(const bl_spill_ops_t *spill) {
+/* Restores @p item, the caller's: taken over whole, or (@p as_view) read as a view and then destroyed. */
+static void restore_one(bl_backlog_t *backlog, bl_item_t *item, bool as_view) {
+        if (!as_view) {
+                bl_backlog_restore(backlog, item);
+                return;
+        }
+        if (bl_backlog_restore_view(backlog, item))
+                bl_item_destroy(item); /* the backlog kept copies of what it needed */
+        else
+                bl_backlog_restore(backlog, item); /* not one to freeze: taken whole, as restore.c does */
+}
+
+/*
+ * Restore, with tasks at rest held whole (@p spill NULL) or frozen as they are restored, each snapshot
+ * taken over whole or (@p as_view) read from a view, as restore reads them in place.
+ */
+static void restore_with(const bl_spill_ops_t *spill, bool as_view) {
         fixture_t source, fx;
         fixture_init(&source, NULL);
         const int64_t start = source.now;
@@ -2790,10 +2805,10 @@ static void restore_with(const bl_spill_ops_t *spill) {
         bl_item_t *older = copy_item(copies[RESTORED - 1]);
         older->seq = 1;
         older->state = BL_STATE_QUEUED;
-        bl_backlog_restore(fx.backlog, older);
+        restore_one(fx.backlog, older, as_view);
         for (size_t i = 0; i < RESTORED; i++)
-                bl_backlog_restore(fx.backlog, copies[i]);
-        bl_backlog_restore(fx.backlog, built);
+                restore_one(fx.backlog, copies[i], as_view);
+        restore_one(fx.backlog, built, as_view);
         bl_backlog_restore_finish(fx.backlog, fx.now);
         CHECK_INT(emitted_since(&fx, m), 0);
         CHECK_INT(bl_backlog_size(fx.backlog), RESTORED + 2);
@@ -2842,15 +2857,103 @@ static void restore_with(const bl_spill_ops_t *spill) {
 }
 
 static void test_restore(void) {
-        restore_with(NULL);
+        restore_with(NULL, false);
+        restore_with(NULL, true);
 }
 
 /* Tasks at rest are frozen as they are restored, and thawed by whatever touches them: the same story. */
 static void test_restore_into_frozen_tasks(void) {
         memory_store_t store = {0};
         bl_spill_ops_t spill = memory_spill_ops(&store);
-        restore_with(&spill);
+        restore_with(&spill, false);
         free(store.bytes);
+        store = (memory_store_t){0};
+        restore_with(&spill, true); /* straight from the views into stubs */
+        free(store.bytes);
+}
+
+static void fixture_init_frozen(fixture_t *fx, memory_store_t *store, bl_spill_ops_t *spill);
+
+/* A snapshot of every kind: @p state, with payload, labels, dependencies, an error and event ids. */
+static bl_item_t *rich_snapshot(const char *task_id, bl_state_t state, int64_t now) {
+        bl_item_t *item = bl_item_new_of_kind(task_id, 2, "infer", "d", "acme", "gold");
+        bl_item_cold_t *cold = bl_item_cold_for_write(item);
+        const char *keys[] = {"team", "priority"}, *values[] = {"vision", "3"};
+        if (!item || !cold)
+                exit(2);
+        item->state = state;
+        item->seq = 7;
+        item->attempt = 1;
+        item->business_value = 0.25;
+        item->risk = 0.5;
+        item->submitted_at_ms = now - 5000;
+        item->state_since_ms = now - 100;
+        item->deadline_ms = now + 60000;
+        item->ready_since_ms = state == BL_STATE_READY ? now - 200 : BL_NO_TIME;
+        item->lease_expires_at_ms = state == BL_STATE_DISPATCHED ? now + 3000 : BL_NO_TIME;
+        item->terminal_at_ms = bl_state_is_terminal(state) ? now - 100 : BL_NO_TIME;
+        item->payload = malloc(3);
+        memcpy(item->payload, "abc", 3);
+        item->payload_size = 3;
+        item->has_payload = true;
+        bl_item_remember_event(item, "e1", 8);
+        bl_item_remember_event(item, "e2", 8);
+        bl_strvec_push(&cold->depends_on, "dep1");
+        bl_strvec_push(&cold->dependents, "child1");
+        bl_labels_set(&cold->labels, keys, values, 2);
+        cold->traceparent = strdup("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        cold->has_last_error = true;
+        cold->error_code = strdup("E42");
+        cold->error_message = strdup("it broke");
+        cold->error_retryable = true;
+        return item;
+}
+
+/*
+ * A snapshot restored from a view holds what the same snapshot restored
+ * whole holds, field for field (their encodings are equal): at rest as a
+ * stub, READY whole, terminal trimmed.
+ */
+static void test_restore_from_a_view_holds_the_same(void) {
+        const bl_state_t states[] = {BL_STATE_QUEUED, BL_STATE_BLOCKED,  BL_STATE_READY,   BL_STATE_DISPATCHED,
+                                     BL_STATE_RUNNING, BL_STATE_RETRY_WAIT, BL_STATE_COMPLETED, BL_STATE_DEAD};
+        enum { COUNT = sizeof(states) / sizeof(states[0]) };
+        memory_store_t stores[2] = {{0}, {0}};
+        bl_spill_ops_t spills[2];
+        fixture_t fxs[2];
+        char task_id[16];
+        for (int way = 0; way < 2; way++) /* 0: whole, 1: from views */
+                fixture_init_frozen(&fxs[way], &stores[way], &spills[way]);
+        for (size_t i = 0; i < COUNT; i++) {
+                snprintf(task_id, sizeof(task_id), "t%zu", i);
+                for (int way = 0; way < 2; way++)
+                        restore_one(fxs[way].backlog, rich_snapshot(task_id, states[i], fxs[way].now), way == 1);
+        }
+        bl_backlog_spill_stats_t stats[2];
+        for (int way = 0; way < 2; way++) {
+                bl_backlog_restore_finish(fxs[way].backlog, fxs[way].now);
+                bl_backlog_spill_stats(fxs[way].backlog, &stats[way]);
+        }
+        CHECK_INT(stats[1].frozen, COUNT - 1); /* every one but the READY task */
+        CHECK_INT(stats[0].frozen, stats[1].frozen);
+        CHECK_INT(bl_backlog_next_due(fxs[0].backlog), bl_backlog_next_due(fxs[1].backlog));
+        bl_item_bytes_t bytes[2] = {{0}, {0}};
+        for (size_t i = 0; i < COUNT; i++) {
+                snprintf(task_id, sizeof(task_id), "t%zu", i);
+                for (int way = 0; way < 2; way++) {
+                        const bl_item_t *item = find(&fxs[way], task_id);
+                        CHECK(item != NULL && bl_item_encode(item, &bytes[way]));
+                }
+                CHECK(bytes[0].size == bytes[1].size && !memcmp(bytes[0].bytes, bytes[1].bytes, bytes[0].size));
+        }
+        const bl_item_t *done = find(&fxs[1], "t6"); /* COMPLETED: only what dedup needs, the error kept */
+        CHECK(!done->has_payload && bl_item_cold(done)->labels.count == 0 && bl_item_cold(done)->has_last_error);
+        CHECK_STR(bl_item_cold(done)->error_code, "E42");
+        for (int way = 0; way < 2; way++) {
+                bl_item_bytes_free(&bytes[way]);
+                fixture_done(&fxs[way]);
+                free(stores[way].bytes);
+        }
 }
 
 /* A store that refuses the bytes leaves the tasks whole, counted, and tries them again when they next change. */
@@ -3861,11 +3964,12 @@ static void check_same_records(const recorder_t *a, const recorder_t *b, uint64_
 }
 
 /* What a compaction does: the frozen tasks' bytes copied, in walk order, into a new store; the old one freed. */
-static void move_blob(uint64_t *offset, uint32_t len, void *opaque) {
+static void move_blob(bl_frozen_t *frozen, void *opaque) {
         memory_store_t *moved = opaque;
+        uint32_t len = bl_frozen_spill_len(frozen);
         moved->bytes = realloc(moved->bytes, moved->size + len);
-        memcpy(moved->bytes + moved->size, moved->old_bytes + *offset, len);
-        *offset = moved->size;
+        memcpy(moved->bytes + moved->size, moved->old_bytes + bl_frozen_spill_offset(frozen), len);
+        bl_frozen_move(frozen, moved->size);
         moved->size += len;
         moved->live_bytes += len;
 }
@@ -4238,6 +4342,7 @@ int main(void) {
         RUN(test_restore_trims_terminal_tasks);
         RUN(test_restore);
         RUN(test_restore_into_frozen_tasks);
+        RUN(test_restore_from_a_view_holds_the_same);
         RUN(test_a_refused_freeze_keeps_tasks_whole);
         RUN(test_a_lost_frozen_task_stops_the_instance);
         RUN(test_drop_partition_before_the_freeze);

@@ -43,7 +43,10 @@ static void setup(void) {
         }
 }
 
+static bl_records_item_view_t view; /* the reads in place, reused from read to read as restore does */
+
 static void teardown(void) {
+        bl_records_item_view_free(&view);
         bl_records_destroy(records);
         bl_schemas_destroy(schemas);
         bl_catalog_destroy(catalog);
@@ -1155,12 +1158,35 @@ static void test_random_items_round_trip(void) {
 
 /* ---- the direct read of snapshots against the generic one ------------------------------------- */
 
+/*
+ * The read in place of @p value agrees with @p direct, the direct read of
+ * it: the same item (a view, or one of its own when the direct reader
+ * declined), or the same refusal.
+ */
+static void check_view_agrees(const void *value, size_t size, int32_t partition, const bl_item_t *direct,
+                              const bl_record_error_t *direct_error) {
+        bl_record_error_t error;
+        bool borrowed = true;
+        bl_item_t *item = bl_records_decode_item_view(schemas, value, size, partition, &view, &borrowed, &error);
+        CHECK((item == NULL) == (direct == NULL));
+        if (item && direct)
+                check_items_equal(item, direct, true);
+        if (!item && !direct) {
+                CHECK_INT(error.reason, direct_error->reason);
+                CHECK_STR(error.detail, direct_error->detail);
+        }
+        CHECK(!item || borrowed == (item == view.item));
+        if (!borrowed)
+                bl_item_destroy(item);
+}
+
 /* Both reads of @p value: the same item, or the same refusal (reason, detail, schema id, transient). */
 static void check_reads_agree(const void *value, size_t size, int32_t partition, bl_item_t **direct_out) {
         bl_record_error_t direct_error, generic_error;
         bl_item_t *direct = bl_records_decode_item(schemas, value, size, partition, &direct_error);
         bl_item_t *generic = bl_records_decode_item_generic(schemas, value, size, partition, &generic_error);
         CHECK((direct == NULL) == (generic == NULL));
+        check_view_agrees(value, size, partition, direct, &direct_error);
         if (direct && generic)
                 check_items_equal(direct, generic, true);
         if (!direct && !generic) {
