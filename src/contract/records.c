@@ -901,8 +901,8 @@ static bool read_item_told(reader_t *r, bl_transition_record_t *record, base_t b
                            const bl_transition_record_t *before, int32_t partition) {
         const bl_transition_t *t = &record->transition;
         bl_item_t *item = NULL;
-        if (base == BASE_NONE)
-                return true;
+        if (base == BASE_NONE || record->unknown_before)
+                return true; /* markers told against a transition not read: the record leans on it, no item */
         if (base == BASE_BEFORE && (!is_before(before, t) || !before->item)) {
                 record->unknown_before = true;
                 return true;
