@@ -12,7 +12,8 @@
  * restore wait and start again: a partition is never half restored. With a
  * spill store, each snapshot is read in place where it can be
  * (bl_records_decode_item_view), so that a task at rest goes to the store
- * as a stub without ever being made whole; without one, each is made whole. Time spent and items read are logged. Pipeline thread.
+ * as a stub without ever being made whole; without one, each is made
+ * whole. Time spent and items read are logged. Pipeline thread.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -54,9 +55,14 @@ static bl_item_t *decode_snapshot(restore_ctx_t *ctx, const rd_kafka_message_t *
         return item;
 }
 
-/* Hands the backlog @p item whole, or, NULL, the whole item of the view last read; false when out of memory. */
-static bool restore_whole(restore_ctx_t *ctx, bl_item_t *item) {
-        if (!item && !(item = bl_records_item_view_whole(&ctx->view)))
+/*
+ * Hands the backlog the snapshot just read: a view of a task at rest as a stub, never whole; anything else
+ * whole (@p item itself, or the view's item made whole). False when out of memory.
+ */
+static bool take_over(restore_ctx_t *ctx, bl_item_t *item, bool borrowed) {
+        if (borrowed && bl_backlog_restore_view(ctx->p->backlog, item))
+                return true;
+        if (borrowed && !(item = bl_records_item_view_whole(&ctx->view)))
                 return false;
         bl_backlog_restore(ctx->p->backlog, item);
         return true;
@@ -89,8 +95,7 @@ static bool restore_record(const rd_kafka_message_t *message, void *opaque) {
                              (int)message->partition, message->offset, bl_reason_name(error.reason), error.detail);
                 return true;
         }
-        if ((!borrowed || !bl_backlog_restore_view(ctx->p->backlog, item)) && /* at rest: a stub, never whole */
-            !restore_whole(ctx, borrowed ? NULL : item)) {
+        if (!take_over(ctx, item, borrowed)) {
                 snprintf(ctx->why, sizeof(ctx->why), "out of memory taking task snapshots over");
                 ctx->transient = true;
                 return false; /* restored again from the start, as for a passing fault */
